@@ -1,0 +1,81 @@
+"""The one comparison primitive, `cmp(name, ours, theirs)`, and the tolerances it is judged by.
+
+Error measures, per tensor:
+    max_abs = max_i |x_i - y_i|
+    max_rel = max_abs / max(max_i |x_i|, max_i |y_i|)      (0 when both tensors are all zero)
+The relative error is taken against the tensor's scale, not element by element: gradients
+are sums that cancel, and an element that cancels to 1e-17 carries the rounding error of
+its terms (~1e-16 * their size), so an element-wise ratio would flag noise as disagreement.
+
+Tolerances (scale-relative, per tensor, per step):
+    float64: 1e-9. One operation rounds by at most 2^-53 ~ 1.1e-16; the longest sums here
+      (784 terms) and a few hundred steps of training leave observed differences near 1e-13,
+      so 1e-9 leaves four orders of magnitude of headroom and still catches any real bug
+      (a wrong formula moves results by 1e-3 or more).
+    float32: see FLOAT32_RTOL below.
+
+Left out: ULP-based measures; per-element tolerances.
+"""
+from dataclasses import dataclass
+
+import numpy as np
+
+FLOAT64_RTOL = 1e-9
+# float32: one rounding is 2^-24 ~ 6e-8 and a K-term dot product differs between two summation
+# orders by up to ~sqrt(K) * 6e-8 (1.7e-6 for K = 784). The three implementations train
+# independently, so these differences are fed back through every update and grow with the
+# number of steps: measured worst scale-relative differences are ~1e-6 after one step and
+# ~1e-4 after two epochs of MNIST (README, "float32"). 1e-2 bounds them with two orders of
+# headroom while a real bug (errors of 1e-1 or more, or NaN) still fails.
+FLOAT32_RTOL = 1e-2
+
+TOLERANCES = {"float64": FLOAT64_RTOL, "float32": FLOAT32_RTOL}
+
+
+@dataclass
+class TensorError:
+    name: str            # e.g. 'dW2'
+    max_abs: float       # max |x - y|
+    max_rel: float       # max_abs / max(|x|, |y|)
+    index: tuple         # where max_abs occurs
+    ours: float          # x at that index
+    theirs: float        # y at that index
+    shape_ok: bool = True
+    finite: bool = True  # both tensors all finite
+
+    def passed(self, rtol):
+        return self.shape_ok and self.finite and self.max_rel <= rtol
+
+
+def cmp(name, ours, theirs):
+    """Compare two tensors of the same layout. -> TensorError (a NaN/inf anywhere never passes)."""
+    ours, theirs = np.asarray(ours, dtype=np.float64), np.asarray(theirs, dtype=np.float64)
+    if ours.shape != theirs.shape:
+        return TensorError(name, np.inf, np.inf, (), np.nan, np.nan, shape_ok=False)
+    finite = bool(np.isfinite(ours).all() and np.isfinite(theirs).all())
+    if ours.size == 0:
+        return TensorError(name, 0.0, 0.0, (), 0.0, 0.0, finite=finite)
+    diff = np.abs(ours - theirs)
+    if not finite:
+        diff = np.where(np.isfinite(ours) & np.isfinite(theirs) | (ours == theirs), diff, np.inf)
+    flat = int(np.argmax(diff))
+    index = np.unravel_index(flat, ours.shape)
+    max_abs = float(diff.flat[flat])
+    scale = max(float(np.max(np.abs(ours))), float(np.max(np.abs(theirs))))
+    max_rel = 0.0 if max_abs == 0 else (max_abs / scale if np.isfinite(scale) and scale > 0 else np.inf)
+    return TensorError(name, max_abs, max_rel, tuple(int(i) for i in index),
+                       float(ours.flat[flat]), float(theirs.flat[flat]), finite=finite)
+
+
+def tensor_kind(name):
+    """'Z1' -> 'Z', 'dW2' -> 'dW', 'W1.m' -> 'state', 'W1' / 'b1' -> 'params', 'loss' -> 'loss'."""
+    if "." in name:
+        return "state"
+    base = name.rstrip("0123456789")
+    return "params" if base in ("W", "b") else base
+
+
+def tensor_layer(name):
+    """'dW2' -> 2, 'W1.m' -> 1, 'loss' -> None"""
+    digits = "".join(ch for ch in name.split(".")[0] if ch.isdigit())
+    return int(digits) if digits else None

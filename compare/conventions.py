@@ -1,0 +1,31 @@
+"""Which of the torch-vs-Keras convention differences (scratch/conventions.py) apply to a spec.
+
+A difference either changes only what a state tensor means (SGD momentum: torch stores v,
+Keras stores -lr v), so the direct torch-vs-Keras check skips that state and still holds
+everything else to the tolerance; or it changes the numbers themselves, so the direct check
+is reported with the reasons instead of being judged.
+
+Left out: differences the spec cannot trigger (probability clipping, initializer defaults).
+"""
+from scratch.conventions import DIFFERENCES
+
+STATE_ONLY = {"sgd-momentum-form"}
+
+
+def differences(spec):
+    """{key: reason} for every convention difference that applies to `spec`."""
+    applies = {
+        "sgd-momentum-form": spec.optimizer == "sgd" and spec.momentum > 0,
+        "rmsprop-eps-placement": spec.optimizer == "rmsprop",
+        "adam-eps-placement": spec.optimizer == "adam",
+        "default-hyperparameters": spec.hyper("torch") != spec.hyper("keras"),
+        "softplus-threshold": "softplus" in spec.activations,
+        "mse-sum-reduction": (spec.reduction == "sum" and spec.loss != "categorical_crossentropy"
+                              and spec.sizes[-1] > 1),
+    }
+    return {key: DIFFERENCES[key][1] for key, yes in applies.items() if yes}
+
+
+def numeric_differences(spec):
+    """The differences that change numbers (not only the meaning of a state tensor)."""
+    return {k: v for k, v in differences(spec).items() if k not in STATE_ONLY}

@@ -1,0 +1,97 @@
+"""Which frameworks are here, building each implementation from a spec, and the run environment.
+
+torch and Keras are optional: a framework that is not installed (or fails to import) is
+reported as unavailable, never a crash, and a run that asks for it ends with exit 2.
+
+Threads: on a small machine the three libraries each start a thread pool of all cores
+(OpenBLAS for NumPy, OpenMP for torch, Eigen for TensorFlow). Run one after another in
+lockstep, the pools spin against each other; `configure_threads` gives every library the
+same explicit count, and the report records it.
+
+Left out: GPUs (the torch device is a parameter; Keras runs where TensorFlow puts it).
+"""
+import importlib
+import os
+import platform
+import sys
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+FRAMEWORKS = ("scratch", "torch", "keras")
+_MODULES = {"torch": "reference.torch_mlp", "keras": "reference.keras_mlp"}
+_IMPORT_ERRORS = {}
+
+
+def load(framework):
+    """The reference module of a framework. Raises FrameworkUnavailable if it cannot be imported."""
+    from .errors import FrameworkUnavailable
+
+    if framework in _IMPORT_ERRORS:
+        raise FrameworkUnavailable(_IMPORT_ERRORS[framework])
+    try:
+        return importlib.import_module(_MODULES[framework])
+    except ImportError as error:
+        _IMPORT_ERRORS[framework] = f"framework {framework!r} is not available here ({error}); install it with pip install '.[{framework}]'"
+        raise FrameworkUnavailable(_IMPORT_ERRORS[framework]) from None
+
+
+def available(framework):
+    """True if the framework imports."""
+    if framework == "scratch":
+        return True
+    try:
+        load(framework)
+        return True
+    except ImportError:
+        return False
+
+
+def configure_threads(threads):
+    """Give NumPy's BLAS, torch and TensorFlow `threads` threads each (None: leave the defaults).
+    Call before the first TensorFlow op: TensorFlow fixes its pools when it starts."""
+    if threads is None:
+        return
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(threads)
+    if "torch" in sys.modules or available("torch"):
+        import torch
+
+        torch.set_num_threads(threads)
+    if available("keras"):
+        import tensorflow as tf
+
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(1)
+        except RuntimeError:
+            pass  # TensorFlow already started: the report records the counts it actually has
+
+
+def environment(frameworks):
+    """Versions, BLAS, thread counts and determinism flags, for the report."""
+    from threadpoolctl import threadpool_info
+
+    env = {"python": platform.python_version(), "platform": platform.platform(),
+           "machine": platform.machine(), "cpus": os.cpu_count(), "numpy": np.__version__,
+           "blas": [{k: info.get(k) for k in ("internal_api", "version", "num_threads")}
+                    for info in threadpool_info() if info.get("user_api") == "blas"]}
+    if "torch" in frameworks and available("torch"):
+        import torch
+
+        env["torch"] = {"version": torch.__version__, "threads": torch.get_num_threads(),
+                        "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
+                        "device": "cpu"}
+    if "keras" in frameworks and available("keras"):
+        import keras
+        import tensorflow as tf
+
+        env["keras"] = {"version": keras.__version__, "backend": keras.backend.backend(),
+                        "tensorflow": tf.__version__,
+                        "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
+                        "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
+                        "TF_ENABLE_ONEDNN_OPTS": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "unset"),
+                        "TF_DETERMINISTIC_OPS": os.environ.get("TF_DETERMINISTIC_OPS", "unset")}
+    return env

@@ -1,0 +1,140 @@
+"""The network spec: one dataclass that drives the scratch, torch and Keras networks alike.
+
+`Spec.validate()` turns every impossible request into an InputError with a one-line message,
+so the CLI can exit 2 before any framework is imported.
+
+Left out: per-layer optimizers, learning-rate schedules, regularisation.
+"""
+from dataclasses import asdict, dataclass, field, replace
+
+import numpy as np
+
+from scratch.activations import ACTIVATIONS
+from scratch.conventions import DEFAULTS
+from scratch.initializers import BIAS_INITIALIZERS, INITIALIZERS, Init
+from scratch.losses import FUSED_ACTIVATION, LOSSES
+
+from .errors import InputError
+
+OPTIMIZERS = ("sgd", "rmsprop", "adam")
+DTYPES = ("float64", "float32")
+REDUCTIONS = ("mean", "sum")
+
+
+@dataclass
+class Spec:
+    sizes: list                     # layer widths [n_in, hidden..., n_out]
+    activations: list               # one per layer after the input: linear relu sigmoid tanh softplus softmax
+    loss: str = "mse"               # mse | binary_crossentropy | categorical_crossentropy
+    reduction: str = "mean"         # 'mean' over the batch (both frameworks' default) or 'sum'
+    optimizer: str = "sgd"          # sgd | rmsprop | adam
+    lr: float = 0.01                # learning rate
+    momentum: float = 0.0           # sgd: momentum mu (0 = plain gradient descent)
+    nesterov: bool = False          # sgd: Nesterov momentum
+    rho: float | None = None        # rmsprop: decay of the square average (None: each framework's default)
+    beta1: float | None = None      # adam: first-moment decay (None: default 0.9)
+    beta2: float | None = None      # adam: second-moment decay (None: default 0.999)
+    eps: float | None = None        # rmsprop/adam epsilon (None: each framework's default)
+    weight_init: Init = field(default_factory=lambda: Init("kaiming_uniform"))  # how W is drawn
+    bias_init: Init = field(default_factory=lambda: Init("kaiming_uniform"))    # how b is drawn
+    fixed_params: list | None = None  # [(W (out, in), b (out,)), ...] for 'fixed' inits
+    batch_size: int | None = None   # examples per step; None = the whole training set
+    shuffle: bool = False           # reshuffle the training set every epoch (the harness owns the order)
+    epochs: int | None = 1          # passes over the training set (ignored when steps is set)
+    steps: int | None = None        # stop after this many steps instead of counting epochs
+    seed: int = 0                   # seeds the initial weights and the shuffling
+    dtype: str = "float64"          # float64 (equivalence mode) or float32
+
+    @property
+    def n_layers(self):
+        return len(self.sizes) - 1
+
+    def hyper(self, convention):
+        """Optimizer hyperparameters as `convention` ('torch' | 'keras') resolves the unset ones."""
+        defaults = DEFAULTS[convention][self.optimizer]
+        chosen = {"lr": self.lr, "momentum": self.momentum, "nesterov": self.nesterov,
+                  "rho": self.rho, "beta1": self.beta1, "beta2": self.beta2, "eps": self.eps}
+        return {k: (defaults.get(k) if v is None else v) for k, v in chosen.items()}
+
+    def replace(self, **changes):
+        """A copy with some fields changed (None values are ignored), validated."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None}).validate()
+
+    def to_dict(self):
+        d = asdict(self)
+        if self.fixed_params is not None:
+            d["fixed_params"] = [[np.asarray(W).tolist(), np.asarray(b).tolist()] for W, b in self.fixed_params]
+        return d
+
+    def validate(self):
+        """Raise InputError (one line) for anything the three frameworks cannot all build. -> self"""
+        check_choice("dtype", self.dtype, DTYPES)
+        check_choice("loss", self.loss, tuple(LOSSES))
+        check_choice("reduction", self.reduction, REDUCTIONS)
+        check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        if len(self.sizes) < 2:
+            raise InputError(f"sizes needs an input and at least one layer, got {self.sizes}")
+        for width in self.sizes:
+            if not isinstance(width, (int, np.integer)) or width <= 0:
+                raise InputError(f"every layer width must be a positive integer, got {width!r} in {self.sizes}")
+        if len(self.activations) != self.n_layers:
+            raise InputError(f"{self.n_layers} layers need {self.n_layers} activations, got {len(self.activations)}")
+        for name in self.activations:
+            check_choice("activation", name, tuple(ACTIVATIONS))
+        if "softmax" in self.activations[:-1]:
+            raise InputError("softmax is supported on the output layer only")
+        fused = FUSED_ACTIVATION.get(self.loss)
+        if fused and self.activations[-1] != fused:
+            raise InputError(f"{self.loss} needs a {fused} output layer, got {self.activations[-1]}")
+        if self.loss == "categorical_crossentropy" and self.sizes[-1] < 2:
+            raise InputError("categorical_crossentropy needs at least 2 output units")
+        if self.activations[-1] == "softmax" and self.sizes[-1] < 2:
+            raise InputError("a softmax output needs at least 2 units")
+        self.validate_numbers()
+        self.validate_inits()
+        return self
+
+    def validate_numbers(self):
+        for name in ("lr", "momentum", "rho", "beta1", "beta2", "eps"):
+            value = getattr(self, name)
+            if value is not None and not np.isfinite(value):
+                raise InputError(f"{name} must be a finite number, got {value}")
+        if self.lr < 0:
+            raise InputError(f"learning rate must be >= 0, got {self.lr}")
+        if not 0 <= self.momentum < 1:
+            raise InputError(f"momentum must be in [0, 1), got {self.momentum}")
+        if self.nesterov and self.momentum == 0:
+            raise InputError("nesterov needs momentum > 0")
+        if (self.momentum or self.nesterov) and self.optimizer != "sgd":
+            raise InputError(f"momentum/nesterov apply to sgd only, not {self.optimizer}")
+        for name in ("rho", "beta1", "beta2"):
+            value = getattr(self, name)
+            if value is not None and not 0 <= value < 1:
+                raise InputError(f"{name} must be in [0, 1), got {value}")
+        if self.eps is not None and self.eps < 0:
+            raise InputError(f"eps must be >= 0, got {self.eps}")
+        for name in ("batch_size", "epochs", "steps"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, (int, np.integer)) or value <= 0):
+                raise InputError(f"{name.replace('_', ' ')} must be a positive integer, got {value}")
+        if self.epochs is None and self.steps is None:
+            raise InputError("give a number of epochs or of steps")
+
+    def validate_inits(self):
+        check_choice("weight initializer", self.weight_init.kind, INITIALIZERS)
+        check_choice("bias initializer", self.bias_init.kind, BIAS_INITIALIZERS)
+        if "fixed" in (self.weight_init.kind, self.bias_init.kind):
+            if self.fixed_params is None or len(self.fixed_params) != self.n_layers:
+                raise InputError(f"'fixed' initial values need one (W, b) pair per layer ({self.n_layers})")
+            for l, (W, b) in enumerate(self.fixed_params, start=1):
+                want_W, want_b = (self.sizes[l], self.sizes[l - 1]), (self.sizes[l],)
+                if np.shape(W) != want_W or np.size(b) != want_b[0]:
+                    raise InputError(f"fixed W{l} must be {want_W} and b{l} {want_b}, "
+                                     f"got {np.shape(W)} and {np.shape(b)}")
+        if self.weight_init.kind == "uniform" and not self.weight_init.low < self.weight_init.high:
+            raise InputError("uniform initializer needs low < high")
+
+
+def check_choice(what, value, choices):
+    if value not in choices:
+        raise InputError(f"unknown {what} {value!r}; choose one of: {', '.join(choices)}")

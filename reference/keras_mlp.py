@@ -1,0 +1,139 @@
+"""The scratch MLP again, in Keras 3 on TensorFlow: Dense layers, Keras's own losses and
+optimizers, tf.GradientTape.
+
+Read it beside scratch/mlp.py: same class shape, same method order, one line per line of math.
+Shapes (Keras keeps one example per ROW):
+    X = A0 : (m, n_0)
+    kernel_l : (n_{l-1}, n_l)    (Dense.kernel, the scratch W_l transposed)
+    bias_l   : (n_l,)
+    Z_l, A_l : (m, n_l)
+Dense layers are built without an activation so that Z is visible; the activation is Keras's
+own function, applied next. A softmax/sigmoid output keeps its logits (`_keras_logits`), and
+Keras's cross-entropy reads them, so it does not clip. Backward is the tape's: dZ_l, dW_l and
+db_l are gradients of the loss with respect to Z_l, kernel_l and bias_l.
+
+Keras creates an optimizer's learning rate as a variable of the global float type, so this
+module sets `keras.config.set_floatx(spec.dtype)`: in float32 mode the rate 0.1 would
+otherwise reach a float64 run as 0.10000000149011612.
+
+Left out: model.fit (its step boundaries and shuffling are its own), callbacks, metrics objects.
+"""
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")   # before TensorFlow is imported: keep it quiet
+
+import keras  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+LOSSES = {
+    "mse": keras.losses.MeanSquaredError,
+    "binary_crossentropy": keras.losses.BinaryCrossentropy,
+    "categorical_crossentropy": keras.losses.CategoricalCrossentropy,
+}
+REDUCTIONS = {"mean": "sum_over_batch_size", "sum": "sum"}
+STATE_NAMES = {"sgd": ("momentum",), "rmsprop": ("square_avg",), "adam": ("m", "v")}
+
+
+def make_optimizer(name, hyper):
+    """keras.optimizers' own optimizer for the spec's choice."""
+    lr = float(hyper["lr"])
+    if name == "sgd":
+        return keras.optimizers.SGD(learning_rate=lr, momentum=hyper["momentum"], nesterov=hyper["nesterov"])
+    if name == "rmsprop":
+        return keras.optimizers.RMSprop(learning_rate=lr, rho=hyper["rho"], epsilon=hyper["eps"])
+    if name == "adam":
+        return keras.optimizers.Adam(learning_rate=lr, beta_1=hyper["beta1"], beta_2=hyper["beta2"],
+                                     epsilon=hyper["eps"])
+    raise ValueError(f"unknown optimizer {name!r}")
+
+
+def optimizer_slots(optimizer, name):
+    """The optimizer's per-variable state lists, in the order of STATE_NAMES[name]."""
+    if name == "sgd":
+        return (optimizer.momentums,) if optimizer.momentum != 0 else ()
+    if name == "rmsprop":
+        return (optimizer._velocities,)
+    return (optimizer._momentums, optimizer._velocities)
+
+
+class KerasMLP:
+    """The network of a spec, starting from `params` = [(kernel (in, out), bias (out,)), ...]
+    (numpy, from compare.convert.to_keras)."""
+
+    def __init__(self, spec, params):
+        keras.config.set_floatx(spec.dtype)
+        self.L, self.dtype, self.optimizer_name = len(params), spec.dtype, spec.optimizer
+        self.layers = [None]                                                  # layers[l] for layer l
+        for kernel, bias in params:
+            n_in, n_out = kernel.shape
+            layer = keras.layers.Dense(n_out, activation=None, dtype=spec.dtype)
+            layer.build((None, n_in))
+            layer.set_weights([kernel, bias])
+            self.layers.append(layer)
+        self.g = [None] + [keras.activations.get(name) for name in spec.activations]
+        self.loss_fn = LOSSES[spec.loss](reduction=REDUCTIONS[spec.reduction], dtype=spec.dtype)
+        self.params = {}
+        for l in range(1, self.L + 1):
+            self.params[f"W{l}"], self.params[f"b{l}"] = self.layers[l].kernel, self.layers[l].bias
+        self.optimizer = make_optimizer(spec.optimizer, spec.hyper("keras"))
+        self.optimizer.build(list(self.params.values()))
+
+    def tensor(self, array):
+        return tf.convert_to_tensor(array, dtype=self.dtype)
+
+    def forward(self, X):
+        """X (m, n_0) -> cache {'A0': X, 'Z1': .., 'A1': .., ..., 'ZL': .., 'AL': ..}"""
+        cache = {"A0": X}
+        A = X
+        for l in range(1, self.L + 1):
+            Z = self.layers[l](A)                                             # Z = A K + b  (m, n_l)
+            A = self.g[l](Z)
+            cache[f"Z{l}"], cache[f"A{l}"] = Z, A
+        return cache
+
+    def loss(self, cache, Y):
+        """The loss of the batch, a 0-d tensor, from Keras's own loss object (it reads A_L)."""
+        return self.loss_fn(Y, cache[f"A{self.L}"])
+
+    def backward(self, tape, cache, loss):
+        """The tape -> grads {'dZl': (m, n_l), 'dWl': (n_{l-1}, n_l), 'dbl': (n_l,)}"""
+        names = [f"Z{l}" for l in range(self.L, 0, -1)]
+        dZ = tape.gradient(loss, [cache[name] for name in names] + list(self.params.values()))
+        grads = {"d" + name: g for name, g in zip(names, dZ)}
+        grads.update({"d" + name: g for name, g in zip(self.params, dZ[len(names):])})
+        return grads
+
+    def step(self, grads):
+        """keras.optimizers' update."""
+        self.optimizer.apply_gradients([(grads["d" + name], p) for name, p in self.params.items()])
+
+    def train_step(self, X, Y):
+        """One step on a batch (numpy, rows are examples). -> (cache, loss, grads)"""
+        X, Y = self.tensor(X), self.tensor(Y)
+        with tf.GradientTape() as tape:
+            cache = self.forward(X)
+            loss = self.loss(cache, Y)
+        grads = self.backward(tape, cache, loss)
+        self.step(grads)
+        return cache, loss, grads
+
+    def predict(self, X):
+        """A_L (m, n_L) for inputs X (m, n_0), as numpy."""
+        return self.forward(self.tensor(X))[f"A{self.L}"].numpy()
+
+    def optimizer_state(self):
+        """{'<param>.<state>': variable}, state named as in scratch (momentum, square_avg, m, v)."""
+        state = {}
+        for slots, key in zip(optimizer_slots(self.optimizer, self.optimizer_name), STATE_NAMES[self.optimizer_name]):
+            for name, p in self.params.items():
+                state[f"{name}.{key}"] = slots[self.optimizer._get_variable_index(p)]
+        return state
+
+    def record(self, cache, loss, grads):
+        """Everything the harness compares after a step, as numpy in Keras's layout."""
+        out = {name: t.numpy() for name, t in cache.items() if name != "A0"}
+        out["loss"] = loss.numpy()
+        out.update({name: t.numpy() for name, t in grads.items()})
+        out.update({name: p.numpy() for name, p in self.params.items()})
+        out.update({name: v.numpy() for name, v in self.optimizer_state().items()})
+        return out

@@ -1,0 +1,139 @@
+"""The scratch MLP again, in PyTorch: nn.Linear layers, torch's own losses and optimizers, autograd.
+
+Read it beside scratch/mlp.py: same class shape, same method order, one line per line of math.
+Shapes (torch keeps one example per ROW):
+    X = A0 : (m, n_0)
+    weight_l : (n_l, n_{l-1})    (nn.Linear.weight, the scratch W_l as it is)
+    bias_l   : (n_l,)
+    Z_l, A_l : (m, n_l)
+Backward is autograd's: dZ_l is read from Z_l.grad (kept with retain_grad), dW_l and db_l from
+weight.grad and bias.grad. Nothing here re-implements a framework formula.
+
+Left out: modules other than Linear, mixed precision, devices other than the one given.
+"""
+import torch
+from torch import nn
+
+ACTIVATIONS = {
+    "linear": nn.Identity,
+    "relu": nn.ReLU,
+    "sigmoid": nn.Sigmoid,
+    "tanh": nn.Tanh,
+    "softplus": nn.Softplus,           # beta=1, threshold=20: linear above z = 20
+    "softmax": lambda: nn.Softmax(dim=1),
+}
+
+# The loss reads the logits Z_L for the cross-entropies (torch fuses log-softmax / log-sigmoid
+# into them) and the output A_L for MSE, as the scratch losses do.
+LOSSES = {
+    "mse": (nn.MSELoss, "A"),
+    "binary_crossentropy": (nn.BCEWithLogitsLoss, "Z"),
+    "categorical_crossentropy": (nn.CrossEntropyLoss, "Z"),   # targets: one-hot rows
+}
+
+STATE_NAMES = {"momentum_buffer": "momentum", "square_avg": "square_avg", "exp_avg": "m", "exp_avg_sq": "v"}
+
+
+def make_optimizer(name, hyper, parameters):
+    """torch.optim's own optimizer for the spec's choice."""
+    if name == "sgd":
+        return torch.optim.SGD(parameters, lr=hyper["lr"], momentum=hyper["momentum"], nesterov=hyper["nesterov"])
+    if name == "rmsprop":
+        return torch.optim.RMSprop(parameters, lr=hyper["lr"], alpha=hyper["rho"], eps=hyper["eps"])
+    if name == "adam":
+        return torch.optim.Adam(parameters, lr=hyper["lr"], betas=(hyper["beta1"], hyper["beta2"]), eps=hyper["eps"])
+    raise ValueError(f"unknown optimizer {name!r}")
+
+
+class TorchMLP:
+    """The network of a spec, starting from `params` = [(weight (out, in), bias (out,)), ...]
+    (numpy, from compare.convert.to_torch)."""
+
+    def __init__(self, spec, params, device="cpu"):
+        self.L = len(params)
+        self.device, self.dtype = torch.device(device), getattr(torch, spec.dtype)
+        self.layers = [None]                                                  # layers[l] for layer l
+        for weight, bias in params:
+            n_out, n_in = weight.shape
+            layer = nn.Linear(n_in, n_out, dtype=self.dtype, device=self.device)
+            with torch.no_grad():
+                layer.weight.copy_(torch.from_numpy(weight))
+                layer.bias.copy_(torch.from_numpy(bias))
+            self.layers.append(layer)
+        self.g = [None] + [ACTIVATIONS[name]() for name in spec.activations]
+        loss_class, self.loss_reads = LOSSES[spec.loss]
+        self.loss_fn = loss_class(reduction=spec.reduction)
+        self.params = {}
+        for l in range(1, self.L + 1):
+            self.params[f"W{l}"], self.params[f"b{l}"] = self.layers[l].weight, self.layers[l].bias
+        self.optimizer = make_optimizer(spec.optimizer, spec.hyper("torch"), list(self.params.values()))
+
+    def tensor(self, array):
+        return torch.from_numpy(array).to(self.device, self.dtype)
+
+    def forward(self, X):
+        """X (m, n_0) -> cache {'A0': X, 'Z1': .., 'A1': .., ..., 'ZL': .., 'AL': ..}"""
+        cache = {"A0": X}
+        A = X
+        for l in range(1, self.L + 1):
+            Z = self.layers[l](A)                                             # Z = A W^T + b  (m, n_l)
+            A = self.g[l](Z)
+            Z.retain_grad()
+            cache[f"Z{l}"], cache[f"A{l}"] = Z, A
+        return cache
+
+    def loss(self, cache, Y):
+        """The loss of the batch, a 0-d tensor, from torch's own loss module."""
+        return self.loss_fn(cache[f"{self.loss_reads}{self.L}"], Y)
+
+    def backward(self, cache, loss):
+        """autograd -> grads {'dZl': (m, n_l), 'dWl': (n_l, n_{l-1}), 'dbl': (n_l,)}"""
+        self.optimizer.zero_grad()
+        loss.backward()
+        grads = {}
+        for l in range(self.L, 0, -1):
+            grads[f"dZ{l}"] = cache[f"Z{l}"].grad
+            grads[f"dW{l}"] = self.layers[l].weight.grad.clone()
+            grads[f"db{l}"] = self.layers[l].bias.grad.clone()
+        return grads
+
+    def step(self, grads):
+        """torch.optim's update (it reads the .grad fields that backward filled)."""
+        self.optimizer.step()
+
+    def train_step(self, X, Y):
+        """One step on a batch (numpy, rows are examples). -> (cache, loss, grads)"""
+        X, Y = self.tensor(X), self.tensor(Y)
+        cache = self.forward(X)
+        loss = self.loss(cache, Y)
+        grads = self.backward(cache, loss)
+        self.step(grads)
+        return cache, loss, grads
+
+    def predict(self, X):
+        """A_L (m, n_L) for inputs X (m, n_0), as numpy."""
+        with torch.no_grad():
+            return self.forward_no_grad(self.tensor(X)).cpu().numpy()
+
+    def forward_no_grad(self, A):
+        for l in range(1, self.L + 1):
+            A = self.g[l](self.layers[l](A))
+        return A
+
+    def optimizer_state(self):
+        """{'<param>.<state>': tensor}, state named as in scratch (momentum, square_avg, m, v)."""
+        state = {}
+        for name, p in self.params.items():
+            for key, value in self.optimizer.state.get(p, {}).items():
+                if key in STATE_NAMES and value is not None:
+                    state[f"{name}.{STATE_NAMES[key]}"] = value
+        return state
+
+    def record(self, cache, loss, grads):
+        """Everything the harness compares after a step, as numpy in torch's layout."""
+        out = {name: t.detach().cpu().numpy() for name, t in cache.items() if name != "A0"}
+        out["loss"] = loss.detach().cpu().numpy()
+        out.update({name: t.detach().cpu().numpy() for name, t in grads.items()})
+        out.update({name: p.detach().cpu().numpy().copy() for name, p in self.params.items()})
+        out.update({name: t.detach().cpu().numpy().copy() for name, t in self.optimizer_state().items()})
+        return out

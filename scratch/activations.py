@@ -1,0 +1,111 @@
+"""Activation functions, each beside its derivative.
+
+Shape convention (the whole of scratch/): one example per COLUMN.
+    Z, A : (units, m)      m = examples in the batch
+Every function here is elementwise except softmax, which normalises each column.
+
+Derivatives take (Z, A) and return dA/dZ elementwise; each uses whichever of the two is
+the textbook form (sigmoid and tanh use A, relu and softplus use Z). Softmax has no
+elementwise derivative: its backward is a Jacobian-vector product, `softmax_backward`.
+
+Two conventions differ in one place only, softplus: torch's nn.Softplus(beta=1,
+threshold=20) returns z itself above 20, Keras (tf.math.softplus) is log(1 + e^z)
+everywhere. `activation_table(convention)` gives the table a convention uses.
+
+Left out: leaky/parametric units, GELU, dropout; anything with parameters of its own.
+"""
+import numpy as np
+
+SOFTPLUS_TORCH_THRESHOLD = 20.0  # torch.nn.Softplus default: linear above beta*z > 20
+
+
+def linear(Z):
+    """g(z) = z"""
+    return Z
+
+
+def linear_grad(Z, A):
+    """g'(z) = 1"""
+    return np.ones_like(Z)
+
+
+def relu(Z):
+    """g(z) = max(0, z)"""
+    return np.maximum(Z, 0)
+
+
+def relu_grad(Z, A):
+    """g'(z) = 1 if z > 0 else 0. At exactly z = 0 both torch and TF use 0 (z > 0, not z >= 0)."""
+    return (Z > 0).astype(Z.dtype)
+
+
+def sigmoid(Z):
+    """g(z) = 1 / (1 + e^-z), written to stay finite for large |z|."""
+    E = np.exp(-np.abs(Z))
+    return np.where(Z >= 0, 1 / (1 + E), E / (1 + E))
+
+
+def sigmoid_grad(Z, A):
+    """g'(z) = a (1 - a), with a = sigmoid(z)."""
+    return A * (1 - A)
+
+
+def tanh(Z):
+    """g(z) = tanh(z)"""
+    return np.tanh(Z)
+
+
+def tanh_grad(Z, A):
+    """g'(z) = 1 - a^2, with a = tanh(z)."""
+    return 1 - A**2
+
+
+def softplus(Z):
+    """g(z) = log(1 + e^z), exact for every z (Keras / tf.math.softplus)."""
+    return np.logaddexp(0, Z)
+
+
+def softplus_grad(Z, A):
+    """g'(z) = sigmoid(z)"""
+    return sigmoid(Z)
+
+
+def softplus_thresholded(Z):
+    """torch nn.Softplus(beta=1, threshold=20): log(1 + e^z), but z itself where z > 20."""
+    return np.where(Z > SOFTPLUS_TORCH_THRESHOLD, Z, np.log1p(np.exp(np.minimum(Z, SOFTPLUS_TORCH_THRESHOLD))))
+
+
+def softplus_thresholded_grad(Z, A):
+    """Derivative of torch's softplus: sigmoid(z), but exactly 1 where z > 20."""
+    return np.where(Z > SOFTPLUS_TORCH_THRESHOLD, 1.0, sigmoid(Z)).astype(Z.dtype)
+
+
+def softmax(Z):
+    """a_i = e^(z_i - max z) / sum_j e^(z_j - max z), per column. Subtracting the max changes
+    nothing mathematically and keeps e^z finite."""
+    E = np.exp(Z - Z.max(axis=0, keepdims=True))
+    return E / E.sum(axis=0, keepdims=True)
+
+
+def softmax_backward(dA, A):
+    """dZ = A * (dA - sum_i(dA_i * A_i)): the softmax Jacobian diag(a) - a a^T applied to dA, per column.
+    Only needed when softmax is not paired with cross-entropy (that pair gives dZ directly)."""
+    return A * (dA - (dA * A).sum(axis=0, keepdims=True))
+
+
+# name -> (g, g'), keyed by the names torch and Keras both use
+ACTIVATIONS = {
+    "linear": (linear, linear_grad),
+    "relu": (relu, relu_grad),
+    "sigmoid": (sigmoid, sigmoid_grad),
+    "tanh": (tanh, tanh_grad),
+    "softplus": (softplus, softplus_grad),
+    "softmax": (softmax, None),  # backward: softmax_backward, or fused with cross-entropy
+}
+
+TORCH_ACTIVATIONS = dict(ACTIVATIONS, softplus=(softplus_thresholded, softplus_thresholded_grad))
+
+
+def activation_table(convention):
+    """The name -> (g, g') table of a framework convention: 'torch' or 'keras'."""
+    return TORCH_ACTIVATIONS if convention == "torch" else ACTIVATIONS

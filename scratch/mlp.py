@@ -1,0 +1,100 @@
+"""A multilayer perceptron in plain NumPy: forward, loss, backward and update, written out.
+
+Shapes (one example per COLUMN, as in the classic derivation):
+    X = A0 : (n_0, m)          m examples of n_0 features
+    W_l    : (n_l, n_{l-1})    same layout as torch's nn.Linear.weight; a Keras kernel is W_l.T
+    b_l    : (n_l, 1)          broadcast over the m columns
+    Z_l, A_l, dZ_l : (n_l, m)
+
+Forward, for l = 1..L:            Backward, for l = L..1:
+    Z_l = W_l A_{l-1} + b_l           dZ_L = from the loss (see scratch/losses.py)
+    A_l = g_l(Z_l)                    dW_l = dZ_l A_{l-1}^T
+                                      db_l = sum of dZ_l over the m columns
+                                      dZ_{l-1} = (W_l^T dZ_l) * g'_{l-1}(Z_{l-1})
+The batch mean (the 1/m) is inside dZ_L, so dW and db need no further division.
+
+Left out: regularisation, dropout, batch norm, any layer other than dense. No autograd.
+"""
+from .activations import activation_table, softmax_backward
+from .losses import LOSSES, loss_divisor
+from .optimizers import make_optimizer
+
+
+class MLP:
+    """The network of a spec (compare.spec.Spec: sizes, activations, loss, reduction,
+    optimizer and its hyperparameters), starting from `params` = [(W1, b1), ...] in the
+    layout above, following the conventions of 'torch' or 'keras'."""
+
+    def __init__(self, spec, params, convention="torch"):
+        self.L = len(params)
+        self.params = {}
+        for l, (W, b) in enumerate(params, start=1):
+            self.params[f"W{l}"], self.params[f"b{l}"] = W.copy(), b.copy()
+        table = activation_table(convention)
+        self.names = list(spec.activations)
+        self.g = [None] + [table[name][0] for name in spec.activations]       # g[l] for layer l
+        self.g_grad = [None] + [table[name][1] for name in spec.activations]
+        self.loss_name, self.reduction, self.convention = spec.loss, spec.reduction, convention
+        self.optimizer = make_optimizer(spec.optimizer, spec.hyper(convention), convention)
+
+    def forward(self, X):
+        """X (n_0, m) -> cache {'A0': X, 'Z1': .., 'A1': .., ..., 'ZL': .., 'AL': ..}"""
+        cache = {"A0": X}
+        A = X
+        for l in range(1, self.L + 1):
+            W, b = self.params[f"W{l}"], self.params[f"b{l}"]
+            Z = W @ A + b                                                    # (n_l, m)
+            A = self.g[l](Z)
+            cache[f"Z{l}"], cache[f"A{l}"] = Z, A
+        return cache
+
+    def divisor(self, Y):
+        """What the summed loss is divided by for targets Y (n_L, m)."""
+        n, m = Y.shape
+        return loss_divisor(self.loss_name, self.reduction, self.convention, n, m)
+
+    def loss(self, cache, Y):
+        """The loss of the batch, a scalar. Cross-entropies read the logits ZL, MSE reads AL."""
+        loss, _, reads, _ = LOSSES[self.loss_name]
+        return loss(cache[f"{reads}{self.L}"], Y, self.divisor(Y))
+
+    def output_dZ(self, cache, Y):
+        """dZ_L: straight from a fused cross-entropy, or dA_L through g'_L for MSE."""
+        _, loss_grad, _, gives = LOSSES[self.loss_name]
+        Z, A = cache[f"Z{self.L}"], cache[f"A{self.L}"]
+        d = loss_grad(A, Y, self.divisor(Y))
+        if gives == "dZ":
+            return d
+        if self.names[-1] == "softmax":
+            return softmax_backward(d, A)
+        return d * self.g_grad[self.L](Z, A)
+
+    def backward(self, cache, Y):
+        """-> grads {'dZl': (n_l, m), 'dWl': (n_l, n_{l-1}), 'dbl': (n_l, 1)} for every layer l."""
+        grads = {}
+        dZ = self.output_dZ(cache, Y)
+        for l in range(self.L, 0, -1):
+            A_prev = cache[f"A{l - 1}"]
+            grads[f"dZ{l}"] = dZ
+            grads[f"dW{l}"] = dZ @ A_prev.T                                  # (n_l, n_{l-1})
+            grads[f"db{l}"] = dZ.sum(axis=1, keepdims=True)                  # (n_l, 1)
+            if l > 1:
+                dA_prev = self.params[f"W{l}"].T @ dZ                        # (n_{l-1}, m)
+                dZ = dA_prev * self.g_grad[l - 1](cache[f"Z{l - 1}"], A_prev)
+        return grads
+
+    def step(self, grads):
+        """Update every parameter with the optimizer (the optimizer keeps its own state)."""
+        self.params = self.optimizer.step(self.params, grads)
+
+    def train_step(self, X, Y):
+        """One step on a batch: forward, loss, backward, update. -> (cache, loss, grads)"""
+        cache = self.forward(X)
+        loss = self.loss(cache, Y)
+        grads = self.backward(cache, Y)
+        self.step(grads)
+        return cache, loss, grads
+
+    def predict(self, X):
+        """A_L for inputs X (n_0, m), with the current parameters."""
+        return self.forward(X)[f"A{self.L}"]
