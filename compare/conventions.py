@@ -7,6 +7,8 @@ is reported with the reasons instead of being judged.
 
 Left out: differences the spec cannot trigger (probability clipping, initializer defaults).
 """
+import numpy as np
+
 from scratch.conventions import DIFFERENCES
 
 STATE_ONLY = {"sgd-momentum-form"}
@@ -16,6 +18,9 @@ def differences(spec):
     """{key: reason} for every convention difference that applies to `spec`."""
     applies = {
         "sgd-momentum-form": spec.optimizer == "sgd" and spec.momentum > 0,
+        "keras-float32-hyperparameters": (spec.optimizer == "sgd" and spec.momentum > 0
+                                          and spec.momentum != float(np.float32(spec.momentum))
+                                          or spec.optimizer == "adam"),
         "rmsprop-eps-placement": spec.optimizer == "rmsprop",
         "adam-eps-placement": spec.optimizer == "adam",
         "default-hyperparameters": spec.hyper("torch") != spec.hyper("keras"),

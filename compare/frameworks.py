@@ -20,6 +20,7 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 FRAMEWORKS = ("scratch", "torch", "keras")
+DEFAULT_THREADS = None   # threads per library for CLI runs; None keeps each library's default
 _MODULES = {"torch": "reference.torch_mlp", "keras": "reference.keras_mlp"}
 _IMPORT_ERRORS = {}
 

@@ -182,7 +182,16 @@ def lockstep(spec, data, selected, on_step=None, params=None):
             out["evaluations"].append(evaluate(runners, data, spec, last_epoch))
             last_epoch = epoch
         step += 1
-        records = {key: runner.step(X[index], Y[index]) for key, runner in runners.items()}
+        records = {}
+        try:
+            for key, runner in runners.items():
+                records[key] = runner.step(X[index], Y[index])
+        except KeyboardInterrupt:
+            out["interrupted"] = True
+            break
+        except Exception as error:                        # a broken implementation, not the harness
+            out["error"] = describe_exception(step, key, error)
+            break
         result = StepResult(step, epoch)
         names = ordered_names(records[keys[0]], spec.n_layers)
         for key, record in records.items():
@@ -208,10 +217,25 @@ def lockstep(spec, data, selected, on_step=None, params=None):
             on_step(result)
         if out["first_nonfinite"] or (spec.steps is not None and step >= spec.steps):
             break
+    if out.get("error") or out.get("interrupted"):
+        out["final_outputs"] = {}
+        out["runners"] = runners
+        return out
     out["evaluations"].append(evaluate(runners, data, spec, last_epoch))
     out["final_outputs"] = {key: r.predict(data.X_eval.astype(spec.dtype)) for key, r in runners.items()}
     out["runners"] = runners
     return out
+
+
+def describe_exception(step, key, error):
+    """An exception raised inside an implementation's step -> where, what and the failing line."""
+    import traceback
+
+    frames = traceback.extract_tb(error.__traceback__)
+    own = [f for f in frames if "/compare/harness.py" not in f.filename] or frames
+    last = own[-1]
+    return {"step": step, "framework": key, "exception": f"{type(error).__name__}: {error}",
+            "file": last.filename, "line": last.lineno, "code": last.line}
 
 
 def find_divergence(step, pair, ours, theirs, errors, rtol):

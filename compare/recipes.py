@@ -107,10 +107,11 @@ register(Recipe(
     spec=Spec(sizes=[2, 3, 1], activations=["relu", "sigmoid"], loss="binary_crossentropy",
               optimizer="rmsprop", lr=0.001, rho=0.9, eps=1e-7,
               weight_init=Init("glorot_uniform"), bias_init=Init("zeros"),
-              batch_size=32, shuffle=True, epochs=100, seed=0),
+              batch_size=None, shuffle=True, epochs=100, seed=0),
     load=fixed_data([[129, 21], [150, 30], [100, 25]], column([1, 0, 1])),
     notes="model.compile(loss=BinaryCrossentropy()) picks RMSprop(learning_rate=0.001, rho=0.9, "
-          "epsilon=1e-7); fit() uses batches of 32 and shuffles every epoch. torch's RMSprop takes "
+          "epsilon=1e-7); fit() uses batches of 32, which here is one batch of all 3 examples per "
+          "epoch, and shuffles every epoch. torch's RMSprop takes "
           "the same rate, decay (alpha=0.9) and eps, but adds eps outside the square root: that "
           "one difference cannot be mirrored, and the torch~keras row measures its effect.",
     every=10,

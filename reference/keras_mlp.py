@@ -60,7 +60,7 @@ class KerasMLP:
     """The network of a spec, starting from `params` = [(kernel (in, out), bias (out,)), ...]
     (numpy, from compare.convert.to_keras)."""
 
-    def __init__(self, spec, params):
+    def __init__(self, spec, params, compiled=True):
         keras.config.set_floatx(spec.dtype)
         self.L, self.dtype, self.optimizer_name = len(params), spec.dtype, spec.optimizer
         self.layers = [None]                                                  # layers[l] for layer l
@@ -77,6 +77,10 @@ class KerasMLP:
             self.params[f"W{l}"], self.params[f"b{l}"] = self.layers[l].kernel, self.layers[l].bias
         self.optimizer = make_optimizer(spec.optimizer, spec.hyper("keras"))
         self.optimizer.build(list(self.params.values()))
+        # tf.function traces forward, tape and update into one graph (about 20x faster per step
+        # than eager here); every intermediate is still returned. Batch size may vary.
+        signature = [tf.TensorSpec([None, spec.sizes[0]], spec.dtype), tf.TensorSpec([None, spec.sizes[-1]], spec.dtype)]
+        self.traced_step = tf.function(self.tensor_step, input_signature=signature) if compiled else self.tensor_step
 
     def tensor(self, array):
         return tf.convert_to_tensor(array, dtype=self.dtype)
@@ -107,15 +111,18 @@ class KerasMLP:
         """keras.optimizers' update."""
         self.optimizer.apply_gradients([(grads["d" + name], p) for name, p in self.params.items()])
 
-    def train_step(self, X, Y):
-        """One step on a batch (numpy, rows are examples). -> (cache, loss, grads)"""
-        X, Y = self.tensor(X), self.tensor(Y)
+    def tensor_step(self, X, Y):
+        """One step on a batch of tensors. -> (cache, loss, grads)"""
         with tf.GradientTape() as tape:
             cache = self.forward(X)
             loss = self.loss(cache, Y)
         grads = self.backward(tape, cache, loss)
         self.step(grads)
         return cache, loss, grads
+
+    def train_step(self, X, Y):
+        """One step on a batch (numpy, rows are examples). -> (cache, loss, grads)"""
+        return self.traced_step(self.tensor(X), self.tensor(Y))
 
     def predict(self, X):
         """A_L (m, n_L) for inputs X (m, n_0), as numpy."""

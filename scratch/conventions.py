@@ -32,6 +32,11 @@ DIFFERENCES = {
         "p += v: the same math for a constant lr, but the state differs by a factor -lr and "
         "the rounding differs",
     ),
+    "keras-float32-hyperparameters": (
+        "optimizer sgd with momentum > 0, or adam",
+        "Keras's TF backend casts the momentum and Adam's betas (in the bias correction) "
+        "through float32, even in a float64 run: momentum 0.9 acts as 0.8999999761581421",
+    ),
     "rmsprop-eps-placement": (
         "optimizer rmsprop",
         "torch divides by sqrt(s) + eps, Keras by sqrt(s + eps)",

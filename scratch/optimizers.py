@@ -18,10 +18,21 @@ down to the order of operations, so float64 results agree to the last bits or ne
        (m = b1 m + (1 - b1) g, v = b2 v + (1 - b2) g^2 in both; Keras's eps is torch's eps
         times sqrt(1 - b2^t), so the two match only when eps is negligible)
 
+One more Keras detail (TensorFlow backend): `ops.cast(self.momentum, float64)` turns the Python
+float into a float32 tensor first, so Keras's SGD momentum and the betas inside Adam's bias
+correction are the float32 roundings of the numbers given (0.9 -> 0.8999999761581421), even in
+a float64 run. `as_keras_casts` reproduces that. (RMSprop's rho and Adam's 1 - beta in the
+moment updates stay Python floats and are not rounded.)
+
 Left out: weight decay, dampening, centered RMSprop, RMSprop momentum, AMSGrad,
 learning-rate schedules, gradient clipping.
 """
 import numpy as np
+
+
+def as_keras_casts(x):
+    """A Python float as Keras's ops.cast(x, float64) sees it: rounded through float32."""
+    return float(np.float32(x))
 
 
 class SGD:
@@ -44,6 +55,7 @@ class SGD:
             self.state[name] = {"momentum": v}
             step = g + mu * v if self.nesterov else v
             return p + (-lr) * step
+        mu = as_keras_casts(mu)
         v = self.state.get(name, {}).get("momentum", np.zeros_like(p))
         v = v * mu - g * lr                                     # keras: buffer starts at 0
         self.state[name] = {"momentum": v}
@@ -98,7 +110,8 @@ class Adam:
         m = m + (g - m) * (1 - b1)
         v = v + (np.square(g) - v) * (1 - b2)
         self.state[name] = {"m": m, "v": v}
-        alpha = self.lr * np.sqrt(1 - b2**t) / (1 - b1**t)
+        b1_power, b2_power = as_keras_casts(b1) ** float(t), as_keras_casts(b2) ** float(t)
+        alpha = self.lr * np.sqrt(1 - b2_power) / (1 - b1_power)
         return p - (m * alpha) / (np.sqrt(v) + self.eps)
 
 

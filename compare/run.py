@@ -1,0 +1,109 @@
+"""The Python API: run a spec in lockstep and get the report, or assert equivalence in a test.
+
+    report = compare.run(spec, data)                    # a Report (compare/report.py)
+    compare.assert_equivalent(spec, steps=5)            # AssertionError naming the first divergence
+
+Left out: printing (the CLI does that).
+"""
+import time
+
+import numpy as np
+
+from . import frameworks as fw
+from .errors import InputError
+from .harness import lockstep
+from .recipes import Data
+from .report import build_report
+
+DEFAULT_FRAMEWORKS = ("scratch", "torch", "keras")
+
+
+def check_frameworks(selected):
+    """Validate a framework list: known names, installed, no repeats. -> tuple"""
+    selected = tuple(selected)
+    if not selected:
+        raise InputError("--frameworks needs at least one of: scratch, torch, keras")
+    for name in selected:
+        if name not in fw.FRAMEWORKS:
+            raise InputError(f"unknown framework {name!r}; choose from: {', '.join(fw.FRAMEWORKS)}")
+    if len(set(selected)) != len(selected):
+        raise InputError(f"--frameworks names a framework twice: {','.join(selected)}")
+    for name in selected:
+        if name != "scratch":
+            fw.load(name)
+    return selected
+
+
+def check_data(spec, data):
+    """The data fits the spec: widths, finite values, labels inside the output layer, batch size."""
+    for what, X, Y in (("training", data.X, data.Y), ("test", data.X_test, data.Y_test)):
+        if X is None:
+            continue
+        if X.ndim != 2 or X.shape[1] != spec.sizes[0]:
+            raise InputError(f"{what} inputs have shape {X.shape}; the network takes {spec.sizes[0]} features per row")
+        if Y.ndim != 2 or Y.shape != (X.shape[0], spec.sizes[-1]):
+            raise InputError(f"{what} targets have shape {Y.shape}; expected ({X.shape[0]}, {spec.sizes[-1]})")
+        for name, array in (("inputs", X), ("targets", Y)):
+            if not np.isfinite(array).all():
+                raise InputError(f"{what} {name} contain {int((~np.isfinite(array)).sum())} non-finite values (NaN or inf)")
+    if data.X_eval.ndim != 2 or data.X_eval.shape[1] != spec.sizes[0]:
+        raise InputError(f"evaluation inputs have shape {data.X_eval.shape}; expected (E, {spec.sizes[0]})")
+    if spec.batch_size is not None and spec.batch_size > len(data.X):
+        raise InputError(f"batch size {spec.batch_size} is larger than the {len(data.X)} training examples")
+
+
+def random_data(spec, n=8, seed=0):
+    """Seeded random data that suits the spec's loss: one-hot classes, 0/1 labels, or reals."""
+    rng = np.random.default_rng([seed, 2])
+    X = rng.standard_normal((n, spec.sizes[0]))
+    if spec.loss == "categorical_crossentropy":
+        Y = np.eye(spec.sizes[-1])[rng.integers(0, spec.sizes[-1], n)]
+    elif spec.loss == "binary_crossentropy":
+        Y = rng.integers(0, 2, (n, spec.sizes[-1])).astype(np.float64)
+    else:
+        Y = rng.standard_normal((n, spec.sizes[-1]))
+    return Data(X=X, Y=Y, X_eval=X)
+
+
+def run(spec, data=None, frameworks=DEFAULT_FRAMEWORKS, recipe="custom", on_step=None, notes=""):
+    """Train `spec` in every framework in lockstep on `data` (random data if None). -> Report"""
+    spec.validate()
+    selected = check_frameworks(frameworks)
+    data = random_data(spec, seed=spec.seed) if data is None else data
+    check_data(spec, data)
+    started = time.perf_counter()
+    raw = lockstep(spec, data, selected, on_step=on_step)
+    report = build_report(recipe, spec, selected, raw, fw.environment(selected), notes)
+    report.timing = {"seconds": time.perf_counter() - started}
+    report.raw = raw
+    return report
+
+
+def describe_divergence(d):
+    """One readable line for a first divergence (or non-finite value)."""
+    if d is None:
+        return "no divergence"
+    if "ours" not in d:
+        return (f"first non-finite value: step {d['step']}, {d['framework']}, layer {d['layer']}, "
+                f"{d['tensor']}{d['index']} = {d['value']} ({', '.join(f'{k} = {v:.3g}' for k, v in d['inputs'].items())})")
+    ours, theirs = d["ours"], d["theirs"]
+    where = f"layer {d['layer']}, " if d["layer"] is not None else ""
+    if not d["shape_ok"]:
+        return f"step {d['step']}, {ours} vs {theirs}: {where}{d['tensor']} shapes differ"
+    return (f"step {d['step']}, {ours} vs {theirs}: {where}{d['tensor']}{d['index']}: "
+            f"{ours} = {d['values'][ours]!r}, {theirs} = {d['values'][theirs]!r}, "
+            f"abs err {d['max_abs_err']:.3g}, rel err {d['max_rel_err']:.3g} > {d['rtol']:g}")
+
+
+def assert_equivalent(spec, data=None, steps=None, frameworks=DEFAULT_FRAMEWORKS):
+    """Run `spec` (for `steps` steps if given) and raise AssertionError naming the first
+    divergence or non-finite value. -> the Report, when everything agrees."""
+    if steps is not None:
+        spec = spec.replace(steps=steps)
+    report = run(spec, data, frameworks)
+    s = report.summary
+    if s["first_nonfinite"]:
+        raise AssertionError(describe_divergence(s["first_nonfinite"]))
+    if s["first_divergence"]:
+        raise AssertionError(describe_divergence(s["first_divergence"]))
+    return report

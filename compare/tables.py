@@ -1,0 +1,110 @@
+"""What a run prints: the resolved config, the per-step table and the summary tables (tabulate).
+
+Left out: JSON (compare/report.py), plots (compare/plots.py).
+"""
+from tabulate import tabulate
+
+from .harness import CROSS
+from .report import KINDS
+from .run import describe_divergence
+
+
+def fmt(x, spec="{:.3e}"):
+    if x is None:
+        return "-"
+    if isinstance(x, str):
+        return x
+    return spec.format(x)
+
+
+def spec_table(spec, frameworks, data):
+    """The resolved spec, one field a row, with the frameworks and the data sizes."""
+    config = spec.to_dict()
+    rows = [(k, v) for k, v in config.items() if k != "fixed_params"]
+    if config.get("fixed_params") is not None:
+        rows.append(("fixed_params", "given (see the JSON report)"))
+    rows.append(("frameworks", ", ".join(frameworks)))
+    rows.append(("training examples", len(data.X)))
+    if data.X_test is not None:
+        rows.append(("test examples", len(data.X_test)))
+    return tabulate(rows, headers=["config", "value"], tablefmt="simple", disable_numparse=True)
+
+
+def step_table(report, every=1):
+    """One row every `every` steps, plus every failing step, the first and the last."""
+    judged = set(report.summary["judged_pairs"])
+    rtol = report.summary["rtol"]
+    runners = report.runners
+    pairs = list(report.steps[0]["max_rel_err"]) if report.steps else []
+    headers = (["step", "epoch"] + [f"loss {r}" for r in runners] + [f"rel err {p}" for p in pairs]
+               + [f"acc {runners[0]}"])
+    rows = []
+    for i, row in enumerate(report.steps):
+        failing = any(row["max_rel_err"][p] > rtol for p in pairs if p in judged)
+        if not (failing or i == 0 or i == len(report.steps) - 1 or row["step"] % every == 0):
+            continue
+        rows.append([row["step"], row["epoch"]] + [fmt(row["loss"][r], "{:.10g}") for r in runners]
+                    + [fmt(row["max_rel_err"][p]) + ("  FAIL" if failing and p in judged and row["max_rel_err"][p] > rtol else "")
+                       for p in pairs]
+                    + [fmt(row["accuracy"][runners[0]], "{:.4f}")])
+    return tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True)
+
+
+def summary_table(report):
+    """Per pair: the worst scale-relative error of each kind of tensor, and the verdict."""
+    s = report.summary
+    rows = []
+    for pair, kinds in s["worst_by_kind"].items():
+        judged = pair in s["judged_pairs"]
+        worst = s["max_rel_err"][pair]
+        verdict = ("agree" if worst <= s["rtol"] else "DIFFER") if judged else "reported, not judged"
+        rows.append([pair] + [fmt(kinds.get(k, {}).get("max_rel_err")) for k in KINDS] + [verdict])
+    return tabulate(rows, headers=["pair"] + list(KINDS) + [f"verdict (rtol {s['rtol']:g})"],
+                    tablefmt="simple", disable_numparse=True)
+
+
+def accuracy_table(report):
+    """Test accuracy per runner (when the recipe has a test set), and whether predictions match."""
+    s = report.summary
+    if "test_accuracy" not in s:
+        return ""
+    rows = [[k, f"{v:.4f}", s["predictions_differing"][k]] for k, v in s["test_accuracy"].items()]
+    table = tabulate(rows, headers=["implementation", "test accuracy", f"predictions differing from {report.runners[0]}"],
+                     tablefmt="simple", disable_numparse=True)
+    same = "identical" if s["predictions_identical"] else "NOT identical"
+    return f"{table}\ntest predictions: {same} across {', '.join(report.runners)}"
+
+
+def outputs_table(report, limit=12):
+    """Final network outputs on the evaluation inputs, side by side."""
+    outs = report.final_outputs
+    keys = list(outs)
+    n = min(limit, len(outs[keys[0]]))
+    rows = [[i] + [", ".join(f"{v:.10g}" for v in outs[k][i]) for k in keys] for i in range(n)]
+    return tabulate(rows, headers=["example"] + keys, tablefmt="simple", disable_numparse=True)
+
+
+def cross_lines(report):
+    """What the direct torch-vs-Keras comparison found and why it may differ."""
+    tk = report.summary.get("torch_vs_keras")
+    if not tk:
+        return ""
+    lines = [f"torch vs keras directly: worst rel err {tk['max_rel_err']:.3e}"
+             + (" (judged by the tolerance)" if tk["judged"] else " (reported, not judged: conventions differ)")]
+    for key, reason in tk["reasons"].items():
+        lines.append(f"  - {key}: {reason}")
+    return "\n".join(lines)
+
+
+def verdict_line(report):
+    s = report.summary
+    if s.get("error"):
+        return f"ERROR: {s['error']}"
+    if s["first_nonfinite"]:
+        return "MISMATCH: " + describe_divergence(s["first_nonfinite"])
+    if s["first_divergence"]:
+        return "MISMATCH: first divergence at " + describe_divergence(s["first_divergence"])
+    judged = ", ".join(s["judged_pairs"]) or "nothing (one implementation only)"
+    worst = max((s["max_rel_err"][p] for p in s["judged_pairs"]), default=0.0)
+    return (f"PASS: {s['steps_completed']} steps, {s['tensors_checked']} tensors checked ({judged}); "
+            f"worst relative error {worst:.3e} <= {s['rtol']:g}")
