@@ -112,7 +112,8 @@ def progress(total):
     """A progress bar on stderr that appears only if the run takes more than 2 seconds."""
     from tqdm import tqdm
 
-    return tqdm(total=total, unit="step", delay=2, file=sys.stderr, leave=False, dynamic_ncols=True)
+    return tqdm(total=total, unit="step", delay=2, file=sys.stderr, leave=False, dynamic_ncols=True,
+                disable=None)  # None: no bar when stderr is not a terminal (CI logs)
 
 
 def run_recipe(argv):
