@@ -73,6 +73,23 @@ def worst_by_kind(steps):
     return worst
 
 
+def diagnose(divergence, steps):
+    """Tell a jump from a slow climb. A wrong formula shows as a jump: the error goes from
+    rounding level to large within one step. Unstable training (a learning rate that makes the
+    loss oscillate) instead multiplies rounding differences by a steady factor every step, so
+    the error climbs geometrically from ~1e-16 until it crosses the tolerance: the same
+    arithmetic, amplified. -> a one-line diagnosis."""
+    pair, step = divergence["framework"], divergence["step"]
+    history = [max(e.max_rel for e in r.errors[pair]) for r in steps if r.step < step and pair in r.errors]
+    history = [h for h in history[-12:] if h > 0]
+    if len(history) < 6 or history[-1] < 1e3 * history[0]:
+        return "jump: the error rose from rounding level at once (a formula differs)"
+    rate = (history[-1] / history[0]) ** (1 / (len(history) - 1))
+    return (f"climb: the error grew about x{rate:.2g} per step over the previous {len(history)} steps, "
+            "from rounding level (unstable training amplifying rounding differences; try a smaller "
+            "learning rate)")
+
+
 def jsonable(value):
     """numpy -> plain Python, recursively; non-finite floats become strings ('nan', 'inf')."""
     if isinstance(value, dict):
@@ -94,6 +111,8 @@ def jsonable(value):
 def build_report(recipe, spec, frameworks, raw, environment, notes=""):
     """The harness's output -> Report."""
     pairs = [p for p, _, _ in raw["pairs"]]
+    if raw["first_divergence"] is not None:
+        raw["first_divergence"]["diagnosis"] = diagnose(raw["first_divergence"], raw["steps"])
     by_kind = worst_by_kind(raw["steps"])
     judged = [p for p in pairs if p != CROSS or raw["cross_judged"]]
     summary = {

@@ -90,9 +90,10 @@ def describe_divergence(d):
     where = f"layer {d['layer']}, " if d["layer"] is not None else ""
     if not d["shape_ok"]:
         return f"step {d['step']}, {ours} vs {theirs}: {where}{d['tensor']} shapes differ"
-    return (f"step {d['step']}, {ours} vs {theirs}: {where}{d['tensor']}{d['index']}: "
+    line = (f"step {d['step']}, {ours} vs {theirs}: {where}{d['tensor']}{d['index']}: "
             f"{ours} = {d['values'][ours]!r}, {theirs} = {d['values'][theirs]!r}, "
             f"abs err {d['max_abs_err']:.3g}, rel err {d['max_rel_err']:.3g} > {d['rtol']:g}")
+    return line + (f"; {d['diagnosis']}" if d.get("diagnosis") else "")
 
 
 def assert_equivalent(spec, data=None, steps=None, frameworks=DEFAULT_FRAMEWORKS):
