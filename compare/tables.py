@@ -17,10 +17,29 @@ def fmt(x, spec="{:.3e}"):
     return spec.format(x)
 
 
+def init_text(init):
+    """Init('normal', scale=0.01) -> 'normal * 0.01'; Init('uniform', -0.5, 0.5) -> 'uniform [-0.5, 0.5)'"""
+    if init.kind == "normal":
+        return f"normal{' + ' + str(init.mean) if init.mean else ''} * {init.scale:g}"
+    if init.kind == "uniform":
+        return f"uniform [{init.low:g}, {init.high:g})"
+    return init.kind
+
+
 def spec_table(spec, frameworks, data):
     """The resolved spec, one field a row, with the frameworks and the data sizes."""
     config = spec.to_dict()
-    rows = [(k, v) for k, v in config.items() if k != "fixed_params"]
+    unused = {"sgd": ("rho", "beta1", "beta2", "eps"), "rmsprop": ("momentum", "nesterov", "beta1", "beta2"),
+              "adam": ("momentum", "nesterov", "rho")}[spec.optimizer]
+    for name in ("rho", "beta1", "beta2", "eps"):
+        if config[name] is None:
+            torch_value, keras_value = spec.hyper("torch")[name], spec.hyper("keras")[name]
+            config[name] = (f"default: {torch_value}" if torch_value == keras_value
+                            else f"default: torch {torch_value}, keras {keras_value}")
+    unused += ("epochs",) if spec.steps is not None else ("steps",)
+    config["weight_init"], config["bias_init"] = init_text(spec.weight_init), init_text(spec.bias_init)
+    config["batch_size"] = "full batch" if spec.batch_size is None else spec.batch_size
+    rows = [(k, v) for k, v in config.items() if k != "fixed_params" and k not in unused]
     if config.get("fixed_params") is not None:
         rows.append(("fixed_params", "given (see the JSON report)"))
     rows.append(("frameworks", ", ".join(frameworks)))
