@@ -212,7 +212,7 @@ def usage():
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
-    load_plugins()
+    recipes.load_plugins()
     try:
         if not argv or argv[0] in ("-h", "--help"):
             print(usage())
@@ -226,18 +226,3 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-
-
-def load_plugins():
-    """Modules that register recipes or commands when imported (each optional piece in its own file)."""
-    import importlib
-
-    for name in PLUGINS:
-        try:
-            importlib.import_module(f"compare.{name}")
-        except ModuleNotFoundError as error:
-            if error.name != f"compare.{name}":
-                raise
-
-
-PLUGINS = ("mnist", "bugs", "trace", "sidebyside")

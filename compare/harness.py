@@ -171,7 +171,7 @@ def lockstep(spec, data, selected, on_step=None, params=None):
     runners = build_runners(spec, keys, params)
     rtol = TOLERANCES[spec.dtype]
     cross_reasons, cross_numeric = differences(spec), numeric_differences(spec)
-    X, Y = data.X.astype(spec.dtype), data.Y.astype(spec.dtype)
+    X, Y = data.X.astype(spec.dtype, copy=False), data.Y.astype(spec.dtype, copy=False)
     rng = np.random.default_rng([spec.seed, 1])
     out = {"keys": keys, "pairs": pairs, "steps": [], "first_divergence": None, "first_nonfinite": None,
            "cross_reasons": cross_reasons, "cross_judged": not cross_numeric, "rtol": rtol, "evaluations": [], "tensors_checked": 0,
@@ -183,9 +183,11 @@ def lockstep(spec, data, selected, on_step=None, params=None):
             last_epoch = epoch
         step += 1
         records = {}
+        whole = len(index) == len(X) and not spec.shuffle
+        Xb, Yb = (X, Y) if whole else (X[index], Y[index])   # one copy of the batch, shared by all
         try:
             for key, runner in runners.items():
-                records[key] = runner.step(X[index], Y[index])
+                records[key] = runner.step(Xb, Yb)
         except KeyboardInterrupt:
             out["interrupted"] = True
             break
@@ -196,7 +198,7 @@ def lockstep(spec, data, selected, on_step=None, params=None):
         names = ordered_names(records[keys[0]], spec.n_layers)
         for key, record in records.items():
             result.loss[key] = float(record["loss"])
-            result.accuracy[key] = accuracy(record[f"A{spec.n_layers}"], convert.rows_to_batch(Y[index]))
+            result.accuracy[key] = accuracy(record[f"A{spec.n_layers}"], convert.rows_to_batch(Yb))
             bad = first_nonfinite(step, key, record, names)
             if bad and out["first_nonfinite"] is None:
                 out["first_nonfinite"] = bad

@@ -46,7 +46,23 @@ def register(recipe):
     return recipe
 
 
+PLUGINS = ("mnist", "bugs", "trace", "sidebyside")   # modules that register recipes or commands
+
+
+def load_plugins():
+    """Import the optional modules that register recipes or CLI commands (each in its own file)."""
+    import importlib
+
+    for name in PLUGINS:
+        try:
+            importlib.import_module(f"compare.{name}")
+        except ModuleNotFoundError as error:
+            if error.name != f"compare.{name}":
+                raise
+
+
 def get(name):
+    load_plugins()
     if name not in RECIPES:
         raise InputError(f"unknown recipe {name!r}; choose one of: {', '.join(RECIPES)} (python -m compare list)")
     return RECIPES[name]

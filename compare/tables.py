@@ -99,7 +99,11 @@ def outputs_table(report, limit=12):
     outs = report.final_outputs
     keys = list(outs)
     n = min(limit, len(outs[keys[0]]))
-    rows = [[i] + [", ".join(f"{v:.10g}" for v in outs[k][i]) for k in keys] for i in range(n)]
+    if len(outs[keys[0]][0]) > 3:      # many classes: the predicted class and its probability
+        cell = lambda row: f"class {max(range(len(row)), key=row.__getitem__)}: {max(row):.12g}"  # noqa: E731
+    else:
+        cell = lambda row: ", ".join(f"{v:.12g}" for v in row)  # noqa: E731
+    rows = [[i] + [cell(outs[k][i]) for k in keys] for i in range(n)]
     return tabulate(rows, headers=["example"] + keys, tablefmt="simple", disable_numparse=True)
 
 

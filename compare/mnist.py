@@ -1,0 +1,77 @@
+"""The MNIST recipes: the main job `mnist`, and the seeds' `mnist-small` and `mnist-deep`.
+
+Data: compare/mnist_data.py (IDX files from --data-dir, $FRAMEWORK_MIRROR_MNIST or the cache).
+Targets are one-hot rows; the 10,000 test images are evaluated after every epoch.
+
+Left out: data augmentation, validation splits other than mnist-deep's dev set.
+"""
+import numpy as np
+
+from scratch.initializers import Init
+
+from .mnist_data import load_mnist
+from .recipes import Data, Recipe, register
+from .spec import Spec
+
+
+def one_hot(labels, classes=10):
+    """(N,) int -> (N, classes) float64 rows"""
+    return np.eye(classes)[labels]
+
+
+def mnist_data(data_dir=None, offline=False, **options):
+    """Train on the 60,000, test on the 10,000; the first 10 test images are the evaluation inputs."""
+    m = load_mnist(data_dir, offline=offline)
+    return Data(X=m.train_images, Y=one_hot(m.train_labels), X_eval=m.test_images[:10],
+                X_test=m.test_images, Y_test=one_hot(m.test_labels),
+                info={"source": m.source, "train": len(m.train_images), "test": len(m.test_images)})
+
+
+DEV_SIZE = 1000
+
+
+def mnist_dev_data(data_dir=None, offline=False, **options):
+    """mnist-deep: shuffle the training set once (seeded), hold out the first 1,000 as a dev set,
+    train on the other 59,000; the dev set is what the report calls 'test'."""
+    m = load_mnist(data_dir, offline=offline)
+    order = np.random.default_rng(0).permutation(len(m.train_images))
+    dev, train = order[:DEV_SIZE], order[DEV_SIZE:]
+    return Data(X=m.train_images[train], Y=one_hot(m.train_labels[train]), X_eval=m.train_images[dev[:10]],
+                X_test=m.train_images[dev], Y_test=one_hot(m.train_labels[dev]),
+                info={"source": m.source, "train": len(train), "dev": len(dev)})
+
+
+register(Recipe(
+    name="mnist",
+    summary="784-128-64-10 ReLU/softmax, cross-entropy, batches of 128, SGD momentum 0.9 lr 0.1, 2 epochs",
+    spec=Spec(sizes=[784, 128, 64, 10], activations=["relu", "relu", "softmax"], loss="categorical_crossentropy",
+              optimizer="sgd", lr=0.1, momentum=0.9, weight_init=Init("kaiming_uniform"),
+              bias_init=Init("kaiming_uniform"), batch_size=128, shuffle=True, epochs=2, seed=0),
+    load=mnist_data,
+    notes="Kaiming-uniform weights and biases (torch nn.Linear's default) generated once and copied "
+          "into all three. torch and Keras write momentum differently (v = mu v + g vs v = mu v - lr g), "
+          "and Keras rounds mu = 0.9 through float32: the torch~keras row shows both.",
+    every=50,
+))
+
+register(Recipe(
+    name="mnist-small",
+    summary="784-10-10 ReLU/softmax, full-batch gradient descent lr 0.1, 100 iterations, U[-0.5, 0.5) init",
+    spec=Spec(sizes=[784, 10, 10], activations=["relu", "softmax"], loss="categorical_crossentropy",
+              optimizer="sgd", lr=0.1, weight_init=Init("uniform", low=-0.5, high=0.5),
+              bias_init=Init("uniform", low=-0.5, high=0.5), batch_size=None, steps=100, epochs=None, seed=0),
+    load=mnist_data,
+    every=10,
+))
+
+register(Recipe(
+    name="mnist-deep",
+    summary="784-32-16-10 ReLU/ReLU/softmax, full batch, lr 0.1, 100 iterations, 1,000 held-out dev images",
+    spec=Spec(sizes=[784, 32, 16, 10], activations=["relu", "relu", "softmax"], loss="categorical_crossentropy",
+              optimizer="sgd", lr=0.1, weight_init=Init("normal", scale=0.5), bias_init=Init("uniform", low=0.0, high=0.5),
+              batch_size=None, steps=100, epochs=None, seed=0),
+    load=mnist_dev_data,
+    notes="Weights N(0,1)*0.5, biases U[0,1)*0.5. The first 1,000 images of a seeded shuffle of the "
+          "training set are held out as a dev set; 'test accuracy' in this report is dev-set accuracy.",
+    every=10,
+))
