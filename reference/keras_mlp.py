@@ -25,6 +25,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")   # before TensorFlow is impo
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+tf.get_logger().setLevel("ERROR")   # a new model per run retraces its step: expected, not worth a warning
+
 LOSSES = {
     "mse": keras.losses.MeanSquaredError,
     "binary_crossentropy": keras.losses.BinaryCrossentropy,
