@@ -69,6 +69,8 @@ def recipe_parser():
     p.add_argument("--momentum", type=finite_float, help="SGD momentum")
     p.add_argument("--dtype", help=f"one of {', '.join(DTYPES)}")
     p.add_argument("--seed", type=int, help="seed for the initial weights and shuffling")
+    p.add_argument("--keras-float32-casts", action="store_true",
+                   help="give Keras its hyperparameters as Python floats, which it rounds through float32")
     p.add_argument("--frameworks", type=frameworks_list, default=("scratch", "torch", "keras"),
                    help="comma-separated subset of scratch,torch,keras")
     p.add_argument("--json", metavar="PATH", help="write the JSON report here")
@@ -93,6 +95,8 @@ def resolve_spec(recipe, args):
     for name in ("lr", "momentum", "dtype", "seed", "batch_size"):
         if getattr(args, name) is not None:
             changes[name] = getattr(args, name)
+    if args.keras_float32_casts:
+        changes["keras_float32_casts"] = True
     if args.full_batch:
         changes["batch_size"] = None
     if args.epochs is not None:

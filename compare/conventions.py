@@ -18,12 +18,12 @@ def differences(spec):
     """{key: reason} for every convention difference that applies to `spec`."""
     applies = {
         "sgd-momentum-form": spec.optimizer == "sgd" and spec.momentum > 0,
-        "keras-float32-hyperparameters": (spec.optimizer == "sgd" and spec.momentum > 0
-                                          and spec.momentum != float(np.float32(spec.momentum))
-                                          or spec.optimizer == "adam"),
+        "keras-float32-hyperparameters": spec.keras_float32_casts and (
+            spec.optimizer == "sgd" and spec.momentum != float(np.float32(spec.momentum)) or spec.optimizer == "adam"),
         "rmsprop-eps-placement": spec.optimizer == "rmsprop",
         "adam-eps-placement": spec.optimizer == "adam",
-        "default-hyperparameters": spec.hyper("torch") != spec.hyper("keras"),
+        "default-hyperparameters": ({k: v for k, v in spec.hyper("torch").items() if k != "float32_casts"}
+                                    != {k: v for k, v in spec.hyper("keras").items() if k != "float32_casts"}),
         "softplus-threshold": "softplus" in spec.activations,
         "mse-sum-reduction": (spec.reduction == "sum" and spec.loss != "categorical_crossentropy"
                               and spec.sizes[-1] > 1),

@@ -35,6 +35,9 @@ class Spec:
     beta1: float | None = None      # adam: first-moment decay (None: default 0.9)
     beta2: float | None = None      # adam: second-moment decay (None: default 0.999)
     eps: float | None = None        # rmsprop/adam epsilon (None: each framework's default)
+    keras_float32_casts: bool = False  # hand Keras its hyperparameters as Python floats, which its TF backend
+                                       # rounds through float32 (momentum, Adam's betas); False: as float64
+                                       # scalars, exact (see scratch/optimizers.py)
     weight_init: Init = field(default_factory=lambda: Init("kaiming_uniform"))  # how W is drawn
     bias_init: Init = field(default_factory=lambda: Init("kaiming_uniform"))    # how b is drawn
     fixed_params: list | None = None  # [(W (out, in), b (out,)), ...] for 'fixed' inits
@@ -54,7 +57,9 @@ class Spec:
         defaults = DEFAULTS[convention][self.optimizer]
         chosen = {"lr": self.lr, "momentum": self.momentum, "nesterov": self.nesterov,
                   "rho": self.rho, "beta1": self.beta1, "beta2": self.beta2, "eps": self.eps}
-        return {k: (defaults.get(k) if v is None else v) for k, v in chosen.items()}
+        hyper = {k: (defaults.get(k) if v is None else v) for k, v in chosen.items()}
+        hyper["float32_casts"] = convention == "keras" and self.keras_float32_casts
+        return hyper
 
     def replace(self, **changes):
         """A copy with some fields changed (None values are ignored), validated."""

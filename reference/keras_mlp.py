@@ -23,6 +23,7 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")   # before TensorFlow is imported: keep it quiet
 
 import keras  # noqa: E402
+import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 tf.get_logger().setLevel("ERROR")   # a new model per run retraces its step: expected, not worth a warning
@@ -37,15 +38,18 @@ STATE_NAMES = {"sgd": ("momentum",), "rmsprop": ("square_avg",), "adam": ("m", "
 
 
 def make_optimizer(name, hyper):
-    """keras.optimizers' own optimizer for the spec's choice."""
+    """keras.optimizers' own optimizer for the spec's choice. Its TF backend casts a Python-float
+    hyperparameter through float32 (0.9 -> 0.8999999761581421); np.float64 scalars stay exact,
+    so they are what it gets unless the spec asks for Python floats (float32_casts)."""
     lr = float(hyper["lr"])
+    f = float if hyper["float32_casts"] else np.float64
     if name == "sgd":
-        return keras.optimizers.SGD(learning_rate=lr, momentum=hyper["momentum"], nesterov=hyper["nesterov"])
+        return keras.optimizers.SGD(learning_rate=lr, momentum=f(hyper["momentum"]), nesterov=hyper["nesterov"])
     if name == "rmsprop":
-        return keras.optimizers.RMSprop(learning_rate=lr, rho=hyper["rho"], epsilon=hyper["eps"])
+        return keras.optimizers.RMSprop(learning_rate=lr, rho=f(hyper["rho"]), epsilon=f(hyper["eps"]))
     if name == "adam":
-        return keras.optimizers.Adam(learning_rate=lr, beta_1=hyper["beta1"], beta_2=hyper["beta2"],
-                                     epsilon=hyper["eps"])
+        return keras.optimizers.Adam(learning_rate=lr, beta_1=f(hyper["beta1"]), beta_2=f(hyper["beta2"]),
+                                     epsilon=f(hyper["eps"]))
     raise ValueError(f"unknown optimizer {name!r}")
 
 

@@ -33,7 +33,7 @@ DIFFERENCES = {
         "the rounding differs",
     ),
     "keras-float32-hyperparameters": (
-        "optimizer sgd with momentum > 0, or adam",
+        "optimizer sgd with momentum > 0, or adam, with hyperparameters handed to Keras as Python floats",
         "Keras's TF backend casts the momentum and Adam's betas (in the bias correction) "
         "through float32, even in a float64 run: momentum 0.9 acts as 0.8999999761581421",
     ),

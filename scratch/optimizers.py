@@ -21,8 +21,9 @@ down to the order of operations, so float64 results agree to the last bits or ne
 One more Keras detail (TensorFlow backend): `ops.cast(self.momentum, float64)` turns the Python
 float into a float32 tensor first, so Keras's SGD momentum and the betas inside Adam's bias
 correction are the float32 roundings of the numbers given (0.9 -> 0.8999999761581421), even in
-a float64 run. `as_keras_casts` reproduces that. (RMSprop's rho and Adam's 1 - beta in the
-moment updates stay Python floats and are not rounded.)
+a float64 run. Handing Keras np.float64 scalars instead keeps them exact; `float32_casts=True`
+reproduces the rounding, for a Keras optimizer built from plain Python floats. (RMSprop's rho
+and Adam's 1 - beta in the moment updates are never rounded.)
 
 Left out: weight decay, dampening, centered RMSprop, RMSprop momentum, AMSGrad,
 learning-rate schedules, gradient clipping.
@@ -38,8 +39,9 @@ def as_keras_casts(x):
 class SGD:
     """Gradient descent, optionally with (Nesterov) momentum; state 'momentum' per parameter."""
 
-    def __init__(self, lr, momentum=0.0, nesterov=False, convention="torch"):
+    def __init__(self, lr, momentum=0.0, nesterov=False, convention="torch", float32_casts=False):
         self.lr, self.momentum, self.nesterov, self.convention = lr, momentum, nesterov, convention
+        self.float32_casts = float32_casts
         self.state = {}
 
     def step(self, params, grads):
@@ -55,7 +57,7 @@ class SGD:
             self.state[name] = {"momentum": v}
             step = g + mu * v if self.nesterov else v
             return p + (-lr) * step
-        mu = as_keras_casts(mu)
+        mu = as_keras_casts(mu) if self.float32_casts else mu
         v = self.state.get(name, {}).get("momentum", np.zeros_like(p))
         v = v * mu - g * lr                                     # keras: buffer starts at 0
         self.state[name] = {"momentum": v}
@@ -86,9 +88,9 @@ class RMSprop:
 class Adam:
     """Adaptive moments with bias correction; state 'm', 'v' per parameter and a step count t."""
 
-    def __init__(self, lr, beta1, beta2, eps, convention="torch"):
+    def __init__(self, lr, beta1, beta2, eps, convention="torch", float32_casts=False):
         self.lr, self.beta1, self.beta2, self.eps = lr, beta1, beta2, eps
-        self.convention = convention
+        self.convention, self.float32_casts = convention, float32_casts
         self.state = {}
         self.t = 0
 
@@ -110,7 +112,8 @@ class Adam:
         m = m + (g - m) * (1 - b1)
         v = v + (np.square(g) - v) * (1 - b2)
         self.state[name] = {"m": m, "v": v}
-        b1_power, b2_power = as_keras_casts(b1) ** float(t), as_keras_casts(b2) ** float(t)
+        cast = as_keras_casts if self.float32_casts else float
+        b1_power, b2_power = cast(b1) ** float(t), cast(b2) ** float(t)
         alpha = self.lr * np.sqrt(1 - b2_power) / (1 - b1_power)
         return p - (m * alpha) / (np.sqrt(v) + self.eps)
 
@@ -118,9 +121,10 @@ class Adam:
 def make_optimizer(name, hyper, convention):
     """Build the optimizer `name` from resolved hyperparameters (see compare.spec.Spec.hyper)."""
     if name == "sgd":
-        return SGD(hyper["lr"], hyper["momentum"], hyper["nesterov"], convention)
+        return SGD(hyper["lr"], hyper["momentum"], hyper["nesterov"], convention, hyper.get("float32_casts", False))
     if name == "rmsprop":
         return RMSprop(hyper["lr"], hyper["rho"], hyper["eps"], convention)
     if name == "adam":
-        return Adam(hyper["lr"], hyper["beta1"], hyper["beta2"], hyper["eps"], convention)
+        return Adam(hyper["lr"], hyper["beta1"], hyper["beta2"], hyper["eps"], convention,
+                    hyper.get("float32_casts", False))
     raise ValueError(f"unknown optimizer {name!r}")

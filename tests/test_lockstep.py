@@ -104,12 +104,21 @@ def test_convention_differences_are_reported_not_failed():
     assert report.passed                        # and not a failure: each agrees with its own scratch
 
 
-def test_keras_momentum_is_float32_rounded_in_float64():
-    """Keras casts momentum 0.9 through float32: scratch@keras must do the same to agree to 1e-9."""
-    spec = spec_for("relu", "mse", "momentum", "full", steps=20)
+@pytest.mark.parametrize("optimizer", ["momentum", "adam"])
+def test_keras_float32_casts_of_python_floats(optimizer):
+    """Given Python floats, Keras casts momentum / Adam's betas through float32 even in float64;
+    scratch@keras reproduces it when asked, and torch~keras then names it as the reason."""
+    spec = spec_for("relu", "mse", optimizer, "full", steps=20).replace(keras_float32_casts=True)
     report = compare.run(spec, random_data(spec, n=6, seed=1))
     assert "keras-float32-hyperparameters" in report.summary["torch_vs_keras"]["reasons"]
     assert_pairs_within(report, 1e-9)
+    exact = compare.run(spec.replace(keras_float32_casts=False), random_data(spec, n=6, seed=1))
+    assert "keras-float32-hyperparameters" not in exact.summary["torch_vs_keras"]["reasons"]
+    assert_pairs_within(exact, 1e-9)
+    if optimizer == "momentum":   # with float64 momentum, torch and Keras agree directly as well
+        assert exact.summary["torch_vs_keras"]["judged"]
+        assert exact.summary["torch_vs_keras"]["max_rel_err"] <= 1e-9
+        assert report.summary["torch_vs_keras"]["max_rel_err"] > 1e-9
 
 
 @pytest.mark.parametrize("where,tensor", [("db", "db3"), ("dW", "dW3"), ("relu", "dZ1")])
