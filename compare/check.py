@@ -42,6 +42,7 @@ class TensorError:
     theirs: float        # y at that index
     shape_ok: bool = True
     finite: bool = True  # both tensors all finite
+    shapes: tuple = ()   # (ours, theirs) when the shapes differ
 
     def passed(self, rtol):
         return self.shape_ok and self.finite and self.max_rel <= rtol
@@ -51,7 +52,7 @@ def cmp(name, ours, theirs):
     """Compare two tensors of the same layout. -> TensorError (a NaN/inf anywhere never passes)."""
     ours, theirs = np.asarray(ours, dtype=np.float64), np.asarray(theirs, dtype=np.float64)
     if ours.shape != theirs.shape:
-        return TensorError(name, np.inf, np.inf, (), np.nan, np.nan, shape_ok=False)
+        return TensorError(name, np.inf, np.inf, (), np.nan, np.nan, shape_ok=False, shapes=(ours.shape, theirs.shape))
     finite = bool(np.isfinite(ours).all() and np.isfinite(theirs).all())
     if ours.size == 0:
         return TensorError(name, 0.0, 0.0, (), 0.0, 0.0, finite=finite)

@@ -248,7 +248,8 @@ def find_divergence(step, pair, ours, theirs, errors, rtol):
                     "layer": tensor_layer(e.name), "tensor": e.name, "kind": tensor_kind(e.name),
                     "index": list(e.index), "values": {ours: e.ours, theirs: e.theirs},
                     "max_abs_err": e.max_abs, "max_rel_err": e.max_rel, "rtol": rtol,
-                    "shape_ok": e.shape_ok, "finite": e.finite}
+                    "shape_ok": e.shape_ok, "finite": e.finite,
+                    "shapes": {ours: list(e.shapes[0]), theirs: list(e.shapes[1])} if e.shapes else None}
     return None
 
 

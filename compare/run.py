@@ -89,7 +89,9 @@ def describe_divergence(d):
     ours, theirs = d["ours"], d["theirs"]
     where = f"layer {d['layer']}, " if d["layer"] is not None else ""
     if not d["shape_ok"]:
-        return f"step {d['step']}, {ours} vs {theirs}: {where}{d['tensor']} shapes differ"
+        shapes = d.get("shapes") or {}
+        return (f"step {d['step']}, {ours} vs {theirs}: {where}{d['tensor']} shapes differ: "
+                f"{ours} {tuple(shapes.get(ours, ()))}, {theirs} {tuple(shapes.get(theirs, ()))}")
     line = (f"step {d['step']}, {ours} vs {theirs}: {where}{d['tensor']}{d['index']}: "
             f"{ours} = {d['values'][ours]!r}, {theirs} = {d['values'][theirs]!r}, "
             f"abs err {d['max_abs_err']:.3g}, rel err {d['max_rel_err']:.3g} > {d['rtol']:g}")
