@@ -185,7 +185,7 @@ def print_report(report, args, recipe):
             if block:
                 print()
                 print(block)
-        if len(report.final_outputs[report.runners[0]]) <= 12:
+        if report.final_outputs and len(report.final_outputs[report.runners[0]]) <= 12:
             print()
             print("final outputs on the evaluation inputs:")
             print(tables.outputs_table(report))

@@ -119,10 +119,18 @@ def cross_lines(report):
     return "\n".join(lines)
 
 
+def error_block(error):
+    """An exception raised inside an implementation's step, as one block: where, what, which line."""
+    rows = [("step", error["step"]), ("implementation", error["framework"]), ("exception", error["exception"]),
+            ("at", f"{error['file']}:{error['line']}"), ("code", (error.get("code") or "").strip())]
+    return "\n".join(["ERROR: an exception inside an implementation (a broken implementation, not a mismatch)"]
+                     + [f"  {k:15s} {v}" for k, v in rows])
+
+
 def verdict_line(report):
     s = report.summary
     if s.get("error"):
-        return f"ERROR: {s['error']}"
+        return error_block(s["error"])
     if s["first_nonfinite"]:
         return "MISMATCH: " + describe_divergence(s["first_nonfinite"])
     if s["first_divergence"]:
