@@ -59,11 +59,11 @@ def step_table(report, every=1):
                + [f"acc {runners[0]}"])
     rows = []
     for i, row in enumerate(report.steps):
-        failing = any(row["max_rel_err"][p] > rtol for p in pairs if p in judged)
+        failing = any(float(row["max_rel_err"][p]) > rtol for p in pairs if p in judged)   # 'inf' is a string in JSON
         if not (failing or i == 0 or i == len(report.steps) - 1 or row["step"] % every == 0):
             continue
         rows.append([row["step"], row["epoch"]] + [fmt(row["loss"][r], "{:.10g}") for r in runners]
-                    + [fmt(row["max_rel_err"][p]) + ("  FAIL" if failing and p in judged and row["max_rel_err"][p] > rtol else "")
+                    + [fmt(row["max_rel_err"][p]) + ("  FAIL" if failing and p in judged and float(row["max_rel_err"][p]) > rtol else "")
                        for p in pairs]
                     + [fmt(row["accuracy"][runners[0]], "{:.4f}")])
     return tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True)
@@ -75,7 +75,7 @@ def summary_table(report):
     rows = []
     for pair, kinds in s["worst_by_kind"].items():
         judged = pair in s["judged_pairs"]
-        worst = s["max_rel_err"][pair]
+        worst = float(s["max_rel_err"][pair])
         verdict = ("agree" if worst <= s["rtol"] else "DIFFER") if judged else "reported, not judged"
         rows.append([pair] + [fmt(kinds.get(k, {}).get("max_rel_err")) for k in KINDS] + [verdict])
     return tabulate(rows, headers=["pair"] + list(KINDS) + [f"verdict (rtol {s['rtol']:g})"],
@@ -96,7 +96,7 @@ def accuracy_table(report):
 
 def outputs_table(report, limit=12):
     """Final network outputs on the evaluation inputs, side by side."""
-    outs = report.final_outputs
+    outs = {k: [[float(v) for v in row] for row in rows] for k, rows in report.final_outputs.items()}  # 'nan' -> nan
     keys = list(outs)
     n = min(limit, len(outs[keys[0]]))
     if len(outs[keys[0]][0]) > 3:      # many classes: the predicted class and its probability
@@ -136,6 +136,6 @@ def verdict_line(report):
     if s["first_divergence"]:
         return "MISMATCH: first divergence at " + describe_divergence(s["first_divergence"])
     judged = ", ".join(s["judged_pairs"]) or "nothing (one implementation only)"
-    worst = max((s["max_rel_err"][p] for p in s["judged_pairs"]), default=0.0)
+    worst = max((float(s["max_rel_err"][p]) for p in s["judged_pairs"]), default=0.0)
     return (f"PASS: {s['steps_completed']} steps, {s['tensors_checked']} tensors checked ({judged}); "
             f"worst relative error {worst:.3e} <= {s['rtol']:g}")
