@@ -1,0 +1,105 @@
+"""The checker can fail: every mistake in the bug zoo (compare/bugs.py) makes the run exit 1, and
+the report localises it exactly where `python -m compare bugs` says it shows."""
+import json
+
+import pytest
+
+import scratch.activations as act
+import scratch.optimizers as opt
+from compare import bugs
+from compare.cli import main
+from scratch.mlp import MLP
+
+BUGS = list(bugs.BUGS.values())
+
+
+def run_cli(argv, capsys):
+    code = main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize("bug", BUGS, ids=[b.name for b in BUGS])
+def test_bug_is_caught_where_listed(bug, tmp_path, capsys):
+    path = tmp_path / "report.json"
+    code, out, err = run_cli([bug.recipe, "--inject-bug", bug.name, "--json", str(path)], capsys)
+    assert code == 1, f"{bug.name}: exit {code}\n{out}\n{err}"
+    assert "Traceback" not in out + err
+    report = json.loads(path.read_text())
+    s, want = report["summary"], bug.expected
+    assert s["passed"] is False and s["injected_bug"] == bug.name
+    if "raises" in want:
+        error = s["error"]
+        assert error["step"] == want["step"] and error["framework"] == "scratch"
+        assert error["exception"].startswith(want["raises"] + ":")
+        assert error["file"].endswith("compare/bugs.py") and f"{want['tensor'][0]} = " in error["code"]
+        lines = out.strip().splitlines()
+        block = "\n".join(lines[-6:])
+        assert lines[-6].startswith("ERROR:"), out
+        for label in ("step", "implementation", "exception", "at", "code"):
+            assert f"\n  {label} " in block
+        assert f"compare/bugs.py:{error['line']}" in block
+        return
+    found = s["first_divergence"]
+    assert found is not None, f"{bug.name}: no divergence found"
+    assert (found["step"], found["layer"], found["tensor"]) == (want["step"], want["layer"], want["tensor"]), found
+    assert found["framework"] == "torch" and found["ours"] == "scratch"
+    if found["shape_ok"]:
+        assert found["values"]["scratch"] != found["values"]["torch"]
+    else:
+        assert found["shapes"]["scratch"] != found["shapes"]["torch"]
+    # both scratch runners carry the mistake: the Keras pair fails at the same step too
+    row = next(r for r in report["steps"] if r["step"] == want["step"])
+    for pair in ("torch", "keras"):
+        assert not float(row["max_rel_err"][pair]) <= s["rtol"], f"{bug.name}: pair {pair} passed step {want['step']}"
+    assert float(row["max_rel_err"]["torch~keras"]) <= s["rtol"]          # the references still agree
+    verdict = out.strip().splitlines()[-1]
+    assert verdict.startswith("MISMATCH:") and want["tensor"] in verdict and f"step {want['step']}" in verdict
+
+
+def test_unstable_softmax_reports_the_first_non_finite_value(tmp_path, capsys):
+    path = tmp_path / "report.json"
+    code, out, _ = run_cli(["toy3-large-logits", "--inject-bug", "unstable-softmax", "--json", str(path)], capsys)
+    assert code == 1
+    bad = json.loads(path.read_text())["summary"]["first_nonfinite"]
+    assert (bad["step"], bad["framework"], bad["layer"], bad["tensor"]) == (1, "scratch", 1, "A1")
+    assert bad["inputs"]["max|Z1|"] > 709            # e^z overflows float64 above ~709.78
+    assert "non-finite" in out and "max|Z1|" in out
+
+
+def test_listing_json_matches_the_zoo(tmp_path, capsys):
+    path = tmp_path / "bugs.json"
+    code, out, _ = run_cli(["bugs", "--json", str(path)], capsys)
+    assert code == 0
+    listing = json.loads(path.read_text())
+    assert [b["name"] for b in listing] == list(bugs.BUGS)
+    for entry in listing:
+        assert set(entry["expected"]) >= {"step", "layer", "tensor"} and entry["recipe"]
+        assert entry["name"] in out and entry["recipe"] in out
+    required = {"softmax-whole-batch", "skipped-activation", "bias-grad-all-units", "sigmoid-sign",
+                "sigmoid-grad-of-input", "no-batch-mean", "unstable-softmax", "bias-not-updated",
+                "wrong-activation-in-dW", "ascent"}
+    assert required <= set(bugs.BUGS)
+
+
+def test_the_zoo_recipes_pass_without_a_bug(capsys):
+    for recipe in sorted({b.recipe for b in BUGS}):
+        code, out, err = run_cli([recipe, "--quiet"], capsys)
+        assert code == 0, f"{recipe}: {out}{err}"
+
+
+def test_inject_restores_the_scratch_code():
+    before = (dict(act.ACTIVATIONS), dict(act.TORCH_ACTIVATIONS), MLP.forward, MLP.backward, MLP.step,
+              MLP.output_dZ, opt.SGD.update)
+    for name in bugs.BUGS:
+        with bugs.inject(name):
+            pass
+    after = (dict(act.ACTIVATIONS), dict(act.TORCH_ACTIVATIONS), MLP.forward, MLP.backward, MLP.step,
+             MLP.output_dZ, opt.SGD.update)
+    assert before == after
+
+
+def test_unknown_bug_is_an_input_error(capsys):
+    code, out, err = run_cli(["toy3", "--inject-bug", "no-such-bug"], capsys)
+    assert code == 2
+    assert err.startswith("error: unknown bug 'no-such-bug'") and err.count("\n") == 1
