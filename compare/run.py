@@ -46,10 +46,27 @@ def check_data(spec, data):
         for name, array in (("inputs", X), ("targets", Y)):
             if not np.isfinite(array).all():
                 raise InputError(f"{what} {name} contain {int((~np.isfinite(array)).sum())} non-finite values (NaN or inf)")
+        check_labels(spec, what, Y)
     if data.X_eval.ndim != 2 or data.X_eval.shape[1] != spec.sizes[0]:
         raise InputError(f"evaluation inputs have shape {data.X_eval.shape}; expected (E, {spec.sizes[0]})")
     if spec.batch_size is not None and spec.batch_size > len(data.X):
         raise InputError(f"batch size {spec.batch_size} is larger than the {len(data.X)} training examples")
+
+
+def check_labels(spec, what, Y):
+    """Cross-entropy targets are probabilities: each in [0, 1]; categorical rows one-hot over the classes."""
+    if spec.loss not in ("binary_crossentropy", "categorical_crossentropy"):
+        return
+    outside = (Y < 0) | (Y > 1)
+    if outside.any():
+        row, unit = (int(i) for i in np.argwhere(outside)[0])
+        raise InputError(f"{what} targets hold {Y[row, unit]:g} (row {row}, unit {unit}), outside the output "
+                         f"layer's range [0, 1] that {spec.loss} needs")
+    sums = Y.sum(axis=1)
+    if spec.loss == "categorical_crossentropy" and not np.allclose(sums, 1):
+        row = int(np.argmax(~np.isclose(sums, 1)))
+        raise InputError(f"{what} targets row {row} sums to {sums[row]:g}, not 1: a label outside the "
+                         f"{spec.sizes[-1]} classes of the output layer, or not one-hot")
 
 
 def random_data(spec, n=8, seed=0):
