@@ -149,6 +149,8 @@ def first_nonfinite(step, key, record, names):
         if bad.any():
             index = tuple(int(i) for i in np.unravel_index(int(np.argmax(bad)), value.shape)) if value.ndim else ()
             layer = tensor_layer(name)
+            if layer is None:                              # the loss: its inputs are the output layer's
+                layer = max(l for l in map(tensor_layer, names) if l is not None)
             inputs = {}
             if layer is not None and f"Z{layer}" in record:
                 inputs[f"max|Z{layer}|"] = float(np.nanmax(np.abs(record[f"Z{layer}"])))

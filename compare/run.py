@@ -102,7 +102,7 @@ def describe_divergence(d):
         return "no divergence"
     if "ours" not in d:
         return (f"first non-finite value: step {d['step']}, {d['framework']}, layer {d['layer']}, "
-                f"{d['tensor']}{d['index']} = {d['value']} ({', '.join(f'{k} = {v:.3g}' for k, v in d['inputs'].items())})")
+                f"{d['tensor']}{d['index'] or ''} = {d['value']} ({', '.join(f'{k} = {float(v):.3g}' for k, v in d['inputs'].items())})")
     ours, theirs = d["ours"], d["theirs"]
     where = f"layer {d['layer']}, " if d["layer"] is not None else ""
     if not d["shape_ok"]:
@@ -111,7 +111,7 @@ def describe_divergence(d):
                 f"{ours} {tuple(shapes.get(ours, ()))}, {theirs} {tuple(shapes.get(theirs, ()))}")
     line = (f"step {d['step']}, {ours} vs {theirs}: {where}{d['tensor']}{d['index']}: "
             f"{ours} = {d['values'][ours]!r}, {theirs} = {d['values'][theirs]!r}, "
-            f"abs err {d['max_abs_err']:.3g}, rel err {d['max_rel_err']:.3g} > {d['rtol']:g}")
+            f"abs err {float(d['max_abs_err']):.3g}, rel err {float(d['max_rel_err']):.3g} > {d['rtol']:g}")
     return line + (f"; {d['diagnosis']}" if d.get("diagnosis") else "")
 
 

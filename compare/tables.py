@@ -112,7 +112,7 @@ def cross_lines(report):
     tk = report.summary.get("torch_vs_keras")
     if not tk:
         return ""
-    lines = [f"torch vs keras directly: worst rel err {tk['max_rel_err']:.3e}"
+    lines = [f"torch vs keras directly: worst rel err {float(tk['max_rel_err']):.3e}"
              + (" (judged by the tolerance)" if tk["judged"] else " (reported, not judged: conventions differ)")]
     for key, reason in tk["reasons"].items():
         lines.append(f"  - {key}: {reason}")
