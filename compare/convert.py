@@ -80,6 +80,17 @@ def to_scratch(framework, name, array, sizes, m=None):
     return expect(array, (n_out, n_in), f"torch {name}")
 
 
+def from_scratch(framework, name, array):
+    """A scratch parameter or optimizer-state tensor ('W1', 'b2', 'W1.m', ...) -> the framework's
+    layout (the inverse of `to_scratch`)."""
+    kind = NAME.match(name)["kind"]
+    if kind == "b":
+        return array.reshape(-1).copy()
+    if kind == "W" and framework == "keras":
+        return np.ascontiguousarray(array.T)
+    return array.copy()
+
+
 def record_to_scratch(framework, record, sizes, m):
     """Every tensor of a framework's step record -> scratch layout (see `to_scratch`)."""
     return {name: to_scratch(framework, name, value, sizes, m) for name, value in record.items()}

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .check import tensor_kind
-from .harness import CROSS
+from .harness import CROSS, FORWARD_KINDS
 
 KINDS = ("Z", "A", "loss", "dZ", "dW", "db", "params", "state", "accuracy")
 
@@ -62,11 +62,14 @@ def step_row(result):
 
 
 def worst_by_kind(steps):
-    """pair -> kind -> {max_rel_err, max_abs_err, tensor, step}: the worst of each kind of tensor."""
+    """pair -> kind -> {max_rel_err, max_abs_err, tensor, step}: the worst of each kind of tensor
+    (leaving out the backward tensors of a step with a ReLU kink flip: see harness.kink_flips)."""
     worst = {}
     for result in steps:
         for pair, errors in result.errors.items():
             for e in errors:
+                if result.kink_flips.get(pair) and tensor_kind(e.name) not in FORWARD_KINDS:
+                    continue
                 slot = worst.setdefault(pair, {}).setdefault(tensor_kind(e.name), {"max_rel_err": -1.0})
                 if e.max_rel > slot["max_rel_err"]:
                     slot.update(max_rel_err=e.max_rel, max_abs_err=e.max_abs, tensor=e.name, step=result.step)
@@ -125,6 +128,8 @@ def build_report(recipe, spec, frameworks, raw, environment, notes=""):
         "max_rel_err": {p: max((v["max_rel_err"] for v in by_kind.get(p, {}).values()), default=0.0) for p in pairs},
         "worst_by_kind": by_kind,
         "judged_pairs": judged,
+        "kink_flip_steps": {p: sum(1 for r in raw["steps"] if r.kink_flips.get(p)) for p in pairs},
+        "resync_each_step": spec.resync_each_step,
         "first_divergence": raw["first_divergence"],
         "first_nonfinite": raw["first_nonfinite"],
         "error": raw.get("error"),

@@ -47,6 +47,12 @@ class Spec:
     steps: int | None = None        # stop after this many steps instead of counting epochs
     seed: int = 0                   # seeds the initial weights and the shuffling
     dtype: str = "float64"          # float64 (equivalence mode) or float32
+    resync: bool | None = None      # restart torch and Keras from scratch's state after every step, so each
+                                    # step is judged on its own rounding; None: only in float32 (see check.py)
+
+    @property
+    def resync_each_step(self):
+        return self.dtype == "float32" if self.resync is None else self.resync
 
     @property
     def n_layers(self):

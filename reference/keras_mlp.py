@@ -150,6 +150,15 @@ class KerasMLP:
                 state[f"{name}.{key}"] = slots[self.optimizer._get_variable_index(p)]
         return state
 
+    def load_state(self, tensors):
+        """Overwrite parameters and optimizer state: {'W1': kernel, 'W1.m': momentum, ...} in Keras's
+        layout (numpy). The harness uses it to restart each float32 step from scratch's state."""
+        state = self.optimizer_state()
+        for name, value in tensors.items():
+            target = state.get(name) if "." in name else self.params[name]
+            if target is not None:
+                target.assign(value)
+
     def record(self, cache, loss, grads):
         """Everything the harness compares after a step, as numpy in Keras's layout."""
         out = {name: t.numpy() for name, t in cache.items() if name != "A0"}

@@ -129,6 +129,17 @@ class TorchMLP:
                     state[f"{name}.{STATE_NAMES[key]}"] = value
         return state
 
+    def load_state(self, tensors):
+        """Overwrite parameters and optimizer state: {'W1': weight, 'W1.m': exp_avg, ...} in torch's
+        layout (numpy). The harness uses it to restart each float32 step from scratch's state."""
+        keys = {v: k for k, v in STATE_NAMES.items()}
+        with torch.no_grad():
+            for name, value in tensors.items():
+                param, _, state = name.partition(".")
+                target = self.optimizer.state[self.params[param]].get(keys[state]) if state else self.params[param]
+                if target is not None:
+                    target.copy_(torch.from_numpy(value))
+
     def record(self, cache, loss, grads):
         """Everything the harness compares after a step, as numpy in torch's layout."""
         out = {name: t.detach().cpu().numpy() for name, t in cache.items() if name != "A0"}

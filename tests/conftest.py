@@ -1,5 +1,29 @@
-"""Shared test settings."""
+"""Shared fixtures. The real MNIST files: $FRAMEWORK_MIRROR_MNIST, else ../shared/data/mnist
+beside the checkout (where CI puts them)."""
 import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def find_mnist_dir():
+    candidates = [os.environ.get("FRAMEWORK_MIRROR_MNIST"), REPO.parent / "shared" / "data" / "mnist"]
+    for candidate in candidates:
+        if candidate and (Path(candidate) / "train-images-idx3-ubyte.gz").is_file():
+            return Path(candidate)
+    return None
+
+
+@pytest.fixture(scope="session")
+def mnist_dir():
+    folder = find_mnist_dir()
+    if folder is None:
+        pytest.skip("real MNIST files not found: set FRAMEWORK_MIRROR_MNIST to a folder holding the four IDX .gz files")
+    return folder
 
 
 # Hypothesis profiles (tests/test_properties.py): HYPOTHESIS_PROFILE=dev for a longer search.
