@@ -50,9 +50,10 @@ def assert_input_error(argv, capsys, *words):
     (["toy3", "--no-such-option"], ["unrecognized arguments", "--no-such-option"]),
     (["toy3", "--inject-bug", "typo"], ["unknown bug 'typo'"]),
     (["list", "extra"], ["'list' takes no arguments"]),
+    (["bugs", "--json", "/no/such/folder/bugs.json"], ["--json", "does not exist"]),
 ])
 def test_cli_user_mistakes(argv, words, capsys):
-    assert_input_error(argv + ["--quiet"] if argv[0] != "list" else argv, capsys, *words)
+    assert_input_error(argv if argv[0] in ("list", "bugs") else argv + ["--quiet"], capsys, *words)
 
 
 @pytest.mark.parametrize("changes, words", [
