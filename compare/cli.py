@@ -131,6 +131,9 @@ def run_recipe(argv):
     for path, what in ((args.json, "json"), (args.plot, "plot"), (args.html, "html")):
         if path:
             check_writable(path, what)
+    if args.html:
+        from .html import require
+        require()
     check_frameworks(args.frameworks)
     data = recipe.load(data_dir=args.data_dir, offline=args.offline)
     frameworks.configure_threads(args.threads if args.threads else frameworks.DEFAULT_THREADS)
@@ -143,7 +146,7 @@ def run_recipe(argv):
     try:
         with injected:
             report = run(spec, data, args.frameworks, recipe=recipe.name, on_step=lambda r: bar.update(1),
-                         notes=recipe.notes)
+                         notes=recipe.notes, keep_step=1 if args.html else None)
     finally:
         bar.close()
     if args.inject_bug:
@@ -155,7 +158,7 @@ def run_recipe(argv):
         write_plot(report, args.plot)
     if args.html:
         from .html import write_html
-        write_html(report, args.html)
+        write_html(report, args.html, spec, data, args.every or recipe.every)
     print_report(report, args, recipe)
     if report.summary["interrupted"]:
         print(f"interrupted after {report.summary['steps_completed']} completed steps", file=sys.stderr)
@@ -230,3 +233,7 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:            # `python -m compare code | head`: the reader left; not an error
+        import os
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK

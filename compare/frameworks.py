@@ -18,6 +18,7 @@ import sys
 import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")   # TF 2.21 prints a oneDNN notice on import otherwise; float64 never uses oneDNN
 
 FRAMEWORKS = ("scratch", "torch", "keras")
 DEFAULT_THREADS = None   # threads per library for CLI runs; None keeps each library's default

@@ -167,11 +167,12 @@ def first_nonfinite(step, key, record, names):
     return None
 
 
-def lockstep(spec, data, selected, on_step=None, params=None):
+def lockstep(spec, data, selected, on_step=None, params=None, keep_step=None):
     """Train every selected implementation side by side. -> dict with the step results and more.
 
     data: a recipes.Data (rows are examples). on_step(StepResult) is called after each step
-    (the CLI's progress bar and table). Stops at the first non-finite value.
+    (the CLI's progress bar and table). Stops at the first non-finite value. keep_step=N keeps
+    step N's records, its batch and the parameters it started from in out["kept"] (for `trace`).
     """
     keys, pairs = runner_keys(selected)
     params = params if params is not None else initial_params(
@@ -234,6 +235,9 @@ def lockstep(spec, data, selected, on_step=None, params=None):
             for pair, ours, theirs in pairs:
                 if pair != CROSS:
                     runners[theirs].resync(records[ours])
+        if step == keep_step:
+            out["kept"] = {"records": records, "X": Xb, "Y": Yb, "before": before_step(out, records, params)}
+        out["previous_records"] = records if keep_step else None
         out["steps"].append(result)
         if on_step:
             on_step(result)
@@ -247,6 +251,16 @@ def lockstep(spec, data, selected, on_step=None, params=None):
     out["final_outputs"] = {key: r.predict(data.X_eval.astype(spec.dtype)) for key, r in runners.items()}
     out["runners"] = runners
     return out
+
+
+def before_step(out, records, params):
+    """The parameters each runner started the kept step from (scratch layout)."""
+    previous = out.get("previous_records")
+    if previous is None:
+        start = convert.scratch_params(params)
+        return {key: start for key in records}
+    return {key: {n: v for n, v in rec.items() if convert.NAME.match(n) and n[0] in "Wb" and "." not in n}
+            for key, rec in previous.items()}
 
 
 def describe_exception(step, key, error):

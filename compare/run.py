@@ -82,17 +82,18 @@ def random_data(spec, n=8, seed=0):
     return Data(X=X, Y=Y, X_eval=X)
 
 
-def run(spec, data=None, frameworks=DEFAULT_FRAMEWORKS, recipe="custom", on_step=None, notes=""):
-    """Train `spec` in every framework in lockstep on `data` (random data if None). -> Report"""
+def run(spec, data=None, frameworks=DEFAULT_FRAMEWORKS, recipe="custom", on_step=None, notes="", keep_step=None):
+    """Train `spec` in every framework in lockstep on `data` (random data if None). -> Report
+    keep_step=N keeps that step's tensors in report.raw["kept"] (the HTML report's worked example)."""
     spec.validate()
     selected = check_frameworks(frameworks)
     data = random_data(spec, seed=spec.seed) if data is None else data
     check_data(spec, data)
     started = time.perf_counter()
-    raw = lockstep(spec, data, selected, on_step=on_step)
+    raw = lockstep(spec, data, selected, on_step=on_step, keep_step=keep_step)
     report = build_report(recipe, spec, selected, raw, fw.environment(selected), notes)
     report.timing = {"seconds": time.perf_counter() - started}
-    report.raw = raw
+    report.raw, report.spec = raw, spec
     return report
 
 

@@ -26,7 +26,7 @@ def init_text(init):
     return init.kind
 
 
-def spec_table(spec, frameworks, data):
+def spec_table(spec, frameworks, data, tablefmt="simple"):
     """The resolved spec, one field a row, with the frameworks and the data sizes."""
     config = spec.to_dict()
     unused = {"sgd": ("rho", "beta1", "beta2", "eps"), "rmsprop": ("momentum", "nesterov", "beta1", "beta2"),
@@ -46,10 +46,10 @@ def spec_table(spec, frameworks, data):
     rows.append(("training examples", len(data.X)))
     if data.X_test is not None:
         rows.append(("test examples", len(data.X_test)))
-    return tabulate(rows, headers=["config", "value"], tablefmt="simple", disable_numparse=True)
+    return tabulate(rows, headers=["config", "value"], tablefmt=tablefmt, disable_numparse=True)
 
 
-def step_table(report, every=1):
+def step_table(report, every=1, tablefmt="simple"):
     """One row every `every` steps, plus every failing step, the first and the last."""
     judged = set(report.summary["judged_pairs"])
     rtol = report.summary["rtol"]
@@ -66,10 +66,10 @@ def step_table(report, every=1):
                     + [fmt(row["max_rel_err"][p]) + ("  FAIL" if failing and p in judged and float(row["max_rel_err"][p]) > rtol else "")
                        for p in pairs]
                     + [fmt(row["accuracy"][runners[0]], "{:.4f}")])
-    return tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True)
+    return tabulate(rows, headers=headers, tablefmt=tablefmt, disable_numparse=True)
 
 
-def summary_table(report):
+def summary_table(report, tablefmt="simple"):
     """Per pair: the worst scale-relative error of each kind of tensor, and the verdict."""
     s = report.summary
     rows = []
@@ -79,22 +79,22 @@ def summary_table(report):
         verdict = ("agree" if worst <= s["rtol"] else "DIFFER") if judged else "reported, not judged"
         rows.append([pair] + [fmt(kinds.get(k, {}).get("max_rel_err")) for k in KINDS] + [verdict])
     return tabulate(rows, headers=["pair"] + list(KINDS) + [f"verdict (rtol {s['rtol']:g})"],
-                    tablefmt="simple", disable_numparse=True)
+                    tablefmt=tablefmt, disable_numparse=True)
 
 
-def accuracy_table(report):
+def accuracy_table(report, tablefmt="simple"):
     """Test accuracy per runner (when the recipe has a test set), and whether predictions match."""
     s = report.summary
     if "test_accuracy" not in s:
         return ""
     rows = [[k, f"{v:.4f}", s["predictions_differing"][k]] for k, v in s["test_accuracy"].items()]
     table = tabulate(rows, headers=["implementation", "test accuracy", f"predictions differing from {report.runners[0]}"],
-                     tablefmt="simple", disable_numparse=True)
+                     tablefmt=tablefmt, disable_numparse=True)
     same = "identical" if s["predictions_identical"] else "NOT identical"
     return f"{table}\ntest predictions: {same} across {', '.join(report.runners)}"
 
 
-def outputs_table(report, limit=12):
+def outputs_table(report, limit=12, tablefmt="simple"):
     """Final network outputs on the evaluation inputs, side by side."""
     outs = {k: [[float(v) for v in row] for row in rows] for k, rows in report.final_outputs.items()}  # 'nan' -> nan
     keys = list(outs)
@@ -104,7 +104,7 @@ def outputs_table(report, limit=12):
     else:
         cell = lambda row: ", ".join(f"{v:.12g}" for v in row)  # noqa: E731
     rows = [[i] + [cell(outs[k][i]) for k in keys] for i in range(n)]
-    return tabulate(rows, headers=["example"] + keys, tablefmt="simple", disable_numparse=True)
+    return tabulate(rows, headers=["example"] + keys, tablefmt=tablefmt, disable_numparse=True)
 
 
 def cross_lines(report):

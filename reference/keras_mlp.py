@@ -21,6 +21,7 @@ Left out: model.fit (its step boundaries and shuffling are its own), callbacks, 
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")   # before TensorFlow is imported: keep it quiet
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")   # TF 2.21 prints a oneDNN notice on import otherwise; float64 never uses oneDNN
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
@@ -115,10 +116,12 @@ class KerasMLP:
 
     def backward(self, tape, cache, loss):
         """The tape -> grads {'dZl': (m, n_l), 'dWl': (n_{l-1}, n_l), 'dbl': (n_l,)}"""
-        names = [f"Z{l}" for l in range(self.L, 0, -1)]
-        dZ = tape.gradient(loss, [cache[name] for name in names] + list(self.params.values()))
-        grads = {"d" + name: g for name, g in zip(names, dZ)}
-        grads.update({"d" + name: g for name, g in zip(self.params, dZ[len(names):])})
+        wrt = {}
+        for l in range(self.L, 0, -1):
+            wrt[f"dZ{l}"] = cache[f"Z{l}"]                                   # d loss / d Z_l, and so on
+            wrt[f"dW{l}"] = self.layers[l].kernel
+            wrt[f"db{l}"] = self.layers[l].bias
+        grads = tape.gradient(loss, wrt)                                      # the same keys, gradients
         return grads
 
     def step(self, grads):

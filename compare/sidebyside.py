@@ -1,0 +1,211 @@
+"""`python -m compare code [forward|loss|backward|step|train_step|all]`: the scratch, torch and
+Keras source of the same part of the network in aligned columns.
+
+The source is read from the very files that run (found with importlib, parsed with ast), so it
+cannot drift from what the harness executes, and showing it imports neither torch nor
+TensorFlow. Lines are aligned by what they compute: each line gets an anchor (the name it
+assigns, `def forward`, `for`, `return`, ...) and difflib matches the anchors of torch and of
+Keras against scratch's. A row whose three lines share an anchor is a "matching" row.
+
+Left out: the optimizer formulas themselves (scratch/optimizers.py; torch and Keras call their
+library's optimizer), helper methods such as record and load_state.
+"""
+import ast
+import difflib
+import importlib.util
+import re
+import shutil
+import textwrap
+from dataclasses import dataclass
+
+from .cli import EXIT_OK, command
+from .errors import InputError
+
+SOURCES = (("scratch", "scratch.mlp", "MLP"), ("torch", "reference.torch_mlp", "TorchMLP"),
+           ("keras", "reference.keras_mlp", "KerasMLP"))
+PARTS = ("forward", "loss", "backward", "step", "train_step")
+METHODS = {("keras", "train_step"): ("tensor_step", "train_step")}   # Keras's step body is traced by tf.function
+MIN_COLUMN = 44     # narrower than this per column, the three are printed one after another
+
+
+def module_file(module):
+    """The path of a module's source file, without importing the module."""
+    found = importlib.util.find_spec(module)
+    if found is None or not found.origin:
+        raise InputError(f"cannot find the source of {module}")
+    return found.origin
+
+
+def method_source(module, cls, name):
+    """The source lines of method `name` of class `cls` in `module`, dedented. -> (lines, first line number)"""
+    path = module_file(module)
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    for node in ast.walk(ast.parse(text)):
+        if isinstance(node, ast.ClassDef) and node.name == cls:
+            for item in node.body:
+                if isinstance(item, ast.FunctionDef) and item.name == name:
+                    lines = text.splitlines()[item.lineno - 1:item.end_lineno]
+                    return textwrap.dedent("\n".join(lines)).splitlines(), item.lineno
+    raise InputError(f"{module}.{cls} has no method {name!r}")
+
+
+ASSIGN = re.compile(r"^([\w\[\]{}\"'., ]+?)\s*(?:=|\+=|-=)(?!=)")
+
+
+def anchor(line):
+    """What a line computes, in words the three files share: 'def forward', 'for', 'return cache',
+    the assigned name ('Z', 'cache[f"Z{l}"], cache[f"A{l}"]'), 'doc' for a docstring line. None: blank."""
+    text = line.split("#")[0].strip()
+    if not text:
+        return None
+    if text.startswith('"""') or text.endswith('"""'):
+        return "doc"
+    if text.startswith("def "):
+        return "def " + text[4:].split("(")[0]
+    if text.startswith("for "):
+        return "for"
+    if text.startswith("return"):
+        return "return " + text[6:].strip().split("(")[0].split("[")[0]
+    if text.startswith("with "):
+        return "with"
+    match = ASSIGN.match(text)
+    if match:      # the names assigned; a dict entry by its key alone: grads[f"dZ{l}"] ~ wrt[f"dZ{l}"]
+        return ",".join(re.sub(r"^\w+\[", "[", t.strip()) for t in match.group(1).split(","))
+    return text
+
+
+@dataclass
+class Row:
+    cells: dict          # framework -> source line ('' where that framework has no line here)
+    anchors: dict        # framework -> anchor(line) (None for no line or a blank one)
+
+    def same(self, a, b):
+        """Lines a and b of this row compute the same thing."""
+        return self.anchors[a] is not None and self.anchors[a] == self.anchors[b]
+
+    @property
+    def matching(self):
+        """All three lines compute the same thing."""
+        names = list(self.cells)
+        return all(self.same(names[0], other) for other in names[1:])
+
+
+def align(columns):
+    """{framework: [lines]} -> [Row]: torch and Keras lines matched to scratch's by anchor."""
+    base = "scratch"
+    others = [k for k in columns if k != base]
+    anchors = {k: [anchor(line) or f"blank {i}" for i, line in enumerate(lines)] for k, lines in columns.items()}
+    # for each other framework: scratch line index -> its matched line, and the unmatched lines before it
+    matched, before = {}, {}
+    for k in others:
+        matched[k], before[k] = {}, {}
+        opcodes = difflib.SequenceMatcher(None, anchors[base], anchors[k], autojunk=False).get_opcodes()
+        for op, a1, a2, b1, b2 in opcodes:
+            paired = min(a2 - a1, b2 - b1) if op in ("equal", "replace") else 0
+            for t in range(paired):             # equal: same anchor; replace: side by side anyway
+                matched[k][a1 + t] = b1 + t
+            before[k].setdefault(a2, []).extend(range(b1 + paired, b2))
+    rows = []
+    n = len(columns[base])
+    for i in range(n + 1):
+        extra = {k: before[k].get(i, []) for k in others}
+        for j in range(max((len(v) for v in extra.values()), default=0)):
+            cells = {base: ""}
+            cells.update({k: columns[k][extra[k][j]] if j < len(extra[k]) else "" for k in others})
+            rows.append(row_of(cells))
+        if i == n:
+            break
+        cells = {base: columns[base][i]}
+        cells.update({k: columns[k][matched[k][i]] if i in matched[k] else "" for k in others})
+        rows.append(row_of(cells))
+    return rows
+
+
+def row_of(cells):
+    return Row(cells, {k: anchor(line) for k, line in cells.items()})
+
+
+def part_rows(part):
+    """The aligned rows of one method of the three classes. -> ([Row], {framework: (file, line)})"""
+    columns, where = {}, {}
+    for framework, module, cls in SOURCES:
+        columns[framework] = []
+        for name in METHODS.get((framework, part), (part,)):
+            lines, first = method_source(module, cls, name)
+            columns[framework] += ([""] if columns[framework] else []) + [squeeze(line) for line in lines]
+            where.setdefault(framework, (module.replace(".", "/") + ".py", first))
+    return align(columns), where
+
+
+def squeeze(line):
+    """The run of spaces that pushes a trailing comment to column 80, cut to two."""
+    return re.sub(r"(\S)\s{3,}(# )", r"\1  \2", line)
+
+
+def parts_of(which):
+    if which == "all":
+        return PARTS
+    if which not in PARTS:
+        raise InputError(f"unknown part {which!r}; choose one of: {', '.join(PARTS)}, all")
+    return (which,)
+
+
+def wrap(text, width):
+    """A source line cut into pieces of `width` (continuations marked); never silently clipped."""
+    if len(text) <= width:
+        return [text]
+    pieces = [text[:width]]
+    rest = text[width:]
+    while rest:
+        pieces.append("↪ " + rest[:width - 2])
+        rest = rest[width - 2:]
+    return pieces
+
+
+def columns_text(rows, where, width):
+    """Three columns of `width` characters, '=' between neighbouring lines that compute the same thing."""
+    names = [f for f, _, _ in SOURCES]
+    head = " | ".join(f"{f} ({where[f][0]}:{where[f][1]})".ljust(width)[:width] for f in names)
+    out = [head, "-+-".join("-" * width for _ in names)]
+    for row in rows:
+        pieces = [wrap(row.cells[f], width) for f in names]
+        seps = [" = " if row.same(a, b) else " | " for a, b in zip(names, names[1:])]
+        for j in range(max(len(p) for p in pieces)):
+            cells = [(p[j] if j < len(p) else "").ljust(width) for p in pieces]
+            out.append((cells[0] + seps[0] + cells[1] + seps[1] + cells[2]).rstrip())
+            seps = [" | ", " | "]
+    return "\n".join(out)
+
+
+def sequential_text(rows, where):
+    """The three sources one after another (a narrow terminal)."""
+    out = []
+    for f, _, _ in SOURCES:
+        out.append(f"--- {f} ({where[f][0]}:{where[f][1]})")
+        out += [row.cells[f] for row in rows if row.cells[f] or not any(row.cells.values())]
+    return "\n".join(out)
+
+
+def code_text(which="all", width=None):
+    """The side-by-side text of a part (or all parts) for a terminal `width` characters wide."""
+    width = width or shutil.get_terminal_size((160, 40)).columns
+    column = (width - 6) // 3
+    blocks = []
+    for part in parts_of(which):
+        rows, where = part_rows(part)
+        body = columns_text(rows, where, column) if column >= MIN_COLUMN else sequential_text(rows, where)
+        blocks.append(f"=== {part} ===\n{body}")
+    return "\n\n".join(blocks)
+
+
+@command("code", "show the scratch, torch and Keras source of one part side by side")
+def code_command(argv):
+    from .cli import Parser, positive_int
+
+    p = Parser(prog="python -m compare code")
+    p.add_argument("part", nargs="?", default="all", help=f"one of {', '.join(PARTS)}, all (default)")
+    p.add_argument("--width", type=positive_int, help="characters per line (default: the terminal's)")
+    args = p.parse_args(argv)
+    print(code_text(args.part, args.width))
+    return EXIT_OK

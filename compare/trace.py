@@ -1,0 +1,154 @@
+"""`python -m compare trace RECIPE [--step N] [--example I] [--full]`: one training step as a
+worked example. For each layer in order Z, then A; the loss; dZ, dW, db from the last layer
+back; then the updated parameters. Every tensor shows the scratch, torch and Keras values side
+by side with their largest difference; large tensors are summarised (shape, corner, norm)
+unless --full. `--json PATH` writes the same numbers.
+
+Left out: optimizer state (the JSON report of a normal run has it).
+"""
+import json
+
+import numpy as np
+from tabulate import tabulate
+
+from . import recipes
+from .cli import EXIT_MISMATCH, EXIT_OK, Parser, command, frameworks_list, positive_int
+from .errors import InputError
+from .harness import lockstep, ordered_names
+from .report import check_writable, jsonable, write_atomic
+from .run import check_data, check_frameworks
+
+SMALL = 24          # tensors with at most this many elements are printed whole
+CORNER = 3
+
+
+def formula(name, spec):
+    """The textbook line that computes a tensor of the scratch code."""
+    L = spec.n_layers
+    if name == "loss":
+        return f"L = {spec.loss}(A{L}, Y)   ({spec.reduction} over the batch)"
+    kind, l = name.rstrip("0123456789"), int("".join(c for c in name if c.isdigit()))
+    g = spec.activations[l - 1]
+    return {
+        "Z": f"Z{l} = W{l} · A{l - 1} + b{l}",
+        "A": f"A{l} = {g}(Z{l})",
+        "dZ": (f"dZ{l} = dL/dZ{l}" + ("  = (A - Y) / divisor" if spec.loss != "mse" else "  = dL/dA ⊙ g'(Z)")
+               if l == L else f"dZ{l} = (W{l + 1}ᵀ · dZ{l + 1}) ⊙ {g}'(Z{l})"),
+        "dW": f"dW{l} = dZ{l} · A{l - 1}ᵀ",
+        "db": f"db{l} = Σ over examples of dZ{l}",
+        "W": f"W{l} ← update(W{l}, dW{l})   ({spec.optimizer}, lr {spec.lr:g})",
+        "b": f"b{l} ← update(b{l}, db{l})",
+    }[kind]
+
+
+def matrix_text(array, full):
+    """A small matrix as aligned rows of numbers; a large one as shape, corner and norms."""
+    array = np.atleast_2d(np.asarray(array, dtype=np.float64))
+    if full or array.size <= SMALL:
+        return "\n".join(" ".join(f"{v:13.7g}" for v in row) for row in array)
+    corner = array[:CORNER, :CORNER]
+    lines = [" ".join(f"{v:13.7g}" for v in row) + "  ..." for row in corner]
+    return (f"shape {array.shape}, corner:\n" + "\n".join(lines) +
+            f"\n|x|max {np.abs(array).max():.6g}, norm {np.linalg.norm(array):.6g}")
+
+
+def aligned(rows, headers):
+    """Rows of (label, multi-line matrix text, note) as three columns, every matrix line in place."""
+    label_w = max(len(str(r[0])) for r in rows + [headers]) + 2
+    value_w = max(len(line) for r in rows + [headers] for line in str(r[1]).splitlines() or [""]) + 2
+    out = [f"{headers[0]:{label_w}}{headers[1]:{value_w}}{headers[2]}".rstrip()]
+    for label, text, note in rows:
+        for i, line in enumerate(str(text).splitlines() or [""]):
+            out.append((f"{label if i == 0 else '':{label_w}}{line:{value_w}}{note if i == 0 else ''}").rstrip())
+    return "\n".join(out)
+
+
+def select_example(name, array, example):
+    """Z, A and dZ keep one column per example: --example I shows column I only."""
+    if example is None or name.rstrip("0123456789") not in ("Z", "A", "dZ"):
+        return array
+    if example >= array.shape[1]:
+        raise InputError(f"--example {example} is outside the batch of {array.shape[1]}")
+    return array[:, example:example + 1]
+
+
+def trace_rows(kept, spec, keys, example, full):
+    """-> [(name, formula, {runner: text}, {pair: max abs diff})] in compute order, and the numbers."""
+    records = kept["records"]
+    names = [n for n in ordered_names(records[keys[0]], spec.n_layers) if "." not in n]
+    numbers, rows = {}, []
+    for name in names:
+        values = {k: select_example(name, np.asarray(records[k][name]), example) for k in keys}
+        numbers[name] = values
+        diffs = {}
+        for ours, theirs in (("scratch", "torch"), ("scratch@keras", "keras")):
+            if ours in values and theirs in values and np.shape(values[ours]) == np.shape(values[theirs]):
+                diffs[theirs] = f"vs {ours}: {np.max(np.abs(np.asarray(values[theirs]) - values[ours]), initial=0):.1e}"
+        rows.append((name, formula(name, spec), {k: matrix_text(v, full) for k, v in values.items()}, diffs))
+    return rows, numbers
+
+
+SECTIONS = {"Z": "forward", "A": "forward", "loss": "loss", "dZ": "backward", "dW": "backward", "db": "backward",
+            "W": "update", "b": "update"}
+
+
+def section_of(name):
+    """'dW2' -> 'backward': the part of the step a tensor belongs to."""
+    return SECTIONS[name.rstrip("0123456789")]
+
+
+def print_trace(recipe, spec, kept, keys, step, example, full):
+    X = kept["X"]
+    print(f"worked example: recipe {recipe.name}, step {step}, batch of {len(X)}"
+          + (f", example {example}" if example is not None else "") + f", {spec.dtype}")
+    print(f"inputs A0 (one example per column):\n{matrix_text(select_example('A0', X.T, example), full)}")
+    print(f"targets Y:\n{matrix_text(select_example('A0', kept['Y'].T, example), full)}")
+    before = kept["before"][keys[0]]
+    print("\nparameters at the start of the step (" + keys[0] + "):")
+    for name, value in before.items():
+        print(f"{name} =\n{matrix_text(value, full)}")
+    rows, numbers = trace_rows(kept, spec, keys, example, full)
+    section = None
+    for name, text, cells, diffs in rows:
+        title = section_of(name)
+        if title != section:
+            print(f"\n=== {title} ===")
+            section = title
+        print(f"\n{text}")
+        table = [[k, cells[k], diffs.get(k, "")] for k in keys]
+        print(aligned(table, ["", "values", "max |difference|"]))
+    return numbers
+
+
+@command("trace", "print one training step as a worked example, all frameworks side by side")
+def trace_command(argv):
+    p = Parser(prog="python -m compare trace RECIPE")
+    p.add_argument("recipe")
+    p.add_argument("--step", type=positive_int, default=1, help="which step (default 1)")
+    p.add_argument("--example", type=int, help="show only this example (column) of Z, A, dZ")
+    p.add_argument("--full", action="store_true", help="print large tensors whole")
+    p.add_argument("--frameworks", type=frameworks_list, default=("scratch", "torch", "keras"))
+    p.add_argument("--data-dir", help="folder of the data files (MNIST recipes)")
+    p.add_argument("--offline", action="store_true")
+    p.add_argument("--json", metavar="PATH", help="write the traced numbers as JSON")
+    args = p.parse_args(argv)
+    if args.example is not None and args.example < 0:
+        raise InputError(f"--example must be >= 0, got {args.example}")
+    recipe = recipes.get(args.recipe)
+    spec = recipe.spec.replace(steps=args.step)
+    if args.json:
+        check_writable(args.json, "json")
+    selected = check_frameworks(args.frameworks)
+    data = recipe.load(data_dir=args.data_dir, offline=args.offline)
+    check_data(spec, data)
+    out = lockstep(spec, data, selected, keep_step=args.step)
+    if "kept" not in out:
+        raise InputError(f"the run stopped before step {args.step} (non-finite value or error)")
+    numbers = print_trace(recipe, spec, out["kept"], out["keys"], args.step, args.example, args.full)
+    if args.json:
+        document = {"recipe": recipe.name, "step": args.step, "example": args.example, "runners": out["keys"],
+                    "tensors": {name: {k: np.asarray(v).tolist() for k, v in values.items()}
+                                for name, values in numbers.items()}}
+        write_atomic(args.json, lambda f: json.dump(jsonable(document), f, indent=1))
+    diverged = out["first_divergence"] is not None and out["first_divergence"]["step"] <= args.step
+    return EXIT_MISMATCH if diverged else EXIT_OK
