@@ -87,7 +87,7 @@ def plot_html(report):
     from .plots import png_bytes
 
     data = base64.b64encode(png_bytes(report)).decode("ascii")
-    return f'<img class="plot" id="curves" alt="loss, accuracy and error curves" src="data:image/png;base64,{data}">'
+    return f'<img class="plot" id="curves-image" alt="loss, accuracy and error curves" src="data:image/png;base64,{data}">'
 
 
 def divergence_html(report):
