@@ -62,7 +62,8 @@ def cmp(name, ours, theirs):
     finite = bool(np.isfinite(ours).all() and np.isfinite(theirs).all())
     if ours.size == 0:
         return TensorError(name, 0.0, 0.0, (), 0.0, 0.0, finite=finite)
-    diff = np.abs(ours - theirs)
+    with np.errstate(invalid="ignore", over="ignore"):   # inf - inf is NaN: handled just below
+        diff = np.abs(ours - theirs)
     if not finite:
         diff = np.where(np.isfinite(ours) & np.isfinite(theirs) | (ours == theirs), diff, np.inf)
     flat = int(np.argmax(diff))
