@@ -88,12 +88,14 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--json", help="write the measurements here")
     p.add_argument("--repeat", type=int, default=20)
-    p.add_argument("--threads", type=int, help="threads per library (default: the project default)")
+    p.add_argument("--threads", type=int, help="threads per library; 0: each library's own default "
+                   "(default: what `python -m compare mnist` uses)")
     args = p.parse_args(argv)
-    frameworks.configure_threads(args.threads or frameworks.DEFAULT_THREADS)
+    threads = frameworks.default_threads(get("mnist").spec) if args.threads is None else (args.threads or None)
+    frameworks.configure_threads(threads)
     base = get("mnist").spec
     result = {"ms_per_step": {}, "lockstep_ms_per_step": {}, "gemm_gflops": {}, "gflops": {},
-              "environment": frameworks.environment(frameworks.FRAMEWORKS)}
+              "threads_per_library": threads, "environment": frameworks.environment(frameworks.FRAMEWORKS)}
     rows = []
     for dtype in ("float64", "float32"):
         result["gemm_gflops"][dtype] = peak = gemm_gflops(dtype, args.repeat)
@@ -116,6 +118,7 @@ def main(argv=None):
     print(tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True))
     print("GEMM GFLOP/s (numpy 1024^3): " + ", ".join(f"{k} {v:.1f}" for k, v in result["gemm_gflops"].items()))
     print("lockstep/alone: the harness's step over scratch x2 (both conventions) + torch + keras run alone")
+    print(f"threads per library: {threads or 'each library default'}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(result, f, indent=1)

@@ -59,17 +59,19 @@ def cmp(name, ours, theirs):
     ours, theirs = np.asarray(ours, dtype=np.float64), np.asarray(theirs, dtype=np.float64)
     if ours.shape != theirs.shape:
         return TensorError(name, np.inf, np.inf, (), np.nan, np.nan, shape_ok=False, shapes=(ours.shape, theirs.shape))
-    finite = bool(np.isfinite(ours).all() and np.isfinite(theirs).all())
     if ours.size == 0:
-        return TensorError(name, 0.0, 0.0, (), 0.0, 0.0, finite=finite)
-    with np.errstate(invalid="ignore", over="ignore"):   # inf - inf is NaN: handled just below
-        diff = np.abs(ours - theirs)
-    if not finite:
-        diff = np.where(np.isfinite(ours) & np.isfinite(theirs) | (ours == theirs), diff, np.inf)
-    flat = int(np.argmax(diff))
-    index = np.unravel_index(flat, ours.shape)
+        return TensorError(name, 0.0, 0.0, (), 0.0, 0.0)
+    with np.errstate(invalid="ignore", over="ignore"):   # inf - inf is NaN: caught just below
+        diff = np.subtract(ours, theirs, out=np.empty(ours.shape))
+        np.abs(diff, out=diff)                  # in place: a second large temporary costs more than the math
+    # x - y is finite exactly when x and y both are, and a NaN or inf anywhere makes max_abs non-finite
+    flat = int(np.argmax(diff))                 # argmax stops at the first NaN
     max_abs = float(diff.flat[flat])
-    scale = max(float(np.max(np.abs(ours))), float(np.max(np.abs(theirs))))
+    finite = bool(np.isfinite(max_abs))
+    if not finite:
+        max_abs = np.inf                        # NaN vs NaN, inf vs inf: never agreement
+    index = np.unravel_index(flat, ours.shape)
+    scale = max(float(ours.max()), -float(ours.min()), float(theirs.max()), -float(theirs.min()))
     max_rel = 0.0 if max_abs == 0 else (max_abs / scale if np.isfinite(scale) and scale > 0 else np.inf)
     return TensorError(name, max_abs, max_rel, tuple(int(i) for i in index),
                        float(ours.flat[flat]), float(theirs.flat[flat]), finite=finite)

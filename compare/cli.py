@@ -79,7 +79,7 @@ def recipe_parser():
     p.add_argument("--every", type=positive_int, help="a table row every K steps (failing steps always shown)")
     p.add_argument("--data-dir", metavar="PATH", help="folder holding the data files (MNIST recipes)")
     p.add_argument("--offline", action="store_true", help="never download data")
-    p.add_argument("--threads", type=positive_int, help="threads for each library (default: see README)")
+    p.add_argument("--threads", type=positive_int, help="threads for each library (default: 1 for mini-batches, the libraries' own for full batches)")
     p.add_argument("--inject-bug", metavar="NAME", help="run with a classic mistake in the scratch code (python -m compare bugs)")
     p.add_argument("--quiet", action="store_true", help="print the verdict line only")
     return p
@@ -136,7 +136,7 @@ def run_recipe(argv):
         require()
     check_frameworks(args.frameworks)
     data = recipe.load(data_dir=args.data_dir, offline=args.offline)
-    frameworks.configure_threads(args.threads if args.threads else frameworks.DEFAULT_THREADS)
+    frameworks.configure_threads(args.threads if args.threads else frameworks.default_threads(spec))
     if not args.quiet:
         print(f"recipe {recipe.name}: {recipe.summary}")
         from .tables import spec_table

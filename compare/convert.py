@@ -76,7 +76,7 @@ def to_scratch(framework, name, array, sizes, m=None):
     if kind == "b":
         return expect(array, (n_out,), f"{framework} {name}").reshape(n_out, 1)
     if framework == "keras":
-        return np.ascontiguousarray(expect(array, (n_in, n_out), f"keras {name}").T)
+        return expect(array, (n_in, n_out), f"keras {name}").T          # a transposed view, as for Z
     return expect(array, (n_out, n_in), f"torch {name}")
 
 

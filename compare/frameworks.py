@@ -21,7 +21,21 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")   # TF 2.21 prints a oneDNN notice on import otherwise; float64 never uses oneDNN
 
 FRAMEWORKS = ("scratch", "torch", "keras")
-DEFAULT_THREADS = None   # threads per library for CLI runs; None keeps each library's default
+# Threads per library for CLI runs. Mini-batch steps are small: interleaving NumPy's OpenBLAS,
+# torch's OpenMP pool and TensorFlow's Eigen pool, each with 2 threads on 2 cores, made torch's
+# step 2-4x slower than alone (threads spinning against each other). One thread each: the mnist
+# job took 38 s instead of 45 s (docs/performance.md). Full-batch steps on 60,000 images are
+# large GEMMs that do use a second core, so they keep each library's default.
+MINI_BATCH_THREADS = 1
+LARGE_BATCH = 4096
+
+
+def default_threads(spec):
+    """Threads per library for a run of `spec`: 1 for mini-batches, None (library defaults) for
+    batches of LARGE_BATCH or more, including full-batch runs."""
+    if spec.batch_size is not None and spec.batch_size < LARGE_BATCH:
+        return MINI_BATCH_THREADS
+    return None
 _MODULES = {"torch": "reference.torch_mlp", "keras": "reference.keras_mlp"}
 _IMPORT_ERRORS = {}
 

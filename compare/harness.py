@@ -151,6 +151,8 @@ def first_nonfinite(step, key, record, names):
     """The first tensor of a record (in compute order) holding NaN or inf, described; else None."""
     for name in names:
         value = np.asarray(record[name])
+        if np.isfinite(value.sum()):                   # any NaN or inf makes the sum NaN or inf
+            continue
         bad = ~np.isfinite(value)
         if bad.any():
             index = tuple(int(i) for i in np.unravel_index(int(np.argmax(bad)), value.shape)) if value.ndim else ()
@@ -311,8 +313,8 @@ def evaluate(runners, data, spec, epoch):
     """Test-set accuracy and predictions of every runner (when the data has a test set)."""
     if data.X_test is None:
         return {"epoch": epoch}
-    X = data.X_test.astype(spec.dtype)
-    Y = convert.rows_to_batch(data.Y_test.astype(spec.dtype))
+    X = data.X_test.astype(spec.dtype, copy=False)     # the same array every epoch: Keras converts it once
+    Y = convert.rows_to_batch(data.Y_test.astype(spec.dtype, copy=False))
     result = {"epoch": epoch, "accuracy": {}, "predictions": {}}
     for key, runner in runners.items():
         A = runner.predict(X)
