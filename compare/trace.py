@@ -4,7 +4,9 @@ back; then the updated parameters. Every tensor shows the scratch, torch and Ker
 by side with their largest difference; large tensors are summarised (shape, corner, norm)
 unless --full. `--json PATH` writes the same numbers.
 
-Left out: optimizer state (the JSON report of a normal run has it).
+Optimizer state (momentum buffers, moment estimates) follows the update, named as in scratch
+(W1.momentum, W1.m, ...); Keras's SGD buffer is -lr times torch's (see compare/conventions.py).
+Left out: steps other than the one asked for (the JSON report of a normal run has every step's errors).
 """
 import json
 
@@ -12,7 +14,7 @@ import numpy as np
 from tabulate import tabulate
 
 from . import recipes
-from .cli import EXIT_MISMATCH, EXIT_OK, Parser, command, frameworks_list, positive_int
+from .cli import EXIT_MISMATCH, EXIT_OK, Parser, command, finite_float, frameworks_list, positive_int, resolve_spec
 from .errors import InputError
 from .harness import lockstep, ordered_names
 from .report import check_writable, jsonable, write_atomic
@@ -25,6 +27,9 @@ CORNER = 3
 def formula(name, spec):
     """The textbook line that computes a tensor of the scratch code."""
     L = spec.n_layers
+    if "." in name:
+        param, state = name.split(".")
+        return f"{name}: the optimizer's {STATE_WORDS.get(state, state)} for {param}, after the step"
     if name == "loss":
         return f"L = {spec.loss}(A{L}, Y)   ({spec.reduction} over the batch)"
     kind, l = name.rstrip("0123456789"), int("".join(c for c in name if c.isdigit()))
@@ -36,9 +41,20 @@ def formula(name, spec):
                if l == L else f"dZ{l} = (W{l + 1}ᵀ · dZ{l + 1}) ⊙ {g}'(Z{l})"),
         "dW": f"dW{l} = dZ{l} · A{l - 1}ᵀ",
         "db": f"db{l} = Σ over examples of dZ{l}",
-        "W": f"W{l} ← update(W{l}, dW{l})   ({spec.optimizer}, lr {spec.lr:g})",
-        "b": f"b{l} ← update(b{l}, db{l})",
+        "W": update_formula(f"W{l}", spec),
+        "b": update_formula(f"b{l}", spec),
     }[kind]
+
+
+def update_formula(p, spec):
+    """The optimizer's update of parameter p, written out (torch's form; Keras's where it differs)."""
+    if spec.optimizer == "sgd" and not spec.momentum:
+        return f"{p} ← {p} − lr · d{p}   (sgd, lr {spec.lr:g})"
+    if spec.optimizer == "sgd":
+        step = f"(d{p} + μ v)" if spec.nesterov else "v"
+        return (f"v ← μ v + d{p},  {p} ← {p} − lr · {step}   (lr {spec.lr:g}, μ {spec.momentum:g}; "
+                f"Keras keeps v ← μ v − lr d{p} instead)")
+    return f"{p} ← {spec.optimizer} update of {p} with d{p}   (lr {spec.lr:g}; formulas: scratch/optimizers.py)"
 
 
 def matrix_text(array, full):
@@ -75,7 +91,7 @@ def select_example(name, array, example):
 def trace_rows(kept, spec, keys, example, full):
     """-> [(name, formula, {runner: text}, {pair: max abs diff})] in compute order, and the numbers."""
     records = kept["records"]
-    names = [n for n in ordered_names(records[keys[0]], spec.n_layers) if "." not in n]
+    names = [n for n in ordered_names(records[keys[0]], spec.n_layers) if all(n in records[k] for k in keys)]
     numbers, rows = {}, []
     for name in names:
         values = {k: select_example(name, np.asarray(records[k][name]), example) for k in keys}
@@ -92,9 +108,13 @@ SECTIONS = {"Z": "forward", "A": "forward", "loss": "loss", "dZ": "backward", "d
             "W": "update", "b": "update"}
 
 
+STATE_WORDS = {"momentum": "momentum buffer v", "square_avg": "running average of squared gradients",
+               "m": "first-moment estimate m", "v": "second-moment estimate v"}
+
+
 def section_of(name):
-    """'dW2' -> 'backward': the part of the step a tensor belongs to."""
-    return SECTIONS[name.rstrip("0123456789")]
+    """'dW2' -> 'backward', 'W1.m' -> 'optimizer state': the part of the step a tensor belongs to."""
+    return "optimizer state" if "." in name else SECTIONS[name.rstrip("0123456789")]
 
 
 def print_trace(recipe, spec, kept, keys, step, example, full):
@@ -131,11 +151,18 @@ def trace_command(argv):
     p.add_argument("--data-dir", help="folder of the data files (MNIST recipes)")
     p.add_argument("--offline", action="store_true")
     p.add_argument("--json", metavar="PATH", help="write the traced numbers as JSON")
+    p.add_argument("--optimizer", help="override the recipe's optimizer (sgd, rmsprop, adam)")
+    p.add_argument("--lr", type=finite_float, help="override the learning rate")
+    p.add_argument("--momentum", type=finite_float, help="override SGD's momentum")
+    p.add_argument("--batch-size", type=positive_int, help="override the batch size")
+    p.add_argument("--dtype", help="float64 (default) or float32")
+    p.add_argument("--seed", type=int, help="override the seed")
     args = p.parse_args(argv)
     if args.example is not None and args.example < 0:
         raise InputError(f"--example must be >= 0, got {args.example}")
     recipe = recipes.get(args.recipe)
-    spec = recipe.spec.replace(steps=args.step)
+    args.steps, args.epochs, args.full_batch, args.keras_float32_casts = args.step, None, False, False
+    spec = resolve_spec(recipe, args)
     if args.json:
         check_writable(args.json, "json")
     selected = check_frameworks(args.frameworks)
