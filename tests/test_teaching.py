@@ -99,7 +99,7 @@ def test_trace_summarises_large_tensors(capsys, mnist_dir):
     assert main(["trace", "mnist", "--data-dir", str(mnist_dir)]) == 0
     out = capsys.readouterr().out
     assert "shape (128, 784), corner:" in out           # W1 (scratch layout), not 100,352 numbers
-    assert "norm" in out and len(out.splitlines()) < 700
+    assert "norm" in out and len(out.splitlines()) < 1000     # not the 100,352 numbers of W1 alone
 
 
 # --- code --------------------------------------------------------------------------------------
