@@ -85,24 +85,31 @@ def recipe_parser():
     return p
 
 
-def resolve_spec(recipe, args):
-    """The recipe's spec with the command-line overrides applied, validated."""
+def resolve_spec(recipe, args, steps=None):
+    """The recipe's spec with the command-line overrides applied, validated. An option the
+    command does not offer counts as not given (`trace` offers a few); `steps` fixes the length."""
     spec, changes = recipe.spec, {}
-    if args.optimizer is not None:
+
+    def option(name):
+        return getattr(args, name, None)
+
+    if option("optimizer") is not None:
         changes["optimizer"] = args.optimizer
         if args.optimizer != "sgd":
             changes.update(momentum=0.0, nesterov=False)
     for name in ("lr", "momentum", "dtype", "seed", "batch_size"):
-        if getattr(args, name) is not None:
-            changes[name] = getattr(args, name)
-    if args.keras_float32_casts:
+        if option(name) is not None:
+            changes[name] = option(name)
+    if option("keras_float32_casts"):
         changes["keras_float32_casts"] = True
-    if args.full_batch:
+    if option("full_batch"):
         changes["batch_size"] = None
-    if args.epochs is not None:
+    if option("epochs") is not None:
         changes.update(epochs=args.epochs, steps=None)
-    if args.steps is not None:
+    if option("steps") is not None:
         changes["steps"] = args.steps
+    if steps is not None:
+        changes["steps"] = steps
     return dataclasses.replace(spec, **changes).validate()
 
 

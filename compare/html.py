@@ -154,11 +154,9 @@ def code_html():
 
 def page(report, spec, data, every=1):
     """The whole HTML document as a string."""
-    from .tables import spec_table
-
     title = f"framework-mirror: {report.recipe}"
     body = [f"<h1>{html.escape(title)}</h1>", verdict_html(report),
-            section("Config", table_html(spec_table(spec, report.frameworks, data, tablefmt="html")), "config"),
+            section("Config", table_html(tables.spec_table(spec, report.frameworks, data, tablefmt="html")), "config"),
             section("Summary", summary_html(report), "summary"),
             section("Curves", plot_html(report), "curves"),
             section("First divergence", divergence_html(report), "divergence"),

@@ -161,8 +161,7 @@ def trace_command(argv):
     if args.example is not None and args.example < 0:
         raise InputError(f"--example must be >= 0, got {args.example}")
     recipe = recipes.get(args.recipe)
-    args.steps, args.epochs, args.full_batch, args.keras_float32_casts = args.step, None, False, False
-    spec = resolve_spec(recipe, args)
+    spec = resolve_spec(recipe, args, steps=args.step)
     if args.json:
         check_writable(args.json, "json")
     selected = check_frameworks(args.frameworks)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from compare.cli import main
-from compare.sidebyside import PARTS, code_text, part_rows
+from compare.sidebyside import PARTS, part_rows, squeeze
 
 RUNNERS = ("scratch", "torch", "scratch@keras", "keras")
 
@@ -83,6 +83,20 @@ def test_trace_one_example_and_a_later_step(capsys, tmp_path):
     assert np.shape(trace["tensors"]["dW1"]["scratch"]) == (3, 2)     # dW is over the whole batch
 
 
+def test_trace_with_overrides_shows_the_optimizer_state(capsys, tmp_path):
+    argv = ["--optimizer", "adam", "--lr", "0.01"]
+    code, out, trace = run_json(capsys, ["trace", "xor", "--step", "2"] + argv, tmp_path / "t.json")
+    assert code == 0
+    _, _, report = run_json(capsys, ["xor", "--steps", "2", "--quiet"] + argv, tmp_path / "r.json")
+    for runner in RUNNERS:
+        assert float(np.squeeze(trace["tensors"]["loss"][runner])) == report["steps"][1]["loss"][runner]
+    assert "=== optimizer state ===" in out
+    # Adam's state after two steps: m = (1 - b1) (b1 g1 + g2), never zero for a non-zero gradient
+    m = np.array(trace["tensors"]["W1.m"]["torch"])
+    assert m.shape == (3, 2) and np.all(m != 0)
+    np.testing.assert_allclose(trace["tensors"]["W1.m"]["keras"], trace["tensors"]["W1.m"]["scratch@keras"], rtol=1e-12)
+
+
 @pytest.mark.parametrize("argv, message", [
     (["trace", "xor", "--example", "4"], "--example 4 is outside the batch of 4"),
     (["trace", "xor", "--example", "-1"], "--example must be >= 0"),
@@ -116,7 +130,7 @@ def test_code_is_the_source_that_runs():
             shown = "\n".join(row.cells[name] for row in rows if row.cells[name])
             method = "tensor_step" if (name, part) == ("keras", "train_step") else part
             source = inspect.cleandoc("\n" + inspect.getsource(getattr(cls, method)))
-            squeezed = "\n".join(re.sub(r"(\S)\s{3,}(# )", r"\1  \2", line) for line in source.splitlines() if line.strip())
+            squeezed = "\n".join(squeeze(line) for line in source.splitlines() if line.strip())
             assert squeezed in shown, f"{part}: {name} shows something else than {cls.__name__}.{method}"
 
 
