@@ -16,9 +16,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 
-from compare import frameworks, harness  # noqa: E402
-from compare.mnist import one_hot  # noqa: E402
-from compare.recipes import Data, get  # noqa: E402
+from compare.engine import frameworks, harness  # noqa: E402
+from compare.data.mnist import one_hot  # noqa: E402
+from compare.data.recipes import Data, get  # noqa: E402
 
 
 def timed(times, key_of, function):

@@ -20,9 +20,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 from tabulate import tabulate  # noqa: E402
 
-from compare import convert, frameworks, harness  # noqa: E402
-from compare.mnist import one_hot  # noqa: E402
-from compare.recipes import Data, get  # noqa: E402
+from compare.engine import convert, frameworks, harness  # noqa: E402
+from compare.data.mnist import one_hot  # noqa: E402
+from compare.data.recipes import Data, get  # noqa: E402
 from scratch.initializers import initial_params  # noqa: E402
 from scratch.mlp import MLP  # noqa: E402
 

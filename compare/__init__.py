@@ -6,8 +6,8 @@
 """
 from scratch.initializers import Init
 
-from .errors import InputError
-from .run import assert_equivalent, run
-from .spec import Spec
+from .engine.errors import InputError
+from .engine.run import assert_equivalent, run
+from .engine.spec import Spec
 
 __all__ = ["run", "assert_equivalent", "Spec", "Init", "InputError"]

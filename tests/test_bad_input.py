@@ -11,11 +11,12 @@ import numpy as np
 import pytest
 
 import compare
-from compare import frameworks as fw
-from compare import harness, report as report_module
+from compare.engine import frameworks as fw
+from compare.engine import harness
+from compare.views import files as files_module
 from compare.cli import main
-from compare.errors import InputError
-from compare.recipes import Data
+from compare.engine.errors import InputError
+from compare.data.recipes import Data
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -121,7 +122,7 @@ def test_uninstalled_framework(monkeypatch, capsys):
 @pytest.mark.parametrize("option", ["--json", "--plot"])
 def test_unwritable_report_paths(option, tmp_path, capsys, monkeypatch):
     started = []
-    monkeypatch.setattr(sys.modules["compare.run"], "lockstep", lambda *a, **k: started.append(1))
+    monkeypatch.setattr(sys.modules["compare.engine.run"], "lockstep", lambda *a, **k: started.append(1))
     assert_input_error(["toy3", option, str(tmp_path / "missing" / "r.out")], capsys, "does not exist")
     assert_input_error(["toy3", option, str(tmp_path)], capsys, "is a directory")
     assert_input_error(["toy3", option, "/proc/framework-mirror.out"], capsys, "not writable")
@@ -149,8 +150,8 @@ def write_mnist(folder, n=4, side=28, labels=None):
     return folder
 
 
-needs_mnist_recipe = pytest.mark.skipif(not (REPO / "compare" / "mnist.py").exists(),
-                                        reason="compare/mnist.py (the mnist recipes) is missing")
+needs_mnist_recipe = pytest.mark.skipif(not (REPO / "compare" / "data" / "mnist.py").exists(),
+                                        reason="compare/data/mnist.py (the mnist recipes) is missing")
 
 
 @needs_mnist_recipe
@@ -197,7 +198,7 @@ def test_unreadable_mnist_file(tmp_path, capsys, monkeypatch):
 
 def test_corrupt_gzip_through_the_loader(tmp_path):
     """Without the SHA-256 check, a broken .gz is reported as corrupt by the reader itself."""
-    from compare.mnist_data import load_mnist
+    from compare.data.mnist_data import load_mnist
 
     write_mnist(tmp_path)
     (tmp_path / "t10k-images-idx3-ubyte").unlink()
@@ -242,7 +243,7 @@ def test_interrupted_write_keeps_the_previous_report(tmp_path, monkeypatch, caps
     def half_then_ctrl_c(obj, f, **kwargs):
         f.write('{"recipe": "toy3", "steps": [')
         raise KeyboardInterrupt
-    monkeypatch.setattr(report_module.json, "dump", half_then_ctrl_c)
+    monkeypatch.setattr(files_module.json, "dump", half_then_ctrl_c)
     code = main(["toy3", "--json", str(path), "--quiet"])
     capsys.readouterr()
     assert code == 130

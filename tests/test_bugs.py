@@ -1,4 +1,4 @@
-"""The checker can fail: every mistake in the bug zoo (compare/bugs.py) makes the run exit 1, and
+"""The checker can fail: every mistake in the bug zoo (compare/data/bugs.py) makes the run exit 1, and
 the report localises it exactly where `python -m compare bugs` says it shows."""
 import json
 
@@ -6,7 +6,7 @@ import pytest
 
 import scratch.activations as act
 import scratch.optimizers as opt
-from compare import bugs
+from compare.data import bugs
 from compare.cli import main
 from scratch.mlp import MLP
 
@@ -32,13 +32,13 @@ def test_bug_is_caught_where_listed(bug, tmp_path, capsys):
         error = s["error"]
         assert error["step"] == want["step"] and error["framework"] == "scratch"
         assert error["exception"].startswith(want["raises"] + ":")
-        assert error["file"].endswith("compare/bugs.py") and f"{want['tensor'][0]} = " in error["code"]
+        assert error["file"].endswith("compare/data/bugs.py") and f"{want['tensor'][0]} = " in error["code"]
         lines = out.strip().splitlines()
         block = "\n".join(lines[-6:])
         assert lines[-6].startswith("ERROR:"), out
         for label in ("step", "implementation", "exception", "at", "code"):
             assert f"\n  {label} " in block
-        assert f"compare/bugs.py:{error['line']}" in block
+        assert f"compare/data/bugs.py:{error['line']}" in block
         return
     found = s["first_divergence"]
     assert found is not None, f"{bug.name}: no divergence found"

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from compare import convert
+from compare.engine import convert
 from scratch.initializers import Init, initial_params
 
 SIZES = [5, 3, 2]    # non-square on purpose: a missing transpose cannot hide

@@ -5,8 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from compare.check import cmp
-from compare.spec import Spec
+from compare.engine.check import cmp
+from compare.engine.spec import Spec
 from scratch.activations import relu_grad, softplus_thresholded, softplus_thresholded_grad
 from scratch.initializers import initial_params
 from scratch.mlp import MLP

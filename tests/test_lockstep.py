@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 import compare
-from compare.check import FLOAT32_RTOL
-from compare.recipes import Data
-from compare.run import describe_divergence, random_data
+from compare.engine.check import FLOAT32_RTOL
+from compare.data.recipes import Data
+from compare.engine.run import describe_divergence, random_data
 from scratch.initializers import Init
 
 pytest.importorskip("torch")

@@ -2,9 +2,9 @@
 import pytest
 
 import compare
-from compare import recipes
-from compare.check import FLOAT32_RTOL
-from compare.run import describe_divergence
+from compare.data import recipes
+from compare.engine.check import FLOAT32_RTOL
+from compare.engine.run import describe_divergence
 
 pytest.importorskip("torch")
 pytest.importorskip("keras")

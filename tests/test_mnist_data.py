@@ -6,9 +6,9 @@ import struct
 import numpy as np
 import pytest
 
-from compare import mnist_data
-from compare.errors import InputError
-from compare.mnist_data import FILES, load_mnist, read_idx
+from compare.data import mnist_data
+from compare.engine.errors import InputError
+from compare.data.mnist_data import FILES, load_mnist, read_idx
 
 
 def test_real_files(mnist_dir):

@@ -5,9 +5,9 @@ import json
 import numpy as np
 import pytest
 
-from compare.check import cmp
+from compare.engine.check import cmp
 from compare.cli import main
-from compare.harness import first_nonfinite, ordered_names
+from compare.engine.harness import first_nonfinite, ordered_names
 
 
 def test_huge_learning_rate_overflows_and_stops(tmp_path, capsys):

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 import compare
 from compare import Init, Spec
-from compare.run import random_data
+from compare.engine.run import random_data
 
 pytest.importorskip("torch")
 pytest.importorskip("keras")

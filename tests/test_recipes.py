@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import compare
-from compare import recipes
-from compare.check import FLOAT32_RTOL
+from compare.data import recipes
+from compare.engine.check import FLOAT32_RTOL
 from scratch.initializers import initial_params
 
 SMALL = ["parity", "dosage", "xor", "keras-quickstart"]

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from compare.cli import main
-from compare.sidebyside import PARTS, part_rows, squeeze
+from compare.views.sidebyside import PARTS, part_rows, squeeze
 
 RUNNERS = ("scratch", "torch", "scratch@keras", "keras")
 

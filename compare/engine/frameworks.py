@@ -1,4 +1,4 @@
-"""Which frameworks are here, building each implementation from a spec, and the run environment.
+"""The run environment: thread counts per library, and versions and determinism flags for the report.
 
 torch and Keras are optional: a framework that is not installed (or fails to import) is
 reported as unavailable, never a crash, and a run that asks for it ends with exit 2.
@@ -10,7 +10,6 @@ same explicit count, and the report records it.
 
 Left out: GPUs (the torch device is a parameter; Keras runs where TensorFlow puts it).
 """
-import importlib
 import os
 import platform
 import sys
@@ -20,7 +19,6 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")   # TF 2.21 prints a oneDNN notice on import otherwise; float64 never uses oneDNN
 
-FRAMEWORKS = ("scratch", "torch", "keras")
 # Threads per library for CLI runs. Mini-batch steps are small: interleaving NumPy's OpenBLAS,
 # torch's OpenMP pool and TensorFlow's Eigen pool, each with 2 threads on 2 cores, made torch's
 # step 2-4x slower than alone (threads spinning against each other). One thread each: the mnist
@@ -36,47 +34,20 @@ def default_threads(spec):
     if spec.batch_size is not None and spec.batch_size < LARGE_BATCH:
         return MINI_BATCH_THREADS
     return None
-_MODULES = {"torch": "reference.torch_mlp", "keras": "reference.keras_mlp"}
-_IMPORT_ERRORS = {}
-
-
-def load(framework):
-    """The reference module of a framework. Raises FrameworkUnavailable if it cannot be imported."""
-    from .errors import FrameworkUnavailable
-
-    if framework in _IMPORT_ERRORS:
-        raise FrameworkUnavailable(_IMPORT_ERRORS[framework])
-    try:
-        return importlib.import_module(_MODULES[framework])
-    except ImportError as error:
-        _IMPORT_ERRORS[framework] = f"framework {framework!r} is not available here ({error}); install it with pip install '.[{framework}]'"
-        raise FrameworkUnavailable(_IMPORT_ERRORS[framework]) from None
-
-
-def available(framework):
-    """True if the framework imports."""
-    if framework == "scratch":
-        return True
-    try:
-        load(framework)
-        return True
-    except ImportError:
-        return False
-
-
-def configure_threads(threads):
-    """Give NumPy's BLAS, torch and TensorFlow `threads` threads each (None: leave the defaults).
-    Call before the first TensorFlow op: TensorFlow fixes its pools when it starts."""
+def configure_threads(threads, frameworks=()):
+    """Give NumPy's BLAS, and torch and TensorFlow where `frameworks` use them (or they are
+    already imported), `threads` threads each (None: leave the defaults). Imports nothing a run
+    does not use. Call before the first TensorFlow op: TensorFlow fixes its pools when it starts."""
     if threads is None:
         return
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(threads)
-    if "torch" in sys.modules or available("torch"):
+    if "torch" in sys.modules or "torch" in frameworks:
         import torch
 
         torch.set_num_threads(threads)
-    if available("keras"):
+    if "tensorflow" in sys.modules or "keras" in frameworks:
         import tensorflow as tf
 
         try:
@@ -94,13 +65,13 @@ def environment(frameworks):
            "machine": platform.machine(), "cpus": os.cpu_count(), "numpy": np.__version__,
            "blas": [{k: info.get(k) for k in ("internal_api", "version", "num_threads")}
                     for info in threadpool_info() if info.get("user_api") == "blas"]}
-    if "torch" in frameworks and available("torch"):
+    if "torch" in sys.modules:
         import torch
 
         env["torch"] = {"version": torch.__version__, "threads": torch.get_num_threads(),
                         "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
                         "device": "cpu"}
-    if "keras" in frameworks and available("keras"):
+    if "keras" in sys.modules and "tensorflow" in sys.modules:
         import keras
         import tensorflow as tf
 

@@ -75,17 +75,3 @@ def cmp(name, ours, theirs):
     max_rel = 0.0 if max_abs == 0 else (max_abs / scale if np.isfinite(scale) and scale > 0 else np.inf)
     return TensorError(name, max_abs, max_rel, tuple(int(i) for i in index),
                        float(ours.flat[flat]), float(theirs.flat[flat]), finite=finite)
-
-
-def tensor_kind(name):
-    """'Z1' -> 'Z', 'dW2' -> 'dW', 'W1.m' -> 'state', 'W1' / 'b1' -> 'params', 'loss' -> 'loss'."""
-    if "." in name:
-        return "state"
-    base = name.rstrip("0123456789")
-    return "params" if base in ("W", "b") else base
-
-
-def tensor_layer(name):
-    """'dW2' -> 2, 'W1.m' -> 1, 'loss' -> None"""
-    digits = "".join(ch for ch in name.split(".")[0] if ch.isdigit())
-    return int(digits) if digits else None

@@ -11,7 +11,7 @@ from scratch.initializers import Init
 
 from .mnist_data import load_mnist
 from .recipes import Data, Recipe, register
-from .spec import Spec
+from ..engine.spec import Spec
 
 
 def one_hot(labels, classes=10):

@@ -14,18 +14,9 @@ import numpy as np
 
 from scratch.initializers import Init
 
-from .errors import InputError
-from .spec import Spec
-
-
-@dataclass
-class Data:
-    X: np.ndarray                       # (N, n_in) training inputs
-    Y: np.ndarray                       # (N, n_out) training targets
-    X_eval: np.ndarray                  # (E, n_in) inputs whose final outputs are reported
-    X_test: np.ndarray | None = None    # (T, n_in) evaluated after every epoch
-    Y_test: np.ndarray | None = None    # (T, n_out)
-    info: dict = field(default_factory=dict)  # where the data came from, sizes, notes
+from ..engine.errors import InputError
+from ..engine.data import Data  # noqa: F401 - recipes build Data
+from ..engine.spec import Spec
 
 
 @dataclass
@@ -46,19 +37,20 @@ def register(recipe):
     return recipe
 
 
-PLUGINS = ("mnist", "bugs", "trace", "sidebyside")   # modules that register recipes or commands
+MODULES = ("toys", "mnist")   # the modules of compare/data that register more recipes
 
 
 def load_plugins():
-    """Import the optional modules that register recipes or CLI commands (each in its own file)."""
+    """Import the modules that register recipes (each in its own file)."""
     import importlib
 
-    for name in PLUGINS:
-        try:
-            importlib.import_module(f"compare.{name}")
-        except ModuleNotFoundError as error:
-            if error.name != f"compare.{name}":
-                raise
+    for name in MODULES:
+        importlib.import_module(f"{__package__}.{name}")
+
+
+def names():
+    load_plugins()
+    return list(RECIPES)
 
 
 def get(name):

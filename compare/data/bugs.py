@@ -23,13 +23,10 @@ import numpy as np
 
 import scratch.activations as act
 import scratch.optimizers as opt
-from scratch.initializers import Init
 from scratch.losses import LOSSES
 from scratch.mlp import MLP
 
-from .errors import EXIT_OK, InputError
-from .recipes import Data, Recipe, register
-from .spec import Spec
+from ..engine.errors import InputError
 
 
 # --- the mistakes, each beside the line it gets wrong ----------------------------------------
@@ -196,6 +193,56 @@ BUGS = {bug.name: bug for bug in [
 ]}
 
 
+def hidden(spec, name):
+    return name in spec.activations[:-1]
+
+
+def derivative_used(spec, name):
+    """The activation's derivative g' is used: on a hidden layer, or on the output unless fused with cross-entropy."""
+    return hidden(spec, name) or (spec.activations[-1] == name and spec.loss == "mse")
+
+
+def batch_of_one(spec):
+    return spec.batch_size == 1
+
+
+# bug -> spec -> why the bug's code cannot change a number of this run, or None when it can
+NEEDS = {
+    "softmax-whole-batch": lambda s: ("the network has no softmax layer" if "softmax" not in s.activations
+                                      else "batches of 1 example: the whole batch is one column" if batch_of_one(s)
+                                      else None),
+    "skipped-activation": lambda s: ("the network has no hidden layer" if s.n_layers < 2
+                                     else "every hidden layer is linear" if set(s.activations[:-1]) == {"linear"}
+                                     else None),
+    "sigmoid-sign": lambda s: None if "sigmoid" in s.activations else "the network has no sigmoid layer",
+    "sigmoid-grad-of-input": lambda s: (None if derivative_used(s, "sigmoid") else
+                                        "no sigmoid derivative is used (no sigmoid layer, or only one fused "
+                                        "with cross-entropy)"),
+    "no-batch-mean": lambda s: ("batches of 1 example: dividing by m = 1 changes nothing" if batch_of_one(s)
+                                else "the loss is summed, not averaged, over the batch" if s.reduction == "sum"
+                                else None),
+    "unstable-softmax": lambda s: None if "softmax" in s.activations else "the network has no softmax layer",
+    "bias-not-updated": lambda s: "the learning rate is 0: nothing is updated" if s.lr == 0 else None,
+    "wrong-activation-in-dW": lambda s: "the network has one layer: A0 is the input" if s.n_layers < 2 else None,
+    "ascent": lambda s: ("the optimizer is not plain SGD (the mistake is in SGD's update)"
+                         if s.optimizer != "sgd" or s.momentum else
+                         "the learning rate is 0: the update never moves a parameter" if s.lr == 0 else None),
+}
+
+
+def check_applies(name, spec, recipe="this recipe"):
+    """Raise InputError if `name` is not a bug of the zoo, or if its code cannot change a number of
+    a run of `spec` (then the run would pass and prove nothing)."""
+    if not name:
+        raise InputError(f"--inject-bug needs a bug name: one of {', '.join(BUGS)} (python -m compare bugs)")
+    if name not in BUGS:
+        raise InputError(f"unknown bug {name!r}; choose one of: {', '.join(BUGS)} (python -m compare bugs)")
+    why = NEEDS.get(name, lambda s: None)(spec)
+    if why:
+        raise InputError(f"--inject-bug {name} cannot show on {recipe}: {why}; it is shown on "
+                         f"{BUGS[name].recipe} (python -m compare {BUGS[name].recipe} --inject-bug {name})")
+
+
 @contextlib.contextmanager
 def inject(name):
     """Run the body with the named mistake in the scratch code; everything is restored after."""
@@ -206,75 +253,3 @@ def inject(name):
         for patcher in BUGS[name].patches():
             stack.enter_context(patcher)
         yield BUGS[name]
-
-
-# --- recipes the zoo needs -----------------------------------------------------------------
-
-def toy3_data(**options):
-    """12 examples, 3 features, 3 classes (the class is the largest feature); seeded."""
-    X = np.random.default_rng(3).standard_normal((12, 3))
-    return Data(X=X, Y=np.eye(3)[np.argmax(X, axis=1)], X_eval=X[:4])
-
-
-def large_logits_data(**options):
-    """12 examples of 2 features of size ~1000, 3 classes (by the signs of the features); seeded."""
-    X = np.random.default_rng(4).standard_normal((12, 2)) * 1000.0
-    labels = (X[:, 0] > 0).astype(int) + (X[:, 1] > 0).astype(int)
-    return Data(X=X, Y=np.eye(3)[labels], X_eval=X[:4])
-
-
-register(Recipe(
-    name="toy3",
-    summary="3-3-3 tanh/softmax, 3-class toy, cross-entropy, batches of 4, SGD lr 0.1, 3 steps (the bug zoo's)",
-    spec=Spec(sizes=[3, 3, 3], activations=["tanh", "softmax"], loss="categorical_crossentropy",
-              optimizer="sgd", lr=0.1, weight_init=Init("normal"), bias_init=Init("normal"),
-              batch_size=4, steps=3, epochs=None, seed=0),
-    load=toy3_data,
-    notes="Square layers (3 -> 3 -> 3), so a dW built from the wrong activation still has the right shape.",
-))
-
-register(Recipe(
-    name="toy3-large-logits",
-    summary="2-3 softmax on inputs of size ~1000 (logits up to ~2000), cross-entropy, SGD lr 1e-6, 2 steps",
-    spec=Spec(sizes=[2, 3], activations=["softmax"], loss="categorical_crossentropy",
-              optimizer="sgd", lr=1e-6, weight_init=Init("normal"), bias_init=Init("zeros"),
-              batch_size=None, steps=2, epochs=None, seed=0),
-    load=large_logits_data,
-    notes="Logits far above 709, where e^z overflows float64: a max-subtracted softmax is still exact.",
-))
-
-
-# --- python -m compare bugs ----------------------------------------------------------------
-
-def where_text(expected):
-    text = f"step {expected['step']}, layer {expected['layer']}, {expected['tensor']}"
-    return text + (f" (raises {expected['raises']})" if "raises" in expected else "")
-
-
-def list_bugs(argv):
-    from tabulate import tabulate
-
-    from .cli import Parser
-
-    p = Parser(prog="python -m compare bugs", description="The classic mistakes --inject-bug can put in.")
-    p.add_argument("--json", metavar="PATH", help="write the list as JSON: name, recipe, expected")
-    args = p.parse_args(argv)
-    if args.json:
-        from .report import check_writable, write_atomic
-
-        check_writable(args.json, "json")
-        listing = [{"name": b.name, "what": b.what, "recipe": b.recipe, "expected": b.expected} for b in BUGS.values()]
-        write_atomic(args.json, lambda f: json.dump(listing, f, indent=1))
-    rows = [(b.name, b.recipe, where_text(b.expected), b.what) for b in BUGS.values()]
-    print(tabulate(rows, headers=["bug", "recipe", "expected first divergence", "the mistake"], tablefmt="simple"))
-    print("\nrun one: python -m compare RECIPE --inject-bug NAME   (exits 1 and names the first divergence)")
-    return EXIT_OK
-
-
-def register_command():
-    from .cli import COMMANDS
-
-    COMMANDS.setdefault("bugs", (list_bugs, "list the classic mistakes --inject-bug can put in the scratch code"))
-
-
-register_command()

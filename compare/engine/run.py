@@ -1,7 +1,10 @@
-"""The Python API: run a spec in lockstep and get the report, or assert equivalence in a test.
+"""The Python API: run a spec in lockstep and get the report, check a user's implementation,
+or assert equivalence in a test.
 
-    report = compare.run(spec, data)                    # a Report (compare/report.py)
-    compare.assert_equivalent(spec, steps=5)            # AssertionError naming the first divergence
+    report = compare.run(spec, data)                          # scratch vs torch and Keras -> Report
+    report = compare.check(mine, spec, data, against=("torch", "keras"))   # your implementation
+    compare.assert_equivalent(spec, steps=5)                  # AssertionError unless the verdict is 'pass'
+    compare.assert_equivalent(mine, spec, steps=5)            # the same for your implementation
 
 Left out: printing (the CLI does that).
 """
@@ -10,28 +13,32 @@ import time
 import numpy as np
 
 from . import frameworks as fw
+from . import registry
+from .data import Data
 from .errors import InputError
 from .harness import lockstep
-from .recipes import Data
 from .report import build_report
+from .spec import Spec
 
 DEFAULT_FRAMEWORKS = ("scratch", "torch", "keras")
 
 
-def check_frameworks(selected):
-    """Validate a framework list: known names, installed, no repeats. -> tuple"""
+def check_frameworks(selected, what="--frameworks"):
+    """Validate a list of implementation names: known, no repeats, at least two, installed.
+    -> (subjects, references): registry entries; scratch is the subject of a recipe run."""
+    if isinstance(selected, str):
+        selected = tuple(s.strip() for s in selected.split(",") if s.strip())
     selected = tuple(selected)
-    if not selected:
-        raise InputError("--frameworks needs at least one of: scratch, torch, keras")
     for name in selected:
-        if name not in fw.FRAMEWORKS:
-            raise InputError(f"unknown framework {name!r}; choose from: {', '.join(fw.FRAMEWORKS)}")
+        registry.get(name)
     if len(set(selected)) != len(selected):
-        raise InputError(f"--frameworks names a framework twice: {','.join(selected)}")
-    for name in selected:
-        if name != "scratch":
-            fw.load(name)
-    return selected
+        raise InputError(f"{what} names a framework twice: {','.join(selected)}")
+    if len(selected) < 2:
+        raise InputError(f"{what} {','.join(selected) or '(none)'}: one implementation alone has nothing to be "
+                         f"compared with; name at least two of: {', '.join(registry.names())}")
+    entries = [registry.require(name) for name in selected]
+    subjects = [e for e in entries if e.name == "scratch"]
+    return subjects, [e for e in entries if e.name != "scratch"]
 
 
 def check_data(spec, data):
@@ -82,16 +89,29 @@ def random_data(spec, n=8, seed=0):
     return Data(X=X, Y=Y, X_eval=X)
 
 
+def check_spec(spec):
+    if not isinstance(spec, Spec):
+        raise InputError(f"spec must be a compare.Spec, got {type(spec).__name__}")
+    return spec.validate()
+
+
 def run(spec, data=None, frameworks=DEFAULT_FRAMEWORKS, recipe="custom", on_step=None, notes="", keep_step=None):
     """Train `spec` in every framework in lockstep on `data` (random data if None). -> Report
     keep_step=N keeps that step's tensors in report.raw["kept"] (the HTML report's worked example)."""
-    spec.validate()
-    selected = check_frameworks(frameworks)
+    check_spec(spec)
+    subjects, references = check_frameworks(frameworks)
+    return run_lockstep(spec, data, subjects, references, recipe, on_step, notes, keep_step)
+
+
+def run_lockstep(spec, data, subjects, references, recipe="custom", on_step=None, notes="", keep_step=None,
+                 cross=True, params=None):
+    """The harness on checked inputs -> Report (report.raw: the harness's own output)."""
     data = random_data(spec, seed=spec.seed) if data is None else data
     check_data(spec, data)
     started = time.perf_counter()
-    raw = lockstep(spec, data, selected, on_step=on_step, keep_step=keep_step)
-    report = build_report(recipe, spec, selected, raw, fw.environment(selected), notes)
+    raw = lockstep(spec, data, subjects, references, on_step=on_step, keep_step=keep_step, cross=cross, params=params)
+    names = [e.name for e in [*subjects, *references]]
+    report = build_report(recipe, spec, names, raw, fw.environment(names), notes)
     report.timing = {"seconds": time.perf_counter() - started}
     report.raw, report.spec = raw, spec
     return report
@@ -108,23 +128,41 @@ def describe_divergence(d):
     where = f"layer {d['layer']}, " if d["layer"] is not None else ""
     if not d["shape_ok"]:
         shapes = d.get("shapes") or {}
-        return (f"step {d['step']}, {ours} vs {theirs}: {where}{d['tensor']} shapes differ: "
+        line = (f"step {d['step']}, {ours} vs {theirs}: {where}{d['tensor']} shapes differ: "
                 f"{ours} {tuple(shapes.get(ours, ()))}, {theirs} {tuple(shapes.get(theirs, ()))}")
+        return line + (f"; {d['explanation']}" if d.get("explanation") else "")
     line = (f"step {d['step']}, {ours} vs {theirs}: {where}{d['tensor']}{d['index']}: "
             f"{ours} = {d['values'][ours]!r}, {theirs} = {d['values'][theirs]!r}, "
             f"abs err {float(d['max_abs_err']):.3g}, rel err {float(d['max_rel_err']):.3g} > {d['rtol']:g}")
+    if d.get("explanation"):
+        line += f"; {d['explanation']}"
     return line + (f"; {d['diagnosis']}" if d.get("diagnosis") else "")
 
 
-def assert_equivalent(spec, data=None, steps=None, frameworks=DEFAULT_FRAMEWORKS):
-    """Run `spec` (for `steps` steps if given) and raise AssertionError naming the first
-    divergence or non-finite value. -> the Report, when everything agrees."""
-    if steps is not None:
-        spec = spec.replace(steps=steps)
-    report = run(spec, data, frameworks)
+def raise_unless_passed(report):
+    """AssertionError with the verdict line for every verdict but 'pass'. -> report"""
     s = report.summary
+    if s["verdict"] == "pass":
+        return report
     if s["first_nonfinite"]:
         raise AssertionError(describe_divergence(s["first_nonfinite"]))
     if s["first_divergence"]:
         raise AssertionError(describe_divergence(s["first_divergence"]))
-    return report
+    raise AssertionError(f"{s['verdict']}: {s['verdict_reason']}")
+
+
+def assert_equivalent(spec, data=None, steps=None, frameworks=DEFAULT_FRAMEWORKS, **check_options):
+    """Run `spec` (for `steps` steps if given) and raise AssertionError unless every judged pair
+    agrees: a divergence, a non-finite value, an exception inside an implementation, an
+    interrupted run or nothing judged all raise. -> the Report, when it passes.
+
+    Your own implementation: assert_equivalent(implementation, spec, data, steps=...,
+    against=("torch", "keras")) (see compare.check)."""
+    if not isinstance(spec, Spec):                      # a user's implementation first
+        from ..adapters.check import check
+        if isinstance(data, Spec):
+            check_options["spec"], data = data, check_options.pop("data", None)
+        return raise_unless_passed(check(spec, data=data, steps=steps, **check_options))
+    if steps is not None:
+        spec = check_spec(spec).replace(steps=steps)
+    return raise_unless_passed(run(spec, data, frameworks))

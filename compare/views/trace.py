@@ -8,17 +8,11 @@ Optimizer state (momentum buffers, moment estimates) follows the update, named a
 (W1.momentum, W1.m, ...); Keras's SGD buffer is -lr times torch's (see compare/conventions.py).
 Left out: steps other than the one asked for (the JSON report of a normal run has every step's errors).
 """
-import json
-
 import numpy as np
 from tabulate import tabulate
 
-from . import recipes
-from .cli import EXIT_MISMATCH, EXIT_OK, Parser, command, finite_float, frameworks_list, positive_int, resolve_spec
-from .errors import InputError
-from .harness import lockstep, ordered_names
-from .report import check_writable, jsonable, write_atomic
-from .run import check_data, check_frameworks
+from ..engine.errors import InputError
+from ..engine.harness import ordered_names
 
 SMALL = 24          # tensors with at most this many elements are printed whole
 CORNER = 3
@@ -138,43 +132,3 @@ def print_trace(recipe, spec, kept, keys, step, example, full):
         table = [[k, cells[k], diffs.get(k, "")] for k in keys]
         print(aligned(table, ["", "values", "max |difference|"]))
     return numbers
-
-
-@command("trace", "print one training step as a worked example, all frameworks side by side")
-def trace_command(argv):
-    p = Parser(prog="python -m compare trace RECIPE")
-    p.add_argument("recipe")
-    p.add_argument("--step", type=positive_int, default=1, help="which step (default 1)")
-    p.add_argument("--example", type=int, help="show only this example (column) of Z, A, dZ")
-    p.add_argument("--full", action="store_true", help="print large tensors whole")
-    p.add_argument("--frameworks", type=frameworks_list, default=("scratch", "torch", "keras"))
-    p.add_argument("--data-dir", help="folder of the data files (MNIST recipes)")
-    p.add_argument("--offline", action="store_true")
-    p.add_argument("--json", metavar="PATH", help="write the traced numbers as JSON")
-    p.add_argument("--optimizer", help="override the recipe's optimizer (sgd, rmsprop, adam)")
-    p.add_argument("--lr", type=finite_float, help="override the learning rate")
-    p.add_argument("--momentum", type=finite_float, help="override SGD's momentum")
-    p.add_argument("--batch-size", type=positive_int, help="override the batch size")
-    p.add_argument("--dtype", help="float64 (default) or float32")
-    p.add_argument("--seed", type=int, help="override the seed")
-    args = p.parse_args(argv)
-    if args.example is not None and args.example < 0:
-        raise InputError(f"--example must be >= 0, got {args.example}")
-    recipe = recipes.get(args.recipe)
-    spec = resolve_spec(recipe, args, steps=args.step)
-    if args.json:
-        check_writable(args.json, "json")
-    selected = check_frameworks(args.frameworks)
-    data = recipe.load(data_dir=args.data_dir, offline=args.offline)
-    check_data(spec, data)
-    out = lockstep(spec, data, selected, keep_step=args.step)
-    if "kept" not in out:
-        raise InputError(f"the run stopped before step {args.step} (non-finite value or error)")
-    numbers = print_trace(recipe, spec, out["kept"], out["keys"], args.step, args.example, args.full)
-    if args.json:
-        document = {"recipe": recipe.name, "step": args.step, "example": args.example, "runners": out["keys"],
-                    "tensors": {name: {k: np.asarray(v).tolist() for k, v in values.items()}
-                                for name, values in numbers.items()}}
-        write_atomic(args.json, lambda f: json.dump(jsonable(document), f, indent=1))
-    diverged = out["first_divergence"] is not None and out["first_divergence"]["step"] <= args.step
-    return EXIT_MISMATCH if diverged else EXIT_OK

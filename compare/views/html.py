@@ -14,9 +14,9 @@ import base64
 import html
 
 from . import tables
-from .errors import InputError
-from .report import write_atomic
-from .run import describe_divergence
+from ..engine.errors import InputError
+from .files import write_atomic
+from ..engine.run import describe_divergence
 
 CSS = """
 body { font-family: system-ui, sans-serif; margin: 1.5em auto; max-width: 1500px; padding: 0 1em;

@@ -4,9 +4,9 @@ Left out: JSON (compare/report.py), plots (compare/plots.py).
 """
 from tabulate import tabulate
 
-from .harness import CROSS
-from .report import KINDS
-from .run import describe_divergence
+from ..engine.harness import CROSS
+from ..engine.names import GROUPS as KINDS
+from ..engine.run import describe_divergence
 
 
 def fmt(x, spec="{:.3e}"):
@@ -128,14 +128,19 @@ def error_block(error):
 
 
 def verdict_line(report):
+    """The one line (or error block) that ends every run. Only the verdict 'pass' says PASS."""
     s = report.summary
+    if s["verdict"] == "interrupted":
+        return f"INTERRUPTED: {s['verdict_reason']}; nothing is judged (the report holds the steps completed)"
     if s.get("error"):
         return error_block(s["error"])
     if s["first_nonfinite"]:
         return "MISMATCH: " + describe_divergence(s["first_nonfinite"])
     if s["first_divergence"]:
         return "MISMATCH: first divergence at " + describe_divergence(s["first_divergence"])
-    judged = ", ".join(s["judged_pairs"]) or "nothing (one implementation only)"
-    worst = max((float(s["max_rel_err"][p]) for p in s["judged_pairs"]), default=0.0)
-    return (f"PASS: {s['steps_completed']} steps, {s['tensors_checked']} tensors checked ({judged}); "
+    if s["verdict"] != "pass":
+        return f"NOTHING JUDGED: {s['verdict_reason']}"
+    judged = ", ".join(s["judged_pairs"])
+    worst = max(float(s["max_rel_err"][p]) for p in s["judged_pairs"])
+    return (f"PASS: {s['steps_completed']} steps, {s['tensors_judged']} tensors judged ({judged}); "
             f"worst relative error {worst:.3e} <= {s['rtol']:g}")

@@ -34,3 +34,23 @@ def differences(spec):
 def numeric_differences(spec):
     """The differences that change numbers (not only the meaning of a state tensor)."""
     return {k: v for k, v in differences(spec).items() if k not in STATE_ONLY}
+
+
+HYPER_NAMES = ("optimizer", "lr", "momentum", "nesterov", "rho", "beta1", "beta2", "eps")
+
+
+def settings_differences(spec_a, convention_a, spec_b, convention_b):
+    """{key: why} for two implementations that each bring their own settings (a user's torch model
+    and their Keras port): every resolved hyperparameter that differs, and the convention rules
+    that apply when the two follow different frameworks' conventions."""
+    out = {}
+    hyper_a = dict(spec_a.hyper(convention_a if convention_a in ("torch", "keras") else "torch"), optimizer=spec_a.optimizer)
+    hyper_b = dict(spec_b.hyper(convention_b if convention_b in ("torch", "keras") else "torch"), optimizer=spec_b.optimizer)
+    for name in HYPER_NAMES:
+        if hyper_a.get(name) != hyper_b.get(name):
+            out[f"setting-{name}"] = f"{name}: {hyper_a.get(name)} ({convention_a}) vs {hyper_b.get(name)} ({convention_b})"
+    if {convention_a, convention_b} == {"torch", "keras"} and spec_a.optimizer == spec_b.optimizer:
+        rules = differences(spec_a)
+        rules.pop("default-hyperparameters", None)
+        out.update(rules)
+    return out

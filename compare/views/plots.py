@@ -7,8 +7,8 @@ Left out: interactive plots, per-tensor curves (the JSON report has the numbers)
 """
 import io
 
-from .errors import InputError
-from .report import write_atomic
+from ..engine.errors import InputError
+from .files import write_atomic
 
 ERROR_FLOOR = 1e-17   # exact agreement (error 0) is drawn here, on a log scale
 

@@ -18,8 +18,7 @@ import shutil
 import textwrap
 from dataclasses import dataclass
 
-from .cli import EXIT_OK, command
-from .errors import InputError
+from ..engine.errors import InputError
 
 SOURCES = (("scratch", "scratch.mlp", "MLP"), ("torch", "reference.torch_mlp", "TorchMLP"),
            ("keras", "reference.keras_mlp", "KerasMLP"))
@@ -197,15 +196,3 @@ def code_text(which="all", width=None):
         body = columns_text(rows, where, column) if column >= MIN_COLUMN else sequential_text(rows, where)
         blocks.append(f"=== {part} ===\n{body}")
     return "\n\n".join(blocks)
-
-
-@command("code", "show the scratch, torch and Keras source of one part side by side")
-def code_command(argv):
-    from .cli import Parser, positive_int
-
-    p = Parser(prog="python -m compare code")
-    p.add_argument("part", nargs="?", default="all", help=f"one of {', '.join(PARTS)}, all (default)")
-    p.add_argument("--width", type=positive_int, help="characters per line (default: the terminal's)")
-    args = p.parse_args(argv)
-    print(code_text(args.part, args.width))
-    return EXIT_OK

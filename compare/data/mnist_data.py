@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError
+from ..engine.errors import InputError
 
 ENV_VAR = "FRAMEWORK_MIRROR_MNIST"
 FILES = {

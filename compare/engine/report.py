@@ -1,22 +1,25 @@
 """The report of a lockstep run: what was checked, how close it came, where it first broke.
 
-`build_report` turns the harness's raw output into a Report; `Report.to_json()` is the
-documented JSON (README, "JSON report"); `write_json` writes it atomically. Printing tables
-is compare/tables.py's job.
+`build_report` turns the harness's raw output into a Report, once. Its values are plain
+Python (floats stay floats: inf and NaN included); `Report.to_json()` makes the documented JSON
+(README, "JSON report"), where non-finite numbers become the strings 'inf' and 'nan'.
 
-Left out: plots (compare/plots.py), HTML.
+The verdict (summary['verdict']) cannot pass by accident: 'pass' needs at least one completed
+step, at least one judged pair that compared at least one tensor, and no divergence, no
+non-finite value, no exception, no interruption. Otherwise it is 'mismatch', 'nonfinite',
+'error', 'interrupted' or 'nothing-judged', with summary['verdict_reason'] saying why.
+
+Left out: printing (compare/views), writing files (compare/views/files.py).
 """
-import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from .check import tensor_kind
-from .harness import CROSS, FORWARD_KINDS
+from . import names
+from .harness import CROSS
 
-KINDS = ("Z", "A", "loss", "dZ", "dW", "db", "params", "state", "accuracy")
+KINDS = names.GROUPS
+VERDICTS = ("pass", "mismatch", "nonfinite", "error", "interrupted", "nothing-judged")
 
 
 @dataclass
@@ -35,17 +38,22 @@ class Report:
 
     @property
     def passed(self):
-        return self.summary["passed"]
+        return self.summary["verdict"] == "pass"
+
+    @property
+    def verdict(self):
+        return self.summary["verdict"]
 
     @property
     def first_divergence(self):
         return self.summary["first_divergence"]
 
     def to_json(self):
-        return {"recipe": self.recipe, "config": self.config, "frameworks": self.frameworks,
-                "runners": self.runners, "steps": self.steps, "epochs": self.epochs,
-                "final_outputs": self.final_outputs, "summary": self.summary,
-                "notes": self.notes, "environment": self.environment, "timing": self.timing}
+        """The documented JSON document (non-finite floats as 'inf' / 'nan' strings)."""
+        return jsonable({"recipe": self.recipe, "config": self.config, "frameworks": self.frameworks,
+                         "runners": self.runners, "steps": self.steps, "epochs": self.epochs,
+                         "final_outputs": self.final_outputs, "summary": self.summary,
+                         "notes": self.notes, "environment": self.environment, "timing": self.timing})
 
 
 def step_row(result):
@@ -54,6 +62,8 @@ def step_row(result):
     row = {"step": result.step, "epoch": result.epoch, "loss": dict(result.loss),
            "max_abs_err": {}, "max_rel_err": {}, "worst_tensor": {}, "accuracy": dict(result.accuracy)}
     for pair, errors in result.errors.items():
+        if not errors:
+            continue
         worst = max(errors, key=lambda e: e.max_rel)
         row["max_abs_err"][pair] = max(e.max_abs for e in errors)
         row["max_rel_err"][pair] = worst.max_rel
@@ -68,9 +78,10 @@ def worst_by_kind(steps):
     for result in steps:
         for pair, errors in result.errors.items():
             for e in errors:
-                if result.kink_flips.get(pair) and tensor_kind(e.name) not in FORWARD_KINDS:
+                name = names.parse(e.name)
+                if result.kink_flips.get(pair) and not name.is_forward:
                     continue
-                slot = worst.setdefault(pair, {}).setdefault(tensor_kind(e.name), {"max_rel_err": -1.0})
+                slot = worst.setdefault(pair, {}).setdefault(name.group, {"max_rel_err": -1.0})
                 if e.max_rel > slot["max_rel_err"]:
                     slot.update(max_rel_err=e.max_rel, max_abs_err=e.max_abs, tensor=e.name, step=result.step)
     return worst
@@ -93,17 +104,16 @@ def diagnose(divergence, steps):
             "learning rate)")
 
 
-def jsonable(value):
-    """numpy -> plain Python, recursively; non-finite floats become strings ('nan', 'inf')."""
+def plain(value):
+    """numpy -> plain Python, recursively (floats stay floats, inf and NaN included)."""
     if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
+        return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
+        return [plain(v) for v in value]
     if isinstance(value, np.ndarray):
-        return jsonable(value.tolist())
-    if isinstance(value, (np.floating, float)):
-        value = float(value)
-        return value if np.isfinite(value) else str(value)
+        return plain(value.tolist())
+    if isinstance(value, np.floating):
+        return float(value)
     if isinstance(value, np.integer):
         return int(value)
     if isinstance(value, np.bool_):
@@ -111,23 +121,70 @@ def jsonable(value):
     return value
 
 
+def jsonable(value):
+    """plain(), and non-finite floats as strings ('nan', 'inf', '-inf'): for writing JSON only."""
+    value = plain(value)
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [jsonable(v) for v in value]
+    if isinstance(value, float) and not np.isfinite(value):
+        return str(value)
+    return value
+
+
+def verdict(raw, judged):
+    """-> (verdict, reason): see the module docstring."""
+    if raw.get("interrupted"):
+        return "interrupted", f"interrupted after {len(raw['steps'])} completed steps"
+    if raw.get("error"):
+        e = raw["error"]
+        where = "while being built" if e["step"] == 0 else f"at step {e['step']}"
+        return "error", f"{e['framework']} raised {e['exception']} {where} ({e['file']}:{e['line']})"
+    if raw["first_nonfinite"]:
+        return "nonfinite", f"a non-finite value in {raw['first_nonfinite']['framework']}"
+    if raw["first_divergence"]:
+        return "mismatch", f"{raw['first_divergence']['framework']} differs"
+    if not raw["steps"]:
+        return "nothing-judged", "no step was completed"
+    if not judged:
+        pairs = raw["pairs"]
+        if not pairs:
+            return "nothing-judged", "one implementation only: nothing to compare it with"
+        why = "; ".join(f"{p.key} is reported, not judged ({', '.join(p.reasons) or 'conventions differ'})"
+                        for p in pairs)
+        return "nothing-judged", f"no pair could be judged: {why}"
+    if raw["judged_checked"] == 0:
+        return "nothing-judged", ("the judged pairs have no tensor in common: "
+                                  + "; ".join(f"{k}: {', '.join(sorted(v)) or 'nothing given'}"
+                                              for k, v in raw["not_compared"].items()))
+    return "pass", f"{len(judged)} judged pair(s) agree"
+
+
 def build_report(recipe, spec, frameworks, raw, environment, notes=""):
-    """The harness's output -> Report."""
-    pairs = [p for p, _, _ in raw["pairs"]]
+    """The harness's output -> Report (plain Python values; JSON only when written)."""
+    pairs = [p.key for p in raw["pairs"]]
     if raw["first_divergence"] is not None:
         raw["first_divergence"]["diagnosis"] = diagnose(raw["first_divergence"], raw["steps"])
     by_kind = worst_by_kind(raw["steps"])
-    judged = [p for p in pairs if p != CROSS or raw["cross_judged"]]
+    judged = [p.key for p in raw["pairs"] if p.judged]
+    outcome, reason = verdict(raw, judged)
     summary = {
-        "passed": raw["first_divergence"] is None and raw["first_nonfinite"] is None and not raw.get("error"),
+        "verdict": outcome,
+        "verdict_reason": reason,
+        "passed": outcome == "pass",
         "rtol": raw["rtol"],
         "steps_completed": len(raw["steps"]),
         "interrupted": bool(raw.get("interrupted")),
         "tensors_checked": raw["tensors_checked"],
+        "tensors_judged": raw["judged_checked"],
         "max_abs_err": {p: max((v["max_abs_err"] for v in by_kind.get(p, {}).values()), default=0.0) for p in pairs},
         "max_rel_err": {p: max((v["max_rel_err"] for v in by_kind.get(p, {}).values()), default=0.0) for p in pairs},
         "worst_by_kind": by_kind,
         "judged_pairs": judged,
+        "pairs": {p.key: {"ours": p.ours, "theirs": p.theirs, "judged": p.judged, "kind": p.kind,
+                          "reasons": dict(p.reasons)} for p in raw["pairs"]},
+        "not_compared": {k: dict(v) for k, v in raw["not_compared"].items() if v},
         "kink_flip_steps": {p: sum(1 for r in raw["steps"] if r.kink_flips.get(p)) for p in pairs},
         "resync_each_step": spec.resync_each_step,
         "first_divergence": raw["first_divergence"],
@@ -135,10 +192,11 @@ def build_report(recipe, spec, frameworks, raw, environment, notes=""):
         "error": raw.get("error"),
         "final_loss": raw["steps"][-1].loss if raw["steps"] else {},
     }
-    if CROSS in pairs:
-        summary["torch_vs_keras"] = {"judged": raw["cross_judged"], "reasons": raw["cross_reasons"],
+    cross = next((p for p in raw["pairs"] if p.key == CROSS), None)
+    if cross is not None:
+        summary["torch_vs_keras"] = {"judged": cross.judged, "reasons": dict(cross.reasons),
                                      "max_rel_err": summary["max_rel_err"][CROSS]}
-    evaluations = [e for e in raw["evaluations"] if "accuracy" in e]
+    evaluations = [e for e in raw["evaluations"] if e.get("accuracy")]
     if evaluations:
         last = evaluations[-1]
         summary["test_accuracy"] = last["accuracy"]
@@ -147,49 +205,12 @@ def build_report(recipe, spec, frameworks, raw, environment, notes=""):
         summary["predictions_differing"] = {k: int(np.sum(p != predictions[0])) for k, p in last["predictions"].items()}
     epochs = [{"epoch": e["epoch"], "test_accuracy": e["accuracy"]} for e in evaluations]
     final_outputs = {k: convert_outputs(v) for k, v in raw["final_outputs"].items()}
-    return Report(recipe=recipe, config=jsonable(spec.to_dict()), frameworks=list(frameworks),
-                  runners=list(raw["keys"]), steps=jsonable([step_row(s) for s in raw["steps"]]),
-                  final_outputs=jsonable(final_outputs), summary=jsonable(summary),
-                  environment=jsonable(environment), epochs=jsonable(epochs), notes=notes)
+    return Report(recipe=recipe, config=plain(spec.to_dict()), frameworks=list(frameworks),
+                  runners=list(raw["keys"]), steps=plain([step_row(s) for s in raw["steps"]]),
+                  final_outputs=plain(final_outputs), summary=plain(summary),
+                  environment=plain(environment), epochs=plain(epochs), notes=notes)
 
 
 def convert_outputs(A):
     """(n_out, E) scratch layout -> (E, n_out) rows, as a user reads outputs per example."""
     return np.asarray(A).T
-
-
-def check_writable(path, what):
-    """Fail before training, not after it, if `path` cannot be written. Raises InputError."""
-    from .errors import InputError
-
-    folder = os.path.dirname(os.path.abspath(path)) or "."
-    if os.path.isdir(path):
-        raise InputError(f"--{what} {path} is a directory; give a file name")
-    if not os.path.isdir(folder):
-        raise InputError(f"--{what} {path}: folder {folder} does not exist")
-    try:
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".check-", delete=True):
-            pass
-    except OSError as error:
-        raise InputError(f"--{what} {path} is not writable: {error.strerror}") from None
-    if os.path.exists(path) and not os.access(path, os.W_OK):
-        raise InputError(f"--{what} {path} is not writable: permission denied")
-
-
-def write_atomic(path, write, mode="w"):
-    """Write through a temporary file in the same folder, then rename: readers see the old file
-    or the complete new one, never half of it. write(file_object); mode 'w' or 'wb'."""
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.basename(path))
-    try:
-        with os.fdopen(fd, mode) as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def write_json(report, path):
-    write_atomic(path, lambda f: json.dump(report.to_json(), f, indent=1, allow_nan=False))

@@ -1,0 +1,85 @@
+"""The command line: `python -m compare RECIPE [options]`, and the commands in COMMANDS.
+
+One module per command, each with `main(argv) -> exit code`, all registered in the one list
+below and imported only when run (so `list` imports no framework). Exit codes are those of
+compare/engine/errors.py: 0 agree, 1 disagree / an implementation failed / nothing judged,
+2 usage or input error (one line on stderr), 3 internal error (one line; traceback saved),
+130 interrupted.
+
+Left out: the work itself (compare/engine), what is printed (compare/views).
+"""
+import importlib
+import sys
+
+from ..engine.errors import EXIT_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, InputError
+
+# name -> (module in compare/cli, one-line description); a recipe name runs compare/cli/run.py
+COMMANDS = {
+    "list": ("listing", "list the recipes"),
+    "check": ("check", "check your own network (a Python file) against scratch, torch and Keras"),
+    "bugs": ("bugs", "list the classic mistakes --inject-bug can put in the scratch code"),
+    "trace": ("trace", "print one training step as a worked example, all frameworks side by side"),
+    "code": ("code", "show the scratch, torch and Keras source of one part side by side"),
+}
+
+
+def usage():
+    from ..data import recipes
+
+    lines = ["usage: python -m compare RECIPE [options]    (python -m compare RECIPE --help)",
+             "       python -m compare COMMAND [options]", "", "commands:"]
+    lines += [f"  {name:10s} {description}" for name, (_, description) in COMMANDS.items()]
+    lines += ["", "recipes: " + ", ".join(recipes.names())]
+    return "\n".join(lines)
+
+
+def dispatch(argv):
+    if not argv:
+        print(usage())                 # usage on stdout; the one-line error on stderr; exit 2
+        print("error: give a recipe or a command (python -m compare list)", file=sys.stderr)
+        return EXIT_INPUT
+    if argv[0] in ("-h", "--help"):
+        print(usage())
+        return EXIT_OK
+    if argv[0] in COMMANDS:
+        module = importlib.import_module(f"{__name__}.{COMMANDS[argv[0]][0]}")
+        return module.main(argv[1:])
+    return importlib.import_module(f"{__name__}.run").main(argv)
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        return dispatch(argv)
+    except InputError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_INPUT
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:            # `python -m compare code | head`: the reader left; not an error
+        import os
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+    except Exception as error:         # noqa: BLE001 - the tool's own bug: one line, traceback to a file
+        return internal_error(error)
+
+
+def internal_error(error):
+    """An exception the tool did not expect: save the traceback, print one line naming the file. -> 3"""
+    import tempfile
+    import traceback
+
+    text = "".join(traceback.format_exception(error))
+    where = traceback.extract_tb(error.__traceback__)[-1] if error.__traceback__ else None
+    place = f" at {where.filename}:{where.lineno}" if where else ""
+    try:
+        fd, path = tempfile.mkstemp(prefix="framework-mirror-crash-", suffix=".txt")
+        with open(fd, "w") as f:
+            f.write(text)
+        saved = f"; traceback saved to {path}"
+    except OSError:
+        saved = ""
+    print(f"internal error of framework-mirror (not your code): {type(error).__name__}: {error}{place}{saved}",
+          file=sys.stderr)
+    return EXIT_INTERNAL

@@ -1,0 +1,123 @@
+"""`python -m compare RECIPE [options]`: train a recipe in lockstep, print the tables and the verdict."""
+import sys
+
+from ..data import recipes
+from ..engine.errors import EXIT_INTERRUPTED, EXIT_MISMATCH, EXIT_OK
+from ..engine.spec import DTYPES, OPTIMIZERS
+from .common import Parser, finite_float, frameworks_list, positive_int, progress, resolve_spec, total_steps
+
+
+def recipe_parser():
+    p = Parser(prog="python -m compare RECIPE", description="Train a recipe in NumPy, PyTorch and Keras in lockstep.")
+    p.add_argument("recipe", help="a recipe name (python -m compare list)")
+    p.add_argument("--steps", type=positive_int, help="stop after N steps")
+    p.add_argument("--epochs", type=positive_int, help="train for N epochs (overrides the recipe's steps)")
+    p.add_argument("--batch-size", type=positive_int, help="examples per step")
+    p.add_argument("--full-batch", action="store_true", help="one batch of the whole training set")
+    p.add_argument("--lr", type=finite_float, help="learning rate")
+    p.add_argument("--optimizer", help=f"one of {', '.join(OPTIMIZERS)}")
+    p.add_argument("--momentum", type=finite_float, help="SGD momentum")
+    p.add_argument("--dtype", help=f"one of {', '.join(DTYPES)}")
+    p.add_argument("--seed", type=int, help="seed for the initial weights and shuffling")
+    p.add_argument("--keras-float32-casts", action="store_true",
+                   help="give Keras its hyperparameters as Python floats, which it rounds through float32")
+    p.add_argument("--frameworks", type=frameworks_list, default=("scratch", "torch", "keras"),
+                   help="comma-separated subset of scratch,torch,keras")
+    p.add_argument("--json", metavar="PATH", help="write the JSON report here")
+    p.add_argument("--plot", metavar="PATH", help="write a PNG of loss, accuracy and error curves")
+    p.add_argument("--html", metavar="PATH", help="write a self-contained HTML report")
+    p.add_argument("--every", type=positive_int, help="a table row every K steps (failing steps always shown)")
+    p.add_argument("--data-dir", metavar="PATH", help="folder holding the data files (MNIST recipes)")
+    p.add_argument("--offline", action="store_true", help="never download data")
+    p.add_argument("--threads", type=positive_int, help="threads for each library (default: 1 for mini-batches, the libraries' own for full batches)")
+    p.add_argument("--inject-bug", metavar="NAME", help="run with a classic mistake in the scratch code (python -m compare bugs)")
+    p.add_argument("--quiet", action="store_true", help="print the verdict line only")
+    return p
+
+
+def main(argv):
+    args = recipe_parser().parse_args(argv)
+    recipe = recipes.get(args.recipe)
+    spec = resolve_spec(recipe, args)
+    if args.inject_bug is not None:                 # before any framework is imported
+        from ..data.bugs import check_applies
+        check_applies(args.inject_bug, spec, f"recipe {recipe.name}")
+    from ..engine import frameworks
+    from ..engine.run import check_frameworks, run
+    from ..views.files import check_writable, write_json
+
+    for path, what in ((args.json, "json"), (args.plot, "plot"), (args.html, "html")):
+        if path:
+            check_writable(path, what)
+    if args.html:
+        from ..views.html import require
+        require()
+    check_frameworks(args.frameworks)
+    data = recipe.load(data_dir=args.data_dir, offline=args.offline)
+    frameworks.configure_threads(args.threads if args.threads else frameworks.default_threads(spec), args.frameworks)
+    if not args.quiet:
+        print(f"recipe {recipe.name}: {recipe.summary}")
+        from ..views.tables import spec_table
+        print(spec_table(spec, args.frameworks, data))
+    bar = progress(total_steps(spec, len(data.X)))
+    injected = bug_context(args.inject_bug)
+    try:
+        with injected:
+            report = run(spec, data, args.frameworks, recipe=recipe.name, on_step=lambda r: bar.update(1),
+                         notes=recipe.notes, keep_step=1 if args.html else None)
+    finally:
+        bar.close()
+    if args.inject_bug:
+        report.summary["injected_bug"] = args.inject_bug
+    if args.json:
+        write_json(report, args.json)
+    if args.plot:
+        from ..views.plots import write_plot
+        write_plot(report, args.plot)
+    if args.html:
+        from ..views.html import write_html
+        write_html(report, args.html, spec, data, args.every or recipe.every)
+    print_report(report, args, recipe)
+    return exit_code(report)
+
+
+def exit_code(report):
+    """0 pass; 130 interrupted (with one line on stderr); 1 every other verdict."""
+    if report.verdict == "interrupted":
+        print(f"interrupted after {report.summary['steps_completed']} completed steps", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return EXIT_OK if report.passed else EXIT_MISMATCH
+
+
+def bug_context(name):
+    """A context manager that puts the named mistake into the scratch code (or does nothing)."""
+    import contextlib
+
+    if name is None:
+        return contextlib.nullcontext()
+    from ..data.bugs import inject
+    return inject(name)
+
+
+def print_report(report, args, recipe):
+    from ..views import tables
+
+    if not args.quiet:
+        print()
+        print(tables.step_table(report, args.every or recipe.every))
+        print()
+        print(tables.summary_table(report))
+        for block in (tables.accuracy_table(report), tables.cross_lines(report)):
+            if block:
+                print()
+                print(block)
+        if report.final_outputs and len(report.final_outputs[report.runners[0]]) <= 12:
+            print()
+            print("final outputs on the evaluation inputs:")
+            print(tables.outputs_table(report))
+        if args.json:
+            print(f"\nJSON report: {args.json}")
+        print()
+    print(tables.verdict_line(report))
+
+

@@ -1,0 +1,152 @@
+"""What a difference looks like, in words a learner can act on.
+
+`explain(divergence, records, previous, pair, spec, m, initial)` looks at the first tensor that
+differs, both implementations' values of it, and the step before, and names the pattern:
+
+    a shape that lost an axis      db summed over units and examples to a scalar: () vs (n, 1)
+    a transpose                    (in, out) vs (out, in)
+    a constant factor              m (the batch mean taken twice or not at all), 2 (the 1/2 of
+                                   squared error), n_L (mean over units and examples vs examples)
+    a sign flip                    on an update: the step is added (gradient ascent)
+    no update / one step of lag    the parameters did not move; or moved by the previous step's gradient
+    Z and A swapped                A_l equals the other side's Z_l: the activation is not applied
+    a softmax over the whole batch the columns of A_L do not each sum to 1
+    the first layer of the forward pass that differs, everything before it agreeing
+
+Left out: patterns that need more than two steps of history.
+"""
+import numpy as np
+
+from . import names
+
+TIGHT = 1e-6     # how well a pattern must fit (scale-relative) to be named
+
+
+def close(a, b, tol=TIGHT):
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape:
+        return False
+    scale = max(float(np.max(np.abs(a), initial=0)), float(np.max(np.abs(b), initial=0)))
+    return bool(np.all(np.isfinite(a)) and np.all(np.isfinite(b))
+                and float(np.max(np.abs(a - b), initial=0)) <= tol * max(scale, 1e-300))
+
+
+def factor(a, b):
+    """c if a = c * b (to TIGHT), else None. a, b: same shape, b not all zero."""
+    a, b = np.asarray(a, dtype=np.float64).ravel(), np.asarray(b, dtype=np.float64).ravel()
+    bb = float(b @ b)
+    if bb == 0 or not np.all(np.isfinite(a)) or not np.all(np.isfinite(b)):
+        return None
+    c = float(a @ b) / bb
+    return c if close(a, c * b) else None
+
+
+def name_factor(c, m, n_out, ours, theirs, what):
+    """Words for ours = c * theirs."""
+    def near(x, y):
+        return abs(x - y) <= 1e-6 * max(abs(y), 1.0)
+    if near(c, -1):
+        return f"the sign is flipped: {ours}'s {what} is minus {theirs}'s"
+    if m > 1 and near(c, m):
+        return (f"a factor of m = {m}, the batch size: {ours}'s {what} is {m}x {theirs}'s (the mean over "
+                f"the batch is not taken: a sum where a mean belongs, or the 1/m left out)")
+    if m > 1 and near(c, 1 / m):
+        return (f"a factor of 1/m = 1/{m}: {ours}'s {what} is {theirs}'s divided by the batch size "
+                f"(the mean over the batch is taken twice)")
+    if near(c, 2):
+        return f"a factor of 2: {ours}'s {what} is twice {theirs}'s (the 1/2 of squared error: d/da (a - y)^2 = 2 (a - y))"
+    if near(c, 0.5):
+        return f"a factor of 1/2: {ours}'s {what} is half {theirs}'s (the 1/2 of squared error: d/da (a - y)^2 = 2 (a - y))"
+    if n_out > 1 and near(c, n_out):
+        return (f"a factor of n_L = {n_out}, the number of output units: {ours} averages over the examples, "
+                f"{theirs} over units and examples")
+    if n_out > 1 and near(c, 1 / n_out):
+        return (f"a factor of 1/n_L = 1/{n_out}, the number of output units: {ours} averages over units and "
+                f"examples, {theirs} over the examples only")
+    if near(c, 0):
+        return f"{ours}'s {what} is zero where {theirs}'s is not"
+    return f"a constant factor: {ours}'s {what} is {c:.6g} x {theirs}'s"
+
+
+def shape_words(name, a_shape, b_shape, ours, theirs):
+    a_shape, b_shape = tuple(a_shape), tuple(b_shape)
+    if len(a_shape) == 2 and a_shape[::-1] == b_shape:
+        return f"a transpose: {ours} has {name} as {a_shape}, {theirs} as {b_shape}"
+    for small, big, who in ((a_shape, b_shape, ours), (b_shape, a_shape, theirs)):
+        if np.prod(small, dtype=int) == 1 and np.prod(big, dtype=int) > 1:
+            how = ("summed over units and examples to a scalar (sum over the examples only: axis=1, keepdims=True)"
+                   if names.parse(name).kind == "db" else "reduced to a single number")
+            return f"a lost axis: {who}'s {name} is {small}, {how}; the other's is {big}"
+        if len(small) < len(big) and np.prod(small, dtype=int) == np.prod(big, dtype=int):
+            return f"a lost axis: {who}'s {name} is {small} where the other's is {big} (keepdims)"
+    if np.prod(a_shape, dtype=int) == np.prod(b_shape, dtype=int):
+        return f"the same numbers of elements in another shape: {a_shape} vs {b_shape}"
+    return f"the shapes differ: {ours} {a_shape}, {theirs} {b_shape}"
+
+
+def explain(divergence, records, previous, pair, spec, m, initial=None):
+    """-> one or two sentences saying what the difference looks like, or '' when no pattern fits."""
+    name, ours, theirs = divergence["tensor"], divergence["ours"], divergence["theirs"]
+    if name == "accuracy":
+        return "every tensor agrees, but the batch accuracy does not (an argmax tie, or the accuracy computed differently)"
+    a, b = records[ours][name], records[theirs][name]
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape:
+        return shape_words(name, a.shape, b.shape, ours, theirs)
+    L, n_out = spec.n_layers, spec.sizes[-1]
+    parsed = names.parse(name)
+    kind = "state" if parsed.state else parsed.kind
+    layer = divergence.get("layer")
+    words = []
+    if kind in ("Z", "A") and layer:
+        words.append(f"layer {layer} is the first where the forward pass differs (everything before it agrees)")
+        other = records[theirs].get(f"{'Z' if kind == 'A' else 'A'}{layer}")
+        if other is not None and close(a, other):
+            words.append(f"{ours}'s {name} equals {theirs}'s {'Z' if kind == 'A' else 'A'}{layer}: Z and A swapped, "
+                         f"or the activation not applied")
+        if kind == "A" and layer == L and spec.activations[-1] == "softmax" and a.ndim == 2:
+            sums = a.sum(axis=0)
+            if not np.allclose(sums, 1) and np.isclose(a.sum(), 1):
+                words.append(f"the columns of {ours}'s {name} do not each sum to 1 (they sum to {sums.min():.3g}.."
+                             f"{sums.max():.3g}) but the whole matrix does: softmax normalised over the whole batch, "
+                             f"not per example")
+    if parsed.is_param:
+        before = before_value(name, ours, previous, initial)
+        if before is not None and before.shape == a.shape:
+            d_ours, d_theirs = a - before, b - before
+            if not np.any(d_ours) and np.any(d_theirs):
+                words.append(f"{ours} did not update {name} (it is unchanged from the step before)")
+            elif np.any(d_theirs):
+                c = factor(d_ours, d_theirs)
+                if c is not None and abs(c + 1) <= 1e-6:
+                    words.append(f"the update is added, not subtracted: {ours} moved {name} by minus what {theirs} "
+                                 f"did (gradient ascent)")
+                elif c is not None:
+                    words.append("the update of " + name + ": " + name_factor(c, m, n_out, ours, theirs, "step"))
+                elif previous is not None and name in previous.get(theirs, {}):
+                    last = before_value(name, theirs, previous, None)
+                    d_prev = previous[theirs][name] - (last if last is not None else 0)
+                    if last is not None and close(d_ours, d_prev):
+                        words.append(f"one step of lag: {ours}'s update of {name} equals {theirs}'s update of the "
+                                     f"previous step (the update used the previous step's gradient)")
+        return "; ".join(words)
+    if not words or kind not in ("Z", "A"):
+        if np.any(b):
+            c = factor(a, b)
+            if c is not None:
+                words.append(name_factor(c, m, n_out, ours, theirs, name))
+        if previous is not None and name in previous.get(theirs, {}) and close(a, previous[theirs][name]):
+            words.append(f"one step of lag: {ours}'s {name} equals {theirs}'s {name} of the previous step")
+    return "; ".join(words)
+
+
+def before_value(name, key, previous, initial):
+    """A parameter's value at the start of the step: the previous step's record, or the initial ones."""
+    if previous is not None:
+        value = previous.get(key, {}).get(name)
+        return None if value is None else np.asarray(value, dtype=np.float64)
+    if initial is not None:
+        parsed = names.parse(name)
+        W, b = initial[parsed.layer - 1]
+        return np.asarray(W if parsed.kind == "W" else b, dtype=np.float64)
+    return None

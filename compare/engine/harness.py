@@ -1,0 +1,337 @@
+"""The lockstep harness: one spec, one set of initial weights, the same batches, every tensor checked.
+
+For each step it runs every implementation on the same batch and compares, pair by pair, the
+tensors both give, in the order the math computes them: Z1, A1, ..., ZL, AL, loss, dZL, dWL,
+dbL, ..., dZ1, dW1, db1, the updated parameters, the optimizer state, and the batch accuracy.
+
+Who is compared with whom (`plan`): every *subject* (scratch in a recipe run; a user's code in
+`compare check`) against every *reference* (torch, keras; and scratch in `check`), the subject
+following the reference's conventions where it can (scratch in Keras's is the runner
+'scratch@keras'); subjects against each other (a user's torch model vs their Keras port); and,
+in a recipe run, the references against each other (torch~keras), judged by the same tolerance
+only where no convention differs for the spec, otherwise reported with the reasons.
+
+Pair keys: the reference's name for scratch's pairs ('torch', 'keras'), else 'ours~theirs'.
+
+Left out: reporting and printing (compare/engine/report.py, compare/views), data loading.
+"""
+from dataclasses import dataclass, field
+from itertools import combinations
+
+import numpy as np
+
+from scratch.initializers import initial_params
+
+from . import convert, diagnose, names, registry
+from .check import TOLERANCES, cmp
+from .conventions import differences, numeric_differences, settings_differences
+
+CROSS = "torch~keras"
+
+
+@dataclass
+class Runner:
+    key: str                  # 'scratch', 'scratch@keras', 'torch', 'mine', ...
+    entry: registry.Entry
+    convention: str           # the conventions it follows in this run
+    spec: object              # the spec it was built from (a user's own settings applied)
+    implementation: object = None
+
+
+@dataclass
+class Pair:
+    key: str                  # 'torch', 'keras', 'torch~keras', 'mine~torch', ...
+    ours: str                 # runner keys
+    theirs: str
+    judged: bool = True       # held to the tolerance (else reported only)
+    reasons: dict = field(default_factory=dict)   # convention differences that apply: key -> why
+    kind: str = "subject"     # 'subject' (a subject vs a reference), 'subjects' (two subjects), 'cross' (two references)
+
+
+def pair_key(ours, theirs):
+    return theirs if ours == "scratch" else f"{ours}~{theirs}"
+
+
+def plan(spec, subjects, references, cross=True):
+    """The runners to build and the pairs to compare. subjects, references: registry Entries.
+    -> (runners {key: Runner}, [Pair])"""
+    runners, pairs = {}, []
+
+    def add(entry, convention, run_spec, owner):
+        conv = convention if convention in entry.conventions else entry.conventions[0]
+        key = entry.name if conv == entry.conventions[0] else f"{entry.name}@{conv}"
+        if key in runners and runners[key].spec != run_spec:
+            key = f"{key}/{owner}"                         # the same reference with another subject's settings
+        runners.setdefault(key, Runner(key, entry, conv, run_spec))
+        return key
+
+    for subject in subjects:
+        run_spec = spec.replace(**subject.settings) if subject.settings else spec
+        for reference in references:
+            own = subject.conventions[0]
+            convention = own if own in reference.conventions else reference.conventions[0]
+            ours = add(subject, convention, run_spec, subject.name)
+            theirs = add(reference, convention, run_spec, subject.name)
+            pairs.append(Pair(pair_key(subject.name, reference.name), ours, theirs))
+    for a, b in combinations(subjects, 2):
+        ours = add(a, a.conventions[0], spec.replace(**a.settings) if a.settings else spec, a.name)
+        theirs = add(b, b.conventions[0], spec.replace(**b.settings) if b.settings else spec, b.name)
+        reasons = settings_differences(runners[ours].spec, runners[ours].convention,
+                                       runners[theirs].spec, runners[theirs].convention)
+        pairs.append(Pair(f"{a.name}~{b.name}", ours, theirs, True, reasons, "subjects"))
+    plain = [r for r in references if r.name != "scratch"]
+    if cross and not any(s.settings for s in subjects):
+        for a, b in combinations(plain, 2):
+            ours, theirs = add(a, a.conventions[0], spec, a.name), add(b, b.conventions[0], spec, b.name)
+            reasons, numeric = differences(spec), numeric_differences(spec)
+            if spec.resync_each_step and subjects:
+                reasons["resync"] = numeric["resync"] = (
+                    f"each step restarts {a.name} and {b.name} from their scratch twin's state, two runs that "
+                    f"drift apart in float32: {a.name} vs {b.name} measures that drift")
+            pairs.append(Pair(f"{a.name}~{b.name}", ours, theirs, not numeric, reasons, "cross"))
+    if not runners and len(subjects) + len(references) == 1:
+        only = (subjects or references)[0]
+        runners[only.name] = Runner(only.name, only, only.conventions[0], spec)
+    return runners, pairs
+
+
+def batches(n, spec, rng):
+    """Yield (epoch, index array) for every step: the harness owns the order. A last partial
+    batch is kept (as Keras's fit keeps it), never dropped."""
+    size = spec.batch_size or n
+    epoch = 0
+    while True:
+        epoch += 1
+        order = rng.permutation(n) if spec.shuffle else np.arange(n)
+        for start in range(0, n, size):
+            yield epoch, order[start:start + size]
+        if spec.steps is None and epoch >= spec.epochs:
+            return
+
+
+def accuracy(A, Y):
+    """Fraction right in a batch: argmax for a softmax-like output (n_L > 1), a 0.5 threshold
+    for one unit. A, Y: (n_L, m) scratch layout."""
+    if A.shape[0] > 1:
+        return float(np.mean(np.argmax(A, axis=0) == np.argmax(Y, axis=0)))
+    return float(np.mean((A > 0.5) == (Y > 0.5)))
+
+
+def accuracy_of(record, Y, L):
+    """The batch accuracy of a step record, or None when it gives no output A_L."""
+    A = record.get(f"A{L}")
+    if A is None or np.shape(A) != Y.shape:
+        return None
+    return accuracy(np.asarray(A), Y)
+
+
+@dataclass
+class StepResult:
+    step: int
+    epoch: int
+    loss: dict = field(default_factory=dict)          # runner key -> loss
+    accuracy: dict = field(default_factory=dict)      # runner key -> batch accuracy
+    errors: dict = field(default_factory=dict)        # pair key -> [TensorError, ...] (judged or not)
+    kink_flips: dict = field(default_factory=dict)    # pair key -> ReLU inputs on opposite sides of 0
+
+
+def first_nonfinite(step, key, record, order):
+    """The first tensor of a record (in compute order `order`) holding NaN or inf, described; else None."""
+    for name in order:
+        value = np.asarray(record[name])
+        if np.isfinite(value.sum()):                   # any NaN or inf makes the sum NaN or inf
+            continue
+        bad = ~np.isfinite(value)
+        if bad.any():
+            index = tuple(int(i) for i in np.unravel_index(int(np.argmax(bad)), value.shape)) if value.ndim else ()
+            layer = names.layer(name)
+            if layer is None:                              # the loss: its inputs are the output layer's
+                layer = max((l for l in map(names.layer, order) if l is not None), default=None)
+            inputs = {}
+            if layer is not None and f"Z{layer}" in record:
+                inputs[f"max|Z{layer}|"] = float(np.nanmax(np.abs(record[f"Z{layer}"])))
+            if layer is not None and f"W{layer}" in record:
+                inputs[f"max|W{layer}|"] = float(np.nanmax(np.abs(record[f"W{layer}"])))
+            return {"step": step, "framework": key, "layer": layer, "tensor": name, "index": list(index),
+                    "value": float(value[index]) if value.ndim else float(value), "inputs": inputs}
+    return None
+
+
+def not_compared(pair, records, ours, theirs):
+    """{tensor: why} for the tensors one side of a pair gives and the other does not."""
+    a, b = set(records[ours]), set(records[theirs])
+    why = {n: f"only {ours} gives it" for n in a - b}
+    why.update({n: f"only {theirs} gives it" for n in b - a})
+    if pair.kind == "cross" and "sgd-momentum-form" in pair.reasons:
+        why.update({n: "the momentum buffer means different things (sgd-momentum-form)"
+                    for n in a & b if names.parse(n).state})
+    return why
+
+
+def lockstep(spec, data, subjects, references=(), on_step=None, params=None, keep_step=None, cross=True):
+    """Train every implementation side by side. -> dict with the step results and more.
+
+    subjects, references: registry Entries (see `plan`). data: a compare Data (rows are
+    examples). on_step(StepResult) is called after each step (the CLI's progress bar). Stops at
+    the first non-finite value or exception. keep_step=N keeps step N's records, its batch and
+    the parameters it started from in out["kept"] (for `trace` and the HTML report).
+    """
+    runners, pairs = plan(spec, list(subjects), list(references), cross)
+    params = params if params is not None else initial_params(
+        spec.sizes, spec.weight_init, spec.bias_init, spec.seed, spec.dtype, spec.fixed_params)
+    rtol, L = TOLERANCES[spec.dtype], spec.n_layers
+    out = {"keys": list(runners), "pairs": pairs, "runner_info": runners, "steps": [], "first_divergence": None,
+           "first_nonfinite": None, "rtol": rtol, "evaluations": [], "tensors_checked": 0,
+           "judged_checked": 0, "initial_params": params, "not_compared": {}, "final_outputs": {}}
+    key = None
+    try:
+        for key, runner in runners.items():
+            runner.implementation = runner.entry.builder()(runner.spec, [(W.copy(), b.copy()) for W, b in params],
+                                                           runner.convention)
+    except Exception as error:                         # noqa: BLE001 - a broken implementation, not the harness
+        out["error"] = describe_exception(0, key, error)
+        return out
+    out["runners"] = {key: runner.implementation for key, runner in runners.items()}
+    X, Y = data.X.astype(spec.dtype, copy=False), data.Y.astype(spec.dtype, copy=False)
+    rng = np.random.default_rng([spec.seed, 1])
+    step, last_epoch, previous = 0, 1, None
+    for epoch, index in batches(len(X), spec, rng):
+        if epoch != last_epoch:
+            out["evaluations"].append(evaluate(runners, data, spec, last_epoch))
+            last_epoch = epoch
+        step += 1
+        records = {}
+        whole = len(index) == len(X) and not spec.shuffle
+        Xb, Yb = (X, Y) if whole else (X[index], Y[index])   # one copy of the batch, shared by all
+        try:
+            for key, runner in runners.items():
+                records[key] = runner.implementation.step(Xb, Yb)
+                names.check_record(records[key], L, key)
+        except KeyboardInterrupt:
+            out["interrupted"] = True
+            break
+        except Exception as error:                        # noqa: BLE001 - a broken implementation, not the harness
+            out["error"] = describe_exception(step, key, error)
+            break
+        result = StepResult(step, epoch)
+        Y_columns = convert.rows_to_batch(Yb)
+        for key, record in records.items():
+            if "loss" in record:
+                result.loss[key] = float(np.asarray(record["loss"]).reshape(-1)[0]) if np.size(record["loss"]) else np.nan
+            result.accuracy[key] = accuracy_of(record, Y_columns, L)
+            bad = first_nonfinite(step, key, record, names.ordered(record, L))
+            if bad and out["first_nonfinite"] is None:
+                out["first_nonfinite"] = bad
+        for pair in pairs:
+            ours, theirs = pair.ours, pair.theirs
+            missing = not_compared(pair, records, ours, theirs)
+            if step == 1:
+                out["not_compared"][pair.key] = missing
+            common = names.ordered([n for n in records[ours] if n in records[theirs] and n not in missing], L)
+            errors = [cmp(n, records[ours][n], records[theirs][n]) for n in common]
+            acc_ours, acc_theirs = result.accuracy[ours], result.accuracy[theirs]
+            if acc_ours is not None and acc_theirs is not None:
+                errors.append(cmp("accuracy", acc_ours, acc_theirs))
+                errors[-1].max_rel = abs(acc_ours - acc_theirs)
+            result.errors[pair.key] = errors
+            out["tensors_checked"] += len(errors)
+            if pair.judged:
+                out["judged_checked"] += len(errors)
+            flips = kink_flips(spec, records[ours], records[theirs], rtol)
+            if flips:
+                result.kink_flips[pair.key] = flips
+            if pair.judged and out["first_divergence"] is None:
+                judged = [e for e in errors if not flips or names.parse(e.name).is_forward]
+                found = find_divergence(step, pair.key, ours, theirs, judged, rtol)
+                if found:
+                    found["explanation"] = diagnose.explain(found, records, previous, pair, spec, len(index), params)
+                    out["first_divergence"] = found
+        if spec.resync_each_step:                          # float32: judge each step, not the drift
+            for pair in pairs:
+                implementation = runners[pair.theirs].implementation
+                if pair.kind == "subject" and hasattr(implementation, "resync"):
+                    implementation.resync(records[pair.ours])
+        if step == keep_step:
+            out["kept"] = {"records": records, "X": Xb, "Y": Yb, "before": before_step(previous, records, params)}
+        previous = records
+        out["steps"].append(result)
+        if on_step:
+            on_step(result)
+        if out["first_nonfinite"] or (spec.steps is not None and step >= spec.steps):
+            break
+    if out.get("error") or out.get("interrupted"):
+        return out
+    out["evaluations"].append(evaluate(runners, data, spec, last_epoch))
+    out["final_outputs"] = {key: r.implementation.predict(data.X_eval.astype(spec.dtype))
+                            for key, r in runners.items() if hasattr(r.implementation, "predict")}
+    return out
+
+
+def before_step(previous, records, params):
+    """The parameters each runner started the kept step from (scratch layout)."""
+    if previous is None:
+        start = convert.scratch_params(params)
+        return {key: start for key in records}
+    return {key: {n: v for n, v in rec.items() if n != "loss" and names.parse(n).is_param}
+            for key, rec in previous.items()}
+
+
+def describe_exception(step, key, error):
+    """An exception raised inside an implementation (its build at step 0, or a step) -> where,
+    what and the failing line: the last frame outside the harness and the adapters' glue."""
+    import traceback
+
+    frames = traceback.extract_tb(error.__traceback__)
+    glue = ("/compare/engine/", "/compare/implementations/reference.py", "/compare/adapters/base.py")
+    own = [f for f in frames if not any(g in f.filename for g in glue)] or frames
+    last = own[-1]
+    return {"step": step, "framework": key, "exception": f"{type(error).__name__}: {error}",
+            "file": last.filename, "line": last.lineno, "code": last.line}
+
+
+def kink_flips(spec, ours, theirs, rtol):
+    """How many ReLU inputs sit on opposite sides of 0 in the two records while agreeing within
+    rounding (|z| <= rtol * max|Z| in both). There the derivative is 1 in one implementation and
+    0 in the other, honestly: the backward pass of that step differs by whole elements. Such a
+    step's backward tensors are reported, not judged; its forward tensors still are. In float64
+    this needs |z| < 1e-9 * max|Z| and has not been seen; in float32 it happens (MNIST: about
+    one step in a thousand)."""
+    flips = 0
+    for l, name in enumerate(spec.activations, start=1):
+        if name != "relu":
+            continue
+        a, b = ours.get(f"Z{l}"), theirs.get(f"Z{l}")
+        if a is None or b is None or np.shape(a) != np.shape(b) or np.size(a) == 0:
+            continue
+        tiny = rtol * max(float(np.max(np.abs(a))), 1e-300)
+        flips += int(np.count_nonzero(((a > 0) != (b > 0)) & (np.abs(a) <= tiny) & (np.abs(b) <= tiny)))
+    return flips
+
+
+def find_divergence(step, pair, ours, theirs, errors, rtol):
+    """The first tensor of a step (in compute order) that fails the tolerance, described; else None."""
+    for e in errors:
+        if not e.passed(rtol):
+            return {"step": step, "framework": pair, "ours": ours, "theirs": theirs,
+                    "layer": names.layer(e.name), "tensor": e.name, "kind": names.group(e.name),
+                    "index": list(e.index), "values": {ours: e.ours, theirs: e.theirs},
+                    "max_abs_err": e.max_abs, "max_rel_err": e.max_rel, "rtol": rtol,
+                    "shape_ok": e.shape_ok, "finite": e.finite,
+                    "shapes": {ours: list(e.shapes[0]), theirs: list(e.shapes[1])} if e.shapes else None}
+    return None
+
+
+def evaluate(runners, data, spec, epoch):
+    """Test-set accuracy and predictions of every runner (when the data has a test set)."""
+    if data.X_test is None:
+        return {"epoch": epoch}
+    X = data.X_test.astype(spec.dtype, copy=False)     # the same array every epoch: Keras converts it once
+    Y = convert.rows_to_batch(data.Y_test.astype(spec.dtype, copy=False))
+    result = {"epoch": epoch, "accuracy": {}, "predictions": {}}
+    for key, runner in runners.items():
+        if not hasattr(runner.implementation, "predict"):
+            continue
+        A = runner.implementation.predict(X)
+        result["accuracy"][key] = accuracy(A, Y)
+        result["predictions"][key] = np.argmax(A, axis=0) if A.shape[0] > 1 else (A[0] > 0.5).astype(int)
+    return result

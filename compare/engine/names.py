@@ -1,0 +1,125 @@
+"""Tensor names, one small type parsed in one place.
+
+Every tensor an implementation hands the harness is named as in the scratch code:
+
+    Z2, A2            forward: pre-activation and activation of layer 2     (n_l, m)
+    loss              the batch loss                                         ()
+    dZ2, dW2, db2     backward: gradients of the loss                        (n_l, m), (n_l, n_{l-1}), (n_l, 1)
+    W2, b2            parameters after the step's update                     (n_l, n_{l-1}), (n_l, 1)
+    W2.m, b1.momentum optimizer state kept for a parameter, after the step   shape of the parameter
+    accuracy          the batch accuracy (computed by the harness)           ()
+
+`TensorName.parse('dW2')` is the only parser; a name it does not know is an error, never
+silently left out. `group` is what the report sums errors by (Z, A, loss, dZ, dW, db, params,
+state, accuracy); `order` sorts names in the order the math computes them.
+
+Left out: layers other than dense (no convolution kernels, no normalisation statistics).
+"""
+import re
+from dataclasses import dataclass
+
+_PATTERN = re.compile(r"^(?P<kind>dZ|dW|db|Z|A|W|b)(?P<layer>[1-9]\d*)(?:\.(?P<state>[A-Za-z_]\w*))?$")
+GROUPS = ("Z", "A", "loss", "dZ", "dW", "db", "params", "state", "accuracy")
+FORWARD_GROUPS = ("Z", "A", "loss", "accuracy")
+SECTIONS = {"Z": "forward", "A": "forward", "loss": "loss", "accuracy": "loss", "dZ": "backward",
+            "dW": "backward", "db": "backward", "params": "update", "state": "optimizer state"}
+
+
+class UnknownTensor(ValueError):
+    """A name that is not a tensor of the network."""
+
+
+@dataclass(frozen=True)
+class TensorName:
+    kind: str                   # Z A dZ dW db W b loss accuracy
+    layer: int | None = None    # 1..L; None for loss and accuracy
+    state: str | None = None    # optimizer state of parameter kind+layer ('m', 'v', 'momentum', ...)
+
+    @classmethod
+    def parse(cls, text):
+        """'dW2' -> TensorName('dW', 2); 'W1.m' -> TensorName('W', 1, 'm'). Raises UnknownTensor."""
+        if isinstance(text, TensorName):
+            return text
+        if text in ("loss", "accuracy"):
+            return cls(text)
+        match = _PATTERN.match(str(text))
+        if match is None or (match["state"] and match["kind"] not in ("W", "b")):
+            raise UnknownTensor(f"{text!r} is not a tensor name the harness knows (Z1, A1, loss, dZ1, dW1, db1, "
+                                f"W1, b1, W1.<state>)")
+        return cls(match["kind"], int(match["layer"]), match["state"])
+
+    def __str__(self):
+        if self.layer is None:
+            return self.kind
+        return f"{self.kind}{self.layer}" + (f".{self.state}" if self.state else "")
+
+    @property
+    def group(self):
+        """What the report sums errors by: 'Z', 'A', 'loss', 'dZ', 'dW', 'db', 'params', 'state', 'accuracy'."""
+        if self.state:
+            return "state"
+        return "params" if self.kind in ("W", "b") else self.kind
+
+    @property
+    def section(self):
+        """The part of the step it belongs to: forward, loss, backward, update, optimizer state."""
+        return SECTIONS[self.group]
+
+    @property
+    def is_forward(self):
+        return self.group in FORWARD_GROUPS
+
+    @property
+    def is_param(self):
+        return self.kind in ("W", "b") and not self.state
+
+    @property
+    def param(self):
+        """The parameter an optimizer state belongs to ('W1.m' -> 'W1'), or the parameter itself."""
+        return f"{self.kind}{self.layer}" if self.kind in ("W", "b") else None
+
+    def order(self, n_layers):
+        """A sort key in compute order: Z1 A1 .. ZL AL, loss, dZL dWL dbL .. dZ1 dW1 db1, W1 b1 .. WL bL,
+        optimizer state, accuracy."""
+        if self.kind in ("Z", "A"):
+            return (0, self.layer, "ZA".index(self.kind), "")
+        if self.kind == "loss":
+            return (1, 0, 0, "")
+        if self.kind in ("dZ", "dW", "db"):
+            return (2, n_layers - self.layer, ("dZ", "dW", "db").index(self.kind), "")
+        if self.kind in ("W", "b") and not self.state:
+            return (3, self.layer, "Wb".index(self.kind), "")
+        if self.state:
+            return (4, 0, 0, str(self))
+        return (5, 0, 0, "")
+
+
+def parse(text):
+    return TensorName.parse(text)
+
+
+def group(text):
+    """'dW2' -> 'dW', 'W1.m' -> 'state', 'b1' -> 'params'."""
+    return TensorName.parse(text).group
+
+
+def layer(text):
+    """'dW2' -> 2, 'W1.m' -> 1, 'loss' -> None."""
+    return TensorName.parse(text).layer
+
+
+def ordered(names, n_layers):
+    """Names (strings) sorted in compute order (the first divergence is the earliest)."""
+    return sorted(names, key=lambda n: TensorName.parse(n).order(n_layers))
+
+
+def check_record(record, n_layers, who):
+    """Every name of an implementation's step record is a known tensor of an n_layers network.
+    Raises UnknownTensor naming the implementation and the tensor."""
+    for name in record:
+        try:
+            parsed = TensorName.parse(name)
+        except UnknownTensor as error:
+            raise UnknownTensor(f"{who} returned {error}") from None
+        if parsed.layer is not None and parsed.layer > n_layers:
+            raise UnknownTensor(f"{who} returned {name!r}, but the network has {n_layers} layers")

@@ -1,0 +1,128 @@
+"""Implementations: the protocol each one follows, and the one registry they are found in.
+
+An implementation is built from the spec and one set of initial parameters, runs a training
+step on a batch, and hands the harness the tensors it computed, any subset of them:
+
+    build(spec, params, convention) -> implementation
+        spec        compare.Spec: sizes, activations, loss, optimizer and its settings, dtype
+        params      [(W1, b1), ..., (WL, bL)], W_l (n_l, n_{l-1}), b_l (n_l, 1), NumPy in spec.dtype:
+                    the one set of initial weights every implementation starts from (copy it)
+        convention  'torch' or 'keras': whose conventions to follow where the two differ
+                    (optimizer forms, defaults); an implementation that follows only its own ignores it
+    implementation.step(X, Y) -> {name: array}
+        X (m, n_0), Y (m, n_L): the batch, one example per ROW, as the frameworks hold it.
+        Returns tensors named as in compare/engine/names.py (Z1, A1, ..., loss, dZ1, dW1, db1,
+        W1, b1 after the update, 'W1.<state>'), in the scratch layout: one example per COLUMN,
+        W (n_l, n_{l-1}), b (n_l, 1). compare/engine/convert.py does the layout changes.
+    implementation.predict(X) -> (n_L, E)              optional: outputs for test accuracy and the report
+    implementation.resync(record)                      optional: restart from another run's W, b and
+                                                       state (float32 runs judge each step on its own)
+    implementation.missing -> {name or group: why}     optional: tensors it does not give, and why
+
+The harness compares exactly the tensors two implementations both give, reports the rest as
+not compared (with the reason), and never reports agreement on nothing.
+
+Registering: the built-ins below are registered exactly as a user's implementation is, by
+`register(Entry(...))`. A fourth framework is one module defining `build` and one line in
+BUILTIN. A user's implementation is usually registered for them by `compare check` or
+`compare.check(...)` (compare/adapters).
+"""
+import importlib
+from dataclasses import dataclass, field
+from typing import Callable
+
+from .errors import FrameworkUnavailable, InputError
+
+
+@dataclass
+class Entry:
+    name: str                                 # the key in --frameworks, --against and the report
+    conventions: tuple = ("own",)             # conventions it can follow; the first is its own
+    module: str | None = None                 # a module with build(spec, params, convention) (loaded when used)
+    build: Callable | None = None             # or build itself
+    requires: tuple = ()                      # top-level modules it imports (checked before a run)
+    install: str | None = None                # pip extra that brings them
+    description: str = ""
+    settings: dict = field(default_factory=dict)  # spec fields it fixes for itself (a user's optimizer),
+                                                  # applied to the references it is compared with
+    origin: str | None = None                 # where a user's implementation was declared (file:line)
+
+    def builder(self):
+        """The build function, importing its module on first use. Raises FrameworkUnavailable."""
+        if self.build is None:
+            try:
+                self.build = importlib.import_module(self.module).build
+            except (ImportError, OSError) as error:       # a broken CUDA torch raises OSError on import
+                raise FrameworkUnavailable(unavailable_text(self, error)) from None
+        return self.build
+
+
+BUILTIN = [
+    Entry("scratch", ("torch", "keras"), module="compare.implementations.scratch",
+          description="the NumPy MLP of scratch/mlp.py, in torch's or Keras's conventions"),
+    Entry("torch", ("torch",), module="compare.implementations.torch", requires=("torch",), install="torch",
+          description="reference/torch_mlp.py: nn.Linear, torch's losses, torch.optim, autograd"),
+    Entry("keras", ("keras",), module="compare.implementations.keras", requires=("tensorflow", "keras"),
+          install="keras", description="reference/keras_mlp.py: Dense, Keras's losses and optimizers, GradientTape"),
+]
+REGISTRY = {}
+_UNAVAILABLE = {}
+
+
+def register(entry):
+    """Add an implementation to the registry (replacing one of the same name). -> entry"""
+    if not entry.name or any(c in entry.name for c in " ,~@/"):
+        raise InputError(f"an implementation name needs letters, digits, '-' or '_' only, got {entry.name!r}")
+    if entry.module is None and entry.build is None:
+        raise InputError(f"implementation {entry.name!r} needs a build function")
+    REGISTRY[entry.name] = entry
+    return entry
+
+
+for _entry in BUILTIN:
+    register(_entry)
+
+
+def names():
+    return list(REGISTRY)
+
+
+def get(name):
+    """The registered entry called `name`. Raises InputError naming the choices."""
+    if name not in REGISTRY:
+        raise InputError(f"unknown framework {name!r}; choose from: {', '.join(REGISTRY)}")
+    return REGISTRY[name]
+
+
+def unavailable_text(entry, error):
+    hint = f"; install it with pip install -c constraints.txt '.[{entry.install}]'" if entry.install else ""
+    return f"framework {entry.name!r} is not available here ({type(error).__name__}: {error}){hint}"
+
+
+def require(name):
+    """Raise FrameworkUnavailable (exit 2) if the implementation's modules cannot be imported;
+    imports them (once) when they can."""
+    entry = get(name)
+    if name in _UNAVAILABLE:
+        raise FrameworkUnavailable(_UNAVAILABLE[name])
+    for module in entry.requires:
+        try:
+            importlib.import_module(module)
+        except (ImportError, OSError) as error:
+            _UNAVAILABLE[name] = unavailable_text(entry, error)
+            raise FrameworkUnavailable(_UNAVAILABLE[name]) from None
+    try:
+        entry.builder()
+    except FrameworkUnavailable as error:
+        _UNAVAILABLE[name] = str(error)
+        raise
+    return entry
+
+
+def available(name):
+    """True if the implementation can be built here."""
+    try:
+        require(name)
+        return True
+    except InputError:
+        return False

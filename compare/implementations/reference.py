@@ -1,0 +1,21 @@
+"""A framework reference (reference/torch_mlp.py, reference/keras_mlp.py) as an implementation:
+its step records go through compare/engine/convert.py to the scratch layout."""
+from ..engine import convert
+from ..engine.names import TensorName
+
+
+class ReferenceImplementation:
+    def __init__(self, framework, model, sizes):
+        self.framework, self.model, self.sizes = framework, model, sizes
+
+    def step(self, X, Y):
+        record = self.model.record(*self.model.train_step(X, Y))
+        return convert.record_to_scratch(self.framework, record, self.sizes, X.shape[0])
+
+    def predict(self, X):
+        return convert.rows_to_batch(self.model.predict(X))
+
+    def resync(self, record):
+        """Restart from another run's parameters and optimizer state (scratch layout)."""
+        names = [n for n in record if n != "loss" and TensorName.parse(n).param]
+        self.model.load_state({n: convert.from_scratch(self.framework, n, record[n]) for n in names})

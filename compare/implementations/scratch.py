@@ -1,0 +1,28 @@
+"""The scratch MLP (scratch/mlp.py) as an implementation: fed rows, answering in the scratch layout."""
+import numpy as np
+
+from scratch.mlp import MLP
+
+from ..engine import convert
+
+
+class ScratchImplementation:
+    def __init__(self, spec, params, convention):
+        self.model = MLP(spec, params, convention)
+
+    def step(self, X, Y):
+        cache, loss, grads = self.model.train_step(convert.rows_to_batch(X), convert.rows_to_batch(Y))
+        record = {name: t for name, t in cache.items() if name != "A0"}
+        record["loss"] = np.asarray(loss)
+        record.update(grads)
+        record.update(self.model.params)
+        for name, state in self.model.optimizer.state.items():
+            record.update({f"{name}.{key}": value for key, value in state.items()})
+        return record
+
+    def predict(self, X):
+        return self.model.predict(convert.rows_to_batch(X))
+
+
+def build(spec, params, convention="torch"):
+    return ScratchImplementation(spec, params, convention if convention in ("torch", "keras") else "torch")
