@@ -1,13 +1,41 @@
-"""framework-mirror: the same MLP in NumPy, PyTorch and Keras, trained in lockstep and compared.
+"""framework-mirror: the same MLP in NumPy, PyTorch and Keras, trained in lockstep and compared;
+and your own network, checked against them.
 
-    python -m compare mnist           the main job (python -m compare list: every recipe)
-    compare.run(spec, data)           -> Report
-    compare.assert_equivalent(spec)   raises AssertionError naming the first divergence
+    python -m compare mnist                   the main job (python -m compare list: every recipe)
+    python -m compare check my_net.py         your network (README, "Check your own network")
+    compare.run(spec, data)                   -> Report
+    compare.check(mine, spec, data)           -> Report for your implementation
+    compare.assert_equivalent(spec or mine)   raises AssertionError unless every judged pair agrees
+
+The adapters (functions, network_class, torch_module, keras_model) are imported when first
+used, so `import compare` imports neither torch nor TensorFlow.
 """
+import importlib
+
 from scratch.initializers import Init
 
+from .engine.convert import Layout
+from .engine.data import Data
 from .engine.errors import InputError
+from .engine.registry import Entry, register
 from .engine.run import assert_equivalent, run
 from .engine.spec import Spec
 
-__all__ = ["run", "assert_equivalent", "Spec", "Init", "InputError"]
+_LAZY = {
+    "check": ("compare.adapters.check", "check"),
+    "UserImplementation": ("compare.adapters.base", "UserImplementation"),
+    "functions": ("compare.adapters.functions", "functions"),
+    "network_class": ("compare.adapters.classes", "network_class"),
+    "torch_module": ("compare.adapters.torch_module", "torch_module"),
+    "keras_model": ("compare.adapters.keras_model", "keras_model"),
+}
+
+__all__ = ["run", "check", "assert_equivalent", "Spec", "Init", "Data", "Layout", "InputError", "Entry", "register",
+           "UserImplementation", "functions", "network_class", "torch_module", "keras_model"]
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        module, attribute = _LAZY[name]
+        return getattr(importlib.import_module(module), attribute)
+    raise AttributeError(f"module 'compare' has no attribute {name!r}")

@@ -75,7 +75,7 @@ def test_spec_mistakes_through_the_api(changes, words):
                         steps=1, epochs=None)
     bad = compare.Spec(**{**spec.__dict__, **changes})
     with pytest.raises(InputError) as caught:
-        compare.run(bad, frameworks=("scratch",))
+        compare.run(bad, frameworks=("scratch", "torch"))
     message = str(caught.value)
     assert "\n" not in message
     for word in words:
@@ -98,7 +98,7 @@ def spec3(loss="categorical_crossentropy", out="softmax"):
 def test_bad_data_through_the_api(X, Y, words):
     X, Y = np.array(X, dtype=float), np.array(Y, dtype=float)
     with pytest.raises(InputError) as caught:
-        compare.run(spec3(), Data(X=X, Y=Y, X_eval=np.zeros((1, 2))), frameworks=("scratch",))
+        compare.run(spec3(), Data(X=X, Y=Y, X_eval=np.zeros((1, 2))), frameworks=("scratch", "torch"))
     for word in words:
         assert word in str(caught.value)
 
@@ -107,7 +107,7 @@ def test_binary_labels_outside_0_1():
     spec = compare.Spec(sizes=[2, 1], activations=["sigmoid"], loss="binary_crossentropy", steps=1, epochs=None)
     data = Data(X=np.zeros((2, 2)), Y=np.array([[1.0], [-1.0]]), X_eval=np.zeros((1, 2)))
     with pytest.raises(InputError, match=r"targets hold -1 \(row 1, unit 0\)"):
-        compare.run(spec, data, frameworks=("scratch",))
+        compare.run(spec, data, frameworks=("scratch", "torch"))
 
 
 def test_uninstalled_framework(monkeypatch, capsys):

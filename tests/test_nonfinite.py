@@ -7,7 +7,8 @@ import pytest
 
 from compare.engine.check import cmp
 from compare.cli import main
-from compare.engine.harness import first_nonfinite, ordered_names
+from compare.engine.harness import first_nonfinite
+from compare.engine.names import ordered
 
 
 def test_huge_learning_rate_overflows_and_stops(tmp_path, capsys):
@@ -30,7 +31,7 @@ def test_huge_learning_rate_overflows_and_stops(tmp_path, capsys):
 def test_first_nonfinite_is_the_earliest_tensor_in_compute_order():
     record = {"Z1": np.array([[1.0, 2.0]]), "A1": np.array([[1.0, np.inf]]), "Z2": np.array([[np.nan, 0.0]]),
               "A2": np.array([[np.nan, 0.0]]), "loss": np.array(np.nan), "W1": np.array([[3.0]])}
-    bad = first_nonfinite(4, "keras", record, ordered_names(record, 2))
+    bad = first_nonfinite(4, "keras", record, ordered(record, 2))
     assert (bad["step"], bad["framework"], bad["layer"], bad["tensor"], bad["index"]) == (4, "keras", 1, "A1", [0, 1])
     assert bad["value"] == np.inf and bad["inputs"] == {"max|Z1|": 2.0, "max|W1|": 3.0}
     assert first_nonfinite(1, "scratch", {"Z1": np.ones((2, 2))}, ["Z1"]) is None

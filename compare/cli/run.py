@@ -77,7 +77,7 @@ def main(argv):
     if args.html:
         from ..views.html import write_html
         write_html(report, args.html, spec, data, args.every or recipe.every)
-    print_report(report, args, recipe)
+    print_report(report, args, args.every or recipe.every)
     return exit_code(report)
 
 
@@ -99,19 +99,20 @@ def bug_context(name):
     return inject(name)
 
 
-def print_report(report, args, recipe):
+def print_report(report, args, every):
+    """The tables (unless --quiet) and the verdict line."""
     from ..views import tables
 
     if not args.quiet:
         print()
-        print(tables.step_table(report, args.every or recipe.every))
+        print(tables.step_table(report, every))
         print()
         print(tables.summary_table(report))
-        for block in (tables.accuracy_table(report), tables.cross_lines(report)):
+        for block in (tables.accuracy_table(report), tables.cross_lines(report), tables.not_compared_lines(report)):
             if block:
                 print()
                 print(block)
-        if report.final_outputs and len(report.final_outputs[report.runners[0]]) <= 12:
+        if report.final_outputs and len(next(iter(report.final_outputs.values()))) <= 12:
             print()
             print("final outputs on the evaluation inputs:")
             print(tables.outputs_table(report))

@@ -10,13 +10,15 @@ The harness compares everything in the scratch layout: framework tensors come ba
 `to_scratch`, named as in the scratch code: Z1, A1, dZ1, dW1, db1, W1, b1, and optimizer state
 as '<param>.<state>' (e.g. 'W1.m').
 
+A user's own layouts (compare/adapters) are converted here too: `Layout` and the functions below it.
+
 Left out: convolution kernels, anything but dense layers.
 """
-import re
+from dataclasses import dataclass
 
 import numpy as np
 
-NAME = re.compile(r"^(?P<d>d?)(?P<kind>Z|A|W|b)(?P<layer>\d+)(?:\.(?P<state>\w+))?$")
+from .names import TensorName
 
 
 def expect(array, shape, what):
@@ -66,10 +68,8 @@ def to_scratch(framework, name, array, sizes, m=None):
     array = np.asarray(array)
     if name == "loss":
         return expect(array, (), name)
-    match = NAME.match(name)
-    if match is None:
-        raise ValueError(f"no layout rule for tensor {name!r}")
-    kind, l = match["kind"], int(match["layer"])
+    parsed = TensorName.parse(name)
+    kind, l = parsed.kind.lstrip("d"), parsed.layer
     n_out, n_in = sizes[l], sizes[l - 1]
     if kind in ("Z", "A"):
         return rows_to_batch(expect(array, (m, n_out), f"{framework} {name}"))
@@ -83,7 +83,7 @@ def to_scratch(framework, name, array, sizes, m=None):
 def from_scratch(framework, name, array):
     """A scratch parameter or optimizer-state tensor ('W1', 'b2', 'W1.m', ...) -> the framework's
     layout (the inverse of `to_scratch`)."""
-    kind = NAME.match(name)["kind"]
+    kind = TensorName.parse(name).kind
     if kind == "b":
         return array.reshape(-1).copy()
     if kind == "W" and framework == "keras":
@@ -102,3 +102,90 @@ def scratch_params(params):
     for l, (W, b) in enumerate(params, start=1):
         named[f"W{l}"], named[f"b{l}"] = W, b
     return named
+
+
+# --- a user's own layouts (compare/adapters) --------------------------------------------------
+
+@dataclass(frozen=True)
+class Layout:
+    """How a user's code holds its arrays. The defaults are the scratch layout (and most blog code's)."""
+    examples: str = "columns"   # 'columns': X (n_0, m), Z/A/dZ (n_l, m); 'rows': (m, n_0), (m, n_l)
+    weights: str = "out_in"     # 'out_in': W (n_l, n_{l-1}) as torch's Linear; 'in_out': (n_{l-1}, n_l) as a Keras kernel
+    bias: str = "column"        # 'column': (n_l, 1); 'flat': (n_l,); 'row': (1, n_l)
+    labels: str = "one_hot"     # 'one_hot': Y like Z_L; 'integer': y (m,) of class indices
+
+    def validate(self):
+        from .errors import InputError
+
+        for field_name, choices in LAYOUT_CHOICES.items():
+            if getattr(self, field_name) not in choices:
+                raise InputError(f"layout {field_name} {getattr(self, field_name)!r}: choose one of {', '.join(choices)}")
+        return self
+
+
+LAYOUT_CHOICES = {"examples": ("columns", "rows"), "weights": ("out_in", "in_out"),
+                  "bias": ("column", "flat", "row"), "labels": ("one_hot", "integer")}
+
+
+def bias_shape(n, layout):
+    return {"column": (n, 1), "flat": (n,), "row": (1, n)}[layout.bias]
+
+
+def params_to_layout(params, layout):
+    """[(W (out, in), b (out, 1))] -> the user's layout, as fresh copies."""
+    out = []
+    for W, b in params:
+        n_out = W.shape[0]
+        out.append((np.array(W.T if layout.weights == "in_out" else W), np.array(b).reshape(bias_shape(n_out, layout))))
+    return out
+
+
+def params_from_layout(params, sizes, layout):
+    """The user's own initial [(W, b)] -> the scratch layout, each shape asserted (a wrong shape here
+    is an input error of the declaration, not a finding)."""
+    out = []
+    for l, (W, b) in enumerate(params, start=1):
+        n_out, n_in = sizes[l], sizes[l - 1]
+        W = np.asarray(W, dtype=np.float64)
+        want = (n_in, n_out) if layout.weights == "in_out" else (n_out, n_in)
+        expect(W, want, f"your initial W{l} ({layout.weights})")
+        b = np.asarray(b, dtype=np.float64)
+        if b.size != n_out:
+            raise AssertionError(f"your initial b{l}: expected {n_out} values, got shape {b.shape}")
+        out.append((np.ascontiguousarray(W.T if layout.weights == "in_out" else W), b.reshape(n_out, 1).copy()))
+    return out
+
+
+def batch_to_layout(X, layout):
+    """A batch of rows (m, n) -> the user's layout (a copy: the user's code may write to it)."""
+    return np.array(X.T if layout.examples == "columns" else X)
+
+
+def targets_to_layout(Y, layout):
+    """Targets as rows (m, n_L), one-hot or real -> the user's layout; integer labels (m,) if asked."""
+    if layout.labels == "integer":
+        return np.argmax(Y, axis=1)
+    return batch_to_layout(Y, layout)
+
+
+def tensor_from_layout(name, array, layout, sizes, m):
+    """One of the user's tensors -> the scratch layout, when its shape is what the user's layout
+    says it should be; any other shape is passed on unchanged, so the comparison reports it (and
+    says what it looks like: a lost axis, a transpose) instead of this function failing."""
+    array = np.asarray(array)
+    parsed = TensorName.parse(name)
+    if parsed.layer is None:
+        return array
+    n_out, n_in = sizes[parsed.layer], sizes[parsed.layer - 1]
+    kind = "W" if parsed.state and parsed.kind == "W" else "b" if parsed.state else parsed.kind.lstrip("d")
+    if kind in ("Z", "A"):
+        if layout.examples == "rows" and array.shape == (m, n_out):
+            return array.T
+        return array
+    if kind == "W":
+        if layout.weights == "in_out" and array.shape == (n_in, n_out):
+            return array.T
+        return array
+    if array.shape == bias_shape(n_out, layout):
+        return array.reshape(n_out, 1)
+    return array

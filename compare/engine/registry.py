@@ -46,6 +46,8 @@ class Entry:
     settings: dict = field(default_factory=dict)  # spec fields it fixes for itself (a user's optimizer),
                                                   # applied to the references it is compared with
     origin: str | None = None                 # where a user's implementation was declared (file:line)
+    vocabulary: dict = field(default_factory=dict)  # our tensor name -> its own name ('dW1' -> 'nabla_w[0]')
+    notes: dict = field(default_factory=dict)       # tensor or group -> how it is compared (a scaling, ...)
 
     def builder(self):
         """The build function, importing its module on first use. Raises FrameworkUnavailable."""
@@ -65,6 +67,7 @@ BUILTIN = [
     Entry("keras", ("keras",), module="compare.implementations.keras", requires=("tensorflow", "keras"),
           install="keras", description="reference/keras_mlp.py: Dense, Keras's losses and optimizers, GradientTape"),
 ]
+BUILTIN_NAMES = tuple(e.name for e in BUILTIN)
 REGISTRY = {}
 _UNAVAILABLE = {}
 
@@ -88,7 +91,9 @@ def names():
 
 
 def get(name):
-    """The registered entry called `name`. Raises InputError naming the choices."""
+    """The registered entry called `name` (or the entry itself). Raises InputError naming the choices."""
+    if isinstance(name, Entry):
+        return name
     if name not in REGISTRY:
         raise InputError(f"unknown framework {name!r}; choose from: {', '.join(REGISTRY)}")
     return REGISTRY[name]
@@ -101,8 +106,9 @@ def unavailable_text(entry, error):
 
 def require(name):
     """Raise FrameworkUnavailable (exit 2) if the implementation's modules cannot be imported;
-    imports them (once) when they can."""
+    imports them (once) when they can. -> the entry"""
     entry = get(name)
+    name = entry.name
     if name in _UNAVAILABLE:
         raise FrameworkUnavailable(_UNAVAILABLE[name])
     for module in entry.requires:

@@ -119,6 +119,19 @@ def cross_lines(report):
     return "\n".join(lines)
 
 
+def not_compared_lines(report, limit=6):
+    """Per pair, the tensors one side gives and the other does not (so they were not compared)."""
+    lines = []
+    for pair, missing in report.summary.get("not_compared", {}).items():
+        by_reason = {}
+        for name, why in missing.items():
+            by_reason.setdefault(why, []).append(name)
+        for why, names in by_reason.items():
+            shown = ", ".join(names[:limit]) + (f" and {len(names) - limit} more" if len(names) > limit else "")
+            lines.append(f"  {pair}: not compared ({why}): {shown}")
+    return "\n".join(["tensors not compared:"] + lines) if lines else ""
+
+
 def error_block(error):
     """An exception raised inside an implementation's step, as one block: where, what, which line."""
     rows = [("step", error["step"]), ("implementation", error["framework"]), ("exception", error["exception"]),

@@ -12,7 +12,7 @@ import numpy as np
 from tabulate import tabulate
 
 from ..engine.errors import InputError
-from ..engine.harness import ordered_names
+from ..engine import names as tensor_names
 
 SMALL = 24          # tensors with at most this many elements are printed whole
 CORNER = 3
@@ -26,7 +26,8 @@ def formula(name, spec):
         return f"{name}: the optimizer's {STATE_WORDS.get(state, state)} for {param}, after the step"
     if name == "loss":
         return f"L = {spec.loss}(A{L}, Y)   ({spec.reduction} over the batch)"
-    kind, l = name.rstrip("0123456789"), int("".join(c for c in name if c.isdigit()))
+    parsed = tensor_names.parse(name)
+    kind, l = parsed.kind, parsed.layer
     g = spec.activations[l - 1]
     return {
         "Z": f"Z{l} = W{l} · A{l - 1} + b{l}",
@@ -75,7 +76,7 @@ def aligned(rows, headers):
 
 def select_example(name, array, example):
     """Z, A and dZ keep one column per example: --example I shows column I only."""
-    if example is None or name.rstrip("0123456789") not in ("Z", "A", "dZ"):
+    if example is None or (name != "A0" and tensor_names.parse(name).kind not in ("Z", "A", "dZ")):
         return array
     if example >= array.shape[1]:
         raise InputError(f"--example {example} is outside the batch of {array.shape[1]}")
@@ -85,7 +86,7 @@ def select_example(name, array, example):
 def trace_rows(kept, spec, keys, example, full):
     """-> [(name, formula, {runner: text}, {pair: max abs diff})] in compute order, and the numbers."""
     records = kept["records"]
-    names = [n for n in ordered_names(records[keys[0]], spec.n_layers) if all(n in records[k] for k in keys)]
+    names = [n for n in tensor_names.ordered(records[keys[0]], spec.n_layers) if all(n in records[k] for k in keys)]
     numbers, rows = {}, []
     for name in names:
         values = {k: select_example(name, np.asarray(records[k][name]), example) for k in keys}
@@ -98,9 +99,6 @@ def trace_rows(kept, spec, keys, example, full):
     return rows, numbers
 
 
-SECTIONS = {"Z": "forward", "A": "forward", "loss": "loss", "dZ": "backward", "dW": "backward", "db": "backward",
-            "W": "update", "b": "update"}
-
 
 STATE_WORDS = {"momentum": "momentum buffer v", "square_avg": "running average of squared gradients",
                "m": "first-moment estimate m", "v": "second-moment estimate v"}
@@ -108,7 +106,7 @@ STATE_WORDS = {"momentum": "momentum buffer v", "square_avg": "running average o
 
 def section_of(name):
     """'dW2' -> 'backward', 'W1.m' -> 'optimizer state': the part of the step a tensor belongs to."""
-    return "optimizer state" if "." in name else SECTIONS[name.rstrip("0123456789")]
+    return tensor_names.parse(name).section
 
 
 def print_trace(recipe, spec, kept, keys, step, example, full):

@@ -1,0 +1,101 @@
+"""`python -m compare check FILE.py`: check your own network against scratch, torch and Keras.
+
+The file declares one or more implementations at its top level (compare.functions,
+compare.network_class, compare.torch_module, compare.keras_model; README, "Check your own
+network"). The network is the recipe's (--recipe), or the one given by --sizes/--activations/
+--loss, or the one the adapter reads from the code; one set of initial weights is copied into
+every implementation; --steps N steps run in lockstep; the report speaks of the implementation
+by the name it was given and of tensors by the names its code uses.
+"""
+import sys
+
+from ..engine.errors import InputError
+from .common import Parser, finite_float, frameworks_list, positive_int, progress, total_steps
+from .run import exit_code, print_report
+
+
+def names_list(text):
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def parser():
+    p = Parser(prog="python -m compare check FILE.py", description="Check your own network in lockstep.")
+    p.add_argument("file", help="a Python file declaring your implementation(s)")
+    p.add_argument("--entry", help="which of the file's implementations (variable or name; comma-separated)")
+    p.add_argument("--against", type=frameworks_list, default=("torch", "keras"),
+                   help="what to check it against: some of scratch,torch,keras (default torch,keras)")
+    p.add_argument("--recipe", help="take the network and the data from a recipe (python -m compare list)")
+    p.add_argument("--steps", type=positive_int, help="steps to run (default 20, or the recipe's)")
+    p.add_argument("--weights", choices=("spec", "mine"), default="spec",
+                   help="initial weights: the spec's initializer (default), or your own init_params copied out")
+    p.add_argument("--sizes", type=lambda s: [positive_int(x) for x in names_list(s)], help="layer widths, e.g. 784,32,10")
+    p.add_argument("--activations", type=names_list, help="one per layer, e.g. relu,softmax")
+    p.add_argument("--loss", help="mse, binary_crossentropy or categorical_crossentropy")
+    p.add_argument("--lr", type=finite_float, help="learning rate")
+    p.add_argument("--optimizer", help="sgd, rmsprop or adam")
+    p.add_argument("--momentum", type=finite_float, help="SGD momentum")
+    p.add_argument("--batch-size", type=positive_int, help="examples per step")
+    p.add_argument("--full-batch", action="store_true", help="one batch of the whole training set")
+    p.add_argument("--dtype", help="float64 (default) or float32")
+    p.add_argument("--seed", type=int, help="seed for the initial weights, the data and shuffling")
+    p.add_argument("--json", metavar="PATH", help="write the JSON report here")
+    p.add_argument("--plot", metavar="PATH", help="write a PNG of loss, accuracy and error curves")
+    p.add_argument("--html", metavar="PATH", help="write a self-contained HTML report")
+    p.add_argument("--every", type=positive_int, help="a table row every K steps (failing steps always shown)")
+    p.add_argument("--data-dir", metavar="PATH", help="folder holding the data files (MNIST recipes)")
+    p.add_argument("--offline", action="store_true", help="never download data")
+    p.add_argument("--threads", type=positive_int, help="threads for each library (default: 1 for mini-batches)")
+    p.add_argument("--quiet", action="store_true", help="print the verdict line only")
+    return p
+
+
+def main(argv):
+    args = parser().parse_args(argv)
+    from ..adapters.check import check, declared, load_file, resolve_against, resolve_spec
+    from ..engine.run import random_data
+    from ..data import recipes
+    from ..views.files import check_writable, write_json
+
+    for path, what in ((args.json, "json"), (args.plot, "plot"), (args.html, "html")):
+        if path:
+            check_writable(path, what)
+    recipe = recipes.get(args.recipe) if args.recipe else None
+    overrides = {"sizes": args.sizes, "activations": args.activations, "loss": args.loss, "lr": args.lr,
+                 "optimizer": args.optimizer, "momentum": args.momentum, "batch_size": args.batch_size,
+                 "dtype": args.dtype, "seed": args.seed}
+    if args.optimizer and args.optimizer != "sgd" and args.momentum is None:
+        overrides.update(momentum=0.0, nesterov=False)
+    if args.full_batch and args.batch_size:
+        raise InputError("--full-batch and --batch-size contradict each other: give one")
+    overrides["full_batch"] = args.full_batch or None
+    items = declared(load_file(args.file), args.file, args.entry)
+    spec = resolve_spec(items, None, recipe, args.steps, overrides)
+    against = resolve_against(args.against)
+    data = recipe.load(data_dir=args.data_dir, offline=args.offline) if recipe else random_data(spec, seed=spec.seed)
+    from ..engine import frameworks
+    frameworks.configure_threads(args.threads if args.threads else frameworks.default_threads(spec), args.against)
+    if not args.quiet:
+        from ..views.tables import spec_table
+        print(f"checking {', '.join(f'{i.name} ({type(i).__name__})' for i in items)} from {args.file} "
+              f"against {', '.join(args.against)}")
+        print(spec_table(spec, [i.name for i in items] + list(args.against), data))
+    bar = progress(total_steps(spec, len(data.X)))
+    try:
+        report = check(items, spec=spec, data=data, against=against, weights=args.weights,
+                       on_step=lambda r: bar.update(1), keep_step=1 if args.html else None)
+    finally:
+        bar.close()
+    if args.json:
+        write_json(report, args.json)
+    if args.plot:
+        from ..views.plots import write_plot
+        write_plot(report, args.plot)
+    if args.html:
+        from ..views.html import write_html
+        write_html(report, args.html, spec, data, args.every or (recipe.every if recipe else 1))
+    print_report(report, args, args.every or (recipe.every if recipe else 1))
+    return exit_code(report)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
