@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 
 import compare
-from compare.engine import frameworks as fw
-from compare.engine import harness
+from compare.engine import registry
 from compare.views import files as files_module
 from compare.cli import main
 from compare.engine.errors import InputError
@@ -111,8 +110,9 @@ def test_binary_labels_outside_0_1():
 
 
 def test_uninstalled_framework(monkeypatch, capsys):
-    monkeypatch.setitem(fw._MODULES, "keras", "no_such_keras_module")
-    monkeypatch.setattr(fw, "_IMPORT_ERRORS", {})
+    entry = registry.REGISTRY["keras"]
+    monkeypatch.setattr(entry, "requires", ("no_such_keras_module",))
+    monkeypatch.setattr(registry, "_UNAVAILABLE", {})
     assert_input_error(["toy3", "--frameworks", "scratch,keras", "--quiet"], capsys,
                        "framework 'keras' is not available", "pip install")
 
@@ -210,16 +210,17 @@ def test_corrupt_gzip_through_the_loader(tmp_path):
 # --- interrupted runs: exit 130, a complete report or the previous one -------------------------
 
 def interrupt_at(monkeypatch, k):
-    real = harness.ScratchRunner.step
+    from compare.implementations.scratch import ScratchImplementation
+    real = ScratchImplementation.step
     calls = {"n": 0}
 
     def step(self, X, Y):
-        if self.key == "scratch":
+        if self.model.convention == "torch":
             calls["n"] += 1
             if calls["n"] == k:
                 raise KeyboardInterrupt
         return real(self, X, Y)
-    monkeypatch.setattr(harness.ScratchRunner, "step", step)
+    monkeypatch.setattr(ScratchImplementation, "step", step)
 
 
 def test_interrupted_run_writes_a_complete_report(tmp_path, monkeypatch, capsys):

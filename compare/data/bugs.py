@@ -15,7 +15,6 @@ of summary.first_divergence, or, for a mistake that raises, summary.error at tha
 Left out: mistakes in the reference implementations; several mistakes at once.
 """
 import contextlib
-import json
 from dataclasses import asdict, dataclass, field
 from unittest import mock
 

@@ -7,7 +7,7 @@ Categorical targets are one-hot rows.
 
 Left out: loading data from files (the MNIST recipes, registered from compare/mnist.py, do that).
 """
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np

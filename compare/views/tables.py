@@ -4,7 +4,6 @@ Left out: JSON (compare/report.py), plots (compare/plots.py).
 """
 from tabulate import tabulate
 
-from ..engine.harness import CROSS
 from ..engine.names import GROUPS as KINDS
 from ..engine.run import describe_divergence
 

@@ -9,7 +9,6 @@ Optimizer state (momentum buffers, moment estimates) follows the update, named a
 Left out: steps other than the one asked for (the JSON report of a normal run has every step's errors).
 """
 import numpy as np
-from tabulate import tabulate
 
 from ..engine.errors import InputError
 from ..engine import names as tensor_names
