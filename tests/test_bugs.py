@@ -8,6 +8,7 @@ import scratch.activations as act
 import scratch.optimizers as opt
 from compare.data import bugs
 from compare.cli import main
+from compare.engine.run import describe_divergence
 from scratch.mlp import MLP
 
 BUGS = list(bugs.BUGS.values())
@@ -39,6 +40,7 @@ def test_bug_is_caught_where_listed(bug, tmp_path, capsys):
         for label in ("step", "implementation", "exception", "at", "code"):
             assert f"\n  {label} " in block
         assert f"compare/data/bugs.py:{error['line']}" in block
+        assert bug.diagnosis in block
         return
     found = s["first_divergence"]
     assert found is not None, f"{bug.name}: no divergence found"
@@ -55,6 +57,8 @@ def test_bug_is_caught_where_listed(bug, tmp_path, capsys):
     assert float(row["max_rel_err"]["torch~keras"]) <= s["rtol"]          # the references still agree
     verdict = out.strip().splitlines()[-1]
     assert verdict.startswith("MISMATCH:") and want["tensor"] in verdict and f"step {want['step']}" in verdict
+    assert bug.diagnosis in verdict, f"{bug.name}: the verdict does not say {bug.diagnosis!r}:\n{verdict}"
+    assert bug.diagnosis in (describe_divergence(s["first_nonfinite"]) if s["first_nonfinite"] else found["explanation"])
 
 
 def test_unstable_softmax_reports_the_first_non_finite_value(tmp_path, capsys):
@@ -103,3 +107,35 @@ def test_unknown_bug_is_an_input_error(capsys):
     code, out, err = run_cli(["toy3", "--inject-bug", "no-such-bug"], capsys)
     assert code == 2
     assert err.startswith("error: unknown bug 'no-such-bug'") and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("recipe, bug, words", [
+    ("parity", "softmax-whole-batch", "the network has no softmax layer"),
+    ("dosage", "ascent", "the learning rate is 0"),
+    ("parity", "no-batch-mean", "batches of 1 example"),
+    ("xor", "skipped-activation", None),          # xor has a hidden sigmoid layer: it can show
+    ("toy3", "", "needs a bug name"),
+    ("toy3", "no-such-bug", "unknown bug 'no-such-bug'"),
+])
+def test_inject_bug_that_cannot_show_is_refused(recipe, bug, words, capsys, monkeypatch):
+    """A bug whose code cannot change a number of the run would let the run pass and prove
+    nothing: refused (exit 2) before any framework is imported."""
+    from compare.data.bugs import check_applies
+    from compare.data.recipes import get
+
+    if words is None:
+        check_applies(bug, get(recipe).spec)              # no error
+        return
+    monkeypatch.setattr("compare.engine.run.check_frameworks", lambda *a, **k: pytest.fail("frameworks imported"))
+    code, out, err = run_cli([recipe, "--inject-bug", bug, "--quiet"], capsys)
+    assert code == 2 and words in err and err.count("\n") == 1, err
+
+
+def test_bugs_json_lists_each_diagnosis(tmp_path, capsys):
+    path = tmp_path / "bugs.json"
+    code, out, err = run_cli(["bugs", "--json", str(path)], capsys)
+    assert code == 0
+    listing = {b["name"]: b for b in json.loads(path.read_text())}
+    assert set(listing) == set(bugs.BUGS)
+    for name, bug in bugs.BUGS.items():
+        assert listing[name]["diagnosis"] == bug.diagnosis and bug.diagnosis

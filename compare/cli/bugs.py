@@ -16,11 +16,11 @@ def main(argv):
     from tabulate import tabulate
 
     p = Parser(prog="python -m compare bugs", description="The classic mistakes --inject-bug can put in.")
-    p.add_argument("--json", metavar="PATH", help="write the list as JSON: name, recipe, expected")
+    p.add_argument("--json", metavar="PATH", help="write the list as JSON: name, what, recipe, expected, diagnosis")
     args = p.parse_args(argv)
     if args.json:
         check_writable(args.json, "json")
-        listing = [{"name": b.name, "what": b.what, "recipe": b.recipe, "expected": b.expected} for b in BUGS.values()]
+        listing = [b.listing() for b in BUGS.values()]
         write_atomic(args.json, lambda f: json.dump(listing, f, indent=1))
     rows = [(b.name, b.recipe, where_text(b.expected), b.what) for b in BUGS.values()]
     print(tabulate(rows, headers=["bug", "recipe", "expected first divergence", "the mistake"], tablefmt="simple"))

@@ -9,8 +9,10 @@ teaching code in scratch/ stays clean. Both scratch runners (torch and Keras con
 carry the mistake, so both pairs (scratch vs torch, scratch@keras vs keras) catch it.
 
 `expected` says where the harness must localise each mistake: the step, layer and tensor
-of summary.first_divergence, or, for a mistake that raises, summary.error at that step
-(tests/test_bugs.py checks every entry).
+of summary.first_divergence, or, for a mistake that raises, summary.error at that step;
+`diagnosis` the words the verdict line must use to say what the difference looks like
+(compare/engine/diagnose.py); tests/test_bugs.py checks every entry. `NEEDS` says when a
+mistake's code cannot change a number of a run (--inject-bug then refuses, exit 2).
 
 Left out: mistakes in the reference implementations; several mistakes at once.
 """
@@ -149,6 +151,7 @@ class Bug:
     what: str                   # the mistake, one line
     recipe: str                 # the recipe it is demonstrated on
     expected: dict              # where it shows: {step, layer, tensor}, plus 'raises' for an exception
+    diagnosis: str              # words the verdict line must contain: what the difference looks like
     patches: callable = field(repr=False, default=None)   # () -> [unittest.mock patchers]
 
     def listing(self):
@@ -158,36 +161,47 @@ class Bug:
 BUGS = {bug.name: bug for bug in [
     Bug("softmax-whole-batch", "softmax normalised over the whole batch matrix instead of per example",
         "toy3", {"step": 1, "layer": 2, "tensor": "A2"},
+        "softmax normalised over the whole batch",
         lambda: activation("softmax", g=softmax_whole_batch)),
     Bug("skipped-activation", "a hidden layer's activation computed but the pre-activation passed on",
         "toy3", {"step": 1, "layer": 2, "tensor": "Z2"},
+        "layer 2 was fed Z1 instead of A1",
         lambda: [mock.patch.object(MLP, "forward", forward_skipping_activation)]),
     Bug("bias-grad-all-units", "bias gradient summed over every unit and example (a scalar), not per unit",
         "toy3", {"step": 1, "layer": 2, "tensor": "db2"},
+        "a lost axis: scratch's db2 is (), summed over units and examples to a scalar",
         lambda: [mock.patch.object(MLP, "backward", backward_with(dW_right, db_summed_over_everything))]),
     Bug("sigmoid-sign", "sigmoid written as 1 / (1 - e^-z)",
         "parity", {"step": 1, "layer": 1, "tensor": "A1"},
+        "the activation sigmoid itself is computed differently",
         lambda: activation("sigmoid", g=sigmoid_wrong_sign)),
     Bug("sigmoid-grad-of-input", "sigmoid derivative computed as s(z) (1 - z) instead of s(z) (1 - s(z))",
         "parity", {"step": 1, "layer": 3, "tensor": "dZ3"},
+        "the derivative of the loss or of the output activation (sigmoid) is wrong",
         lambda: activation("sigmoid", g_grad=sigmoid_grad_of_input)),
     Bug("no-batch-mean", "gradients summed over the batch but not divided by its size",
         "toy3", {"step": 1, "layer": 2, "tensor": "dZ2"},
+        "a factor of m = 4, the batch size",
         lambda: [mock.patch.object(MLP, "output_dZ", output_dZ_no_batch_mean)]),
     Bug("unstable-softmax", "softmax without subtracting the max: overflows on large logits (NaN)",
         "toy3-large-logits", {"step": 1, "layer": 1, "tensor": "A1"},
+        "first non-finite value: step 1, scratch, layer 1, A1",
         lambda: activation("softmax", g=softmax_unstable)),
     Bug("bias-not-updated", "the optimizer updates the weights only",
         "toy3", {"step": 1, "layer": 1, "tensor": "b1"},
+        "scratch did not update b1",
         lambda: [mock.patch.object(MLP, "step", step_weights_only)]),
     Bug("wrong-activation-in-dW", "dW computed with this layer's activation instead of the previous one's",
         "toy3", {"step": 1, "layer": 2, "tensor": "dW2"},
+        "dW2 = dZ2 · A2ᵀ, where A1 (the input of layer 2) belongs",
         lambda: [mock.patch.object(MLP, "backward", backward_with(dW_with_own_activation, db_right))]),
     Bug("ascent", "the update added instead of subtracted (gradient ascent)",
         "toy3", {"step": 1, "layer": 1, "tensor": "W1"},
+        "the update is added, not subtracted",
         lambda: [mock.patch.object(opt.SGD, "update", sgd_ascent)]),
     Bug("rows-times-weights", "Z = A W + b (the row convention) in column-layout code: a shape error",
         "toy3", {"step": 1, "layer": 1, "tensor": "Z1", "raises": "ValueError"},
+        "ValueError: matmul",
         lambda: [mock.patch.object(MLP, "forward", forward_rows_times_weights)]),
 ]}
 

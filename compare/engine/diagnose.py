@@ -32,8 +32,11 @@ def close(a, b, tol=TIGHT):
 
 
 def factor(a, b):
-    """c if a = c * b (to TIGHT), else None. a, b: same shape, b not all zero."""
+    """c if a = c * b (to TIGHT), else None. a, b: same shape, b not all zero, at least two
+    non-zero elements (one number is always some multiple of another)."""
     a, b = np.asarray(a, dtype=np.float64).ravel(), np.asarray(b, dtype=np.float64).ravel()
+    if np.count_nonzero(b) < 2:
+        return None
     bb = float(b @ b)
     if bb == 0 or not np.all(np.isfinite(a)) or not np.all(np.isfinite(b)):
         return None
@@ -100,6 +103,7 @@ def explain(divergence, records, previous, pair, spec, m, initial=None):
     words = []
     if kind in ("Z", "A") and layer:
         words.append(f"layer {layer} is the first where the forward pass differs (everything before it agrees)")
+        words += forward_words(kind, layer, a, records, previous, initial, ours, theirs, spec)
         other = records[theirs].get(f"{'Z' if kind == 'A' else 'A'}{layer}")
         if other is not None and close(a, other):
             words.append(f"{ours}'s {name} equals {theirs}'s {'Z' if kind == 'A' else 'A'}{layer}: Z and A swapped, "
@@ -131,10 +135,11 @@ def explain(divergence, records, previous, pair, spec, m, initial=None):
                                      f"previous step (the update used the previous step's gradient)")
         return "; ".join(words)
     if not words or kind not in ("Z", "A"):
-        if np.any(b):
-            c = factor(a, b)
-            if c is not None:
-                words.append(name_factor(c, m, n_out, ours, theirs, name))
+        c = factor(a, b) if np.any(b) else None
+        if c is not None:
+            words.append(name_factor(c, m, n_out, ours, theirs, name))
+        elif kind in ("dZ", "dW", "db", "loss"):
+            words += backward_words(kind, layer, a, records, ours, theirs, spec)
         if previous is not None and name in previous.get(theirs, {}) and close(a, previous[theirs][name]):
             words.append(f"one step of lag: {ours}'s {name} equals {theirs}'s {name} of the previous step")
     return "; ".join(words)
@@ -150,3 +155,47 @@ def before_value(name, key, previous, initial):
         W, b = initial[parsed.layer - 1]
         return np.asarray(W if parsed.kind == "W" else b, dtype=np.float64)
     return None
+
+
+def forward_words(kind, layer, a, records, previous, initial, ours, theirs, spec):
+    """Z_l or A_l differs, everything before agrees: which input or which function."""
+    other = records[theirs]
+    g = spec.activations[layer - 1]
+    if kind == "A" and f"Z{layer}" in records[ours] and close(records[ours][f"Z{layer}"], other.get(f"Z{layer}", np.nan)):
+        return [f"Z{layer} agrees but A{layer} does not: the activation {g} itself is computed differently "
+                f"(check its formula)"]
+    if kind == "Z" and layer > 1 and f"Z{layer - 1}" in other:
+        W, b = (before_value(f"W{layer}", theirs, previous, initial), before_value(f"b{layer}", theirs, previous, initial))
+        Z_prev = np.asarray(other[f"Z{layer - 1}"], dtype=np.float64)
+        if W is not None and b is not None and W.shape[1] == Z_prev.shape[0] and close(a, W @ Z_prev + b):
+            return [f"layer {layer} was fed Z{layer - 1} instead of A{layer - 1}: the activation of layer {layer - 1} "
+                    f"is computed but not passed on"]
+    return []
+
+
+def backward_words(kind, layer, a, records, ours, theirs, spec):
+    """A gradient differs while what it is computed from agrees: which step of backprop."""
+    other, L = records[theirs], spec.n_layers
+    if kind == "loss":
+        return ["the forward pass agrees but the loss does not: the loss formula or its reduction (mean or sum) differs"]
+    if kind == "dZ" and layer == L:
+        return [f"the forward pass and the loss agree but dZ{L} does not: the derivative of the loss or of the "
+                f"output activation ({spec.activations[-1]}) is wrong"]
+    if kind == "dZ":
+        return [f"dZ{layer + 1} agrees but dZ{layer} does not: the step back through layer {layer}, "
+                f"dZ{layer} = (W{layer + 1}ᵀ · dZ{layer + 1}) ⊙ {spec.activations[layer - 1]}'(Z{layer}), is wrong "
+                f"(the derivative {spec.activations[layer - 1]}' or the product)"]
+    if kind == "dW" and f"dZ{layer}" in other:
+        dZ = np.asarray(other[f"dZ{layer}"], dtype=np.float64)
+        candidates = {f"A{layer - 1}": other.get(f"A{layer - 1}"), f"A{layer}": other.get(f"A{layer}"),
+                      f"Z{layer - 1}": other.get(f"Z{layer - 1}"), f"Z{layer}": other.get(f"Z{layer}")}
+        for label, X in candidates.items():
+            if label == f"A{layer - 1}" or X is None:
+                continue
+            X = np.asarray(X, dtype=np.float64)
+            if X.ndim == 2 and dZ.shape[1] == X.shape[1] and (dZ @ X.T).shape == a.shape and close(a, dZ @ X.T):
+                return [f"dW{layer} = dZ{layer} · {label}ᵀ, where A{layer - 1} (the input of layer {layer}) belongs"]
+        return [f"dZ{layer} agrees but dW{layer} does not: dW{layer} = dZ{layer} · A{layer - 1}ᵀ is computed differently"]
+    if kind == "db":
+        return [f"dZ{layer} agrees but db{layer} does not: db{layer} is the sum of dZ{layer} over the examples (axis=1)"]
+    return []
