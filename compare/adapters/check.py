@@ -19,7 +19,8 @@ import sys
 
 from ..engine import registry
 from ..engine.errors import InputError
-from ..engine.run import check_spec, run_lockstep
+from ..engine import run as engine_run
+from ..engine.run import check_spec, raise_unless_passed, run_lockstep
 from ..engine.spec import Spec
 from .base import UserImplementation
 
@@ -104,6 +105,22 @@ def check(implementation, spec=None, data=None, against=DEFAULT_AGAINST, steps=N
     return run_lockstep(spec, data, [item.entry() for item in items], references,
                         recipe=recipe.name if recipe is not None else "check", on_step=on_step,
                         notes=notes, keep_step=keep_step, cross=False, params=params)
+
+
+def assert_equivalent(spec_or_implementation, data=None, steps=None, frameworks=engine_run.DEFAULT_FRAMEWORKS,
+                      **check_options):
+    """compare.assert_equivalent: raise AssertionError unless the verdict is 'pass' (a divergence,
+    a non-finite value, an exception inside an implementation, an interrupted run and nothing
+    judged all raise). -> the Report.
+
+        assert_equivalent(spec, steps=10)                         scratch vs torch and Keras
+        assert_equivalent(mine, spec=spec, data=data, steps=10)   your implementation (see check)
+    """
+    if isinstance(spec_or_implementation, Spec):
+        return engine_run.assert_equivalent(spec_or_implementation, data, steps, frameworks)
+    if isinstance(data, Spec):                             # assert_equivalent(mine, spec, ...)
+        check_options["spec"], data = data, check_options.pop("data", None)
+    return raise_unless_passed(check(spec_or_implementation, data=data, steps=steps, **check_options))
 
 
 # --- python -m compare check FILE.py: finding what a file declares ----------------------------

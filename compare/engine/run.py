@@ -151,18 +151,12 @@ def raise_unless_passed(report):
     raise AssertionError(f"{s['verdict']}: {s['verdict_reason']}")
 
 
-def assert_equivalent(spec, data=None, steps=None, frameworks=DEFAULT_FRAMEWORKS, **check_options):
+def assert_equivalent(spec, data=None, steps=None, frameworks=DEFAULT_FRAMEWORKS):
     """Run `spec` (for `steps` steps if given) and raise AssertionError unless every judged pair
     agrees: a divergence, a non-finite value, an exception inside an implementation, an
     interrupted run or nothing judged all raise. -> the Report, when it passes.
-
-    Your own implementation: assert_equivalent(implementation, spec, data, steps=...,
-    against=("torch", "keras")) (see compare.check)."""
-    if not isinstance(spec, Spec):                      # a user's implementation first
-        from ..adapters.check import check
-        if isinstance(data, Spec):
-            check_options["spec"], data = data, check_options.pop("data", None)
-        return raise_unless_passed(check(spec, data=data, steps=steps, **check_options))
+    (compare.assert_equivalent also takes your own implementation: compare/adapters/check.py.)"""
+    spec = check_spec(spec)
     if steps is not None:
-        spec = check_spec(spec).replace(steps=steps)
+        spec = spec.replace(steps=steps)
     return raise_unless_passed(run(spec, data, frameworks))

@@ -1,0 +1,144 @@
+"""A verdict that cannot pass by accident: every way a run could 'pass' without judging anything
+is a non-zero exit with a verdict saying why, and compare.assert_equivalent raises on each."""
+import glob
+import os
+
+import numpy as np
+import pytest
+
+import compare
+from compare.adapters.base import UserImplementation
+from compare.cli import main
+from compare.data import recipes
+from compare.data.bugs import inject
+from compare.engine import convert
+
+
+def cli(argv, capsys):
+    code = main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_two_references_that_cannot_be_judged_are_not_a_pass(capsys):
+    """torch vs Keras with Adam differ by convention (eps placement): reported, never judged;
+    with no other pair, nothing was judged: exit 1, never PASS."""
+    code, out, err = cli(["toy3", "--frameworks", "torch,keras", "--optimizer", "adam"], capsys)
+    verdict = out.strip().splitlines()[-1]
+    assert code == 1 and verdict.startswith("NOTHING JUDGED:") and "adam-eps-placement" in verdict
+    assert "PASS" not in out
+    spec = recipes.get("toy3").spec.replace(optimizer="adam")
+    with pytest.raises(AssertionError, match="nothing-judged: no pair could be judged"):
+        compare.assert_equivalent(spec, frameworks=("torch", "keras"))
+
+
+@pytest.mark.parametrize("frameworks", ["scratch", "torch", "keras", "scratch,scratch"])
+def test_one_implementation_alone_is_an_input_error(frameworks, capsys):
+    code, out, err = cli(["toy3", "--frameworks", frameworks, "--quiet"], capsys)
+    assert code == 2 and err.count("\n") == 1 and out == ""
+    assert "nothing to be compared with" in err or "twice" in err
+    with pytest.raises(compare.InputError):
+        compare.assert_equivalent(recipes.get("toy3").spec, frameworks=tuple(frameworks.split(",")))
+
+
+def test_an_implementation_that_raises_fails_the_assertion():
+    """Before: assert_equivalent returned normally when an implementation raised (passed=False,
+    0 steps). Now it raises, naming the exception and where."""
+    spec = recipes.get("toy3").spec
+    with inject("rows-times-weights"), pytest.raises(AssertionError, match=r"error: scratch raised ValueError"):
+        compare.assert_equivalent(spec, data=recipes.get("toy3").load(), frameworks=("scratch", "torch"))
+
+
+def test_a_mismatch_fails_the_assertion_naming_where():
+    spec = recipes.get("toy3").spec
+    with inject("no-batch-mean"), pytest.raises(AssertionError, match=r"step 1, scratch vs torch: layer 2, dZ2.*factor of m = 4"):
+        compare.assert_equivalent(spec, data=recipes.get("toy3").load(), frameworks=("scratch", "torch"))
+
+
+class GivesNothingComparable(UserImplementation):
+    """A user implementation that runs but hands back no tensor the references give."""
+    name = "silent"
+
+    def build(self, spec, params, convention):
+        class Silent:
+            def step(self, X, Y):
+                return {}
+        return Silent()
+
+
+class Raises(UserImplementation):
+    name = "raises"
+
+    def build(self, spec, params, convention):
+        class Broken:
+            def step(self, X, Y):
+                return {"Z1": X @ np.ones((5, 2))}        # a shape error inside the user's step
+        return Broken()
+
+
+class Unknown(UserImplementation):
+    name = "unknown"
+
+    def build(self, spec, params, convention):
+        class Odd:
+            def step(self, X, Y):
+                return {"Z1": convert.rows_to_batch(X), "hidden_state": X}
+        return Odd()
+
+
+TOY = dict(sizes=[3, 3, 3], activations=["tanh", "softmax"], loss="categorical_crossentropy", batch_size=4,
+           steps=2, epochs=None)
+
+
+def test_nothing_in_common_is_nothing_judged():
+    report = compare.check(GivesNothingComparable(), spec=compare.Spec(**TOY), against=("torch",))
+    assert report.verdict == "nothing-judged" and not report.passed
+    assert "no tensor in common" in report.summary["verdict_reason"]
+    assert report.summary["tensors_judged"] == 0
+    assert "Z1" in report.summary["not_compared"]["silent~torch"]
+    with pytest.raises(AssertionError, match="nothing-judged"):
+        compare.assert_equivalent(GivesNothingComparable(), spec=compare.Spec(**TOY), against=("torch",))
+
+
+def test_a_user_step_that_raises_is_an_error_with_the_line():
+    report = compare.check(Raises(), spec=compare.Spec(**TOY), against=("torch",))
+    assert report.verdict == "error"
+    error = report.summary["error"]
+    assert error["framework"] == "raises" and error["step"] == 1 and error["file"].endswith("test_verdict.py")
+    assert "Z1" in error["code"]
+
+
+def test_an_unknown_tensor_name_is_an_error_not_left_out():
+    report = compare.check(Unknown(), spec=compare.Spec(**TOY), against=("torch",))
+    assert report.verdict == "error"
+    assert "'hidden_state' is not a tensor name" in report.summary["error"]["exception"]
+
+
+def test_an_internal_error_exits_3_with_one_line(monkeypatch, capsys, tmp_path):
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    import tempfile
+    monkeypatch.setattr(tempfile, "tempdir", None)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug in the tool")
+    monkeypatch.setattr("compare.views.tables.step_table", broken)
+    code, out, err = cli(["toy3", "--frameworks", "scratch,torch"], capsys)
+    assert code == 3
+    assert err.count("\n") == 1 and err.startswith("internal error of framework-mirror")
+    assert "RuntimeError: a bug in the tool" in err and "Traceback" not in err
+    saved = glob.glob(os.path.join(str(tmp_path), "framework-mirror-crash-*.txt"))
+    assert len(saved) == 1 and saved[0] in err and "Traceback" in open(saved[0]).read()
+
+
+def test_no_arguments_is_a_usage_error(capsys):
+    code, out, err = cli([], capsys)
+    assert code == 2 and "usage:" in out and err.count("\n") == 1 and err.startswith("error:")
+
+
+def test_pass_needs_a_judged_tensor(capsys):
+    """The pass line says how many tensors were judged, and that number is never 0."""
+    code, out, err = cli(["toy3", "--frameworks", "scratch,torch"], capsys)
+    verdict = out.strip().splitlines()[-1]
+    assert code == 0 and verdict.startswith("PASS: 3 steps, ") and " 0 tensors" not in verdict
+    judged = int(verdict.split("steps, ")[1].split(" tensors judged")[0])
+    assert judged == 3 * (2 * 2 + 1 + 3 * 2 + 2 * 2 + 1)
