@@ -250,6 +250,8 @@ def lockstep(spec, data, subjects, references=(), on_step=None, params=None, kee
                 found = find_divergence(step, pair.key, ours, theirs, judged, rtol)
                 if found:
                     found["explanation"] = diagnose.explain(found, records, previous, pair, spec, len(index), params)
+                    if pair.kind == "subjects" and pair.reasons:   # two users' codes with settings of their own
+                        found["settings_differ"] = dict(pair.reasons)
                     out["first_divergence"] = found
         if spec.resync_each_step:                          # float32: judge each step, not the drift
             for pair in pairs:
