@@ -88,8 +88,11 @@ def read_layers(model, loss):
     """-> (linears [(path, Linear)], followers [activation module or None per Linear], activations [names])"""
     if not isinstance(model, nn.Module):
         raise InputError(f"torch_module needs an nn.Module, got {type(model).__name__}")
-    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
-    if not linears:
+    for path, module in model.named_modules():
+        if not list(module.children()) and not isinstance(module, (nn.Linear, *ACTIVATION_NAMES)):
+            raise InputError(f"{path or 'the model'} ({type(module).__name__}) cannot be mirrored: the adapter takes "
+                             f"nn.Linear and the activations {', '.join(c.__name__ for c in ACTIVATION_NAMES)}")
+    if not any(isinstance(m, nn.Linear) for m in model.modules()):
         raise InputError("the model has no nn.Linear layer")
     linears, followers, activations = [], [], []
     for path, module in probe(model, next(m for m in model.modules() if isinstance(m, nn.Linear)).in_features):
