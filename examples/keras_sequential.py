@@ -1,6 +1,6 @@
 """A user's own Keras network, optimizer and loss, checked step by step without editing them.
 
-    python -m compare check examples/keras_sequential.py
+    python -m compare check examples/keras_sequential.py --against scratch,torch,keras
 
 Verdict: PASS (float64, 1e-9): the model against scratch (in Keras's conventions), torch and
 Keras. Momentum 0.9 given as a Python float acts as its float32 rounding 0.8999999761581421 in

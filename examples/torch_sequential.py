@@ -1,6 +1,6 @@
 """A user's own PyTorch network, optimizer and loss, checked step by step without editing them.
 
-    python -m compare check examples/torch_sequential.py
+    python -m compare check examples/torch_sequential.py --against scratch,torch,keras
 
 Verdict: PASS (float64, 1e-9): the model against scratch (in torch's conventions), torch and
 Keras. Against Keras the SGD momentum buffer is not compared (torch keeps v, Keras -lr v:
