@@ -50,7 +50,7 @@ def settings_differences(spec_a, convention_a, spec_b, convention_b):
         if hyper_a.get(name) != hyper_b.get(name):
             out[f"setting-{name}"] = f"{name}: {hyper_a.get(name)} ({convention_a}) vs {hyper_b.get(name)} ({convention_b})"
     if {convention_a, convention_b} == {"torch", "keras"} and spec_a.optimizer == spec_b.optimizer:
-        rules = differences(spec_a)
+        rules = {**differences(spec_a), **differences(spec_b)}   # b's own rules too (Keras's float32 casts)
         rules.pop("default-hyperparameters", None)
         out.update(rules)
     return out

@@ -72,6 +72,11 @@ def plan(spec, subjects, references, cross=True):
             convention = own if own in reference.conventions else reference.conventions[0]
             ours = add(subject, convention, run_spec, subject.name)
             theirs = add(reference, convention, run_spec, subject.name)
+            if own in ("torch", "keras") and convention != own:   # a user's torch model against Keras (or the
+                reasons = differences(run_spec)                    # reverse): judged as torch~keras is
+                pairs.append(Pair(pair_key(subject.name, reference.name), ours, theirs,
+                                  not numeric_differences(run_spec), reasons))
+                continue
             pairs.append(Pair(pair_key(subject.name, reference.name), ours, theirs))
     for a, b in combinations(subjects, 2):
         ours = add(a, a.conventions[0], spec.replace(**a.settings) if a.settings else spec, a.name)
@@ -162,7 +167,7 @@ def not_compared(pair, records, ours, theirs):
     a, b = set(records[ours]), set(records[theirs])
     why = {n: f"only {ours} gives it" for n in a - b}
     why.update({n: f"only {theirs} gives it" for n in b - a})
-    if pair.kind == "cross" and "sgd-momentum-form" in pair.reasons:
+    if "sgd-momentum-form" in pair.reasons:                # a torch~keras pair, or a user's torch and Keras code
         why.update({n: "the momentum buffer means different things (sgd-momentum-form)"
                     for n in a & b if names.parse(n).state})
     return why
@@ -245,6 +250,8 @@ def lockstep(spec, data, subjects, references=(), on_step=None, params=None, kee
                 found = find_divergence(step, pair.key, ours, theirs, judged, rtol)
                 if found:
                     found["explanation"] = diagnose.explain(found, records, previous, pair, spec, len(index), params)
+                    if pair.kind == "subjects" and pair.reasons:   # two users' codes with settings of their own
+                        found["settings_differ"] = dict(pair.reasons)
                     out["first_divergence"] = found
         if spec.resync_each_step:                          # float32: judge each step, not the drift
             for pair in pairs:

@@ -136,7 +136,19 @@ def describe_divergence(d):
             f"abs err {float(d['max_abs_err']):.3g}, rel err {float(d['max_rel_err']):.3g} > {d['rtol']:g}")
     if d.get("explanation"):
         line += f"; {d['explanation']}"
-    return line + (f"; {d['diagnosis']}" if d.get("diagnosis") else "")
+    line += f"; {d['diagnosis']}" if d.get("diagnosis") else ""
+    return line + settings_words(d.get("settings_differ"))
+
+
+def settings_words(reasons):
+    """'; settings that differ: rho: 0.99 (torch) vs 0.9 (keras); conventions that differ: rmsprop-eps-placement
+    (torch divides by ...)' for a divergence between two subjects with settings of their own, else ''."""
+    if not reasons:
+        return ""
+    settings = [why for key, why in reasons.items() if key.startswith("setting-")]
+    rules = [f"{key} ({why})" for key, why in reasons.items() if not key.startswith("setting-")]
+    words = f"; settings that differ: {', '.join(settings)}" if settings else ""
+    return words + (f"; conventions that differ: {'; '.join(rules)}" if rules else "")
 
 
 def raise_unless_passed(report):
