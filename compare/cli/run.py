@@ -49,9 +49,10 @@ def main(argv):
     for path, what in ((args.json, "json"), (args.plot, "plot"), (args.html, "html")):
         if path:
             check_writable(path, what)
+    if args.plot:                                   # optional pieces: checked before any training
+        frameworks.require_optional("--plot", ("matplotlib",), "plot")
     if args.html:
-        from ..views.html import require
-        require()
+        frameworks.require_optional("--html", ("pygments", "matplotlib"), "html")
     check_frameworks(args.frameworks)
     data = recipe.load(data_dir=args.data_dir, offline=args.offline)
     frameworks.configure_threads(args.threads if args.threads else frameworks.default_threads(spec), args.frameworks)
@@ -69,6 +70,8 @@ def main(argv):
         bar.close()
     if args.inject_bug:
         report.summary["injected_bug"] = args.inject_bug
+    if data.info:
+        report.config["data"] = dict(data.info)     # where the data came from (MNIST: source, origin)
     if args.json:
         write_json(report, args.json)
     if args.plot:

@@ -5,6 +5,7 @@ import json
 import numpy as np
 
 from ..data import recipes
+from ..engine import registry
 from ..engine.errors import EXIT_MISMATCH, EXIT_OK, InputError
 from ..engine.harness import lockstep
 from ..engine.report import jsonable
@@ -37,7 +38,11 @@ def main(argv):
     spec = resolve_spec(recipe, args, steps=args.step)
     if args.json:
         check_writable(args.json, "json")
-    subjects, references = check_frameworks(args.frameworks)
+    if len(args.frameworks) == 1:               # a worked example needs no second implementation (runs do)
+        entry = registry.require(args.frameworks[0])
+        subjects, references = ([entry], []) if entry.name == "scratch" else ([], [entry])
+    else:
+        subjects, references = check_frameworks(args.frameworks)
     data = recipe.load(data_dir=args.data_dir, offline=args.offline)
     check_data(spec, data)
     out = lockstep(spec, data, subjects, references, keep_step=args.step)

@@ -1,6 +1,7 @@
 """The MNIST recipes: the main job `mnist`, and the seeds' `mnist-small` and `mnist-deep`.
 
-Data: compare/mnist_data.py (IDX files from --data-dir, $FRAMEWORK_MIRROR_MNIST or the cache).
+Data: compare/data/mnist_data.py (IDX files from --data-dir, $FRAMEWORK_MIRROR_MNIST, the user cache,
+or the copy shipped in compare/data/mnist_files); `info['source']` says which folder, `info['origin']` how.
 Targets are one-hot rows; the 10,000 test images are evaluated after every epoch.
 
 Left out: data augmentation, validation splits other than mnist-deep's dev set.
@@ -11,6 +12,7 @@ from scratch.initializers import Init
 
 from .mnist_data import load_mnist
 from .recipes import Data, Recipe, register
+from ..engine.errors import InputError
 from ..engine.spec import Spec
 
 
@@ -24,7 +26,7 @@ def mnist_data(data_dir=None, offline=False, **options):
     m = load_mnist(data_dir, offline=offline)
     return Data(X=m.train_images, Y=one_hot(m.train_labels), X_eval=m.test_images[:10],
                 X_test=m.test_images, Y_test=one_hot(m.test_labels),
-                info={"source": m.source, "train": len(m.train_images), "test": len(m.test_images)})
+                info={"source": m.source, "origin": m.origin, "train": len(m.train_images), "test": len(m.test_images)})
 
 
 DEV_SIZE = 1000
@@ -36,9 +38,12 @@ def mnist_dev_data(data_dir=None, offline=False, **options):
     m = load_mnist(data_dir, offline=offline)
     order = np.random.default_rng(0).permutation(len(m.train_images))
     dev, train = order[:DEV_SIZE], order[DEV_SIZE:]
+    if len(train) == 0:
+        raise InputError(f"mnist-deep holds out {DEV_SIZE:,} dev images and trains on the rest, but the MNIST "
+                         f"training file in {m.source} holds only {len(m.train_images)}")
     return Data(X=m.train_images[train], Y=one_hot(m.train_labels[train]), X_eval=m.train_images[dev[:10]],
                 X_test=m.train_images[dev], Y_test=one_hot(m.train_labels[dev]),
-                info={"source": m.source, "train": len(train), "dev": len(dev)})
+                info={"source": m.source, "origin": m.origin, "train": len(train), "dev": len(dev)})
 
 
 register(Recipe(

@@ -3,13 +3,18 @@
 Where the files come from, in order:
     1. `data_dir` (the CLI's --data-dir): must hold the files; nothing is downloaded into it;
     2. the folder in $FRAMEWORK_MIRROR_MNIST, likewise;
-    3. the user cache (pooch.os_cache('framework-mirror')/mnist): missing files are downloaded
-       there from public mirrors, unless offline. pooch writes a download to a temporary file and
-       moves it into place only once its SHA-256 matches, so a partial or corrupt download never
-       replaces a good file.
+    3. the user cache (pooch.os_cache('framework-mirror')/mnist, under $XDG_CACHE_HOME on Linux),
+       when it holds all four files;
+    4. the copy shipped inside the package (compare/data/mnist_files, licence in its README.md);
+    5. only if that copy is missing (an install without it): a download into the user cache from
+       public mirrors, unless offline. pooch writes a download to a temporary file and moves it
+       into place only once its SHA-256 matches, so a partial or corrupt download never replaces
+       a good file; its own log lines are silenced (a failure is our one line).
 Every .gz file is checked against its canonical SHA-256 (verify=False skips that, for tests
-that build their own files). The IDX header is checked too: magic number, counts, 28x28, and
-the file's length must be exactly what the header implies.
+that build their own files; the shipped copy is always checked). The IDX header is checked too:
+magic number, counts (at least one image), 28x28, and the file's length must be exactly what
+the header implies. Every fault (a missing, unreadable or corrupt file, a folder that cannot be
+read or created) is one InputError line naming the file or folder.
 
 Shapes: images (N, 784) float64 in [0, 1] (pixels / 255), labels (N,) int64 in 0..9.
 
@@ -18,6 +23,8 @@ Left out: other datasets, EMNIST/Fashion-MNIST, augmentation.
 import functools
 import gzip
 import hashlib
+import logging
+import math
 import os
 import zlib
 from dataclasses import dataclass
@@ -37,6 +44,7 @@ FILES = {
 MIRRORS = ("https://ossci-datasets.s3.amazonaws.com/mnist/", "https://storage.googleapis.com/cvdf-datasets/mnist/")
 IMAGES_MAGIC, LABELS_MAGIC = 2051, 2049
 HINT = "pass --data-dir DIR holding the four MNIST IDX .gz files"
+BUNDLED = Path(__file__).resolve().parent / "mnist_files"   # the copy shipped with the package
 
 
 @dataclass
@@ -46,6 +54,7 @@ class Mnist:
     test_images: np.ndarray   # (10000, 784)
     test_labels: np.ndarray   # (10000,)
     source: str               # the folder the files were read from
+    origin: str = ""          # how it was found: option | env | cache | bundled | downloaded
 
 
 def resolve_data_dir(data_dir=None, cache_dir=None):
@@ -59,6 +68,11 @@ def resolve_data_dir(data_dir=None, cache_dir=None):
 
         cache_dir = pooch.os_cache("framework-mirror") / "mnist"
     return Path(cache_dir), "cache"
+
+
+def reason(error):
+    """An OSError (or other) -> its short reason: 'Permission denied', 'Not a directory'."""
+    return getattr(error, "strerror", None) or str(error) or type(error).__name__
 
 
 def sha256(path):
@@ -77,8 +91,7 @@ def read_bytes(path):
                 return f.read()
         return path.read_bytes()
     except (OSError, EOFError, zlib.error) as error:
-        reason = getattr(error, "strerror", None) or str(error) or type(error).__name__
-        raise InputError(f"MNIST file {path} is unreadable or corrupt ({reason}); replace it or {HINT}") from None
+        raise InputError(f"MNIST file {path} is unreadable or corrupt ({reason(error)}); replace it or {HINT}") from None
 
 
 def read_idx(path, expect_magic=None):
@@ -93,18 +106,28 @@ def read_idx(path, expect_magic=None):
     ndim = raw[3]
     header = 4 + 4 * ndim
     dims = [int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
-    expected = header + int(np.prod(dims))
+    expected = header + math.prod(dims)             # Python ints: np.prod would wrap at 2**63
     if len(raw) != expected:
         what = "truncated" if len(raw) < expected else "longer than its header says"
         raise InputError(f"MNIST file {path} is {what}: {len(raw)} bytes, the header {dims} implies {expected}")
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
 
 
-def find_file(folder, name):
-    """The .gz file, or its uncompressed twin (same name without .gz); None if neither exists."""
-    for candidate in (folder / name, folder / name[:-3]):
-        if candidate.is_file():
-            return candidate
+def folder_names(folder, source):
+    """The names in a folder the user named. Raises InputError if it is missing or unreadable."""
+    try:
+        return set(os.listdir(folder))
+    except FileNotFoundError:
+        raise InputError(f"MNIST folder {folder} (from {source}) does not exist; {HINT}") from None
+    except OSError as error:
+        raise InputError(f"MNIST folder {folder} (from {source}) cannot be read ({reason(error)}); {HINT}") from None
+
+
+def find_file(folder, name, names):
+    """The .gz file, or its uncompressed twin (same name without .gz); None if neither is in `names`."""
+    for candidate in (name, name[:-3]):
+        if candidate in names:
+            return folder / candidate
     return None
 
 
@@ -112,39 +135,73 @@ def download(folder, name):
     """Fetch one file into the cache folder with its SHA-256 checked. Raises InputError on failure."""
     import pooch
 
+    logger = pooch.get_logger()            # pooch logs 'Downloading ...' and its failures to stderr
+    level = logger.level
+    logger.setLevel(logging.CRITICAL + 1)
     errors = []
-    for mirror in MIRRORS:
-        try:
-            pooch.retrieve(mirror + name, known_hash=f"sha256:{FILES[name]}", fname=name, path=folder,
-                           progressbar=False)
-            return folder / name
-        except Exception as error:                    # network, HTTP or checksum: try the next mirror
-            errors.append(f"{mirror}: {type(error).__name__}")
+    try:
+        for mirror in MIRRORS:
+            try:
+                pooch.retrieve(mirror + name, known_hash=f"sha256:{FILES[name]}", fname=name, path=folder,
+                               progressbar=False)
+                return folder / name
+            except Exception as error:                # network, HTTP, checksum or disk: try the next mirror
+                errors.append(f"{mirror}: {type(error).__name__}")
+    finally:
+        logger.setLevel(level)
     raise InputError(f"could not download MNIST file {name} ({'; '.join(errors)}); {HINT}")
 
 
+def bundled_files():
+    """{name: path} of the copy shipped in the package, or None if any file is missing."""
+    try:
+        names = set(os.listdir(BUNDLED))
+    except OSError:
+        return None
+    paths = {name: find_file(BUNDLED, name, names) for name in FILES}
+    return paths if all(p is not None and p.suffix == ".gz" for p in paths.values()) else None
+
+
 def locate(folder, how, offline):
-    """-> {name: path} for the four files, downloading into the cache where allowed."""
-    if how != "cache" and not folder.is_dir():
+    """-> ({name: path} for the four files, the folder, origin: option | env | cache | bundled | downloaded).
+    The cache is used when it holds all four, else the shipped copy, else a download into the cache."""
+    if how != "cache":
         source = "--data-dir" if how == "option" else f"${ENV_VAR}"
-        raise InputError(f"MNIST folder {folder} (from {source}) does not exist; {HINT}")
-    paths = {}
-    for name in FILES:
-        path = find_file(folder, name)
-        if path is None:
-            if how != "cache":
+        names = folder_names(folder, source)
+        paths = {name: find_file(folder, name, names) for name in FILES}
+        for name, path in paths.items():
+            if path is None:
                 raise InputError(f"MNIST file {name} not found in {folder}; {HINT}")
-            if offline:
-                raise InputError(f"MNIST file {name} not found in {folder} and --offline forbids downloading; {HINT}")
-            folder.mkdir(parents=True, exist_ok=True)
-            path = download(folder, name)
-        paths[name] = path
-    return paths
+        return paths, folder, how
+    try:
+        names = set(os.listdir(folder))
+    except OSError:                                   # no cache yet, or an unusable one: look further
+        names = set()
+    paths = {name: find_file(folder, name, names) for name in FILES}
+    if all(paths.values()):
+        return paths, folder, "cache"
+    bundled = bundled_files()
+    if bundled:
+        return bundled, BUNDLED, "bundled"
+    missing = [name for name, path in paths.items() if path is None]
+    if offline:
+        raise InputError(f"MNIST file {missing[0]} not found in {folder} and --offline forbids downloading; {HINT}")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise InputError(f"MNIST cache folder {folder} cannot be created ({reason(error)}); set XDG_CACHE_HOME "
+                         f"to a writable folder or {HINT}") from None
+    for name in missing:
+        paths[name] = download(folder, name)
+    return paths, folder, "downloaded"
 
 
 def check_sha256(path, name):
     if path.suffix == ".gz":
-        actual = sha256(path)
+        try:
+            actual = sha256(path)
+        except OSError as error:
+            raise InputError(f"MNIST file {path} cannot be read ({reason(error)}); {HINT}") from None
         if actual != FILES[name]:
             raise InputError(f"MNIST file {path} fails its SHA-256 check (expected {FILES[name][:12]}..., "
                              f"got {actual[:12]}...); replace it or {HINT}")
@@ -153,16 +210,19 @@ def check_sha256(path, name):
 def load_mnist(data_dir=None, *, offline=False, cache_dir=None, verify=True):
     """The four MNIST files -> Mnist. Raises InputError (one line) for anything wrong with them."""
     folder, how = resolve_data_dir(data_dir, cache_dir)
-    paths = locate(folder, how, offline)
-    if verify:
+    paths, folder, origin = locate(folder, how, offline)
+    if verify or origin == "bundled":
         for name, path in paths.items():
             check_sha256(path, name)
-    return parse(tuple(str(paths[name]) for name in FILES), tuple(os.stat(p).st_mtime_ns for p in paths.values()),
-                 str(folder))
+    try:
+        mtimes = tuple(os.stat(p).st_mtime_ns for p in paths.values())
+    except OSError as error:
+        raise InputError(f"MNIST files in {folder} cannot be read ({reason(error)}); {HINT}") from None
+    return parse(tuple(str(paths[name]) for name in FILES), mtimes, str(folder), origin)
 
 
 @functools.lru_cache(maxsize=2)
-def parse(paths, mtimes, source):
+def parse(paths, mtimes, source, origin=""):
     """Parse and scale (cached per process: tests and the CLI load the same files repeatedly)."""
     train_x, train_y, test_x, test_y = (Path(p) for p in paths)
     images = [read_idx(train_x, IMAGES_MAGIC), read_idx(test_x, IMAGES_MAGIC)]
@@ -172,10 +232,13 @@ def parse(paths, mtimes, source):
             raise InputError(f"MNIST file {xp} holds images of shape {x.shape[1:]}, expected 28x28")
         if y.ndim != 1 or len(y) != len(x):
             raise InputError(f"MNIST file {yp} holds {len(y)} labels for {len(x)} images in {xp.name}")
+        if len(x) == 0:
+            raise InputError(f"MNIST file {xp} holds 0 images; a run needs at least one")
         if y.max(initial=0) > 9:
             raise InputError(f"MNIST file {yp} holds label {int(y.max())}, outside 0..9")
     # shared by every caller of the cache: treat as read-only
-    return Mnist(scaled(images[0]), labels[0].astype(np.int64), scaled(images[1]), labels[1].astype(np.int64), source)
+    return Mnist(scaled(images[0]), labels[0].astype(np.int64), scaled(images[1]), labels[1].astype(np.int64), source,
+                 origin)
 
 
 def scaled(images):

@@ -1,7 +1,10 @@
 """The run environment: thread counts per library, and versions and determinism flags for the report.
 
 torch and Keras are optional: a framework that is not installed (or fails to import) is
-reported as unavailable, never a crash, and a run that asks for it ends with exit 2.
+reported as unavailable, never a crash, and a run that asks for it ends with exit 2. Nothing
+here imports torch or TensorFlow unless the run uses them (or they are already imported).
+matplotlib and pygments (--plot, --html) are optional too: `require_optional` checks them
+before a run starts, so a run never trains for minutes and then fails on a missing package.
 
 Threads: on a small machine the three libraries each start a thread pool of all cores
 (OpenBLAS for NumPy, OpenMP for torch, Eigen for TensorFlow). Run one after another in
@@ -15,6 +18,8 @@ import platform
 import sys
 
 import numpy as np
+
+from .errors import InputError
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")   # TF 2.21 prints a oneDNN notice on import otherwise; float64 never uses oneDNN
@@ -34,6 +39,20 @@ def default_threads(spec):
     if spec.batch_size is not None and spec.batch_size < LARGE_BATCH:
         return MINI_BATCH_THREADS
     return None
+
+
+def require_optional(option, modules, extra):
+    """Import `modules` (needed by `option`) or raise InputError naming the pip extra that brings them."""
+    import importlib
+
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except (ImportError, OSError) as error:
+            raise InputError(f"{option} needs {module}, which cannot be imported here ({type(error).__name__}); "
+                             f"install it with pip install -c constraints.txt '.[{extra}]'") from None
+
+
 def configure_threads(threads, frameworks=()):
     """Give NumPy's BLAS, and torch and TensorFlow where `frameworks` use them (or they are
     already imported), `threads` threads each (None: leave the defaults). Imports nothing a run
