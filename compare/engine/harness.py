@@ -252,6 +252,8 @@ def lockstep(spec, data, subjects, references=(), on_step=None, params=None, kee
                     found["explanation"] = diagnose.explain(found, records, previous, pair, spec, len(index), params)
                     if pair.kind == "subjects" and pair.reasons:   # two users' codes with settings of their own
                         found["settings_differ"] = dict(pair.reasons)
+                    own_names = {k: runners[k].entry.vocabulary.get(found["tensor"]) for k in (ours, theirs)}
+                    found["user_names"] = {k: v for k, v in own_names.items() if v and v != found["tensor"]}
                     out["first_divergence"] = found
         if spec.resync_each_step:                          # float32: judge each step, not the drift
             for pair in pairs:

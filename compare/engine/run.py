@@ -126,6 +126,8 @@ def describe_divergence(d):
                 f"{d['tensor']}{d['index'] or ''} = {d['value']} ({', '.join(f'{k} = {float(v):.3g}' for k, v in d['inputs'].items())})")
     ours, theirs = d["ours"], d["theirs"]
     where = f"layer {d['layer']}, " if d["layer"] is not None else ""
+    if d.get("user_names"):                     # the tensor in the user's own words
+        where += "(" + ", ".join(f"{k}'s {v}" for k, v in d["user_names"].items()) + ") "
     if not d["shape_ok"]:
         shapes = d.get("shapes") or {}
         line = (f"step {d['step']}, {ours} vs {theirs}: {where}{d['tensor']} shapes differ: "
