@@ -126,14 +126,15 @@ def describe_divergence(d):
                 f"{d['tensor']}{d['index'] or ''} = {d['value']} ({', '.join(f'{k} = {float(v):.3g}' for k, v in d['inputs'].items())})")
     ours, theirs = d["ours"], d["theirs"]
     where = f"layer {d['layer']}, " if d["layer"] is not None else ""
+    own = ""
     if d.get("user_names"):                     # the tensor in the user's own words
-        where += "(" + ", ".join(f"{k}'s {v}" for k, v in d["user_names"].items()) + ") "
+        own = " (" + ", ".join(f"{k}'s {v}" for k, v in d["user_names"].items()) + ")"
     if not d["shape_ok"]:
         shapes = d.get("shapes") or {}
-        line = (f"step {d['step']}, {ours} vs {theirs}: {where}{d['tensor']} shapes differ: "
+        line = (f"step {d['step']}, {ours} vs {theirs}: {where}{d['tensor']}{own} shapes differ: "
                 f"{ours} {tuple(shapes.get(ours, ()))}, {theirs} {tuple(shapes.get(theirs, ()))}")
         return line + (f"; {d['explanation']}" if d.get("explanation") else "")
-    line = (f"step {d['step']}, {ours} vs {theirs}: {where}{d['tensor']}{d['index']}: "
+    line = (f"step {d['step']}, {ours} vs {theirs}: {where}{d['tensor']}{d['index']}{own}: "
             f"{ours} = {d['values'][ours]!r}, {theirs} = {d['values'][theirs]!r}, "
             f"abs err {float(d['max_abs_err']):.3g}, rel err {float(d['max_rel_err']):.3g} > {d['rtol']:g}")
     if d.get("explanation"):
