@@ -252,7 +252,7 @@ def outputs_table(report, limit=12, tablefmt="simple", wide=False):
         return f"{diffs[worst]:.1e} ({worst})"
 
     rows = [[inputs[i], cell(first[i]), differences(i)] for i in range(n)]
-    return tabulate(rows, headers=["input", keys[0], f"max |difference| of {', '.join(keys[1:])}"],
+    return tabulate(rows, headers=["input", keys[0], "max |difference|\nof the others"],
                     tablefmt=tablefmt, disable_numparse=True)
 
 
