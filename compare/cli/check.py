@@ -46,6 +46,7 @@ def parser():
     p.add_argument("--offline", action="store_true", help="never download data")
     p.add_argument("--threads", type=positive_int, help="threads for each library (default: 1 for mini-batches)")
     p.add_argument("--quiet", action="store_true", help="print the verdict line only")
+    p.add_argument("--wide", action="store_true", help="the full tables (wider than 100 columns)")
     return p
 
 
@@ -85,6 +86,7 @@ def main(argv):
                        on_step=lambda r: bar.update(1), keep_step=1 if args.html else None)
     finally:
         bar.close()
+    report.evaluation_inputs = data.X_eval.tolist()
     if args.json:
         write_json(report, args.json)
     if args.plot:

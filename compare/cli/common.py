@@ -54,6 +54,8 @@ def resolve_spec(recipe, args, steps=None):
     for name in ("lr", "momentum", "dtype", "seed", "batch_size"):
         if option(name) is not None:
             changes[name] = option(name)
+    if option("nesterov"):
+        changes["nesterov"] = True
     if option("keras_float32_casts"):
         changes["keras_float32_casts"] = True
     if option("full_batch"):

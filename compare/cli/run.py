@@ -17,6 +17,7 @@ def recipe_parser():
     p.add_argument("--lr", type=finite_float, help="learning rate")
     p.add_argument("--optimizer", help=f"one of {', '.join(OPTIMIZERS)}")
     p.add_argument("--momentum", type=finite_float, help="SGD momentum")
+    p.add_argument("--nesterov", action="store_true", help="Nesterov momentum (SGD with --momentum > 0)")
     p.add_argument("--dtype", help=f"one of {', '.join(DTYPES)}")
     p.add_argument("--seed", type=int, help="seed for the initial weights and shuffling")
     p.add_argument("--keras-float32-casts", action="store_true",
@@ -32,6 +33,7 @@ def recipe_parser():
     p.add_argument("--threads", type=positive_int, help="threads for each library (default: 1 for mini-batches, the libraries' own for full batches)")
     p.add_argument("--inject-bug", metavar="NAME", help="run with a classic mistake in the scratch code (python -m compare bugs)")
     p.add_argument("--quiet", action="store_true", help="print the verdict line only")
+    p.add_argument("--wide", action="store_true", help="the full tables (wider than 100 columns)")
     return p
 
 
@@ -57,9 +59,7 @@ def main(argv):
     data = recipe.load(data_dir=args.data_dir, offline=args.offline)
     frameworks.configure_threads(args.threads if args.threads else frameworks.default_threads(spec), args.frameworks)
     if not args.quiet:
-        print(f"recipe {recipe.name}: {recipe.summary}")
-        from ..views.tables import spec_table
-        print(spec_table(spec, args.frameworks, data))
+        print_header(recipe, spec, args, data)
     bar = progress(total_steps(spec, len(data.X)))
     injected = bug_context(args.inject_bug)
     try:
@@ -72,6 +72,7 @@ def main(argv):
         report.summary["injected_bug"] = args.inject_bug
     if data.info:
         report.config["data"] = dict(data.info)     # where the data came from (MNIST: source, origin)
+    report.evaluation_inputs = data.X_eval.tolist()
     if args.json:
         write_json(report, args.json)
     if args.plot:
@@ -102,23 +103,35 @@ def bug_context(name):
     return inject(name)
 
 
-def print_report(report, args, every):
-    """The tables (unless --quiet) and the verdict line."""
+def print_header(recipe, spec, args, data):
+    """The recipe's name with the spec it runs (overrides applied), the config table, the notes."""
     from ..views import tables
 
+    print(tables.wrap(f"recipe {recipe.name}: {tables.spec_line(spec)}"))
+    print(tables.spec_table(spec, args.frameworks, data))
+    if recipe.notes:
+        print()
+        print(tables.notes_lines(recipe.notes))
+
+
+def print_report(report, args, every):
+    """The tables (unless --quiet) and the verdict line; 100 columns wide unless --wide."""
+    from ..views import tables
+
+    wide = getattr(args, "wide", False)
     if not args.quiet:
         print()
-        print(tables.step_table(report, every))
+        print(tables.step_table(report, every, wide=wide))
         print()
-        print(tables.summary_table(report))
+        print(tables.summary_table(report, wide=wide))
         for block in (tables.accuracy_table(report), tables.cross_lines(report), tables.not_compared_lines(report)):
             if block:
                 print()
                 print(block)
         if report.final_outputs and len(next(iter(report.final_outputs.values()))) <= 12:
             print()
-            print("final outputs on the evaluation inputs:")
-            print(tables.outputs_table(report))
+            print("final outputs on the evaluation inputs (after the last step):")
+            print(tables.outputs_table(report, wide=wide))
         if args.json:
             print(f"\nJSON report: {args.json}")
         print()

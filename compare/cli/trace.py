@@ -20,7 +20,8 @@ def main(argv):
     p.add_argument("recipe")
     p.add_argument("--step", type=positive_int, default=1, help="which step (default 1)")
     p.add_argument("--example", type=int, help="show only this example (column) of Z, A, dZ")
-    p.add_argument("--full", action="store_true", help="print large tensors whole")
+    p.add_argument("--full", action="store_true",
+                   help="every implementation's values side by side, large tensors whole")
     p.add_argument("--frameworks", type=frameworks_list, default=("scratch", "torch", "keras"))
     p.add_argument("--data-dir", help="folder of the data files (MNIST recipes)")
     p.add_argument("--offline", action="store_true")

@@ -35,6 +35,7 @@ class Report:
     epochs: list = field(default_factory=list)   # per-epoch test evaluation
     notes: str = ""
     timing: dict = field(default_factory=dict)   # seconds; excluded from determinism checks
+    evaluation_inputs: list = field(default_factory=list)   # the inputs (E, n_in) of final_outputs, as rows
 
     @property
     def passed(self):
@@ -52,7 +53,8 @@ class Report:
         """The documented JSON document (non-finite floats as 'inf' / 'nan' strings)."""
         return jsonable({"recipe": self.recipe, "config": self.config, "frameworks": self.frameworks,
                          "runners": self.runners, "steps": self.steps, "epochs": self.epochs,
-                         "final_outputs": self.final_outputs, "summary": self.summary,
+                         "final_outputs": self.final_outputs,
+                         "evaluation_inputs": self.evaluation_inputs, "summary": self.summary,
                          "notes": self.notes, "environment": self.environment, "timing": self.timing})
 
 

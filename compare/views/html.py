@@ -1,6 +1,7 @@
 """`--html PATH`: the whole run as one self-contained HTML page (no network needed to view it).
 
-In order: the verdict, the config, the summary tables, the loss/accuracy/error curves (a PNG
+In order: the verdict (after --inject-bug: the bug's name and the source that ran, its BUG line
+highlighted), the config, the recipe's notes, the summary tables, the loss/accuracy/error curves (a PNG
 embedded as a data: URI), the first divergence, the worked example of step 1 (the numbers of
 `python -m compare trace`), and the side-by-side code (compare/sidebyside.py) highlighted with
 pygments, rows whose lines compute the same thing tinted.
@@ -12,6 +13,7 @@ report has the per-step errors).
 """
 import base64
 import html
+import inspect
 
 from . import tables
 from ..engine.errors import InputError
@@ -38,6 +40,8 @@ table.code td { font-family: monospace; white-space: pre-wrap; overflow-wrap: an
                 vertical-align: top; border-left: 1px solid #ddd; }
 table.code tr.all td { background: #e8f3ff; }
 table.code td.pair { background: #f3f8ee; }
+.bugline { background: #ffd7d7; font-weight: bold; display: inline-block; width: 100%; }
+pre.bug { border: 1px solid #d77; padding: 0.4em; background: #fff8f8; }
 .legend span { padding: 0 6px; margin-right: 1em; font-size: 0.85em; }
 """
 
@@ -61,12 +65,56 @@ def pre(text):
 
 def table_html(text):
     """tabulate's html output, with our class."""
-    return text.replace("<table>", '<table class="data">', 1)
+    return text.replace("<table>", '<table class="data">')
 
 
 def verdict_html(report):
+    """The verdict line; after an --inject-bug run, the bug's name and what it does, then its source."""
     ok = report.passed and not report.summary.get("error")
-    return f'<div class="verdict {"pass" if ok else "fail"}">{html.escape(tables.verdict_line(report))}</div>'
+    text = tables.verdict_line(report)
+    bug = report.summary.get("injected_bug")
+    if bug:
+        from ..data.bugs import BUGS
+        text = f"injected bug {bug}: {BUGS[bug].what} (the scratch code below is not what ran)\n{text}"
+    verdict = f'<div class="verdict {"pass" if ok else "fail"}">{html.escape(text)}</div>'
+    return verdict + (bug_html(bug) if bug else "")
+
+
+def bug_functions(name):
+    """The functions of compare/data/bugs.py that the named bug puts into the scratch code (and the
+    helpers they call from there), those whose source holds the line marked BUG."""
+    from ..data import bugs
+
+    found = []
+
+    def visit(obj):
+        if inspect.isfunction(obj) and obj.__module__ == bugs.__name__ and obj not in found:
+            found.append(obj)
+            for cell in obj.__closure__ or ():
+                visit(cell.cell_contents)
+
+    for patcher in bugs.BUGS[name].patches():
+        visit(getattr(patcher, "new", None))                      # mock.patch.object(cls, name, new)
+        values = getattr(patcher, "values", None)                  # mock.patch.dict(table, {name: (g, g')})
+        for value in (values.values() if isinstance(values, dict) else ()):
+            for item in (value if isinstance(value, tuple) else (value,)):
+                visit(item)
+    return [f for f in found if "BUG" in inspect.getsource(f)]
+
+
+def bug_html(name):
+    """The injected functions' source, the line marked BUG highlighted."""
+    parts = [f"<p>The code that ran in place of the scratch code (compare/data/bugs.py, bug {html.escape(name)}):</p>"]
+    for function in bug_functions(name):
+        lines = inspect.getsource(function).rstrip("\n").splitlines()
+        body = "\n".join(f'<span class="bugline">{html.escape(line)}</span>' if "BUG" in line else html.escape(line)
+                         for line in lines)
+        parts.append(f'<pre class="bug" id="bug-{function.__name__}">{body}</pre>')
+    return "\n".join(parts)
+
+
+def notes_html(report):
+    return f"<p>{html.escape(report.notes)}</p>" if report.notes and report.notes.strip() else ""
 
 
 def summary_html(report):
@@ -156,7 +204,9 @@ def page(report, spec, data, every=1):
     """The whole HTML document as a string."""
     title = f"framework-mirror: {report.recipe}"
     body = [f"<h1>{html.escape(title)}</h1>", verdict_html(report),
-            section("Config", table_html(tables.spec_table(spec, report.frameworks, data, tablefmt="html")), "config"),
+            section("Config", f"<p>{html.escape(tables.spec_line(spec))}</p>"
+                    + table_html(tables.spec_table(spec, report.frameworks, data, tablefmt="html")), "config"),
+            section("Notes", notes_html(report), "notes") if notes_html(report) else "",
             section("Summary", summary_html(report), "summary"),
             section("Curves", plot_html(report), "curves"),
             section("First divergence", divergence_html(report), "divergence"),

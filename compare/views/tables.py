@@ -1,11 +1,25 @@
-"""What a run prints: the resolved config, the per-step table and the summary tables (tabulate).
+"""What a run prints: the resolved config, the per-step tables and the summary tables (tabulate).
 
-Left out: JSON (compare/report.py), plots (compare/plots.py).
+Everything fits 100 columns by default (WIDTH); `wide=True` (`--wide`) gives the full tables:
+every implementation's loss beside the errors in one step table, and every implementation's
+final outputs in full. Pairs are named 'ours~theirs' (scratch~torch, scratch@keras~keras,
+torch~keras, mine~torch), from report.summary['pairs'].
+
+Left out: JSON (compare/engine/report.py), plots (compare/views/plots.py).
 """
+import textwrap
+
+import numpy as np
 from tabulate import tabulate
 
 from ..engine.names import GROUPS as KINDS
 from ..engine.run import describe_divergence
+
+WIDTH = 100
+CLASSIFICATION = ("binary_crossentropy", "categorical_crossentropy")   # losses whose accuracy means something
+OPTIMIZER_NAMES = {"sgd": "SGD", "rmsprop": "RMSprop", "adam": "Adam"}
+LOSS_NAMES = {"mse": "squared error", "binary_crossentropy": "binary cross-entropy",
+              "categorical_crossentropy": "cross-entropy"}
 
 
 def fmt(x, spec="{:.3e}"):
@@ -14,6 +28,28 @@ def fmt(x, spec="{:.3e}"):
     if isinstance(x, str):
         return x
     return spec.format(x)
+
+
+def plural(n, word):
+    """plural(1, 'step') -> '1 step'; plural(3, 'step') -> '3 steps'"""
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def wrap(text, indent=""):
+    """Text wrapped to WIDTH columns, each paragraph (line) on its own."""
+    return "\n".join(textwrap.fill(line, WIDTH, initial_indent=indent, subsequent_indent=indent + "  ",
+                                   break_on_hyphens=False, break_long_words=False)
+                     for line in text.splitlines() if line.strip())
+
+
+def pair_label(report, pair):
+    """'torch' -> 'scratch~torch': the two implementations a pair key compares, as summary['pairs'] says."""
+    p = report.summary.get("pairs", {}).get(pair)
+    return f"{p['ours']}~{p['theirs']}" if p else pair
+
+
+def classification(report):
+    return report.config.get("loss") in CLASSIFICATION
 
 
 def init_text(init):
@@ -25,11 +61,58 @@ def init_text(init):
     return init.kind
 
 
+def optimizer_text(spec):
+    """'SGD momentum 0.9 lr 0.1', 'Adam lr 0.001 (betas 0.9, 0.999)', 'RMSprop lr 0.001 rho 0.9 eps 1e-07'"""
+    name = OPTIMIZER_NAMES.get(spec.optimizer, spec.optimizer)
+    if spec.optimizer == "sgd":
+        if not spec.momentum:
+            return f"SGD lr {spec.lr:g}"
+        return f"SGD {'Nesterov ' if spec.nesterov else ''}momentum {spec.momentum:g} lr {spec.lr:g}"
+    settings = [f"lr {spec.lr:g}"]
+    for field in (("rho",) if spec.optimizer == "rmsprop" else ("beta1", "beta2")) + ("eps",):
+        value = getattr(spec, field)
+        if value is not None:
+            settings.append(f"{field} {value:g}")
+    return f"{name} {' '.join(settings)}"
+
+
+def spec_line(spec):
+    """The resolved spec in one line: 'mnist --optimizer adam --epochs 1' is announced as such:
+    '784-128-64-10 relu/relu/softmax, cross-entropy, Adam lr 0.1, batches of 128, 1 epoch'."""
+    loss = LOSS_NAMES.get(spec.loss, spec.loss) + (" (summed)" if spec.reduction == "sum" else "")
+    batch = "full batch" if spec.batch_size is None else f"batches of {spec.batch_size}"
+    length = plural(spec.steps, "step") if spec.steps is not None else plural(spec.epochs, "epoch")
+    parts = ["-".join(str(n) for n in spec.sizes) + " " + "/".join(spec.activations), loss, optimizer_text(spec),
+             batch + (", shuffled" if spec.shuffle else ""), length]
+    if spec.dtype != "float64":
+        parts.append(spec.dtype)
+    return ", ".join(parts)
+
+
+def resync_text(spec):
+    """What the resync field means for this run."""
+    if spec.resync_each_step:
+        why = "float32: " if spec.resync is None else ""
+        return f"on ({why}each step restarts torch and Keras from scratch's state)"
+    return "off (each implementation runs on from its own state)"
+
+
+def casts_text(spec):
+    if spec.keras_float32_casts:
+        return "on (Keras gets Python floats, which it rounds through float32)"
+    return "off (Keras gets its hyperparameters as exact float64 numbers)"
+
+
 def spec_table(spec, frameworks, data, tablefmt="simple"):
-    """The resolved spec, one field a row, with the frameworks and the data sizes."""
+    """The resolved spec, one field a row (fields that do not apply to this run left out), with
+    the frameworks and the data sizes."""
     config = spec.to_dict()
     unused = {"sgd": ("rho", "beta1", "beta2", "eps"), "rmsprop": ("momentum", "nesterov", "beta1", "beta2"),
               "adam": ("momentum", "nesterov", "rho")}[spec.optimizer]
+    if spec.optimizer == "sgd" and not spec.momentum:
+        unused += ("nesterov",)
+    if "keras" not in frameworks:
+        unused += ("keras_float32_casts",)
     for name in ("rho", "beta1", "beta2", "eps"):
         if config[name] is None:
             torch_value, keras_value = spec.hyper("torch")[name], spec.hyper("keras")[name]
@@ -38,6 +121,10 @@ def spec_table(spec, frameworks, data, tablefmt="simple"):
     unused += ("epochs",) if spec.steps is not None else ("steps",)
     config["weight_init"], config["bias_init"] = init_text(spec.weight_init), init_text(spec.bias_init)
     config["batch_size"] = "full batch" if spec.batch_size is None else spec.batch_size
+    config["resync"] = resync_text(spec)
+    config["keras_float32_casts"] = casts_text(spec)
+    if spec.optimizer == "sgd" and not spec.momentum:
+        config["momentum"] = "0 (plain gradient descent)"
     rows = [(k, v) for k, v in config.items() if k != "fixed_params" and k not in unused]
     if config.get("fixed_params") is not None:
         rows.append(("fixed_params", "given (see the JSON report)"))
@@ -48,36 +135,77 @@ def spec_table(spec, frameworks, data, tablefmt="simple"):
     return tabulate(rows, headers=["config", "value"], tablefmt=tablefmt, disable_numparse=True)
 
 
-def step_table(report, every=1, tablefmt="simple"):
-    """One row every `every` steps, plus every failing step, the first and the last."""
-    judged = set(report.summary["judged_pairs"])
-    rtol = report.summary["rtol"]
+def failing_row(report, row):
+    """-> the set of judged pairs whose error in this step row is above the tolerance."""
+    judged, rtol = set(report.summary["judged_pairs"]), report.summary["rtol"]
+    return {p for p, v in row["max_rel_err"].items() if p in judged and float(v) > rtol}   # 'inf' is a string in JSON
+
+
+def shown_rows(report, every):
+    """The step rows a table shows: every `every` steps, every failing step, the first and the last."""
+    last = len(report.steps) - 1
+    return [row for i, row in enumerate(report.steps)
+            if failing_row(report, row) or i in (0, last) or row["step"] % every == 0]
+
+
+def step_table(report, every=1, tablefmt="simple", wide=False):
+    """Losses (and accuracy, for a classification loss) and the largest relative error of each pair,
+    one row every `every` steps plus every failing step, the first and the last. Two tables (the
+    losses, then the errors) so that each fits 100 columns; `wide`: one table."""
     runners = report.runners
     pairs = list(report.steps[0]["max_rel_err"]) if report.steps else []
-    headers = (["step", "epoch"] + [f"loss {r}" for r in runners] + [f"rel err {p}" for p in pairs]
-               + [f"acc {runners[0]}"])
-    rows = []
-    for i, row in enumerate(report.steps):
-        failing = any(float(row["max_rel_err"][p]) > rtol for p in pairs if p in judged)   # 'inf' is a string in JSON
-        if not (failing or i == 0 or i == len(report.steps) - 1 or row["step"] % every == 0):
-            continue
-        rows.append([row["step"], row["epoch"]] + [fmt(row["loss"][r], "{:.10g}") for r in runners]
-                    + [fmt(row["max_rel_err"][p]) + ("  FAIL" if failing and p in judged and float(row["max_rel_err"][p]) > rtol else "")
-                       for p in pairs]
-                    + [fmt(row["accuracy"][runners[0]], "{:.4f}")])
-    return tabulate(rows, headers=headers, tablefmt=tablefmt, disable_numparse=True)
+    accuracy = classification(report)
+    rows = shown_rows(report, every)
+    first = lambda row: [row["step"], row["epoch"]]  # noqa: E731
+    losses = lambda row: [fmt(row["loss"][r], "{:.10g}") for r in runners]  # noqa: E731
+    acc = lambda row: [fmt(row["accuracy"].get(runners[0]), "{:.4f}")] if accuracy else []  # noqa: E731
+
+    def errors(row):
+        failing = failing_row(report, row)
+        return [fmt(row["max_rel_err"][p]) + ("  FAIL" if p in failing else "") for p in pairs]
+
+    loss_headers = [f"loss {r}" for r in runners]
+    acc_header = [f"accuracy {runners[0]}"] if accuracy else []
+    error_headers = [f"rel err {pair_label(report, p)}" for p in pairs]
+    if wide:
+        return tabulate([first(r) + losses(r) + errors(r) + acc(r) for r in rows],
+                        headers=["step", "epoch"] + loss_headers + error_headers + acc_header,
+                        tablefmt=tablefmt, disable_numparse=True)
+    loss_table = tabulate([first(r) + losses(r) + acc(r) for r in rows],
+                          headers=["step", "epoch"] + [f"loss\n{r}" for r in runners]
+                          + ([f"accuracy\n{runners[0]}"] if accuracy else []),
+                          tablefmt=tablefmt, disable_numparse=True)
+    error_table = tabulate([first(r) + errors(r) for r in rows],
+                           headers=["step", "epoch"] + [pair_label(report, p) for p in pairs],
+                           tablefmt=tablefmt, disable_numparse=True)
+    if tablefmt != "simple":
+        return loss_table + "\n" + error_table
+    rtol = report.summary["rtol"]
+    return (f"{loss_table}\n\nlargest relative error of each pair, over every tensor of the step "
+            f"(judged against rtol {rtol:g}):\n{error_table}")
 
 
-def summary_table(report, tablefmt="simple"):
-    """Per pair: the worst scale-relative error of each kind of tensor, and the verdict."""
+def summary_table(report, tablefmt="simple", wide=False):
+    """The worst scale-relative error of each kind of tensor, and the verdict: one column per pair
+    (one row per pair with `wide`). Kinds no pair compared are left out, and accuracy for a
+    regression loss."""
     s = report.summary
-    rows = []
-    for pair, kinds in s["worst_by_kind"].items():
-        judged = pair in s["judged_pairs"]
-        worst = float(s["max_rel_err"][pair])
-        verdict = ("agree" if worst <= s["rtol"] else "DIFFER") if judged else "reported, not judged"
-        rows.append([pair] + [fmt(kinds.get(k, {}).get("max_rel_err")) for k in KINDS] + [verdict])
-    return tabulate(rows, headers=["pair"] + list(KINDS) + [f"verdict (rtol {s['rtol']:g})"],
+    pairs = list(s["worst_by_kind"])
+    kinds = [k for k in KINDS if any(k in s["worst_by_kind"][p] for p in pairs)
+             and (k != "accuracy" or classification(report))]
+
+    def verdict(pair):
+        if pair not in s["judged_pairs"]:
+            return "not judged"
+        return "agree" if float(s["max_rel_err"][pair]) <= s["rtol"] else "DIFFER"
+
+    cell = lambda p, k: fmt(s["worst_by_kind"][p].get(k, {}).get("max_rel_err"))  # noqa: E731
+    verdict_header = f"verdict (rtol {s['rtol']:g})"
+    if wide:
+        rows = [[pair_label(report, p)] + [cell(p, k) for k in kinds] + [verdict(p)] for p in pairs]
+        return tabulate(rows, headers=["pair"] + kinds + [verdict_header], tablefmt=tablefmt, disable_numparse=True)
+    rows = [[k] + [cell(p, k) for p in pairs] for k in kinds] + [[verdict_header] + [verdict(p) for p in pairs]]
+    return tabulate(rows, headers=["worst rel err"] + [pair_label(report, p) for p in pairs],
                     tablefmt=tablefmt, disable_numparse=True)
 
 
@@ -93,17 +221,39 @@ def accuracy_table(report, tablefmt="simple"):
     return f"{table}\ntest predictions: {same} across {', '.join(report.runners)}"
 
 
-def outputs_table(report, limit=12, tablefmt="simple"):
-    """Final network outputs on the evaluation inputs, side by side."""
-    outs = {k: [[float(v) for v in row] for row in rows] for k, rows in report.final_outputs.items()}  # 'nan' -> nan
+def input_text(x, i):
+    """An evaluation input as its numbers (up to 4 features), else as its row number."""
+    return ", ".join(f"{float(v):.4g}" for v in x) if len(x) <= 4 else f"input {i}"
+
+
+def outputs_table(report, limit=12, tablefmt="simple", wide=False):
+    """Final network outputs on the evaluation inputs (the first column): the first implementation's,
+    and the largest difference of the others from it (`wide`: every implementation's, in full)."""
+    outs = {k: np.array([[float(v) for v in row] for row in rows]) for k, rows in report.final_outputs.items()}  # 'nan' -> nan
     keys = list(outs)
-    n = min(limit, len(outs[keys[0]]))
-    if len(outs[keys[0]][0]) > 3:      # many classes: the predicted class and its probability
-        cell = lambda row: f"class {max(range(len(row)), key=row.__getitem__)}: {max(row):.12g}"  # noqa: E731
+    first = outs[keys[0]]
+    n = min(limit, len(first))
+    inputs = getattr(report, "evaluation_inputs", None)
+    inputs = [input_text(inputs[i], i) for i in range(n)] if inputs is not None and len(inputs) else list(range(n))
+    digits = "{:.12g}" if wide else "{:.6g}"
+    if first.shape[1] > 3:      # many classes: the predicted class and its probability
+        cell = lambda row: f"class {int(np.argmax(row))}: {digits.format(np.max(row))}"  # noqa: E731
     else:
-        cell = lambda row: ", ".join(f"{v:.12g}" for v in row)  # noqa: E731
-    rows = [[i] + [cell(outs[k][i]) for k in keys] for i in range(n)]
-    return tabulate(rows, headers=["example"] + keys, tablefmt=tablefmt, disable_numparse=True)
+        cell = lambda row: ", ".join(digits.format(v) for v in row)  # noqa: E731
+    if wide:
+        rows = [[inputs[i]] + [cell(outs[k][i]) for k in keys] for i in range(n)]
+        return tabulate(rows, headers=["input"] + keys, tablefmt=tablefmt, disable_numparse=True)
+
+    def differences(i):
+        diffs = {k: float(np.max(np.abs(outs[k][i] - first[i]))) for k in keys[1:] if outs[k].shape == first.shape}
+        if not diffs or all(d == 0 for d in diffs.values()):
+            return "identical" if diffs else "-"
+        worst = max(diffs, key=lambda k: (np.nan_to_num(diffs[k], nan=np.inf)))
+        return f"{diffs[worst]:.1e} ({worst})"
+
+    rows = [[inputs[i], cell(first[i]), differences(i)] for i in range(n)]
+    return tabulate(rows, headers=["input", keys[0], "max |difference|\nof the others"],
+                    tablefmt=tablefmt, disable_numparse=True)
 
 
 def cross_lines(report):
@@ -114,7 +264,7 @@ def cross_lines(report):
     lines = [f"torch vs keras directly: worst rel err {float(tk['max_rel_err']):.3e}"
              + (" (judged by the tolerance)" if tk["judged"] else " (reported, not judged: conventions differ)")]
     for key, reason in tk["reasons"].items():
-        lines.append(f"  - {key}: {reason}")
+        lines.append(wrap(f"- {key}: {reason}", "  "))
     return "\n".join(lines)
 
 
@@ -127,8 +277,13 @@ def not_compared_lines(report, limit=6):
             by_reason.setdefault(why, []).append(name)
         for why, names in by_reason.items():
             shown = ", ".join(names[:limit]) + (f" and {len(names) - limit} more" if len(names) > limit else "")
-            lines.append(f"  {pair}: not compared ({why}): {shown}")
+            lines.append(wrap(f"{pair_label(report, pair)}: not compared ({why}): {shown}", "  "))
     return "\n".join(["tensors not compared:"] + lines) if lines else ""
+
+
+def notes_lines(notes):
+    """A recipe's notes, wrapped to 100 columns."""
+    return wrap(f"notes: {notes}") if notes and notes.strip() else ""
 
 
 def error_block(error):
@@ -152,7 +307,6 @@ def verdict_line(report):
         return "MISMATCH: first divergence at " + describe_divergence(s["first_divergence"])
     if s["verdict"] != "pass":
         return f"NOTHING JUDGED: {s['verdict_reason']}"
-    judged = ", ".join(s["judged_pairs"])
-    worst = max(float(s["max_rel_err"][p]) for p in s["judged_pairs"])
-    return (f"PASS: {s['steps_completed']} steps, {s['tensors_judged']} tensors judged ({judged}); "
-            f"worst relative error {worst:.3e} <= {s['rtol']:g}")
+    worst = max(s["judged_pairs"], key=lambda p: float(s["max_rel_err"][p]))
+    return (f"PASS: {plural(s['steps_completed'], 'step')}, {plural(s['tensors_judged'], 'tensor')} judged; "
+            f"worst rel err {float(s['max_rel_err'][worst]):.3e} <= {s['rtol']:g} ({pair_label(report, worst)})")

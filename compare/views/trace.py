@@ -1,8 +1,10 @@
 """`python -m compare trace RECIPE [--step N] [--example I] [--full]`: one training step as a
 worked example. For each layer in order Z, then A; the loss; dZ, dW, db from the last layer
-back; then the updated parameters. Every tensor shows the scratch, torch and Keras values side
-by side with their largest difference; large tensors are summarised (shape, corner, norm)
-unless --full. `--json PATH` writes the same numbers.
+back; then the updated parameters. Every tensor shows its values once (the first
+implementation's, scratch's) and beside them the largest |difference| of each other
+implementation from them, or 'identical'; a column vector is written as one row, marked ᵀ.
+Large tensors are summarised (shape, corner, norm). --full prints every implementation's values
+side by side, large tensors whole. `--json PATH` writes every implementation's numbers.
 
 Optimizer state (momentum buffers, moment estimates) follows the update, named as in scratch
 (W1.momentum, W1.m, ...); Keras's SGD buffer is -lr times torch's (see compare/conventions.py).
@@ -108,24 +110,94 @@ def section_of(name):
     return tensor_names.parse(name).section
 
 
+PARTNERS = {"torch": "scratch", "keras": "scratch@keras"}     # what each reference is judged against
+WIDTH = 100
+
+
+def one_line(array):
+    """A row, a column or a single number as one line ('[1  2  3]ᵀ' for a column), else None."""
+    array = np.atleast_2d(np.asarray(array, dtype=np.float64))
+    if array.size == 1:
+        return f"{array.item():.7g}"
+    if min(array.shape) == 1 and array.size <= SMALL:
+        text = "[" + "  ".join(f"{v:.7g}" for v in array.ravel()) + "]"
+        return text + ("ᵀ" if array.shape[1] == 1 else "")
+    return None
+
+
+def value_lines(array, full=False):
+    """The lines that show a tensor: one line when it is a vector, else matrix_text's."""
+    line = one_line(array)
+    return [line] if line is not None and not full else matrix_text(array, full).splitlines()
+
+
+def difference_note(values, keys):
+    """'identical', or 'torch 4.4e-16, scratch@keras identical, keras 4.4e-16': each other
+    implementation's largest |difference| from the first's values (and from its partner's, when
+    that is not the first and the two differ)."""
+    first = np.asarray(values[keys[0]], dtype=np.float64)
+
+    def diff(a, b):
+        a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+        if a.shape != b.shape:
+            return f"shape {a.shape} vs {b.shape}"
+        d = np.max(np.abs(a - b), initial=0.0)
+        return "identical" if d == 0 else f"{d:.1e}"
+
+    parts = {}
+    for k in keys[1:]:
+        parts[k] = diff(values[k], first)
+        partner = PARTNERS.get(k)
+        if partner in values and partner != keys[0] and diff(values[partner], first) != "identical":
+            parts[k] += f" (vs {partner} {diff(values[k], values[partner])})"
+    if all(v == "identical" for v in parts.values()):
+        return "identical in the others" if parts else ""
+    return "Δ " + ", ".join(f"{k} {v}" for k, v in parts.items())
+
+
+def with_note(lines, note, indent="    "):
+    """Value lines indented, the note beside the first when it fits in WIDTH, else below."""
+    out = [indent + line for line in lines]
+    if not note:
+        return out
+    if len(out) and len(out[0]) + 3 + len(note) <= WIDTH:
+        out[0] += "   " + note
+    else:
+        out.append(indent + note)
+    return out
+
+
 def print_trace(recipe, spec, kept, keys, step, example, full):
     X = kept["X"]
     print(f"worked example: recipe {recipe.name}, step {step}, batch of {len(X)}"
           + (f", example {example}" if example is not None else "") + f", {spec.dtype}")
-    print(f"inputs A0 (one example per column):\n{matrix_text(select_example('A0', X.T, example), full)}")
-    print(f"targets Y:\n{matrix_text(select_example('A0', kept['Y'].T, example), full)}")
+    if not full and len(keys) > 1:
+        print(f"values: {keys[0]}'s; beside them the largest |difference| of {', '.join(keys[1:])} "
+              "(--full: all)")
+    print("inputs A0 (one example per column):")
+    print("\n".join(with_note(value_lines(select_example("A0", X.T, example), full), "")))
+    print("targets Y:")
+    print("\n".join(with_note(value_lines(select_example("A0", kept["Y"].T, example), full), "")))
     before = kept["before"][keys[0]]
-    print("\nparameters at the start of the step (" + keys[0] + "):")
+    print("parameters at the start of the step (" + keys[0] + "):")
     for name, value in before.items():
-        print(f"{name} =\n{matrix_text(value, full)}")
+        lines = value_lines(value, full)
+        if len(lines) == 1:
+            print(f"    {name} = {lines[0]}")
+        else:
+            print(f"    {name} =")
+            print("\n".join(with_note(lines, "", "      ")))
     rows, numbers = trace_rows(kept, spec, keys, example, full)
     section = None
     for name, text, cells, diffs in rows:
         title = section_of(name)
         if title != section:
-            print(f"\n=== {title} ===")
+            print(f"=== {title} ===")
             section = title
-        print(f"\n{text}")
-        table = [[k, cells[k], diffs.get(k, "")] for k in keys]
-        print(aligned(table, ["", "values", "max |difference|"]))
+        print(text)
+        if full:
+            table = [[k, cells[k], diffs.get(k, "")] for k in keys]
+            print(aligned(table, ["", "values", "max |difference|"]))
+        else:
+            print("\n".join(with_note(value_lines(numbers[name][keys[0]]), difference_note(numbers[name], keys))))
     return numbers
