@@ -26,7 +26,7 @@ def figure(report):
     loss, acc, err, test = axes[0, 0], axes[0, 1], axes[1, 0], axes[1, 1]
     styles = ["-", "--", ":", "-."]
     for i, key in enumerate(report.runners):
-        loss.plot(steps, [row["loss"][key] for row in report.steps], styles[i % 4], label=key, linewidth=1.2)
+        loss.plot(steps, [row["loss"].get(key, float("nan")) for row in report.steps], styles[i % 4], label=key, linewidth=1.2)
         acc.plot(steps, [row["accuracy"][key] for row in report.steps], styles[i % 4], label=key, linewidth=1.2)
     loss.set(title="loss per step (the lines lie on top of each other when all agree)", xlabel="step", ylabel="loss")
     acc.set(title="batch accuracy per step", xlabel="step", ylabel="accuracy")

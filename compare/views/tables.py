@@ -62,7 +62,7 @@ def step_table(report, every=1, tablefmt="simple"):
         failing = any(float(row["max_rel_err"][p]) > rtol for p in pairs if p in judged)   # 'inf' is a string in JSON
         if not (failing or i == 0 or i == len(report.steps) - 1 or row["step"] % every == 0):
             continue
-        rows.append([row["step"], row["epoch"]] + [fmt(row["loss"][r], "{:.10g}") for r in runners]
+        rows.append([row["step"], row["epoch"]] + [fmt(row["loss"].get(r), "{:.10g}") for r in runners]
                     + [fmt(row["max_rel_err"][p]) + ("  FAIL" if failing and p in judged and float(row["max_rel_err"][p]) > rtol else "")
                        for p in pairs]
                     + [fmt(row["accuracy"][runners[0]], "{:.4f}")])
