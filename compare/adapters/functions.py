@@ -34,7 +34,6 @@ import numpy as np
 
 from ..engine import convert
 from ..engine.errors import InputError
-from ..engine.names import TensorName
 from .base import UserImplementation
 
 # the user's spellings (lower case) -> our name; layer-numbered names are read by _NUMBERED
@@ -44,7 +43,7 @@ SPELLINGS = {
     "labels": "Y", "targets": "Y", "y_true": "Y", "t": "Y",
     "alpha": "lr", "lr": "lr", "learning_rate": "lr", "eta": "lr",
     "m": "m", "params": "params", "parameters": "params", "cache": "cache", "caches": "cache",
-    "grads": "grads", "gradients": "grads", "_": "_",
+    "grads": "grads", "gradients": "grads", "_": "_", "loss": "loss", "cost": "loss",
 }
 _NUMBERED = re.compile(r"^(dz|dw|db|z|a|w|b)(\d+)$")
 KINDS = {"dz": "dZ", "dw": "dW", "db": "db", "z": "Z", "a": "A", "w": "W", "b": "b"}
