@@ -79,6 +79,14 @@ class NetworkClass(UserImplementation):
             if not isinstance(obj_or_class, type):
                 need(obj_or_class, ("params", "loss"), style)
 
+    def entry(self):
+        """cs231n without update=: the spec's optimizer runs in each reference's conventions."""
+        entry = super().entry()
+        entry.name = entry.name or "mine"           # declared in a file, it is named by its variable
+        if self.style == "cs231n" and self.update is None:
+            entry.conventions = ("torch", "keras")
+        return entry
+
     def instance(self, sizes):
         """A fresh object: the class built (with args, else the sizes), or a copy of the instance."""
         if isinstance(self.target, type):

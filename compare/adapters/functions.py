@@ -48,6 +48,8 @@ SPELLINGS = {
 _NUMBERED = re.compile(r"^(dz|dw|db|z|a|w|b)(\d+)$")
 KINDS = {"dz": "dZ", "dw": "dW", "db": "db", "z": "Z", "a": "A", "w": "W", "b": "b"}
 DICTS = ("params", "cache", "grads")
+EXAMPLE = {"forward_returns": "Z1 A1 Z2 A2", "backward_returns": "dW1 db1 dW2 db2", "update_returns": "W1 b1 W2 b2",
+           "init_returns": "W1 b1 W2 b2", "loss_returns": "loss"}
 
 
 def canonical(word):
@@ -111,7 +113,7 @@ def return_names(function, keyword, declared=None):
         items = value.elts if isinstance(value, (ast.Tuple, ast.List)) else [value]
         if value is None or not all(isinstance(item, ast.Name) for item in items):
             raise InputError(f"{label} returns `{ast.unparse(value) if value is not None else 'None'}`, not a tuple "
-                             f"of plain names: give {keyword}='...' (e.g. {keyword}='Z1 A1 Z2 A2')")
+                             f"of plain names: give {keyword}='...' (e.g. {keyword}='{EXAMPLE[keyword]}')")
         shapes.add(tuple(item.id for item in items))
     if len(shapes) != 1:
         raise InputError(f"{label} has {'no' if not shapes else 'different'} return statements: give {keyword}='...'")
@@ -244,6 +246,15 @@ class Functions(UserImplementation):
 
     def network(self):
         return dict(self.fields)
+
+    def entry(self):
+        """With update_kind 'spec' the spec's optimizer runs in each reference's conventions
+        (torch's and Keras's momentum differ), so the code is run once per convention."""
+        entry = super().entry()
+        entry.name = entry.name or "mine"           # declared in a file, it is named by its variable
+        if self.update_kind == "spec":
+            entry.conventions = ("torch", "keras")
+        return entry
 
     def user_params(self, named, sizes):
         """{W1, b1, ...} of the user's init -> [(W, b)] in the user's layout."""
