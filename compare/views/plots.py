@@ -13,6 +13,10 @@ from .files import write_atomic
 ERROR_FLOOR = 1e-17   # exact agreement (error 0) is drawn here, on a log scale
 
 
+def nan_if_none(value):
+    return float("nan") if value is None else float(value)
+
+
 def figure(report):
     """The matplotlib Figure of a report."""
     try:
@@ -20,19 +24,20 @@ def figure(report):
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        raise InputError("--plot needs matplotlib: pip install '.[tools]'") from None
+        raise InputError("--plot needs matplotlib: pip install -c constraints.txt '.[plot]'") from None
     steps = [row["step"] for row in report.steps]
     fig, axes = plt.subplots(2, 2, figsize=(12, 7.5), constrained_layout=True)
     loss, acc, err, test = axes[0, 0], axes[0, 1], axes[1, 0], axes[1, 1]
     styles = ["-", "--", ":", "-."]
     for i, key in enumerate(report.runners):
-        loss.plot(steps, [row["loss"][key] for row in report.steps], styles[i % 4], label=key, linewidth=1.2)
-        acc.plot(steps, [row["accuracy"][key] for row in report.steps], styles[i % 4], label=key, linewidth=1.2)
+        loss.plot(steps, [row["loss"].get(key, float("nan")) for row in report.steps], styles[i % 4], label=key, linewidth=1.2)
+        acc.plot(steps, [nan_if_none(row["accuracy"].get(key)) for row in report.steps], styles[i % 4], label=key,
+                 linewidth=1.2)
     loss.set(title="loss per step (the lines lie on top of each other when all agree)", xlabel="step", ylabel="loss")
     acc.set(title="batch accuracy per step", xlabel="step", ylabel="accuracy")
     rtol = report.summary["rtol"]
     for pair in report.steps[0]["max_rel_err"] if report.steps else []:
-        values = [max(row["max_rel_err"][pair], ERROR_FLOOR) for row in report.steps]
+        values = [max(nan_if_none(row["max_rel_err"].get(pair)), ERROR_FLOOR) for row in report.steps]
         judged = pair in report.summary["judged_pairs"]
         err.semilogy(steps, values, label=pair + ("" if judged else " (not judged)"), linewidth=1)
     err.axhline(rtol, color="red", linewidth=1, linestyle="--", label=f"tolerance {rtol:g}")

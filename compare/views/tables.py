@@ -157,7 +157,7 @@ def step_table(report, every=1, tablefmt="simple", wide=False):
     accuracy = classification(report)
     rows = shown_rows(report, every)
     first = lambda row: [row["step"], row["epoch"]]  # noqa: E731
-    losses = lambda row: [fmt(row["loss"][r], "{:.10g}") for r in runners]  # noqa: E731
+    losses = lambda row: [fmt(row["loss"].get(r), "{:.10g}") for r in runners]  # noqa: E731
     acc = lambda row: [fmt(row["accuracy"].get(runners[0]), "{:.4f}")] if accuracy else []  # noqa: E731
 
     def errors(row):

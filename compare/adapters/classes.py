@@ -1,0 +1,222 @@
+"""compare.network_class: a network kept in a class, in one of two well-known styles, checked unchanged.
+
+style='nielsen' (Michael Nielsen's network.py):
+    net.sizes, net.weights [(n_l, n_{l-1})], net.biases [(n_l, 1)], sigmoid everywhere;
+    net.feedforward(a) for one example (n_0, 1); net.backprop(x, y) -> (nabla_b, nabla_w) for ONE
+    example; net.update_mini_batch(mini_batch, eta): w - (eta / len(mini_batch)) * sum of nabla_w.
+    What it mirrors: Nielsen's quadratic cost C = 1/(2m) sum_x ||y - a||^2, whose gradient is the
+    mean over the batch of nabla = (a - y) * sigmoid'(z) ...  The references compute the spec's
+    'mse' with reduction 'mean', L = 1/(n_L m) sum_x ||y - a||^2, whose gradient is 2/n_L times
+    Nielsen's. So, exactly (no factor is hidden):
+        dW_l, db_l compared = (2 / n_L) * mean over the batch of nabla_w[l-1], nabla_b[l-1]
+                              (stated in notes['dW'], notes['db'])
+        eta handed to update_mini_batch = 2 * lr / n_L, which makes Nielsen's step
+              w - eta * mean(nabla_w) = w - lr * (2 / n_L) mean(nabla_w) = the references' w - lr * dW
+    (checked: examples/nielsen_network.py agrees to ~1e-15 with torch and Keras.) The class fixes
+    plain SGD and this cost: `settings` applies optimizer sgd, no momentum, loss mse, reduction
+    mean to the references. Forward intermediates: backprop keeps zs and activations to itself,
+    so only A_L (feedforward, per example) is compared; Z, the hidden A, dZ and the loss are listed
+    as not given.
+
+style='cs231n' (the cs231n assignments' TwoLayerNet / FullyConnectedNet):
+    net.params {'W1': (n_0, n_1), 'b1': (n_1,), ...} (one example per row, W (in, out), flat b);
+    net.loss(X) -> scores (Z_L, rows); net.loss(X, y) -> (loss, grads) with integer labels y (m,),
+    softmax cross-entropy averaged over the batch. The update is the spec's optimizer on grads
+    (scratch/optimizers.py), unless update=f(net, grads, lr) is given. Regularisation: reg = 0
+    only (net.reg is set to 0.0 and reg=0.0 is passed when loss takes it).
+
+Layouts go through compare/engine/convert.py. Left out: other class styles, Nielsen's
+cross-entropy cost (network2.py), dropout, batch norm.
+"""
+import copy
+import inspect
+
+import numpy as np
+
+from ..engine import convert
+from ..engine.errors import InputError
+from .base import UserImplementation
+
+NIELSEN_LAYOUT = convert.Layout()
+CS231N_LAYOUT = convert.Layout(examples="rows", weights="in_out", bias="flat", labels="integer")
+
+
+def need(obj, attributes, style):
+    missing = [a for a in attributes if not hasattr(obj, a)]
+    if missing:
+        raise InputError(f"{type(obj).__name__} has no {', '.join(missing)}: a {style}-style class needs "
+                         f"{', '.join(attributes)}")
+
+
+class NetworkClass(UserImplementation):
+    """A class in Nielsen's or cs231n's style (module docstring)."""
+
+    def __init__(self, obj_or_class, style, name=None, network=None, update=None, args=None, origin=None):
+        if style not in ("nielsen", "cs231n"):
+            raise InputError(f"style {style!r}: choose 'nielsen' (network.py) or 'cs231n' (params dict, loss(X, y))")
+        self.target, self.style, self.name, self.origin = obj_or_class, style, name, origin
+        self.args, self.update = args, update
+        self.fields = dict(network or {})
+        if style == "nielsen":
+            self.layout = NIELSEN_LAYOUT
+            self.settings = {"optimizer": "sgd", "momentum": 0.0, "nesterov": False, "loss": "mse", "reduction": "mean"}
+            self.vocabulary = {"dW1": "nabla_w[0]", "db1": "nabla_b[0]", "W1": "weights[0]", "b1": "biases[0]",
+                               "A_L": "feedforward(x)"}
+            self.notes = {"dW": "(2 / n_L) x the mean over the batch of backprop's nabla_w: Nielsen's cost "
+                                "1/(2m) sum ||y - a||^2 vs mse's 1/(n_L m) sum ||y - a||^2",
+                          "db": "(2 / n_L) x the mean of nabla_b (as dW)",
+                          "params": "update_mini_batch is called with eta = 2 lr / n_L (the same step as lr on mse)"}
+            if not isinstance(obj_or_class, type):
+                need(obj_or_class, ("sizes", "weights", "biases", "backprop", "update_mini_batch", "feedforward"),
+                     style)
+        else:
+            self.layout = CS231N_LAYOUT
+            self.settings = {"loss": "categorical_crossentropy", "reduction": "mean"}
+            self.vocabulary = {"dW1": "grads['W1']", "db1": "grads['b1']", "W1": "params['W1']", "b1": "params['b1']"}
+            self.notes = {"Z_L": "net.loss(X) (the scores)", "reg": "reg = 0 only"}
+            if update is None:
+                self.notes["params"] = "grads are applied by the spec's optimizer (scratch/optimizers.py)"
+            if not isinstance(obj_or_class, type):
+                need(obj_or_class, ("params", "loss"), style)
+
+    def entry(self):
+        """cs231n without update=: the spec's optimizer runs in each reference's conventions."""
+        entry = super().entry()
+        entry.name = entry.name or "mine"           # declared in a file, it is named by its variable
+        if self.style == "cs231n" and self.update is None:
+            entry.conventions = ("torch", "keras")
+        return entry
+
+    def instance(self, sizes):
+        """A fresh object: the class built (with args, else the sizes), or a copy of the instance."""
+        if isinstance(self.target, type):
+            if self.args is not None:
+                return self.target(*self.args)
+            return self.target(list(sizes))
+        return copy.deepcopy(self.target)
+
+    def network(self):
+        fields = {}
+        sizes = getattr(self.target, "sizes", None) if not isinstance(self.target, type) else None
+        if sizes is None and self.style == "cs231n" and not isinstance(self.target, type):
+            params = self.target.params
+            L = sum(1 for k in params if k.startswith("W"))
+            sizes = [np.shape(params["W1"])[0]] + [np.shape(params[f"W{l}"])[1] for l in range(1, L + 1)]
+        if sizes is not None:
+            sizes = [int(n) for n in sizes]
+            last = "sigmoid" if self.style == "nielsen" else "softmax"
+            hidden = "sigmoid" if self.style == "nielsen" else "relu"
+            fields = {"sizes": sizes, "activations": [hidden] * (len(sizes) - 2) + [last]}
+        fields.update(self.settings)
+        fields.update(self.fields)
+        return fields
+
+    def user_params(self, net, L):
+        if self.style == "nielsen":
+            return list(zip(net.weights, net.biases))
+        return [(net.params[f"W{l}"], net.params[f"b{l}"]) for l in range(1, L + 1)]
+
+    def initial_params(self, spec):
+        net = self.instance(spec.sizes)
+        return convert.params_from_layout(self.user_params(net, spec.n_layers), spec.sizes, self.layout)
+
+    def build(self, spec, params, convention):
+        net = self.instance(spec.sizes)
+        mine = convert.params_to_layout(params, self.layout)
+        if self.style == "nielsen":
+            net.weights = [W for W, b in mine]
+            net.biases = [b for W, b in mine]
+            return NielsenRun(net, spec)
+        for l, (W, b) in enumerate(mine, start=1):
+            net.params[f"W{l}"], net.params[f"b{l}"] = W, b
+        if hasattr(net, "reg"):
+            net.reg = 0.0
+        return Cs231nRun(net, spec, convention, self.update)
+
+
+class NielsenRun:
+    def __init__(self, net, spec):
+        self.net, self.spec, self.L = net, spec, spec.n_layers
+        self.scale = 2.0 / spec.sizes[-1]          # mse (mean over units and examples) vs Nielsen's 1/(2m)
+        self.missing = {"Z": "backprop keeps zs to itself", "A": f"only A{self.L} is given (feedforward)",
+                        "dZ": "backprop keeps delta to itself", "loss": "the class computes no cost"}
+
+    def columns(self, X, Y):
+        Xc = convert.batch_to_layout(X, NIELSEN_LAYOUT)
+        Yc = convert.targets_to_layout(Y, NIELSEN_LAYOUT)
+        return [Xc[:, [i]] for i in range(Xc.shape[1])], [Yc[:, [i]] for i in range(Yc.shape[1])]
+
+    def outputs(self, xs):
+        return np.hstack([np.asarray(self.net.feedforward(x)) for x in xs])
+
+    def step(self, X, Y):
+        m, sizes = X.shape[0], self.spec.sizes
+        xs, ys = self.columns(X, Y)
+        record = {f"A{self.L}": self.outputs(xs)}
+        sum_b = sum_w = None
+        for x, y in zip(xs, ys):
+            nabla_b, nabla_w = self.net.backprop(x, y)
+            sum_b = list(nabla_b) if sum_b is None else [s + n for s, n in zip(sum_b, nabla_b)]
+            sum_w = list(nabla_w) if sum_w is None else [s + n for s, n in zip(sum_w, nabla_w)]
+        for l in range(1, self.L + 1):
+            record[f"dW{l}"] = np.asarray(sum_w[l - 1]) / m * self.scale
+            record[f"db{l}"] = np.asarray(sum_b[l - 1]) / m * self.scale
+        self.net.update_mini_batch(list(zip(xs, ys)), self.spec.lr * self.scale)
+        for l in range(1, self.L + 1):
+            record[f"W{l}"] = np.array(self.net.weights[l - 1])
+            record[f"b{l}"] = np.array(self.net.biases[l - 1])
+        return {n: convert.tensor_from_layout(n, v, NIELSEN_LAYOUT, sizes, m) for n, v in record.items()}
+
+    def predict(self, X):
+        xs, _ = self.columns(X, np.zeros((len(X), self.spec.sizes[-1])))
+        return self.outputs(xs)
+
+
+class Cs231nRun:
+    def __init__(self, net, spec, convention, update):
+        self.net, self.spec, self.L, self.update = net, spec, spec.n_layers, update
+        self.takes_reg = "reg" in inspect.signature(net.loss).parameters
+        self.optimizer = None
+        if update is None:
+            from scratch.optimizers import make_optimizer
+            self.optimizer = make_optimizer(spec.optimizer, spec.hyper(convention), convention)
+        self.missing = {"Z": f"only Z{self.L} is given (the scores of loss(X))", "A": "loss(X, y) keeps them to itself",
+                        "dZ": "loss(X, y) keeps them to itself"}
+
+    def loss(self, X, y=None):
+        return self.net.loss(X, y, reg=0.0) if self.takes_reg else self.net.loss(X, y)
+
+    def step(self, X, Y):
+        m, sizes, layout = X.shape[0], self.spec.sizes, CS231N_LAYOUT
+        Xu, y = convert.batch_to_layout(X, layout), convert.targets_to_layout(Y, layout)
+        record = {f"Z{self.L}": np.array(self.loss(Xu))}
+        loss, grads = self.loss(Xu, y)
+        record["loss"] = np.asarray(loss)
+        for l in range(1, self.L + 1):
+            for kind in "Wb":
+                if f"{kind}{l}" in grads:
+                    record[f"d{kind}{l}"] = np.array(grads[f"{kind}{l}"])
+        record = {n: convert.tensor_from_layout(n, v, layout, sizes, m) for n, v in record.items()}
+        if self.update is not None:
+            self.update(self.net, grads, self.spec.lr)
+        else:
+            params = {n: convert.tensor_from_layout(n, np.asarray(self.net.params[n]), layout, sizes, m)
+                      for l in range(1, self.L + 1) for n in (f"W{l}", f"b{l}")}
+            usable = {n: p for n, p in params.items() if np.shape(record.get("d" + n)) == np.shape(p)}
+            stepped = self.optimizer.step(usable, record) if usable else {}
+            back = convert.params_to_layout([(stepped.get(f"W{l}", params[f"W{l}"]), stepped.get(f"b{l}", params[f"b{l}"]))
+                                             for l in range(1, self.L + 1)], layout)
+            for l, (W, b) in enumerate(back, start=1):
+                self.net.params[f"W{l}"], self.net.params[f"b{l}"] = W, b
+        for l in range(1, self.L + 1):
+            for n in (f"W{l}", f"b{l}"):
+                record[n] = convert.tensor_from_layout(n, np.array(self.net.params[n]), layout, sizes, m)
+        return record
+
+
+def network_class(obj_or_class, style="nielsen", *, name=None, network=None, update=None, args=None):
+    """Your network class (an instance, or the class: built with `args`, else with the sizes) as
+    an implementation compare can check (see the module docstring)."""
+    caller = inspect.currentframe().f_back
+    origin = f"{caller.f_code.co_filename}:{caller.f_lineno}" if caller else None
+    return NetworkClass(obj_or_class, style, name=name, network=network, update=update, args=args, origin=origin)
