@@ -140,6 +140,7 @@ def test_functional_code_between_layers_is_refused():
 
 
 def test_the_users_objects_are_not_modified():
+    keras.config.set_floatx("float32")      # as in a fresh process (an earlier float64 run in this one set it)
     model = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 3))
     optimizer = torch.optim.RMSprop(model.parameters(), lr=0.01, alpha=0.9, eps=0.0)
     before = [p.detach().clone() for p in model.parameters()]

@@ -72,7 +72,7 @@ def plan(spec, subjects, references, cross=True):
             convention = own if own in reference.conventions else reference.conventions[0]
             ours = add(subject, convention, run_spec, subject.name)
             theirs = add(reference, convention, run_spec, subject.name)
-            if own in ("torch", "keras") and convention != own:   # a user's torch model against Keras (or the
+            if own in ("torch", "keras") and convention not in subject.conventions:   # a user's torch model against Keras (or the
                 reasons = differences(run_spec)                    # reverse): judged as torch~keras is
                 pairs.append(Pair(pair_key(subject.name, reference.name), ours, theirs,
                                   not numeric_differences(run_spec), reasons))

@@ -6,7 +6,7 @@ embedded as a data: URI), the first divergence, the worked example of step 1 (th
 `python -m compare trace`), and the side-by-side code (compare/sidebyside.py) highlighted with
 pygments, rows whose lines compute the same thing tinted.
 
-Needs matplotlib and pygments (pip install '.[tools]'); `require()` says so before a run starts.
+Needs matplotlib and pygments (pip install -c constraints.txt '.[html]'); `require()` says so before a run starts.
 
 Left out: JavaScript, external fonts or stylesheets, per-step tensors beyond step 1 (the JSON
 report has the per-step errors).
@@ -52,7 +52,7 @@ def require():
         try:
             __import__(module)
         except ImportError:
-            raise InputError(f"--html needs {module}: pip install '.[tools]'") from None
+            raise InputError(f"--html needs {module}: pip install -c constraints.txt '.[html]'") from None
 
 
 def section(title, body, anchor):

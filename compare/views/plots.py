@@ -1,7 +1,7 @@
 """`--plot PATH`: a PNG of the run. Loss and batch accuracy per step with every implementation
 overlaid, test accuracy per epoch, and the worst relative error per pair on a log scale.
 
-matplotlib is optional (pip install '.[tools]'); it is imported only here, with the Agg backend.
+matplotlib is optional (pip install -c constraints.txt '.[plot]'); it is imported only here, with the Agg backend.
 
 Left out: interactive plots, per-tensor curves (the JSON report has the numbers).
 """
