@@ -65,7 +65,8 @@ def resolve_spec(items, spec, recipe, steps, overrides):
     if spec is None and recipe is not None:
         spec = recipe.spec
     if spec is None:
-        fields = items[0].network()
+        given = {k: v for k, v in (overrides or {}).items() if v is not None and k != "full_batch"}
+        fields = {**items[0].network(), **given}
         if not fields.get("sizes") or not fields.get("activations"):
             raise InputError(f"the network of {items[0].name} cannot be read from its code: give a spec "
                              f"(compare.Spec), a recipe (--recipe), or --sizes and --activations")

@@ -80,6 +80,9 @@ def main(argv):
         print(f"checking {', '.join(f'{i.name} ({type(i).__name__})' for i in items)} from {args.file} "
               f"against {', '.join(args.against)}")
         print(spec_table(spec, [i.name for i in items] + list(args.against), data))
+        for item in items:                  # how the user's tensors are read and compared
+            for what, how in item.notes.items():
+                print(f"note, {item.name} {what}: {how}")
     bar = progress(total_steps(spec, len(data.X)))
     try:
         report = check(items, spec=spec, data=data, against=against, weights=args.weights,

@@ -24,6 +24,7 @@ from scratch.initializers import initial_params
 
 from . import convert, diagnose, names, registry
 from .check import TOLERANCES, cmp
+from .errors import InputError
 from .conventions import differences, numeric_differences, settings_differences
 
 CROSS = "torch~keras"
@@ -193,6 +194,8 @@ def lockstep(spec, data, subjects, references=(), on_step=None, params=None, kee
         for key, runner in runners.items():
             runner.implementation = runner.entry.builder()(runner.spec, [(W.copy(), b.copy()) for W, b in params],
                                                            runner.convention)
+    except InputError:                                 # a user's declaration that cannot work: exit 2
+        raise
     except Exception as error:                         # noqa: BLE001 - a broken implementation, not the harness
         out["error"] = describe_exception(0, key, error)
         return out
@@ -215,6 +218,8 @@ def lockstep(spec, data, subjects, references=(), on_step=None, params=None, kee
         except KeyboardInterrupt:
             out["interrupted"] = True
             break
+        except InputError:                                # a user's declaration that cannot work: exit 2
+            raise
         except Exception as error:                        # noqa: BLE001 - a broken implementation, not the harness
             out["error"] = describe_exception(step, key, error)
             break
