@@ -7,6 +7,8 @@ import sys
 
 from ..engine.errors import InputError
 
+MAX_THREADS = 1024        # --threads above this overflows torch's thread pool (a C int) long before it helps
+
 
 class Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line on stderr and exit 2."""
@@ -46,6 +48,11 @@ def resolve_spec(recipe, args, steps=None):
 
     def option(name):
         return getattr(args, name, None)
+
+    if option("full_batch") and option("batch_size") is not None:
+        raise InputError("--full-batch and --batch-size contradict each other: give one")
+    if option("threads") is not None and option("threads") > MAX_THREADS:
+        raise InputError(f"--threads {args.threads} is more than any library can start; give 1 to {MAX_THREADS}")
 
     if option("optimizer") is not None:
         changes["optimizer"] = args.optimizer
