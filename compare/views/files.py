@@ -39,8 +39,8 @@ def target_of(path):
 
 def kind_of(path):
     """'a FIFO', 'a device', ... for what is at `path` when it is not a regular file; else None.
-    `path` has its symlinks followed (target_of): /proc/self/fd/1 is whatever stdout is."""
-    if path.startswith(("/proc/", "/sys/")) and os.path.exists(path):
+    The kernel follows the symlinks (a link to /proc/self/fd/1 is whatever stdout is)."""
+    if target_of(path).startswith(("/proc/", "/sys/")) and os.path.exists(path):
         return "a file of the kernel's (/proc, /sys)"
     try:
         info = os.stat(path)
@@ -76,7 +76,7 @@ def check_writable(path, what):
         raise InputError(f"--{what} {path} is a directory; give a file name")
     if not os.path.isdir(folder):
         raise InputError(f"--{what} {path}: folder {folder} does not exist")
-    kind = kind_of(target)
+    kind = kind_of(path)
     if kind:
         raise InputError(f"--{what} {path} is {kind}: reports are written to regular files only")
     try:
@@ -118,7 +118,7 @@ def write_atomic(path, write, mode="w"):
     write(file_object); mode 'w' or 'wb'. Raises InputError for a target that is not a regular
     file, WriteError when the writing fails; the old file then stays as it was."""
     target = target_of(path)
-    kind = kind_of(target)
+    kind = kind_of(path)
     if kind:
         raise InputError(f"{path} is {kind}: reports are written to regular files only; not replaced")
     permissions = new_file_mode(target)
