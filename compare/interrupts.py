@@ -60,6 +60,27 @@ def raise_held():
         raise KeyboardInterrupt
 
 
+class deferred:
+    """`with deferred() as held:` a signal that would raise KeyboardInterrupt is noted inside the
+    block instead; afterwards `held` (a list) says whether one came. Outside the main thread the
+    block runs as is."""
+
+    def __enter__(self):
+        self.held, self.previous = [], {}
+        for number in SIGNALS:
+            if signal.getsignal(number) not in (raise_interrupt, signal.default_int_handler):
+                continue                              # only what would raise KeyboardInterrupt anyway
+            try:
+                self.previous[number] = signal.signal(number, lambda signum, frame: self.held.append(signum))
+            except (ValueError, OSError):
+                pass
+        return self.held
+
+    def __exit__(self, *exc):
+        restore(self.previous)
+        return False
+
+
 def restore(previous):
     for number, handler in previous.items():
         signal.signal(number, handler if handler is not None else signal.SIG_DFL)

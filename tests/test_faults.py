@@ -343,3 +343,37 @@ def test_long_run_warning_and_plain_progress(monkeypatch, capsys):
     err = capsys.readouterr().err.splitlines()
     assert err[0].startswith("this run will take about") and "--steps" in err[0]
     assert err[-1].startswith("step 5/5,") and "left" in err[-1]
+
+
+def test_interrupt_while_the_report_is_built(tmp_path, monkeypatch, capsys):
+    """A signal after the last step, while the report is put together: the report says so."""
+    run_module = sys.modules["compare.engine.run"]
+    real = run_module.build_report
+    sent = []
+
+    def build_with_a_signal(*args, **kwargs):
+        if not sent:
+            sent.append(1)
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.1)
+        return real(*args, **kwargs)
+    monkeypatch.setattr(run_module, "build_report", build_with_a_signal)
+    assert main(["toy3", *FAST, "--quiet", "--json", str(tmp_path / "r.json")]) == 130
+    summary = json.loads((tmp_path / "r.json").read_text())["summary"]
+    assert summary["verdict"] == "interrupted" and summary["steps_completed"] == 3
+    assert capsys.readouterr().err == "interrupted after 3 completed steps\n"
+
+
+def test_closed_stdout_keeps_the_verdicts_exit_code(monkeypatch):
+    """The reader left after the work: a mismatch still exits 1."""
+    import io
+
+    import compare.cli as cli
+
+    class Closed(io.StringIO):
+        def flush(self):
+            raise BrokenPipeError(errno.EPIPE, "Broken pipe")
+    monkeypatch.setattr(cli, "dispatch", lambda argv: 1)
+    monkeypatch.setattr(cli, "silence_stdout", lambda: None)
+    monkeypatch.setattr(sys, "stdout", Closed())
+    assert main(["toy3"]) == 1

@@ -56,7 +56,10 @@ def main(argv=None):
     previous = interrupts.install()
     try:
         code = dispatch(argv)
-        sys.stdout.flush()                 # a full disk shows here, not at the interpreter's exit
+        try:
+            sys.stdout.flush()             # a full disk shows here, not at the interpreter's exit
+        except BrokenPipeError:            # the reader left after the work was done: its verdict stands
+            silence_stdout()
         return code
     except InputError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -12,6 +12,7 @@ import time
 
 import numpy as np
 
+from .. import interrupts
 from . import frameworks as fw
 from . import registry
 from .data import Data
@@ -144,7 +145,11 @@ def run_lockstep(spec, data, subjects, references, recipe="custom", on_step=None
     started = time.perf_counter()
     raw = lockstep(spec, data, subjects, references, on_step=on_step, keep_step=keep_step, cross=cross, params=params)
     names = [e.name for e in [*subjects, *references]]
-    report = build_report(recipe, spec, names, raw, fw.environment(names), notes)
+    with interrupts.deferred() as held:               # the steps done are reported, whenever the signal comes
+        report = build_report(recipe, spec, names, raw, fw.environment(names), notes)
+    if held and not raw.get("interrupted"):
+        raw["interrupted"] = True
+        report = build_report(recipe, spec, names, raw, fw.environment(names), notes)
     report.timing = {"seconds": time.perf_counter() - started}
     report.raw, report.spec = raw, spec
     return report
