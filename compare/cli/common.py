@@ -84,7 +84,16 @@ def total_steps(spec, n):
 
 LONG_RUN_S = 600           # warn (one line) when a run is estimated to take longer than this
 ESTIMATE_AFTER_S = 2       # ... estimated from the steps done in the first seconds
-PLAIN_EVERY_S = float(os.environ.get("FRAMEWORK_MIRROR_PROGRESS_SECONDS", 10))  # log lines when stderr is no terminal
+
+
+def seconds_from_environment(name, default):
+    try:
+        return max(0.0, float(os.environ.get(name, default)))
+    except ValueError:
+        return default
+
+
+PLAIN_EVERY_S = seconds_from_environment("FRAMEWORK_MIRROR_PROGRESS_SECONDS", 10.0)  # when stderr is no terminal
 
 
 class Progress:

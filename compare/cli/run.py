@@ -87,19 +87,19 @@ def finish(report, args, every, spec, data):
         from ..views.html import write_html
         write_html(report, path, spec, data, every)
 
-    failed = []
+    failed = {}                                     # option -> why its file was not written
     for what, writer in (("json", lambda path: write_json(report, path)), ("plot", plot), ("html", html)):
         path = getattr(args, what)
         if path is not None:
             try:
                 writer(path)
             except InputError as error:             # disk full, file too large, matplotlib missing
-                failed.append(f"error: --{what} {error}")
-    shown = argparse.Namespace(**{**vars(args), "json": None if any("--json" in f for f in failed) else args.json})
+                failed[what] = str(error)
+    shown = argparse.Namespace(**{**vars(args), "json": None if "json" in failed else args.json})
     print_report(report, shown, every)
     sys.stdout.flush()                              # the verdict first, then what went wrong
-    for line in failed:
-        print(line, file=sys.stderr)
+    for what, why in failed.items():
+        print(f"error: --{what} {why}", file=sys.stderr)
     code = exit_code(report)
     return EXIT_INPUT if failed and code != EXIT_INTERRUPTED else code
 
