@@ -10,16 +10,23 @@ and your own network, checked against them.
 The adapters (functions, network_class, torch_module, keras_model) are imported when first
 used, so `import compare` imports neither torch nor TensorFlow.
 """
-import importlib
+import sys
 
-from scratch.initializers import Init
+if sys.argv[:1] == ["-m"]:               # `python -m compare`: hold signals until __main__ can report them
+    from . import interrupts
+    if interrupts.launched_as_main():
+        interrupts.hold()
 
-from .engine.convert import Layout
-from .engine.data import Data
-from .engine.errors import InputError
-from .engine.registry import Entry, register
-from .engine.run import run
-from .engine.spec import Spec
+import importlib  # noqa: E402
+
+from scratch.initializers import Init  # noqa: E402
+
+from .engine.convert import Layout  # noqa: E402
+from .engine.data import Data  # noqa: E402
+from .engine.errors import InputError  # noqa: E402
+from .engine.registry import Entry, register  # noqa: E402
+from .engine.run import run  # noqa: E402
+from .engine.spec import Spec  # noqa: E402
 
 _LAZY = {
     "check": ("compare.adapters.check", "check"),

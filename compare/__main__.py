@@ -1,6 +1,15 @@
-"""python -m compare: see compare/cli.py."""
+"""python -m compare: see compare/cli/__init__.py. A signal at any time, even during the first
+imports, ends it with one line, 'interrupted', and exit 130 (compare/interrupts.py)."""
 import sys
 
-from .cli import main
+from . import interrupts
 
-sys.exit(main())
+interrupts.install()
+try:
+    interrupts.raise_held()
+    from .cli import main
+    code = main()
+except KeyboardInterrupt:
+    print("interrupted", file=sys.stderr)
+    code = 130
+sys.exit(code)

@@ -48,9 +48,19 @@ def dispatch(argv):
 
 
 def main(argv=None):
+    """Run a command. -> exit code. SIGTERM and SIGHUP act as Ctrl-C while it runs; a full or
+    closed standard output is one line (or, for a reader that left, nothing), never a traceback."""
+    from .. import interrupts
+
     argv = sys.argv[1:] if argv is None else list(argv)
+    previous = interrupts.install()
     try:
-        return dispatch(argv)
+        code = dispatch(argv)
+        try:
+            sys.stdout.flush()             # a full disk shows here, not at the interpreter's exit
+        except BrokenPipeError:            # the reader left after the work was done: its verdict stands
+            silence_stdout()
+        return code
     except InputError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_INPUT
@@ -58,11 +68,37 @@ def main(argv=None):
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:            # `python -m compare code | head`: the reader left; not an error
-        import os
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        silence_stdout()
         return EXIT_OK
+    except OSError as error:
+        if not stdout_failed(error):
+            return internal_error(error)
+        silence_stdout()
+        print(f"error: cannot write to standard output: {error.strerror or error}", file=sys.stderr)
+        return EXIT_INPUT
     except Exception as error:         # noqa: BLE001 - the tool's own bug: one line, traceback to a file
         return internal_error(error)
+    finally:
+        interrupts.restore(previous)
+
+
+def stdout_failed(error):
+    """Whether `error` is standard output refusing what is printed (a full disk, /dev/full, a
+    file-size limit, a dead terminal): no file named (files the tool writes are named in their
+    errors: compare/views/files.py), and an error of writing, not of opening."""
+    import errno
+
+    return error.filename is None and error.errno in (errno.ENOSPC, errno.EFBIG, errno.EIO, errno.EDQUOT)
+
+
+def silence_stdout():
+    """Point standard output at /dev/null, so that what is still buffered is dropped quietly at exit."""
+    import os
+
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 def internal_error(error):

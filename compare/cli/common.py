@@ -3,9 +3,13 @@ a recipe's spec with the command-line overrides applied, and the progress bar.""
 import argparse
 import dataclasses
 import math
+import os
 import sys
+import time
 
 from ..engine.errors import InputError
+
+MAX_THREADS = 1024        # --threads above this overflows torch's thread pool (a C int) long before it helps
 
 
 class Parser(argparse.ArgumentParser):
@@ -47,6 +51,11 @@ def resolve_spec(recipe, args, steps=None):
     def option(name):
         return getattr(args, name, None)
 
+    if option("full_batch") and option("batch_size") is not None:
+        raise InputError("--full-batch and --batch-size contradict each other: give one")
+    if option("threads") is not None and option("threads") > MAX_THREADS:
+        raise InputError(f"--threads {args.threads} is more than any library can start; give 1 to {MAX_THREADS}")
+
     if option("optimizer") is not None:
         changes["optimizer"] = args.optimizer
         if args.optimizer != "sgd":
@@ -75,11 +84,75 @@ def total_steps(spec, n):
     return spec.epochs * math.ceil(n / (spec.batch_size or n))
 
 
+LONG_RUN_S = 600           # warn (one line) when a run is estimated to take longer than this
+ESTIMATE_AFTER_S = 2       # ... estimated from the steps done in the first seconds
+
+
+def seconds_from_environment(name, default):
+    try:
+        return max(0.0, float(os.environ.get(name, default)))
+    except ValueError:
+        return default
+
+
+PLAIN_EVERY_S = seconds_from_environment("FRAMEWORK_MIRROR_PROGRESS_SECONDS", 10.0)  # when stderr is no terminal
+
+
+class Progress:
+    """Progress of a run on stderr: tqdm's bar on a terminal (after 2 s); elsewhere (CI logs,
+    `2> file`) a plain line every PLAIN_EVERY_S seconds: steps done/total, elapsed, eta. Once,
+    after ESTIMATE_AFTER_S, one line if the whole run looks like it will take over LONG_RUN_S."""
+
+    def __init__(self, total, stream=None):
+        from tqdm import tqdm
+
+        self.total, self.done, self.stream = total, 0, stream or sys.stderr
+        self.started = self.last_line = time.monotonic()
+        self.estimated = False
+        self.terminal = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.bar = tqdm(total=total, unit="step", delay=2, file=self.stream, leave=False, dynamic_ncols=True,
+                        disable=not self.terminal)
+
+    def say(self, line):
+        if self.terminal:
+            self.bar.write(line, file=self.stream)
+        else:
+            print(line, file=self.stream, flush=True)
+
+    def update(self, n=1):
+        self.done += n
+        self.bar.update(n)
+        now = time.monotonic()
+        if self.done == n:                 # the first step builds and warms up (seconds): not typical
+            self.first, self.last_line = now, now
+            return
+        elapsed, per_step = now - self.started, (now - self.first) / (self.done - n)
+        if not self.estimated and now - self.first >= ESTIMATE_AFTER_S:
+            self.estimated = True
+            if per_step * self.total > LONG_RUN_S:
+                shorter = max(1, int(60 / per_step))
+                self.say(f"this run will take about {duration(per_step * self.total)} ({self.total:,} steps at "
+                         f"{per_step * 1e3:.3g} ms); --steps {shorter} to shorten it to about a minute")
+        if not self.terminal and now - self.last_line >= PLAIN_EVERY_S:
+            self.last_line = now
+            eta = per_step * (self.total - self.done)
+            self.say(f"step {self.done:,}/{self.total:,}, {duration(elapsed)} elapsed, about {duration(eta)} left")
+
+    def close(self):
+        self.bar.close()
+
+
+def duration(seconds):
+    """4 s, 12 min, 3.2 h."""
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 86400 * 2:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.0f} days"
+
+
 def progress(total):
-    """A progress bar on stderr that appears only if the run takes more than 2 seconds."""
-    from tqdm import tqdm
-
-    return tqdm(total=total, unit="step", delay=2, file=sys.stderr, leave=False, dynamic_ncols=True,
-                disable=None)  # None: no bar when stderr is not a terminal (CI logs)
-
-
+    """The progress of a run of `total` steps on stderr (see Progress)."""
+    return Progress(total)

@@ -44,13 +44,12 @@ def main(argv):
     if args.inject_bug is not None:                 # before any framework is imported
         from ..data.bugs import check_applies
         check_applies(args.inject_bug, spec, f"recipe {recipe.name}")
+    from ..views.files import check_targets
+
+    check_targets({"json": args.json, "plot": args.plot, "html": args.html})
     from ..engine import frameworks
     from ..engine.run import check_frameworks, run
-    from ..views.files import check_writable, write_json
 
-    for path, what in ((args.json, "json"), (args.plot, "plot"), (args.html, "html")):
-        if path:
-            check_writable(path, what)
     if args.plot:                                   # optional pieces: checked before any training
         frameworks.require_optional("--plot", ("matplotlib",), "plot")
     if args.html:
@@ -73,16 +72,40 @@ def main(argv):
     if data.info:
         report.config["data"] = dict(data.info)     # where the data came from (MNIST: source, origin)
     report.evaluation_inputs = data.X_eval.tolist()
-    if args.json:
-        write_json(report, args.json)
-    if args.plot:
+    return finish(report, args, args.every or recipe.every, spec, data)
+
+
+def finish(report, args, every, spec, data):
+    """Write the files asked for, print the tables and the verdict; a file that could not be
+    written is one more line on stderr after the verdict, and exit 2 (130 stays 130). -> exit code"""
+    import argparse
+
+    from ..engine.errors import EXIT_INPUT, InputError
+    from ..views.files import write_json
+
+    def plot(path):
         from ..views.plots import write_plot
-        write_plot(report, args.plot)
-    if args.html:
+        write_plot(report, path)
+
+    def html(path):
         from ..views.html import write_html
-        write_html(report, args.html, spec, data, args.every or recipe.every)
-    print_report(report, args, args.every or recipe.every)
-    return exit_code(report)
+        write_html(report, path, spec, data, every)
+
+    failed = {}                                     # option -> why its file was not written
+    for what, writer in (("json", lambda path: write_json(report, path)), ("plot", plot), ("html", html)):
+        path = getattr(args, what)
+        if path is not None:
+            try:
+                writer(path)
+            except InputError as error:             # disk full, file too large, matplotlib missing
+                failed[what] = str(error)
+    shown = argparse.Namespace(**{**vars(args), "json": None if "json" in failed else args.json})
+    print_report(report, shown, every)
+    sys.stdout.flush()                              # the verdict first, then what went wrong
+    for what, why in failed.items():
+        print(f"error: --{what} {why}", file=sys.stderr)
+    code = exit_code(report)
+    return EXIT_INPUT if failed and code != EXIT_INTERRUPTED else code
 
 
 def exit_code(report):

@@ -133,12 +133,37 @@ def accuracy_of(record, Y, L):
 
 @dataclass
 class StepResult:
+    """What a step keeps once it is done: a few numbers per runner and per pair, however many
+    tensors were compared (a long run's memory grows by this much a step, no more)."""
     step: int
     epoch: int
     loss: dict = field(default_factory=dict)          # runner key -> loss
     accuracy: dict = field(default_factory=dict)      # runner key -> batch accuracy
-    errors: dict = field(default_factory=dict)        # pair key -> [TensorError, ...] (judged or not)
+    max_abs: dict = field(default_factory=dict)       # pair key -> largest max_abs of its tensors
+    max_rel: dict = field(default_factory=dict)       # pair key -> largest max_rel of its tensors
+    worst_tensor: dict = field(default_factory=dict)  # pair key -> the tensor with that max_rel
     kink_flips: dict = field(default_factory=dict)    # pair key -> ReLU inputs on opposite sides of 0
+
+    def add_errors(self, pair, errors):
+        """Keep the step's worst numbers of a pair's [TensorError] (none kept when it is empty)."""
+        if errors:
+            worst = max(errors, key=lambda e: e.max_rel)
+            self.max_abs[pair] = max(e.max_abs for e in errors)
+            self.max_rel[pair] = worst.max_rel
+            self.worst_tensor[pair] = worst.name
+
+
+def fold_worst(worst, step, pair, errors, flipped):
+    """Fold a step's [TensorError] of a pair into worst: pair -> kind -> {max_rel_err,
+    max_abs_err, tensor, step}, the worst of each kind of tensor so far (leaving out the backward
+    tensors of a step with a ReLU kink flip: see kink_flips). The first of equals is kept."""
+    for e in errors:
+        name = names.parse(e.name)
+        if flipped and not name.is_forward:
+            continue
+        slot = worst.setdefault(pair, {}).setdefault(name.group, {"max_rel_err": -1.0})
+        if e.max_rel > slot["max_rel_err"]:
+            slot.update(max_rel_err=e.max_rel, max_abs_err=e.max_abs, tensor=e.name, step=step)
 
 
 def first_nonfinite(step, key, record, order):
@@ -181,14 +206,31 @@ def lockstep(spec, data, subjects, references=(), on_step=None, params=None, kee
     examples). on_step(StepResult) is called after each step (the CLI's progress bar). Stops at
     the first non-finite value or exception. keep_step=N keeps step N's records, its batch and
     the parameters it started from in out["kept"] (for `trace` and the HTML report).
+
+    A KeyboardInterrupt anywhere in building, stepping, comparing, on_step or evaluating ends
+    the run with out["interrupted"] = True and the steps completed so far. NumPy's warnings
+    (overflow in a diverging run) are silenced here: the first non-finite value is reported.
+    What is kept per step is bounded (StepResult); out["worst_by_kind"] folds the rest in.
     """
     runners, pairs = plan(spec, list(subjects), list(references), cross)
     params = params if params is not None else initial_params(
         spec.sizes, spec.weight_init, spec.bias_init, spec.seed, spec.dtype, spec.fixed_params)
-    rtol, L = TOLERANCES[spec.dtype], spec.n_layers
+    rtol = TOLERANCES[spec.dtype]
     out = {"keys": list(runners), "pairs": pairs, "runner_info": runners, "steps": [], "first_divergence": None,
            "first_nonfinite": None, "rtol": rtol, "evaluations": [], "tensors_checked": 0,
-           "judged_checked": 0, "initial_params": params, "not_compared": {}, "final_outputs": {}}
+           "judged_checked": 0, "initial_params": params, "not_compared": {}, "final_outputs": {},
+           "worst_by_kind": {}}
+    try:
+        with np.errstate(all="ignore"):
+            train(spec, data, runners, pairs, params, out, on_step, keep_step)
+    except KeyboardInterrupt:
+        out["interrupted"] = True
+    return out
+
+
+def train(spec, data, runners, pairs, params, out, on_step, keep_step):
+    """lockstep's work: build, step until done, evaluate; fills `out`."""
+    rtol, L = out["rtol"], spec.n_layers
     key = None
     try:
         for key, runner in runners.items():
@@ -198,7 +240,7 @@ def lockstep(spec, data, subjects, references=(), on_step=None, params=None, kee
         raise
     except Exception as error:                         # noqa: BLE001 - a broken implementation, not the harness
         out["error"] = describe_exception(0, key, error)
-        return out
+        return
     out["runners"] = {key: runner.implementation for key, runner in runners.items()}
     X, Y = data.X.astype(spec.dtype, copy=False), data.Y.astype(spec.dtype, copy=False)
     rng = np.random.default_rng([spec.seed, 1])
@@ -215,14 +257,11 @@ def lockstep(spec, data, subjects, references=(), on_step=None, params=None, kee
             for key, runner in runners.items():
                 records[key] = runner.implementation.step(Xb, Yb)
                 names.check_record(records[key], L, key)
-        except KeyboardInterrupt:
-            out["interrupted"] = True
-            break
         except InputError:                                # a user's declaration that cannot work: exit 2
             raise
         except Exception as error:                        # noqa: BLE001 - a broken implementation, not the harness
             out["error"] = describe_exception(step, key, error)
-            break
+            return
         result = StepResult(step, epoch)
         Y_columns = convert.rows_to_batch(Yb)
         for key, record in records.items():
@@ -232,6 +271,7 @@ def lockstep(spec, data, subjects, references=(), on_step=None, params=None, kee
             bad = first_nonfinite(step, key, record, names.ordered(record, L))
             if bad and out["first_nonfinite"] is None:
                 out["first_nonfinite"] = bad
+        compared = []                                      # (pair key, [TensorError], kink flips)
         for pair in pairs:
             ours, theirs = pair.ours, pair.theirs
             missing = not_compared(pair, records, ours, theirs)
@@ -243,13 +283,14 @@ def lockstep(spec, data, subjects, references=(), on_step=None, params=None, kee
             if acc_ours is not None and acc_theirs is not None:
                 errors.append(cmp("accuracy", acc_ours, acc_theirs))
                 errors[-1].max_rel = abs(acc_ours - acc_theirs)
-            result.errors[pair.key] = errors
+            result.add_errors(pair.key, errors)
             out["tensors_checked"] += len(errors)
             if pair.judged:
                 out["judged_checked"] += len(errors)
             flips = kink_flips(spec, records[ours], records[theirs], rtol)
             if flips:
                 result.kink_flips[pair.key] = flips
+            compared.append((pair.key, errors, flips))
             if pair.judged and out["first_divergence"] is None:
                 judged = [e for e in errors if not flips or names.parse(e.name).is_forward]
                 found = find_divergence(step, pair.key, ours, theirs, judged, rtol)
@@ -268,17 +309,16 @@ def lockstep(spec, data, subjects, references=(), on_step=None, params=None, kee
         if step == keep_step:
             out["kept"] = {"records": records, "X": Xb, "Y": Yb, "before": before_step(previous, records, params)}
         previous = records
-        out["steps"].append(result)
+        out["steps"].append(result)                        # the step is complete: counted, folded in
+        for pair_key, errors, flips in compared:
+            fold_worst(out["worst_by_kind"], step, pair_key, errors, flips)
         if on_step:
             on_step(result)
         if out["first_nonfinite"] or (spec.steps is not None and step >= spec.steps):
             break
-    if out.get("error") or out.get("interrupted"):
-        return out
     out["evaluations"].append(evaluate(runners, data, spec, last_epoch))
     out["final_outputs"] = {key: r.implementation.predict(data.X_eval.astype(spec.dtype))
                             for key, r in runners.items() if hasattr(r.implementation, "predict")}
-    return out
 
 
 def before_step(previous, records, params):

@@ -61,32 +61,9 @@ class Report:
 def step_row(result):
     """A StepResult -> {step, epoch, loss: {runner}, max_abs_err: {pair}, max_rel_err: {pair},
     worst_tensor: {pair}, accuracy: {runner}}"""
-    row = {"step": result.step, "epoch": result.epoch, "loss": dict(result.loss),
-           "max_abs_err": {}, "max_rel_err": {}, "worst_tensor": {}, "accuracy": dict(result.accuracy)}
-    for pair, errors in result.errors.items():
-        if not errors:
-            continue
-        worst = max(errors, key=lambda e: e.max_rel)
-        row["max_abs_err"][pair] = max(e.max_abs for e in errors)
-        row["max_rel_err"][pair] = worst.max_rel
-        row["worst_tensor"][pair] = worst.name
-    return row
-
-
-def worst_by_kind(steps):
-    """pair -> kind -> {max_rel_err, max_abs_err, tensor, step}: the worst of each kind of tensor
-    (leaving out the backward tensors of a step with a ReLU kink flip: see harness.kink_flips)."""
-    worst = {}
-    for result in steps:
-        for pair, errors in result.errors.items():
-            for e in errors:
-                name = names.parse(e.name)
-                if result.kink_flips.get(pair) and not name.is_forward:
-                    continue
-                slot = worst.setdefault(pair, {}).setdefault(name.group, {"max_rel_err": -1.0})
-                if e.max_rel > slot["max_rel_err"]:
-                    slot.update(max_rel_err=e.max_rel, max_abs_err=e.max_abs, tensor=e.name, step=result.step)
-    return worst
+    return {"step": result.step, "epoch": result.epoch, "loss": dict(result.loss),
+            "max_abs_err": dict(result.max_abs), "max_rel_err": dict(result.max_rel),
+            "worst_tensor": dict(result.worst_tensor), "accuracy": dict(result.accuracy)}
 
 
 def diagnose(divergence, steps):
@@ -96,7 +73,7 @@ def diagnose(divergence, steps):
     the error climbs geometrically from ~1e-16 until it crosses the tolerance: the same
     arithmetic, amplified. -> a one-line diagnosis."""
     pair, step = divergence["framework"], divergence["step"]
-    history = [max(e.max_rel for e in r.errors[pair]) for r in steps if r.step < step and pair in r.errors]
+    history = [r.max_rel[pair] for r in steps if r.step < step and pair in r.max_rel]
     history = [h for h in history[-12:] if h > 0]
     if len(history) < 6 or history[-1] < 1e3 * history[0]:
         return "jump: the error rose from rounding level at once (a formula differs)"
@@ -168,7 +145,7 @@ def build_report(recipe, spec, frameworks, raw, environment, notes=""):
     pairs = [p.key for p in raw["pairs"]]
     if raw["first_divergence"] is not None:
         raw["first_divergence"]["diagnosis"] = diagnose(raw["first_divergence"], raw["steps"])
-    by_kind = worst_by_kind(raw["steps"])
+    by_kind = raw["worst_by_kind"]             # folded in step by step (harness.fold_worst)
     judged = [p.key for p in raw["pairs"] if p.judged]
     outcome, reason = verdict(raw, judged)
     summary = {

@@ -12,6 +12,7 @@ import time
 
 import numpy as np
 
+from .. import interrupts
 from . import frameworks as fw
 from . import registry
 from .data import Data
@@ -41,21 +42,48 @@ def check_frameworks(selected, what="--frameworks"):
     return subjects, [e for e in entries if e.name != "scratch"]
 
 
+def as_array(what, value):
+    """`value` if it is a 2-D NumPy array of real numbers, else InputError naming `what`.
+    Lists, masked arrays, strings, complex numbers and objects are refused, not converted:
+    the harness hands the very arrays to every framework. -> value"""
+    if value is None:
+        raise InputError(f"{what} are missing (None); give a 2-D NumPy array, one example per row")
+    if isinstance(value, np.ma.MaskedArray):
+        raise InputError(f"{what} are a masked array; masks mean nothing to the frameworks: "
+                         f"pass np.ma.filled(array, value) or drop the masked rows")
+    if not isinstance(value, np.ndarray):
+        raise InputError(f"{what} must be a NumPy array (one example per row), got {type(value).__name__}")
+    if value.dtype.kind not in "biuf":
+        kind = {"c": "complex numbers", "U": "strings", "S": "bytes", "O": "Python objects"}.get(value.dtype.kind)
+        raise InputError(f"{what} hold {kind or value.dtype}; give real numbers (float64 or float32)")
+    if value.ndim != 2:
+        raise InputError(f"{what} have shape {value.shape}; give a 2-D array, one example per row")
+    if not np.isfinite(value).all():
+        raise InputError(f"{what} contain {int((~np.isfinite(value)).sum())} non-finite values (NaN or inf)")
+    return value
+
+
 def check_data(spec, data):
-    """The data fits the spec: widths, finite values, labels inside the output layer, batch size."""
+    """The data fits the spec: arrays of finite reals, widths, labels inside the output layer, batch size."""
+    if not isinstance(data, Data):
+        raise InputError(f"data must be a compare.Data(X=..., Y=..., X_eval=...), got {type(data).__name__}")
+    if (data.X_test is None) != (data.Y_test is None):
+        given, missing = ("X_test", "Y_test") if data.Y_test is None else ("Y_test", "X_test")
+        raise InputError(f"data has {given} but no {missing}: a test set needs both")
     for what, X, Y in (("training", data.X, data.Y), ("test", data.X_test, data.Y_test)):
-        if X is None:
+        if what == "test" and X is None:
             continue
-        if X.ndim != 2 or X.shape[1] != spec.sizes[0]:
+        X, Y = as_array(f"{what} inputs", X), as_array(f"{what} targets", Y)
+        if len(X) == 0:
+            raise InputError(f"the {what} set has no examples (0 rows)")
+        if X.shape[1] != spec.sizes[0]:
             raise InputError(f"{what} inputs have shape {X.shape}; the network takes {spec.sizes[0]} features per row")
-        if Y.ndim != 2 or Y.shape != (X.shape[0], spec.sizes[-1]):
+        if Y.shape != (X.shape[0], spec.sizes[-1]):
             raise InputError(f"{what} targets have shape {Y.shape}; expected ({X.shape[0]}, {spec.sizes[-1]})")
-        for name, array in (("inputs", X), ("targets", Y)):
-            if not np.isfinite(array).all():
-                raise InputError(f"{what} {name} contain {int((~np.isfinite(array)).sum())} non-finite values (NaN or inf)")
         check_labels(spec, what, Y)
-    if data.X_eval.ndim != 2 or data.X_eval.shape[1] != spec.sizes[0]:
-        raise InputError(f"evaluation inputs have shape {data.X_eval.shape}; expected (E, {spec.sizes[0]})")
+    X_eval = as_array("evaluation inputs (X_eval)", data.X_eval)
+    if X_eval.shape[1] != spec.sizes[0]:
+        raise InputError(f"evaluation inputs have shape {X_eval.shape}; expected (E, {spec.sizes[0]})")
     if spec.batch_size is not None and spec.batch_size > len(data.X):
         raise InputError(f"batch size {spec.batch_size} is larger than the {len(data.X)} training examples")
 
@@ -78,6 +106,8 @@ def check_labels(spec, what, Y):
 
 def random_data(spec, n=8, seed=0):
     """Seeded random data that suits the spec's loss: one-hot classes, 0/1 labels, or reals."""
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0:
+        raise InputError(f"random data needs a positive whole number of examples, got {n!r}")
     rng = np.random.default_rng([seed, 2])
     X = rng.standard_normal((n, spec.sizes[0]))
     if spec.loss == "categorical_crossentropy":
@@ -99,19 +129,27 @@ def run(spec, data=None, frameworks=DEFAULT_FRAMEWORKS, recipe="custom", on_step
     """Train `spec` in every framework in lockstep on `data` (random data if None). -> Report
     keep_step=N keeps that step's tensors in report.raw["kept"] (the HTML report's worked example)."""
     check_spec(spec)
+    data = random_data(spec, seed=spec.seed) if data is None else data
+    check_data(spec, data)                        # before any framework is imported
     subjects, references = check_frameworks(frameworks)
-    return run_lockstep(spec, data, subjects, references, recipe, on_step, notes, keep_step)
+    return run_lockstep(spec, data, subjects, references, recipe, on_step, notes, keep_step, checked=True)
 
 
 def run_lockstep(spec, data, subjects, references, recipe="custom", on_step=None, notes="", keep_step=None,
-                 cross=True, params=None):
-    """The harness on checked inputs -> Report (report.raw: the harness's own output)."""
+                 cross=True, params=None, checked=False):
+    """The harness on a checked spec -> Report (report.raw: the harness's own output).
+    checked: the data has been through check_data already."""
     data = random_data(spec, seed=spec.seed) if data is None else data
-    check_data(spec, data)
+    if not checked:
+        check_data(spec, data)
     started = time.perf_counter()
     raw = lockstep(spec, data, subjects, references, on_step=on_step, keep_step=keep_step, cross=cross, params=params)
     names = [e.name for e in [*subjects, *references]]
-    report = build_report(recipe, spec, names, raw, fw.environment(names), notes)
+    with interrupts.deferred() as held:               # the steps done are reported, whenever the signal comes
+        report = build_report(recipe, spec, names, raw, fw.environment(names), notes)
+    if held and not raw.get("interrupted"):
+        raw["interrupted"] = True
+        report = build_report(recipe, spec, names, raw, fw.environment(names), notes)
     report.timing = {"seconds": time.perf_counter() - started}
     report.raw, report.spec = raw, spec
     return report

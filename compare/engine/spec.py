@@ -5,6 +5,7 @@ so the CLI can exit 2 before any framework is imported.
 
 Left out: per-layer optimizers, learning-rate schedules, regularisation.
 """
+import numbers
 from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
@@ -16,6 +17,7 @@ from scratch.losses import FUSED_ACTIVATION, LOSSES
 
 from .errors import InputError
 
+SEED_LIMIT = 2**32                  # NumPy's seeds: whole numbers in [0, 2**32)
 OPTIMIZERS = ("sgd", "rmsprop", "adam")
 DTYPES = ("float64", "float32")
 REDUCTIONS = ("mean", "sum")
@@ -83,11 +85,13 @@ class Spec:
         check_choice("loss", self.loss, tuple(LOSSES))
         check_choice("reduction", self.reduction, REDUCTIONS)
         check_choice("optimizer", self.optimizer, OPTIMIZERS)
-        if len(self.sizes) < 2:
+        if not isinstance(self.sizes, (list, tuple)) or len(self.sizes) < 2:
             raise InputError(f"sizes needs an input and at least one layer, got {self.sizes}")
         for width in self.sizes:
-            if not isinstance(width, (int, np.integer)) or width <= 0:
+            if not is_whole(width) or width <= 0:
                 raise InputError(f"every layer width must be a positive integer, got {width!r} in {self.sizes}")
+        if not isinstance(self.activations, (list, tuple)):
+            raise InputError(f"activations must be a list of names, got {short(self.activations)}")
         if len(self.activations) != self.n_layers:
             raise InputError(f"{self.n_layers} layers need {self.n_layers} activations, got {len(self.activations)}")
         for name in self.activations:
@@ -108,8 +112,15 @@ class Spec:
     def validate_numbers(self):
         for name in ("lr", "momentum", "rho", "beta1", "beta2", "eps"):
             value = getattr(self, name)
-            if value is not None and not np.isfinite(value):
-                raise InputError(f"{name} must be a finite number, got {value}")
+            if value is None and name in ("lr", "momentum"):
+                raise InputError(f"{name} must be a number, got None")
+            if value is not None and not is_finite_number(value):
+                raise InputError(f"{name} must be a finite number, got {short(value)}")
+        for name in ("nesterov", "shuffle", "keras_float32_casts"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise InputError(f"{name} must be True or False, got {getattr(self, name)!r}")
+        if not is_whole(self.seed) or not 0 <= self.seed < SEED_LIMIT:
+            raise InputError(f"seed must be a whole number in [0, 2**32), got {short(self.seed)}")
         if self.lr < 0:
             raise InputError(f"learning rate must be >= 0, got {self.lr}")
         if not 0 <= self.momentum < 1:
@@ -126,12 +137,15 @@ class Spec:
             raise InputError(f"eps must be >= 0, got {self.eps}")
         for name in ("batch_size", "epochs", "steps"):
             value = getattr(self, name)
-            if value is not None and (not isinstance(value, (int, np.integer)) or value <= 0):
+            if value is not None and (not is_whole(value) or value <= 0):
                 raise InputError(f"{name.replace('_', ' ')} must be a positive integer, got {value}")
         if self.epochs is None and self.steps is None:
             raise InputError("give a number of epochs or of steps")
 
     def validate_inits(self):
+        for name in ("weight_init", "bias_init"):
+            if not isinstance(getattr(self, name), Init):
+                raise InputError(f"{name} must be a compare.Init, got {short(getattr(self, name))}")
         check_choice("weight initializer", self.weight_init.kind, INITIALIZERS)
         check_choice("bias initializer", self.bias_init.kind, BIAS_INITIALIZERS)
         if "fixed" in (self.weight_init.kind, self.bias_init.kind):
@@ -146,6 +160,27 @@ class Spec:
             raise InputError("uniform initializer needs low < high")
 
 
+def is_whole(value):
+    """An int (Python or NumPy), not a bool (True is not a width, a step count or a seed)."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def is_finite_number(value):
+    """A real number (not a bool, a string or a complex) that converts to a finite float."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        return False
+    try:
+        return bool(np.isfinite(float(value)))
+    except OverflowError:                               # 10**400: a Python int beyond any float
+        return False
+
+
+def short(value):
+    """repr, cut to one short line (10**400 has 401 digits)."""
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:20]}...({len(text)} characters)"
+
+
 def check_choice(what, value, choices):
-    if value not in choices:
+    if not isinstance(value, str) or value not in choices:
         raise InputError(f"unknown {what} {value!r}; choose one of: {', '.join(choices)}")
