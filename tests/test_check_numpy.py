@@ -6,8 +6,6 @@ a row layout, --weights mine, an exception inside the user's code.
 The MNIST examples run on the first 600 real training images (full batch, 3 steps) so the file
 stays fast; examples/*.py's headers give the full-size commands.
 """
-import inspect
-import sys
 import textwrap
 from pathlib import Path
 
@@ -18,7 +16,6 @@ import compare
 from compare.adapters.check import declared, load_file
 from compare.adapters.functions import argument_names, canonical, return_names
 from compare.cli import main as cli_main
-from compare.data import recipes
 from compare.engine.data import Data
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"

@@ -18,7 +18,7 @@ def main(argv):
     p = Parser(prog="python -m compare bugs", description="The classic mistakes --inject-bug can put in.")
     p.add_argument("--json", metavar="PATH", help="write the list as JSON: name, what, recipe, expected, diagnosis")
     args = p.parse_args(argv)
-    if args.json:
+    if args.json is not None:
         check_writable(args.json, "json")
         listing = [b.listing() for b in BUGS.values()]
         write_atomic(args.json, lambda f: json.dump(listing, f, indent=1))

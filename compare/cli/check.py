@@ -10,8 +10,8 @@ by the name it was given and of tensors by the names its code uses.
 import sys
 
 from ..engine.errors import InputError
-from .common import Parser, finite_float, frameworks_list, positive_int, progress, total_steps
-from .run import exit_code, print_report
+from .common import MAX_THREADS, Parser, finite_float, frameworks_list, positive_int, progress, total_steps
+from .run import finish
 
 
 def names_list(text):
@@ -52,14 +52,19 @@ def parser():
 
 def main(argv):
     args = parser().parse_args(argv)
+    if args.threads is not None and args.threads > MAX_THREADS:
+        raise InputError(f"--threads {args.threads} is more than any library can start; give 1 to {MAX_THREADS}")
     from ..adapters.check import check, declared, load_file, resolve_against, resolve_spec
     from ..engine.run import random_data
     from ..data import recipes
-    from ..views.files import check_writable, write_json
+    from ..engine import frameworks
+    from ..views.files import check_targets
 
-    for path, what in ((args.json, "json"), (args.plot, "plot"), (args.html, "html")):
-        if path:
-            check_writable(path, what)
+    check_targets({"json": args.json, "plot": args.plot, "html": args.html})
+    if args.plot:                                   # optional pieces: checked before any training
+        frameworks.require_optional("--plot", ("matplotlib",), "plot")
+    if args.html:
+        frameworks.require_optional("--html", ("pygments", "matplotlib"), "html")
     recipe = recipes.get(args.recipe) if args.recipe else None
     overrides = {"sizes": args.sizes, "activations": args.activations, "loss": args.loss, "lr": args.lr,
                  "optimizer": args.optimizer, "momentum": args.momentum, "batch_size": args.batch_size,
@@ -73,7 +78,6 @@ def main(argv):
     spec = resolve_spec(items, None, recipe, args.steps, overrides)
     against = resolve_against(args.against)
     data = recipe.load(data_dir=args.data_dir, offline=args.offline) if recipe else random_data(spec, seed=spec.seed)
-    from ..engine import frameworks
     frameworks.configure_threads(args.threads if args.threads else frameworks.default_threads(spec), args.against)
     if not args.quiet:
         from ..views.tables import spec_table
@@ -90,16 +94,7 @@ def main(argv):
     finally:
         bar.close()
     report.evaluation_inputs = data.X_eval.tolist()
-    if args.json:
-        write_json(report, args.json)
-    if args.plot:
-        from ..views.plots import write_plot
-        write_plot(report, args.plot)
-    if args.html:
-        from ..views.html import write_html
-        write_html(report, args.html, spec, data, args.every or (recipe.every if recipe else 1))
-    print_report(report, args, args.every or (recipe.every if recipe else 1))
-    return exit_code(report)
+    return finish(report, args, args.every or (recipe.every if recipe else 1), spec, data)
 
 
 if __name__ == "__main__":

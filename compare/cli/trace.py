@@ -37,7 +37,7 @@ def main(argv):
         raise InputError(f"--example must be >= 0, got {args.example}")
     recipe = recipes.get(args.recipe)
     spec = resolve_spec(recipe, args, steps=args.step)
-    if args.json:
+    if args.json is not None:
         check_writable(args.json, "json")
     if len(args.frameworks) == 1:               # a worked example needs no second implementation (runs do)
         entry = registry.require(args.frameworks[0])
@@ -50,7 +50,7 @@ def main(argv):
     if "kept" not in out:
         raise InputError(f"the run stopped before step {args.step} (non-finite value or error)")
     numbers = print_trace(recipe, spec, out["kept"], out["keys"], args.step, args.example, args.full)
-    if args.json:
+    if args.json is not None:
         document = {"recipe": recipe.name, "step": args.step, "example": args.example, "runners": out["keys"],
                     "tensors": {name: {k: np.asarray(v).tolist() for k, v in values.items()}
                                 for name, values in numbers.items()}}
