@@ -87,7 +87,7 @@ def main(argv):
         for item in items:                  # how the user's tensors are read and compared
             for what, how in item.notes.items():
                 print(f"note, {item.name} {what}: {how}")
-    bar = progress(total_steps(spec, len(data.X)))
+    bar = progress(total_steps(spec, len(data.X)), quiet=args.quiet)
     try:
         report = check(items, spec=spec, data=data, against=against, weights=args.weights,
                        on_step=lambda r: bar.update(1), keep_step=1 if args.html else None)

@@ -103,15 +103,15 @@ class Progress:
     `2> file`) a plain line every PLAIN_EVERY_S seconds: steps done/total, elapsed, eta. Once,
     after ESTIMATE_AFTER_S, one line if the whole run looks like it will take over LONG_RUN_S."""
 
-    def __init__(self, total, stream=None):
+    def __init__(self, total, stream=None, quiet=False):
         from tqdm import tqdm
 
-        self.total, self.done, self.stream = total, 0, stream or sys.stderr
+        self.total, self.done, self.stream, self.quiet = total, 0, stream or sys.stderr, quiet
         self.started = self.last_line = time.monotonic()
         self.estimated = False
         self.terminal = hasattr(self.stream, "isatty") and self.stream.isatty()
         self.bar = tqdm(total=total, unit="step", delay=2, file=self.stream, leave=False, dynamic_ncols=True,
-                        disable=not self.terminal)
+                        disable=not self.terminal or quiet)
 
     def say(self, line):
         if self.terminal:
@@ -133,7 +133,7 @@ class Progress:
                 shorter = max(1, int(60 / per_step))
                 self.say(f"this run will take about {duration(per_step * self.total)} ({self.total:,} steps at "
                          f"{per_step * 1e3:.3g} ms); --steps {shorter} to shorten it to about a minute")
-        if not self.terminal and now - self.last_line >= PLAIN_EVERY_S:
+        if not self.terminal and not self.quiet and now - self.last_line >= PLAIN_EVERY_S:
             self.last_line = now
             eta = per_step * (self.total - self.done)
             self.say(f"step {self.done:,}/{self.total:,}, {duration(elapsed)} elapsed, about {duration(eta)} left")
@@ -153,6 +153,7 @@ def duration(seconds):
     return f"{seconds / 86400:.0f} days"
 
 
-def progress(total):
-    """The progress of a run of `total` steps on stderr (see Progress)."""
-    return Progress(total)
+def progress(total, quiet=False):
+    """The progress of a run of `total` steps on stderr (see Progress); `quiet` (--quiet): no bar and
+    no progress lines, only the one-line warning of a very long run."""
+    return Progress(total, quiet=quiet)

@@ -59,7 +59,7 @@ def main(argv):
     frameworks.configure_threads(args.threads if args.threads else frameworks.default_threads(spec), args.frameworks)
     if not args.quiet:
         print_header(recipe, spec, args, data)
-    bar = progress(total_steps(spec, len(data.X)))
+    bar = progress(total_steps(spec, len(data.X)), quiet=args.quiet)
     injected = bug_context(args.inject_bug)
     try:
         with injected:
