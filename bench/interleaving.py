@@ -16,7 +16,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 
-from compare.engine import frameworks, harness  # noqa: E402
+from compare.engine import frameworks, harness, registry  # noqa: E402
+from compare.implementations.reference import ReferenceImplementation  # noqa: E402
+from compare.implementations.scratch import ScratchImplementation  # noqa: E402
 from compare.data.mnist import one_hot  # noqa: E402
 from compare.data.recipes import Data, get  # noqa: E402
 
@@ -39,16 +41,18 @@ def main(argv=None):
     args = p.parse_args(argv)
     spec = get("mnist").spec.replace(batch_size=args.batch_size, steps=args.steps)
     threads = frameworks.default_threads(spec) if args.threads is None else (args.threads or None)
-    frameworks.configure_threads(threads)
+    frameworks.configure_threads(threads, ("torch", "keras"))
     times = defaultdict(list)
-    for runner in (harness.ScratchRunner, harness.ReferenceRunner):
-        runner.step = timed(times, lambda a: a[0].key, runner.step)
+    ScratchImplementation.step = timed(times, lambda a: "scratch" if a[0].model.convention == "torch" else "scratch@keras",
+                                       ScratchImplementation.step)
+    ReferenceImplementation.step = timed(times, lambda a: a[0].framework, ReferenceImplementation.step)
     harness.cmp = timed(times, lambda a: "comparisons", harness.cmp)
     rng = np.random.default_rng(2)
     n = args.batch_size * (args.steps + 1)
     data = Data(X=rng.random((n, 784)), Y=one_hot(rng.integers(0, 10, n)), X_eval=rng.random((2, 784)))
     stamps = []
-    harness.lockstep(spec, data, frameworks.FRAMEWORKS, on_step=lambda r: stamps.append(time.perf_counter()))
+    harness.lockstep(spec, data, [registry.get("scratch")], [registry.require(n) for n in ("torch", "keras")],
+                     on_step=lambda r: stamps.append(time.perf_counter()))
     skip = args.steps // 3                                       # warm-up: tracing, first allocations
     measured = len(stamps) - 1 - skip
     whole = 1000 * (stamps[-1] - stamps[skip]) / measured

@@ -20,7 +20,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 from tabulate import tabulate  # noqa: E402
 
-from compare.engine import convert, frameworks, harness  # noqa: E402
+from compare.engine import convert, frameworks, harness, registry  # noqa: E402
 from compare.data.mnist import one_hot  # noqa: E402
 from compare.data.recipes import Data, get  # noqa: E402
 from scratch.initializers import initial_params  # noqa: E402
@@ -63,11 +63,13 @@ def implementations(spec, m, dtype):
     scratch = MLP(spec, params)
     Xc, Yc = convert.rows_to_batch(X), convert.rows_to_batch(Y)
     steps = {"scratch": lambda: scratch.train_step(Xc, Yc)}
-    if frameworks.available("torch"):
-        model = frameworks.load("torch").TorchMLP(spec, convert.to_torch(params))
+    if registry.available("torch"):
+        from reference.torch_mlp import TorchMLP
+        model = TorchMLP(spec, convert.to_torch(params))
         steps["torch"] = lambda: model.train_step(X, Y)
-    if frameworks.available("keras"):
-        kmodel = frameworks.load("keras").KerasMLP(spec, convert.to_keras(params))
+    if registry.available("keras"):
+        from reference.keras_mlp import KerasMLP
+        kmodel = KerasMLP(spec, convert.to_keras(params))
         steps["keras"] = lambda: kmodel.train_step(X, Y)[1].numpy()     # wait for the result
     return steps
 
@@ -79,7 +81,8 @@ def lockstep_ms(spec, m, steps):
     n = m * 4
     data = Data(X=rng.random((n, 784)), Y=one_hot(rng.integers(0, 10, n)), X_eval=rng.random((2, 784)))
     stamps = []
-    harness.lockstep(spec.replace(steps=steps + 1, batch_size=m, shuffle=True), data, frameworks.FRAMEWORKS,
+    subjects, references = [registry.get("scratch")], [registry.require(n) for n in ("torch", "keras")]
+    harness.lockstep(spec.replace(steps=steps + 1, batch_size=m, shuffle=True), data, subjects, references,
                      on_step=lambda result: stamps.append(time.perf_counter()))
     return 1000 * (stamps[-1] - stamps[0]) / steps
 
@@ -92,10 +95,10 @@ def main(argv=None):
                    "(default: what `python -m compare mnist` uses)")
     args = p.parse_args(argv)
     threads = frameworks.default_threads(get("mnist").spec) if args.threads is None else (args.threads or None)
-    frameworks.configure_threads(threads)
+    frameworks.configure_threads(threads, ("torch", "keras"))
     base = get("mnist").spec
     result = {"ms_per_step": {}, "lockstep_ms_per_step": {}, "gemm_gflops": {}, "gflops": {},
-              "threads_per_library": threads, "environment": frameworks.environment(frameworks.FRAMEWORKS)}
+              "threads_per_library": threads, "environment": None}
     rows = []
     for dtype in ("float64", "float32"):
         result["gemm_gflops"][dtype] = peak = gemm_gflops(dtype, args.repeat)
@@ -113,6 +116,7 @@ def main(argv=None):
                            f"{times['keras'] / times['torch']:.2f}" if "keras" in times else "-",
                            f"{locked / alone:.2f}"]
                         + [f"{result['gflops'][key][k] / peak:.0%}" for k in ("scratch", "torch", "keras") if k in times])
+    result["environment"] = frameworks.environment(("scratch", "torch", "keras"))
     headers = ["dtype/batch", "scratch ms", "torch ms", "keras ms", "lockstep ms", "scratch/torch", "keras/torch",
                "lockstep/alone", "scratch %GEMM", "torch %GEMM", "keras %GEMM"]
     print(tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True))
