@@ -249,7 +249,7 @@ def test_diverging_run_prints_no_numpy_warnings(capsys):
 # --- 5. signals ------------------------------------------------------------------------------
 
 def start_long_run(folder):
-    return subprocess.Popen([sys.executable, "-m", "compare", "toy3", "--steps", "100000", *FAST, "--quiet",
+    return subprocess.Popen([sys.executable, "-m", "compare", "toy3", "--steps", "100000", *FAST, "--every", "1000",
                              "--json", "r.json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=subprocess_env(FRAMEWORK_MIRROR_PROGRESS_SECONDS="0.2"), cwd=folder)
 
