@@ -13,7 +13,7 @@ used, so `import compare` imports neither torch nor TensorFlow.
 import sys
 
 if sys.argv[:1] == ["-m"]:               # `python -m compare`: hold signals until __main__ can report them
-    from . import interrupts
+    from .engine import interrupts
     if interrupts.launched_as_main():
         interrupts.hold()
 

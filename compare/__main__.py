@@ -1,8 +1,8 @@
 """python -m compare: see compare/cli/__init__.py. A signal at any time, even during the first
-imports, ends it with one line, 'interrupted', and exit 130 (compare/interrupts.py)."""
+imports, ends it with one line, 'interrupted', and exit 130 (compare/engine/interrupts.py)."""
 import sys
 
-from . import interrupts
+from .engine import interrupts
 
 interrupts.install()
 try:

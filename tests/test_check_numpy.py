@@ -95,7 +95,7 @@ def test_z_for_a_in_dw2():
     report = run("mnist_z_a_swapped.py", steps=2)
     d = divergence(report)
     assert (d["step"], d["layer"], d["tensor"]) == (1, 2, "dW2")
-    errors = {e.name: e for e in report.raw["steps"][0].errors["mine~torch"]}
+    errors = {e.name: e for e in report.raw["first_step_errors"]["mine~torch"]}
     assert errors["dZ2"].max_rel <= RTOL and errors["db2"].max_rel <= RTOL and errors["A2"].max_rel <= RTOL
     assert errors["dW2"].max_rel > 1e-3
 
@@ -105,7 +105,7 @@ def test_z_for_a_in_dw2():
 def test_parity_one_example_at_a_time_passes_and_compares_the_loss():
     report = run("parity_per_example.py", recipe="parity")
     assert_pass(report, 4)
-    first = {e.name for e in report.raw["steps"][0].errors["mine~torch"]}
+    first = {e.name for e in report.raw["first_step_errors"]["mine~torch"]}
     assert {"loss", "dZ3", "dW1", "Z1", "A3", "W3", "b1"} <= first
 
 
@@ -125,7 +125,7 @@ def test_nielsen_network_passes():
     report = run("nielsen_network.py")
     assert_pass(report, 20)
     assert report.spec.sizes == [784, 30, 10] and report.spec.batch_size == 4
-    names = {e.name for e in report.raw["steps"][0].errors["mine~torch"]}
+    names = {e.name for e in report.raw["first_step_errors"]["mine~torch"]}
     assert names == {"A2", "dW1", "db1", "dW2", "db2", "W1", "b1", "W2", "b2", "accuracy"}
 
 
@@ -230,7 +230,7 @@ def assert_pass_pair(report, name):
     s = report.summary
     assert s["verdict"] == "pass", s.get("first_divergence") or s.get("error")
     assert max(float(v) for v in s["max_rel_err"].values()) <= RTOL
-    first = {e.name for e in report.raw["steps"][0].errors[f"{name}~torch"]}
+    first = {e.name for e in report.raw["first_step_errors"][f"{name}~torch"]}
     assert {"Z1", "A2", "dZ1", "dZ2", "dW1", "db2", "W1", "b2"} <= first
 
 
@@ -262,7 +262,7 @@ def test_rows_in_out_weights_and_flat_bias():
     report = compare.check(mine, SPEC)
     assert report.summary["verdict"] == "pass", report.summary.get("first_divergence") or report.summary.get("error")
     assert max(float(v) for v in report.summary["max_rel_err"].values()) <= RTOL
-    assert {"Z1", "A2", "dW1", "db2", "W2", "b1"} <= {e.name for e in report.raw["steps"][0].errors["mine~torch"]}
+    assert {"Z1", "A2", "dW1", "db2", "W2", "b1"} <= {e.name for e in report.raw["first_step_errors"]["mine~torch"]}
 
 
 def test_weights_mine_copies_the_users_init_to_torch_and_keras():
@@ -278,7 +278,7 @@ def test_weights_mine_copies_the_users_init_to_torch_and_keras():
     assert report.summary["verdict"] == "pass"
     (V1, c1), (V2, c2) = report.raw["initial_params"]
     assert np.array_equal(V1, W1) and np.array_equal(c1, b1) and np.array_equal(V2, W2) and np.array_equal(c2, b2)
-    step1 = report.raw["steps"][0].errors["mine~keras"]
+    step1 = report.raw["first_step_errors"]["mine~keras"]
     assert max(e.max_rel for e in step1) <= RTOL
 
 
@@ -336,4 +336,4 @@ def test_cs231n_style_class():
                         optimizer="adam", lr=0.01, batch_size=4, steps=4, epochs=None)
     report = compare.check(mine, spec)
     assert report.summary["verdict"] == "pass", report.summary.get("first_divergence") or report.summary.get("error")
-    assert {"Z2", "loss", "dW1", "db2", "W1", "b2"} <= {e.name for e in report.raw["steps"][0].errors["mine~torch"]}
+    assert {"Z2", "loss", "dW1", "db2", "W1", "b2"} <= {e.name for e in report.raw["first_step_errors"]["mine~torch"]}

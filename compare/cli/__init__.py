@@ -50,7 +50,7 @@ def dispatch(argv):
 def main(argv=None):
     """Run a command. -> exit code. SIGTERM and SIGHUP act as Ctrl-C while it runs; a full or
     closed standard output is one line (or, for a reader that left, nothing), never a traceback."""
-    from .. import interrupts
+    from ..engine import interrupts
 
     argv = sys.argv[1:] if argv is None else list(argv)
     previous = interrupts.install()

@@ -312,6 +312,8 @@ def train(spec, data, runners, pairs, params, out, on_step, keep_step):
         out["steps"].append(result)                        # the step is complete: counted, folded in
         for pair_key, errors, flips in compared:
             fold_worst(out["worst_by_kind"], step, pair_key, errors, flips)
+        if step == 1:                                      # every tensor's error of the first step, kept
+            out["first_step_errors"] = {pair_key: errors for pair_key, errors, _ in compared}
         if on_step:
             on_step(result)
         if out["first_nonfinite"] or (spec.steps is not None and step >= spec.steps):

@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 
-from .. import interrupts
+from . import interrupts
 from . import frameworks as fw
 from . import registry
 from .data import Data
