@@ -13,11 +13,13 @@ Keras's cross-entropy reads them, so it does not clip. Backward is the tape's: d
 db_l are gradients of the loss with respect to Z_l, kernel_l and bias_l.
 
 Keras creates an optimizer's learning rate as a variable of the global float type, so this
-module sets `keras.config.set_floatx(spec.dtype)`: in float32 mode the rate 0.1 would
-otherwise reach a float64 run as 0.10000000149011612.
+module sets `keras.config.set_floatx(spec.dtype)` while it builds (`float_type`, which gives the
+previous setting back): in float32 mode the rate 0.1 would otherwise reach a float64 run as
+0.10000000149011612.
 
 Left out: model.fit (its step boundaries and shuffling are its own), callbacks, metrics objects.
 """
+import contextlib
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")   # before TensorFlow is imported: keep it quiet
@@ -36,6 +38,20 @@ LOSSES = {
 }
 REDUCTIONS = {"mean": "sum_over_batch_size", "sum": "sum"}
 STATE_NAMES = {"sgd": ("momentum",), "rmsprop": ("square_avg",), "adam": ("m", "v")}
+
+
+@contextlib.contextmanager
+def float_type(dtype):
+    """Keras's global float type (and dtype policy) set to `dtype` while a network is built, and
+    given back after: a float64 run leaves a user's later float32 Keras models float32."""
+    floatx, policy = keras.config.floatx(), keras.config.dtype_policy()
+    keras.config.set_floatx(dtype)
+    keras.config.set_dtype_policy(dtype)
+    try:
+        yield
+    finally:
+        keras.config.set_floatx(floatx)
+        keras.config.set_dtype_policy(policy)
 
 
 def make_optimizer(name, hyper):
@@ -68,7 +84,10 @@ class KerasMLP:
     (numpy, from compare.convert.to_keras)."""
 
     def __init__(self, spec, params, compiled=True):
-        keras.config.set_floatx(spec.dtype)
+        with float_type(spec.dtype):
+            self.build(spec, params, compiled)
+
+    def build(self, spec, params, compiled):
         self.L, self.dtype, self.optimizer_name = len(params), spec.dtype, spec.optimizer
         self.converted = {}                   # id -> (array, tensor): see tensor()
         self.layers = [None]                                                  # layers[l] for layer l

@@ -339,7 +339,7 @@ def test_long_run_warning_and_plain_progress(monkeypatch, capsys):
     monkeypatch.setattr(common, "LONG_RUN_S", 0.0)
     monkeypatch.setattr(common, "ESTIMATE_AFTER_S", 0.0)
     monkeypatch.setattr(common, "PLAIN_EVERY_S", 0.0)
-    assert main(["toy3", "--steps", "5", *FAST, "--quiet"]) == 0
+    assert main(["toy3", "--steps", "5", *FAST]) == 0          # not --quiet: it silences the progress lines
     err = capsys.readouterr().err.splitlines()
     assert err[0].startswith("this run will take about") and "--steps" in err[0]
     assert err[-1].startswith("step 5/5,") and "left" in err[-1]

@@ -85,7 +85,7 @@ def test_missing_optional_package_is_refused_before_the_run(tmp_path, option, mi
 def test_trace_shows_one_implementation_but_a_run_needs_two():
     result = run("import sys\n" + MAIN + "sys.exit(rc)\n", "trace", "parity", "--frameworks", "scratch")
     assert result.returncode == 0, result.stderr
-    assert "worked example: recipe parity" in result.stdout and "\nscratch " in result.stdout
+    assert "worked example: recipe parity" in result.stdout and "at the start of the step (scratch)" in result.stdout
     result = run("import sys\n" + MAIN + "sys.exit(rc)\n", "parity", "--frameworks", "scratch")
     assert result.returncode == 2 and "one implementation alone has nothing to be compared with" in result.stderr
     one_line(result)

@@ -34,7 +34,7 @@ learning-rate schedules, centered or momentum RMSprop, amsgrad.
 import inspect
 
 from reference import keras_mlp  # noqa: F401 - sets TensorFlow's environment before it is imported
-from reference.keras_mlp import LOSSES, REDUCTIONS, STATE_NAMES, make_optimizer, optimizer_slots
+from reference.keras_mlp import LOSSES, REDUCTIONS, STATE_NAMES, float_type, make_optimizer, optimizer_slots
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
@@ -207,12 +207,15 @@ class KerasRun:
     """One run of float64 (or float32) twins of the user's objects. step(X, Y) -> record in the scratch layout."""
 
     def __init__(self, user, spec, params):
+        with float_type(spec.dtype):
+            self.build(user, spec, params)
+
+    def build(self, user, spec, params):
         if list(spec.sizes) != user.sizes or list(spec.activations) != user.activations:
             raise InputError(f"{user.name} is {user.sizes} {user.activations}, the spec asks for "
                              f"{list(spec.sizes)} {list(spec.activations)}")
         if user.loss is not None and (user.loss_fields["loss"], user.loss_fields["reduction"]) != (spec.loss, spec.reduction):
             raise InputError(f"{user.name}'s loss is {user.loss_fields}, the spec asks for {spec.loss} ({spec.reduction})")
-        keras.config.set_floatx(spec.dtype)
         self.spec, self.dtype, self.from_logits = spec, spec.dtype, user.from_logits
         self.layers, self.g = [], []
         for (layer, activation), (kernel, bias) in zip(user.dense, convert.to_keras(params)):
