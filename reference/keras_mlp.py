@@ -44,14 +44,16 @@ STATE_NAMES = {"sgd": ("momentum",), "rmsprop": ("square_avg",), "adam": ("m", "
 def float_type(dtype):
     """Keras's global float type (and dtype policy) set to `dtype` while a network is built, and
     given back after: a float64 run leaves a user's later float32 Keras models float32."""
-    floatx, policy = keras.config.floatx(), keras.config.dtype_policy()
+    from keras.src.backend.common import global_state   # read without fixing it (dtype_policy() would)
+
+    floatx, policy = keras.config.floatx(), global_state.get_global_attribute("dtype_policy", None)
     keras.config.set_floatx(dtype)
     keras.config.set_dtype_policy(dtype)
     try:
         yield
     finally:
         keras.config.set_floatx(floatx)
-        keras.config.set_dtype_policy(policy)
+        global_state.set_global_attribute("dtype_policy", policy)   # None again if it was unset: it follows floatx
 
 
 def make_optimizer(name, hyper):
