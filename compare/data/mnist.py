@@ -55,7 +55,9 @@ register(Recipe(
     load=mnist_data,
     notes="Kaiming-uniform weights and biases (torch nn.Linear's default) generated once and copied "
           "into all three. torch and Keras write momentum differently (v = mu v + g vs v = mu v - lr g), "
-          "and Keras rounds mu = 0.9 through float32: the torch~keras row shows both.",
+          "so the momentum buffers are not compared between torch and Keras; everything else is. Keras "
+          "gets mu as an exact float64 number here (given as a Python float it would round it through "
+          "float32: --keras-float32-casts shows that).",
     every=50,
 ))
 
