@@ -10,7 +10,7 @@ by the name it was given and of tensors by the names its code uses.
 import sys
 
 from ..engine.errors import InputError
-from .common import MAX_THREADS, Parser, finite_float, frameworks_list, positive_int, progress, total_steps
+from .common import MAX_THREADS, add_output_options, Parser, finite_float, frameworks_list, positive_int, progress, total_steps
 from .run import finish
 
 
@@ -38,16 +38,7 @@ def parser():
     p.add_argument("--full-batch", action="store_true", help="one batch of the whole training set")
     p.add_argument("--dtype", help="float64 (default) or float32")
     p.add_argument("--seed", type=int, help="seed for the initial weights, the data and shuffling")
-    p.add_argument("--json", metavar="PATH", help="write the JSON report here")
-    p.add_argument("--plot", metavar="PATH", help="write a PNG of loss, accuracy and error curves")
-    p.add_argument("--html", metavar="PATH", help="write a self-contained HTML report")
-    p.add_argument("--every", type=positive_int, help="a table row every K steps (failing steps always shown)")
-    p.add_argument("--data-dir", metavar="PATH", help="folder holding the data files (MNIST recipes)")
-    p.add_argument("--offline", action="store_true", help="never download data")
-    p.add_argument("--threads", type=positive_int, help="threads for each library (default: 1 for mini-batches)")
-    p.add_argument("--quiet", action="store_true", help="print the verdict line only")
-    p.add_argument("--wide", action="store_true", help="the full tables (wider than 100 columns)")
-    return p
+    return add_output_options(p)
 
 
 def main(argv):

@@ -157,3 +157,19 @@ def progress(total, quiet=False):
     """The progress of a run of `total` steps on stderr (see Progress); `quiet` (--quiet): no bar and
     no progress lines, only the one-line warning of a very long run."""
     return Progress(total, quiet=quiet)
+
+
+def add_output_options(p):
+    """The options every training command shares: report files, the table interval, data, threads,
+    --quiet and --wide."""
+    p.add_argument("--json", metavar="PATH", help="write the JSON report here")
+    p.add_argument("--plot", metavar="PATH", help="write a PNG of loss, accuracy and error curves")
+    p.add_argument("--html", metavar="PATH", help="write a self-contained HTML report")
+    p.add_argument("--every", type=positive_int, help="a table row every K steps (failing steps always shown)")
+    p.add_argument("--data-dir", metavar="PATH", help="folder holding the data files (MNIST recipes)")
+    p.add_argument("--offline", action="store_true", help="never download data")
+    p.add_argument("--threads", type=positive_int,
+                   help="threads for each library (default: 1 for mini-batches, the libraries' own for full batches)")
+    p.add_argument("--quiet", action="store_true", help="print the verdict line only")
+    p.add_argument("--wide", action="store_true", help="the full tables (wider than 100 columns)")
+    return p

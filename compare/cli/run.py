@@ -4,7 +4,7 @@ import sys
 from ..data import recipes
 from ..engine.errors import EXIT_INTERRUPTED, EXIT_MISMATCH, EXIT_OK
 from ..engine.spec import DTYPES, OPTIMIZERS
-from .common import Parser, finite_float, frameworks_list, positive_int, progress, resolve_spec, total_steps
+from .common import add_output_options, Parser, finite_float, frameworks_list, positive_int, progress, resolve_spec, total_steps
 
 
 def recipe_parser():
@@ -24,17 +24,8 @@ def recipe_parser():
                    help="give Keras its hyperparameters as Python floats, which it rounds through float32")
     p.add_argument("--frameworks", type=frameworks_list, default=("scratch", "torch", "keras"),
                    help="comma-separated subset of scratch,torch,keras")
-    p.add_argument("--json", metavar="PATH", help="write the JSON report here")
-    p.add_argument("--plot", metavar="PATH", help="write a PNG of loss, accuracy and error curves")
-    p.add_argument("--html", metavar="PATH", help="write a self-contained HTML report")
-    p.add_argument("--every", type=positive_int, help="a table row every K steps (failing steps always shown)")
-    p.add_argument("--data-dir", metavar="PATH", help="folder holding the data files (MNIST recipes)")
-    p.add_argument("--offline", action="store_true", help="never download data")
-    p.add_argument("--threads", type=positive_int, help="threads for each library (default: 1 for mini-batches, the libraries' own for full batches)")
     p.add_argument("--inject-bug", metavar="NAME", help="run with a classic mistake in the scratch code (python -m compare bugs)")
-    p.add_argument("--quiet", action="store_true", help="print the verdict line only")
-    p.add_argument("--wide", action="store_true", help="the full tables (wider than 100 columns)")
-    return p
+    return add_output_options(p)
 
 
 def main(argv):
