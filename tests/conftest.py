@@ -11,7 +11,10 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def find_mnist_dir():
-    candidates = [os.environ.get("FRAMEWORK_MIRROR_MNIST"), REPO.parent / "shared" / "data" / "mnist"]
+    """$FRAMEWORK_MIRROR_MNIST, ../shared/data/mnist beside the checkout, else the copy that ships
+    with the package (compare/data/mnist_files)."""
+    candidates = [os.environ.get("FRAMEWORK_MIRROR_MNIST"), REPO.parent / "shared" / "data" / "mnist",
+                  REPO / "compare" / "data" / "mnist_files"]
     for candidate in candidates:
         if candidate and (Path(candidate) / "train-images-idx3-ubyte.gz").is_file():
             return Path(candidate)

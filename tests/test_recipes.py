@@ -120,15 +120,17 @@ def test_keras_quickstart_mirrors_model_fit():
     report = run_recipe("keras-quickstart")
     spec = recipes.get("keras-quickstart").spec
     (W1, b1), (W2, b2) = initial_params(spec.sizes, spec.weight_init, spec.bias_init, spec.seed)
-    keras.config.set_floatx("float64")
-    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(3, activation="relu"),
-                              keras.layers.Dense(1, activation="sigmoid")])
-    model.set_weights([W1.T, b1[:, 0], W2.T, b2[:, 0]])
-    model.compile(loss=keras.losses.BinaryCrossentropy())          # optimizer: compile's default
-    x = np.array([[129, 21], [150, 30], [100, 25]], dtype=np.float64)
-    y = np.array([1, 0, 1], dtype=np.float64)
-    history = model.fit(x, y, epochs=100, batch_size=32, shuffle=False, verbose=0)
-    fitted = model.predict(x, verbose=0)
+    from reference.keras_mlp import float_type
+
+    with float_type("float64"):                      # a float64 model, whatever an earlier test built
+        model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(3, activation="relu"),
+                                  keras.layers.Dense(1, activation="sigmoid")])
+        model.set_weights([W1.T, b1[:, 0], W2.T, b2[:, 0]])
+        model.compile(loss=keras.losses.BinaryCrossentropy())          # optimizer: compile's default
+        x = np.array([[129, 21], [150, 30], [100, 25]], dtype=np.float64)
+        y = np.array([1, 0, 1], dtype=np.float64)
+        history = model.fit(x, y, epochs=100, batch_size=32, shuffle=False, verbose=0)
+        fitted = model.predict(x, verbose=0)
     np.testing.assert_allclose(report.final_outputs["keras"], fitted, rtol=1e-12,
                                err_msg="recipe keras run vs model.fit")
     np.testing.assert_allclose(report.steps[-1]["loss"]["keras"], history.history["loss"][-1], rtol=1e-12)
