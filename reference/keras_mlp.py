@@ -17,6 +17,12 @@ module sets `keras.config.set_floatx(spec.dtype)` while it builds (`float_type`,
 previous setting back): in float32 mode the rate 0.1 would otherwise reach a float64 run as
 0.10000000149011612.
 
+Training rules as Keras ships them: weight decay is the optimizer's weight_decay (decoupled);
+L2/L1 regularisation is the Dense layers' kernel_regularizer, whose layer.losses this custom step
+adds to the loss inside the tape itself (model.fit would; calling layers directly does not);
+clipping is the optimizer's global_clipnorm, clipnorm or clipvalue, applied inside
+apply_gradients: the dW/db recorded are the tape's, before any clipping.
+
 Left out: model.fit (its step boundaries and shuffling are its own), callbacks, metrics objects.
 """
 import contextlib
@@ -62,14 +68,32 @@ def make_optimizer(name, hyper):
     so they are what it gets unless the spec asks for Python floats (float32_casts)."""
     lr = float(hyper["lr"])
     f = float if hyper["float32_casts"] else np.float64
+    if hyper.get("weight_decay") and hyper.get("decay") != "decoupled":
+        raise ValueError(f"Keras's {name} has no coupled weight decay")
+    rules = {"weight_decay": f(hyper["weight_decay"]) if hyper.get("weight_decay") else None,
+             "global_clipnorm": hyper.get("clip_norm"), "clipnorm": hyper.get("clip_norm_per_tensor"),
+             "clipvalue": hyper.get("clip_value")}
     if name == "sgd":
-        return keras.optimizers.SGD(learning_rate=lr, momentum=f(hyper["momentum"]), nesterov=hyper["nesterov"])
+        return keras.optimizers.SGD(learning_rate=lr, momentum=f(hyper["momentum"]), nesterov=hyper["nesterov"], **rules)
     if name == "rmsprop":
-        return keras.optimizers.RMSprop(learning_rate=lr, rho=f(hyper["rho"]), epsilon=f(hyper["eps"]))
+        return keras.optimizers.RMSprop(learning_rate=lr, rho=f(hyper["rho"]), epsilon=f(hyper["eps"]), **rules)
     if name == "adam":
         return keras.optimizers.Adam(learning_rate=lr, beta_1=f(hyper["beta1"]), beta_2=f(hyper["beta2"]),
-                                     epsilon=f(hyper["eps"]))
+                                     epsilon=f(hyper["eps"]), **rules)
     raise ValueError(f"unknown optimizer {name!r}")
+
+
+def kernel_regularizer(spec):
+    """Keras's own regularizer for the spec's l1/l2 (None when both are 0). Keras stores float(l)
+    whatever it is given (validate_float_arg), and its TF backend casts that Python float through
+    float32: l2 0.01 acts as 0.009999999776482582 even in a float64 run (keras-float32-regularizer)."""
+    if spec.l1 and spec.l2:
+        return keras.regularizers.L1L2(l1=spec.l1, l2=spec.l2)
+    if spec.l2:
+        return keras.regularizers.L2(spec.l2)
+    if spec.l1:
+        return keras.regularizers.L1(spec.l1)
+    return None
 
 
 def optimizer_slots(optimizer, name):
@@ -95,7 +119,8 @@ class KerasMLP:
         self.layers = [None]                                                  # layers[l] for layer l
         for kernel, bias in params:
             n_in, n_out = kernel.shape
-            layer = keras.layers.Dense(n_out, activation=None, dtype=spec.dtype)
+            layer = keras.layers.Dense(n_out, activation=None, dtype=spec.dtype,
+                                       kernel_regularizer=kernel_regularizer(spec))
             layer.build((None, n_in))
             layer.set_weights([kernel, bias])
             self.layers.append(layer)
@@ -132,8 +157,13 @@ class KerasMLP:
         return cache
 
     def loss(self, cache, Y):
-        """The loss of the batch, a 0-d tensor, from Keras's own loss object (it reads A_L)."""
-        return self.loss_fn(Y, cache[f"A{self.L}"])
+        """The loss of the batch, a 0-d tensor, from Keras's own loss object (it reads A_L), plus the
+        layers' regularization losses (layer.losses: the kernel_regularizers' terms), as fit adds them."""
+        loss = self.loss_fn(Y, cache[f"A{self.L}"])
+        penalties = [term for l in range(1, self.L + 1) for term in self.layers[l].losses]
+        if penalties:
+            loss = loss + tf.add_n(penalties)
+        return loss
 
     def backward(self, tape, cache, loss):
         """The tape -> grads {'dZl': (m, n_l), 'dWl': (n_{l-1}, n_l), 'dbl': (n_l,)}"""

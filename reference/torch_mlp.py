@@ -9,6 +9,11 @@ Shapes (torch keeps one example per ROW):
 Backward is autograd's: dZ_l is read from Z_l.grad (kept with retain_grad), dW_l and db_l from
 weight.grad and bias.grad. Nothing here re-implements a framework formula.
 
+Training rules as torch users write them: weight decay is the optimizer's own weight_decay
+(coupled); L2/L1 regularisation is added to the loss over the weights (not the biases); gradient
+clipping is torch.nn.utils' clip_grad_norm_ (all parameters, or each alone) or clip_grad_value_,
+between backward and optimizer.step. The dW/db recorded are backward's, before any clipping.
+
 Left out: modules other than Linear, mixed precision, devices other than the one given.
 """
 import torch
@@ -35,13 +40,18 @@ STATE_NAMES = {"momentum_buffer": "momentum", "square_avg": "square_avg", "exp_a
 
 
 def make_optimizer(name, hyper, parameters):
-    """torch.optim's own optimizer for the spec's choice."""
+    """torch.optim's own optimizer for the spec's choice (weight_decay: torch's coupled form)."""
+    if hyper.get("weight_decay") and hyper.get("decay") != "coupled":
+        raise ValueError(f"torch's {name} has no decoupled weight decay")
+    wd = hyper.get("weight_decay") or 0.0
     if name == "sgd":
-        return torch.optim.SGD(parameters, lr=hyper["lr"], momentum=hyper["momentum"], nesterov=hyper["nesterov"])
+        return torch.optim.SGD(parameters, lr=hyper["lr"], momentum=hyper["momentum"], nesterov=hyper["nesterov"],
+                               weight_decay=wd)
     if name == "rmsprop":
-        return torch.optim.RMSprop(parameters, lr=hyper["lr"], alpha=hyper["rho"], eps=hyper["eps"])
+        return torch.optim.RMSprop(parameters, lr=hyper["lr"], alpha=hyper["rho"], eps=hyper["eps"], weight_decay=wd)
     if name == "adam":
-        return torch.optim.Adam(parameters, lr=hyper["lr"], betas=(hyper["beta1"], hyper["beta2"]), eps=hyper["eps"])
+        return torch.optim.Adam(parameters, lr=hyper["lr"], betas=(hyper["beta1"], hyper["beta2"]), eps=hyper["eps"],
+                                weight_decay=wd)
     raise ValueError(f"unknown optimizer {name!r}")
 
 
@@ -67,6 +77,8 @@ class TorchMLP:
         for l in range(1, self.L + 1):
             self.params[f"W{l}"], self.params[f"b{l}"] = self.layers[l].weight, self.layers[l].bias
         self.optimizer = make_optimizer(spec.optimizer, spec.hyper("torch"), list(self.params.values()))
+        self.l1, self.l2 = spec.l1, spec.l2
+        self.clip_norm, self.clip_norm_per_tensor, self.clip_value = spec.clip_norm, spec.clip_norm_per_tensor, spec.clip_value
 
     def tensor(self, array):
         return torch.from_numpy(array).to(self.device, self.dtype)
@@ -84,7 +96,13 @@ class TorchMLP:
 
     def loss(self, cache, Y):
         """The loss of the batch, a 0-d tensor, from torch's own loss module."""
-        return self.loss_fn(cache[f"{self.loss_reads}{self.L}"], Y)
+        loss = self.loss_fn(cache[f"{self.loss_reads}{self.L}"], Y)
+        weights = [self.layers[l].weight for l in range(1, self.L + 1)]
+        if self.l2:
+            loss = loss + self.l2 * sum(w.pow(2).sum() for w in weights)
+        if self.l1:
+            loss = loss + self.l1 * sum(w.abs().sum() for w in weights)
+        return loss
 
     def backward(self, cache, loss):
         """autograd -> grads {'dZl': (m, n_l), 'dWl': (n_l, n_{l-1}), 'dbl': (n_l,)}"""
@@ -98,7 +116,15 @@ class TorchMLP:
         return grads
 
     def step(self, grads):
-        """torch.optim's update (it reads the .grad fields that backward filled)."""
+        """Clip the .grad fields that backward filled (if asked), then torch.optim's update."""
+        parameters = list(self.params.values())
+        if self.clip_norm is not None:
+            nn.utils.clip_grad_norm_(parameters, self.clip_norm)
+        if self.clip_norm_per_tensor is not None:
+            for p in parameters:
+                nn.utils.clip_grad_norm_(p, self.clip_norm_per_tensor)
+        if self.clip_value is not None:
+            nn.utils.clip_grad_value_(parameters, self.clip_value)
         self.optimizer.step()
 
     def train_step(self, X, Y):

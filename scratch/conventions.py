@@ -33,9 +33,17 @@ DIFFERENCES = {
         "the rounding differs",
     ),
     "keras-float32-hyperparameters": (
-        "optimizer sgd with momentum > 0, or adam, with hyperparameters handed to Keras as Python floats",
-        "Keras's TF backend casts the momentum and Adam's betas (in the bias correction) "
-        "through float32, even in a float64 run: momentum 0.9 acts as 0.8999999761581421",
+        "optimizer sgd with momentum > 0, or adam, or weight decay, with hyperparameters handed to "
+        "Keras as Python floats",
+        "Keras's TF backend casts the momentum, Adam's betas (in the bias correction) and the "
+        "optimizer's weight_decay through float32, even in a float64 run: momentum 0.9 acts as "
+        "0.8999999761581421",
+    ),
+    "keras-float32-regularizer": (
+        "l1 or l2 not exact in float32",
+        "Keras's L1/L2 regularizers store float(l) whatever they are given, and the TF backend casts "
+        "it through float32 even in a float64 run: l2 0.01 acts as 0.009999999776482582 (a relative "
+        "2.2e-8 in the penalty)",
     ),
     "rmsprop-eps-placement": (
         "optimizer rmsprop",
@@ -49,6 +57,18 @@ DIFFERENCES = {
     "default-hyperparameters": (
         "a hyperparameter left unset (None) whose defaults differ",
         "rmsprop rho 0.99 (torch) vs 0.9 (Keras), eps 1e-8 vs 1e-7; adam eps 1e-8 vs 1e-7",
+    ),
+    "clip-norm-eps": (
+        "gradient clipping by norm (clip_norm or clip_norm_per_tensor)",
+        "torch's clip_grad_norm_ scales by min(c / (norm + 1e-6), 1); Keras's global_clipnorm by "
+        "c min(1/norm, 1/c) and its clipnorm by c / max(norm, c), without the 1e-6: a clipped "
+        "step differs by about 1e-6 / norm",
+    ),
+    "weight-decay-form": (
+        "weight decay > 0",
+        "torch's SGD/RMSprop/Adam weight_decay is coupled (g += wd p, inside the adaptive "
+        "scaling); Keras's optimizers' weight_decay is decoupled (p -= lr wd p before the update): "
+        "each framework runs only the form it ships",
     ),
     "softplus-threshold": (
         "a softplus layer",

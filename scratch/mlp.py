@@ -13,11 +13,18 @@ Forward, for l = 1..L:            Backward, for l = L..1:
                                       dZ_{l-1} = (W_l^T dZ_l) * g'_{l-1}(Z_{l-1})
 The batch mean (the 1/m) is inside dZ_L, so dW and db need no further division.
 
-Left out: regularisation, dropout, batch norm, any layer other than dense. No autograd.
+L2 / L1 regularisation (Keras's kernel_regularizer semantics; weights only, never biases):
+    loss += l2 sum(W_l^2) + l1 sum|W_l|       dW_l += 2 l2 W_l + l1 sign(W_l)
+The dW returned includes the penalty; clipping and weight decay are the optimizer's
+(scratch/optimizers.py) and never change the gradients returned here.
+
+Left out: dropout, batch norm, any layer other than dense. No autograd.
 """
+import numpy as np
+
 from .activations import activation_table, softmax_backward
 from .losses import LOSSES, loss_divisor
-from .optimizers import make_optimizer
+from .optimizers import as_keras_casts, make_optimizer
 
 
 class MLP:
@@ -36,6 +43,8 @@ class MLP:
         self.g_grad = [None] + [table[name][1] for name in spec.activations]
         self.loss_name, self.reduction, self.convention = spec.loss, spec.reduction, convention
         self.optimizer = make_optimizer(spec.optimizer, spec.hyper(convention), convention)
+        cast = as_keras_casts if convention == "keras" else float  # Keras's L1/L2 keep float(l): its TF
+        self.l1, self.l2 = cast(spec.l1), cast(spec.l2)            # backend rounds that through float32
 
     def forward(self, X):
         """X (n_0, m) -> cache {'A0': X, 'Z1': .., 'A1': .., ..., 'ZL': .., 'AL': ..}"""
@@ -56,7 +65,18 @@ class MLP:
     def loss(self, cache, Y):
         """The loss of the batch, a scalar. Cross-entropies read the logits ZL, MSE reads AL."""
         loss, _, reads, _ = LOSSES[self.loss_name]
-        return loss(cache[f"{reads}{self.L}"], Y, self.divisor(Y))
+        return loss(cache[f"{reads}{self.L}"], Y, self.divisor(Y)) + self.penalty()
+
+    def penalty(self):
+        """The regularisation term: l2 sum(W^2) + l1 sum|W| over every layer's weights (0 if unset)."""
+        total = 0.0
+        for l in range(1, self.L + 1):
+            W = self.params[f"W{l}"]
+            if self.l2:
+                total = total + self.l2 * np.sum(np.square(W))
+            if self.l1:
+                total = total + self.l1 * np.sum(np.abs(W))
+        return total
 
     def output_dZ(self, cache, Y):
         """dZ_L: straight from a fused cross-entropy, or dA_L through g'_L for MSE."""
@@ -77,6 +97,7 @@ class MLP:
             A_prev = cache[f"A{l - 1}"]
             grads[f"dZ{l}"] = dZ
             grads[f"dW{l}"] = dZ @ A_prev.T                                  # (n_l, n_{l-1})
+            grads[f"dW{l}"] = grads[f"dW{l}"] + 2 * self.l2 * self.params[f"W{l}"] + self.l1 * np.sign(self.params[f"W{l}"])  # the penalty's gradient
             grads[f"db{l}"] = dZ.sum(axis=1, keepdims=True)                  # (n_l, 1)
             if l > 1:
                 dA_prev = self.params[f"W{l}"].T @ dZ                        # (n_{l-1}, m)

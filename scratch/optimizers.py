@@ -25,8 +25,21 @@ a float64 run. Handing Keras np.float64 scalars instead keeps them exact; `float
 reproduces the rounding, for a Keras optimizer built from plain Python floats. (RMSprop's rho
 and Adam's 1 - beta in the moment updates are never rounded.)
 
-Left out: weight decay, dampening, centered RMSprop, RMSprop momentum, AMSGrad,
-learning-rate schedules, gradient clipping.
+Before any update, each optimizer's `step` applies the training rules both frameworks ship, in
+their order (clip the gradients, then decay, then the update above):
+    clip_norm            torch clip_grad_norm_:  g *= min(c / (||g||_all + 1e-6), 1)
+                         keras global_clipnorm:  g *= c * min(1 / ||g||_all, 1 / c)      (no eps)
+    clip_norm_per_tensor torch clip_grad_norm_ on each tensor alone (+1e-6 as above)
+                         keras clipnorm:         g = g c / max(||g||, c)                 (tf.clip_by_norm)
+    clip_value           both: g = clip(g, -c, c)
+    weight decay coupled   (torch's weight_decay in SGD/RMSprop/Adam): g = g + wd p
+                 decoupled (Keras's weight_decay):                     p = p - p wd lr, then the update
+The gradients handed in (what backward computed) are not changed; only the update sees the
+clipped ones. Keras's TF backend rounds a Python-float weight_decay through float32 like the
+momentum (float32_casts). Coupled decay is not available in Keras's optimizers and decoupled
+decay not in torch's SGD/RMSprop/Adam: a convention runs only the form its framework ships.
+
+Left out: dampening, centered RMSprop, RMSprop momentum, AMSGrad, learning-rate schedules.
 """
 import numpy as np
 
@@ -36,16 +49,65 @@ def as_keras_casts(x):
     return float(np.float32(x))
 
 
-class SGD:
+def clip_gradients(grads, rules, convention):
+    """{name: g} -> the clipped copies, as `convention` clips (see the module docstring)."""
+    if rules.get("clip_norm"):
+        c = rules["clip_norm"]
+        if convention == "torch":
+            total = np.sqrt(sum(np.sqrt(np.sum(g * g)) ** 2 for g in grads.values()))  # norm of the norms
+            coef = min(c / (total + 1e-6), 1.0)
+            return {n: g * coef for n, g in grads.items()}
+        total = np.sqrt(sum(np.sum(np.square(g)) for g in grads.values()))
+        scale = c * min(1.0 / total, 1.0 / c)
+        return {n: g * scale for n, g in grads.items()}
+    if rules.get("clip_norm_per_tensor"):
+        c = rules["clip_norm_per_tensor"]
+        if convention == "torch":
+            return {n: g * min(c / (np.sqrt(np.sum(g * g)) + 1e-6), 1.0) for n, g in grads.items()}
+        return {n: g * c / max(np.sqrt(np.sum(g * g)), c) for n, g in grads.items()}
+    if rules.get("clip_value"):
+        c = rules["clip_value"]
+        return {n: np.clip(g, -c, c) for n, g in grads.items()}
+    return grads
+
+
+class Rules:
+    """Gradient clipping and weight decay around an optimizer's `update` (see the module docstring)."""
+
+    def set_rules(self, rules, convention):
+        self.rules = dict(rules or {})
+        wd = self.rules.get("weight_decay") or 0.0
+        if wd and self.rules.get("float32_casts"):
+            wd = as_keras_casts(wd)
+        self.weight_decay = wd
+        self.decay = self.rules.get("decay", "coupled")
+
+    def step(self, params, grads):
+        grads = {"d" + n: g for n, g in
+                 clip_gradients({n: grads["d" + n] for n in params}, getattr(self, "rules", {}), self.convention).items()}
+        self.begin_step()
+        new = {}
+        for name, p in params.items():
+            g = grads["d" + name]
+            if getattr(self, "weight_decay", 0.0):
+                if self.decay == "coupled":
+                    g = g + self.weight_decay * p                      # torch: grad.add(param, alpha=wd)
+                else:
+                    p = p - p * self.weight_decay * self.lr           # keras: variable -= variable * wd * lr
+            new[name] = self.update(name, p, g)
+        return new
+
+    def begin_step(self):
+        pass
+
+
+class SGD(Rules):
     """Gradient descent, optionally with (Nesterov) momentum; state 'momentum' per parameter."""
 
     def __init__(self, lr, momentum=0.0, nesterov=False, convention="torch", float32_casts=False):
         self.lr, self.momentum, self.nesterov, self.convention = lr, momentum, nesterov, convention
         self.float32_casts = float32_casts
         self.state = {}
-
-    def step(self, params, grads):
-        return {name: self.update(name, p, grads["d" + name]) for name, p in params.items()}
 
     def update(self, name, p, g):
         lr, mu = self.lr, self.momentum
@@ -64,15 +126,12 @@ class SGD:
         return p + (v * mu - g * lr) if self.nesterov else p + v
 
 
-class RMSprop:
+class RMSprop(Rules):
     """Divide by a running root mean square of the gradient; state 'square_avg' per parameter."""
 
     def __init__(self, lr, rho, eps, convention="torch"):
         self.lr, self.rho, self.eps, self.convention = lr, rho, eps, convention
         self.state = {}
-
-    def step(self, params, grads):
-        return {name: self.update(name, p, grads["d" + name]) for name, p in params.items()}
 
     def update(self, name, p, g):
         s = self.state.get(name, {}).get("square_avg", np.zeros_like(p))
@@ -85,7 +144,7 @@ class RMSprop:
         return p - (self.lr * g) / np.sqrt(s + self.eps)               # eps inside the root
 
 
-class Adam:
+class Adam(Rules):
     """Adaptive moments with bias correction; state 'm', 'v' per parameter and a step count t."""
 
     def __init__(self, lr, beta1, beta2, eps, convention="torch", float32_casts=False):
@@ -94,9 +153,8 @@ class Adam:
         self.state = {}
         self.t = 0
 
-    def step(self, params, grads):
+    def begin_step(self):
         self.t += 1
-        return {name: self.update(name, p, grads["d" + name]) for name, p in params.items()}
 
     def update(self, name, p, g):
         b1, b2, t = self.beta1, self.beta2, self.t
@@ -119,12 +177,19 @@ class Adam:
 
 
 def make_optimizer(name, hyper, convention):
-    """Build the optimizer `name` from resolved hyperparameters (see compare.spec.Spec.hyper)."""
+    """Build the optimizer `name` from resolved hyperparameters (see compare.spec.Spec.hyper),
+    with its clipping and weight decay."""
     if name == "sgd":
-        return SGD(hyper["lr"], hyper["momentum"], hyper["nesterov"], convention, hyper.get("float32_casts", False))
-    if name == "rmsprop":
-        return RMSprop(hyper["lr"], hyper["rho"], hyper["eps"], convention)
-    if name == "adam":
-        return Adam(hyper["lr"], hyper["beta1"], hyper["beta2"], hyper["eps"], convention,
-                    hyper.get("float32_casts", False))
-    raise ValueError(f"unknown optimizer {name!r}")
+        optimizer = SGD(hyper["lr"], hyper["momentum"], hyper["nesterov"], convention, hyper.get("float32_casts", False))
+    elif name == "rmsprop":
+        optimizer = RMSprop(hyper["lr"], hyper["rho"], hyper["eps"], convention)
+    elif name == "adam":
+        optimizer = Adam(hyper["lr"], hyper["beta1"], hyper["beta2"], hyper["eps"], convention,
+                         hyper.get("float32_casts", False))
+    else:
+        raise ValueError(f"unknown optimizer {name!r}")
+    optimizer.set_rules({k: hyper.get(k) for k in RULES + ("float32_casts",)}, convention)
+    return optimizer
+
+
+RULES = ("weight_decay", "decay", "clip_norm", "clip_norm_per_tensor", "clip_value")

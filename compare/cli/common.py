@@ -60,7 +60,8 @@ def resolve_spec(recipe, args, steps=None):
         changes["optimizer"] = args.optimizer
         if args.optimizer != "sgd":
             changes.update(momentum=0.0, nesterov=False)
-    for name in ("lr", "momentum", "dtype", "seed", "batch_size"):
+    for name in ("lr", "momentum", "dtype", "seed", "batch_size", "weight_decay", "decay", "l1", "l2",
+                 "clip_norm", "clip_norm_per_tensor", "clip_value"):
         if option(name) is not None:
             changes[name] = option(name)
     if option("nesterov"):

@@ -22,6 +22,14 @@ def recipe_parser():
     p.add_argument("--seed", type=int, help="seed for the initial weights and shuffling")
     p.add_argument("--keras-float32-casts", action="store_true",
                    help="give Keras its hyperparameters as Python floats, which it rounds through float32")
+    p.add_argument("--weight-decay", type=finite_float, help="weight decay factor (form: --decay)")
+    p.add_argument("--decay", choices=("coupled", "decoupled"),
+                   help="coupled: g += wd p (torch's weight_decay); decoupled: p -= lr wd p (Keras's)")
+    p.add_argument("--l2", type=finite_float, help="add l2 * sum(W^2) over the weights to the loss")
+    p.add_argument("--l1", type=finite_float, help="add l1 * sum|W| over the weights to the loss")
+    p.add_argument("--clip-norm", type=finite_float, help="clip the global gradient norm to X")
+    p.add_argument("--clip-norm-per-tensor", type=finite_float, help="clip each gradient's norm to X")
+    p.add_argument("--clip-value", type=finite_float, help="clip each gradient element to [-X, X]")
     p.add_argument("--frameworks", type=frameworks_list, default=("scratch", "torch", "keras"),
                    help="comma-separated subset of scratch,torch,keras")
     p.add_argument("--inject-bug", metavar="NAME", help="run with a classic mistake in the scratch code (python -m compare bugs)")

@@ -14,12 +14,33 @@ from scratch.conventions import DIFFERENCES
 STATE_ONLY = {"sgd-momentum-form"}
 
 
+def exact_in_float32(x):
+    return x == float(np.float32(x))
+
+
+def unavailable(spec, framework):
+    """Why `framework` ('torch' | 'keras') cannot express the spec's training rules, or None. The
+    harness does not run such a reference and records the reason (compare/engine/harness.py)."""
+    if spec.weight_decay and spec.optimizer in ("sgd", "rmsprop", "adam"):
+        if framework == "torch" and spec.decay == "decoupled":
+            return (f"decoupled weight decay is not available in torch's {spec.optimizer} "
+                    "(its weight_decay is coupled: g += wd p; torch decouples only in AdamW)")
+        if framework == "keras" and spec.decay == "coupled":
+            return (f"coupled weight decay is not available in Keras's {spec.optimizer} (its weight_decay "
+                    "is decoupled: p -= lr wd p; Keras couples it through a kernel regularizer, --l2 wd/2)")
+    return None
+
+
 def differences(spec):
     """{key: reason} for every convention difference that applies to `spec`."""
     applies = {
         "sgd-momentum-form": spec.optimizer == "sgd" and spec.momentum > 0,
         "keras-float32-hyperparameters": spec.keras_float32_casts and (
-            spec.optimizer == "sgd" and spec.momentum != float(np.float32(spec.momentum)) or spec.optimizer == "adam"),
+            spec.optimizer == "sgd" and spec.momentum != float(np.float32(spec.momentum)) or spec.optimizer == "adam"
+            or not exact_in_float32(spec.weight_decay)),
+        "keras-float32-regularizer": not (exact_in_float32(spec.l1) and exact_in_float32(spec.l2)),
+        "clip-norm-eps": spec.clip_norm is not None or spec.clip_norm_per_tensor is not None,
+        "weight-decay-form": bool(spec.weight_decay),
         "rmsprop-eps-placement": spec.optimizer == "rmsprop",
         "adam-eps-placement": spec.optimizer == "adam",
         "default-hyperparameters": ({k: v for k, v in spec.hyper("torch").items() if k != "float32_casts"}
@@ -36,7 +57,8 @@ def numeric_differences(spec):
     return {k: v for k, v in differences(spec).items() if k not in STATE_ONLY}
 
 
-HYPER_NAMES = ("optimizer", "lr", "momentum", "nesterov", "rho", "beta1", "beta2", "eps")
+HYPER_NAMES = ("optimizer", "lr", "momentum", "nesterov", "rho", "beta1", "beta2", "eps",
+               "weight_decay", "decay", "clip_norm", "clip_norm_per_tensor", "clip_value")
 
 
 def settings_differences(spec_a, convention_a, spec_b, convention_b):

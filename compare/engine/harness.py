@@ -11,6 +11,10 @@ following the reference's conventions where it can (scratch in Keras's is the ru
 in a recipe run, the references against each other (torch~keras), judged by the same tolerance
 only where no convention differs for the spec, otherwise reported with the reasons.
 
+A reference that cannot express the spec's training rules (conventions.unavailable: decoupled
+weight decay in torch's SGD, coupled in Keras's) is not run: out["unavailable"] holds
+{framework: why}, the report shows it, and the other pairs are judged as usual.
+
 Pair keys: the reference's name for scratch's pairs ('torch', 'keras'), else 'ours~theirs'.
 
 Left out: reporting and printing (compare/engine/report.py, compare/views), data loading.
@@ -25,7 +29,7 @@ from scratch.initializers import initial_params
 from . import convert, diagnose, names, registry
 from .check import TOLERANCES, cmp
 from .errors import InputError
-from .conventions import differences, numeric_differences, settings_differences
+from .conventions import differences, numeric_differences, settings_differences, unavailable
 
 CROSS = "torch~keras"
 
@@ -53,10 +57,18 @@ def pair_key(ours, theirs):
     return theirs if ours == "scratch" else f"{ours}~{theirs}"
 
 
+def unavailable_references(spec, references):
+    """{name: why} for the references that cannot express the spec (they are not run)."""
+    return {r.name: why for r in references if (why := unavailable(spec, r.name))}
+
+
 def plan(spec, subjects, references, cross=True):
     """The runners to build and the pairs to compare. subjects, references: registry Entries.
+    References that cannot express the spec are left out (unavailable_references).
     -> (runners {key: Runner}, [Pair])"""
     runners, pairs = {}, []
+    left_out = unavailable_references(spec, references)
+    references = [r for r in references if r.name not in left_out]
 
     def add(entry, convention, run_spec, owner):
         conv = convention if convention in entry.conventions else entry.conventions[0]
@@ -219,7 +231,7 @@ def lockstep(spec, data, subjects, references=(), on_step=None, params=None, kee
     out = {"keys": list(runners), "pairs": pairs, "runner_info": runners, "steps": [], "first_divergence": None,
            "first_nonfinite": None, "rtol": rtol, "evaluations": [], "tensors_checked": 0,
            "judged_checked": 0, "initial_params": params, "not_compared": {}, "final_outputs": {},
-           "worst_by_kind": {}}
+           "worst_by_kind": {}, "unavailable": unavailable_references(spec, list(references))}
     try:
         with np.errstate(all="ignore"):
             train(spec, data, runners, pairs, params, out, on_step, keep_step)

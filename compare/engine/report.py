@@ -126,18 +126,19 @@ def verdict(raw, judged):
         return "mismatch", f"{raw['first_divergence']['framework']} differs"
     if not raw["steps"]:
         return "nothing-judged", "no step was completed"
+    left_out = "".join(f"; {k} not run: {why}" for k, why in raw.get("unavailable", {}).items())
     if not judged:
         pairs = raw["pairs"]
         if not pairs:
-            return "nothing-judged", "one implementation only: nothing to compare it with"
+            return "nothing-judged", "one implementation only: nothing to compare it with" + left_out
         why = "; ".join(f"{p.key} is reported, not judged ({', '.join(p.reasons) or 'conventions differ'})"
                         for p in pairs)
-        return "nothing-judged", f"no pair could be judged: {why}"
+        return "nothing-judged", f"no pair could be judged: {why}{left_out}"
     if raw["judged_checked"] == 0:
         return "nothing-judged", ("the judged pairs have no tensor in common: "
                                   + "; ".join(f"{k}: {', '.join(sorted(v)) or 'nothing given'}"
                                               for k, v in raw["not_compared"].items()))
-    return "pass", f"{len(judged)} judged pair(s) agree"
+    return "pass", f"{len(judged)} judged pair(s) agree{left_out}"
 
 
 def build_report(recipe, spec, frameworks, raw, environment, notes=""):
@@ -161,6 +162,7 @@ def build_report(recipe, spec, frameworks, raw, environment, notes=""):
         "max_rel_err": {p: max((v["max_rel_err"] for v in by_kind.get(p, {}).values()), default=0.0) for p in pairs},
         "worst_by_kind": by_kind,
         "judged_pairs": judged,
+        "unavailable": dict(raw.get("unavailable", {})),    # framework -> why it was not run
         "pairs": {p.key: {"ours": p.ours, "theirs": p.theirs, "judged": p.judged, "kind": p.kind,
                           "reasons": dict(p.reasons)} for p in raw["pairs"]},
         "not_compared": {k: dict(v) for k, v in raw["not_compared"].items() if v},

@@ -3,7 +3,7 @@
 `Spec.validate()` turns every impossible request into an InputError with a one-line message,
 so the CLI can exit 2 before any framework is imported.
 
-Left out: per-layer optimizers, learning-rate schedules, regularisation.
+Left out: per-layer optimizers, learning-rate schedules, dropout.
 """
 import numbers
 from dataclasses import asdict, dataclass, field, replace
@@ -21,6 +21,8 @@ SEED_LIMIT = 2**32                  # NumPy's seeds: whole numbers in [0, 2**32)
 OPTIMIZERS = ("sgd", "rmsprop", "adam")
 DTYPES = ("float64", "float32")
 REDUCTIONS = ("mean", "sum")
+DECAYS = ("coupled", "decoupled")
+CLIPS = ("clip_norm", "clip_norm_per_tensor", "clip_value")
 
 
 @dataclass
@@ -40,6 +42,14 @@ class Spec:
     keras_float32_casts: bool = False  # hand Keras its hyperparameters as Python floats, which its TF backend
                                        # rounds through float32 (momentum, Adam's betas); False: as float64
                                        # scalars, exact (see scratch/optimizers.py)
+    weight_decay: float = 0.0       # decay each parameter by this factor (0: none); how: `decay`
+    decay: str = "coupled"          # 'coupled': g += wd p (torch's weight_decay); 'decoupled': p -= lr wd p
+                                    # (Keras's weight_decay). Each framework ships one form only
+    l1: float = 0.0                 # loss += l1 sum|W| over the weights (Keras's L1 kernel_regularizer)
+    l2: float = 0.0                 # loss += l2 sum(W^2) over the weights (Keras's L2 kernel_regularizer)
+    clip_norm: float | None = None  # clip the global gradient norm (torch clip_grad_norm_, Keras global_clipnorm)
+    clip_norm_per_tensor: float | None = None  # clip each gradient's norm (Keras clipnorm)
+    clip_value: float | None = None  # clip each gradient element to [-c, c] (clip_grad_value_, Keras clipvalue)
     weight_init: Init = field(default_factory=lambda: Init("kaiming_uniform"))  # how W is drawn
     bias_init: Init = field(default_factory=lambda: Init("kaiming_uniform"))    # how b is drawn
     fixed_params: list | None = None  # [(W (out, in), b (out,)), ...] for 'fixed' inits
@@ -66,6 +76,8 @@ class Spec:
         chosen = {"lr": self.lr, "momentum": self.momentum, "nesterov": self.nesterov,
                   "rho": self.rho, "beta1": self.beta1, "beta2": self.beta2, "eps": self.eps}
         hyper = {k: (defaults.get(k) if v is None else v) for k, v in chosen.items()}
+        hyper.update(weight_decay=self.weight_decay, decay=self.decay, clip_norm=self.clip_norm,
+                     clip_norm_per_tensor=self.clip_norm_per_tensor, clip_value=self.clip_value)
         hyper["float32_casts"] = convention == "keras" and self.keras_float32_casts
         return hyper
 
@@ -141,6 +153,23 @@ class Spec:
                 raise InputError(f"{name.replace('_', ' ')} must be a positive integer, got {value}")
         if self.epochs is None and self.steps is None:
             raise InputError("give a number of epochs or of steps")
+        self.validate_rules()
+
+    def validate_rules(self):
+        """Weight decay, L1/L2 and clipping: finite numbers >= 0 (clip thresholds > 0), one clipping kind."""
+        check_choice("decay", self.decay, DECAYS)
+        for name in ("weight_decay", "l1", "l2", *CLIPS):
+            value = getattr(self, name)
+            if value is None and name in CLIPS:
+                continue
+            if not is_finite_number(value) or value < 0:
+                raise InputError(f"{name.replace('_', ' ')} must be a finite number >= 0, got {short(value)}")
+        clips = [name for name in CLIPS if getattr(self, name) is not None]
+        if len(clips) > 1:
+            raise InputError(f"one gradient clipping at a time, got {', '.join(clips)}")
+        for name in clips:
+            if getattr(self, name) <= 0:
+                raise InputError(f"{name.replace('_', ' ')} must be > 0, got {getattr(self, name)}")
 
     def validate_inits(self):
         for name in ("weight_init", "bias_init"):

@@ -308,5 +308,7 @@ def verdict_line(report):
     if s["verdict"] != "pass":
         return f"NOTHING JUDGED: {s['verdict_reason']}"
     worst = max(s["judged_pairs"], key=lambda p: float(s["max_rel_err"][p]))
+    left_out = "".join(f"; {k} not run: {why}" for k, why in s.get("unavailable", {}).items())
     return (f"PASS: {plural(s['steps_completed'], 'step')}, {plural(s['tensors_judged'], 'tensor')} judged; "
-            f"worst rel err {float(s['max_rel_err'][worst]):.3e} <= {s['rtol']:g} ({pair_label(report, worst)})")
+            f"worst rel err {float(s['max_rel_err'][worst]):.3e} <= {s['rtol']:g} ({pair_label(report, worst)})"
+            + left_out)
