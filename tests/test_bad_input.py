@@ -34,7 +34,7 @@ def assert_input_error(argv, capsys, *words):
 
 @pytest.mark.parametrize("argv, words", [
     (["no-such-recipe"], ["unknown recipe 'no-such-recipe'", "toy3"]),
-    (["toy3", "--optimizer", "adagrad"], ["unknown optimizer 'adagrad'", "sgd"]),
+    (["toy3", "--optimizer", "adafactor"], ["unknown optimizer 'adafactor'", "sgd"]),
     (["toy3", "--dtype", "float16"], ["unknown dtype 'float16'", "float64"]),
     (["toy3", "--steps", "0"], ["--steps", "positive"]),
     (["toy3", "--steps", "-2"], ["--steps", "positive"]),

@@ -9,9 +9,10 @@ Left out: differences the spec cannot trigger (probability clipping, initializer
 """
 import numpy as np
 
-from scratch.conventions import DIFFERENCES
+from scratch.conventions import DIFFERENCES, UNAVAILABLE
 
-STATE_ONLY = {"sgd-momentum-form"}
+STATE_ONLY = {"sgd-momentum-form", "rmsprop-momentum-form"}
+MOMENTUM_FORMS = STATE_ONLY       # rules under which the momentum buffers mean different things
 
 
 def differences(spec):
@@ -19,9 +20,16 @@ def differences(spec):
     applies = {
         "sgd-momentum-form": spec.optimizer == "sgd" and spec.momentum > 0,
         "keras-float32-hyperparameters": spec.keras_float32_casts and (
-            spec.optimizer == "sgd" and spec.momentum != float(np.float32(spec.momentum)) or spec.optimizer == "adam"),
+            spec.optimizer == "sgd" and spec.momentum != float(np.float32(spec.momentum))
+            or spec.optimizer in ("adam", "adamw", "nadam", "adamax", "adagrad", "lion")),
         "rmsprop-eps-placement": spec.optimizer == "rmsprop",
-        "adam-eps-placement": spec.optimizer == "adam",
+        "rmsprop-momentum-form": spec.optimizer == "rmsprop" and spec.momentum > 0,
+        "adam-eps-placement": spec.optimizer in ("adam", "adamw"),
+        "adamw-decay-form": spec.optimizer == "adamw",
+        "nadam-momentum-schedule": spec.optimizer == "nadam",
+        "adamax-eps-placement": spec.optimizer == "adamax",
+        "adagrad-eps-placement": spec.optimizer == "adagrad",
+        "adagrad-initial-accumulator": spec.optimizer == "adagrad",
         "default-hyperparameters": ({k: v for k, v in spec.hyper("torch").items() if k != "float32_casts"}
                                     != {k: v for k, v in spec.hyper("keras").items() if k != "float32_casts"}),
         "softplus-threshold": "softplus" in spec.activations,
@@ -36,7 +44,19 @@ def numeric_differences(spec):
     return {k: v for k, v in differences(spec).items() if k not in STATE_ONLY}
 
 
-HYPER_NAMES = ("optimizer", "lr", "momentum", "nesterov", "rho", "beta1", "beta2", "eps")
+def unavailable(spec):
+    """{framework: why} for the frameworks that cannot express the spec's training rule at all
+    (Lion in torch, SGD dampening in Keras): the harness does not build them."""
+    out = {}
+    if spec.optimizer == "lion":
+        out["torch"] = UNAVAILABLE["torch"][1]
+    if spec.optimizer == "sgd" and spec.dampening > 0:
+        out["keras"] = UNAVAILABLE["keras"][1]
+    return out
+
+
+HYPER_NAMES = ("optimizer", "lr", "momentum", "nesterov", "rho", "beta1", "beta2", "eps", "dampening", "centered",
+               "amsgrad", "weight_decay", "initial_accumulator")
 
 
 def settings_differences(spec_a, convention_a, spec_b, convention_b):

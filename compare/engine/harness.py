@@ -25,7 +25,7 @@ from scratch.initializers import initial_params
 from . import convert, diagnose, names, registry
 from .check import TOLERANCES, cmp
 from .errors import InputError
-from .conventions import differences, numeric_differences, settings_differences
+from .conventions import MOMENTUM_FORMS, differences, numeric_differences, settings_differences, unavailable
 
 CROSS = "torch~keras"
 
@@ -193,9 +193,11 @@ def not_compared(pair, records, ours, theirs):
     a, b = set(records[ours]), set(records[theirs])
     why = {n: f"only {ours} gives it" for n in a - b}
     why.update({n: f"only {theirs} gives it" for n in b - a})
-    if "sgd-momentum-form" in pair.reasons:                # a torch~keras pair, or a user's torch and Keras code
-        why.update({n: "the momentum buffer means different things (sgd-momentum-form)"
-                    for n in a & b if names.parse(n).state})
+    forms = [rule for rule in pair.reasons if rule in MOMENTUM_FORMS]
+    if forms:                                              # a torch~keras pair, or a user's torch and Keras code
+        only_momentum = "sgd-momentum-form" not in forms   # RMSprop: only its momentum buffer differs
+        why.update({n: f"the momentum buffer means different things ({', '.join(forms)})"
+                    for n in a & b if names.parse(n).state and (not only_momentum or names.parse(n).state == "momentum")})
     return why
 
 
@@ -212,6 +214,17 @@ def lockstep(spec, data, subjects, references=(), on_step=None, params=None, kee
     (overflow in a diverging run) are silenced here: the first non-finite value is reported.
     What is kept per step is bounded (StepResult); out["worst_by_kind"] folds the rest in.
     """
+    missing = unavailable(spec)                            # a rule a framework cannot express: not built
+    not_run = {}
+    for reference in references:
+        if reference.name in missing:
+            not_run.update({pair_key(s.name, reference.name): missing[reference.name] for s in subjects})
+    plain = [r for r in references if r.name != "scratch"]
+    if cross and not any(s.settings for s in subjects):
+        for a, b in combinations(plain, 2):
+            if a.name in missing or b.name in missing:
+                not_run[f"{a.name}~{b.name}"] = missing.get(a.name) or missing[b.name]
+    references = [r for r in references if r.name not in missing]
     runners, pairs = plan(spec, list(subjects), list(references), cross)
     params = params if params is not None else initial_params(
         spec.sizes, spec.weight_init, spec.bias_init, spec.seed, spec.dtype, spec.fixed_params)
@@ -219,7 +232,7 @@ def lockstep(spec, data, subjects, references=(), on_step=None, params=None, kee
     out = {"keys": list(runners), "pairs": pairs, "runner_info": runners, "steps": [], "first_divergence": None,
            "first_nonfinite": None, "rtol": rtol, "evaluations": [], "tensors_checked": 0,
            "judged_checked": 0, "initial_params": params, "not_compared": {}, "final_outputs": {},
-           "worst_by_kind": {}}
+           "worst_by_kind": {}, "not_run": not_run}
     try:
         with np.errstate(all="ignore"):
             train(spec, data, runners, pairs, params, out, on_step, keep_step)
