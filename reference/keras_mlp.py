@@ -99,6 +99,8 @@ def optimizer_slots(optimizer, name):
         return (optimizer._velocities, optimizer._average_gradients, optimizer._momentums)
     if name in ("adam", "adamw"):
         return (optimizer._momentums, optimizer._velocities, getattr(optimizer, "_velocity_hats", []))
+    if name == "nadam":
+        return (optimizer._momentums, optimizer._velocities)
     if name == "adamax":
         return (optimizer._m, optimizer._u)
     if name == "adagrad":
