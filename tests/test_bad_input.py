@@ -59,7 +59,7 @@ def test_cli_user_mistakes(argv, words, capsys):
 @pytest.mark.parametrize("changes, words", [
     ({"activations": ["swish", "softmax"]}, ["unknown activation 'swish'"]),
     ({"loss": "hinge"}, ["unknown loss 'hinge'"]),
-    ({"optimizer": "adagrad"}, ["unknown optimizer 'adagrad'"]),
+    ({"optimizer": "adafactor"}, ["unknown optimizer 'adafactor'"]),
     ({"dtype": "float16"}, ["unknown dtype 'float16'"]),
     ({"sizes": [3, 0, 3]}, ["width", "positive", "0"]),
     ({"sizes": [3, -2, 3]}, ["width", "positive", "-2"]),
