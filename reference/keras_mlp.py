@@ -43,7 +43,9 @@ LOSSES = {
     "categorical_crossentropy": keras.losses.CategoricalCrossentropy,
 }
 REDUCTIONS = {"mean": "sum_over_batch_size", "sum": "sum"}
-STATE_NAMES = {"sgd": ("momentum",), "rmsprop": ("square_avg",), "adam": ("m", "v")}
+STATE_NAMES = {"sgd": ("momentum",), "rmsprop": ("square_avg", "grad_avg", "momentum"), "adam": ("m", "v", "v_max"),
+               "adamw": ("m", "v", "v_max"), "nadam": ("m", "v"), "adamax": ("m", "u"), "adagrad": ("accumulator",),
+               "adadelta": ("square_avg", "acc_delta"), "lion": ("m",)}
 
 
 @contextlib.contextmanager
@@ -76,10 +78,29 @@ def make_optimizer(name, hyper):
     if name == "sgd":
         return keras.optimizers.SGD(learning_rate=lr, momentum=f(hyper["momentum"]), nesterov=hyper["nesterov"], **rules)
     if name == "rmsprop":
-        return keras.optimizers.RMSprop(learning_rate=lr, rho=f(hyper["rho"]), epsilon=f(hyper["eps"]), **rules)
+        return keras.optimizers.RMSprop(learning_rate=lr, rho=f(hyper["rho"]), epsilon=f(hyper["eps"]),
+                                        momentum=f(hyper.get("momentum", 0.0)), centered=hyper.get("centered", False),
+                                        **rules)
+    h = hyper
+    betas = dict(beta_1=f(h["beta1"]), beta_2=f(h["beta2"])) if "beta1" in h and h["beta1"] is not None else {}
     if name == "adam":
-        return keras.optimizers.Adam(learning_rate=lr, beta_1=f(hyper["beta1"]), beta_2=f(hyper["beta2"]),
-                                     epsilon=f(hyper["eps"]), **rules)
+        return keras.optimizers.Adam(learning_rate=lr, **betas, epsilon=f(h["eps"]), amsgrad=h.get("amsgrad", False),
+                                     **rules)
+    if name == "adamw":
+        return keras.optimizers.AdamW(learning_rate=lr, **betas, epsilon=f(h["eps"]), amsgrad=h.get("amsgrad", False),
+                                      **dict(rules, weight_decay=f(h["weight_decay"])))
+    if name == "nadam":
+        return keras.optimizers.Nadam(learning_rate=lr, **betas, epsilon=f(h["eps"]), **rules)
+    if name == "adamax":
+        return keras.optimizers.Adamax(learning_rate=lr, **betas, epsilon=f(h["eps"]), **rules)
+    if name == "adagrad":
+        return keras.optimizers.Adagrad(learning_rate=lr, initial_accumulator_value=f(h["initial_accumulator"]),
+                                        epsilon=f(h["eps"]), **rules)
+    if name == "adadelta":
+        return keras.optimizers.Adadelta(learning_rate=lr, rho=float(h["rho"]), epsilon=f(h["eps"]),   # rho * variable: exact
+                                         **rules)
+    if name == "lion":
+        return keras.optimizers.Lion(learning_rate=lr, **betas, **rules)
     raise ValueError(f"unknown optimizer {name!r}")
 
 
@@ -97,12 +118,23 @@ def kernel_regularizer(spec):
 
 
 def optimizer_slots(optimizer, name):
-    """The optimizer's per-variable state lists, in the order of STATE_NAMES[name]."""
+    """The optimizer's per-variable state lists, in the order of STATE_NAMES[name] (an empty list
+    for a slot it does not keep: RMSprop's grad_avg uncentered, Adam's v_max without AMSGrad)."""
     if name == "sgd":
         return (optimizer.momentums,) if optimizer.momentum != 0 else ()
     if name == "rmsprop":
-        return (optimizer._velocities,)
-    return (optimizer._momentums, optimizer._velocities)
+        return (optimizer._velocities, optimizer._average_gradients, optimizer._momentums)
+    if name in ("adam", "adamw"):
+        return (optimizer._momentums, optimizer._velocities, getattr(optimizer, "_velocity_hats", []))
+    if name == "nadam":
+        return (optimizer._momentums, optimizer._velocities)
+    if name == "adamax":
+        return (optimizer._m, optimizer._u)
+    if name == "adagrad":
+        return (optimizer._accumulators,)
+    if name == "adadelta":
+        return (optimizer._accumulated_grads, optimizer._accumulated_delta_vars)
+    return (optimizer._momentums,)
 
 
 class KerasMLP:
@@ -200,6 +232,8 @@ class KerasMLP:
         """{'<param>.<state>': variable}, state named as in scratch (momentum, square_avg, m, v)."""
         state = {}
         for slots, key in zip(optimizer_slots(self.optimizer, self.optimizer_name), STATE_NAMES[self.optimizer_name]):
+            if not slots:
+                continue
             for name, p in self.params.items():
                 state[f"{name}.{key}"] = slots[self.optimizer._get_variable_index(p)]
         return state

@@ -36,22 +36,39 @@ LOSSES = {
     "categorical_crossentropy": (nn.CrossEntropyLoss, "Z"),   # targets: one-hot rows
 }
 
-STATE_NAMES = {"momentum_buffer": "momentum", "square_avg": "square_avg", "exp_avg": "m", "exp_avg_sq": "v"}
+STATE_NAMES = {"momentum_buffer": "momentum", "square_avg": "square_avg", "exp_avg": "m", "exp_avg_sq": "v",
+               "max_exp_avg_sq": "v_max", "grad_avg": "grad_avg", "exp_inf": "u", "sum": "accumulator",
+               "acc_delta": "acc_delta"}
 
 
 def make_optimizer(name, hyper, parameters):
-    """torch.optim's own optimizer for the spec's choice (weight_decay: torch's coupled form)."""
-    if hyper.get("weight_decay") and hyper.get("decay") != "coupled":
+    """torch.optim's own optimizer for the spec's choice (weight_decay of SGD, RMSprop and Adam:
+    torch's coupled form; AdamW's: decoupled, its own)."""
+    h, lr, one = hyper, hyper["lr"], dict(foreach=False)     # the single-tensor code scratch follows
+    wd = h.get("weight_decay") or 0.0
+    if wd and name in ("sgd", "rmsprop", "adam") and h.get("decay") != "coupled":
         raise ValueError(f"torch's {name} has no decoupled weight decay")
-    wd = hyper.get("weight_decay") or 0.0
     if name == "sgd":
-        return torch.optim.SGD(parameters, lr=hyper["lr"], momentum=hyper["momentum"], nesterov=hyper["nesterov"],
-                               weight_decay=wd)
+        return torch.optim.SGD(parameters, lr=lr, momentum=h["momentum"], nesterov=h["nesterov"],
+                               dampening=h.get("dampening", 0.0), weight_decay=wd, **one)
     if name == "rmsprop":
-        return torch.optim.RMSprop(parameters, lr=hyper["lr"], alpha=hyper["rho"], eps=hyper["eps"], weight_decay=wd)
+        return torch.optim.RMSprop(parameters, lr=lr, alpha=h["rho"], eps=h["eps"], momentum=h.get("momentum", 0.0),
+                                   centered=h.get("centered", False), weight_decay=wd, **one)
     if name == "adam":
-        return torch.optim.Adam(parameters, lr=hyper["lr"], betas=(hyper["beta1"], hyper["beta2"]), eps=hyper["eps"],
-                                weight_decay=wd)
+        return torch.optim.Adam(parameters, lr=lr, betas=(h["beta1"], h["beta2"]), eps=h["eps"],
+                                amsgrad=h.get("amsgrad", False), weight_decay=wd, **one)
+    if name == "adamw":
+        return torch.optim.AdamW(parameters, lr=lr, betas=(h["beta1"], h["beta2"]), eps=h["eps"],
+                                 weight_decay=h["weight_decay"], amsgrad=h.get("amsgrad", False), **one)
+    if name == "nadam":
+        return torch.optim.NAdam(parameters, lr=lr, betas=(h["beta1"], h["beta2"]), eps=h["eps"], **one)
+    if name == "adamax":
+        return torch.optim.Adamax(parameters, lr=lr, betas=(h["beta1"], h["beta2"]), eps=h["eps"], **one)
+    if name == "adagrad":
+        return torch.optim.Adagrad(parameters, lr=lr, eps=h["eps"], initial_accumulator_value=h["initial_accumulator"],
+                                   **one)
+    if name == "adadelta":
+        return torch.optim.Adadelta(parameters, lr=lr, rho=h["rho"], eps=h["eps"], **one)
     raise ValueError(f"unknown optimizer {name!r}")
 
 

@@ -14,13 +14,31 @@ DEFAULTS = {
     "torch": {
         "sgd": {"momentum": 0.0, "nesterov": False},
         "rmsprop": {"rho": 0.99, "eps": 1e-8},             # torch calls rho `alpha`
-        "adam": {"beta1": 0.9, "beta2": 0.999, "eps": 1e-8},
+        "adam": {"beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "amsgrad": False},
+        "adamw": {"beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weight_decay": 0.01, "amsgrad": False},
+        "nadam": {"beta1": 0.9, "beta2": 0.999, "eps": 1e-8},       # and momentum_decay 0.004
+        "adamax": {"beta1": 0.9, "beta2": 0.999, "eps": 1e-8},
+        "adagrad": {"eps": 1e-10, "initial_accumulator": 0.0},      # lr default 0.01; lr_decay 0
+        "adadelta": {"rho": 0.9, "eps": 1e-6},                      # lr default 1.0
     },
     "keras": {
         "sgd": {"momentum": 0.0, "nesterov": False},
         "rmsprop": {"rho": 0.9, "eps": 1e-7},
-        "adam": {"beta1": 0.9, "beta2": 0.999, "eps": 1e-7},
+        "adam": {"beta1": 0.9, "beta2": 0.999, "eps": 1e-7, "amsgrad": False},
+        "adamw": {"beta1": 0.9, "beta2": 0.999, "eps": 1e-7, "weight_decay": 0.004, "amsgrad": False},
+        "nadam": {"beta1": 0.9, "beta2": 0.999, "eps": 1e-7},
+        "adamax": {"beta1": 0.9, "beta2": 0.999, "eps": 1e-7},
+        "adagrad": {"eps": 1e-7, "initial_accumulator": 0.1},       # lr default 0.001
+        "adadelta": {"rho": 0.95, "eps": 1e-7},                     # lr default 0.001
+        "lion": {"beta1": 0.9, "beta2": 0.99},                      # lr default 0.001; not in torch
     },
+}
+
+# Rules a framework cannot express at all: its pairs are not run (reported, never a failure).
+# framework -> (when, why)
+UNAVAILABLE = {
+    "torch": ("optimizer lion", "torch ships no Lion optimizer (torch.optim has none)"),
+    "keras": ("optimizer sgd with dampening > 0", "Keras's SGD has no dampening"),
 }
 
 # Rules that make torch and Keras compute different numbers from the same spec.
@@ -33,11 +51,11 @@ DIFFERENCES = {
         "the rounding differs",
     ),
     "keras-float32-hyperparameters": (
-        "optimizer sgd with momentum > 0, or adam, or weight decay, with hyperparameters handed to "
-        "Keras as Python floats",
-        "Keras's TF backend casts the momentum, Adam's betas (in the bias correction) and the "
-        "optimizer's weight_decay through float32, even in a float64 run: momentum 0.9 acts as "
-        "0.8999999761581421",
+        "optimizer sgd with momentum > 0, adam, adamw, nadam, adamax, adagrad or lion, or weight decay, with hyperparameters "
+        "handed to Keras as Python floats",
+        "Keras's TF backend casts the momentum, the betas of Adam/AdamW/Adamax (in the bias correction), "
+        "of NAdam and Lion (everywhere), the optimizers' weight_decay and Adagrad's initial accumulator "
+        "through float32, even in a float64 run: momentum 0.9 acts as 0.8999999761581421",
     ),
     "keras-float32-regularizer": (
         "l1 or l2 not exact in float32",
@@ -54,9 +72,38 @@ DIFFERENCES = {
         "torch adds eps to sqrt(v_hat), Keras adds it to sqrt(v): Keras's eps acts as "
         "torch's eps * sqrt(1 - beta2^t)",
     ),
+    "rmsprop-momentum-form": (
+        "optimizer rmsprop with momentum > 0",
+        "torch keeps lr outside the momentum buffer (buf = mu buf + g / avg; p -= lr buf), Keras "
+        "inside (buf = mu buf + lr g / avg; p -= buf): the state differs by a factor lr",
+    ),
+    "adamw-decay-form": (
+        "optimizer adamw",
+        "torch shrinks p *= 1 - lr wd, Keras subtracts p wd lr (before the Adam step in both): "
+        "the same math, rounded differently; the Adam step's eps placement differs as for adam",
+    ),
+    "nadam-momentum-schedule": (
+        "optimizer nadam",
+        "torch's mu_t = b1 (1 - 0.5 * 0.96^(0.004 t)) (momentum_decay), Keras's mu_t = b1 (1 - 0.5 * "
+        "0.96^t) with 0.96 rounded to float32 in the step; torch keeps the product of the mu_t in float32",
+    ),
+    "adamax-eps-placement": (
+        "optimizer adamax",
+        "torch adds eps to |g| inside u = max(b2 u, |g| + eps), Keras adds it to u in the denominator",
+    ),
+    "adagrad-eps-placement": (
+        "optimizer adagrad",
+        "torch divides by sqrt(s) + eps, Keras by sqrt(s + eps)",
+    ),
+    "adagrad-initial-accumulator": (
+        "optimizer adagrad",
+        "torch's sum starts at 0 (initial_accumulator_value), Keras's accumulator at 0.1",
+    ),
     "default-hyperparameters": (
         "a hyperparameter left unset (None) whose defaults differ",
-        "rmsprop rho 0.99 (torch) vs 0.9 (Keras), eps 1e-8 vs 1e-7; adam eps 1e-8 vs 1e-7",
+        "rmsprop rho 0.99 (torch) vs 0.9 (Keras), eps 1e-8 vs 1e-7; adam, adamw, nadam, adamax eps 1e-8 "
+        "vs 1e-7; adamw weight_decay 0.01 vs 0.004; adagrad eps 1e-10 vs 1e-7; adadelta rho 0.9 vs 0.95, "
+        "eps 1e-6 vs 1e-7",
     ),
     "clip-norm-eps": (
         "gradient clipping by norm (clip_norm or clip_norm_per_tensor)",

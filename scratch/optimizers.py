@@ -39,7 +39,15 @@ clipped ones. Keras's TF backend rounds a Python-float weight_decay through floa
 momentum (float32_casts). Coupled decay is not available in Keras's optimizers and decoupled
 decay not in torch's SGD/RMSprop/Adam: a convention runs only the form its framework ships.
 
-Left out: dampening, centered RMSprop, RMSprop momentum, AMSGrad, learning-rate schedules.
+More optimizers (AdamW, NAdam, Adamax, Adagrad, Adadelta, Lion) and flags (AMSGrad, centered
+RMSprop, RMSprop momentum, SGD dampening) follow each framework's single-tensor code the same way;
+their Keras float32 roundings (with float32_casts): AdamW's weight_decay, NAdam's and Lion's
+betas (in the moment updates too), Adamax's beta1 (bias correction), Adagrad's initial
+accumulator 0.1; NAdam's 0.96 in the step is float32 in every Keras run (a literal), exact in the
+product. torch's NAdam keeps mu_product in a float32 tensor (torch's default dtype).
+
+Left out: weight decay for the optimizers other than SGD, RMSprop, Adam and AdamW (refused by
+the spec), learning-rate schedules, Adagrad's lr_decay.
 """
 import numpy as np
 
@@ -79,8 +87,8 @@ class Rules:
         wd = self.rules.get("weight_decay") or 0.0
         if wd and self.rules.get("float32_casts"):
             wd = as_keras_casts(wd)
-        self.weight_decay = wd
-        self.decay = self.rules.get("decay", "coupled")
+        self.rule_decay = wd                     # (AdamW decays inside its own update instead)
+        self.rule_decay_form = self.rules.get("decay", "coupled")
 
     def step(self, params, grads):
         grads = {"d" + n: g for n, g in
@@ -89,11 +97,11 @@ class Rules:
         new = {}
         for name, p in params.items():
             g = grads["d" + name]
-            if getattr(self, "weight_decay", 0.0):
-                if self.decay == "coupled":
-                    g = g + self.weight_decay * p                      # torch: grad.add(param, alpha=wd)
+            if getattr(self, "rule_decay", 0.0):
+                if self.rule_decay_form == "coupled":
+                    g = g + self.rule_decay * p                        # torch: grad.add(param, alpha=wd)
                 else:
-                    p = p - p * self.weight_decay * self.lr           # keras: variable -= variable * wd * lr
+                    p = p - p * self.rule_decay * self.lr             # keras: variable -= variable * wd * lr
             new[name] = self.update(name, p, g)
         return new
 
@@ -104,8 +112,11 @@ class Rules:
 class SGD(Rules):
     """Gradient descent, optionally with (Nesterov) momentum; state 'momentum' per parameter."""
 
-    def __init__(self, lr, momentum=0.0, nesterov=False, convention="torch", float32_casts=False):
+    def __init__(self, lr, momentum=0.0, nesterov=False, convention="torch", float32_casts=False, dampening=0.0):
         self.lr, self.momentum, self.nesterov, self.convention = lr, momentum, nesterov, convention
+        self.dampening = dampening
+        if dampening and convention != "torch":
+            raise ValueError("Keras's SGD has no dampening")
         self.float32_casts = float32_casts
         self.state = {}
 
@@ -115,7 +126,7 @@ class SGD(Rules):
             return p - lr * g if self.convention == "keras" else p + (-lr) * g
         if self.convention == "torch":
             v = self.state.get(name, {}).get("momentum")
-            v = g.copy() if v is None else v * mu + g          # torch: buffer starts as g
+            v = g.copy() if v is None else v * mu + (1 - self.dampening) * g   # torch: buffer starts as g
             self.state[name] = {"momentum": v}
             step = g + mu * v if self.nesterov else v
             return p + (-lr) * step
@@ -127,25 +138,152 @@ class SGD(Rules):
 
 
 class RMSprop(Rules):
-    """Divide by a running root mean square of the gradient; state 'square_avg' per parameter."""
+    """Divide by a running root mean square of the gradient; state 'square_avg' per parameter, and
+    'grad_avg' (centered) and 'momentum' (momentum > 0). torch keeps lr outside its momentum buffer
+    (buf = mu buf + g / avg; p -= lr buf), Keras inside (buf = mu buf + lr g / avg; p -= buf)."""
 
-    def __init__(self, lr, rho, eps, convention="torch"):
+    def __init__(self, lr, rho, eps, convention="torch", momentum=0.0, centered=False):
         self.lr, self.rho, self.eps, self.convention = lr, rho, eps, convention
+        self.momentum, self.centered = momentum, centered
         self.state = {}
 
     def update(self, name, p, g):
-        s = self.state.get(name, {}).get("square_avg", np.zeros_like(p))
+        old = self.state.get(name, {})
+        s = old.get("square_avg", np.zeros_like(p))
+        state = {}
         if self.convention == "torch":
             s = s * self.rho + (1 - self.rho) * g * g
-            self.state[name] = {"square_avg": s}
-            return p + (-self.lr) * (g / (np.sqrt(s) + self.eps))      # eps outside the root
+            state["square_avg"] = s
+            if self.centered:
+                ga = old.get("grad_avg", np.zeros_like(p))
+                ga = ga + (1 - self.rho) * (g - ga)                          # grad_avg.lerp_(g, 1 - alpha)
+                state["grad_avg"] = ga
+                avg = np.sqrt(s + (-1) * ga * ga) + self.eps
+            else:
+                avg = np.sqrt(s) + self.eps                                 # eps outside the root
+            if self.momentum > 0:
+                buf = old.get("momentum", np.zeros_like(p)) * self.momentum + g / avg
+                state["momentum"] = buf
+                self.state[name] = state
+                return p + (-self.lr) * buf
+            self.state[name] = state
+            return p + (-self.lr) * (g / avg)
         s = self.rho * s + (1 - self.rho) * np.square(g)
-        self.state[name] = {"square_avg": s}
-        return p - (self.lr * g) / np.sqrt(s + self.eps)               # eps inside the root
+        state["square_avg"] = s
+        if self.centered:
+            ga = self.rho * old.get("grad_avg", np.zeros_like(p)) + (1 - self.rho) * g
+            state["grad_avg"] = ga
+            denominator = s - np.square(ga) + self.eps
+        else:
+            denominator = s + self.eps                                      # eps inside the root
+        increment = (self.lr * g) / np.sqrt(denominator)
+        if self.momentum > 0:
+            buf = self.momentum * old.get("momentum", np.zeros_like(p)) + increment
+            state["momentum"] = buf
+            self.state[name] = state
+            return p - buf
+        self.state[name] = state
+        return p - increment
 
 
 class Adam(Rules):
-    """Adaptive moments with bias correction; state 'm', 'v' per parameter and a step count t."""
+    """Adaptive moments with bias correction; state 'm', 'v' (and 'v_max' with AMSGrad) per
+    parameter and a step count t. weight_decay > 0 (decoupled: AdamW) shrinks p before the step:
+    torch p *= 1 - lr wd; Keras p -= p wd lr."""
+
+    def __init__(self, lr, beta1, beta2, eps, convention="torch", float32_casts=False, amsgrad=False,
+                 weight_decay=0.0):
+        self.lr, self.beta1, self.beta2, self.eps = lr, beta1, beta2, eps
+        self.convention, self.float32_casts = convention, float32_casts
+        self.amsgrad, self.weight_decay = amsgrad, weight_decay
+        self.state = {}
+        self.t = 0
+
+    def begin_step(self):
+        self.t += 1
+
+    def update(self, name, p, g):
+        b1, b2, t = self.beta1, self.beta2, self.t
+        old = self.state.get(name, {})
+        m = old.get("m", np.zeros_like(p))
+        v = old.get("v", np.zeros_like(p))
+        if self.convention == "torch":
+            if self.weight_decay:
+                p = p * (1 - self.lr * self.weight_decay)                   # param.mul_(1 - lr * wd)
+            m = m + (1 - b1) * (g - m)                                  # exp_avg.lerp_(g, 1 - b1)
+            v = v * b2 + (1 - b2) * g * g
+            self.state[name] = {"m": m, "v": v}
+            if self.amsgrad:
+                v = np.maximum(old.get("v_max", np.zeros_like(p)), v)
+                self.state[name]["v_max"] = v
+            step_size = self.lr / (1 - b1**t)
+            denom = np.sqrt(v) / np.sqrt(1 - b2**t) + self.eps
+            return p + (-step_size) * (m / denom)
+        cast = as_keras_casts if self.float32_casts else float
+        if self.weight_decay:
+            p = p - p * cast(self.weight_decay) * self.lr               # _apply_weight_decay, before the step
+        m = m + (g - m) * (1 - b1)
+        v = v + (np.square(g) - v) * (1 - b2)
+        self.state[name] = {"m": m, "v": v}
+        if self.amsgrad:
+            v = np.maximum(old.get("v_max", np.zeros_like(p)), v)
+            self.state[name]["v_max"] = v
+        b1_power, b2_power = cast(b1) ** float(t), cast(b2) ** float(t)
+        alpha = self.lr * np.sqrt(1 - b2_power) / (1 - b1_power)
+        return p - (m * alpha) / (np.sqrt(v) + self.eps)
+
+
+class NAdam(Rules):
+    """Adam with Nesterov momentum and a momentum schedule mu_t; state 'm', 'v' per parameter.
+    torch: mu_t = b1 (1 - 0.5 * 0.96^(t * momentum_decay)), momentum_decay 0.004, the product of
+    the mu_t kept in a float32 tensor; Keras: mu_t = b1 (1 - 0.5 * 0.96^t), 0.96 rounded to
+    float32 in the step (a literal cast), exact in the product (a float64 variable)."""
+
+    def __init__(self, lr, beta1, beta2, eps, convention="torch", float32_casts=False, momentum_decay=0.004):
+        self.lr, self.beta1, self.beta2, self.eps = lr, beta1, beta2, eps
+        self.convention, self.float32_casts, self.momentum_decay = convention, float32_casts, momentum_decay
+        self.state = {}
+        self.t = 0
+        self.mu_product = 1.0
+
+    def begin_step(self):
+        self.t += 1
+        t, b1 = float(self.t), self.beta1
+        if self.convention == "torch":
+            self.mu = b1 * (1.0 - 0.5 * (0.96 ** (t * self.momentum_decay)))
+            self.mu_next = b1 * (1.0 - 0.5 * (0.96 ** ((t + 1) * self.momentum_decay)))
+            self.mu_product = float(np.float32(self.mu_product) * np.float32(self.mu))   # a float32 tensor
+        else:
+            self.mu_product = self.mu_product * b1 * (1.0 - 0.5 * 0.96 ** t)         # _backend_update_step
+
+    def update(self, name, p, g):
+        b1, b2, t = self.beta1, self.beta2, float(self.t)
+        m = self.state.get(name, {}).get("m", np.zeros_like(p))
+        v = self.state.get(name, {}).get("v", np.zeros_like(p))
+        if self.convention == "torch":
+            m = m + (1 - b1) * (g - m)
+            v = v * b2 + (1 - b2) * g * g
+            self.state[name] = {"m": m, "v": v}
+            denom = np.sqrt(v / (1 - b2**t)) + self.eps
+            mu_product_next = self.mu_product * self.mu_next
+            p = p + (-self.lr * (1.0 - self.mu) / (1.0 - self.mu_product)) * (g / denom)
+            return p + ((-self.lr * self.mu_next) / (1.0 - mu_product_next)) * (m / denom)
+        cast = as_keras_casts if self.float32_casts else float
+        b1, b2, decay = cast(b1), cast(b2), as_keras_casts(0.96)
+        u_t = b1 * (1.0 - 0.5 * decay**t)
+        u_t_1 = b1 * (1.0 - 0.5 * decay ** (t + 1))
+        u_product_t_1 = self.mu_product * u_t_1
+        m = m + (g - m) * (1 - b1)
+        v = v + (np.square(g) - v) * (1 - b2)
+        self.state[name] = {"m": m, "v": v}
+        m_hat = (u_t_1 * m) / (1 - u_product_t_1) + ((1 - u_t) * g) / (1 - self.mu_product)
+        v_hat = v / (1 - b2**t)
+        return p - (m_hat * self.lr) / (np.sqrt(v_hat) + self.eps)
+
+
+class Adamax(Rules):
+    """Adam with an infinity norm; state 'm', 'u' per parameter. torch adds eps to |g| inside the
+    max, Keras to u in the denominator."""
 
     def __init__(self, lr, beta1, beta2, eps, convention="torch", float32_casts=False):
         self.lr, self.beta1, self.beta2, self.eps = lr, beta1, beta2, eps
@@ -157,39 +295,114 @@ class Adam(Rules):
         self.t += 1
 
     def update(self, name, p, g):
-        b1, b2, t = self.beta1, self.beta2, self.t
+        b1, b2, t = self.beta1, self.beta2, float(self.t)
         m = self.state.get(name, {}).get("m", np.zeros_like(p))
-        v = self.state.get(name, {}).get("v", np.zeros_like(p))
+        u = self.state.get(name, {}).get("u", np.zeros_like(p))
         if self.convention == "torch":
-            m = m + (1 - b1) * (g - m)                                  # exp_avg.lerp_(g, 1 - b1)
-            v = v * b2 + (1 - b2) * g * g
-            self.state[name] = {"m": m, "v": v}
-            step_size = self.lr / (1 - b1**t)
-            denom = np.sqrt(v) / np.sqrt(1 - b2**t) + self.eps
-            return p + (-step_size) * (m / denom)
-        m = m + (g - m) * (1 - b1)
-        v = v + (np.square(g) - v) * (1 - b2)
-        self.state[name] = {"m": m, "v": v}
+            m = m + (1 - b1) * (g - m)
+            u = np.maximum(u * b2, np.abs(g) + self.eps)
+            self.state[name] = {"m": m, "u": u}
+            return p + (-(self.lr / (1 - b1**t))) * (m / u)
         cast = as_keras_casts if self.float32_casts else float
-        b1_power, b2_power = cast(b1) ** float(t), cast(b2) ** float(t)
-        alpha = self.lr * np.sqrt(1 - b2_power) / (1 - b1_power)
-        return p - (m * alpha) / (np.sqrt(v) + self.eps)
+        b1_power = cast(b1) ** t
+        m = m + (g - m) * (1 - b1)
+        u = np.maximum(b2 * u, np.abs(g))
+        self.state[name] = {"m": m, "u": u}
+        return p - (self.lr * m) / ((1 - b1_power) * (u + self.eps))
+
+
+class Adagrad(Rules):
+    """Divide by the root of the summed squared gradients; state 'accumulator' per parameter.
+    torch: starts at 0, p -= lr g / (sqrt(s) + eps); Keras: starts at 0.1, p -= lr g / sqrt(s + eps)."""
+
+    def __init__(self, lr, eps, initial_accumulator, convention="torch", float32_casts=False):
+        self.lr, self.eps, self.convention = lr, eps, convention
+        self.initial = as_keras_casts(initial_accumulator) if float32_casts else initial_accumulator
+        self.state = {}
+
+    def update(self, name, p, g):
+        s = self.state.get(name, {}).get("accumulator", np.full_like(p, self.initial))
+        if self.convention == "torch":
+            s = s + g * g
+            self.state[name] = {"accumulator": s}
+            return p + (-self.lr) * (g / (np.sqrt(s) + self.eps))
+        s = s + np.square(g)
+        self.state[name] = {"accumulator": s}
+        return p - (self.lr * g) / np.sqrt(s + self.eps)
+
+
+class Adadelta(Rules):
+    """Step by the ratio of running RMS of updates and of gradients; state 'square_avg',
+    'acc_delta' per parameter. The same math in both frameworks, in a different order."""
+
+    def __init__(self, lr, rho, eps, convention="torch"):
+        self.lr, self.rho, self.eps, self.convention = lr, rho, eps, convention
+        self.state = {}
+
+    def update(self, name, p, g):
+        rho, eps = self.rho, self.eps
+        s = self.state.get(name, {}).get("square_avg", np.zeros_like(p))
+        d = self.state.get(name, {}).get("acc_delta", np.zeros_like(p))
+        if self.convention == "torch":
+            s = s * rho + (1 - rho) * g * g
+            delta = np.sqrt(d + eps) / np.sqrt(s + eps) * g
+            d = d * rho + (1 - rho) * delta * delta
+            self.state[name] = {"square_avg": s, "acc_delta": d}
+            return p + (-self.lr) * delta
+        s = rho * s + (1 - rho) * np.square(g)
+        delta = -((np.sqrt(d + eps) * g) / np.sqrt(s + eps))
+        d = rho * d + (1 - rho) * np.square(delta)
+        self.state[name] = {"square_avg": s, "acc_delta": d}
+        return p + self.lr * delta
+
+
+class Lion(Rules):
+    """Sign of an interpolated momentum (Keras only: torch ships no Lion); state 'm' per parameter.
+    p -= lr sign(b1 m + (1 - b1) g); m = b2 m + (1 - b2) g."""
+
+    def __init__(self, lr, beta1, beta2, convention="keras", float32_casts=False):
+        cast = as_keras_casts if float32_casts else float
+        self.lr, self.beta1, self.beta2 = lr, cast(beta1), cast(beta2)
+        self.state = {}
+
+    def update(self, name, p, g):
+        m = self.state.get(name, {}).get("m", np.zeros_like(p))
+        p = p - self.lr * np.sign(m * self.beta1 + g * (1.0 - self.beta1))
+        self.state[name] = {"m": m * self.beta2 + g * (1.0 - self.beta2)}
+        return p
 
 
 def make_optimizer(name, hyper, convention):
-    """Build the optimizer `name` from resolved hyperparameters (see compare.spec.Spec.hyper),
-    with its clipping and weight decay."""
-    if name == "sgd":
-        optimizer = SGD(hyper["lr"], hyper["momentum"], hyper["nesterov"], convention, hyper.get("float32_casts", False))
-    elif name == "rmsprop":
-        optimizer = RMSprop(hyper["lr"], hyper["rho"], hyper["eps"], convention)
-    elif name == "adam":
-        optimizer = Adam(hyper["lr"], hyper["beta1"], hyper["beta2"], hyper["eps"], convention,
-                         hyper.get("float32_casts", False))
-    else:
-        raise ValueError(f"unknown optimizer {name!r}")
-    optimizer.set_rules({k: hyper.get(k) for k in RULES + ("float32_casts",)}, convention)
+    """Build the optimizer `name` from resolved hyperparameters (see compare.spec.Spec.hyper), with
+    its clipping and (but for AdamW, which decays inside its update) weight decay."""
+    optimizer = build_optimizer(name, hyper, convention)
+    rules = {k: hyper.get(k) for k in RULES + ("float32_casts",)}
+    if name == "adamw":
+        rules["weight_decay"] = 0.0
+    optimizer.set_rules(rules, convention)
     return optimizer
 
 
 RULES = ("weight_decay", "decay", "clip_norm", "clip_norm_per_tensor", "clip_value")
+
+
+def build_optimizer(name, hyper, convention):
+    h, casts = hyper, hyper.get("float32_casts", False)
+    if name == "sgd":
+        return SGD(h["lr"], h["momentum"], h["nesterov"], convention, casts, h.get("dampening", 0.0))
+    if name == "rmsprop":
+        return RMSprop(h["lr"], h["rho"], h["eps"], convention, h.get("momentum", 0.0), h.get("centered", False))
+    if name in ("adam", "adamw"):
+        return Adam(h["lr"], h["beta1"], h["beta2"], h["eps"], convention, casts, h.get("amsgrad", False),
+                    h.get("weight_decay") or 0.0 if name == "adamw" else 0.0)
+    if name == "nadam":
+        return NAdam(h["lr"], h["beta1"], h["beta2"], h["eps"], convention, casts)
+    if name == "adamax":
+        return Adamax(h["lr"], h["beta1"], h["beta2"], h["eps"], convention, casts)
+    if name == "adagrad":
+        return Adagrad(h["lr"], h["eps"], h["initial_accumulator"], convention, casts)
+    if name == "adadelta":
+        return Adadelta(h["lr"], h["rho"], h["eps"], convention)
+    if name == "lion":
+        return Lion(h["lr"], h["beta1"], h["beta2"], convention, casts)
+    raise ValueError(f"unknown optimizer {name!r}")

@@ -34,7 +34,7 @@ def assert_input_error(argv, capsys, *words):
 
 @pytest.mark.parametrize("argv, words", [
     (["no-such-recipe"], ["unknown recipe 'no-such-recipe'", "toy3"]),
-    (["toy3", "--optimizer", "adagrad"], ["unknown optimizer 'adagrad'", "sgd"]),
+    (["toy3", "--optimizer", "adafactor"], ["unknown optimizer 'adafactor'", "sgd"]),
     (["toy3", "--dtype", "float16"], ["unknown dtype 'float16'", "float64"]),
     (["toy3", "--steps", "0"], ["--steps", "positive"]),
     (["toy3", "--steps", "-2"], ["--steps", "positive"]),
@@ -59,7 +59,7 @@ def test_cli_user_mistakes(argv, words, capsys):
 @pytest.mark.parametrize("changes, words", [
     ({"activations": ["swish", "softmax"]}, ["unknown activation 'swish'"]),
     ({"loss": "hinge"}, ["unknown loss 'hinge'"]),
-    ({"optimizer": "adagrad"}, ["unknown optimizer 'adagrad'"]),
+    ({"optimizer": "adafactor"}, ["unknown optimizer 'adafactor'"]),
     ({"dtype": "float16"}, ["unknown dtype 'float16'"]),
     ({"sizes": [3, 0, 3]}, ["width", "positive", "0"]),
     ({"sizes": [3, -2, 3]}, ["width", "positive", "-2"]),

@@ -59,13 +59,18 @@ def resolve_spec(recipe, args, steps=None):
     if option("optimizer") is not None:
         changes["optimizer"] = args.optimizer
         if args.optimizer != "sgd":
-            changes.update(momentum=0.0, nesterov=False)
-    for name in ("lr", "momentum", "dtype", "seed", "batch_size", "weight_decay", "decay", "l1", "l2",
-                 "clip_norm", "clip_norm_per_tensor", "clip_value"):
+            changes.update(momentum=0.0, nesterov=False, dampening=0.0)
+        if args.optimizer != "rmsprop":
+            changes["centered"] = False
+        if args.optimizer not in ("adam", "adamw"):
+            changes["amsgrad"] = False
+    for name in ("lr", "momentum", "dtype", "seed", "batch_size", "dampening", "weight_decay", "beta1", "beta2",
+                 "rho", "eps", "decay", "l1", "l2", "clip_norm", "clip_norm_per_tensor", "clip_value"):
         if option(name) is not None:
             changes[name] = option(name)
-    if option("nesterov"):
-        changes["nesterov"] = True
+    for flag in ("nesterov", "centered", "amsgrad"):
+        if option(flag):
+            changes[flag] = True
     if option("keras_float32_casts"):
         changes["keras_float32_casts"] = True
     if option("full_batch"):

@@ -9,26 +9,14 @@ Left out: differences the spec cannot trigger (probability clipping, initializer
 """
 import numpy as np
 
-from scratch.conventions import DIFFERENCES
+from scratch.conventions import DIFFERENCES, UNAVAILABLE
 
-STATE_ONLY = {"sgd-momentum-form"}
+STATE_ONLY = {"sgd-momentum-form", "rmsprop-momentum-form"}
+MOMENTUM_FORMS = STATE_ONLY       # rules under which the momentum buffers mean different things
 
 
 def exact_in_float32(x):
     return x == float(np.float32(x))
-
-
-def unavailable(spec, framework):
-    """Why `framework` ('torch' | 'keras') cannot express the spec's training rules, or None. The
-    harness does not run such a reference and records the reason (compare/engine/harness.py)."""
-    if spec.weight_decay and spec.optimizer in ("sgd", "rmsprop", "adam"):
-        if framework == "torch" and spec.decay == "decoupled":
-            return (f"decoupled weight decay is not available in torch's {spec.optimizer} "
-                    "(its weight_decay is coupled: g += wd p; torch decouples only in AdamW)")
-        if framework == "keras" and spec.decay == "coupled":
-            return (f"coupled weight decay is not available in Keras's {spec.optimizer} (its weight_decay "
-                    "is decoupled: p -= lr wd p; Keras couples it through a kernel regularizer, --l2 wd/2)")
-    return None
 
 
 def differences(spec):
@@ -36,13 +24,20 @@ def differences(spec):
     applies = {
         "sgd-momentum-form": spec.optimizer == "sgd" and spec.momentum > 0,
         "keras-float32-hyperparameters": spec.keras_float32_casts and (
-            spec.optimizer == "sgd" and spec.momentum != float(np.float32(spec.momentum)) or spec.optimizer == "adam"
-            or not exact_in_float32(spec.weight_decay)),
+            spec.optimizer == "sgd" and spec.momentum != float(np.float32(spec.momentum))
+            or spec.optimizer in ("adam", "adamw", "nadam", "adamax", "adagrad", "lion")
+            or not exact_in_float32(spec.weight_decay or 0.0)),
         "keras-float32-regularizer": not (exact_in_float32(spec.l1) and exact_in_float32(spec.l2)),
         "clip-norm-eps": spec.clip_norm is not None or spec.clip_norm_per_tensor is not None,
-        "weight-decay-form": bool(spec.weight_decay),
+        "weight-decay-form": bool(spec.weight_decay) and spec.optimizer != "adamw",
         "rmsprop-eps-placement": spec.optimizer == "rmsprop",
-        "adam-eps-placement": spec.optimizer == "adam",
+        "rmsprop-momentum-form": spec.optimizer == "rmsprop" and spec.momentum > 0,
+        "adam-eps-placement": spec.optimizer in ("adam", "adamw"),
+        "adamw-decay-form": spec.optimizer == "adamw",
+        "nadam-momentum-schedule": spec.optimizer == "nadam",
+        "adamax-eps-placement": spec.optimizer == "adamax",
+        "adagrad-eps-placement": spec.optimizer == "adagrad",
+        "adagrad-initial-accumulator": spec.optimizer == "adagrad",
         "default-hyperparameters": ({k: v for k, v in spec.hyper("torch").items() if k != "float32_casts"}
                                     != {k: v for k, v in spec.hyper("keras").items() if k != "float32_casts"}),
         "softplus-threshold": "softplus" in spec.activations,
@@ -57,8 +52,28 @@ def numeric_differences(spec):
     return {k: v for k, v in differences(spec).items() if k not in STATE_ONLY}
 
 
-HYPER_NAMES = ("optimizer", "lr", "momentum", "nesterov", "rho", "beta1", "beta2", "eps",
-               "weight_decay", "decay", "clip_norm", "clip_norm_per_tensor", "clip_value")
+def unavailable(spec):
+    """{framework: why} for the frameworks that cannot express the spec's training rule at all
+    (Lion in torch, SGD dampening in Keras, the weight-decay form a framework does not ship):
+    the harness does not build them, and the report says why."""
+    out = {}
+    if spec.optimizer == "lion":
+        out["torch"] = UNAVAILABLE["torch"][1]
+    if spec.optimizer == "sgd" and spec.dampening > 0:
+        out["keras"] = UNAVAILABLE["keras"][1]
+    if spec.weight_decay and spec.optimizer in ("sgd", "rmsprop", "adam"):
+        if spec.decay == "decoupled":
+            out["torch"] = (f"decoupled weight decay is not available in torch's {spec.optimizer} "
+                            "(its weight_decay is coupled: g += wd p; torch decouples only in AdamW)")
+        else:
+            out["keras"] = (f"coupled weight decay is not available in Keras's {spec.optimizer} (its weight_decay "
+                            "is decoupled: p -= lr wd p; Keras couples it through a kernel regularizer, --l2 wd/2)")
+    return out
+
+
+HYPER_NAMES = ("optimizer", "lr", "momentum", "nesterov", "rho", "beta1", "beta2", "eps", "dampening", "centered",
+               "amsgrad", "weight_decay", "initial_accumulator", "decay", "clip_norm", "clip_norm_per_tensor",
+               "clip_value")
 
 
 def settings_differences(spec_a, convention_a, spec_b, convention_b):

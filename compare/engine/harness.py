@@ -11,9 +11,10 @@ following the reference's conventions where it can (scratch in Keras's is the ru
 in a recipe run, the references against each other (torch~keras), judged by the same tolerance
 only where no convention differs for the spec, otherwise reported with the reasons.
 
-A reference that cannot express the spec's training rules (conventions.unavailable: decoupled
-weight decay in torch's SGD, coupled in Keras's) is not run: out["unavailable"] holds
-{framework: why}, the report shows it, and the other pairs are judged as usual.
+A reference that cannot express the spec's training rules (conventions.unavailable: Lion in
+torch, SGD dampening in Keras, decoupled weight decay in torch's SGD, coupled in Keras's) is not
+built: out["unavailable"] holds {framework: why}, out["not_run"] {pair: why}, the report shows
+them, and the other pairs are judged as usual.
 
 Pair keys: the reference's name for scratch's pairs ('torch', 'keras'), else 'ours~theirs'.
 
@@ -29,7 +30,7 @@ from scratch.initializers import initial_params
 from . import convert, diagnose, names, registry
 from .check import TOLERANCES, cmp
 from .errors import InputError
-from .conventions import differences, numeric_differences, settings_differences, unavailable
+from .conventions import MOMENTUM_FORMS, differences, numeric_differences, settings_differences, unavailable
 
 CROSS = "torch~keras"
 
@@ -57,18 +58,10 @@ def pair_key(ours, theirs):
     return theirs if ours == "scratch" else f"{ours}~{theirs}"
 
 
-def unavailable_references(spec, references):
-    """{name: why} for the references that cannot express the spec (they are not run)."""
-    return {r.name: why for r in references if (why := unavailable(spec, r.name))}
-
-
 def plan(spec, subjects, references, cross=True):
     """The runners to build and the pairs to compare. subjects, references: registry Entries.
-    References that cannot express the spec are left out (unavailable_references).
     -> (runners {key: Runner}, [Pair])"""
     runners, pairs = {}, []
-    left_out = unavailable_references(spec, references)
-    references = [r for r in references if r.name not in left_out]
 
     def add(entry, convention, run_spec, owner):
         conv = convention if convention in entry.conventions else entry.conventions[0]
@@ -205,9 +198,11 @@ def not_compared(pair, records, ours, theirs):
     a, b = set(records[ours]), set(records[theirs])
     why = {n: f"only {ours} gives it" for n in a - b}
     why.update({n: f"only {theirs} gives it" for n in b - a})
-    if "sgd-momentum-form" in pair.reasons:                # a torch~keras pair, or a user's torch and Keras code
-        why.update({n: "the momentum buffer means different things (sgd-momentum-form)"
-                    for n in a & b if names.parse(n).state})
+    forms = [rule for rule in pair.reasons if rule in MOMENTUM_FORMS]
+    if forms:                                              # a torch~keras pair, or a user's torch and Keras code
+        only_momentum = "sgd-momentum-form" not in forms   # RMSprop: only its momentum buffer differs
+        why.update({n: f"the momentum buffer means different things ({', '.join(forms)})"
+                    for n in a & b if names.parse(n).state and (not only_momentum or names.parse(n).state == "momentum")})
     return why
 
 
@@ -224,6 +219,18 @@ def lockstep(spec, data, subjects, references=(), on_step=None, params=None, kee
     (overflow in a diverging run) are silenced here: the first non-finite value is reported.
     What is kept per step is bounded (StepResult); out["worst_by_kind"] folds the rest in.
     """
+    missing = unavailable(spec)                            # a rule a framework cannot express: not built
+    not_run = {}
+    for reference in references:
+        if reference.name in missing:
+            not_run.update({pair_key(s.name, reference.name): missing[reference.name] for s in subjects})
+    plain = [r for r in references if r.name != "scratch"]
+    if cross and not any(s.settings for s in subjects):
+        for a, b in combinations(plain, 2):
+            if a.name in missing or b.name in missing:
+                not_run[f"{a.name}~{b.name}"] = missing.get(a.name) or missing[b.name]
+    unavailable_here = {r.name: missing[r.name] for r in references if r.name in missing}
+    references = [r for r in references if r.name not in missing]
     runners, pairs = plan(spec, list(subjects), list(references), cross)
     params = params if params is not None else initial_params(
         spec.sizes, spec.weight_init, spec.bias_init, spec.seed, spec.dtype, spec.fixed_params)
@@ -231,7 +238,7 @@ def lockstep(spec, data, subjects, references=(), on_step=None, params=None, kee
     out = {"keys": list(runners), "pairs": pairs, "runner_info": runners, "steps": [], "first_divergence": None,
            "first_nonfinite": None, "rtol": rtol, "evaluations": [], "tensors_checked": 0,
            "judged_checked": 0, "initial_params": params, "not_compared": {}, "final_outputs": {},
-           "worst_by_kind": {}, "unavailable": unavailable_references(spec, list(references))}
+           "worst_by_kind": {}, "not_run": not_run, "unavailable": unavailable_here}
     try:
         with np.errstate(all="ignore"):
             train(spec, data, runners, pairs, params, out, on_step, keep_step)

@@ -126,19 +126,19 @@ def verdict(raw, judged):
         return "mismatch", f"{raw['first_divergence']['framework']} differs"
     if not raw["steps"]:
         return "nothing-judged", "no step was completed"
-    left_out = "".join(f"; {k} not run: {why}" for k, why in raw.get("unavailable", {}).items())
+    not_run = "".join(f"; {k} not run: {why}" for k, why in raw.get("not_run", {}).items())
     if not judged:
         pairs = raw["pairs"]
         if not pairs:
-            return "nothing-judged", "one implementation only: nothing to compare it with" + left_out
+            return "nothing-judged", "one implementation only: nothing to compare it with" + not_run
         why = "; ".join(f"{p.key} is reported, not judged ({', '.join(p.reasons) or 'conventions differ'})"
                         for p in pairs)
-        return "nothing-judged", f"no pair could be judged: {why}{left_out}"
+        return "nothing-judged", f"no pair could be judged: {why}{not_run}"
     if raw["judged_checked"] == 0:
         return "nothing-judged", ("the judged pairs have no tensor in common: "
                                   + "; ".join(f"{k}: {', '.join(sorted(v)) or 'nothing given'}"
                                               for k, v in raw["not_compared"].items()))
-    return "pass", f"{len(judged)} judged pair(s) agree{left_out}"
+    return "pass", f"{len(judged)} judged pair(s) agree{not_run}"
 
 
 def build_report(recipe, spec, frameworks, raw, environment, notes=""):
@@ -166,6 +166,7 @@ def build_report(recipe, spec, frameworks, raw, environment, notes=""):
         "pairs": {p.key: {"ours": p.ours, "theirs": p.theirs, "judged": p.judged, "kind": p.kind,
                           "reasons": dict(p.reasons)} for p in raw["pairs"]},
         "not_compared": {k: dict(v) for k, v in raw["not_compared"].items() if v},
+        "not_run": dict(raw.get("not_run", {})),    # pair -> why a framework could not be built for it
         "kink_flip_steps": {p: sum(1 for r in raw["steps"] if r.kink_flips.get(p)) for p in pairs},
         "resync_each_step": spec.resync_each_step,
         "first_divergence": raw["first_divergence"],

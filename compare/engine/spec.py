@@ -18,7 +18,7 @@ from scratch.losses import FUSED_ACTIVATION, LOSSES
 from .errors import InputError
 
 SEED_LIMIT = 2**32                  # NumPy's seeds: whole numbers in [0, 2**32)
-OPTIMIZERS = ("sgd", "rmsprop", "adam")
+OPTIMIZERS = ("sgd", "rmsprop", "adam", "adamw", "nadam", "adamax", "adagrad", "adadelta", "lion")
 DTYPES = ("float64", "float32")
 REDUCTIONS = ("mean", "sum")
 DECAYS = ("coupled", "decoupled")
@@ -31,18 +31,22 @@ class Spec:
     activations: list               # one per layer after the input: linear relu sigmoid tanh softplus softmax
     loss: str = "mse"               # mse | binary_crossentropy | categorical_crossentropy
     reduction: str = "mean"         # 'mean' over the batch (both frameworks' default) or 'sum'
-    optimizer: str = "sgd"          # sgd | rmsprop | adam
+    optimizer: str = "sgd"          # sgd | rmsprop | adam | adamw | nadam | adamax | adagrad | adadelta | lion
     lr: float = 0.01                # learning rate
-    momentum: float = 0.0           # sgd: momentum mu (0 = plain gradient descent)
+    momentum: float = 0.0           # sgd, rmsprop: momentum mu (0 = plain gradient descent)
     nesterov: bool = False          # sgd: Nesterov momentum
+    dampening: float = 0.0          # sgd: torch's dampening (Keras has none: its pairs are not run when > 0)
+    centered: bool = False          # rmsprop: centered (divide by the running variance)
+    amsgrad: bool = False           # adam, adamw: keep the running maximum of v
+    weight_decay: float | None = None  # decay each parameter by this factor; how: `decay` (sgd, rmsprop, adam);
+                                       # adamw: decoupled (None: each framework's default; 0 elsewhere)
     rho: float | None = None        # rmsprop: decay of the square average (None: each framework's default)
-    beta1: float | None = None      # adam: first-moment decay (None: default 0.9)
-    beta2: float | None = None      # adam: second-moment decay (None: default 0.999)
-    eps: float | None = None        # rmsprop/adam epsilon (None: each framework's default)
+    beta1: float | None = None      # adam-like, lion: first-moment decay (None: default 0.9)
+    beta2: float | None = None      # adam-like, lion: second-moment decay (None: default 0.999; lion 0.99)
+    eps: float | None = None        # epsilon (None: each framework's default)
     keras_float32_casts: bool = False  # hand Keras its hyperparameters as Python floats, which its TF backend
                                        # rounds through float32 (momentum, Adam's betas); False: as float64
                                        # scalars, exact (see scratch/optimizers.py)
-    weight_decay: float = 0.0       # decay each parameter by this factor (0: none); how: `decay`
     decay: str = "coupled"          # 'coupled': g += wd p (torch's weight_decay); 'decoupled': p -= lr wd p
                                     # (Keras's weight_decay). Each framework ships one form only
     l1: float = 0.0                 # loss += l1 sum|W| over the weights (Keras's L1 kernel_regularizer)
@@ -72,12 +76,16 @@ class Spec:
 
     def hyper(self, convention):
         """Optimizer hyperparameters as `convention` ('torch' | 'keras') resolves the unset ones."""
-        defaults = DEFAULTS[convention][self.optimizer]
+        defaults = DEFAULTS[convention].get(self.optimizer, {})
         chosen = {"lr": self.lr, "momentum": self.momentum, "nesterov": self.nesterov,
-                  "rho": self.rho, "beta1": self.beta1, "beta2": self.beta2, "eps": self.eps}
-        hyper = {k: (defaults.get(k) if v is None else v) for k, v in chosen.items()}
-        hyper.update(weight_decay=self.weight_decay, decay=self.decay, clip_norm=self.clip_norm,
-                     clip_norm_per_tensor=self.clip_norm_per_tensor, clip_value=self.clip_value)
+                  "rho": self.rho, "beta1": self.beta1, "beta2": self.beta2, "eps": self.eps,
+                  "dampening": self.dampening, "centered": self.centered, "amsgrad": self.amsgrad,
+                  "weight_decay": self.weight_decay}
+        hyper = dict(defaults)
+        hyper.update({k: (defaults.get(k) if v is None else v) for k, v in chosen.items()})
+        hyper["weight_decay"] = hyper.get("weight_decay") or 0.0
+        hyper.update(decay=self.decay, clip_norm=self.clip_norm, clip_norm_per_tensor=self.clip_norm_per_tensor,
+                     clip_value=self.clip_value)
         hyper["float32_casts"] = convention == "keras" and self.keras_float32_casts
         return hyper
 
@@ -122,13 +130,13 @@ class Spec:
         return self
 
     def validate_numbers(self):
-        for name in ("lr", "momentum", "rho", "beta1", "beta2", "eps"):
+        for name in ("lr", "momentum", "rho", "beta1", "beta2", "eps", "dampening", "weight_decay"):
             value = getattr(self, name)
-            if value is None and name in ("lr", "momentum"):
+            if value is None and name in ("lr", "momentum", "dampening"):
                 raise InputError(f"{name} must be a number, got None")
             if value is not None and not is_finite_number(value):
                 raise InputError(f"{name} must be a finite number, got {short(value)}")
-        for name in ("nesterov", "shuffle", "keras_float32_casts"):
+        for name in ("nesterov", "shuffle", "keras_float32_casts", "centered", "amsgrad"):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
                 raise InputError(f"{name} must be True or False, got {getattr(self, name)!r}")
         if not is_whole(self.seed) or not 0 <= self.seed < SEED_LIMIT:
@@ -139,8 +147,23 @@ class Spec:
             raise InputError(f"momentum must be in [0, 1), got {self.momentum}")
         if self.nesterov and self.momentum == 0:
             raise InputError("nesterov needs momentum > 0")
-        if (self.momentum or self.nesterov) and self.optimizer != "sgd":
-            raise InputError(f"momentum/nesterov apply to sgd only, not {self.optimizer}")
+        if self.momentum and self.optimizer not in ("sgd", "rmsprop"):
+            raise InputError(f"momentum applies to sgd and rmsprop only, not {self.optimizer}")
+        if self.nesterov and self.optimizer != "sgd":
+            raise InputError(f"nesterov applies to sgd only, not {self.optimizer}")
+        if not 0 <= self.dampening < 1:
+            raise InputError(f"dampening must be in [0, 1), got {self.dampening}")
+        if self.dampening and (self.optimizer != "sgd" or self.momentum == 0 or self.nesterov):
+            raise InputError("dampening applies to sgd with momentum > 0 and without nesterov")
+        if self.centered and self.optimizer != "rmsprop":
+            raise InputError(f"centered applies to rmsprop only, not {self.optimizer}")
+        if self.amsgrad and self.optimizer not in ("adam", "adamw"):
+            raise InputError(f"amsgrad applies to adam and adamw only, not {self.optimizer}")
+        if self.weight_decay is not None:
+            if self.weight_decay < 0:
+                raise InputError(f"weight_decay must be >= 0, got {self.weight_decay}")
+            if self.weight_decay and self.optimizer not in ("sgd", "rmsprop", "adam", "adamw"):
+                raise InputError(f"weight decay is mirrored for sgd, rmsprop, adam and adamw, not {self.optimizer}")
         for name in ("rho", "beta1", "beta2"):
             value = getattr(self, name)
             if value is not None and not 0 <= value < 1:
@@ -160,7 +183,7 @@ class Spec:
         check_choice("decay", self.decay, DECAYS)
         for name in ("weight_decay", "l1", "l2", *CLIPS):
             value = getattr(self, name)
-            if value is None and name in CLIPS:
+            if value is None and name in (*CLIPS, "weight_decay"):
                 continue
             if not is_finite_number(value) or value < 0:
                 raise InputError(f"{name.replace('_', ' ')} must be a finite number >= 0, got {short(value)}")
