@@ -70,7 +70,7 @@ def make_optimizer(name, hyper):
     so they are what it gets unless the spec asks for Python floats (float32_casts)."""
     lr = float(hyper["lr"])
     f = float if hyper["float32_casts"] else np.float64
-    if hyper.get("weight_decay") and hyper.get("decay") != "decoupled":
+    if hyper.get("weight_decay") and hyper.get("decay") != "decoupled" and name != "adamw":
         raise ValueError(f"Keras's {name} has no coupled weight decay")
     rules = {"weight_decay": f(hyper["weight_decay"]) if hyper.get("weight_decay") else None,
              "global_clipnorm": hyper.get("clip_norm"), "clipnorm": hyper.get("clip_norm_per_tensor"),

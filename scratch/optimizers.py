@@ -362,7 +362,7 @@ class Lion(Rules):
 
     def __init__(self, lr, beta1, beta2, convention="keras", float32_casts=False):
         cast = as_keras_casts if float32_casts else float
-        self.lr, self.beta1, self.beta2 = lr, cast(beta1), cast(beta2)
+        self.lr, self.beta1, self.beta2, self.convention = lr, cast(beta1), cast(beta2), convention
         self.state = {}
 
     def update(self, name, p, g):
