@@ -100,3 +100,15 @@ def test_keras_float32_rounding(name, monkeypatch):
     monkeypatch.setattr(scratch.optimizers, "as_keras_casts", float32_only(*one_less))
     report = run(steps=30, keras_float32_casts=casts, **changes)
     assert report.summary["max_rel_err"]["keras"] > 1e-11, "Keras does not round it: the exact value agrees"   # noise: ~1e-14
+
+
+@pytest.mark.parametrize("changes", [dict(optimizer="nadam", clip_norm=0.1), dict(optimizer="adagrad", lr=0.05, clip_value=0.02),
+                                     dict(optimizer="adamax", clip_norm_per_tensor=0.05),
+                                     dict(optimizer="adamw", lr=0.01, weight_decay=0.05)],
+                         ids=["nadam-clip-norm", "adagrad-clip-value", "adamax-clip-per-tensor", "adamw-wd"])
+def test_new_optimizers_with_the_other_rules(changes):
+    """Clipping wraps every optimizer's update (both frameworks' own clipping); AdamW's decay is its own."""
+    report = run(steps=30, **changes)
+    assert report.summary["verdict"] == "pass", report.summary["verdict_reason"]
+    for pair in ("torch", "keras"):
+        assert report.summary["max_rel_err"][pair] <= 1e-9
