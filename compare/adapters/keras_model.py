@@ -269,6 +269,8 @@ class KerasRun:
         record.update({name: np.asarray(t) for name, t in grads.items()})
         record.update({name: p.numpy() for name, p in self.params.items()})
         for slots, key in zip(optimizer_slots(self.optimizer, self.optimizer_name), STATE_NAMES[self.optimizer_name]):
+            if not slots:                                              # a slot this optimizer does not keep
+                continue
             for name, p in self.params.items():
                 record[f"{name}.{key}"] = slots[self.optimizer._get_variable_index(p)].numpy()
         return convert.record_to_scratch("keras", record, self.spec.sizes, X.shape[0])
