@@ -23,10 +23,17 @@ adds to the loss inside the tape itself (model.fit would; calling layers directl
 clipping is the optimizer's global_clipnorm, clipnorm or clipvalue, applied inside
 apply_gradients: the dW/db recorded are the tape's, before any clipping.
 
+Learning-rate schedules as Keras users write them: every step, a keras.optimizers.schedules
+object as the optimizer's learning_rate (read at optimizer.iterations); every epoch, the
+keras.callbacks.LearningRateScheduler callback evaluating that same schedule at the epoch index;
+plateau, the keras.callbacks.ReduceLROnPlateau callback watching the loss (each step or epoch).
+The callbacks are Keras's own objects, called here as fit would call them.
+
 Left out: model.fit (its step boundaries and shuffling are its own), callbacks, metrics objects.
 """
 import contextlib
 import os
+import types
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")   # before TensorFlow is imported: keep it quiet
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")   # TF 2.21 prints a oneDNN notice on import otherwise; float64 never uses oneDNN
@@ -64,11 +71,50 @@ def float_type(dtype):
         global_state.set_global_attribute("dtype_policy", policy)   # None again if it was unset: it follows floatx
 
 
+def make_schedule(hyper):
+    """keras.optimizers.schedules' own schedule for the spec's (None: constant, or plateau, which
+    is a callback), in schedule steps. The spec's milestones have torch's meaning (the m-th step
+    is decayed): PiecewiseConstantDecay switches after a boundary (step > b), so b = m - 1."""
+    h, name = hyper, hyper.get("schedule")
+    f = float if hyper["float32_casts"] else np.float64     # a Python float becomes a float32 tensor
+    lr = f(h["lr"])
+    if name == "exponential":
+        return keras.optimizers.schedules.ExponentialDecay(lr, decay_steps=1, decay_rate=f(h["gamma"]))
+    if name == "step":
+        values = [f(h["lr"] * h["gamma"] ** k) for k in range(len(h["milestones"]) + 1)]
+        return keras.optimizers.schedules.PiecewiseConstantDecay([m - 1 for m in h["milestones"]], values)
+    if name == "cosine":
+        return keras.optimizers.schedules.CosineDecay(lr, decay_steps=h["t_max"], alpha=h["eta_min"] / h["lr"]
+                                                      if h["eta_min"] else 0.0)
+    return None
+
+
+def make_callback(hyper, optimizer):
+    """The Keras callback a schedule needs (None for a per-step schedule object), its model a
+    holder of the optimizer (all the callbacks read). ReduceLROnPlateau reduces when its wait
+    reaches patience, torch when the bad count exceeds it, and counts its cooldown down before
+    looking: the spec's (torch's) patience and cooldown are one more here."""
+    h, name = hyper, hyper.get("schedule")
+    if name == "plateau":
+        callback = keras.callbacks.ReduceLROnPlateau(
+            monitor="loss", mode="min", factor=h["gamma"], patience=h["patience"] + 1, min_delta=h["threshold"],
+            cooldown=h["cooldown"] + 1 if h["cooldown"] else 0, min_lr=h["min_lr"])
+    elif name is not None and h["schedule_every"] == "epoch":
+        schedule = make_schedule(hyper)
+        callback = keras.callbacks.LearningRateScheduler(lambda epoch, lr: float(schedule(epoch)))
+    else:
+        return None
+    callback.set_model(types.SimpleNamespace(optimizer=optimizer))
+    callback.on_train_begin()
+    return callback
+
+
 def make_optimizer(name, hyper):
     """keras.optimizers' own optimizer for the spec's choice. Its TF backend casts a Python-float
     hyperparameter through float32 (0.9 -> 0.8999999761581421); np.float64 scalars stay exact,
     so they are what it gets unless the spec asks for Python floats (float32_casts)."""
-    lr = float(hyper["lr"])
+    per_step = hyper.get("schedule") not in (None, "plateau") and hyper.get("schedule_every") == "step"
+    lr = make_schedule(hyper) if per_step else float(hyper["lr"])
     f = float if hyper["float32_casts"] else np.float64
     if hyper.get("weight_decay") and hyper.get("decay") != "decoupled" and name != "adamw":
         raise ValueError(f"Keras's {name} has no coupled weight decay")
@@ -163,6 +209,10 @@ class KerasMLP:
             self.params[f"W{l}"], self.params[f"b{l}"] = self.layers[l].kernel, self.layers[l].bias
         self.optimizer = make_optimizer(spec.optimizer, spec.hyper("keras"))
         self.optimizer.build(list(self.params.values()))
+        self.callback, self.schedule_every = make_callback(spec.hyper("keras"), self.optimizer), spec.schedule_every
+        self.schedule = spec.schedule
+        self.epoch = 0
+        self.begin_epoch()
         # tf.function traces forward, tape and update into one graph (about 20x faster per step
         # than eager here); every intermediate is still returned. Batch size may vary.
         signature = [tf.TensorSpec([None, spec.sizes[0]], spec.dtype), tf.TensorSpec([None, spec.sizes[-1]], spec.dtype)]
@@ -207,9 +257,30 @@ class KerasMLP:
         grads = tape.gradient(loss, wrt)                                      # the same keys, gradients
         return grads
 
-    def step(self, grads):
-        """keras.optimizers' update."""
+    def step(self, grads, loss=None):
+        """keras.optimizers' update (a schedule object is read inside it, at optimizer.iterations)."""
         self.optimizer.apply_gradients([(grads["d" + name], p) for name, p in self.params.items()])
+
+    def begin_epoch(self):
+        """fit's on_epoch_begin: LearningRateScheduler sets the epoch's learning rate."""
+        if isinstance(self.callback, keras.callbacks.LearningRateScheduler):
+            with float_type(self.dtype):
+                self.callback.on_epoch_begin(self.epoch)
+
+    def end_step(self, loss):
+        """After a step: ReduceLROnPlateau watching every step's loss (as if each were an epoch)."""
+        if isinstance(self.callback, keras.callbacks.ReduceLROnPlateau) and self.schedule_every == "step":
+            with float_type(self.dtype):
+                self.callback.on_epoch_end(int(self.optimizer.iterations.numpy()) - 1, {"loss": float(loss)})
+
+    def end_epoch(self, mean_loss):
+        """fit's on_epoch_end (ReduceLROnPlateau every epoch: the epoch's mean loss), then the next
+        epoch's on_epoch_begin."""
+        if isinstance(self.callback, keras.callbacks.ReduceLROnPlateau) and self.schedule_every == "epoch":
+            with float_type(self.dtype):
+                self.callback.on_epoch_end(self.epoch, {"loss": float(mean_loss)})
+        self.epoch += 1
+        self.begin_epoch()
 
     def tensor_step(self, X, Y):
         """One step on a batch of tensors. -> (cache, loss, grads)"""
@@ -217,12 +288,14 @@ class KerasMLP:
             cache = self.forward(X)
             loss = self.loss(cache, Y)
         grads = self.backward(tape, cache, loss)
-        self.step(grads)
+        self.step(grads, loss)
         return cache, loss, grads
 
     def train_step(self, X, Y):
         """One step on a batch (numpy, rows are examples). -> (cache, loss, grads)"""
-        return self.traced_step(self.tensor(X), self.tensor(Y))
+        cache, loss, grads = self.traced_step(self.tensor(X), self.tensor(Y))
+        self.end_step(loss)
+        return cache, loss, grads
 
     def predict(self, X):
         """A_L (m, n_L) for inputs X (m, n_0), as numpy."""
@@ -256,4 +329,6 @@ class KerasMLP:
         out.update({name: np.asarray(t) for name, t in grads.items()})
         out.update({name: p.numpy() for name, p in self.params.items()})
         out.update({name: v.numpy() for name, v in self.optimizer_state().items()})
+        if self.schedule is not None:
+            out["lr"] = np.asarray(self.optimizer.learning_rate)     # a schedule's, at the next step's iterations
         return out

@@ -13,9 +13,12 @@ Training rules as torch users write them: weight decay is the optimizer's own we
 (coupled); L2/L1 regularisation is added to the loss over the weights (not the biases); gradient
 clipping is torch.nn.utils' clip_grad_norm_ (all parameters, or each alone) or clip_grad_value_,
 between backward and optimizer.step. The dW/db recorded are backward's, before any clipping.
+A learning-rate schedule is torch.optim.lr_scheduler's own, stepped after optimizer.step (every
+step) or at the end of an epoch (`end_epoch`); ReduceLROnPlateau is given the loss.
 
 Left out: modules other than Linear, mixed precision, devices other than the one given.
 """
+import numpy as np
 import torch
 from torch import nn
 
@@ -72,6 +75,24 @@ def make_optimizer(name, hyper, parameters):
     raise ValueError(f"unknown optimizer {name!r}")
 
 
+def make_scheduler(hyper, optimizer):
+    """torch.optim.lr_scheduler's own scheduler for the spec's schedule (None without one).
+    ReduceLROnPlateau compares absolutely (threshold_mode='abs') and reduces however small the
+    step (eps=0: its default 1e-8 stops near lr 1e-8), as Keras's callback does."""
+    h, name = hyper, hyper.get("schedule")
+    if name == "exponential":
+        return torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=h["gamma"])
+    if name == "step":
+        return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=h["milestones"], gamma=h["gamma"])
+    if name == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=h["t_max"], eta_min=h["eta_min"])
+    if name == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, mode="min", factor=h["gamma"], patience=h["patience"], threshold=h["threshold"],
+            threshold_mode="abs", cooldown=h["cooldown"], min_lr=h["min_lr"], eps=0.0)
+    return None
+
+
 class TorchMLP:
     """The network of a spec, starting from `params` = [(weight (out, in), bias (out,)), ...]
     (numpy, from compare.convert.to_torch)."""
@@ -94,6 +115,7 @@ class TorchMLP:
         for l in range(1, self.L + 1):
             self.params[f"W{l}"], self.params[f"b{l}"] = self.layers[l].weight, self.layers[l].bias
         self.optimizer = make_optimizer(spec.optimizer, spec.hyper("torch"), list(self.params.values()))
+        self.scheduler, self.schedule_every = make_scheduler(spec.hyper("torch"), self.optimizer), spec.schedule_every
         self.l1, self.l2 = spec.l1, spec.l2
         self.clip_norm, self.clip_norm_per_tensor, self.clip_value = spec.clip_norm, spec.clip_norm_per_tensor, spec.clip_value
 
@@ -132,8 +154,9 @@ class TorchMLP:
             grads[f"db{l}"] = self.layers[l].bias.grad.clone()
         return grads
 
-    def step(self, grads):
-        """Clip the .grad fields that backward filled (if asked), then torch.optim's update."""
+    def step(self, grads, loss=None):
+        """Clip the .grad fields that backward filled (if asked), then torch.optim's update, then a
+        per-step scheduler's step."""
         parameters = list(self.params.values())
         if self.clip_norm is not None:
             nn.utils.clip_grad_norm_(parameters, self.clip_norm)
@@ -143,6 +166,19 @@ class TorchMLP:
         if self.clip_value is not None:
             nn.utils.clip_grad_value_(parameters, self.clip_value)
         self.optimizer.step()
+        if self.scheduler is not None and self.schedule_every == "step":
+            self.step_scheduler(loss)
+
+    def step_scheduler(self, loss):
+        if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            self.scheduler.step(float(loss.detach()) if torch.is_tensor(loss) else float(loss))
+        else:
+            self.scheduler.step()
+
+    def end_epoch(self, mean_loss):
+        """At the end of an epoch: a per-epoch scheduler's step (ReduceLROnPlateau: the mean loss)."""
+        if self.scheduler is not None and self.schedule_every == "epoch":
+            self.step_scheduler(mean_loss)
 
     def train_step(self, X, Y):
         """One step on a batch (numpy, rows are examples). -> (cache, loss, grads)"""
@@ -150,7 +186,7 @@ class TorchMLP:
         cache = self.forward(X)
         loss = self.loss(cache, Y)
         grads = self.backward(cache, loss)
-        self.step(grads)
+        self.step(grads, loss)
         return cache, loss, grads
 
     def predict(self, X):
@@ -190,4 +226,6 @@ class TorchMLP:
         out.update({name: t.detach().cpu().numpy() for name, t in grads.items()})
         out.update({name: p.detach().cpu().numpy().copy() for name, p in self.params.items()})
         out.update({name: t.detach().cpu().numpy().copy() for name, t in self.optimizer_state().items()})
+        if self.scheduler is not None:
+            out["lr"] = np.asarray(float(self.optimizer.param_groups[0]["lr"]))      # the next step's
         return out

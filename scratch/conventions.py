@@ -122,6 +122,49 @@ DIFFERENCES = {
         "torch's nn.Softplus returns z itself for z > 20; Keras computes log(1 + e^z) exactly "
         "(a relative difference below 2e-9 in the output, and the derivative 1 vs sigmoid(z))",
     ),
+    "schedule-step-boundary": (
+        "the step schedule",
+        "torch's MultiStepLR decays from milestone m on (the m-th step, counted from 0, uses lr gamma); "
+        "Keras's PiecewiseConstantDecay switches after its boundary b (step > b): the references use "
+        "boundaries = [m - 1], the same schedule",
+    ),
+    "schedule-every-epoch": (
+        "a schedule moved every epoch",
+        "torch users call scheduler.step() at the end of an epoch; Keras reads a schedule at "
+        "optimizer.iterations (every batch), so an epoch schedule is the LearningRateScheduler callback "
+        "evaluating it at the epoch index: the same rates",
+    ),
+    "schedule-recursive-form": (
+        "the exponential, step or cosine schedule",
+        "torch's schedulers multiply the current lr (chainable form), Keras's schedules recompute it "
+        "from lr0 (closed form): the same rates, rounded differently (a few units in the last place)",
+    ),
+    "plateau-counts": (
+        "the plateau schedule",
+        "torch's ReduceLROnPlateau reduces when the bad count exceeds patience and counts its cooldown "
+        "down after looking; Keras's callback reduces when its wait reaches patience and counts down "
+        "before: Keras's patience and cooldown are torch's + 1 (a cooldown of 0 stays 0). torch "
+        "compares relatively by default (threshold_mode='rel') and skips reductions below eps 1e-8; "
+        "Keras compares absolutely (min_delta), without a cutoff: the torch reference uses "
+        "threshold_mode='abs', eps=0",
+    ),
+    "plateau-float32-comparison": (
+        "the plateau schedule",
+        "Keras compares the loss with the best as float32 tensors (ops.less on Python floats), torch in "
+        "float64: an improvement within float32 rounding of the threshold counts in torch only (not "
+        "seen in the runs here)",
+    ),
+    "cosine-after-t-max": (
+        "the cosine schedule with a run longer than t_max + 1 schedule steps",
+        "torch's CosineAnnealingLR rises again after T_max (period 2 T_max); Keras's CosineDecay stays "
+        "at alpha lr0 = eta_min",
+    ),
+    "keras-float32-schedule": (
+        "a schedule with hyperparameters handed to Keras as Python floats",
+        "tf.convert_to_tensor makes a Python float a float32 tensor: ExponentialDecay's lr0 and "
+        "decay_rate, PiecewiseConstantDecay's values and CosineDecay's lr0 are rounded through float32 "
+        "even in a float64 run (np.float64 values stay exact)",
+    ),
     "mse-sum-reduction": (
         "loss mse or binary_crossentropy with reduction 'sum' and more than one output unit",
         "torch sums every element; Keras averages over the units and sums over the batch",

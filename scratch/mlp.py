@@ -18,6 +18,9 @@ L2 / L1 regularisation (Keras's kernel_regularizer semantics; weights only, neve
 The dW returned includes the penalty; clipping and weight decay are the optimizer's
 (scratch/optimizers.py) and never change the gradients returned here.
 
+A learning-rate schedule (scratch/schedules.py) sets the optimizer's lr after every step, or
+at the end of every epoch (`end_epoch`, called by the harness with the epoch's mean loss).
+
 Left out: dropout, batch norm, any layer other than dense. No autograd.
 """
 import numpy as np
@@ -25,6 +28,7 @@ import numpy as np
 from .activations import activation_table, softmax_backward
 from .losses import LOSSES, loss_divisor
 from .optimizers import as_keras_casts, make_optimizer
+from .schedules import make_schedule
 
 
 class MLP:
@@ -43,6 +47,9 @@ class MLP:
         self.g_grad = [None] + [table[name][1] for name in spec.activations]
         self.loss_name, self.reduction, self.convention = spec.loss, spec.reduction, convention
         self.optimizer = make_optimizer(spec.optimizer, spec.hyper(convention), convention)
+        self.schedule = make_schedule(spec.hyper(convention), convention)
+        if self.schedule:
+            self.optimizer.lr = self.schedule.lr                       # Keras's float32 lr0, when it casts
         cast = as_keras_casts if convention == "keras" else float  # Keras's L1/L2 keep float(l): its TF
         self.l1, self.l2 = cast(spec.l1), cast(spec.l2)            # backend rounds that through float32
 
@@ -104,16 +111,24 @@ class MLP:
                 dZ = dA_prev * self.g_grad[l - 1](cache[f"Z{l - 1}"], A_prev)
         return grads
 
-    def step(self, grads):
-        """Update every parameter with the optimizer (the optimizer keeps its own state)."""
+    def step(self, grads, loss=None):
+        """Update every parameter with the optimizer (the optimizer keeps its own state), then move
+        a per-step schedule (the plateau schedule watches the loss)."""
         self.params = self.optimizer.step(self.params, grads)
+        if self.schedule and self.schedule.every == "step":
+            self.optimizer.lr = self.schedule.step(loss)
+
+    def end_epoch(self, mean_loss):
+        """At the end of an epoch: move a per-epoch schedule (the plateau schedule watches the mean loss)."""
+        if self.schedule and self.schedule.every == "epoch":
+            self.optimizer.lr = self.schedule.step(mean_loss)
 
     def train_step(self, X, Y):
         """One step on a batch: forward, loss, backward, update. -> (cache, loss, grads)"""
         cache = self.forward(X)
         loss = self.loss(cache, Y)
         grads = self.backward(cache, Y)
-        self.step(grads)
+        self.step(grads, loss)
         return cache, loss, grads
 
     def predict(self, X):

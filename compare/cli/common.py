@@ -71,6 +71,10 @@ def resolve_spec(recipe, args, steps=None):
     for flag in ("nesterov", "centered", "amsgrad"):
         if option(flag):
             changes[flag] = True
+    for name in ("schedule", "schedule_every", "gamma", "milestones", "t_max", "eta_min", "patience", "threshold",
+                 "cooldown", "min_lr"):
+        if option(name) is not None:
+            changes[name] = option(name)
     if option("keras_float32_casts"):
         changes["keras_float32_casts"] = True
     if option("full_batch"):
@@ -163,6 +167,42 @@ def progress(total, quiet=False):
     """The progress of a run of `total` steps on stderr (see Progress); `quiet` (--quiet): no bar and
     no progress lines, only the one-line warning of a very long run."""
     return Progress(total, quiet=quiet)
+
+
+def whole_numbers(text):
+    """'30,60' -> [30, 60]"""
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected whole numbers separated by commas, got {text!r}") from None
+
+
+def whole_number(text):
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+
+
+def add_schedule_options(p):
+    """The learning-rate schedule's options (compare.Spec: schedule ... min_lr)."""
+    p.add_argument("--schedule", choices=("exponential", "step", "cosine", "plateau"),
+                   help="learning-rate schedule (torch.optim.lr_scheduler / keras.optimizers.schedules)")
+    p.add_argument("--schedule-every", choices=("step", "epoch"),
+                   help="move the schedule after every optimizer step (default) or every epoch")
+    p.add_argument("--gamma", type=finite_float, help="schedule factor: exponential lr *= gamma; step and plateau "
+                   "(default 0.1)")
+    p.add_argument("--milestones", type=whole_numbers, metavar="M1,M2",
+                   help="step schedule: lr *= gamma from schedule step m on (torch's MultiStepLR meaning)")
+    p.add_argument("--t-max", type=whole_number, help="cosine: schedule steps to eta-min (default: the run's length)")
+    p.add_argument("--eta-min", type=finite_float, help="cosine: the lowest learning rate (default 0)")
+    p.add_argument("--patience", type=whole_number, help="plateau: bad schedule steps tolerated (default 10, "
+                   "torch's meaning)")
+    p.add_argument("--threshold", type=finite_float, help="plateau: the smallest improvement of the loss "
+                   "(absolute, default 1e-4)")
+    p.add_argument("--cooldown", type=whole_number, help="plateau: schedule steps ignored after a reduction (default 0)")
+    p.add_argument("--min-lr", type=finite_float, help="plateau: the lowest learning rate (default 0)")
+    return p
 
 
 def add_output_options(p):

@@ -4,7 +4,7 @@ import sys
 from ..data import recipes
 from ..engine.errors import EXIT_INTERRUPTED, EXIT_MISMATCH, EXIT_OK
 from ..engine.spec import DTYPES, OPTIMIZERS
-from .common import add_output_options, Parser, finite_float, frameworks_list, positive_int, progress, resolve_spec, total_steps
+from .common import add_output_options, add_schedule_options, Parser, finite_float, frameworks_list, positive_int, progress, resolve_spec, total_steps
 
 
 def recipe_parser():
@@ -37,6 +37,7 @@ def recipe_parser():
     p.add_argument("--clip-norm", type=finite_float, help="clip the global gradient norm to X")
     p.add_argument("--clip-norm-per-tensor", type=finite_float, help="clip each gradient's norm to X")
     p.add_argument("--clip-value", type=finite_float, help="clip each gradient element to [-X, X]")
+    add_schedule_options(p)
     p.add_argument("--frameworks", type=frameworks_list, default=("scratch", "torch", "keras"),
                    help="comma-separated subset of scratch,torch,keras")
     p.add_argument("--inject-bug", metavar="NAME", help="run with a classic mistake in the scratch code (python -m compare bugs)")
@@ -153,7 +154,8 @@ def print_report(report, args, every):
         print(tables.step_table(report, every, wide=wide))
         print()
         print(tables.summary_table(report, wide=wide))
-        for block in (tables.accuracy_table(report), tables.cross_lines(report), tables.not_compared_lines(report)):
+        for block in (tables.accuracy_table(report), tables.cross_lines(report), tables.rounding_lines(report),
+                      tables.not_compared_lines(report)):
             if block:
                 print()
                 print(block)

@@ -12,6 +12,10 @@ import numpy as np
 from scratch.conventions import DIFFERENCES, UNAVAILABLE
 
 STATE_ONLY = {"sgd-momentum-form", "rmsprop-momentum-form"}
+# rules the references are configured around (boundaries m - 1, patience + 1, ...): named in the
+# report, but the numbers agree, so the torch~keras pair is still judged
+CONFIGURED = {"schedule-step-boundary", "schedule-every-epoch", "schedule-recursive-form", "plateau-counts",
+              "plateau-float32-comparison"}
 MOMENTUM_FORMS = STATE_ONLY       # rules under which the momentum buffers mean different things
 
 
@@ -40,6 +44,13 @@ def differences(spec):
         "adagrad-initial-accumulator": spec.optimizer == "adagrad",
         "default-hyperparameters": ({k: v for k, v in spec.hyper("torch").items() if k != "float32_casts"}
                                     != {k: v for k, v in spec.hyper("keras").items() if k != "float32_casts"}),
+        "schedule-step-boundary": spec.schedule == "step",
+        "schedule-every-epoch": spec.schedule is not None and spec.schedule_every == "epoch",
+        "schedule-recursive-form": spec.schedule in ("exponential", "step", "cosine"),
+        "plateau-counts": spec.schedule == "plateau",
+        "plateau-float32-comparison": spec.schedule == "plateau",
+        "cosine-after-t-max": spec.schedule == "cosine" and beyond_t_max(spec),
+        "keras-float32-schedule": spec.keras_float32_casts and spec.schedule in ("exponential", "step", "cosine"),
         "softplus-threshold": "softplus" in spec.activations,
         "mse-sum-reduction": (spec.reduction == "sum" and spec.loss != "categorical_crossentropy"
                               and spec.sizes[-1] > 1),
@@ -48,8 +59,54 @@ def differences(spec):
 
 
 def numeric_differences(spec):
-    """The differences that change numbers (not only the meaning of a state tensor)."""
-    return {k: v for k, v in differences(spec).items() if k not in STATE_ONLY}
+    """The differences that change numbers (not only the meaning of a state tensor, not a rule the
+    references are configured around)."""
+    return {k: v for k, v in differences(spec).items() if k not in STATE_ONLY | CONFIGURED}
+
+
+def beyond_t_max(spec):
+    """Whether a cosine run may take more than t_max + 1 schedule steps (where torch's restarts and
+    Keras's stays): the step-counted length when the spec fixes it, else assume it may."""
+    length = spec.steps if spec.schedule_every == "step" else (spec.epochs if spec.steps is None else None)
+    return length is None or length > spec.schedule_length() + 1
+
+
+def float32_roundings(spec):
+    """The float32 audit: [{'setting', 'value', 'as_float32', 'rule'}] for every number Keras rounds
+    through float32 in this float64 run (values exact in float32 left out). With Python floats
+    (keras_float32_casts): SGD's momentum, the betas of adam, adamw, nadam, adamax and lion, the
+    optimizers' weight_decay, Adagrad's initial accumulator, a schedule's lr0, decay rate and
+    values; in every run: the L1/L2 factors (Keras stores float(l))."""
+    if spec.dtype != "float64":
+        return []
+    h, found = spec.hyper("keras"), []
+
+    def add(setting, value, rule):
+        if value is not None and not exact_in_float32(value):
+            found.append({"setting": setting, "value": float(value), "as_float32": float(np.float32(value)), "rule": rule})
+
+    if spec.keras_float32_casts:
+        rule = "keras-float32-hyperparameters"
+        if spec.optimizer == "sgd" and spec.momentum:
+            add("momentum", spec.momentum, rule)
+        if spec.optimizer in ("adam", "adamw", "nadam", "adamax", "lion"):
+            add("beta1", h["beta1"], rule)
+        if spec.optimizer in ("adam", "adamw", "nadam", "lion"):
+            add("beta2", h["beta2"], rule)
+        if h.get("weight_decay"):
+            add("weight_decay", h["weight_decay"], rule)
+        if spec.optimizer == "adagrad":
+            add("initial_accumulator", h["initial_accumulator"], rule)
+        if spec.schedule in ("exponential", "cosine"):
+            add("schedule lr0", spec.lr, "keras-float32-schedule")
+        if spec.schedule == "exponential":
+            add("schedule decay_rate", h["gamma"], "keras-float32-schedule")
+        if spec.schedule == "step":
+            for k in range(len(h["milestones"]) + 1):
+                add(f"schedule values[{k}]", spec.lr * h["gamma"] ** k, "keras-float32-schedule")
+    add("l1", spec.l1 or None, "keras-float32-regularizer")
+    add("l2", spec.l2 or None, "keras-float32-regularizer")
+    return found
 
 
 def unavailable(spec):

@@ -66,7 +66,7 @@ def to_scratch(framework, name, array, sizes, m=None):
     sizes: layer widths [n0, ..., nL]; m: batch size (for Z, A, dZ).
     """
     array = np.asarray(array)
-    if name == "loss":
+    if name in ("loss", "lr"):
         return expect(array, (), name)
     parsed = TensorName.parse(name)
     kind, l = parsed.kind.lstrip("d"), parsed.layer

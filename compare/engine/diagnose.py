@@ -11,6 +11,7 @@ differs, both implementations' values of it, and the step before, and names the 
     no update / one step of lag    the parameters did not move; or moved by the previous step's gradient
     Z and A swapped                A_l equals the other side's Z_l: the activation is not applied
     a softmax over the whole batch the columns of A_L do not each sum to 1
+    a schedule one step early/late the learning rate equals the other's of the step before or after
     the first layer of the forward pass that differs, everything before it agreeing
 
 Left out: patterns that need more than two steps of history.
@@ -96,6 +97,8 @@ def explain(divergence, records, previous, pair, spec, m, initial=None):
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     if a.shape != b.shape:
         return shape_words(name, a.shape, b.shape, ours, theirs)
+    if name == "lr":
+        return lr_words(divergence["step"], float(a), float(b), previous, ours, theirs)
     L, n_out = spec.n_layers, spec.sizes[-1]
     parsed = names.parse(name)
     kind = "state" if parsed.state else parsed.kind
@@ -142,6 +145,24 @@ def explain(divergence, records, previous, pair, spec, m, initial=None):
             words += backward_words(kind, layer, a, records, ours, theirs, spec)
         if previous is not None and name in previous.get(theirs, {}) and close(a, previous[theirs][name]):
             words.append(f"one step of lag: {ours}'s {name} equals {theirs}'s {name} of the previous step")
+    return "; ".join(words)
+
+
+def lr_words(step, a, b, previous, ours, theirs):
+    """The learning rate for the next step differs: the schedule. One step early or late when one
+    side's rate is the other's of the step before (a boundary taken as b vs b - 1)."""
+    words = [f"the learning rate after step {step} differs ({ours} {a:.6g}, {theirs} {b:.6g}): the schedules "
+             f"disagree, everything else of the step agreeing"]
+    before = {k: float(np.asarray(previous[k]["lr"])) for k in (ours, theirs)
+              if previous is not None and "lr" in previous.get(k, {})}
+    if ours in before and close(b, before[ours]) and not close(a, before[ours]):
+        words.append(f"{theirs} still uses the rate {ours} used before: its schedule changes one step later "
+                     f"(a milestone m is decayed from step m in torch's MultiStepLR; Keras's "
+                     f"PiecewiseConstantDecay switches after its boundary b: b = m - 1)")
+    elif theirs in before and close(a, before[theirs]) and not close(b, before[theirs]):
+        words.append(f"{ours} still uses the rate {theirs} used before: its schedule changes one step later "
+                     f"(a milestone m is decayed from step m in torch's MultiStepLR; Keras's "
+                     f"PiecewiseConstantDecay switches after its boundary b: b = m - 1)")
     return "; ".join(words)
 
 

@@ -264,8 +264,10 @@ def train(spec, data, runners, pairs, params, out, on_step, keep_step):
     X, Y = data.X.astype(spec.dtype, copy=False), data.Y.astype(spec.dtype, copy=False)
     rng = np.random.default_rng([spec.seed, 1])
     step, last_epoch, previous = 0, 1, None
+    epoch_loss = {}                                        # runner key -> [sum of loss x batch size, examples]
     for epoch, index in batches(len(X), spec, rng):
         if epoch != last_epoch:
+            end_epoch(runners, epoch_loss)
             out["evaluations"].append(evaluate(runners, data, spec, last_epoch))
             last_epoch = epoch
         step += 1
@@ -286,6 +288,8 @@ def train(spec, data, runners, pairs, params, out, on_step, keep_step):
         for key, record in records.items():
             if "loss" in record:
                 result.loss[key] = float(np.asarray(record["loss"]).reshape(-1)[0]) if np.size(record["loss"]) else np.nan
+                total = epoch_loss.setdefault(key, [0.0, 0])
+                total[0], total[1] = total[0] + result.loss[key] * len(index), total[1] + len(index)
             result.accuracy[key] = accuracy_of(record, Y_columns, L)
             bad = first_nonfinite(step, key, record, names.ordered(record, L))
             if bad and out["first_nonfinite"] is None:
@@ -340,6 +344,16 @@ def train(spec, data, runners, pairs, params, out, on_step, keep_step):
     out["evaluations"].append(evaluate(runners, data, spec, last_epoch))
     out["final_outputs"] = {key: r.implementation.predict(data.X_eval.astype(spec.dtype))
                             for key, r in runners.items() if hasattr(r.implementation, "predict")}
+
+
+def end_epoch(runners, epoch_loss):
+    """An epoch is over: each implementation that has a per-epoch schedule (end_epoch) moves it,
+    given its own mean training loss of the epoch, weighted by batch size (as fit's 'loss' log)."""
+    for key, runner in runners.items():
+        if hasattr(runner.implementation, "end_epoch"):
+            total, count = epoch_loss.get(key, (np.nan, 1))
+            runner.implementation.end_epoch(total / count)
+    epoch_loss.clear()
 
 
 def before_step(previous, records, params):

@@ -7,6 +7,7 @@ Every tensor an implementation hands the harness is named as in the scratch code
     dZ2, dW2, db2     backward: gradients of the loss                        (n_l, m), (n_l, n_{l-1}), (n_l, 1)
     W2, b2            parameters after the step's update                     (n_l, n_{l-1}), (n_l, 1)
     W2.m, b1.momentum optimizer state kept for a parameter, after the step   shape of the parameter
+    lr                the learning rate after the step (a schedule's)        ()
     accuracy          the batch accuracy (computed by the harness)           ()
 
 `TensorName.parse('dW2')` is the only parser; a name it does not know is an error, never
@@ -31,7 +32,7 @@ class UnknownTensor(ValueError):
 
 @dataclass(frozen=True)
 class TensorName:
-    kind: str                   # Z A dZ dW db W b loss accuracy
+    kind: str                   # Z A dZ dW db W b loss accuracy lr
     layer: int | None = None    # 1..L; None for loss and accuracy
     state: str | None = None    # optimizer state of parameter kind+layer ('m', 'v', 'momentum', ...)
 
@@ -40,12 +41,12 @@ class TensorName:
         """'dW2' -> TensorName('dW', 2); 'W1.m' -> TensorName('W', 1, 'm'). Raises UnknownTensor."""
         if isinstance(text, TensorName):
             return text
-        if text in ("loss", "accuracy"):
+        if text in ("loss", "accuracy", "lr"):
             return cls(text)
         match = _PATTERN.match(str(text))
         if match is None or (match["state"] and match["kind"] not in ("W", "b")):
             raise UnknownTensor(f"{text!r} is not a tensor name the harness knows (Z1, A1, loss, dZ1, dW1, db1, "
-                                f"W1, b1, W1.<state>)")
+                                f"W1, b1, W1.<state>, lr)")
         return cls(match["kind"], int(match["layer"]), match["state"])
 
     def __str__(self):
@@ -56,7 +57,7 @@ class TensorName:
     @property
     def group(self):
         """What the report sums errors by: 'Z', 'A', 'loss', 'dZ', 'dW', 'db', 'params', 'state', 'accuracy'."""
-        if self.state:
+        if self.state or self.kind == "lr":
             return "state"
         return "params" if self.kind in ("W", "b") else self.kind
 
@@ -89,7 +90,7 @@ class TensorName:
             return (2, n_layers - self.layer, ("dZ", "dW", "db").index(self.kind), "")
         if self.kind in ("W", "b") and not self.state:
             return (3, self.layer, "Wb".index(self.kind), "")
-        if self.state:
+        if self.state or self.kind == "lr":
             return (4, 0, 0, str(self))
         return (5, 0, 0, "")
 

@@ -3,7 +3,7 @@
 `Spec.validate()` turns every impossible request into an InputError with a one-line message,
 so the CLI can exit 2 before any framework is imported.
 
-Left out: per-layer optimizers, learning-rate schedules, dropout.
+Left out: per-layer optimizers, dropout.
 """
 import numbers
 from dataclasses import asdict, dataclass, field, replace
@@ -14,6 +14,7 @@ from scratch.activations import ACTIVATIONS
 from scratch.conventions import DEFAULTS
 from scratch.initializers import BIAS_INITIALIZERS, INITIALIZERS, Init
 from scratch.losses import FUSED_ACTIVATION, LOSSES
+from scratch.schedules import EVERY, SCHEDULES
 
 from .errors import InputError
 
@@ -54,6 +55,18 @@ class Spec:
     clip_norm: float | None = None  # clip the global gradient norm (torch clip_grad_norm_, Keras global_clipnorm)
     clip_norm_per_tensor: float | None = None  # clip each gradient's norm (Keras clipnorm)
     clip_value: float | None = None  # clip each gradient element to [-c, c] (clip_grad_value_, Keras clipvalue)
+    schedule: str | None = None     # learning-rate schedule: exponential | step | cosine | plateau (None: constant)
+    schedule_every: str = "step"    # move the schedule after every optimizer 'step' or every 'epoch'
+    gamma: float | None = None      # exponential: lr *= gamma; step: at each milestone (default 0.1);
+                                    # plateau: the reduction factor (default 0.1)
+    milestones: list | None = None  # step: schedule steps m at which lr *= gamma (torch's MultiStepLR
+                                    # meaning: the m-th optimizer step or epoch, counted from 0, is decayed)
+    t_max: int | None = None        # cosine: the half period in schedule steps (None: the run's length)
+    eta_min: float = 0.0            # cosine: the lowest learning rate
+    patience: int = 10              # plateau: bad steps tolerated (torch's meaning: reduce at patience + 1)
+    threshold: float = 1e-4         # plateau: an improvement beats the best by more than this (absolute)
+    cooldown: int = 0               # plateau: schedule steps after a reduction in which bad ones do not count
+    min_lr: float = 0.0             # plateau: the lowest learning rate
     weight_init: Init = field(default_factory=lambda: Init("kaiming_uniform"))  # how W is drawn
     bias_init: Init = field(default_factory=lambda: Init("kaiming_uniform"))    # how b is drawn
     fixed_params: list | None = None  # [(W (out, in), b (out,)), ...] for 'fixed' inits
@@ -87,7 +100,28 @@ class Spec:
         hyper.update(decay=self.decay, clip_norm=self.clip_norm, clip_norm_per_tensor=self.clip_norm_per_tensor,
                      clip_value=self.clip_value)
         hyper["float32_casts"] = convention == "keras" and self.keras_float32_casts
+        hyper.update(self.schedule_hyper())
         return hyper
+
+    def schedule_hyper(self):
+        """The learning-rate schedule's settings, defaults resolved ({'schedule': None} without one)."""
+        if self.schedule is None:
+            return {"schedule": None}
+        gamma = self.gamma if self.gamma is not None else 0.1
+        return {"schedule": self.schedule, "schedule_every": self.schedule_every, "gamma": gamma,
+                "milestones": list(self.milestones or ()), "t_max": self.schedule_length(),
+                "eta_min": self.eta_min, "patience": self.patience, "threshold": self.threshold,
+                "cooldown": self.cooldown, "min_lr": self.min_lr}
+
+    def schedule_length(self):
+        """cosine's T_max: as given, else the run's length in schedule steps when the spec fixes it."""
+        if self.t_max is not None or self.schedule != "cosine":
+            return self.t_max
+        if self.schedule_every == "step" and self.steps is not None:
+            return self.steps
+        if self.schedule_every == "epoch" and self.steps is None:
+            return self.epochs
+        return None
 
     def replace(self, **changes):
         """A copy with some fields changed (None values are ignored), validated."""
@@ -177,6 +211,62 @@ class Spec:
         if self.epochs is None and self.steps is None:
             raise InputError("give a number of epochs or of steps")
         self.validate_rules()
+        self.validate_schedule()
+
+    def validate_schedule(self):
+        """The schedule's name and its settings; a setting of another schedule is a mistake."""
+        if self.schedule is not None:
+            check_choice("schedule", self.schedule, SCHEDULES)
+        check_choice("schedule every", self.schedule_every, EVERY)
+        uses = {"gamma": ("exponential", "step", "plateau"), "milestones": ("step",), "t_max": ("cosine",),
+                "eta_min": ("cosine",), "patience": ("plateau",), "threshold": ("plateau",), "cooldown": ("plateau",),
+                "min_lr": ("plateau",)}
+        unset = {"gamma": None, "milestones": None, "t_max": None, "eta_min": 0.0, "patience": 10, "threshold": 1e-4,
+                 "cooldown": 0, "min_lr": 0.0}
+        for name, schedules in uses.items():
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, (list, tuple)) and not is_finite_number(value):
+                raise InputError(f"{name.replace('_', ' ')} must be a finite number, got {short(value)}")
+            if self.schedule not in schedules and (value != unset[name] if name != "milestones" else value):
+                raise InputError(f"{name.replace('_', ' ')} belongs to the {' or '.join(schedules)} schedule "
+                                 f"(--schedule {schedules[0]}), not to {self.schedule or 'a constant learning rate'}")
+        if self.schedule is None:
+            if self.schedule_every != "step":
+                raise InputError("schedule every epoch needs a schedule (--schedule)")
+            return
+        if self.schedule == "exponential" and self.gamma is None:
+            raise InputError("the exponential schedule needs its factor gamma (--gamma), lr *= gamma each time")
+        if self.gamma is not None and not self.gamma > 0:
+            raise InputError(f"gamma must be > 0, got {self.gamma}")
+        if self.schedule == "plateau" and self.gamma is not None and not self.gamma < 1:
+            raise InputError(f"the plateau schedule's factor gamma must be < 1 (both frameworks refuse more), got {self.gamma}")
+        if self.schedule == "step":
+            self.validate_milestones()
+        if self.schedule == "cosine":
+            t_max = self.schedule_length()
+            if t_max is None:
+                raise InputError("the cosine schedule needs its length --t-max (in schedule steps) when the run's "
+                                 "length in those steps is not fixed")
+            if not is_whole(t_max) or t_max <= 0:
+                raise InputError(f"t max must be a positive integer, got {short(t_max)}")
+            if self.eta_min < 0 or (self.eta_min and self.lr <= 0):
+                raise InputError(f"eta min must be >= 0 with a learning rate > 0 (Keras's alpha is eta_min / lr), "
+                                 f"got {self.eta_min} with lr {self.lr}")
+        for name in ("patience", "cooldown"):
+            value = getattr(self, name)
+            if not is_whole(value) or value < 0:
+                raise InputError(f"{name} must be a whole number >= 0, got {short(value)}")
+        for name in ("threshold", "min_lr"):
+            if getattr(self, name) < 0:
+                raise InputError(f"{name.replace('_', ' ')} must be >= 0, got {getattr(self, name)}")
+
+    def validate_milestones(self):
+        if not self.milestones:
+            raise InputError("the step schedule needs its milestones (--milestones 30,60): lr *= gamma at each")
+        if not isinstance(self.milestones, (list, tuple)) or not all(is_whole(m) and m > 0 for m in self.milestones):
+            raise InputError(f"milestones must be positive whole numbers, got {short(self.milestones)}")
+        if list(self.milestones) != sorted(set(self.milestones)):
+            raise InputError(f"milestones must increase, got {list(self.milestones)}")
 
     def validate_rules(self):
         """Weight decay, L1/L2 and clipping: finite numbers >= 0 (clip thresholds > 0), one clipping kind."""

@@ -15,6 +15,10 @@ class ReferenceImplementation:
     def predict(self, X):
         return convert.rows_to_batch(self.model.predict(X))
 
+    def end_epoch(self, mean_loss):
+        """An epoch is over: a per-epoch learning-rate schedule moves (the plateau one reads the loss)."""
+        self.model.end_epoch(mean_loss)
+
     def resync(self, record):
         """Restart from another run's parameters and optimizer state (scratch layout)."""
         names = [n for n in record if n != "loss" and TensorName.parse(n).param]

@@ -18,10 +18,15 @@ class ScratchImplementation:
         record.update(self.model.params)
         for name, state in self.model.optimizer.state.items():
             record.update({f"{name}.{key}": value for key, value in state.items()})
+        if self.model.schedule:
+            record["lr"] = np.asarray(self.model.optimizer.lr)
         return record
 
     def predict(self, X):
         return self.model.predict(convert.rows_to_batch(X))
+
+    def end_epoch(self, mean_loss):
+        self.model.end_epoch(mean_loss)
 
 
 def build(spec, params, convention="torch"):

@@ -69,10 +69,12 @@ def optimizer_text(spec):
             return f"SGD lr {spec.lr:g}"
         return f"SGD {'Nesterov ' if spec.nesterov else ''}momentum {spec.momentum:g} lr {spec.lr:g}"
     settings = [f"lr {spec.lr:g}"]
-    for field in (("rho",) if spec.optimizer == "rmsprop" else ("beta1", "beta2")) + ("eps",):
+    for field in ("rho", "beta1", "beta2", "eps"):
         value = getattr(spec, field)
-        if value is not None:
+        if value is not None and spec.optimizer in USES[field]:
             settings.append(f"{field} {value:g}")
+    if spec.schedule:
+        settings.append(f"{spec.schedule} schedule every {spec.schedule_every}")
     return f"{name} {' '.join(settings)}"
 
 
@@ -103,21 +105,43 @@ def casts_text(spec):
     return "off (Keras gets its hyperparameters as exact float64 numbers)"
 
 
+USES = {    # spec field -> the optimizers (or schedules) it belongs to
+    "momentum": ("sgd", "rmsprop"), "nesterov": ("sgd",), "dampening": ("sgd",), "centered": ("rmsprop",),
+    "rho": ("rmsprop", "adadelta"), "beta1": ("adam", "adamw", "nadam", "adamax", "lion"),
+    "beta2": ("adam", "adamw", "nadam", "adamax", "lion"), "amsgrad": ("adam", "adamw"),
+    "eps": ("rmsprop", "adam", "adamw", "nadam", "adamax", "adagrad", "adadelta"),
+}
+SCHEDULE_USES = {"schedule_every": ("exponential", "step", "cosine", "plateau"),
+                 "gamma": ("exponential", "step", "plateau"), "milestones": ("step",), "t_max": ("cosine",),
+                 "eta_min": ("cosine",), "patience": ("plateau",), "threshold": ("plateau",),
+                 "cooldown": ("plateau",), "min_lr": ("plateau",)}
+
+
+def unused_fields(spec):
+    """The spec's fields that mean nothing for its optimizer and schedule."""
+    unused = tuple(k for k, used_by in USES.items() if spec.optimizer not in used_by)
+    unused += tuple(k for k, used_by in SCHEDULE_USES.items() if spec.schedule not in used_by)
+    if spec.optimizer == "sgd" and not spec.momentum:
+        unused += ("nesterov", "dampening")
+    return unused
+
+
 def spec_table(spec, frameworks, data, tablefmt="simple"):
     """The resolved spec, one field a row (fields that do not apply to this run left out), with
     the frameworks and the data sizes."""
     config = spec.to_dict()
-    unused = {"sgd": ("rho", "beta1", "beta2", "eps"), "rmsprop": ("momentum", "nesterov", "beta1", "beta2"),
-              "adam": ("momentum", "nesterov", "rho")}[spec.optimizer]
-    if spec.optimizer == "sgd" and not spec.momentum:
-        unused += ("nesterov",)
+    unused = unused_fields(spec)
     if "keras" not in frameworks:
         unused += ("keras_float32_casts",)
     for name in ("rho", "beta1", "beta2", "eps"):
-        if config[name] is None:
+        if config[name] is None and name not in unused:
             torch_value, keras_value = spec.hyper("torch")[name], spec.hyper("keras")[name]
             config[name] = (f"default: {torch_value}" if torch_value == keras_value
                             else f"default: torch {torch_value}, keras {keras_value}")
+    if spec.schedule in ("step", "plateau") and spec.gamma is None:
+        config["gamma"] = "default: 0.1"
+    if spec.schedule == "cosine" and spec.t_max is None:
+        config["t_max"] = f"the run's length: {spec.schedule_length()}"
     unused += ("epochs",) if spec.steps is not None else ("steps",)
     config["weight_init"], config["bias_init"] = init_text(spec.weight_init), init_text(spec.bias_init)
     config["batch_size"] = "full batch" if spec.batch_size is None else spec.batch_size
@@ -265,6 +289,16 @@ def cross_lines(report):
              + (" (judged by the tolerance)" if tk["judged"] else " (reported, not judged: conventions differ)")]
     for key, reason in tk["reasons"].items():
         lines.append(wrap(f"- {key}: {reason}", "  "))
+    return "\n".join(lines)
+
+
+def rounding_lines(report):
+    """The float32 audit: what Keras rounded through float32 in this float64 run."""
+    found = report.summary.get("float32_roundings") or []
+    if not found:
+        return ""
+    lines = ["Keras rounds through float32 in this float64 run (scratch@keras does the same):"]
+    lines += [wrap(f"- {r['setting']} {r['value']!r} acts as {r['as_float32']!r} ({r['rule']})", "  ") for r in found]
     return "\n".join(lines)
 
 

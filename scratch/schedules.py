@@ -1,0 +1,223 @@
+"""Learning-rate schedules, written the way each framework writes them.
+
+A schedule holds the learning rate the next optimizer step uses (`lr`) and moves it one
+schedule step at a time (`step(metric)`): after every optimizer step (every='step') or after
+every epoch (every='epoch'). The scratch network sets its optimizer's lr from it.
+
+torch (torch/optim/lr_scheduler.py) and Keras (keras/src/optimizers/schedules/
+learning_rate_schedule.py, keras/src/callbacks/reduce_lr_on_plateau.py) compute the same
+schedules differently:
+
+    schedule     torch (scheduler.step() moves it)        Keras (read at the step count t)
+    exponential  ExponentialLR: lr = lr * gamma            ExponentialDecay: lr0 * gamma ** t
+    step         MultiStepLR: lr = lr * gamma when the     PiecewiseConstantDecay: values[k] for
+                 count reaches a milestone m               b_{k-1} < t <= b_k, boundaries b = m - 1
+    cosine       CosineAnnealingLR: a recursive formula,   CosineDecay: lr0 ((1 - a) c + a),
+                 restarting after T_max (periodic)         c = (1 + cos(pi min(t, T) / T)) / 2, a = eta_min / lr0
+    plateau      ReduceLROnPlateau: reduce when the bad    the ReduceLROnPlateau callback: reduce when
+                 count exceeds patience                     the wait reaches patience (patience + 1 here)
+
+torch's schedulers multiply the current lr (chainable form), Keras's schedules recompute it
+from lr0: the two round differently, a few units in the last place. The spec's milestones,
+patience and cooldown have torch's meaning; the Keras objects are built with the equivalent
+numbers (boundaries m - 1, patience + 1, cooldown + 1), as compare translate prints them.
+
+Keras's float32 roundings in a float64 run (with Python floats; np.float64 stays exact):
+ExponentialDecay's lr0 and decay_rate, PiecewiseConstantDecay's values, CosineDecay's lr0
+(tf.convert_to_tensor of a Python float is float32); the plateau callback compares losses as
+float32 tensors (ops.less on Python floats) in every run.
+
+Left out: warmup, cyclic and one-cycle schedules, per-group learning rates.
+"""
+import math
+from collections import Counter
+
+import numpy as np
+
+SCHEDULES = ("exponential", "step", "cosine", "plateau")
+EVERY = ("step", "epoch")
+TORCH_PLATEAU_EPS = 0.0           # ReduceLROnPlateau skips a reduction smaller than eps (default 1e-8: it
+                                  # stops near lr 1e-8); Keras has no such cutoff, so the reference sets 0
+
+
+def f32(x):
+    """A Python float as Keras's TF backend converts it: float32."""
+    return float(np.float32(x))
+
+
+class Schedule:
+    """The learning rate a schedule gives the next optimizer step, and one schedule step."""
+
+    def __init__(self, lr, every):
+        self.lr, self.every, self.t = lr, every, 0     # t: schedule steps taken (Keras's step count)
+
+    def step(self, metric=None):
+        """Move one schedule step (the metric is the plateau's loss). -> the new lr"""
+        self.t += 1
+        self.lr = self.next_lr(metric)
+        return self.lr
+
+
+class TorchExponential(Schedule):
+    """ExponentialLR.get_lr: group['lr'] * gamma."""
+
+    def __init__(self, lr, every, gamma):
+        super().__init__(lr, every)
+        self.gamma = gamma
+
+    def next_lr(self, metric):
+        return self.lr * self.gamma
+
+
+class TorchMultiStep(Schedule):
+    """MultiStepLR.get_lr: group['lr'] * gamma ** milestones[last_epoch] when last_epoch is a milestone."""
+
+    def __init__(self, lr, every, gamma, milestones):
+        super().__init__(lr, every)
+        self.gamma, self.milestones = gamma, Counter(milestones)
+
+    def next_lr(self, metric):
+        if self.t not in self.milestones:
+            return self.lr
+        return self.lr * self.gamma ** self.milestones[self.t]
+
+
+class TorchCosine(Schedule):
+    """CosineAnnealingLR.get_lr, the recursive (chainable) form: each lr from the one before;
+    after T_max it rises again (period 2 T_max)."""
+
+    def __init__(self, lr, every, t_max, eta_min):
+        super().__init__(lr, every)
+        self.base_lr, self.t_max, self.eta_min = lr, t_max, eta_min
+
+    def next_lr(self, metric):
+        t, T, eta_min = self.t, self.t_max, self.eta_min
+        if (t - 1 - T) % (2 * T) == 0:
+            return self.lr + (self.base_lr - eta_min) * (1 - math.cos(math.pi / T)) / 2
+        return (1 + math.cos(math.pi * t / T)) / (1 + math.cos(math.pi * (t - 1) / T)) * (self.lr - eta_min) + eta_min
+
+
+class TorchPlateau(Schedule):
+    """ReduceLROnPlateau(mode='min', threshold_mode='abs').step(metric): a bad step when not
+    metric < best - threshold; reduce when the bad count exceeds patience, and only if the lr
+    falls by more than eps (TORCH_PLATEAU_EPS)."""
+
+    def __init__(self, lr, every, factor, patience, threshold, cooldown, min_lr):
+        super().__init__(lr, every)
+        self.factor, self.patience, self.threshold, self.cooldown, self.min_lr = factor, patience, threshold, cooldown, min_lr
+        self.best, self.bad, self.cooldown_counter = math.inf, 0, 0
+
+    def next_lr(self, metric):
+        current = float(metric)
+        if current < self.best - self.threshold:
+            self.best, self.bad = current, 0
+        else:
+            self.bad += 1
+        if self.cooldown_counter > 0:
+            self.cooldown_counter -= 1
+            self.bad = 0                                   # bad steps in cooldown do not count
+        if self.bad > self.patience:
+            self.cooldown_counter, self.bad = self.cooldown, 0
+            new_lr = max(self.lr * self.factor, self.min_lr)
+            if self.lr - new_lr > TORCH_PLATEAU_EPS:
+                return new_lr
+        return self.lr
+
+
+class KerasExponential(Schedule):
+    """ExponentialDecay(lr0, decay_steps=1, decay_rate=gamma)(t) = lr0 * gamma ** t."""
+
+    def __init__(self, lr, every, gamma, casts=False):
+        cast = f32 if casts else float
+        super().__init__(cast(lr), every)
+        self.lr0, self.gamma = cast(lr), cast(gamma)
+
+    def next_lr(self, metric):
+        return self.lr0 * self.gamma ** float(self.t)
+
+
+class KerasPiecewise(Schedule):
+    """PiecewiseConstantDecay(boundaries=[m - 1 ...], values=[lr0, lr0 gamma, lr0 gamma^2 ...])(t):
+    values[k] where k boundaries lie below t (t > b)."""
+
+    def __init__(self, lr, every, gamma, milestones, casts=False):
+        cast = f32 if casts else float
+        self.boundaries = [m - 1 for m in milestones]
+        self.values = [cast(lr * gamma**k) for k in range(len(milestones) + 1)]
+        super().__init__(self.values[0], every)
+
+    def next_lr(self, metric):
+        return self.values[sum(self.t > b for b in self.boundaries)]
+
+
+class KerasCosine(Schedule):
+    """CosineDecay(lr0, decay_steps=T, alpha=eta_min / lr0)(t): lr0 ((1 - alpha) c + alpha),
+    c = 0.5 (1 + cos(pi min(t, T) / T)); it stays at eta_min after T."""
+
+    def __init__(self, lr, every, t_max, eta_min, casts=False):
+        cast = f32 if casts else float
+        super().__init__(cast(lr), every)
+        self.lr0, self.t_max, self.alpha = cast(lr), t_max, (eta_min / lr if eta_min else 0.0)
+
+    def next_lr(self, metric):
+        fraction = min(float(self.t), float(self.t_max)) / float(self.t_max)
+        cosine_decayed = 0.5 * (1.0 + math.cos(math.pi * fraction))
+        return self.lr0 * ((1 - self.alpha) * cosine_decayed + self.alpha)
+
+
+class KerasPlateau(Schedule):
+    """keras.callbacks.ReduceLROnPlateau(monitor='loss', mode='min', min_delta=threshold,
+    patience=patience + 1, cooldown=cooldown + 1 if cooldown else 0).on_epoch_end: the cooldown
+    counts down first; an improvement is (metric - (-min_delta)) < best (mode 'min' negates
+    min_delta: MonitorCallback._set_monitor_op), compared as float32 tensors; reduce when the wait reaches patience, if lr > float32(min_lr)."""
+
+    def __init__(self, lr, every, factor, patience, threshold, cooldown, min_lr):
+        super().__init__(lr, every)
+        self.factor, self.min_delta, self.min_lr = factor, threshold, min_lr
+        self.patience, self.cooldown = keras_plateau_counts(patience, cooldown)
+        self.best, self.wait, self.cooldown_counter = None, 0, 0
+
+    def next_lr(self, metric):
+        current = float(metric)
+        if self.cooldown_counter > 0:
+            self.cooldown_counter -= 1
+            self.wait = 0
+        if self.best is None or np.float32(current - (-self.min_delta)) < np.float32(self.best):   # min_delta *= -1
+            self.best, self.wait = current, 0
+        elif not self.cooldown_counter > 0:
+            self.wait += 1
+            if self.wait >= self.patience and self.lr > np.float32(self.min_lr):
+                self.cooldown_counter, self.wait = self.cooldown, 0
+                return max(self.lr * self.factor, self.min_lr)
+        return self.lr
+
+
+def keras_plateau_counts(patience, cooldown):
+    """torch's patience and cooldown (the spec's) -> Keras's: Keras reduces when the wait reaches
+    its patience (torch: when the bad count exceeds it), and counts its cooldown down before
+    looking at the step (torch: after), so each needs one more; a cooldown of 0 stays 0."""
+    return patience + 1, cooldown + 1 if cooldown else 0
+
+
+def make_schedule(hyper, convention):
+    """The schedule of resolved hyperparameters (compare.spec.Spec.hyper), as `convention`
+    computes it, or None without one."""
+    h, name = hyper, hyper.get("schedule")
+    if name is None:
+        return None
+    lr, every, casts = h["lr"], h["schedule_every"], h.get("float32_casts", False)
+    if convention == "torch":
+        if name == "exponential":
+            return TorchExponential(lr, every, h["gamma"])
+        if name == "step":
+            return TorchMultiStep(lr, every, h["gamma"], h["milestones"])
+        if name == "cosine":
+            return TorchCosine(lr, every, h["t_max"], h["eta_min"])
+        return TorchPlateau(lr, every, h["gamma"], h["patience"], h["threshold"], h["cooldown"], h["min_lr"])
+    if name == "exponential":
+        return KerasExponential(lr, every, h["gamma"], casts)
+    if name == "step":
+        return KerasPiecewise(lr, every, h["gamma"], h["milestones"], casts)
+    if name == "cosine":
+        return KerasCosine(lr, every, h["t_max"], h["eta_min"], casts)
+    return KerasPlateau(lr, every, h["gamma"], h["patience"], h["threshold"], h["cooldown"], h["min_lr"])
