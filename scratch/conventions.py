@@ -155,7 +155,7 @@ DIFFERENCES = {
         "seen in the runs here)",
     ),
     "cosine-after-t-max": (
-        "the cosine schedule with a run longer than t_max + 1 schedule steps",
+        "the cosine schedule with a run longer than t_max schedule steps",
         "torch's CosineAnnealingLR rises again after T_max (period 2 T_max); Keras's CosineDecay stays "
         "at alpha lr0 = eta_min",
     ),

