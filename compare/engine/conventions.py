@@ -10,6 +10,7 @@ Left out: differences the spec cannot trigger (probability clipping, initializer
 import numpy as np
 
 from scratch.conventions import DIFFERENCES, UNAVAILABLE
+from scratch.more_activations import LEAKY_SLOPE
 
 STATE_ONLY = {"sgd-momentum-form", "rmsprop-momentum-form"}
 MOMENTUM_FORMS = STATE_ONLY       # rules under which the momentum buffers mean different things
@@ -58,7 +59,6 @@ def numeric_differences(spec):
 # Rules that change the derivative only at an input exactly on a kink (z = 0 for SELU): a float64
 # run never lands there by chance, so torch~keras is still judged; the reasons name them.
 KINK_ONLY = {"selu-kink", "celu-kink", "hard-tanh-kink"}
-KERAS_LEAKY_DEFAULT = 0.2      # keras.activations.leaky_relu's negative_slope
 
 
 def activation_differences(spec):
@@ -68,7 +68,7 @@ def activation_differences(spec):
     return {
         "leaky-relu-default-slope": "leaky_relu" in used and slope is None,
         "keras-float32-leaky-slope": "leaky_relu" in used and not exact_in_float32(
-            KERAS_LEAKY_DEFAULT if slope is None else float(slope)),
+            LEAKY_SLOPE["keras"] if slope is None else float(slope)),
         "gelu-float32-constant": "gelu" in used,
         "gelu-tanh-float32-constant": "gelu_tanh" in used,
         "hard-sigmoid-float32-slope": "hard_sigmoid" in used,
