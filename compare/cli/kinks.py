@@ -40,14 +40,14 @@ def main(argv):
     check_frameworks(("torch", "keras"), what="kinks")      # one line naming the extra when one is missing
     frameworks.configure_threads(1, ("torch", "keras"))
     rows = measure()
-    print("each activation's derivative at its kinks, float64: scratch follows torch, scratch@keras follows Keras;")
+    print("each activation's derivative at its kinks (float64); scratch follows torch, scratch@keras Keras;")
     print("torch's column is torch.autograd's, Keras's is tf.GradientTape's (measured now)")
     print()
     print(table(rows))
     print()
     differ = sorted({r["activation"] for r in rows if r["frameworks_differ"]})
     print(f"* torch and Keras differ: {', '.join(differ) or 'none'}")
-    print(f"smooth (no kink): {', '.join(smooth())}")
+    print(f"no kink: {', '.join(smooth())}")
     wrong = [r for r in rows if not r["agree"]]
     if args.json is not None:
         write_atomic(args.json, lambda f: json.dump({"rows": rows, "smooth": smooth(), "agree": not wrong}, f, indent=1))
