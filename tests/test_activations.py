@@ -163,3 +163,13 @@ def test_slope_must_be_finite():
     spec = recipes.get("toy3").spec
     with pytest.raises(InputError, match="slope must be a finite number"):
         spec.replace(activations=["leaky_relu", "softmax"], slope=float("nan"))
+
+
+def test_docs_kink_table_is_the_commands_output():
+    """docs/conventions.md's Kinks section is what `python -m compare kinks` prints now."""
+    from pathlib import Path
+
+    from compare.cli.kinks import table
+
+    docs = (Path(__file__).resolve().parent.parent / "docs" / "conventions.md").read_text()
+    assert table(measure()) in docs
