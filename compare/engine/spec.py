@@ -29,6 +29,8 @@ CLIPS = ("clip_norm", "clip_norm_per_tensor", "clip_value")
 class Spec:
     sizes: list                     # layer widths [n_in, hidden..., n_out]
     activations: list               # one per layer after the input: linear relu sigmoid tanh softplus softmax
+                                    # (and leaky_relu elu selu celu gelu gelu_tanh silu softsign hard_sigmoid
+                                    # hard_silu relu6 mish log_sigmoid hard_tanh: scratch/more_activations.py)
     loss: str = "mse"               # mse | binary_crossentropy | categorical_crossentropy
     reduction: str = "mean"         # 'mean' over the batch (both frameworks' default) or 'sum'
     optimizer: str = "sgd"          # sgd | rmsprop | adam | adamw | nadam | adamax | adagrad | adadelta | lion
