@@ -93,9 +93,10 @@ def test_kinks_command_exit_code_and_json(tmp_path, capsys, monkeypatch):
     assert "PASS" in out.splitlines()[-1]
     written = json.loads(path.read_text())
     assert written["agree"] and len(written["rows"]) == len(HAND)
+    import scratch.activations as act
     import scratch.more_activations as more
-    monkeypatch.setitem(more.KERAS, "celu", (more.celu_keras, lambda Z, A: (Z >= 0).astype(Z.dtype)))
-    monkeypatch.setitem(__import__("scratch.activations").activations.ACTIVATIONS, "celu", more.KERAS["celu"])
+    wrong = (more.celu_keras, lambda Z, A: (Z >= 0).astype(Z.dtype))     # the max's share only: 1 at 0, not 2
+    monkeypatch.setitem(act.ACTIVATIONS, "celu", wrong)
     assert main(["kinks"]) == 1                          # a scratch derivative that is wrong at a kink
     assert "MISMATCH" in capsys.readouterr().out
 
