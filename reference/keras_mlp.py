@@ -49,6 +49,23 @@ LOSSES = {
     "binary_crossentropy": keras.losses.BinaryCrossentropy,
     "categorical_crossentropy": keras.losses.CategoricalCrossentropy,
 }
+# Activations Keras does not name the way the spec does, or that take a setting
+# (keras/src/activations/activations.py); every other name is keras.activations.get(name).
+ACTIVATIONS = {
+    "gelu": lambda x: keras.activations.gelu(x, approximate=False),   # tf.nn.gelu's erfc form
+    "gelu_tanh": lambda x: keras.activations.gelu(x, approximate=True),
+}
+
+
+def make_activation(name, spec):
+    """Keras's activation function for a name. leaky_relu is keras.activations.leaky_relu, the
+    function Dense(activation='leaky_relu') uses (negative_slope 0.2; the layer
+    keras.layers.LeakyReLU defaults to 0.3), with the spec's slope when it gives one."""
+    if name == "leaky_relu" and spec.slope is not None:
+        return lambda x: keras.activations.leaky_relu(x, negative_slope=float(spec.slope))
+    return ACTIVATIONS.get(name) or keras.activations.get(name)
+
+
 REDUCTIONS = {"mean": "sum_over_batch_size", "sum": "sum"}
 STATE_NAMES = {"sgd": ("momentum",), "rmsprop": ("square_avg", "grad_avg", "momentum"), "adam": ("m", "v", "v_max"),
                "adamw": ("m", "v", "v_max"), "nadam": ("m", "v"), "adamax": ("m", "u"), "adagrad": ("accumulator",),
@@ -202,7 +219,7 @@ class KerasMLP:
             layer.build((None, n_in))
             layer.set_weights([kernel, bias])
             self.layers.append(layer)
-        self.g = [None] + [keras.activations.get(name) for name in spec.activations]
+        self.g = [None] + [make_activation(name, spec) for name in spec.activations]
         self.loss_fn = LOSSES[spec.loss](reduction=REDUCTIONS[spec.reduction], dtype=spec.dtype)
         self.params = {}
         for l in range(1, self.L + 1):

@@ -30,6 +30,30 @@ ACTIVATIONS = {
     "softplus": nn.Softplus,           # beta=1, threshold=20: linear above z = 20
     "softmax": lambda: nn.Softmax(dim=1),
 }
+# The other modules torch ships (torch/nn/modules/activation.py), each at its defaults.
+ACTIVATIONS.update({
+    "leaky_relu": nn.LeakyReLU,        # negative_slope 0.01 unless the spec gives a slope (make_activation)
+    "elu": nn.ELU,
+    "selu": nn.SELU,
+    "celu": nn.CELU,
+    "gelu": nn.GELU,                   # approximate='none': the erf form
+    "gelu_tanh": lambda: nn.GELU(approximate="tanh"),
+    "silu": nn.SiLU,
+    "softsign": nn.Softsign,
+    "hard_sigmoid": nn.Hardsigmoid,
+    "hard_silu": nn.Hardswish,
+    "relu6": nn.ReLU6,
+    "mish": nn.Mish,
+    "log_sigmoid": nn.LogSigmoid,
+    "hard_tanh": nn.Hardtanh,          # min_val -1, max_val 1
+})
+
+
+def make_activation(name, spec):
+    """torch's module for an activation name; leaky_relu with the spec's slope when it gives one."""
+    if name == "leaky_relu" and spec.slope is not None:
+        return nn.LeakyReLU(negative_slope=spec.slope)
+    return ACTIVATIONS[name]()
 
 # The loss reads the logits Z_L for the cross-entropies (torch fuses log-softmax / log-sigmoid
 # into them) and the output A_L for MSE, as the scratch losses do.
@@ -108,7 +132,7 @@ class TorchMLP:
                 layer.weight.copy_(torch.from_numpy(weight))
                 layer.bias.copy_(torch.from_numpy(bias))
             self.layers.append(layer)
-        self.g = [None] + [ACTIVATIONS[name]() for name in spec.activations]
+        self.g = [None] + [make_activation(name, spec) for name in spec.activations]
         loss_class, self.loss_reads = LOSSES[spec.loss]
         self.loss_fn = loss_class(reduction=spec.reduction)
         self.params = {}

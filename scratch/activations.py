@@ -12,9 +12,16 @@ Two conventions differ in one place only, softplus: torch's nn.Softplus(beta=1,
 threshold=20) returns z itself above 20, Keras (tf.math.softplus) is log(1 + e^z)
 everywhere. `activation_table(convention)` gives the table a convention uses.
 
-Left out: leaky/parametric units, GELU, dropout; anything with parameters of its own.
+The other activations both frameworks ship (leaky_relu, elu, selu, celu, gelu, gelu_tanh, silu,
+softsign, hard_sigmoid, hard_silu, relu6, mish, log_sigmoid, hard_tanh) live in
+scratch/more_activations.py, with the kinks and float32 constants where torch and Keras differ;
+the tables below include them.
+
+Left out: parametric units (PReLU), dropout; anything with trainable parameters of its own.
 """
 import numpy as np
+
+from . import more_activations as more
 
 SOFTPLUS_TORCH_THRESHOLD = 20.0  # torch.nn.Softplus default: linear above beta*z > 20
 
@@ -106,6 +113,16 @@ ACTIVATIONS = {
 TORCH_ACTIVATIONS = dict(ACTIVATIONS, softplus=(softplus_thresholded, softplus_thresholded_grad))
 
 
-def activation_table(convention):
-    """The name -> (g, g') table of a framework convention: 'torch' or 'keras'."""
-    return TORCH_ACTIVATIONS if convention == "torch" else ACTIVATIONS
+# --- the activations of scratch/more_activations.py, in each convention ----------------------
+ACTIVATIONS.update(more.KERAS)
+TORCH_ACTIVATIONS.update(more.TORCH)
+
+
+def activation_table(convention, slope=None):
+    """The name -> (g, g') table of a framework convention: 'torch' or 'keras'. leaky_relu gets
+    `slope` (None: that framework's default; Keras's rounded through float32) bound in."""
+    table = dict(TORCH_ACTIVATIONS if convention == "torch" else ACTIVATIONS)
+    s = more.leaky_slope(convention, slope)
+    g, g_grad = table["leaky_relu"]
+    table["leaky_relu"] = (lambda Z: g(Z, s), lambda Z, A: g_grad(Z, A, s))
+    return table

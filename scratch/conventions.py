@@ -170,3 +170,49 @@ DIFFERENCES = {
         "torch sums every element; Keras averages over the units and sums over the batch",
     ),
 }
+
+# --- activations (issue 11): verified in torch/nn/modules/activation.py and the measured autograd
+# of torch 2.13; keras/src/activations/activations.py, keras/src/backend/tensorflow/nn.py and
+# tensorflow/python/ops/nn_ops.py (gelu) of Keras 3.15 / TF 2.21. Checked by tests/test_activations.py.
+DIFFERENCES.update({
+    "leaky-relu-default-slope": (
+        "a leaky_relu layer without a slope",
+        "torch's nn.LeakyReLU slope is 0.01; keras.activations.leaky_relu's (what Dense(activation="
+        "'leaky_relu') uses, and the reference) is 0.2 (the layer keras.layers.LeakyReLU: 0.3)",
+    ),
+    "keras-float32-leaky-slope": (
+        "a leaky_relu layer whose Keras slope is not exact in float32",
+        "tf.nn.leaky_relu keeps its slope as a float32 attribute, even in a float64 run: 0.01 acts as "
+        "0.009999999776482582 (2.2e-8 relative in the negative branch)",
+    ),
+    "gelu-float32-constant": (
+        "a gelu layer",
+        "Keras's tf.nn.gelu computes z/2 erfc(-z c) with c = 1/sqrt(2) cast through float32 "
+        "(0.7071067690849304), even in a float64 run; torch's nn.GELU uses the exact constant and 1 + erf",
+    ),
+    "gelu-tanh-float32-constant": (
+        "a gelu_tanh layer",
+        "Keras's tf.nn.gelu(approximate=True) casts 0.044715 through float32 (0.044714998453855515), "
+        "even in a float64 run; torch's nn.GELU('tanh') uses it exactly",
+    ),
+    "hard-sigmoid-float32-slope": (
+        "a hard_sigmoid layer",
+        "torch's Hardsigmoid backward multiplies by float32 1/6 (0.1666666716337204) even in float64; "
+        "Keras's derivative is relu6'(z + 3) / 6, exact (3e-8 relative in the gradient)",
+    ),
+    "selu-kink": (
+        "a selu layer (an input exactly 0)",
+        "SELU'(0): torch takes the left branch, scale*alpha = 1.7580993408473766; Keras's SeluGrad "
+        "the right, scale = 1.0507009873554805",
+    ),
+    "celu-kink": (
+        "a celu layer (an input exactly 0)",
+        "CELU'(0): torch 1; Keras computes max(z, 0) + expm1(min(z, 0)) and both max and min pass "
+        "the gradient on a tie: 2",
+    ),
+    "hard-tanh-kink": (
+        "a hard_tanh layer (an input exactly -1 or 1)",
+        "hardtanh'(-1) and hardtanh'(1): torch 0 (open interval), Keras 1 (tf.clip_by_value's "
+        "gradient passes on [-1, 1] closed)",
+    ),
+})

@@ -13,7 +13,26 @@ float64 and then cast, so float32 and float64 runs start from the same numbers u
     zeros             w = 0
     fixed             the values given in the spec
 
-Left out: truncated normals, orthogonal init, per-layer initializers.
+The variance-scaling family, as each framework draws it (fan_in = n_{l-1}, fan_out = n_l; the
+same fans in torch's (out, in) weight and Keras's (in, out) kernel):
+
+    torch (torch/nn/init.py; plain normals, nothing truncated)
+    xavier_uniform    U(-l, l), l = sqrt(6 / (fan_in + fan_out))   (= Keras glorot_uniform)
+    xavier_normal     N(0, s),  s = sqrt(2 / (fan_in + fan_out))
+    kaiming_normal    N(0, s),  s = sqrt(2 / fan_in)               (kaiming_normal_, a=0, fan_in)
+    Keras (keras/src/initializers/random_initializers.py, VarianceScaling; normals truncated)
+    he_uniform        U(-l, l), l = sqrt(6 / fan_in)               (= torch kaiming_uniform_, a=0)
+    lecun_uniform     U(-l, l), l = sqrt(3 / fan_in)
+    glorot_normal     T(s), s = sqrt(2 / (fan_in + fan_out)) / 0.87962566103423978
+    he_normal         T(s), s = sqrt(2 / fan_in) / 0.87962566103423978
+    lecun_normal      T(s), s = sqrt(1 / fan_in) / 0.87962566103423978
+T(s) is N(0, s) truncated at 2 s (values beyond are drawn again: tf.random.truncated_normal);
+0.8796... is the standard deviation of a unit normal truncated at +-2, so T(s) has the std of
+the untruncated formula. kaiming_uniform above is nn.Linear's default, kaiming_uniform_(a=sqrt(5)).
+The random streams of the frameworks cannot be shared: tests/test_initializers.py checks the
+distributions (Kolmogorov-Smirnov) instead.
+
+Left out: orthogonal init, per-layer initializers, gains other than the defaults.
 """
 from dataclasses import dataclass
 
@@ -43,10 +62,47 @@ def draw(init, shape, fan_in, fan_out, rng):
         return rng.uniform(-limit, limit, shape)
     if init.kind == "zeros":
         return np.zeros(shape)
+    if init.kind in VARIANCE_SCALING:
+        return variance_scaling(init.kind, shape, fan_in, fan_out, rng)
     raise ValueError(f"unknown initializer {init.kind!r}")
 
 
 INITIALIZERS = ("normal", "uniform", "glorot_uniform", "kaiming_uniform", "zeros", "fixed")
+
+# --- the variance-scaling family (issue 11) ----------------------------------------------------
+TRUNCATED_STD = 0.87962566103423978   # std of N(0, 1) truncated to [-2, 2] (Keras's constant)
+# kind -> (distribution, scale, fan): the variance is scale / fan
+VARIANCE_SCALING = {
+    "xavier_uniform": ("uniform", 1.0, "avg"), "xavier_normal": ("normal", 1.0, "avg"),
+    "kaiming_normal": ("normal", 2.0, "in"),
+    "he_uniform": ("uniform", 2.0, "in"), "lecun_uniform": ("uniform", 1.0, "in"),
+    "glorot_normal": ("truncated_normal", 1.0, "avg"), "he_normal": ("truncated_normal", 2.0, "in"),
+    "lecun_normal": ("truncated_normal", 1.0, "in"),
+}
+INITIALIZERS += tuple(VARIANCE_SCALING)
+
+
+def truncated_normal(shape, std, rng):
+    """N(0, std) restricted to [-2 std, 2 std]: draw, then draw again where |x| > 2 std."""
+    x = rng.standard_normal(shape)
+    outside = np.abs(x) > 2
+    while outside.any():
+        x[outside] = rng.standard_normal(int(outside.sum()))
+        outside = np.abs(x) > 2
+    return x * std
+
+
+def variance_scaling(kind, shape, fan_in, fan_out, rng):
+    """Variance scale / fan: uniform with limit sqrt(3 var), normal with std sqrt(var), or Keras's
+    truncated normal with std sqrt(var) / 0.8796... (so that the truncated values have std sqrt(var))."""
+    distribution, scale, fan = VARIANCE_SCALING[kind]
+    variance = scale / max(1.0, fan_in if fan == "in" else (fan_in + fan_out) / 2.0)
+    if distribution == "uniform":
+        limit = np.sqrt(3.0 * variance)
+        return rng.uniform(-limit, limit, shape)
+    if distribution == "normal":
+        return rng.standard_normal(shape) * np.sqrt(variance)
+    return truncated_normal(shape, np.sqrt(variance) / TRUNCATED_STD, rng)
 BIAS_INITIALIZERS = ("normal", "uniform", "kaiming_uniform", "zeros", "fixed")
 
 

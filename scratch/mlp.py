@@ -41,7 +41,7 @@ class MLP:
         self.params = {}
         for l, (W, b) in enumerate(params, start=1):
             self.params[f"W{l}"], self.params[f"b{l}"] = W.copy(), b.copy()
-        table = activation_table(convention)
+        table = activation_table(convention, spec.slope)            # leaky_relu: the spec's slope or the default
         self.names = list(spec.activations)
         self.g = [None] + [table[name][0] for name in spec.activations]       # g[l] for layer l
         self.g_grad = [None] + [table[name][1] for name in spec.activations]

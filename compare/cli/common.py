@@ -85,7 +85,22 @@ def resolve_spec(recipe, args, steps=None):
         changes["steps"] = args.steps
     if steps is not None:
         changes["steps"] = steps
+    changes.update(activation_changes(spec, option))
     return dataclasses.replace(spec, **changes).validate()
+
+
+def activation_changes(spec, option):
+    """--activation NAME (every hidden layer; the output layer stays the recipe's) and --slope X."""
+    changes = {}
+    name = option("activation")
+    if name is not None:
+        if spec.n_layers < 2:
+            raise InputError(f"--activation {name} sets the hidden layers' activation, and this recipe "
+                             f"({'-'.join(map(str, spec.sizes))}) has no hidden layer")
+        changes["activations"] = [name] * (spec.n_layers - 1) + [spec.activations[-1]]
+    if option("slope") is not None:
+        changes["slope"] = option("slope")
+    return changes
 
 
 def total_steps(spec, n):

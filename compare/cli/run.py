@@ -38,6 +38,9 @@ def recipe_parser():
     p.add_argument("--clip-norm-per-tensor", type=finite_float, help="clip each gradient's norm to X")
     p.add_argument("--clip-value", type=finite_float, help="clip each gradient element to [-X, X]")
     add_schedule_options(p)
+    p.add_argument("--activation", metavar="NAME",
+                   help="the activation of every hidden layer (python -m compare kinks lists them)")
+    p.add_argument("--slope", type=finite_float, help="leaky_relu's negative slope (default: torch 0.01, Keras 0.2)")
     p.add_argument("--frameworks", type=frameworks_list, default=("scratch", "torch", "keras"),
                    help="comma-separated subset of scratch,torch,keras")
     p.add_argument("--inject-bug", metavar="NAME", help="run with a classic mistake in the scratch code (python -m compare bugs)")

@@ -10,6 +10,7 @@ Left out: differences the spec cannot trigger (probability clipping, initializer
 import numpy as np
 
 from scratch.conventions import DIFFERENCES, UNAVAILABLE
+from scratch.more_activations import LEAKY_SLOPE
 
 STATE_ONLY = {"sgd-momentum-form", "rmsprop-momentum-form"}
 # rules the references are configured around (boundaries m - 1, patience + 1, ...): named in the
@@ -55,13 +56,14 @@ def differences(spec):
         "mse-sum-reduction": (spec.reduction == "sum" and spec.loss != "categorical_crossentropy"
                               and spec.sizes[-1] > 1),
     }
+    applies.update(activation_differences(spec))
     return {key: DIFFERENCES[key][1] for key, yes in applies.items() if yes}
 
 
 def numeric_differences(spec):
     """The differences that change numbers (not only the meaning of a state tensor, not a rule the
-    references are configured around)."""
-    return {k: v for k, v in differences(spec).items() if k not in STATE_ONLY | CONFIGURED}
+    references are configured around, nor only the derivative at an input exactly on a kink)."""
+    return {k: v for k, v in differences(spec).items() if k not in STATE_ONLY | CONFIGURED | KINK_ONLY}
 
 
 def beyond_t_max(spec):
@@ -107,6 +109,29 @@ def float32_roundings(spec):
     add("l1", spec.l1 or None, "keras-float32-regularizer")
     add("l2", spec.l2 or None, "keras-float32-regularizer")
     return found
+
+
+# --- activations (issue 11) -------------------------------------------------------------------
+# Rules that change the derivative only at an input exactly on a kink (z = 0 for SELU): a float64
+# run never lands there by chance, so torch~keras is still judged; the reasons name them.
+KINK_ONLY = {"selu-kink", "celu-kink", "hard-tanh-kink"}
+
+
+def activation_differences(spec):
+    """{key: applies} for the activation rules of scratch/conventions.py."""
+    used = set(spec.activations)
+    slope = getattr(spec, "slope", None)
+    return {
+        "leaky-relu-default-slope": "leaky_relu" in used and slope is None,
+        "keras-float32-leaky-slope": "leaky_relu" in used and not exact_in_float32(
+            LEAKY_SLOPE["keras"] if slope is None else float(slope)),
+        "gelu-float32-constant": "gelu" in used,
+        "gelu-tanh-float32-constant": "gelu_tanh" in used,
+        "hard-sigmoid-float32-slope": "hard_sigmoid" in used,
+        "selu-kink": "selu" in used,
+        "celu-kink": "celu" in used,
+        "hard-tanh-kink": "hard_tanh" in used,
+    }
 
 
 def unavailable(spec):

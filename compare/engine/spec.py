@@ -30,6 +30,8 @@ CLIPS = ("clip_norm", "clip_norm_per_tensor", "clip_value")
 class Spec:
     sizes: list                     # layer widths [n_in, hidden..., n_out]
     activations: list               # one per layer after the input: linear relu sigmoid tanh softplus softmax
+                                    # (and leaky_relu elu selu celu gelu gelu_tanh silu softsign hard_sigmoid
+                                    # hard_silu relu6 mish log_sigmoid hard_tanh: scratch/more_activations.py)
     loss: str = "mse"               # mse | binary_crossentropy | categorical_crossentropy
     reduction: str = "mean"         # 'mean' over the batch (both frameworks' default) or 'sum'
     optimizer: str = "sgd"          # sgd | rmsprop | adam | adamw | nadam | adamax | adagrad | adadelta | lion
@@ -76,6 +78,8 @@ class Spec:
     steps: int | None = None        # stop after this many steps instead of counting epochs
     seed: int = 0                   # seeds the initial weights and the shuffling
     dtype: str = "float64"          # float64 (equivalence mode) or float32
+    slope: float | None = None      # leaky_relu's negative slope (None: each framework's default, torch
+                                    # nn.LeakyReLU 0.01, keras.activations.leaky_relu 0.2)
     resync: bool | None = None      # restart torch and Keras from scratch's state after every step, so each
                                     # step is judged on its own rounding; None: only in float32 (see check.py)
 
@@ -161,7 +165,18 @@ class Spec:
             raise InputError("a softmax output needs at least 2 units")
         self.validate_numbers()
         self.validate_inits()
+        self.validate_activation_options()
         return self
+
+    def validate_activation_options(self):
+        """slope: a finite number, and only where a leaky_relu layer reads it."""
+        if self.slope is None:
+            return
+        if not is_finite_number(self.slope):
+            raise InputError(f"slope must be a finite number, got {short(self.slope)}")
+        if "leaky_relu" not in self.activations:
+            raise InputError(f"slope {self.slope} is leaky_relu's negative slope, and no layer is leaky_relu "
+                             f"(activations: {', '.join(self.activations)})")
 
     def validate_numbers(self):
         for name in ("lr", "momentum", "rho", "beta1", "beta2", "eps", "dampening", "weight_decay"):

@@ -88,6 +88,8 @@ def spec_line(spec):
              batch + (", shuffled" if spec.shuffle else ""), length]
     if spec.dtype != "float64":
         parts.append(spec.dtype)
+    if getattr(spec, "slope", None) is not None:          # leaky_relu's negative slope
+        parts.insert(1, f"leaky slope {spec.slope:g}")
     return ", ".join(parts)
 
 
