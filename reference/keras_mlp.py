@@ -42,7 +42,7 @@ LOSSES = {
     "binary_crossentropy": keras.losses.BinaryCrossentropy,
     "categorical_crossentropy": keras.losses.CategoricalCrossentropy,
 }
-REDUCTIONS = {"mean": "sum_over_batch_size", "sum": "sum", "batchmean": "sum_over_batch_size"}
+REDUCTIONS = {"mean": "sum_over_batch_size", "sum": "sum"}
 MORE_LOSSES = {   # keras/src/losses/losses.py, each as its class
     "sparse_categorical_crossentropy": keras.losses.SparseCategoricalCrossentropy,   # no label_smoothing in 3.15
     "mae": keras.losses.MeanAbsoluteError, "huber": keras.losses.Huber, "smooth_l1": keras.losses.Huber,
@@ -58,7 +58,8 @@ def make_loss(spec):
     (as any op between the activation and the loss does: a restored model, a Lambda), so Keras
     computes on the probabilities and clips them. smooth_l1: torch's SmoothL1Loss(beta) has no
     Keras class; its users write Huber(delta=beta) / beta (USER-WRITTEN: the division)."""
-    name, kw = spec.loss, dict(reduction=REDUCTIONS[spec.reduction], dtype=spec.dtype)
+    reduction = "mean" if spec.reduction == "batchmean" else spec.reduction   # kld: Keras's mean is torch's batchmean
+    name, kw = spec.loss, dict(reduction=REDUCTIONS[reduction], dtype=spec.dtype)
     if name in ("binary_crossentropy", "categorical_crossentropy"):
         fn = LOSSES[name](label_smoothing=spec.label_smoothing, **kw)
     elif name in ("huber", "smooth_l1"):
