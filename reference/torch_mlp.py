@@ -31,8 +31,9 @@ ACTIVATIONS = {
     "softmax": lambda: nn.Softmax(dim=1),
 }
 
-# The loss reads the logits Z_L for the cross-entropies (torch fuses log-softmax / log-sigmoid
-# into them) and the output A_L for MSE, as the scratch losses do.
+# The three classic losses by class, for the adapters of a user's module (compare/adapters); the
+# reference's own loss, every loss of the spec, is make_loss below. The cross-entropies read the
+# logits Z_L (torch fuses log-softmax / log-sigmoid into them), MSE the output A_L.
 LOSSES = {
     "mse": (nn.MSELoss, "A"),
     "binary_crossentropy": (nn.BCEWithLogitsLoss, "Z"),
