@@ -67,6 +67,35 @@ def make_activation(name, spec):
 
 
 REDUCTIONS = {"mean": "sum_over_batch_size", "sum": "sum"}
+MORE_LOSSES = {   # keras/src/losses/losses.py, each as its class
+    "sparse_categorical_crossentropy": keras.losses.SparseCategoricalCrossentropy,   # no label_smoothing in 3.15
+    "mae": keras.losses.MeanAbsoluteError, "huber": keras.losses.Huber, "smooth_l1": keras.losses.Huber,
+    "kld": keras.losses.KLDivergence, "poisson": keras.losses.Poisson, "hinge": keras.losses.Hinge,
+    "squared_hinge": keras.losses.SquaredHinge, "cosine_similarity": keras.losses.CosineSimilarity,
+}
+
+
+def make_loss(spec):
+    """The spec's loss as a Keras user writes it -> loss(A_L, Y one-hot rows) -> 0-d tensor, Keras's
+    own loss object reading A_L (a softmax/sigmoid output hands it its logits). With
+    spec.probabilities the output goes through tf.identity first, which drops the cached logits
+    (as any op between the activation and the loss does: a restored model, a Lambda), so Keras
+    computes on the probabilities and clips them. smooth_l1: torch's SmoothL1Loss(beta) has no
+    Keras class; its users write Huber(delta=beta) / beta (USER-WRITTEN: the division)."""
+    reduction = "mean" if spec.reduction == "batchmean" else spec.reduction   # kld: Keras's mean is torch's batchmean
+    name, kw = spec.loss, dict(reduction=REDUCTIONS[reduction], dtype=spec.dtype)
+    if name in ("binary_crossentropy", "categorical_crossentropy"):
+        fn = LOSSES[name](label_smoothing=spec.label_smoothing, **kw)
+    elif name in ("huber", "smooth_l1"):
+        fn = keras.losses.Huber(delta=spec.delta, **kw)
+    else:
+        fn = (LOSSES.get(name) or MORE_LOSSES[name])(**kw)
+    output = tf.identity if spec.probabilities else (lambda A: A)
+    if name == "sparse_categorical_crossentropy":
+        return lambda A, Y: fn(tf.argmax(Y, axis=1), output(A))                  # integer labels
+    if name == "smooth_l1":
+        return lambda A, Y: fn(Y, A) / spec.delta
+    return lambda A, Y: fn(Y, output(A))
 STATE_NAMES = {"sgd": ("momentum",), "rmsprop": ("square_avg", "grad_avg", "momentum"), "adam": ("m", "v", "v_max"),
                "adamw": ("m", "v", "v_max"), "nadam": ("m", "v"), "adamax": ("m", "u"), "adagrad": ("accumulator",),
                "adadelta": ("square_avg", "acc_delta"), "lion": ("m",)}
@@ -220,7 +249,7 @@ class KerasMLP:
             layer.set_weights([kernel, bias])
             self.layers.append(layer)
         self.g = [None] + [make_activation(name, spec) for name in spec.activations]
-        self.loss_fn = LOSSES[spec.loss](reduction=REDUCTIONS[spec.reduction], dtype=spec.dtype)
+        self.loss_fn = make_loss(spec)
         self.params = {}
         for l in range(1, self.L + 1):
             self.params[f"W{l}"], self.params[f"b{l}"] = self.layers[l].kernel, self.layers[l].bias
@@ -258,7 +287,7 @@ class KerasMLP:
     def loss(self, cache, Y):
         """The loss of the batch, a 0-d tensor, from Keras's own loss object (it reads A_L), plus the
         layers' regularization losses (layer.losses: the kernel_regularizers' terms), as fit adds them."""
-        loss = self.loss_fn(Y, cache[f"A{self.L}"])
+        loss = self.loss_fn(cache[f"A{self.L}"], Y)
         penalties = [term for l in range(1, self.L + 1) for term in self.layers[l].losses]
         if penalties:
             loss = loss + tf.add_n(penalties)

@@ -18,9 +18,12 @@ step) or at the end of an epoch (`end_epoch`); ReduceLROnPlateau is given the lo
 
 Left out: modules other than Linear, mixed precision, devices other than the one given.
 """
+import warnings
+
 import numpy as np
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 ACTIVATIONS = {
     "linear": nn.Identity,
@@ -55,13 +58,61 @@ def make_activation(name, spec):
         return nn.LeakyReLU(negative_slope=spec.slope)
     return ACTIVATIONS[name]()
 
-# The loss reads the logits Z_L for the cross-entropies (torch fuses log-softmax / log-sigmoid
-# into them) and the output A_L for MSE, as the scratch losses do.
+# The three classic losses by class, for the adapters of a user's module (compare/adapters); the
+# reference's own loss, every loss of the spec, is make_loss below. The cross-entropies read the
+# logits Z_L (torch fuses log-softmax / log-sigmoid into them), MSE the output A_L.
 LOSSES = {
     "mse": (nn.MSELoss, "A"),
     "binary_crossentropy": (nn.BCEWithLogitsLoss, "Z"),
     "categorical_crossentropy": (nn.CrossEntropyLoss, "Z"),   # targets: one-hot rows
 }
+
+
+
+def make_loss(spec):
+    """The spec's loss as a torch user writes it -> loss(Z_L, A_L, Y one-hot rows) -> 0-d tensor.
+    torch's own loss modules wherever torch ships one (torch/nn/modules/loss.py); where it does
+    not, the lines a torch user writes from torch ops, marked USER-WRITTEN (BCE label smoothing,
+    hinge, squared hinge, cosine similarity as a loss)."""
+    name, r, e, probs = spec.loss, spec.reduction, spec.label_smoothing, spec.probabilities
+    reduce = (lambda t: t.sum()) if r == "sum" else (lambda t: t.mean())       # for the user-written ones
+    labels = lambda Y: Y.argmax(dim=1)                                          # noqa: E731 - class indices
+    if name == "binary_crossentropy":
+        fn = nn.BCELoss(reduction=r) if probs else nn.BCEWithLogitsLoss(reduction=r)
+        smooth = (lambda Y: Y * (1 - e) + 0.5 * e) if e else (lambda Y: Y)     # USER-WRITTEN: no smoothing in torch's BCE
+        return lambda Z, A, Y: fn(A if probs else Z, smooth(Y))
+    if name in ("categorical_crossentropy", "sparse_categorical_crossentropy"):
+        if probs:                                                               # CE on probabilities: NLLLoss of log p
+            nll = nn.NLLLoss(reduction=r)
+            return lambda Z, A, Y: nll(torch.log(A), labels(Y))
+        ce = nn.CrossEntropyLoss(reduction=r, label_smoothing=e)
+        if name == "sparse_categorical_crossentropy":
+            return lambda Z, A, Y: ce(Z, labels(Y))                             # integer targets
+        return lambda Z, A, Y: ce(Z, Y)                                         # one-hot rows as probabilities
+    if name == "kld":                                                           # KLDivLoss takes log-probabilities
+        kl = nn.KLDivLoss(reduction=r)
+
+        def kld(Z, A, Y):
+            with warnings.catch_warnings():                                     # 'mean' warns on every call
+                warnings.simplefilter("ignore", UserWarning)
+                return kl(F.log_softmax(Z, dim=1), Y)
+        return kld
+    if name in ("hinge", "squared_hinge"):                                      # USER-WRITTEN: torch has no such loss
+        power = 1 if name == "hinge" else 2
+
+        def hinge(Z, A, Y):
+            T = 2 * Y - 1 if bool(((Y == 0) | (Y == 1)).all()) else Y          # 0/1 labels -> -1/1, as Keras does
+            return reduce(torch.clamp(1 - T * A, min=0) ** power)
+        return hinge
+    if name == "cosine_similarity":                                             # USER-WRITTEN around F.cosine_similarity
+        return lambda Z, A, Y: reduce(-F.cosine_similarity(A, Y, dim=1))
+    modules = {"mse": lambda: nn.MSELoss(reduction=r), "mae": lambda: nn.L1Loss(reduction=r),
+               "huber": lambda: nn.HuberLoss(reduction=r, delta=spec.delta),
+               "smooth_l1": lambda: nn.SmoothL1Loss(reduction=r, beta=spec.delta),
+               "poisson": lambda: nn.PoissonNLLLoss(log_input=False, reduction=r)}
+    fn = modules[name]()
+    return lambda Z, A, Y: fn(A, Y)
+
 
 STATE_NAMES = {"momentum_buffer": "momentum", "square_avg": "square_avg", "exp_avg": "m", "exp_avg_sq": "v",
                "max_exp_avg_sq": "v_max", "grad_avg": "grad_avg", "exp_inf": "u", "sum": "accumulator",
@@ -133,8 +184,7 @@ class TorchMLP:
                 layer.bias.copy_(torch.from_numpy(bias))
             self.layers.append(layer)
         self.g = [None] + [make_activation(name, spec) for name in spec.activations]
-        loss_class, self.loss_reads = LOSSES[spec.loss]
-        self.loss_fn = loss_class(reduction=spec.reduction)
+        self.loss_fn = make_loss(spec)
         self.params = {}
         for l in range(1, self.L + 1):
             self.params[f"W{l}"], self.params[f"b{l}"] = self.layers[l].weight, self.layers[l].bias
@@ -159,7 +209,7 @@ class TorchMLP:
 
     def loss(self, cache, Y):
         """The loss of the batch, a 0-d tensor, from torch's own loss module."""
-        loss = self.loss_fn(cache[f"{self.loss_reads}{self.L}"], Y)
+        loss = self.loss_fn(cache[f"Z{self.L}"], cache[f"A{self.L}"], Y)
         weights = [self.layers[l].weight for l in range(1, self.L + 1)]
         if self.l2:
             loss = loss + self.l2 * sum(w.pow(2).sum() for w in weights)

@@ -166,9 +166,41 @@ DIFFERENCES = {
         "even in a float64 run (np.float64 values stay exact)",
     ),
     "mse-sum-reduction": (
-        "loss mse or binary_crossentropy with reduction 'sum' and more than one output unit",
+        "loss mse, mae, huber, smooth_l1, poisson, hinge, squared_hinge or binary_crossentropy with "
+        "reduction 'sum' and more than one output unit",
         "torch sums every element; Keras averages over the units and sums over the batch",
     ),
+    # --- losses (scratch/losses.py, scratch/pointwise_losses.py) ---
+    "kld-mean-reduction": (
+        "loss kld with reduction 'mean'",
+        "torch's KLDivLoss 'mean' divides the sum by every element (n m), Keras's KLDivergence by the "
+        "batch (m): torch's loss and gradients are n times smaller; torch's 'batchmean' is Keras's mean",
+    ),
+    "kld-target-clip": (
+        "loss kld",
+        "Keras clips the target to [1e-7, 1] too, so a 0 in y adds 1e-7 log(1e-7 / p) to the loss and "
+        "-1e-7 / p to dA; torch's KLDivLoss counts 0 log 0 as 0 (one-hot targets: a relative ~1e-6)",
+    ),
+    "poisson-eps": (
+        "loss poisson",
+        "torch's PoissonNLLLoss(log_input=False) takes log(a + 1e-8), Keras's Poisson log(a + 1e-7)",
+    ),
+    "probabilities-clipping": (
+        "a cross-entropy on probabilities (probabilities=True)",
+        "torch's BCELoss clamps each log at -100 (its gradient divides by max(a (1 - a), 1e-12)) and "
+        "NLLLoss(log p) has no guard; Keras clips p to [1e-7, 1 - 1e-7] with gradient 0 outside and "
+        "renormalises a categorical output first: equal while every p is inside the clip range, "
+        "loss 100 against 16.1 per saturated element once one is not",
+    ),
+}
+
+# Loss settings a framework cannot express: framework -> (when, why)
+UNAVAILABLE_LOSSES = {
+    "keras": ("loss sparse_categorical_crossentropy with label smoothing",
+              "Keras 3.15's SparseCategoricalCrossentropy has no label_smoothing (keras/src/losses/losses.py); "
+              "give categorical_crossentropy, which takes the same labels one-hot"),
+    "torch": ("a categorical cross-entropy on probabilities with label smoothing",
+              "torch's cross-entropy on probabilities is NLLLoss(log p), which has no label_smoothing"),
 }
 
 # --- activations (issue 11): verified in torch/nn/modules/activation.py and the measured autograd

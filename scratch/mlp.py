@@ -26,7 +26,7 @@ Left out: dropout, batch norm, any layer other than dense. No autograd.
 import numpy as np
 
 from .activations import activation_table, softmax_backward
-from .losses import LOSSES, loss_divisor
+from .losses import loss_divisor, loss_functions
 from .optimizers import as_keras_casts, make_optimizer
 from .schedules import make_schedule
 
@@ -46,6 +46,7 @@ class MLP:
         self.g = [None] + [table[name][0] for name in spec.activations]       # g[l] for layer l
         self.g_grad = [None] + [table[name][1] for name in spec.activations]
         self.loss_name, self.reduction, self.convention = spec.loss, spec.reduction, convention
+        self.loss_fn = loss_functions(spec, convention)     # (loss, grad, reads, gives, targets)
         self.optimizer = make_optimizer(spec.optimizer, spec.hyper(convention), convention)
         self.schedule = make_schedule(spec.hyper(convention), convention)
         if self.schedule:
@@ -70,9 +71,10 @@ class MLP:
         return loss_divisor(self.loss_name, self.reduction, self.convention, n, m)
 
     def loss(self, cache, Y):
-        """The loss of the batch, a scalar. Cross-entropies read the logits ZL, MSE reads AL."""
-        loss, _, reads, _ = LOSSES[self.loss_name]
-        return loss(cache[f"{reads}{self.L}"], Y, self.divisor(Y)) + self.penalty()
+        """The loss of the batch, a scalar. Fused cross-entropies read the logits ZL, the others AL;
+        targets(Y) gives what the loss compares with (smoothed targets, integer labels, -1/1)."""
+        loss, _, reads, _, targets = self.loss_fn
+        return loss(cache[f"{reads}{self.L}"], targets(Y), self.divisor(Y)) + self.penalty()
 
     def penalty(self):
         """The regularisation term: l2 sum(W^2) + l1 sum|W| over every layer's weights (0 if unset)."""
@@ -86,10 +88,10 @@ class MLP:
         return total
 
     def output_dZ(self, cache, Y):
-        """dZ_L: straight from a fused cross-entropy, or dA_L through g'_L for MSE."""
-        _, loss_grad, _, gives = LOSSES[self.loss_name]
+        """dZ_L: straight from a fused cross-entropy, or dA_L through g'_L for the others."""
+        _, loss_grad, _, gives, targets = self.loss_fn
         Z, A = cache[f"Z{self.L}"], cache[f"A{self.L}"]
-        d = loss_grad(A, Y, self.divisor(Y))
+        d = loss_grad(A, targets(Y), self.divisor(Y))
         if gives == "dZ":
             return d
         if self.names[-1] == "softmax":

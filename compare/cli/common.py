@@ -77,6 +77,11 @@ def resolve_spec(recipe, args, steps=None):
             changes[name] = option(name)
     if option("keras_float32_casts"):
         changes["keras_float32_casts"] = True
+    for name in ("loss", "reduction", "label_smoothing", "delta"):      # the loss (compare/cli/run.py add_loss_options)
+        if option(name) is not None:
+            changes[name] = option(name)
+    if option("probabilities"):
+        changes["probabilities"] = True
     if option("full_batch"):
         changes["batch_size"] = None
     if option("epochs") is not None:

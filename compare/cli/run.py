@@ -3,7 +3,7 @@ import sys
 
 from ..data import recipes
 from ..engine.errors import EXIT_INTERRUPTED, EXIT_MISMATCH, EXIT_OK
-from ..engine.spec import DTYPES, OPTIMIZERS
+from ..engine.spec import DTYPES, OPTIMIZERS, REDUCTIONS
 from .common import add_output_options, add_schedule_options, Parser, finite_float, frameworks_list, positive_int, progress, resolve_spec, total_steps
 
 
@@ -41,10 +41,24 @@ def recipe_parser():
     p.add_argument("--activation", metavar="NAME",
                    help="the activation of every hidden layer (python -m compare kinks lists them)")
     p.add_argument("--slope", type=finite_float, help="leaky_relu's negative slope (default: torch 0.01, Keras 0.2)")
+    add_loss_options(p)
     p.add_argument("--frameworks", type=frameworks_list, default=("scratch", "torch", "keras"),
                    help="comma-separated subset of scratch,torch,keras")
     p.add_argument("--inject-bug", metavar="NAME", help="run with a classic mistake in the scratch code (python -m compare bugs)")
     return add_output_options(p)
+
+
+def add_loss_options(p):
+    """--loss, --reduction, --label-smoothing, --delta, --probabilities (scratch/losses.py)."""
+    from scratch.losses import LOSSES
+
+    p.add_argument("--loss", help=f"one of {', '.join(LOSSES)} (Keras's names)")
+    p.add_argument("--reduction", help=f"one of {', '.join(REDUCTIONS)} (batchmean: kld only)")
+    p.add_argument("--label-smoothing", type=finite_float, help="cross-entropies: smooth the targets by X in [0, 1]")
+    p.add_argument("--delta", type=finite_float, help="huber's delta (smooth_l1: torch's beta)")
+    p.add_argument("--probabilities", action="store_true",
+                   help="cross-entropies read the output probabilities (each framework's clipping), not the logits")
+    return p
 
 
 def main(argv):

@@ -5,11 +5,12 @@ Keras stores -lr v), so the direct torch-vs-Keras check skips that state and sti
 everything else to the tolerance; or it changes the numbers themselves, so the direct check
 is reported with the reasons instead of being judged.
 
-Left out: differences the spec cannot trigger (probability clipping, initializer defaults).
+Left out: differences the spec cannot trigger (initializer defaults; the eps of a cosine similarity,
+which shows only for output vectors shorter than 1e-7).
 """
 import numpy as np
 
-from scratch.conventions import DIFFERENCES, UNAVAILABLE
+from scratch.conventions import DIFFERENCES, UNAVAILABLE, UNAVAILABLE_LOSSES
 from scratch.more_activations import LEAKY_SLOPE
 
 STATE_ONLY = {"sgd-momentum-form", "rmsprop-momentum-form"}
@@ -54,10 +55,34 @@ def differences(spec):
         "keras-float32-schedule": spec.keras_float32_casts and spec.schedule in ("exponential", "step", "cosine"),
         "softplus-threshold": "softplus" in spec.activations,
         "mse-sum-reduction": (spec.reduction == "sum" and spec.loss != "categorical_crossentropy"
-                              and spec.sizes[-1] > 1),
+                              and spec.sizes[-1] > 1
+                              and spec.loss not in ("sparse_categorical_crossentropy", "kld", "cosine_similarity")),
     }
     applies.update(activation_differences(spec))
+    applies.update(loss_differences(spec))
     return {key: DIFFERENCES[key][1] for key, yes in applies.items() if yes}
+
+
+def loss_differences(spec):
+    """{key: applies} for the loss rules (scratch/conventions.py, the losses block)."""
+    return {
+        "kld-mean-reduction": spec.loss == "kld" and spec.reduction == "mean",
+        "kld-target-clip": spec.loss == "kld",
+        "poisson-eps": spec.loss == "poisson",
+        "probabilities-clipping": bool(getattr(spec, "probabilities", False)),
+    }
+
+
+def loss_unavailable(spec):
+    """{framework: why} for a loss setting a framework does not ship (scratch/conventions.py
+    UNAVAILABLE_LOSSES: Keras's sparse CE has no smoothing, torch's NLLLoss neither)."""
+    out = {}
+    categorical = spec.loss in ("categorical_crossentropy", "sparse_categorical_crossentropy")
+    if spec.label_smoothing and spec.loss == "sparse_categorical_crossentropy":
+        out["keras"] = UNAVAILABLE_LOSSES["keras"][1]
+    if spec.label_smoothing and spec.probabilities and categorical:
+        out["torch"] = UNAVAILABLE_LOSSES["torch"][1]
+    return out
 
 
 def numeric_differences(spec):
@@ -150,6 +175,7 @@ def unavailable(spec):
         else:
             out["keras"] = (f"coupled weight decay is not available in Keras's {spec.optimizer} (its weight_decay "
                             "is decoupled: p -= lr wd p; Keras couples it through a kernel regularizer, --l2 wd/2)")
+    out.update(loss_unavailable(spec))
     return out
 
 
@@ -168,8 +194,23 @@ def settings_differences(spec_a, convention_a, spec_b, convention_b):
     for name in HYPER_NAMES:
         if hyper_a.get(name) != hyper_b.get(name):
             out[f"setting-{name}"] = f"{name}: {hyper_a.get(name)} ({convention_a}) vs {hyper_b.get(name)} ({convention_b})"
+    out.update(loss_settings_differences(spec_a, convention_a, spec_b, convention_b))
     if {convention_a, convention_b} == {"torch", "keras"} and spec_a.optimizer == spec_b.optimizer:
         rules = {**differences(spec_a), **differences(spec_b)}   # b's own rules too (Keras's float32 casts)
         rules.pop("default-hyperparameters", None)
         out.update(rules)
+    return out
+
+
+LOSS_SETTINGS = ("loss", "reduction", "label_smoothing", "delta", "probabilities")
+
+
+def loss_settings_differences(spec_a, convention_a, spec_b, convention_b):
+    """{'setting-<name>': why} for the loss settings two implementations hold differently: label
+    smoothing forgotten on one side (BCE at e = 0.1: 0.05 |z| per element, 0.12 at a logit of 2.4)."""
+    out = {}
+    for name in LOSS_SETTINGS:
+        a, b = getattr(spec_a, name), getattr(spec_b, name)
+        if a != b:
+            out[f"setting-{name}"] = f"{name}: {a} ({convention_a}) vs {b} ({convention_b})"
     return out

@@ -90,7 +90,8 @@ def check_data(spec, data):
 
 def check_labels(spec, what, Y):
     """Cross-entropy targets are probabilities: each in [0, 1]; categorical rows one-hot over the classes."""
-    if spec.loss not in ("binary_crossentropy", "categorical_crossentropy"):
+    check_loss_labels(spec, what, Y)
+    if spec.loss not in ("binary_crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy", "kld"):
         return
     outside = (Y < 0) | (Y > 1)
     if outside.any():
@@ -104,15 +105,30 @@ def check_labels(spec, what, Y):
                          f"{spec.sizes[-1]} classes of the output layer, or not one-hot")
 
 
+def check_loss_labels(spec, what, Y):
+    """Integer labels (sparse categorical cross-entropy: given as one-hot rows, one 1 per row, since
+    the harness compares one-hot targets and hands each framework its class indices) and Poisson
+    counts (>= 0)."""
+    if spec.loss == "sparse_categorical_crossentropy":
+        bad = ~(((Y == 0) | (Y == 1)).all(axis=1) & (Y.sum(axis=1) == 1))
+        if bad.any():
+            row = int(np.argmax(bad))
+            raise InputError(f"{what} targets row {row} is not one class: sparse_categorical_crossentropy takes integer "
+                             f"labels, given as one-hot rows of the {spec.sizes[-1]} classes (exactly one 1 per row)")
+    if spec.loss == "poisson" and (Y < 0).any():
+        row, unit = (int(i) for i in np.argwhere(Y < 0)[0])
+        raise InputError(f"{what} targets hold {Y[row, unit]:g} (row {row}, unit {unit}): poisson targets are counts >= 0")
+
+
 def random_data(spec, n=8, seed=0):
     """Seeded random data that suits the spec's loss: one-hot classes, 0/1 labels, or reals."""
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0:
         raise InputError(f"random data needs a positive whole number of examples, got {n!r}")
     rng = np.random.default_rng([seed, 2])
     X = rng.standard_normal((n, spec.sizes[0]))
-    if spec.loss == "categorical_crossentropy":
+    if spec.loss in ("categorical_crossentropy", "sparse_categorical_crossentropy", "kld"):
         Y = np.eye(spec.sizes[-1])[rng.integers(0, spec.sizes[-1], n)]
-    elif spec.loss == "binary_crossentropy":
+    elif spec.loss in ("binary_crossentropy", "hinge", "squared_hinge", "poisson"):
         Y = rng.integers(0, 2, (n, spec.sizes[-1])).astype(np.float64)
     else:
         Y = rng.standard_normal((n, spec.sizes[-1]))

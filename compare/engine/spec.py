@@ -13,7 +13,7 @@ import numpy as np
 from scratch.activations import ACTIVATIONS
 from scratch.conventions import DEFAULTS
 from scratch.initializers import BIAS_INITIALIZERS, INITIALIZERS, Init
-from scratch.losses import FUSED_ACTIVATION, LOSSES
+from scratch.losses import FUSED_ACTIVATION, LOSSES, NEEDS_ACTIVATION, SMOOTHABLE
 from scratch.schedules import EVERY, SCHEDULES
 
 from .errors import InputError
@@ -21,7 +21,7 @@ from .errors import InputError
 SEED_LIMIT = 2**32                  # NumPy's seeds: whole numbers in [0, 2**32)
 OPTIMIZERS = ("sgd", "rmsprop", "adam", "adamw", "nadam", "adamax", "adagrad", "adadelta", "lion")
 DTYPES = ("float64", "float32")
-REDUCTIONS = ("mean", "sum")
+REDUCTIONS = ("mean", "sum", "batchmean")   # batchmean: kld only (torch KLDivLoss)
 DECAYS = ("coupled", "decoupled")
 CLIPS = ("clip_norm", "clip_norm_per_tensor", "clip_value")
 
@@ -32,8 +32,10 @@ class Spec:
     activations: list               # one per layer after the input: linear relu sigmoid tanh softplus softmax
                                     # (and leaky_relu elu selu celu gelu gelu_tanh silu softsign hard_sigmoid
                                     # hard_silu relu6 mish log_sigmoid hard_tanh: scratch/more_activations.py)
-    loss: str = "mse"               # mse | binary_crossentropy | categorical_crossentropy
-    reduction: str = "mean"         # 'mean' over the batch (both frameworks' default) or 'sum'
+    loss: str = "mse"               # mse | mae | huber | smooth_l1 | binary_crossentropy | categorical_crossentropy |
+                                    # sparse_categorical_crossentropy | kld | poisson | hinge | squared_hinge |
+                                    # cosine_similarity (scratch/losses.py LOSSES)
+    reduction: str = "mean"         # 'mean' over the batch (both frameworks' default), 'sum', or 'batchmean' (kld)
     optimizer: str = "sgd"          # sgd | rmsprop | adam | adamw | nadam | adamax | adagrad | adadelta | lion
     lr: float = 0.01                # learning rate
     momentum: float = 0.0           # sgd, rmsprop: momentum mu (0 = plain gradient descent)
@@ -69,6 +71,10 @@ class Spec:
     threshold: float = 1e-4         # plateau: an improvement beats the best by more than this (absolute)
     cooldown: int = 0               # plateau: schedule steps after a reduction in which bad ones do not count
     min_lr: float = 0.0             # plateau: the lowest learning rate
+    label_smoothing: float = 0.0    # cross-entropies: targets y (1 - e) + e / n (categorical), y (1 - e) + e / 2 (binary)
+    delta: float = 1.0              # huber: Keras's delta / torch HuberLoss's delta; smooth_l1: torch's beta
+    probabilities: bool = False     # cross-entropies read the output probabilities A_L (each framework's clipping)
+                                    # instead of the logits Z_L
     weight_init: Init = field(default_factory=lambda: Init("kaiming_uniform"))  # how W is drawn
     bias_init: Init = field(default_factory=lambda: Init("kaiming_uniform"))    # how b is drawn
     fixed_params: list | None = None  # [(W (out, in), b (out,)), ...] for 'fixed' inits
@@ -166,6 +172,7 @@ class Spec:
         self.validate_numbers()
         self.validate_inits()
         self.validate_activation_options()
+        self.validate_loss()
         return self
 
     def validate_activation_options(self):
@@ -177,6 +184,33 @@ class Spec:
         if "leaky_relu" not in self.activations:
             raise InputError(f"slope {self.slope} is leaky_relu's negative slope, and no layer is leaky_relu "
                              f"(activations: {', '.join(self.activations)})")
+
+    def validate_loss(self):
+        """The loss's own settings and the output layer it needs."""
+        if not is_finite_number(self.label_smoothing) or not 0 <= self.label_smoothing <= 1:
+            raise InputError(f"label smoothing must be a number in [0, 1], got {short(self.label_smoothing)}")
+        if self.label_smoothing and self.loss not in SMOOTHABLE:
+            raise InputError(f"label smoothing applies to {', '.join(SMOOTHABLE)}, not {self.loss}")
+        if not is_finite_number(self.delta) or self.delta <= 0:
+            raise InputError(f"delta must be a finite number > 0, got {short(self.delta)}")
+        if self.delta != 1.0 and self.loss not in ("huber", "smooth_l1"):
+            raise InputError(f"delta applies to huber and smooth_l1 (its beta), not {self.loss}")
+        if not isinstance(self.probabilities, (bool, np.bool_)):
+            raise InputError(f"probabilities must be True or False, got {self.probabilities!r}")
+        if self.probabilities and self.loss not in SMOOTHABLE:
+            raise InputError(f"probabilities applies to the cross-entropies ({', '.join(SMOOTHABLE)}), not {self.loss}: "
+                             "the others read the output A already")
+        if self.reduction == "batchmean" and self.loss != "kld":
+            raise InputError(f"reduction batchmean is torch KLDivLoss's, for kld only, not {self.loss}")
+        needs = NEEDS_ACTIVATION.get(self.loss)
+        needs = (needs,) if isinstance(needs, str) else needs
+        if needs and self.activations[-1] not in needs:
+            raise InputError(f"{self.loss} needs a {' or '.join(needs)} output layer (it reads probabilities or "
+                             f"positive rates), got {self.activations[-1]}")
+        if self.loss in ("sparse_categorical_crossentropy", "kld", "cosine_similarity") and self.sizes[-1] < 2:
+            why = ("the cosine of one-unit vectors is +-1 whatever the weights, so its gradient is 0"
+                   if self.loss == "cosine_similarity" else "it needs one unit per class")
+            raise InputError(f"{self.loss} needs at least 2 output units: {why}")
 
     def validate_numbers(self):
         for name in ("lr", "momentum", "rho", "beta1", "beta2", "eps", "dampening", "weight_decay"):
