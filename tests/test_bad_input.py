@@ -58,7 +58,7 @@ def test_cli_user_mistakes(argv, words, capsys):
 
 @pytest.mark.parametrize("changes, words", [
     ({"activations": ["swish", "softmax"]}, ["unknown activation 'swish'"]),
-    ({"loss": "hinge"}, ["unknown loss 'hinge'"]),
+    ({"loss": "focal"}, ["unknown loss 'focal'"]),
     ({"optimizer": "adafactor"}, ["unknown optimizer 'adafactor'"]),
     ({"dtype": "float16"}, ["unknown dtype 'float16'"]),
     ({"sizes": [3, 0, 3]}, ["width", "positive", "0"]),
