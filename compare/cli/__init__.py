@@ -20,6 +20,7 @@ COMMANDS = {
     "bugs": ("bugs", "list the classic mistakes --inject-bug can put in the scratch code"),
     "trace": ("trace", "print one training step as a worked example, all frameworks side by side"),
     "code": ("code", "show the scratch, torch and Keras source of one part side by side"),
+    "translate": ("translate", "translate training settings between torch and Keras, and prove it"),
 }
 
 
