@@ -322,6 +322,13 @@ def regularizers(src, source):
     float32 (regularizers.py: float(l), ops.cast); torch adds the term to the loss as written."""
     if not (src.l1 or src.l2) or (source == "torch" and src.weight_decay and src.decay == "coupled"):
         return None
+    clipped = any(getattr(src, n) is not None for n in ("clip_norm", "clip_norm_per_tensor", "clip_value"))
+    if (source == "keras" and src.regularize_biases and src.l2 and not src.l1 and not src.weight_decay
+            and not clipped and src.optimizer in ("sgd", "rmsprop", "adam")):   # the reverse of coupled-decay-is-l2
+        wd = 2 * f32(src.l2)
+        return {"weight_decay": wd, "decay": "coupled", "l2": 0.0, "regularize_biases": False}, Row(
+            "coupled-decay-is-l2", f"kernel_regularizer=L2({src.l2!r}), bias_regularizer=L2({src.l2!r})",
+            f"weight_decay={wd!r} (2 x float32({src.l2!r}))")
     where = "weights and biases" if src.regularize_biases else "weights"
     terms = [f"{n}={getattr(src, n)!r}" for n in ("l1", "l2") if getattr(src, n)]
     if source == "keras":
@@ -347,7 +354,7 @@ def clipping(src, source):
         if c is not None:
             words = {"torch": torch_words.format(c=repr(c)), "keras": keras_words.format(c=repr(c))}
             return {}, Row("clip-norm-eps", words[source], words[other(source)], "closest",
-                           "torch divides by norm + 1e-6 (the same while the clip does not act)")
+                           "torch divides by norm + 1e-6; the same while the clip does not act")
     return None
 
 
