@@ -149,8 +149,9 @@ def test_printed_code_evaluates_to_the_proven_objects(source, changes):
 # ----- round trip and the rules' arithmetic -----
 
 ROUND_TRIP = [dict(optimizer=o, **kw) for o, kw in [
-    ("sgd", dict(momentum=0.9, nesterov=True)), ("sgd", dict(weight_decay=0.5)), ("rmsprop", dict(centered=True)),
-    ("rmsprop", dict(eps=0.0)), ("adam", dict(amsgrad=True)), ("adamw", {}), ("adagrad", {}), ("adadelta", {}),
+    ("sgd", dict(momentum=0.9, nesterov=True)), ("sgd", dict(weight_decay=0.5)),
+    ("rmsprop", dict(centered=True, momentum=0.5, eps=0.0)), ("adam", dict(amsgrad=True)), ("adamw", {}),
+    ("adagrad", dict(eps=0.0)), ("adadelta", {}),
     ("adamax", {}), ("sgd", dict(clip_norm=1.0)), ("adam", dict(clip_value=0.1)), ("sgd", dict(l2=0.25))]]
 
 
@@ -182,10 +183,17 @@ def test_coupled_decay_is_half_in_each_regularizer_and_rounding_is_named():
     assert {r.rule: r.kind for r in t.rows}["coupled-decay-is-l2"] == "exact"
 
 
-def test_eps_inside_the_root_is_the_square_of_eps_outside():
+def test_eps_inside_the_root_matches_eps_outside_where_the_sum_starts():
+    # torch -> Keras: (sqrt(s0) + eps)^2 - s0 inside equals eps outside at s = s0 (s0 = 0: eps^2)
     t = translate(TOY3.spec.replace(optimizer="rmsprop", eps=1e-4), "torch")
     assert t.specs["keras"].eps == pytest.approx(1e-8, rel=1e-12)
-    assert math.isclose(translate(t.specs["keras"], "keras").specs["torch"].eps, 1e-4, rel_tol=1e-12)
+    # Keras -> torch: Adagrad's accumulator starts at 0.1: sqrt(0.1 + eps) - sqrt(0.1) outside
+    keras_adagrad = translate(TOY3.spec.replace(optimizer="adagrad"), "keras").specs["torch"]
+    assert keras_adagrad.initial_accumulator == 0.1
+    assert keras_adagrad.eps == pytest.approx(math.sqrt(0.1 + 1e-7) - math.sqrt(0.1), rel=1e-10)
+    # a closest rule is not its own inverse: eps 1e-8 -> 1e-16 inside -> 1e-16 outside (not 1e-8)
+    back = translate(translate(TOY3.spec.replace(optimizer="rmsprop"), "torch").specs["keras"], "keras")
+    assert back.specs["torch"].eps == pytest.approx(1e-16) and back.rows[-1].kind == "closest"
 
 
 # ----- the new spec fields run in every implementation -----

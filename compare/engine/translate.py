@@ -2,16 +2,12 @@
 
     translation = translate(spec, "torch")     # spec as torch reads it -> the Keras settings
 
-`translate` reads the spec as the source framework does (its defaults fill what is unset:
-Spec.hyper), applies every rule of RULES that concerns it, and returns a Translation: both
-spec variants, each fully resolved (no None left), and one Row per rule that applied. Each rule
-was verified in the installed sources (cited in its docstring; docs/conventions.md has the table)
-and is proven by compare/engine/proof.py, which runs both frameworks in lockstep.
-
-A row is 'exact' (the same arithmetic, up to the order of rounding), 'closest' (no target setting
-computes the same: the nearest one, whose distance the proof measures) or 'none' (nothing on the
-target side at all: nothing to prove). A row that is not exact names the change on the source
-side that would make the port exact (`fix`) where there is one.
+The spec is read as the source framework reads it (its defaults fill what is unset: Spec.hyper);
+every rule of RULES that concerns it gives a Row; the Translation holds both spec variants, fully
+resolved. Each rule cites the installed sources it was verified in (docs/conventions.md: the table);
+compare/engine/proof.py proves it in lockstep. A row is 'exact' (the same arithmetic, up to rounding
+order), 'closest' (no target setting computes the same: the nearest runs, the proof measures the
+distance; `fix`: the source-side change that makes the port exact, where one exists) or 'none'.
 
 Adding a rule (learning-rate schedules: MultiStepLR([m]) <-> PiecewiseConstantDecay([m - 1]), ...)
 is one more function `rule(src, source) -> (target changes, Row) or None` in RULES.
@@ -54,10 +50,6 @@ class Translation:
     rows: list                  # [Row], in the order of RULES
 
     @property
-    def exact(self):
-        return all(row.kind == "exact" for row in self.rows)
-
-    @property
     def provable(self):
         """False when a row has nothing on the target side (Lion into torch): nothing to run."""
         return all(row.kind != "none" for row in self.rows)
@@ -65,10 +57,7 @@ class Translation:
     @property
     def fix(self):
         """The source-side changes of every row that names one (merged)."""
-        out = {}
-        for row in self.rows:
-            out.update(row.fix)
-        return out
+        return {key: value for row in self.rows for key, value in row.fix.items()}
 
 
 def f32(x):
@@ -121,18 +110,11 @@ def translate(spec, source):
     check_source(spec, source)
     target = other(source)
     src = resolved(spec, source)
-    changes, rows = {}, []
-    for rule in RULES:
-        found = rule(src, source)
-        if found:
-            change, row = found
-            changes.update(change)
-            rows.append(row)
+    found = [result for result in (rule(src, source) for rule in RULES) if result]
+    changes = {key: value for change, _ in found for key, value in change.items()}
+    changes.update({"momentum_decay": None} if target == "keras" else {"keras_float32_casts": False})
     tgt = dataclasses.replace(src, **changes)
-    if target == "keras":
-        tgt = dataclasses.replace(tgt, momentum_decay=None)
-    else:
-        tgt = dataclasses.replace(tgt, keras_float32_casts=False)
+    rows = [row for _, row in found]
     return Translation(source, target, {source: src.validate(), target: tgt.validate()}, rows)
 
 
@@ -162,7 +144,7 @@ def hyperparameters(src, source):
 def default_hyperparameters(src, source):
     """The unset hyperparameters take the source's defaults (scratch/conventions.py DEFAULTS), written
     out on the target side, whose defaults differ (Adagrad's accumulator 0 vs 0.1, eps, rho, ...)."""
-    mine, theirs = DEFAULTS_OF(source, src.optimizer), DEFAULTS_OF(other(source), src.optimizer)
+    mine, theirs = (DEFAULTS[fw].get(src.optimizer, {}) for fw in (source, other(source)))
     differ = [n for n in mine if n in theirs and mine[n] != theirs[n]]
     if not differ:
         return None
@@ -171,10 +153,6 @@ def default_hyperparameters(src, source):
                    "defaults " + ", ".join(f"{word(source, src.optimizer, n)}={mine[n]!r}" for n in differ),
                    "written out (its own: " + ", ".join(f"{word(target, src.optimizer, n)}={theirs[n]!r}"
                                                         for n in differ) + ")")
-
-
-def DEFAULTS_OF(framework, optimizer):
-    return dict(DEFAULTS[framework].get(optimizer, {}))
 
 
 def keras_float32(src, source):
@@ -238,24 +216,26 @@ def sgd_dampening(src, source):
 
 def eps_placement(src, source):
     """Where eps sits. RMSprop, Adagrad: torch sqrt(s) + eps (torch/optim/rmsprop.py, adagrad.py),
-    Keras sqrt(s + eps) (keras/src/optimizers/rmsprop.py, adagrad.py update_step): eps^2 inside the
-    root equals eps outside at s = 0 and differs by less than eps elsewhere. Adam/AdamW: torch adds
-    eps to sqrt(v_hat), Keras to sqrt(v) (adam.py): Keras's eps acts as eps sqrt(1 - beta2^t). Adamax:
-    torch max(b2 u, |g| + eps), Keras (u + eps) in the denominator (adamax.py). No eps > 0 maps exactly."""
+    Keras sqrt(s + eps) (keras/src/optimizers/rmsprop.py, adagrad.py update_step): the closest eps
+    makes the two equal where s starts, s0 (0; Adagrad's initial accumulator); into torch at s0 = 0,
+    Keras's eps itself (sqrt(eps) would be off by sqrt(eps) once s > 0). Adam/AdamW: torch adds eps to sqrt(v_hat), Keras to sqrt(v) (adam.py): Keras's
+    eps acts as eps sqrt(1 - beta2^t). Adamax: torch max(b2 u, |g| + eps), Keras (u + eps) in the
+    denominator (adamax.py). No eps > 0 maps exactly."""
     o = src.optimizer
     rule = {"rmsprop": "rmsprop-eps-placement", "adagrad": "adagrad-eps-placement", "adam": "adam-eps-placement",
             "adamw": "adam-eps-placement", "adamax": "adamax-eps-placement"}.get(o)
     if rule is None or not src.eps:
         return None
+    eps, why = src.eps, {"adamax": "torch adds eps to |g| inside the max, Keras to u in the denominator"}.get(
+        o, "torch adds eps to sqrt(v_hat), Keras to sqrt(v)")
     if o in ("rmsprop", "adagrad"):
-        eps = float(f"{src.eps**2 if source == 'torch' else math.sqrt(src.eps):.12g}")   # readable: any value this near serves
-        why = "torch divides by sqrt(s) + eps, Keras by sqrt(s + eps)"
-    else:
-        eps = src.eps
-        why = {"adamax": "torch adds eps to |g| inside the max, Keras to u in the denominator"}.get(
-            o, "torch adds eps to sqrt(v_hat), Keras to sqrt(v)")
-    target = other(source)
-    return {"eps": eps}, Row(rule, f"{word(source, o, 'eps')}={src.eps!r}", f"{word(target, o, 'eps')}={eps!r}",
+        s0 = src.initial_accumulator if o == "adagrad" else 0.0
+        if source == "torch":
+            eps = (math.sqrt(s0) + eps) ** 2 - s0
+        else:                                  # s > 0 from step 1 on: at s0 = 0, eps itself beats sqrt(eps)
+            eps = math.sqrt(s0 + eps) - math.sqrt(s0) if s0 else eps
+        eps, why = float(f"{eps:.12g}"), "torch divides by sqrt(s) + eps, Keras by sqrt(s + eps)"
+    return {"eps": eps}, Row(rule, f"{word(source, o, 'eps')}={src.eps!r}", f"{word(other(source), o, 'eps')}={eps!r}",
                              "closest", why, {"eps": 0.0}, f"{word(source, o, 'eps')}=0")
 
 
