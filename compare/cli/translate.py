@@ -59,8 +59,11 @@ def main(argv):
     from ..engine.translate import translate
 
     translation = translate(spec, args.source)
+    from ..engine import frameworks, registry
+
+    for framework in ("torch", "keras"):                # missing: one line, exit 2, before anything is printed
+        registry.require(framework)
     data = recipe.load(data_dir=args.data_dir, offline=args.offline)
-    from ..engine import frameworks
     from ..engine.proof import prove
 
     frameworks.configure_threads(args.threads or 1, ("torch", "keras"))
