@@ -18,7 +18,8 @@ previous setting back): in float32 mode the rate 0.1 would otherwise reach a flo
 0.10000000149011612.
 
 Training rules as Keras ships them: weight decay is the optimizer's weight_decay (decoupled);
-L2/L1 regularisation is the Dense layers' kernel_regularizer, whose layer.losses this custom step
+L2/L1 regularisation is the Dense layers' kernel_regularizer (and bias_regularizer with
+spec.regularize_biases), whose layer.losses this custom step
 adds to the loss inside the tape itself (model.fit would; calling layers directly does not);
 clipping is the optimizer's global_clipnorm, clipnorm or clipvalue, applied inside
 apply_gradients: the dW/db recorded are the tape's, before any clipping.
@@ -244,7 +245,8 @@ class KerasMLP:
         for kernel, bias in params:
             n_in, n_out = kernel.shape
             layer = keras.layers.Dense(n_out, activation=None, dtype=spec.dtype,
-                                       kernel_regularizer=kernel_regularizer(spec))
+                                       kernel_regularizer=kernel_regularizer(spec),
+                                       bias_regularizer=kernel_regularizer(spec) if spec.regularize_biases else None)
             layer.build((None, n_in))
             layer.set_weights([kernel, bias])
             self.layers.append(layer)

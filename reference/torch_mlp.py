@@ -10,7 +10,8 @@ Backward is autograd's: dZ_l is read from Z_l.grad (kept with retain_grad), dW_l
 weight.grad and bias.grad. Nothing here re-implements a framework formula.
 
 Training rules as torch users write them: weight decay is the optimizer's own weight_decay
-(coupled); L2/L1 regularisation is added to the loss over the weights (not the biases); gradient
+(coupled); L2/L1 regularisation is added to the loss over the weights (the biases too with
+spec.regularize_biases); gradient
 clipping is torch.nn.utils' clip_grad_norm_ (all parameters, or each alone) or clip_grad_value_,
 between backward and optimizer.step. The dW/db recorded are backward's, before any clipping.
 A learning-rate schedule is torch.optim.lr_scheduler's own, stepped after optimizer.step (every
@@ -139,7 +140,8 @@ def make_optimizer(name, hyper, parameters):
         return torch.optim.AdamW(parameters, lr=lr, betas=(h["beta1"], h["beta2"]), eps=h["eps"],
                                  weight_decay=h["weight_decay"], amsgrad=h.get("amsgrad", False), **one)
     if name == "nadam":
-        return torch.optim.NAdam(parameters, lr=lr, betas=(h["beta1"], h["beta2"]), eps=h["eps"], **one)
+        return torch.optim.NAdam(parameters, lr=lr, betas=(h["beta1"], h["beta2"]), eps=h["eps"],
+                                 momentum_decay=h.get("momentum_decay", 4e-3), **one)
     if name == "adamax":
         return torch.optim.Adamax(parameters, lr=lr, betas=(h["beta1"], h["beta2"]), eps=h["eps"], **one)
     if name == "adagrad":
@@ -191,6 +193,7 @@ class TorchMLP:
         self.optimizer = make_optimizer(spec.optimizer, spec.hyper("torch"), list(self.params.values()))
         self.scheduler, self.schedule_every = make_scheduler(spec.hyper("torch"), self.optimizer), spec.schedule_every
         self.l1, self.l2 = spec.l1, spec.l2
+        self.regularize_biases = spec.regularize_biases
         self.clip_norm, self.clip_norm_per_tensor, self.clip_value = spec.clip_norm, spec.clip_norm_per_tensor, spec.clip_value
 
     def tensor(self, array):
@@ -211,6 +214,8 @@ class TorchMLP:
         """The loss of the batch, a 0-d tensor, from torch's own loss module."""
         loss = self.loss_fn(cache[f"Z{self.L}"], cache[f"A{self.L}"], Y)
         weights = [self.layers[l].weight for l in range(1, self.L + 1)]
+        if self.regularize_biases:                                        # Keras's bias_regularizer, as torch users write it
+            weights += [self.layers[l].bias for l in range(1, self.L + 1)]
         if self.l2:
             loss = loss + self.l2 * sum(w.pow(2).sum() for w in weights)
         if self.l1:

@@ -13,8 +13,10 @@ Forward, for l = 1..L:            Backward, for l = L..1:
                                       dZ_{l-1} = (W_l^T dZ_l) * g'_{l-1}(Z_{l-1})
 The batch mean (the 1/m) is inside dZ_L, so dW and db need no further division.
 
-L2 / L1 regularisation (Keras's kernel_regularizer semantics; weights only, never biases):
+L2 / L1 regularisation (Keras's kernel_regularizer semantics; the weights only, unless
+spec.regularize_biases: then the biases too, as Keras's bias_regularizer):
     loss += l2 sum(W_l^2) + l1 sum|W_l|       dW_l += 2 l2 W_l + l1 sign(W_l)
+    (biases too)  + l2 sum(b_l^2) + l1 sum|b_l|     db_l += 2 l2 b_l + l1 sign(b_l)
 The dW returned includes the penalty; clipping and weight decay are the optimizer's
 (scratch/optimizers.py) and never change the gradients returned here.
 
@@ -53,6 +55,7 @@ class MLP:
             self.optimizer.lr = self.schedule.lr                       # Keras's float32 lr0, when it casts
         cast = as_keras_casts if convention == "keras" else float  # Keras's L1/L2 keep float(l): its TF
         self.l1, self.l2 = cast(spec.l1), cast(spec.l2)            # backend rounds that through float32
+        self.penalized = ("W", "b") if spec.regularize_biases else ("W",)   # Keras's bias_regularizer: the same L1/L2
 
     def forward(self, X):
         """X (n_0, m) -> cache {'A0': X, 'Z1': .., 'A1': .., ..., 'ZL': .., 'AL': ..}"""
@@ -77,14 +80,16 @@ class MLP:
         return loss(cache[f"{reads}{self.L}"], targets(Y), self.divisor(Y)) + self.penalty()
 
     def penalty(self):
-        """The regularisation term: l2 sum(W^2) + l1 sum|W| over every layer's weights (0 if unset)."""
+        """The regularisation term: l2 sum(W^2) + l1 sum|W| over every layer's weights (and biases, with
+        spec.regularize_biases) (0 if unset)."""
         total = 0.0
         for l in range(1, self.L + 1):
-            W = self.params[f"W{l}"]
-            if self.l2:
-                total = total + self.l2 * np.sum(np.square(W))
-            if self.l1:
-                total = total + self.l1 * np.sum(np.abs(W))
+            for kind in self.penalized:
+                W = self.params[f"{kind}{l}"]
+                if self.l2:
+                    total = total + self.l2 * np.sum(np.square(W))
+                if self.l1:
+                    total = total + self.l1 * np.sum(np.abs(W))
         return total
 
     def output_dZ(self, cache, Y):
@@ -108,6 +113,9 @@ class MLP:
             grads[f"dW{l}"] = dZ @ A_prev.T                                  # (n_l, n_{l-1})
             grads[f"dW{l}"] = grads[f"dW{l}"] + 2 * self.l2 * self.params[f"W{l}"] + self.l1 * np.sign(self.params[f"W{l}"])  # the penalty's gradient
             grads[f"db{l}"] = dZ.sum(axis=1, keepdims=True)                  # (n_l, 1)
+            if "b" in self.penalized:                                        # the biases' penalty, as for W
+                b = self.params[f"b{l}"]
+                grads[f"db{l}"] = grads[f"db{l}"] + 2 * self.l2 * b + self.l1 * np.sign(b)
             if l > 1:
                 dA_prev = self.params[f"W{l}"].T @ dZ                        # (n_{l-1}, m)
                 dZ = dA_prev * self.g_grad[l - 1](cache[f"Z{l - 1}"], A_prev)

@@ -396,7 +396,8 @@ def build_optimizer(name, hyper, convention):
         return Adam(h["lr"], h["beta1"], h["beta2"], h["eps"], convention, casts, h.get("amsgrad", False),
                     h.get("weight_decay") or 0.0 if name == "adamw" else 0.0)
     if name == "nadam":
-        return NAdam(h["lr"], h["beta1"], h["beta2"], h["eps"], convention, casts)
+        return NAdam(h["lr"], h["beta1"], h["beta2"], h["eps"], convention, casts,
+                     h.get("momentum_decay", 0.004))   # torch's momentum_decay (Spec.momentum_decay)
     if name == "adamax":
         return Adamax(h["lr"], h["beta1"], h["beta2"], h["eps"], convention, casts)
     if name == "adagrad":

@@ -21,6 +21,7 @@ COMMANDS = {
     "trace": ("trace", "print one training step as a worked example, all frameworks side by side"),
     "code": ("code", "show the scratch, torch and Keras source of one part side by side"),
     "kinks": ("kinks", "each activation's derivative at its kinks: scratch, torch, scratch@keras, Keras"),
+    "translate": ("translate", "translate training settings between torch and Keras, and prove it"),
 }
 
 

@@ -82,6 +82,11 @@ def resolve_spec(recipe, args, steps=None):
             changes[name] = option(name)
     if option("probabilities"):
         changes["probabilities"] = True
+    for name in ("momentum_decay", "initial_accumulator"):          # the port settings (translate)
+        if option(name) is not None:
+            changes[name] = option(name)
+    if option("regularize_biases"):
+        changes["regularize_biases"] = True
     if option("full_batch"):
         changes["batch_size"] = None
     if option("epochs") is not None:

@@ -42,6 +42,12 @@ def recipe_parser():
                    help="the activation of every hidden layer (python -m compare kinks lists them)")
     p.add_argument("--slope", type=finite_float, help="leaky_relu's negative slope (default: torch 0.01, Keras 0.2)")
     add_loss_options(p)
+    # the settings a port between torch and Keras needs (python -m compare translate)
+    p.add_argument("--momentum-decay", type=finite_float, help="nadam: torch's momentum_decay (default 0.004)")
+    p.add_argument("--initial-accumulator", type=finite_float,
+                   help="adagrad: the accumulator's start (default: torch 0, Keras 0.1)")
+    p.add_argument("--regularize-biases", action="store_true",
+                   help="--l1/--l2 cover the biases too (Keras's bias_regularizer)")
     p.add_argument("--frameworks", type=frameworks_list, default=("scratch", "torch", "keras"),
                    help="comma-separated subset of scratch,torch,keras")
     p.add_argument("--inject-bug", metavar="NAME", help="run with a classic mistake in the scratch code (python -m compare bugs)")

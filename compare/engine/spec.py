@@ -88,6 +88,11 @@ class Spec:
                                     # nn.LeakyReLU 0.01, keras.activations.leaky_relu 0.2)
     resync: bool | None = None      # restart torch and Keras from scratch's state after every step, so each
                                     # step is judged on its own rounding; None: only in float32 (see check.py)
+    # Settings a port between torch and Keras needs (compare/engine/translate.py):
+    momentum_decay: float | None = None    # nadam: torch's momentum_decay psi (None: 0.004); Keras's schedule is fixed
+    initial_accumulator: float | None = None  # adagrad: where the accumulator starts (None: torch 0, Keras 0.1)
+    regularize_biases: bool = False        # l1/l2 cover the biases too (Keras's bias_regularizer; torch's weight_decay
+                                           # decays biases as well as weights)
 
     @property
     def resync_each_step(self):
@@ -111,6 +116,11 @@ class Spec:
                      clip_value=self.clip_value)
         hyper["float32_casts"] = convention == "keras" and self.keras_float32_casts
         hyper.update(self.schedule_hyper())
+        # the port settings (translate): None is each framework's default
+        if self.optimizer == "adagrad" and self.initial_accumulator is not None:
+            hyper["initial_accumulator"] = self.initial_accumulator
+        if self.optimizer == "nadam" and convention == "torch":
+            hyper["momentum_decay"] = 0.004 if self.momentum_decay is None else self.momentum_decay
         return hyper
 
     def schedule_hyper(self):
@@ -173,6 +183,7 @@ class Spec:
         self.validate_inits()
         self.validate_activation_options()
         self.validate_loss()
+        self.validate_port_fields()
         return self
 
     def validate_activation_options(self):
@@ -211,6 +222,19 @@ class Spec:
             why = ("the cosine of one-unit vectors is +-1 whatever the weights, so its gradient is 0"
                    if self.loss == "cosine_similarity" else "it needs one unit per class")
             raise InputError(f"{self.loss} needs at least 2 output units: {why}")
+
+    def validate_port_fields(self):
+        """momentum_decay (nadam), initial_accumulator (adagrad): finite numbers >= 0; regularize_biases a bool."""
+        for name, optimizer in (("momentum_decay", "nadam"), ("initial_accumulator", "adagrad")):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if not is_finite_number(value) or value < 0:
+                raise InputError(f"{name.replace('_', ' ')} must be a finite number >= 0, got {short(value)}")
+            if self.optimizer != optimizer:
+                raise InputError(f"{name.replace('_', ' ')} applies to {optimizer} only, not {self.optimizer}")
+        if not isinstance(self.regularize_biases, (bool, np.bool_)):
+            raise InputError(f"regularize_biases must be True or False, got {self.regularize_biases!r}")
 
     def validate_numbers(self):
         for name in ("lr", "momentum", "rho", "beta1", "beta2", "eps", "dampening", "weight_decay"):

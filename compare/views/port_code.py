@@ -1,0 +1,163 @@
+"""A translation as code a user pastes, and its rules as one table.
+
+    torch_code(spec) -> {"setup": [...], "optimizer": "torch.optim.NAdam(model.parameters(), ...)",
+                         "loss": [...], "loop": [...]}
+    keras_code(spec) -> {"setup": [...], "optimizer": "keras.optimizers.Nadam(...)", "layers": [...]}
+
+Each is written from the spec exactly as reference/torch_mlp.py and reference/keras_mlp.py build
+their objects (the objects translate's proof ran): every hyperparameter explicit, and in Keras each
+one its TF backend would round through float32 as a Python float given as np.float64(...), unless
+the spec describes Keras code that uses Python floats (keras_float32_casts). Floats are written
+with repr, so the printed value is the value run. torch's `foreach` is left to its default, which
+on CPU tensors is the single-tensor code the proof ran (optimizer.py _default_to_fused_or_foreach).
+
+Left out: the model definition (Linear/Dense layers as the user has them), data loading.
+"""
+TORCH_CLASSES = {"sgd": "SGD", "rmsprop": "RMSprop", "adam": "Adam", "adamw": "AdamW", "nadam": "NAdam",
+                 "adamax": "Adamax", "adagrad": "Adagrad", "adadelta": "Adadelta"}
+KERAS_CLASSES = {"sgd": "SGD", "rmsprop": "RMSprop", "adam": "Adam", "adamw": "AdamW", "nadam": "Nadam",
+                 "adamax": "Adamax", "adagrad": "Adagrad", "adadelta": "Adadelta", "lion": "Lion"}
+
+
+def call(name, args):
+    return f"{name}({', '.join(f'{k}={v}' for k, v in args)})"
+
+
+def torch_optimizer_args(spec):
+    """[(keyword, code)] as reference/torch_mlp.py make_optimizer passes them."""
+    h, o = spec.hyper("torch"), spec.optimizer
+    args = [("lr", repr(float(h["lr"])))]
+    betas = ("betas", f"({h.get('beta1')!r}, {h.get('beta2')!r})")
+    if o == "sgd":
+        args += [("momentum", repr(h["momentum"])), ("nesterov", repr(h["nesterov"])),
+                 ("dampening", repr(h.get("dampening", 0.0))), ("weight_decay", repr(h["weight_decay"]))]
+    elif o == "rmsprop":
+        args += [("alpha", repr(h["rho"])), ("eps", repr(h["eps"])), ("momentum", repr(h.get("momentum", 0.0))),
+                 ("centered", repr(h.get("centered", False))), ("weight_decay", repr(h["weight_decay"]))]
+    elif o in ("adam", "adamw"):
+        args += [betas, ("eps", repr(h["eps"])), ("weight_decay", repr(h["weight_decay"])),
+                 ("amsgrad", repr(h.get("amsgrad", False)))]
+    elif o == "nadam":
+        args += [betas, ("eps", repr(h["eps"])), ("momentum_decay", repr(h.get("momentum_decay", 4e-3)))]
+    elif o == "adamax":
+        args += [betas, ("eps", repr(h["eps"]))]
+    elif o == "adagrad":
+        args += [("eps", repr(h["eps"])), ("initial_accumulator_value", repr(h["initial_accumulator"]))]
+    elif o == "adadelta":
+        args += [("rho", repr(h["rho"])), ("eps", repr(h["eps"]))]
+    return args
+
+
+def torch_code(spec):
+    """The torch side: setup, the optimizer, the loss terms, and the lines of the training loop."""
+    setup = ["torch.set_default_dtype(torch.float64)  # NAdam keeps mu_product in the default dtype"] \
+        if spec.optimizer == "nadam" else []
+    optimizer = call(f"torch.optim.{TORCH_CLASSES[spec.optimizer]}",
+                     [("params", "model.parameters()")] + torch_optimizer_args(spec)).replace("params=", "", 1)
+    which = "model.parameters()" if spec.regularize_biases else \
+        "(m.weight for m in model.modules() if isinstance(m, torch.nn.Linear))"
+    loss = []
+    if spec.l2:
+        loss.append(f"loss = loss + {spec.l2!r} * sum(p.pow(2).sum() for p in {which})")
+    if spec.l1:
+        loss.append(f"loss = loss + {spec.l1!r} * sum(p.abs().sum() for p in {which})")
+    loop = ["loss.backward()"]
+    if spec.clip_norm is not None:
+        loop.append(f"torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm={spec.clip_norm!r})")
+    if spec.clip_norm_per_tensor is not None:
+        loop.append(f"for p in model.parameters(): torch.nn.utils.clip_grad_norm_(p, max_norm={spec.clip_norm_per_tensor!r})")
+    if spec.clip_value is not None:
+        loop.append(f"torch.nn.utils.clip_grad_value_(model.parameters(), clip_value={spec.clip_value!r})")
+    loop.append("optimizer.step()")
+    return {"setup": setup, "optimizer": optimizer, "loss": loss, "loop": loop}
+
+
+def keras_optimizer_args(spec):
+    """[(keyword, code)] as reference/keras_mlp.py make_optimizer passes them."""
+    h, o = spec.hyper("keras"), spec.optimizer
+    f = (lambda x: repr(float(x))) if h["float32_casts"] else (lambda x: f"np.float64({float(x)!r})")
+    args = [("learning_rate", repr(float(h["lr"])))]
+    betas = [("beta_1", f(h["beta1"])), ("beta_2", f(h["beta2"]))] if h.get("beta1") is not None else []
+    if o == "sgd":
+        args += [("momentum", f(h["momentum"])), ("nesterov", repr(h["nesterov"]))]
+    elif o == "rmsprop":
+        args += [("rho", f(h["rho"])), ("epsilon", f(h["eps"])), ("momentum", f(h.get("momentum", 0.0))),
+                 ("centered", repr(h.get("centered", False)))]
+    elif o in ("adam", "adamw"):
+        args += betas + [("epsilon", f(h["eps"])), ("amsgrad", repr(h.get("amsgrad", False)))]
+    elif o in ("nadam", "adamax"):
+        args += betas + [("epsilon", f(h["eps"]))]
+    elif o == "adagrad":
+        args += [("initial_accumulator_value", f(h["initial_accumulator"])), ("epsilon", f(h["eps"]))]
+    elif o == "adadelta":
+        args += [("rho", repr(float(h["rho"]))), ("epsilon", f(h["eps"]))]
+    elif o == "lion":
+        args += betas
+    if h.get("weight_decay"):
+        args.append(("weight_decay", f(h["weight_decay"])))
+    for key, name in (("clip_norm", "global_clipnorm"), ("clip_norm_per_tensor", "clipnorm"), ("clip_value", "clipvalue")):
+        if h.get(key) is not None:
+            args.append((name, repr(h[key])))
+    return args
+
+
+def keras_regularizer(spec):
+    """The code of reference/keras_mlp.py kernel_regularizer(spec), or None."""
+    if spec.l1 and spec.l2:
+        return f"keras.regularizers.L1L2(l1={spec.l1!r}, l2={spec.l2!r})"
+    if spec.l2:
+        return f"keras.regularizers.L2({spec.l2!r})"
+    if spec.l1:
+        return f"keras.regularizers.L1({spec.l1!r})"
+    return None
+
+
+def keras_code(spec):
+    """The Keras side: setup, the optimizer (clipping is its keyword), the Dense layers' regularizers."""
+    setup = [f'keras.config.set_floatx("{spec.dtype}")'] if spec.dtype != "float32" else []
+    optimizer = call(f"keras.optimizers.{KERAS_CLASSES[spec.optimizer]}", keras_optimizer_args(spec))
+    layers = []
+    regularizer = keras_regularizer(spec)
+    if regularizer:
+        biases = f", bias_regularizer={regularizer}" if spec.regularize_biases else ""
+        layers.append(f"keras.layers.Dense(units, kernel_regularizer={regularizer}{biases})")
+    return {"setup": setup, "optimizer": optimizer, "layers": layers}
+
+
+def code_lines(code, framework):
+    """The code of one side as the lines printed, the optimizer assigned."""
+    lines = list(code["setup"]) + [f"optimizer = {code['optimizer']}"]
+    if framework == "torch":
+        lines += [f"# in the loss: {line}" for line in code["loss"]]
+        lines += ["# each step: " + "; ".join(code["loop"])] if len(code["loop"]) > 2 else []
+    else:
+        lines += [f"# layers: {line}" for line in code["layers"]]
+    return lines
+
+
+def wrap(line, width=96, indent="    "):
+    """Break a long line of code after commas, continuation lines indented."""
+    out, current = [], line
+    while len(current) > width:
+        cut = current.rfind(", ", 0, width)
+        if cut <= len(indent):
+            break
+        out.append(current[:cut + 1])
+        current = indent * 2 + current[cut + 2:]
+    return out + [current]
+
+
+def rules_table(rows, source, target):
+    """One line per rule that applied: name, the source's setting, the target's, and how exact."""
+    from tabulate import tabulate
+
+    body = [[row.rule, row.source, row.target, row.kind] for row in rows]
+    return tabulate(body, headers=["rule", source, target, "mapping"], tablefmt="simple",
+                    maxcolwidths=[None, 26, 32, None])
+
+
+def short_name(spec, framework):
+    """'AdamW(lr=0.1)' / 'AdamW(learning_rate=0.1)': the class and its learning rate, for the proof line."""
+    if framework == "torch":
+        return f"{TORCH_CLASSES[spec.optimizer]}(lr={spec.lr!r})"
+    return f"{KERAS_CLASSES[spec.optimizer]}(learning_rate={spec.lr!r})"

@@ -1,0 +1,229 @@
+"""`python -m compare translate`: the settings of one framework in the other's terms, proven in lockstep.
+
+The Done-when commands of issue 10 with their measured outcome (toy3, float64, 100 steps): where a
+rule has no exact counterpart the command exits 1 with the measured distance, and the source-side
+change that makes the port exact is proven; the printed code evaluates to the very objects the
+proof ran; torch -> Keras -> torch gives the original settings back; input mistakes exit 2 in one line.
+"""
+import json
+import math
+import re
+
+import numpy as np
+import pytest
+
+from compare.cli import main
+from compare.data import recipes
+from compare.engine.proof import prove
+from compare.engine.translate import NADAM_PSI, f32, translate
+from compare.views.port_code import keras_code, torch_code
+
+TOY3 = recipes.get("toy3")
+
+
+def run(capsys, *argv):
+    code = main(["translate", *argv])
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    return code, out, err
+
+
+def proof_line(out):
+    return next(line for line in out.splitlines() if line.startswith(("PROVEN", "NOT PROVEN")))
+
+
+def measured(line):
+    return float(re.search(r"worst relative error ([0-9.e+-]+)", line)[1])
+
+
+# ----- the Done-when commands -----
+
+def test_rmsprop_exits_1_naming_the_eps_placement_and_the_measured_difference(capsys):
+    code, out, _ = run(capsys, "--from", "torch", "--optimizer", "rmsprop")
+    line = proof_line(out)
+    assert code == 1 and line.startswith("NOT PROVEN") and "rmsprop-eps-placement" in line
+    assert 1e-5 < measured(line) < 1e-2                             # measured: 2.2e-4 at step 99
+    assert "first above 1e-09 at step 1" in line
+    assert re.search(r"exact with eps=0 in torch: PROVEN over 100 steps, worst relative error ([0-9.e-]+)", out)
+
+
+@pytest.mark.parametrize("argv, rule, low, high", [
+    (["--optimizer", "adagrad"], "adagrad-eps-placement", 1e-9, 1e-8),                   # 2.1e-9
+    (["--optimizer", "adamw", "--weight-decay", "0.01"], "adam-eps-placement", 1e-6, 1e-4),  # 1.1e-5
+])
+def test_eps_placement_is_measured_and_eps_0_is_proven(capsys, argv, rule, low, high):
+    code, out, _ = run(capsys, "--from", "torch", *argv)
+    line = proof_line(out)
+    assert code == 1 and rule in line and low < measured(line) < high
+    fixed = re.search(r"exact with eps=0 in torch: PROVEN over 100 steps, worst relative error ([0-9.e-]+)", out)
+    assert fixed and float(fixed[1]) < 1e-12
+
+
+def test_nadam_from_torch_has_no_keras_counterpart_and_says_how_far(capsys, tmp_path):
+    path = tmp_path / "t.json"
+    code, out, _ = run(capsys, "--from", "torch", "--optimizer", "nadam", "--json", str(path))
+    line = proof_line(out)
+    assert code == 1 and "nadam-momentum-schedule" in line and measured(line) > 1e-3     # 0.004 vs 0.96^t
+    closest = re.search(r"with momentum_decay=1.00000054\d* .*in torch: still NOT PROVEN, worst relative error "
+                        r"([0-9.e-]+)", out)
+    assert closest and 1e-9 < float(closest[1]) < 1e-6                                  # 3.6e-8: no psi is exact
+    report = json.loads(path.read_text())
+    assert report["exit_code"] == 1 and report["proof"]["worst_rel_err"] == pytest.approx(measured(line), rel=0.05)
+    assert report["fix"]["changes"] == {"momentum_decay": NADAM_PSI}
+    assert "torch.optim.NAdam(model.parameters()" in report["translation"]["code"]["torch"]["optimizer"]
+    assert [r["rule"] for r in report["translation"]["rules"]][-1] == "nadam-momentum-schedule"
+
+
+def test_clip_norm_is_measured_where_the_clip_acts(capsys):
+    code, out, _ = run(capsys, "--from", "torch", "--clip-norm", "1.0")
+    line = proof_line(out)
+    assert code == 1 and "clip-norm-eps" in line and "the clipping acted in 13 of 100 steps" in line
+    assert 1e-8 < measured(line) < 1e-5                                                   # 1.3e-6: the 1e-6
+
+
+@pytest.mark.parametrize("argv", [
+    ["--optimizer", "adam", "--eps", "0"],
+    ["--momentum", "0.9", "--nesterov", "--weight-decay", "0.5"],          # L2(0.25) on kernel and bias: float32-exact
+    ["--optimizer", "adagrad", "--eps", "0", "--clip-value", "0.05"],
+])
+def test_exact_translations_are_proven(capsys, argv):
+    code, out, _ = run(capsys, "--from", "torch", *argv, "--steps", "30")
+    line = proof_line(out)
+    assert code == 0 and line.startswith("PROVEN: torch ") and "over 30 steps of toy3" in line
+    assert measured(line) < 1e-12
+
+
+def test_lion_from_keras_has_nothing_in_torch(capsys):
+    code, out, _ = run(capsys, "--from", "keras", "--optimizer", "lion")
+    assert code == 1 and "NOT PROVEN: lion: torch ships no Lion optimizer" in out
+
+
+# ----- the printed code is what was proven -----
+
+@pytest.mark.parametrize("source, changes", [
+    ("torch", dict(optimizer="nadam")),
+    ("torch", dict(optimizer="adagrad", eps=0.0)),
+    ("torch", dict(optimizer="adamw", weight_decay=0.01, clip_norm=1.0)),
+    ("torch", dict(momentum=0.9, weight_decay=0.01)),
+    ("keras", dict(optimizer="rmsprop", momentum=0.5, keras_float32_casts=True)),
+    ("keras", dict(optimizer="adam", weight_decay=0.004, decay="decoupled", clip_value=0.5)),
+])
+def test_printed_code_evaluates_to_the_proven_objects(source, changes):
+    import keras
+    import torch
+
+    from reference.keras_mlp import float_type
+
+    translation = translate(TOY3.spec.replace(steps=2, **changes), source)
+    proof = prove(translation, TOY3.load())
+    runners = proof.raw["runners"]
+    built_keras = runners["keras"].implementation.model
+    built_torch = runners["torch"].implementation.model.optimizer
+    code = keras_code(translation.specs["keras"])
+    assert code["setup"] == ['keras.config.set_floatx("float64")']
+    with float_type("float64"):                 # the printed setup line, given back after
+        printed = eval(code["optimizer"], {"keras": keras, "np": np})
+    mine, theirs = printed.get_config(), built_keras.optimizer.get_config()
+    assert mine.keys() == theirs.keys()
+    mine.pop("name"), theirs.pop("name")        # Keras numbers a second optimizer's name: nadam_1
+    for key, value in mine.items():
+        assert value == theirs[key], key
+        if isinstance(value, float) and value != f32(value):          # a Python float would round through float32
+            assert type(value) is type(theirs[key]), key
+    model = torch.nn.Linear(2, 2)
+    printed = eval(torch_code(translation.specs["torch"])["optimizer"], {"torch": torch, "model": model})
+    mine, theirs = dict(printed.param_groups[0]), dict(built_torch.param_groups[0])
+    for group in (mine, theirs):
+        group.pop("params")
+        group.pop("foreach")                    # None on CPU is the single-tensor code the proof ran (False)
+    assert mine == theirs
+    layers = keras_code(translation.specs["keras"])["layers"]
+    if layers:                                  # the regularizers: the Dense layers the proof built
+        dense = eval(layers[0].replace("units", "3"), {"keras": keras})
+        built = built_keras.layers[1]
+        for name in ("kernel_regularizer", "bias_regularizer"):
+            a, b = getattr(dense, name), getattr(built, name)
+            assert (a is None) == (b is None) and (a is None or a.get_config() == b.get_config())
+
+
+# ----- round trip and the rules' arithmetic -----
+
+ROUND_TRIP = [dict(optimizer=o, **kw) for o, kw in [
+    ("sgd", dict(momentum=0.9, nesterov=True)), ("sgd", dict(weight_decay=0.5)),
+    ("rmsprop", dict(centered=True, momentum=0.5, eps=0.0)), ("adam", dict(amsgrad=True)), ("adamw", {}),
+    ("adagrad", dict(eps=0.0)), ("adadelta", {}),
+    ("adamax", {}), ("sgd", dict(clip_norm=1.0)), ("adam", dict(clip_value=0.1)), ("sgd", dict(l2=0.25))]]
+
+
+@pytest.mark.parametrize("changes", ROUND_TRIP, ids=[str(c) for c in ROUND_TRIP])
+def test_round_trip_torch_keras_torch_gives_the_original_settings(changes):
+    spec = TOY3.spec.replace(**changes)
+    there = translate(spec, "torch")
+    back = translate(there.specs["keras"], "keras")
+    assert back.specs["torch"].hyper("torch") == there.specs["torch"].hyper("torch")
+    assert (back.specs["torch"].l1, back.specs["torch"].l2) == (there.specs["torch"].l1, there.specs["torch"].l2)
+
+
+def test_the_closest_nadam_decay_turns_0_96_into_its_float32():
+    assert 0.96 ** NADAM_PSI == pytest.approx(float(np.float32(0.96)), rel=1e-15, abs=0)
+    assert NADAM_PSI == pytest.approx(1 + 5.475e-7, rel=1e-9)
+
+
+def test_keras_float32_python_floats_become_their_roundings_in_torch():
+    spec = TOY3.spec.replace(momentum=0.9, keras_float32_casts=True)
+    torch_side = translate(spec, "keras").specs["torch"]
+    assert torch_side.momentum == float(np.float32(0.9)) == 0.8999999761581421
+
+
+def test_coupled_decay_is_half_in_each_regularizer_and_rounding_is_named():
+    rows = {r.rule: r for r in translate(TOY3.spec.replace(weight_decay=0.01), "torch").rows}
+    assert rows["coupled-decay-is-l2"].kind == "closest" and "0.004999999888241291" in rows["coupled-decay-is-l2"].why
+    t = translate(TOY3.spec.replace(weight_decay=0.5), "torch")
+    assert t.specs["keras"].l2 == 0.25 and t.specs["keras"].regularize_biases and not t.specs["keras"].weight_decay
+    assert {r.rule: r.kind for r in t.rows}["coupled-decay-is-l2"] == "exact"
+
+
+def test_eps_inside_the_root_matches_eps_outside_where_the_sum_starts():
+    # torch -> Keras: (sqrt(s0) + eps)^2 - s0 inside equals eps outside at s = s0 (s0 = 0: eps^2)
+    t = translate(TOY3.spec.replace(optimizer="rmsprop", eps=1e-4), "torch")
+    assert t.specs["keras"].eps == pytest.approx(1e-8, rel=1e-12)
+    # Keras -> torch: Adagrad's accumulator starts at 0.1: sqrt(0.1 + eps) - sqrt(0.1) outside
+    keras_adagrad = translate(TOY3.spec.replace(optimizer="adagrad"), "keras").specs["torch"]
+    assert keras_adagrad.initial_accumulator == 0.1
+    assert keras_adagrad.eps == pytest.approx(math.sqrt(0.1 + 1e-7) - math.sqrt(0.1), rel=1e-10)
+    # a closest rule is not its own inverse: eps 1e-8 -> 1e-16 inside -> 1e-16 outside (not 1e-8)
+    back = translate(translate(TOY3.spec.replace(optimizer="rmsprop"), "torch").specs["keras"], "keras")
+    assert back.specs["torch"].eps == pytest.approx(1e-16) and back.rows[-1].kind == "closest"
+
+
+# ----- the new spec fields run in every implementation -----
+
+@pytest.mark.parametrize("changes", [dict(l2=0.01, regularize_biases=True), dict(l1=0.01, regularize_biases=True),
+                                     dict(optimizer="nadam", momentum_decay=1.0),
+                                     dict(optimizer="adagrad", initial_accumulator=0.0)])
+def test_port_fields_agree_scratch_torch_keras(changes):
+    import compare
+
+    report = compare.run(TOY3.spec.replace(steps=30, **changes), TOY3.load())
+    s = report.summary
+    assert s["verdict"] == "pass" and s["steps_completed"] == 30, s["verdict_reason"]
+    for key in ("torch", "keras"):
+        assert key in s["judged_pairs"] and s["max_rel_err"][key] <= 1e-9, (key, s["max_rel_err"])
+
+
+# ----- input mistakes: exit 2, one line -----
+
+@pytest.mark.parametrize("argv, words", [
+    ([], "--from"),
+    (["--from", "jax"], "invalid choice"),
+    (["--from", "torch", "--optimizer", "lion"], "no Lion"),
+    (["--from", "keras", "--momentum", "0.9", "--dampening", "0.5"], "no dampening"),
+    (["--from", "keras", "--optimizer", "nadam", "--momentum-decay", "1"], "momentum_decay"),
+    (["--from", "torch", "--optimizer", "nadam", "--momentum-decay", "-1"], "momentum decay"),
+    (["--from", "torch", "--plot", "x.png"], "--plot"),
+    (["--from", "torch", "--weight-decay", "0.1", "--l2", "0.1"], "not both"),
+    (["--from", "torch", "nosuchrecipe"], "nosuchrecipe"),
+])
+def test_input_errors_exit_2_in_one_line(capsys, argv, words):
+    code, out, err = run(capsys, *argv)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and words in err, err
