@@ -227,3 +227,58 @@ def test_port_fields_agree_scratch_torch_keras(changes):
 def test_input_errors_exit_2_in_one_line(capsys, argv, words):
     code, out, err = run(capsys, *argv)
     assert code == 2 and len(err.strip().splitlines()) == 1 and words in err, err
+
+
+# ----- learning-rate schedules: read in the source's words, proven ---------------------------------
+
+@pytest.mark.parametrize("argv,rule", [
+    (["--from", "torch", "--schedule", "step", "--milestones", "30,60", "--gamma", "0.5"], "schedule-step-boundary"),
+    (["--from", "torch", "--schedule", "exponential", "--gamma", "0.97"], "schedule-recursive-form"),
+    (["--from", "torch", "--schedule", "plateau", "--patience", "2", "--threshold", "0.01", "--gamma", "0.5"],
+     "plateau-counts"),
+    (["--from", "keras", "--schedule", "step", "--milestones", "29", "--schedule-every", "epoch"],
+     "schedule-step-boundary"),
+])
+def test_schedules_translate_and_are_proven(argv, rule, capsys):
+    assert main(["translate", *argv]) == 0
+    out = capsys.readouterr().out
+    assert rule in out and "PROVEN" in out
+
+
+def test_step_schedule_code_is_what_was_proven(capsys):
+    """MultiStepLR([30, 60]) is printed as PiecewiseConstantDecay(boundaries=[29, 59]); the printed
+    Keras schedule evaluates to the rates of the torch scheduler, step by step."""
+    import keras
+    import tensorflow as tf
+    import torch
+
+    assert main(["translate", "--from", "torch", "--schedule", "step", "--milestones", "30,60", "--gamma", "0.5"]) == 0
+    out = capsys.readouterr().out
+    assert "MultiStepLR(optimizer, milestones=[30, 60], gamma=0.5)" in out
+    assert "boundaries=[29, 59]" in out
+    spec = recipes.get("toy3").spec.replace(schedule="step", milestones=[30, 60], gamma=0.5)
+    setup = keras_code(translate(spec, "torch").specs["keras"])["setup"]
+    line = next(line for line in setup if line.startswith("schedule = "))
+    schedule = eval(line.split(" = ", 1)[1], {"keras": keras, "np": __import__("numpy")})
+    p = torch.nn.Parameter(torch.zeros(1, dtype=torch.float64))
+    optimizer = torch.optim.SGD([p], lr=0.1)
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=[30, 60], gamma=0.5)
+    for t in range(80):
+        assert float(schedule(tf.constant(t, dtype=tf.int64))) == pytest.approx(optimizer.param_groups[0]["lr"], rel=1e-15)
+        optimizer.step()
+        scheduler.step()
+
+
+def test_keras_plateau_counts_are_read_in_keras_words(capsys):
+    """--from keras --patience 3 --cooldown 2 is torch's patience 2, cooldown 1."""
+    assert main(["translate", "--from", "keras", "--schedule", "plateau", "--patience", "3", "--cooldown", "2",
+                 "--threshold", "0.01", "--gamma", "0.5"]) == 0
+    out = capsys.readouterr().out
+    assert "patience=2" in out and "cooldown=1" in out and "PROVEN" in out
+
+
+def test_cosine_past_t_max_is_not_proven_and_the_fix_is(capsys):
+    assert main(["translate", "--from", "torch", "--schedule", "cosine", "--t-max", "40"]) == 1
+    out = capsys.readouterr().out
+    assert "cosine-after-t-max" in out and "NOT PROVEN" in out
+    assert "exact with T_max as long as the run in torch: PROVEN" in out

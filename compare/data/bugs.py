@@ -123,7 +123,7 @@ def output_dZ_no_batch_mean(self, cache, Y):
     return d * self.g_grad[self.L](Z, A)
 
 
-def step_weights_only(self, grads):
+def step_weights_only(self, grads, loss=None):
     """MLP.step, but only the weights reach the optimizer."""
     weights = {name: p for name, p in self.params.items() if name.startswith("W")}  # BUG: biases left out
     self.params = {**self.params, **self.optimizer.step(weights, grads)}

@@ -9,8 +9,9 @@ compare/engine/proof.py proves it in lockstep. A row is 'exact' (the same arithm
 order), 'closest' (no target setting computes the same: the nearest runs, the proof measures the
 distance; `fix`: the source-side change that makes the port exact, where one exists) or 'none'.
 
-Adding a rule (learning-rate schedules: MultiStepLR([m]) <-> PiecewiseConstantDecay([m - 1]), ...)
-is one more function `rule(src, source) -> (target changes, Row) or None` in RULES.
+Adding a rule is one more function `rule(src, source) -> (target changes, Row) or None` in RULES.
+Learning-rate schedules are one: `--milestones`, `--patience`, `--cooldown` are read in the
+source's words (--from keras: PiecewiseConstantDecay boundaries, the callback's patience).
 
 Left out: printing (compare/views/port_code.py), the command line (compare/cli/translate.py),
 settings the spec cannot select (torch's Adagrad lr_decay, Keras's EMA, loss scaling).
@@ -109,7 +110,7 @@ def translate(spec, source):
     """-> Translation of `spec` (validated) read in `source`'s terms into the other framework's."""
     check_source(spec, source)
     target = other(source)
-    src = resolved(spec, source)
+    src = resolved(from_keras_terms(spec) if source == "keras" else spec, source)
     found = [result for result in (rule(src, source) for rule in RULES) if result]
     changes = {key: value for change, _ in found for key, value in change.items()}
     changes.update({"momentum_decay": None} if target == "keras" else {"keras_float32_casts": False})
@@ -345,7 +346,69 @@ def lion(src, source):
     return {}, Row("lion", "Lion", "nothing: torch.optim has no Lion", "none", "torch ships no Lion optimizer")
 
 
+def schedule(src, source):
+    """The learning-rate schedule. The spec's numbers have torch's meaning (compare/engine/spec.py);
+    `from_keras_terms` turned Keras's into them. torch: torch/optim/lr_scheduler.py (MultiStepLR.get_lr
+    decays at last_epoch in milestones; ReduceLROnPlateau.step reduces when num_bad_epochs > patience,
+    its cooldown counted down after; CosineAnnealingLR.get_lr periodic); Keras: keras/src/optimizers/
+    schedules/learning_rate_schedule.py (PiecewiseConstantDecay: step > boundary; CosineDecay:
+    min(step, decay_steps)), keras/src/callbacks/reduce_lr_on_plateau.py (wait >= patience, the
+    cooldown counted down first, min_delta absolute), learning_rate_scheduler.py (every epoch)."""
+    name, h = src.schedule, src.schedule_hyper()
+    if name is None:
+        return None
+    words = {"torch": torch_schedule_words(h), "keras": keras_schedule_words(h)}
+    every = "" if src.schedule_every == "step" else " each epoch"
+    rule = {"exponential": "schedule-recursive-form", "step": "schedule-step-boundary", "cosine": "schedule-recursive-form",
+            "plateau": "plateau-counts"}[name]
+    if name == "cosine" and beyond_t_max(src):
+        return {}, Row("cosine-after-t-max", words[source] + every, words[other(source)], "closest",
+                       "torch's cosine rises again after T_max, Keras's stays at eta_min",
+                       {"t_max": src.steps if src.schedule_every == "step" and src.steps else None},
+                       "T_max as long as the run")
+    return {}, Row(rule, words[source] + every, words[other(source)])
+
+
+def beyond_t_max(src):
+    from .conventions import beyond_t_max as beyond
+    return beyond(src)
+
+
+def torch_schedule_words(h):
+    name = h["schedule"]
+    if name == "exponential":
+        return f"ExponentialLR(gamma={h['gamma']!r})"
+    if name == "step":
+        return f"MultiStepLR(milestones={h['milestones']}, gamma={h['gamma']!r})"
+    if name == "cosine":
+        return f"CosineAnnealingLR(T_max={h['t_max']}, eta_min={h['eta_min']!r})"
+    return (f"ReduceLROnPlateau(factor={h['gamma']!r}, patience={h['patience']}, threshold={h['threshold']!r}, "
+            f"threshold_mode='abs', cooldown={h['cooldown']}, min_lr={h['min_lr']!r}, eps=0.0)")
+
+
+def keras_schedule_words(h):
+    name = h["schedule"]
+    if name == "exponential":
+        return f"ExponentialDecay(decay_steps=1, decay_rate={h['gamma']!r})"
+    if name == "step":
+        return f"PiecewiseConstantDecay(boundaries={[m - 1 for m in h['milestones']]}, values=...)"
+    if name == "cosine":
+        return f"CosineDecay(decay_steps={h['t_max']}, alpha=eta_min / lr)"
+    patience, cooldown = h["patience"] + 1, h["cooldown"] + 1 if h["cooldown"] else 0
+    return (f"ReduceLROnPlateau(factor={h['gamma']!r}, patience={patience}, min_delta={h['threshold']!r}, "
+            f"cooldown={cooldown}, min_lr={h['min_lr']!r})")
+
+
+def from_keras_terms(spec):
+    """Settings given in Keras's words -> the spec's (torch's): a boundary b is milestone b + 1, a
+    patience or cooldown p is p - 1 (Keras's 0 and 1 act alike)."""
+    if spec.schedule == "step" and spec.milestones:
+        spec = dataclasses.replace(spec, milestones=[b + 1 for b in spec.milestones])
+    if spec.schedule == "plateau":
+        spec = dataclasses.replace(spec, patience=max(spec.patience - 1, 0), cooldown=max(spec.cooldown - 1, 0))
+    return spec
+
+
 RULES = [hyperparameters, default_hyperparameters, keras_float32, sgd_momentum, rmsprop_momentum, sgd_dampening,
          eps_placement,
-         nadam_schedule, adamw_decay, coupled_decay, regularizers, clipping, lion]
-# Learning-rate schedules (the lead): one more function above, appended here.
+         nadam_schedule, adamw_decay, coupled_decay, regularizers, clipping, lion, schedule]

@@ -69,7 +69,59 @@ def torch_code(spec):
     if spec.clip_value is not None:
         loop.append(f"torch.nn.utils.clip_grad_value_(model.parameters(), clip_value={spec.clip_value!r})")
     loop.append("optimizer.step()")
-    return {"setup": setup, "optimizer": optimizer, "loss": loss, "loop": loop}
+    scheduler = torch_scheduler(spec)
+    if scheduler and spec.schedule_every == "step":
+        loop.append("scheduler.step(loss.item())" if spec.schedule == "plateau" else "scheduler.step()")
+    epoch = (["scheduler.step(epoch_mean_loss)" if spec.schedule == "plateau" else "scheduler.step()"]
+             if scheduler and spec.schedule_every == "epoch" else [])
+    return {"setup": setup, "optimizer": optimizer, "scheduler": scheduler, "loss": loss, "loop": loop,
+            "epoch": epoch}
+
+
+def torch_scheduler(spec):
+    """The code of reference/torch_mlp.py make_scheduler, or None."""
+    h = spec.schedule_hyper()
+    name, lr_scheduler = h["schedule"], "torch.optim.lr_scheduler"
+    if name == "exponential":
+        return f"{lr_scheduler}.ExponentialLR(optimizer, gamma={h['gamma']!r})"
+    if name == "step":
+        return f"{lr_scheduler}.MultiStepLR(optimizer, milestones={h['milestones']}, gamma={h['gamma']!r})"
+    if name == "cosine":
+        return f"{lr_scheduler}.CosineAnnealingLR(optimizer, T_max={h['t_max']}, eta_min={h['eta_min']!r})"
+    if name == "plateau":
+        return (f"{lr_scheduler}.ReduceLROnPlateau(optimizer, mode='min', factor={h['gamma']!r}, "
+                f"patience={h['patience']}, threshold={h['threshold']!r}, threshold_mode='abs', "
+                f"cooldown={h['cooldown']}, min_lr={h['min_lr']!r}, eps=0.0)")
+    return None
+
+
+def keras_schedule(spec):
+    """The code of reference/keras_mlp.py make_schedule (a schedule object), or None."""
+    h = spec.hyper("keras")
+    name, schedules = h["schedule"], "keras.optimizers.schedules"
+    f = (lambda x: repr(float(x))) if h["float32_casts"] else (lambda x: f"np.float64({float(x)!r})")
+    if name == "exponential":
+        return f"{schedules}.ExponentialDecay({f(h['lr'])}, decay_steps=1, decay_rate={f(h['gamma'])})"
+    if name == "step":
+        values = ", ".join(f(h["lr"] * h["gamma"] ** k) for k in range(len(h["milestones"]) + 1))
+        return f"{schedules}.PiecewiseConstantDecay(boundaries={[m - 1 for m in h['milestones']]}, values=[{values}])"
+    if name == "cosine":
+        alpha = h["eta_min"] / h["lr"] if h["eta_min"] else 0.0
+        return f"{schedules}.CosineDecay({f(h['lr'])}, decay_steps={h['t_max']}, alpha={alpha!r})"
+    return None
+
+
+def keras_callbacks(spec):
+    """The callbacks reference/keras_mlp.py make_callback builds (fit(callbacks=[...]))."""
+    h = spec.hyper("keras")
+    if h["schedule"] == "plateau":
+        cooldown = h["cooldown"] + 1 if h["cooldown"] else 0
+        return [f"keras.callbacks.ReduceLROnPlateau(monitor='loss', mode='min', factor={h['gamma']!r}, "
+                f"patience={h['patience'] + 1}, min_delta={h['threshold']!r}, cooldown={cooldown}, "
+                f"min_lr={h['min_lr']!r})"]
+    if h["schedule"] is not None and h["schedule_every"] == "epoch":
+        return [f"keras.callbacks.LearningRateScheduler(lambda epoch, lr: float(schedule(epoch)))"]
+    return []
 
 
 def keras_optimizer_args(spec):
@@ -115,23 +167,31 @@ def keras_regularizer(spec):
 def keras_code(spec):
     """The Keras side: setup, the optimizer (clipping is its keyword), the Dense layers' regularizers."""
     setup = [f'keras.config.set_floatx("{spec.dtype}")'] if spec.dtype != "float32" else []
-    optimizer = call(f"keras.optimizers.{KERAS_CLASSES[spec.optimizer]}", keras_optimizer_args(spec))
+    args = keras_optimizer_args(spec)
+    schedule = keras_schedule(spec)
+    if schedule and spec.schedule_every == "step":
+        args[0] = ("learning_rate", "schedule")
+    optimizer = call(f"keras.optimizers.{KERAS_CLASSES[spec.optimizer]}", args)
+    setup += [f"schedule = {schedule}"] if schedule else []
     layers = []
     regularizer = keras_regularizer(spec)
     if regularizer:
         biases = f", bias_regularizer={regularizer}" if spec.regularize_biases else ""
         layers.append(f"keras.layers.Dense(units, kernel_regularizer={regularizer}{biases})")
-    return {"setup": setup, "optimizer": optimizer, "layers": layers}
+    return {"setup": setup, "optimizer": optimizer, "layers": layers, "callbacks": keras_callbacks(spec)}
 
 
 def code_lines(code, framework):
     """The code of one side as the lines printed, the optimizer assigned."""
     lines = list(code["setup"]) + [f"optimizer = {code['optimizer']}"]
     if framework == "torch":
+        lines += [f"scheduler = {code['scheduler']}"] if code.get("scheduler") else []
         lines += [f"# in the loss: {line}" for line in code["loss"]]
         lines += ["# each step: " + "; ".join(code["loop"])] if len(code["loop"]) > 2 else []
+        lines += ["# each epoch's end: " + "; ".join(code["epoch"])] if code.get("epoch") else []
     else:
         lines += [f"# layers: {line}" for line in code["layers"]]
+        lines += [f"# fit(..., callbacks=[{line}])" for line in code.get("callbacks", [])]
     return lines
 
 
