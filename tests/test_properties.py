@@ -59,3 +59,42 @@ def test_all_three_agree_in_float64(spec):
     note(readable(spec))
     data = random_data(spec, n=N_EXAMPLES, seed=spec.seed)
     compare.assert_equivalent(spec, data, steps=3)
+
+
+OPTIMIZER_RATES = {"sgd": 0.05, "rmsprop": 0.003, "adam": 0.003, "adamw": 0.003, "nadam": 0.003, "adamax": 0.003,
+                   "adagrad": 0.03, "adadelta": 0.5, "lion": 0.001}
+
+
+@st.composite
+def rule_specs(draw):
+    """A small tanh network with the training rules drawn: every optimizer, weight decay in either
+    form, L1/L2, one kind of clipping, a schedule moved every step or every epoch."""
+    optimizer = draw(st.sampled_from(sorted(OPTIMIZER_RATES)))
+    rules = {}
+    if optimizer in ("sgd", "rmsprop", "adam", "adamw") and draw(st.booleans()):
+        rules.update(weight_decay=draw(st.sampled_from([0.01, 0.05])),
+                     decay=draw(st.sampled_from(["coupled", "decoupled"])))
+    if draw(st.booleans()):
+        rules[draw(st.sampled_from(["l1", "l2"]))] = draw(st.sampled_from([0.001, 0.01]))
+    clip = draw(st.sampled_from([None, "clip_norm", "clip_norm_per_tensor", "clip_value"]))
+    if clip:
+        rules[clip] = draw(st.sampled_from([0.05, 0.5]))
+    schedule = draw(st.sampled_from([None, "exponential", "step", "cosine", "plateau"]))
+    if schedule:
+        rules.update(schedule=schedule, schedule_every=draw(st.sampled_from(["step", "epoch"])))
+        rules.update({"exponential": dict(gamma=0.9), "step": dict(milestones=[2, 4], gamma=0.5),
+                      "cosine": dict(t_max=12), "plateau": dict(patience=0, threshold=0.01)}[schedule])
+    if optimizer == "sgd":
+        rules["momentum"] = draw(st.sampled_from([0.0, 0.9]))
+    return Spec(sizes=[3, draw(st.integers(2, 6)), 2], activations=["tanh", "softmax"],
+                loss="categorical_crossentropy", optimizer=optimizer, lr=OPTIMIZER_RATES[optimizer],
+                batch_size=2, steps=10, epochs=None, seed=draw(st.integers(0, 2**16)), dtype="float64",
+                weight_init=Init("normal", scale=0.5), **rules).validate()
+
+
+@given(spec=rule_specs())
+def test_training_rules_agree_in_float64(spec):
+    """Each implementation that can express the rules agrees with its scratch twin over 10 steps."""
+    note(readable(spec))
+    data = random_data(spec, n=N_EXAMPLES, seed=spec.seed)
+    compare.assert_equivalent(spec, data, steps=10)
