@@ -275,3 +275,30 @@ def test_html_report_of_mnist_renders_in_chromium(capsys, tmp_path, mnist_dir):
     pixels = np.asarray(Image.open(shot).convert("L"))
     assert pixels.shape == (2600, 1400)
     assert (pixels < 200).mean() > 0.02, "the screenshot is (almost) blank"
+
+
+@pytest.mark.parametrize("rule,torch_name,keras_name", [
+    ("adam", "def _single_tensor_adam(", "def update_step(self, gradient, variable, learning_rate)"),
+    ("nadam", "def _single_tensor_nadam(", "def update_step("),
+    ("adagrad", "def _single_tensor_adagrad(", "self.epsilon"),
+    ("lion", "# torch ships no lion", "def update_step("),
+    ("schedule-step", "class MultiStepLR" and "def get_lr(self)", "step_less_than_first_boundary"),
+    ("schedule-plateau", "self.num_bad_epochs > self.patience", "self.wait >= self.patience"),
+])
+def test_code_shows_a_training_rule_beside_the_frameworks_own_source(rule, torch_name, keras_name, capsys):
+    """`code adam`: scratch's update beside the installed torch's and Keras's own source of it."""
+    assert main(["code", rule, "--width", "240"]) == 0
+    out = capsys.readouterr().out
+    assert f"=== {rule} ===" in out and "scratch (scratch/" in out
+    assert torch_name in out and keras_name in out
+
+
+def test_trace_writes_out_each_rule_of_the_update(capsys):
+    """The worked step names the rules in the order they act: clipping, then weight decay, then the
+    optimizer's update in torch's form with Keras's difference; and the schedule's next rate."""
+    assert main(["trace", "toy3", "--optimizer", "rmsprop", "--clip-value", "0.5", "--weight-decay", "0.01",
+                 "--schedule", "exponential", "--gamma", "0.9", "--frameworks", "scratch,torch"]) == 0
+    out = capsys.readouterr().out
+    assert "g ← clip(dW1, −c, c);  g ← g + wd·W1;  s ← ρ s + (1 − ρ) g²,  W1 ← W1 − lr · g / (√s + ε)" in out
+    assert "Keras: ε inside the root" in out
+    assert "lr: the learning rate the next step uses (exponential schedule every step): lr ← lr · 0.9" in out

@@ -10,7 +10,7 @@ by the name it was given and of tensors by the names its code uses.
 import sys
 
 from ..engine.errors import InputError
-from .common import MAX_THREADS, add_output_options, Parser, finite_float, frameworks_list, positive_int, progress, total_steps
+from .common import MAX_THREADS, add_output_options, add_rule_options, rule_changes, Parser, finite_float, frameworks_list, positive_int, progress, total_steps
 from .run import finish
 
 
@@ -38,6 +38,7 @@ def parser():
     p.add_argument("--full-batch", action="store_true", help="one batch of the whole training set")
     p.add_argument("--dtype", help="float64 (default) or float32")
     p.add_argument("--seed", type=int, help="seed for the initial weights, the data and shuffling")
+    add_rule_options(p)
     return add_output_options(p)
 
 
@@ -65,6 +66,7 @@ def main(argv):
     if args.full_batch and args.batch_size:
         raise InputError("--full-batch and --batch-size contradict each other: give one")
     overrides["full_batch"] = args.full_batch or None
+    overrides.update(rule_changes(args))
     items = declared(load_file(args.file), args.file, args.entry)
     spec = resolve_spec(items, None, recipe, args.steps, overrides)
     against = resolve_against(args.against)

@@ -230,6 +230,51 @@ def add_schedule_options(p):
     return p
 
 
+def add_rule_options(p):
+    """The training rules every training command shares (run, check, trace, translate): the
+    optimizer's own settings, weight decay, L1/L2, clipping, the schedule, the port settings."""
+    p.add_argument("--nesterov", action="store_true", help="Nesterov momentum (SGD with --momentum > 0)")
+    p.add_argument("--dampening", type=finite_float, help="SGD dampening (torch only: the Keras pairs are not run)")
+    p.add_argument("--centered", action="store_true", help="centered RMSprop")
+    p.add_argument("--amsgrad", action="store_true", help="AMSGrad (adam, adamw)")
+    p.add_argument("--beta1", type=finite_float, help="first-moment decay (adam-like, lion)")
+    p.add_argument("--beta2", type=finite_float, help="second-moment decay (adam-like, lion)")
+    p.add_argument("--rho", type=finite_float, help="rmsprop/adadelta decay")
+    p.add_argument("--eps", type=finite_float, help="epsilon")
+    p.add_argument("--keras-float32-casts", action="store_true",
+                   help="give Keras its hyperparameters as Python floats, which it rounds through float32")
+    p.add_argument("--weight-decay", type=finite_float, help="weight decay factor (sgd, rmsprop, adam: form --decay; adamw: decoupled)")
+    p.add_argument("--decay", choices=("coupled", "decoupled"),
+                   help="coupled: g += wd p (torch's weight_decay); decoupled: p -= lr wd p (Keras's)")
+    p.add_argument("--l2", type=finite_float, help="add l2 * sum(W^2) over the weights to the loss")
+    p.add_argument("--l1", type=finite_float, help="add l1 * sum|W| over the weights to the loss")
+    p.add_argument("--clip-norm", type=finite_float, help="clip the global gradient norm to X")
+    p.add_argument("--clip-norm-per-tensor", type=finite_float, help="clip each gradient's norm to X")
+    p.add_argument("--clip-value", type=finite_float, help="clip each gradient element to [-X, X]")
+    # the settings a port between torch and Keras needs (python -m compare translate)
+    p.add_argument("--momentum-decay", type=finite_float, help="nadam: torch's momentum_decay (default 0.004)")
+    p.add_argument("--initial-accumulator", type=finite_float,
+                   help="adagrad: the accumulator's start (default: torch 0, Keras 0.1)")
+    p.add_argument("--regularize-biases", action="store_true",
+                   help="--l1/--l2 cover the biases too (Keras's bias_regularizer)")
+    add_schedule_options(p)
+    return p
+
+
+RULE_FLAGS = ("nesterov", "centered", "amsgrad", "keras_float32_casts", "regularize_biases")
+RULE_VALUES = ("dampening", "beta1", "beta2", "rho", "eps", "weight_decay", "decay", "l1", "l2", "clip_norm",
+               "clip_norm_per_tensor", "clip_value", "momentum_decay", "initial_accumulator", "schedule",
+               "schedule_every", "gamma", "milestones", "t_max", "eta_min", "patience", "threshold", "cooldown", "min_lr")
+
+
+def rule_changes(args):
+    """The spec changes of the rule options given (add_rule_options), for a command that builds its
+    spec itself (check)."""
+    changes = {name: getattr(args, name) for name in RULE_VALUES if getattr(args, name, None) is not None}
+    changes.update({name: True for name in RULE_FLAGS if getattr(args, name, False)})
+    return changes
+
+
 def add_output_options(p):
     """The options every training command shares: report files, the table interval, data, threads,
     --quiet and --wide."""

@@ -4,7 +4,7 @@ import sys
 from ..data import recipes
 from ..engine.errors import EXIT_INTERRUPTED, EXIT_MISMATCH, EXIT_OK
 from ..engine.spec import DTYPES, OPTIMIZERS, REDUCTIONS
-from .common import add_output_options, add_schedule_options, Parser, finite_float, frameworks_list, positive_int, progress, resolve_spec, total_steps
+from .common import add_output_options, add_rule_options, Parser, finite_float, frameworks_list, positive_int, progress, resolve_spec, total_steps
 
 
 def recipe_parser():
@@ -17,41 +17,23 @@ def recipe_parser():
     p.add_argument("--lr", type=finite_float, help="learning rate")
     p.add_argument("--optimizer", help=f"one of {', '.join(OPTIMIZERS)}")
     p.add_argument("--momentum", type=finite_float, help="SGD momentum")
-    p.add_argument("--nesterov", action="store_true", help="Nesterov momentum (SGD with --momentum > 0)")
-    p.add_argument("--dampening", type=finite_float, help="SGD dampening (torch only: the Keras pairs are not run)")
-    p.add_argument("--centered", action="store_true", help="centered RMSprop")
-    p.add_argument("--amsgrad", action="store_true", help="AMSGrad (adam, adamw)")
-    p.add_argument("--beta1", type=finite_float, help="first-moment decay (adam-like, lion)")
-    p.add_argument("--beta2", type=finite_float, help="second-moment decay (adam-like, lion)")
-    p.add_argument("--rho", type=finite_float, help="rmsprop/adadelta decay")
-    p.add_argument("--eps", type=finite_float, help="epsilon")
     p.add_argument("--dtype", help=f"one of {', '.join(DTYPES)}")
     p.add_argument("--seed", type=int, help="seed for the initial weights and shuffling")
-    p.add_argument("--keras-float32-casts", action="store_true",
-                   help="give Keras its hyperparameters as Python floats, which it rounds through float32")
-    p.add_argument("--weight-decay", type=finite_float, help="weight decay factor (sgd, rmsprop, adam: form --decay; adamw: decoupled)")
-    p.add_argument("--decay", choices=("coupled", "decoupled"),
-                   help="coupled: g += wd p (torch's weight_decay); decoupled: p -= lr wd p (Keras's)")
-    p.add_argument("--l2", type=finite_float, help="add l2 * sum(W^2) over the weights to the loss")
-    p.add_argument("--l1", type=finite_float, help="add l1 * sum|W| over the weights to the loss")
-    p.add_argument("--clip-norm", type=finite_float, help="clip the global gradient norm to X")
-    p.add_argument("--clip-norm-per-tensor", type=finite_float, help="clip each gradient's norm to X")
-    p.add_argument("--clip-value", type=finite_float, help="clip each gradient element to [-X, X]")
-    add_schedule_options(p)
-    p.add_argument("--activation", metavar="NAME",
-                   help="the activation of every hidden layer (python -m compare kinks lists them)")
-    p.add_argument("--slope", type=finite_float, help="leaky_relu's negative slope (default: torch 0.01, Keras 0.2)")
-    add_loss_options(p)
-    # the settings a port between torch and Keras needs (python -m compare translate)
-    p.add_argument("--momentum-decay", type=finite_float, help="nadam: torch's momentum_decay (default 0.004)")
-    p.add_argument("--initial-accumulator", type=finite_float,
-                   help="adagrad: the accumulator's start (default: torch 0, Keras 0.1)")
-    p.add_argument("--regularize-biases", action="store_true",
-                   help="--l1/--l2 cover the biases too (Keras's bias_regularizer)")
+    add_rule_options(p)
+    add_network_options(p)
     p.add_argument("--frameworks", type=frameworks_list, default=("scratch", "torch", "keras"),
                    help="comma-separated subset of scratch,torch,keras")
     p.add_argument("--inject-bug", metavar="NAME", help="run with a classic mistake in the scratch code (python -m compare bugs)")
     return add_output_options(p)
+
+
+def add_network_options(p):
+    """What the network computes: --activation, --slope and the loss's options."""
+    p.add_argument("--activation", metavar="NAME",
+                   help="the activation of every hidden layer (python -m compare kinks lists them)")
+    p.add_argument("--slope", type=finite_float, help="leaky_relu's negative slope (default: torch 0.01, Keras 0.2)")
+    add_loss_options(p)
+    return p
 
 
 def add_loss_options(p):

@@ -12,7 +12,8 @@ from ..engine.report import jsonable
 from ..engine.run import check_data, check_frameworks
 from ..views.files import check_writable, write_atomic
 from ..views.trace import print_trace
-from .common import Parser, finite_float, frameworks_list, positive_int, resolve_spec
+from .common import Parser, add_rule_options, finite_float, frameworks_list, positive_int, resolve_spec
+from .run import add_network_options
 
 
 def main(argv):
@@ -26,12 +27,14 @@ def main(argv):
     p.add_argument("--data-dir", help="folder of the data files (MNIST recipes)")
     p.add_argument("--offline", action="store_true")
     p.add_argument("--json", metavar="PATH", help="write the traced numbers as JSON")
-    p.add_argument("--optimizer", help="override the recipe's optimizer (sgd, rmsprop, adam)")
+    p.add_argument("--optimizer", help="override the recipe's optimizer (python -m compare RECIPE --help lists them)")
     p.add_argument("--lr", type=finite_float, help="override the learning rate")
     p.add_argument("--momentum", type=finite_float, help="override SGD's momentum")
     p.add_argument("--batch-size", type=positive_int, help="override the batch size")
     p.add_argument("--dtype", help="float64 (default) or float32")
     p.add_argument("--seed", type=int, help="override the seed")
+    add_rule_options(p)
+    add_network_options(p)
     args = p.parse_args(argv)
     if args.example is not None and args.example < 0:
         raise InputError(f"--example must be >= 0, got {args.example}")

@@ -7,8 +7,13 @@ TensorFlow. Lines are aligned by what they compute: each line gets an anchor (th
 assigns, `def forward`, `for`, `return`, ...) and difflib matches the anchors of torch and of
 Keras against scratch's. A row whose three lines share an anchor is a "matching" row.
 
-Left out: the optimizer formulas themselves (scratch/optimizers.py; torch and Keras call their
-library's optimizer), helper methods such as record and load_state.
+The training rules have parts of their own (`python -m compare code adam`, `code schedule-step`):
+scratch's update (scratch/optimizers.py, scratch/schedules.py) beside the installed torch's and
+Keras's own source of it (torch/optim/*.py, keras/src/optimizers/*.py), found from the packages'
+folders without importing them.
+
+Left out: helper methods such as record and load_state; clipping and weight decay outside an
+optimizer's update (scratch/optimizers.py Rules, torch/nn/utils/clip_grad.py).
 """
 import ast
 import difflib
@@ -17,6 +22,7 @@ import re
 import shutil
 import textwrap
 from dataclasses import dataclass
+from pathlib import Path
 
 from ..engine.errors import InputError
 
@@ -27,8 +33,47 @@ METHODS = {("keras", "train_step"): ("tensor_step", "train_step")}   # Keras's s
 MIN_COLUMN = 44     # narrower than this per column, the three are printed one after another
 
 
+# a training rule -> {framework: [(module, class or None, function)]}: the code of its update
+RULE_SOURCES = {
+    name: {"scratch": [("scratch.optimizers", cls, "update")],
+           "torch": [(f"torch.optim.{module}", None, f"_single_tensor_{function}")] if module else [],
+           "keras": [(f"keras.src.optimizers.{module_k}", cls_k, "update_step")]}
+    for name, cls, module, function, module_k, cls_k in (
+        ("sgd", "SGD", "sgd", "sgd", "sgd", "SGD"), ("rmsprop", "RMSprop", "rmsprop", "rmsprop", "rmsprop", "RMSprop"),
+        ("adam", "Adam", "adam", "adam", "adam", "Adam"), ("nadam", "NAdam", "nadam", "nadam", "nadam", "Nadam"),
+        ("adamax", "Adamax", "adamax", "adamax", "adamax", "Adamax"),
+        ("adagrad", "Adagrad", "adagrad", "adagrad", "adagrad", "Adagrad"),
+        ("adadelta", "Adadelta", "adadelta", "adadelta", "adadelta", "Adadelta"),
+        ("lion", "Lion", None, None, "lion", "Lion"))
+}
+RULE_SOURCES["adamw"] = dict(RULE_SOURCES["adam"], keras=[("keras.src.optimizers.base_optimizer", "BaseOptimizer",
+                                                           "_apply_weight_decay")] + RULE_SOURCES["adam"]["keras"])
+RULE_SOURCES.update({
+    f"schedule-{name}": {"scratch": [("scratch.schedules", f"Torch{torch_cls}", "next_lr"),
+                                     ("scratch.schedules", f"Keras{keras_cls}", "next_lr")],
+                         "torch": [("torch.optim.lr_scheduler", torch_name, "get_lr" if name != "plateau" else "step")],
+                         "keras": [(keras_module, keras_name, "__call__" if name != "plateau" else "on_epoch_end")]}
+    for name, torch_cls, keras_cls, torch_name, keras_module, keras_name in (
+        ("exponential", "Exponential", "Exponential", "ExponentialLR", "keras.src.optimizers.schedules.learning_rate_schedule",
+         "ExponentialDecay"),
+        ("step", "MultiStep", "Piecewise", "MultiStepLR", "keras.src.optimizers.schedules.learning_rate_schedule",
+         "PiecewiseConstantDecay"),
+        ("cosine", "Cosine", "Cosine", "CosineAnnealingLR", "keras.src.optimizers.schedules.learning_rate_schedule",
+         "CosineDecay"),
+        ("plateau", "Plateau", "Plateau", "ReduceLROnPlateau", "keras.src.callbacks.reduce_lr_on_plateau",
+         "ReduceLROnPlateau"))
+})
+
+
 def module_file(module):
-    """The path of a module's source file, without importing the module."""
+    """The path of a module's source file, without importing the module (nor, for a submodule of an
+    installed package, the package: it is found in the package's folder)."""
+    top, _, rest = module.partition(".")
+    if top in ("torch", "keras"):
+        package = importlib.util.find_spec(top)
+        if package is None or not package.submodule_search_locations:
+            raise InputError(f"{top} is not installed here: its source cannot be shown")
+        return str(Path(list(package.submodule_search_locations)[0], *rest.split(".")).with_suffix(".py"))
     found = importlib.util.find_spec(module)
     if found is None or not found.origin:
         raise InputError(f"cannot find the source of {module}")
@@ -40,6 +85,12 @@ def method_source(module, cls, name):
     path = module_file(module)
     with open(path, encoding="utf-8") as f:
         text = f.read()
+    if cls is None:                                    # a module-level function
+        for node in ast.parse(text).body:
+            if isinstance(node, ast.FunctionDef) and node.name == name:
+                lines = text.splitlines()[node.lineno - 1:node.end_lineno]
+                return textwrap.dedent("\n".join(lines)).splitlines(), node.lineno
+        raise InputError(f"{module} has no function {name!r}")
     for node in ast.walk(ast.parse(text)):
         if isinstance(node, ast.ClassDef) and node.name == cls:
             for item in node.body:
@@ -137,6 +188,21 @@ def part_rows(part):
     return align(columns), where
 
 
+def rule_rows(rule):
+    """The aligned rows of a training rule's update: scratch's beside torch's and Keras's own source."""
+    columns, where = {}, {}
+    for framework, _, _ in SOURCES:
+        columns[framework] = []
+        places = RULE_SOURCES[rule][framework]
+        for module, cls, name in places:
+            lines, first = method_source(module, cls, name)
+            columns[framework] += ([""] if columns[framework] else []) + [squeeze(line) for line in lines]
+            where.setdefault(framework, (module.replace(".", "/") + ".py", first))
+        if not places:
+            columns[framework], where[framework] = [f"# {framework} ships no {rule}"], ("-", 0)
+    return align(columns), where
+
+
 def squeeze(line):
     """The run of spaces that pushes a trailing comment to column 80, cut to two."""
     return re.sub(r"(\S)\s{3,}(# )", r"\1  \2", line)
@@ -145,8 +211,9 @@ def squeeze(line):
 def parts_of(which):
     if which == "all":
         return PARTS
-    if which not in PARTS:
-        raise InputError(f"unknown part {which!r}; choose one of: {', '.join(PARTS)}, all")
+    if which not in PARTS and which not in RULE_SOURCES:
+        raise InputError(f"unknown part {which!r}; choose one of: {', '.join(PARTS)}, all, or a training rule: "
+                         f"{', '.join(RULE_SOURCES)}")
     return (which,)
 
 
@@ -192,7 +259,7 @@ def code_text(which="all", width=None):
     column = (width - 6) // 3
     blocks = []
     for part in parts_of(which):
-        rows, where = part_rows(part)
+        rows, where = rule_rows(part) if part in RULE_SOURCES else part_rows(part)
         body = columns_text(rows, where, column) if column >= MIN_COLUMN else sequential_text(rows, where)
         blocks.append(f"=== {part} ===\n{body}")
     return "\n\n".join(blocks)

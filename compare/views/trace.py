@@ -26,7 +26,10 @@ def formula(name, spec):
         param, state = name.split(".")
         return f"{name}: the optimizer's {STATE_WORDS.get(state, state)} for {param}, after the step"
     if name == "loss":
-        return f"L = {spec.loss}(A{L}, Y)   ({spec.reduction} over the batch)"
+        penalty = " + l2 Σ W²" * bool(spec.l2) + " + l1 Σ |W|" * bool(spec.l1)
+        return f"L = {spec.loss}(A{L}, Y){penalty}   ({spec.reduction} over the batch)"
+    if name == "lr":
+        return lr_formula(spec)
     parsed = tensor_names.parse(name)
     kind, l = parsed.kind, parsed.layer
     g = spec.activations[l - 1]
@@ -35,22 +38,68 @@ def formula(name, spec):
         "A": f"A{l} = {g}(Z{l})",
         "dZ": (f"dZ{l} = dL/dZ{l}" + ("  = (A - Y) / divisor" if spec.loss != "mse" else "  = dL/dA ⊙ g'(Z)")
                if l == L else f"dZ{l} = (W{l + 1}ᵀ · dZ{l + 1}) ⊙ {g}'(Z{l})"),
-        "dW": f"dW{l} = dZ{l} · A{l - 1}ᵀ",
+        "dW": f"dW{l} = dZ{l} · A{l - 1}ᵀ" + f" + 2 l2 W{l}" * bool(spec.l2) + f" + l1 sign(W{l})" * bool(spec.l1),
         "db": f"db{l} = Σ over examples of dZ{l}",
         "W": update_formula(f"W{l}", spec),
         "b": update_formula(f"b{l}", spec),
     }[kind]
 
 
+UPDATES = {   # optimizer -> (torch's update of p from g, Keras's where it differs); scratch/optimizers.py
+    "rmsprop": ("s ← ρ s + (1 − ρ) g²,  {p} ← {p} − lr · g / (√s + ε)", "ε inside the root: g / √(s + ε)"),
+    "adam": ("m ← β1 m + (1 − β1) g,  v ← β2 v + (1 − β2) g²,  {p} ← {p} − lr · m̂ / (√v̂ + ε)",
+             "{p} ← {p} − lr √(1 − β2ᵗ)/(1 − β1ᵗ) · m / (√v + ε)"),
+    "nadam": ("μ_t = β1 (1 − ½·0.96^(ψ t)),  m, v as adam,  {p} ← {p} − lr [(1 − μ_t) g / (1 − Πμ) + "
+              "μ_{{t+1}} m / (1 − Πμ μ_{{t+1}})] / (√v̂ + ε)", "μ_t = β1 (1 − ½·0.96^t)"),
+    "adamax": ("m ← β1 m + (1 − β1) g,  u ← max(β2 u, |g| + ε),  {p} ← {p} − lr/(1 − β1ᵗ) · m / u",
+               "u ← max(β2 u, |g|),  divide by (u + ε)"),
+    "adagrad": ("s ← s + g² (s₀ = 0),  {p} ← {p} − lr · g / (√s + ε)", "s₀ = 0.1, g / √(s + ε)"),
+    "adadelta": ("s ← ρ s + (1 − ρ) g²,  Δ = √(d + ε)/√(s + ε) · g,  d ← ρ d + (1 − ρ) Δ²,  {p} ← {p} − lr Δ", ""),
+    "lion": ("{p} ← {p} − lr · sign(β1 m + (1 − β1) g),  m ← β2 m + (1 − β2) g", ""),
+}
+UPDATES["adamw"] = ("{p} ← {p} (1 − lr·wd),  then " + UPDATES["adam"][0], "{p} ← {p} − {p}·wd·lr,  then " + UPDATES["adam"][1])
+
+
 def update_formula(p, spec):
-    """The optimizer's update of parameter p, written out (torch's form; Keras's where it differs)."""
+    """The optimizer's update of parameter p, written out (torch's form; Keras's where it differs),
+    after the rules that change g first (weight decay, clipping)."""
+    rules, g = [], f"d{p}"            # g: what the optimizer is given (torch clips, then adds wd p)
+    for clip, words in (("clip_norm", "min(1, c / (‖all gradients‖ + 1e-6))  (Keras: no 1e-6)"),
+                        ("clip_norm_per_tensor", "min(1, c / ‖g‖)  (torch: + 1e-6)")):
+        if getattr(spec, clip) is not None:
+            rules.append(f"g ← {g} · {words.replace('g‖', f'{g}‖')}")
+            g = "g"
+    if spec.clip_value is not None:
+        rules.append(f"g ← clip({g}, −c, c)")
+        g = "g"
+    if spec.weight_decay and spec.optimizer != "adamw":
+        if spec.decay == "coupled":
+            rules.append(f"g ← {g} + wd·{p}")
+            g = "g"
+        else:
+            rules.append(f"{p} ← {p} − lr·wd·{p}")
     if spec.optimizer == "sgd" and not spec.momentum:
-        return f"{p} ← {p} − lr · d{p}   (sgd, lr {spec.lr:g})"
-    if spec.optimizer == "sgd":
-        step = f"(d{p} + μ v)" if spec.nesterov else "v"
-        return (f"v ← μ v + d{p},  {p} ← {p} − lr · {step}   (lr {spec.lr:g}, μ {spec.momentum:g}; "
-                f"Keras keeps v ← μ v − lr d{p} instead)")
-    return f"{p} ← {spec.optimizer} update of {p} with d{p}   (lr {spec.lr:g}; formulas: scratch/optimizers.py)"
+        update = f"{p} ← {p} − lr · {g}   (sgd, lr {spec.lr:g})"
+    elif spec.optimizer == "sgd":
+        step = f"({g} + μ v)" if spec.nesterov else "v"
+        fresh = f"(1 − {spec.dampening:g}) {g}" if spec.dampening else g
+        update = (f"v ← μ v + {fresh},  {p} ← {p} − lr · {step}   (lr {spec.lr:g}, μ {spec.momentum:g}; "
+                  f"Keras keeps v ← μ v − lr {g} instead)")
+    else:
+        torch_form, keras_form = UPDATES[spec.optimizer]
+        update = torch_form.format(p=p).replace(" g", f" {g}")
+        update += f"   ({spec.optimizer}, lr {spec.lr:g}" + (f"; Keras: {keras_form.format(p=p)})" if keras_form else ")")
+    return ";  ".join(rules + [update])
+
+
+def lr_formula(spec):
+    """The learning rate after the step: the schedule's next value."""
+    h = spec.schedule_hyper()
+    words = {"exponential": f"lr ← lr · {h.get('gamma')}",
+             "step": f"lr ← lr · {h.get('gamma')} at steps {h.get('milestones')} (Keras: boundaries m − 1)",
+             "cosine": f"lr = η_min + (lr₀ − η_min)(1 + cos(π t / {h.get('t_max')}))/2",
+             "plateau": f"lr ← lr · {h.get('gamma')} after {h.get('patience')} bad steps"}.get(spec.schedule, "lr")
+    return f"lr: the learning rate the next step uses ({spec.schedule} schedule every {spec.schedule_every}): {words}"
 
 
 def matrix_text(array, full):
