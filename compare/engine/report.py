@@ -174,7 +174,7 @@ def build_report(recipe, spec, frameworks, raw, environment, notes=""):
         "first_nonfinite": raw["first_nonfinite"],
         "error": raw.get("error"),
         "final_loss": raw["steps"][-1].loss if raw["steps"] else {},
-        "float32_roundings": float32_roundings(spec) if any("keras" in k for k in raw["keys"]) else [],
+        "float32_roundings": float32_roundings(spec) if {"keras", "scratch@keras"} & set(raw["keys"]) else [],
     }
     cross = next((p for p in raw["pairs"] if p.key == CROSS), None)
     if cross is not None:
