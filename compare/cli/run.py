@@ -42,6 +42,7 @@ def recipe_parser():
                    help="the activation of every hidden layer (python -m compare kinks lists them)")
     p.add_argument("--slope", type=finite_float, help="leaky_relu's negative slope (default: torch 0.01, Keras 0.2)")
     add_loss_options(p)
+    add_layer_options(p)
     # the settings a port between torch and Keras needs (python -m compare translate)
     p.add_argument("--momentum-decay", type=finite_float, help="nadam: torch's momentum_decay (default 0.004)")
     p.add_argument("--initial-accumulator", type=finite_float,
@@ -64,6 +65,18 @@ def add_loss_options(p):
     p.add_argument("--delta", type=finite_float, help="huber's delta (smooth_l1: torch's beta)")
     p.add_argument("--probabilities", action="store_true",
                    help="cross-entropies read the output probabilities (each framework's clipping), not the logits")
+    return p
+
+
+def add_layer_options(p):
+    """--dropout, --norm, --norm-momentum, --norm-eps (scratch/layers.py)."""
+    p.add_argument("--dropout", type=finite_float, metavar="RATE",
+                   help="drop rate after every hidden activation (the same masks for all three)")
+    p.add_argument("--norm", choices=("batch", "layer"), help="normalize every hidden Dense's output before its "
+                   "activation (BatchNorm1d/BatchNormalization or LayerNorm/LayerNormalization)")
+    p.add_argument("--norm-momentum", type=finite_float, help="batch norm momentum in torch's meaning (Keras gets "
+                   "1 - X; default: torch 0.1, Keras 0.99 in its own)")
+    p.add_argument("--norm-eps", type=finite_float, help="added to the variance (default: torch 1e-5, Keras 1e-3)")
     return p
 
 
