@@ -140,8 +140,8 @@ def test_toy3_lockstep_50_steps_train_and_eval(name):
 
 def test_batchnorm_torch_keras_reports_the_running_variance_alone():
     """Equal momentum and eps: every training tensor agrees torch~keras at 1e-9; the running
-    variance differs by the unbiased/biased factor (measured here: 1.1e-1 relative after 50 steps
-    of toy3's batches), and it is the only rule the pair is reported for."""
+    variance differs by the unbiased/biased factor (measured here: 2.5e-1 relative after 50 steps
+    of toy3's batches of 4), and it is the only rule the pair is reported for."""
     spec, data = toy3(**SETTINGS["batch"])
     assert list(numeric_differences(spec)) == ["batchnorm-running-variance"]
     out = run(spec, data)
