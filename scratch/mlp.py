@@ -69,12 +69,13 @@ class MLP:
 
     def init_layers(self, spec, convention):
         """Dropout rates, the normalization's gamma = 1, beta = 0 (and running mean 0, variance 1)."""
-        self.rates = [0.0] + spec.dropout_rates + [0.0]                 # rates[l]; none on the output layer
+        self.dropouts = {l: p for l, p in enumerate(spec.dropout_rates, start=1) if p}   # hidden layer -> rate
         self.masks = {}                                                 # l -> (n_l, m), set by the harness
+        self.norms = set(range(1, self.L)) if spec.norm else set()      # the normalized hidden layers
         self.norm, self.norm_set, self.running, self.norm_cache = spec.norm, spec.norm_settings(convention), {}, {}
         self.training = True
         self.axis = layers.BATCH if spec.norm == "batch" else layers.LAYER
-        for l in range(1, self.L if spec.norm else 1):                  # hidden layers
+        for l in sorted(self.norms):
             n = self.params[f"W{l}"].shape[0]
             dtype = self.params[f"W{l}"].dtype
             self.params[f"gamma{l}"], self.params[f"beta{l}"] = np.ones((n, 1), dtype), np.zeros((n, 1), dtype)
@@ -82,32 +83,25 @@ class MLP:
                 del self.params[f"b{l}"]                                # no bias before batch norm
                 self.running[l] = (np.zeros((n, 1), dtype), np.ones((n, 1), dtype))
 
-    def hidden_forward(self, l, Z, cache):
-        """N_l = norm(Z_l) (when the spec asks), then A_l = dropout(g_l(N_l)) (in training)."""
-        N = Z
-        if self.norm and l < self.L:
-            gamma, beta, eps = self.params[f"gamma{l}"], self.params[f"beta{l}"], self.norm_set["eps"]
-            if self.norm == "batch" and not self.training:              # evaluation: the running statistics
-                N = layers.norm_inference(Z, gamma, beta, eps, *self.running[l])
-            else:
-                N, self.norm_cache[l] = layers.norm_forward(Z, gamma, beta, eps, self.axis)
-                if self.norm == "batch":
-                    self.running[l] = layers.running_update(*self.running[l], self.norm_cache[l],
-                                                            self.norm_set["momentum"], self.convention)
-            cache[f"N{l}"] = N
-        G = self.g[l](N)                                                # g_l(N_l), before dropout
-        self.norm_cache[("G", l)] = G
-        if self.rates[l] and self.training:
-            return layers.dropout_forward(G, self.masks[l], self.rates[l])
-        return G
+    def normalize(self, l, Z):
+        """N_l = gamma Zhat + beta: batch norm with the batch's statistics in training (moving the
+        running ones), the running ones in evaluation; layer norm with each example's."""
+        gamma, beta, eps = self.params[f"gamma{l}"], self.params[f"beta{l}"], self.norm_set["eps"]
+        if self.norm == "batch" and not self.training:
+            return layers.norm_inference(Z, gamma, beta, eps, *self.running[l])
+        N, self.norm_cache[l] = layers.norm_forward(Z, gamma, beta, eps, self.axis)
+        if self.norm == "batch":
+            self.running[l] = layers.running_update(*self.running[l], self.norm_cache[l], self.norm_set["momentum"],
+                                                    self.convention)
+        return N
 
     def hidden_backward(self, l, dA, cache, grads):
         """dA_l -> dZ_l: back through dropout, g_l, and the norm (filling dN, dgamma, dbeta)."""
-        if self.rates[l]:
-            dA = layers.dropout_backward(dA, self.masks[l], self.rates[l])
+        if l in self.dropouts:
+            dA = layers.dropout_backward(dA, self.masks[l], self.dropouts[l])
         N = cache.get(f"N{l}", cache[f"Z{l}"])
-        dN = dA * self.g_grad[l](N, self.norm_cache[("G", l)])
-        if not (self.norm and l < self.L):
+        dN = dA * self.g_grad[l](N, self.g[l](N))                       # g_l(N_l) again: A_l is after dropout
+        if l not in self.norms:
             return dN
         grads[f"dN{l}"] = dN
         dZ, grads[f"dgamma{l}"], grads[f"dbeta{l}"] = layers.norm_backward(dN, self.norm_cache[l], self.axis)
@@ -118,11 +112,15 @@ class MLP:
         cache = {"A0": X}
         A = X
         for l in range(1, self.L + 1):
-            W, b = self.params[f"W{l}"], self.params.get(f"b{l}")
-            Z = W @ A + b if b is not None else W @ A                        # (n_l, m)
-            cache[f"Z{l}"] = Z
-            A = self.hidden_forward(l, Z, cache) if l < self.L else self.g[l](Z)
-            cache[f"A{l}"] = A
+            W, b = self.params[f"W{l}"], self.params.get(f"b{l}", 0)         # no bias before batch norm: 0
+            Z = W @ A + b                                                    # (n_l, m)
+            N = self.normalize(l, Z) if l in self.norms else Z              # batch or layer norm
+            A = self.g[l](N)
+            if l in self.dropouts and self.training:
+                A = layers.dropout_forward(A, self.masks[l], self.dropouts[l])
+            cache[f"Z{l}"], cache[f"A{l}"] = Z, A
+            if l in self.norms:
+                cache[f"N{l}"] = N
         return cache
 
     def divisor(self, Y):
