@@ -30,6 +30,12 @@ keras.callbacks.LearningRateScheduler callback evaluating that same schedule at 
 plateau, the keras.callbacks.ReduceLROnPlateau callback watching the loss (each step or epoch).
 The callbacks are Keras's own objects, called here as fit would call them.
 
+Dropout and normalization, hidden layers only: keras.layers.BatchNormalization /
+LayerNormalization after the Dense (a batch-normed Dense has use_bias=False), called with
+training=True in the step and training=False in predict; dropout after the activation through
+SharedMaskDropout, which applies the harness's mask by keras.layers.Dropout's own rule (see
+there), since Keras's seed generator cannot draw the masks torch draws.
+
 Left out: model.fit (its step boundaries and shuffling are its own), callbacks, metrics objects.
 """
 import contextlib
@@ -230,6 +236,34 @@ def optimizer_slots(optimizer, name):
     return (optimizer._momentums,)
 
 
+class SharedMaskDropout(keras.layers.Layer):
+    """Dropout with a mask given from outside, scaled as keras.layers.Dropout scales with the TF
+    backend: keras/src/backend/tensorflow/random.py dropout -> tf.nn.experimental.stateless_dropout
+    -> tensorflow/python/ops/nn_ops.py _dropout: scale = 1 / (1 - rate) (a Python float),
+    ret = x * scale, then where(keep_mask, ret, 0) (measured bit for bit against
+    keras.layers.Dropout in tests/test_layers.py). USER-WRITTEN: Keras has no dropout taking a mask."""
+
+    def __init__(self, rate, **kwargs):
+        super().__init__(**kwargs)
+        self.rate = rate
+
+    def call(self, inputs, keep):
+        scale = tf.convert_to_tensor(1 / (1 - self.rate), dtype=inputs.dtype)
+        return tf.where(keep > 0, inputs * scale, tf.zeros_like(inputs))
+
+
+def make_norm(kind, n, settings, dtype):
+    """Keras's own normalization layer, built, gamma = 1 and beta = 0 (Keras's init, set here as well)."""
+    if kind == "batch":
+        norm = keras.layers.BatchNormalization(momentum=settings["momentum"], epsilon=settings["eps"], dtype=dtype)
+    else:
+        norm = keras.layers.LayerNormalization(epsilon=settings["eps"], dtype=dtype)
+    norm.build((None, n))
+    norm.gamma.assign(np.ones(n, dtype))
+    norm.beta.assign(np.zeros(n, dtype))
+    return norm
+
+
 class KerasMLP:
     """The network of a spec, starting from `params` = [(kernel (in, out), bias (out,)), ...]
     (numpy, from compare.convert.to_keras)."""
@@ -242,19 +276,27 @@ class KerasMLP:
         self.L, self.dtype, self.optimizer_name = len(params), spec.dtype, spec.optimizer
         self.converted = {}                   # id -> (array, tensor): see tensor()
         self.layers = [None]                                                  # layers[l] for layer l
-        for kernel, bias in params:
+        for l, (kernel, bias) in enumerate(params, start=1):
             n_in, n_out = kernel.shape
-            layer = keras.layers.Dense(n_out, activation=None, dtype=spec.dtype,
+            has_bias = not (spec.norm == "batch" and l < self.L)              # no bias before BatchNormalization
+            layer = keras.layers.Dense(n_out, activation=None, dtype=spec.dtype, use_bias=has_bias,
                                        kernel_regularizer=kernel_regularizer(spec),
                                        bias_regularizer=kernel_regularizer(spec) if spec.regularize_biases else None)
             layer.build((None, n_in))
-            layer.set_weights([kernel, bias])
+            layer.set_weights([kernel, bias] if has_bias else [kernel])
             self.layers.append(layer)
+        self.norms = {l: make_norm(spec.norm, params[l - 1][0].shape[1], spec.norm_settings("keras"), spec.dtype)
+                      for l in range(1, self.L if spec.norm else 1)}
+        self.dropouts = {l: SharedMaskDropout(p, dtype=spec.dtype) for l, p in enumerate(spec.dropout_rates, start=1) if p}
+        self.masks = ()                                                       # this step's, in layer order
         self.g = [None] + [make_activation(name, spec) for name in spec.activations]
         self.loss_fn = make_loss(spec)
         self.params = {}
         for l in range(1, self.L + 1):
             self.params[f"W{l}"], self.params[f"b{l}"] = self.layers[l].kernel, self.layers[l].bias
+            if l in self.norms:
+                self.params[f"gamma{l}"], self.params[f"beta{l}"] = self.norms[l].gamma, self.norms[l].beta
+        self.params = {name: p for name, p in self.params.items() if p is not None}   # a bias-free Dense's
         self.optimizer = make_optimizer(spec.optimizer, spec.hyper("keras"))
         self.optimizer.build(list(self.params.values()))
         self.callback, self.schedule_every = make_callback(spec.hyper("keras"), self.optimizer), spec.schedule_every
@@ -264,6 +306,7 @@ class KerasMLP:
         # tf.function traces forward, tape and update into one graph (about 20x faster per step
         # than eager here); every intermediate is still returned. Batch size may vary.
         signature = [tf.TensorSpec([None, spec.sizes[0]], spec.dtype), tf.TensorSpec([None, spec.sizes[-1]], spec.dtype)]
+        signature += [tf.TensorSpec([None, spec.sizes[l]], spec.dtype) for l in self.dropouts]   # the dropout masks
         self.traced_step = tf.function(self.tensor_step, input_signature=signature) if compiled else self.tensor_step
 
     def tensor(self, array):
@@ -276,14 +319,21 @@ class KerasMLP:
             self.converted[key] = (array, tf.convert_to_tensor(array, dtype=self.dtype))
         return self.converted[key][1]
 
-    def forward(self, X):
-        """X (m, n_0) -> cache {'A0': X, 'Z1': .., 'A1': .., ..., 'ZL': .., 'AL': ..}"""
+    def forward(self, X, masks=(), training=True):
+        """X (m, n_0) -> cache {'A0': X, 'Z1': .., 'A1': .., ..., 'ZL': .., 'AL': ..} (and 'N1', ...
+        with a normalization). masks: the dropout masks (m, n_l) in layer order, in training."""
         cache = {"A0": X}
         A = X
+        keep = dict(zip(self.dropouts, masks))
         for l in range(1, self.L + 1):
             Z = self.layers[l](A)                                             # Z = A K + b  (m, n_l)
-            A = self.g[l](Z)
+            N = self.norms[l](Z, training=training) if l in self.norms else Z   # BatchNormalization / LayerNormalization
+            A = self.g[l](N)
+            if l in self.dropouts and training:
+                A = self.dropouts[l](A, keep[l])
             cache[f"Z{l}"], cache[f"A{l}"] = Z, A
+            if l in self.norms:
+                cache[f"N{l}"] = N
         return cache
 
     def loss(self, cache, Y):
@@ -301,7 +351,10 @@ class KerasMLP:
         for l in range(self.L, 0, -1):
             wrt[f"dZ{l}"] = cache[f"Z{l}"]                                   # d loss / d Z_l, and so on
             wrt[f"dW{l}"] = self.layers[l].kernel
-            wrt[f"db{l}"] = self.layers[l].bias
+            if self.layers[l].bias is not None:
+                wrt[f"db{l}"] = self.layers[l].bias
+            if l in self.norms:
+                wrt[f"dN{l}"], wrt[f"dgamma{l}"], wrt[f"dbeta{l}"] = cache[f"N{l}"], self.norms[l].gamma, self.norms[l].beta
         grads = tape.gradient(loss, wrt)                                      # the same keys, gradients
         return grads
 
@@ -330,10 +383,10 @@ class KerasMLP:
         self.epoch += 1
         self.begin_epoch()
 
-    def tensor_step(self, X, Y):
-        """One step on a batch of tensors. -> (cache, loss, grads)"""
+    def tensor_step(self, X, Y, *masks):
+        """One step on a batch of tensors (and this step's dropout masks). -> (cache, loss, grads)"""
         with tf.GradientTape() as tape:
-            cache = self.forward(X)
+            cache = self.forward(X, masks)
             loss = self.loss(cache, Y)
         grads = self.backward(tape, cache, loss)
         self.step(grads, loss)
@@ -341,13 +394,26 @@ class KerasMLP:
 
     def train_step(self, X, Y):
         """One step on a batch (numpy, rows are examples). -> (cache, loss, grads)"""
-        cache, loss, grads = self.traced_step(self.tensor(X), self.tensor(Y))
+        cache, loss, grads = self.traced_step(self.tensor(X), self.tensor(Y), *self.masks)
         self.end_step(loss)
         return cache, loss, grads
 
+    def set_masks(self, masks):
+        """This step's dropout masks {l: (m, n_l) numpy}, 1.0 kept, 0.0 dropped."""
+        self.masks = tuple(tf.convert_to_tensor(masks[l], dtype=self.dtype) for l in self.dropouts)
+
     def predict(self, X):
-        """A_L (m, n_L) for inputs X (m, n_0), as numpy."""
-        return self.forward(self.tensor(X))[f"A{self.L}"].numpy()
+        """A_L (m, n_L) for inputs X (m, n_0), as numpy, in inference mode (training=False: no
+        dropout, batch norm's moving statistics)."""
+        return self.forward(self.tensor(X), training=False)[f"A{self.L}"].numpy()
+
+    def running_stats(self):
+        """{'mean1': moving_mean, 'var1': moving_variance, ...} of every BatchNormalization (biased variance)."""
+        stats = {}
+        for l, norm in self.norms.items():
+            if isinstance(norm, keras.layers.BatchNormalization):
+                stats[f"mean{l}"], stats[f"var{l}"] = norm.moving_mean, norm.moving_variance
+        return stats
 
     def optimizer_state(self):
         """{'<param>.<state>': variable}, state named as in scratch (momentum, square_avg, m, v)."""
@@ -362,9 +428,9 @@ class KerasMLP:
     def load_state(self, tensors):
         """Overwrite parameters and optimizer state: {'W1': kernel, 'W1.m': momentum, ...} in Keras's
         layout (numpy). The harness uses it to restart each float32 step from scratch's state."""
-        state = self.optimizer_state()
+        state, stats = self.optimizer_state(), self.running_stats()
         for name, value in tensors.items():
-            target = state.get(name) if "." in name else self.params[name]
+            target = state.get(name) if "." in name else stats[name] if name in stats else self.params[name]
             if target is not None:
                 target.assign(value)
 
@@ -377,6 +443,7 @@ class KerasMLP:
         out.update({name: np.asarray(t) for name, t in grads.items()})
         out.update({name: p.numpy() for name, p in self.params.items()})
         out.update({name: v.numpy() for name, v in self.optimizer_state().items()})
+        out.update({name: v.numpy() for name, v in self.running_stats().items()})
         if self.schedule is not None:
             out["lr"] = np.asarray(self.optimizer.learning_rate)     # a schedule's, at the next step's iterations
         return out

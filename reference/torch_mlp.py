@@ -17,7 +17,13 @@ between backward and optimizer.step. The dW/db recorded are backward's, before a
 A learning-rate schedule is torch.optim.lr_scheduler's own, stepped after optimizer.step (every
 step) or at the end of an epoch (`end_epoch`); ReduceLROnPlateau is given the loss.
 
-Left out: modules other than Linear, mixed precision, devices other than the one given.
+Dropout and normalization, hidden layers only: nn.BatchNorm1d / nn.LayerNorm after the Linear
+(a batch-normed Linear has bias=False), before the activation; dropout after it through
+SharedMaskDropout, which applies the harness's mask by torch's own rule (see there), since
+torch's generator cannot draw the masks Keras draws. predict() puts the norms in eval() mode.
+
+Left out: modules other than Linear, BatchNorm1d, LayerNorm and dropout; mixed precision, devices
+other than the one given.
 """
 import warnings
 
@@ -170,6 +176,32 @@ def make_scheduler(hyper, optimizer):
     return None
 
 
+class SharedMaskDropout(nn.Module):
+    """Dropout with a mask given from outside, scaled as F.dropout scales on the CPU: torch.dropout
+    (torch/nn/functional.py dropout) -> aten's _dropout_impl, noise = bernoulli(1 - p).div_(1 - p),
+    output = input * noise (measured bit for bit against F.dropout in tests/test_layers.py).
+    USER-WRITTEN: torch has no dropout taking a mask. Autograd differentiates the product."""
+
+    def __init__(self, p):
+        super().__init__()
+        self.p = p
+
+    def forward(self, A, keep):
+        return A * keep.div(1 - self.p)
+
+
+def make_norm(kind, n, settings, dtype, device):
+    """torch's own normalization module, gamma = 1 and beta = 0 (torch's init, set here as well)."""
+    if kind == "batch":
+        norm = nn.BatchNorm1d(n, eps=settings["eps"], momentum=settings["momentum"], dtype=dtype, device=device)
+    else:
+        norm = nn.LayerNorm(n, eps=settings["eps"], dtype=dtype, device=device)
+    with torch.no_grad():
+        norm.weight.fill_(1.0)
+        norm.bias.zero_()
+    return norm
+
+
 class TorchMLP:
     """The network of a spec, starting from `params` = [(weight (out, in), bias (out,)), ...]
     (numpy, from compare.convert.to_torch)."""
@@ -178,18 +210,27 @@ class TorchMLP:
         self.L = len(params)
         self.device, self.dtype = torch.device(device), getattr(torch, spec.dtype)
         self.layers = [None]                                                  # layers[l] for layer l
-        for weight, bias in params:
+        for l, (weight, bias) in enumerate(params, start=1):
             n_out, n_in = weight.shape
-            layer = nn.Linear(n_in, n_out, dtype=self.dtype, device=self.device)
+            has_bias = not (spec.norm == "batch" and l < self.L)              # no bias before BatchNorm1d
+            layer = nn.Linear(n_in, n_out, bias=has_bias, dtype=self.dtype, device=self.device)
             with torch.no_grad():
                 layer.weight.copy_(torch.from_numpy(weight))
-                layer.bias.copy_(torch.from_numpy(bias))
+                if has_bias:
+                    layer.bias.copy_(torch.from_numpy(bias))
             self.layers.append(layer)
+        self.norms = {l: make_norm(spec.norm, params[l - 1][0].shape[0], spec.norm_settings("torch"), self.dtype,
+                                   self.device) for l in range(1, self.L if spec.norm else 1)}
+        self.dropouts = {l: SharedMaskDropout(p) for l, p in enumerate(spec.dropout_rates, start=1) if p}
+        self.masks = {}                                                       # l -> (m, n_l) tensor, per step
         self.g = [None] + [make_activation(name, spec) for name in spec.activations]
         self.loss_fn = make_loss(spec)
         self.params = {}
         for l in range(1, self.L + 1):
             self.params[f"W{l}"], self.params[f"b{l}"] = self.layers[l].weight, self.layers[l].bias
+            if l in self.norms:
+                self.params[f"gamma{l}"], self.params[f"beta{l}"] = self.norms[l].weight, self.norms[l].bias
+        self.params = {name: p for name, p in self.params.items() if p is not None}   # a bias-free Linear's
         self.optimizer = make_optimizer(spec.optimizer, spec.hyper("torch"), list(self.params.values()))
         self.scheduler, self.schedule_every = make_scheduler(spec.hyper("torch"), self.optimizer), spec.schedule_every
         self.l1, self.l2 = spec.l1, spec.l2
@@ -205,9 +246,15 @@ class TorchMLP:
         A = X
         for l in range(1, self.L + 1):
             Z = self.layers[l](A)                                             # Z = A W^T + b  (m, n_l)
-            A = self.g[l](Z)
+            N = self.norms[l](Z) if l in self.norms else Z                   # BatchNorm1d / LayerNorm
+            A = self.g[l](N)
+            if l in self.dropouts:
+                A = self.dropouts[l](A, self.masks[l])
             Z.retain_grad()
             cache[f"Z{l}"], cache[f"A{l}"] = Z, A
+            if l in self.norms:
+                N.retain_grad()
+                cache[f"N{l}"] = N
         return cache
 
     def loss(self, cache, Y):
@@ -215,7 +262,7 @@ class TorchMLP:
         loss = self.loss_fn(cache[f"Z{self.L}"], cache[f"A{self.L}"], Y)
         weights = [self.layers[l].weight for l in range(1, self.L + 1)]
         if self.regularize_biases:                                        # Keras's bias_regularizer, as torch users write it
-            weights += [self.layers[l].bias for l in range(1, self.L + 1)]
+            weights += [self.layers[l].bias for l in range(1, self.L + 1) if self.layers[l].bias is not None]
         if self.l2:
             loss = loss + self.l2 * sum(w.pow(2).sum() for w in weights)
         if self.l1:
@@ -230,7 +277,12 @@ class TorchMLP:
         for l in range(self.L, 0, -1):
             grads[f"dZ{l}"] = cache[f"Z{l}"].grad
             grads[f"dW{l}"] = self.layers[l].weight.grad.clone()
-            grads[f"db{l}"] = self.layers[l].bias.grad.clone()
+            if self.layers[l].bias is not None:
+                grads[f"db{l}"] = self.layers[l].bias.grad.clone()
+            if l in self.norms:
+                grads[f"dN{l}"] = cache[f"N{l}"].grad
+                grads[f"dgamma{l}"] = self.norms[l].weight.grad.clone()
+                grads[f"dbeta{l}"] = self.norms[l].bias.grad.clone()
         return grads
 
     def step(self, grads, loss=None):
@@ -268,15 +320,35 @@ class TorchMLP:
         self.step(grads, loss)
         return cache, loss, grads
 
+    def set_masks(self, masks):
+        """This step's dropout masks {l: (m, n_l) numpy}, 1.0 kept, 0.0 dropped."""
+        self.masks = {l: self.tensor(mask) for l, mask in masks.items()}
+
     def predict(self, X):
-        """A_L (m, n_L) for inputs X (m, n_0), as numpy."""
-        with torch.no_grad():
-            return self.forward_no_grad(self.tensor(X)).cpu().numpy()
+        """A_L (m, n_L) for inputs X (m, n_0), as numpy, in evaluation mode (norms in eval(): the
+        running statistics; no dropout)."""
+        for norm in self.norms.values():
+            norm.eval()
+        try:
+            with torch.no_grad():
+                return self.forward_no_grad(self.tensor(X)).cpu().numpy()
+        finally:
+            for norm in self.norms.values():
+                norm.train()
 
     def forward_no_grad(self, A):
         for l in range(1, self.L + 1):
-            A = self.g[l](self.layers[l](A))
+            Z = self.layers[l](A)
+            A = self.g[l](self.norms[l](Z) if l in self.norms else Z)
         return A
+
+    def running_stats(self):
+        """{'mean1': running_mean, 'var1': running_var, ...} of every BatchNorm1d (the unbiased variance)."""
+        stats = {}
+        for l, norm in self.norms.items():
+            if isinstance(norm, nn.BatchNorm1d):
+                stats[f"mean{l}"], stats[f"var{l}"] = norm.running_mean, norm.running_var
+        return stats
 
     def optimizer_state(self):
         """{'<param>.<state>': tensor}, state named as in scratch (momentum, square_avg, m, v)."""
@@ -291,8 +363,12 @@ class TorchMLP:
         """Overwrite parameters and optimizer state: {'W1': weight, 'W1.m': exp_avg, ...} in torch's
         layout (numpy). The harness uses it to restart each float32 step from scratch's state."""
         keys = {v: k for k, v in STATE_NAMES.items()}
+        stats = self.running_stats()
         with torch.no_grad():
             for name, value in tensors.items():
+                if name in stats:                                             # batch norm's running statistics
+                    stats[name].copy_(torch.from_numpy(value))
+                    continue
                 param, _, state = name.partition(".")
                 target = self.optimizer.state[self.params[param]].get(keys[state]) if state else self.params[param]
                 if target is not None:
@@ -305,6 +381,7 @@ class TorchMLP:
         out.update({name: t.detach().cpu().numpy() for name, t in grads.items()})
         out.update({name: p.detach().cpu().numpy().copy() for name, p in self.params.items()})
         out.update({name: t.detach().cpu().numpy().copy() for name, t in self.optimizer_state().items()})
+        out.update({name: t.detach().cpu().numpy().copy() for name, t in self.running_stats().items()})
         if self.scheduler is not None:
             out["lr"] = np.asarray(float(self.optimizer.param_groups[0]["lr"]))      # the next step's
         return out

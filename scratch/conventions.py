@@ -248,3 +248,37 @@ DIFFERENCES.update({
         "gradient passes on [-1, 1] closed)",
     ),
 })
+
+# --- dropout and normalization (issue 11): verified in torch/nn/modules/batchnorm.py (_BatchNorm:
+# momentum 0.1, eps 1e-5), torch/nn/modules/normalization.py (LayerNorm: eps 1e-5), torch/nn/functional.py
+# (batch_norm, layer_norm, dropout); keras/src/layers/normalization/batch_normalization.py
+# (BatchNormalization: momentum 0.99, epsilon 1e-3, moving = momentum moving + (1 - momentum) batch),
+# keras/src/layers/normalization/layer_normalization.py (epsilon 1e-3), keras/src/ops/nn.py
+# (_layer_normalization), tensorflow/python/ops/nn_impl.py (moments: biased variance). Checked by
+# tests/test_layers.py. Momentum in each framework's own meaning: torch's weights the new batch,
+# Keras's the old average, so momentum_keras = 1 - momentum_torch.
+NORM_DEFAULTS = {
+    "torch": {"batch": {"momentum": 0.1, "eps": 1e-5}, "layer": {"eps": 1e-5}},
+    "keras": {"batch": {"momentum": 0.99, "eps": 1e-3}, "layer": {"eps": 1e-3}},
+}
+
+DIFFERENCES.update({
+    "batchnorm-default-momentum": (
+        "norm batch without --norm-momentum",
+        "torch's BatchNorm1d momentum 0.1 weights the new batch (running = 0.9 running + 0.1 batch); "
+        "Keras's BatchNormalization momentum 0.99 weights the old average (moving = 0.99 moving + 0.01 "
+        "batch): the running statistics, and every evaluation output, differ (give --norm-momentum: "
+        "Keras then gets 1 - it)",
+    ),
+    "norm-default-eps": (
+        "norm batch or layer without --norm-eps",
+        "torch's BatchNorm1d and LayerNorm add eps 1e-5 to the variance, Keras's BatchNormalization "
+        "and LayerNormalization 1e-3: every normalized value differs (most on low-variance units or rows)",
+    ),
+    "batchnorm-running-variance": (
+        "norm batch",
+        "torch stores the UNBIASED batch variance in running_var (times m / (m - 1)), Keras the biased "
+        "one in moving_variance, whatever the settings: the running variance cannot be made equal, and "
+        "the evaluation outputs that read it differ with it; training-mode tensors agree",
+    ),
+})

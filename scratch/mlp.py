@@ -23,10 +23,19 @@ The dW returned includes the penalty; clipping and weight decay are the optimize
 A learning-rate schedule (scratch/schedules.py) sets the optimizer's lr after every step, or
 at the end of every epoch (`end_epoch`, called by the harness with the epoch's mean loss).
 
-Left out: dropout, batch norm, any layer other than dense. No autograd.
+Dropout and normalization (scratch/layers.py), hidden layers only, as the spec asks:
+    Z_l = W_l A_{l-1} (+ b_l)    N_l = norm(Z_l)    A_l = dropout(g_l(N_l))
+    backward: dA_l through the dropout mask, g'_l(N_l), then the norm's backward to dZ_l
+A batch-normed layer has no bias (its mean is subtracted right away; beta is the shift), as
+torch users write nn.Linear(bias=False) before nn.BatchNorm1d. The dropout masks come from the
+harness (`masks`, set before each step); `training=False` (predict) uses no dropout and batch
+norm's running statistics.
+
+Left out: any layer other than dense, dropout, batch norm and layer norm. No autograd.
 """
 import numpy as np
 
+from . import layers
 from .activations import activation_table, softmax_backward
 from .losses import loss_divisor, loss_functions
 from .optimizers import as_keras_casts, make_optimizer
@@ -56,16 +65,62 @@ class MLP:
         cast = as_keras_casts if convention == "keras" else float  # Keras's L1/L2 keep float(l): its TF
         self.l1, self.l2 = cast(spec.l1), cast(spec.l2)            # backend rounds that through float32
         self.penalized = ("W", "b") if spec.regularize_biases else ("W",)   # Keras's bias_regularizer: the same L1/L2
+        self.init_layers(spec, convention)
+
+    def init_layers(self, spec, convention):
+        """Dropout rates, the normalization's gamma = 1, beta = 0 (and running mean 0, variance 1)."""
+        self.dropouts = {l: p for l, p in enumerate(spec.dropout_rates, start=1) if p}   # hidden layer -> rate
+        self.masks = {}                                                 # l -> (n_l, m), set by the harness
+        self.norms = set(range(1, self.L)) if spec.norm else set()      # the normalized hidden layers
+        self.norm, self.norm_set, self.running, self.norm_cache = spec.norm, spec.norm_settings(convention), {}, {}
+        self.training = True
+        self.axis = layers.BATCH if spec.norm == "batch" else layers.LAYER
+        for l in sorted(self.norms):
+            n = self.params[f"W{l}"].shape[0]
+            dtype = self.params[f"W{l}"].dtype
+            self.params[f"gamma{l}"], self.params[f"beta{l}"] = np.ones((n, 1), dtype), np.zeros((n, 1), dtype)
+            if spec.norm == "batch":
+                del self.params[f"b{l}"]                                # no bias before batch norm
+                self.running[l] = (np.zeros((n, 1), dtype), np.ones((n, 1), dtype))
+
+    def normalize(self, l, Z):
+        """N_l = gamma Zhat + beta: batch norm with the batch's statistics in training (moving the
+        running ones), the running ones in evaluation; layer norm with each example's."""
+        gamma, beta, eps = self.params[f"gamma{l}"], self.params[f"beta{l}"], self.norm_set["eps"]
+        if self.norm == "batch" and not self.training:
+            return layers.norm_inference(Z, gamma, beta, eps, *self.running[l])
+        N, self.norm_cache[l] = layers.norm_forward(Z, gamma, beta, eps, self.axis)
+        if self.norm == "batch":
+            self.running[l] = layers.running_update(*self.running[l], self.norm_cache[l], self.norm_set["momentum"],
+                                                    self.convention)
+        return N
+
+    def hidden_backward(self, l, dA, cache, grads):
+        """dA_l -> dZ_l: back through dropout, g_l, and the norm (filling dN, dgamma, dbeta)."""
+        if l in self.dropouts:
+            dA = layers.dropout_backward(dA, self.masks[l], self.dropouts[l])
+        N = cache.get(f"N{l}", cache[f"Z{l}"])
+        dN = dA * self.g_grad[l](N, self.g[l](N))                       # g_l(N_l) again: A_l is after dropout
+        if l not in self.norms:
+            return dN
+        grads[f"dN{l}"] = dN
+        dZ, grads[f"dgamma{l}"], grads[f"dbeta{l}"] = layers.norm_backward(dN, self.norm_cache[l], self.axis)
+        return dZ
 
     def forward(self, X):
         """X (n_0, m) -> cache {'A0': X, 'Z1': .., 'A1': .., ..., 'ZL': .., 'AL': ..}"""
         cache = {"A0": X}
         A = X
         for l in range(1, self.L + 1):
-            W, b = self.params[f"W{l}"], self.params[f"b{l}"]
+            W, b = self.params[f"W{l}"], self.params.get(f"b{l}", 0)         # no bias before batch norm: 0
             Z = W @ A + b                                                    # (n_l, m)
-            A = self.g[l](Z)
+            N = self.normalize(l, Z) if l in self.norms else Z              # batch or layer norm
+            A = self.g[l](N)
+            if l in self.dropouts and self.training:
+                A = layers.dropout_forward(A, self.masks[l], self.dropouts[l])
             cache[f"Z{l}"], cache[f"A{l}"] = Z, A
+            if l in self.norms:
+                cache[f"N{l}"] = N
         return cache
 
     def divisor(self, Y):
@@ -85,6 +140,8 @@ class MLP:
         total = 0.0
         for l in range(1, self.L + 1):
             for kind in self.penalized:
+                if f"{kind}{l}" not in self.params:                           # a batch-normed layer's bias
+                    continue
                 W = self.params[f"{kind}{l}"]
                 if self.l2:
                     total = total + self.l2 * np.sum(np.square(W))
@@ -112,13 +169,14 @@ class MLP:
             grads[f"dZ{l}"] = dZ
             grads[f"dW{l}"] = dZ @ A_prev.T                                  # (n_l, n_{l-1})
             grads[f"dW{l}"] = grads[f"dW{l}"] + 2 * self.l2 * self.params[f"W{l}"] + self.l1 * np.sign(self.params[f"W{l}"])  # the penalty's gradient
-            grads[f"db{l}"] = dZ.sum(axis=1, keepdims=True)                  # (n_l, 1)
-            if "b" in self.penalized:                                        # the biases' penalty, as for W
+            if f"b{l}" in self.params:
+                grads[f"db{l}"] = dZ.sum(axis=1, keepdims=True)              # (n_l, 1)
+            if "b" in self.penalized and f"b{l}" in self.params:                                        # the biases' penalty, as for W
                 b = self.params[f"b{l}"]
                 grads[f"db{l}"] = grads[f"db{l}"] + 2 * self.l2 * b + self.l1 * np.sign(b)
             if l > 1:
                 dA_prev = self.params[f"W{l}"].T @ dZ                        # (n_{l-1}, m)
-                dZ = dA_prev * self.g_grad[l - 1](cache[f"Z{l - 1}"], A_prev)
+                dZ = self.hidden_backward(l - 1, dA_prev, cache, grads)
         return grads
 
     def step(self, grads, loss=None):
@@ -142,5 +200,10 @@ class MLP:
         return cache, loss, grads
 
     def predict(self, X):
-        """A_L for inputs X (n_0, m), with the current parameters."""
-        return self.forward(X)[f"A{self.L}"]
+        """A_L for inputs X (n_0, m), with the current parameters, in evaluation mode (no dropout;
+        batch norm with its running statistics)."""
+        self.training = False
+        try:
+            return self.forward(X)[f"A{self.L}"]
+        finally:
+            self.training = True

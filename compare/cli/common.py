@@ -96,6 +96,7 @@ def resolve_spec(recipe, args, steps=None):
     if steps is not None:
         changes["steps"] = steps
     changes.update(activation_changes(spec, option))
+    changes.update(layer_changes(spec, option))
     return dataclasses.replace(spec, **changes).validate()
 
 
@@ -110,6 +111,24 @@ def activation_changes(spec, option):
         changes["activations"] = [name] * (spec.n_layers - 1) + [spec.activations[-1]]
     if option("slope") is not None:
         changes["slope"] = option("slope")
+    return changes
+
+
+def layer_changes(spec, option):
+    """--dropout RATE (after every hidden activation), --norm batch|layer (every hidden Dense),
+    --norm-momentum X, --norm-eps X (compare/cli/run.py add_layer_options)."""
+    changes = {}
+    for flag, name in (("--dropout", "dropout"), ("--norm", "norm")):
+        value = option(name)
+        if value is None:
+            continue
+        if spec.n_layers < 2:
+            raise InputError(f"{flag} {value} applies to hidden layers, and this recipe "
+                             f"({'-'.join(map(str, spec.sizes))}) has none")
+        changes[name] = value
+    for name in ("norm_momentum", "norm_eps"):
+        if option(name) is not None:
+            changes[name] = option(name)
     return changes
 
 

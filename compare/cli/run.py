@@ -33,6 +33,7 @@ def add_network_options(p):
                    help="the activation of every hidden layer (python -m compare kinks lists them)")
     p.add_argument("--slope", type=finite_float, help="leaky_relu's negative slope (default: torch 0.01, Keras 0.2)")
     add_loss_options(p)
+    add_layer_options(p)
     return p
 
 
@@ -46,6 +47,18 @@ def add_loss_options(p):
     p.add_argument("--delta", type=finite_float, help="huber's delta (smooth_l1: torch's beta)")
     p.add_argument("--probabilities", action="store_true",
                    help="cross-entropies read the output probabilities (each framework's clipping), not the logits")
+    return p
+
+
+def add_layer_options(p):
+    """--dropout, --norm, --norm-momentum, --norm-eps (scratch/layers.py)."""
+    p.add_argument("--dropout", type=finite_float, metavar="RATE",
+                   help="drop rate after every hidden activation (the same masks for all three)")
+    p.add_argument("--norm", choices=("batch", "layer"), help="normalize every hidden Dense's output before its "
+                   "activation (BatchNorm1d/BatchNormalization or LayerNorm/LayerNormalization)")
+    p.add_argument("--norm-momentum", type=finite_float, help="batch norm momentum in torch's meaning (Keras gets "
+                   "1 - X; default: torch 0.1, Keras 0.99 in its own)")
+    p.add_argument("--norm-eps", type=finite_float, help="added to the variance (default: torch 1e-5, Keras 1e-3)")
     return p
 
 

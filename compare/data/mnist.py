@@ -82,3 +82,32 @@ register(Recipe(
           "training set are held out as a dev set; 'test accuracy' in this report is dev-set accuracy.",
     every=10,
 ))
+
+# --- dropout and batch norm (issue 11) ------------------------------------------------------------
+register(Recipe(
+    name="mnist-dropout",
+    summary="784-128-64-10 ReLU/softmax with dropout 0.2 after each hidden layer, batches of 128, SGD momentum 0.9, 1 epoch",
+    spec=Spec(sizes=[784, 128, 64, 10], activations=["relu", "relu", "softmax"], loss="categorical_crossentropy",
+              optimizer="sgd", lr=0.1, momentum=0.9, batch_size=128, shuffle=True, epochs=1, seed=0, dropout=0.2),
+    load=mnist_data,
+    notes="The harness draws every step's dropout masks once (seeded) and hands the same masks to scratch, "
+          "torch and Keras; each applies them by its own framework's rule (torch: input * (mask / (1 - p)), "
+          "Keras: where(mask, input * (1 / (1 - rate)), 0)), so the three compare exactly, every step. "
+          "Test predictions run without dropout (inference mode).",
+    every=50,
+))
+
+register(Recipe(
+    name="mnist-batchnorm",
+    summary="784-128-64-10 ReLU/softmax, batch norm before each hidden activation (each framework's defaults), "
+            "batches of 128, SGD lr 0.1, 1 epoch",
+    spec=Spec(sizes=[784, 128, 64, 10], activations=["relu", "relu", "softmax"], loss="categorical_crossentropy",
+              optimizer="sgd", lr=0.1, batch_size=128, shuffle=True, epochs=1, seed=0, norm="batch"),
+    load=mnist_data,
+    notes="BatchNorm1d (momentum 0.1, eps 1e-5) in torch and scratch, BatchNormalization (momentum 0.99, "
+          "eps 1e-3) in Keras and scratch@keras, each framework's defaults mirrored; the batch-normed Dense "
+          "layers have no bias. Test accuracy is evaluation mode (running statistics). torch~keras is "
+          "reported: their defaults differ, and torch stores the unbiased running variance, Keras the "
+          "biased one (--norm-momentum 0.1 --norm-eps 1e-5 leaves only that).",
+    every=50,
+))

@@ -60,6 +60,7 @@ def differences(spec):
     }
     applies.update(activation_differences(spec))
     applies.update(loss_differences(spec))
+    applies.update(norm_differences(spec))
     return {key: DIFFERENCES[key][1] for key, yes in applies.items() if yes}
 
 
@@ -214,3 +215,19 @@ def loss_settings_differences(spec_a, convention_a, spec_b, convention_b):
         if a != b:
             out[f"setting-{name}"] = f"{name}: {a} ({convention_a}) vs {b} ({convention_b})"
     return out
+
+
+# --- dropout and normalization (issue 11) -------------------------------------------------------
+# Dropout brings no rule: the harness hands the same masks to everyone, and both frameworks scale
+# the kept units by fl(1 / (1 - p)) (scratch/layers.py).
+
+def norm_differences(spec):
+    """{key: applies} for the normalization rules of scratch/conventions.py. The running variance
+    (unbiased in torch, biased in Keras) differs whatever the settings: batch norm's torch~keras
+    pair is reported, and its summary shows that difference alone in the 'var' column."""
+    norm = getattr(spec, "norm", None)
+    return {
+        "batchnorm-default-momentum": norm == "batch" and spec.norm_momentum is None,
+        "norm-default-eps": norm is not None and spec.norm_eps is None,
+        "batchnorm-running-variance": norm == "batch",
+    }

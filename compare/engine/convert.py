@@ -21,6 +21,11 @@ import numpy as np
 from .names import TensorName
 
 
+# one number per unit: a bias, and a normalization's gamma, beta and running mean and variance
+# (torch BatchNorm1d/LayerNorm .weight/.bias/.running_*, Keras gamma/beta/moving_*: (n,); scratch (n, 1))
+PER_UNIT = ("b", "gamma", "beta", "mean", "var")
+
+
 def expect(array, shape, what):
     """Assert `array` has exactly `shape`; the message names the tensor."""
     if tuple(np.shape(array)) != tuple(shape):
@@ -71,9 +76,9 @@ def to_scratch(framework, name, array, sizes, m=None):
     parsed = TensorName.parse(name)
     kind, l = parsed.kind.lstrip("d"), parsed.layer
     n_out, n_in = sizes[l], sizes[l - 1]
-    if kind in ("Z", "A"):
+    if kind in ("Z", "A", "N"):
         return rows_to_batch(expect(array, (m, n_out), f"{framework} {name}"))
-    if kind == "b":
+    if kind in PER_UNIT:
         return expect(array, (n_out,), f"{framework} {name}").reshape(n_out, 1)
     if framework == "keras":
         return expect(array, (n_in, n_out), f"keras {name}").T          # a transposed view, as for Z
@@ -84,7 +89,7 @@ def from_scratch(framework, name, array):
     """A scratch parameter or optimizer-state tensor ('W1', 'b2', 'W1.m', ...) -> the framework's
     layout (the inverse of `to_scratch`)."""
     kind = TensorName.parse(name).kind
-    if kind == "b":
+    if kind in PER_UNIT:
         return array.reshape(-1).copy()
     if kind == "W" and framework == "keras":
         return np.ascontiguousarray(array.T)

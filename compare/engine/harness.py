@@ -27,7 +27,7 @@ import numpy as np
 
 from scratch.initializers import initial_params
 
-from . import convert, diagnose, names, registry
+from . import convert, diagnose, masks as dropout, names, registry
 from .check import TOLERANCES, cmp
 from .errors import InputError
 from .conventions import MOMENTUM_FORMS, differences, numeric_differences, settings_differences, unavailable
@@ -263,6 +263,7 @@ def train(spec, data, runners, pairs, params, out, on_step, keep_step):
     out["runners"] = {key: runner.implementation for key, runner in runners.items()}
     X, Y = data.X.astype(spec.dtype, copy=False), data.Y.astype(spec.dtype, copy=False)
     rng = np.random.default_rng([spec.seed, 1])
+    mask_rng = dropout.mask_stream(spec)                   # dropout: the masks' own stream (compare/engine/masks.py)
     step, last_epoch, previous = 0, 1, None
     epoch_loss = {}                                        # runner key -> [sum of loss x batch size, examples]
     for epoch, index in batches(len(X), spec, rng):
@@ -274,6 +275,8 @@ def train(spec, data, runners, pairs, params, out, on_step, keep_step):
         records = {}
         whole = len(index) == len(X) and not spec.shuffle
         Xb, Yb = (X, Y) if whole else (X[index], Y[index])   # one copy of the batch, shared by all
+        if any(spec.dropout_rates):                        # hook: the same dropout masks for everyone
+            dropout.hand_out(runners, dropout.draw_masks(spec, mask_rng, len(index)))
         try:
             for key, runner in runners.items():
                 records[key] = runner.implementation.step(Xb, Yb)

@@ -8,22 +8,33 @@ Every tensor an implementation hands the harness is named as in the scratch code
     W2, b2            parameters after the step's update                     (n_l, n_{l-1}), (n_l, 1)
     W2.m, b1.momentum optimizer state kept for a parameter, after the step   shape of the parameter
     lr                the learning rate after the step (a schedule's)        ()
+    N2                a normalization's output gamma * Zhat + beta (what g reads)   (n_l, m)
+    dN2, dgamma2, dbeta2   its gradients                                      (n_l, m), (n_l, 1), (n_l, 1)
+    gamma2, beta2     the normalization's scale and shift after the update  (n_l, 1)
+    mean2, var2       BatchNorm's running mean and variance after the step  (n_l, 1)
     accuracy          the batch accuracy (computed by the harness)           ()
 
 `TensorName.parse('dW2')` is the only parser; a name it does not know is an error, never
 silently left out. `group` is what the report sums errors by (Z, A, loss, dZ, dW, db, params,
 state, accuracy); `order` sorts names in the order the math computes them.
 
-Left out: layers other than dense (no convolution kernels, no normalisation statistics).
+Left out: layers other than dense and their normalization (no convolution kernels); dropout masks
+(the harness draws them and hands the same arrays to everyone: inputs, not results).
 """
 import re
 from dataclasses import dataclass
 
-_PATTERN = re.compile(r"^(?P<kind>dZ|dW|db|Z|A|W|b)(?P<layer>[1-9]\d*)(?:\.(?P<state>[A-Za-z_]\w*))?$")
-GROUPS = ("Z", "A", "loss", "dZ", "dW", "db", "params", "state", "accuracy")
-FORWARD_GROUPS = ("Z", "A", "loss", "accuracy")
+_PATTERN = re.compile(r"^(?P<kind>dgamma|dbeta|dZ|dW|db|dN|gamma|beta|mean|var|Z|A|N|W|b)(?P<layer>[1-9]\d*)"
+                      r"(?:\.(?P<state>[A-Za-z_]\w*))?$")
+GROUPS = ("Z", "N", "A", "loss", "dZ", "dN", "dW", "db", "params", "state", "mean", "var", "accuracy")
+FORWARD_GROUPS = ("Z", "N", "A", "loss", "accuracy", "mean", "var")
 SECTIONS = {"Z": "forward", "A": "forward", "loss": "loss", "accuracy": "loss", "dZ": "backward",
-            "dW": "backward", "db": "backward", "params": "update", "state": "optimizer state"}
+            "dW": "backward", "db": "backward", "params": "update", "state": "optimizer state",
+            "N": "forward", "dN": "backward", "mean": "running statistics", "var": "running statistics"}
+# The normalization layer's names (issue 11): its trainable parameters, and what they group with.
+PARAMS = ("W", "b", "gamma", "beta")
+STATS = ("mean", "var")          # BatchNorm's running statistics: not trained, copied like parameters in a resync
+GRAD_GROUP = {"dgamma": "dN", "dbeta": "dN"}
 
 
 class UnknownTensor(ValueError):
@@ -44,9 +55,9 @@ class TensorName:
         if text in ("loss", "accuracy", "lr"):
             return cls(text)
         match = _PATTERN.match(str(text))
-        if match is None or (match["state"] and match["kind"] not in ("W", "b")):
+        if match is None or (match["state"] and match["kind"] not in PARAMS):
             raise UnknownTensor(f"{text!r} is not a tensor name the harness knows (Z1, A1, loss, dZ1, dW1, db1, "
-                                f"W1, b1, W1.<state>, lr)")
+                                f"W1, b1, W1.<state>, lr; N1, dN1, gamma1, beta1, dgamma1, dbeta1, mean1, var1)")
         return cls(match["kind"], int(match["layer"]), match["state"])
 
     def __str__(self):
@@ -59,7 +70,7 @@ class TensorName:
         """What the report sums errors by: 'Z', 'A', 'loss', 'dZ', 'dW', 'db', 'params', 'state', 'accuracy'."""
         if self.state or self.kind == "lr":
             return "state"
-        return "params" if self.kind in ("W", "b") else self.kind
+        return "params" if self.kind in PARAMS else GRAD_GROUP.get(self.kind, self.kind)
 
     @property
     def section(self):
@@ -72,24 +83,27 @@ class TensorName:
 
     @property
     def is_param(self):
-        return self.kind in ("W", "b") and not self.state
+        return self.kind in PARAMS and not self.state
 
     @property
     def param(self):
-        """The parameter an optimizer state belongs to ('W1.m' -> 'W1'), or the parameter itself."""
-        return f"{self.kind}{self.layer}" if self.kind in ("W", "b") else None
+        """The parameter an optimizer state belongs to ('W1.m' -> 'W1'), or the parameter itself; a
+        running statistic is its own ('var1': what a resync copies)."""
+        return f"{self.kind}{self.layer}" if self.kind in PARAMS + STATS else None
 
     def order(self, n_layers):
         """A sort key in compute order: Z1 A1 .. ZL AL, loss, dZL dWL dbL .. dZ1 dW1 db1, W1 b1 .. WL bL,
         optimizer state, accuracy."""
-        if self.kind in ("Z", "A"):
-            return (0, self.layer, "ZA".index(self.kind), "")
+        forward = ("Z", "N", "mean", "var", "A")
+        if self.kind in forward:
+            return (0, self.layer, forward.index(self.kind), "")
         if self.kind == "loss":
             return (1, 0, 0, "")
-        if self.kind in ("dZ", "dW", "db"):
-            return (2, n_layers - self.layer, ("dZ", "dW", "db").index(self.kind), "")
-        if self.kind in ("W", "b") and not self.state:
-            return (3, self.layer, "Wb".index(self.kind), "")
+        backward = ("dN", "dgamma", "dbeta", "dZ", "dW", "db")
+        if self.kind in backward:
+            return (2, n_layers - self.layer, backward.index(self.kind), "")
+        if self.kind in PARAMS and not self.state:
+            return (3, self.layer, PARAMS.index(self.kind), "")
         if self.state or self.kind == "lr":
             return (4, 0, 0, str(self))
         return (5, 0, 0, "")

@@ -18,6 +18,9 @@ step on a batch, and hands the harness the tensors it computed, any subset of th
     implementation.resync(record)                      optional: restart from another run's W, b and
                                                        state (float32 runs judge each step on its own)
     implementation.missing -> {name or group: why}     optional: tensors it does not give, and why
+    implementation.set_masks(masks)                    optional (needed when spec.dropout > 0): this step's
+                                                       dropout masks {l: (n_l, m) of 1.0/0.0}, scratch layout,
+                                                       called before step (compare/engine/masks.py)
 
 The harness compares exactly the tensors two implementations both give, reports the rest as
 not compared (with the reason), and never reports agreement on nothing.

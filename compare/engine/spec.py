@@ -3,7 +3,7 @@
 `Spec.validate()` turns every impossible request into an InputError with a one-line message,
 so the CLI can exit 2 before any framework is imported.
 
-Left out: per-layer optimizers, dropout.
+Left out: per-layer optimizers; normalization of the output layer; dropout of the input.
 """
 import numbers
 from dataclasses import asdict, dataclass, field, replace
@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 
 from scratch.activations import ACTIVATIONS
-from scratch.conventions import DEFAULTS
+from scratch.conventions import DEFAULTS, NORM_DEFAULTS
 from scratch.initializers import BIAS_INITIALIZERS, INITIALIZERS, Init
 from scratch.losses import FUSED_ACTIVATION, LOSSES, NEEDS_ACTIVATION, SMOOTHABLE
 from scratch.schedules import EVERY, SCHEDULES
@@ -93,6 +93,14 @@ class Spec:
     initial_accumulator: float | None = None  # adagrad: where the accumulator starts (None: torch 0, Keras 0.1)
     regularize_biases: bool = False        # l1/l2 cover the biases too (Keras's bias_regularizer; torch's weight_decay
                                            # decays biases as well as weights)
+    # Layers between the Dense layers (scratch/layers.py), hidden layers only:
+    dropout: float | list = 0.0     # drop rate after each hidden layer's activation, or one rate per hidden layer
+                                    # (masks drawn by the harness, the same for every implementation)
+    norm: str | None = None         # 'batch' | 'layer': normalize each hidden Dense's output before its activation
+                                    # (a batch-normed Dense has no bias: beta plays its part)
+    norm_momentum: float | None = None  # batch: torch's meaning, the new batch's weight (Keras gets 1 - it);
+                                        # None: each framework's default (torch 0.1, Keras 0.99 in its meaning)
+    norm_eps: float | None = None   # added to the variance (None: each framework's default, torch 1e-5, Keras 1e-3)
 
     @property
     def resync_each_step(self):
@@ -184,7 +192,59 @@ class Spec:
         self.validate_activation_options()
         self.validate_loss()
         self.validate_port_fields()
+        self.validate_layers()
         return self
+
+    # --- dropout and normalization (issue 11) ---------------------------------------------------
+    @property
+    def dropout_rates(self):
+        """One drop rate per hidden layer (layers 1 .. L-1)."""
+        if isinstance(self.dropout, (list, tuple)):
+            return [float(p) for p in self.dropout]
+        return [float(self.dropout)] * (self.n_layers - 1)
+
+    def norm_settings(self, convention):
+        """{'momentum', 'eps'} of the spec's normalization in `convention`'s own meaning (Keras's
+        momentum = 1 - torch's), the unset ones at that framework's default; {} without a norm."""
+        if self.norm is None:
+            return {}
+        out = dict(NORM_DEFAULTS[convention][self.norm])
+        if self.norm_eps is not None:
+            out["eps"] = float(self.norm_eps)
+        if self.norm == "batch" and self.norm_momentum is not None:
+            out["momentum"] = float(self.norm_momentum) if convention == "torch" else 1.0 - float(self.norm_momentum)
+        return out
+
+    def validate_layers(self):
+        """dropout rates in [0, 1), norm 'batch' or 'layer', their settings only where they apply."""
+        hidden = self.n_layers - 1
+        shape = "-".join(map(str, self.sizes))
+        rates = self.dropout if isinstance(self.dropout, (list, tuple)) else [self.dropout]
+        for p in rates:
+            if not is_finite_number(p) or not 0 <= p < 1:
+                raise InputError(f"dropout must be a rate in [0, 1), got {short(p)}")
+        if isinstance(self.dropout, (list, tuple)) and len(self.dropout) != hidden:
+            raise InputError(f"dropout lists one rate per hidden layer: {hidden} for {shape}, got {len(self.dropout)}")
+        if any(rates) and hidden < 1:
+            raise InputError(f"dropout applies after a hidden layer's activation, and this network ({shape}) has none")
+        if self.norm is not None:
+            check_choice("norm", self.norm, ("batch", "layer"))
+            if hidden < 1:
+                raise InputError(f"norm {self.norm} normalizes a hidden Dense layer's output, and this network "
+                                 f"({shape}) has none")
+            if self.norm == "batch" and self.batch_size == 1:
+                raise InputError("batch norm needs batches of 2 or more: the variance of one example is 0 "
+                                 "(torch refuses it: 'Expected more than 1 value per channel when training')")
+        if self.norm_momentum is not None:
+            if self.norm != "batch":
+                raise InputError("norm momentum is batch norm's (--norm batch): layer norm keeps no running statistics")
+            if not is_finite_number(self.norm_momentum) or not 0 <= self.norm_momentum <= 1:
+                raise InputError(f"norm momentum must be in [0, 1] (torch's meaning), got {short(self.norm_momentum)}")
+        if self.norm_eps is not None:
+            if self.norm is None:
+                raise InputError("norm eps belongs to a normalization (--norm batch or --norm layer)")
+            if not is_finite_number(self.norm_eps) or self.norm_eps <= 0:
+                raise InputError(f"norm eps must be a finite number > 0, got {short(self.norm_eps)}")
 
     def validate_activation_options(self):
         """slope: a finite number, and only where a leaky_relu layer reads it."""

@@ -12,6 +12,10 @@ class ReferenceImplementation:
         record = self.model.record(*self.model.train_step(X, Y))
         return convert.record_to_scratch(self.framework, record, self.sizes, X.shape[0])
 
+    def set_masks(self, masks):
+        """This step's dropout masks (scratch layout (n_l, m)) -> the framework's rows (m, n_l)."""
+        self.model.set_masks({l: convert.batch_to_rows(mask) for l, mask in masks.items()})
+
     def predict(self, X):
         return convert.rows_to_batch(self.model.predict(X))
 

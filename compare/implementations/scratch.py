@@ -16,11 +16,17 @@ class ScratchImplementation:
         record["loss"] = np.asarray(loss)
         record.update(grads)
         record.update(self.model.params)
+        for l, (mean, var) in self.model.running.items():               # batch norm's running statistics
+            record[f"mean{l}"], record[f"var{l}"] = mean, var
         for name, state in self.model.optimizer.state.items():
             record.update({f"{name}.{key}": value for key, value in state.items()})
         if self.model.schedule:
             record["lr"] = np.asarray(self.model.optimizer.lr)
         return record
+
+    def set_masks(self, masks):
+        """This step's dropout masks {l: (n_l, m)}, drawn by the harness (already the scratch layout)."""
+        self.model.masks = masks
 
     def predict(self, X):
         return self.model.predict(convert.rows_to_batch(X))

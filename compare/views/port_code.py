@@ -120,7 +120,7 @@ def keras_callbacks(spec):
                 f"patience={h['patience'] + 1}, min_delta={h['threshold']!r}, cooldown={cooldown}, "
                 f"min_lr={h['min_lr']!r})"]
     if h["schedule"] is not None and h["schedule_every"] == "epoch":
-        return [f"keras.callbacks.LearningRateScheduler(lambda epoch, lr: float(schedule(epoch)))"]
+        return ["keras.callbacks.LearningRateScheduler(lambda epoch, lr: float(schedule(epoch)))"]
     return []
 
 

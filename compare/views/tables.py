@@ -90,6 +90,10 @@ def spec_line(spec):
         parts.append(spec.dtype)
     if getattr(spec, "slope", None) is not None:          # leaky_relu's negative slope
         parts.insert(1, f"leaky slope {spec.slope:g}")
+    if getattr(spec, "norm", None):                       # dropout and normalization (issue 11)
+        parts.insert(1, f"{spec.norm} norm")
+    if any(getattr(spec, "dropout_rates", ())):
+        parts.insert(1, "dropout " + "/".join(f"{p:g}" for p in spec.dropout_rates))
     return ", ".join(parts)
 
 

@@ -1,0 +1,90 @@
+"""The layers an MLP puts between Dense and the next Dense: dropout, batch norm, layer norm.
+Each forward beside its backward, in the shape convention of the rest of scratch/:
+
+    Z, N, A, dZ, dN : (n, m)     n units, m examples (one per COLUMN)
+    gamma, beta     : (n, 1)     one scale and one shift per unit
+    mask            : (n, m)     1.0 where a unit is kept, 0.0 where it is dropped
+
+Where it sits (scratch/mlp.py): Z = W A_prev (+ b); N = norm(Z); A = dropout(g(N)).
+
+Dropout (inverted: the kept units are scaled up in training, nothing happens at evaluation):
+    A = a * mask / (1 - p)          dA_in = dA * mask / (1 - p)
+torch computes mask / (1 - p) first and multiplies the input by it (torch.nn.functional.dropout
+-> aten _dropout_impl: noise.bernoulli_(1 - p).div_(1 - p); input * noise); Keras multiplies the
+input by the Python float 1 / (1 - rate) and zeroes the dropped ones (keras/src/backend/tensorflow/
+random.py: dropout -> tensorflow/python/ops/nn_ops.py: _dropout, scale = 1 / keep_prob;
+where(keep_mask, x * scale, 0)). In float64 both give x * fl(1 / (1 - p)) on every kept unit.
+
+Batch norm (over the m examples, per unit), training mode:
+    mu = mean(Z, examples)   var = mean((Z - mu)^2, examples)     (biased, in both frameworks)
+    Zhat = (Z - mu) / sqrt(var + eps)        N = gamma Zhat + beta
+  backward (the classic one: three paths from Z to the loss, through Zhat, mu and var):
+    dbeta = sum(dN)   dgamma = sum(dN Zhat)   dZhat = dN gamma
+    dZ = 1/(m sqrt(var + eps)) (m dZhat - sum(dZhat) - Zhat sum(dZhat Zhat))
+  running statistics (evaluation mode normalizes with these instead):
+    torch: running = (1 - momentum) running + momentum batch, the variance UNBIASED (m / (m - 1))
+    Keras: moving = momentum moving + (1 - momentum) batch, the variance biased
+Layer norm: the same formulas over the n units of each example (axis 0) instead of over the
+examples, gamma and beta still per unit; no running statistics (training = evaluation).
+
+Left out: dropout masks (the harness draws them), batch renormalization, group norm, RMS norm.
+"""
+import numpy as np
+
+# --- dropout -----------------------------------------------------------------------------------
+
+
+def dropout_forward(A, mask, rate):
+    """A * mask / (1 - rate): the mask (n, m) is 1.0 or 0.0, drawn by the harness."""
+    return A * (mask / (1 - rate))
+
+
+def dropout_backward(dA, mask, rate):
+    """d/dA of A * mask / (1 - rate): the same factor."""
+    return dA * (mask / (1 - rate))
+
+
+# --- batch norm and layer norm: one pair of functions, the axis says which -------------------------
+BATCH, LAYER = 1, 0        # normalize over the examples (axis 1) or over the units (axis 0)
+
+
+def norm_forward(Z, gamma, beta, eps, axis):
+    """Z (n, m) -> (N, cache). axis BATCH: batch norm's statistics per unit; LAYER: layer norm's
+    per example. cache = (Zhat, inv, mu, var, gamma)."""
+    mu = Z.mean(axis=axis, keepdims=True)                               # (n, 1) or (1, m)
+    var = np.square(Z - mu).mean(axis=axis, keepdims=True)              # biased
+    inv = 1 / np.sqrt(var + eps)
+    Zhat = (Z - mu) * inv                                               # (n, m)
+    return gamma * Zhat + beta, (Zhat, inv, mu, var, gamma)
+
+
+def norm_backward(dN, cache, axis):
+    """dN (n, m) -> (dZ, dgamma, dbeta), dgamma and dbeta (n, 1) summed over the examples."""
+    Zhat, inv, _, _, gamma = cache
+    dbeta = dN.sum(axis=1, keepdims=True)
+    dgamma = (dN * Zhat).sum(axis=1, keepdims=True)
+    dZhat = dN * gamma
+    k = dN.shape[axis]                                                  # how many values share a mean
+    dZ = inv / k * (k * dZhat - dZhat.sum(axis=axis, keepdims=True)
+                    - Zhat * (dZhat * Zhat).sum(axis=axis, keepdims=True))
+    return dZ, dgamma, dbeta
+
+
+def norm_inference(Z, gamma, beta, eps, mean, var):
+    """Evaluation mode of batch norm: the running statistics (n, 1) instead of the batch's."""
+    return gamma * ((Z - mean) / np.sqrt(var + eps)) + beta
+
+
+def running_update(running_mean, running_var, cache, momentum, convention):
+    """BatchNorm's running statistics after a training step. momentum in the convention's own
+    meaning (torch: the new batch's weight, default 0.1; Keras: the old average's, default 0.99).
+    -> (mean, var), each (n, 1)."""
+    _, _, mu, var, _ = cache
+    if convention == "torch":        # torch/nn/functional.py batch_norm -> aten batch_norm_cpu_update_stats
+        m = cache[0].shape[1]
+        unbiased = var * m / (m - 1)
+        return ((1 - momentum) * running_mean + momentum * mu,
+                (1 - momentum) * running_var + momentum * unbiased)
+    # keras/src/layers/normalization/batch_normalization.py BatchNormalization.call
+    return (running_mean * momentum + mu * (1 - momentum),
+            running_var * momentum + var * (1 - momentum))
