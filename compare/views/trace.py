@@ -33,16 +33,27 @@ def formula(name, spec):
     parsed = tensor_names.parse(name)
     kind, l = parsed.kind, parsed.layer
     g = spec.activations[l - 1]
+    normed = getattr(spec, "norm", None) and l < L            # scratch/layers.py: after a hidden Dense
+    over = "the batch, per unit" if getattr(spec, "norm", None) == "batch" else "the units, per example"
+    dropped = f" ⊙ mask{l}/(1 − p)" if getattr(spec, "dropout", 0) and l < L else ""
     return {
         "Z": f"Z{l} = W{l} · A{l - 1} + b{l}",
-        "A": f"A{l} = {g}(Z{l})",
+        "A": f"A{l} = {g}({'N' if normed else 'Z'}{l}){dropped}",
+        "N": f"N{l} = γ{l} (Z{l} − μ) / √(σ² + ε) + β{l}   (μ, σ² over {over})",
+        "dN": f"dN{l} = (W{l + 1}ᵀ · dZ{l + 1}) ⊙ {g}'(N{l})",
+        "gamma": update_formula(f"gamma{l}", spec),
+        "beta": update_formula(f"beta{l}", spec),
+        "dgamma": f"dgamma{l} = Σ dN{l} ⊙ (Z{l} − μ)/√(σ² + ε)",
+        "dbeta": f"dbeta{l} = Σ dN{l}",
+        "mean": f"mean{l}: the running mean of Z{l} (torch: (1 − m) r + m μ; Keras: m r + (1 − m) μ)",
+        "var": f"var{l}: the running variance of Z{l} (torch stores the unbiased batch variance, Keras the biased)",
         "dZ": (f"dZ{l} = dL/dZ{l}" + ("  = (A - Y) / divisor" if spec.loss != "mse" else "  = dL/dA ⊙ g'(Z)")
                if l == L else f"dZ{l} = (W{l + 1}ᵀ · dZ{l + 1}) ⊙ {g}'(Z{l})"),
         "dW": f"dW{l} = dZ{l} · A{l - 1}ᵀ" + f" + 2 l2 W{l}" * bool(spec.l2) + f" + l1 sign(W{l})" * bool(spec.l1),
         "db": f"db{l} = Σ over examples of dZ{l}",
         "W": update_formula(f"W{l}", spec),
         "b": update_formula(f"b{l}", spec),
-    }[kind]
+    }.get(kind, name)
 
 
 UPDATES = {   # optimizer -> (torch's update of p from g, Keras's where it differs); scratch/optimizers.py
