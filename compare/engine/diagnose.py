@@ -139,7 +139,11 @@ def explain(divergence, records, previous, pair, spec, m, initial=None):
         return "; ".join(words)
     if not words or kind not in ("Z", "A"):
         c = factor(a, b) if np.any(b) else None
-        if c is not None:
+        if c is not None and abs(c - 1) <= 1e-6:          # the same numbers but for the last digits
+            words.append(f"{ours}'s and {theirs}'s {name} agree to {abs(c - 1):.1g} overall: a few elements "
+                         f"differ in their last digits: rounding amplified, most likely (tiny values from a cancellation, "
+                         f"e.g. 1 - a² of a saturated unit; a smaller learning rate keeps units out of saturation)")
+        elif c is not None:
             words.append(name_factor(c, m, n_out, ours, theirs, name))
         elif kind in ("dZ", "dW", "db", "loss"):
             words += backward_words(kind, layer, a, records, ours, theirs, spec)
