@@ -30,6 +30,7 @@ from scratch.initializers import initial_params
 from . import convert, diagnose, names, registry
 from .check import TOLERANCES, cmp
 from .errors import InputError
+from .lanes import Lanes
 from .conventions import MOMENTUM_FORMS, differences, numeric_differences, settings_differences, unavailable
 
 CROSS = "torch~keras"
@@ -161,7 +162,7 @@ class StepResult:
 def fold_worst(worst, step, pair, errors, flipped):
     """Fold a step's [TensorError] of a pair into worst: pair -> kind -> {max_rel_err,
     max_abs_err, tensor, step}, the worst of each kind of tensor so far (leaving out the backward
-    tensors of a step with a ReLU kink flip: see kink_flips). The first of equals is kept."""
+    tensors of a step with a ReLU kink flip: see measure_pair). The first of equals is kept."""
     for e in errors:
         name = names.parse(e.name)
         if flipped and not name.is_forward:
@@ -171,9 +172,12 @@ def fold_worst(worst, step, pair, errors, flipped):
             slot.update(max_rel_err=e.max_rel, max_abs_err=e.max_abs, tensor=e.name, step=step)
 
 
-def first_nonfinite(step, key, record, order):
-    """The first tensor of a record (in compute order `order`) holding NaN or inf, described; else None."""
+def first_nonfinite(step, key, record, order, known_finite=()):
+    """The first tensor of a record (in compute order `order`) holding NaN or inf, described; else None.
+    known_finite: tensors a comparison has already found finite (not scanned again)."""
     for name in order:
+        if name in known_finite:
+            continue
         value = np.asarray(record[name])
         if np.isfinite(value.sum()):                   # any NaN or inf makes the sum NaN or inf
             continue
@@ -206,7 +210,8 @@ def not_compared(pair, records, ours, theirs):
     return why
 
 
-def lockstep(spec, data, subjects, references=(), on_step=None, params=None, keep_step=None, cross=True):
+def lockstep(spec, data, subjects, references=(), on_step=None, params=None, keep_step=None, cross=True,
+             sequential=None):
     """Train every implementation side by side. -> dict with the step results and more.
 
     subjects, references: registry Entries (see `plan`). data: a compare Data (rows are
@@ -218,6 +223,8 @@ def lockstep(spec, data, subjects, references=(), on_step=None, params=None, kee
     the run with out["interrupted"] = True and the steps completed so far. NumPy's warnings
     (overflow in a diverging run) are silenced here: the first non-finite value is reported.
     What is kept per step is bounded (StepResult); out["worst_by_kind"] folds the rest in.
+    sequential=True runs the implementations one after another (the reference for tests/test_speed.py);
+    by default the built-ins run in two lanes (compare/engine/lanes.py), with the same results.
     """
     missing = unavailable(spec)                            # a rule a framework cannot express: not built
     not_run = {}
@@ -241,14 +248,15 @@ def lockstep(spec, data, subjects, references=(), on_step=None, params=None, kee
            "worst_by_kind": {}, "not_run": not_run, "unavailable": unavailable_here}
     try:
         with np.errstate(all="ignore"):
-            train(spec, data, runners, pairs, params, out, on_step, keep_step)
+            train(spec, data, runners, pairs, params, out, on_step, keep_step, sequential)
     except KeyboardInterrupt:
         out["interrupted"] = True
     return out
 
 
-def train(spec, data, runners, pairs, params, out, on_step, keep_step):
-    """lockstep's work: build, step until done, evaluate; fills `out`."""
+def train(spec, data, runners, pairs, params, out, on_step, keep_step, sequential=None):
+    """lockstep's work: build, step until done, evaluate; fills `out`. sequential: run the
+    implementations one after another (True), or in two lanes where they can (see lanes.py)."""
     rtol, L = out["rtol"], spec.n_layers
     key = None
     try:
@@ -263,83 +271,129 @@ def train(spec, data, runners, pairs, params, out, on_step, keep_step):
     out["runners"] = {key: runner.implementation for key, runner in runners.items()}
     X, Y = data.X.astype(spec.dtype, copy=False), data.Y.astype(spec.dtype, copy=False)
     rng = np.random.default_rng([spec.seed, 1])
+    lanes = Lanes(runners, sequential)
+    layouts = {}                                       # what each pair compares, per set of record names
     step, last_epoch, previous = 0, 1, None
-    for epoch, index in batches(len(X), spec, rng):
-        if epoch != last_epoch:
-            out["evaluations"].append(evaluate(runners, data, spec, last_epoch))
-            last_epoch = epoch
-        step += 1
-        records = {}
-        whole = len(index) == len(X) and not spec.shuffle
-        Xb, Yb = (X, Y) if whole else (X[index], Y[index])   # one copy of the batch, shared by all
-        try:
-            for key, runner in runners.items():
-                records[key] = runner.implementation.step(Xb, Yb)
-                names.check_record(records[key], L, key)
-        except InputError:                                # a user's declaration that cannot work: exit 2
-            raise
-        except Exception as error:                        # noqa: BLE001 - a broken implementation, not the harness
-            out["error"] = describe_exception(step, key, error)
-            return
-        result = StepResult(step, epoch)
-        Y_columns = convert.rows_to_batch(Yb)
-        for key, record in records.items():
-            if "loss" in record:
-                result.loss[key] = float(np.asarray(record["loss"]).reshape(-1)[0]) if np.size(record["loss"]) else np.nan
-            result.accuracy[key] = accuracy_of(record, Y_columns, L)
-            bad = first_nonfinite(step, key, record, names.ordered(record, L))
-            if bad and out["first_nonfinite"] is None:
-                out["first_nonfinite"] = bad
-        compared = []                                      # (pair key, [TensorError], kink flips)
-        for pair in pairs:
-            ours, theirs = pair.ours, pair.theirs
-            missing = not_compared(pair, records, ours, theirs)
-            if step == 1:
-                out["not_compared"][pair.key] = missing
-            common = names.ordered([n for n in records[ours] if n in records[theirs] and n not in missing], L)
-            errors = [cmp(n, records[ours][n], records[theirs][n]) for n in common]
-            acc_ours, acc_theirs = result.accuracy[ours], result.accuracy[theirs]
-            if acc_ours is not None and acc_theirs is not None:
-                errors.append(cmp("accuracy", acc_ours, acc_theirs))
-                errors[-1].max_rel = abs(acc_ours - acc_theirs)
-            result.add_errors(pair.key, errors)
-            out["tensors_checked"] += len(errors)
-            if pair.judged:
-                out["judged_checked"] += len(errors)
-            flips = kink_flips(spec, records[ours], records[theirs], rtol)
-            if flips:
-                result.kink_flips[pair.key] = flips
-            compared.append((pair.key, errors, flips))
-            if pair.judged and out["first_divergence"] is None:
-                judged = [e for e in errors if not flips or names.parse(e.name).is_forward]
-                found = find_divergence(step, pair.key, ours, theirs, judged, rtol)
-                if found:
-                    found["explanation"] = diagnose.explain(found, records, previous, pair, spec, len(index), params)
-                    if pair.kind == "subjects" and pair.reasons:   # two users' codes with settings of their own
-                        found["settings_differ"] = dict(pair.reasons)
-                    own_names = {k: runners[k].entry.vocabulary.get(found["tensor"]) for k in (ours, theirs)}
-                    found["user_names"] = {k: v for k, v in own_names.items() if v and v != found["tensor"]}
-                    out["first_divergence"] = found
-        if spec.resync_each_step:                          # float32: judge each step, not the drift
+    try:
+        for epoch, index in batches(len(X), spec, rng):
+            if epoch != last_epoch:
+                out["evaluations"].append(evaluate(runners, data, spec, last_epoch))
+                last_epoch = epoch
+            step += 1
+            whole = len(index) == len(X) and not spec.shuffle
+            Xb, Yb = (X, Y) if whole else (X[index], Y[index])   # one copy of the batch, shared by all
+            Y_columns = convert.rows_to_batch(Yb)
+            handle = lanes.start(Xb, Yb)
+            done = lanes.run_first(Xb, Yb)
+            early = {}                                 # pairs compared while the second lane still steps
+            if all(not isinstance(v, Exception) for v in done.values()):
+                early = {pair.key: measure_pair(spec, pair, done, Y_columns, layouts, rtol)
+                         for pair in lanes.first_pairs(pairs)}
+            records = {}
+            for key, record in lanes.finish(handle, done).items():
+                if isinstance(record, InputError):     # a user's declaration that cannot work: exit 2
+                    raise record
+                try:
+                    if isinstance(record, Exception):
+                        raise record
+                    names.check_record(record, L, key)
+                except Exception as error:             # noqa: BLE001 - a broken implementation, not the harness
+                    out["error"] = describe_exception(step, key, error)
+                    return
+                records[key] = record
+            result = StepResult(step, epoch)
+            compared = []                              # (pair key, [TensorError], kink flips)
+            finite = {key: set() for key in records}   # tensors a comparison found finite (both sides)
             for pair in pairs:
-                implementation = runners[pair.theirs].implementation
-                if pair.kind == "subject" and hasattr(implementation, "resync"):
-                    implementation.resync(records[pair.ours])
-        if step == keep_step:
-            out["kept"] = {"records": records, "X": Xb, "Y": Yb, "before": before_step(previous, records, params)}
-        previous = records
-        out["steps"].append(result)                        # the step is complete: counted, folded in
-        for pair_key, errors, flips in compared:
-            fold_worst(out["worst_by_kind"], step, pair_key, errors, flips)
-        if step == 1:                                      # every tensor's error of the first step, kept
-            out["first_step_errors"] = {pair_key: errors for pair_key, errors, _ in compared}
-        if on_step:
-            on_step(result)
-        if out["first_nonfinite"] or (spec.steps is not None and step >= spec.steps):
-            break
-    out["evaluations"].append(evaluate(runners, data, spec, last_epoch))
-    out["final_outputs"] = {key: r.implementation.predict(data.X_eval.astype(spec.dtype))
-                            for key, r in runners.items() if hasattr(r.implementation, "predict")}
+                ours, theirs = pair.ours, pair.theirs
+                missing, _ = layout(pair, records, layouts, L)
+                if step == 1:
+                    out["not_compared"][pair.key] = missing
+                errors, flips = early.get(pair.key) or measure_pair(spec, pair, records, Y_columns, layouts, rtol)
+                for e in errors:
+                    if e.finite and e.shape_ok:
+                        finite[ours].add(e.name)
+                        finite[theirs].add(e.name)
+                result.add_errors(pair.key, errors)
+                out["tensors_checked"] += len(errors)
+                if pair.judged:
+                    out["judged_checked"] += len(errors)
+                if flips:
+                    result.kink_flips[pair.key] = flips
+                compared.append((pair.key, errors, flips))
+                if pair.judged and out["first_divergence"] is None:
+                    judged = [e for e in errors if not flips or names.parse(e.name).is_forward]
+                    found = find_divergence(step, pair.key, ours, theirs, judged, rtol)
+                    if found:
+                        found["explanation"] = diagnose.explain(found, records, previous, pair, spec, len(index), params)
+                        if pair.kind == "subjects" and pair.reasons:   # two users' codes with settings of their own
+                            found["settings_differ"] = dict(pair.reasons)
+                        own_names = {k: runners[k].entry.vocabulary.get(found["tensor"]) for k in (ours, theirs)}
+                        found["user_names"] = {k: v for k, v in own_names.items() if v and v != found["tensor"]}
+                        out["first_divergence"] = found
+            for key, record in records.items():
+                if "loss" in record:
+                    result.loss[key] = float(np.asarray(record["loss"]).reshape(-1)[0]) if np.size(record["loss"]) else np.nan
+                result.accuracy[key] = accuracy_of(record, Y_columns, L)
+                bad = first_nonfinite(step, key, record, names.ordered(record, L), finite[key])
+                if bad and out["first_nonfinite"] is None:
+                    out["first_nonfinite"] = bad
+            if spec.resync_each_step:                      # float32: judge each step, not the drift
+                for pair in pairs:
+                    implementation = runners[pair.theirs].implementation
+                    if pair.kind == "subject" and hasattr(implementation, "resync"):
+                        implementation.resync(records[pair.ours])
+            if step == keep_step:
+                out["kept"] = {"records": records, "X": Xb, "Y": Yb, "before": before_step(previous, records, params)}
+            previous = records
+            out["steps"].append(result)                        # the step is complete: counted, folded in
+            for pair_key, errors, flips in compared:
+                fold_worst(out["worst_by_kind"], step, pair_key, errors, flips)
+            if step == 1:                                      # every tensor's error of the first step, kept
+                out["first_step_errors"] = {pair_key: errors for pair_key, errors, _ in compared}
+            if on_step:
+                on_step(result)
+            if out["first_nonfinite"] or (spec.steps is not None and step >= spec.steps):
+                break
+        out["evaluations"].append(evaluate(runners, data, spec, last_epoch))
+        out["final_outputs"] = {key: r.implementation.predict(data.X_eval.astype(spec.dtype))
+                                for key, r in runners.items() if hasattr(r.implementation, "predict")}
+    finally:
+        lanes.close()
+
+
+def layout(pair, records, layouts, L):
+    """({tensor: why not compared}, [the tensors compared, in compute order]) for a pair: worked
+    out once per set of names the two records give (the same every step, in practice)."""
+    key = (pair.key, tuple(records[pair.ours]), tuple(records[pair.theirs]))
+    if key not in layouts:
+        ours, theirs = records[pair.ours], records[pair.theirs]
+        missing = not_compared(pair, records, pair.ours, pair.theirs)
+        layouts[key] = (missing, names.ordered([n for n in ours if n in theirs and n not in missing], L))
+    missing, common = layouts[key]
+    return dict(missing), common
+
+
+def measure_pair(spec, pair, records, Y_columns, layouts, rtol):
+    """Every tensor the pair's two records both give, compared (one pass each), then the batch
+    accuracy. -> ([TensorError] in compute order, ReLU kink flips)
+
+    Kink flips: how many ReLU inputs sit on opposite sides of 0 in the two records while agreeing
+    within rounding (|z| <= rtol * max|Z| in both), counted by cmp in the pass over each ReLU
+    layer's Z. There the derivative is 1 in one implementation and 0 in the other, honestly: the
+    backward pass of that step differs by whole elements. Such a step's backward tensors are
+    reported, not judged; its forward tensors still are. In float64 this needs |z| < 1e-9 * max|Z|
+    and has not been seen; in float32 it happens (MNIST: about one step in a thousand)."""
+    ours, theirs = records[pair.ours], records[pair.theirs]
+    _, common = layout(pair, records, layouts, spec.n_layers)
+    relu = {f"Z{l}" for l, name in enumerate(spec.activations, start=1) if name == "relu"}
+    errors = [cmp(n, ours[n], theirs[n], rtol if n in relu else None) for n in common]
+    flips = sum(e.kinks for e in errors)
+    acc_ours, acc_theirs = accuracy_of(ours, Y_columns, spec.n_layers), accuracy_of(theirs, Y_columns, spec.n_layers)
+    if acc_ours is not None and acc_theirs is not None:
+        errors.append(cmp("accuracy", acc_ours, acc_theirs))
+        errors[-1].max_rel = abs(acc_ours - acc_theirs)
+    return errors, flips
 
 
 def before_step(previous, records, params):
@@ -362,25 +416,6 @@ def describe_exception(step, key, error):
     last = own[-1]
     return {"step": step, "framework": key, "exception": f"{type(error).__name__}: {error}",
             "file": last.filename, "line": last.lineno, "code": last.line}
-
-
-def kink_flips(spec, ours, theirs, rtol):
-    """How many ReLU inputs sit on opposite sides of 0 in the two records while agreeing within
-    rounding (|z| <= rtol * max|Z| in both). There the derivative is 1 in one implementation and
-    0 in the other, honestly: the backward pass of that step differs by whole elements. Such a
-    step's backward tensors are reported, not judged; its forward tensors still are. In float64
-    this needs |z| < 1e-9 * max|Z| and has not been seen; in float32 it happens (MNIST: about
-    one step in a thousand)."""
-    flips = 0
-    for l, name in enumerate(spec.activations, start=1):
-        if name != "relu":
-            continue
-        a, b = ours.get(f"Z{l}"), theirs.get(f"Z{l}")
-        if a is None or b is None or np.shape(a) != np.shape(b) or np.size(a) == 0:
-            continue
-        tiny = rtol * max(float(np.max(np.abs(a))), 1e-300)
-        flips += int(np.count_nonzero(((a > 0) != (b > 0)) & (np.abs(a) <= tiny) & (np.abs(b) <= tiny)))
-    return flips
 
 
 def find_divergence(step, pair, ours, theirs, errors, rtol):

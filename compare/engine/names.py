@@ -25,6 +25,9 @@ SECTIONS = {"Z": "forward", "A": "forward", "loss": "loss", "accuracy": "loss", 
             "dW": "backward", "db": "backward", "params": "update", "state": "optimizer state"}
 
 
+_PARSED = {}              # name -> TensorName, parsed once
+
+
 class UnknownTensor(ValueError):
     """A name that is not a tensor of the network."""
 
@@ -40,6 +43,15 @@ class TensorName:
         """'dW2' -> TensorName('dW', 2); 'W1.m' -> TensorName('W', 1, 'm'). Raises UnknownTensor."""
         if isinstance(text, TensorName):
             return text
+        if type(text) is str and text in _PARSED:          # the same few dozen names, every step
+            return _PARSED[text]
+        parsed = cls._parse(text)
+        if type(text) is str:
+            _PARSED[text] = parsed
+        return parsed
+
+    @classmethod
+    def _parse(cls, text):
         if text in ("loss", "accuracy"):
             return cls(text)
         match = _PATTERN.match(str(text))
