@@ -13,6 +13,7 @@ same explicit count, and the report records it.
 
 Left out: GPUs (the torch device is a parameter; Keras runs where TensorFlow puts it).
 """
+import contextlib
 import os
 import platform
 import sys
@@ -74,6 +75,25 @@ def configure_threads(threads, frameworks=()):
             tf.config.threading.set_inter_op_parallelism_threads(1)
         except RuntimeError:
             pass  # TensorFlow already started: the report records the counts it actually has
+
+
+@contextlib.contextmanager
+def matplotlib_hidden():
+    """While a framework imports: `import matplotlib` fails unless matplotlib is imported already.
+    Keras imports matplotlib.pyplot when it starts (keras/src/visualization/plot_image_gallery.py,
+    module level: `try: import matplotlib.pyplot as plt / except ImportError: plt = None`), about
+    0.9 s of a run that draws nothing; hidden, Keras keeps plt = None, which only its own
+    plot_image_gallery reads. A run with --plot or --html imports matplotlib first
+    (require_optional), so Keras then finds it. Afterwards matplotlib imports as usual."""
+    if "matplotlib" in sys.modules:
+        yield
+        return
+    sys.modules["matplotlib"] = None                # import matplotlib[.pyplot] -> ImportError
+    try:
+        yield
+    finally:
+        if "matplotlib" in sys.modules and sys.modules["matplotlib"] is None:
+            del sys.modules["matplotlib"]
 
 
 def environment(frameworks):
