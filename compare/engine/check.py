@@ -66,7 +66,7 @@ class TensorError:
 def cmp(name, ours, theirs, kink_rtol=None):
     """Compare two tensors of the same layout. -> TensorError (a NaN/inf anywhere never passes).
     kink_rtol: for a ReLU layer's Z, also count the elements on opposite sides of 0 that both sit
-    within kink_rtol * max|ours| of it (TensorError.kinks; see harness.kink_flips)."""
+    within kink_rtol * max|ours| of it (TensorError.kinks; see harness.measure_pair)."""
     scan = kernel()
     if (scan is not None and type(ours) is np.ndarray and type(theirs) is np.ndarray and ours.dtype == np.float64
             and theirs.dtype == np.float64 and ours.shape == theirs.shape and 0 < ours.size and ours.ndim <= 2):
