@@ -25,21 +25,20 @@ from .errors import InputError
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")   # TF 2.21 prints a oneDNN notice on import otherwise; float64 never uses oneDNN
 
-# Threads per library for CLI runs. Mini-batch steps are small: interleaving NumPy's OpenBLAS,
-# torch's OpenMP pool and TensorFlow's Eigen pool, each with 2 threads on 2 cores, made torch's
-# step 2-4x slower than alone (threads spinning against each other). One thread each: the mnist
-# job took 38 s instead of 45 s (docs/performance.md). Full-batch steps on 60,000 images are
-# large GEMMs that do use a second core, so they keep each library's default.
+# Threads per library for CLI runs: one each. Mini-batch steps are small: interleaving NumPy's
+# OpenBLAS, torch's OpenMP pool and TensorFlow's Eigen pool, each with 2 threads on 2 cores, made
+# torch's step 2-4x slower than alone (threads spinning against each other). Full-batch steps
+# (60,000 columns) are skinny GEMMs (10 x 784 x 60,000) bound by reading the 376 MB batch, not by
+# arithmetic: one OpenBLAS thread does dZ1 @ X in 121 ms, two took 1,645 ms on the shared machine
+# (each thread spin-waits for the other whenever the other is descheduled). The second core is
+# used by running two implementations at once instead (compare/engine/lanes.py).
+# docs/performance.md has the measurements.
 MINI_BATCH_THREADS = 1
-LARGE_BATCH = 4096
 
 
 def default_threads(spec):
-    """Threads per library for a run of `spec`: 1 for mini-batches, None (library defaults) for
-    batches of LARGE_BATCH or more, including full-batch runs."""
-    if spec.batch_size is not None and spec.batch_size < LARGE_BATCH:
-        return MINI_BATCH_THREADS
-    return None
+    """Threads per library for a run of `spec`: 1, mini-batch and full batch alike (see above)."""
+    return MINI_BATCH_THREADS
 
 
 def require_optional(option, modules, extra):
