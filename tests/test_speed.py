@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from compare.data.recipes import Data, get
-from compare.engine import check, harness, registry
+from compare.engine import check, frameworks, harness, registry
 from compare.engine.lanes import Lanes
 from compare.engine.run import run
 
@@ -88,12 +88,21 @@ def mnist_like(n=384, seed=3):
                 Y_test=np.eye(10)[rng.integers(0, 10, 50)])
 
 
+def lanes_allowed(monkeypatch):
+    """Lanes as the CLI runs them (after configure_threads(1)), without changing this process's pools."""
+    monkeypatch.setitem(frameworks.CONFIGURED, "threads", 1)
+
+
 def test_two_lanes_and_the_fast_scan_give_the_sequential_report_bit_for_bit(monkeypatch):
     """float64, the mnist network, two epochs (an evaluation between them): the JSON report of the
     sequential harness with the NumPy comparison is the report of every faster path, bit for bit."""
+    lanes_allowed(monkeypatch)
     spec = get("mnist").spec.replace(epochs=2, steps=None, batch_size=96)
     runners, _ = harness.plan(spec, [registry.get("scratch")], [registry.require("torch"), registry.require("keras")])
     assert Lanes(runners).concurrent == ((os.cpu_count() or 1) > 1)   # the lanes are really used here
+    monkeypatch.setitem(frameworks.CONFIGURED, "threads", None)
+    assert not Lanes(runners).concurrent                 # not with each library's own pools
+    lanes_allowed(monkeypatch)
     data = mnist_like()
     monkeypatch.setenv("FRAMEWORK_MIRROR_SEQUENTIAL", "1")
     monkeypatch.setattr(check, "_KERNEL", [None])        # the NumPy comparison
@@ -117,6 +126,7 @@ def test_an_exception_in_the_second_lane_is_reported_as_the_sequential_run_repor
             raise RuntimeError("boom")
         return real(self, X, Y)
     monkeypatch.setattr(keras_mlp.KerasMLP, "train_step", failing)
+    lanes_allowed(monkeypatch)
     spec = get("mnist").spec.replace(steps=5, batch_size=64)
     outcomes = []
     for sequential in ("1", "0"):

@@ -34,6 +34,7 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")   # TF 2.21 prints a oneDNN 
 # used by running two implementations at once instead (compare/engine/lanes.py).
 # docs/performance.md has the measurements.
 MINI_BATCH_THREADS = 1
+CONFIGURED = {"threads": None}    # what configure_threads last set (None: each library's own pools)
 
 
 def default_threads(spec):
@@ -57,6 +58,7 @@ def configure_threads(threads, frameworks=()):
     """Give NumPy's BLAS, and torch and TensorFlow where `frameworks` use them (or they are
     already imported), `threads` threads each (None: leave the defaults). Imports nothing a run
     does not use. Call before the first TensorFlow op: TensorFlow fixes its pools when it starts."""
+    CONFIGURED["threads"] = threads
     if threads is None:
         return
     from threadpoolctl import threadpool_limits

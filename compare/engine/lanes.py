@@ -10,9 +10,12 @@ torch.set_num_threads applies), so every number is the one the sequential run co
 float64 report of a run is bit-identical either way (tests/test_speed.py). What can differ is
 only which implementation is running when an interrupt arrives.
 
-Only the built-in implementations run in lanes: a user's code may share state between its
-objects (a global random generator, a module-level cache) and runs one after another. So does
-every run with `sequential=True` or FRAMEWORK_MIRROR_SEQUENTIAL=1, and every run on one core.
+Lanes need one thread per library (what the CLI sets: frameworks.configure_threads(1)); with
+each library's own pools of all cores, two lanes would put four spinning pools on two cores
+(a Python caller who never set the threads gets the sequential harness). Only the built-in
+implementations run in lanes: a user's code may share state between its objects (a global
+random generator, a module-level cache) and runs one after another. So does every run with
+`sequential=True` or FRAMEWORK_MIRROR_SEQUENTIAL=1, and every run on one core.
 
 Comparisons start as soon as the runners they need are done (`first_pairs`): the pairs within
 the first lane are compared while the second lane is still stepping.
@@ -26,14 +29,15 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from . import registry
+from . import frameworks, registry
 
 
 def concurrent_wanted(sequential):
-    """Lanes unless asked not to (sequential=True, FRAMEWORK_MIRROR_SEQUENTIAL=1) or on one core."""
+    """Lanes unless asked not to (sequential=True, FRAMEWORK_MIRROR_SEQUENTIAL=1), on one core, or
+    with the libraries' own thread pools (see above)."""
     if sequential is None:
         sequential = os.environ.get("FRAMEWORK_MIRROR_SEQUENTIAL", "") not in ("", "0")
-    return not sequential and (os.cpu_count() or 1) > 1
+    return not sequential and (os.cpu_count() or 1) > 1 and frameworks.CONFIGURED["threads"] == 1
 
 
 class Lanes:
