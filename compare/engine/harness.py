@@ -200,9 +200,14 @@ def train(spec, data, runners, pairs, params, out, on_step, keep_step, sequentia
             handle = lanes.start(Xb, Yb)
             done = lanes.run_first(Xb, Yb)
             early = {}                                 # pairs compared while the second lane still steps
-            if all(not isinstance(v, Exception) for v in done.values()):
-                early = {pair.key: measure_pair(spec, pair, done, Y_columns, layouts, rtol)
-                         for pair in lanes.first_pairs(pairs)}
+            if all(not isinstance(v, Exception) for v in done.values()) and lanes.first_pairs(pairs):
+                try:                                   # a record that fails its checks: judged below, in order
+                    for key, record in done.items():
+                        names.check_record(record, L, key)
+                    early = {pair.key: measure_pair(spec, pair, done, Y_columns, layouts, rtol)
+                             for pair in lanes.first_pairs(pairs)}
+                except Exception:                      # noqa: BLE001 - reported below as the sequential run does
+                    early = {}
             records = {}
             for key, record in lanes.finish(handle, done).items():
                 if isinstance(record, InputError):     # a user's declaration that cannot work: exit 2
