@@ -123,6 +123,9 @@ def main(argv=None):
     p.add_argument("--end-to-end", action="store_true", help="also time whole commands (minutes)")
     p.add_argument("--sweep", action="store_true", help="also sweep widths and batch sizes (minutes)")
     p.add_argument("--sweep-png", default="bench/sweep.png", help="where the sweep's plot goes")
+    p.add_argument("--sweep-widths", default="128,512,2048", help="hidden widths of the sweep")
+    p.add_argument("--sweep-batches", default="32,256,4096", help="batch sizes of the sweep")
+    p.add_argument("--skip-steps", action="store_true", help="only the sweep / end-to-end figures")
     args = p.parse_args(argv)
     threads = frameworks.default_threads(get("mnist").spec) if args.threads is None else (args.threads or None)
     frameworks.configure_threads(threads, ("torch", "keras"))
@@ -132,7 +135,7 @@ def main(argv=None):
     rows = []
     for dtype in ("float64", "float32"):
         result["gemm_gflops"][dtype] = peak = gemm_gflops(dtype, args.repeat)
-        for m in (128, 1024):
+        for m in () if args.skip_steps else (128, 1024):
             spec = base.replace(dtype=dtype)
             key = f"{dtype}/batch{m}"
             times = {name: best_ms(fn, args.repeat) for name, fn in implementations(spec, m, dtype).items()}
@@ -159,7 +162,8 @@ def main(argv=None):
     if args.sweep:
         import sweep
 
-        result["sweep"] = rows = sweep.sweep(result["gemm_gflops"]["float64"])
+        widths, batches = ([int(v) for v in text.split(",")] for text in (args.sweep_widths, args.sweep_batches))
+        result["sweep"] = rows = sweep.sweep(result["gemm_gflops"]["float64"], widths, batches)
         print(sweep.table(rows))
         sweep.plot(rows, args.sweep_png)
         print(f"sweep plot: {args.sweep_png}")
