@@ -1,16 +1,20 @@
 """How long one training step of the `mnist` network takes: scratch, torch and Keras alone, the
 whole lockstep harness, and the machine's own GEMM rate, all measured in this one run.
 
-    python bench/step_time.py [--json PATH] [--repeat N] [--threads N]
+    python bench/step_time.py [--json PATH] [--repeat N] [--threads N] [--end-to-end] [--sweep [--sweep-png PATH]]
 
 Prints ms per step and ratios (scratch / torch, keras / torch, lockstep / sum of the three
-alone), and each implementation's achieved GFLOP/s as a fraction of a plain NumPy GEMM's.
-Random inputs stand in for MNIST (a step's cost does not depend on the pixel values).
+alone, for the harness in two lanes and one after another), and each implementation's achieved
+GFLOP/s as a fraction of a plain NumPy GEMM's. Random inputs stand in for MNIST (a step's cost
+does not depend on the pixel values). --end-to-end also times whole commands (`python -m compare
+mnist`, `parity`, `mnist-small`, in lanes and sequentially); --sweep the harness's cost over
+widths and batch sizes (bench/sweep.py: a table and a PNG).
 Left out: GPUs; no timing is asserted anywhere in the test suite.
 """
 import argparse
 import json
 import os
+import subprocess
 import sys
 import time
 
@@ -74,17 +78,40 @@ def implementations(spec, m, dtype):
     return steps
 
 
-def lockstep_ms(spec, m, steps):
+def lockstep_ms(spec, m, steps, sequential=None):
     """ms per step of the whole harness (every runner, every comparison) on random data, timed
-    between the first and the last step's callback (building the models is left out)."""
+    between the first and the last step's callback (building the models is left out).
+    sequential=True: the implementations one after another (else in two lanes)."""
     rng = np.random.default_rng(2)
     n = m * 4
     data = Data(X=rng.random((n, 784)), Y=one_hot(rng.integers(0, 10, n)), X_eval=rng.random((2, 784)))
     stamps = []
     subjects, references = [registry.get("scratch")], [registry.require(n) for n in ("torch", "keras")]
     harness.lockstep(spec.replace(steps=steps + 1, batch_size=m, shuffle=True), data, subjects, references,
-                     on_step=lambda result: stamps.append(time.perf_counter()))
+                     on_step=lambda result: stamps.append(time.perf_counter()), sequential=sequential)
     return 1000 * (stamps[-1] - stamps[0]) / steps
+
+
+COMMANDS = {"mnist": ["mnist"], "parity": ["parity"], "mnist-small": ["mnist-small"]}
+
+
+def end_to_end(repeat=1):
+    """Wall seconds of whole commands, imports included: {command: {'lanes': s, 'sequential': s}}
+    (the fastest of `repeat`, the two modes alternated so that a busy machine slows both alike)."""
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = {}
+    for name, argv in COMMANDS.items():
+        best = {}
+        for _ in range(repeat):
+            for mode, flag in (("lanes", "0"), ("sequential", "1")):
+                env = dict(os.environ, FRAMEWORK_MIRROR_SEQUENTIAL=flag, TF_CPP_MIN_LOG_LEVEL="3")
+                start = time.perf_counter()
+                subprocess.run([sys.executable, "-m", "compare", *argv, "--quiet"], cwd=repo, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+                best[mode] = min(best.get(mode, float("inf")), time.perf_counter() - start)
+        out[name] = best
+        print(f"{name}: {best['lanes']:.1f} s in lanes, {best['sequential']:.1f} s sequential", flush=True)
+    return out
 
 
 def main(argv=None):
@@ -93,36 +120,53 @@ def main(argv=None):
     p.add_argument("--repeat", type=int, default=20)
     p.add_argument("--threads", type=int, help="threads per library; 0: each library's own default "
                    "(default: what `python -m compare mnist` uses)")
+    p.add_argument("--end-to-end", action="store_true", help="also time whole commands (minutes)")
+    p.add_argument("--sweep", action="store_true", help="also sweep widths and batch sizes (minutes)")
+    p.add_argument("--sweep-png", default="bench/sweep.png", help="where the sweep's plot goes")
+    p.add_argument("--sweep-widths", default="128,512,2048", help="hidden widths of the sweep")
+    p.add_argument("--sweep-batches", default="32,256,4096", help="batch sizes of the sweep")
+    p.add_argument("--skip-steps", action="store_true", help="only the sweep / end-to-end figures")
     args = p.parse_args(argv)
     threads = frameworks.default_threads(get("mnist").spec) if args.threads is None else (args.threads or None)
     frameworks.configure_threads(threads, ("torch", "keras"))
     base = get("mnist").spec
     result = {"ms_per_step": {}, "lockstep_ms_per_step": {}, "gemm_gflops": {}, "gflops": {},
-              "threads_per_library": threads, "environment": None}
+              "lockstep_sequential_ms_per_step": {}, "threads_per_library": threads, "environment": None}
     rows = []
     for dtype in ("float64", "float32"):
         result["gemm_gflops"][dtype] = peak = gemm_gflops(dtype, args.repeat)
-        for m in (128, 1024):
+        for m in () if args.skip_steps else (128, 1024):
             spec = base.replace(dtype=dtype)
             key = f"{dtype}/batch{m}"
             times = {name: best_ms(fn, args.repeat) for name, fn in implementations(spec, m, dtype).items()}
-            locked = lockstep_ms(spec, m, 30)
+            locked, one_by_one = lockstep_ms(spec, m, 30), lockstep_ms(spec, m, 30, sequential=True)
             result["ms_per_step"][key] = times
             result["lockstep_ms_per_step"][key] = locked
+            result["lockstep_sequential_ms_per_step"][key] = one_by_one
             result["gflops"][key] = {k: step_flops(m) / (t / 1000) / 1e9 for k, t in times.items()}
             alone = sum(times.values()) + times["scratch"]   # the harness runs scratch twice (two conventions)
             rows.append([key] + [f"{times.get(k, float('nan')):.2f}" for k in ("scratch", "torch", "keras")]
                         + [f"{locked:.2f}", f"{times['scratch'] / times['torch']:.2f}" if "torch" in times else "-",
                            f"{times['keras'] / times['torch']:.2f}" if "keras" in times else "-",
-                           f"{locked / alone:.2f}"]
+                           f"{locked / alone:.2f}", f"{one_by_one / alone:.2f}"]
                         + [f"{result['gflops'][key][k] / peak:.0%}" for k in ("scratch", "torch", "keras") if k in times])
     result["environment"] = frameworks.environment(("scratch", "torch", "keras"))
     headers = ["dtype/batch", "scratch ms", "torch ms", "keras ms", "lockstep ms", "scratch/torch", "keras/torch",
-               "lockstep/alone", "scratch %GEMM", "torch %GEMM", "keras %GEMM"]
+               "lockstep/alone", "sequential/alone", "scratch %GEMM", "torch %GEMM", "keras %GEMM"]
     print(tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True))
     print("GEMM GFLOP/s (numpy 1024^3): " + ", ".join(f"{k} {v:.1f}" for k, v in result["gemm_gflops"].items()))
     print("lockstep/alone: the harness's step over scratch x2 (both conventions) + torch + keras run alone")
     print(f"threads per library: {threads or 'each library default'}")
+    if args.end_to_end:
+        result["end_to_end_s"] = end_to_end()
+    if args.sweep:
+        import sweep
+
+        widths, batches = ([int(v) for v in text.split(",")] for text in (args.sweep_widths, args.sweep_batches))
+        result["sweep"] = rows = sweep.sweep(result["gemm_gflops"]["float64"], widths, batches)
+        print(sweep.table(rows))
+        sweep.plot(rows, args.sweep_png)
+        print(f"sweep plot: {args.sweep_png}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(result, f, indent=1)

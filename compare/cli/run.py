@@ -79,8 +79,9 @@ def main(argv):
         frameworks.require_optional("--plot", ("matplotlib",), "plot")
     if args.html:
         frameworks.require_optional("--html", ("pygments", "matplotlib"), "html")
-    check_frameworks(args.frameworks)
-    data = recipe.load(data_dir=args.data_dir, offline=args.offline)
+    loading = background(lambda: recipe.load(data_dir=args.data_dir, offline=args.offline))
+    check_frameworks(args.frameworks)               # imports torch and TensorFlow (seconds) while the data loads
+    data = loading()
     frameworks.configure_threads(args.threads if args.threads else frameworks.default_threads(spec), args.frameworks)
     if not args.quiet:
         print_header(recipe, spec, args, data)
@@ -139,6 +140,31 @@ def exit_code(report):
         print(f"interrupted after {report.summary['steps_completed']} completed steps", file=sys.stderr)
         return EXIT_INTERRUPTED
     return EXIT_OK if report.passed else EXIT_MISMATCH
+
+
+def background(load):
+    """Run load() on a daemon thread (reading and scaling MNIST mostly runs outside the interpreter
+    lock, in zlib and NumPy, so it overlaps the framework imports). -> wait(): load's value, or
+    its exception raised here, in the caller's thread"""
+    import threading
+
+    box = {}
+
+    def target():
+        try:
+            box["value"] = load()
+        except BaseException as error:              # noqa: BLE001 - handed to the caller as it is
+            box["error"] = error
+
+    thread = threading.Thread(target=target, name="load-data", daemon=True)
+    thread.start()
+
+    def wait():
+        thread.join()
+        if "error" in box:
+            raise box["error"]
+        return box["value"]
+    return wait
 
 
 def bug_context(name):

@@ -14,8 +14,16 @@ Tolerances (scale-relative, per tensor, per step):
       (a wrong formula moves results by 1e-3 or more).
     float32: see FLOAT32_RTOL below.
 
+One pass: `cmp` reads each pair of tensors once. Where numba is installed (the `fast` extra) a
+compiled loop finds max|x - y| and where, the scale, finiteness and (for a ReLU layer's Z) the
+kink count in one pass over the two arrays, with no temporaries and no per-call NumPy overhead;
+elsewhere, and for anything but two float64 arrays of up to two dimensions, the NumPy code below
+does (several passes). Both give the same bits (tests/test_speed.py); a non-finite value always
+takes the NumPy path, which describes it. FRAMEWORK_MIRROR_KERNEL=numpy turns the compiled loop off.
+
 Left out: ULP-based measures; per-element tolerances.
 """
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,13 +57,33 @@ class TensorError:
     shape_ok: bool = True
     finite: bool = True  # both tensors all finite
     shapes: tuple = ()   # (ours, theirs) when the shapes differ
+    kinks: int = 0       # ReLU inputs on opposite sides of 0 within rounding (cmp(..., kink_rtol=...))
 
     def passed(self, rtol):
         return self.shape_ok and self.finite and self.max_rel <= rtol
 
 
-def cmp(name, ours, theirs):
-    """Compare two tensors of the same layout. -> TensorError (a NaN/inf anywhere never passes)."""
+def cmp(name, ours, theirs, kink_rtol=None):
+    """Compare two tensors of the same layout. -> TensorError (a NaN/inf anywhere never passes).
+    kink_rtol: for a ReLU layer's Z, also count the elements on opposite sides of 0 that both sit
+    within kink_rtol * max|ours| of it (TensorError.kinks; see harness.measure_pair)."""
+    scan = kernel()
+    if (scan is not None and type(ours) is np.ndarray and type(theirs) is np.ndarray and ours.dtype == np.float64
+            and theirs.dtype == np.float64 and ours.shape == theirs.shape and 0 < ours.size and ours.ndim <= 2):
+        x, y = (ours, theirs) if ours.ndim == 2 else (ours.reshape(1, -1), theirs.reshape(1, -1))
+        max_abs, i, j, scale, finite, kinks = scan(x, y, -1.0 if kink_rtol is None else kink_rtol)
+        if finite:                              # else the NumPy path below, which describes the NaN or inf
+            index = (i, j) if ours.ndim == 2 else (j,) if ours.ndim == 1 else ()
+            max_rel = 0.0 if max_abs == 0 else max_abs / scale
+            return TensorError(name, max_abs, max_rel, index, float(x[i, j]), float(y[i, j]), kinks=kinks)
+    error = cmp_numpy(name, ours, theirs)
+    if kink_rtol is not None and error.shape_ok:
+        error.kinks = kinks_numpy(ours, theirs, kink_rtol)
+    return error
+
+
+def cmp_numpy(name, ours, theirs):
+    """cmp in NumPy: a subtraction, an argmax and four reductions."""
     ours, theirs = np.asarray(ours, dtype=np.float64), np.asarray(theirs, dtype=np.float64)
     if ours.shape != theirs.shape:
         return TensorError(name, np.inf, np.inf, (), np.nan, np.nan, shape_ok=False, shapes=(ours.shape, theirs.shape))
@@ -75,3 +103,65 @@ def cmp(name, ours, theirs):
     max_rel = 0.0 if max_abs == 0 else (max_abs / scale if np.isfinite(scale) and scale > 0 else np.inf)
     return TensorError(name, max_abs, max_rel, tuple(int(i) for i in index),
                        float(ours.flat[flat]), float(theirs.flat[flat]), finite=finite)
+
+
+def kinks_numpy(a, b, rtol):
+    """How many elements of a and b sit on opposite sides of 0 within rtol * max|a| of it."""
+    if np.size(a) == 0:
+        return 0
+    tiny = rtol * max(float(np.max(np.abs(a))), 1e-300)
+    return int(np.count_nonzero(((a > 0) != (b > 0)) & (np.abs(a) <= tiny) & (np.abs(b) <= tiny)))
+
+
+_KERNEL = []          # [the compiled scan, or None where numba is missing or turned off]
+
+
+def kernel():
+    """The compiled one-pass scan (numba), compiled on first use and cached on disk; None without numba."""
+    if not _KERNEL:
+        _KERNEL.append(None)
+        if os.environ.get("FRAMEWORK_MIRROR_KERNEL", "numba") != "numpy":
+            try:
+                _KERNEL[0] = compile_scan()
+            except Exception:                   # noqa: BLE001 - no numba, or it cannot compile here: NumPy
+                _KERNEL[0] = None
+    return _KERNEL[0]
+
+
+def compile_scan():
+    import numba
+    from numba import types
+
+    matrix = types.Array(types.float64, 2, "A", readonly=True)     # accepts writeable arrays too
+
+    @numba.njit(types.Tuple((types.float64, types.intp, types.intp, types.float64, types.boolean, types.intp))(
+        matrix, matrix, types.float64), cache=True, nogil=True)
+    def scan(x, y, kink_rtol):
+        """One pass over x, y (n, k): max|x - y| and its first index in row-major order (as argmax),
+        max(|x|, |y|), whether every x - y is finite; then, if kink_rtol >= 0, a second pass
+        counting sign flips within kink_rtol * max|x| of 0 (cmp_numpy and kinks_numpy, fused)."""
+        best, bi, bj, top_x, top_y, finite = -1.0, 0, 0, 0.0, 0.0, True
+        for i in range(x.shape[0]):
+            for j in range(x.shape[1]):
+                a, b = x[i, j], y[i, j]
+                d = abs(a - b)
+                if d > best:
+                    best, bi, bj = d, i, j
+                elif not d <= best:             # NaN
+                    finite = False
+                if abs(a) > top_x:
+                    top_x = abs(a)
+                if abs(b) > top_y:
+                    top_y = abs(b)
+        finite = finite and best < np.inf
+        kinks = 0
+        if finite and kink_rtol >= 0:
+            tiny = kink_rtol * max(top_x, 1e-300)
+            for i in range(x.shape[0]):
+                for j in range(x.shape[1]):
+                    a, b = x[i, j], y[i, j]
+                    if (a > 0) != (b > 0) and abs(a) <= tiny and abs(b) <= tiny:
+                        kinks += 1
+        return best, bi, bj, max(top_x, top_y), finite, kinks
+
+    return scan

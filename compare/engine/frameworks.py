@@ -13,6 +13,7 @@ same explicit count, and the report records it.
 
 Left out: GPUs (the torch device is a parameter; Keras runs where TensorFlow puts it).
 """
+import contextlib
 import os
 import platform
 import sys
@@ -24,21 +25,21 @@ from .errors import InputError
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")   # TF 2.21 prints a oneDNN notice on import otherwise; float64 never uses oneDNN
 
-# Threads per library for CLI runs. Mini-batch steps are small: interleaving NumPy's OpenBLAS,
-# torch's OpenMP pool and TensorFlow's Eigen pool, each with 2 threads on 2 cores, made torch's
-# step 2-4x slower than alone (threads spinning against each other). One thread each: the mnist
-# job took 38 s instead of 45 s (docs/performance.md). Full-batch steps on 60,000 images are
-# large GEMMs that do use a second core, so they keep each library's default.
+# Threads per library for CLI runs: one each. Mini-batch steps are small: interleaving NumPy's
+# OpenBLAS, torch's OpenMP pool and TensorFlow's Eigen pool, each with 2 threads on 2 cores, made
+# torch's step 2-4x slower than alone (threads spinning against each other). Full-batch steps
+# (60,000 columns) are skinny GEMMs (10 x 784 x 60,000) bound by reading the 376 MB batch, not by
+# arithmetic: one OpenBLAS thread does dZ1 @ X in 121 ms, two took 1,645 ms on the shared machine
+# (each thread spin-waits for the other whenever the other is descheduled). The second core is
+# used by running two implementations at once instead (compare/engine/lanes.py).
+# docs/performance.md has the measurements.
 MINI_BATCH_THREADS = 1
-LARGE_BATCH = 4096
+CONFIGURED = {"threads": None}    # what configure_threads last set (None: each library's own pools)
 
 
 def default_threads(spec):
-    """Threads per library for a run of `spec`: 1 for mini-batches, None (library defaults) for
-    batches of LARGE_BATCH or more, including full-batch runs."""
-    if spec.batch_size is not None and spec.batch_size < LARGE_BATCH:
-        return MINI_BATCH_THREADS
-    return None
+    """Threads per library for a run of `spec`: 1, mini-batch and full batch alike (see above)."""
+    return MINI_BATCH_THREADS
 
 
 def require_optional(option, modules, extra):
@@ -57,6 +58,7 @@ def configure_threads(threads, frameworks=()):
     """Give NumPy's BLAS, and torch and TensorFlow where `frameworks` use them (or they are
     already imported), `threads` threads each (None: leave the defaults). Imports nothing a run
     does not use. Call before the first TensorFlow op: TensorFlow fixes its pools when it starts."""
+    CONFIGURED["threads"] = threads
     if threads is None:
         return
     from threadpoolctl import threadpool_limits
@@ -74,6 +76,25 @@ def configure_threads(threads, frameworks=()):
             tf.config.threading.set_inter_op_parallelism_threads(1)
         except RuntimeError:
             pass  # TensorFlow already started: the report records the counts it actually has
+
+
+@contextlib.contextmanager
+def matplotlib_hidden():
+    """While a framework imports: `import matplotlib` fails unless matplotlib is imported already.
+    Keras imports matplotlib.pyplot when it starts (keras/src/visualization/plot_image_gallery.py,
+    module level: `try: import matplotlib.pyplot as plt / except ImportError: plt = None`), about
+    0.9 s of a run that draws nothing; hidden, Keras keeps plt = None, which only its own
+    plot_image_gallery reads. A run with --plot or --html imports matplotlib first
+    (require_optional), so Keras then finds it. Afterwards matplotlib imports as usual."""
+    if "matplotlib" in sys.modules:
+        yield
+        return
+    sys.modules["matplotlib"] = None                # import matplotlib[.pyplot] -> ImportError
+    try:
+        yield
+    finally:
+        if "matplotlib" in sys.modules and sys.modules["matplotlib"] is None:
+            del sys.modules["matplotlib"]
 
 
 def environment(frameworks):

@@ -18,7 +18,8 @@ them, and the other pairs are judged as usual.
 
 Pair keys: the reference's name for scratch's pairs ('torch', 'keras'), else 'ours~theirs'.
 
-Left out: reporting and printing (compare/engine/report.py, compare/views), data loading.
+Left out: reporting and printing (compare/engine/report.py, compare/views), data loading; what a step
+is judged by and keeps (judge.py); running a step's implementations concurrently (lanes.py).
 """
 from dataclasses import dataclass, field
 from itertools import combinations
@@ -29,8 +30,11 @@ from scratch.initializers import initial_params
 
 from . import convert, diagnose, masks as dropout, names, registry
 from .check import TOLERANCES, cmp
+from .judge import (StepResult, accuracy, accuracy_of, before_step, describe_exception, find_divergence,  # noqa: F401
+                    first_nonfinite, fold_worst, not_compared)
 from .errors import InputError
-from .conventions import MOMENTUM_FORMS, differences, numeric_differences, settings_differences, unavailable
+from .lanes import Lanes
+from .conventions import differences, numeric_differences, settings_differences, unavailable
 
 CROSS = "torch~keras"
 
@@ -120,93 +124,8 @@ def batches(n, spec, rng):
             return
 
 
-def accuracy(A, Y):
-    """Fraction right in a batch: argmax for a softmax-like output (n_L > 1), a 0.5 threshold
-    for one unit. A, Y: (n_L, m) scratch layout."""
-    if A.shape[0] > 1:
-        return float(np.mean(np.argmax(A, axis=0) == np.argmax(Y, axis=0)))
-    return float(np.mean((A > 0.5) == (Y > 0.5)))
-
-
-def accuracy_of(record, Y, L):
-    """The batch accuracy of a step record, or None when it gives no output A_L."""
-    A = record.get(f"A{L}")
-    if A is None or np.shape(A) != Y.shape:
-        return None
-    return accuracy(np.asarray(A), Y)
-
-
-@dataclass
-class StepResult:
-    """What a step keeps once it is done: a few numbers per runner and per pair, however many
-    tensors were compared (a long run's memory grows by this much a step, no more)."""
-    step: int
-    epoch: int
-    loss: dict = field(default_factory=dict)          # runner key -> loss
-    accuracy: dict = field(default_factory=dict)      # runner key -> batch accuracy
-    max_abs: dict = field(default_factory=dict)       # pair key -> largest max_abs of its tensors
-    max_rel: dict = field(default_factory=dict)       # pair key -> largest max_rel of its tensors
-    worst_tensor: dict = field(default_factory=dict)  # pair key -> the tensor with that max_rel
-    kink_flips: dict = field(default_factory=dict)    # pair key -> ReLU inputs on opposite sides of 0
-
-    def add_errors(self, pair, errors):
-        """Keep the step's worst numbers of a pair's [TensorError] (none kept when it is empty)."""
-        if errors:
-            worst = max(errors, key=lambda e: e.max_rel)
-            self.max_abs[pair] = max(e.max_abs for e in errors)
-            self.max_rel[pair] = worst.max_rel
-            self.worst_tensor[pair] = worst.name
-
-
-def fold_worst(worst, step, pair, errors, flipped):
-    """Fold a step's [TensorError] of a pair into worst: pair -> kind -> {max_rel_err,
-    max_abs_err, tensor, step}, the worst of each kind of tensor so far (leaving out the backward
-    tensors of a step with a ReLU kink flip: see kink_flips). The first of equals is kept."""
-    for e in errors:
-        name = names.parse(e.name)
-        if flipped and not name.is_forward:
-            continue
-        slot = worst.setdefault(pair, {}).setdefault(name.group, {"max_rel_err": -1.0})
-        if e.max_rel > slot["max_rel_err"]:
-            slot.update(max_rel_err=e.max_rel, max_abs_err=e.max_abs, tensor=e.name, step=step)
-
-
-def first_nonfinite(step, key, record, order):
-    """The first tensor of a record (in compute order `order`) holding NaN or inf, described; else None."""
-    for name in order:
-        value = np.asarray(record[name])
-        if np.isfinite(value.sum()):                   # any NaN or inf makes the sum NaN or inf
-            continue
-        bad = ~np.isfinite(value)
-        if bad.any():
-            index = tuple(int(i) for i in np.unravel_index(int(np.argmax(bad)), value.shape)) if value.ndim else ()
-            layer = names.layer(name)
-            if layer is None:                              # the loss: its inputs are the output layer's
-                layer = max((l for l in map(names.layer, order) if l is not None), default=None)
-            inputs = {}
-            if layer is not None and f"Z{layer}" in record:
-                inputs[f"max|Z{layer}|"] = float(np.nanmax(np.abs(record[f"Z{layer}"])))
-            if layer is not None and f"W{layer}" in record:
-                inputs[f"max|W{layer}|"] = float(np.nanmax(np.abs(record[f"W{layer}"])))
-            return {"step": step, "framework": key, "layer": layer, "tensor": name, "index": list(index),
-                    "value": float(value[index]) if value.ndim else float(value), "inputs": inputs}
-    return None
-
-
-def not_compared(pair, records, ours, theirs):
-    """{tensor: why} for the tensors one side of a pair gives and the other does not."""
-    a, b = set(records[ours]), set(records[theirs])
-    why = {n: f"only {ours} gives it" for n in a - b}
-    why.update({n: f"only {theirs} gives it" for n in b - a})
-    forms = [rule for rule in pair.reasons if rule in MOMENTUM_FORMS]
-    if forms:                                              # a torch~keras pair, or a user's torch and Keras code
-        only_momentum = "sgd-momentum-form" not in forms   # RMSprop: only its momentum buffer differs
-        why.update({n: f"the momentum buffer means different things ({', '.join(forms)})"
-                    for n in a & b if names.parse(n).state and (not only_momentum or names.parse(n).state == "momentum")})
-    return why
-
-
-def lockstep(spec, data, subjects, references=(), on_step=None, params=None, keep_step=None, cross=True):
+def lockstep(spec, data, subjects, references=(), on_step=None, params=None, keep_step=None, cross=True,
+             sequential=None):
     """Train every implementation side by side. -> dict with the step results and more.
 
     subjects, references: registry Entries (see `plan`). data: a compare Data (rows are
@@ -218,6 +137,8 @@ def lockstep(spec, data, subjects, references=(), on_step=None, params=None, kee
     the run with out["interrupted"] = True and the steps completed so far. NumPy's warnings
     (overflow in a diverging run) are silenced here: the first non-finite value is reported.
     What is kept per step is bounded (StepResult); out["worst_by_kind"] folds the rest in.
+    sequential=True runs the implementations one after another (the reference for tests/test_speed.py);
+    by default the built-ins run in two lanes (compare/engine/lanes.py), with the same results.
     """
     missing = unavailable(spec)                            # a rule a framework cannot express: not built
     not_run = {}
@@ -241,14 +162,15 @@ def lockstep(spec, data, subjects, references=(), on_step=None, params=None, kee
            "worst_by_kind": {}, "not_run": not_run, "unavailable": unavailable_here}
     try:
         with np.errstate(all="ignore"):
-            train(spec, data, runners, pairs, params, out, on_step, keep_step)
+            train(spec, data, runners, pairs, params, out, on_step, keep_step, sequential)
     except KeyboardInterrupt:
         out["interrupted"] = True
     return out
 
 
-def train(spec, data, runners, pairs, params, out, on_step, keep_step):
-    """lockstep's work: build, step until done, evaluate; fills `out`."""
+def train(spec, data, runners, pairs, params, out, on_step, keep_step, sequential=None):
+    """lockstep's work: build, step until done, evaluate; fills `out`. sequential: run the
+    implementations one after another (True), or in two lanes where they can (see lanes.py)."""
     rtol, L = out["rtol"], spec.n_layers
     key = None
     try:
@@ -263,90 +185,107 @@ def train(spec, data, runners, pairs, params, out, on_step, keep_step):
     out["runners"] = {key: runner.implementation for key, runner in runners.items()}
     X, Y = data.X.astype(spec.dtype, copy=False), data.Y.astype(spec.dtype, copy=False)
     rng = np.random.default_rng([spec.seed, 1])
+    lanes = Lanes(runners, sequential)
     mask_rng = dropout.mask_stream(spec)                   # dropout: the masks' own stream (compare/engine/masks.py)
-    step, last_epoch, previous = 0, 1, None
     epoch_loss = {}                                        # runner key -> [sum of loss x batch size, examples]
-    for epoch, index in batches(len(X), spec, rng):
-        if epoch != last_epoch:
-            end_epoch(runners, epoch_loss)
-            out["evaluations"].append(evaluate(runners, data, spec, last_epoch))
-            last_epoch = epoch
-        step += 1
-        records = {}
-        whole = len(index) == len(X) and not spec.shuffle
-        Xb, Yb = (X, Y) if whole else (X[index], Y[index])   # one copy of the batch, shared by all
-        if any(spec.dropout_rates):                        # hook: the same dropout masks for everyone
-            dropout.hand_out(runners, dropout.draw_masks(spec, mask_rng, len(index)))
-        try:
-            for key, runner in runners.items():
-                records[key] = runner.implementation.step(Xb, Yb)
-                names.check_record(records[key], L, key)
-        except InputError:                                # a user's declaration that cannot work: exit 2
-            raise
-        except Exception as error:                        # noqa: BLE001 - a broken implementation, not the harness
-            out["error"] = describe_exception(step, key, error)
-            return
-        result = StepResult(step, epoch)
-        Y_columns = convert.rows_to_batch(Yb)
-        for key, record in records.items():
-            if "loss" in record:
-                result.loss[key] = float(np.asarray(record["loss"]).reshape(-1)[0]) if np.size(record["loss"]) else np.nan
-                total = epoch_loss.setdefault(key, [0.0, 0])
-                total[0], total[1] = total[0] + result.loss[key] * len(index), total[1] + len(index)
-            result.accuracy[key] = accuracy_of(record, Y_columns, L)
-            bad = first_nonfinite(step, key, record, names.ordered(record, L))
-            if bad and out["first_nonfinite"] is None:
-                out["first_nonfinite"] = bad
-        compared = []                                      # (pair key, [TensorError], kink flips)
-        for pair in pairs:
-            ours, theirs = pair.ours, pair.theirs
-            missing = not_compared(pair, records, ours, theirs)
-            if step == 1:
-                out["not_compared"][pair.key] = missing
-            common = names.ordered([n for n in records[ours] if n in records[theirs] and n not in missing], L)
-            errors = [cmp(n, records[ours][n], records[theirs][n]) for n in common]
-            acc_ours, acc_theirs = result.accuracy[ours], result.accuracy[theirs]
-            if acc_ours is not None and acc_theirs is not None:
-                errors.append(cmp("accuracy", acc_ours, acc_theirs))
-                errors[-1].max_rel = abs(acc_ours - acc_theirs)
-            result.add_errors(pair.key, errors)
-            out["tensors_checked"] += len(errors)
-            if pair.judged:
-                out["judged_checked"] += len(errors)
-            flips = kink_flips(spec, records[ours], records[theirs], rtol)
-            if flips:
-                result.kink_flips[pair.key] = flips
-            compared.append((pair.key, errors, flips))
-            if pair.judged and out["first_divergence"] is None:
-                judged = [e for e in errors if not flips or names.parse(e.name).is_forward]
-                found = find_divergence(step, pair.key, ours, theirs, judged, rtol)
-                if found:
-                    found["explanation"] = diagnose.explain(found, records, previous, pair, spec, len(index), params)
-                    if pair.kind == "subjects" and pair.reasons:   # two users' codes with settings of their own
-                        found["settings_differ"] = dict(pair.reasons)
-                    own_names = {k: runners[k].entry.vocabulary.get(found["tensor"]) for k in (ours, theirs)}
-                    found["user_names"] = {k: v for k, v in own_names.items() if v and v != found["tensor"]}
-                    out["first_divergence"] = found
-        if spec.resync_each_step:                          # float32: judge each step, not the drift
+    layouts = {}                                       # what each pair compares, per set of record names
+    step, last_epoch, previous = 0, 1, None
+    try:
+        for epoch, index in batches(len(X), spec, rng):
+            if epoch != last_epoch:
+                end_epoch(runners, epoch_loss)
+                out["evaluations"].append(evaluate(runners, data, spec, last_epoch))
+                last_epoch = epoch
+            step += 1
+            whole = len(index) == len(X) and not spec.shuffle
+            Xb, Yb = (X, Y) if whole else (X[index], Y[index])   # one copy of the batch, shared by all
+            Y_columns = convert.rows_to_batch(Yb)
+            if any(spec.dropout_rates):                # hook: the same dropout masks for everyone
+                dropout.hand_out(runners, dropout.draw_masks(spec, mask_rng, len(index)))
+            handle = lanes.start(Xb, Yb)
+            done = lanes.run_first(Xb, Yb)
+            early = {}                                 # pairs compared while the second lane still steps
+            if all(not isinstance(v, Exception) for v in done.values()) and lanes.first_pairs(pairs):
+                try:                                   # a record that fails its checks: judged below, in order
+                    for key, record in done.items():
+                        names.check_record(record, L, key)
+                    early = {pair.key: measure_pair(spec, pair, done, Y_columns, layouts, rtol)
+                             for pair in lanes.first_pairs(pairs)}
+                except Exception:                      # noqa: BLE001 - reported below as the sequential run does
+                    early = {}
+            records = {}
+            for key, record in lanes.finish(handle, done).items():
+                if isinstance(record, InputError):     # a user's declaration that cannot work: exit 2
+                    raise record
+                try:
+                    if isinstance(record, Exception):
+                        raise record
+                    names.check_record(record, L, key)
+                except Exception as error:             # noqa: BLE001 - a broken implementation, not the harness
+                    out["error"] = describe_exception(step, key, error)
+                    return
+                records[key] = record
+            result = StepResult(step, epoch)
+            compared = []                              # (pair key, [TensorError], kink flips)
+            finite = {key: set() for key in records}   # tensors a comparison found finite (both sides)
             for pair in pairs:
-                implementation = runners[pair.theirs].implementation
-                if pair.kind == "subject" and hasattr(implementation, "resync"):
-                    implementation.resync(records[pair.ours])
-        if step == keep_step:
-            out["kept"] = {"records": records, "X": Xb, "Y": Yb, "before": before_step(previous, records, params)}
-        previous = records
-        out["steps"].append(result)                        # the step is complete: counted, folded in
-        for pair_key, errors, flips in compared:
-            fold_worst(out["worst_by_kind"], step, pair_key, errors, flips)
-        if step == 1:                                      # every tensor's error of the first step, kept
-            out["first_step_errors"] = {pair_key: errors for pair_key, errors, _ in compared}
-        if on_step:
-            on_step(result)
-        if out["first_nonfinite"] or (spec.steps is not None and step >= spec.steps):
-            break
-    out["evaluations"].append(evaluate(runners, data, spec, last_epoch))
-    out["final_outputs"] = {key: r.implementation.predict(data.X_eval.astype(spec.dtype))
-                            for key, r in runners.items() if hasattr(r.implementation, "predict")}
+                ours, theirs = pair.ours, pair.theirs
+                missing, _ = layout(pair, records, layouts, L)
+                if step == 1:
+                    out["not_compared"][pair.key] = missing
+                errors, flips = early.get(pair.key) or measure_pair(spec, pair, records, Y_columns, layouts, rtol)
+                for e in errors:
+                    if e.finite and e.shape_ok:
+                        finite[ours].add(e.name)
+                        finite[theirs].add(e.name)
+                result.add_errors(pair.key, errors)
+                out["tensors_checked"] += len(errors)
+                if pair.judged:
+                    out["judged_checked"] += len(errors)
+                if flips:
+                    result.kink_flips[pair.key] = flips
+                compared.append((pair.key, errors, flips))
+                if pair.judged and out["first_divergence"] is None:
+                    judged = [e for e in errors if not flips or names.parse(e.name).is_forward]
+                    found = find_divergence(step, pair.key, ours, theirs, judged, rtol)
+                    if found:
+                        found["explanation"] = diagnose.explain(found, records, previous, pair, spec, len(index), params)
+                        if pair.kind == "subjects" and pair.reasons:   # two users' codes with settings of their own
+                            found["settings_differ"] = dict(pair.reasons)
+                        own_names = {k: runners[k].entry.vocabulary.get(found["tensor"]) for k in (ours, theirs)}
+                        found["user_names"] = {k: v for k, v in own_names.items() if v and v != found["tensor"]}
+                        out["first_divergence"] = found
+            for key, record in records.items():
+                if "loss" in record:
+                    result.loss[key] = float(np.asarray(record["loss"]).reshape(-1)[0]) if np.size(record["loss"]) else np.nan
+                    total = epoch_loss.setdefault(key, [0.0, 0])
+                    total[0], total[1] = total[0] + result.loss[key] * len(index), total[1] + len(index)
+                result.accuracy[key] = accuracy_of(record, Y_columns, L)
+                bad = first_nonfinite(step, key, record, names.ordered(record, L), finite[key])
+                if bad and out["first_nonfinite"] is None:
+                    out["first_nonfinite"] = bad
+            if spec.resync_each_step:                      # float32: judge each step, not the drift
+                for pair in pairs:
+                    implementation = runners[pair.theirs].implementation
+                    if pair.kind == "subject" and hasattr(implementation, "resync"):
+                        implementation.resync(records[pair.ours])
+            if step == keep_step:
+                out["kept"] = {"records": records, "X": Xb, "Y": Yb, "before": before_step(previous, records, params)}
+            previous = records
+            out["steps"].append(result)                        # the step is complete: counted, folded in
+            for pair_key, errors, flips in compared:
+                fold_worst(out["worst_by_kind"], step, pair_key, errors, flips)
+            if step == 1:                                      # every tensor's error of the first step, kept
+                out["first_step_errors"] = {pair_key: errors for pair_key, errors, _ in compared}
+            if on_step:
+                on_step(result)
+            if out["first_nonfinite"] or (spec.steps is not None and step >= spec.steps):
+                break
+        out["evaluations"].append(evaluate(runners, data, spec, last_epoch))
+        out["final_outputs"] = {key: r.implementation.predict(data.X_eval.astype(spec.dtype))
+                                for key, r in runners.items() if hasattr(r.implementation, "predict")}
+    finally:
+        lanes.close()
 
 
 def end_epoch(runners, epoch_loss):
@@ -359,58 +298,38 @@ def end_epoch(runners, epoch_loss):
     epoch_loss.clear()
 
 
-def before_step(previous, records, params):
-    """The parameters each runner started the kept step from (scratch layout)."""
-    if previous is None:
-        start = convert.scratch_params(params)
-        return {key: start for key in records}
-    return {key: {n: v for n, v in rec.items() if n != "loss" and names.parse(n).is_param}
-            for key, rec in previous.items()}
+def layout(pair, records, layouts, L):
+    """({tensor: why not compared}, [the tensors compared, in compute order]) for a pair: worked
+    out once per set of names the two records give (the same every step, in practice)."""
+    key = (pair.key, tuple(records[pair.ours]), tuple(records[pair.theirs]))
+    if key not in layouts:
+        ours, theirs = records[pair.ours], records[pair.theirs]
+        missing = not_compared(pair, records, pair.ours, pair.theirs)
+        layouts[key] = (missing, names.ordered([n for n in ours if n in theirs and n not in missing], L))
+    missing, common = layouts[key]
+    return dict(missing), common
 
 
-def describe_exception(step, key, error):
-    """An exception raised inside an implementation (its build at step 0, or a step) -> where,
-    what and the failing line: the last frame outside the harness and the adapters' glue."""
-    import traceback
+def measure_pair(spec, pair, records, Y_columns, layouts, rtol):
+    """Every tensor the pair's two records both give, compared (one pass each), then the batch
+    accuracy. -> ([TensorError] in compute order, ReLU kink flips)
 
-    frames = traceback.extract_tb(error.__traceback__)
-    glue = ("/compare/engine/", "/compare/implementations/reference.py", "/compare/adapters/base.py")
-    own = [f for f in frames if not any(g in f.filename for g in glue)] or frames
-    last = own[-1]
-    return {"step": step, "framework": key, "exception": f"{type(error).__name__}: {error}",
-            "file": last.filename, "line": last.lineno, "code": last.line}
-
-
-def kink_flips(spec, ours, theirs, rtol):
-    """How many ReLU inputs sit on opposite sides of 0 in the two records while agreeing within
-    rounding (|z| <= rtol * max|Z| in both). There the derivative is 1 in one implementation and
-    0 in the other, honestly: the backward pass of that step differs by whole elements. Such a
-    step's backward tensors are reported, not judged; its forward tensors still are. In float64
-    this needs |z| < 1e-9 * max|Z| and has not been seen; in float32 it happens (MNIST: about
-    one step in a thousand)."""
-    flips = 0
-    for l, name in enumerate(spec.activations, start=1):
-        if name != "relu":
-            continue
-        a, b = ours.get(f"Z{l}"), theirs.get(f"Z{l}")
-        if a is None or b is None or np.shape(a) != np.shape(b) or np.size(a) == 0:
-            continue
-        tiny = rtol * max(float(np.max(np.abs(a))), 1e-300)
-        flips += int(np.count_nonzero(((a > 0) != (b > 0)) & (np.abs(a) <= tiny) & (np.abs(b) <= tiny)))
-    return flips
-
-
-def find_divergence(step, pair, ours, theirs, errors, rtol):
-    """The first tensor of a step (in compute order) that fails the tolerance, described; else None."""
-    for e in errors:
-        if not e.passed(rtol):
-            return {"step": step, "framework": pair, "ours": ours, "theirs": theirs,
-                    "layer": names.layer(e.name), "tensor": e.name, "kind": names.group(e.name),
-                    "index": list(e.index), "values": {ours: e.ours, theirs: e.theirs},
-                    "max_abs_err": e.max_abs, "max_rel_err": e.max_rel, "rtol": rtol,
-                    "shape_ok": e.shape_ok, "finite": e.finite,
-                    "shapes": {ours: list(e.shapes[0]), theirs: list(e.shapes[1])} if e.shapes else None}
-    return None
+    Kink flips: how many ReLU inputs sit on opposite sides of 0 in the two records while agreeing
+    within rounding (|z| <= rtol * max|Z| in both), counted by cmp in the pass over each ReLU
+    layer's Z. There the derivative is 1 in one implementation and 0 in the other, honestly: the
+    backward pass of that step differs by whole elements. Such a step's backward tensors are
+    reported, not judged; its forward tensors still are. In float64 this needs |z| < 1e-9 * max|Z|
+    and has not been seen; in float32 it happens (MNIST: about one step in a thousand)."""
+    ours, theirs = records[pair.ours], records[pair.theirs]
+    _, common = layout(pair, records, layouts, spec.n_layers)
+    relu = {f"Z{l}" for l, name in enumerate(spec.activations, start=1) if name == "relu"}
+    errors = [cmp(n, ours[n], theirs[n], rtol if n in relu else None) for n in common]
+    flips = sum(e.kinks for e in errors)
+    acc_ours, acc_theirs = accuracy_of(ours, Y_columns, spec.n_layers), accuracy_of(theirs, Y_columns, spec.n_layers)
+    if acc_ours is not None and acc_theirs is not None:
+        errors.append(cmp("accuracy", acc_ours, acc_theirs))
+        errors[-1].max_rel = abs(acc_ours - acc_theirs)
+    return errors, flips
 
 
 def evaluate(runners, data, spec, epoch):

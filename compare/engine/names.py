@@ -37,6 +37,9 @@ STATS = ("mean", "var")          # BatchNorm's running statistics: not trained, 
 GRAD_GROUP = {"dgamma": "dN", "dbeta": "dN"}
 
 
+_PARSED = {}              # name -> TensorName, parsed once
+
+
 class UnknownTensor(ValueError):
     """A name that is not a tensor of the network."""
 
@@ -52,6 +55,15 @@ class TensorName:
         """'dW2' -> TensorName('dW', 2); 'W1.m' -> TensorName('W', 1, 'm'). Raises UnknownTensor."""
         if isinstance(text, TensorName):
             return text
+        if type(text) is str and text in _PARSED:          # the same few dozen names, every step
+            return _PARSED[text]
+        parsed = cls._parse(text)
+        if type(text) is str:
+            _PARSED[text] = parsed
+        return parsed
+
+    @classmethod
+    def _parse(cls, text):
         if text in ("loss", "accuracy", "lr"):
             return cls(text)
         match = _PATTERN.match(str(text))

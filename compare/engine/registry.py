@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from .errors import FrameworkUnavailable, InputError
+from .frameworks import matplotlib_hidden
 
 
 @dataclass
@@ -116,7 +117,8 @@ def require(name):
         raise FrameworkUnavailable(_UNAVAILABLE[name])
     for module in entry.requires:
         try:
-            importlib.import_module(module)
+            with matplotlib_hidden():                 # Keras would import it at start (frameworks.py)
+                importlib.import_module(module)
         except (ImportError, OSError) as error:
             _UNAVAILABLE[name] = unavailable_text(entry, error)
             raise FrameworkUnavailable(_UNAVAILABLE[name]) from None

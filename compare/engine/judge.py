@@ -1,0 +1,141 @@
+"""What a lockstep step is judged by, and what is kept of it.
+
+The batch accuracy of a record; `StepResult`, the few numbers a step keeps once it is done;
+`fold_worst`, the worst error of each kind of tensor so far; the first non-finite value of a
+record; the tensors one side of a pair gives and the other does not; the first tensor of a step
+that fails the tolerance; an implementation's exception described by where it was raised; the
+parameters a kept step started from. All pure: records in, numbers and descriptions out.
+
+Left out: running the steps and comparing the tensors (compare/engine/harness.py, check.py),
+explaining a divergence (diagnose.py), reports (report.py).
+"""
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import convert, names
+from .conventions import MOMENTUM_FORMS
+
+
+def accuracy(A, Y):
+    """Fraction right in a batch: argmax for a softmax-like output (n_L > 1), a 0.5 threshold
+    for one unit. A, Y: (n_L, m) scratch layout."""
+    if A.shape[0] > 1:
+        return float(np.mean(np.argmax(A, axis=0) == np.argmax(Y, axis=0)))
+    return float(np.mean((A > 0.5) == (Y > 0.5)))
+
+
+def accuracy_of(record, Y, L):
+    """The batch accuracy of a step record, or None when it gives no output A_L."""
+    A = record.get(f"A{L}")
+    if A is None or np.shape(A) != Y.shape:
+        return None
+    return accuracy(np.asarray(A), Y)
+
+
+@dataclass
+class StepResult:
+    """What a step keeps once it is done: a few numbers per runner and per pair, however many
+    tensors were compared (a long run's memory grows by this much a step, no more)."""
+    step: int
+    epoch: int
+    loss: dict = field(default_factory=dict)          # runner key -> loss
+    accuracy: dict = field(default_factory=dict)      # runner key -> batch accuracy
+    max_abs: dict = field(default_factory=dict)       # pair key -> largest max_abs of its tensors
+    max_rel: dict = field(default_factory=dict)       # pair key -> largest max_rel of its tensors
+    worst_tensor: dict = field(default_factory=dict)  # pair key -> the tensor with that max_rel
+    kink_flips: dict = field(default_factory=dict)    # pair key -> ReLU inputs on opposite sides of 0
+
+    def add_errors(self, pair, errors):
+        """Keep the step's worst numbers of a pair's [TensorError] (none kept when it is empty)."""
+        if errors:
+            worst = max(errors, key=lambda e: e.max_rel)
+            self.max_abs[pair] = max(e.max_abs for e in errors)
+            self.max_rel[pair] = worst.max_rel
+            self.worst_tensor[pair] = worst.name
+
+
+def fold_worst(worst, step, pair, errors, flipped):
+    """Fold a step's [TensorError] of a pair into worst: pair -> kind -> {max_rel_err,
+    max_abs_err, tensor, step}, the worst of each kind of tensor so far (leaving out the backward
+    tensors of a step with a ReLU kink flip: see measure_pair). The first of equals is kept."""
+    for e in errors:
+        name = names.parse(e.name)
+        if flipped and not name.is_forward:
+            continue
+        slot = worst.setdefault(pair, {}).setdefault(name.group, {"max_rel_err": -1.0})
+        if e.max_rel > slot["max_rel_err"]:
+            slot.update(max_rel_err=e.max_rel, max_abs_err=e.max_abs, tensor=e.name, step=step)
+
+
+def first_nonfinite(step, key, record, order, known_finite=()):
+    """The first tensor of a record (in compute order `order`) holding NaN or inf, described; else None.
+    known_finite: tensors a comparison has already found finite (not scanned again)."""
+    for name in order:
+        if name in known_finite:
+            continue
+        value = np.asarray(record[name])
+        if np.isfinite(value.sum()):                   # any NaN or inf makes the sum NaN or inf
+            continue
+        bad = ~np.isfinite(value)
+        if bad.any():
+            index = tuple(int(i) for i in np.unravel_index(int(np.argmax(bad)), value.shape)) if value.ndim else ()
+            layer = names.layer(name)
+            if layer is None:                              # the loss: its inputs are the output layer's
+                layer = max((l for l in map(names.layer, order) if l is not None), default=None)
+            inputs = {}
+            if layer is not None and f"Z{layer}" in record:
+                inputs[f"max|Z{layer}|"] = float(np.nanmax(np.abs(record[f"Z{layer}"])))
+            if layer is not None and f"W{layer}" in record:
+                inputs[f"max|W{layer}|"] = float(np.nanmax(np.abs(record[f"W{layer}"])))
+            return {"step": step, "framework": key, "layer": layer, "tensor": name, "index": list(index),
+                    "value": float(value[index]) if value.ndim else float(value), "inputs": inputs}
+    return None
+
+
+def not_compared(pair, records, ours, theirs):
+    """{tensor: why} for the tensors one side of a pair gives and the other does not."""
+    a, b = set(records[ours]), set(records[theirs])
+    why = {n: f"only {ours} gives it" for n in a - b}
+    why.update({n: f"only {theirs} gives it" for n in b - a})
+    forms = [rule for rule in pair.reasons if rule in MOMENTUM_FORMS]
+    if forms:                                              # a torch~keras pair, or a user's torch and Keras code
+        only_momentum = "sgd-momentum-form" not in forms   # RMSprop: only its momentum buffer differs
+        why.update({n: f"the momentum buffer means different things ({', '.join(forms)})"
+                    for n in a & b if names.parse(n).state and (not only_momentum or names.parse(n).state == "momentum")})
+    return why
+
+
+def before_step(previous, records, params):
+    """The parameters each runner started the kept step from (scratch layout)."""
+    if previous is None:
+        start = convert.scratch_params(params)
+        return {key: start for key in records}
+    return {key: {n: v for n, v in rec.items() if n != "loss" and names.parse(n).is_param}
+            for key, rec in previous.items()}
+
+
+def describe_exception(step, key, error):
+    """An exception raised inside an implementation (its build at step 0, or a step) -> where,
+    what and the failing line: the last frame outside the harness and the adapters' glue."""
+    import traceback
+
+    frames = traceback.extract_tb(error.__traceback__)
+    glue = ("/compare/engine/", "/compare/implementations/reference.py", "/compare/adapters/base.py")
+    own = [f for f in frames if not any(g in f.filename for g in glue)] or frames
+    last = own[-1]
+    return {"step": step, "framework": key, "exception": f"{type(error).__name__}: {error}",
+            "file": last.filename, "line": last.lineno, "code": last.line}
+
+
+def find_divergence(step, pair, ours, theirs, errors, rtol):
+    """The first tensor of a step (in compute order) that fails the tolerance, described; else None."""
+    for e in errors:
+        if not e.passed(rtol):
+            return {"step": step, "framework": pair, "ours": ours, "theirs": theirs,
+                    "layer": names.layer(e.name), "tensor": e.name, "kind": names.group(e.name),
+                    "index": list(e.index), "values": {ours: e.ours, theirs: e.theirs},
+                    "max_abs_err": e.max_abs, "max_rel_err": e.max_rel, "rtol": rtol,
+                    "shape_ok": e.shape_ok, "finite": e.finite,
+                    "shapes": {ours: list(e.shapes[0]), theirs: list(e.shapes[1])} if e.shapes else None}
+    return None

@@ -1,0 +1,97 @@
+"""Running the implementations of one lockstep step: one after another, or in two lanes at once.
+
+NumPy, torch and TensorFlow release the interpreter lock inside their kernels, so on a machine
+with two cores the step of one implementation can run while another's runs. `Lanes` splits the
+runners of a run in two: the main thread runs the first lane (torch and scratch in torch's
+conventions), one worker thread the second (Keras and scratch in Keras's). Each runner still
+runs its own steps in order, on its own state, with the thread counts `frameworks.configure_threads`
+set (TensorFlow's pools and NumPy's BLAS are process-wide; torch stays on the main thread, where
+torch.set_num_threads applies), so every number is the one the sequential run computes: the
+float64 report of a run is bit-identical either way (tests/test_speed.py). What can differ is
+only which implementation is running when an interrupt arrives.
+
+Lanes need one thread per library (what the CLI sets: frameworks.configure_threads(1)); with
+each library's own pools of all cores, two lanes would put four spinning pools on two cores
+(a Python caller who never set the threads gets the sequential harness). Only the built-in
+implementations run in lanes: a user's code may share state between its objects (a global
+random generator, a module-level cache) and runs one after another. So does every run with
+`sequential=True` or FRAMEWORK_MIRROR_SEQUENTIAL=1, and every run on one core.
+
+Comparisons start as soon as the runners they need are done (`first_pairs`): the pairs within
+the first lane are compared while the second lane is still stepping.
+
+Left out: overlapping the comparisons of step k with the compute of step k+1 (a step's non-finite
+value or exception must stop the run before step k+1 changes any state the final evaluation
+reads); more than two lanes (two cores).
+"""
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from . import frameworks, registry
+
+
+def concurrent_wanted(sequential):
+    """Lanes unless asked not to (sequential=True, FRAMEWORK_MIRROR_SEQUENTIAL=1), on one core, or
+    with the libraries' own thread pools (see above)."""
+    if sequential is None:
+        sequential = os.environ.get("FRAMEWORK_MIRROR_SEQUENTIAL", "") not in ("", "0")
+    return not sequential and (os.cpu_count() or 1) > 1 and frameworks.CONFIGURED["threads"] == 1
+
+
+class Lanes:
+    """The runners of a run split in two lanes (or one). step(Xb, Yb) -> {key: record or exception}."""
+
+    def __init__(self, runners, sequential=None):
+        self.runners = runners
+        builtin = all(any(r.entry is e for e in registry.BUILTIN) for r in runners.values())
+        second = [k for k, r in runners.items() if r.convention == "keras"]
+        first = [k for k in runners if k not in second]
+        self.lanes = [first, second] if concurrent_wanted(sequential) and builtin and first and second else [list(runners)]
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="lockstep-lane") if len(self.lanes) > 1 else None
+
+    @property
+    def concurrent(self):
+        return self.pool is not None
+
+    def first_pairs(self, pairs):
+        """The pairs whose two runners are both in the first lane (comparable before the second is done)."""
+        if not self.concurrent:
+            return []
+        first = set(self.lanes[0])
+        return [p for p in pairs if p.ours in first and p.theirs in first]
+
+    def start(self, Xb, Yb):
+        """Start the second lane's step (if any). -> a handle for finish()"""
+        if not self.concurrent:
+            return None
+        return self.pool.submit(run_lane, self.runners, self.lanes[1], Xb, Yb)
+
+    def run_first(self, Xb, Yb):
+        """The first lane's step, on this thread. -> {key: record or the exception it raised}"""
+        return run_lane(self.runners, self.lanes[0], Xb, Yb)
+
+    def finish(self, handle, done):
+        """Wait for the second lane; -> every runner's outcome, in the runners' order."""
+        if handle is not None:
+            done = {**done, **handle.result()}
+        return {k: done[k] for k in self.runners if k in done}
+
+    def close(self):
+        if self.pool is not None:
+            self.pool.shutdown(wait=True)          # a step in flight finishes before the run returns
+
+
+def run_lane(runners, keys, Xb, Yb):
+    """Step the runners `keys` in order; the first exception ends the lane (as it ends the run).
+    -> {key: record, or the exception}"""
+    done = {}
+    with np.errstate(all="ignore"):                 # errstate is per thread: the harness's, again
+        for key in keys:
+            try:
+                done[key] = runners[key].implementation.step(Xb, Yb)
+            except Exception as error:              # noqa: BLE001 - reported by the harness, in runner order
+                done[key] = error
+                break
+    return done
