@@ -154,6 +154,12 @@ DIFFERENCES = {
         "float64: an improvement within float32 rounding of the threshold counts in torch only (not "
         "seen in the runs here)",
     ),
+    "momentum-lr-schedule": (
+        "a schedule with SGD or RMSprop momentum",
+        "torch multiplies the whole momentum buffer by the current lr at each step (p -= lr v), Keras "
+        "multiplies each gradient by the lr of its own step as it enters the buffer (v = mu v - lr g): "
+        "the same only while lr is constant",
+    ),
     "cosine-after-t-max": (
         "the cosine schedule with a run longer than t_max schedule steps",
         "torch's CosineAnnealingLR rises again after T_max (period 2 T_max); Keras's CosineDecay stays "

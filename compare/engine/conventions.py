@@ -52,6 +52,7 @@ def differences(spec):
         "plateau-counts": spec.schedule == "plateau",
         "plateau-float32-comparison": spec.schedule == "plateau",
         "cosine-after-t-max": spec.schedule == "cosine" and beyond_t_max(spec),
+        "momentum-lr-schedule": spec.schedule is not None and spec.optimizer in ("sgd", "rmsprop") and spec.momentum > 0,
         "keras-float32-schedule": spec.keras_float32_casts and spec.schedule in ("exponential", "step", "cosine"),
         "softplus-threshold": "softplus" in spec.activations,
         "mse-sum-reduction": (spec.reduction == "sum" and spec.loss != "categorical_crossentropy"

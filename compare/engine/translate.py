@@ -366,6 +366,10 @@ def schedule(src, source):
                        "torch's cosine rises again after T_max, Keras's stays at eta_min",
                        {"t_max": src.steps if src.schedule_every == "step" and src.steps else None},
                        "T_max as long as the run")
+    if src.optimizer in ("sgd", "rmsprop") and src.momentum > 0:
+        return {}, Row("momentum-lr-schedule", words[source] + every, words[other(source)], "closest",
+                       "torch scales the whole momentum buffer by the current lr, Keras each gradient by the lr "
+                       "of its step: they part as soon as lr changes")
     return {}, Row(rule, words[source] + every, words[other(source)])
 
 
