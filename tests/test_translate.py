@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 
 from compare.cli import main
+from compare.cli.common import resolve_spec
+from compare.cli.run import recipe_parser
 from compare.data import recipes
 from compare.engine.proof import prove
 from compare.engine.translate import NADAM_PSI, f32, translate
@@ -282,3 +284,35 @@ def test_cosine_past_t_max_is_not_proven_and_the_fix_is(capsys):
     out = capsys.readouterr().out
     assert "cosine-after-t-max" in out and "NOT PROVEN" in out
     assert "exact with T_max as long as the run in torch: PROVEN" in out
+
+
+# ----- the network's own pieces (issue 11) ---------------------------------------------------------
+
+@pytest.mark.parametrize("argv,code,words", [
+    (["--activation", "leaky_relu", "--slope", "0.25"], 0, "leaky_relu(negative_slope=0.25)"),
+    (["--activation", "leaky_relu"], 1, "Keras keeps the slope as float32 (0.009999999776482582)"),
+    (["--norm", "batch"], 0, "BatchNormalization(momentum=0.9, epsilon=1e-05)"),
+    (["--norm", "layer"], 0, "LayerNormalization(epsilon=1e-05)"),
+    (["--loss", "smooth_l1", "--delta", "0.5"], 0, "Huber(delta=0.5) / 0.5"),
+    (["--loss", "categorical_crossentropy", "--label-smoothing", "0.1"], 0, "CategoricalCrossentropy(label_smoothing=0.1)"),
+])
+def test_network_pieces_translate_from_torch(argv, code, words, capsys):
+    """torch's defaults written out for Keras (LeakyReLU 0.01, BatchNorm1d momentum 0.1 = Keras 0.9,
+    eps 1e-5), proven in lockstep; the float32 slope measured, not hidden."""
+    assert main(["translate", "--from", "torch", *argv]) == code
+    out = capsys.readouterr().out
+    assert "network-pieces" in out and (("PROVEN" in out) if code == 0 else ("NOT PROVEN" in out))
+    args = recipe_parser().parse_args(["toy3", *argv])
+    row = next(r for r in translate(resolve_spec(recipes.get("toy3"), args), "torch").rows if r.rule == "network-pieces")
+    assert words in row.target + " " + row.why
+
+
+def test_batchnorm_from_keras_reads_keras_defaults_and_leaves_out_the_running_variance(capsys):
+    """Keras's BatchNormalization defaults (momentum 0.99, eps 1e-3) are torch's momentum 0.01; the
+    stored variance (unbiased in torch, biased in Keras) is named and not compared."""
+    assert main(["translate", "--from", "keras", "--norm", "batch"]) == 0
+    out = capsys.readouterr().out
+    assert "note, network-pieces: the running variance" in out and "PROVEN" in out
+    spec = recipes.get("toy3").spec.replace(norm="batch")
+    row = next(r for r in translate(spec, "keras").rows if r.rule == "network-pieces")
+    assert row.target.startswith("BatchNorm1d(momentum=0.01") and "eps=0.001" in row.target

@@ -106,6 +106,9 @@ def print_translation(translation, recipe, spec):
             print("\n".join("    " + part for part in wrap(line)))
     print()
     print(rules_table(translation.rows, source, target))
+    for row in translation.rows:                  # what an exact rule still leaves out of the comparison
+        if row.kind == "exact" and row.why:
+            print("\n".join(wrap(f"note, {row.rule}: {row.why}")))
     for row in translation.rows:
         if row.kind != "exact":
             print(f"  {row.rule}: {row.why}")

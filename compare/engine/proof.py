@@ -53,10 +53,13 @@ class Proof:
 
 def dropped(translation):
     """{tensor group: why} a side's records leave out of the comparison under the translation's rules."""
+    out = {}
     if any(row.rule == "coupled-decay-is-l2" for row in translation.rows):
         why = "torch's weight decay acts in the optimizer, Keras's L2 in the loss: they differ by design"
-        return {"loss": why, "dW": why, "db": why}
-    return {}
+        out.update({"loss": why, "dW": why, "db": why})
+    if translation.specs[translation.source].norm == "batch":
+        out["var"] = "the running variance: torch stores the unbiased batch variance, Keras the biased"
+    return out
 
 
 @contextlib.contextmanager

@@ -413,6 +413,53 @@ def from_keras_terms(spec):
     return spec
 
 
+def network(src, source):
+    """The network's own pieces (issue 11): leaky_relu's slope (torch nn.LeakyReLU 0.01, Keras
+    keras.activations.leaky_relu 0.2, kept as a float32 attribute by tf.nn.leaky_relu), BatchNorm's
+    momentum (torch's weight of the new batch = 1 - Keras's weight of the old: torch/nn/modules/
+    batchnorm.py, keras/src/layers/normalization/batch_normalization.py) and eps (1e-5 vs 1e-3),
+    LayerNorm's eps (1e-5 vs 1e-3), label smoothing (CE: the same; BCE: Keras's argument, torch users
+    smooth targets y(1 - e) + e/2), SmoothL1's beta = Keras Huber(delta=beta) / beta. The source's
+    defaults are written out; the running variance cannot be matched (torch stores the unbiased
+    batch variance, Keras the biased): not compared, said so."""
+    from scratch.more_activations import LEAKY_SLOPE
+
+    target, changes, said, kind, why = other(source), {}, {"torch": [], "keras": []}, "exact", []
+    if "leaky_relu" in src.activations:
+        slope = src.slope if src.slope is not None else LEAKY_SLOPE[source]
+        changes["slope"] = slope
+        said["torch"].append(f"LeakyReLU(negative_slope={slope!r})")
+        said["keras"].append(f"leaky_relu(negative_slope={slope!r})")
+        if not exact_f32(slope):
+            kind, why = "closest", why + [f"Keras keeps the slope as float32 ({f32(slope)!r})"]
+    if src.norm:
+        settings = src.norm_settings(source)
+        changes["norm_eps"] = settings["eps"]
+        if src.norm == "batch":
+            momentum = settings["momentum"] if source == "torch" else 1.0 - settings["momentum"]
+            changes["norm_momentum"] = momentum
+            said["torch"].append(f"BatchNorm1d(momentum={momentum!r}, eps={settings['eps']!r})")
+            said["keras"].append(f"BatchNormalization(momentum={1.0 - momentum!r}, epsilon={settings['eps']!r})")
+            why.append("the running variance: torch stores the unbiased batch variance, Keras the biased (not compared)")
+        else:
+            said["torch"].append(f"LayerNorm(eps={settings['eps']!r})")
+            said["keras"].append(f"LayerNormalization(epsilon={settings['eps']!r})")
+    if src.label_smoothing:
+        e = src.label_smoothing
+        if src.loss == "binary_crossentropy":
+            said["torch"].append(f"BCEWithLogitsLoss on targets y * (1 - {e!r}) + {e / 2!r}")
+        else:
+            said["torch"].append(f"CrossEntropyLoss(label_smoothing={e!r})")
+        said["keras"].append(f"{'Binary' if src.loss == 'binary_crossentropy' else 'Categorical'}Crossentropy"
+                             f"(label_smoothing={e!r})")
+    if src.loss == "smooth_l1":
+        said["torch"].append(f"SmoothL1Loss(beta={src.delta!r})")
+        said["keras"].append(f"Huber(delta={src.delta!r}) / {src.delta!r}")
+    if not said["torch"]:
+        return None
+    return changes, Row("network-pieces", ", ".join(said[source]), ", ".join(said[target]), kind, "; ".join(why))
+
+
 RULES = [hyperparameters, default_hyperparameters, keras_float32, sgd_momentum, rmsprop_momentum, sgd_dampening,
          eps_placement,
-         nadam_schedule, adamw_decay, coupled_decay, regularizers, clipping, lion, schedule]
+         nadam_schedule, adamw_decay, coupled_decay, regularizers, clipping, lion, schedule, network]
