@@ -276,7 +276,9 @@ def test_signal_during_imports_is_one_line(delay):
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=120)
     assert "Traceback" not in out + err
-    assert process.returncode == 130 and err.count("\n") == 1 and "interrupted" in err, (process.returncode, err)
+    # 130, or killed by SIGINT after the line: a shell reports both as exit status 130 (128 + 2)
+    assert process.returncode in (130, -signal.SIGINT) and err.count("\n") == 1 and "interrupted" in err, (
+        process.returncode, err)
 
 
 @pytest.mark.parametrize("where", ["compare", "on_step", "evaluate"])
