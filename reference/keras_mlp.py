@@ -307,7 +307,8 @@ class KerasMLP:
         # than eager here); every intermediate is still returned. Batch size may vary.
         signature = [tf.TensorSpec([None, spec.sizes[0]], spec.dtype), tf.TensorSpec([None, spec.sizes[-1]], spec.dtype)]
         signature += [tf.TensorSpec([None, spec.sizes[l]], spec.dtype) for l in self.dropouts]   # the dropout masks
-        self.traced_step = tf.function(self.tensor_step, input_signature=signature) if compiled else self.tensor_step
+        self.traced_step = tf.function(self.step_and_state, input_signature=signature) if compiled else self.step_and_state
+        self.after = None                     # the variables after the last step, read inside it (record)
 
     def tensor(self, array):
         """numpy -> tf tensor. The same arrays step after step (full-batch training: X and Y; the
@@ -392,9 +393,18 @@ class KerasMLP:
         self.step(grads, loss)
         return cache, loss, grads
 
+    def step_and_state(self, X, Y, *masks):
+        """tensor_step, then every variable the record holds read inside the same graph, after the
+        update (a read is a copy: the next update writes a new buffer, not the one read). One call
+        instead of a dozen eager reads, each a Python round trip (3 ms of a 5 ms MNIST step).
+        -> (cache, loss, grads, {name: value after the step})"""
+        cache, loss, grads = self.tensor_step(X, Y, *masks)
+        variables = {**self.params, **self.optimizer_state(), **self.running_stats()}
+        return cache, loss, grads, {name: tf.identity(v) for name, v in variables.items()}
+
     def train_step(self, X, Y):
         """One step on a batch (numpy, rows are examples). -> (cache, loss, grads)"""
-        cache, loss, grads = self.traced_step(self.tensor(X), self.tensor(Y), *self.masks)
+        cache, loss, grads, self.after = self.traced_step(self.tensor(X), self.tensor(Y), *self.masks)
         self.end_step(loss)
         return cache, loss, grads
 
@@ -441,9 +451,12 @@ class KerasMLP:
         out = {name: np.asarray(t) for name, t in cache.items() if name != "A0"}
         out["loss"] = np.asarray(loss)
         out.update({name: np.asarray(t) for name, t in grads.items()})
-        out.update({name: p.numpy() for name, p in self.params.items()})
-        out.update({name: v.numpy() for name, v in self.optimizer_state().items()})
-        out.update({name: v.numpy() for name, v in self.running_stats().items()})
+        if self.after is not None:                    # read inside the step (step_and_state)
+            out.update({name: np.asarray(t) for name, t in self.after.items()})
+        else:
+            out.update({name: p.numpy() for name, p in self.params.items()})
+            out.update({name: v.numpy() for name, v in self.optimizer_state().items()})
+            out.update({name: v.numpy() for name, v in self.running_stats().items()})
         if self.schedule is not None:
             out["lr"] = np.asarray(self.optimizer.learning_rate)     # a schedule's, at the next step's iterations
         return out

@@ -158,3 +158,31 @@ def test_memory_of_a_long_run_is_flat():
         tracemalloc.stop()
     per_step = (marks[1500] - marks[300]) / 1200
     assert per_step < 4096, f"{per_step:.0f} bytes a step"
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_a_keras_record_read_inside_the_step_is_a_copy_the_next_steps_leave_alone(optimizer):
+    """The Keras reference reads its variables inside the traced step (one call instead of a dozen
+    eager reads): a record's parameters and optimizer state are those after its own step, equal
+    to the eager reads, and stay so while later steps update the variables."""
+    from reference.keras_mlp import KerasMLP
+
+    from compare.engine import convert
+    from scratch.initializers import initial_params
+
+    spec = get("mnist").spec.replace(sizes=(6, 5, 3), activations=("relu", "softmax"), optimizer=optimizer, momentum=0.9 if optimizer == "sgd" else 0.0)
+    params = initial_params(spec.sizes, spec.weight_init, spec.bias_init, spec.seed, spec.dtype, spec.fixed_params)
+    model = KerasMLP(spec, convert.to_keras(params))
+    rng = np.random.default_rng(3)
+    X, Y = rng.standard_normal((8, 6)), np.eye(3)[rng.integers(0, 3, 8)]
+    first = model.record(*model.train_step(X, Y))
+    eager = {name: v.numpy() for name, v in {**model.params, **model.optimizer_state()}.items()}
+    kept = {name: value.copy() for name, value in first.items()}
+    assert set(eager) <= set(first) and len(eager) >= 4
+    for name, value in eager.items():
+        np.testing.assert_array_equal(first[name], value, err_msg=name)
+    for _ in range(3):
+        later = model.record(*model.train_step(X, Y))
+    for name in eager:
+        np.testing.assert_array_equal(first[name], kept[name], err_msg=f"{name} changed under a later step")
+        assert not np.array_equal(later[name], kept[name]), f"{name} did not move in three steps"
