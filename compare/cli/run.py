@@ -72,6 +72,20 @@ def main(argv):
     from ..views.files import check_targets
 
     check_targets({"json": args.json, "plot": args.plot, "html": args.html})
+    from ..engine import frameworks, worker
+
+    threads = args.threads if args.threads else frameworks.default_threads(spec)
+    remote = ("keras",) if worker.wanted(args.frameworks, threads, args.inject_bug) else ()
+    if remote:                                      # Keras imports (and later steps) in a process of its own
+        worker.start(remote)
+    try:
+        return run_recipe(recipe, spec, args, threads, remote)
+    finally:
+        worker.discard_pending()                    # a run that ended before it took the worker
+
+
+def run_recipe(recipe, spec, args, threads, remote):
+    """main's work once the options are checked (remote: what the worker process imports)."""
     from ..engine import frameworks
     from ..engine.run import check_frameworks, run
 
@@ -80,9 +94,9 @@ def main(argv):
     if args.html:
         frameworks.require_optional("--html", ("pygments", "matplotlib"), "html")
     loading = background(lambda: recipe.load(data_dir=args.data_dir, offline=args.offline))
-    check_frameworks(args.frameworks)               # imports torch and TensorFlow (seconds) while the data loads
+    check_frameworks(args.frameworks, remote=remote)  # imports torch and TensorFlow (seconds) while the data loads
     data = loading()
-    frameworks.configure_threads(args.threads if args.threads else frameworks.default_threads(spec), args.frameworks)
+    frameworks.configure_threads(threads, [f for f in args.frameworks if f not in remote])
     if not args.quiet:
         print_header(recipe, spec, args, data)
     bar = progress(total_steps(spec, len(data.X)), quiet=args.quiet)

@@ -35,6 +35,7 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")   # TF 2.21 prints a oneDNN 
 # docs/performance.md has the measurements.
 MINI_BATCH_THREADS = 1
 CONFIGURED = {"threads": None}    # what configure_threads last set (None: each library's own pools)
+REMOTE = {}                       # the environment of frameworks run in a worker process (compare/engine/worker.py)
 
 
 def default_threads(spec):
@@ -121,4 +122,7 @@ def environment(frameworks):
                         "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
                         "TF_ENABLE_ONEDNN_OPTS": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "unset"),
                         "TF_DETERMINISTIC_OPS": os.environ.get("TF_DETERMINISTIC_OPS", "unset")}
+    for name, value in REMOTE.items():               # Keras in the worker process: its versions and threads
+        if name in frameworks:
+            env.setdefault(name, dict(value, process="worker"))
     return env

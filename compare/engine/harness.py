@@ -28,7 +28,7 @@ import numpy as np
 
 from scratch.initializers import initial_params
 
-from . import convert, diagnose, masks as dropout, names, registry
+from . import convert, diagnose, masks as dropout, names, registry, worker
 from .check import TOLERANCES, cmp
 from .judge import (StepResult, accuracy, accuracy_of, before_step, describe_exception, find_divergence,  # noqa: F401
                     first_nonfinite, fold_worst, not_compared)
@@ -170,122 +170,142 @@ def lockstep(spec, data, subjects, references=(), on_step=None, params=None, kee
 
 def train(spec, data, runners, pairs, params, out, on_step, keep_step, sequential=None):
     """lockstep's work: build, step until done, evaluate; fills `out`. sequential: run the
-    implementations one after another (True), or in two lanes where they can (see lanes.py)."""
-    rtol, L = out["rtol"], spec.n_layers
-    key = None
+    implementations one after another (True), or in two lanes where they can (see lanes.py), the
+    second in the worker process the CLI started, if any (worker.py)."""
+    lanes = Lanes(runners, sequential, remote=worker.take())
     try:
-        for key, runner in runners.items():
-            runner.implementation = runner.entry.builder()(runner.spec, [(W.copy(), b.copy()) for W, b in params],
-                                                           runner.convention)
-    except InputError:                                 # a user's declaration that cannot work: exit 2
-        raise
-    except Exception as error:                         # noqa: BLE001 - a broken implementation, not the harness
-        out["error"] = describe_exception(0, key, error)
-        return
+        train_built(spec, data, runners, pairs, params, out, on_step, keep_step, lanes)
+    finally:
+        lanes.close()
+
+
+def train_built(spec, data, runners, pairs, params, out, on_step, keep_step, lanes):
+    """train's work once the lanes are chosen: build every runner, then step and evaluate."""
+    rtol, L = out["rtol"], spec.n_layers
+    for key, built in lanes.build(params).items():
+        if isinstance(built, InputError):              # a user's declaration that cannot work: exit 2
+            raise built
+        if isinstance(built, Exception):               # a broken implementation, not the harness
+            out["error"] = describe_exception(0, key, built)
+            return
+        runners[key].implementation = built
     out["runners"] = {key: runner.implementation for key, runner in runners.items()}
     X, Y = data.X.astype(spec.dtype, copy=False), data.Y.astype(spec.dtype, copy=False)
     rng = np.random.default_rng([spec.seed, 1])
-    lanes = Lanes(runners, sequential)
     mask_rng = dropout.mask_stream(spec)                   # dropout: the masks' own stream (compare/engine/masks.py)
     epoch_loss = {}                                        # runner key -> [sum of loss x batch size, examples]
     layouts = {}                                       # what each pair compares, per set of record names
     step, last_epoch, previous = 0, 1, None
-    try:
-        for epoch, index in batches(len(X), spec, rng):
-            if epoch != last_epoch:
-                end_epoch(runners, epoch_loss)
-                out["evaluations"].append(evaluate(runners, data, spec, last_epoch))
-                last_epoch = epoch
-            step += 1
-            whole = len(index) == len(X) and not spec.shuffle
-            Xb, Yb = (X, Y) if whole else (X[index], Y[index])   # one copy of the batch, shared by all
-            Y_columns = convert.rows_to_batch(Yb)
-            if any(spec.dropout_rates):                # hook: the same dropout masks for everyone
-                dropout.hand_out(runners, dropout.draw_masks(spec, mask_rng, len(index)))
-            handle = lanes.start(Xb, Yb)
-            done = lanes.run_first(Xb, Yb)
-            early = {}                                 # pairs compared while the second lane still steps
-            if all(not isinstance(v, Exception) for v in done.values()) and lanes.first_pairs(pairs):
-                try:                                   # a record that fails its checks: judged below, in order
-                    for key, record in done.items():
-                        names.check_record(record, L, key)
-                    early = {pair.key: measure_pair(spec, pair, done, Y_columns, layouts, rtol)
-                             for pair in lanes.first_pairs(pairs)}
-                except Exception:                      # noqa: BLE001 - reported below as the sequential run does
-                    early = {}
-            records = {}
-            for key, record in lanes.finish(handle, done).items():
-                if isinstance(record, InputError):     # a user's declaration that cannot work: exit 2
-                    raise record
-                try:
-                    if isinstance(record, Exception):
-                        raise record
+
+    def begin(index, step):
+        """A step's batch (one copy, shared by all) and dropout masks, and the second lane started."""
+        whole = len(index) == len(X) and not spec.shuffle
+        Xb, Yb = (X, Y) if whole else (X[index], Y[index])
+        if any(spec.dropout_rates):                # hook: the same dropout masks for everyone
+            dropout.hand_out(runners, dropout.draw_masks(spec, mask_rng, len(index)))
+        return Xb, Yb, lanes.start(Xb, Yb, step)
+
+    schedule = batches(len(X), spec, rng)
+    upcoming, started = next(schedule, None), None
+    while upcoming is not None:
+        epoch, index = upcoming
+        upcoming = next(schedule, None)
+        if epoch != last_epoch:
+            end_epoch(runners, epoch_loss)
+            out["evaluations"].append(evaluate(runners, data, spec, last_epoch))
+            last_epoch = epoch
+        step += 1
+        Xb, Yb, handle = started or begin(index, step)
+        started = None
+        Y_columns = convert.rows_to_batch(Yb)
+        done = lanes.run_first(Xb, Yb)
+        early = {}                                 # pairs compared while the second lane still steps
+        if all(not isinstance(v, Exception) for v in done.values()) and lanes.first_pairs(pairs):
+            try:                                   # a record that fails its checks: judged below, in order
+                for key, record in done.items():
                     names.check_record(record, L, key)
-                except Exception as error:             # noqa: BLE001 - a broken implementation, not the harness
-                    out["error"] = describe_exception(step, key, error)
-                    return
-                records[key] = record
-            result = StepResult(step, epoch)
-            compared = []                              # (pair key, [TensorError], kink flips)
-            finite = {key: set() for key in records}   # tensors a comparison found finite (both sides)
+                early = {pair.key: measure_pair(spec, pair, done, Y_columns, layouts, rtol)
+                         for pair in lanes.first_pairs(pairs)}
+            except Exception:                      # noqa: BLE001 - reported below as the sequential run does
+                early = {}
+        finished = lanes.finish(handle, done)
+        if (lanes.ahead and upcoming is not None and upcoming[0] == epoch and not spec.resync_each_step
+                and not (spec.steps is not None and step >= spec.steps)
+                and not any(isinstance(v, Exception) for v in finished.values())):
+            started = begin(upcoming[1], step + 1)     # the worker steps on while this step is judged here
+        records = {}
+        for key, record in finished.items():
+            if isinstance(record, InputError):     # a user's declaration that cannot work: exit 2
+                raise record
+            try:
+                if isinstance(record, Exception):
+                    raise record
+                names.check_record(record, L, key)
+            except Exception as error:             # noqa: BLE001 - a broken implementation, not the harness
+                out["error"] = describe_exception(step, key, error)
+                return
+            records[key] = record
+        result = StepResult(step, epoch)
+        compared = []                              # (pair key, [TensorError], kink flips)
+        finite = {key: set() for key in records}   # tensors a comparison found finite (both sides)
+        for pair in pairs:
+            ours, theirs = pair.ours, pair.theirs
+            missing, _ = layout(pair, records, layouts, L)
+            if step == 1:
+                out["not_compared"][pair.key] = missing
+            errors, flips = early.get(pair.key) or measure_pair(spec, pair, records, Y_columns, layouts, rtol)
+            for e in errors:
+                if e.finite and e.shape_ok:
+                    finite[ours].add(e.name)
+                    finite[theirs].add(e.name)
+            result.add_errors(pair.key, errors)
+            out["tensors_checked"] += len(errors)
+            if pair.judged:
+                out["judged_checked"] += len(errors)
+            if flips:
+                result.kink_flips[pair.key] = flips
+            compared.append((pair.key, errors, flips))
+            if pair.judged and out["first_divergence"] is None:
+                judged = [e for e in errors if not flips or names.parse(e.name).is_forward]
+                found = find_divergence(step, pair.key, ours, theirs, judged, rtol)
+                if found:
+                    found["explanation"] = diagnose.explain(found, records, previous, pair, spec, len(index), params)
+                    if pair.kind == "subjects" and pair.reasons:   # two users' codes with settings of their own
+                        found["settings_differ"] = dict(pair.reasons)
+                    own_names = {k: runners[k].entry.vocabulary.get(found["tensor"]) for k in (ours, theirs)}
+                    found["user_names"] = {k: v for k, v in own_names.items() if v and v != found["tensor"]}
+                    out["first_divergence"] = found
+        for key, record in records.items():
+            if "loss" in record:
+                result.loss[key] = float(np.asarray(record["loss"]).reshape(-1)[0]) if np.size(record["loss"]) else np.nan
+                total = epoch_loss.setdefault(key, [0.0, 0])
+                total[0], total[1] = total[0] + result.loss[key] * len(index), total[1] + len(index)
+            result.accuracy[key] = accuracy_of(record, Y_columns, L)
+            bad = first_nonfinite(step, key, record, names.ordered(record, L), finite[key])
+            if bad and out["first_nonfinite"] is None:
+                out["first_nonfinite"] = bad
+        if spec.resync_each_step:                      # float32: judge each step, not the drift
             for pair in pairs:
-                ours, theirs = pair.ours, pair.theirs
-                missing, _ = layout(pair, records, layouts, L)
-                if step == 1:
-                    out["not_compared"][pair.key] = missing
-                errors, flips = early.get(pair.key) or measure_pair(spec, pair, records, Y_columns, layouts, rtol)
-                for e in errors:
-                    if e.finite and e.shape_ok:
-                        finite[ours].add(e.name)
-                        finite[theirs].add(e.name)
-                result.add_errors(pair.key, errors)
-                out["tensors_checked"] += len(errors)
-                if pair.judged:
-                    out["judged_checked"] += len(errors)
-                if flips:
-                    result.kink_flips[pair.key] = flips
-                compared.append((pair.key, errors, flips))
-                if pair.judged and out["first_divergence"] is None:
-                    judged = [e for e in errors if not flips or names.parse(e.name).is_forward]
-                    found = find_divergence(step, pair.key, ours, theirs, judged, rtol)
-                    if found:
-                        found["explanation"] = diagnose.explain(found, records, previous, pair, spec, len(index), params)
-                        if pair.kind == "subjects" and pair.reasons:   # two users' codes with settings of their own
-                            found["settings_differ"] = dict(pair.reasons)
-                        own_names = {k: runners[k].entry.vocabulary.get(found["tensor"]) for k in (ours, theirs)}
-                        found["user_names"] = {k: v for k, v in own_names.items() if v and v != found["tensor"]}
-                        out["first_divergence"] = found
-            for key, record in records.items():
-                if "loss" in record:
-                    result.loss[key] = float(np.asarray(record["loss"]).reshape(-1)[0]) if np.size(record["loss"]) else np.nan
-                    total = epoch_loss.setdefault(key, [0.0, 0])
-                    total[0], total[1] = total[0] + result.loss[key] * len(index), total[1] + len(index)
-                result.accuracy[key] = accuracy_of(record, Y_columns, L)
-                bad = first_nonfinite(step, key, record, names.ordered(record, L), finite[key])
-                if bad and out["first_nonfinite"] is None:
-                    out["first_nonfinite"] = bad
-            if spec.resync_each_step:                      # float32: judge each step, not the drift
-                for pair in pairs:
-                    implementation = runners[pair.theirs].implementation
-                    if pair.kind == "subject" and hasattr(implementation, "resync"):
-                        implementation.resync(records[pair.ours])
-            if step == keep_step:
-                out["kept"] = {"records": records, "X": Xb, "Y": Yb, "before": before_step(previous, records, params)}
-            previous = records
-            out["steps"].append(result)                        # the step is complete: counted, folded in
-            for pair_key, errors, flips in compared:
-                fold_worst(out["worst_by_kind"], step, pair_key, errors, flips)
-            if step == 1:                                      # every tensor's error of the first step, kept
-                out["first_step_errors"] = {pair_key: errors for pair_key, errors, _ in compared}
-            if on_step:
-                on_step(result)
-            if out["first_nonfinite"] or (spec.steps is not None and step >= spec.steps):
-                break
-        out["evaluations"].append(evaluate(runners, data, spec, last_epoch))
-        out["final_outputs"] = {key: r.implementation.predict(data.X_eval.astype(spec.dtype))
-                                for key, r in runners.items() if hasattr(r.implementation, "predict")}
-    finally:
-        lanes.close()
+                implementation = runners[pair.theirs].implementation
+                if pair.kind == "subject" and hasattr(implementation, "resync"):
+                    implementation.resync(records[pair.ours])
+        if step == keep_step:
+            before = before_step(lanes.kept(previous) if previous else None, records, params)
+            out["kept"] = {"records": lanes.kept(records), "X": Xb, "Y": Yb, "before": before}
+        previous = records
+        out["steps"].append(result)                        # the step is complete: counted, folded in
+        for pair_key, errors, flips in compared:
+            fold_worst(out["worst_by_kind"], step, pair_key, errors, flips)
+        if step == 1:                                      # every tensor's error of the first step, kept
+            out["first_step_errors"] = {pair_key: errors for pair_key, errors, _ in compared}
+        if on_step:
+            on_step(result)
+        if out["first_nonfinite"] or (spec.steps is not None and step >= spec.steps):
+            break
+    lanes.settle(step)                                 # a step started ahead for nothing: undone
+    out["evaluations"].append(evaluate(runners, data, spec, last_epoch))
+    out["final_outputs"] = {key: r.implementation.predict(data.X_eval.astype(spec.dtype))
+                            for key, r in runners.items() if hasattr(r.implementation, "predict")}
 
 
 def end_epoch(runners, epoch_loss):

@@ -121,10 +121,13 @@ def describe_exception(step, key, error):
     import traceback
 
     frames = traceback.extract_tb(error.__traceback__)
+    if getattr(error, "remote_frames", None):          # raised in the worker process (compare/engine/worker.py)
+        frames = [traceback.FrameSummary(file, line, name, line=code) for file, line, name, code in error.remote_frames]
     glue = ("/compare/engine/", "/compare/implementations/reference.py", "/compare/adapters/base.py")
     own = [f for f in frames if not any(g in f.filename for g in glue)] or frames
-    last = own[-1]
-    return {"step": step, "framework": key, "exception": f"{type(error).__name__}: {error}",
+    last = own[-1] if own else traceback.FrameSummary("?", 0, "?", line="")
+    kind = getattr(error, "remote_type", type(error).__name__)
+    return {"step": step, "framework": key, "exception": f"{kind}: {error}",
             "file": last.filename, "line": last.lineno, "code": last.line}
 
 

@@ -20,6 +20,10 @@ random generator, a module-level cache) and runs one after another. So does ever
 Comparisons start as soon as the runners they need are done (`first_pairs`): the pairs within
 the first lane are compared while the second lane is still stepping.
 
+With a worker process (compare/engine/worker.py, which the CLI starts), the second lane runs there
+instead of on a thread: its runners are built there and step there, and their records come back
+as views of shared memory.
+
 Left out: overlapping the comparisons of step k with the compute of step k+1 (a step's non-finite
 value or exception must stop the run before step k+1 changes any state the final evaluation
 reads); more than two lanes (two cores).
@@ -41,19 +45,62 @@ def concurrent_wanted(sequential):
 
 
 class Lanes:
-    """The runners of a run split in two lanes (or one). step(Xb, Yb) -> {key: record or exception}."""
+    """The runners of a run split in two lanes (or one). step(Xb, Yb) -> {key: record or exception}.
+    remote: a started worker (worker.py) to run the second lane in, or None (a thread)."""
 
-    def __init__(self, runners, sequential=None):
+    def __init__(self, runners, sequential=None, remote=None):
         self.runners = runners
         builtin = all(any(r.entry is e for e in registry.BUILTIN) for r in runners.values())
         second = [k for k, r in runners.items() if r.convention == "keras"]
         first = [k for k in runners if k not in second]
         self.lanes = [first, second] if concurrent_wanted(sequential) and builtin and first and second else [list(runners)]
-        self.pool = ThreadPoolExecutor(1, thread_name_prefix="lockstep-lane") if len(self.lanes) > 1 else None
+        frameworks.REMOTE.clear()
+        if remote is not None and (len(self.lanes) == 1 or any(runners[k].entry.name not in remote.frameworks
+                                                                 and runners[k].entry.name != "scratch"
+                                                                 for k in self.lanes[1])):
+            remote.close(wait=0)                       # it cannot run this lane: Keras in this process after all
+            frameworks.configure_threads(frameworks.CONFIGURED["threads"], ("keras",))
+            remote = None
+        self.remote = remote
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="lockstep-lane") if len(self.lanes) > 1 and not remote else None
 
     @property
     def concurrent(self):
-        return self.pool is not None
+        return self.pool is not None or self.remote is not None
+
+    def build(self, params):
+        """Build every runner (the second lane's in the worker, while this process builds the first's).
+        -> {key: implementation, or the exception its build raised}, in the runners' order, ending
+        at the first exception (as building one after another ends)"""
+        remote = [k for k in self.lanes[-1]] if self.remote is not None else []
+        if remote:
+            self.remote.start_build({k: self.runners[k] for k in remote}, params)
+            frameworks.REMOTE.update(self.remote.environment())
+        built = {}
+        for key, runner in self.runners.items():
+            if key in remote:
+                continue
+            try:
+                built[key] = runner.entry.builder()(runner.spec, [(W.copy(), b.copy()) for W, b in params],
+                                                    runner.convention)
+            except Exception as error:                 # noqa: BLE001 - reported in runner order below
+                built[key] = error
+                break
+        if remote:
+            built.update(self.remote.finish_build())
+        ordered = {}
+        for key in self.runners:
+            if key in built:
+                ordered[key] = built[key]
+                if isinstance(built[key], Exception):
+                    break
+        return ordered
+
+    def kept(self, records):
+        """Records that outlive the next steps (a kept step): the worker's views copied out."""
+        if self.remote is None:
+            return records
+        return {key: {n: np.array(v) for n, v in r.items()} if key in self.lanes[-1] else r for key, r in records.items()}
 
     def first_pairs(self, pairs):
         """The pairs whose two runners are both in the first lane (comparable before the second is done)."""
@@ -62,8 +109,21 @@ class Lanes:
         first = set(self.lanes[0])
         return [p for p in pairs if p.ours in first and p.theirs in first]
 
-    def start(self, Xb, Yb):
+    @property
+    def ahead(self):
+        """Whether the second lane may start the next step before this one is judged (the worker:
+        see train_built in harness.py; `settle` undoes a step started for nothing)."""
+        return self.remote is not None
+
+    def settle(self, step):
+        """The run stopped after `step`: a step the worker started ahead is dropped and undone."""
+        if self.remote is not None:
+            self.remote.rewind(step)
+
+    def start(self, Xb, Yb, step=None):
         """Start the second lane's step (if any). -> a handle for finish()"""
+        if self.remote is not None:
+            return self.remote.start_step(self.lanes[1], Xb, Yb, step)
         if not self.concurrent:
             return None
         return self.pool.submit(run_lane, self.runners, self.lanes[1], Xb, Yb)
@@ -74,13 +134,17 @@ class Lanes:
 
     def finish(self, handle, done):
         """Wait for the second lane; -> every runner's outcome, in the runners' order."""
-        if handle is not None:
+        if self.remote is not None:
+            done = {**done, **self.remote.finish_step(handle)}
+        elif handle is not None:
             done = {**done, **handle.result()}
         return {k: done[k] for k in self.runners if k in done}
 
     def close(self):
         if self.pool is not None:
             self.pool.shutdown(wait=True)          # a step in flight finishes before the run returns
+        if self.remote is not None:
+            self.remote.close()
 
 
 def run_lane(runners, keys, Xb, Yb):

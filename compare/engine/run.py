@@ -14,7 +14,7 @@ import numpy as np
 
 from . import interrupts
 from . import frameworks as fw
-from . import registry
+from . import registry, worker
 from .data import Data
 from .errors import InputError
 from .harness import lockstep
@@ -24,8 +24,9 @@ from .spec import Spec
 DEFAULT_FRAMEWORKS = ("scratch", "torch", "keras")
 
 
-def check_frameworks(selected, what="--frameworks"):
-    """Validate a list of implementation names: known, no repeats, at least two, installed.
+def check_frameworks(selected, what="--frameworks", remote=()):
+    """Validate a list of implementation names: known, no repeats, at least two, installed (those
+    in `remote` are imported by the worker process instead: compare/engine/worker.py).
     -> (subjects, references): registry entries; scratch is the subject of a recipe run."""
     if isinstance(selected, str):
         selected = tuple(s.strip() for s in selected.split(",") if s.strip())
@@ -37,7 +38,8 @@ def check_frameworks(selected, what="--frameworks"):
     if len(selected) < 2:
         raise InputError(f"{what} {','.join(selected) or '(none)'}: one implementation alone has nothing to be "
                          f"compared with; name at least two of: {', '.join(registry.names())}")
-    entries = [registry.require(name) for name in selected]
+    remote = (*remote, *worker.pending_frameworks())
+    entries = [registry.get(name) if name in remote else registry.require(name) for name in selected]
     subjects = [e for e in entries if e.name == "scratch"]
     return subjects, [e for e in entries if e.name != "scratch"]
 

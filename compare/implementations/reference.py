@@ -23,6 +23,10 @@ class ReferenceImplementation:
         """An epoch is over: a per-epoch learning-rate schedule moves (the plateau one reads the loss)."""
         self.model.end_epoch(mean_loss)
 
+    def restore(self, record):
+        """Take back an earlier step's parameters, state and running statistics (worker.py)."""
+        self.resync(record)
+
     def resync(self, record):
         """Restart from another run's parameters and optimizer state (scratch layout)."""
         names = [n for n in record if n != "loss" and TensorName.parse(n).param]

@@ -34,6 +34,12 @@ class ScratchImplementation:
     def end_epoch(self, mean_loss):
         self.model.end_epoch(mean_loss)
 
+    def restore(self, record):
+        """Take back the parameters and running statistics of an earlier step's record (a step the
+        worker process ran ahead, undone before the final evaluation: compare/engine/worker.py)."""
+        self.model.params = {name: record[name] for name in self.model.params}
+        self.model.running = {l: (record[f"mean{l}"], record[f"var{l}"]) for l in self.model.running}
+
 
 def build(spec, params, convention="torch"):
     return ScratchImplementation(spec, params, convention if convention in ("torch", "keras") else "torch")
