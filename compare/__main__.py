@@ -8,6 +8,8 @@ interrupts.install()
 try:
     interrupts.raise_held()
     from .cli import main
+    from .engine import worker
+    worker.enable()                    # Keras's lane may run in a worker process (compare/engine/worker.py)
     code = main()
 except KeyboardInterrupt:
     print("interrupted", file=sys.stderr)

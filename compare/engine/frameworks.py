@@ -124,5 +124,5 @@ def environment(frameworks):
                         "TF_DETERMINISTIC_OPS": os.environ.get("TF_DETERMINISTIC_OPS", "unset")}
     for name, value in REMOTE.items():               # Keras in the worker process: its versions and threads
         if name in frameworks:
-            env.setdefault(name, dict(value, process="worker"))
+            env[name] = dict(value, process="worker")
     return env

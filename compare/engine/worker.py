@@ -25,13 +25,13 @@ The worker ignores the terminal's Ctrl-C (it runs in a session of its own): this
 signal into an 'interrupted' report and stops the worker; if this process dies, the worker reads
 the end of the socket and exits.
 
-When: the CLI starts one (`start`) for a run of the built-in implementations with torch and Keras
-both named, one thread per library, two or more cores, no injected bug, and not
+When: `python -m compare` starts one (`start`) for a run of the built-in implementations with torch
+and Keras both named, one thread per library, two or more cores, no injected bug, and not
 FRAMEWORK_MIRROR_SEQUENTIAL=1 or FRAMEWORK_MIRROR_WORKER=0; the harness takes it (`take`) and
 falls back to the threads of lanes.py (importing Keras itself) where it cannot use it. The Python
-API runs without one.
+API and in-process calls of compare.cli.main run without one (a test may patch Keras there).
 
-Left out: Windows (no /dev/shm, no fork-free socket passing here: the threads of lanes.py run there);
+Left out: Windows (os.fork is the sign of a POSIX system here: the threads of lanes.py run there);
 user implementations in the worker (a user's code may share state between its objects).
 """
 import json
@@ -49,6 +49,13 @@ import numpy as np
 
 ALIGN = 64                    # bytes: every array in a block starts on a cache line
 PENDING = []                  # the worker the CLI started, until the harness takes it
+ENABLED = []                  # [True] once `python -m compare` runs (enable); in-process main() calls
+                              # (tests, scripts) keep Keras in this process, where they can patch it
+
+
+def enable():
+    """Let CLI runs of this process use a worker (compare/__main__.py)."""
+    ENABLED[:] = [True]
 
 
 class WorkerFailed(RuntimeError):
@@ -171,7 +178,7 @@ def wanted(frameworks, threads, inject_bug):
     from . import frameworks as fw
 
     names = set(frameworks)
-    if not {"torch", "keras"} <= names or not names <= {"scratch", "torch", "keras"} or inject_bug:
+    if not ENABLED or not {"torch", "keras"} <= names or not names <= {"scratch", "torch", "keras"} or inject_bug:
         return False
     if os.environ.get("FRAMEWORK_MIRROR_SEQUENTIAL", "") not in ("", "0") or os.environ.get("FRAMEWORK_MIRROR_WORKER") == "0":
         return False
