@@ -16,7 +16,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 
-from compare.engine import frameworks, harness, registry  # noqa: E402
+from compare.engine import frameworks, harness, judge, registry  # noqa: E402
 from compare.implementations.reference import ReferenceImplementation  # noqa: E402
 from compare.implementations.scratch import ScratchImplementation  # noqa: E402
 from compare.data.mnist import one_hot  # noqa: E402
@@ -46,7 +46,7 @@ def main(argv=None):
     ScratchImplementation.step = timed(times, lambda a: "scratch" if a[0].model.convention == "torch" else "scratch@keras",
                                        ScratchImplementation.step)
     ReferenceImplementation.step = timed(times, lambda a: a[0].framework, ReferenceImplementation.step)
-    harness.cmp = timed(times, lambda a: "comparisons", harness.cmp)
+    judge.cmp = timed(times, lambda a: "comparisons", judge.cmp)
     rng = np.random.default_rng(2)
     n = args.batch_size * (args.steps + 1)
     data = Data(X=rng.random((n, 784)), Y=one_hot(rng.integers(0, 10, n)), X_eval=rng.random((2, 784)))

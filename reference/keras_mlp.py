@@ -308,6 +308,8 @@ class KerasMLP:
         signature = [tf.TensorSpec([None, spec.sizes[0]], spec.dtype), tf.TensorSpec([None, spec.sizes[-1]], spec.dtype)]
         signature += [tf.TensorSpec([None, spec.sizes[l]], spec.dtype) for l in self.dropouts]   # the dropout masks
         self.traced_step = tf.function(self.step_and_state, input_signature=signature) if compiled else self.step_and_state
+        if compiled:                          # traced now, not at the first step (the same graph): in the
+            self.traced_step.get_concrete_function()   # harness's worker process, while torch builds
         self.after = None                     # the variables after the last step, read inside it (record)
 
     def tensor(self, array):

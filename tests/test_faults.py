@@ -283,9 +283,9 @@ def test_signal_during_imports_is_one_line(delay):
 
 @pytest.mark.parametrize("where", ["compare", "on_step", "evaluate"])
 def test_interrupt_anywhere_in_the_loop_gives_a_report(where, tmp_path, monkeypatch, capsys):
-    harness = sys.modules["compare.engine.harness"]
+    harness, judge = sys.modules["compare.engine.harness"], sys.modules["compare.engine.judge"]
     calls = {"n": 0}
-    real = {"compare": harness.cmp, "evaluate": harness.evaluate}
+    real = {"compare": judge.cmp, "evaluate": harness.evaluate}
 
     def interrupting(*args, **kwargs):
         calls["n"] += 1
@@ -296,7 +296,7 @@ def test_interrupt_anywhere_in_the_loop_gives_a_report(where, tmp_path, monkeypa
         real["on_step"] = lambda: None
         monkeypatch.setattr(common.Progress, "update", lambda self, n=1: interrupting())
     else:
-        monkeypatch.setattr(harness, "cmp" if where == "compare" else "evaluate", interrupting)
+        monkeypatch.setattr(*((judge, "cmp") if where == "compare" else (harness, "evaluate")), interrupting)
     argv = ["toy3", *FAST, "--quiet", "--json", str(tmp_path / "r.json")]
     argv += ["--epochs", "30", "--steps", "90"] if where == "evaluate" else ["--steps", "50"]
     assert main(argv) == 130

@@ -95,6 +95,7 @@ def run_recipe(recipe, spec, args, threads, remote):
         frameworks.require_optional("--html", ("pygments", "matplotlib"), "html")
     loading = background(lambda: recipe.load(data_dir=args.data_dir, offline=args.offline))
     check_frameworks(args.frameworks, remote=remote)  # imports torch and TensorFlow (seconds) while the data loads
+    frameworks.warm_up(args.frameworks)
     data = loading()
     frameworks.configure_threads(threads, [f for f in args.frameworks if f not in remote])
     if not args.quiet:

@@ -79,6 +79,13 @@ def configure_threads(threads, frameworks=()):
             pass  # TensorFlow already started: the report records the counts it actually has
 
 
+def warm_up(frameworks):
+    """Import now what the first use of a framework imports (torch.optim's first optimizer imports
+    torch._dynamo: 1.8 s here), while the data still loads on its thread (compare/cli/run.py)."""
+    if "torch" in frameworks and "torch" in sys.modules:
+        import torch._dynamo  # noqa: F401
+
+
 @contextlib.contextmanager
 def matplotlib_hidden():
     """While a framework imports: `import matplotlib` fails unless matplotlib is imported already.

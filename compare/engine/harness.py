@@ -29,9 +29,9 @@ import numpy as np
 from scratch.initializers import initial_params
 
 from . import convert, diagnose, masks as dropout, names, registry, worker
-from .check import TOLERANCES, cmp
+from .check import TOLERANCES
 from .judge import (StepResult, accuracy, accuracy_of, before_step, describe_exception, find_divergence,  # noqa: F401
-                    first_nonfinite, fold_worst, not_compared)
+                    first_nonfinite, fold_worst, layout, measure_pair, not_compared)
 from .errors import InputError
 from .lanes import Lanes
 from .conventions import differences, numeric_differences, settings_differences, unavailable
@@ -182,7 +182,7 @@ def train(spec, data, runners, pairs, params, out, on_step, keep_step, sequentia
 def train_built(spec, data, runners, pairs, params, out, on_step, keep_step, lanes):
     """train's work once the lanes are chosen: build every runner, then step and evaluate."""
     rtol, L = out["rtol"], spec.n_layers
-    for key, built in lanes.build(params).items():
+    for key, built in lanes.build(params, spec, pairs, rtol).items():
         if isinstance(built, InputError):              # a user's declaration that cannot work: exit 2
             raise built
         if isinstance(built, Exception):               # a broken implementation, not the harness
@@ -212,7 +212,7 @@ def train_built(spec, data, runners, pairs, params, out, on_step, keep_step, lan
         upcoming = next(schedule, None)
         if epoch != last_epoch:
             end_epoch(runners, epoch_loss)
-            out["evaluations"].append(evaluate(runners, data, spec, last_epoch))
+            out["evaluations"].append(evaluate(runners, data, spec, last_epoch, lanes))
             last_epoch = epoch
         step += 1
         Xb, Yb, handle = started or begin(index, step)
@@ -229,6 +229,7 @@ def train_built(spec, data, runners, pairs, params, out, on_step, keep_step, lan
             except Exception:                      # noqa: BLE001 - reported below as the sequential run does
                 early = {}
         finished = lanes.finish(handle, done)
+        early.update(lanes.measured())             # the pairs the worker process compared
         if (lanes.ahead and upcoming is not None and upcoming[0] == epoch and not spec.resync_each_step
                 and not (spec.steps is not None and step >= spec.steps)
                 and not any(isinstance(v, Exception) for v in finished.values())):
@@ -303,9 +304,8 @@ def train_built(spec, data, runners, pairs, params, out, on_step, keep_step, lan
         if out["first_nonfinite"] or (spec.steps is not None and step >= spec.steps):
             break
     lanes.settle(step)                                 # a step started ahead for nothing: undone
-    out["evaluations"].append(evaluate(runners, data, spec, last_epoch))
-    out["final_outputs"] = {key: r.implementation.predict(data.X_eval.astype(spec.dtype))
-                            for key, r in runners.items() if hasattr(r.implementation, "predict")}
+    out["evaluations"].append(evaluate(runners, data, spec, last_epoch, lanes))
+    out["final_outputs"] = predict_all(runners, data.X_eval.astype(spec.dtype), lanes)
 
 
 def end_epoch(runners, epoch_loss):
@@ -318,51 +318,21 @@ def end_epoch(runners, epoch_loss):
     epoch_loss.clear()
 
 
-def layout(pair, records, layouts, L):
-    """({tensor: why not compared}, [the tensors compared, in compute order]) for a pair: worked
-    out once per set of names the two records give (the same every step, in practice)."""
-    key = (pair.key, tuple(records[pair.ours]), tuple(records[pair.theirs]))
-    if key not in layouts:
-        ours, theirs = records[pair.ours], records[pair.theirs]
-        missing = not_compared(pair, records, pair.ours, pair.theirs)
-        layouts[key] = (missing, names.ordered([n for n in ours if n in theirs and n not in missing], L))
-    missing, common = layouts[key]
-    return dict(missing), common
+def predict_all(runners, X, lanes=None):
+    """{key: predict(X)} of every runner that has a predict (the worker's at the same time, lanes.py)."""
+    if lanes is not None:
+        return lanes.predict(X)
+    return {key: r.implementation.predict(X) for key, r in runners.items() if hasattr(r.implementation, "predict")}
 
 
-def measure_pair(spec, pair, records, Y_columns, layouts, rtol):
-    """Every tensor the pair's two records both give, compared (one pass each), then the batch
-    accuracy. -> ([TensorError] in compute order, ReLU kink flips)
-
-    Kink flips: how many ReLU inputs sit on opposite sides of 0 in the two records while agreeing
-    within rounding (|z| <= rtol * max|Z| in both), counted by cmp in the pass over each ReLU
-    layer's Z. There the derivative is 1 in one implementation and 0 in the other, honestly: the
-    backward pass of that step differs by whole elements. Such a step's backward tensors are
-    reported, not judged; its forward tensors still are. In float64 this needs |z| < 1e-9 * max|Z|
-    and has not been seen; in float32 it happens (MNIST: about one step in a thousand)."""
-    ours, theirs = records[pair.ours], records[pair.theirs]
-    _, common = layout(pair, records, layouts, spec.n_layers)
-    relu = {f"Z{l}" for l, name in enumerate(spec.activations, start=1) if name == "relu"}
-    errors = [cmp(n, ours[n], theirs[n], rtol if n in relu else None) for n in common]
-    flips = sum(e.kinks for e in errors)
-    acc_ours, acc_theirs = accuracy_of(ours, Y_columns, spec.n_layers), accuracy_of(theirs, Y_columns, spec.n_layers)
-    if acc_ours is not None and acc_theirs is not None:
-        errors.append(cmp("accuracy", acc_ours, acc_theirs))
-        errors[-1].max_rel = abs(acc_ours - acc_theirs)
-    return errors, flips
-
-
-def evaluate(runners, data, spec, epoch):
+def evaluate(runners, data, spec, epoch, lanes=None):
     """Test-set accuracy and predictions of every runner (when the data has a test set)."""
     if data.X_test is None:
         return {"epoch": epoch}
     X = data.X_test.astype(spec.dtype, copy=False)     # the same array every epoch: Keras converts it once
     Y = convert.rows_to_batch(data.Y_test.astype(spec.dtype, copy=False))
     result = {"epoch": epoch, "accuracy": {}, "predictions": {}}
-    for key, runner in runners.items():
-        if not hasattr(runner.implementation, "predict"):
-            continue
-        A = runner.implementation.predict(X)
+    for key, A in predict_all(runners, X, lanes).items():
         result["accuracy"][key] = accuracy(A, Y)
         result["predictions"][key] = np.argmax(A, axis=0) if A.shape[0] > 1 else (A[0] > 0.5).astype(int)
     return result

@@ -4,7 +4,8 @@ The batch accuracy of a record; `StepResult`, the few numbers a step keeps once 
 `fold_worst`, the worst error of each kind of tensor so far; the first non-finite value of a
 record; the tensors one side of a pair gives and the other does not; the first tensor of a step
 that fails the tolerance; an implementation's exception described by where it was raised; the
-parameters a kept step started from. All pure: records in, numbers and descriptions out.
+parameters a kept step started from; a pair's tensors compared (`measure_pair`, run by the harness
+and by its worker process alike). All pure: records in, numbers and descriptions out.
 
 Left out: running the steps and comparing the tensors (compare/engine/harness.py, check.py),
 explaining a divergence (diagnose.py), reports (report.py).
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import convert, names
+from .check import cmp
 from .conventions import MOMENTUM_FORMS
 
 
@@ -142,3 +144,37 @@ def find_divergence(step, pair, ours, theirs, errors, rtol):
                     "shape_ok": e.shape_ok, "finite": e.finite,
                     "shapes": {ours: list(e.shapes[0]), theirs: list(e.shapes[1])} if e.shapes else None}
     return None
+
+
+def layout(pair, records, layouts, L):
+    """({tensor: why not compared}, [the tensors compared, in compute order]) for a pair: worked
+    out once per set of names the two records give (the same every step, in practice)."""
+    key = (pair.key, tuple(records[pair.ours]), tuple(records[pair.theirs]))
+    if key not in layouts:
+        ours, theirs = records[pair.ours], records[pair.theirs]
+        missing = not_compared(pair, records, pair.ours, pair.theirs)
+        layouts[key] = (missing, names.ordered([n for n in ours if n in theirs and n not in missing], L))
+    missing, common = layouts[key]
+    return dict(missing), common
+
+
+def measure_pair(spec, pair, records, Y_columns, layouts, rtol):
+    """Every tensor the pair's two records both give, compared (one pass each), then the batch
+    accuracy. -> ([TensorError] in compute order, ReLU kink flips)
+
+    Kink flips: how many ReLU inputs sit on opposite sides of 0 in the two records while agreeing
+    within rounding (|z| <= rtol * max|Z| in both), counted by cmp in the pass over each ReLU
+    layer's Z. There the derivative is 1 in one implementation and 0 in the other, honestly: the
+    backward pass of that step differs by whole elements. Such a step's backward tensors are
+    reported, not judged; its forward tensors still are. In float64 this needs |z| < 1e-9 * max|Z|
+    and has not been seen; in float32 it happens (MNIST: about one step in a thousand)."""
+    ours, theirs = records[pair.ours], records[pair.theirs]
+    _, common = layout(pair, records, layouts, spec.n_layers)
+    relu = {f"Z{l}" for l, name in enumerate(spec.activations, start=1) if name == "relu"}
+    errors = [cmp(n, ours[n], theirs[n], rtol if n in relu else None) for n in common]
+    flips = sum(e.kinks for e in errors)
+    acc_ours, acc_theirs = accuracy_of(ours, Y_columns, spec.n_layers), accuracy_of(theirs, Y_columns, spec.n_layers)
+    if acc_ours is not None and acc_theirs is not None:
+        errors.append(cmp("accuracy", acc_ours, acc_theirs))
+        errors[-1].max_rel = abs(acc_ours - acc_theirs)
+    return errors, flips

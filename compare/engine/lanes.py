@@ -68,13 +68,15 @@ class Lanes:
     def concurrent(self):
         return self.pool is not None or self.remote is not None
 
-    def build(self, params):
-        """Build every runner (the second lane's in the worker, while this process builds the first's).
+    def build(self, params, spec=None, pairs=(), rtol=None):
+        """Build every runner (the second lane's in the worker, while this process builds the first's;
+        the worker also compares the pairs within its lane, `second_pairs`).
         -> {key: implementation, or the exception its build raised}, in the runners' order, ending
         at the first exception (as building one after another ends)"""
         remote = [k for k in self.lanes[-1]] if self.remote is not None else []
         if remote:
-            self.remote.start_build({k: self.runners[k] for k in remote}, params)
+            self.remote.start_build({k: self.runners[k] for k in remote}, params,
+                                    (spec, self.second_pairs(pairs), rtol) if spec is not None else None)
             frameworks.REMOTE.update(self.remote.environment())
         built = {}
         for key, runner in self.runners.items():
@@ -108,6 +110,35 @@ class Lanes:
             return []
         first = set(self.lanes[0])
         return [p for p in pairs if p.ours in first and p.theirs in first]
+
+    def second_pairs(self, pairs):
+        """The pairs whose two runners are both in the worker's lane (the worker compares them)."""
+        if self.remote is None:
+            return []
+        second = set(self.lanes[1])
+        return [p for p in pairs if p.ours in second and p.theirs in second]
+
+    def measured(self):
+        """{pair key: (errors, flips)} of the pairs the worker compared in the step just finished."""
+        return self.remote.measured if self.remote is not None else {}
+
+    def predict(self, X):
+        """predict(X) of every runner that has one, the worker's while this process does its own.
+        -> {key: A} in the runners' order; the first exception (in that order) is raised"""
+        remote = [k for k in self.lanes[-1] if hasattr(self.runners[k].implementation, "predict")] if self.remote else []
+        if remote:
+            self.remote.start_predict(remote, X)
+        out = {}
+        for key, runner in self.runners.items():
+            if key not in remote and hasattr(runner.implementation, "predict"):
+                out[key] = runner.implementation.predict(X)
+        if remote:
+            out.update(self.remote.finish_predict())
+        ordered = {key: out[key] for key in self.runners if key in out}
+        for value in ordered.values():
+            if isinstance(value, Exception):
+                raise value
+        return ordered
 
     @property
     def ahead(self):
