@@ -4,7 +4,8 @@ whole lockstep harness, and the machine's own GEMM rate, all measured in this on
     python bench/step_time.py [--json PATH] [--repeat N] [--threads N] [--end-to-end] [--sweep [--sweep-png PATH]]
 
 Prints ms per step and ratios (scratch / torch, keras / torch, lockstep / sum of the three
-alone, for the harness in two lanes and one after another), and each implementation's achieved
+alone, for the harness with Keras's lane in a worker process as the CLI runs it, on a thread,
+and one after another), and each implementation's achieved
 GFLOP/s as a fraction of a plain NumPy GEMM's. Random inputs stand in for MNIST (a step's cost
 does not depend on the pixel values). --end-to-end also times whole commands (`python -m compare
 mnist`, `parity`, `mnist-small`, in lanes and sequentially); --sweep the harness's cost over
@@ -24,7 +25,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 from tabulate import tabulate  # noqa: E402
 
-from compare.engine import convert, frameworks, harness, registry  # noqa: E402
+from compare.engine import convert, frameworks, harness, registry, worker  # noqa: E402
 from compare.data.mnist import one_hot  # noqa: E402
 from compare.data.recipes import Data, get  # noqa: E402
 from scratch.initializers import initial_params  # noqa: E402
@@ -78,39 +79,49 @@ def implementations(spec, m, dtype):
     return steps
 
 
-def lockstep_ms(spec, m, steps, sequential=None):
+def lockstep_ms(spec, m, steps, mode="worker"):
     """ms per step of the whole harness (every runner, every comparison) on random data, timed
     between the first and the last step's callback (building the models is left out).
-    sequential=True: the implementations one after another (else in two lanes)."""
+    mode: 'worker' (Keras's lane in a worker process, as `python -m compare` runs), 'lanes' (on a
+    thread of this process), 'sequential' (one implementation after another)."""
     rng = np.random.default_rng(2)
     n = m * 4
     data = Data(X=rng.random((n, 784)), Y=one_hot(rng.integers(0, 10, n)), X_eval=rng.random((2, 784)))
     stamps = []
     subjects, references = [registry.get("scratch")], [registry.require(n) for n in ("torch", "keras")]
-    harness.lockstep(spec.replace(steps=steps + 1, batch_size=m, shuffle=True), data, subjects, references,
-                     on_step=lambda result: stamps.append(time.perf_counter()), sequential=sequential)
+    if mode == "worker":
+        worker.start(("keras",))
+    try:
+        harness.lockstep(spec.replace(steps=steps + 1, batch_size=m, shuffle=True), data, subjects, references,
+                         on_step=lambda result: stamps.append(time.perf_counter()), sequential=mode == "sequential")
+    finally:
+        worker.discard_pending()
     return 1000 * (stamps[-1] - stamps[0]) / steps
 
 
 COMMANDS = {"mnist": ["mnist"], "parity": ["parity"], "mnist-small": ["mnist-small"]}
 
 
+MODES = {"worker": {}, "lanes": {"FRAMEWORK_MIRROR_WORKER": "0"}, "sequential": {"FRAMEWORK_MIRROR_SEQUENTIAL": "1"}}
+
+
 def end_to_end(repeat=1):
-    """Wall seconds of whole commands, imports included: {command: {'lanes': s, 'sequential': s}}
-    (the fastest of `repeat`, the two modes alternated so that a busy machine slows both alike)."""
+    """Wall seconds of whole commands, imports included: {command: {'worker': s, 'lanes': s,
+    'sequential': s}} (the fastest of `repeat`, the modes alternated so that a busy machine slows
+    them alike)."""
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     out = {}
     for name, argv in COMMANDS.items():
         best = {}
         for _ in range(repeat):
-            for mode, flag in (("lanes", "0"), ("sequential", "1")):
-                env = dict(os.environ, FRAMEWORK_MIRROR_SEQUENTIAL=flag, TF_CPP_MIN_LOG_LEVEL="3")
+            for mode, settings in MODES.items():
+                env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", **settings)
                 start = time.perf_counter()
                 subprocess.run([sys.executable, "-m", "compare", *argv, "--quiet"], cwd=repo, env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
                 best[mode] = min(best.get(mode, float("inf")), time.perf_counter() - start)
         out[name] = best
-        print(f"{name}: {best['lanes']:.1f} s in lanes, {best['sequential']:.1f} s sequential", flush=True)
+        print(f"{name}: " + ", ".join(f"{best[mode]:.1f} s {mode}" for mode in MODES), flush=True)
     return out
 
 
@@ -131,7 +142,7 @@ def main(argv=None):
     frameworks.configure_threads(threads, ("torch", "keras"))
     base = get("mnist").spec
     result = {"ms_per_step": {}, "lockstep_ms_per_step": {}, "gemm_gflops": {}, "gflops": {},
-              "lockstep_sequential_ms_per_step": {}, "threads_per_library": threads, "environment": None}
+              "lockstep_lanes_ms_per_step": {}, "lockstep_sequential_ms_per_step": {}, "threads_per_library": threads, "environment": None}
     rows = []
     for dtype in ("float64", "float32"):
         result["gemm_gflops"][dtype] = peak = gemm_gflops(dtype, args.repeat)
@@ -139,23 +150,25 @@ def main(argv=None):
             spec = base.replace(dtype=dtype)
             key = f"{dtype}/batch{m}"
             times = {name: best_ms(fn, args.repeat) for name, fn in implementations(spec, m, dtype).items()}
-            locked, one_by_one = lockstep_ms(spec, m, 30), lockstep_ms(spec, m, 30, sequential=True)
+            locked, threaded, one_by_one = (lockstep_ms(spec, m, 40, mode) for mode in ("worker", "lanes", "sequential"))
             result["ms_per_step"][key] = times
             result["lockstep_ms_per_step"][key] = locked
+            result["lockstep_lanes_ms_per_step"][key] = threaded
             result["lockstep_sequential_ms_per_step"][key] = one_by_one
             result["gflops"][key] = {k: step_flops(m) / (t / 1000) / 1e9 for k, t in times.items()}
             alone = sum(times.values()) + times["scratch"]   # the harness runs scratch twice (two conventions)
             rows.append([key] + [f"{times.get(k, float('nan')):.2f}" for k in ("scratch", "torch", "keras")]
                         + [f"{locked:.2f}", f"{times['scratch'] / times['torch']:.2f}" if "torch" in times else "-",
                            f"{times['keras'] / times['torch']:.2f}" if "keras" in times else "-",
-                           f"{locked / alone:.2f}", f"{one_by_one / alone:.2f}"]
+                           f"{locked / alone:.2f}", f"{threaded / alone:.2f}", f"{one_by_one / alone:.2f}"]
                         + [f"{result['gflops'][key][k] / peak:.0%}" for k in ("scratch", "torch", "keras") if k in times])
     result["environment"] = frameworks.environment(("scratch", "torch", "keras"))
     headers = ["dtype/batch", "scratch ms", "torch ms", "keras ms", "lockstep ms", "scratch/torch", "keras/torch",
-               "lockstep/alone", "sequential/alone", "scratch %GEMM", "torch %GEMM", "keras %GEMM"]
+               "lockstep/alone", "threads/alone", "sequential/alone", "scratch %GEMM", "torch %GEMM", "keras %GEMM"]
     print(tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True))
     print("GEMM GFLOP/s (numpy 1024^3): " + ", ".join(f"{k} {v:.1f}" for k, v in result["gemm_gflops"].items()))
-    print("lockstep/alone: the harness's step over scratch x2 (both conventions) + torch + keras run alone")
+    print("lockstep/alone: the harness's step (Keras's lane in the worker process, as the CLI runs it) over\n"
+          "scratch x2 (both conventions) + torch + keras run alone; threads/alone: that lane on a thread instead")
     print(f"threads per library: {threads or 'each library default'}")
     if args.end_to_end:
         result["end_to_end_s"] = end_to_end()

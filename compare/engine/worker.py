@@ -245,6 +245,7 @@ class Worker:
         self.masks = {}                              # runner key -> this step's dropout masks
         self.in_flight = None                        # (keys, step) of a step sent and not yet received
         self.measured = {}                           # the pairs the worker compared in the last step
+        self.origins = {}                            # id(record) -> (record, runner key, step): the last step's
         self.closed = False
 
     # -- the channel
@@ -318,6 +319,7 @@ class Worker:
         keys, _ = handle
         part, outcomes, self.measured = self.receive()
         self.in_flight = None
+        self.origins = {}
         arrays = self.inbox.get(part) if part is not None else {}
         done = {}
         for key in keys:
@@ -326,6 +328,7 @@ class Worker:
             if outcomes[key] is None:                # a record: its arrays, named '<key>\0<tensor>' in the block
                 prefix = key + "\0"
                 done[key] = {name[len(prefix):]: value for name, value in arrays.items() if name.startswith(prefix)}
+                self.origins[id(done[key])] = (done[key], key, handle[1])
             else:
                 done[key] = outcomes[key]            # the exception its step raised
         return done
@@ -356,6 +359,17 @@ class Worker:
         if isinstance(value, Exception):
             raise value
         return value
+
+    def resync(self, key, record):
+        """The remote implementation's resync(record); a record of the worker's own last step is
+        not sent back: the worker takes its own copy of it (the same numbers)."""
+        origin = self.origins.get(id(record))
+        if origin is not None and origin[0] is record:
+            kind, value = self.ask("resync_from", key, origin[1], origin[2])
+            if kind == "error":
+                raise value
+            return value
+        return self.call(key, "resync", record)
 
     def call(self, key, method, *args):
         """A method of a remote implementation; its exception is raised here, as a local one would be."""
@@ -403,6 +417,8 @@ class RemoteImplementation:
             return lambda masks: self.worker.masks.__setitem__(self.key, masks)
         if name == "predict":
             return lambda X: self.worker.predict(self.key, X)
+        if name == "resync":
+            return lambda record: self.worker.resync(self.key, record)
         return lambda *args: self.worker.call(self.key, name, *args)
 
 
@@ -521,6 +537,9 @@ class Server:
             return {pair.key: measure_pair(spec, pair, records, Y_columns, self.layouts, rtol) for pair in pairs}
         except Exception:                           # noqa: BLE001 - the harness compares and reports it
             return {}
+
+    def on_resync_from(self, key, source, step):
+        return self.on_call(key, "resync", (self.history[step][source],))
 
     def on_rewind(self, step):
         for key, record in self.history[step].items():
