@@ -77,11 +77,23 @@ def main(argv):
     threads = args.threads if args.threads else frameworks.default_threads(spec)
     remote = ("keras",) if worker.wanted(args.frameworks, threads, args.inject_bug) else ()
     if remote:                                      # Keras imports (and later steps) in a process of its own
-        worker.start(remote)
+        prepare(worker.start(remote), spec, args.frameworks)
     try:
         return run_recipe(recipe, spec, args, threads, remote)
     finally:
         worker.discard_pending()                    # a run that ended before it took the worker
+
+
+def prepare(remote, spec, names):
+    """Have the worker build its runners (Keras's conventions) right after its imports: the spec,
+    and so the initial parameters, are known before the data is. The harness's own build request
+    then finds them built (worker.py checks that they are the same)."""
+    from ..engine import registry
+    from ..engine.harness import plan
+
+    subjects = [registry.get(n) for n in names if n == "scratch"]
+    runners, _ = plan(spec, subjects, [registry.get(n) for n in names if n != "scratch"])
+    remote.prepare({k: r for k, r in runners.items() if r.convention == "keras"}, spec)
 
 
 def run_recipe(recipe, spec, args, threads, remote):
@@ -96,6 +108,9 @@ def run_recipe(recipe, spec, args, threads, remote):
     loading = background(lambda: recipe.load(data_dir=args.data_dir, offline=args.offline))
     check_frameworks(args.frameworks, remote=remote)  # imports torch and TensorFlow (seconds) while the data loads
     frameworks.warm_up(args.frameworks)
+    if remote:                                      # loaded while this process waits for the data and the worker
+        from ..engine.check import load_kernel_in_background
+        load_kernel_in_background()
     data = loading()
     frameworks.configure_threads(threads, [f for f in args.frameworks if f not in remote])
     if not args.quiet:

@@ -24,6 +24,7 @@ takes the NumPy path, which describes it. FRAMEWORK_MIRROR_KERNEL=numpy turns th
 Left out: ULP-based measures; per-element tolerances.
 """
 import os
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -114,18 +115,34 @@ def kinks_numpy(a, b, rtol):
 
 
 _KERNEL = []          # [the compiled scan, or None where numba is missing or turned off]
+_LOADING = threading.Lock()
 
 
 def kernel():
     """The compiled one-pass scan (numba), compiled on first use and cached on disk; None without numba."""
     if not _KERNEL:
-        _KERNEL.append(None)
-        if os.environ.get("FRAMEWORK_MIRROR_KERNEL", "numba") != "numpy":
-            try:
-                _KERNEL[0] = compile_scan()
-            except Exception:                   # noqa: BLE001 - no numba, or it cannot compile here: NumPy
-                _KERNEL[0] = None
+        with _LOADING:                          # one loader; a second caller waits for it
+            if not _KERNEL:
+                scan = None
+                if os.environ.get("FRAMEWORK_MIRROR_KERNEL", "numba") != "numpy":
+                    try:
+                        scan = compile_scan()
+                    except Exception:           # noqa: BLE001 - no numba, or it cannot compile here: NumPy
+                        scan = None
+                _KERNEL.append(scan)
     return _KERNEL[0]
+
+
+def kernel_ready():
+    """Whether kernel() would answer at once (loaded, or known to be missing)."""
+    return bool(_KERNEL)
+
+
+def load_kernel_in_background():
+    """Import numba and load the scan (about 1 s) on a thread, while this process waits or steps
+    (the libraries release the interpreter lock in their kernels); kernel() waits for it if called first."""
+    if not _KERNEL:
+        threading.Thread(target=kernel, name="load-comparison-kernel", daemon=True).start()
 
 
 def compile_scan():

@@ -283,6 +283,13 @@ class Worker:
         return self.wait_ready()["unavailable"].get(name)
 
     # -- the harness's calls
+    def prepare(self, runners, spec):
+        """Build `runners` ({key: Runner}) from `spec`'s initial parameters as soon as the worker's
+        imports are done, before the harness asks (the CLI knows the spec first); start_build then
+        finds them built if it asks for the very same (name, convention, spec and parameters), and
+        builds afresh otherwise. A small message: it must not wait for the busy worker to read it."""
+        self.send("prepare", [(key, r.entry.name, r.convention, r.spec) for key, r in runners.items()], spec)
+
     def start_build(self, runners, params, judge=None):
         """Start building `runners` ({key: Runner}) in the worker (it builds while this process
         builds its own). judge: (spec, [Pair] within these runners, rtol): pairs the worker
@@ -435,7 +442,7 @@ def serve(fd, config):
     try:
         for module in config.get("preload", ()):
             __import__(module)
-        from . import frameworks as fw
+        from . import check, frameworks as fw
         from . import registry
 
         unavailable = {}
@@ -445,6 +452,7 @@ def serve(fd, config):
             except Exception as error:              # noqa: BLE001 - reported to the harness as require would
                 unavailable[name] = str(error)
         fw.configure_threads(fw.MINI_BATCH_THREADS, [n for n in config["frameworks"] if n not in unavailable])
+        check.load_kernel_in_background()          # the first steps' pairs are compared by the harness meanwhile
         env = fw.environment(config["frameworks"])
         conn.send(("ready", {"unavailable": unavailable, "environment": {k: v for k, v in env.items() if k == "keras"}}))
     except BaseException:                           # noqa: BLE001 - the harness reports it as an internal error
@@ -467,6 +475,7 @@ class Server:
         self.batch = None
         self.history = {}                            # step -> {key: record}, the last two steps
         self.judge, self.layouts = None, {}          # (spec, pairs, rtol) the worker compares; their layouts
+        self.prepared = {}                           # runners built before the harness asked (prepare)
 
     def loop(self):
         while True:
@@ -476,6 +485,16 @@ class Server:
                 break
             if message[0] == "close":
                 break
+            if message[0] == "prepare":              # no answer: the harness's build asks later
+                try:
+                    from scratch.initializers import initial_params
+
+                    plan, spec = message[1:]
+                    self.prepared = self.build_all(plan, initial_params(
+                        spec.sizes, spec.weight_init, spec.bias_init, spec.seed, spec.dtype, spec.fixed_params))
+                except Exception:                   # noqa: BLE001 - the build proper will say what is wrong
+                    self.prepared = {}
+                continue
             try:
                 reply = getattr(self, "on_" + message[0])(*message[1:])
             except BaseException:                   # noqa: BLE001 - the harness's side reports it
@@ -487,22 +506,36 @@ class Server:
                 break
         self.outbox.discard()
 
-    def on_build(self, plan, params, judge):
+    def build_all(self, plan, params):
+        """-> {key: ((name, convention, spec), params, implementation or the exception its build raised)}"""
         from . import registry
-
-        self.judge, self.layouts = judge, {}
 
         built = {}
         for key, name, convention, spec in plan:
             try:
                 implementation = registry.get(name).builder()(spec, [(W.copy(), b.copy()) for W, b in params], convention)
             except Exception as error:              # noqa: BLE001 - described by the harness, as a local one is
-                built[key] = {"error": portable(error)}
+                built[key] = ((name, convention, spec), params, portable(error))
+                break
+            built[key] = ((name, convention, spec), params, implementation)
+        return built
+
+    def on_build(self, plan, params, judge):
+        self.judge, self.layouts = judge, {}
+        prepared, self.prepared = self.prepared, {}
+        same = len(prepared) == len(plan) and all(
+            key in prepared and prepared[key][0] == (name, convention, spec) and same_params(prepared[key][1], params)
+            for key, name, convention, spec in plan)
+        built = prepared if same else self.build_all(plan, params)
+        out = {}
+        for key, (_, _, implementation) in built.items():
+            if isinstance(implementation, Exception):
+                out[key] = {"error": implementation}
                 break
             self.implementations[key] = implementation
-            built[key] = {"methods": [m for m in ("predict", "end_epoch", "resync", "set_masks", "restore")
-                                      if hasattr(implementation, m)]}
-        return built
+            out[key] = {"methods": [m for m in ("predict", "end_epoch", "resync", "set_masks", "restore")
+                                    if hasattr(implementation, m)]}
+        return out
 
     def on_step(self, keys, batch, masks, step):
         from .lanes import run_lane
@@ -527,7 +560,9 @@ class Server:
         from . import convert, names
         from .judge import measure_pair
 
-        if not self.judge or not complete:
+        from .check import kernel_ready
+
+        if not self.judge or not complete or not kernel_ready():
             return {}
         spec, pairs, rtol = self.judge
         try:
@@ -560,6 +595,12 @@ class Server:
             return "value", getattr(self.implementations[key], method)(*args)
         except Exception as error:                  # noqa: BLE001 - raised again on the harness's side
             return "error", portable(error)
+
+
+def same_params(a, b):
+    """Two lists of (W, b) equal in every bit (and dtype)."""
+    return len(a) == len(b) and all(x.dtype == y.dtype and x.shape == y.shape and np.array_equal(x, y)
+                                    for pa, pb in zip(a, b) for x, y in zip(pa, pb))
 
 
 class Runner:
