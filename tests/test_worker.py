@@ -182,3 +182,31 @@ def test_ctrl_c_stops_the_cli_and_its_worker(tmp_path, mnist_dir):
     time.sleep(1)
     for pid in children:
         assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text().lower()
+
+
+@pytest.mark.parametrize("change", ["lr", "params"])
+def test_runners_prepared_for_another_spec_or_start_are_built_again(change):
+    """The CLI has the worker build its runners before the harness asks; a build request that
+    differs (another learning rate, other initial parameters) gets runners built for it."""
+    spec = get("mnist").spec.replace(sizes=(784, 16, 10), activations=("relu", "softmax"), batch_size=32)
+    asked = spec.replace(lr=0.5) if change == "lr" else spec
+    params = initial_params(spec.sizes, spec.weight_init, spec.bias_init, spec.seed, spec.dtype, spec.fixed_params)
+    if change == "params":
+        params = [(W * 0.5, b) for W, b in params]
+    runners, _ = harness.plan(asked, [registry.get("scratch")], [registry.require("torch"), registry.get("keras")])
+    keys = ["scratch@keras", "keras"]
+    rng = np.random.default_rng(9)
+    X, Y = rng.random((32, 784)), np.eye(10)[rng.integers(0, 10, 32)]
+    remote = worker.Worker(("keras",))
+    try:
+        prepared, _ = harness.plan(spec, [registry.get("scratch")], [registry.require("torch"), registry.get("keras")])
+        remote.prepare({k: prepared[k] for k in keys}, spec)
+        remote.start_build({k: runners[k] for k in keys}, params)
+        assert all(isinstance(v, worker.RemoteImplementation) for v in remote.finish_build().values())
+        records = {k: worker.copied(v) for k, v in remote.finish_step(remote.start_step(keys, X, Y, 1)).items()}
+    finally:
+        remote.close()
+    for key in keys:
+        local = runners[key].entry.builder()(runners[key].spec, [(W.copy(), b.copy()) for W, b in params],
+                                             runners[key].convention)
+        np.testing.assert_array_equal(records[key]["W1"], local.step(X, Y)["W1"], err_msg=key)

@@ -59,7 +59,8 @@ class Lanes:
                                                                  and runners[k].entry.name != "scratch"
                                                                  for k in self.lanes[1])):
             remote.close(wait=0)                       # it cannot run this lane: Keras in this process after all
-            frameworks.configure_threads(frameworks.CONFIGURED["threads"], ("keras",))
+            if any(r.entry.name == "keras" for r in runners.values()):
+                frameworks.configure_threads(frameworks.CONFIGURED["threads"], ("keras",))
             remote = None
         self.remote = remote
         self.pool = ThreadPoolExecutor(1, thread_name_prefix="lockstep-lane") if len(self.lanes) > 1 and not remote else None
