@@ -1,5 +1,6 @@
 """python -m compare: see compare/cli/__init__.py. A signal at any time, even during the first
 imports, ends it with one line, 'interrupted', and exit 130 (compare/engine/interrupts.py)."""
+import os
 import sys
 
 from .engine import interrupts
@@ -14,4 +15,12 @@ try:
 except KeyboardInterrupt:
     print("interrupted", file=sys.stderr)
     code = 130
-sys.exit(code)
+# The work is done and said: leave without the interpreter's teardown (torch's, TensorFlow's and
+# numba's take about a second, during which a Ctrl-C would kill the process silently and turn the
+# exit status into 130 after a verdict was printed). Every file is closed; the worker is stopped.
+try:
+    sys.stdout.flush()
+    sys.stderr.flush()
+except (OSError, ValueError):                  # a closed or broken pipe: nothing left to say there
+    pass
+os._exit(code if isinstance(code, int) else 1)

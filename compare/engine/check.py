@@ -29,6 +29,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import interrupts
+
 FLOAT64_RTOL = 1e-9
 # float32: one rounding is 2^-24 ~ 6e-8. A K-term dot product rounds differently in two
 # summation orders by ~sqrt(K) * 6e-8 typically and K * 6e-8 at worst (4.7e-5 for K = 784, the
@@ -126,7 +128,8 @@ def kernel():
                 scan = None
                 if os.environ.get("FRAMEWORK_MIRROR_KERNEL", "numba") != "numpy":
                     try:
-                        scan = compile_scan()
+                        with interrupts.held():     # numba/llvmlite: a C++ extension's import
+                            scan = compile_scan()
                     except Exception:           # noqa: BLE001 - no numba, or it cannot compile here: NumPy
                         scan = None
                 _KERNEL.append(scan)

@@ -47,9 +47,12 @@ def require_optional(option, modules, extra):
     """Import `modules` (needed by `option`) or raise InputError naming the pip extra that brings them."""
     import importlib
 
+    from . import interrupts
+
     for module in modules:
         try:
-            importlib.import_module(module)
+            with interrupts.held():                 # a C++ extension's import (interrupts.held)
+                importlib.import_module(module)
         except (ImportError, OSError) as error:
             raise InputError(f"{option} needs {module}, which cannot be imported here ({type(error).__name__}); "
                              f"install it with pip install -c constraints.txt '.[{extra}]'") from None
@@ -64,13 +67,17 @@ def configure_threads(threads, frameworks=()):
         return
     from threadpoolctl import threadpool_limits
 
+    from . import interrupts
+
     threadpool_limits(threads)
     if "torch" in sys.modules or "torch" in frameworks:
-        import torch
+        with interrupts.held():
+            import torch
 
         torch.set_num_threads(threads)
     if "tensorflow" in sys.modules or "keras" in frameworks:
-        import tensorflow as tf
+        with interrupts.held(), matplotlib_hidden():
+            import tensorflow as tf
 
         try:
             tf.config.threading.set_intra_op_parallelism_threads(threads)
@@ -83,7 +90,10 @@ def warm_up(frameworks):
     """Import now what the first use of a framework imports (torch.optim's first optimizer imports
     torch._dynamo: 1.8 s here), while the data still loads on its thread (compare/cli/run.py)."""
     if "torch" in frameworks and "torch" in sys.modules:
-        import torch._dynamo  # noqa: F401
+        from . import interrupts
+
+        with interrupts.held():                     # a C++ extension's import (interrupts.held)
+            import torch._dynamo  # noqa: F401
 
 
 @contextlib.contextmanager

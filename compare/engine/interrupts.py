@@ -84,3 +84,18 @@ class deferred:
 def restore(previous):
     for number, handler in previous.items():
         signal.signal(number, handler if handler is not None else signal.SIG_DFL)
+
+
+class held(deferred):
+    """`with held():` signals noted inside the block, and raised as KeyboardInterrupt once it ends.
+    Around the import of a C++ extension (torch, TensorFlow, numba): a KeyboardInterrupt raised in
+    one of its callbacks into Python during its static initialisation aborts the whole process
+    (pybind11: "terminate called after throwing an instance of 'pybind11::error_already_set'",
+    signal 6, seen at 1 s into `import torch`); held, the signal ends the run with the usual line a
+    few seconds later, when the import is done."""
+
+    def __exit__(self, *exc):
+        restore(self.previous)
+        if self.held and exc[0] is None:
+            raise KeyboardInterrupt
+        return False

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from .errors import FrameworkUnavailable, InputError
+from . import interrupts
 from .frameworks import matplotlib_hidden
 
 
@@ -117,13 +118,14 @@ def require(name):
         raise FrameworkUnavailable(_UNAVAILABLE[name])
     for module in entry.requires:
         try:
-            with matplotlib_hidden():                 # Keras would import it at start (frameworks.py)
+            with matplotlib_hidden(), interrupts.held():   # Keras would import matplotlib (frameworks.py)
                 importlib.import_module(module)
         except (ImportError, OSError) as error:
             _UNAVAILABLE[name] = unavailable_text(entry, error)
             raise FrameworkUnavailable(_UNAVAILABLE[name]) from None
     try:
-        entry.builder()
+        with interrupts.held():
+            entry.builder()
     except FrameworkUnavailable as error:
         _UNAVAILABLE[name] = str(error)
         raise
