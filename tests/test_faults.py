@@ -268,7 +268,7 @@ def test_signal_mid_run_writes_an_interrupted_report(signum, tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
 
 
-@pytest.mark.parametrize("delay", [0.05, 0.3, 1.0])
+@pytest.mark.parametrize("delay", [0.05, 0.3, 1.0, 2.0, 3.5])     # the package, torch, torch._dynamo, the worker
 def test_signal_during_imports_is_one_line(delay):
     process = subprocess.Popen([sys.executable, "-m", "compare", "toy3", *FAST], stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True, env=subprocess_env(), cwd=REPO)
