@@ -16,7 +16,7 @@ import sys
 
 from ..data import recipes
 from ..engine.errors import EXIT_MISMATCH, EXIT_OK, InputError
-from .common import resolve_spec
+from .common import load_data, resolve_spec
 from .run import recipe_parser
 
 DEFAULT_RECIPE = "toy3"
@@ -63,7 +63,7 @@ def main(argv):
 
     for framework in ("torch", "keras"):                # missing: one line, exit 2, before anything is printed
         registry.require(framework)
-    data = recipe.load(data_dir=args.data_dir, offline=args.offline)
+    data = load_data(recipe, args)
     from ..engine.proof import prove
 
     frameworks.configure_threads(args.threads or 1, ("torch", "keras"))
