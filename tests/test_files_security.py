@@ -341,7 +341,7 @@ def test_uncompressed_canonical_files_pass_and_tampered_ones_are_refused(zero_la
     assert str(info.value) == (
         f"MNIST file {path} fails its SHA-256 check (expected 65a50cbbf4e9..., got "
         f"{mnist_data.sha256(path)[:12]}...): it is not the canonical MNIST; replace it, pass --data-dir DIR "
-        f"holding the four MNIST IDX .gz files, or pass --allow-other-data to run on it anyway")
+        f"holding the four MNIST IDX .gz files, or pass --allow-other-data (allow_other_data=True) to run on it anyway")
     m = load_mnist(zero_labels, allow_other_data=True)
     assert m.other == ("train-labels-idx1-ubyte",) and m.train_labels.max() == 0
     path.write_bytes(gzip.open(mnist_dir / "train-labels-idx1-ubyte.gz").read())   # the canonical bytes

@@ -52,10 +52,15 @@ def main(argv):
     if "kept" not in out:
         raise InputError(f"the run stopped before step {args.step} (non-finite value or error)")
     numbers = print_trace(recipe, spec, out["kept"], out["keys"], args.step, args.example, args.full)
+    from ..views.tables import data_caveat
+    if data_caveat(data.info):                      # --allow-other-data: say what the numbers were computed on
+        print(f"data: {data_caveat(data.info)}")
     if args.json is not None:
         document = {"recipe": recipe.name, "step": args.step, "example": args.example, "runners": out["keys"],
                     "tensors": {name: {k: np.asarray(v).tolist() for k, v in values.items()}
                                 for name, values in numbers.items()}}
+        if data_caveat(data.info):
+            document["data"] = dict(data.info)
         write_atomic(args.json, lambda f: json.dump(jsonable(document), f, indent=1))
     diverged = out["first_divergence"] is not None and out["first_divergence"]["step"] <= args.step
     return EXIT_MISMATCH if diverged else EXIT_OK

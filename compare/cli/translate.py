@@ -70,6 +70,10 @@ def main(argv):
     print_translation(translation, recipe.name, spec)
     result = {"command": "translate", "recipe": recipe.name, "from": args.source, "to": translation.target,
               "translation": as_json(translation), "proof": None, "fix": None}
+    from ..views.tables import data_caveat
+    if data_caveat(data.info):                          # --allow-other-data: the proof ran on other data
+        print(f"data: {data_caveat(data.info)}")
+        result["data"] = dict(data.info)
     if not translation.provable:
         rows = [row for row in translation.rows if row.kind == "none"]
         print(f"NOT PROVEN: {'; '.join(f'{r.rule}: {r.why}' for r in rows)}: nothing in {translation.target} "

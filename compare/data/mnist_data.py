@@ -18,7 +18,7 @@ canonical MNIST, for the report and the printed verdict to say so. (verify=False
 for tests that build their own files; the shipped copy is always checked.) The cost: hashing the
 shipped .gz files takes ~0.015 s here, the 55 MB of uncompressed files ~0.035 s (SHA-NI; a CPU
 without it several times that), next to ~0.2 s of decompressing or reading them; measured in
-docs/data.md, so no cache of the verdict is kept. The IDX header is checked too:
+docs/files-and-data.md, so no cache of the check is kept. The IDX header is checked too:
 magic number, counts (at least one image), 28x28, and the file's length must be exactly what
 the header implies. Every fault (a missing, unreadable or corrupt file, a folder that cannot be
 read or created) is one InputError line naming the file or folder.
@@ -229,7 +229,7 @@ def check_sha256(path, name):
     if actual != expected:
         raise DataMismatch(f"MNIST file {path} fails its SHA-256 check (expected {expected[:12]}..., "
                            f"got {actual[:12]}...): it is not the canonical MNIST; replace it, {HINT}, "
-                           f"or pass --allow-other-data to run on it anyway")
+                           f"or pass --allow-other-data (allow_other_data=True) to run on it anyway")
 
 
 def load_mnist(data_dir=None, *, offline=False, cache_dir=None, verify=True, allow_other_data=False):
