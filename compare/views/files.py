@@ -12,7 +12,12 @@ Every writer (--json, --plot, --html; `bugs --json`, `trace --json`) goes throug
     would not follow (`refused_link`): one in a sticky, world-writable folder (/tmp) owned by
     neither this user nor the folder's owner. That is the temporary-folder attack (another user
     plants /tmp/report.json -> a file of yours, and your report replaces it); it is refused with
-    one line, before the run and again just before the rename;
+    one line, before the run and again just before the rename. Why this rule and not "replace
+    the link itself" (rename over the link's own name, which never touches its target): a link
+    you made on purpose (report.json -> runs/today.json) is documented to be written through,
+    and the kernel's rule is the one that tells your link from a planted one; O_NOFOLLOW alone
+    would refuse both. Left: another user swapping a folder of the path between that check and
+    the rename;
   - paths are made absolute when the arguments are read (`absolute`): a user's file that calls
     os.chdir at import or inside its forward does not move the report;
   - a report whose run ends before its writing started (an input error found later, the user's
@@ -82,19 +87,19 @@ def refused_link(path):
         candidate = os.path.join(current, name)
         try:
             info = os.lstat(candidate)
-        except OSError:                      # not there (yet), or not searchable: nothing followed
-            return None
-        if not stat.S_ISLNK(info.st_mode):
-            current = candidate
-            continue
-        folder = os.stat(current)
+            if not stat.S_ISLNK(info.st_mode):
+                current = candidate
+                continue
+            folder = os.stat(current)
+            link = os.readlink(candidate)
+        except OSError:                      # not there (yet), or not searchable: nothing followed;
+            return None                      # check_writable / the writing name the fault
         sticky_open = folder.st_mode & stat.S_ISVTX and folder.st_mode & stat.S_IWOTH
         if sticky_open and info.st_uid not in (os.geteuid(), folder.st_uid):
             return candidate, info.st_uid
         hops += 1
         if hops > MAX_LINKS:                 # a loop: the writing itself reports it
             return None
-        link = os.readlink(candidate)
         if link.startswith(os.sep):
             current = os.sep
         pending[:0] = [part for part in link.split(os.sep) if part]
