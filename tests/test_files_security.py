@@ -282,6 +282,27 @@ def test_symlink_of_another_user_outside_a_sticky_folder_is_followed(tmp_path):
     assert (tmp_path / "real.json").read_text() == "new"
 
 
+def test_a_file_planted_by_another_user_passes_on_no_bits_and_a_hard_link_is_not_written(sticky):
+    """Another user's 0666 report.json in /tmp: ours replaces it with 0666 & ~umask, owned by us.
+    A hard link to the victim's file: the rename replaces the name; the victim's file is unchanged."""
+    folder, victim = sticky
+    planted = folder / "report.json"
+    planted.write_text("theirs")
+    os.chown(planted, OTHER_UID, OTHER_UID)
+    os.chmod(planted, 0o666)
+    os.link(victim / "precious.txt", folder / "hard.json")
+    old = os.umask(0o022)
+    try:
+        for name in ("report.json", "hard.json"):
+            check_targets({"json": str(folder / name)})
+            write_atomic(str(folder / name), lambda f: f.write("ours"))
+    finally:
+        os.umask(old)
+    info = os.stat(planted)
+    assert (info.st_uid, stat.S_IMODE(info.st_mode), planted.read_text()) == (os.geteuid(), 0o644, "ours")
+    assert (victim / "precious.txt").read_text() == "the victim's data" and (folder / "hard.json").read_text() == "ours"
+
+
 # --- no old report after a run that ended before writing ---------------------------------------
 
 @pytest.mark.parametrize("failure", ["import", "data"])

@@ -25,8 +25,9 @@ Every writer (--json, --plot, --html; `bugs --json`, `trace --json`) goes throug
     target, and `discard_unwritten` (called by the CLI on every way out) removes the old file of
     each noted target whose writing never started. A failure *while* writing (disk full, Ctrl-C)
     still leaves the previous file as it was, and says so;
-  - a new file gets mode 0666 & ~umask (what `open(path, 'w')` gives); an existing file keeps
-    its mode;
+  - a new file gets mode 0666 & ~umask (what `open(path, 'w')` gives); an existing file of
+    ours keeps its mode (another user's, e.g. planted in /tmp, does not pass its bits on); a hard
+    link to someone's file is harmless: the rename replaces the name, never writes the file;
   - a failure while writing (disk full, file-size limit) raises WriteError, one line naming the
     file and the reason; the old file is left as it was and no temporary file stays behind.
 
@@ -68,13 +69,18 @@ def target_of(path):
     return os.path.realpath(path)
 
 
-def refused_link(path):
-    """The first symlink on the way to `path` that the kernel's fs.protected_symlinks rule would
-    not follow, as (link, its owner's uid), else None. The rule (Documentation/admin-guide/
-    sysctl/fs.rst): a symlink in a sticky, world-writable folder is followed only when its owner
-    is the follower (our effective uid) or the folder's owner. Every symlink of the path is
-    checked, the folders' included (/tmp/dir-link/report.json), as the kernel would; it is
-    checked here by us because root (and a kernel with the rule off) would follow it."""
+def resolve(path):
+    """Follow `path` as the kernel would, one component at a time. -> (the file it names, with
+    every symlink followed, as os.path.realpath gives; the first symlink that the kernel's
+    fs.protected_symlinks rule would not follow, as (link, its owner's uid), or None).
+
+    The rule (Linux, Documentation/admin-guide/sysctl/fs.rst): a symlink in a sticky,
+    world-writable folder is followed only when its owner is the follower (our effective uid) or
+    the folder's owner. Every symlink of the path is checked, the folders' included
+    (/tmp/dir-link/report.json); we check it ourselves because root (and a kernel with the rule
+    off) would follow it. The writer renames onto the file found here in the same walk, so a link
+    planted after the walk is replaced itself (rename does not follow a last component), never
+    followed."""
     pending = [part for part in os.path.abspath(path).split(os.sep) if part]
     current, hops = os.sep, 0
     while pending:
@@ -92,29 +98,37 @@ def refused_link(path):
                 continue
             folder = os.stat(current)
             link = os.readlink(candidate)
-        except OSError:                      # not there (yet), or not searchable: nothing followed;
-            return None                      # check_writable / the writing name the fault
+        except OSError:                      # not there (yet), or not searchable: nothing more to follow;
+            return os.path.normpath(os.path.join(candidate, *pending)), None   # the writing names the fault
         sticky_open = folder.st_mode & stat.S_ISVTX and folder.st_mode & stat.S_IWOTH
         if sticky_open and info.st_uid not in (os.geteuid(), folder.st_uid):
-            return candidate, info.st_uid
+            return os.path.realpath(path), (candidate, info.st_uid)
         hops += 1
         if hops > MAX_LINKS:                 # a loop: the writing itself reports it
-            return None
+            return os.path.realpath(path), None
         if link.startswith(os.sep):
             current = os.sep
         pending[:0] = [part for part in link.split(os.sep) if part]
-    return None
+    return current, None
+
+
+def refused_link(path):
+    """The first symlink on the way to `path` that the kernel's rule would not follow, as (link,
+    its owner's uid), else None (see resolve)."""
+    return resolve(path)[1]
 
 
 def check_link(path, what=None):
-    """Raise InputError if a symlink on the way to `path` is one `refused_link` names."""
-    found = refused_link(path)
+    """Raise InputError if a symlink on the way to `path` is one the kernel's rule would refuse
+    (see resolve). -> the file that `path` names, symlinks followed"""
+    target, found = resolve(path)
     if found:
         link, uid = found
         option = f"--{what} " if what else ""
         raise InputError(f"{option}{path}: {link} is a symlink in a sticky, world-writable folder, owned by "
                          f"another user (uid {uid}): not followed (the kernel's protected_symlinks rule); "
                          f"give another name")
+    return target
 
 
 def kind_of(path):
@@ -150,8 +164,7 @@ def check_writable(path, what):
     """Fail before training, not after it, if `path` cannot be written. Raises InputError."""
     if not path:
         raise InputError(f"--{what} needs a file name, got ''")
-    check_link(path, what)
-    target = target_of(path)
+    target = check_link(path, what)
     folder = os.path.dirname(target)
     if os.path.isdir(target):
         raise InputError(f"--{what} {path} is a directory; give a file name")
@@ -168,6 +181,7 @@ def check_writable(path, what):
         raise InputError(f"--{what} {path} is not writable: {error.strerror}") from None
     if os.path.exists(target) and not os.access(target, os.W_OK):
         raise InputError(f"--{what} {path} is not writable: permission denied")
+    return target
 
 
 def check_targets(targets):
@@ -178,8 +192,7 @@ def check_targets(targets):
     for what, path in targets.items():
         if path is None or path == STDOUT:
             continue
-        check_writable(path, what)
-        target = target_of(path)
+        target = check_writable(path, what)
         if target in seen:
             raise InputError(f"--{seen[target]} and --{what} both name {path}: give each its own file")
         seen[target] = what
@@ -202,21 +215,25 @@ def discard_unwritten():
 
 
 def new_file_mode(target):
-    """An existing file's permission bits, else 0666 & ~umask (as open() would create it)."""
+    """An existing file's permission bits when the file is ours, else 0666 & ~umask (as open()
+    would create it): the new file is ours whoever owned the old one, and another user's choice
+    of bits (0666 on a file planted in /tmp) must not let that user rewrite our report."""
     try:
-        return stat.S_IMODE(os.stat(target).st_mode)
+        info = os.stat(target)
+        if info.st_uid == os.geteuid():
+            return stat.S_IMODE(info.st_mode)
     except FileNotFoundError:
-        umask = os.umask(0o022)
-        os.umask(umask)
-        return 0o666 & ~umask
+        pass
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def write_atomic(path, write, mode="w"):
     """Write through a temporary file beside the target, then rename it over the target.
     write(file_object); mode 'w' or 'wb'. Raises InputError for a target that is not a regular
     file, WriteError when the writing fails; the old file then stays as it was."""
-    check_link(path)
-    target = target_of(path)
+    target = check_link(path)                # the same walk finds the file and checks its links
     UNWRITTEN.pop(target, None)              # its writing starts: a failure from now on keeps the old file
     kind = kind_of(path)
     if kind:
