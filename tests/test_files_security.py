@@ -369,6 +369,12 @@ def test_uncompressed_canonical_files_pass_and_tampered_ones_are_refused(zero_la
     mnist_data.parse.cache_clear()
     m = load_mnist(zero_labels)
     assert m.other == () and m.train_labels[:3].tolist() == [5, 0, 4]
+    before = os.stat(path)                            # tampered again: same size, mtime set back
+    path.write_bytes(idx_labels([0] * 60000))
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    mnist_data.parse.cache_clear()
+    with pytest.raises(DataMismatch):                 # the digest kept for the process is not reused
+        load_mnist(zero_labels)
 
 
 def test_every_canonical_raw_hash_is_the_decompressed_gz(mnist_dir):

@@ -16,9 +16,11 @@ does not match is refused (one line: DataMismatch), unless allow_other_data (the
 --allow-other-data): then it is used, and `Mnist.other` lists the files that are not the
 canonical MNIST, for the report and the printed verdict to say so. (verify=False skips the check,
 for tests that build their own files; the shipped copy is always checked.) The cost: hashing the
-shipped .gz files takes ~0.015 s here, the 55 MB of uncompressed files ~0.035 s (SHA-NI; a CPU
-without it several times that), next to ~0.2 s of decompressing or reading them; measured in
-docs/files-and-data.md, so no cache of the check is kept. The IDX header is checked too:
+shipped .gz files takes ~0.015-0.025 s here, the 55 MB of uncompressed files ~0.035-0.07 s
+(SHA-NI; a CPU without it several times that), next to ~0.2 s of decompressing or reading them,
+and on the CLI's data-loading thread, under the framework imports (docs/files-and-data.md has the
+numbers). A digest is kept for the process (`sha256`: keyed on the file's ctime, which no user
+can set back), not on disk. The IDX header is checked too:
 magic number, counts (at least one image), 28x28, and the file's length must be exactly what
 the header implies. Every fault (a missing, unreadable or corrupt file, a folder that cannot be
 read or created) is one InputError line naming the file or folder.
@@ -98,12 +100,22 @@ def reason(error):
     return getattr(error, "strerror", None) or str(error) or type(error).__name__
 
 
+DIGESTS = {}              # (path, device, inode, size, mtime, ctime) -> SHA-256, for this process
+
+
 def sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    """The file's SHA-256, hashed once per process for a file that has not changed since. The key
+    holds the ctime, which every write, chmod or utime sets to the present and no user can set
+    back: a file rewritten (even to the same size and mtime) is hashed again."""
+    info = os.stat(path)
+    key = (str(path), info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+    if key not in DIGESTS:
+        digest = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+        DIGESTS[key] = digest.hexdigest()
+    return DIGESTS[key]
 
 
 def read_bytes(path):
