@@ -321,6 +321,21 @@ def test_no_old_report_after_a_run_that_failed_first(tmp_path, capsys, failure):
     assert not old.exists()
 
 
+def test_a_report_written_since_the_check_is_never_discarded(tmp_path):
+    """A forked child (the supervised check) writes the report; the parent, which checked the
+    target and never wrote it, must not remove the child's report when it ends."""
+    old = tmp_path / "report.json"
+    old.write_text("old")
+    check_targets({"json": str(old)})
+    pid = os.fork()
+    if pid == 0:                                                # the child writes, and leaves at once
+        write_atomic(str(old), lambda f: f.write("new"))
+        os._exit(0)
+    assert os.waitpid(pid, 0)[1] == 0
+    files.discard_unwritten()
+    assert old.read_text() == "new"
+
+
 def test_a_failed_write_still_keeps_the_previous_report(tmp_path):
     """Once the writing started, a failure keeps the old file (files.py: the rename never happened)."""
     old = tmp_path / "report.json"

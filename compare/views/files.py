@@ -48,7 +48,7 @@ TEMP_NAME_KEEPS = 40      # characters of the target's name kept in the temporar
 MAX_LINKS = 40            # symlinks followed on one path before giving up (Linux's ELOOP limit)
 STDOUT = "-"              # `--json -`: standard output, not a file; left as it is
 
-UNWRITTEN = {}            # target (symlinks followed) -> the option: checked before the run, not yet written
+UNWRITTEN = {}            # target (symlinks followed) -> identity() of its old file: checked, not yet written
 
 
 class WriteError(InputError):
@@ -196,19 +196,31 @@ def check_targets(targets):
         if target in seen:
             raise InputError(f"--{seen[target]} and --{what} both name {path}: give each its own file")
         seen[target] = what
-    UNWRITTEN.update(seen)
+    UNWRITTEN.update({target: identity(target) for target in seen})
     return {what: absolute(path) for what, path in targets.items()}
+
+
+def identity(target):
+    """(device, inode, ctime) of the file at `target`, None if there is none: a file written since
+    (by this process, or by a child it forked: compare/cli/supervise.py) is another inode."""
+    try:
+        info = os.stat(target)
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino, info.st_ctime_ns
 
 
 def discard_unwritten():
     """Remove the old file of every target noted by check_targets whose writing never started:
     a run that ended before its report was written leaves no report of an earlier run that a
-    reader (a CI step) would take for this one's. A symlink stays (its old target goes); a
-    target that is not a regular file, or behind a refused symlink, is left alone."""
+    reader (a CI step) would take for this one's. Only the very file that was there at the check
+    goes (same inode and ctime): a report written since, by anyone, stays. A symlink stays (its
+    old target goes); a target that is not a regular file, or behind a refused symlink, is left."""
     while UNWRITTEN:
-        target, _ = UNWRITTEN.popitem()
+        target, old = UNWRITTEN.popitem()
         try:
-            if refused_link(target) is None and kind_of(target) is None and os.path.isfile(target):
+            if old is not None and identity(target) == old and refused_link(target) is None \
+                    and kind_of(target) is None and os.path.isfile(target):
                 os.unlink(target)
         except OSError:
             pass
