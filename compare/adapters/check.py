@@ -84,8 +84,11 @@ def resolve_spec(items, spec, recipe, steps, overrides):
 
 
 def check(implementation, spec=None, data=None, against=DEFAULT_AGAINST, steps=None, recipe=None,
-          weights="spec", data_dir=None, offline=False, on_step=None, keep_step=None, overrides=None):
-    """Run the user's implementation(s) in lockstep against `against`. -> Report"""
+          weights="spec", data_dir=None, offline=False, on_step=None, keep_step=None, overrides=None,
+          allow_other_data=False):
+    """Run the user's implementation(s) in lockstep against `against`. -> Report
+    (allow_other_data: the CLI's --allow-other-data, for a recipe's data files that are not the
+    canonical ones; the report's config['data'] then says so)"""
     from ..data import recipes
 
     items = as_list(implementation)
@@ -95,17 +98,21 @@ def check(implementation, spec=None, data=None, against=DEFAULT_AGAINST, steps=N
         raise InputError(f"weights must be 'spec' (the spec's initializer) or 'mine' (your init_params), got {weights!r}")
     references = [registry.get(a) for a in against] if all(isinstance(a, registry.Entry) for a in against) \
         else resolve_against(against)
-    if data is None and recipe is not None:
-        data = recipe.load(data_dir=data_dir, offline=offline)
+    loaded = data is None and recipe is not None
+    if loaded:
+        data = recipe.load(data_dir=data_dir, offline=offline, allow_other_data=allow_other_data)
     params = None
     if weights == "mine":
         params = items[0].initial_params(spec)
         if params is None:
             raise InputError(f"weights='mine', but {items[0].name} has no init of its own (give init_params=)")
     notes = "; ".join(f"{item.name}: {item.origin}" for item in items if item.origin)
-    return run_lockstep(spec, data, [item.entry() for item in items], references,
-                        recipe=recipe.name if recipe is not None else "check", on_step=on_step,
-                        notes=notes, keep_step=keep_step, cross=False, params=params)
+    report = run_lockstep(spec, data, [item.entry() for item in items], references,
+                          recipe=recipe.name if recipe is not None else "check", on_step=on_step,
+                          notes=notes, keep_step=keep_step, cross=False, params=params)
+    if loaded and data.info:
+        report.config["data"] = dict(data.info)          # where the recipe's data came from, and whether canonical
+    return report
 
 
 def assert_equivalent(spec_or_implementation, data=None, steps=None, frameworks=engine_run.DEFAULT_FRAMEWORKS,

@@ -81,7 +81,15 @@ def main(argv=None):
     except Exception as error:         # noqa: BLE001 - the tool's own bug: one line, traceback to a file
         return internal_error(error)
     finally:
+        discard_unwritten()                # no old report left behind by a run that ended before writing it
         interrupts.restore(previous)
+
+
+def discard_unwritten():
+    """compare/views/files.py's, if that module was loaded (a command that wrote nothing never loads it)."""
+    files = sys.modules.get("compare.views.files")
+    if files is not None:
+        files.discard_unwritten()
 
 
 def stdout_failed(error):

@@ -4,7 +4,7 @@ import json
 from ..data.bugs import BUGS
 from ..engine.errors import EXIT_OK
 from ..views.files import check_writable, write_atomic
-from .common import Parser
+from .common import Parser, report_path
 
 
 def where_text(expected):
@@ -16,7 +16,7 @@ def main(argv):
     from tabulate import tabulate
 
     p = Parser(prog="python -m compare bugs", description="The classic mistakes --inject-bug can put in.")
-    p.add_argument("--json", metavar="PATH", help="write the list as JSON: name, what, recipe, expected, diagnosis")
+    p.add_argument("--json", metavar="PATH", type=report_path, help="write the list as JSON: name, what, recipe, expected, diagnosis")
     args = p.parse_args(argv)
     if args.json is not None:
         check_writable(args.json, "json")

@@ -10,7 +10,7 @@ by the name it was given and of tensors by the names its code uses.
 import sys
 
 from ..engine.errors import InputError
-from .common import MAX_THREADS, add_output_options, add_rule_options, rule_changes, Parser, finite_float, frameworks_list, positive_int, progress, total_steps
+from .common import MAX_THREADS, add_output_options, load_data, add_rule_options, rule_changes, Parser, finite_float, frameworks_list, positive_int, progress, total_steps
 from .run import finish
 
 
@@ -70,7 +70,7 @@ def main(argv):
     items = declared(load_file(args.file), args.file, args.entry)
     spec = resolve_spec(items, None, recipe, args.steps, overrides)
     against = resolve_against(args.against)
-    data = recipe.load(data_dir=args.data_dir, offline=args.offline) if recipe else random_data(spec, seed=spec.seed)
+    data = load_data(recipe, args) if recipe else random_data(spec, seed=spec.seed)
     frameworks.configure_threads(args.threads if args.threads else frameworks.default_threads(spec), args.against)
     if not args.quiet:
         from ..views.tables import spec_table
@@ -86,6 +86,8 @@ def main(argv):
                        on_step=lambda r: bar.update(1), keep_step=1 if args.html else None)
     finally:
         bar.close()
+    if data.info:
+        report.config["data"] = dict(data.info)     # where the data came from (MNIST: source, origin)
     report.evaluation_inputs = data.X_eval.tolist()
     return finish(report, args, args.every or (recipe.every if recipe else 1), spec, data)
 

@@ -297,14 +297,41 @@ def rule_changes(args):
 def add_output_options(p):
     """The options every training command shares: report files, the table interval, data, threads,
     --quiet and --wide."""
-    p.add_argument("--json", metavar="PATH", help="write the JSON report here")
-    p.add_argument("--plot", metavar="PATH", help="write a PNG of loss, accuracy and error curves")
-    p.add_argument("--html", metavar="PATH", help="write a self-contained HTML report")
+    p.add_argument("--json", metavar="PATH", type=report_path, help="write the JSON report here")
+    p.add_argument("--plot", metavar="PATH", type=report_path, help="write a PNG of loss, accuracy and error curves")
+    p.add_argument("--html", metavar="PATH", type=report_path, help="write a self-contained HTML report")
     p.add_argument("--every", type=positive_int, help="a table row every K steps (failing steps always shown)")
-    p.add_argument("--data-dir", metavar="PATH", help="folder holding the data files (MNIST recipes)")
-    p.add_argument("--offline", action="store_true", help="never download data")
+    add_data_options(p)
     p.add_argument("--threads", type=positive_int,
                    help="threads for each library (default: 1 for mini-batches, the libraries' own for full batches)")
     p.add_argument("--quiet", action="store_true", help="print the verdict line only")
     p.add_argument("--wide", action="store_true", help="the full tables (wider than 100 columns)")
     return p
+
+
+def report_path(text):
+    """A report file's path, made absolute now: the user's code (run later, in this process) may
+    call os.chdir, and the report must still go where the command line said."""
+    from ..views.files import absolute
+    return absolute(text)
+
+
+def data_path(text):
+    """--data-dir, made absolute now (see report_path)."""
+    return os.path.abspath(os.path.expanduser(text)) if text else text
+
+
+def add_data_options(p):
+    """--data-dir, --offline, --allow-other-data: where the data files are, and whether files
+    that are not the canonical ones (their SHA-256 differs) may be used."""
+    p.add_argument("--data-dir", metavar="PATH", type=data_path, help="folder holding the data files (MNIST recipes)")
+    p.add_argument("--offline", action="store_true", help="never download data")
+    p.add_argument("--allow-other-data", action="store_true",
+                   help="run on MNIST files whose SHA-256 is not the canonical one (the report says so)")
+    return p
+
+
+def load_data(recipe, args):
+    """The recipe's data, as --data-dir, --offline and --allow-other-data say."""
+    return recipe.load(data_dir=args.data_dir, offline=args.offline,
+                       allow_other_data=getattr(args, "allow_other_data", False))

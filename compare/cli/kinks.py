@@ -5,7 +5,7 @@ import json
 
 from ..engine.errors import EXIT_MISMATCH, EXIT_OK
 from ..views.files import check_writable, write_atomic
-from .common import Parser
+from .common import Parser, report_path
 
 WIDTHS = (12, 4, 19, 19, 19, 19)      # 92 columns with the separators and the mark
 
@@ -29,7 +29,7 @@ def table(rows):
 def main(argv):
     p = Parser(prog="python -m compare kinks",
                description="Each activation's derivative at its kinks: scratch, torch, scratch@keras, Keras (float64).")
-    p.add_argument("--json", metavar="PATH", help="write the rows as JSON")
+    p.add_argument("--json", metavar="PATH", type=report_path, help="write the rows as JSON")
     args = p.parse_args(argv)
     if args.json is not None:
         check_writable(args.json, "json")

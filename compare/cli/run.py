@@ -4,7 +4,7 @@ import sys
 from ..data import recipes
 from ..engine.errors import EXIT_INTERRUPTED, EXIT_MISMATCH, EXIT_OK
 from ..engine.spec import DTYPES, OPTIMIZERS, REDUCTIONS
-from .common import add_output_options, add_rule_options, Parser, finite_float, frameworks_list, positive_int, progress, resolve_spec, total_steps
+from .common import add_output_options, add_rule_options, load_data, Parser, finite_float, frameworks_list, positive_int, progress, resolve_spec, total_steps
 
 
 def recipe_parser():
@@ -105,7 +105,7 @@ def run_recipe(recipe, spec, args, threads, remote):
         frameworks.require_optional("--plot", ("matplotlib",), "plot")
     if args.html:
         frameworks.require_optional("--html", ("pygments", "matplotlib"), "html")
-    loading = background(lambda: recipe.load(data_dir=args.data_dir, offline=args.offline))
+    loading = background(lambda: load_data(recipe, args))
     check_frameworks(args.frameworks, remote=remote)  # imports torch and TensorFlow (seconds) while the data loads
     frameworks.warm_up(args.frameworks)
     if remote:                                      # loaded while this process waits for the data and the worker

@@ -16,7 +16,7 @@ import sys
 
 from ..data import recipes
 from ..engine.errors import EXIT_MISMATCH, EXIT_OK, InputError
-from .common import resolve_spec
+from .common import load_data, resolve_spec
 from .run import recipe_parser
 
 DEFAULT_RECIPE = "toy3"
@@ -63,13 +63,17 @@ def main(argv):
 
     for framework in ("torch", "keras"):                # missing: one line, exit 2, before anything is printed
         registry.require(framework)
-    data = recipe.load(data_dir=args.data_dir, offline=args.offline)
+    data = load_data(recipe, args)
     from ..engine.proof import prove
 
     frameworks.configure_threads(args.threads or 1, ("torch", "keras"))
     print_translation(translation, recipe.name, spec)
     result = {"command": "translate", "recipe": recipe.name, "from": args.source, "to": translation.target,
               "translation": as_json(translation), "proof": None, "fix": None}
+    from ..views.tables import data_caveat
+    if data_caveat(data.info):                          # --allow-other-data: the proof ran on other data
+        print(f"data: {data_caveat(data.info)}")
+        result["data"] = dict(data.info)
     if not translation.provable:
         rows = [row for row in translation.rows if row.kind == "none"]
         print(f"NOT PROVEN: {'; '.join(f'{r.rule}: {r.why}' for r in rows)}: nothing in {translation.target} "

@@ -21,21 +21,30 @@ def one_hot(labels, classes=10):
     return np.eye(classes)[labels]
 
 
-def mnist_data(data_dir=None, offline=False, **options):
+def provenance(m):
+    """Data.info's account of where the files came from, and, for files that are not the canonical
+    MNIST (--allow-other-data), which: the report and the verdict line say so."""
+    info = {"source": m.source, "origin": m.origin}
+    if m.other:
+        info.update(canonical=False, not_canonical=list(m.other))
+    return info
+
+
+def mnist_data(data_dir=None, offline=False, allow_other_data=False, **options):
     """Train on the 60,000, test on the 10,000; the first 10 test images are the evaluation inputs."""
-    m = load_mnist(data_dir, offline=offline)
+    m = load_mnist(data_dir, offline=offline, allow_other_data=allow_other_data)
     return Data(X=m.train_images, Y=one_hot(m.train_labels), X_eval=m.test_images[:10],
                 X_test=m.test_images, Y_test=one_hot(m.test_labels),
-                info={"source": m.source, "origin": m.origin, "train": len(m.train_images), "test": len(m.test_images)})
+                info={**provenance(m), "train": len(m.train_images), "test": len(m.test_images)})
 
 
 DEV_SIZE = 1000
 
 
-def mnist_dev_data(data_dir=None, offline=False, **options):
+def mnist_dev_data(data_dir=None, offline=False, allow_other_data=False, **options):
     """mnist-deep: shuffle the training set once (seeded), hold out the first 1,000 as a dev set,
     train on the other 59,000; the dev set is what the report calls 'test'."""
-    m = load_mnist(data_dir, offline=offline)
+    m = load_mnist(data_dir, offline=offline, allow_other_data=allow_other_data)
     order = np.random.default_rng(0).permutation(len(m.train_images))
     dev, train = order[:DEV_SIZE], order[DEV_SIZE:]
     if len(train) == 0:
@@ -43,7 +52,7 @@ def mnist_dev_data(data_dir=None, offline=False, **options):
                          f"training file in {m.source} holds only {len(m.train_images)}")
     return Data(X=m.train_images[train], Y=one_hot(m.train_labels[train]), X_eval=m.train_images[dev[:10]],
                 X_test=m.train_images[dev], Y_test=one_hot(m.train_labels[dev]),
-                info={"source": m.source, "origin": m.origin, "train": len(train), "dev": len(dev)})
+                info={**provenance(m), "train": len(train), "dev": len(dev)})
 
 
 register(Recipe(

@@ -8,6 +8,13 @@ pygments, rows whose lines compute the same thing tinted.
 
 Needs matplotlib and pygments (pip install -c constraints.txt '.[html]'); `require()` says so before a run starts.
 
+Every string interpolated into the page goes through `html.escape` (quotes too, so that it is
+safe in an attribute as well): the user's file, implementation and tensor names, exception
+messages, notes and recipe names can hold `<script>` or `" onload="`, and must show as text.
+The tables come from tabulate's "html" format, which escapes every cell and header the same way
+(its "unsafehtml" would not: never use it here); test_files_security.py parses a page built from
+hostile names and finds no element or attribute that came from them.
+
 Left out: JavaScript, external fonts or stylesheets, per-step tensors beyond step 1 (the JSON
 report has the per-step errors).
 """
@@ -56,7 +63,7 @@ def require():
 
 
 def section(title, body, anchor):
-    return f'<h2 id="{anchor}">{html.escape(title)}</h2>\n{body}\n'
+    return f'<h2 id="{html.escape(anchor)}">{html.escape(title)}</h2>\n{body}\n'
 
 
 def pre(text):
@@ -109,7 +116,7 @@ def bug_html(name):
         lines = inspect.getsource(function).rstrip("\n").splitlines()
         body = "\n".join(f'<span class="bugline">{html.escape(line)}</span>' if "BUG" in line else html.escape(line)
                          for line in lines)
-        parts.append(f'<pre class="bug" id="bug-{function.__name__}">{body}</pre>')
+        parts.append(f'<pre class="bug" id="bug-{html.escape(function.__name__)}">{body}</pre>')
     return "\n".join(parts)
 
 
@@ -157,7 +164,7 @@ def worked_example_html(report):
     if not kept:
         return "<p>The run stopped before step 1 finished: no worked example.</p>"
     keys = report.raw["keys"]
-    parts = [f"<p>Batch of {len(kept['X'])} examples. Parameters at the start of the step ({keys[0]}):</p>",
+    parts = [f"<p>Batch of {len(kept['X'])} examples. Parameters at the start of the step ({html.escape(keys[0])}):</p>",
              '<table class="data"><tr>' + "".join(f"<th>{html.escape(n)}</th>" for n in kept["before"][keys[0]]) + "</tr><tr>"
              + "".join(f"<td>{pre(matrix_text(v, False))}</td>" for v in kept["before"][keys[0]].values()) + "</tr></table>"]
     rows, _ = trace_rows(kept, report.spec, keys, None, False)
@@ -165,7 +172,7 @@ def worked_example_html(report):
     for name, formula, cells, diffs in rows:
         if section_of(name) != current:
             current = section_of(name)
-            parts.append(f"<h3>{current}</h3>")
+            parts.append(f"<h3>{html.escape(current)}</h3>")
         header = "".join(f"<th>{html.escape(k)}</th>" for k in keys)
         values = "".join(f"<td>{pre(cells[k])}<br><small>{html.escape(diffs.get(k, ''))}</small></td>" for k in keys)
         parts.append(f'<div class="tensor"><h4>{html.escape(formula)}</h4>'
@@ -187,8 +194,10 @@ def code_html():
              '<span style="background:#f3f8ee">this line computes what the scratch line beside it does</span></p>']
     for part in PARTS:
         rows, where = part_rows(part)
-        out = [f'<h3>{part}</h3><table class="code" id="code-{part}"><colgroup>' + "<col>" * 3 + "</colgroup><tr>"
-               + "".join(f"<th>{f} <small>{where[f][0]}:{where[f][1]}</small></th>" for f in names) + "</tr>"]
+        out = [f'<h3>{html.escape(part)}</h3><table class="code" id="code-{html.escape(part)}"><colgroup>'
+               + "<col>" * 3 + "</colgroup><tr>"
+               + "".join(f"<th>{html.escape(f)} <small>{html.escape(f'{where[f][0]}:{where[f][1]}')}</small></th>"
+                         for f in names) + "</tr>"]
         for row in rows:
             cells = []
             for f in names:

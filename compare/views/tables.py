@@ -162,6 +162,8 @@ def spec_table(spec, frameworks, data, tablefmt="simple"):
     rows.append(("training examples", len(data.X)))
     if data.X_test is not None:
         rows.append(("test examples", len(data.X_test)))
+    if data_caveat(data.info):
+        rows.append(("data", data_caveat(data.info)))
     return tabulate(rows, headers=["config", "value"], tablefmt=tablefmt, disable_numparse=True)
 
 
@@ -334,8 +336,23 @@ def error_block(error):
                      + [f"  {k:15s} {v}" for k, v in rows])
 
 
+def data_caveat(info):
+    """'' for the canonical data; else what the run's data are not (Data.info, report.config['data'])."""
+    if not info or info.get("canonical", True):
+        return ""
+    return f"NOT the canonical MNIST ({', '.join(info.get('not_canonical', []))}: --allow-other-data)"
+
+
 def verdict_line(report):
-    """The one line (or error block) that ends every run. Only the verdict 'pass' says PASS."""
+    """The one line (or error block) that ends every run, with the data's caveat when the data
+    are not the canonical ones. Only the verdict 'pass' says PASS."""
+    caveat = data_caveat(report.config.get("data"))
+    line = judgement_line(report)
+    return f"{line}; data: {caveat}" if caveat else line
+
+
+def judgement_line(report):
+    """verdict_line without the data's caveat."""
     s = report.summary
     if s["verdict"] == "interrupted":
         return f"INTERRUPTED: {s['verdict_reason']}; nothing is judged (the report holds the steps completed)"
