@@ -51,7 +51,16 @@ def dispatch(argv):
 
 def main(argv=None):
     """Run a command. -> exit code. SIGTERM and SIGHUP act as Ctrl-C while it runs; a full or
-    closed standard output is one line (or, for a reader that left, nothing), never a traceback."""
+    closed standard output is one line (or, for a reader that left, nothing), never a traceback.
+    Called in-process, it leaves the caller's settings as they were (compare/engine/caller_state.py)."""
+    from ..engine import caller_state
+
+    with caller_state.preserved():
+        return command(argv)
+
+
+def command(argv):
+    """main's work, inside the caller's preserved world."""
     from ..engine import interrupts
 
     argv = sys.argv[1:] if argv is None else list(argv)

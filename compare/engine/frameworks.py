@@ -22,8 +22,18 @@ import numpy as np
 
 from .errors import InputError
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")   # TF 2.21 prints a oneDNN notice on import otherwise; float64 never uses oneDNN
+# Set (unless already set) while a call that imports TensorFlow runs, and taken away after it
+# (compare/engine/caller_state.py): TensorFlow imports quietly, and TF 2.21 prints a oneDNN notice
+# on import otherwise, whatever TF_CPP_MIN_LOG_LEVEL says; float64 never uses oneDNN.
+TF_ENVIRONMENT = {"TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0"}
+
+
+def quiet_tensorflow():
+    """TF_ENVIRONMENT's variables, each unless already set, before TensorFlow is imported (once it
+    is, they no longer matter and the report keeps saying what it was imported with)."""
+    if "tensorflow" not in sys.modules:
+        for key, value in TF_ENVIRONMENT.items():
+            os.environ.setdefault(key, value)
 
 # Threads per library for CLI runs: one each. Mini-batch steps are small: interleaving NumPy's
 # OpenBLAS, torch's OpenMP pool and TensorFlow's Eigen pool, each with 2 threads on 2 cores, made
@@ -67,18 +77,20 @@ def configure_threads(threads, frameworks=()):
         return
     from threadpoolctl import threadpool_limits
 
-    from . import interrupts
+    from . import caller_state, interrupts
 
-    threadpool_limits(threads)
     if "torch" in sys.modules or "torch" in frameworks:
         with interrupts.held():
             import torch
-
-        torch.set_num_threads(threads)
     if "tensorflow" in sys.modules or "keras" in frameworks:
+        quiet_tensorflow()
         with interrupts.held(), matplotlib_hidden():
             import tensorflow as tf
-
+    caller_state.note()                             # the counts of libraries this call imported, given back after it
+    threadpool_limits(threads)
+    if "torch" in sys.modules or "torch" in frameworks:
+        torch.set_num_threads(threads)
+    if "tensorflow" in sys.modules or "keras" in frameworks:
         try:
             tf.config.threading.set_intra_op_parallelism_threads(threads)
             tf.config.threading.set_inter_op_parallelism_threads(1)
