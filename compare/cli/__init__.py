@@ -11,6 +11,7 @@ Left out: the work itself (compare/engine), what is printed (compare/views).
 import importlib
 import sys
 
+from ..engine import caller_state
 from ..engine.errors import EXIT_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, InputError
 
 # name -> (module in compare/cli, one-line description); a recipe name runs compare/cli/run.py
@@ -35,6 +36,7 @@ def usage():
     return "\n".join(lines)
 
 
+@caller_state.kept                     # called in-process, a command leaves the caller's settings as they were
 def dispatch(argv):
     if not argv:
         print(usage())                 # usage on stdout; the one-line error on stderr; exit 2
@@ -51,16 +53,7 @@ def dispatch(argv):
 
 def main(argv=None):
     """Run a command. -> exit code. SIGTERM and SIGHUP act as Ctrl-C while it runs; a full or
-    closed standard output is one line (or, for a reader that left, nothing), never a traceback.
-    Called in-process, it leaves the caller's settings as they were (compare/engine/caller_state.py)."""
-    from ..engine import caller_state
-
-    with caller_state.preserved():
-        return command(argv)
-
-
-def command(argv):
-    """main's work, inside the caller's preserved world."""
+    closed standard output is one line (or, for a reader that left, nothing), never a traceback."""
     from ..engine import interrupts
 
     argv = sys.argv[1:] if argv is None else list(argv)
