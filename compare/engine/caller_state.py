@@ -95,18 +95,19 @@ def preserved():
             yield
             return
         before = Snapshot()
-        ACTIVE.append(before)
-        from .frameworks import quiet_tensorflow
-
-        quiet_tensorflow()                             # if this call imports TensorFlow; taken away after it
         try:
+            ACTIVE.append(before)
+            from .frameworks import quiet_tensorflow
+
+            quiet_tensorflow()                         # if this call imports TensorFlow; taken away after it
             yield
         except BaseException:
-            ACTIVE.clear()
             before.restore(raise_held=False)           # the exception in flight is the one the caller gets
             raise
-        ACTIVE.clear()
-        before.restore(raise_held=True)
+        else:
+            before.restore(raise_held=True)
+        finally:
+            ACTIVE.clear()
 
 
 def note():
