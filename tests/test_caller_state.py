@@ -3,6 +3,7 @@ global setting the tool or the user's code touches, read here independently of t
 restores it, is the same after compare.run, compare.check, compare.assert_equivalent and
 compare.cli.main (in-process) return or raise; two threads calling at once leave it unchanged too
 and get the reports they get one after the other; and a --weights mine report says so."""
+import gc
 import io
 import json
 import os
@@ -54,7 +55,9 @@ def world():
                                 torch.is_deterministic_algorithms_warn_only_enabled()),
         "torch.grad": torch.is_grad_enabled(), "torch.matmul": torch.get_float32_matmul_precision(),
         "random": random.getstate(), "numpy.random": repr(np.random.get_state()), "numpy.seterr": np.geterr(),
-        "env": {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"}, "filters": list(warnings.filters), "showwarning": warnings.showwarning,
+        "numpy.printoptions": np.get_printoptions(), "gc": gc.isenabled(),
+        "env": {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"},
+        "filters": list(warnings.filters), "showwarning": warnings.showwarning,
         "sys.path": list(sys.path), "stdout": sys.stdout, "stderr": sys.stderr, "cwd": os.getcwd(),
         "recursionlimit": sys.getrecursionlimit(),
         "threadpools": sorted((i["filepath"], i["num_threads"]) for i in threadpool_info()),
@@ -101,6 +104,10 @@ def meddle():
     sys.setrecursionlimit(sys.getrecursionlimit() + 77)
     sys.stdout = io.StringIO()
     os.chdir("/")
+    np.set_printoptions(precision=3, suppress=True)
+    gc.disable()
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 class Meddler(UserImplementation):
@@ -234,7 +241,8 @@ def test_cli_in_process_leaves_threads_modules_and_path(caller, tmp_path, capsys
             m = X.shape[1]
             dZ2 = A2 - Y
             dZ1 = W2.T.dot(dZ2) * (1 - A1 ** 2)
-            return dZ1.dot(X.T) / m, dZ1.sum(axis=1, keepdims=True) / m, dZ2.dot(A1.T) / m, dZ2.sum(axis=1, keepdims=True) / m
+            dW1, db1 = dZ1.dot(X.T) / m, dZ1.sum(axis=1, keepdims=True) / m
+            return dW1, db1, dZ2.dot(A1.T) / m, dZ2.sum(axis=1, keepdims=True) / m
 
         mine = compare.functions(forward_prop, backward_prop, init_params=init_params,
                                  backward_returns="dW1 db1 dW2 db2")
@@ -326,7 +334,8 @@ def test_a_fresh_process_reads_no_framework_it_did_not_import_and_keeps_its_envi
             m = X.shape[1]
             dZ2 = A2 - Y
             dZ1 = W2.T.dot(dZ2) * (1 - A1 ** 2)
-            return dZ1.dot(X.T) / m, dZ1.sum(axis=1, keepdims=True) / m, dZ2.dot(A1.T) / m, dZ2.sum(axis=1, keepdims=True) / m
+            dW1, db1 = dZ1.dot(X.T) / m, dZ1.sum(axis=1, keepdims=True) / m
+            return dW1, db1, dZ2.dot(A1.T) / m, dZ2.sum(axis=1, keepdims=True) / m
 
         spec = compare.Spec(sizes=[4, 5, 3], activations=["tanh", "softmax"], loss="categorical_crossentropy",
                             steps=1, epochs=None, batch_size=8)

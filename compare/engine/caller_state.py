@@ -8,7 +8,7 @@ time.
     def run(spec, data=None, ...): ...
 
 What is kept: a snapshot taken when the outermost call starts is written back when it ends, for
-each setting whose value changed (SETTINGS below):
+each setting whose value changed (`settings` below):
 - random generators: Python's `random`, NumPy's global generator (np.random.seed, rand),
   torch's default generator, TensorFlow's global seed and Keras's (keras.utils.set_random_seed);
 - number types: Keras's floatx, epsilon, image_data_format and dtype policy; torch's default
@@ -17,9 +17,11 @@ each setting whose value changed (SETTINGS below):
   op parallelism while it can still be set, and the thread count compare itself runs with;
 - determinism flags: torch.use_deterministic_algorithms, TensorFlow's op determinism, torch's
   grad mode;
+- display: NumPy's print options;
 - the process: environment variables, the working directory, sys.path, sys.stdout/stderr/stdin,
-  the recursion limit, the handlers of SIGINT/SIGTERM/SIGHUP, warnings filters and
-  warnings.showwarning, and the sys.modules entry compare makes for a user's file (user_<name>).
+  the recursion limit, the garbage collector on or off, the handlers of SIGINT/SIGTERM/SIGHUP,
+  warnings filters and warnings.showwarning, and the sys.modules entry compare makes for a
+  user's file (user_<name>).
 
 Reading a setting never imports a library: torch's are read only when torch is in sys.modules,
 and so on. A library the call imports for the first time has no "before"; its settings are kept
@@ -55,6 +57,7 @@ rcParams, logging's handlers).
 """
 import contextlib
 import functools
+import gc
 import os
 import random
 import signal
@@ -125,6 +128,8 @@ def settings():
         "random": (random.getstate, random.setstate),
         "numpy.random": (np.random.get_state, np.random.set_state),
         "numpy.seterr": (np.geterr, lambda value: np.seterr(**value)),
+        "numpy.printoptions": (np.get_printoptions, lambda value: np.set_printoptions(**value)),
+        "gc.enabled": (gc.isenabled, lambda on: gc.enable() if on else gc.disable()),
         "sys.path": (lambda: list(sys.path), lambda value: sys.path.__setitem__(slice(None), value)),
         "sys.stdout": (lambda: sys.stdout, lambda value: setattr(sys, "stdout", value)),
         "sys.stderr": (lambda: sys.stderr, lambda value: setattr(sys, "stderr", value)),
@@ -207,8 +212,8 @@ def tensorflow_settings():
 
     return {
         "tensorflow.seed": (context.global_seed, context.set_global_seed),
-        "tensorflow.op_determinism": (config.is_op_determinism_enabled,
-                                      lambda on: config.enable_op_determinism() if on else config.disable_op_determinism()),
+        "tensorflow.op_determinism": (config.is_op_determinism_enabled, lambda on: (
+            config.enable_op_determinism() if on else config.disable_op_determinism())),
         "tensorflow.threads": (lambda: (tf.config.threading.get_intra_op_parallelism_threads(),
                                         tf.config.threading.get_inter_op_parallelism_threads()), write_threads),
     }

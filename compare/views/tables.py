@@ -168,7 +168,8 @@ def spec_table(spec, frameworks, data, tablefmt="simple", weights="spec"):
         config["momentum"] = "0 (plain gradient descent)"
     rows = [(k, v) for k, v in config.items() if k != "fixed_params" and k not in unused]
     if weights_text(spec, weights):
-        rows.insert(next((i for i, (k, _) in enumerate(rows) if k == "seed"), len(rows)), ("weights", weights_text(spec, weights)))
+        at = next((i for i, (k, _) in enumerate(rows) if k == "seed"), len(rows))     # just before the seed row
+        rows.insert(at, ("weights", weights_text(spec, weights)))
     if config.get("fixed_params") is not None:
         rows.append(("fixed_params", "given (see the JSON report)"))
     rows.append(("frameworks", ", ".join(frameworks)))
