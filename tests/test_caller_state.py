@@ -215,6 +215,21 @@ def test_keyboard_interrupt_in_on_step_is_an_interrupted_report(caller):
     assert_same_world(caller)
 
 
+def test_a_call_inside_a_call_nests(caller):
+    """compare.run from an on_step callback (the same thread): the lock is re-entrant, the inner call
+    restores nothing of its own, the outer one everything."""
+    inner = []
+
+    def on_step(result):
+        meddle()
+        if not inner:
+            inner.append(compare.run(TOY.spec.replace(steps=1), TOY.load(), frameworks=("scratch", "torch")))
+
+    outer = compare.run(TOY.spec, TOY.load(), frameworks=("scratch", "torch"), on_step=on_step)
+    assert (outer.verdict, inner[0].verdict, inner[0].summary["steps_completed"]) == ("pass", "pass", 1)
+    assert_same_world(caller)
+
+
 def test_cli_in_process_leaves_threads_modules_and_path(caller, tmp_path, capsys):
     """The command line sets one thread per library and loads the user's file as user_<name>."""
     caller = world()                                 # capsys's sys.stdout, installed after the fixture's reading
