@@ -359,7 +359,12 @@ def test_a_fresh_process_reads_no_framework_it_did_not_import_and_keeps_its_envi
         loaded = sorted(m for m in ("torch", "tensorflow", "keras") if m in sys.modules)
         assert loaded == [], loaded
         toy = recipes.get("toy3")
-        assert compare.run(toy.spec, toy.load(), frameworks=("scratch", "keras")).verdict == "pass"
+        first = compare.run(toy.spec, toy.load(), frameworks=("scratch", "keras"))
+        assert "TF_ENABLE_ONEDNN_OPTS" not in os.environ
+        again = compare.run(toy.spec, toy.load(), frameworks=("scratch", "keras"))
+        assert (first.verdict, again.verdict) == ("pass", "pass")
+        onednn = [r.environment["keras"]["TF_ENABLE_ONEDNN_OPTS"] for r in (first, again)]
+        assert onednn == ["0", "0"], onednn              # what TensorFlow was imported with, both times
         import keras
         changed = {k: os.environ.get(k) for k in set(os.environ) | set(before) if os.environ.get(k) != before.get(k)}
         assert not {"TF_CPP_MIN_LOG_LEVEL", "TF_ENABLE_ONEDNN_OPTS"} & set(changed), changed

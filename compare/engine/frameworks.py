@@ -28,6 +28,18 @@ from .errors import InputError
 TF_ENVIRONMENT = {"TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0"}
 
 
+TF_IMPORTED_WITH = {}             # TF_ENABLE_ONEDNN_OPTS as TensorFlow read it at its import (see tensorflow_import_environment)
+
+
+def tensorflow_import_environment():
+    """{'TF_ENABLE_ONEDNN_OPTS': value or 'unset'} as TensorFlow was imported with it: read the first
+    time a report is made with TensorFlow loaded (during the call that imported it, whose variables
+    are taken away after it; or, imported by the caller before, the caller's), then kept."""
+    if not TF_IMPORTED_WITH:
+        TF_IMPORTED_WITH["TF_ENABLE_ONEDNN_OPTS"] = os.environ.get("TF_ENABLE_ONEDNN_OPTS", "unset")
+    return TF_IMPORTED_WITH
+
+
 def quiet_tensorflow():
     """TF_ENVIRONMENT's variables, each unless already set, before TensorFlow is imported (once it
     is, they no longer matter and the report keeps saying what it was imported with)."""
@@ -149,7 +161,7 @@ def environment(frameworks):
                         "tensorflow": tf.__version__,
                         "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
                         "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
-                        "TF_ENABLE_ONEDNN_OPTS": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "unset"),
+                        "TF_ENABLE_ONEDNN_OPTS": tensorflow_import_environment()["TF_ENABLE_ONEDNN_OPTS"],
                         "TF_DETERMINISTIC_OPS": os.environ.get("TF_DETERMINISTIC_OPS", "unset")}
     for name, value in REMOTE.items():               # Keras in the worker process: its versions and threads
         if name in frameworks:
