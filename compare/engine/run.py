@@ -6,6 +6,9 @@ or assert equivalence in a test.
     compare.assert_equivalent(spec, steps=5)                  # AssertionError unless the verdict is 'pass'
     compare.assert_equivalent(mine, spec, steps=5)            # the same for your implementation
 
+Each entry point runs one call at a time and leaves the caller's settings (random generators,
+Keras's float type, threads, environment variables, ...) as it found them: caller_state.py.
+
 Left out: printing (the CLI does that).
 """
 import time
