@@ -284,6 +284,7 @@ class Snapshot:
     def restore(self, raise_held):
         """Write back what changed. A signal that comes meanwhile is held until the world is back,
         then raised as KeyboardInterrupt (raise_held) or dropped (an exception is already in flight)."""
+        held = []
         try:
             with interrupts.deferred() as held:
                 self.restore_settings()
