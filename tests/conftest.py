@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")   # as every run of compare imports TensorFlow (compare/engine/frameworks.py)
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -17,7 +17,7 @@ import importlib.util
 import os
 import sys
 
-from ..engine import registry
+from ..engine import caller_state, registry
 from ..engine.errors import InputError
 from ..engine import run as engine_run
 from ..engine.run import check_spec, raise_unless_passed, run_lockstep
@@ -83,6 +83,7 @@ def resolve_spec(items, spec, recipe, steps, overrides):
     return spec
 
 
+@caller_state.kept
 def check(implementation, spec=None, data=None, against=DEFAULT_AGAINST, steps=None, recipe=None,
           weights="spec", data_dir=None, offline=False, on_step=None, keep_step=None, overrides=None,
           allow_other_data=False):
@@ -109,12 +110,13 @@ def check(implementation, spec=None, data=None, against=DEFAULT_AGAINST, steps=N
     notes = "; ".join(f"{item.name}: {item.origin}" for item in items if item.origin)
     report = run_lockstep(spec, data, [item.entry() for item in items], references,
                           recipe=recipe.name if recipe is not None else "check", on_step=on_step,
-                          notes=notes, keep_step=keep_step, cross=False, params=params)
+                          notes=notes, keep_step=keep_step, cross=False, params=params, weights=weights)
     if loaded and data.info:
         report.config["data"] = dict(data.info)          # where the recipe's data came from, and whether canonical
     return report
 
 
+@caller_state.kept
 def assert_equivalent(spec_or_implementation, data=None, steps=None, frameworks=engine_run.DEFAULT_FRAMEWORKS,
                       **check_options):
     """compare.assert_equivalent: raise AssertionError unless the verdict is 'pass' (a divergence,

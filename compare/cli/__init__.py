@@ -11,6 +11,7 @@ Left out: the work itself (compare/engine), what is printed (compare/views).
 import importlib
 import sys
 
+from ..engine import caller_state
 from ..engine.errors import EXIT_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, InputError
 
 # name -> (module in compare/cli, one-line description); a recipe name runs compare/cli/run.py
@@ -35,6 +36,7 @@ def usage():
     return "\n".join(lines)
 
 
+@caller_state.kept                     # called in-process, a command leaves the caller's settings as they were
 def dispatch(argv):
     if not argv:
         print(usage())                 # usage on stdout; the one-line error on stderr; exit 2

@@ -76,7 +76,7 @@ def main(argv):
         from ..views.tables import spec_table
         print(f"checking {', '.join(f'{i.name} ({type(i).__name__})' for i in items)} from {args.file} "
               f"against {', '.join(args.against)}")
-        print(spec_table(spec, [i.name for i in items] + list(args.against), data))
+        print(spec_table(spec, [i.name for i in items] + list(args.against), data, weights=args.weights))
         for item in items:                  # how the user's tensors are read and compared
             for what, how in item.notes.items():
                 print(f"note, {item.name} {what}: {how}")

@@ -22,8 +22,30 @@ import numpy as np
 
 from .errors import InputError
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")   # TF 2.21 prints a oneDNN notice on import otherwise; float64 never uses oneDNN
+# Set (unless already set) while a call that imports TensorFlow runs, and taken away after it
+# (compare/engine/caller_state.py): TensorFlow imports quietly, and TF 2.21 prints a oneDNN notice
+# on import otherwise, whatever TF_CPP_MIN_LOG_LEVEL says; float64 never uses oneDNN.
+TF_ENVIRONMENT = {"TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0"}
+
+
+TF_IMPORTED_WITH = {}             # TF_ENABLE_ONEDNN_OPTS as TensorFlow read it at its import (see tensorflow_import_environment)
+
+
+def tensorflow_import_environment():
+    """{'TF_ENABLE_ONEDNN_OPTS': value or 'unset'} as TensorFlow was imported with it: read the first
+    time a report is made with TensorFlow loaded (during the call that imported it, whose variables
+    are taken away after it; or, imported by the caller before, the caller's), then kept."""
+    if not TF_IMPORTED_WITH:
+        TF_IMPORTED_WITH["TF_ENABLE_ONEDNN_OPTS"] = os.environ.get("TF_ENABLE_ONEDNN_OPTS", "unset")
+    return TF_IMPORTED_WITH
+
+
+def quiet_tensorflow():
+    """TF_ENVIRONMENT's variables, each unless already set, before TensorFlow is imported (once it
+    is, they no longer matter and the report keeps saying what it was imported with)."""
+    if "tensorflow" not in sys.modules:
+        for key, value in TF_ENVIRONMENT.items():
+            os.environ.setdefault(key, value)
 
 # Threads per library for CLI runs: one each. Mini-batch steps are small: interleaving NumPy's
 # OpenBLAS, torch's OpenMP pool and TensorFlow's Eigen pool, each with 2 threads on 2 cores, made
@@ -67,18 +89,20 @@ def configure_threads(threads, frameworks=()):
         return
     from threadpoolctl import threadpool_limits
 
-    from . import interrupts
+    from . import caller_state, interrupts
 
-    threadpool_limits(threads)
     if "torch" in sys.modules or "torch" in frameworks:
         with interrupts.held():
             import torch
-
-        torch.set_num_threads(threads)
     if "tensorflow" in sys.modules or "keras" in frameworks:
+        quiet_tensorflow()
         with interrupts.held(), matplotlib_hidden():
             import tensorflow as tf
-
+    caller_state.note()                             # the counts of libraries this call imported, given back after it
+    threadpool_limits(threads)
+    if "torch" in sys.modules or "torch" in frameworks:
+        torch.set_num_threads(threads)
+    if "tensorflow" in sys.modules or "keras" in frameworks:
         try:
             tf.config.threading.set_intra_op_parallelism_threads(threads)
             tf.config.threading.set_inter_op_parallelism_threads(1)
@@ -137,7 +161,7 @@ def environment(frameworks):
                         "tensorflow": tf.__version__,
                         "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
                         "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
-                        "TF_ENABLE_ONEDNN_OPTS": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "unset"),
+                        "TF_ENABLE_ONEDNN_OPTS": tensorflow_import_environment()["TF_ENABLE_ONEDNN_OPTS"],
                         "TF_DETERMINISTIC_OPS": os.environ.get("TF_DETERMINISTIC_OPS", "unset")}
     for name, value in REMOTE.items():               # Keras in the worker process: its versions and threads
         if name in frameworks:

@@ -144,8 +144,11 @@ def verdict(raw, judged):
     return "pass", f"{len(judged)} judged pair(s) agree{not_run}"
 
 
-def build_report(recipe, spec, frameworks, raw, environment, notes=""):
-    """The harness's output -> Report (plain Python values; JSON only when written)."""
+def build_report(recipe, spec, frameworks, raw, environment, notes="", weights="spec"):
+    """The harness's output -> Report (plain Python values; JSON only when written).
+    weights: where the initial weights came from, recorded in config['weights']: 'spec' (its
+    weight_init and bias_init, drawn with its seed) or 'mine' (the user's init_params; the
+    initializers are then not what ran, and config says 'mine' in their place)."""
     pairs = [p.key for p in raw["pairs"]]
     if raw["first_divergence"] is not None:
         raw["first_divergence"]["diagnosis"] = diagnose(raw["first_divergence"], raw["steps"])
@@ -191,7 +194,11 @@ def build_report(recipe, spec, frameworks, raw, environment, notes=""):
         summary["predictions_differing"] = {k: int(np.sum(p != predictions[0])) for k, p in last["predictions"].items()}
     epochs = [{"epoch": e["epoch"], "test_accuracy": e["accuracy"]} for e in evaluations]
     final_outputs = {k: convert_outputs(v) for k, v in raw["final_outputs"].items()}
-    return Report(recipe=recipe, config=plain(spec.to_dict()), frameworks=list(frameworks),
+    config = spec.to_dict()
+    config["weights"] = weights
+    if weights == "mine":
+        config["weight_init"] = config["bias_init"] = "mine"
+    return Report(recipe=recipe, config=plain(config), frameworks=list(frameworks),
                   runners=list(raw["keys"]), steps=plain([step_row(s) for s in raw["steps"]]),
                   final_outputs=plain(final_outputs), summary=plain(summary),
                   environment=plain(environment), epochs=plain(epochs), notes=notes)

@@ -6,13 +6,16 @@ or assert equivalence in a test.
     compare.assert_equivalent(spec, steps=5)                  # AssertionError unless the verdict is 'pass'
     compare.assert_equivalent(mine, spec, steps=5)            # the same for your implementation
 
+Each entry point runs one call at a time and leaves the caller's settings (random generators,
+Keras's float type, threads, environment variables, ...) as it found them: caller_state.py.
+
 Left out: printing (the CLI does that).
 """
 import time
 
 import numpy as np
 
-from . import interrupts
+from . import caller_state, interrupts
 from . import frameworks as fw
 from . import registry, worker
 from .data import Data
@@ -143,6 +146,7 @@ def check_spec(spec):
     return spec.validate()
 
 
+@caller_state.kept
 def run(spec, data=None, frameworks=DEFAULT_FRAMEWORKS, recipe="custom", on_step=None, notes="", keep_step=None):
     """Train `spec` in every framework in lockstep on `data` (random data if None). -> Report
     keep_step=N keeps that step's tensors in report.raw["kept"] (the HTML report's worked example)."""
@@ -154,9 +158,10 @@ def run(spec, data=None, frameworks=DEFAULT_FRAMEWORKS, recipe="custom", on_step
 
 
 def run_lockstep(spec, data, subjects, references, recipe="custom", on_step=None, notes="", keep_step=None,
-                 cross=True, params=None, checked=False):
+                 cross=True, params=None, checked=False, weights="spec"):
     """The harness on a checked spec -> Report (report.raw: the harness's own output).
-    checked: the data has been through check_data already."""
+    checked: the data has been through check_data already. weights: 'mine' when `params` are the
+    user's own initial weights (recorded in the report's config)."""
     data = random_data(spec, seed=spec.seed) if data is None else data
     if not checked:
         check_data(spec, data)
@@ -164,10 +169,10 @@ def run_lockstep(spec, data, subjects, references, recipe="custom", on_step=None
     raw = lockstep(spec, data, subjects, references, on_step=on_step, keep_step=keep_step, cross=cross, params=params)
     names = [e.name for e in [*subjects, *references]]
     with interrupts.deferred() as held:               # the steps done are reported, whenever the signal comes
-        report = build_report(recipe, spec, names, raw, fw.environment(names), notes)
+        report = build_report(recipe, spec, names, raw, fw.environment(names), notes, weights)
     if held and not raw.get("interrupted"):
         raw["interrupted"] = True
-        report = build_report(recipe, spec, names, raw, fw.environment(names), notes)
+        report = build_report(recipe, spec, names, raw, fw.environment(names), notes, weights)
     report.timing = {"seconds": time.perf_counter() - started}
     report.raw, report.spec = raw, spec
     return report
@@ -222,6 +227,7 @@ def raise_unless_passed(report):
     raise AssertionError(f"{s['verdict']}: {s['verdict_reason']}")
 
 
+@caller_state.kept
 def assert_equivalent(spec, data=None, steps=None, frameworks=DEFAULT_FRAMEWORKS):
     """Run `spec` (for `steps` steps if given) and raise AssertionError unless every judged pair
     agrees: a divergence, a non-finite value, an exception inside an implementation, an

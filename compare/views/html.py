@@ -214,7 +214,8 @@ def page(report, spec, data, every=1):
     title = f"framework-mirror: {report.recipe}"
     body = [f"<h1>{html.escape(title)}</h1>", verdict_html(report),
             section("Config", f"<p>{html.escape(tables.spec_line(spec))}</p>"
-                    + table_html(tables.spec_table(spec, report.frameworks, data, tablefmt="html")), "config"),
+                    + table_html(tables.spec_table(spec, report.frameworks, data, tablefmt="html",
+                                                       weights=report.config.get("weights"))), "config"),
             section("Notes", notes_html(report), "notes") if notes_html(report) else "",
             section("Summary", summary_html(report), "summary"),
             section("Curves", plot_html(report), "curves"),

@@ -132,11 +132,22 @@ def unused_fields(spec):
     return unused
 
 
-def spec_table(spec, frameworks, data, tablefmt="simple"):
+def weights_text(spec, weights):
+    """Where the initial weights came from: the spec's initializers (None: no row, they are the
+    weight_init and bias_init rows), or 'mine (your init_params), seed 0'."""
+    if weights != "mine":
+        return None
+    return f"mine (your init_params), seed {spec.seed}"
+
+
+def spec_table(spec, frameworks, data, tablefmt="simple", weights="spec"):
     """The resolved spec, one field a row (fields that do not apply to this run left out), with
-    the frameworks and the data sizes."""
+    the frameworks and the data sizes. weights='mine': the user's init_params gave the initial
+    weights (compare.check(weights='mine'), --weights mine): said instead of the initializers."""
     config = spec.to_dict()
     unused = unused_fields(spec)
+    if weights == "mine":
+        unused += ("weight_init", "bias_init")
     if "keras" not in frameworks:
         unused += ("keras_float32_casts",)
     for name in ("rho", "beta1", "beta2", "eps"):
@@ -156,6 +167,9 @@ def spec_table(spec, frameworks, data, tablefmt="simple"):
     if spec.optimizer == "sgd" and not spec.momentum:
         config["momentum"] = "0 (plain gradient descent)"
     rows = [(k, v) for k, v in config.items() if k != "fixed_params" and k not in unused]
+    if weights_text(spec, weights):
+        at = next((i for i, (k, _) in enumerate(rows) if k == "seed"), len(rows))     # just before the seed row
+        rows.insert(at, ("weights", weights_text(spec, weights)))
     if config.get("fixed_params") is not None:
         rows.append(("fixed_params", "given (see the JSON report)"))
     rows.append(("frameworks", ", ".join(frameworks)))
