@@ -28,10 +28,10 @@ import numpy as np
 
 from scratch.initializers import initial_params
 
-from . import convert, diagnose, masks as dropout, names, registry, worker
+from . import convert, diagnose, guard, masks as dropout, names, registry, worker
 from .check import TOLERANCES
 from .judge import (StepResult, accuracy, accuracy_of, before_step, describe_exception, find_divergence,  # noqa: F401
-                    first_nonfinite, fold_worst, layout, measure_pair, not_compared)
+                    first_nonfinite, fold_worst, layout, lower_precision, measure_pair, not_compared)
 from .errors import InputError
 from .lanes import Lanes
 from .conventions import differences, numeric_differences, settings_differences, unavailable
@@ -70,8 +70,11 @@ def plan(spec, subjects, references, cross=True):
     def add(entry, convention, run_spec, owner):
         conv = convention if convention in entry.conventions else entry.conventions[0]
         key = entry.name if conv == entry.conventions[0] else f"{entry.name}@{conv}"
-        if key in runners and runners[key].spec != run_spec:
+        if key in runners and runners[key].entry is entry and runners[key].spec != run_spec:
             key = f"{key}/{owner}"                         # the same reference with another subject's settings
+        if key in runners and runners[key].entry is not entry:   # two implementations, one key: never
+            raise InputError(f"two implementations would both run as {key!r}: name each with letters, digits, "
+                             f"'-' and '_' (not {', '.join(map(repr, registry.RESERVED))}), and not as a built-in")
         runners.setdefault(key, Runner(key, entry, conv, run_spec))
         return key
 
@@ -107,7 +110,23 @@ def plan(spec, subjects, references, cross=True):
     if not runners and len(subjects) + len(references) == 1:
         only = (subjects or references)[0]
         runners[only.name] = Runner(only.name, only, only.conventions[0], spec)
+    for pair in pairs:
+        unjudge(pair, runners, no_reference=bool(subjects) and not references)
     return runners, pairs
+
+
+def unjudge(pair, runners, no_reference=False, same_object=False):
+    """The root rule of judging: a pair whose two sides are one runner, one implementation entry or
+    one built object compares something with itself, and a check in which no reference ran has
+    nothing to vouch for it: such a pair is reported, never judged (so never a PASS)."""
+    ours, theirs = runners[pair.ours], runners[pair.theirs]
+    if pair.ours == pair.theirs or ours.entry is theirs.entry or same_object:
+        pair.judged = False
+        pair.reasons["same-implementation"] = (f"{pair.ours} and {pair.theirs} are one implementation: a comparison "
+                                               f"with itself proves nothing")
+    if no_reference:
+        pair.judged = False
+        pair.reasons["no-reference"] = "no reference framework ran: two of your implementations alone vouch for nothing"
 
 
 def batches(n, spec, rng):
@@ -153,8 +172,8 @@ def lockstep(spec, data, subjects, references=(), on_step=None, params=None, kee
     unavailable_here = {r.name: missing[r.name] for r in references if r.name in missing}
     references = [r for r in references if r.name not in missing]
     runners, pairs = plan(spec, list(subjects), list(references), cross)
-    params = params if params is not None else initial_params(
-        spec.sizes, spec.weight_init, spec.bias_init, spec.seed, spec.dtype, spec.fixed_params)
+    params = [(np.array(W), np.array(b)) for W, b in params] if params is not None else initial_params(
+        spec.sizes, spec.weight_init, spec.bias_init, spec.seed, spec.dtype, spec.fixed_params)   # the harness's own
     rtol = TOLERANCES[spec.dtype]
     out = {"keys": list(runners), "pairs": pairs, "runner_info": runners, "steps": [], "first_divergence": None,
            "first_nonfinite": None, "rtol": rtol, "evaluations": [], "tensors_checked": 0,
@@ -189,6 +208,9 @@ def train_built(spec, data, runners, pairs, params, out, on_step, keep_step, lan
             out["error"] = describe_exception(0, key, built)
             return
         runners[key].implementation = built
+    for pair in pairs:                                 # one object on both sides (a user's build returning a shared one)
+        if guard.unwrapped(runners[pair.ours].implementation) is guard.unwrapped(runners[pair.theirs].implementation):
+            unjudge(pair, runners, same_object=True)
     out["runners"] = {key: runner.implementation for key, runner in runners.items()}
     X, Y = data.X.astype(spec.dtype, copy=False), data.Y.astype(spec.dtype, copy=False)
     rng = np.random.default_rng([spec.seed, 1])
@@ -212,7 +234,8 @@ def train_built(spec, data, runners, pairs, params, out, on_step, keep_step, lan
         upcoming = next(schedule, None)
         if epoch != last_epoch:
             end_epoch(runners, epoch_loss)
-            out["evaluations"].append(evaluate(runners, data, spec, last_epoch, lanes))
+            if not evaluated(out, step, lambda: out["evaluations"].append(evaluate(runners, data, spec, last_epoch, lanes))):
+                return
             last_epoch = epoch
         step += 1
         Xb, Yb, handle = started or begin(index, step)
@@ -270,6 +293,8 @@ def train_built(spec, data, runners, pairs, params, out, on_step, keep_step, lan
                 judged = [e for e in errors if not flips or names.parse(e.name).is_forward]
                 found = find_divergence(step, pair.key, ours, theirs, judged, rtol)
                 if found:
+                    found["precision"] = lower_precision(found, records, spec.dtype, {
+                        k: runners[k].entry.vocabulary.get(found["tensor"]) for k in (ours, theirs)})
                     found["explanation"] = diagnose.explain(found, records, previous, pair, spec, len(index), params)
                     if pair.kind == "subjects" and pair.reasons:   # two users' codes with settings of their own
                         found["settings_differ"] = dict(pair.reasons)
@@ -304,8 +329,24 @@ def train_built(spec, data, runners, pairs, params, out, on_step, keep_step, lan
         if out["first_nonfinite"] or (spec.steps is not None and step >= spec.steps):
             break
     lanes.settle(step)                                 # a step started ahead for nothing: undone
-    out["evaluations"].append(evaluate(runners, data, spec, last_epoch, lanes))
-    out["final_outputs"] = predict_all(runners, data.X_eval.astype(spec.dtype), lanes)
+    if evaluated(out, step, lambda: out["evaluations"].append(evaluate(runners, data, spec, last_epoch, lanes))):
+        evaluated(out, step, lambda: out.update(final_outputs=predict_all(runners, data.X_eval.astype(spec.dtype), lanes)))
+
+
+def evaluated(out, step, work):
+    """Run an evaluation (work()); a user's predict that raises or breaks a rule (guard.py) ends the
+    run as that implementation's error, as a step's does; a built-in's exception is ours (raised).
+    -> whether it completed"""
+    try:
+        work()
+        return True
+    except Exception as error:                         # noqa: BLE001 - sorted just below
+        key = getattr(error, "runner", None)
+        runner = out["runner_info"].get(key)
+        if runner is None or not guard.needs_guard(runner):
+            raise
+        out["error"] = describe_exception(step, key, error)
+        return False
 
 
 def end_epoch(runners, epoch_loss):

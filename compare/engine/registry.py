@@ -73,13 +73,31 @@ BUILTIN = [
           install="keras", description="reference/keras_mlp.py: Dense, Keras's losses and optimizers, GradientTape"),
 ]
 BUILTIN_NAMES = tuple(e.name for e in BUILTIN)
+# The characters runner and pair keys are made of (harness.plan: 'scratch@keras', 'torch/mine',
+# 'mine~torch'; lists on the command line: 'torch,keras'). No implementation's name holds one and
+# none is a built-in's name, so the keys of two implementations can never be the same string.
+RESERVED = ("~", "@", "/", ",")
+
+
+def name_problem(name):
+    """Why `name` cannot name an implementation (one line), or None when it can."""
+    if not isinstance(name, str) or not name.strip():
+        return f"an implementation's name must be a non-empty string, got {name!r}"
+    used = [c for c in RESERVED if c in name]
+    if used:
+        return (f"an implementation may not be called {name!r}: {' and '.join(map(repr, used))} "
+                f"{'is' if len(used) == 1 else 'are'} reserved for the report's keys (scratch@keras, torch/mine, "
+                f"mine~torch, torch,keras): use letters, digits, '-' and '_'")
+    if name in BUILTIN_NAMES:
+        return f"an implementation may not be called {name!r} (a built-in framework's name): give it another name="
+    return None
 REGISTRY = {}
 _UNAVAILABLE = {}
 
 
 def register(entry):
     """Add an implementation to the registry (replacing one of the same name). -> entry"""
-    if not entry.name or any(c in entry.name for c in " ,~@/"):
+    if not isinstance(entry.name, str) or not entry.name or any(c in entry.name for c in (" ", *RESERVED)):
         raise InputError(f"an implementation name needs letters, digits, '-' or '_' only, got {entry.name!r}")
     if entry.module is None and entry.build is None:
         raise InputError(f"implementation {entry.name!r} needs a build function")

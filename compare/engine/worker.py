@@ -542,9 +542,9 @@ class Server:
 
         if batch is not None:
             arrays = self.inbox.get(batch)
-            self.batch = (arrays["X"], arrays["Y"])
+            self.batch = (read_only(arrays["X"]), read_only(arrays["Y"]))
         for key, mask in masks.items():
-            self.implementations[key].set_masks(mask)
+            self.implementations[key].set_masks({l: read_only(m) for l, m in mask.items()})
         done = run_lane({k: Runner(v) for k, v in self.implementations.items()}, keys, *self.batch)
         records = {key: value for key, value in done.items() if not isinstance(value, Exception)}
         self.history = {s: r for s, r in self.history.items() if s == step - 1}
@@ -581,7 +581,7 @@ class Server:
             self.implementations[key].restore(record)
 
     def on_predict(self, keys, part):
-        X, out = self.inputs.get(part)["X"], {}
+        X, out = read_only(self.inputs.get(part)["X"]), {}
         for key in keys:
             try:
                 out[key] = self.implementations[key].predict(X)
@@ -595,6 +595,13 @@ class Server:
             return "value", getattr(self.implementations[key], method)(*args)
         except Exception as error:                  # noqa: BLE001 - raised again on the harness's side
             return "error", portable(error)
+
+
+def read_only(array):
+    """The array, read-only: the worker's built-ins share the batch, the masks and predict's inputs
+    (guard.py trusts the built-ins; here a write would raise at once, at no cost)."""
+    array.flags.writeable = False
+    return array
 
 
 def same_params(a, b):

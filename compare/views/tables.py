@@ -330,8 +330,11 @@ def error_block(error):
     """An exception raised inside an implementation's step, as one block: where, what, which line."""
     rows = [("step", error["step"]), ("implementation", error["framework"]), ("exception", error["exception"]),
             ("at", f"{error['file']}:{error['line']}"), ("code", (error.get("code") or "").strip())]
-    return "\n".join(["ERROR: an exception inside an implementation (a broken implementation, not a mismatch)"]
-                     + [f"  {k:15s} {v}" for k, v in rows])
+    if error.get("fault"):                  # a rule broken (its inputs changed, values not real numbers)
+        head, rows = f"ERROR: {error['fault']}", [row for row in rows if row[0] != "exception"]
+    else:
+        head = "ERROR: an exception inside an implementation (a broken implementation, not a mismatch)"
+    return "\n".join([head] + [f"  {k:15s} {v}" for k, v in rows])
 
 
 def verdict_line(report):
