@@ -287,6 +287,16 @@ def test_names_that_could_collide_with_a_runner_key_are_refused(tmp_path, name, 
     assert "\n" not in str(error.value)
 
 
+def test_a_registered_implementation_may_not_take_a_built_in_name():
+    """compare.register replaces an entry of the same name, but never a built-in's: a report that
+    says 'torch' means torch."""
+    with pytest.raises(InputError, match=r"may not be called 'torch' \(a built-in framework's name\)"):
+        compare.register(compare.Entry("torch", ("torch",), build=lambda *a: None))
+    with pytest.raises(InputError, match="'@' is reserved"):
+        compare.register(compare.Entry("scratch@keras", ("keras",), build=lambda *a: None))
+    assert registry.get("torch") is registry.BUILTIN[1]
+
+
 def test_a_pair_of_one_implementation_with_itself_is_never_judged():
     scratch = registry.get("scratch")
     runners, pairs = harness.plan(SPEC, [scratch], [scratch], cross=False)

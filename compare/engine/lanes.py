@@ -17,6 +17,9 @@ implementations run in lanes: a user's code may share state between its objects 
 random generator, a module-level cache) and runs one after another. So does every run with
 `sequential=True` or FRAMEWORK_MIRROR_SEQUENTIAL=1, and every run on one core.
 
+Every runner is built from its own copy of the initial parameters; a user's implementation is
+wrapped by compare/engine/guard.py (its own copies of each step's inputs, checked after the step).
+
 Comparisons start as soon as the runners they need are done (`first_pairs`): the pairs within
 the first lane are compared while the second lane is still stepping.
 

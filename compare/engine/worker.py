@@ -31,6 +31,9 @@ FRAMEWORK_MIRROR_SEQUENTIAL=1 or FRAMEWORK_MIRROR_WORKER=0; the harness takes it
 falls back to the threads of lanes.py (importing Keras itself) where it cannot use it. The Python
 API and in-process calls of compare.cli.main run without one (a test may patch Keras there).
 
+The worker's two built-ins share the batch, the masks and predict's inputs; it hands them read-only
+views (guard.py trusts the built-ins; a write would raise at once).
+
 Left out: Windows (os.fork is the sign of a POSIX system here: the threads of lanes.py run there);
 user implementations in the worker (a user's code may share state between its objects).
 """
