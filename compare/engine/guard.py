@@ -57,7 +57,7 @@ class NotRealNumbers(ImplementationFault):
     """The implementation handed back a tensor that is not an array of real numbers."""
 
 
-REAL_KINDS = "fiu"                       # floats, signed and unsigned integers
+REAL_KINDS = "fiu"                       # floats, signed and unsigned integers (and is_float's)
 WHAT = {"b": "bool", "U": "a string", "S": "bytes", "O": "object", "V": "raw bytes (void)", "M": "a date",
         "m": "a time span"}
 
@@ -86,6 +86,20 @@ def source_line(place):
     return linecache.getline(place[0], place[1]).strip() if place else ""
 
 
+def is_float(dtype):
+    """A floating-point dtype: NumPy's, or one registered with it (ml_dtypes' bfloat16, which NumPy
+    files under 'V' but np.finfo describes)."""
+    if dtype.kind == "f":
+        return True
+    if dtype.kind != "V" or dtype.names is not None:
+        return False
+    try:
+        np.finfo(dtype)
+        return True
+    except (TypeError, ValueError):
+        return False
+
+
 def not_real(value):
     """What a value is when it is not an array (or number) of real numbers, in a few words; None when it is."""
     if value is None:
@@ -96,7 +110,7 @@ def not_real(value):
             dtype = np.asarray(value).dtype
         except Exception:                        # noqa: BLE001 - a ragged list, an object NumPy cannot read
             return f"a {type(value).__name__} NumPy cannot read as an array"
-    if dtype.kind in REAL_KINDS:
+    if dtype.kind in REAL_KINDS or is_float(dtype):
         return None
     if dtype.kind == "c":
         return dtype.name
@@ -178,6 +192,6 @@ def wrap(runner, implementation):
 def describe(step, key, fault):
     """An ImplementationFault as the harness's error record (judge.describe_exception's form): the
     one line, and the implementation's declaration for where."""
-    place = fault.where or ("?", 0)
+    place = fault.where or ("", 0)                      # '': declared nowhere we know (a custom adapter)
     return {"step": step, "framework": key, "exception": str(fault), "fault": str(fault),
             "file": place[0], "line": place[1], "code": source_line(fault.where)}

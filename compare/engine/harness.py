@@ -293,8 +293,9 @@ def train_built(spec, data, runners, pairs, params, out, on_step, keep_step, lan
                 judged = [e for e in errors if not flips or names.parse(e.name).is_forward]
                 found = find_divergence(step, pair.key, ours, theirs, judged, rtol)
                 if found:
-                    found["precision"] = lower_precision(found, records, spec.dtype, {
-                        k: runners[k].entry.vocabulary.get(found["tensor"]) for k in (ours, theirs)})
+                    found["precision"] = lower_precision(found, records, spec.dtype, {   # a user's side only
+                        k: runners[k].entry.vocabulary.get(found["tensor"]) for k in (ours, theirs)
+                        if guard.needs_guard(runners[k])})
                     found["explanation"] = diagnose.explain(found, records, previous, pair, spec, len(index), params)
                     if pair.kind == "subjects" and pair.reasons:   # two users' codes with settings of their own
                         found["settings_differ"] = dict(pair.reasons)

@@ -148,11 +148,12 @@ def find_divergence(step, pair, ours, theirs, errors, rtol):
     return None
 
 
-def lower_precision(divergence, records, run_dtype, own_words=None):
-    """Whether a side handed the diverging tensor back in a lower precision than the run's: floats of
-    a smaller type (float32 or float16 in a float64 run), or float64 arrays holding only float32
-    numbers while the other side's do not (computed in float32, then cast). -> None, or
-    {runner, dtype, run_dtype, word (the user's name for it), bound, explained, cast}.
+def lower_precision(divergence, records, run_dtype, users):
+    """Whether a user's side (users: {runner key: the user's name for the tensor, or None}) handed the
+    diverging tensor back in a lower precision than the run's: floats of a smaller type (float32 or
+    float16 in a float64 run), or float64 arrays holding only float32 numbers while the other side's
+    do not (computed in float32, then cast). -> None, or {runner, dtype, run_dtype, word (the
+    user's name for it), bound, explained, cast}.
 
     bound: the largest difference that rounding in that type explains, FLOAT32_RTOL (check.py's
     argued per-step bound for float32) scaled by the type's epsilon, and never more than 1e-2, the
@@ -162,8 +163,10 @@ def lower_precision(divergence, records, run_dtype, own_words=None):
     name, run_eps = divergence["tensor"], np.finfo(run_dtype).eps
     values = {key: records[key].get(name) for key in (divergence["ours"], divergence["theirs"])}
     for key, value in values.items():
+        if key not in users:
+            continue
         dtype, cast = getattr(value, "dtype", None), False
-        if not isinstance(dtype, np.dtype) or dtype.kind != "f":
+        if not isinstance(dtype, np.dtype) or not guard.is_float(dtype):
             continue
         if np.finfo(dtype).eps <= run_eps and dtype == np.float64 and run_dtype == "float64":
             other = [v for k, v in values.items() if k != key]
@@ -175,7 +178,7 @@ def lower_precision(divergence, records, run_dtype, own_words=None):
         elif np.finfo(dtype).eps <= run_eps:
             continue
         bound = min(FLOAT32_RTOL * float(np.finfo(dtype).eps / np.finfo(np.float32).eps), 1e-2)
-        return {"runner": key, "dtype": dtype.name, "run_dtype": run_dtype, "word": (own_words or {}).get(key) or name,
+        return {"runner": key, "dtype": dtype.name, "run_dtype": run_dtype, "word": users[key] or name,
                 "bound": bound, "cast": cast,
                 "explained": bool(divergence["shape_ok"] and divergence["finite"] and divergence["max_rel_err"] <= bound)}
     return None

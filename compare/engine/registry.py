@@ -90,7 +90,7 @@ def name_problem(name):
         return (f"an implementation may not be called {name!r}: {' and '.join(map(repr, used))} "
                 f"{'is' if len(used) == 1 else 'are'} reserved for the report's keys (scratch@keras, torch/mine, "
                 f"mine~torch, torch,keras): use letters, digits, '-' and '_'")
-    if name in BUILTIN_NAMES:
+    if name.strip().lower() in BUILTIN_NAMES:
         return f"an implementation may not be called {name!r} (a built-in framework's name): give it another name="
     return None
 REGISTRY = {}

@@ -331,7 +331,8 @@ def error_block(error):
     rows = [("step", error["step"]), ("implementation", error["framework"]), ("exception", error["exception"]),
             ("at", f"{error['file']}:{error['line']}"), ("code", (error.get("code") or "").strip())]
     if error.get("fault"):                  # a rule broken (its inputs changed, values not real numbers)
-        head, rows = f"ERROR: {error['fault']}", [row for row in rows if row[0] != "exception"]
+        head = f"ERROR: {error['fault']}"
+        rows = [row for row in rows if row[0] != "exception" and (row[0] != "at" or error["file"])]
     else:
         head = "ERROR: an exception inside an implementation (a broken implementation, not a mismatch)"
     return "\n".join([head] + [f"  {k:15s} {v}" for k, v in rows])
