@@ -413,3 +413,34 @@ def test_a_float16_tensor_with_a_wrong_formula_too_says_both(tmp_path):
     assert d["explanation"].startswith("your db1 is float16 in a float64 run, but a difference of 0.67 is more than "
                                        "float16 rounding explains (0.01): a formula differs too; dZ1 agrees but db1 "
                                        "does not")
+
+
+class Odd(compare.UserImplementation):
+    """A custom adapter whose step gives `step_value` (when not None) or whose predict gives its
+    outputs one example per row (transposed)."""
+    convention = "torch"
+
+    def __init__(self, step_value=None):
+        self.step_value, self.name = step_value, "custom"
+
+    def build(self, spec, params, convention):
+        from compare.implementations.scratch import build
+        inner, odd = build(spec, params), self
+
+        class Run:
+            def step(self, X, Y):
+                record = inner.step(X, Y)
+                return record if odd.step_value is None else odd.step_value
+
+            def predict(self, X):
+                return inner.predict(X).T
+        return Run()
+
+
+def test_a_step_that_gives_no_dict_and_a_predict_of_the_wrong_shape_are_the_implementations_errors():
+    report = compare.check(Odd([1.0, 2.0]), spec=SPEC, data=data(), against=("scratch",))
+    assert report.summary["verdict_reason"] == "custom: its step returned list, not a dict of named tensors"
+    report = compare.check(Odd(), spec=SPEC, data=data(), against=("scratch",))
+    assert report.summary["verdict"] == "error" and report.summary["steps_completed"] == 2
+    assert report.summary["verdict_reason"] == ("custom: predict gave outputs of shape (8, 3) for 8 examples, not (3, 8) "
+                                                "(units, examples)")

@@ -15,8 +15,8 @@ built-in (a user's code, through any adapter) and holds three rules:
    its input X (the batch) in place (step 1)". The run ends with the verdict 'error' as for an
    exception inside the implementation: its numbers were computed on other inputs than the
    references', so they are not judged.
-3. Real numbers out. Every tensor of a step record (and predict's output) must be an array of real
-   numbers. Booleans, complex numbers, strings, bytes, Python objects, dates and None are refused,
+3. Real numbers out. A step gives a dict of named tensors, predict an (n_L, E) array; every tensor
+   must be an array of real numbers. Booleans, complex numbers, strings, bytes, Python objects, dates and None are refused,
    `NotRealNumbers`, naming the tensor in the user's own words and its dtype ("mine: dW1 is
    complex128: give real numbers"), before anything compares it (converting a complex array to
    float64 drops its imaginary part with a ComplexWarning). Integers and floats of every precision
@@ -121,8 +121,8 @@ class Guarded:
     """A user's built implementation with the three rules of the module docstring. It answers
     hasattr as the implementation does (predict, set_masks, resync, end_epoch, missing, ...)."""
 
-    def __init__(self, implementation, key, vocabulary=None, origin=None):
-        self.inner, self.key = implementation, key
+    def __init__(self, implementation, key, vocabulary=None, origin=None, n_out=None):
+        self.inner, self.key, self.n_out = implementation, key, n_out
         self.vocabulary = dict(vocabulary or {})
         self.place = where(origin)
         self.steps = 0
@@ -149,9 +149,11 @@ class Guarded:
         given = {"X": (X, np.array(X)), "Y": (Y, np.array(Y)), **self.masks}
         record = self.inner.step(given["X"][1], given["Y"][1])
         self.verify(given, f"step {self.steps}")
-        if isinstance(record, dict):         # anything else: the harness reports what it is
-            for name, value in record.items():
-                self.refuse_unreal(name, value)
+        if not isinstance(record, dict):
+            raise ImplementationFault(f"{self.key}: its step returned {type(record).__name__}, not a dict of named "
+                                      f"tensors", self.place)
+        for name, value in record.items():
+            self.refuse_unreal(name, value)
         return record
 
     def set_masks_copy(self, masks):
@@ -164,6 +166,9 @@ class Guarded:
         A = self.inner.predict(mine)
         self.verify({"X": (X, mine)}, f"predict, after step {self.steps}")
         self.refuse_unreal("predict's output", A)
+        if self.n_out is not None and np.shape(A) != (self.n_out, len(X)):
+            raise ImplementationFault(f"{self.key}: predict gave outputs of shape {np.shape(A)} for {len(X)} examples, "
+                                      f"not ({self.n_out}, {len(X)}) (units, examples)", self.place)
         return A
 
     def verify(self, given, when):
@@ -186,7 +191,7 @@ def wrap(runner, implementation):
     """A runner's built implementation, guarded unless it is a built-in. -> implementation"""
     if not needs_guard(runner) or isinstance(implementation, Exception):
         return implementation
-    return Guarded(implementation, runner.key, runner.entry.vocabulary, runner.entry.origin)
+    return Guarded(implementation, runner.key, runner.entry.vocabulary, runner.entry.origin, runner.spec.sizes[-1])
 
 
 def describe(step, key, fault):
