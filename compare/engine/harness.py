@@ -16,7 +16,11 @@ torch, SGD dampening in Keras, decoupled weight decay in torch's SGD, coupled in
 built: out["unavailable"] holds {framework: why}, out["not_run"] {pair: why}, the report shows
 them, and the other pairs are judged as usual.
 
-Pair keys: the reference's name for scratch's pairs ('torch', 'keras'), else 'ours~theirs'.
+Pair keys: the reference's name for scratch's pairs ('torch', 'keras'), else 'ours~theirs'. Two
+implementations never share a key (registry.RESERVED; `plan` refuses a collision), and a pair whose
+two sides are one implementation, or a check in which no reference ran, is never judged (`unjudge`).
+A user's implementation runs guarded (guard.py): its own copies of its inputs, checked after each
+call, and only real numbers handed back.
 
 Left out: reporting and printing (compare/engine/report.py, compare/views), data loading; what a step
 is judged by and keeps (judge.py); running a step's implementations concurrently (lanes.py).
