@@ -66,9 +66,10 @@ def pair_key(ours, theirs):
     return theirs if ours == "scratch" else f"{ours}~{theirs}"
 
 
-def plan(spec, subjects, references, cross=True):
+def plan(spec, subjects, references, cross=True, subjects_are_references=False):
     """The runners to build and the pairs to compare. subjects, references: registry Entries.
-    -> (runners {key: Runner}, [Pair])"""
+    subjects_are_references: the subjects are references themselves (a translation's proof: torch's
+    and Keras's own code, each with its settings), so their pair needs no other. -> (runners {key: Runner}, [Pair])"""
     runners, pairs = {}, []
 
     def add(entry, convention, run_spec, owner):
@@ -115,7 +116,7 @@ def plan(spec, subjects, references, cross=True):
         only = (subjects or references)[0]
         runners[only.name] = Runner(only.name, only, only.conventions[0], spec)
     for pair in pairs:
-        unjudge(pair, runners, no_reference=bool(subjects) and not references)
+        unjudge(pair, runners, no_reference=bool(subjects) and not references and not subjects_are_references)
     return runners, pairs
 
 
@@ -148,7 +149,7 @@ def batches(n, spec, rng):
 
 
 def lockstep(spec, data, subjects, references=(), on_step=None, params=None, keep_step=None, cross=True,
-             sequential=None):
+             sequential=None, subjects_are_references=False):
     """Train every implementation side by side. -> dict with the step results and more.
 
     subjects, references: registry Entries (see `plan`). data: a compare Data (rows are
@@ -162,6 +163,7 @@ def lockstep(spec, data, subjects, references=(), on_step=None, params=None, kee
     What is kept per step is bounded (StepResult); out["worst_by_kind"] folds the rest in.
     sequential=True runs the implementations one after another (the reference for tests/test_speed.py);
     by default the built-ins run in two lanes (compare/engine/lanes.py), with the same results.
+    subjects_are_references: see `plan` (a check in which no reference ran is otherwise never judged).
     """
     missing = unavailable(spec)                            # a rule a framework cannot express: not built
     not_run = {}
@@ -175,7 +177,7 @@ def lockstep(spec, data, subjects, references=(), on_step=None, params=None, kee
                 not_run[f"{a.name}~{b.name}"] = missing.get(a.name) or missing[b.name]
     unavailable_here = {r.name: missing[r.name] for r in references if r.name in missing}
     references = [r for r in references if r.name not in missing]
-    runners, pairs = plan(spec, list(subjects), list(references), cross)
+    runners, pairs = plan(spec, list(subjects), list(references), cross, subjects_are_references)
     params = [(np.array(W), np.array(b)) for W, b in params] if params is not None else initial_params(
         spec.sizes, spec.weight_init, spec.bias_init, spec.seed, spec.dtype, spec.fixed_params)   # the harness's own
     rtol = TOLERANCES[spec.dtype]
