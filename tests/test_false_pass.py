@@ -155,8 +155,8 @@ def test_numpy_code_that_changes_an_input_in_place_is_an_error(tmp_path, extra, 
     report = check(item, data=given)
     s = report.summary
     assert s["verdict"] == "error" and not report.passed
-    assert s["verdict_reason"] == (f"mine: your code changed its input {line} in place (step 1): compute on a new "
-                                   f"array (X = X / 255, not X /= 255 or x.div_(255))")
+    hint = "X = X / 255, not X /= 255 or x.div_(255)" if line.startswith("X") else "never write into it"
+    assert s["verdict_reason"] == f"mine: your code changed its input {line} in place (step 1): compute on a new array ({hint})"
     assert s["error"]["step"] == 1 and s["steps_completed"] == 0
     assert np.array_equal(given.X, X) and np.array_equal(given.Y, Y)     # the caller's data untouched
 
@@ -228,7 +228,7 @@ def test_a_custom_adapter_that_writes_into_its_dropout_mask_is_an_error():
     report = compare.check(mine, spec=spec, data=data(), against=("scratch",))
     assert report.summary["verdict_reason"] == (
         "custom: your code changed its input mask1 (the dropout mask of layer 1) in place (step 1): compute on a new "
-        "array (X = X / 255, not X /= 255 or x.div_(255))")
+        "array (never write into it)")
 
 
 def test_the_built_ins_leave_their_inputs_as_they_were(monkeypatch):

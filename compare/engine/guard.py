@@ -177,8 +177,9 @@ class Guarded:
             if mine.shape != theirs.shape or not np.array_equal(mine, theirs):
                 label = {"X": "X (the batch)" if when.startswith("step") else "X (the inputs of predict)",
                          "Y": "Y (the targets)"}.get(name, name)
+                hint = "X = X / 255, not X /= 255 or x.div_(255)" if name == "X" else "never write into it"
                 raise InputChanged(f"{self.key}: your code changed its input {label} in place ({when}): compute "
-                                   f"on a new array (X = X / 255, not X /= 255 or x.div_(255))", self.place)
+                                   f"on a new array ({hint})", self.place)
 
     def refuse_unreal(self, name, value):
         what = not_real(value)
