@@ -156,7 +156,8 @@ def test_numpy_code_that_changes_an_input_in_place_is_an_error(tmp_path, extra, 
     s = report.summary
     assert s["verdict"] == "error" and not report.passed
     hint = "X = X / 255, not X /= 255 or x.div_(255)" if line.startswith("X") else "never write into it"
-    assert s["verdict_reason"] == f"mine: your code changed its input {line} in place (step 1): compute on a new array ({hint})"
+    assert s["verdict_reason"] == (f"mine: your code changed its input {line} in place (step 1): compute on a new "
+                                   f"array ({hint})")
     assert s["error"]["step"] == 1 and s["steps_completed"] == 0
     assert np.array_equal(given.X, X) and np.array_equal(given.Y, Y)     # the caller's data untouched
 
@@ -168,7 +169,8 @@ def test_torch_module_that_changes_its_input_in_place_and_the_references_do_not_
     given = data()
     report = check(item, against=("torch", "scratch"), data=given)
     assert report.summary["verdict"] == "error"
-    assert report.summary["error"]["fault"].startswith("mine: your code changed its input X (the batch) in place (step 1)")
+    fault = report.summary["error"]["fault"]
+    assert fault.startswith("mine: your code changed its input X (the batch) in place (step 1)")
     clean = compare.run(SPEC.replace(steps=1), given, frameworks=("scratch", "torch"))
     assert clean.passed                                 # the same batch, unchanged, for whoever runs next
 
@@ -277,7 +279,7 @@ def test_cli_a_name_like_a_built_in_runner_key_is_refused(tmp_path):
 
 @pytest.mark.parametrize("name, message", [
     ("torch~keras", "'~' is reserved"), ("keras/mine", "'/' is reserved"), ("mine@torch", "'@' is reserved"),
-    ("a,b", "',' is reserved"), ("scratch", "(a built-in framework's name)"), ("keras", "(a built-in framework's name)"),
+    ("a,b", "',' is reserved"), ("scratch", "(a built-in framework's name)"), ("Keras ", "(a built-in framework's name)"),
     ("x~y@z", "'~' and '@' are reserved"), ("  ", "must be a non-empty string"),
 ])
 def test_names_that_could_collide_with_a_runner_key_are_refused(tmp_path, name, message):
@@ -385,7 +387,8 @@ class Returns(compare.UserImplementation):
                                          ([[1.0, 2.0], [3.0]], "a list NumPy cannot read as an array")])
 def test_a_custom_adapter_handing_back_non_numbers_is_refused_in_its_own_words(value, what):
     report = compare.check(Returns(value), spec=SPEC, data=data(), against=("scratch",))
-    assert report.summary["verdict_reason"] == f"custom: grads['w1'] (dW1) is {what}: give real numbers (an array of floats)"
+    reason = report.summary["verdict_reason"]
+    assert reason == f"custom: grads['w1'] (dW1) is {what}: give real numbers (an array of floats)"
 
 
 @pytest.mark.parametrize("extra, words", [
@@ -442,5 +445,5 @@ def test_a_step_that_gives_no_dict_and_a_predict_of_the_wrong_shape_are_the_impl
     assert report.summary["verdict_reason"] == "custom: its step returned list, not a dict of named tensors"
     report = compare.check(Odd(), spec=SPEC, data=data(), against=("scratch",))
     assert report.summary["verdict"] == "error" and report.summary["steps_completed"] == 2
-    assert report.summary["verdict_reason"] == ("custom: predict gave outputs of shape (8, 3) for 8 examples, not (3, 8) "
-                                                "(units, examples)")
+    assert report.summary["verdict_reason"] == ("custom: predict gave outputs of shape (8, 3) for 8 examples, "
+                                                "not (3, 8) (units, examples)")

@@ -16,10 +16,10 @@ built-in (a user's code, through any adapter) and holds three rules:
    exception inside the implementation: its numbers were computed on other inputs than the
    references', so they are not judged.
 3. Real numbers out. A step gives a dict of named tensors, predict an (n_L, E) array; every tensor
-   must be an array of real numbers. Booleans, complex numbers, strings, bytes, Python objects, dates and None are refused,
-   `NotRealNumbers`, naming the tensor in the user's own words and its dtype ("mine: dW1 is
-   complex128: give real numbers"), before anything compares it (converting a complex array to
-   float64 drops its imaginary part with a ComplexWarning). Integers and floats of every precision
+   must be an array of real numbers. Booleans, complex numbers, strings, bytes, Python objects,
+   dates and None are refused, `NotRealNumbers`, naming the tensor in the user's own words and its
+   dtype ("mine: dW1 is complex128: give real numbers"), before anything compares it (converting a
+   complex array to float64 drops its imaginary part with a ComplexWarning). Integers and floats of every precision
    pass: a float32 tensor in a float64 run is judged, and a divergence on it says so
    (judge.lower_precision, diagnose.precision_words).
 

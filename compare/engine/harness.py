@@ -214,7 +214,7 @@ def train_built(spec, data, runners, pairs, params, out, on_step, keep_step, lan
             out["error"] = describe_exception(0, key, built)
             return
         runners[key].implementation = built
-    for pair in pairs:                                 # one object on both sides (a user's build returning a shared one)
+    for pair in pairs:                                 # one object on both sides (a build returning a shared one)
         if guard.unwrapped(runners[pair.ours].implementation) is guard.unwrapped(runners[pair.theirs].implementation):
             unjudge(pair, runners, same_object=True)
     out["runners"] = {key: runner.implementation for key, runner in runners.items()}
@@ -240,8 +240,10 @@ def train_built(spec, data, runners, pairs, params, out, on_step, keep_step, lan
         upcoming = next(schedule, None)
         if epoch != last_epoch:
             end_epoch(runners, epoch_loss)
-            if not evaluated(out, step, lambda: out["evaluations"].append(evaluate(runners, data, spec, last_epoch, lanes))):
+            evaluation = evaluated(out, step, evaluate, runners, data, spec, last_epoch, lanes)
+            if evaluation is None:
                 return
+            out["evaluations"].append(evaluation)
             last_epoch = epoch
         step += 1
         Xb, Yb, handle = started or begin(index, step)
@@ -336,24 +338,26 @@ def train_built(spec, data, runners, pairs, params, out, on_step, keep_step, lan
         if out["first_nonfinite"] or (spec.steps is not None and step >= spec.steps):
             break
     lanes.settle(step)                                 # a step started ahead for nothing: undone
-    if evaluated(out, step, lambda: out["evaluations"].append(evaluate(runners, data, spec, last_epoch, lanes))):
-        evaluated(out, step, lambda: out.update(final_outputs=predict_all(runners, data.X_eval.astype(spec.dtype), lanes)))
+    evaluation = evaluated(out, step, evaluate, runners, data, spec, last_epoch, lanes)
+    if evaluation is not None:
+        out["evaluations"].append(evaluation)
+        outputs = evaluated(out, step, predict_all, runners, data.X_eval.astype(spec.dtype), lanes)
+        out["final_outputs"] = outputs if outputs is not None else {}
 
 
-def evaluated(out, step, work):
-    """Run an evaluation (work()); a user's predict that raises or breaks a rule (guard.py) ends the
+def evaluated(out, step, work, *args):
+    """work(*args): an evaluation. A user's predict that raises or breaks a rule (guard.py) ends the
     run as that implementation's error, as a step's does; a built-in's exception is ours (raised).
-    -> whether it completed"""
+    -> work's value, or None when a user's predict failed"""
     try:
-        work()
-        return True
+        return work(*args)
     except Exception as error:                         # noqa: BLE001 - sorted just below
         key = getattr(error, "runner", None)
         runner = out["runner_info"].get(key)
         if runner is None or not guard.needs_guard(runner):
             raise
         out["error"] = describe_exception(step, key, error)
-        return False
+        return None
 
 
 def end_epoch(runners, epoch_loss):

@@ -180,7 +180,8 @@ def lower_precision(divergence, records, run_dtype, users):
         bound = min(FLOAT32_RTOL * float(np.finfo(dtype).eps / np.finfo(np.float32).eps), 1e-2)
         return {"runner": key, "dtype": dtype.name, "run_dtype": run_dtype, "word": users[key] or name,
                 "bound": bound, "cast": cast,
-                "explained": bool(divergence["shape_ok"] and divergence["finite"] and divergence["max_rel_err"] <= bound)}
+                "explained": bool(divergence["shape_ok"] and divergence["finite"]
+                                  and divergence["max_rel_err"] <= bound)}
     return None
 
 
