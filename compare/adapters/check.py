@@ -37,11 +37,11 @@ def as_list(implementation):
             raise InputError(f"check needs an implementation made by compare.functions, compare.network_class, "
                              f"compare.torch_module or compare.keras_model, got {type(item).__name__}")
     names = [item.name for item in items]
+    for name in names:                              # runner keys never collide (registry.RESERVED)
+        if name is not None and registry.name_problem(name):
+            raise InputError(registry.name_problem(name))
     if len(set(names)) != len(names):
         raise InputError(f"two implementations are both called {max(names, key=names.count)!r}: give each a name=")
-    for name in names:
-        if name in registry.BUILTIN_NAMES:
-            raise InputError(f"an implementation may not be called {name!r} (a built-in framework's name): give it name=")
     return items
 
 

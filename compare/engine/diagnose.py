@@ -91,6 +91,12 @@ def shape_words(name, a_shape, b_shape, ours, theirs):
 def explain(divergence, records, previous, pair, spec, m, initial=None):
     """-> one or two sentences saying what the difference looks like, or '' when no pattern fits."""
     name, ours, theirs = divergence["tensor"], divergence["ours"], divergence["theirs"]
+    if divergence.get("precision"):                # a float32 tensor in a float64 run (judge.lower_precision)
+        words = precision_words(divergence["precision"], divergence["max_rel_err"])
+        if divergence["precision"]["explained"]:
+            return words
+        rest = explain({**divergence, "precision": None}, records, previous, pair, spec, m, initial)
+        return "; ".join(w for w in (words, rest) if w)
     if name == "accuracy":
         return "every tensor agrees, but the batch accuracy does not (an argmax tie, or the accuracy computed differently)"
     a, b = records[ours][name], records[theirs][name]
@@ -150,6 +156,18 @@ def explain(divergence, records, previous, pair, spec, m, initial=None):
         if previous is not None and name in previous.get(theirs, {}) and close(a, previous[theirs][name]):
             words.append(f"one step of lag: {ours}'s {name} equals {theirs}'s {name} of the previous step")
     return "; ".join(words)
+
+
+def precision_words(precision, max_rel):
+    """'your dW1 is float32 in a float64 run: ...', and whether its rounding explains the difference."""
+    p = precision
+    what = (f"your {p['word']} holds {p['dtype']} numbers in a {p['run_dtype']} array (computed in {p['dtype']}, "
+            f"then cast)" if p["cast"] else f"your {p['word']} is {p['dtype']} in a {p['run_dtype']} run")
+    if p["explained"]:
+        return (f"{what}: a difference of {max_rel:.2g} is within what {p['dtype']} rounding explains "
+                f"({p['bound']:.1g}), not a formula: compute and hand back {p['run_dtype']} arrays")
+    return (f"{what}, but a difference of {max_rel:.2g} is more than {p['dtype']} rounding explains "
+            f"({p['bound']:.1g}): a formula differs too")
 
 
 def lr_words(step, a, b, previous, ours, theirs):

@@ -16,7 +16,11 @@ torch, SGD dampening in Keras, decoupled weight decay in torch's SGD, coupled in
 built: out["unavailable"] holds {framework: why}, out["not_run"] {pair: why}, the report shows
 them, and the other pairs are judged as usual.
 
-Pair keys: the reference's name for scratch's pairs ('torch', 'keras'), else 'ours~theirs'.
+Pair keys: the reference's name for scratch's pairs ('torch', 'keras'), else 'ours~theirs'. Two
+implementations never share a key (registry.RESERVED; `plan` refuses a collision), and a pair whose
+two sides are one implementation, or a check in which no reference ran, is never judged (`unjudge`).
+A user's implementation runs guarded (guard.py): its own copies of its inputs, checked after each
+call, and only real numbers handed back.
 
 Left out: reporting and printing (compare/engine/report.py, compare/views), data loading; what a step
 is judged by and keeps (judge.py); running a step's implementations concurrently (lanes.py).
@@ -28,10 +32,10 @@ import numpy as np
 
 from scratch.initializers import initial_params
 
-from . import convert, diagnose, masks as dropout, names, registry, worker
+from . import convert, diagnose, guard, masks as dropout, names, registry, worker
 from .check import TOLERANCES
 from .judge import (StepResult, accuracy, accuracy_of, before_step, describe_exception, find_divergence,  # noqa: F401
-                    first_nonfinite, fold_worst, layout, measure_pair, not_compared)
+                    first_nonfinite, fold_worst, layout, lower_precision, measure_pair, not_compared)
 from .errors import InputError
 from .lanes import Lanes
 from .conventions import differences, numeric_differences, settings_differences, unavailable
@@ -62,16 +66,20 @@ def pair_key(ours, theirs):
     return theirs if ours == "scratch" else f"{ours}~{theirs}"
 
 
-def plan(spec, subjects, references, cross=True):
+def plan(spec, subjects, references, cross=True, subjects_are_references=False):
     """The runners to build and the pairs to compare. subjects, references: registry Entries.
-    -> (runners {key: Runner}, [Pair])"""
+    subjects_are_references: the subjects are references themselves (a translation's proof: torch's
+    and Keras's own code, each with its settings), so their pair needs no other. -> (runners {key: Runner}, [Pair])"""
     runners, pairs = {}, []
 
     def add(entry, convention, run_spec, owner):
         conv = convention if convention in entry.conventions else entry.conventions[0]
         key = entry.name if conv == entry.conventions[0] else f"{entry.name}@{conv}"
-        if key in runners and runners[key].spec != run_spec:
+        if key in runners and runners[key].entry is entry and runners[key].spec != run_spec:
             key = f"{key}/{owner}"                         # the same reference with another subject's settings
+        if key in runners and runners[key].entry is not entry:   # two implementations, one key: never
+            raise InputError(f"two implementations would both run as {key!r}: name each with letters, digits, "
+                             f"'-' and '_' (not {', '.join(map(repr, registry.RESERVED))}), and not as a built-in")
         runners.setdefault(key, Runner(key, entry, conv, run_spec))
         return key
 
@@ -107,7 +115,23 @@ def plan(spec, subjects, references, cross=True):
     if not runners and len(subjects) + len(references) == 1:
         only = (subjects or references)[0]
         runners[only.name] = Runner(only.name, only, only.conventions[0], spec)
+    for pair in pairs:
+        unjudge(pair, runners, no_reference=bool(subjects) and not references and not subjects_are_references)
     return runners, pairs
+
+
+def unjudge(pair, runners, no_reference=False, same_object=False):
+    """The root rule of judging: a pair whose two sides are one runner, one implementation entry or
+    one built object compares something with itself, and a check in which no reference ran has
+    nothing to vouch for it: such a pair is reported, never judged (so never a PASS)."""
+    ours, theirs = runners[pair.ours], runners[pair.theirs]
+    if pair.ours == pair.theirs or ours.entry is theirs.entry or same_object:
+        pair.judged = False
+        pair.reasons["same-implementation"] = (f"{pair.ours} and {pair.theirs} are one implementation: a comparison "
+                                               f"with itself proves nothing")
+    if no_reference:
+        pair.judged = False
+        pair.reasons["no-reference"] = "no reference framework ran: two of your implementations alone vouch for nothing"
 
 
 def batches(n, spec, rng):
@@ -125,7 +149,7 @@ def batches(n, spec, rng):
 
 
 def lockstep(spec, data, subjects, references=(), on_step=None, params=None, keep_step=None, cross=True,
-             sequential=None):
+             sequential=None, subjects_are_references=False):
     """Train every implementation side by side. -> dict with the step results and more.
 
     subjects, references: registry Entries (see `plan`). data: a compare Data (rows are
@@ -139,6 +163,7 @@ def lockstep(spec, data, subjects, references=(), on_step=None, params=None, kee
     What is kept per step is bounded (StepResult); out["worst_by_kind"] folds the rest in.
     sequential=True runs the implementations one after another (the reference for tests/test_speed.py);
     by default the built-ins run in two lanes (compare/engine/lanes.py), with the same results.
+    subjects_are_references: see `plan` (a check in which no reference ran is otherwise never judged).
     """
     missing = unavailable(spec)                            # a rule a framework cannot express: not built
     not_run = {}
@@ -152,9 +177,9 @@ def lockstep(spec, data, subjects, references=(), on_step=None, params=None, kee
                 not_run[f"{a.name}~{b.name}"] = missing.get(a.name) or missing[b.name]
     unavailable_here = {r.name: missing[r.name] for r in references if r.name in missing}
     references = [r for r in references if r.name not in missing]
-    runners, pairs = plan(spec, list(subjects), list(references), cross)
-    params = params if params is not None else initial_params(
-        spec.sizes, spec.weight_init, spec.bias_init, spec.seed, spec.dtype, spec.fixed_params)
+    runners, pairs = plan(spec, list(subjects), list(references), cross, subjects_are_references)
+    params = [(np.array(W), np.array(b)) for W, b in params] if params is not None else initial_params(
+        spec.sizes, spec.weight_init, spec.bias_init, spec.seed, spec.dtype, spec.fixed_params)   # the harness's own
     rtol = TOLERANCES[spec.dtype]
     out = {"keys": list(runners), "pairs": pairs, "runner_info": runners, "steps": [], "first_divergence": None,
            "first_nonfinite": None, "rtol": rtol, "evaluations": [], "tensors_checked": 0,
@@ -189,6 +214,9 @@ def train_built(spec, data, runners, pairs, params, out, on_step, keep_step, lan
             out["error"] = describe_exception(0, key, built)
             return
         runners[key].implementation = built
+    for pair in pairs:                                 # one object on both sides (a build returning a shared one)
+        if guard.unwrapped(runners[pair.ours].implementation) is guard.unwrapped(runners[pair.theirs].implementation):
+            unjudge(pair, runners, same_object=True)
     out["runners"] = {key: runner.implementation for key, runner in runners.items()}
     X, Y = data.X.astype(spec.dtype, copy=False), data.Y.astype(spec.dtype, copy=False)
     rng = np.random.default_rng([spec.seed, 1])
@@ -212,7 +240,10 @@ def train_built(spec, data, runners, pairs, params, out, on_step, keep_step, lan
         upcoming = next(schedule, None)
         if epoch != last_epoch:
             end_epoch(runners, epoch_loss)
-            out["evaluations"].append(evaluate(runners, data, spec, last_epoch, lanes))
+            evaluation = evaluated(out, step, evaluate, runners, data, spec, last_epoch, lanes)
+            if evaluation is None:
+                return
+            out["evaluations"].append(evaluation)
             last_epoch = epoch
         step += 1
         Xb, Yb, handle = started or begin(index, step)
@@ -270,6 +301,9 @@ def train_built(spec, data, runners, pairs, params, out, on_step, keep_step, lan
                 judged = [e for e in errors if not flips or names.parse(e.name).is_forward]
                 found = find_divergence(step, pair.key, ours, theirs, judged, rtol)
                 if found:
+                    found["precision"] = lower_precision(found, records, spec.dtype, {   # a user's side only
+                        k: runners[k].entry.vocabulary.get(found["tensor"]) for k in (ours, theirs)
+                        if guard.needs_guard(runners[k])})
                     found["explanation"] = diagnose.explain(found, records, previous, pair, spec, len(index), params)
                     if pair.kind == "subjects" and pair.reasons:   # two users' codes with settings of their own
                         found["settings_differ"] = dict(pair.reasons)
@@ -304,8 +338,26 @@ def train_built(spec, data, runners, pairs, params, out, on_step, keep_step, lan
         if out["first_nonfinite"] or (spec.steps is not None and step >= spec.steps):
             break
     lanes.settle(step)                                 # a step started ahead for nothing: undone
-    out["evaluations"].append(evaluate(runners, data, spec, last_epoch, lanes))
-    out["final_outputs"] = predict_all(runners, data.X_eval.astype(spec.dtype), lanes)
+    evaluation = evaluated(out, step, evaluate, runners, data, spec, last_epoch, lanes)
+    if evaluation is not None:
+        out["evaluations"].append(evaluation)
+        outputs = evaluated(out, step, predict_all, runners, data.X_eval.astype(spec.dtype), lanes)
+        out["final_outputs"] = outputs if outputs is not None else {}
+
+
+def evaluated(out, step, work, *args):
+    """work(*args): an evaluation. A user's predict that raises or breaks a rule (guard.py) ends the
+    run as that implementation's error, as a step's does; a built-in's exception is ours (raised).
+    -> work's value, or None when a user's predict failed"""
+    try:
+        return work(*args)
+    except Exception as error:                         # noqa: BLE001 - sorted just below
+        key = getattr(error, "runner", None)
+        runner = out["runner_info"].get(key)
+        if runner is None or not guard.needs_guard(runner):
+            raise
+        out["error"] = describe_exception(step, key, error)
+        return None
 
 
 def end_epoch(runners, epoch_loss):

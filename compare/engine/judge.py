@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import convert, names
-from .check import cmp
+from . import convert, guard, names
+from .check import FLOAT32_RTOL, cmp
 from .conventions import MOMENTUM_FORMS
 
 
@@ -122,6 +122,8 @@ def describe_exception(step, key, error):
     what and the failing line: the last frame outside the harness and the adapters' glue."""
     import traceback
 
+    if isinstance(error, guard.ImplementationFault):   # a rule broken, not a line that raised: its one line
+        return guard.describe(step, key, error)
     frames = traceback.extract_tb(error.__traceback__)
     if getattr(error, "remote_frames", None):          # raised in the worker process (compare/engine/worker.py)
         frames = [traceback.FrameSummary(file, line, name, line=code) for file, line, name, code in error.remote_frames]
@@ -144,6 +146,52 @@ def find_divergence(step, pair, ours, theirs, errors, rtol):
                     "shape_ok": e.shape_ok, "finite": e.finite,
                     "shapes": {ours: list(e.shapes[0]), theirs: list(e.shapes[1])} if e.shapes else None}
     return None
+
+
+def lower_precision(divergence, records, run_dtype, users):
+    """Whether a user's side (users: {runner key: the user's name for the tensor, or None}) handed the
+    diverging tensor back in a lower precision than the run's: floats of a smaller type (float32 or
+    float16 in a float64 run), or float64 arrays holding only float32 numbers while the other side's
+    do not (computed in float32, then cast). -> None, or {runner, dtype, run_dtype, word (the
+    user's name for it), bound, explained, cast}.
+
+    bound: the largest difference that rounding in that type explains, FLOAT32_RTOL (check.py's
+    argued per-step bound for float32) scaled by the type's epsilon, and never more than 1e-2, the
+    least a wrong formula moves a tensor by (check.py): float16's rounding can reach further, and
+    there the two cannot be told apart. explained: the difference is within it (then it is the
+    precision, not a formula)."""
+    name, run_eps = divergence["tensor"], np.finfo(run_dtype).eps
+    values = {key: records[key].get(name) for key in (divergence["ours"], divergence["theirs"])}
+    for key, value in values.items():
+        if key not in users:
+            continue
+        dtype, cast = getattr(value, "dtype", None), False
+        if not isinstance(dtype, np.dtype) or not guard.is_float(dtype):
+            continue
+        if np.finfo(dtype).eps <= run_eps and dtype == np.float64 and run_dtype == "float64":
+            other = [v for k, v in values.items() if k != key]
+            cast = (np.size(value) > 1 and float32_only(value)
+                    and not any(getattr(v, "dtype", None) == np.float64 and float32_only(v) for v in other))
+            if not cast:
+                continue
+            dtype = np.dtype(np.float32)
+        elif np.finfo(dtype).eps <= run_eps:
+            continue
+        bound = min(FLOAT32_RTOL * float(np.finfo(dtype).eps / np.finfo(np.float32).eps), 1e-2)
+        return {"runner": key, "dtype": dtype.name, "run_dtype": run_dtype, "word": users[key] or name,
+                "bound": bound, "cast": cast,
+                "explained": bool(divergence["shape_ok"] and divergence["finite"]
+                                  and divergence["max_rel_err"] <= bound)}
+    return None
+
+
+def float32_only(value):
+    """Every element of a float64 array is a float32 number, and not all are float16 ones (zeros,
+    small integers and halves are every type's numbers: they tell nothing)."""
+    value = np.asarray(value)
+    with np.errstate(all="ignore"):
+        return bool(np.array_equal(value.astype(np.float32).astype(np.float64), value)
+                    and not np.array_equal(value.astype(np.float16).astype(np.float64), value))
 
 
 def layout(pair, records, layouts, L):

@@ -17,6 +17,9 @@ implementations run in lanes: a user's code may share state between its objects 
 random generator, a module-level cache) and runs one after another. So does every run with
 `sequential=True` or FRAMEWORK_MIRROR_SEQUENTIAL=1, and every run on one core.
 
+Every runner is built from its own copy of the initial parameters; a user's implementation is
+wrapped by compare/engine/guard.py (its own copies of each step's inputs, checked after the step).
+
 Comparisons start as soon as the runners they need are done (`first_pairs`): the pairs within
 the first lane are compared while the second lane is still stepping.
 
@@ -33,7 +36,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from . import frameworks, registry
+from . import frameworks, guard, registry
 
 
 def concurrent_wanted(sequential):
@@ -83,9 +86,9 @@ class Lanes:
         for key, runner in self.runners.items():
             if key in remote:
                 continue
-            try:
-                built[key] = runner.entry.builder()(runner.spec, [(W.copy(), b.copy()) for W, b in params],
-                                                    runner.convention)
+            try:                                       # its own copy of the initial parameters; a user's code guarded
+                built[key] = guard.wrap(runner, runner.entry.builder()(
+                    runner.spec, [(W.copy(), b.copy()) for W, b in params], runner.convention))
             except Exception as error:                 # noqa: BLE001 - reported in runner order below
                 built[key] = error
                 break
@@ -125,19 +128,25 @@ class Lanes:
 
     def predict(self, X):
         """predict(X) of every runner that has one, the worker's while this process does its own.
-        -> {key: A} in the runners' order; the first exception (in that order) is raised"""
+        -> {key: A} in the runners' order; the first exception (in that order) is raised, its
+        runner's key in its `runner` attribute"""
         remote = [k for k in self.lanes[-1] if hasattr(self.runners[k].implementation, "predict")] if self.remote else []
         if remote:
             self.remote.start_predict(remote, X)
         out = {}
         for key, runner in self.runners.items():
             if key not in remote and hasattr(runner.implementation, "predict"):
-                out[key] = runner.implementation.predict(X)
+                try:
+                    out[key] = runner.implementation.predict(X)
+                except Exception as error:             # noqa: BLE001 - raised below, in runner order
+                    out[key] = error
+                    break
         if remote:
             out.update(self.remote.finish_predict())
         ordered = {key: out[key] for key in self.runners if key in out}
-        for value in ordered.values():
+        for key, value in ordered.items():
             if isinstance(value, Exception):
+                value.runner = key
                 raise value
         return ordered
 

@@ -128,7 +128,7 @@ def prove(translation, data, on_step=None):
     sides = {}
     torch_spec = translation.specs["torch"]
     subjects = [entry("torch", translation, sides), entry("keras", translation, sides)]
-    raw = lockstep(torch_spec, data, subjects, [], on_step=on_step, cross=False)
+    raw = lockstep(torch_spec, data, subjects, [], on_step=on_step, cross=False, subjects_are_references=True)
     rtol = TOLERANCES[torch_spec.dtype]
     proof = Proof(False, len(raw["steps"]), rtol, raw=raw)
     proof.not_compared = {**dropped(translation), **raw["not_compared"].get(PAIR, {})}

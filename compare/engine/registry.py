@@ -10,7 +10,8 @@ step on a batch, and hands the harness the tensors it computed, any subset of th
         convention  'torch' or 'keras': whose conventions to follow where the two differ
                     (optimizer forms, defaults); an implementation that follows only its own ignores it
     implementation.step(X, Y) -> {name: array}
-        X (m, n_0), Y (m, n_L): the batch, one example per ROW, as the frameworks hold it.
+        X (m, n_0), Y (m, n_L): the batch, one example per ROW, as the frameworks hold it; read,
+        never changed (a user's implementation gets copies and is checked: compare/engine/guard.py).
         Returns tensors named as in compare/engine/names.py (Z1, A1, ..., loss, dZ1, dW1, db1,
         W1, b1 after the update, 'W1.<state>'), in the scratch layout: one example per COLUMN,
         W (n_l, n_{l-1}), b (n_l, 1). compare/engine/convert.py does the layout changes.
@@ -26,7 +27,8 @@ The harness compares exactly the tensors two implementations both give, reports 
 not compared (with the reason), and never reports agreement on nothing.
 
 Registering: the built-ins below are registered exactly as a user's implementation is, by
-`register(Entry(...))`. A fourth framework is one module defining `build` and one line in
+`register(Entry(...))`. No other implementation may take a built-in's name or a character of the
+runner keys (RESERVED). A fourth framework is one module defining `build` and one line in
 BUILTIN. A user's implementation is usually registered for them by `compare check` or
 `compare.check(...)` (compare/adapters).
 """
@@ -73,14 +75,36 @@ BUILTIN = [
           install="keras", description="reference/keras_mlp.py: Dense, Keras's losses and optimizers, GradientTape"),
 ]
 BUILTIN_NAMES = tuple(e.name for e in BUILTIN)
+# The characters runner and pair keys are made of (harness.plan: 'scratch@keras', 'torch/mine',
+# 'mine~torch'; lists on the command line: 'torch,keras'). No implementation's name holds one and
+# none is a built-in's name, so the keys of two implementations can never be the same string.
+RESERVED = ("~", "@", "/", ",")
+
+
+def name_problem(name):
+    """Why `name` cannot name an implementation (one line), or None when it can."""
+    if not isinstance(name, str) or not name.strip():
+        return f"an implementation's name must be a non-empty string, got {name!r}"
+    used = [c for c in RESERVED if c in name]
+    if used:
+        return (f"an implementation may not be called {name!r}: {' and '.join(map(repr, used))} "
+                f"{'is' if len(used) == 1 else 'are'} reserved for the report's keys (scratch@keras, torch/mine, "
+                f"mine~torch, torch,keras): use letters, digits, '-' and '_'")
+    if name.strip().lower() in BUILTIN_NAMES:
+        return f"an implementation may not be called {name!r} (a built-in framework's name): give it another name="
+    return None
 REGISTRY = {}
 _UNAVAILABLE = {}
 
 
 def register(entry):
-    """Add an implementation to the registry (replacing one of the same name). -> entry"""
-    if not entry.name or any(c in entry.name for c in " ,~@/"):
-        raise InputError(f"an implementation name needs letters, digits, '-' or '_' only, got {entry.name!r}")
+    """Add an implementation to the registry (replacing one of the same name; never a built-in:
+    a report that says 'torch' means torch). -> entry"""
+    if not any(entry is e for e in BUILTIN):
+        problem = name_problem(entry.name) or (f"an implementation name needs letters, digits, '-' or '_' only, got "
+                                               f"{entry.name!r}" if " " in entry.name else None)
+        if problem:
+            raise InputError(problem)
     if entry.module is None and entry.build is None:
         raise InputError(f"implementation {entry.name!r} needs a build function")
     REGISTRY[entry.name] = entry

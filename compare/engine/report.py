@@ -76,6 +76,8 @@ def diagnose(divergence, steps):
     pair, step = divergence["framework"], divergence["step"]
     history = [r.max_rel[pair] for r in steps if r.step < step and pair in r.max_rel]
     history = [h for h in history[-12:] if h > 0]
+    if (divergence.get("precision") or {}).get("explained"):     # judge.lower_precision
+        return ""                                     # the explanation says it: the precision, not a formula
     if "last digits" in divergence.get("explanation", ""):
         return "the same tensor to rounding overall: look at the scale of the values, not at a formula"
     if len(history) < 6 or history[-1] < 1e3 * history[0]:
@@ -121,6 +123,8 @@ def verdict(raw, judged):
         return "interrupted", f"interrupted after {len(raw['steps'])} completed steps"
     if raw.get("error"):
         e = raw["error"]
+        if e.get("fault"):                         # a rule of the protocol broken (guard.py): its own line
+            return "error", e["fault"]
         where = "while being built" if e["step"] == 0 else f"at step {e['step']}"
         return "error", f"{e['framework']} raised {e['exception']} {where} ({e['file']}:{e['line']})"
     if raw["first_nonfinite"]:

@@ -31,6 +31,9 @@ FRAMEWORK_MIRROR_SEQUENTIAL=1 or FRAMEWORK_MIRROR_WORKER=0; the harness takes it
 falls back to the threads of lanes.py (importing Keras itself) where it cannot use it. The Python
 API and in-process calls of compare.cli.main run without one (a test may patch Keras there).
 
+The worker's two built-ins share the batch, the masks and predict's inputs; it hands them read-only
+views (guard.py trusts the built-ins; a write would raise at once).
+
 Left out: Windows (os.fork is the sign of a POSIX system here: the threads of lanes.py run there);
 user implementations in the worker (a user's code may share state between its objects).
 """
@@ -542,9 +545,9 @@ class Server:
 
         if batch is not None:
             arrays = self.inbox.get(batch)
-            self.batch = (arrays["X"], arrays["Y"])
+            self.batch = (read_only(arrays["X"]), read_only(arrays["Y"]))
         for key, mask in masks.items():
-            self.implementations[key].set_masks(mask)
+            self.implementations[key].set_masks({l: read_only(m) for l, m in mask.items()})
         done = run_lane({k: Runner(v) for k, v in self.implementations.items()}, keys, *self.batch)
         records = {key: value for key, value in done.items() if not isinstance(value, Exception)}
         self.history = {s: r for s, r in self.history.items() if s == step - 1}
@@ -581,7 +584,7 @@ class Server:
             self.implementations[key].restore(record)
 
     def on_predict(self, keys, part):
-        X, out = self.inputs.get(part)["X"], {}
+        X, out = read_only(self.inputs.get(part)["X"]), {}
         for key in keys:
             try:
                 out[key] = self.implementations[key].predict(X)
@@ -595,6 +598,13 @@ class Server:
             return "value", getattr(self.implementations[key], method)(*args)
         except Exception as error:                  # noqa: BLE001 - raised again on the harness's side
             return "error", portable(error)
+
+
+def read_only(array):
+    """The array, read-only: the worker's built-ins share the batch, the masks and predict's inputs
+    (guard.py trusts the built-ins; here a write would raise at once, at no cost)."""
+    array.flags.writeable = False
+    return array
 
 
 def same_params(a, b):

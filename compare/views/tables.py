@@ -346,8 +346,12 @@ def error_block(error):
     """An exception raised inside an implementation's step, as one block: where, what, which line."""
     rows = [("step", error["step"]), ("implementation", error["framework"]), ("exception", error["exception"]),
             ("at", f"{error['file']}:{error['line']}"), ("code", (error.get("code") or "").strip())]
-    return "\n".join(["ERROR: an exception inside an implementation (a broken implementation, not a mismatch)"]
-                     + [f"  {k:15s} {v}" for k, v in rows])
+    if error.get("fault"):                  # a rule broken (its inputs changed, values not real numbers)
+        head = f"ERROR: {error['fault']}"
+        rows = [row for row in rows if row[0] != "exception" and (row[0] != "at" or error["file"])]
+    else:
+        head = "ERROR: an exception inside an implementation (a broken implementation, not a mismatch)"
+    return "\n".join([head] + [f"  {k:15s} {v}" for k, v in rows])
 
 
 def data_caveat(info):
