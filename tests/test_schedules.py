@@ -14,6 +14,7 @@ from compare.data import recipes
 from compare.engine import conventions
 from compare.engine.harness import lockstep
 from compare.engine.run import check_frameworks, describe_divergence
+from compare.implementations.scratch import tensorflow_pow32
 from scratch import schedules
 
 torch = pytest.importorskip("torch")
@@ -120,7 +121,8 @@ def test_keras_schedules_rate_by_rate():
     S, f64 = keras.optimizers.schedules, np.float64
     for casts, f in ((False, f64), (True, float)):
         cases = [
-            (S.ExponentialDecay(f(0.1), decay_steps=1, decay_rate=f(0.97)), schedules.KerasExponential(0.1, "step", 0.97, casts)),
+            (S.ExponentialDecay(f(0.1), decay_steps=1, decay_rate=f(0.97)),
+             schedules.KerasExponential(0.1, "step", 0.97, casts, tensorflow_pow32())),
             (S.PiecewiseConstantDecay([2, 6], [f(0.1), f(0.1 * 0.5), f(0.1 * 0.5**2)]),
              schedules.KerasPiecewise(0.1, "step", 0.5, [3, 7], casts)),
         ]

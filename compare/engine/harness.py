@@ -28,7 +28,7 @@ import numpy as np
 
 from scratch.initializers import initial_params
 
-from . import convert, diagnose, masks as dropout, names, registry, worker
+from . import bounds, convert, diagnose, masks as dropout, names, registry, worker
 from .check import TOLERANCES
 from .judge import (StepResult, accuracy, accuracy_of, before_step, describe_exception, find_divergence,  # noqa: F401
                     first_nonfinite, fold_worst, layout, measure_pair, not_compared)
@@ -255,6 +255,8 @@ def train_built(spec, data, runners, pairs, params, out, on_step, keep_step, lan
             if step == 1:
                 out["not_compared"][pair.key] = missing
             errors, flips = early.get(pair.key) or measure_pair(spec, pair, records, Y_columns, layouts, rtol)
+            bounds.near_zero(errors, rtol, lambda: bounds.production_of(spec, pair, runners, records, previous, params,
+                                                                        Xb, Y_columns), spec.dtype)
             for e in errors:
                 if e.finite and e.shape_ok:
                     finite[ours].add(e.name)

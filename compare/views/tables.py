@@ -334,8 +334,24 @@ def error_block(error):
                      + [f"  {k:15s} {v}" for k, v in rows])
 
 
-def verdict_line(report):
-    """The one line (or error block) that ends every run. Only the verdict 'pass' says PASS."""
+def unjudged_clause(report):
+    """'; torch~keras reported, not judged (rules differ: norm-default-eps, ...)' for every pair
+    that was compared but not held to the tolerance, or ''. A PASS is about the judged pairs only:
+    this keeps it from reading as "torch and Keras agree" when their rules differ."""
+    s = report.summary
+    shown = []
+    for key, pair in s.get("pairs", {}).items():
+        if key in s["judged_pairs"] or key not in s.get("max_rel_err", {}):
+            continue                                    # judged, or never compared (not run)
+        rules = ", ".join(pair.get("reasons") or ()) or "conventions differ"
+        shown.append(f"{pair_label(report, key)} reported, not judged (rules differ: {rules})")
+    return "".join(f"; {text}" for text in shown)
+
+
+def verdict_line(report, wide=False):
+    """The one line (or error block) that ends every run. Only the verdict 'pass' says PASS; a
+    PASS names the pairs it did not judge. Wrapped to 100 columns (a second, indented line)
+    unless `wide`."""
     s = report.summary
     if s["verdict"] == "interrupted":
         return f"INTERRUPTED: {s['verdict_reason']}; nothing is judged (the report holds the steps completed)"
@@ -349,6 +365,7 @@ def verdict_line(report):
         return f"NOTHING JUDGED: {s['verdict_reason']}"
     worst = max(s["judged_pairs"], key=lambda p: float(s["max_rel_err"][p]))
     left_out = "".join(f"; {k} not run: {why}" for k, why in s.get("unavailable", {}).items())
-    return (f"PASS: {plural(s['steps_completed'], 'step')}, {plural(s['tensors_judged'], 'tensor')} judged; "
+    line = (f"PASS: {plural(s['steps_completed'], 'step')}, {plural(s['tensors_judged'], 'tensor')} judged; "
             f"worst rel err {float(s['max_rel_err'][worst]):.3e} <= {s['rtol']:g} ({pair_label(report, worst)})"
-            + left_out)
+            + left_out + unjudged_clause(report))
+    return line if wide else wrap(line)
