@@ -43,8 +43,12 @@ than its terms' rounding allows; a tensor that is small because its terms are sm
 inputs, a small learning rate) has P of its own size, and a factor of m in it fails as before.
 What it gives up: a tensor below rtol * P carries no information at that tolerance (a loss of
 1e-12 next to terms of 1 can be wrong by a factor of 8 and pass that step); such a formula error
-shows in the steps before training drove the values there. P is computed only for a tensor that
-fails the plain rule (judge.near_zero), so a run that agrees costs nothing more.
+shows in the steps before training drove the values there. P is computed only for a tensor near
+or past the tolerance by the plain rule (near_zero, REVIEW), so a run that agrees costs nothing more.
+
+Left out: the drift of two trajectories (Adam carries a tiny gradient's rounding into the
+parameters amplified by up to lr / eps; over many steps that can exceed the tolerance, and it is
+reported at the first forward tensor it reaches); normalization layers (see above).
 """
 import numpy as np
 
