@@ -32,8 +32,9 @@ of an input carried through |f'|):
     W_l.<s>  |the state before| + 2 k |the state| (a state of squares doubles a relative error)
     lr       the spec's initial rate (a schedule recomputes the rate from it)
 
-P is taken elementwise from the pair's own records (a name either side gives) and reduced to its
-largest element, as the tensor's own scale is: the judgement stays tensor-level. Where a tensor's
+P is taken elementwise from the pair's own records (a name either side gives; the smaller
+magnitude where both do, so a side wrong by a large factor cannot widen its own allowance) and
+reduced to its largest element, as the tensor's own scale is: the judgement stays tensor-level. Where a tensor's
 production is not known here (a normalization layer's tensors and what is computed through one, a
 softmax hidden layer, the pointwise losses other than mse, running statistics, the accuracy), or
 an input to it is missing, P is its own scale: no allowance, the plain rule.
@@ -86,13 +87,14 @@ class Production:
         self.L, self.cache = spec.n_layers, {}
 
     def value(self, name):
-        """|name| as either side gives it (the larger where both do), or None."""
+        """|name| as either side gives it (the smaller where both do: a side that is wrong by a
+        large factor cannot widen its own allowance), or None."""
         found = [magnitude(r[name]) for r in self.records if name in r]
         found = [f for f in found if f is not None]
         if not found:
             return None
         if len(found) == 2 and found[0].shape == found[1].shape:
-            return np.maximum(*found)
+            return np.minimum(*found)
         return found[0]
 
     def started(self, name):
@@ -174,7 +176,7 @@ class Production:
             start = self.started(str(t))
             if start is None or start.shape != own.shape:
                 return None
-            return start + self.amplification(f"d{t}") * np.abs(self.signed(str(t)) - self.signed_before(str(t)))
+            return start + self.amplification(f"d{t}") * self.update(str(t))
         return None                                     # N, dN, gamma, beta, their gradients, mean, var
 
     def loss(self, own):
@@ -222,14 +224,12 @@ class Production:
         top = float(own.max())
         return max(1.0, float(P.max()) / top) if top > 0 else 1.0
 
-    def signed(self, name):
-        return self.records_value(name)
-
-    def signed_before(self, name):
-        for b in self.before:
-            if name in b:
-                return np.asarray(b[name], dtype=np.float64)
-        return None
+    def update(self, name):
+        """|after - before| of a parameter, the smaller of the two sides' where both give it."""
+        moves = [np.abs(np.asarray(r[name], dtype=np.float64) - np.asarray(b[name], dtype=np.float64))
+                 for r, b in zip(self.records, self.before) if name in r and name in b]
+        moves = [m for m in moves if m.shape == moves[0].shape]
+        return np.minimum.reduce(moves)
 
     def state(self, t, own):
         """An optimizer state of a parameter: its value before the step plus twice its gradient's
