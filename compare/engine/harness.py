@@ -272,6 +272,9 @@ def train_built(spec, data, runners, pairs, params, out, on_step, keep_step, lan
                 judged = [e for e in errors if not flips or names.parse(e.name).is_forward]
                 found = find_divergence(step, pair.key, ours, theirs, judged, rtol)
                 if found:
+                    produced = next((e.produced for e in judged if e.name == found["tensor"]), 0.0)
+                    if produced:                   # measured against the terms that produced it (bounds.py)
+                        found["measured_against"] = produced
                     found["explanation"] = diagnose.explain(found, records, previous, pair, spec, len(index), params)
                     if pair.kind == "subjects" and pair.reasons:   # two users' codes with settings of their own
                         found["settings_differ"] = dict(pair.reasons)
