@@ -298,6 +298,27 @@ def cross_lines(report):
     return "\n".join(lines)
 
 
+def unjudged_clause(report):
+    """'; torch~keras reported, not judged (rules differ: norm-default-eps, ...)' for every pair
+    that was compared but not held to the tolerance, or ''. A PASS is about the judged pairs only:
+    this keeps it from reading as "torch and Keras agree" when their rules differ."""
+    s = report.summary
+    shown = []
+    for key, pair in s.get("pairs", {}).items():
+        if key in s["judged_pairs"] or key not in s.get("max_rel_err", {}):
+            continue                                    # judged, or never compared (not run)
+        rules = ", ".join(pair.get("reasons") or ()) or "conventions differ"
+        shown.append(f"{pair_label(report, key)} reported, not judged (rules differ: {rules})")
+    return "".join(f"; {text}" for text in shown)
+
+
+def verdict_text(report, wide=False):
+    """The verdict line as printed: a PASS (which names the pairs it did not judge, and can run long)
+    wrapped to 100 columns, continuation lines indented by two spaces, unless `wide`."""
+    line = verdict_line(report)
+    return line if wide or not line.startswith("PASS") else wrap(line)
+
+
 def rounding_lines(report):
     """The float32 audit: what Keras rounded through float32 in this float64 run."""
     found = report.summary.get("float32_roundings") or []
@@ -334,24 +355,8 @@ def error_block(error):
                      + [f"  {k:15s} {v}" for k, v in rows])
 
 
-def unjudged_clause(report):
-    """'; torch~keras reported, not judged (rules differ: norm-default-eps, ...)' for every pair
-    that was compared but not held to the tolerance, or ''. A PASS is about the judged pairs only:
-    this keeps it from reading as "torch and Keras agree" when their rules differ."""
-    s = report.summary
-    shown = []
-    for key, pair in s.get("pairs", {}).items():
-        if key in s["judged_pairs"] or key not in s.get("max_rel_err", {}):
-            continue                                    # judged, or never compared (not run)
-        rules = ", ".join(pair.get("reasons") or ()) or "conventions differ"
-        shown.append(f"{pair_label(report, key)} reported, not judged (rules differ: {rules})")
-    return "".join(f"; {text}" for text in shown)
-
-
-def verdict_line(report, wide=False):
-    """The one line (or error block) that ends every run. Only the verdict 'pass' says PASS; a
-    PASS names the pairs it did not judge. Wrapped to 100 columns (a second, indented line)
-    unless `wide`."""
+def verdict_line(report):
+    """The one line (or error block) that ends every run. Only the verdict 'pass' says PASS."""
     s = report.summary
     if s["verdict"] == "interrupted":
         return f"INTERRUPTED: {s['verdict_reason']}; nothing is judged (the report holds the steps completed)"
@@ -365,7 +370,6 @@ def verdict_line(report, wide=False):
         return f"NOTHING JUDGED: {s['verdict_reason']}"
     worst = max(s["judged_pairs"], key=lambda p: float(s["max_rel_err"][p]))
     left_out = "".join(f"; {k} not run: {why}" for k, why in s.get("unavailable", {}).items())
-    line = (f"PASS: {plural(s['steps_completed'], 'step')}, {plural(s['tensors_judged'], 'tensor')} judged; "
+    return (f"PASS: {plural(s['steps_completed'], 'step')}, {plural(s['tensors_judged'], 'tensor')} judged; "
             f"worst rel err {float(s['max_rel_err'][worst]):.3e} <= {s['rtol']:g} ({pair_label(report, worst)})"
             + left_out + unjudged_clause(report))
-    return line if wide else wrap(line)
