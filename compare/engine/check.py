@@ -25,7 +25,7 @@ A tensor that is the small difference of large terms as a whole (a loss driven t
 every gradient computed from A_L - Y then) carries the rounding error of its terms, not of its
 value: such a tensor is measured against P, the magnitude of the terms that produced it, instead
 of its own scale (compare/engine/bounds.py states and argues the rule, per kind of tensor; the
-harness applies it to the tensors that fail the rule above).
+harness applies it, bounds.near_zero, to the tensors near or past the tolerance by the rule above).
 
 Left out: ULP-based measures; per-element tolerances.
 """
