@@ -126,14 +126,23 @@ class TorchPlateau(Schedule):
 
 
 class KerasExponential(Schedule):
-    """ExponentialDecay(lr0, decay_steps=1, decay_rate=gamma)(t) = lr0 * gamma ** t."""
+    """ExponentialDecay(lr0, decay_steps=1, decay_rate=gamma)(t) = lr0 * gamma ** t.
 
-    def __init__(self, lr, every, gamma, casts=False):
+    pow32: the float32 pow to use with casts. TensorFlow's float32 pow is Eigen's vectorised one,
+    and its last bits depend on the CPU's instruction set (AVX2 and AVX-512 builds of the same
+    TensorFlow differ by 1-2 ulps at some t; NumPy's pow is neither), so a float32 gamma ** t is
+    reproduced only by TensorFlow's own pow on the machine at hand: the harness hands it in
+    (compare/implementations/scratch.py) where Keras is the partner. NumPy's by default."""
+
+    def __init__(self, lr, every, gamma, casts=False, pow32=None):
         self.real = np.float32 if casts else np.float64      # a Python-float lr0 makes the whole schedule float32
         super().__init__(float(self.real(lr)), every)
         self.lr0, self.gamma = self.real(lr), self.real(gamma)
+        self.pow32 = pow32
 
     def next_lr(self, metric):
+        if self.real is np.float32 and self.pow32 is not None:
+            return float(self.lr0 * np.float32(self.pow32(self.gamma, self.real(self.t))))
         return float(self.lr0 * np.power(self.gamma, self.real(self.t)))
 
 

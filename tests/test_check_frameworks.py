@@ -30,7 +30,7 @@ def keras_net(*layers, n_in=4):
 
 def test_port_with_equivalent_settings_passes(capsys):
     assert main(["check", str(EXAMPLES / "port_rmsprop.py"), "--against", "scratch", "--steps", "5", "--quiet"]) == 0
-    line = capsys.readouterr().out.strip().splitlines()[-1]
+    line = [line for line in capsys.readouterr().out.strip().splitlines() if not line.startswith(" ")][-1]
     assert line.startswith("PASS")
     report = compare.check(declared(load_file(str(EXAMPLES / "port_rmsprop.py")), "port_rmsprop.py"),
                            against=("scratch",), steps=5)

@@ -337,3 +337,30 @@ def test_cs231n_style_class():
     report = compare.check(mine, spec)
     assert report.summary["verdict"] == "pass", report.summary.get("first_divergence") or report.summary.get("error")
     assert {"Z2", "loss", "dW1", "db2", "W1", "b2"} <= {e.name for e in report.raw["first_step_errors"]["mine~torch"]}
+
+
+def test_a_diagnosis_rests_only_on_compared_tensors(tmp_path, capsys):
+    """A Nielsen class with sigmoid_prime(activations[-1]) where zs[-1] belongs: it gives no delta, so
+    dZ2 was never compared; the diagnosis says so instead of "dZ2 agrees but dW2 does not" (CLI and
+    API). A diagnosis whose premise was compared still says it agrees (the cs231n file's dW bug)."""
+    source = (EXAMPLES / "nielsen_network.py").read_text()
+    assert "sigmoid_prime(zs[-1])      # BP1" in source
+    path = tmp_path / "nielsen_bp1.py"
+    path.write_text(source.replace("sigmoid_prime(zs[-1])      # BP1", "sigmoid_prime(activations[-1])      # BP1"))
+    assert cli_main(["check", str(path), "--against", "scratch", "--steps", "2", "--quiet"]) == 1
+    line = capsys.readouterr().out.strip()
+    assert line.startswith("MISMATCH: first divergence at step 1, mine vs scratch: layer 2, dW2[")
+    assert "dZ2 was not compared (your code does not return it): dW2 differs, and the difference may be in dZ2" in line
+    assert "dZ2 agrees" not in line
+    d = divergence(compare.check(declared(load_file(str(path)), str(path))[0], against=("scratch",), steps=2))
+    assert d["tensor"] == "dW2" and d["explanation"].startswith("dZ2 was not compared (your code does not return it)")
+    from compare.engine import diagnose
+    rng = np.random.default_rng(0)
+    spec = compare.Spec(sizes=[3, 4, 2], activations=["tanh", "softmax"], loss="categorical_crossentropy")
+    dZ2, A1, dW2 = rng.standard_normal((2, 5)), rng.standard_normal((4, 5)), rng.standard_normal((2, 4))
+    given = {"dZ2": dZ2, "A1": A1, "dW2": dW2 + 0.1}
+    records = {"mine": given, "scratch": dict(given, dW2=dW2)}
+    found = {"tensor": "dW2", "ours": "mine", "theirs": "scratch", "layer": 2, "step": 1}
+    assert diagnose.explain(found, records, None, None, spec, 5).startswith("dZ2 agrees but dW2 does not")
+    records["mine"] = {"A1": A1, "dW2": dW2 + 0.1}
+    assert diagnose.explain(found, records, None, None, spec, 5).startswith("dZ2 was not compared (your code")

@@ -32,5 +32,5 @@ def test_readme_user_file_runs_as_written(name, code, command, tmp_path, monkeyp
     out, err = capsys.readouterr()
     assert code_ == expected, f"{command}\n{out}\n{err}"
     assert "Traceback" not in out + err
-    verdict = out.strip().splitlines()[-1]
+    verdict = [line for line in out.strip().splitlines() if not line.startswith(" ")][-1]   # a PASS wraps: indented
     assert verdict.startswith("PASS" if expected == 0 else "MISMATCH"), verdict

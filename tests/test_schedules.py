@@ -14,6 +14,7 @@ from compare.data import recipes
 from compare.engine import conventions
 from compare.engine.harness import lockstep
 from compare.engine.run import check_frameworks, describe_divergence
+from compare.implementations.scratch import tensorflow_pow32
 from scratch import schedules
 
 torch = pytest.importorskip("torch")
@@ -120,15 +121,21 @@ def test_keras_schedules_rate_by_rate():
     S, f64 = keras.optimizers.schedules, np.float64
     for casts, f in ((False, f64), (True, float)):
         cases = [
-            (S.ExponentialDecay(f(0.1), decay_steps=1, decay_rate=f(0.97)), schedules.KerasExponential(0.1, "step", 0.97, casts)),
+            (S.ExponentialDecay(f(0.1), decay_steps=1, decay_rate=f(0.97)),
+             schedules.KerasExponential(0.1, "step", 0.97, casts, tensorflow_pow32())),
             (S.PiecewiseConstantDecay([2, 6], [f(0.1), f(0.1 * 0.5), f(0.1 * 0.5**2)]),
              schedules.KerasPiecewise(0.1, "step", 0.5, [3, 7], casts)),
         ]
         if not casts:      # float32 CosineDecay uses TensorFlow's cos: refused by the spec (see below)
             cases.append((S.CosineDecay(f(0.1), decay_steps=13, alpha=0.001 / 0.1),
                           schedules.KerasCosine(0.1, "step", 13, 0.001)))
+        # float32 (casts): the same bits, gamma ** t taken from TensorFlow's own float32 pow (its last
+        # bits depend on the CPU's instruction set: compare/implementations/scratch.py tensorflow_pow32).
+        # float64: NumPy's pow against Eigen's, each correct to about an ulp and vectorised per ISA:
+        # bounded by 8 ulps (2^-50), where a wrong rate is off by a factor gamma (3e-2) or more.
+        rtol = 4e-16 if casts else 2.0**-50
         for theirs, ours in cases:
-            np.testing.assert_allclose(scratch_rates(ours, 40), keras_schedule_rates(theirs, 40), rtol=4e-16, atol=0)
+            np.testing.assert_allclose(scratch_rates(ours, 40), keras_schedule_rates(theirs, 40), rtol=rtol, atol=0)
 
 
 def test_translated_schedules_give_the_same_rates():
@@ -247,3 +254,17 @@ def test_the_rules_are_named_and_only_the_numeric_ones_stop_judging():
     assert "plateau-counts" in conventions.differences(toy3_spec(schedule="plateau"))
     assert "keras-float32-schedule" in conventions.numeric_differences(
         toy3_spec(schedule="exponential", gamma=0.9, keras_float32_casts=True))
+
+
+def test_keras_float32_exponential_decay_on_this_cpu(capsys):
+    """toy3 with Keras's float32 casts and an exponential schedule: scratch@keras takes gamma ** t
+    from TensorFlow's float32 pow, whose last bits depend on the CPU (AVX-512 vs AVX2), so the
+    pair agrees at 1e-9 on any x86-64 (it failed at step 4 on an AVX-512 CPU with NumPy's pow); and
+    NumPy's float32 pow is not what this TensorFlow computes at every t on every CPU."""
+    assert main(["toy3", "--optimizer", "sgd", "--schedule", "exponential", "--gamma", "0.97",
+                 "--keras-float32-casts", "--steps", "40", "--frameworks", "scratch,keras", "--quiet"]) == 0
+    assert capsys.readouterr().out.startswith("PASS: 40 steps")
+    pow32 = tensorflow_pow32()
+    g, ts = np.float32(0.97), np.arange(400, dtype=np.float32)
+    ours = schedules.KerasExponential(0.1, "step", 0.97, True, pow32)
+    assert [ours.step() for _ in range(399)] == [float(np.float32(0.1) * np.float32(pow32(g, t))) for t in ts[1:]]

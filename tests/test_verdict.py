@@ -138,7 +138,25 @@ def test_no_arguments_is_a_usage_error(capsys):
 def test_pass_needs_a_judged_tensor(capsys):
     """The pass line says how many tensors were judged, and that number is never 0."""
     code, out, err = cli(["toy3", "--frameworks", "scratch,torch"], capsys)
-    verdict = out.strip().splitlines()[-1]
+    verdict = [line for line in out.strip().splitlines() if not line.startswith(" ")][-1]
     assert code == 0 and verdict.startswith("PASS: 3 steps, ") and " 0 tensors" not in verdict
     judged = int(verdict.split("steps, ")[1].split(" tensors judged")[0])
     assert judged == 3 * (2 * 2 + 1 + 3 * 2 + 2 * 2 + 1)
+
+
+def test_a_pass_names_the_pair_it_reported_but_did_not_judge(capsys):
+    """toy3 --norm batch: torch~keras differs by convention (0.9 relative) and is reported, not
+    judged; the PASS line says so, naming the rules, wrapped to 100 columns (--wide: one line)."""
+    rules = "batchnorm-default-momentum, norm-default-eps, batchnorm-running-variance"
+    code, out, err = cli(["toy3", "--norm", "batch", "--quiet"], capsys)
+    lines = out.strip().splitlines()
+    assert code == 0 and lines[0].startswith("PASS: 3 steps, ") and all(len(line) <= 100 for line in lines), out
+    assert lines[1].startswith("  ") and " ".join(line.strip() for line in lines).endswith(
+        f"(scratch~torch); torch~keras reported, not judged (rules differ: {rules})"), out
+    from compare.views import tables
+    report = compare.run(recipes.get("toy3").spec.replace(norm="batch"), recipes.get("toy3").load())
+    wide = tables.verdict_line(report)
+    assert "\n" not in wide and wide.endswith(f"; torch~keras reported, not judged (rules differ: {rules})")
+    assert tables.verdict_text(report, wide=True) == wide and tables.verdict_text(report) == tables.wrap(wide)
+    judged = compare.run(recipes.get("toy3").spec, recipes.get("toy3").load())     # every pair judged: no clause
+    assert "not judged" not in tables.verdict_line(judged)

@@ -240,6 +240,6 @@ def print_report(report, args, every):
         if args.json:
             print(f"\nJSON report: {args.json}")
         print()
-    print(tables.verdict_line(report))
+    print(tables.verdict_text(report, wide))
 
 

@@ -21,6 +21,12 @@ elsewhere, and for anything but two float64 arrays of up to two dimensions, the 
 does (several passes). Both give the same bits (tests/test_speed.py); a non-finite value always
 takes the NumPy path, which describes it. FRAMEWORK_MIRROR_KERNEL=numpy turns the compiled loop off.
 
+A tensor that is the small difference of large terms as a whole (a loss driven to 1e-12, and
+every gradient computed from A_L - Y then) carries the rounding error of its terms, not of its
+value: such a tensor is measured against P, the magnitude of the terms that produced it, instead
+of its own scale (compare/engine/bounds.py states and argues the rule, per kind of tensor; the
+harness applies it, bounds.near_zero, to the tensors near or past the tolerance by the rule above).
+
 Left out: ULP-based measures; per-element tolerances.
 """
 import os
@@ -61,6 +67,7 @@ class TensorError:
     finite: bool = True  # both tensors all finite
     shapes: tuple = ()   # (ours, theirs) when the shapes differ
     kinks: int = 0       # ReLU inputs on opposite sides of 0 within rounding (cmp(..., kink_rtol=...))
+    produced: float = 0.0  # P when max_rel is measured against the terms that produced the tensor (bounds.py)
 
     def passed(self, rtol):
         return self.shape_ok and self.finite and self.max_rel <= rtol

@@ -111,7 +111,8 @@ def explain(divergence, records, previous, pair, spec, m, initial=None):
     layer = divergence.get("layer")
     words = []
     if kind in ("Z", "A") and layer:
-        words.append(f"layer {layer} is the first where the forward pass differs (everything before it agrees)")
+        words.append(f"layer {layer} is the first where the forward pass differs "
+                     f"({before_agrees(earlier_forward(kind, layer), records, ours, theirs)})")
         words += forward_words(kind, layer, a, records, previous, initial, ours, theirs, spec)
         other = records[theirs].get(f"{'Z' if kind == 'A' else 'A'}{layer}")
         if other is not None and close(a, other):
@@ -152,7 +153,9 @@ def explain(divergence, records, previous, pair, spec, m, initial=None):
         elif c is not None:
             words.append(name_factor(c, m, n_out, ours, theirs, name))
         elif kind in ("dZ", "dW", "db", "loss"):
-            words += backward_words(kind, layer, a, records, ours, theirs, spec)
+            unseen = not_compared_words(premises(kind, layer, spec), records, ours, theirs)
+            words += unseen_words(kind, layer, unseen, spec) if unseen else \
+                backward_words(kind, layer, a, records, ours, theirs, spec)
         if previous is not None and name in previous.get(theirs, {}) and close(a, previous[theirs][name]):
             words.append(f"one step of lag: {ours}'s {name} equals {theirs}'s {name} of the previous step")
     return "; ".join(words)
@@ -242,3 +245,73 @@ def backward_words(kind, layer, a, records, ours, theirs, spec):
     if kind == "db":
         return [f"dZ{layer} agrees but db{layer} does not: db{layer} is the sum of dZ{layer} over the examples (axis=1)"]
     return []
+
+
+# --- what a diagnosis may rest on: only tensors that were compared ----------------------------
+
+def compared(name, records, ours, theirs):
+    """Whether both sides gave `name` (so the harness compared it; in compute order before the
+    first divergence, that means it agreed)."""
+    return name in records[ours] and name in records[theirs]
+
+
+def missing_from(name, records, ours, theirs):
+    """Whose code does not return `name`: 'your code' for a user's, else the runner's."""
+    who = ours if name not in records[ours] else theirs
+    return "your code" if who.split("@")[0].split("/")[0] not in ("scratch", "torch", "keras") else who
+
+
+def not_compared_words(needed, records, ours, theirs):
+    """'dZ2 was not compared (your code does not return it)' for each needed tensor one side
+    does not give, grouped by who; '' when every one was compared."""
+    by_who = {}
+    for name in needed:
+        if not compared(name, records, ours, theirs):
+            by_who.setdefault(missing_from(name, records, ours, theirs), []).append(name)
+    parts = []
+    for who, found in by_who.items():
+        verb = "was" if len(found) == 1 else "were"
+        parts.append(f"{', '.join(found)} {verb} not compared ({who} does not return {'it' if len(found) == 1 else 'them'})")
+    return "; ".join(parts)
+
+
+def earlier_forward(kind, layer):
+    """The forward tensors computed before Z_l or A_l."""
+    names_ = [f"{k}{l}" for l in range(1, layer) for k in ("Z", "A")]
+    return names_ + ([f"Z{layer}"] if kind == "A" else [])
+
+
+def before_agrees(earlier, records, ours, theirs):
+    """'everything before it agrees', or which of it agrees and which was not compared."""
+    seen = [n for n in earlier if compared(n, records, ours, theirs)]
+    unseen = not_compared_words(earlier, records, ours, theirs)
+    if not unseen:
+        return "everything before it agrees"
+    return (f"{', '.join(seen)} {'agrees' if len(seen) == 1 else 'agree'}; " if seen else "") + unseen
+
+
+def premises(kind, layer, spec):
+    """The tensors a backward diagnosis says agree: the forward pass (its output) for the loss,
+    the loss for dZ_L, dZ_{l+1} for dZ_l, dZ_l for dW_l and db_l."""
+    L = spec.n_layers
+    if kind == "loss":
+        return [f"A{L}"]
+    if kind == "dZ":
+        return [f"A{L}", "loss"] if layer == L else [f"dZ{layer + 1}"]
+    return [f"dZ{layer}"]
+
+
+def unseen_words(kind, layer, unseen, spec):
+    """A backward tensor differs but what it is computed from was not compared: say so, and where
+    the difference can be (there, or in this step of backprop)."""
+    L = spec.n_layers
+    where = {
+        "loss": "the forward pass or the loss formula",
+        "dZ": (f"the derivative of the loss or of the output activation ({spec.activations[-1]})" if layer == L else
+               f"dZ{layer + 1}, or the step back through layer {layer}, dZ{layer} = (W{layer + 1}ᵀ · dZ{layer + 1}) ⊙ "
+               f"{spec.activations[layer - 1]}'(Z{layer})"),
+        "dW": f"dZ{layer} (the derivative of the loss or of an activation), or dW{layer} = dZ{layer} · A{layer - 1}ᵀ itself",
+        "db": f"dZ{layer} (the derivative of the loss or of an activation), or db{layer} = the sum of dZ{layer} over the examples",
+    }[kind]
+    name = "the loss" if kind == "loss" else f"{kind}{layer}"
+    return [f"{unseen}: {name} differs, and the difference may be in {where}"]

@@ -32,7 +32,7 @@ import numpy as np
 
 from scratch.initializers import initial_params
 
-from . import convert, diagnose, guard, masks as dropout, names, registry, worker
+from . import bounds, convert, diagnose, guard, masks as dropout, names, registry, worker
 from .check import TOLERANCES
 from .judge import (StepResult, accuracy, accuracy_of, before_step, describe_exception, find_divergence,  # noqa: F401
                     first_nonfinite, fold_worst, layout, lower_precision, measure_pair, not_compared)
@@ -286,6 +286,8 @@ def train_built(spec, data, runners, pairs, params, out, on_step, keep_step, lan
             if step == 1:
                 out["not_compared"][pair.key] = missing
             errors, flips = early.get(pair.key) or measure_pair(spec, pair, records, Y_columns, layouts, rtol)
+            bounds.near_zero(errors, rtol, lambda: bounds.production_of(spec, pair, runners, records, previous, params,
+                                                                        Xb, Y_columns), spec.dtype)
             for e in errors:
                 if e.finite and e.shape_ok:
                     finite[ours].add(e.name)
@@ -304,6 +306,9 @@ def train_built(spec, data, runners, pairs, params, out, on_step, keep_step, lan
                     found["precision"] = lower_precision(found, records, spec.dtype, {   # a user's side only
                         k: runners[k].entry.vocabulary.get(found["tensor"]) for k in (ours, theirs)
                         if guard.needs_guard(runners[k])})
+                    produced = next((e.produced for e in judged if e.name == found["tensor"]), 0.0)
+                    if produced:                   # measured against the terms that produced it (bounds.py)
+                        found["measured_against"] = produced
                     found["explanation"] = diagnose.explain(found, records, previous, pair, spec, len(index), params)
                     if pair.kind == "subjects" and pair.reasons:   # two users' codes with settings of their own
                         found["settings_differ"] = dict(pair.reasons)

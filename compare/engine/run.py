@@ -198,6 +198,8 @@ def describe_divergence(d):
     line = (f"step {d['step']}, {ours} vs {theirs}: {where}{d['tensor']}{d['index']}{own}: "
             f"{ours} = {d['values'][ours]!r}, {theirs} = {d['values'][theirs]!r}, "
             f"abs err {float(d['max_abs_err']):.3g}, rel err {float(d['max_rel_err']):.3g} > {d['rtol']:g}")
+    if d.get("measured_against"):              # a near-zero tensor: its terms' scale (compare/engine/bounds.py)
+        line += f" (relative to {float(d['measured_against']):.3g}, the size of the terms that produced it)"
     if d.get("explanation"):
         line += f"; {d['explanation']}"
     line += f"; {d['diagnosis']}" if d.get("diagnosis") else ""

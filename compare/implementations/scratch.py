@@ -2,13 +2,34 @@
 import numpy as np
 
 from scratch.mlp import MLP
+from scratch.schedules import KerasExponential
 
-from ..engine import convert
+from ..engine import convert, interrupts
+
+
+def tensorflow_pow32():
+    """TensorFlow's float32 pow as a function of two float32 numbers (what Keras's ExponentialDecay
+    computes gamma ** t with, in a run with Keras's float32 casts), or None without TensorFlow.
+    Its last bits depend on the CPU's instruction set (Eigen vectorises it per ISA: AVX2 and
+    AVX-512 differ by 1-2 ulps at some t), so it is asked, not reproduced: the same kernel, on the
+    machine at hand, gives Keras's bits (tests/test_schedules.py)."""
+    try:
+        with interrupts.held():                 # a C++ extension's import (interrupts.held)
+            import tensorflow as tf
+    except ImportError:
+        return None
+
+    def pow32(base, exponent):
+        return tf.pow(tf.constant(base, tf.float32), tf.constant(exponent, tf.float32)).numpy()
+    return pow32
 
 
 class ScratchImplementation:
     def __init__(self, spec, params, convention):
         self.model = MLP(spec, params, convention)
+        schedule = self.model.schedule
+        if isinstance(schedule, KerasExponential) and schedule.real is np.float32:   # Keras's float32 gamma ** t
+            schedule.pow32 = tensorflow_pow32()
 
     def step(self, X, Y):
         cache, loss, grads = self.model.train_step(convert.rows_to_batch(X), convert.rows_to_batch(Y))

@@ -314,6 +314,27 @@ def cross_lines(report):
     return "\n".join(lines)
 
 
+def unjudged_clause(report):
+    """'; torch~keras reported, not judged (rules differ: norm-default-eps, ...)' for every pair
+    that was compared but not held to the tolerance, or ''. A PASS is about the judged pairs only:
+    this keeps it from reading as "torch and Keras agree" when their rules differ."""
+    s = report.summary
+    shown = []
+    for key, pair in s.get("pairs", {}).items():
+        if key in s["judged_pairs"] or key not in s.get("max_rel_err", {}):
+            continue                                    # judged, or never compared (not run)
+        rules = ", ".join(pair.get("reasons") or ()) or "conventions differ"
+        shown.append(f"{pair_label(report, key)} reported, not judged (rules differ: {rules})")
+    return "".join(f"; {text}" for text in shown)
+
+
+def verdict_text(report, wide=False):
+    """The verdict line as printed: a PASS (which names the pairs it did not judge, and can run long)
+    wrapped to 100 columns, continuation lines indented by two spaces, unless `wide`."""
+    line = verdict_line(report)
+    return line if wide or not line.startswith("PASS") else wrap(line)
+
+
 def rounding_lines(report):
     """The float32 audit: what Keras rounded through float32 in this float64 run."""
     found = report.summary.get("float32_roundings") or []
@@ -386,4 +407,4 @@ def judgement_line(report):
     left_out = "".join(f"; {k} not run: {why}" for k, why in s.get("unavailable", {}).items())
     return (f"PASS: {plural(s['steps_completed'], 'step')}, {plural(s['tensors_judged'], 'tensor')} judged; "
             f"worst rel err {float(s['max_rel_err'][worst]):.3e} <= {s['rtol']:g} ({pair_label(report, worst)})"
-            + left_out)
+            + left_out + unjudged_clause(report))
