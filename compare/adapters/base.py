@@ -18,6 +18,7 @@ Conventions a user may differ on, and what the adapter does:
                'mine'   the user's own init is run once and copied out to everyone else
 """
 from ..engine import registry
+from .boundary import Boundary
 
 
 class UserImplementation:
@@ -28,6 +29,20 @@ class UserImplementation:
     vocabulary = {}               # our tensor name -> the user's name for it ('dW1' -> 'nabla_w[0]')
     notes = {}                    # tensor or group -> how it is compared ('dZ': 'divided by m ...')
     origin = None                 # 'file.py:line' where it was declared
+
+    @property
+    def label(self):
+        """The name in messages: the one given, else 'mine' (never None)."""
+        return self.name or "mine"
+
+    @property
+    def events(self):
+        """What the doors to this code had to put back (a closed sys.stdout, ...), in words."""
+        return self.__dict__.setdefault("_events", [])
+
+    def door(self, seed):
+        """A Boundary to this code (boundary.py), its generators seeded from `seed`."""
+        return Boundary(seed, self)
 
     def network(self):
         """Spec fields read from the user's code (sizes, activations, loss, ...), or {}."""

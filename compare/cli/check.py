@@ -9,7 +9,7 @@ by the name it was given and of tensors by the names its code uses.
 """
 import sys
 
-from ..engine.errors import InputError
+from ..engine.errors import EXIT_MISMATCH, InputError, UserCodeFailed
 from .common import MAX_THREADS, add_output_options, add_rule_options, rule_changes, Parser, finite_float, frameworks_list, positive_int, progress, total_steps
 from .run import finish
 
@@ -48,6 +48,7 @@ def main(argv):
         raise InputError(f"--threads {args.threads} is more than any library can start; give 1 to {MAX_THREADS}")
     from ..adapters.check import check, declared, load_file, resolve_against, resolve_spec
     from ..engine.run import random_data
+    from ..engine.spec import Spec
     from ..data import recipes
     from ..engine import frameworks
     from ..views.files import check_targets
@@ -67,7 +68,13 @@ def main(argv):
         raise InputError("--full-batch and --batch-size contradict each other: give one")
     overrides["full_batch"] = args.full_batch or None
     overrides.update(rule_changes(args))
-    items = declared(load_file(args.file), args.file, args.entry)
+    seed = args.seed if args.seed is not None else (recipe.spec.seed if recipe else Spec.seed)
+    try:
+        module = load_file(args.file, seed)          # the file's code runs here, through the door (boundary.py)
+    except UserCodeFailed as failure:                # it exited or raised while imported: exit 1, one line
+        print(f"error: {failure}", file=sys.stderr)
+        return EXIT_MISMATCH
+    items = declared(module, args.file, args.entry)
     spec = resolve_spec(items, None, recipe, args.steps, overrides)
     against = resolve_against(args.against)
     data = recipe.load(data_dir=args.data_dir, offline=args.offline) if recipe else random_data(spec, seed=spec.seed)
@@ -86,6 +93,10 @@ def main(argv):
                        on_step=lambda r: bar.update(1), keep_step=1 if args.html else None)
     finally:
         bar.close()
+    if not args.quiet:                              # what the door to the user's code had to put back
+        for item in items:
+            for event in item.events:
+                print(f"note, {item.label}: {event}")
     report.evaluation_inputs = data.X_eval.tolist()
     return finish(report, args, args.every or (recipe.every if recipe else 1), spec, data)
 

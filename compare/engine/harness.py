@@ -212,7 +212,8 @@ def train_built(spec, data, runners, pairs, params, out, on_step, keep_step, lan
         upcoming = next(schedule, None)
         if epoch != last_epoch:
             end_epoch(runners, epoch_loss)
-            out["evaluations"].append(evaluate(runners, data, spec, last_epoch, lanes))
+            if not evaluated(out, step, lambda: evaluate(runners, data, spec, last_epoch, lanes)):
+                return
             last_epoch = epoch
         step += 1
         Xb, Yb, handle = started or begin(index, step)
@@ -304,8 +305,26 @@ def train_built(spec, data, runners, pairs, params, out, on_step, keep_step, lan
         if out["first_nonfinite"] or (spec.steps is not None and step >= spec.steps):
             break
     lanes.settle(step)                                 # a step started ahead for nothing: undone
-    out["evaluations"].append(evaluate(runners, data, spec, last_epoch, lanes))
-    out["final_outputs"] = predict_all(runners, data.X_eval.astype(spec.dtype), lanes)
+    if evaluated(out, step, lambda: evaluate(runners, data, spec, last_epoch, lanes)):
+        evaluated(out, step, lambda: out.update(final_outputs=predict_all(runners, data.X_eval.astype(spec.dtype), lanes)))
+
+
+def evaluated(out, step, work):
+    """Run an evaluation (work() -> its result, appended to out["evaluations"] unless None). An
+    implementation's predict that raises (a user's forward that fails on the test batch: lanes.predict
+    marks it with .runner) is the run's error, as in a step. -> whether it went through"""
+    try:
+        result = work()
+    except InputError:
+        raise
+    except Exception as error:                         # noqa: BLE001 - only an implementation's, see below
+        if not hasattr(error, "runner"):               # not an implementation's predict: the harness's own
+            raise
+        out["error"] = describe_exception(step, error.runner, error)
+        return False
+    if isinstance(result, dict):
+        out["evaluations"].append(result)
+    return True
 
 
 def end_epoch(runners, epoch_loss):

@@ -132,7 +132,11 @@ class Lanes:
         out = {}
         for key, runner in self.runners.items():
             if key not in remote and hasattr(runner.implementation, "predict"):
-                out[key] = runner.implementation.predict(X)
+                try:
+                    out[key] = runner.implementation.predict(X)
+                except Exception as error:                 # noqa: BLE001 - whose it is, for the report
+                    error.runner = key
+                    raise
         if remote:
             out.update(self.remote.finish_predict())
         ordered = {key: out[key] for key in self.runners if key in out}
