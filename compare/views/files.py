@@ -91,12 +91,17 @@ def check_writable(path, what):
 
 def check_targets(targets):
     """check_writable for each {option: path} given (None: not asked for), and no two options
-    naming the same file (one would silently overwrite the other). Raises InputError."""
+    naming the same file (one would silently overwrite the other). Raises InputError; a name the
+    system refuses (too long: ENAMETOOLONG, ELOOP, ...) is one of them."""
     seen = {}
     for what, path in targets.items():
         if path is None:
             continue
-        check_writable(path, what)
+        try:
+            check_writable(path, what)
+        except OSError as error:
+            raise InputError(f"--{what} {path[:60]}{'...' if len(path) > 60 else ''}: "
+                             f"{error.strerror or error}") from None
         target = target_of(path)
         if target in seen:
             raise InputError(f"--{seen[target]} and --{what} both name {path}: give each its own file")
