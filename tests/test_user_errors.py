@@ -442,3 +442,66 @@ def test_weights_mine_is_reproducible_and_the_callers_generators_are_left_alone(
     assert runs[0].config["weights"] == "mine (mine's own init, global generators seeded with 7)"
     assert runs[0].config["weight_init"] == "mine's own"
     assert all(r.verdict == "pass" for r in runs)
+
+
+# --- a sweep: whatever a user's function hands back where an array belongs -----------------------
+
+NOT_ARRAYS = {
+    "None": lambda: None, "str": lambda: "abc", "bytes": lambda: b"ab", "dict": lambda: {"a": 1}, "empty dict": dict,
+    "set": lambda: {1.0}, "generator": lambda: (x for x in [1.0]), "object": object, "function": lambda: len,
+    "ragged list": lambda: [[1.0, [2.0]], 3.0], "array of objects": lambda: np.array([None, 1.0]),
+    "array of strings": lambda: np.array(["a", "b"]),
+}
+ODD_ARRAYS = {"scalar": lambda: 3.0, "empty list": list, "list of numbers": lambda: [[0.5] * 8] * 4,
+              "nan": lambda: np.full((4, 8), np.nan), "int array": lambda: np.ones((4, 8), dtype=int)}
+
+
+def bad_functions(base_path, where, bad):
+    """BASE's functions with one value replaced by bad() (Z1 in forward, dW1 in backward, W1 in update)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("base_for_sweep", base_path)
+    base = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(base)
+
+    def forward_prop(W1, b1, W2, b2, X):
+        Z1, A1, Z2, A2 = base.forward_prop(W1, b1, W2, b2, X)
+        Z1 = bad() if where == "Z1" else Z1
+        return Z1, A1, Z2, A2
+
+    def backward_prop(Z1, A1, Z2, A2, W1, W2, X, Y):
+        dZ1, dW1, db1, dZ2, dW2, db2 = base.backward_prop(np.asarray(Z1, dtype=float), A1, Z2, A2, W1, W2, X, Y)
+        dW1 = bad() if where == "dW1" else dW1
+        return dZ1, dW1, db1, dZ2, dW2, db2
+
+    def update_params(W1, b1, W2, b2, dW1, db1, dW2, db2, alpha):
+        W1, b1, W2, b2 = base.update_params(W1, b1, W2, b2, np.asarray(dW1, dtype=float), db1, dW2, db2, alpha)
+        W1 = bad() if where == "W1" else W1
+        return W1, b1, W2, b2
+    return compare.functions(forward_prop, backward_prop, update_params, network=NET)
+
+
+@pytest.mark.parametrize("where, role", [("Z1", "forward_prop"), ("dW1", "backward_prop"), ("W1", "update_params")])
+def test_sweep_of_values_that_are_no_array(where, role, base_path):
+    """Every value that is no array of numbers, in each place: verdict 'error' (exit 1), the function
+    and the tensor named, the line in the user's code; never an exception out of compare.check."""
+    for label, bad in NOT_ARRAYS.items():
+        report = compare.check(bad_functions(base_path, where, bad), spec=SPEC, against=("scratch",))
+        error = report.summary["error"]
+        assert report.verdict == "error", (label, report.summary["verdict_reason"])
+        assert error["exception"].startswith(f"TypeError: your {role} gave {where} as "), (label, error)
+        assert error["file"] == __file__ and error["code"].startswith("return "), (label, error)
+
+
+@pytest.mark.parametrize("where", ["Z1", "dW1", "W1"])
+def test_sweep_of_odd_arrays(where, base_path):
+    """Values NumPy reads as numbers but of the wrong shape or kind: judged (a mismatch, a non-finite
+    value) or, where the user's next function cannot use them, that function's error at its own line;
+    never an exception out of compare.check, never a line of this package."""
+    for label, bad in ODD_ARRAYS.items():
+        report = compare.check(bad_functions(base_path, where, bad), spec=SPEC, against=("scratch",))
+        assert report.verdict in ("mismatch", "nonfinite", "error"), (label, report.summary["verdict_reason"])
+        if report.verdict == "error":
+            assert report.summary["error"]["file"] in (__file__, base_path), (label, report.summary["error"])
+        if where == "Z1" and label != "list of numbers":     # Z1 is the first tensor compared
+            assert report.verdict == ("nonfinite" if label == "nan" else "mismatch"), label

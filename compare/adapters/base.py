@@ -16,6 +16,10 @@ Conventions a user may differ on, and what the adapter does:
                         in the convention given)
     weights    'spec'   the harness's initial weights are copied into the user's code (default)
                'mine'   the user's own init is run once and copied out to everyone else
+
+Every call into the user's code goes through a door (`door(seed)`, boundary.py): an exit or a
+BaseException becomes the implementation's failure, a closed stdout is put back, the global
+generators are seeded from the run's seed. What the code returns is checked in values.py.
 """
 from ..engine import registry
 from .boundary import Boundary

@@ -171,7 +171,7 @@ def gradient_lists(result, L, role, method):
     """backprop's (nabla_b, nabla_w): two lists of L arrays of numbers, else UserCodeFailed."""
     if not isinstance(result, (tuple, list)) or len(result) != 2 or \
             not all(isinstance(part, (tuple, list)) and len(part) == L for part in result):
-        raise UserCodeFailed(f"your {role} returned {values.what_it_is(result)}, not (nabla_b, nabla_w): two "
+        raise UserCodeFailed(f"your {role} returned {values.container_words(result)}, not (nabla_b, nabla_w): two "
                              f"lists of {L} arrays", "TypeError", values.function_frames(method))
     for kind, part in zip(("nabla_b", "nabla_w"), result):
         for l, value in enumerate(part):
@@ -250,7 +250,7 @@ class Cs231nRun:
         record = {f"Z{self.L}": np.array(values.check_tensor(f"Z{self.L}", self.loss(Xu), "loss(X)", method))}
         result = self.loss(Xu, y)
         if not isinstance(result, (tuple, list)) or len(result) != 2 or not isinstance(result[1], dict):
-            raise UserCodeFailed(f"your loss(X, y) returned {values.what_it_is(result)}, not (loss, grads) with "
+            raise UserCodeFailed(f"your loss(X, y) returned {values.container_words(result)}, not (loss, grads) with "
                                  f"grads a dict", "TypeError", values.function_frames(method))
         loss, grads = result
         record["loss"] = np.asarray(values.check_tensor("loss", loss, "loss(X, y)", method))

@@ -33,6 +33,13 @@ def what_it_is(value):
     return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name}"
 
 
+def container_words(value):
+    """A few words for a result that should have been a tuple of lists: 'None', 'a tuple of 2 items'."""
+    if isinstance(value, (list, tuple)):
+        return f"a {type(value).__name__} of {len(value)} item{'s' if len(value) != 1 else ''}"
+    return what_it_is(value)
+
+
 def as_numbers(value):
     """value as an ndarray of numbers, or None when it cannot be one (nothing is iterated that a
     conversion would use up: a generator is refused as it is)."""
