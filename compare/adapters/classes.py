@@ -192,21 +192,19 @@ class NielsenRun:
         return [Xc[:, [i]] for i in range(Xc.shape[1])], [Yc[:, [i]] for i in range(Yc.shape[1])]
 
     def outputs(self, xs):
-        out = []
-        for x in xs:
-            with self.door.calling("feedforward"):
-                a = self.net.feedforward(x)
-            out.append(np.asarray(values.check_tensor(f"A{self.L}", a, "feedforward", self.net.feedforward)))
-        return np.hstack(out)
+        with self.door.calling("feedforward"):            # one door for the batch's examples (cheaper)
+            outs = [self.net.feedforward(x) for x in xs]
+        return np.hstack([np.asarray(values.check_tensor(f"A{self.L}", a, "feedforward", self.net.feedforward))
+                          for a in outs])
 
     def step(self, X, Y):
         m, sizes = X.shape[0], self.spec.sizes
         xs, ys = self.columns(X, Y)
         record = {f"A{self.L}": self.outputs(xs)}
         sum_b = sum_w = None
-        for x, y in zip(xs, ys):
-            with self.door.calling("backprop"):
-                result = self.net.backprop(x, y)
+        with self.door.calling("backprop"):
+            results = [self.net.backprop(x, y) for x, y in zip(xs, ys)]
+        for result in results:
             nabla_b, nabla_w = gradient_lists(result, self.L, "backprop", self.net.backprop)
             sum_b = list(nabla_b) if sum_b is None else [s + n for s, n in zip(sum_b, nabla_b)]
             sum_w = list(nabla_w) if sum_w is None else [s + n for s, n in zip(sum_w, nabla_w)]
