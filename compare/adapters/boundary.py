@@ -30,6 +30,7 @@ Left out: generators the user makes (np.random.default_rng() with no seed draws 
 operating system's entropy); TensorFlow's global seed; threads the user's code starts.
 """
 import contextlib
+import linecache
 import os
 import random
 import sys
@@ -83,20 +84,31 @@ def describe_exit(error, role, frames):
     return f"your {role} raised {type(error).__name__} (a BaseException, not an Exception){at}"
 
 
+def code_of(function):
+    """The code object behind a function, a method, a functools.partial or a callable object; or None."""
+    for _ in range(4):
+        code = getattr(getattr(function, "__func__", function), "__code__", None)
+        if code is not None:
+            return code
+        function = getattr(function, "func", None) or getattr(type(function), "__call__", None)
+        if function is None:
+            return None
+    return None
+
+
 def function_place(function):
-    """'file.py:line' of a function's definition, or None (a builtin, a callable object)."""
-    code = getattr(getattr(function, "__func__", function), "__code__", None)
+    """'file.py:line' of a function's definition, or None (a builtin)."""
+    code = code_of(function)
     return f"{code.co_filename}:{code.co_firstlineno}" if code is not None else None
 
 
 def function_frames(function, line=None):
     """One frame at the function's definition (or at `line` of its file): where a bad value it
     returned is reported."""
-    code = getattr(getattr(function, "__func__", function), "__code__", None)
+    code = code_of(function)
     if code is None:
         return []
     lineno = line or code.co_firstlineno
-    import linecache
     return [traceback.FrameSummary(code.co_filename, lineno, code.co_name,
                                    line=linecache.getline(code.co_filename, lineno).strip())]
 

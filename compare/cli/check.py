@@ -84,6 +84,9 @@ def main(argv):
         print(f"checking {', '.join(f'{i.name} ({type(i).__name__})' for i in items)} from {args.file} "
               f"against {', '.join(args.against)}")
         print(spec_table(spec, [i.name for i in items] + list(args.against), data))
+        if args.weights == "mine":
+            print(f"weights: {items[0].label}'s own init (NumPy's, Python's and torch's global generators seeded "
+                  f"with {spec.seed}); the spec's weight_init and bias_init are not used")
         for item in items:                  # how the user's tensors are read and compared
             for what, how in item.notes.items():
                 print(f"note, {item.name} {what}: {how}")
