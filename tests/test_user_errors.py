@@ -505,3 +505,49 @@ def test_sweep_of_odd_arrays(where, base_path):
             assert report.summary["error"]["file"] in (__file__, base_path), (label, report.summary["error"])
         if where == "Z1" and label != "list of numbers":     # Z1 is the first tensor compared
             assert report.verdict == ("nonfinite" if label == "nan" else "mismatch"), label
+
+
+# --- a torch module: the same door around its forward and backward ---------------------------------
+
+TORCH_NET = '''import sys
+import torch
+from torch import nn
+import compare
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.l1, self.a1, self.l2, self.a2 = nn.Linear(2, 4), nn.Tanh(), nn.Linear(4, 1), nn.Sigmoid()
+
+    def forward(self, x):
+        out = self.a2(self.l2(self.a1(self.l1(x))))
+        if x.abs().sum() > 0:              # not while compare probes the module with zeros
+            CHANGE
+        return out
+
+
+model = Net()
+mine = compare.torch_module(model, torch.optim.SGD(model.parameters(), lr=0.1), nn.BCELoss())
+'''
+
+
+@pytest.mark.parametrize("change, row, snippet", [
+    ("sys.exit(0)", "SystemExit: your Net.forward called sys.exit(0) at {at}: the implementation ended instead of "
+                    "returning", "sys.exit(0)"),
+    ("return None", "TypeError: your Net.forward returned None, not a tensor", "def forward"),
+    ("return (out, out)", "TypeError: your Net.forward returned a tuple of 2 items, not a tensor", "def forward"),
+    ("return out[:, :0]", "ValueError: Using a target size (torch.Size([8, 1])) that is different to the input size "
+                          "(torch.Size([8, 0])) is deprecated. Please ensure they have the same size.", "def forward"),
+], ids=["exit", "None", "tuple", "torch's loss refuses the shape"])
+def test_a_torch_forward_that_exits_or_returns_no_tensor(change, row, snippet, tmp_path):
+    pytest.importorskip("torch")
+    text = TORCH_NET.replace("CHANGE", change)
+    path = tmp_path / "torch_net.py"
+    path.write_text(text)
+    at = f"{path}:{line_of(text, snippet)}"
+    report = compare.check(declared(load_file(str(path)), str(path))[0], against=("scratch",), steps=2)
+    assert report.verdict == "error"
+    error = report.summary["error"]
+    assert error["exception"] == row.format(at=at)
+    assert f"{error['file']}:{error['line']}" == at

@@ -198,8 +198,10 @@ class Boundary:
         self.states = Generators.seeded(seed) if seed is not None else None
 
     @contextlib.contextmanager
-    def calling(self, role):
-        """Run the with-block as a call into the user's code named `role` ('forward_prop')."""
+    def calling(self, role, function=None):
+        """Run the with-block as a call into the user's code named `role` ('forward_prop').
+        function: the user's function the failure is told at when none of the traceback's frames is
+        in the user's files (torch's loss refusing the shape of what the user's forward returned)."""
         caller_states = None
         if self.states is not None:
             caller_states = Generators.current()
@@ -212,7 +214,7 @@ class Boundary:
         except (KeyboardInterrupt, UserCodeFailed):
             raise
         except Exception as error:
-            mark(error)
+            mark(error, function)
             raise
         except BaseException as error:            # sys.exit, exit(), a user's BaseException subclass
             frames = user_frames(error.__traceback__)
@@ -232,13 +234,14 @@ class Boundary:
             return function(*args, **kwargs)
 
 
-def mark(error):
+def mark(error, function=None):
     """An ordinary exception from the user's code: its frames up to the user's last line kept as
-    remote_frames (the report names that line, not one inside NumPy or this package)."""
+    remote_frames (the report names that line, not one inside NumPy or this package); with no
+    frame of the user's, the definition of `function` (if given)."""
     if getattr(error, "remote_frames", None):
         return
-    frames = user_frames(error.__traceback__)
-    if frames and len(frames) < len(traceback.extract_tb(error.__traceback__)):
+    frames = user_frames(error.__traceback__) or (function_frames(function) if function is not None else [])
+    if frames and len(frames) < len(traceback.extract_tb(error.__traceback__)) + (not user_frames(error.__traceback__)):
         try:
             error.remote_frames = [(f.filename, f.lineno, f.name, f.line) for f in frames]
         except (AttributeError, TypeError):        # an exception that takes no attributes: left as it is

@@ -277,9 +277,9 @@ class TorchRun:
         with self.door.calling(f"{type(self.model).__name__}.forward"):
             out = self.model(torch.from_numpy(np.ascontiguousarray(X)).to(self.dtype))
         if not isinstance(out, torch.Tensor):
-            raise UserCodeFailed(f"your {type(self.model).__name__}.forward returned {values.what_it_is(out)}, "
+            raise UserCodeFailed(f"your {type(self.model).__name__}.forward returned {values.container_words(out)}, "
                                  f"not a tensor", "TypeError", values.function_frames(type(self.model).forward))
-        with self.door.calling(f"{type(self.model).__name__} (backward)"):
+        with self.door.calling(f"{type(self.model).__name__} (backward)", type(self.model).forward):
             loss = self.loss_fn(out, self.targets(Y))
             loss.backward()
             self.optimizer.step()

@@ -9,7 +9,7 @@ by the name it was given and of tensors by the names its code uses.
 """
 import sys
 
-from ..engine.errors import EXIT_MISMATCH, InputError, UserCodeFailed
+from ..engine.errors import InputError
 from .common import MAX_THREADS, add_output_options, add_rule_options, rule_changes, Parser, finite_float, frameworks_list, positive_int, progress, total_steps
 from .run import finish
 
@@ -69,12 +69,8 @@ def main(argv):
     overrides["full_batch"] = args.full_batch or None
     overrides.update(rule_changes(args))
     seed = args.seed if args.seed is not None else (recipe.spec.seed if recipe else Spec.seed)
-    try:
-        module = load_file(args.file, seed)          # the file's code runs here, through the door (boundary.py)
-    except UserCodeFailed as failure:                # it exited or raised while imported: exit 1, one line
-        print(f"error: {failure}", file=sys.stderr)
-        return EXIT_MISMATCH
-    items = declared(module, args.file, args.entry)
+    module = load_file(args.file, seed)   # the file's code runs here, through the door (boundary.py); its
+    items = declared(module, args.file, args.entry)      # failure is UserCodeFailed: exit 1, one line (cli/__init__.py)
     spec = resolve_spec(items, None, recipe, args.steps, overrides)
     against = resolve_against(args.against)
     data = recipe.load(data_dir=args.data_dir, offline=args.offline) if recipe else random_data(spec, seed=spec.seed)
