@@ -551,3 +551,18 @@ def test_a_torch_forward_that_exits_or_returns_no_tensor(change, row, snippet, t
     error = report.summary["error"]
     assert error["exception"] == row.format(at=at)
     assert f"{error['file']}:{error['line']}" == at
+
+
+def test_two_checks_on_two_threads_draw_their_own_numbers(base_path):
+    """Two checks with --weights mine at once, on two threads: each gets the weights its own seed
+    draws (the doors take turns), the same as when run alone."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def run(seed):
+        report = compare.check(functions(base_path), spec=SPEC.replace(seed=seed), against=("scratch",), weights="mine")
+        return np.asarray(report.raw["initial_params"][0][0])
+
+    with ThreadPoolExecutor(2) as pool:
+        together = list(pool.map(run, [3, 4, 3, 4]))
+    for seed, W1 in zip([3, 4, 3, 4], together):
+        np.testing.assert_array_equal(W1, np.random.RandomState(seed).rand(4, 2) - 0.5)

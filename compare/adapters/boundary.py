@@ -26,6 +26,9 @@ What the door guarantees, whatever the user's code does:
   engine.judge.describe_exception as it reads the worker's), so the report names the user's line,
   never one inside NumPy, torch or this package.
 
+Two checks running on two threads take turns at the door (a lock): each call's swap of the global
+generators and streams is whole, so each check's draws are its own.
+
 Left out: generators the user makes (np.random.default_rng() with no seed draws from the
 operating system's entropy); TensorFlow's global seed; threads the user's code starts.
 """
@@ -35,6 +38,7 @@ import os
 import random
 import sys
 import sysconfig
+import threading
 import traceback
 
 import numpy as np
@@ -53,6 +57,7 @@ def library_dirs():
 
 
 LIBRARY_DIRS = library_dirs()
+DOOR_LOCK = threading.RLock()     # two checks on two threads: each door's swap of the global generators is whole
 
 
 def is_user_file(filename):
@@ -202,6 +207,13 @@ class Boundary:
         """Run the with-block as a call into the user's code named `role` ('forward_prop').
         function: the user's function the failure is told at when none of the traceback's frames is
         in the user's files (torch's loss refusing the shape of what the user's forward returned)."""
+        with DOOR_LOCK:                            # the generators and streams are the process's: one door at a time
+            with self.opened(role, function):
+                yield
+
+    @contextlib.contextmanager
+    def opened(self, role, function):
+        """calling's work, under the lock."""
         caller_states = None
         if self.states is not None:
             caller_states = Generators.current()
