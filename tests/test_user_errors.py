@@ -553,16 +553,34 @@ def test_a_torch_forward_that_exits_or_returns_no_tensor(change, row, snippet, t
     assert f"{error['file']}:{error['line']}" == at
 
 
+def slow_init():
+    """BASE's init, resting between its draws (time.sleep lets the other thread run)."""
+    import time
+
+    W1 = np.random.rand(4, 2) - 0.5
+    time.sleep(0.02)
+    b1 = np.random.rand(4, 1) - 0.5
+    time.sleep(0.02)
+    W2 = np.random.rand(1, 4) - 0.5
+    b2 = np.random.rand(1, 1) - 0.5
+    return W1, b1, W2, b2
+
+
 def test_two_checks_on_two_threads_draw_their_own_numbers(base_path):
-    """Two checks with --weights mine at once, on two threads: each gets the weights its own seed
-    draws (the doors take turns), the same as when run alone."""
+    """Two checks with --weights mine at once, on two threads, with inits that rest between their
+    draws: each gets the weights its own seed draws (the doors take turns), as when run alone."""
     from concurrent.futures import ThreadPoolExecutor
 
     def run(seed):
-        report = compare.check(functions(base_path), spec=SPEC.replace(seed=seed), against=("scratch",), weights="mine")
-        return np.asarray(report.raw["initial_params"][0][0])
+        report = compare.check(functions(base_path, init_params=slow_init), spec=SPEC.replace(seed=seed),
+                               against=("scratch",), weights="mine")
+        return [np.asarray(b) for _, b in report.raw["initial_params"]]
 
     with ThreadPoolExecutor(2) as pool:
         together = list(pool.map(run, [3, 4, 3, 4]))
-    for seed, W1 in zip([3, 4, 3, 4], together):
-        np.testing.assert_array_equal(W1, np.random.RandomState(seed).rand(4, 2) - 0.5)
+    for seed, (b1, b2) in zip([3, 4, 3, 4], together):
+        draws = np.random.RandomState(seed)
+        draws.rand(4, 2)
+        np.testing.assert_array_equal(b1, draws.rand(4, 1) - 0.5)
+        draws.rand(1, 4)
+        np.testing.assert_array_equal(b2, draws.rand(1, 1) - 0.5)
