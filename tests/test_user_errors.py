@@ -189,6 +189,9 @@ def test_weights_mine_init_failures(case, code, _, row, snippet, tmp_path, capsy
     rows = error_rows(out)
     assert rows["exception"] == row.format(at=at)
     assert rows["at"] == at
+    report = compare.check(declared(load_file(path), path)[0], against=("scratch",), steps=3, weights="mine")
+    assert report.verdict == "error"
+    assert report.summary["error"]["exception"] == row.format(at=at)
 
 
 def test_network_smaller_than_the_recipes(tmp_path, capsys):
@@ -281,9 +284,15 @@ def test_the_door_puts_back_stdout_and_file_descriptors():
 # --- a file that cannot be read, a declaration that cannot work: exit 2, one line -------------------
 
 def assert_input_error(argv, capsys, line):
+    """The CLI: exit 2 and the one line; the API (compare.check on what load_file and declared
+    give): an InputError with the same words."""
     status, out, err = run_cli(argv, capsys)
     assert status == 2, out + err
     assert err == f"error: {line}\n"
+    if argv[0] == "check" and not any(a.startswith("--json") for a in argv):
+        with pytest.raises(compare.InputError) as caught:
+            compare.check(declared(load_file(argv[1]), argv[1]), against=("scratch",), steps=3)
+        assert str(caught.value) == line
     return err
 
 

@@ -169,6 +169,8 @@ def own_initial_params(item, entry, spec):
     except InputError:
         raise
     except Exception as error:                               # noqa: BLE001 - the user's init, not the tool
+        if not isinstance(error, UserCodeFailed) and not user_frames(error.__traceback__):
+            raise                                            # no line of the user's in it: the tool's own bug
         mark(error)
         failure = error
 
