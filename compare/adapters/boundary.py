@@ -50,9 +50,11 @@ PACKAGE_DIRS = tuple(os.path.join(ROOT, name) + os.sep for name in ("compare", "
 
 
 def library_dirs():
-    """Folders of the interpreter's own and installed code: a frame there is not the user's."""
+    """Folders of the interpreter's own and installed code (the standard library, site-packages,
+    dist-packages): a frame there is not the user's. Not the prefixes themselves: a user's project
+    may live under /usr/local."""
     paths = {sysconfig.get_paths().get(key) for key in ("stdlib", "platstdlib", "purelib", "platlib")}
-    paths |= {sys.prefix, sys.base_prefix, sys.exec_prefix}
+    paths |= {p for p in sys.path if os.path.basename(p.rstrip(os.sep)) in ("site-packages", "dist-packages")}
     return tuple(os.path.abspath(p) + os.sep for p in paths if p)
 
 
