@@ -593,3 +593,14 @@ def test_two_checks_on_two_threads_draw_their_own_numbers(base_path):
         np.testing.assert_array_equal(b1, draws.rand(4, 1) - 0.5)
         draws.rand(1, 4)
         np.testing.assert_array_equal(b2, draws.rand(1, 1) - 0.5)
+
+
+def test_a_file_that_raises_while_imported(tmp_path, capsys):
+    """An exception at the top of the file is the user's code failing: exit 1, one line at its line
+    (a syntax error stays an input error: exit 2)."""
+    path, text = user_file(tmp_path, TOP="scale = 1 / 0")
+    status, out, err = run_cli(["check", path, *RUN], capsys)
+    assert status == 1 and out == ""
+    assert err == f"error: {path}:{line_of(text, '1 / 0')}: importing {path} raised ZeroDivisionError: division by zero\n"
+    path, text = user_file(tmp_path, "syntax", TOP="def broken(:")
+    assert_input_error(["check", path, *RUN], capsys, f"{path}:{line_of(text, 'def broken')}: syntax error: invalid syntax")
