@@ -7,5 +7,6 @@
     compare.keras_model(...)      your Keras model with your own optimizer and loss
 
 Each returns a UserImplementation (compare/adapters/base.py); `compare.check(mine, ...)` and
-`python -m compare check FILE.py` run it in lockstep against scratch, torch and Keras.
+`python -m compare check FILE.py` run it in lockstep against scratch, torch and Keras. Every call
+into the user's code goes through one door (boundary.py), and what it returns is checked (values.py).
 """

@@ -16,8 +16,13 @@ Conventions a user may differ on, and what the adapter does:
                         in the convention given)
     weights    'spec'   the harness's initial weights are copied into the user's code (default)
                'mine'   the user's own init is run once and copied out to everyone else
+
+Every call into the user's code goes through a door (`door(seed)`, boundary.py): an exit or a
+BaseException becomes the implementation's failure, a closed stdout is put back, the global
+generators are seeded from the run's seed. What the code returns is checked in values.py.
 """
 from ..engine import registry
+from .boundary import Boundary
 
 
 class UserImplementation:
@@ -28,6 +33,20 @@ class UserImplementation:
     vocabulary = {}               # our tensor name -> the user's name for it ('dW1' -> 'nabla_w[0]')
     notes = {}                    # tensor or group -> how it is compared ('dZ': 'divided by m ...')
     origin = None                 # 'file.py:line' where it was declared
+
+    @property
+    def label(self):
+        """The name in messages: the one given, else 'mine' (never None)."""
+        return self.name or "mine"
+
+    @property
+    def events(self):
+        """What the doors to this code had to put back (a closed sys.stdout, ...), in words."""
+        return self.__dict__.setdefault("_events", [])
+
+    def door(self, seed):
+        """A Boundary to this code (boundary.py), its generators seeded from `seed`."""
+        return Boundary(seed, self)
 
     def network(self):
         """Spec fields read from the user's code (sizes, activations, loss, ...), or {}."""

@@ -14,8 +14,11 @@ Left out: printing (compare/cli/check.py).
 """
 import dataclasses
 import importlib.util
+import io
 import os
 import sys
+import tokenize
+import types
 
 from ..engine import caller_state, registry
 from ..engine.errors import InputError
@@ -23,6 +26,7 @@ from ..engine import run as engine_run
 from ..engine.run import check_spec, raise_unless_passed, run_lockstep
 from ..engine.spec import Spec
 from .base import UserImplementation
+from .boundary import Boundary, UserCodeFailed, mark, place, user_frames
 
 DEFAULT_AGAINST = ("torch", "keras")
 DEFAULT_STEPS = 20
@@ -48,6 +52,9 @@ def as_list(implementation):
 def resolve_against(against):
     if isinstance(against, str):
         against = tuple(s.strip() for s in against.split(",") if s.strip())
+    if not isinstance(against, (list, tuple)) or not all(isinstance(a, str) for a in against):
+        raise InputError(f"against must be framework names ('torch,keras' or a list of them: "
+                         f"{', '.join(registry.BUILTIN_NAMES)}), got {type(against).__name__} {against!r}"[:300])
     against = tuple(against)
     if not against:
         raise InputError(f"--against needs at least one of: {', '.join(registry.BUILTIN_NAMES)}")
@@ -68,7 +75,7 @@ def resolve_spec(items, spec, recipe, steps, overrides):
         given = {k: v for k, v in (overrides or {}).items() if v is not None and k != "full_batch"}
         fields = {**items[0].network(), **given}
         if not fields.get("sizes") or not fields.get("activations"):
-            raise InputError(f"the network of {items[0].name} cannot be read from its code: give a spec "
+            raise InputError(f"the network of {items[0].label} cannot be read from its code: give a spec "
                              f"(compare.Spec), a recipe (--recipe), or --sizes and --activations")
         spec = Spec(**{"epochs": None, "steps": DEFAULT_STEPS, "batch_size": None, **fields})
     spec = check_spec(spec)
@@ -92,28 +99,91 @@ def check(implementation, spec=None, data=None, against=DEFAULT_AGAINST, steps=N
     canonical ones; the report's config['data'] then says so)"""
     from ..data import recipes
 
-    items = as_list(implementation)
+    check_arguments(spec=spec, steps=steps, recipe=recipe, on_step=on_step, keep_step=keep_step, overrides=overrides)
+    items = as_list(named(implementation))
     recipe = recipes.get(recipe) if isinstance(recipe, str) else recipe
     spec = resolve_spec(items, spec, recipe, steps, overrides)
-    if weights not in ("spec", "mine"):
+    if not isinstance(weights, str) or weights not in ("spec", "mine"):
         raise InputError(f"weights must be 'spec' (the spec's initializer) or 'mine' (your init_params), got {weights!r}")
-    references = [registry.get(a) for a in against] if all(isinstance(a, registry.Entry) for a in against) \
-        else resolve_against(against)
+    references = [registry.get(a) for a in against] if isinstance(against, (list, tuple)) and against and \
+        all(isinstance(a, registry.Entry) for a in against) else resolve_against(against)
     loaded = data is None and recipe is not None
     if loaded:
         data = recipe.load(data_dir=data_dir, offline=offline, allow_other_data=allow_other_data)
+    entries = [item.entry() for item in items]
     params = None
     if weights == "mine":
-        params = items[0].initial_params(spec)
-        if params is None:
-            raise InputError(f"weights='mine', but {items[0].name} has no init of its own (give init_params=)")
-    notes = "; ".join(f"{item.name}: {item.origin}" for item in items if item.origin)
-    report = run_lockstep(spec, data, [item.entry() for item in items], references,
+        params, entries[0] = own_initial_params(items[0], entries[0], spec)
+    notes = "; ".join(f"{item.label}: {item.origin}" for item in items if item.origin)
+    report = run_lockstep(spec, data, entries, references,
                           recipe=recipe.name if recipe is not None else "check", on_step=on_step,
                           notes=notes, keep_step=keep_step, cross=False, params=params, weights=weights)
     if loaded and data.info:
         report.config["data"] = dict(data.info)          # where the recipe's data came from, and whether canonical
+    events = [f"{item.label}: {event}" for item in items for event in item.events]
+    if events:
+        report.notes = "; ".join(filter(None, [report.notes, *events]))
     return report
+
+
+def named(implementation):
+    """Implementations without a name (made through the API) are called 'mine', 'mine2', ...
+    (a file's are named by their variable: `declared`)."""
+    items = list(implementation) if isinstance(implementation, (list, tuple)) else [implementation]
+    taken = {getattr(item, "name", None) for item in items}
+    for item in items:
+        if isinstance(item, UserImplementation) and item.name is not None and not isinstance(item.name, str):
+            raise InputError(f"name must be a string, got {type(item.name).__name__} {item.name!r}"[:200])
+    for item in items:
+        if isinstance(item, UserImplementation) and not item.name:
+            name = next(n for n in ("mine", *(f"mine{i}" for i in range(2, len(items) + 2))) if n not in taken)
+            item.name = name
+            taken.add(name)
+    return items if isinstance(implementation, (list, tuple)) else items[0]
+
+
+def check_arguments(**given):
+    """The API's arguments of the wrong type: an InputError naming the argument (not a TypeError
+    from deep inside)."""
+    rules = {"spec": (Spec, "a compare.Spec"), "steps": (int, "a whole number of steps"),
+             "recipe": ((str, recipes_type()), "a recipe name, e.g. 'toy3'"),
+             "on_step": (None, "a function taking a step's result"), "keep_step": (int, "a step number"),
+             "overrides": (dict, "a dict of Spec fields")}
+    for key, value in given.items():
+        if value is None:
+            continue
+        kind, words = rules[key]
+        ok = callable(value) if kind is None else isinstance(value, kind) and not isinstance(value, bool)
+        if not ok:
+            raise InputError(f"{key} must be {words}, got {type(value).__name__} {value!r}"[:300])
+
+
+def recipes_type():
+    from ..data.recipes import Recipe
+    return Recipe
+
+
+def own_initial_params(item, entry, spec):
+    """--weights mine: the user's init, run once. -> (params, entry). A user's init that fails
+    (raises, exits, gives a value that is no array or of the wrong shape) is the implementation's
+    failure: the run is made with the spec's weights and the implementation's build raises that
+    failure, so the report's verdict is 'error' with the user's line, as for a failing step."""
+    try:
+        params = item.initial_params(spec)
+    except InputError:
+        raise
+    except Exception as error:                               # noqa: BLE001 - the user's init, not the tool
+        if not isinstance(error, UserCodeFailed) and not user_frames(error.__traceback__):
+            raise                                            # no line of the user's in it: the tool's own bug
+        mark(error)
+        failure = error
+
+        def fail(*_):
+            raise failure
+        return None, dataclasses.replace(entry, build=fail)
+    if params is None:
+        raise InputError(f"weights='mine', but {item.label} has no init of its own (give init_params=)")
+    return params, entry
 
 
 @caller_state.kept
@@ -135,34 +205,86 @@ def assert_equivalent(spec_or_implementation, data=None, steps=None, frameworks=
 
 # --- python -m compare check FILE.py: finding what a file declares ----------------------------
 
-def load_file(path):
-    """Import the user's file as a module. A file that cannot be read or raises on import is an
-    input error (one line: the file, the line, the exception)."""
-    if not os.path.isfile(path):
-        raise InputError(f"{path}: no such file")
-    if not path.endswith(".py"):
-        raise InputError(f"{path}: give a Python file (.py)")
+def load_file(path, seed=None):
+    """Import the user's file as a module, through the door (boundary.py: its generators seeded
+    from `seed`, an exit or BaseException at import caught, a replaced sys.stdout put back).
+
+    A file that cannot be read (missing, a directory, no permission, a null byte, bytes that are
+    not text in its encoding) or that does not compile is an input error (exit 2, one line naming
+    the file, the line and the reason). Code that fails while the file is imported (an exception,
+    sys.exit, a BaseException) is the implementation's failure: UserCodeFailed (exit 1), one line
+    naming the user's file and line. An InputError raised by compare's own declarations while it is
+    imported (compare.functions with a bad argument) is the user's input: exit 2, with the line."""
+    source, code = read_source(path)
     name = "user_" + "".join(c if c.isalnum() else "_" for c in os.path.splitext(os.path.basename(path))[0])
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     folder = os.path.dirname(os.path.abspath(path))
     sys.path.insert(0, folder)                           # the user's own helper modules beside it
+    owner = types.SimpleNamespace(events=[])
     try:
-        spec.loader.exec_module(module)
-    except SyntaxError as error:
-        raise InputError(f"{path}:{error.lineno}: syntax error: {error.msg}") from None
+        with Boundary(seed, owner).calling(f"file {os.path.basename(path)} (while it was imported)"):
+            exec(code, module.__dict__)                 # noqa: S102 - running the user's file is the point
+    except SyntaxError as error:                        # in a module of theirs that it imports
+        raise InputError(f"{error.filename or path}:{error.lineno}: syntax error: {error.msg}") from None
     except InputError as error:
-        raise InputError(f"{path}: {error}") from None
+        frames = user_frames(error.__traceback__)
+        raise InputError(f"{place(frames[-1]) if frames else path}: {error}") from None
+    except UserCodeFailed:
+        raise
     except Exception as error:                          # noqa: BLE001 - the user's file, not the tool
-        import traceback
-        frames = [f for f in traceback.extract_tb(error.__traceback__) if os.path.abspath(f.filename) == os.path.abspath(path)]
-        line = f":{frames[-1].lineno}" if frames else ""
-        raise InputError(f"{path}{line}: importing it raised {type(error).__name__}: {error}") from None
+        frames = user_frames(error.__traceback__)
+        at = place(frames[-1]) if frames else path
+        raise UserCodeFailed(f"{at}: importing {path} raised {type(error).__name__}: {error}",
+                             type(error).__name__, frames) from None
     finally:
         if sys.path and sys.path[0] == folder:
             sys.path.pop(0)
+    module.__dict__.setdefault("__compare_events__", owner.events)
     return module
+
+
+def read_source(path):
+    """The user's file read and compiled. -> (text, code object). Raises InputError saying why not."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise InputError(f"give the path of a Python file, got {type(path).__name__}")
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        raise InputError(f"{path}: is a directory, not a Python file")
+    if not os.path.exists(path):
+        raise InputError(f"{path}: no such file")
+    if not path.endswith(".py"):
+        raise InputError(f"{path}: give a Python file (.py)")
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except PermissionError:
+        raise InputError(f"{path}: cannot be read: permission denied") from None
+    except OSError as error:
+        raise InputError(f"{path}: cannot be read: {error.strerror or error}") from None
+    if b"\0" in data:
+        line = data[:data.index(b"\0")].count(b"\n") + 1
+        raise InputError(f"{path}:{line}: contains a null byte: not a Python text file")
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+    except SyntaxError as error:
+        raise InputError(f"{path}: {error.msg if hasattr(error, 'msg') else error}") from None
+    try:
+        text = data.decode("utf-8-sig" if encoding == "utf-8-sig" else encoding)
+    except UnicodeDecodeError as error:
+        line = data[:error.start].count(b"\n") + 1
+        raise InputError(f"{path}:{line}: is not {encoding} text (byte 0x{data[error.start]:02x}): save the file as "
+                         f"UTF-8, or declare its encoding on the first line (# -*- coding: latin-1 -*-)") from None
+    except LookupError:
+        raise InputError(f"{path}: declares an encoding Python does not know: {encoding}") from None
+    try:
+        code = compile(text, path, "exec", dont_inherit=True)
+    except SyntaxError as error:
+        raise InputError(f"{path}:{error.lineno}: syntax error: {error.msg}") from None
+    except ValueError as error:                          # what compile refuses besides syntax
+        raise InputError(f"{path}: cannot be compiled: {error}") from None
+    return text, code
 
 
 def declared(module, path, entry=None):
@@ -176,6 +298,8 @@ def declared(module, path, entry=None):
             if value.origin is None:
                 value.origin = f"{path}"
             found[variable] = value
+    for value in found.values():                  # what the door put back while the file was imported
+        value.events.extend(e for e in vars(module).get("__compare_events__", []) if e not in value.events)
     if not found:
         raise InputError(f"{path} declares no implementation: assign one at the top level, e.g. "
                          f"mine = compare.functions(forward=..., backward=..., update=...) (see README, "

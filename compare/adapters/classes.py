@@ -35,7 +35,10 @@ import numpy as np
 
 from ..engine import convert
 from ..engine.errors import InputError
+from . import values
 from .base import UserImplementation
+from .boundary import UserCodeFailed
+from .functions import network_fields
 
 NIELSEN_LAYOUT = convert.Layout()
 CS231N_LAYOUT = convert.Layout(examples="rows", weights="in_out", bias="flat", labels="integer")
@@ -56,7 +59,11 @@ class NetworkClass(UserImplementation):
             raise InputError(f"style {style!r}: choose 'nielsen' (network.py) or 'cs231n' (params dict, loss(X, y))")
         self.target, self.style, self.name, self.origin = obj_or_class, style, name, origin
         self.args, self.update = args, update
-        self.fields = dict(network or {})
+        self.fields = network_fields(network)
+        if args is not None and not isinstance(args, (list, tuple)):
+            raise InputError(f"args must be a tuple of arguments for the class, got {type(args).__name__}")
+        if update is not None and not callable(update):
+            raise InputError(f"update: expected a function f(net, grads, lr), got {type(update).__name__}")
         if style == "nielsen":
             self.layout = NIELSEN_LAYOUT
             self.settings = {"optimizer": "sgd", "momentum": 0.0, "nesterov": False, "loss": "mse", "reduction": "mean"}
@@ -87,22 +94,32 @@ class NetworkClass(UserImplementation):
             entry.conventions = ("torch", "keras")
         return entry
 
-    def instance(self, sizes):
-        """A fresh object: the class built (with args, else the sizes), or a copy of the instance."""
+    def instance(self, sizes, door):
+        """A fresh object, made through the door: the class built (with args, else the sizes), or a
+        copy of the instance."""
         if isinstance(self.target, type):
-            if self.args is not None:
-                return self.target(*self.args)
-            return self.target(list(sizes))
-        return copy.deepcopy(self.target)
+            with door.calling(f"{self.target.__name__}(...)"):
+                return self.target(*self.args) if self.args is not None else self.target(list(sizes))
+        with door.calling(f"a copy of {type(self.target).__name__}"):
+            return copy.deepcopy(self.target)
 
     def network(self):
         fields = {}
         sizes = getattr(self.target, "sizes", None) if not isinstance(self.target, type) else None
         if sizes is None and self.style == "cs231n" and not isinstance(self.target, type):
             params = self.target.params
-            L = sum(1 for k in params if k.startswith("W"))
-            sizes = [np.shape(params["W1"])[0]] + [np.shape(params[f"W{l}"])[1] for l in range(1, L + 1)]
+            try:
+                L = sum(1 for k in params if str(k).startswith("W"))
+                sizes = [np.shape(params["W1"])[0]] + [np.shape(params[f"W{l}"])[1] for l in range(1, L + 1)]
+            except (KeyError, IndexError, TypeError, ValueError):
+                raise InputError(f"{type(self.target).__name__}.params must be a dict of 2-d arrays 'W1', 'b1', "
+                                 f"'W2', ... (cs231n style)") from None
         if sizes is not None:
+            if isinstance(sizes, (str, bytes)) or not isinstance(sizes, (list, tuple, np.ndarray)) or \
+                    not all(isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n > 0 for n in sizes) \
+                    or len(sizes) < 2:
+                raise InputError(f"{type(self.target).__name__}.sizes must be a list of positive whole numbers, "
+                                 f"e.g. [784, 30, 10], got {sizes!r}"[:300])
             sizes = [int(n) for n in sizes]
             last = "sigmoid" if self.style == "nielsen" else "softmax"
             hidden = "sigmoid" if self.style == "nielsen" else "relu"
@@ -117,26 +134,54 @@ class NetworkClass(UserImplementation):
         return [(net.params[f"W{l}"], net.params[f"b{l}"]) for l in range(1, L + 1)]
 
     def initial_params(self, spec):
-        net = self.instance(spec.sizes)
-        return convert.params_from_layout(self.user_params(net, spec.n_layers), spec.sizes, self.layout)
+        """The weights of a fresh object (made with the generators seeded from the spec's seed),
+        each checked (values.initial) and converted to the scratch layout."""
+        net = self.instance(spec.sizes, self.door(spec.seed))
+        label = f"{type(net).__name__}'s {'weights and biases' if self.style == 'nielsen' else 'params'}"
+        frames = values.function_frames(type(net).__init__)
+        try:
+            pairs = self.user_params(net, spec.n_layers)
+        except (AttributeError, KeyError, TypeError) as error:
+            raise UserCodeFailed(f"your {label} cannot be read: {type(error).__name__}: {error}", "TypeError",
+                                 frames) from None
+        zeros = [(np.zeros((n_out, n_in)), np.zeros((n_out, 1))) for n_in, n_out in zip(spec.sizes, spec.sizes[1:])]
+        expected = [(W.shape, b.shape) for W, b in convert.params_to_layout(zeros, self.layout)]
+        if len(pairs) != spec.n_layers:
+            raise UserCodeFailed(f"your {label} hold {len(pairs)} layers; the network "
+                                 f"{'-'.join(map(str, spec.sizes))} has {spec.n_layers}", "ValueError", frames)
+        values.initial(pairs, spec.sizes, self.layout, label, type(net).__init__, expected)
+        return convert.params_from_layout(pairs, spec.sizes, self.layout)
 
     def build(self, spec, params, convention):
-        net = self.instance(spec.sizes)
+        door = self.door(spec.seed)
+        net = self.instance(spec.sizes, door)
         mine = convert.params_to_layout(params, self.layout)
         if self.style == "nielsen":
             net.weights = [W for W, b in mine]
             net.biases = [b for W, b in mine]
-            return NielsenRun(net, spec)
+            return NielsenRun(net, spec, door)
         for l, (W, b) in enumerate(mine, start=1):
             net.params[f"W{l}"], net.params[f"b{l}"] = W, b
         if hasattr(net, "reg"):
             net.reg = 0.0
-        return Cs231nRun(net, spec, convention, self.update)
+        return Cs231nRun(net, spec, convention, self.update, door)
+
+
+def gradient_lists(result, L, role, method):
+    """backprop's (nabla_b, nabla_w): two lists of L arrays of numbers, else UserCodeFailed."""
+    if not isinstance(result, (tuple, list)) or len(result) != 2 or \
+            not all(isinstance(part, (tuple, list)) and len(part) == L for part in result):
+        raise UserCodeFailed(f"your {role} returned {values.container_words(result)}, not (nabla_b, nabla_w): two "
+                             f"lists of {L} arrays", "TypeError", values.function_frames(method))
+    for kind, part in zip(("nabla_b", "nabla_w"), result):
+        for l, value in enumerate(part):
+            values.check_tensor(f"{kind}[{l}]", value, role, method)
+    return result
 
 
 class NielsenRun:
-    def __init__(self, net, spec):
-        self.net, self.spec, self.L = net, spec, spec.n_layers
+    def __init__(self, net, spec, door):
+        self.net, self.spec, self.L, self.door = net, spec, spec.n_layers, door
         self.scale = 2.0 / spec.sizes[-1]          # mse (mean over units and examples) vs Nielsen's 1/(2m)
         self.missing = {"Z": "backprop keeps zs to itself", "A": f"only A{self.L} is given (feedforward)",
                         "dZ": "backprop keeps delta to itself", "loss": "the class computes no cost"}
@@ -147,24 +192,33 @@ class NielsenRun:
         return [Xc[:, [i]] for i in range(Xc.shape[1])], [Yc[:, [i]] for i in range(Yc.shape[1])]
 
     def outputs(self, xs):
-        return np.hstack([np.asarray(self.net.feedforward(x)) for x in xs])
+        with self.door.calling("feedforward"):            # one door for the batch's examples (cheaper)
+            outs = [self.net.feedforward(x) for x in xs]
+        return np.hstack([np.asarray(values.check_tensor(f"A{self.L}", a, "feedforward", self.net.feedforward))
+                          for a in outs])
 
     def step(self, X, Y):
         m, sizes = X.shape[0], self.spec.sizes
         xs, ys = self.columns(X, Y)
         record = {f"A{self.L}": self.outputs(xs)}
         sum_b = sum_w = None
-        for x, y in zip(xs, ys):
-            nabla_b, nabla_w = self.net.backprop(x, y)
+        with self.door.calling("backprop"):
+            results = [self.net.backprop(x, y) for x, y in zip(xs, ys)]
+        for result in results:
+            nabla_b, nabla_w = gradient_lists(result, self.L, "backprop", self.net.backprop)
             sum_b = list(nabla_b) if sum_b is None else [s + n for s, n in zip(sum_b, nabla_b)]
             sum_w = list(nabla_w) if sum_w is None else [s + n for s, n in zip(sum_w, nabla_w)]
         for l in range(1, self.L + 1):
             record[f"dW{l}"] = np.asarray(sum_w[l - 1]) / m * self.scale
             record[f"db{l}"] = np.asarray(sum_b[l - 1]) / m * self.scale
-        self.net.update_mini_batch(list(zip(xs, ys)), self.spec.lr * self.scale)
+        with self.door.calling("update_mini_batch"):
+            self.net.update_mini_batch(list(zip(xs, ys)), self.spec.lr * self.scale)
         for l in range(1, self.L + 1):
-            record[f"W{l}"] = np.array(self.net.weights[l - 1])
-            record[f"b{l}"] = np.array(self.net.biases[l - 1])
+            for name, kept in ((f"W{l}", "weights"), (f"b{l}", "biases")):
+                held = getattr(self.net, kept, None)
+                value = held[l - 1] if isinstance(held, (list, tuple)) and len(held) == self.L else held
+                record[name] = np.array(values.check_tensor(f"{kept}[{l - 1}]", value, "update_mini_batch",
+                                                            self.net.update_mini_batch))
         return {n: convert.tensor_from_layout(n, v, NIELSEN_LAYOUT, sizes, m) for n, v in record.items()}
 
     def predict(self, X):
@@ -173,8 +227,8 @@ class NielsenRun:
 
 
 class Cs231nRun:
-    def __init__(self, net, spec, convention, update):
-        self.net, self.spec, self.L, self.update = net, spec, spec.n_layers, update
+    def __init__(self, net, spec, convention, update, door):
+        self.net, self.spec, self.L, self.update, self.door = net, spec, spec.n_layers, update, door
         self.takes_reg = "reg" in inspect.signature(net.loss).parameters
         self.optimizer = None
         if update is None:
@@ -184,21 +238,29 @@ class Cs231nRun:
                         "dZ": "loss(X, y) keeps them to itself"}
 
     def loss(self, X, y=None):
-        return self.net.loss(X, y, reg=0.0) if self.takes_reg else self.net.loss(X, y)
+        with self.door.calling("loss"):
+            return self.net.loss(X, y, reg=0.0) if self.takes_reg else self.net.loss(X, y)
 
     def step(self, X, Y):
         m, sizes, layout = X.shape[0], self.spec.sizes, CS231N_LAYOUT
         Xu, y = convert.batch_to_layout(X, layout), convert.targets_to_layout(Y, layout)
-        record = {f"Z{self.L}": np.array(self.loss(Xu))}
-        loss, grads = self.loss(Xu, y)
-        record["loss"] = np.asarray(loss)
+        method = self.net.loss
+        record = {f"Z{self.L}": np.array(values.check_tensor(f"Z{self.L}", self.loss(Xu), "loss(X)", method))}
+        result = self.loss(Xu, y)
+        if not isinstance(result, (tuple, list)) or len(result) != 2 or not isinstance(result[1], dict):
+            raise UserCodeFailed(f"your loss(X, y) returned {values.container_words(result)}, not (loss, grads) with "
+                                 f"grads a dict", "TypeError", values.function_frames(method))
+        loss, grads = result
+        record["loss"] = np.asarray(values.check_tensor("loss", loss, "loss(X, y)", method))
         for l in range(1, self.L + 1):
             for kind in "Wb":
                 if f"{kind}{l}" in grads:
-                    record[f"d{kind}{l}"] = np.array(grads[f"{kind}{l}"])
+                    value = values.check_tensor(f"grads[{kind + str(l)!r}]", grads[f"{kind}{l}"], "loss(X, y)", method)
+                    record[f"d{kind}{l}"] = np.array(value)
         record = {n: convert.tensor_from_layout(n, v, layout, sizes, m) for n, v in record.items()}
         if self.update is not None:
-            self.update(self.net, grads, self.spec.lr)
+            with self.door.calling(getattr(self.update, "__name__", "update")):
+                self.update(self.net, grads, self.spec.lr)
         else:
             params = {n: convert.tensor_from_layout(n, np.asarray(self.net.params[n]), layout, sizes, m)
                       for l in range(1, self.L + 1) for n in (f"W{l}", f"b{l}")}
@@ -210,7 +272,8 @@ class Cs231nRun:
                 self.net.params[f"W{l}"], self.net.params[f"b{l}"] = W, b
         for l in range(1, self.L + 1):
             for n in (f"W{l}", f"b{l}"):
-                record[n] = convert.tensor_from_layout(n, np.array(self.net.params[n]), layout, sizes, m)
+                value = values.check_tensor(f"params[{n!r}]", self.net.params.get(n), "update", self.update or method)
+                record[n] = convert.tensor_from_layout(n, np.array(value), layout, sizes, m)
         return record
 
 

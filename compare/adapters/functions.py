@@ -26,6 +26,8 @@ Left out: init functions that take arguments other than `init_args`; more than o
 per call (a user's training loop); regularisation terms.
 """
 import ast
+import dataclasses
+import difflib
 import inspect
 import re
 import textwrap
@@ -34,7 +36,10 @@ import numpy as np
 
 from ..engine import convert
 from ..engine.errors import InputError
+from ..engine.spec import Spec
+from . import values
 from .base import UserImplementation
+from .boundary import UserCodeFailed, function_place
 
 # the user's spellings (lower case) -> our name; layer-numbered names are read by _NUMBERED
 SPELLINGS = {
@@ -46,6 +51,7 @@ SPELLINGS = {
     "grads": "grads", "gradients": "grads", "_": "_", "loss": "loss", "cost": "loss",
 }
 _NUMBERED = re.compile(r"^(dz|dw|db|z|a|w|b)(\d+)$")
+_TENSOR = re.compile(r"^(dZ|dW|db|Z|A|W|b)\d+$|^loss$")      # our names of compared tensors
 KINDS = {"dz": "dZ", "dw": "dW", "db": "db", "z": "Z", "a": "A", "w": "W", "b": "b"}
 DICTS = ("params", "cache", "grads")
 EXAMPLE = {"forward_returns": "Z1 A1 Z2 A2", "backward_returns": "dW1 db1 dW2 db2", "update_returns": "W1 b1 W2 b2",
@@ -66,6 +72,9 @@ def canonical(word):
 
 def declared_words(text, function, keyword):
     """'Z1 A1 Z2 A2' (or a list) -> ['Z1', 'A1', 'Z2', 'A2'], each a name we know."""
+    if not isinstance(text, (str, list, tuple)) or not all(isinstance(w, str) for w in text):
+        raise InputError(f"{keyword} must be a string of names (e.g. {keyword}='{EXAMPLE.get(keyword, 'Z1 A1 Z2 A2')}') "
+                         f"or a list of them, got {type(text).__name__} {text!r}"[:300])
     words = text.replace(",", " ").split() if isinstance(text, str) else list(text)
     out = []
     for word in words:
@@ -128,6 +137,17 @@ def return_names(function, keyword, declared=None):
     return out
 
 
+def return_line(function):
+    """The line (in its file) of a function's first return statement, or None."""
+    code = getattr(function, "__code__", None)
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(function)))
+    except (OSError, TypeError, SyntaxError):
+        return None
+    returns = sorted(node.lineno for node in walk_own(tree.body[0]) if isinstance(node, ast.Return))
+    return code.co_firstlineno + returns[0] - 1 if returns and code is not None else None
+
+
 def walk_own(node):
     """ast.walk without descending into nested functions, lambdas or classes."""
     todo = list(ast.iter_child_nodes(node))
@@ -161,35 +181,51 @@ class Call:
         self.label = getattr(function, "__name__", role)
         self.args = argument_names(function, args_keyword, args)
         self.returns = return_names(function, returns_keyword, returns)
+        self.line = return_line(function)        # where a bad value it returns is reported
         self.vocabulary = {}          # our name -> the user's ('dW1' -> "grads['dW1']")
 
-    def __call__(self, env):
-        """Call with the values of `env` (our names); the results are put back in env by name."""
-        values = []
+    def __call__(self, env, door):
+        """Call through the door with the values of `env` (our names); the results are checked
+        (values.py) and put back in env by name."""
+        given = []
         for name in self.args:
             if name is None:
                 continue
             if name not in env:
                 raise InputError(f"{self.label} takes {name}, which nothing before it gives (the forward "
                                  f"pass gives Z and A, backward dZ, dW and db): declare its arguments")
-            values.append(env[name])
-        result = self.function(*values)
+            given.append(env[name])
+        with door.calling(self.label):
+            result = self.function(*given)
         if len(self.returns) == 1:
             result = (result,)
         elif not isinstance(result, (tuple, list)) or len(result) != len(self.returns):
-            got = f"{len(result)} values" if isinstance(result, (tuple, list)) else type(result).__name__
-            raise InputError(f"{self.label} returned {got}, but {len(self.returns)} were named "
-                             f"({' '.join(self.returns)})")
+            got = f"{len(result)} values" if isinstance(result, (tuple, list)) else values_text(result)
+            at = f" at {function_place(self.function)}" if function_place(self.function) else ""
+            raise UserCodeFailed(f"your {self.label} returned {got}, but {len(self.returns)} were named "
+                                 f"({' '.join(self.returns)}){at}", "TypeError", values.function_frames(self.function, self.line))
         for name, value in zip(self.returns, result):
             if name == "_":
                 continue
+            if _TENSOR.match(name):
+                values.check_tensor(name, value, self.label, self.function, self.line)
             env[name] = value
             if name in DICTS:
+                if not isinstance(value, dict):
+                    values.check_dict(name, value, self.label, self.function, self.line)
                 where = {}
-                env.update(read_dict(value, where))
+                found = read_dict(value, where)
+                for ours, array in found.items():
+                    if _TENSOR.match(ours):
+                        values.check_tensor(f"{name}{where[ours]}", array, self.label, self.function, self.line)
+                env.update(found)
                 for ours, key in where.items():
                     self.vocabulary.setdefault(ours, f"{name}{key}")
         return env
+
+
+def values_text(result):
+    return "None" if result is None else f"a {type(result).__name__}"
 
 
 class Functions(UserImplementation):
@@ -200,6 +236,9 @@ class Functions(UserImplementation):
                  update_returns=None, init_returns=None, init_args=(), layout=None, batch_mean="in_dW",
                  update_kind=None, network=None, loss=None, loss_args=None, origin=None):
         self.name = name
+        if layout is not None and not isinstance(layout, convert.Layout):
+            raise InputError(f"layout must be a compare.Layout (e.g. compare.Layout(examples='rows')), "
+                             f"got {type(layout).__name__} {layout!r}"[:300])
         self.layout = (layout or convert.Layout()).validate()
         if batch_mean not in ("in_dW", "in_dZ"):
             raise InputError(f"batch_mean {batch_mean!r}: choose 'in_dW' (dZ_L = A_L - Y, 1/m in dW and db) or "
@@ -215,12 +254,16 @@ class Functions(UserImplementation):
         self.update = Call(update, "update", "update_args", "update_returns", update_args, update_returns) \
             if update_kind == "own" else None
         self.loss = Call(loss, "loss", "loss_args", "loss_returns", loss_args, ["loss"]) if loss is not None else None
+        if init_params is not None and not callable(init_params):
+            raise InputError(f"init_params: expected a function, got {type(init_params).__name__}")
+        if not isinstance(init_args, (list, tuple)):
+            raise InputError(f"init_args must be a tuple of arguments for init_params, got {type(init_args).__name__}")
         self.init = init_params
         self.init_args = tuple(init_args)
         self.init_returns = None
         if init_params is not None:
             self.init_returns = return_names(init_params, "init_returns", init_returns)
-        self.fields = dict(network or {})
+        self.fields = network_fields(network)
         self.origin = origin
         self.vocabulary = self.read_vocabulary()
         self.notes = {}
@@ -265,20 +308,54 @@ class Functions(UserImplementation):
         return [(named[f"W{l}"], named[f"b{l}"]) for l in range(1, len(sizes))]
 
     def initial_params(self, spec):
+        """The user's init run once through the door (its generators seeded from the spec's seed),
+        each array checked (values.initial), converted to the scratch layout."""
         if self.init is None:
             return None
-        result = self.init(*self.init_args)
+        label = getattr(self.init, "__name__", "init_params")
+        result = self.door(spec.seed).call(label, self.init, *self.init_args)
         env = {}
         words = self.init_returns
-        result = (result,) if len(words) == 1 else result
+        if len(words) == 1:
+            result = (result,)
+        elif not isinstance(result, (tuple, list)) or len(result) != len(words):
+            got = f"{len(result)} values" if isinstance(result, (tuple, list)) else values_text(result)
+            frames = values.function_frames(self.init, return_line(self.init))
+            raise UserCodeFailed(f"your {label} returned {got}, but {len(words)} were named ({' '.join(words)})"
+                                 f"{' at ' + frames[-1].filename + ':' + str(frames[-1].lineno) if frames else ''}",
+                                 "TypeError", frames)
         for word, value in zip(words, result):
             env[word] = value
             if word in DICTS:
+                if not isinstance(value, dict):
+                    values.check_dict(word, value, label, self.init, return_line(self.init))
                 env.update(read_dict(value, {}))
-        return convert.params_from_layout(self.user_params(env, spec.sizes), spec.sizes, self.layout)
+        pairs = self.user_params(env, spec.sizes)
+        zeros = [(np.zeros((n_out, n_in)), np.zeros((n_out, 1))) for n_in, n_out in zip(spec.sizes, spec.sizes[1:])]
+        expected = [(W.shape, b.shape) for W, b in convert.params_to_layout(zeros, self.layout)]
+        values.initial(pairs, spec.sizes, self.layout, label, self.init, expected, return_line(self.init))
+        return convert.params_from_layout(pairs, spec.sizes, self.layout)
 
     def build(self, spec, params, convention):
-        return FunctionsRun(self, spec, params, convention)
+        returns = self.forward.returns
+        can_predict = f"A{spec.n_layers}" in returns or any(word in DICTS for word in returns)
+        return (PredictingRun if can_predict else FunctionsRun)(self, spec, params, convention)
+
+
+def network_fields(network):
+    """network=dict(sizes=..., ...): Spec fields, each key one the Spec has. -> dict"""
+    if network is None:
+        return {}
+    if not isinstance(network, dict):
+        raise InputError(f"network must be a dict of Spec fields (e.g. network=dict(sizes=[2, 3, 1], "
+                         f"activations=['tanh', 'sigmoid'])), got {type(network).__name__}")
+    known = {f.name for f in dataclasses.fields(Spec)}
+    for key in network:
+        if key not in known:
+            close = difflib.get_close_matches(str(key), sorted(known), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else " (see compare.Spec: sizes, activations, loss, lr, ...)"
+            raise InputError(f"network={{...}}: {key!r} is not a field of the network's spec{hint}")
+    return dict(network)
 
 
 def copy(value):
@@ -299,6 +376,7 @@ class FunctionsRun:
         if declared.update_kind == "spec":
             from scratch.optimizers import make_optimizer
             self.optimizer = make_optimizer(spec.optimizer, spec.hyper(convention), convention)
+        self.door = declared.door(spec.seed)   # every call into the user's functions goes through it
         self.missing = {}
         if declared.loss is None:
             self.missing["loss"] = "your code gives no loss (give loss= to compare it)"
@@ -312,16 +390,16 @@ class FunctionsRun:
     def step(self, X, Y):
         m = X.shape[0]
         env = self.environment(convert.batch_to_layout(X, self.layout), convert.targets_to_layout(Y, self.layout))
-        self.d.forward(env)
+        self.d.forward(env, self.door)
         record = {}
         for l in range(1, self.L + 1):
             for kind in "ZA":
                 if f"{kind}{l}" in env:
                     record[f"{kind}{l}"] = copy(env[f"{kind}{l}"])
         if self.d.loss is not None:
-            self.d.loss(env)
+            self.d.loss(env, self.door)
             record["loss"] = copy(env["loss"])
-        self.d.backward(env)
+        self.d.backward(env, self.door)
         for l in range(1, self.L + 1):
             for kind in ("dZ", "dW", "db"):
                 name = f"{kind}{l}"
@@ -335,7 +413,7 @@ class FunctionsRun:
         if self.optimizer is not None:
             self.spec_update(env, m)
         else:
-            self.d.update(env)
+            self.d.update(env, self.door)
             if isinstance(env.get("params"), dict) and "params" in self.d.update.returns:
                 self.param_dict = env["params"]
             for name in self.params:
@@ -366,11 +444,19 @@ class FunctionsRun:
         if self.param_dict is not None:
             self.param_dict.update({k: self.params[k] for k in self.params})
 
+
+
+class PredictingRun(FunctionsRun):
+    """A run whose forward gives A_L (by name, or perhaps in a dict it returns): it can predict."""
+
     def predict(self, X):
         env = self.environment(convert.batch_to_layout(X, self.layout), None)
         env.pop("Y")
-        self.d.forward(env)
+        self.d.forward(env, self.door)
         name = f"A{self.L}"
+        if name not in env:
+            raise UserCodeFailed(f"your {self.d.forward.label} gives no {name} (its dicts have no key for it): "
+                                 f"nothing to predict with", "TypeError", values.function_frames(self.d.forward.function))
         return convert.tensor_from_layout(name, np.asarray(env[name]), self.layout, self.spec.sizes, X.shape[0])
 
 

@@ -70,6 +70,11 @@ def chain(model):
         raise InputError("the model is not built: give it an input shape (keras.Input(shape=(n,))) or call it once")
     layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
     if not isinstance(model, keras.Sequential):
+        try:
+            model.inputs, model.outputs
+        except AttributeError:                        # a subclass with its own call(): no graph to read
+            raise InputError(f"{type(model).__name__} is a subclassed keras.Model (its own call method): the adapter "
+                             f"reads a chain of layers: build it with keras.Sequential or the functional API") from None
         if len(model.inputs) != 1 or len(model.outputs) != 1:
             raise InputError("the model has several inputs or outputs: a chain of Dense layers is mirrored")
         previous = model.inputs[0]

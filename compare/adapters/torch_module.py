@@ -42,6 +42,8 @@ from reference.torch_mlp import LOSSES, STATE_NAMES, make_optimizer
 from ..engine import convert
 from ..engine.errors import InputError
 from .base import UserImplementation
+from . import values
+from .boundary import Boundary, UserCodeFailed
 
 ACTIVATION_NAMES = {nn.ReLU: "relu", nn.Sigmoid: "sigmoid", nn.Tanh: "tanh", nn.Softplus: "softplus",
                     nn.Identity: "linear", nn.Softmax: "softmax"}
@@ -51,7 +53,7 @@ FUSED = {nn.BCEWithLogitsLoss: "sigmoid", nn.CrossEntropyLoss: "softmax"}   # th
 OPTIMIZERS = {torch.optim.SGD: "sgd", torch.optim.RMSprop: "rmsprop", torch.optim.Adam: "adam"}
 
 
-def probe(model, n_in):
+def probe(model, n_in, door=None):
     """Run the model on a zero batch and return its leaf modules in call order, [(path, module)],
     after checking that each one reads the previous one's output (nothing runs between them that
     the adapter cannot see). Raises InputError naming the module."""
@@ -66,7 +68,7 @@ def probe(model, n_in):
             handles.append(module.register_forward_hook(hook))
     x = torch.zeros(2, n_in, dtype=next(model.parameters()).dtype)
     try:
-        with torch.no_grad():
+        with torch.no_grad(), (door or Boundary()).calling(f"{type(model).__name__}.forward"):
             out = model(x)
     finally:
         for handle in handles:
@@ -84,7 +86,7 @@ def probe(model, n_in):
     return [(paths[module] or type(module).__name__, module) for module, _, _ in calls]
 
 
-def read_layers(model, loss):
+def read_layers(model, loss, door=None):
     """-> (linears [(path, Linear)], followers [activation module or None per Linear], activations [names])"""
     if not isinstance(model, nn.Module):
         raise InputError(f"torch_module needs an nn.Module, got {type(model).__name__}")
@@ -95,7 +97,7 @@ def read_layers(model, loss):
     if not any(isinstance(m, nn.Linear) for m in model.modules()):
         raise InputError("the model has no nn.Linear layer")
     linears, followers, activations = [], [], []
-    for path, module in probe(model, next(m for m in model.modules() if isinstance(m, nn.Linear)).in_features):
+    for path, module in probe(model, next(m for m in model.modules() if isinstance(m, nn.Linear)).in_features, door):
         if isinstance(module, nn.Linear):
             if module.bias is None:
                 raise InputError(f"{path} (Linear) has no bias: the harness compares b, give it bias=True")
@@ -211,7 +213,9 @@ class TorchRun:
             raise InputError(f"{user.name} is {user.sizes} {user.activations}, the spec asks for "
                              f"{list(spec.sizes)} {list(spec.activations)}")
         self.spec, self.dtype = spec, getattr(torch, spec.dtype)
-        self.model, self.optimizer, loss = copy.deepcopy((user.model, user.optimizer, user.loss))
+        self.door = user.door(spec.seed)          # every call into the user's module goes through it
+        with self.door.calling(f"a copy of {type(user.model).__name__}"):
+            self.model, self.optimizer, loss = copy.deepcopy((user.model, user.optimizer, user.loss))
         self.loss_fn = loss if loss is not None else LOSSES[spec.loss][0](reduction=spec.reduction)
         if loss is not None and (user.loss_fields["loss"], user.loss_fields["reduction"]) != (spec.loss, spec.reduction):
             raise InputError(f"{user.name}'s loss is {user.loss_fields}, the spec asks for {spec.loss} ({spec.reduction})")
@@ -219,7 +223,7 @@ class TorchRun:
             for tensor in [*self.model.parameters(), *self.model.buffers()]:
                 tensor.data = tensor.data.to(self.dtype)           # in place: the optimizer's references stay valid
         self.model.train()
-        linears, followers, _ = read_layers(self.model, self.loss_fn)
+        linears, followers, _ = read_layers(self.model, self.loss_fn, self.door)
         self.linears = [m for _, m in linears]
         with torch.no_grad():
             for layer, (weight, bias) in zip(self.linears, convert.to_torch(params)):
@@ -270,10 +274,15 @@ class TorchRun:
         L = len(self.linears)
         self.cache = {}
         self.optimizer.zero_grad()
-        out = self.model(torch.from_numpy(np.ascontiguousarray(X)).to(self.dtype))
-        loss = self.loss_fn(out, self.targets(Y))
-        loss.backward()
-        self.optimizer.step()
+        with self.door.calling(f"{type(self.model).__name__}.forward"):
+            out = self.model(torch.from_numpy(np.ascontiguousarray(X)).to(self.dtype))
+        if not isinstance(out, torch.Tensor):
+            raise UserCodeFailed(f"your {type(self.model).__name__}.forward returned {values.container_words(out)}, "
+                                 f"not a tensor", "TypeError", values.function_frames(type(self.model).forward))
+        with self.door.calling(f"{type(self.model).__name__} (backward)", type(self.model).forward):
+            loss = self.loss_fn(out, self.targets(Y))
+            loss.backward()
+            self.optimizer.step()
         record = {name: t.detach().numpy() for name, t in self.cache.items()}
         record[f"A{L}"] = self.output(out).detach().numpy()
         record["loss"] = loss.detach().numpy()
@@ -288,7 +297,7 @@ class TorchRun:
         return convert.record_to_scratch("torch", record, self.spec.sizes, X.shape[0])
 
     def predict(self, X):
-        with torch.no_grad():
+        with torch.no_grad(), self.door.calling(f"{type(self.model).__name__}.forward"):
             out = self.model(torch.from_numpy(np.ascontiguousarray(X)).to(self.dtype))
         return convert.rows_to_batch(self.output(out).numpy())
 

@@ -2,7 +2,8 @@
 
 One module per command, each with `main(argv) -> exit code`, all registered in the one list
 below and imported only when run (so `list` imports no framework). Exit codes are those of
-compare/engine/errors.py: 0 agree, 1 disagree / an implementation failed / nothing judged,
+compare/engine/errors.py: 0 agree, 1 disagree / an implementation failed (the user's code raised,
+exited or gave what is no array, even while its file was imported) / nothing judged,
 2 usage or input error (one line on stderr), 3 internal error (one line; traceback saved),
 130 interrupted.
 
@@ -12,7 +13,7 @@ import importlib
 import sys
 
 from ..engine import caller_state
-from ..engine.errors import EXIT_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, InputError
+from ..engine.errors import EXIT_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_MISMATCH, EXIT_OK, InputError, UserCodeFailed
 
 # name -> (module in compare/cli, one-line description); a recipe name runs compare/cli/run.py
 COMMANDS = {
@@ -68,6 +69,9 @@ def main(argv=None):
     except InputError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_INPUT
+    except UserCodeFailed as error:    # the user's code failed outside a run (while its file was imported)
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_MISMATCH
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

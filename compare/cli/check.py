@@ -48,6 +48,7 @@ def main(argv):
         raise InputError(f"--threads {args.threads} is more than any library can start; give 1 to {MAX_THREADS}")
     from ..adapters.check import check, declared, load_file, resolve_against, resolve_spec
     from ..engine.run import random_data
+    from ..engine.spec import Spec
     from ..data import recipes
     from ..engine import frameworks
     from ..views.files import check_targets
@@ -67,7 +68,9 @@ def main(argv):
         raise InputError("--full-batch and --batch-size contradict each other: give one")
     overrides["full_batch"] = args.full_batch or None
     overrides.update(rule_changes(args))
-    items = declared(load_file(args.file), args.file, args.entry)
+    seed = args.seed if args.seed is not None else (recipe.spec.seed if recipe else Spec.seed)
+    module = load_file(args.file, seed)   # the file's code runs here, through the door (boundary.py); its
+    items = declared(module, args.file, args.entry)      # failure is UserCodeFailed: exit 1, one line (cli/__init__.py)
     spec = resolve_spec(items, None, recipe, args.steps, overrides)
     against = resolve_against(args.against)
     data = load_data(recipe, args) if recipe else random_data(spec, seed=spec.seed)
@@ -88,6 +91,10 @@ def main(argv):
         bar.close()
     if data.info:
         report.config["data"] = dict(data.info)     # where the data came from (MNIST: source, origin)
+    if not args.quiet:                              # what the door to the user's code had to put back
+        for item in items:
+            for event in item.events:
+                print(f"note, {item.label}: {event}")
     report.evaluation_inputs = data.X_eval.tolist()
     return finish(report, args, args.every or (recipe.every if recipe else 1), spec, data)
 

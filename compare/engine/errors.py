@@ -1,7 +1,8 @@
 """The ways a run can end, and the exit codes they map to.
 
     0  EXIT_OK           every judged pair agrees
-    1  EXIT_MISMATCH     a judged pair disagrees, an implementation raised, or nothing could be judged
+    1  EXIT_MISMATCH     a judged pair disagrees, an implementation failed (raised, exited, gave a value
+                         that is no array: UserCodeFailed), or nothing could be judged
     2  EXIT_INPUT        a usage or input error: one line on stderr, no traceback (InputError)
     3  EXIT_INTERNAL     an internal error of the tool itself: one line, the traceback saved to a file
   130  EXIT_INTERRUPTED  Ctrl-C (or SIGTERM/SIGHUP); the verdict never says PASS for such a run
@@ -16,6 +17,19 @@ EXIT_INTERRUPTED = 130
 
 class InputError(ValueError):
     """A user mistake: bad option, bad spec, missing or corrupt data. The message is one line."""
+
+
+class UserCodeFailed(Exception):
+    """The user's code failed in a way an ordinary exception does not say: it called sys.exit or
+    raised a BaseException, or gave a value that cannot be what it stands for (adapters/boundary.py,
+    adapters/values.py). The implementation's failure (verdict 'error', exit 1), never the tool's.
+    `remote_type` and `remote_frames` are what engine.judge.describe_exception reads, as for the
+    worker's exceptions: the kind shown and frames that end at the user's line."""
+
+    def __init__(self, message, kind="error", frames=()):
+        super().__init__(message)
+        self.remote_type = kind
+        self.remote_frames = [(f.filename, f.lineno, f.name, f.line) for f in frames]
 
 
 class FrameworkUnavailable(InputError):

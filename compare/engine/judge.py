@@ -87,12 +87,20 @@ def first_nonfinite(step, key, record, order, known_finite=()):
                 layer = max((l for l in map(names.layer, order) if l is not None), default=None)
             inputs = {}
             if layer is not None and f"Z{layer}" in record:
-                inputs[f"max|Z{layer}|"] = float(np.nanmax(np.abs(record[f"Z{layer}"])))
+                inputs[f"max|Z{layer}|"] = largest(record[f"Z{layer}"])
             if layer is not None and f"W{layer}" in record:
-                inputs[f"max|W{layer}|"] = float(np.nanmax(np.abs(record[f"W{layer}"])))
+                inputs[f"max|W{layer}|"] = largest(record[f"W{layer}"])
             return {"step": step, "framework": key, "layer": layer, "tensor": name, "index": list(index),
                     "value": float(value[index]) if value.ndim else float(value), "inputs": inputs}
     return None
+
+
+def largest(value):
+    """max |value| over the values that are not NaN (NaN when all are): np.nanmax without its
+    'All-NaN slice' warning, which would be a second line on stderr."""
+    magnitudes = np.abs(np.asarray(value, dtype=np.float64)).ravel()
+    magnitudes = magnitudes[~np.isnan(magnitudes)]
+    return float(magnitudes.max()) if magnitudes.size else float("nan")
 
 
 def not_compared(pair, records, ours, theirs):

@@ -33,6 +33,9 @@ def check_frameworks(selected, what="--frameworks", remote=()):
     -> (subjects, references): registry entries; scratch is the subject of a recipe run."""
     if isinstance(selected, str):
         selected = tuple(s.strip() for s in selected.split(",") if s.strip())
+    if not isinstance(selected, (list, tuple)) or not all(isinstance(name, str) for name in selected):
+        raise InputError(f"{what.lstrip('-')} must be framework names ('scratch,torch,keras' or a list of them), "
+                         f"got {type(selected).__name__} {selected!r}"[:300])
     selected = tuple(selected)
     for name in selected:
         registry.get(name)

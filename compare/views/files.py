@@ -186,13 +186,18 @@ def check_writable(path, what):
 
 def check_targets(targets):
     """check_writable for each {option: path} given (None: not asked for), and no two options
-    naming the same file (one would silently overwrite the other). Each is noted as unwritten
-    (see discard_unwritten). Raises InputError. -> {option: the path made absolute}"""
+    naming the same file (one would silently overwrite the other); a name the system refuses
+    (too long: ENAMETOOLONG, ELOOP, ...) is one of them. Each is noted as unwritten (see
+    discard_unwritten). Raises InputError. -> {option: the path made absolute}"""
     seen = {}
     for what, path in targets.items():
         if path is None or path == STDOUT:
             continue
-        target = check_writable(path, what)
+        try:
+            target = check_writable(path, what)
+        except OSError as error:
+            raise InputError(f"--{what} {path[:60]}{'...' if len(path) > 60 else ''}: "
+                             f"{error.strerror or error}") from None
         if target in seen:
             raise InputError(f"--{seen[target]} and --{what} both name {path}: give each its own file")
         seen[target] = what
