@@ -357,14 +357,15 @@ def test_cli_a_complex_gradient_is_refused(tmp_path):
     ("dW1 = dW1 + 0j", "mine: dW1 is complex128: give real numbers (an array of floats)"),
     ("dW2 = dW2.astype(np.complex64)", "mine: dW2 is complex64: give real numbers (an array of floats)"),
     ("db2 = db2 > 0", "mine: db2 is bool: give real numbers (an array of floats)"),
-    ("dW1 = dW1.astype(object)", "mine: dW1 is object: give real numbers (an array of floats)"),
+    ("dW1 = dW1.astype(object)", "mine raised TypeError: your backward gave dW1 as an array of dtype object, not "
+                                 "an array of numbers"),     # the door to the user's code refuses it first
 ])
 def test_values_that_are_not_real_numbers_are_refused(tmp_path, extra, line):
     item = load(write(tmp_path, CODE, backward_extra=extra))
     with warnings.catch_warnings():
         warnings.simplefilter("error")                  # no ComplexWarning, no other warning
         report = check(item)
-    assert report.summary["verdict"] == "error" and report.summary["verdict_reason"] == line
+    assert report.summary["verdict"] == "error" and report.summary["verdict_reason"].startswith(line)
 
 
 class Returns(compare.UserImplementation):

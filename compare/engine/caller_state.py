@@ -131,9 +131,9 @@ def settings():
         "numpy.printoptions": (np.get_printoptions, lambda value: np.set_printoptions(**value)),
         "gc.enabled": (gc.isenabled, lambda on: gc.enable() if on else gc.disable()),
         "sys.path": (lambda: list(sys.path), lambda value: sys.path.__setitem__(slice(None), value)),
-        "sys.stdout": (lambda: sys.stdout, lambda value: setattr(sys, "stdout", value)),
-        "sys.stderr": (lambda: sys.stderr, lambda value: setattr(sys, "stderr", value)),
-        "sys.stdin": (lambda: sys.stdin, lambda value: setattr(sys, "stdin", value)),
+        "sys.stdout": (lambda: sys.stdout, lambda value: put_stream("stdout", value)),
+        "sys.stderr": (lambda: sys.stderr, lambda value: put_stream("stderr", value)),
+        "sys.stdin": (lambda: sys.stdin, lambda value: put_stream("stdin", value)),
         "sys.recursionlimit": (sys.getrecursionlimit, sys.setrecursionlimit),
         "cwd": (working_directory, os.chdir),
         "warnings.showwarning": (lambda: warnings.showwarning, lambda value: setattr(warnings, "showwarning", value)),
@@ -161,6 +161,14 @@ def settings():
     if keras is not None and hasattr(keras, "config") and "keras.src.backend.common.global_state" in sys.modules:
         out.update(keras_settings(keras))
     return out
+
+
+def put_stream(name, value):
+    """Give sys.<name> back its stream, unless that stream was closed during the call (a user's
+    code closed sys.stdout: the door to the user's code, compare/adapters/boundary.py, put a new
+    stream on the same file descriptor in its place, and that one stays)."""
+    if not getattr(value, "closed", False):
+        setattr(sys, name, value)
 
 
 def working_directory():
