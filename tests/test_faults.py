@@ -270,8 +270,11 @@ def test_signal_mid_run_writes_an_interrupted_report(signum, tmp_path):
 
 @pytest.mark.parametrize("delay", [0.05, 0.3, 1.0, 2.0, 3.5])     # the package, torch, torch._dynamo, the worker
 def test_signal_during_imports_is_one_line(delay):
-    process = subprocess.Popen([sys.executable, "-m", "compare", "toy3", *FAST], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, env=subprocess_env(), cwd=REPO)
+    # Steps enough that the run is still going at the latest signal (toy3's default steps can end
+    # in under 3.5 s on a quiet machine), and no progress line before it.
+    process = subprocess.Popen([sys.executable, "-m", "compare", "toy3", *FAST, "--steps", "100000"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env=subprocess_env(FRAMEWORK_MIRROR_PROGRESS_SECONDS="1000"), cwd=REPO)
     time.sleep(delay)
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=120)

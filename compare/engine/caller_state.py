@@ -67,7 +67,7 @@ import warnings
 
 import numpy as np
 
-from . import interrupts
+from . import frameworks, interrupts
 
 LOCK = threading.RLock()          # one call at a time, process-wide (see above)
 ACTIVE = []                       # the snapshot of the outermost call in progress (at most one: LOCK)
@@ -76,9 +76,7 @@ MISSING = object()                # a setting absent when read
 
 @functools.lru_cache(maxsize=None)
 def _tool_environment():
-    from .frameworks import TF_ENVIRONMENT
-
-    return TF_ENVIRONMENT
+    return frameworks.TF_ENVIRONMENT
 
 
 def kept(function):
@@ -100,9 +98,7 @@ def preserved():
         before = Snapshot()
         try:
             ACTIVE.append(before)
-            from .frameworks import quiet_tensorflow
-
-            quiet_tensorflow()                         # if this call imports TensorFlow; taken away after it
+            frameworks.quiet_tensorflow()                         # if this call imports TensorFlow; taken away after it
             yield
         except BaseException:
             before.restore(raise_held=False)           # the exception in flight is the one the caller gets
@@ -362,3 +358,6 @@ def narrow(entry):
     pattern = getattr(message, "pattern", message)
     module_pattern = getattr(module, "pattern", module)
     return bool(pattern) or category not in (Warning, Exception, BaseException) or bool(module_pattern) or bool(lineno)
+
+
+frameworks.AFTER_IMPORTS.append(note)

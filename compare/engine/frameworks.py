@@ -31,6 +31,10 @@ TF_ENVIRONMENT = {"TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0"}
 TF_IMPORTED_WITH = {}             # TF_ENABLE_ONEDNN_OPTS as TensorFlow read it at its import (see tensorflow_import_environment)
 
 
+# Called once configure_threads has imported the libraries a run needs, before it sets their
+# threads (compare/engine/caller_state.py registers its `note` here: this module does not import it).
+AFTER_IMPORTS = []
+
 def tensorflow_import_environment():
     """{'TF_ENABLE_ONEDNN_OPTS': value or 'unset'} as TensorFlow was imported with it: read the first
     time a report is made with TensorFlow loaded (during the call that imported it, whose variables
@@ -89,7 +93,7 @@ def configure_threads(threads, frameworks=()):
         return
     from threadpoolctl import threadpool_limits
 
-    from . import caller_state, interrupts
+    from . import interrupts
 
     if "torch" in sys.modules or "torch" in frameworks:
         with interrupts.held():
@@ -98,7 +102,8 @@ def configure_threads(threads, frameworks=()):
         quiet_tensorflow()
         with interrupts.held(), matplotlib_hidden():
             import tensorflow as tf
-    caller_state.note()                             # the counts of libraries this call imported, given back after it
+    for hook in AFTER_IMPORTS:                      # caller_state.note: the counts of libraries this call
+        hook()                                      # imported, given back after it
     threadpool_limits(threads)
     if "torch" in sys.modules or "torch" in frameworks:
         torch.set_num_threads(threads)
