@@ -1,0 +1,586 @@
+"""How `python -m compare check FILE.py` runs your code: in a child process that this one
+supervises, so that nothing your code does to its process can end the command without a verdict,
+or with exit 0 and no PASS printed (docs/supervision.md).
+
+    this process (the supervisor)              the child (os.fork, once the options are checked)
+    checks the options and the report paths    its own process group; `os._exit` says where it
+    (absolute), forks, forwards SIGINT,        was called before it ends the process; faulthandler
+    SIGTERM and SIGHUP to the child's group    writes a fatal signal's frames to a private file
+    prints the verdict the child sends, last   imports your file and runs the check as before,
+    decides the exit code, writes the          saying on a private pipe what it runs (the import,
+    --json report when the child could not     mine's step 3 ...), then the verdict, then the
+                                               exit code the tool chose
+
+The rule: exit 0 only when the child sent a PASS verdict, said which exit code the tool chose,
+and this process printed the verdict. A child that ends any other way (os._exit, SystemExit or a
+BaseException escaping your code, a fatal signal, --step-timeout) is the implementation's failure:
+one line on stderr naming your file and line where they are known, exit 1, and a --json report
+whose verdict is 'error' (or 'interrupted' after a signal to this process).
+
+Where the output goes: the child's standard output is this one's (your prints and the tables), and
+the verdict is printed here after the child has ended, so it comes last. With `--json -` the child's
+standard output is the standard error, and the report (written by the child to a private file) is
+copied here to the standard output, which then holds the JSON and nothing else.
+
+Left out: systems without os.fork (Windows: the check runs in this process, unsupervised); the
+Python API (compare.check runs in the caller's process: os._exit there cannot be caught); the
+recipes, which run none of the user's code.
+"""
+import json
+import os
+import select
+import signal
+import sys
+import time
+
+from ..engine import interrupts
+from ..engine.errors import EXIT_INTERRUPTED, EXIT_MISMATCH, EXIT_OK
+
+HANG_NOTICE_S = 10.0        # a call into the user's code running longer than this gets a progress line
+GRACE_S = 10.0              # after a forwarded signal, the child's time to write its interrupted report
+REAL_EXIT = os._exit
+ENABLED = []                # [True] in `python -m compare` (compare/__main__.py): in-process calls of
+                            # compare.cli.main (tests, scripts) run the check where they are
+ROOTS = []                  # the folders of code that is not the user's (tool_roots), once known
+CHILD = {}                  # in the child: {"fd": status pipe, "pid": its pid, "stdout": (object, fd)}
+
+
+def enable():
+    ENABLED[:] = [True]
+
+
+def wanted():
+    """Whether a check about to run should run in a supervised child."""
+    return bool(ENABLED) and not in_child() and hasattr(os, "fork") and \
+        os.environ.get("FRAMEWORK_MIRROR_SUPERVISE", "1") != "0"
+
+
+def in_child():
+    return CHILD.get("pid") == os.getpid()
+
+
+# ---------------------------------------------------------------- the child's side
+
+def send(**message):
+    """One message to the supervisor: a line of JSON on the status pipe (written whole)."""
+    if not in_child():
+        return
+    data = (json.dumps(message) + "\n").encode()
+    try:
+        while data:
+            data = data[os.write(CHILD["fd"], data):]
+    except OSError:                          # the supervisor is gone (the lifeline ends this process)
+        pass
+
+
+def say(text, stream=None, verdict=None):
+    """Print the run's last words (the verdict, what went wrong after it): here, or in the child
+    through the supervisor, which prints them after the child has ended."""
+    stream = stream or sys.stdout
+    if not in_child():
+        print(text, file=stream)
+        return
+    send(say=text, stream="err" if stream is sys.stderr else "out", verdict=verdict)
+
+
+def leave(code):
+    """End the process with `code` (compare/__main__.py); in the child, tell the supervisor first
+    that the tool chose it."""
+    send(exit=code)
+    REAL_EXIT(code)
+
+
+def escaped(error):
+    """A SystemExit or BaseException that left the check in the child: your code ended it. Say
+    where, end the child without an exit code of the tool's (the supervisor says the rest)."""
+    import traceback
+
+    frames = traceback.extract_tb(error.__traceback__)
+    frame = next((f for f in reversed(frames) if is_user(f.filename)), None)
+    what = f"{type(error).__name__}({error.code!r})" if isinstance(error, SystemExit) else \
+        f"{type(error).__name__}: {error} (a BaseException, not an Exception)"
+    send(ended=what, where=place(frame.filename, frame.lineno) if frame else None,
+         function=frame.name if frame else None)
+    flush_quietly()
+    REAL_EXIT(EXIT_MISMATCH)
+
+
+def user_exit(status):
+    """os._exit in the child: say who called it and from where, then end the process."""
+    if in_child():
+        frame = sys._getframe(1)
+        send(ended=f"os._exit({status!r})", where=place(frame.f_code.co_filename, frame.f_lineno),
+             function=frame.f_code.co_name)
+    REAL_EXIT(status)
+
+
+def calling(implementation, what, step=None):
+    """`with calling('mine', 'step', 3):` the supervisor knows what runs (for a hang, a crash)."""
+    return Calling(implementation, what, step)
+
+
+class Calling:
+    def __init__(self, implementation, what, step):
+        self.fields = {"impl": implementation, "what": what, "step": step}
+
+    def __enter__(self):
+        send(call="in", **self.fields)
+
+    def __exit__(self, kind, error, tb):
+        if kind is None or issubclass(kind, Exception):      # not a SystemExit ending the process:
+            send(call="out", **self.fields)                  # the supervisor still knows where it was
+        return False
+
+
+def watched(items):
+    """Mark every call into the user's implementations (their build, init, steps, predictions)
+    for the supervisor: `with calling(...)` around each. Nothing changes outside the child."""
+    if not in_child():
+        return items
+    for item in items:
+        for name in ("network", "initial_params", "build"):
+            wrap_method(item, name, item.name, built=name == "build")
+    return items
+
+
+def wrap_method(owner, name, implementation, built=False):
+    method = getattr(owner, name, None)
+    if not callable(method):
+        return
+    count = [0]
+
+    def wrapper(*args, **kwargs):
+        count[0] += 1
+        with calling(implementation, name, count[0] if name == "step" else None):
+            result = method(*args, **kwargs)
+        if built:
+            for inner in ("step", "predict", "end_epoch", "resync"):
+                wrap_method(result, inner, implementation)
+        return result
+    try:
+        setattr(owner, name, wrapper)
+    except (AttributeError, TypeError):        # an object that takes no attributes: not watched
+        pass
+
+
+def become_child(status_w, life_r, dump, quiet_stdout):
+    """The child's setup, right after the fork: before any of the user's code runs."""
+    import faulthandler
+    import threading
+
+    CHILD.update(fd=status_w, pid=os.getpid())
+    interrupts.install()                        # KeyboardInterrupt again (the supervisor's handlers forward)
+    try:
+        os.setpgid(0, 0)                        # a group of its own: the terminal's Ctrl-C reaches the supervisor
+    except OSError:
+        pass
+    if quiet_stdout:                            # --json -: everything printed goes to the standard error
+        os.dup2(2, 1)
+    CHILD["stdout"] = (sys.stdout, os.dup(1))
+    faulthandler.enable(file=dump, all_threads=True)
+    faulthandler.register(signal.SIGUSR1, file=dump, all_threads=True, chain=False)
+    os._exit = user_exit
+    threading.Thread(target=lifeline, args=(life_r,), name="supervisor-lifeline", daemon=True).start()
+
+
+def lifeline(fd):
+    """In the child: end the child's whole group when the supervisor dies (its end of the pipe closes)."""
+    try:
+        if os.read(fd, 1) == b"":
+            os.killpg(0, signal.SIGKILL)
+    except OSError:                            # the user's code closed the fd: nothing left to watch
+        pass
+
+
+def own_stdout():
+    """In the child, before the tool prints: a standard output the user's code closed or replaced
+    is put back (the fd too, if it was closed), so the tables and the verdict are not lost."""
+    if not in_child():
+        return
+    original, saved = CHILD["stdout"]
+    try:
+        os.fstat(1)
+    except OSError:
+        os.dup2(saved, 1)
+    if sys.stdout is not original or getattr(sys.stdout, "closed", True):
+        sys.stdout = original if not original.closed else open(os.dup(saved), "w", buffering=1)
+
+
+def flush_quietly():
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError, AttributeError):
+            pass
+
+
+# ---------------------------------------------------------------- where in the user's code
+
+def tool_roots():
+    import sysconfig
+
+    import scratch
+
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    roots = {here, os.path.dirname(os.path.abspath(scratch.__file__))}
+    paths = sysconfig.get_paths()
+    roots |= {paths[k] for k in ("stdlib", "platstdlib", "purelib", "platlib") if k in paths}
+    return tuple(os.path.realpath(r) + os.sep for r in roots)
+
+
+def is_user(filename):
+    """Whether a frame's file is the user's (not this package, scratch, the standard library or
+    an installed package)."""
+    if not filename or filename.startswith("<"):
+        return False
+    if not ROOTS:
+        ROOTS.append(tool_roots())
+    return not os.path.realpath(filename).startswith(ROOTS[0])
+
+
+def place(filename, line):
+    return f"{filename}:{line}" if line else filename
+
+
+def last_user_frame(text):
+    """The first of the user's frames in a faulthandler dump (most recent call first). -> (place, function)"""
+    import re
+
+    for match in re.finditer(r'^\s+File "(.*)", line (\d+) in (\S+)', text, re.M):
+        if is_user(match.group(1)):
+            return place(match.group(1), int(match.group(2))), match.group(3)
+    return None, None
+
+
+# ---------------------------------------------------------------- the supervisor's side
+
+def run(args):
+    """Fork the child that runs the check. -> the exit code here; None in the child, which goes on
+    to run the check with `args` (a `--json -` report then goes to a private file)."""
+    import tempfile
+
+    to_stdout = args.json == "-"
+    private = None
+    if to_stdout:
+        fd, private = tempfile.mkstemp(prefix="framework-mirror-report-", suffix=".json")
+        os.close(fd)
+    status_r, status_w = os.pipe()
+    life_r, life_w = os.pipe()
+    dump = tempfile.TemporaryFile()
+    supervisor = Supervisor(args, status_r, dump, to_stdout)
+    previous = supervisor.forward_signals()
+    flush_quietly()
+    pid = os.fork()
+    if pid == 0:
+        os.close(status_r)
+        os.close(life_w)
+        become_child(status_w, life_r, dump, to_stdout)
+        if to_stdout:
+            args.json, args.json_shown = private, "standard output"
+        return None
+    os.close(status_w)
+    os.close(life_r)
+    try:
+        os.setpgid(pid, pid)                    # also here: no signal may reach the group before it exists
+    except OSError:
+        pass
+    try:
+        return supervisor.wait(pid, private)
+    finally:
+        supervisor.stop()
+        interrupts.restore(previous)
+        os.close(life_w)
+        os.close(status_r)
+        dump.close()
+        if private:
+            try:
+                os.unlink(private)
+            except OSError:
+                pass
+
+
+class Supervisor:
+    """Waits for the child, reading what it says; forwards signals; decides the exit code."""
+
+    def __init__(self, args, status_r, dump, to_stdout):
+        self.args, self.fd, self.dump, self.to_stdout = args, status_r, dump, to_stdout
+        self.pid = None
+        self.parent = os.getpid()
+        self.signals, self.killed = [], None        # forwarded signals; why this process killed the child
+        self.active = {}                            # impl -> (what, step, since) of a call in flight
+        self.phase, self.completed = "start", 0
+        self.words, self.verdict, self.code, self.ended = [], None, None, None
+        self.noticed, self.status, self.dump_seen = {}, None, 0
+        self.buffer = b""
+
+    # signals: forwarded to the child's group; a second one ends it at once
+    def forward_signals(self):
+        previous = {}
+        for number in interrupts.SIGNALS:
+            if interrupts.ignored(number):
+                continue
+            try:
+                previous[number] = signal.signal(number, self.on_signal)
+            except (ValueError, OSError):
+                pass
+        return previous
+
+    def on_signal(self, signum, frame):
+        if os.getpid() != self.parent:              # the child, before its own handlers are in place
+            raise KeyboardInterrupt
+        self.signals.append((signum, time.monotonic()))
+        if self.pid is not None:
+            self.kill(signal.SIGKILL if len(self.signals) > 1 else signum)
+
+    def kill(self, signum):
+        for send_to in (os.killpg, os.kill):
+            try:
+                send_to(self.pid, signum)
+                return
+            except (ProcessLookupError, PermissionError):
+                continue
+
+    def stop(self):
+        """Leave no child behind (this process failed, or ends before it)."""
+        if self.pid is not None and self.status is None:
+            self.kill(signal.SIGKILL)
+            try:
+                os.waitpid(self.pid, 0)
+            except ChildProcessError:
+                pass
+
+    # the child's messages
+    def read(self, timeout):
+        if self.fd is None:
+            time.sleep(min(timeout, 0.01))
+            return
+        try:
+            ready, _, _ = select.select([self.fd], [], [], timeout)
+        except InterruptedError:
+            return
+        if not ready:
+            return
+        data = os.read(self.fd, 1 << 16)
+        if not data:
+            self.fd = None
+            return
+        *lines, self.buffer = (self.buffer + data).split(b"\n")
+        for line in lines:
+            try:
+                self.on_message(json.loads(line))
+            except (ValueError, TypeError, KeyError):
+                continue                            # not ours (the user's code wrote on the pipe)
+
+    def on_message(self, m):
+        now = time.monotonic()
+        if "call" in m:
+            self.phase = "run" if self.phase == "start" else self.phase
+            if m["call"] == "in":
+                self.active[m["impl"]] = (m["what"], m["step"], now)
+            else:
+                self.active.pop(m["impl"], None)
+        elif "at" in m:
+            self.phase = m["at"]
+        elif "completed" in m:
+            self.completed = m["completed"]
+        elif "say" in m:
+            self.words.append((m["say"], m["stream"]))
+            if m.get("verdict") is not None:
+                self.verdict = m["verdict"]
+        elif "ended" in m:
+            self.ended = m
+        elif "exit" in m:
+            self.code = m["exit"]
+
+    def wait(self, pid, private):
+        self.pid, self.status = pid, None
+        for signum, _ in list(self.signals):      # a signal before the fork returned
+            self.kill(signum)
+        while self.status is None:
+            self.read(self.next_wake())
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                self.status = status
+                while self.fd is not None and select.select([self.fd], [], [], 0)[0]:
+                    self.read(0)                    # what it said last
+                break
+            self.watch_the_clock()
+        return self.decide(private)
+
+    def next_wake(self):
+        return 0.02 if self.fd is None else 0.5
+
+    def watch_the_clock(self):
+        now = time.monotonic()
+        if self.signals and self.killed is None and now - self.signals[0][1] > GRACE_S:
+            self.killed = ("interrupted", None)
+            self.kill(signal.SIGKILL)
+        if not self.active or self.killed is not None:
+            return
+        impl, (what, step, since) = min(self.active.items(), key=lambda kv: kv[1][2])
+        running = now - since
+        timeout = getattr(self.args, "step_timeout", None)
+        if timeout is not None and running > timeout:
+            where, function = self.stack()
+            self.killed = ("timeout", (impl, what, step, where, function))
+            self.kill(signal.SIGKILL)
+            return
+        notice_at = self.noticed.get((impl, since), HANG_NOTICE_S)
+        if running > notice_at and not self.args.quiet:
+            self.noticed[(impl, since)] = notice_at * 2
+            where, function = self.stack()
+            at = f" ({function} at {where})" if where else ""
+            print(f"{during(impl, what, step)}: still running after {running:.0f} s{at}; "
+                  f"--step-timeout SECONDS ends such a call as the implementation's failure", file=sys.stderr,
+                  flush=True)
+
+    def stack(self):
+        """Where the child is in the user's code: faulthandler's dump on SIGUSR1. -> (place, function)"""
+        self.kill_one(signal.SIGUSR1)
+        deadline, size = time.monotonic() + 1.0, -1
+        while time.monotonic() < deadline:            # until the dump stops growing
+            time.sleep(0.03)
+            now = os.fstat(self.dump.fileno()).st_size
+            if now == size and now > self.dump_seen:
+                break
+            size = now
+        return self.dumped()
+
+    def dumped(self):
+        """The user's frame in what faulthandler wrote since last read. -> (place, function)"""
+        text = os.pread(self.dump.fileno(), 1 << 20, self.dump_seen).decode(errors="replace")
+        self.dump_seen += len(text.encode(errors="replace"))
+        return last_user_frame(text)
+
+    def kill_one(self, signum):
+        try:
+            os.kill(self.pid, signum)
+        except ProcessLookupError:
+            pass
+
+    # the end
+    def decide(self, private):
+        """The exit code: the tool's own (which the child sent) when it stands, else the
+        implementation's failure (1) or, after a signal to this process, 'interrupted' (130)."""
+        if self.code is not None and (self.code != EXIT_OK or self.verdict == "pass"):
+            code = self.last_words(self.code)
+            if self.to_stdout:
+                self.copy_report(private)
+            return code
+        if self.signals:
+            line, verdict, code = "interrupted", "interrupted", EXIT_INTERRUPTED
+        else:
+            line, verdict, code = self.failure(), "error", EXIT_MISMATCH
+        print(line if verdict == "interrupted" else f"error: {line}", file=sys.stderr, flush=True)
+        self.write_report(verdict, line)
+        return code
+
+    def last_words(self, code):
+        """Print what the child left to say (the verdict last), in order. -> code"""
+        for text, stream in self.words:
+            out = sys.stderr if stream == "err" or self.to_stdout else sys.stdout
+            try:
+                print(text, file=out, flush=True)
+            except BrokenPipeError:                 # the reader left: the verdict's exit code stands
+                from . import silence_stdout
+                silence_stdout()
+        return code
+
+    def copy_report(self, private):
+        """--json -: the child's report to the standard output. -> whether there was one"""
+        try:
+            with open(private) as f:
+                text = f.read()
+        except OSError:
+            return False
+        if not text:
+            return False
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
+        return True
+
+    def failure(self):
+        """The one line for a child that ended without the tool's verdict."""
+        file = self.args.file
+        status = self.status
+        if self.killed and self.killed[0] == "timeout":
+            impl, what, step, where, function = self.killed[1]
+            inside = f"{function} " if function else ""
+            message = (f"{where or file}: {inside}ran longer than --step-timeout {self.args.step_timeout:g} s "
+                       f"{during(impl, what, step)}; stopped: no verdict (the implementation failed)")
+            self.cause = {"ended": f"--step-timeout {self.args.step_timeout:g}", "where": where, "function": function,
+                          "implementation": impl if what != "import" else None, "step": step,
+                          "during": during(impl, what, step), "message": message}
+            return message
+        self.cause = self.explain(file, status)
+        return self.cause["message"]
+
+    def explain(self, file, status):
+        """What ended the child, where, and the one line saying it. -> dict"""
+        where, function, how = None, None, None
+        if self.ended is not None:
+            where, function, how = self.ended.get("where"), self.ended.get("function"), self.ended["ended"]
+        elif os.WIFSIGNALED(status):
+            number = os.WTERMSIG(status)
+            how = f"signal {signal.Signals(number).name} ({signal.strsignal(number)})" if number in \
+                signal.Signals._value2member_map_ else f"signal {number}"
+            where, function = self.dumped()
+        else:
+            how = f"an exit (status {os.WEXITSTATUS(status)}) the tool did not choose"
+            if self.code == EXIT_OK:
+                how = "the check's end without a verdict"
+        inside = f" in {function}" if function and function != "<module>" else ""
+        message = (f"{where or file}: {how}{inside} ended the process {self.during_now()}: "
+                   f"no verdict (the implementation failed)")
+        impl, what, step = self.current() or (None, None, None)
+        return {"ended": how, "where": where, "function": function, "implementation": impl if what != "import" else None,
+                "step": step, "during": self.during_now(), "message": message}
+
+    def current(self):
+        """The call into the user's code in flight (the latest started). -> (impl, what, step) or None"""
+        if not self.active:
+            return None
+        impl, (what, step, _) = max(self.active.items(), key=lambda kv: kv[1][2])
+        return impl, what, step
+
+    def during_now(self):
+        if self.active:
+            return during(*self.current())
+        if self.phase == "start":
+            return f"while {self.args.file} was imported"
+        return f"after {self.completed} completed step{'s' * (self.completed != 1)}"
+
+    def write_report(self, verdict, line):
+        """The --json report of a run the child could not finish: the verdict and why."""
+        path = self.args.json
+        if not path:
+            return
+        from ..views.files import write_atomic
+
+        what = getattr(self, "cause", {})
+        report = {"recipe": "check", "file": self.args.file, "config": {}, "frameworks": list(self.args.against),
+                  "runners": [], "steps": [], "epochs": [], "final_outputs": {}, "evaluation_inputs": [],
+                  "summary": {"verdict": verdict, "verdict_reason": line, "passed": False,
+                              "steps_completed": self.completed, "interrupted": verdict == "interrupted",
+                              "error": None if verdict == "interrupted" else
+                              {"file": self.args.file, **what}},
+                  "notes": "the check's process ended without a verdict (docs/supervision.md)",
+                  "environment": {}, "timing": {}}
+        text = json.dumps(report, indent=1)
+        if self.to_stdout:
+            sys.stdout.write(text + "\n")
+            sys.stdout.flush()
+            return
+        try:
+            write_atomic(path, lambda f: f.write(text))
+        except (OSError, ValueError) as error:
+            print(f"error: --json {error}", file=sys.stderr)
+
+
+def during(impl, what, step):
+    names = {"step": "training step", "build": "build", "initial_params": "init_params",
+             "network": "network", "predict": "predict", "end_epoch": "end of epoch", "resync": "resync"}
+    if what == "import":
+        return f"while {impl} was imported"
+    at = f" {step}" if step else ""
+    return f"in {impl}'s {names.get(what, what)}{at}"
