@@ -5,7 +5,7 @@ import sys
 from ..data import recipes
 from ..engine.errors import EXIT_INTERRUPTED, EXIT_MISMATCH, EXIT_OK
 from ..engine.spec import DTYPES, OPTIMIZERS, REDUCTIONS
-from .supervise import say
+from .supervise import say, send
 from .common import add_output_options, add_rule_options, Parser, finite_float, frameworks_list, positive_int, progress, resolve_spec, total_steps
 
 
@@ -158,6 +158,8 @@ def finish(report, args, every, spec, data):
                 writer(path)
             except InputError as error:             # disk full, file too large, matplotlib missing
                 failed[what] = str(error)
+            else:
+                send(written=what)                  # check's child: its supervisor leaves the file alone
     shown = argparse.Namespace(**{**vars(args), "json": None if "json" in failed else args.json})
     print_report(report, shown, every)
     sys.stdout.flush()                              # the verdict first, then what went wrong

@@ -35,8 +35,10 @@ import time
 
 from ..engine import interrupts
 from ..engine.errors import EXIT_INTERRUPTED, EXIT_MISMATCH, EXIT_OK
+from .common import seconds_from_environment
 
-HANG_NOTICE_S = 10.0        # a call into the user's code running longer than this gets a progress line
+HANG_NOTICE_S = seconds_from_environment("FRAMEWORK_MIRROR_HANG_NOTICE_SECONDS", 10.0)
+                            # a call into the user's code running longer than this gets a progress line
 GRACE_S = 10.0              # after a forwarded signal, the child's time to write its interrupted report
 REAL_EXIT = os._exit
 ENABLED = []                # [True] in `python -m compare` (compare/__main__.py): in-process calls of
@@ -310,7 +312,7 @@ class Supervisor:
         self.active = {}                            # impl -> (what, step, since) of a call in flight
         self.phase, self.completed = "start", 0
         self.words, self.verdict, self.code, self.ended = [], None, None, None
-        self.noticed, self.status, self.dump_seen = {}, None, 0
+        self.noticed, self.status, self.dump_seen, self.written = {}, None, 0, set()
         self.buffer = b""
 
     # signals: forwarded to the child's group; a second one ends it at once
@@ -391,6 +393,8 @@ class Supervisor:
             self.ended = m
         elif "exit" in m:
             self.code = m["exit"]
+        elif "written" in m:
+            self.written.add(m["written"])
 
     def wait(self, pid, private):
         self.pid, self.status = pid, None
@@ -466,6 +470,8 @@ class Supervisor:
             code = self.last_words(self.code)
             if self.to_stdout:
                 self.copy_report(private)
+            elif code == EXIT_INTERRUPTED and "json" not in self.written:   # interrupted before its report
+                self.write_report("interrupted", "interrupted")
             return code
         if self.signals:
             line, verdict, code = "interrupted", "interrupted", EXIT_INTERRUPTED
