@@ -72,7 +72,7 @@ def main(argv):
         frameworks.require_optional("--plot", ("matplotlib",), "plot")
     if args.html:
         frameworks.require_optional("--html", ("pygments", "matplotlib"), "html")
-    for what in ("json", "plot", "html"):           # resolved before the user's code runs (it may chdir)
+    for what in ("json", "plot", "html", "data_dir"):   # resolved before the user's code runs (it may chdir)
         if getattr(args, what) not in (None, "-"):
             setattr(args, what, os.path.abspath(getattr(args, what)))
     if supervise.wanted():                          # python -m compare check: the user's code runs in a child
