@@ -118,7 +118,7 @@ def run_check(args, recipe):
 
     def on_step(result):
         bar.update(1)
-        supervise.send(completed=result.step)
+        supervise.completed(result.step)
     try:
         report = check(items, spec=spec, data=data, against=against, weights=args.weights,
                        on_step=on_step, keep_step=1 if args.html else None)
