@@ -450,7 +450,8 @@ class Supervisor:
         while self.status is None:
             self.read(self.next_wake())
             self.poll_state()
-            done, status = os.waitpid(pid, os.WNOHANG)
+            ending = self.fd is None and self.code is not None     # it said its exit code and closed the pipe
+            done, status = os.waitpid(pid, 0 if ending else os.WNOHANG)
             if done:
                 self.status = status
                 while self.fd is not None and select.select([self.fd], [], [], 0)[0]:
