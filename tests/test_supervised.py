@@ -108,6 +108,15 @@ def test_a_hang_ends_at_the_step_timeout(tmp_path):
     assert not survivors(path)
 
 
+def test_a_hang_at_import_ends_at_the_step_timeout(tmp_path):
+    path, where = user_file(tmp_path, "hang_import.py", top="import time; time.sleep(600)\n")
+    report = stale(tmp_path)
+    result = check(path.name, "--quiet", "--json", "r.json", "--step-timeout", "1", folder=tmp_path)
+    assert_failed(result, report, f"{path}:{where['top']}: ran longer than --step-timeout 1 s while {path.name} "
+                                  f"was imported; stopped: {NO_VERDICT}")
+    assert not survivors(path)
+
+
 def test_a_long_call_is_named_in_the_progress(tmp_path):
     path, where = user_file(tmp_path, "slow.py", forward="import time; time.sleep(600)")
     result = check(path.name, "--step-timeout", "3", folder=tmp_path, FRAMEWORK_MIRROR_HANG_NOTICE_SECONDS="0.5")

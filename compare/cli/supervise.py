@@ -517,9 +517,8 @@ class Supervisor:
         implementation's failure (1) or, after a signal to this process, 'interrupted' (130)."""
         if self.code is not None and (self.code != EXIT_OK or self.verdict == "pass"):
             code = self.last_words(self.code)
-            if self.to_stdout:
-                self.copy_report(private)
-            elif code == EXIT_INTERRUPTED and "json" not in self.written:   # interrupted before its report
+            copied = self.to_stdout and self.copy_report(private)
+            if code == EXIT_INTERRUPTED and not copied and "json" not in self.written:  # before its report
                 self.write_report("interrupted", "interrupted")
             return code
         if self.signals:
@@ -560,7 +559,7 @@ class Supervisor:
         status = self.status
         if self.killed and self.killed[0] == "timeout":
             impl, what, step, where, function = self.killed[1]
-            inside = f"{function} " if function else ""
+            inside = f"{function} " if function and function != "<module>" else ""
             message = (f"{where or file}: {inside}ran longer than --step-timeout {self.args.step_timeout:g} s "
                        f"{during(impl, what, step)}; stopped: no verdict (the implementation failed)")
             self.cause = {"ended": f"--step-timeout {self.args.step_timeout:g}", "where": where, "function": function,
@@ -580,10 +579,12 @@ class Supervisor:
             how = f"signal {signal.Signals(number).name} ({signal.strsignal(number)})" if number in \
                 signal.Signals._value2member_map_ else f"signal {number}"
             where, function = self.dumped()
+        elif self.code == EXIT_OK:                  # the tool's own exit 0 without a PASS (its output failed)
+            return {"ended": None, "where": None, "function": None, "implementation": None, "step": None,
+                    "during": self.during_now(), "message": f"{file}: the check ended without a verdict "
+                                                            f"{self.during_now()}"}
         else:
             how = f"an exit (status {os.WEXITSTATUS(status)}) the tool did not choose"
-            if self.code == EXIT_OK:
-                how = "the check's end without a verdict"
         inside = f" in {function}" if function and function != "<module>" else ""
         message = (f"{where or file}: {how}{inside} ended the process {self.during_now()}: "
                    f"no verdict (the implementation failed)")
