@@ -2,7 +2,7 @@
 imports, ends it with one line, 'interrupted', and exit 130 (compare/engine/interrupts.py)."""
 import sys
 
-from .cli import supervise
+from .cli import child, supervise
 from .engine import interrupts
 
 interrupts.install()
@@ -17,9 +17,10 @@ except KeyboardInterrupt:
     print("interrupted", file=sys.stderr)
     code = 130
 except BaseException as error:         # in check's child: the user's code ended it (SystemExit, ...)
-    if not supervise.in_child():
+    if not child.in_child():
         raise
-    supervise.escaped(error)
+    child.escaped(error)                # says where, and ends the child
+
 # The work is done and said: leave without the interpreter's teardown (torch's, TensorFlow's and
 # numba's take about a second, during which a Ctrl-C would kill the process silently and turn the
 # exit status into 130 after a verdict was printed). Every file is closed; the worker is stopped.
@@ -28,4 +29,4 @@ try:
     sys.stderr.flush()
 except (OSError, ValueError):                  # a closed or broken pipe: nothing left to say there
     pass
-supervise.leave(code if isinstance(code, int) else 1)   # in check's child: says the tool chose it
+child.leave(code if isinstance(code, int) else 1)   # in check's child: says first that the tool chose it

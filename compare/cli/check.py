@@ -12,7 +12,7 @@ import os
 import sys
 
 from ..engine.errors import InputError
-from . import supervise
+from . import child, supervise
 from .common import MAX_THREADS, add_output_options, add_rule_options, rule_changes, Parser, finite_float, frameworks_list, positive_int, progress, total_steps
 from .run import finish, json_to_stdout
 
@@ -98,10 +98,10 @@ def run_check(args, recipe):
         overrides.update(momentum=0.0, nesterov=False)
     overrides["full_batch"] = args.full_batch or None
     overrides.update(rule_changes(args))
-    with supervise.calling(args.file, "import"):
+    with child.calling(args.file, "import"):
         module = load_file(args.file)
-    supervise.own_stdout()
-    items = supervise.watched(declared(module, args.file, args.entry))
+    child.own_stdout()
+    items = child.watched(declared(module, args.file, args.entry))
     spec = resolve_spec(items, None, recipe, args.steps, overrides)
     against = resolve_against(args.against)
     data = recipe.load(data_dir=args.data_dir, offline=args.offline) if recipe else random_data(spec, seed=spec.seed)
@@ -118,13 +118,13 @@ def run_check(args, recipe):
 
     def on_step(result):
         bar.update(1)
-        supervise.completed(result.step)
+        child.completed(result.step)
     try:
         report = check(items, spec=spec, data=data, against=against, weights=args.weights,
                        on_step=on_step, keep_step=1 if args.html else None)
     finally:
         bar.close()
-    supervise.own_stdout()
+    child.own_stdout()
     report.evaluation_inputs = data.X_eval.tolist()
     return finish(report, args, args.every or (recipe.every if recipe else 1), spec, data)
 

@@ -5,7 +5,7 @@ import sys
 from ..data import recipes
 from ..engine.errors import EXIT_INTERRUPTED, EXIT_MISMATCH, EXIT_OK
 from ..engine.spec import DTYPES, OPTIMIZERS, REDUCTIONS
-from .supervise import say, send
+from .child import say, send
 from .common import add_output_options, add_rule_options, Parser, finite_float, frameworks_list, positive_int, progress, resolve_spec, total_steps
 
 
