@@ -270,9 +270,12 @@ class Supervisor:
         implementation's failure (1) or, after a signal to this process, 'interrupted' (130)."""
         if self.code is not None and (self.code != EXIT_OK or self.verdict == "pass"):
             code = self.last_words(self.code)
-            copied = self.to_stdout and self.copy_report(private)
-            if code == EXIT_INTERRUPTED and not copied and "json" not in self.written:  # before its report
-                self.write_report("interrupted", "interrupted")
+            if not (self.to_stdout and self.copy_report(private)) and "json" not in self.written:
+                if code == EXIT_INTERRUPTED:            # stopped before its report: say so, leave no old one
+                    self.write_report("interrupted", "interrupted")
+                elif code == EXIT_MISMATCH:             # the user's code failed before there was a report
+                    self.write_report("error", f"{self.args.file}: your implementation failed before the check "
+                                               f"could report (the line on stderr says where and why)")
             return code
         if self.signals:
             line, verdict, code = "interrupted", "interrupted", EXIT_INTERRUPTED
