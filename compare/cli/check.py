@@ -7,11 +7,14 @@ network"). The network is the recipe's (--recipe), or the one given by --sizes/-
 every implementation; --steps N steps run in lockstep; the report speaks of the implementation
 by the name it was given and of tensors by the names its code uses.
 """
+import argparse
+import os
 import sys
 
 from ..engine.errors import InputError
+from . import child, supervise
 from .common import MAX_THREADS, add_output_options, load_data, add_rule_options, rule_changes, Parser, finite_float, frameworks_list, positive_int, progress, total_steps
-from .run import finish
+from .run import finish, json_to_stdout
 
 
 def names_list(text):
@@ -38,39 +41,69 @@ def parser():
     p.add_argument("--full-batch", action="store_true", help="one batch of the whole training set")
     p.add_argument("--dtype", help="float64 (default) or float32")
     p.add_argument("--seed", type=int, help="seed for the initial weights, the data and shuffling")
+    p.add_argument("--step-timeout", type=positive_float, metavar="SECONDS",
+                   help="end the run as your implementation's failure when one call into your code "
+                        "(the import, a build, a step) runs longer than this")
     add_rule_options(p)
     return add_output_options(p)
+
+
+def positive_float(text):
+    value = finite_float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
+    return value
 
 
 def main(argv):
     args = parser().parse_args(argv)
     if args.threads is not None and args.threads > MAX_THREADS:
         raise InputError(f"--threads {args.threads} is more than any library can start; give 1 to {MAX_THREADS}")
-    from ..adapters.check import check, declared, load_file, resolve_against, resolve_spec
-    from ..engine.run import random_data
-    from ..engine.spec import Spec
     from ..data import recipes
     from ..engine import frameworks
     from ..views.files import check_targets
 
-    check_targets({"json": args.json, "plot": args.plot, "html": args.html})
+    if args.full_batch and args.batch_size:
+        raise InputError("--full-batch and --batch-size contradict each other: give one")
+    recipe = recipes.get(args.recipe) if args.recipe else None
+
+    check_targets({"json": None if args.json == "-" else args.json, "plot": args.plot, "html": args.html})
     if args.plot:                                   # optional pieces: checked before any training
         frameworks.require_optional("--plot", ("matplotlib",), "plot")
     if args.html:
         frameworks.require_optional("--html", ("pygments", "matplotlib"), "html")
-    recipe = recipes.get(args.recipe) if args.recipe else None
+    for what in ("json", "plot", "html", "data_dir"):   # resolved before the user's code runs (it may chdir)
+        if getattr(args, what) not in (None, "-"):
+            setattr(args, what, os.path.abspath(getattr(args, what)))
+    if supervise.wanted():                          # python -m compare check: the user's code runs in a child
+        code = supervise.run(args)                  # (compare/cli/supervise.py); the child goes on below
+        if code is not None:
+            return code
+    elif args.step_timeout is not None:
+        raise InputError("--step-timeout needs the check to run as a command (python -m compare check FILE.py)")
+    with json_to_stdout(args):
+        return run_check(args, recipe)
+
+
+def run_check(args, recipe):
+    """main's work once the options are checked: import the file, run the check, print the report."""
+    from ..adapters.check import check, declared, load_file, resolve_against, resolve_spec
+    from ..engine.run import random_data
+    from ..engine import frameworks
+    from ..engine.spec import Spec
+
     overrides = {"sizes": args.sizes, "activations": args.activations, "loss": args.loss, "lr": args.lr,
                  "optimizer": args.optimizer, "momentum": args.momentum, "batch_size": args.batch_size,
                  "dtype": args.dtype, "seed": args.seed}
     if args.optimizer and args.optimizer != "sgd" and args.momentum is None:
         overrides.update(momentum=0.0, nesterov=False)
-    if args.full_batch and args.batch_size:
-        raise InputError("--full-batch and --batch-size contradict each other: give one")
     overrides["full_batch"] = args.full_batch or None
     overrides.update(rule_changes(args))
     seed = args.seed if args.seed is not None else (recipe.spec.seed if recipe else Spec.seed)
-    module = load_file(args.file, seed)   # the file's code runs here, through the door (boundary.py); its
-    items = declared(module, args.file, args.entry)      # failure is UserCodeFailed: exit 1, one line (cli/__init__.py)
+    with child.calling(args.file, "import"):    # the file's code runs here, through the door (boundary.py)
+        module = load_file(args.file, seed)
+    child.own_stdout()
+    items = child.watched(declared(module, args.file, args.entry))
     spec = resolve_spec(items, None, recipe, args.steps, overrides)
     against = resolve_against(args.against)
     data = load_data(recipe, args) if recipe else random_data(spec, seed=spec.seed)
@@ -84,11 +117,16 @@ def main(argv):
             for what, how in item.notes.items():
                 print(f"note, {item.name} {what}: {how}")
     bar = progress(total_steps(spec, len(data.X)), quiet=args.quiet)
+
+    def on_step(result):
+        bar.update(1)
+        child.completed(result.step)
     try:
         report = check(items, spec=spec, data=data, against=against, weights=args.weights,
-                       on_step=lambda r: bar.update(1), keep_step=1 if args.html else None)
+                       on_step=on_step, keep_step=1 if args.html else None)
     finally:
         bar.close()
+    child.own_stdout()
     if data.info:
         report.config["data"] = dict(data.info)     # where the data came from (MNIST: source, origin)
     if not args.quiet:                              # what the door to the user's code had to put back

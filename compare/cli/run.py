@@ -1,9 +1,11 @@
 """`python -m compare RECIPE [options]`: train a recipe in lockstep, print the tables and the verdict."""
+import json
 import sys
 
 from ..data import recipes
 from ..engine.errors import EXIT_INTERRUPTED, EXIT_MISMATCH, EXIT_OK
 from ..engine.spec import DTYPES, OPTIMIZERS, REDUCTIONS
+from .child import say, send
 from .common import add_output_options, add_rule_options, load_data, Parser, finite_float, frameworks_list, positive_int, progress, resolve_spec, total_steps
 
 
@@ -71,7 +73,7 @@ def main(argv):
         check_applies(args.inject_bug, spec, f"recipe {recipe.name}")
     from ..views.files import check_targets
 
-    check_targets({"json": args.json, "plot": args.plot, "html": args.html})
+    check_targets({"json": None if args.json == "-" else args.json, "plot": args.plot, "html": args.html})
     from ..engine import frameworks, worker
 
     threads = args.threads if args.threads else frameworks.default_threads(spec)
@@ -79,7 +81,8 @@ def main(argv):
     if remote:                                      # Keras imports (and later steps) in a process of its own
         prepare(worker.start(remote), spec, args.frameworks)
     try:
-        return run_recipe(recipe, spec, args, threads, remote)
+        with json_to_stdout(args):
+            return run_recipe(recipe, spec, args, threads, remote)
     finally:
         worker.discard_pending()                    # a run that ended before it took the worker
 
@@ -150,24 +153,40 @@ def finish(report, args, every, spec, data):
     failed = {}                                     # option -> why its file was not written
     for what, writer in (("json", lambda path: write_json(report, path)), ("plot", plot), ("html", html)):
         path = getattr(args, what)
-        if path is not None:
+        if path is not None and path != "-":
             try:
                 writer(path)
             except InputError as error:             # disk full, file too large, matplotlib missing
                 failed[what] = str(error)
+            else:
+                send(written=what)                  # check's child: its supervisor leaves the file alone
     shown = argparse.Namespace(**{**vars(args), "json": None if "json" in failed else args.json})
     print_report(report, shown, every)
     sys.stdout.flush()                              # the verdict first, then what went wrong
     for what, why in failed.items():
-        print(f"error: --{what} {why}", file=sys.stderr)
+        say(f"error: --{what} {why}", sys.stderr)
     code = exit_code(report)
+    if args.json == "-":                            # the JSON last, alone on the standard output
+        args.json_stdout.write(json.dumps(report.to_json(), indent=1, allow_nan=False) + "\n")
+        args.json_stdout.flush()
     return EXIT_INPUT if failed and code != EXIT_INTERRUPTED else code
+
+
+def json_to_stdout(args):
+    """`--json -`: the report goes to the standard output, alone; everything else printed while
+    the context lasts (the tables, the verdict, a user's prints) goes to the standard error."""
+    import contextlib
+
+    if args.json != "-":
+        return contextlib.nullcontext()
+    args.json_stdout = sys.stdout
+    return contextlib.redirect_stdout(sys.stderr)
 
 
 def exit_code(report):
     """0 pass; 130 interrupted (with one line on stderr); 1 every other verdict."""
     if report.verdict == "interrupted":
-        print(f"interrupted after {report.summary['steps_completed']} completed steps", file=sys.stderr)
+        say(f"interrupted after {report.summary['steps_completed']} completed steps", sys.stderr)
         return EXIT_INTERRUPTED
     return EXIT_OK if report.passed else EXIT_MISMATCH
 
@@ -238,8 +257,9 @@ def print_report(report, args, every):
             print("final outputs on the evaluation inputs (after the last step):")
             print(tables.outputs_table(report, wide=wide))
         if args.json:
-            print(f"\nJSON report: {args.json}")
+            shown = getattr(args, "json_shown", None) or ("standard output" if args.json == "-" else args.json)
+            print(f"\nJSON report: {shown}")
         print()
-    print(tables.verdict_text(report, wide))
+    say(tables.verdict_text(report, wide), verdict=report.verdict)
 
 
