@@ -59,6 +59,8 @@ def as_array(what, value):
     if isinstance(value, np.ma.MaskedArray):
         raise InputError(f"{what} are a masked array; masks mean nothing to the frameworks: "
                          f"pass np.ma.filled(array, value) or drop the masked rows")
+    if isinstance(value, np.matrix):
+        raise InputError(f"{what} are a np.matrix, whose * and indexing differ from an array's; pass np.asarray(...)")
     if not isinstance(value, np.ndarray):
         raise InputError(f"{what} must be a NumPy array (one example per row), got {type(value).__name__}")
     if value.dtype.kind not in "biuf":

@@ -6,7 +6,7 @@ so the CLI can exit 2 before any framework is imported.
 Left out: per-layer optimizers; normalization of the output layer; dropout of the input.
 """
 import numbers
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 
 import numpy as np
 
@@ -152,7 +152,12 @@ class Spec:
         return None
 
     def replace(self, **changes):
-        """A copy with some fields changed (None values are ignored), validated."""
+        """A copy with some fields changed (None values are ignored), validated. A name that is no
+        field of Spec is the caller's InputError (API overrides=, a recipe's changes), naming it."""
+        unknown = sorted(set(changes) - {f.name for f in fields(self)})
+        if unknown:
+            raise InputError(f"{', '.join(map(repr, unknown))} {'is' if len(unknown) == 1 else 'are'} not a Spec field; "
+                             f"the fields are listed in compare/engine/spec.py (e.g. lr, optimizer, batch_size)")
         return replace(self, **{k: v for k, v in changes.items() if v is not None}).validate()
 
     def to_dict(self):
