@@ -146,3 +146,46 @@ def test_nielsen_class_passes_at_any_batch_size_and_in_saturation(batch_size, lr
     report = compare.check(mine, None, given, against="scratch", steps=steps)
     assert report.verdict == "pass"
     assert report.summary["max_rel_err"]["mine~scratch"] < 1e-12
+
+
+@pytest.mark.parametrize("changes, words", [
+    (dict(sizes=np.array([4, 5, 3])), "sizes must be a list of layer widths, e.g. [784, 30, 10], got array([4, 5, 3])"),
+    (dict(fixed_params=[1, 2]), "fixed_params are the initial values of the 'fixed' initializer: give "
+                                "weight_init=Init('fixed') (and bias_init) with them, or leave them out"),
+    (dict(fixed_params=[1, 2], weight_init=compare.Init("fixed"), bias_init=compare.Init("fixed")),
+     "'fixed' initial values need one (W, b) pair per layer (2), got [1, 2]"),
+    (dict(fixed_params=[(np.full((5, 4), "a"), np.zeros(5)), (np.zeros((3, 5)), np.zeros(3))],
+          weight_init=compare.Init("fixed"), bias_init=compare.Init("fixed")), "fixed W1 must hold finite real numbers"),
+])
+def test_spec_fields_of_the_wrong_type_are_input_errors(changes, words):
+    with pytest.raises(InputError) as raised:
+        compare.run(Spec(**{**SPEC.__dict__, **changes}), data(), frameworks=("scratch", "torch"))
+    assert str(raised.value).startswith(words)
+
+
+@pytest.mark.parametrize("options, words", [
+    (dict(recipe=3), "recipe must be a name (a string, the report's label), got int 3"),
+    (dict(on_step=3), "on_step must be a function taking a step's result, got int 3"),
+    (dict(notes=None), "notes must be a string, got NoneType"),
+    (dict(keep_step="x"), "keep_step must be a positive whole number (a step), got 'x'"),
+])
+def test_run_arguments_of_the_wrong_type_are_input_errors(options, words):
+    with pytest.raises(InputError) as raised:
+        compare.run(SPEC, data(), frameworks=("scratch", "torch"), **options)
+    assert str(raised.value) == words
+
+
+@pytest.mark.parametrize("entry, words", [
+    (None, "register needs a compare.Entry(name, conventions=..., build=...), got NoneType"),
+    (compare.Entry("jaxx", conventions=("torch",), build=3),
+     "implementation 'jaxx': build must be a function build(spec, params, convention), got int"),
+    (compare.Entry("jaxy", conventions="torch", build=lambda *a: None),
+     "implementation 'jaxy': conventions must be a tuple of convention names, its own first (e.g. ('torch',)), "
+     "got 'torch'"),
+])
+def test_register_refuses_a_malformed_entry(entry, words):
+    from compare.engine import registry
+    with pytest.raises(InputError) as raised:
+        compare.register(entry)
+    assert str(raised.value) == words
+    assert "jaxx" not in registry.names() and "jaxy" not in registry.names()
