@@ -150,8 +150,7 @@ def test_nielsen_class_passes_at_any_batch_size_and_in_saturation(batch_size, lr
 
 @pytest.mark.parametrize("changes, words", [
     (dict(sizes=np.array([4, 5, 3])), "sizes must be a list of layer widths, e.g. [784, 30, 10], got array([4, 5, 3])"),
-    (dict(fixed_params=[1, 2]), "fixed_params are the initial values of the 'fixed' initializer: give "
-                                "weight_init=Init('fixed') (and bias_init) with them, or leave them out"),
+    (dict(fixed_params=[1, 2]), "'fixed' initial values need one (W, b) pair per layer (2), got [1, 2]"),
     (dict(fixed_params=[1, 2], weight_init=compare.Init("fixed"), bias_init=compare.Init("fixed")),
      "'fixed' initial values need one (W, b) pair per layer (2), got [1, 2]"),
     (dict(fixed_params=[(np.full((5, 4), "a"), np.zeros(5)), (np.zeros((3, 5)), np.zeros(3))],

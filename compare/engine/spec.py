@@ -434,10 +434,9 @@ class Spec:
                 raise InputError(f"{name} must be a compare.Init, got {short(getattr(self, name))}")
         check_choice("weight initializer", self.weight_init.kind, INITIALIZERS)
         check_choice("bias initializer", self.bias_init.kind, BIAS_INITIALIZERS)
-        if "fixed" not in (self.weight_init.kind, self.bias_init.kind) and self.fixed_params is not None:
-            raise InputError("fixed_params are the initial values of the 'fixed' initializer: give "
-                             "weight_init=Init('fixed') (and bias_init) with them, or leave them out")
-        if "fixed" in (self.weight_init.kind, self.bias_init.kind):
+        if "fixed" in (self.weight_init.kind, self.bias_init.kind) or self.fixed_params is not None:
+            # given, they are checked even when no init reads them (a recipe's spec with another init
+            # keeps them): the report writes them out
             pairs = self.fixed_params
             if not isinstance(pairs, (list, tuple)) or len(pairs) != self.n_layers or not all(
                     isinstance(pair, (list, tuple)) and len(pair) == 2 for pair in pairs):
