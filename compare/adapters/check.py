@@ -20,6 +20,8 @@ import sys
 import tokenize
 import types
 
+import numpy as np
+
 from ..engine import caller_state, registry
 from ..engine.errors import InputError
 from ..engine import run as engine_run
@@ -99,7 +101,8 @@ def check(implementation, spec=None, data=None, against=DEFAULT_AGAINST, steps=N
     canonical ones; the report's config['data'] then says so)"""
     from ..data import recipes
 
-    check_arguments(spec=spec, steps=steps, recipe=recipe, on_step=on_step, keep_step=keep_step, overrides=overrides)
+    steps, keep_step = check_arguments(spec=spec, steps=steps, recipe=recipe, on_step=on_step, keep_step=keep_step,
+                                       overrides=overrides)
     items = as_list(named(implementation))
     recipe = recipes.get(recipe) if isinstance(recipe, str) else recipe
     spec = resolve_spec(items, spec, recipe, steps, overrides)
@@ -144,7 +147,8 @@ def named(implementation):
 
 def check_arguments(**given):
     """The API's arguments of the wrong type: an InputError naming the argument (not a TypeError
-    from deep inside)."""
+    from deep inside). NumPy whole numbers (np.int64 from a config array) are whole numbers; bools
+    are not. -> (steps, keep_step) as Python ints (or None)"""
     rules = {"spec": (Spec, "a compare.Spec"), "steps": (int, "a whole number of steps"),
              "recipe": ((str, recipes_type()), "a recipe name, e.g. 'toy3'"),
              "on_step": (None, "a function taking a step's result"), "keep_step": (int, "a step number"),
@@ -153,9 +157,14 @@ def check_arguments(**given):
         if value is None:
             continue
         kind, words = rules[key]
+        if kind is int and isinstance(value, np.integer):
+            value = given[key] = int(value)
+        if kind is int and isinstance(value, int) and not isinstance(value, bool) and value < 1:
+            raise InputError(f"{key} must be a positive whole number, got {value}")
         ok = callable(value) if kind is None else isinstance(value, kind) and not isinstance(value, bool)
         if not ok:
             raise InputError(f"{key} must be {words}, got {type(value).__name__} {value!r}"[:300])
+    return given.get("steps"), given.get("keep_step")
 
 
 def recipes_type():

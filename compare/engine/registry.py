@@ -99,7 +99,10 @@ _UNAVAILABLE = {}
 
 def register(entry):
     """Add an implementation to the registry (replacing one of the same name; never a built-in:
-    a report that says 'torch' means torch). -> entry"""
+    a report that says 'torch' means torch). Each field of the wrong type is an InputError naming
+    it, here, not an AttributeError in the middle of a run. -> entry"""
+    if not isinstance(entry, Entry):
+        raise InputError(f"register needs a compare.Entry(name, conventions=..., build=...), got {type(entry).__name__}")
     if not any(entry is e for e in BUILTIN):
         problem = name_problem(entry.name) or (f"an implementation name needs letters, digits, '-' or '_' only, got "
                                                f"{entry.name!r}" if " " in entry.name else None)
@@ -107,6 +110,15 @@ def register(entry):
             raise InputError(problem)
     if entry.module is None and entry.build is None:
         raise InputError(f"implementation {entry.name!r} needs a build function")
+    if entry.build is not None and not callable(entry.build):
+        raise InputError(f"implementation {entry.name!r}: build must be a function build(spec, params, convention), "
+                         f"got {type(entry.build).__name__}")
+    conventions = entry.conventions
+    if not isinstance(conventions, (list, tuple)) or not conventions or \
+            not all(isinstance(c, str) and c for c in conventions):
+        raise InputError(f"implementation {entry.name!r}: conventions must be a tuple of convention names, its own "
+                         f"first (e.g. ('torch',)), got {conventions!r}"[:300])
+    entry.conventions = tuple(conventions)
     REGISTRY[entry.name] = entry
     return entry
 

@@ -59,6 +59,8 @@ def as_array(what, value):
     if isinstance(value, np.ma.MaskedArray):
         raise InputError(f"{what} are a masked array; masks mean nothing to the frameworks: "
                          f"pass np.ma.filled(array, value) or drop the masked rows")
+    if isinstance(value, np.matrix):
+        raise InputError(f"{what} are a np.matrix, whose * and indexing differ from an array's; pass np.asarray(...)")
     if not isinstance(value, np.ndarray):
         raise InputError(f"{what} must be a NumPy array (one example per row), got {type(value).__name__}")
     if value.dtype.kind not in "biuf":
@@ -149,11 +151,26 @@ def check_spec(spec):
     return spec.validate()
 
 
+def check_run_arguments(recipe, on_step, notes, keep_step):
+    """compare.run's other arguments of the wrong type: an InputError naming the argument, before
+    anything runs (not a TypeError at the first step)."""
+    if not isinstance(recipe, str):
+        raise InputError(f"recipe must be a name (a string, the report's label), got {type(recipe).__name__} {recipe!r}"[:300])
+    if on_step is not None and not callable(on_step):
+        raise InputError(f"on_step must be a function taking a step's result, got {type(on_step).__name__} {on_step!r}"[:300])
+    if not isinstance(notes, str):
+        raise InputError(f"notes must be a string, got {type(notes).__name__}")
+    if keep_step is not None and (isinstance(keep_step, (bool, np.bool_)) or not isinstance(keep_step, (int, np.integer))
+                                  or keep_step < 1):
+        raise InputError(f"keep_step must be a positive whole number (a step), got {keep_step!r}"[:300])
+
+
 @caller_state.kept
 def run(spec, data=None, frameworks=DEFAULT_FRAMEWORKS, recipe="custom", on_step=None, notes="", keep_step=None):
     """Train `spec` in every framework in lockstep on `data` (random data if None). -> Report
     keep_step=N keeps that step's tensors in report.raw["kept"] (the HTML report's worked example)."""
     check_spec(spec)
+    check_run_arguments(recipe, on_step, notes, keep_step)
     data = random_data(spec, seed=spec.seed) if data is None else data
     check_data(spec, data)                        # before any framework is imported
     subjects, references = check_frameworks(frameworks)

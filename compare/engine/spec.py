@@ -6,7 +6,7 @@ so the CLI can exit 2 before any framework is imported.
 Left out: per-layer optimizers; normalization of the output layer; dropout of the input.
 """
 import numbers
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 
 import numpy as np
 
@@ -152,7 +152,12 @@ class Spec:
         return None
 
     def replace(self, **changes):
-        """A copy with some fields changed (None values are ignored), validated."""
+        """A copy with some fields changed (None values are ignored), validated. A name that is no
+        field of Spec is the caller's InputError (API overrides=, a recipe's changes), naming it."""
+        unknown = sorted(set(changes) - {f.name for f in fields(self)})
+        if unknown:
+            raise InputError(f"{', '.join(map(repr, unknown))} {'is' if len(unknown) == 1 else 'are'} not a Spec field; "
+                             f"the fields are listed in compare/engine/spec.py (e.g. lr, optimizer, batch_size)")
         return replace(self, **{k: v for k, v in changes.items() if v is not None}).validate()
 
     def to_dict(self):
@@ -167,7 +172,9 @@ class Spec:
         check_choice("loss", self.loss, tuple(LOSSES))
         check_choice("reduction", self.reduction, REDUCTIONS)
         check_choice("optimizer", self.optimizer, OPTIMIZERS)
-        if not isinstance(self.sizes, (list, tuple)) or len(self.sizes) < 2:
+        if not isinstance(self.sizes, (list, tuple)):
+            raise InputError(f"sizes must be a list of layer widths, e.g. [784, 30, 10], got {short(self.sizes)}")
+        if len(self.sizes) < 2:
             raise InputError(f"sizes needs an input and at least one layer, got {self.sizes}")
         for width in self.sizes:
             if not is_whole(width) or width <= 0:
@@ -427,10 +434,19 @@ class Spec:
                 raise InputError(f"{name} must be a compare.Init, got {short(getattr(self, name))}")
         check_choice("weight initializer", self.weight_init.kind, INITIALIZERS)
         check_choice("bias initializer", self.bias_init.kind, BIAS_INITIALIZERS)
-        if "fixed" in (self.weight_init.kind, self.bias_init.kind):
-            if self.fixed_params is None or len(self.fixed_params) != self.n_layers:
-                raise InputError(f"'fixed' initial values need one (W, b) pair per layer ({self.n_layers})")
-            for l, (W, b) in enumerate(self.fixed_params, start=1):
+        if "fixed" in (self.weight_init.kind, self.bias_init.kind) or self.fixed_params is not None:
+            # given, they are checked even when no init reads them (a recipe's spec with another init
+            # keeps them): the report writes them out
+            pairs = self.fixed_params
+            if not isinstance(pairs, (list, tuple)) or len(pairs) != self.n_layers or not all(
+                    isinstance(pair, (list, tuple)) and len(pair) == 2 for pair in pairs):
+                raise InputError(f"'fixed' initial values need one (W, b) pair per layer ({self.n_layers}), "
+                                 f"got {short(pairs)}")
+            for l, (W, b) in enumerate(pairs, start=1):
+                for what, value in ((f"W{l}", W), (f"b{l}", b)):
+                    kind = np.asarray(value).dtype.kind
+                    if kind not in "biuf" or not np.isfinite(np.asarray(value, dtype=float)).all():
+                        raise InputError(f"fixed {what} must hold finite real numbers, got {short(value)}")
                 want_W, want_b = (self.sizes[l], self.sizes[l - 1]), (self.sizes[l],)
                 if np.shape(W) != want_W or np.size(b) != want_b[0]:
                     raise InputError(f"fixed W{l} must be {want_W} and b{l} {want_b}, "
