@@ -89,7 +89,7 @@ def run_check(args, recipe):
     """main's work once the options are checked: import the file, run the check, print the report."""
     from ..adapters.check import check, declared, load_file, resolve_against, resolve_spec
     from ..engine.run import random_data
-    from ..engine import frameworks
+    from ..engine import frameworks, integrity
     from ..engine.spec import Spec
 
     overrides = {"sizes": args.sizes, "activations": args.activations, "loss": args.loss, "lr": args.lr,
@@ -100,6 +100,7 @@ def run_check(args, recipe):
     overrides["full_batch"] = args.full_batch or None
     overrides.update(rule_changes(args))
     seed = args.seed if args.seed is not None else (recipe.spec.seed if recipe else Spec.seed)
+    integrity.begin(hold=True)                  # what the judge is made of, before the file can replace it
     with child.calling(args.file, "import"):    # the file's code runs here, through the door (boundary.py)
         module = load_file(args.file, seed)
     child.own_stdout()
