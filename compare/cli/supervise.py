@@ -36,7 +36,7 @@ import sys
 import time
 
 from ..engine import interrupts
-from ..engine.errors import EXIT_INTERRUPTED, EXIT_MISMATCH, EXIT_OK
+from ..engine.errors import EXIT_INTERRUPTED, EXIT_MISMATCH, EXIT_OK, one_line
 from .child import STATE_BYTES, become_child, flush_quietly, in_child, last_user_frame, read_state
 from .common import seconds_from_environment
 
@@ -236,7 +236,7 @@ class Supervisor:
             self.noticed[(impl, since)] = notice_at * 2
             where, function = self.stack()
             at = f" ({function} at {where})" if where else ""
-            print(f"{during(impl, what, step)}: still running after {running:.0f} s{at}; "
+            print(f"{one_line(during(impl, what, step))}: still running after {running:.0f} s{at}; "
                   f"--step-timeout SECONDS ends such a call as the implementation's failure", file=sys.stderr,
                   flush=True)
 
@@ -281,6 +281,7 @@ class Supervisor:
             line, verdict, code = "interrupted", "interrupted", EXIT_INTERRUPTED
         else:
             line, verdict, code = self.failure(), "error", EXIT_MISMATCH
+        line = one_line(line)                       # your file's path, your exception's text: one line
         print(line if verdict == "interrupted" else f"error: {line}", file=sys.stderr, flush=True)
         self.write_report(verdict, line)
         return code
@@ -290,7 +291,7 @@ class Supervisor:
         for text, stream in self.words:
             out = sys.stderr if stream == "err" or self.to_stdout else sys.stdout
             try:
-                print(text, file=out, flush=True)
+                print(text if stream == "out" else one_line(text), file=out, flush=True)
             except BrokenPipeError:                 # the reader left: the verdict's exit code stands
                 from . import silence_stdout
                 silence_stdout()
