@@ -227,6 +227,10 @@ class TorchModule(UserImplementation):
         linears, _, self.activations = read_layers(model, loss)
         self.sizes = [linears[0][1].in_features] + [m.out_features for _, m in linears]
         self.settings = read_optimizer(optimizer)
+        frozen = [name for name, p in model.named_parameters() if not p.requires_grad]
+        if frozen:
+            raise InputError(f"{frozen[0]} is frozen (requires_grad=False): every parameter of the Linear layers is "
+                             f"trained and compared: not mirrored")
         problem = unmirrored(optimizer)
         if problem:
             raise InputError(problem)
