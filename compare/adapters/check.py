@@ -299,10 +299,9 @@ def declared(module, path, entry=None):
             if value.origin is None:
                 value.origin = f"{path}"
             found[variable] = value
-    for value in found.values():                  # a name refused before anything prints it (registry.name_problem)
-        problem = registry.name_problem(value.name)
-        if problem:
-            raise InputError(f"{value.origin}: {problem}")
+    for value in found.values():                  # a name that would break a line: refused before anything prints it
+        if isinstance(value.name, str) and not value.name.isprintable():
+            raise InputError(f"{value.origin}: {registry.name_problem(value.name)}")
     for value in found.values():                  # what the door put back while the file was imported
         value.events.extend(e for e in vars(module).get("__compare_events__", []) if e not in value.events)
     if not found:

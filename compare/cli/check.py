@@ -103,6 +103,7 @@ def run_check(args, recipe):
         return checked(args, recipe, seed, overrides)
     finally:
         integrity.broken()                      # in-process (tests, scripts): nothing the file replaced stays
+        integrity.end()
 
 
 def checked(args, recipe, seed, overrides):

@@ -180,7 +180,7 @@ class Guarded:
 
         @contextlib.contextmanager
         def kept():
-            integrity.remember()                # modules the user's code or an adapter imported since
+            integrity.more()                    # modules the user's code or an adapter imported since
             try:
                 yield
             except BaseException:

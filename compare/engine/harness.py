@@ -187,14 +187,18 @@ def lockstep(spec, data, subjects, references=(), on_step=None, params=None, kee
            "worst_by_kind": {}, "not_run": not_run, "unavailable": unavailable_here}
     integrity.begin()                                      # the judge's tools, as the run starts
     try:
-        with np.errstate(all="ignore"):
-            train(spec, data, runners, pairs, params, out, on_step, keep_step, sequential)
-    except KeyboardInterrupt:
-        out["interrupted"] = True
-    users = [key for key, runner in runners.items() if guard.needs_guard(runner)]
-    line = users and integrity.problem(", ".join(users))            # once more before the verdict
-    if line and not out.get("error"):
-        out["error"] = guard.describe(len(out["steps"]), ", ".join(users), guard.ImplementationFault(line))
+        try:
+            with np.errstate(all="ignore"):
+                train(spec, data, runners, pairs, params, out, on_step, keep_step, sequential)
+        except KeyboardInterrupt:
+            out["interrupted"] = True
+        users = [key for key, runner in runners.items() if guard.needs_guard(runner)]
+        line = users and integrity.problem(", ".join(users))            # once more before the verdict
+        if line and not out.get("error"):
+            out["error"] = guard.describe(len(out["steps"]), ", ".join(users), guard.ImplementationFault(line))
+    finally:
+        integrity.broken()                                 # whatever ended the run: put back, then forget
+        integrity.end()
     return out
 
 

@@ -7,7 +7,7 @@ A file that does `np.allclose = lambda *a, **k: True`, `np.abs = ...`, `builtins
 `compare.engine.check.RTOL = 1.0` would change what the judge computes or prints. So the
 attributes of the modules the judge is made of are remembered before the user's code runs
 (`begin`: when a run starts, or for check's command just before the user's file is imported;
-`remember` adds the modules imported since), and compared by identity after every call into the user's code
+`more` adds the modules imported since; `end`: forgotten when the run ends), and compared by identity after every call into the user's code
 (`broken`, from guard.Guarded, and once more before the verdict, harness.lockstep):
 
   - modules: builtins, math, operator, numpy and its submodules, this package and scratch (the
@@ -42,6 +42,20 @@ MEMORY = {}                 # module name -> (module, {attribute: value}); class
 HEAVY = ("compare.adapters.keras_model", "compare.adapters.torch_module")   # import torch, Keras: not loaded ahead
 HELD = []
 FOUND = []                  # the first name put back by put_back (the door), until problem() reports it                   # [True]: the next begin() keeps the memory taken before a user's file was imported
+
+
+def end():
+    """A run ended (after its last check): nothing is remembered until the next begins, so a caller's
+    own monkeypatch made after a run is never taken for the user's, nor undone."""
+    MEMORY.clear()
+    FOUND.clear()
+    HELD.clear()
+
+
+def more():
+    """Before a call into the user's code: the modules imported since, during a run only."""
+    if MEMORY:
+        remember()
 
 
 def begin(hold=False):
@@ -152,5 +166,3 @@ def problem(key):
     return (f"{key}: your code replaced {name} (a function or value the judge uses): a check cannot be judged "
             f"in a process where the judge's tools were replaced (put back; nothing is judged)")
 
-
-remember()
