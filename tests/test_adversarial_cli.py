@@ -300,3 +300,18 @@ def test_keras_models_whose_twins_would_differ_are_refused():
     with pytest.raises(compare.InputError, match=r"^your optimizer \(SGD\) has its apply_gradients replaced"):
         compare.keras_model(fresh(), optimizer, loss)
     assert compare.keras_model(fresh(), keras.optimizers.SGD(learning_rate=0.1), loss).sizes == [4, 8, 3]
+
+
+def test_a_declaration_under_the_main_guard_is_told_why_it_is_not_seen(tmp_path, capsys):
+    path = write(tmp_path, top="if __name__ == '__main__':\n    pass")
+    text = open(path).read().replace("mine = compare.functions", "if __name__ == '__main__':\n  mine = compare.functions")
+    text = text.replace("\n                         #NAME", "").replace("\n                         network=",
+                                                                         "\n                           network=")
+    open(path, "w").write(text.replace("\n                                      batch_size",
+                                       "\n                                        batch_size"))
+    code, out, err = run_here(capsys, path)
+    assert code == 2
+    assert err.splitlines() == [f"error: {path} declares no implementation: assign one at the top level, e.g. mine = "
+                                f"compare.functions(forward=..., backward=..., update=...) (see README, 'Check your "
+                                f"own network') (a declaration inside `if __name__ == \"__main__\":` does not run when "
+                                f"the file is checked: the file is imported, not run as a script)"]

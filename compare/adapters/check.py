@@ -305,9 +305,17 @@ def declared(module, path, entry=None):
     for value in found.values():                  # what the door put back while the file was imported
         value.events.extend(e for e in vars(module).get("__compare_events__", []) if e not in value.events)
     if not found:
+        hint = ""
+        try:
+            with open(path, encoding="utf-8", errors="replace") as f:
+                if any("__name__" in line and "__main__" in line for line in f):
+                    hint = (" (a declaration inside `if __name__ == \"__main__\":` does not run when the file is "
+                            "checked: the file is imported, not run as a script)")
+        except OSError:
+            pass
         raise InputError(f"{path} declares no implementation: assign one at the top level, e.g. "
                          f"mine = compare.functions(forward=..., backward=..., update=...) (see README, "
-                         f"'Check your own network')")
+                         f"'Check your own network'){hint}")
     if entry:
         chosen = []
         for want in (s.strip() for s in entry.split(",") if s.strip()):

@@ -8,6 +8,8 @@
   130  EXIT_INTERRUPTED  Ctrl-C (or SIGTERM/SIGHUP); the verdict never says PASS for such a run
 """
 
+import unicodedata
+
 EXIT_OK = 0
 EXIT_MISMATCH = 1
 EXIT_INPUT = 2
@@ -44,8 +46,6 @@ def one_line(text):
     text = str(text)
     if text.isprintable():
         return text
-    import unicodedata
-
     out = []
     for c in text:
         if c.isprintable() or c == " ":
