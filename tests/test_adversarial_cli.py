@@ -315,3 +315,19 @@ def test_a_declaration_under_the_main_guard_is_told_why_it_is_not_seen(tmp_path,
                                 f"compare.functions(forward=..., backward=..., update=...) (see README, 'Check your "
                                 f"own network') (a declaration inside `if __name__ == \"__main__\":` does not run when "
                                 f"the file is checked: the file is imported, not run as a script)"]
+
+
+def test_a_process_the_file_forked_does_not_outlive_the_check(tmp_path):
+    """A process forked at import that prints two seconds later: ended with the child, before the
+    verdict, which stays the last line."""
+    path = write(tmp_path, top="import os, sys, time\nif os.fork() == 0:\n    time.sleep(2)\n"
+                               "    print('MISMATCH: from a leftover process', flush=True)\n    os._exit(0)")
+    out = tmp_path / "out.txt"
+    with open(out, "w") as f:
+        done = subprocess.run([sys.executable, "-m", "compare", "check", path, "--against", "scratch", "--steps", "2",
+                               "--quiet"], stdout=f, stderr=subprocess.PIPE, text=True, timeout=120)
+    import time
+    time.sleep(3)
+    assert done.returncode == 0 and done.stderr == ""
+    lines = out.read_text().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("PASS: 2 steps")

@@ -17,7 +17,9 @@ The rule: exit 0 only when the child sent a PASS verdict, said which exit code t
 and this process printed the verdict. A child that ends any other way (os._exit, SystemExit or a
 BaseException escaping your code, a fatal signal, --step-timeout) is the implementation's failure:
 one line on stderr naming your file and line where they are known, exit 1, and a --json report
-whose verdict is 'error' (or 'interrupted' after a signal to this process).
+whose verdict is 'error' (or 'interrupted' after a signal to this process). Once the child has
+ended, what is left of its process group (a process your code forked) is ended too, before the
+verdict is printed: nothing your code started prints after it.
 
 Where the output goes: the child's standard output is this one's (your prints and the tables), and
 the verdict is printed here after the child has ended, so it comes last. With `--json -` the child's
@@ -207,11 +209,20 @@ class Supervisor:
             done, status = os.waitpid(pid, 0 if ending else os.WNOHANG)
             if done:
                 self.status = status
+                self.end_group()
                 while self.fd is not None and select.select([self.fd], [], [], 0)[0]:
                     self.read(0)                    # what it said last
                 break
             self.watch_the_clock()
         return self.decide(private)
+
+    def end_group(self):
+        """The child has ended: end what your code started in its process group (a process it forked
+        that would go on running, and printing, after the verdict), before the verdict is printed."""
+        try:
+            os.killpg(self.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
 
     def next_wake(self):
         return 0.02 if self.fd is None else 0.5
