@@ -140,10 +140,14 @@ class Streams:
         """-> [what was put back, in words]"""
         changed = []
         for fd, (copy, before) in self.fds.items():
-            if identity(fd) != before:
-                os.dup2(copy, fd)
-                changed.append(f"file descriptor {fd} ({'stdout' if fd == 1 else 'stderr'})")
-            os.close(copy)
+            try:
+                if identity(fd) != before:
+                    os.dup2(copy, fd)
+                    changed.append(f"file descriptor {fd} ({'stdout' if fd == 1 else 'stderr'})")
+                os.close(copy)
+            except OSError:                        # the call closed our copy too (a loop closing every fd)
+                changed.append(f"file descriptor {fd} ({'stdout' if fd == 1 else 'stderr'}: closed, with the copy "
+                               f"kept to put it back)")
         for name, before in zip(("stdout", "stderr"), self.objects):
             now = getattr(sys, name)
             if now is not before:
