@@ -331,3 +331,54 @@ def test_a_process_the_file_forked_does_not_outlive_the_check(tmp_path):
     assert done.returncode == 0 and done.stderr == ""
     lines = out.read_text().splitlines()
     assert len(lines) == 1 and lines[0].startswith("PASS: 2 steps")
+
+
+CS231N = """import numpy as np
+import compare
+
+class TwoLayerNet:
+    def __init__(self, input_size=4, hidden_size=6, output_size=3, std=1e-1):
+        self.params = {"W1": std * np.random.randn(input_size, hidden_size), "b1": np.zeros(hidden_size),
+                       "W2": std * np.random.randn(hidden_size, output_size), "b2": np.zeros(output_size)}
+
+    def loss(self, X, y=None, reg=0.0):
+        W1, b1, W2, b2 = self.params["W1"], self.params["b1"], self.params["W2"], self.params["b2"]
+        N = X.shape[0]
+        h = np.maximum(0, X.dot(W1) + b1)
+        scores = h.dot(W2) + b2
+        if y is None:
+            return scores
+        #MUT
+        s = scores - scores.max(axis=1, keepdims=True)
+        p = np.exp(s) / np.exp(s).sum(axis=1, keepdims=True)
+        loss = -np.log(p[np.arange(N), y]).mean()
+        d = p.copy(); d[np.arange(N), y] -= 1; d /= N
+        grads = {"W2": h.T.dot(d), "b2": d.sum(axis=0)}
+        dh = d.dot(W2.T) * (h > 0)
+        grads["W1"] = X.T.dot(dh); grads["b1"] = dh.sum(axis=0)
+        #GRADS
+        return loss, grads
+
+net = TwoLayerNet()
+mine = compare.network_class(net, "cs231n", network=dict(batch_size=5, lr=0.1))
+"""
+
+
+def test_cs231n_loss_that_changes_its_y_in_place_is_an_error(tmp_path, capsys):
+    path = tmp_path / "net.py"
+    path.write_text(CS231N.replace("#MUT", "y[:] = 0"))
+    code, out, err = run_here(capsys, str(path))
+    assert code == 1 and err == ""
+    assert error_head(out) == ("ERROR: mine: your loss(X, y) changed its input y (the labels) in place: compute on a "
+                               "new array (never write into y)")
+
+
+def test_cs231n_wrong_labels_are_a_mismatch_diagnosed_without_a_crash(tmp_path, capsys):
+    """A loss that differs where nothing before it was compared: the diagnosis once formatted every
+    kind's words with the loss's layer (None): exit 3."""
+    path = tmp_path / "net.py"
+    path.write_text(CS231N.replace("#MUT", "y = y.copy(); y[:] = 0"))
+    code, out, err = run_here(capsys, str(path))
+    assert code == 1 and err == ""
+    assert out.splitlines()[-1].startswith("MISMATCH: first divergence at step 1, mine vs scratch: loss[]: ")
+    assert "the loss differs, and the difference may be in the forward pass or the loss formula" in out

@@ -260,8 +260,14 @@ class Cs231nRun:
         m, sizes, layout = X.shape[0], self.spec.sizes, CS231N_LAYOUT
         Xu, y = convert.batch_to_layout(X, layout), convert.targets_to_layout(Y, layout)
         method = self.net.loss
+        labels = np.array(y)                       # y is derived here: the guard cannot see a change to it
         record = {f"Z{self.L}": np.array(values.check_tensor(f"Z{self.L}", self.loss(Xu), "loss(X)", method))}
         result = self.loss(Xu, y)
+        if not np.array_equal(y, labels):
+            owner = self.door.owner
+            raise guard.InputChanged(f"{getattr(owner, 'label', 'mine')}: your loss(X, y) changed its input y (the "
+                                     f"labels) in place: compute on a new array (never write into y)",
+                                     guard.where(getattr(owner, "origin", None)))
         if not isinstance(result, (tuple, list)) or len(result) != 2 or not isinstance(result[1], dict):
             raise UserCodeFailed(f"your loss(X, y) returned {values.container_words(result)}, not (loss, grads) with "
                                  f"grads a dict", "TypeError", values.function_frames(method))
