@@ -21,6 +21,9 @@ What the door guarantees, whatever the user's code does:
   user's code left and puts the caller's back. So an unseeded `np.random.rand` in init_params gives
   the same weights run after run (the stream the user's program would see after np.random.seed(seed)),
   and the caller's generators are as they were.
+- **It cannot replace the judge's tools.** Python's builtins replaced inside are put back as the
+  call ends, and the name is reported as the implementation's failure; the rest of what the judge
+  is made of (NumPy, this package) is compared after each step (compare/engine/integrity.py).
 - **Its failures are told at the user's line.** An exception leaving the user's code is marked with
   the frames up to the last one in the user's own files (`remote_frames`, read by
   engine.judge.describe_exception as it reads the worker's), so the report names the user's line,
@@ -43,6 +46,7 @@ import traceback
 
 import numpy as np
 
+from ..engine import integrity
 from ..engine.errors import UserCodeFailed  # noqa: F401 - raised here, defined with the other endings
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -136,10 +140,14 @@ class Streams:
         """-> [what was put back, in words]"""
         changed = []
         for fd, (copy, before) in self.fds.items():
-            if identity(fd) != before:
-                os.dup2(copy, fd)
-                changed.append(f"file descriptor {fd} ({'stdout' if fd == 1 else 'stderr'})")
-            os.close(copy)
+            try:
+                if identity(fd) != before:
+                    os.dup2(copy, fd)
+                    changed.append(f"file descriptor {fd} ({'stdout' if fd == 1 else 'stderr'})")
+                os.close(copy)
+            except OSError:                        # the call closed our copy too (a loop closing every fd)
+                changed.append(f"file descriptor {fd} ({'stdout' if fd == 1 else 'stderr'}: closed, with the copy "
+                               f"kept to put it back)")
         for name, before in zip(("stdout", "stderr"), self.objects):
             now = getattr(sys, name)
             if now is not before:
@@ -234,6 +242,7 @@ class Boundary:
             frames = user_frames(error.__traceback__)
             raise UserCodeFailed(describe_exit(error, role, frames), type(error).__name__, frames) from None
         finally:
+            integrity.put_back()                   # Python's builtins, which the lines below use (integrity.py)
             if self.states is not None:
                 self.states = Generators.current()
                 Generators.install(caller_states)

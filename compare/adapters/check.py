@@ -77,7 +77,8 @@ def resolve_spec(items, spec, recipe, steps, overrides):
         given = {k: v for k, v in (overrides or {}).items() if v is not None and k != "full_batch"}
         fields = {**items[0].network(), **given}
         if not fields.get("sizes") or not fields.get("activations"):
-            raise InputError(f"the network of {items[0].label} cannot be read from its code: give a spec "
+            at = f"{items[0].origin}: " if items[0].origin else ""        # the declaration's file and line
+            raise InputError(f"{at}the network of {items[0].label} cannot be read from its code: give a spec "
                              f"(compare.Spec), a recipe (--recipe), or --sizes and --activations")
         spec = Spec(**{"epochs": None, "steps": DEFAULT_STEPS, "batch_size": None, **fields})
     spec = check_spec(spec)
@@ -307,12 +308,23 @@ def declared(module, path, entry=None):
             if value.origin is None:
                 value.origin = f"{path}"
             found[variable] = value
+    for value in found.values():                  # a name that would break a line: refused before anything prints it
+        if isinstance(value.name, str) and not value.name.isprintable():
+            raise InputError(f"{value.origin}: {registry.name_problem(value.name)}")
     for value in found.values():                  # what the door put back while the file was imported
         value.events.extend(e for e in vars(module).get("__compare_events__", []) if e not in value.events)
     if not found:
+        hint = ""
+        try:
+            with open(path, encoding="utf-8", errors="replace") as f:
+                if any("__name__" in line and "__main__" in line for line in f):
+                    hint = (" (a declaration inside `if __name__ == \"__main__\":` does not run when the file is "
+                            "checked: the file is imported, not run as a script)")
+        except OSError:
+            pass
         raise InputError(f"{path} declares no implementation: assign one at the top level, e.g. "
                          f"mine = compare.functions(forward=..., backward=..., update=...) (see README, "
-                         f"'Check your own network')")
+                         f"'Check your own network'){hint}")
     if entry:
         chosen = []
         for want in (s.strip() for s in entry.split(",") if s.strip()):

@@ -33,7 +33,7 @@ import inspect
 
 import numpy as np
 
-from ..engine import convert
+from ..engine import convert, guard
 from ..engine.errors import InputError
 from . import values
 from .base import UserImplementation
@@ -191,6 +191,17 @@ class NielsenRun:
         Yc = convert.targets_to_layout(Y, NIELSEN_LAYOUT)
         return [Xc[:, [i]] for i in range(Xc.shape[1])], [Yc[:, [i]] for i in range(Yc.shape[1])]
 
+    def unchanged(self, xs, ys, given, role):
+        """The columns x and y handed to the class are the batch's still: one that `role` changed in
+        place is the implementation's failure (guard.InputChanged), as a changed X is for any adapter."""
+        for name, parts, before in (("x", xs, given[0]), ("y", ys, given[1])):
+            if not np.array_equal(np.hstack(parts), before):
+                owner = self.door.owner
+                raise guard.InputChanged(
+                    f"{getattr(owner, 'label', 'mine')}: your {role} changed its input {name} (an example of the "
+                    f"batch) in place: compute on a new array ({name} = {name} / 255, not {name} /= 255)",
+                    guard.where(getattr(owner, "origin", None)))
+
     def outputs(self, xs):
         with self.door.calling("feedforward"):            # one door for the batch's examples (cheaper)
             outs = [self.net.feedforward(x) for x in xs]
@@ -200,19 +211,23 @@ class NielsenRun:
     def step(self, X, Y):
         m, sizes = X.shape[0], self.spec.sizes
         xs, ys = self.columns(X, Y)
+        given = (np.hstack(xs), np.hstack(ys))
         record = {f"A{self.L}": self.outputs(xs)}
+        self.unchanged(xs, ys, given, "feedforward")
         sum_b = sum_w = None
         with self.door.calling("backprop"):
-            results = [self.net.backprop(x, y) for x, y in zip(xs, ys)]
-        for result in results:
-            nabla_b, nabla_w = gradient_lists(result, self.L, "backprop", self.net.backprop)
-            sum_b = list(nabla_b) if sum_b is None else [s + n for s, n in zip(sum_b, nabla_b)]
-            sum_w = list(nabla_w) if sum_w is None else [s + n for s, n in zip(sum_w, nabla_w)]
+            for x, y in zip(xs, ys):     # each result summed before the next call, as update_mini_batch does:
+                result = self.net.backprop(x, y)      # a backprop handing back buffers it fills is right there
+                nabla_b, nabla_w = gradient_lists(result, self.L, "backprop", self.net.backprop)
+                sum_b = [np.array(n) for n in nabla_b] if sum_b is None else [s + n for s, n in zip(sum_b, nabla_b)]
+                sum_w = [np.array(n) for n in nabla_w] if sum_w is None else [s + n for s, n in zip(sum_w, nabla_w)]
+        self.unchanged(xs, ys, given, "backprop")
         for l in range(1, self.L + 1):
             record[f"dW{l}"] = np.asarray(sum_w[l - 1]) / m * self.scale
             record[f"db{l}"] = np.asarray(sum_b[l - 1]) / m * self.scale
         with self.door.calling("update_mini_batch"):
             self.net.update_mini_batch(list(zip(xs, ys)), self.spec.lr * self.scale)
+        self.unchanged(xs, ys, given, "update_mini_batch")
         for l in range(1, self.L + 1):
             for name, kept in ((f"W{l}", "weights"), (f"b{l}", "biases")):
                 held = getattr(self.net, kept, None)
@@ -245,8 +260,14 @@ class Cs231nRun:
         m, sizes, layout = X.shape[0], self.spec.sizes, CS231N_LAYOUT
         Xu, y = convert.batch_to_layout(X, layout), convert.targets_to_layout(Y, layout)
         method = self.net.loss
+        labels = np.array(y)                       # y is derived here: the guard cannot see a change to it
         record = {f"Z{self.L}": np.array(values.check_tensor(f"Z{self.L}", self.loss(Xu), "loss(X)", method))}
         result = self.loss(Xu, y)
+        if not np.array_equal(y, labels):
+            owner = self.door.owner
+            raise guard.InputChanged(f"{getattr(owner, 'label', 'mine')}: your loss(X, y) changed its input y (the "
+                                     f"labels) in place: compute on a new array (never write into y)",
+                                     guard.where(getattr(owner, "origin", None)))
         if not isinstance(result, (tuple, list)) or len(result) != 2 or not isinstance(result[1], dict):
             raise UserCodeFailed(f"your loss(X, y) returned {values.container_words(result)}, not (loss, grads) with "
                                  f"grads a dict", "TypeError", values.function_frames(method))

@@ -181,6 +181,34 @@ def read_optimizer(optimizer):
     return fields, config
 
 
+REPLACEABLE = {"model": ("call", "train_step", "compute_loss"), "layer": ("call",),
+               "optimizer": ("apply_gradients", "apply", "update_step", "minimize"), "loss": ("call",)}
+
+
+def unmirrored(model, optimizer, loss):
+    """Why the float64 twins (built from classes and configs) would not train as the user's objects
+    do, or None. A method set on an object (`model.call = ...`, `optimizer.apply_gradients = ...`)
+    is in no config, and a frozen layer (trainable=False) would still be trained by the twins' tape:
+    each once passed, judged on code the user's training does not run."""
+    layers = chain(model)
+    if not model.trainable:
+        return "the model is frozen (model.trainable = False): the twins train every Dense layer: not mirrored"
+    for layer in layers:
+        if not layer.trainable:
+            return (f"layer {layer.name!r} ({type(layer).__name__}) is frozen (trainable=False): the twins train every "
+                    f"Dense layer: not mirrored")
+    for what, obj in (("model", model), *(("layer", layer) for layer in layers), ("optimizer", optimizer),
+                      ("loss", loss)):
+        mine = vars(obj) if obj is not None and hasattr(obj, "__dict__") else {}
+        for method in REPLACEABLE[what]:
+            if callable(mine.get(method)):
+                named = f"layer {obj.name!r}" if what == "layer" else f"{what} ({type(obj).__name__})"
+                return (f"your {named} has its {method} replaced on the object ({method} = ...): the check builds "
+                        f"float64 twins from the classes and configs, which would not run it: declare the objects as "
+                        f"Keras gives them")
+    return None
+
+
 class KerasModel(UserImplementation):
     convention = "keras"
 
@@ -190,6 +218,9 @@ class KerasModel(UserImplementation):
         self.model, self.name, self.origin = model, name, origin
         self.loss, self.loss_fields, self.from_logits = as_loss(loss)
         self.dense, self.activations, self.sizes = read_layers(model)
+        problem = unmirrored(model, optimizer, loss)
+        if problem:
+            raise InputError(problem)
         if self.from_logits:
             fused = FUSED[self.loss_fields["loss"]]
             if self.activations[-1] != "linear":

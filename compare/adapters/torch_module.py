@@ -180,6 +180,43 @@ def read_optimizer(optimizer):
     return fields
 
 
+def unmirrored(optimizer):
+    """Why the copy of the user's optimizer that a run steps would not do what theirs does, or None.
+    A torch optimizer is copied as its state (torch's __getstate__: defaults, state, param_groups):
+    a method set on the object (`optimizer.step = ...`, `zero_grad`) and step hooks
+    (register_step_pre_hook, register_step_post_hook) are not copied, so the check would judge an
+    optimizer other than the one the user trains with (one that never learned passed). The hooks
+    every torch optimizer and module obeys (torch.optim.optimizer.register_optimizer_step_pre_hook,
+    torch.nn.modules.module.register_module_forward_hook, ...) would act on the torch reference too."""
+    import torch.nn.modules.module as modules
+    import torch.optim.optimizer as optimizers
+
+    kind = "torch.optim" if optimizer is None else type(optimizer).__name__
+    for where, names in ((optimizers, ("_global_optimizer_pre_hooks", "_global_optimizer_post_hooks")),
+                         (modules, ("_global_forward_hooks", "_global_forward_pre_hooks", "_global_backward_hooks",
+                                    "_global_backward_pre_hooks", "_global_parameter_registration_hooks",
+                                    "_global_buffer_registration_hooks", "_global_module_registration_hooks"))):
+        for name in names:
+            if len(getattr(where, name, None) or ()):
+                what = name.strip("_").replace("global_", "").replace("_hooks", "").replace("_", " ")
+                return (f"a global {what} hook is registered with torch (torch's register_..._{what.replace(' ', '_')}"
+                        f"_hook): it would act on the torch reference as on your model, so the check could not tell "
+                        f"them apart: remove it")
+    if optimizer is None:
+        return None
+    twin = copy.deepcopy(optimizer)
+    mine, kept = vars(optimizer), vars(twin)
+    for name, value in mine.items():
+        if name not in kept and not name.startswith("_") and callable(value):
+            return (f"your {kind}'s {name} was replaced on the object ({name} = ...): the check steps a copy of "
+                    f"the optimizer, which would not have it: declare the optimizer as torch.optim gives it")
+        if name.startswith("_optimizer_step_") and name.endswith("hooks") and len(value or ()) > len(kept.get(name) or ()):
+            when = "pre" if "pre" in name else "post"
+            return (f"your {kind} has a step {when}-hook (register_step_{when}_hook): the check steps a copy of "
+                    f"the optimizer, which would not run it: declare the optimizer without the hook")
+    return None
+
+
 class TorchModule(UserImplementation):
     convention = "torch"
 
@@ -190,6 +227,13 @@ class TorchModule(UserImplementation):
         linears, _, self.activations = read_layers(model, loss)
         self.sizes = [linears[0][1].in_features] + [m.out_features for _, m in linears]
         self.settings = read_optimizer(optimizer)
+        frozen = [name for name, p in model.named_parameters() if not p.requires_grad]
+        if frozen:
+            raise InputError(f"{frozen[0]} is frozen (requires_grad=False): every parameter of the Linear layers is "
+                             f"trained and compared: not mirrored")
+        problem = unmirrored(optimizer)
+        if problem:
+            raise InputError(problem)
         if optimizer is not None:
             ours = {id(p) for p in model.parameters()}
             theirs = [p for g in optimizer.param_groups for p in g["params"]]

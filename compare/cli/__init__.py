@@ -13,7 +13,8 @@ import importlib
 import sys
 
 from ..engine import caller_state
-from ..engine.errors import EXIT_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_MISMATCH, EXIT_OK, InputError, UserCodeFailed
+from ..engine.errors import (EXIT_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_MISMATCH, EXIT_OK, InputError,
+                             UserCodeFailed, one_line)
 
 # name -> (module in compare/cli, one-line description); a recipe name runs compare/cli/run.py
 COMMANDS = {
@@ -67,10 +68,10 @@ def main(argv=None):
             silence_stdout()
         return code
     except InputError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {one_line(error)}", file=sys.stderr)
         return EXIT_INPUT
     except UserCodeFailed as error:    # the user's code failed outside a run (while its file was imported)
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {one_line(error)}", file=sys.stderr)
         return EXIT_MISMATCH
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -132,6 +133,6 @@ def internal_error(error):
         saved = f"; traceback saved to {path}"
     except OSError:
         saved = ""
-    print(f"internal error of framework-mirror (not your code): {type(error).__name__}: {error}{place}{saved}",
+    print(one_line(f"internal error of framework-mirror (not your code): {type(error).__name__}: {error}{place}{saved}"),
           file=sys.stderr)
     return EXIT_INTERNAL

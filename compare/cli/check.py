@@ -87,9 +87,7 @@ def main(argv):
 
 def run_check(args, recipe):
     """main's work once the options are checked: import the file, run the check, print the report."""
-    from ..adapters.check import check, declared, load_file, resolve_against, resolve_spec
-    from ..engine.run import random_data
-    from ..engine import frameworks
+    from ..engine import integrity
     from ..engine.spec import Spec
 
     overrides = {"sizes": args.sizes, "activations": args.activations, "loss": args.loss, "lr": args.lr,
@@ -100,6 +98,20 @@ def run_check(args, recipe):
     overrides["full_batch"] = args.full_batch or None
     overrides.update(rule_changes(args))
     seed = args.seed if args.seed is not None else (recipe.spec.seed if recipe else Spec.seed)
+    integrity.begin(hold=True)                  # what the judge is made of, before the file can replace it
+    try:
+        return checked(args, recipe, seed, overrides)
+    finally:
+        integrity.broken()                      # in-process (tests, scripts): nothing the file replaced stays
+        integrity.end()
+
+
+def checked(args, recipe, seed, overrides):
+    """run_check's work once what the judge is made of is remembered."""
+    from ..adapters.check import check, declared, load_file, resolve_against, resolve_spec
+    from ..engine.run import random_data
+    from ..engine import frameworks
+
     with child.calling(args.file, "import"):    # the file's code runs here, through the door (boundary.py)
         module = load_file(args.file, seed)
     child.own_stdout()

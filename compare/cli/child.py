@@ -38,8 +38,9 @@ def in_child():
 
 
 def send(**message):
-    """One message to the supervisor: a line of JSON on the status pipe (written whole)."""
-    if not in_child():
+    """One message to the supervisor: a line of JSON on the status pipe (written whole). Only the
+    tool speaks here: a call from the user's code (`child.say('PASS', verdict='pass')`) is dropped."""
+    if not in_child() or from_user(2):
         return
     data = (json.dumps(message) + "\n").encode()
     try:
@@ -53,7 +54,7 @@ def say(text, stream=None, verdict=None):
     """Print the run's last words (the verdict, what went wrong after it): here, or in the child
     through the supervisor, which prints them after the child has ended."""
     stream = stream or sys.stdout
-    if not in_child():
+    if not in_child() or from_user(2):         # the user's code printing a verdict of its own: a print
         print(text, file=stream)
         return
     send(say=text, stream="err" if stream is sys.stderr else "out", verdict=verdict)
@@ -62,6 +63,8 @@ def say(text, stream=None, verdict=None):
 def leave(code):
     """End the process with `code` (compare/__main__.py); in the child, tell the supervisor first
     that the tool chose it."""
+    if from_user(2):                           # the user's code choosing the tool's exit code: its os._exit
+        user_exit(code, depth=2)
     send(exit=code)
     REAL_EXIT(code)
 
@@ -81,10 +84,19 @@ def escaped(error):
     REAL_EXIT(EXIT_MISMATCH)
 
 
-def user_exit(status):
+def from_user(depth):
+    """Whether the function `depth` frames up (1: the caller of the function calling this) is the
+    user's code."""
+    try:
+        return is_user(sys._getframe(depth).f_code.co_filename)
+    except ValueError:                          # no such frame
+        return False
+
+
+def user_exit(status, depth=1):
     """os._exit in the child: say who called it and from where, then end the process."""
     if in_child():
-        frame = sys._getframe(1)
+        frame = sys._getframe(depth)
         send(ended=f"os._exit({status!r})", where=place(frame.f_code.co_filename, frame.f_lineno),
              function=frame.f_code.co_name)
     REAL_EXIT(status)

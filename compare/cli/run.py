@@ -3,7 +3,7 @@ import json
 import sys
 
 from ..data import recipes
-from ..engine.errors import EXIT_INTERRUPTED, EXIT_MISMATCH, EXIT_OK
+from ..engine.errors import EXIT_INTERRUPTED, EXIT_MISMATCH, EXIT_OK, one_line
 from ..engine.spec import DTYPES, OPTIMIZERS, REDUCTIONS
 from .child import say, send
 from .common import add_output_options, add_rule_options, load_data, Parser, finite_float, frameworks_list, positive_int, progress, resolve_spec, total_steps
@@ -164,7 +164,7 @@ def finish(report, args, every, spec, data):
     print_report(report, shown, every)
     sys.stdout.flush()                              # the verdict first, then what went wrong
     for what, why in failed.items():
-        say(f"error: --{what} {why}", sys.stderr)
+        say(f"error: --{what} {one_line(why)}", sys.stderr)
     code = exit_code(report)
     if args.json == "-":                            # the JSON last, alone on the standard output
         args.json_stdout.write(json.dumps(report.to_json(), indent=1, allow_nan=False) + "\n")

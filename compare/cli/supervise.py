@@ -17,7 +17,9 @@ The rule: exit 0 only when the child sent a PASS verdict, said which exit code t
 and this process printed the verdict. A child that ends any other way (os._exit, SystemExit or a
 BaseException escaping your code, a fatal signal, --step-timeout) is the implementation's failure:
 one line on stderr naming your file and line where they are known, exit 1, and a --json report
-whose verdict is 'error' (or 'interrupted' after a signal to this process).
+whose verdict is 'error' (or 'interrupted' after a signal to this process). Once the child has
+ended, what is left of its process group (a process your code forked) is ended too, before the
+verdict is printed: nothing your code started prints after it.
 
 Where the output goes: the child's standard output is this one's (your prints and the tables), and
 the verdict is printed here after the child has ended, so it comes last. With `--json -` the child's
@@ -36,7 +38,7 @@ import sys
 import time
 
 from ..engine import interrupts
-from ..engine.errors import EXIT_INTERRUPTED, EXIT_MISMATCH, EXIT_OK
+from ..engine.errors import EXIT_INTERRUPTED, EXIT_MISMATCH, EXIT_OK, one_line
 from .child import STATE_BYTES, become_child, flush_quietly, in_child, last_user_frame, read_state
 from .common import seconds_from_environment
 
@@ -207,11 +209,20 @@ class Supervisor:
             done, status = os.waitpid(pid, 0 if ending else os.WNOHANG)
             if done:
                 self.status = status
+                self.end_group()
                 while self.fd is not None and select.select([self.fd], [], [], 0)[0]:
                     self.read(0)                    # what it said last
                 break
             self.watch_the_clock()
         return self.decide(private)
+
+    def end_group(self):
+        """The child has ended: end what your code started in its process group (a process it forked
+        that would go on running, and printing, after the verdict), before the verdict is printed."""
+        try:
+            os.killpg(self.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
 
     def next_wake(self):
         return 0.02 if self.fd is None else 0.5
@@ -236,7 +247,7 @@ class Supervisor:
             self.noticed[(impl, since)] = notice_at * 2
             where, function = self.stack()
             at = f" ({function} at {where})" if where else ""
-            print(f"{during(impl, what, step)}: still running after {running:.0f} s{at}; "
+            print(f"{one_line(during(impl, what, step))}: still running after {running:.0f} s{at}; "
                   f"--step-timeout SECONDS ends such a call as the implementation's failure", file=sys.stderr,
                   flush=True)
 
@@ -281,6 +292,7 @@ class Supervisor:
             line, verdict, code = "interrupted", "interrupted", EXIT_INTERRUPTED
         else:
             line, verdict, code = self.failure(), "error", EXIT_MISMATCH
+        line = one_line(line)                       # your file's path, your exception's text: one line
         print(line if verdict == "interrupted" else f"error: {line}", file=sys.stderr, flush=True)
         self.write_report(verdict, line)
         return code
@@ -290,7 +302,7 @@ class Supervisor:
         for text, stream in self.words:
             out = sys.stderr if stream == "err" or self.to_stdout else sys.stdout
             try:
-                print(text, file=out, flush=True)
+                print(text if stream == "out" else one_line(text), file=out, flush=True)
             except BrokenPipeError:                 # the reader left: the verdict's exit code stands
                 from . import silence_stdout
                 silence_stdout()

@@ -305,13 +305,15 @@ def unseen_words(kind, layer, unseen, spec):
     """A backward tensor differs but what it is computed from was not compared: say so, and where
     the difference can be (there, or in this step of backprop)."""
     L = spec.n_layers
-    where = {
-        "loss": "the forward pass or the loss formula",
-        "dZ": (f"the derivative of the loss or of the output activation ({spec.activations[-1]})" if layer == L else
-               f"dZ{layer + 1}, or the step back through layer {layer}, dZ{layer} = (W{layer + 1}ᵀ · dZ{layer + 1}) ⊙ "
-               f"{spec.activations[layer - 1]}'(Z{layer})"),
-        "dW": f"dZ{layer} (the derivative of the loss or of an activation), or dW{layer} = dZ{layer} · A{layer - 1}ᵀ itself",
-        "db": f"dZ{layer} (the derivative of the loss or of an activation), or db{layer} = the sum of dZ{layer} over the examples",
-    }[kind]
+    where = {                                   # formatted for `kind` only: the loss has no layer (None)
+        "loss": lambda: "the forward pass or the loss formula",
+        "dZ": lambda: (f"the derivative of the loss or of the output activation ({spec.activations[-1]})"
+                       if layer == L else f"dZ{layer + 1}, or the step back through layer {layer}, dZ{layer} = "
+                                          f"(W{layer + 1}ᵀ · dZ{layer + 1}) ⊙ {spec.activations[layer - 1]}'(Z{layer})"),
+        "dW": lambda: f"dZ{layer} (the derivative of the loss or of an activation), or dW{layer} = dZ{layer} · "
+                      f"A{layer - 1}ᵀ itself",
+        "db": lambda: f"dZ{layer} (the derivative of the loss or of an activation), or db{layer} = the sum of "
+                      f"dZ{layer} over the examples",
+    }[kind]()
     name = "the loss" if kind == "loss" else f"{kind}{layer}"
     return [f"{unseen}: {name} differs, and the difference may be in {where}"]

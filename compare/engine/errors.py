@@ -8,6 +8,8 @@
   130  EXIT_INTERRUPTED  Ctrl-C (or SIGTERM/SIGHUP); the verdict never says PASS for such a run
 """
 
+import unicodedata
+
 EXIT_OK = 0
 EXIT_MISMATCH = 1
 EXIT_INPUT = 2
@@ -34,3 +36,24 @@ class UserCodeFailed(Exception):
 
 class FrameworkUnavailable(InputError):
     """A framework the run asks for is not installed (or failed to import)."""
+
+
+def one_line(text):
+    """A message that holds strings of the user's (an exception's text, a name, a path) as the one
+    line it must stay: line breaks, carriage returns, terminal escapes and the other control and
+    format characters (ANSI colours, a bidi override) written as visible escapes (\\n, \\x1b,
+    \\u202e), so no user string can add a line, move the cursor or repaint what was printed."""
+    text = str(text)
+    if text.isprintable():
+        return text
+    out = []
+    for c in text:
+        if c.isprintable() or c == " ":
+            out.append(c)
+        elif c in "\n\r\t":
+            out.append({"\n": "\\n", "\r": "\\r", "\t": " "}[c])
+        elif unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn") or ord(c) < 0x100:
+            out.append(f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}")
+        else:                                       # other separators (U+00A0 and kin): a space
+            out.append(" ")
+    return "".join(out)

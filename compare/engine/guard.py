@@ -37,7 +37,7 @@ import linecache
 
 import numpy as np
 
-from . import registry
+from . import integrity, registry
 
 
 class ImplementationFault(Exception):
@@ -147,7 +147,8 @@ class Guarded:
     def step(self, X, Y):
         self.steps += 1
         given = {"X": (X, np.array(X)), "Y": (Y, np.array(Y)), **self.masks}
-        record = self.inner.step(given["X"][1], given["Y"][1])
+        with self.judge_kept():
+            record = self.inner.step(given["X"][1], given["Y"][1])
         self.verify(given, f"step {self.steps}")
         if not isinstance(record, dict):
             raise ImplementationFault(f"{self.key}: its step returned {type(record).__name__}, not a dict of named "
@@ -163,13 +164,32 @@ class Guarded:
 
     def predict_copy(self, X):
         mine = np.array(X)
-        A = self.inner.predict(mine)
+        with self.judge_kept():
+            A = self.inner.predict(mine)
         self.verify({"X": (X, mine)}, f"predict, after step {self.steps}")
         self.refuse_unreal("predict's output", A)
         if self.n_out is not None and np.shape(A) != (self.n_out, len(X)):
             raise ImplementationFault(f"{self.key}: predict gave outputs of shape {np.shape(A)} for {len(X)} examples, "
                                       f"not ({self.n_out}, {len(X)}) (units, examples)", self.place)
         return A
+
+    def judge_kept(self):
+        """Around a call into the user's code: what the judge is made of is put back after it, and
+        replacing it is the implementation's failure (compare/engine/integrity.py)."""
+        import contextlib
+
+        @contextlib.contextmanager
+        def kept():
+            integrity.more()                    # modules the user's code or an adapter imported since
+            try:
+                yield
+            except BaseException:
+                integrity.broken()              # put back; the exception stands
+                raise
+            line = integrity.problem(self.key)
+            if line:
+                raise ImplementationFault(line, self.place)
+        return kept()
 
     def verify(self, given, when):
         """Raise InputChanged for the first input whose copy no longer equals the harness's array."""

@@ -32,7 +32,7 @@ import numpy as np
 
 from scratch.initializers import initial_params
 
-from . import bounds, convert, diagnose, guard, masks as dropout, names, registry, worker
+from . import bounds, convert, diagnose, guard, integrity, masks as dropout, names, registry, worker
 from .check import TOLERANCES
 from .judge import (StepResult, accuracy, accuracy_of, before_step, describe_exception, find_divergence,  # noqa: F401
                     first_nonfinite, fold_worst, layout, lower_precision, measure_pair, not_compared)
@@ -185,11 +185,20 @@ def lockstep(spec, data, subjects, references=(), on_step=None, params=None, kee
            "first_nonfinite": None, "rtol": rtol, "evaluations": [], "tensors_checked": 0,
            "judged_checked": 0, "initial_params": params, "not_compared": {}, "final_outputs": {},
            "worst_by_kind": {}, "not_run": not_run, "unavailable": unavailable_here}
+    integrity.begin()                                      # the judge's tools, as the run starts
     try:
-        with np.errstate(all="ignore"):
-            train(spec, data, runners, pairs, params, out, on_step, keep_step, sequential)
-    except KeyboardInterrupt:
-        out["interrupted"] = True
+        try:
+            with np.errstate(all="ignore"):
+                train(spec, data, runners, pairs, params, out, on_step, keep_step, sequential)
+        except KeyboardInterrupt:
+            out["interrupted"] = True
+        users = [key for key, runner in runners.items() if guard.needs_guard(runner)]
+        line = users and integrity.problem(", ".join(users))            # once more before the verdict
+        if line and not out.get("error"):
+            out["error"] = guard.describe(len(out["steps"]), ", ".join(users), guard.ImplementationFault(line))
+    finally:
+        integrity.broken()                                 # whatever ended the run: put back, then forget
+        integrity.end()
     return out
 
 

@@ -85,6 +85,10 @@ def name_problem(name):
     """Why `name` cannot name an implementation (one line), or None when it can."""
     if not isinstance(name, str) or not name.strip():
         return f"an implementation's name must be a non-empty string, got {name!r}"
+    if not name.isprintable():
+        from .errors import one_line
+        return (f"an implementation's name must be printable, got '{one_line(name)}' (a line break, a tab, a "
+                f"terminal escape or another control character): use letters, digits, '-' and '_'")
     used = [c for c in RESERVED if c in name]
     if used:
         return (f"an implementation may not be called {name!r}: {' and '.join(map(repr, used))} "

@@ -12,6 +12,7 @@ import textwrap
 import numpy as np
 from tabulate import tabulate
 
+from ..engine.errors import one_line
 from ..engine.names import GROUPS as KINDS
 from ..engine.run import describe_divergence
 
@@ -368,11 +369,11 @@ def error_block(error):
     rows = [("step", error["step"]), ("implementation", error["framework"]), ("exception", error["exception"]),
             ("at", f"{error['file']}:{error['line']}"), ("code", (error.get("code") or "").strip())]
     if error.get("fault"):                  # a rule broken (its inputs changed, values not real numbers)
-        head = f"ERROR: {error['fault']}"
+        head = f"ERROR: {one_line(error['fault'])}"
         rows = [row for row in rows if row[0] != "exception" and (row[0] != "at" or error["file"])]
     else:
         head = "ERROR: an exception inside an implementation (a broken implementation, not a mismatch)"
-    return "\n".join([head] + [f"  {k:15s} {v}" for k, v in rows])
+    return "\n".join([head] + [f"  {k:15s} {one_line(v)}" for k, v in rows])   # a line each, whatever the user's strings
 
 
 def data_caveat(info):
@@ -386,7 +387,10 @@ def verdict_line(report):
     """The one line (or error block) that ends every run, with the data's caveat when the data
     are not the canonical ones. Only the verdict 'pass' says PASS."""
     caveat = data_caveat(report.config.get("data"))
+    s = report.summary
     line = judgement_line(report)
+    if not (s["verdict"] != "interrupted" and s.get("error")):      # one line (an error is its block of lines)
+        line = one_line(line)
     return f"{line}; data: {caveat}" if caveat else line
 
 
