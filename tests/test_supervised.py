@@ -200,10 +200,19 @@ def test_quiet_prints_the_verdict_last(tmp_path):
     path, _ = user_file(tmp_path, "prints.py", top="print('PASS: not the verdict')\n",
                         forward="print('from forward')")
     result = check(path.name, "--quiet", folder=tmp_path)
-    lines = result.stdout.splitlines()
-    assert result.returncode == 0 and result.stderr == ""
-    assert lines[:-1] == ["PASS: not the verdict"] + ["from forward"] * (len(lines) - 2)
-    assert lines[-1].startswith("PASS: 3 steps, 48 tensors judged")
+    lines = result.stdout.splitlines()                  # the verdict alone: the user's prints on stderr
+    assert result.returncode == 0 and len(lines) == 1 and lines[0].startswith("PASS: 3 steps, 48 tensors judged")
+    printed = result.stderr.splitlines()
+    assert printed == ["PASS: not the verdict"] + ["from forward"] * (len(printed) - 1) and len(printed) > 1
+
+
+def test_quiet_with_a_file_that_prints_pass_and_exits_has_no_pass_on_stdout(tmp_path):
+    path, _ = user_file(tmp_path, "forger.py", top="", forward="print('from forward')")
+    path.write_text(path.read_text() + "\nprint('PASS: everything agrees')\nexit()\n")
+    result = check(path.name, "--quiet", folder=tmp_path)
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.splitlines()[0] == "PASS: everything agrees"
+    assert result.stderr.splitlines()[-1].startswith("error: your file forger.py (while it was imported) called exit()")
 
 
 @pytest.mark.parametrize("forward, verdict, code", [("print('from forward')", "pass", 0),

@@ -209,7 +209,7 @@ def become_child(status_w, life_r, dump, block, quiet_stdout):
         os.setpgid(0, 0)                        # a group of its own: the terminal's Ctrl-C reaches the supervisor
     except OSError:
         pass
-    if quiet_stdout:                            # --json -: everything printed goes to the standard error
+    if quiet_stdout:                            # --json - or --quiet: everything printed goes to the standard error
         os.dup2(2, 1)
     CHILD["stdout"] = (sys.stdout, os.dup(1))
     faulthandler.enable(file=dump, all_threads=True)

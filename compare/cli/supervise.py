@@ -81,7 +81,9 @@ def run(args):
     if pid == 0:
         os.close(status_r)
         os.close(life_w)
-        become_child(status_w, life_r, dump, block, to_stdout)
+        # --json - and --quiet: the child's standard output is the standard error (the user's prints,
+        # whatever a library prints); the report or the verdict, printed here, are stdout's only text
+        become_child(status_w, life_r, dump, block, to_stdout or bool(args.quiet))
         if to_stdout:
             args.json, args.json_shown = private, "standard output"
         return None
