@@ -121,13 +121,13 @@ def checked(args, recipe, seed, overrides):
     data = load_data(recipe, args) if recipe else random_data(spec, seed=spec.seed)
     frameworks.configure_threads(args.threads if args.threads else frameworks.default_threads(spec), args.against)
     if not args.quiet:
-        from ..views.tables import spec_table
-        print(f"checking {', '.join(f'{i.name} ({type(i).__name__})' for i in items)} from {args.file} "
-              f"against {', '.join(args.against)}")
+        from ..views.tables import spec_table, wrap
+        print(wrap(f"checking {', '.join(f'{i.name} ({type(i).__name__})' for i in items)} from {args.file} "
+                   f"against {', '.join(args.against)}"))
         print(spec_table(spec, [i.name for i in items] + list(args.against), data, weights=args.weights))
         for item in items:                  # how the user's tensors are read and compared
             for what, how in item.notes.items():
-                print(f"note, {item.name} {what}: {how}")
+                print(wrap(f"note, {item.name} {what}: {how}"))     # 100 columns
     bar = progress(total_steps(spec, len(data.X)), quiet=args.quiet)
 
     def on_step(result):
@@ -142,9 +142,10 @@ def checked(args, recipe, seed, overrides):
     if data.info:
         report.config["data"] = dict(data.info)     # where the data came from (MNIST: source, origin)
     if not args.quiet:                              # what the door to the user's code had to put back
+        from ..views.tables import wrap
         for item in items:
             for event in item.events:
-                print(f"note, {item.label}: {event}")
+                print(wrap(f"note, {item.label}: {event}"))
     report.evaluation_inputs = data.X_eval.tolist()
     return finish(report, args, args.every or (recipe.every if recipe else 1), spec, data)
 
