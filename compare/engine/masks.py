@@ -6,7 +6,7 @@ applies the same mask, each with its framework's own scaling rule (scratch/layer
 An implementation takes them through the optional `set_masks(masks)` (compare/engine/registry.py),
 called before each `step`:
 
-    masks = {l: mask}   for each hidden layer l with a drop rate > 0
+    masks = {l: mask}   for each block l whose Dropout layer has a rate > 0 (compare/engine/layers.py)
     mask    (n_l, m)    the scratch layout, one example per column; 1.0 kept, 0.0 dropped, spec.dtype
 
 Left out: masks for the input or the output layer (dropout follows hidden activations only).
@@ -22,9 +22,8 @@ def mask_stream(spec):
 def draw_masks(spec, rng, m):
     """{l: (n_l, m)} for one step of m examples: each unit kept with probability 1 - p_l."""
     masks = {}
-    for l, p in enumerate(spec.dropout_rates, start=1):
-        if p:
-            masks[l] = (rng.random((spec.sizes[l], m)) >= p).astype(spec.dtype)
+    for l, p in spec.network.dropouts().items():                       # block l's Dropout layer, in order
+        masks[l] = (rng.random((spec.sizes[l], m)) >= p).astype(spec.dtype)
     return masks
 
 

@@ -17,6 +17,7 @@ from scratch.losses import FUSED_ACTIVATION, LOSSES, NEEDS_ACTIVATION, SMOOTHABL
 from scratch.schedules import EVERY, SCHEDULES
 
 from .errors import InputError
+from .layers import Network, shorthand
 
 SEED_LIMIT = 2**32                  # NumPy's seeds: whole numbers in [0, 2**32)
 OPTIMIZERS = ("sgd", "rmsprop", "adam", "adamw", "nadam", "adamax", "adagrad", "adadelta", "lion")
@@ -28,8 +29,8 @@ CLIPS = ("clip_norm", "clip_norm_per_tensor", "clip_value")
 
 @dataclass
 class Spec:
-    sizes: list                     # layer widths [n_in, hidden..., n_out]
-    activations: list               # one per layer after the input: linear relu sigmoid tanh softplus softmax
+    sizes: list = None              # layer widths [n_in, hidden..., n_out]
+    activations: list = None        # one per layer after the input: linear relu sigmoid tanh softplus softmax
                                     # (and leaky_relu elu selu celu gelu gelu_tanh silu softsign hard_sigmoid
                                     # hard_silu relu6 mish log_sigmoid hard_tanh: scratch/more_activations.py)
     loss: str = "mse"               # mse | mae | huber | smooth_l1 | binary_crossentropy | categorical_crossentropy |
@@ -101,6 +102,39 @@ class Spec:
     norm_momentum: float | None = None  # batch: torch's meaning, the new batch's weight (Keras gets 1 - it);
                                         # None: each framework's default (torch 0.1, Keras 0.99 in its meaning)
     norm_eps: float | None = None   # added to the variance (None: each framework's default, torch 1e-5, Keras 1e-3)
+    # The network as a layer list (compare/engine/layers.py): a layers.Network, or a list of layers
+    # with sizes=[n_in]. None: the list sizes + activations (+ dropout, norm) stand for (`network`).
+    layers: object = None
+
+    def __post_init__(self):
+        """A layer list given: sizes and activations are read from it (the shorthand's readers keep
+        working); the shorthand's own dropout and norm fields must then stay unset."""
+        if self.layers is None:
+            return
+        if not isinstance(self.layers, Network):
+            if not isinstance(self.layers, (list, tuple)):
+                raise InputError(f"layers must be a list of layers (compare.Dense, ...), got {short(self.layers)}")
+            if not isinstance(self.sizes, (list, tuple)) or len(self.sizes) < 1 or not is_whole(self.sizes[0]):
+                raise InputError("a layer list needs the input width: sizes=[n_in] (or a compare.Network)")
+            self.layers = Network(int(self.sizes[0]), tuple(self.layers))
+        self.layers.validate()
+        sizes, activations = self.layers.sizes, self.layers.activations
+        if self.sizes is not None and list(self.sizes) not in ([sizes[0]], sizes):
+            raise InputError(f"sizes {list(self.sizes)} disagree with the layer list's widths {sizes}")
+        if self.activations is not None and list(self.activations) != activations:
+            raise InputError(f"activations {list(self.activations)} disagree with the layer list's {activations}")
+        if self.dropout or self.norm is not None or self.norm_momentum is not None or self.norm_eps is not None:
+            raise InputError("give dropout and normalization as layers of the list (Dropout, BatchNorm, LayerNorm), "
+                             "not as the dropout/norm fields, with a layer list")
+        self.sizes, self.activations = sizes, activations
+
+    @property
+    def network(self):
+        """The network as a layer list (compare/engine/layers.py): the one given, or the shorthand's."""
+        if self.layers is not None:
+            return self.layers
+        return shorthand(self.sizes, self.activations, self.dropout_rates, self.norm, self.norm_momentum,
+                         self.norm_eps, self.slope)
 
     @property
     def resync_each_step(self):
@@ -161,9 +195,10 @@ class Spec:
         return replace(self, **{k: v for k, v in changes.items() if v is not None}).validate()
 
     def to_dict(self):
-        d = asdict(self)
+        d = asdict(replace(self, layers=None))
         if self.fixed_params is not None:
             d["fixed_params"] = [[np.asarray(W).tolist(), np.asarray(b).tolist()] for W, b in self.fixed_params]
+        d["layers"] = self.network.to_dict()
         return d
 
     def validate(self):

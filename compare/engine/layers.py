@@ -1,0 +1,297 @@
+"""The network as a list of layers: the one description every implementation is built from.
+
+A network is its input width and an ordered list of typed layers:
+
+    Network(784, [Dense(64), BatchNorm(momentum=0.1, written_in="torch"), Activation("relu"),
+                  Dropout(0.2), Dense(10), Activation("softmax")])
+
+Blocks and names. Each Dense layer opens a *block*, numbered 1..L; the layers after it belong to
+its block until the next Dense. A tensor is named by (role, block), as in the scratch code:
+
+    kind        settings                         parameters (scratch layout)      produces   gradients
+    Dense       units, bias                      W (units, n_in), b (units, 1)    Z          dZ dW db
+    BatchNorm   momentum, eps, written_in        gamma, beta (n, 1)               N          dN dgamma dbeta
+                                                 state: mean, var (n, 1)
+    LayerNorm   eps, written_in                  gamma, beta (n, 1)               N          dN dgamma dbeta
+    Activation  name, slope (leaky_relu)         -                                A          -
+    Dropout     rate                             -                                A          -
+
+`A_l` is what block l hands on after its activation and dropout, in whichever order they come (a
+Dropout's output is the block's A; masks (n_l, m) are drawn by the harness, compare/engine/masks.py).
+A block holds at most one layer of each role (one norm, one activation, one dropout); a network
+starts with a Dense and ends with a Dense or an Activation.
+
+Settings in a framework's words. A setting whose meaning differs between frameworks is kept as
+written, with the convention it was written in (`written_in`): Keras's BatchNormalization momentum
+0.99 weights the old average, torch's BatchNorm1d momentum 0.1 the new batch; `settings(convention)`
+gives it in another framework's meaning, and None is each framework's own default
+(scratch/conventions.py NORM_DEFAULTS). Nothing is converted where it is stored, so a message can
+print what the user wrote.
+
+Frozen parameters: `frozen` names the roles not trained (torch requires_grad=False, Keras
+trainable=False); they get no gradient and no update.
+
+Adding a layer kind (the one extension point): subclass `Layer` as a frozen dataclass, decorate it
+with `@layer_kind`, and declare
+    kind           its name in the JSON and in messages
+    role           the tensor it produces ('Z', 'N', 'A' or a new letter: names.py learns it here)
+    params(n)      {role: shape} of its trainable parameters for an input of n units ({} if none)
+    state(n)       {role: shape} of what it keeps but does not train (running statistics)
+    grads          the gradient roles it records (e.g. ('dN', 'dgamma', 'dbeta'))
+    width(n)       its output width for an input of n units (n unless it changes it)
+    scratch(ctx)   the scratch object that computes it (forward/backward written out: scratch/layers.py)
+    torch(ctx)     the torch module (reference/torch_mlp.py), keras(ctx) the Keras layer
+tests/test_layer_kinds.py adds a stand-in kind this way and runs it in lockstep.
+
+Left out: layers that change the tensor's rank (Conv2D, pooling, Flatten: the issue after this one
+adds a shape to `width`), branches, recurrence.
+"""
+import dataclasses
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from .errors import InputError
+
+KINDS = {}                 # kind name -> Layer subclass: the registered layer kinds
+
+
+def layer_kind(cls):
+    """Register a Layer subclass (a frozen dataclass) under its `kind`."""
+    if cls.kind in KINDS and KINDS[cls.kind] is not cls:
+        raise ValueError(f"layer kind {cls.kind!r} is registered twice")
+    KINDS[cls.kind] = cls
+    return cls
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One layer of a network. Subclasses declare what the module docstring lists."""
+    kind: ClassVar[str] = "layer"
+    role: ClassVar[str | None] = None
+    grads: ClassVar[tuple] = ()
+
+    def params(self, n):
+        return {}
+
+    def state(self, n):
+        return {}
+
+    def width(self, n):
+        return n
+
+    def settings(self, convention):
+        """Its settings as `convention` ('torch' | 'keras') reads them, defaults resolved."""
+        return {}
+
+    def to_dict(self):
+        return {"kind": self.kind, **{f.name: encode(getattr(self, f.name)) for f in dataclasses.fields(self)}}
+
+    def describe(self):
+        """How a message names it: 'BatchNorm(momentum=0.1 (torch), eps=1e-05)'."""
+        shown = [f"{f.name}={getattr(self, f.name)!r}" for f in dataclasses.fields(self)
+                 if getattr(self, f.name) != f.default and f.name != "written_in"]
+        return f"{type(self).__name__}({', '.join(shown)})"
+
+
+def encode(value):
+    return sorted(value) if isinstance(value, frozenset) else value
+
+
+@layer_kind
+@dataclass(frozen=True)
+class Dense(Layer):
+    units: int
+    bias: bool = True
+    frozen: frozenset = frozenset()          # roles not trained: 'W', 'b'
+    kind: ClassVar[str] = "dense"
+    role: ClassVar[str] = "Z"
+    grads: ClassVar[tuple] = ("dZ", "dW", "db")
+
+    def params(self, n):
+        out = {"W": (self.units, n)}
+        if self.bias:
+            out["b"] = (self.units, 1)
+        return out
+
+    def width(self, n):
+        return self.units
+
+    def describe(self):
+        return f"Dense({self.units}{'' if self.bias else ', bias=False'})"
+
+
+@layer_kind
+@dataclass(frozen=True)
+class Activation(Layer):
+    name: str
+    slope: float | None = None               # leaky_relu's negative slope (None: each framework's default)
+    kind: ClassVar[str] = "activation"
+    role: ClassVar[str] = "A"
+
+    def describe(self):
+        return self.name if self.slope is None else f"{self.name}(slope={self.slope})"
+
+
+@layer_kind
+@dataclass(frozen=True)
+class Dropout(Layer):
+    rate: float
+    kind: ClassVar[str] = "dropout"
+    role: ClassVar[str] = "A"
+
+
+@dataclass(frozen=True)
+class Norm(Layer):
+    """What batch norm and layer norm share: gamma and beta per unit, N the output, eps."""
+    role: ClassVar[str] = "N"
+    grads: ClassVar[tuple] = ("dN", "dgamma", "dbeta")
+    norm: ClassVar[str] = ""                 # 'batch' | 'layer' (NORM_DEFAULTS's key)
+
+    def params(self, n):
+        return {"gamma": (n, 1), "beta": (n, 1)}
+
+    def settings(self, convention):
+        """{'eps', ('momentum')} in `convention`'s meaning; None is that framework's default."""
+        from scratch.conventions import NORM_DEFAULTS
+
+        out = dict(NORM_DEFAULTS[convention][self.norm])
+        if self.eps is not None:
+            out["eps"] = float(self.eps)
+        momentum = getattr(self, "momentum", None)
+        if momentum is not None:
+            same = (self.written_in or "torch") == convention
+            out["momentum"] = float(momentum) if same else 1.0 - float(momentum)
+        return out
+
+
+@layer_kind
+@dataclass(frozen=True)
+class BatchNorm(Norm):
+    momentum: float | None = None            # as written in `written_in`'s meaning (None: each default)
+    eps: float | None = None
+    written_in: str | None = None            # 'torch' (the new batch's weight) | 'keras' (the old average's)
+    frozen: frozenset = frozenset()
+    kind: ClassVar[str] = "batch_norm"
+    norm: ClassVar[str] = "batch"
+
+    def state(self, n):
+        return {"mean": (n, 1), "var": (n, 1)}
+
+
+@layer_kind
+@dataclass(frozen=True)
+class LayerNorm(Norm):
+    eps: float | None = None
+    written_in: str | None = None
+    frozen: frozenset = frozenset()
+    kind: ClassVar[str] = "layer_norm"
+    norm: ClassVar[str] = "layer"
+
+
+@dataclass(frozen=True)
+class Placed:
+    """A layer where it stands: its block (1..L), its input and output widths, its index in the list."""
+    layer: Layer
+    block: int
+    n_in: int
+    n_out: int
+    index: int
+
+    def name(self, role):
+        """The tensor name of one of its roles in this block: 'W' -> 'W2'."""
+        return f"{role}{self.block}"
+
+
+@dataclass(frozen=True)
+class Network:
+    """Input width and layers; `placed` numbers them into blocks (see the module docstring)."""
+    n_in: int
+    layers: tuple = field(default_factory=tuple)
+
+    @property
+    def placed(self):
+        out, block, n = [], 0, self.n_in
+        for index, layer in enumerate(self.layers):
+            if isinstance(layer, Dense):
+                block += 1
+            n_out = layer.width(n)
+            out.append(Placed(layer, block, n, n_out, index))
+            n = n_out
+        return out
+
+    @property
+    def sizes(self):
+        """[n_in, units of each Dense]: the shorthand's widths."""
+        return [self.n_in] + [layer.units for layer in self.layers if isinstance(layer, Dense)]
+
+    @property
+    def activations(self):
+        """One activation name per block ('linear' where a block has none): the shorthand's."""
+        names = ["linear"] * (len(self.sizes) - 1)
+        for p in self.placed:
+            if isinstance(p.layer, Activation):
+                names[p.block - 1] = p.layer.name
+        return names
+
+    def of_kind(self, cls):
+        return [p for p in self.placed if isinstance(p.layer, cls)]
+
+    def dropouts(self):
+        """{block: rate} of the Dropout layers with a rate > 0."""
+        return {p.block: float(p.layer.rate) for p in self.of_kind(Dropout) if p.layer.rate}
+
+    def param_shapes(self):
+        """{'W1': (n_1, n_0), 'b1': ..., 'gamma1': ...} in list order."""
+        return {p.name(role): shape for p in self.placed for role, shape in p.layer.params(p.n_in).items()}
+
+    def to_dict(self):
+        return {"n_in": self.n_in, "layers": [layer.to_dict() for layer in self.layers]}
+
+    def describe(self):
+        """'784 -> Dense(64) -> batch_norm -> relu -> Dense(10) -> softmax' (one line)."""
+        return " -> ".join([str(self.n_in)] + [layer.describe() for layer in self.layers])
+
+    def validate(self):
+        """InputError (one line) for a list the implementations cannot build. -> self"""
+        if not self.layers or not isinstance(self.layers[0], Dense):
+            raise InputError("a network's layer list starts with a Dense layer")
+        seen = {}
+        for p in self.placed:
+            if not isinstance(p.layer, Layer) or type(p.layer).kind not in KINDS:
+                raise InputError(f"layer {p.index + 1} ({type(p.layer).__name__}) is not a layer kind; the kinds are "
+                                 f"{', '.join(KINDS)}")
+            if isinstance(p.layer, Dense):
+                seen = {}
+                continue
+            if p.layer.role in seen and not {type(p.layer), type(seen[p.layer.role])} <= {Activation, Dropout}:
+                raise InputError(f"layer {p.index + 1} ({p.layer.describe()}) is a second {p.layer.role}-layer after "
+                                 f"Dense {p.block}: one norm, one activation and one dropout between two Dense layers")
+            if type(p.layer) in {type(s) for s in seen.values()}:
+                raise InputError(f"layer {p.index + 1} ({p.layer.describe()}) repeats a {p.layer.kind} after Dense "
+                                 f"{p.block}: one of each kind between two Dense layers")
+            seen[p.layer.role] = p.layer
+        last = [p for p in self.placed if p.block == self.placed[-1].block]
+        if any(not isinstance(p.layer, (Dense, Activation)) for p in last):
+            odd = next(p.layer for p in last if not isinstance(p.layer, (Dense, Activation)))
+            raise InputError(f"{odd.describe()} after the last Dense layer: the output block is a Dense layer and its "
+                             f"activation (normalization and dropout of the output are left out)")
+        return self
+
+
+def shorthand(sizes, activations, dropout_rates=(), norm=None, norm_momentum=None, norm_eps=None, slope=None):
+    """The layer list `sizes` + `activations` (+ dropout, norm) stand for: Dense, then the norm
+    (before the activation; a batch-normed Dense has no bias), the activation, the dropout."""
+    layers, L = [], len(sizes) - 1
+    rates = list(dropout_rates) + [0.0] * L
+    for l in range(1, L + 1):
+        hidden = l < L
+        layers.append(Dense(int(sizes[l]), bias=not (norm == "batch" and hidden)))
+        if norm == "batch" and hidden:
+            layers.append(BatchNorm(momentum=norm_momentum, eps=norm_eps, written_in="torch"))
+        elif norm == "layer" and hidden:
+            layers.append(LayerNorm(eps=norm_eps, written_in="torch"))
+        name = activations[l - 1]
+        layers.append(Activation(name, slope if name == "leaky_relu" else None))
+        if hidden and rates[l - 1]:
+            layers.append(Dropout(float(rates[l - 1])))
+    return Network(int(sizes[0]), tuple(layers))
