@@ -40,7 +40,15 @@ with `@layer_kind`, and declare
     grads          the gradient roles it records (e.g. ('dN', 'dgamma', 'dbeta'))
     width(n)       its output width for an input of n units (n unless it changes it)
     scratch(ctx)   the scratch object that computes it (forward/backward written out: scratch/layers.py)
-    torch(ctx)     the torch module (reference/torch_mlp.py), keras(ctx) the Keras layer
+    torch(ctx)     its torch module as a reference/torch_mlp.py `Part` (the module, its parameters and
+                   state by role); keras(ctx) likewise its Keras layer (reference/keras_mlp.py `Part`).
+                   ctx: n_in, n_out, block, dtype (device), the spec, `initial` {role: array in that
+                   framework's layout}. TorchMLP/KerasMLP build `spec.network.placed` through these
+                   alone, so a kind defined in a test file runs there without editing reference/.
+    initial(n, dtype)  {role: array} its parameters start from, scratch layout, the same for every
+                   implementation (norms: gamma ones, beta zeros); Dense's come from the harness's init
+    layouts        {role: 'per_unit' | 'kernel' | 'same'} for a parameter role compare/engine/convert.py
+                   does not know (W kernel; b, gamma, beta, mean, var per unit; outputs (m, n) rows)
 tests/test_layer_kinds.py adds a stand-in kind this way and runs it in lockstep.
 
 Left out: layers that change the tensor's rank (Conv2D, pooling, Flatten: the issue after this one
@@ -69,9 +77,22 @@ class Layer:
     kind: ClassVar[str] = "layer"
     role: ClassVar[str | None] = None
     grads: ClassVar[tuple] = ()
+    layouts: ClassVar[dict] = {}             # role -> layout, for a new parameter role (convert.py)
 
     def params(self, n):
         return {}
+
+    def initial(self, n, dtype):
+        """{role: array (scratch layout)} its parameters start from, in every implementation."""
+        return {}
+
+    def torch(self, ctx):
+        """Its torch module: a reference.torch_mlp.Part (see the module docstring)."""
+        raise NotImplementedError(f"{self.describe()} has no torch module")
+
+    def keras(self, ctx):
+        """Its Keras layer: a reference.keras_mlp.Part (see the module docstring)."""
+        raise NotImplementedError(f"{self.describe()} has no Keras layer")
 
     def state(self, n):
         return {}
@@ -116,6 +137,14 @@ class Dense(Layer):
     def width(self, n):
         return self.units
 
+    def torch(self, ctx):
+        from reference.torch_mlp import dense
+        return dense(self, ctx)
+
+    def keras(self, ctx):
+        from reference.keras_mlp import dense
+        return dense(self, ctx)
+
     def describe(self):
         return f"Dense({self.units}{'' if self.bias else ', bias=False'})"
 
@@ -128,6 +157,14 @@ class Activation(Layer):
     kind: ClassVar[str] = "activation"
     role: ClassVar[str] = "A"
 
+    def torch(self, ctx):
+        from reference.torch_mlp import activation
+        return activation(self, ctx)
+
+    def keras(self, ctx):
+        from reference.keras_mlp import activation
+        return activation(self, ctx)
+
     def describe(self):
         return self.name if self.slope is None else f"{self.name}(slope={self.slope})"
 
@@ -139,6 +176,14 @@ class Dropout(Layer):
     kind: ClassVar[str] = "dropout"
     role: ClassVar[str] = "A"
 
+    def torch(self, ctx):
+        from reference.torch_mlp import dropout
+        return dropout(self, ctx)
+
+    def keras(self, ctx):
+        from reference.keras_mlp import dropout
+        return dropout(self, ctx)
+
 
 @dataclass(frozen=True)
 class Norm(Layer):
@@ -149,6 +194,11 @@ class Norm(Layer):
 
     def params(self, n):
         return {"gamma": (n, 1), "beta": (n, 1)}
+
+    def initial(self, n, dtype):
+        """gamma = 1, beta = 0: torch's and Keras's own init."""
+        import numpy as np
+        return {"gamma": np.ones((n, 1), dtype), "beta": np.zeros((n, 1), dtype)}
 
     def settings(self, convention):
         """{'eps', ('momentum')} in `convention`'s meaning; None is that framework's default."""
@@ -177,6 +227,14 @@ class BatchNorm(Norm):
     def state(self, n):
         return {"mean": (n, 1), "var": (n, 1)}
 
+    def torch(self, ctx):
+        from reference.torch_mlp import batch_norm
+        return batch_norm(self, ctx)
+
+    def keras(self, ctx):
+        from reference.keras_mlp import batch_norm
+        return batch_norm(self, ctx)
+
 
 @layer_kind
 @dataclass(frozen=True)
@@ -186,6 +244,14 @@ class LayerNorm(Norm):
     frozen: frozenset = frozenset()
     kind: ClassVar[str] = "layer_norm"
     norm: ClassVar[str] = "layer"
+
+    def torch(self, ctx):
+        from reference.torch_mlp import layer_norm
+        return layer_norm(self, ctx)
+
+    def keras(self, ctx):
+        from reference.keras_mlp import layer_norm
+        return layer_norm(self, ctx)
 
 
 @dataclass(frozen=True)
