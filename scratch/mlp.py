@@ -143,11 +143,11 @@ class MLP:
 
     def penalty(self):
         """The regularisation term: l2 sum(W^2) + l1 sum|W| over every layer's weights (and biases, with
-        spec.regularize_biases) (0 if unset)."""
+        spec.regularize_biases) (0 if unset); a frozen parameter is not trained, and not penalized."""
         total = 0.0
         for l in range(1, self.L + 1):
             for kind in self.penalized:
-                if f"{kind}{l}" not in self.params:                           # a Dense without bias
+                if f"{kind}{l}" not in self.params or f"{kind}{l}" in self.frozen:   # a Dense without bias
                     continue
                 W = self.params[f"{kind}{l}"]
                 if self.l2:
