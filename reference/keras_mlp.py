@@ -421,18 +421,15 @@ class KerasMLP:
 
     def forward(self, X, masks=(), training=True):
         """X (m, n_0) -> cache {'A0': X, 'Z1': .., ('N1': ..), 'A1': .., ..., 'ZL': .., 'AL': ..}: each
-        layer's output under its role and block (a block without an activation or dropout hands
-        on its last output as its A). masks: the dropout masks (m, n_l) in layer order, in training."""
+        layer's output under its role and block (A_l: the block's activation's or dropout's,
+        whichever comes last). masks: the dropout masks (m, n_l) in layer order, in training."""
         cache = {"A0": X}
-        A, block = X, 0
+        A = X
         keep = {p.block: mask for p, mask in zip(self.dropouts, masks)}
         for p, part in zip(self.placed, self.parts):
-            if p.block != block:                                              # the last block's output is its A
-                cache.setdefault(f"A{block}", A)
-                block = p.block
             A = part(A, keep, training)
             cache[p.name(p.layer.role)] = A
-        cache.setdefault(f"A{block}", A)
+        cache.setdefault(f"A{self.L}", A)                                    # (spec.network ends with one)
         return cache
 
     def loss(self, cache, Y):

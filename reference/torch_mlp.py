@@ -23,7 +23,7 @@ order: each layer kind builds its own module through `layer.torch(ctx)` (the bui
 its parameters and state by role ('W', 'b', 'gamma', 'beta'; 'mean', 'var'). So a norm may sit
 before or after the activation, a Linear may or may not have a bias, and a new kind defined
 elsewhere runs here unchanged. Each layer's output is recorded under its role and block (Z2, N2,
-A2); A_l is the block's output after its activation and dropout in whichever order they come.
+A2); A_l is the block's output after its activation and dropout, in whichever order they come.
 Dropout goes through SharedMaskDropout, which applies the harness's mask (keyed by block) by
 torch's own rule (see there), since torch's generator cannot draw the masks Keras draws.
 predict() puts every module in eval() mode (BatchNorm1d's running statistics; no dropout).
@@ -332,19 +332,16 @@ class TorchMLP:
 
     def forward(self, X, training=True):
         """X (m, n_0) -> cache {'A0': X, 'Z1': .., ('N1': ..), 'A1': .., ..., 'ZL': .., 'AL': ..}:
-        each layer's output under its role and block; a block without an activation or dropout
-        hands on its last output as its A."""
+        each layer's output under its role and block (A_l: the block's activation's or dropout's,
+        whichever comes last)."""
         cache = {"A0": X}
-        A, block = X, 0
+        A = X
         for p, part in zip(self.placed, self.parts):
-            if p.block != block:                                              # the last block's output is its A
-                cache.setdefault(f"A{block}", A)
-                block = p.block
             A = part(A, self.masks, training)
             if A.requires_grad and ("d" + p.layer.role) in p.layer.grads:
                 A.retain_grad()                                               # dZ, dN: read after backward
             cache[p.name(p.layer.role)] = A
-        cache.setdefault(f"A{block}", A)
+        cache.setdefault(f"A{self.L}", A)                                    # (spec.network ends with one)
         return cache
 
     def loss(self, cache, Y):

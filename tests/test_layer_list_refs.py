@@ -1,8 +1,10 @@
 """The torch and Keras references built from the layer list (issue 19): lists the shorthand
-sizes + activations cannot express run in lockstep torch vs Keras and agree to float64 bounds, a
+sizes + activations cannot express run in lockstep, torch vs Keras and each vs scratch in its
+convention, and agree to float64 bounds, a
 BatchNorm written in Keras's words has the same running mean in both, frozen roles get no
 gradient and no update, and a new layer kind defined here (a stand-in) runs in both references
 without editing reference/ (compare/engine/layers.py's extension point)."""
+import copy
 import dataclasses
 from typing import ClassVar
 
@@ -28,14 +30,19 @@ def spec_of(layer_list, n_in=4, **changes):
     return Spec(sizes=[n_in], layers=list(layer_list), **settings).validate()
 
 
-def lockstep(spec, seed=0):
-    """torch and Keras (compare/implementations) stepped STEPS times on the same batches and masks.
-    -> [(torch record, keras record)] in the scratch layout."""
+def lockstep(spec, seed=0, scratch=True):
+    """torch and Keras (compare/implementations) stepped STEPS times on the same batches and masks,
+    and scratch in each one's convention, which must give the same tensors as that framework to the
+    float64 bound, state and running statistics included. -> [(torch record, keras record)] in
+    the scratch layout."""
     from compare.implementations import keras as keras_impl
+    from compare.implementations import scratch as scratch_impl
     from compare.implementations import torch as torch_impl
 
     params = initial_params(spec.sizes, Init("normal"), Init("normal"), seed=seed)
     impls = [torch_impl.build(spec, params), keras_impl.build(spec, params)]
+    if scratch:
+        impls += [scratch_impl.build(spec, params, "torch"), scratch_impl.build(spec, params, "keras")]
     rng = np.random.default_rng(seed + 1)
     X = rng.normal(size=(M, spec.sizes[0]))
     Y = np.eye(spec.sizes[-1])[rng.integers(0, spec.sizes[-1], M)]
@@ -46,7 +53,10 @@ def lockstep(spec, seed=0):
         masks = draw_masks(spec, stream, M)
         for impl in impls:
             impl.set_masks(masks)
-        out.append(tuple(impl.step(X, Y) for impl in impls))
+        records = [impl.step(X, Y) for impl in impls]
+        if scratch:
+            assert_agree([(records[2], records[0]), (records[3], records[1])])
+        out.append(tuple(records[:2]))
     return out
 
 
@@ -151,6 +161,7 @@ class Scale(layers.Layer):
     kind: ClassVar[str] = "test_scale"
     role: ClassVar[str] = "S"
     grads: ClassVar[tuple] = ("dS", "ds")
+    param_roles: ClassVar[tuple] = ("s",)
     layouts: ClassVar[dict] = {"s": "per_unit"}
     frozen: frozenset = frozenset()
 
@@ -159,6 +170,15 @@ class Scale(layers.Layer):
 
     def initial(self, n, dtype):
         return {"s": np.full((n, 1), 0.5, dtype)}
+
+    def scratch(self, ctx):
+        class Scaled:                                    # S = s X (per unit); dX = s dS, ds = sum(dS X)
+            def forward(self, P, X, run):
+                return P["s"] * X, X
+
+            def backward(self, P, X, dS, need_dX):
+                return P["s"] * dS, {"s": (dS * X).sum(axis=1, keepdims=True)}
+        return Scaled()
 
     def torch(self, ctx):
         from reference.torch_mlp import Part
@@ -190,13 +210,27 @@ class Scale(layers.Layer):
 
 @pytest.fixture
 def scale_kind():
+    """Scale registered for one test; the registry and the names it taught names.py given back."""
+    from compare.engine import names
+
+    kept = {key: copy.copy(getattr(names, key)) for key in ("OUTPUTS", "GROUPS", "FORWARD_GROUPS", "SECTIONS",
+                                                             "PARAMS", "STATS", "GRAD_GROUP", "_PATTERN")}
     layers.layer_kind(Scale)
     yield Scale
     layers.KINDS.pop(Scale.kind)
+    for key, value in kept.items():
+        target = getattr(names, key)
+        if isinstance(target, (list, dict)):              # restored in place: other modules hold them
+            target.clear()
+            target.extend(value) if isinstance(target, list) else target.update(value)
+        else:
+            setattr(names, key, value)
+    names._PARSED.clear()
 
 
 def test_a_new_kind_runs_in_both_references(scale_kind):
-    """Scale registered in this file alone: torch and Keras build it from its torch()/keras(), start
+    """Scale registered in this file alone: scratch, torch and Keras build it from its
+    scratch()/torch()/keras(), start
     it from its initial() (0.5, not Keras's 'ones'), convert its 's' by its declared layout, record
     S1, dS1, ds1, s1, and agree."""
     spec = spec_of([Dense(5), Scale(), Activation("tanh"), Dense(3), Activation("softmax")])
