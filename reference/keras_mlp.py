@@ -424,12 +424,11 @@ class KerasMLP:
         layer's output under its role and block (A_l: the block's activation's or dropout's,
         whichever comes last). masks: the dropout masks (m, n_l) in layer order, in training."""
         cache = {"A0": X}
-        A = X
+        out = X
         keep = {p.block: mask for p, mask in zip(self.dropouts, masks)}
-        for p, part in zip(self.placed, self.parts):
-            A = part(A, keep, training)
-            cache[p.name(p.layer.role)] = A
-        cache.setdefault(f"A{self.L}", A)                                    # (spec.network ends with one)
+        for placed, part in zip(self.placed, self.parts):
+            out = part(out, keep, training)                                   # the layer's Keras layer
+            cache[placed.name(placed.layer.role)] = out
         return cache
 
     def loss(self, cache, Y):
@@ -445,13 +444,13 @@ class KerasMLP:
         """The tape -> grads {'dZl': (m, n_l), 'dWl': (n_{l-1}, n_l), 'dbl': (n_l,), 'dNl', ...}: each
         layer's gradient roles, of its output and of its trainable variables (a frozen one has none)."""
         wrt = {}
-        for p, part in reversed(list(zip(self.placed, self.parts))):
-            for g in p.layer.grads:
+        for placed, part in reversed(list(zip(self.placed, self.parts))):
+            for g in placed.layer.grads:
                 role = g[1:]
-                if role == p.layer.role:
-                    wrt[p.name(g)] = cache[p.name(role)]                      # d loss / d Z_l, and so on
-                elif p.name(role) in self.trainable:
-                    wrt[p.name(g)] = self.trainable[p.name(role)]
+                if role == placed.layer.role:                                 # dZ_l, dN_l
+                    wrt[placed.name(g)] = cache[placed.name(role)]
+                elif placed.name(role) in self.trainable:                     # dW_l, db_l, dgamma_l, ...
+                    wrt[placed.name(g)] = self.trainable[placed.name(role)]
         grads = tape.gradient(loss, wrt)                                      # the same keys, gradients
         return {name: g for name, g in grads.items() if g is not None}
 

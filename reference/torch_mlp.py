@@ -335,13 +335,12 @@ class TorchMLP:
         each layer's output under its role and block (A_l: the block's activation's or dropout's,
         whichever comes last)."""
         cache = {"A0": X}
-        A = X
-        for p, part in zip(self.placed, self.parts):
-            A = part(A, self.masks, training)
-            if A.requires_grad and ("d" + p.layer.role) in p.layer.grads:
-                A.retain_grad()                                               # dZ, dN: read after backward
-            cache[p.name(p.layer.role)] = A
-        cache.setdefault(f"A{self.L}", A)                                    # (spec.network ends with one)
+        out = X
+        for placed, part in zip(self.placed, self.parts):
+            out = part(out, self.masks, training)                             # the layer's module
+            if out.requires_grad and ("d" + placed.layer.role) in placed.layer.grads:
+                out.retain_grad()                                             # dZ, dN: read after backward
+            cache[placed.name(placed.layer.role)] = out
         return cache
 
     def loss(self, cache, Y):
@@ -360,14 +359,13 @@ class TorchMLP:
         self.optimizer.zero_grad()
         loss.backward()
         grads = {}
-        for p, part in reversed(list(zip(self.placed, self.parts))):
-            for g in p.layer.grads:
+        for placed, part in reversed(list(zip(self.placed, self.parts))):
+            for g in placed.layer.grads:
                 role = g[1:]
-                if role == p.layer.role:
-                    if cache[p.name(role)].grad is not None:                  # None: nothing trainable before it
-                        grads[p.name(g)] = cache[p.name(role)].grad
-                elif p.name(role) in self.trainable:
-                    grads[p.name(g)] = self.trainable[p.name(role)].grad.clone()
+                if role == placed.layer.role and cache[placed.name(role)].grad is not None:   # dZ_l, dN_l
+                    grads[placed.name(g)] = cache[placed.name(role)].grad
+                elif placed.name(role) in self.trainable:                     # dW_l, db_l, dgamma_l, ...
+                    grads[placed.name(g)] = self.trainable[placed.name(role)].grad.clone()
         return grads
 
     def step(self, grads, loss=None):
