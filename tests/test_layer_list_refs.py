@@ -255,3 +255,24 @@ def test_framework_initial_layouts():
     assert convert.to_scratch("torch", "mean1", np.zeros(5), network).shape == (5, 1)
     with pytest.raises(AssertionError, match=r"keras gamma1: expected shape \(5,\)"):
         convert.to_scratch("keras", "gamma1", np.zeros((5, 1)), network)
+
+
+def test_the_harness_runs_a_layer_list_and_evaluates_it():
+    """Through the harness (toy3's data, 20 steps): scratch~torch and scratch@keras~keras judged
+    within 1e-9 on a list with the norm after the activation and dropout before it, and the final
+    outputs of evaluation mode (running statistics, no dropout) agree too."""
+    from compare.data import recipes
+    from compare.engine import harness, registry
+
+    recipe = recipes.get("toy3")
+    spec = recipe.spec.replace(steps=20, epochs=None, activations=None, sizes=[3], layers=[
+        Dense(4), Dropout(0.25), Activation("relu"), BatchNorm(momentum=0.1, eps=1e-5), Dense(3), Activation("softmax")])
+    out = harness.lockstep(spec, recipe.load(), [registry.get("scratch")], [registry.get("torch"), registry.get("keras")],
+                           sequential=True)
+    assert "error" not in out and len(out["steps"]) == 20
+    for pair in ("torch", "keras"):
+        assert max(step.max_rel.get(pair, 0.0) for step in out["steps"]) <= 1e-9
+        assert {"N", "dN", "mean"} <= set(out["worst_by_kind"][pair])
+    outputs = out["final_outputs"]
+    for ours, theirs in (("scratch", "torch"), ("scratch@keras", "keras")):
+        assert np.max(np.abs(outputs[ours] - outputs[theirs])) <= 1e-9 * np.max(np.abs(outputs[theirs]))
