@@ -30,17 +30,31 @@ keras.callbacks.LearningRateScheduler callback evaluating that same schedule at 
 plateau, the keras.callbacks.ReduceLROnPlateau callback watching the loss (each step or epoch).
 The callbacks are Keras's own objects, called here as fit would call them.
 
-Dropout and normalization, hidden layers only: keras.layers.BatchNormalization /
-LayerNormalization after the Dense (a batch-normed Dense has use_bias=False), called with
-training=True in the step and training=False in predict; dropout after the activation through
-SharedMaskDropout, which applies the harness's mask by keras.layers.Dropout's own rule (see
-there), since Keras's seed generator cannot draw the masks torch draws.
+The network is the spec's layer list (`spec.network`, compare/engine/layers.py), built in its
+order: each layer kind builds its own Keras layer through `layer.keras(ctx)` (the builders below:
+`dense`, `batch_norm`, `layer_norm`, `activation`, `dropout`), which returns a `Part`: the layer,
+its variables and state by role. Norms are called with training=True in the step and
+training=False in predict; dropout goes through SharedMaskDropout, which applies the harness's
+mask (keyed by block) by keras.layers.Dropout's own rule (see there), since Keras's seed
+generator cannot draw the masks torch draws. Each output is recorded under its role and block
+(Z2, N2, A2); A_l is the block's output after its activation and dropout, in whichever order.
+
+Frozen roles (`layer.frozen`): Keras's `layer.trainable` is one flag for the whole layer, and
+Keras 3 runs a BatchNormalization whose layer.trainable is False in inference mode (its moving
+statistics, not updated), which torch's requires_grad=False does not do. The layer list's frozen
+roles mean torch's rule (no gradient, no update, nothing else changes), so they are mirrored per
+variable instead: each frozen variable's own `trainable` is set False (Keras 3's Variable has
+the setter), the layer's stays True. A partial freeze (W frozen, b trained) is then exact, and a
+frozen BatchNorm keeps normalizing with the batch's statistics in training, as torch's does. A
+frozen variable is kept out of the tape's targets, the optimizer and layer.losses (Keras's own
+rule for a non-trainable variable's regularizer).
 
 Left out: model.fit (its step boundaries and shuffling are its own), callbacks, metrics objects.
 """
 import contextlib
 import os
 import types
+from dataclasses import dataclass, field
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")   # before TensorFlow is imported: keep it quiet
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")   # TF 2.21 prints a oneDNN notice on import otherwise; float64 never uses oneDNN
@@ -252,53 +266,136 @@ class SharedMaskDropout(keras.layers.Layer):
         return tf.where(keep > 0, inputs * scale, tf.zeros_like(inputs))
 
 
-def make_norm(kind, n, settings, dtype):
-    """Keras's own normalization layer, built, gamma = 1 and beta = 0 (Keras's init, set here as well)."""
-    if kind == "batch":
-        norm = keras.layers.BatchNormalization(momentum=settings["momentum"], epsilon=settings["eps"], dtype=dtype)
+# --- the layers: each kind's builder (called by its `keras(ctx)`, compare/engine/layers.py) ---------
+
+@dataclass
+class Context:
+    """What a layer's builder gets: its place (block, input and output widths), the run's dtype
+    ('float64' | 'float32'), the spec (regularization, ...), and its initial parameters {role:
+    numpy array in Keras's layout} (compare/engine/convert.py; {} when the caller gave none)."""
+    n_in: int
+    n_out: int
+    block: int
+    dtype: str
+    spec: object
+    initial: dict = field(default_factory=dict)
+
+
+class Part:
+    """A layer as Keras built it: `layer` (a Keras layer or function), its variables {role:
+    variable} and state {role: variable} (moving statistics). Calling it applies the layer:
+    part(A, masks, training) -> output. `losses()`: its regularization terms (layer.losses)."""
+
+    def __init__(self, layer, params=None, state=None, training=False):
+        self.layer, self.params, self.state, self.training = layer, dict(params or {}), dict(state or {}), training
+
+    def __call__(self, A, masks, training):
+        return self.layer(A, training=training) if self.training else self.layer(A)
+
+    def losses(self):
+        return list(getattr(self.layer, "losses", ()))
+
+
+class DropoutPart(Part):
+    """SharedMaskDropout with its block's mask in training; nothing in inference (or at rate 0)."""
+
+    def __init__(self, rate, block, dtype):
+        super().__init__(SharedMaskDropout(rate, dtype=dtype))
+        self.block, self.rate = block, rate
+
+    def __call__(self, A, masks, training):
+        if not training or not self.rate:
+            return A
+        return self.layer(A, masks[self.block])
+
+
+def load(params, initial):
+    """Assign the initial values {role: numpy} to the variables {role: variable} they name."""
+    for role, variable in params.items():
+        if role in initial:
+            variable.assign(initial[role])
+
+
+def dense(layer, ctx):
+    """keras.layers.Dense without an activation (Z stays visible), use_bias as the layer says, the
+    spec's L1/L2 as its kernel_regularizer (and bias_regularizer with spec.regularize_biases)."""
+    spec = ctx.spec
+    dense = keras.layers.Dense(ctx.n_out, activation=None, dtype=ctx.dtype, use_bias=layer.bias,
+                               kernel_regularizer=kernel_regularizer(spec),
+                               bias_regularizer=kernel_regularizer(spec) if spec.regularize_biases else None)
+    dense.build((None, ctx.n_in))
+    params = {"W": dense.kernel, "b": dense.bias} if layer.bias else {"W": dense.kernel}
+    if set(params) <= set(ctx.initial):
+        dense.set_weights([ctx.initial[role] for role in params])
     else:
-        norm = keras.layers.LayerNormalization(epsilon=settings["eps"], dtype=dtype)
-    norm.build((None, n))
-    norm.gamma.assign(np.ones(n, dtype))
-    norm.beta.assign(np.zeros(n, dtype))
-    return norm
+        load(params, ctx.initial)
+    return Part(dense, params)
+
+
+def batch_norm(layer, ctx):
+    """keras.layers.BatchNormalization, built, with the layer's settings in Keras's meaning
+    (momentum: the old average's weight)."""
+    s = layer.settings("keras")
+    norm = keras.layers.BatchNormalization(momentum=s["momentum"], epsilon=s["eps"], dtype=ctx.dtype)
+    norm.build((None, ctx.n_in))
+    params = {"gamma": norm.gamma, "beta": norm.beta}
+    load(params, ctx.initial)
+    return Part(norm, params, state={"mean": norm.moving_mean, "var": norm.moving_variance}, training=True)
+
+
+def layer_norm(layer, ctx):
+    """keras.layers.LayerNormalization over the units, with the layer's epsilon (Keras's 1e-3 unset)."""
+    norm = keras.layers.LayerNormalization(epsilon=layer.settings("keras")["eps"], dtype=ctx.dtype)
+    norm.build((None, ctx.n_in))
+    params = {"gamma": norm.gamma, "beta": norm.beta}
+    load(params, ctx.initial)
+    return Part(norm, params, training=True)
+
+
+def activation(layer, ctx):
+    """Keras's activation function (leaky_relu with the layer's slope when it gives one)."""
+    return Part(make_activation(layer.name, layer))
+
+
+def dropout(layer, ctx):
+    return DropoutPart(float(layer.rate), ctx.block, ctx.dtype)
 
 
 class KerasMLP:
-    """The network of a spec, starting from `params` = [(kernel (in, out), bias (out,)), ...]
-    (numpy, from compare.convert.to_keras)."""
+    """The network of a spec (its layer list, `spec.network`), starting from `params`: either
+    {name: numpy array in Keras's layout} for every parameter ('W1' a kernel (in, out), 'b1',
+    'gamma1', ...: from compare.convert.framework_initial), or [(kernel (in, out), bias (out,)),
+    ...] for the Dense layers alone (compare.convert.to_keras; the other layers then start from
+    Keras's own init)."""
 
     def __init__(self, spec, params, compiled=True):
         with float_type(spec.dtype):
             self.build(spec, params, compiled)
 
     def build(self, spec, params, compiled):
-        self.L, self.dtype, self.optimizer_name = len(params), spec.dtype, spec.optimizer
+        self.dtype, self.optimizer_name = spec.dtype, spec.optimizer
         self.converted = {}                   # id -> (array, tensor): see tensor()
-        self.layers = [None]                                                  # layers[l] for layer l
-        for l, (kernel, bias) in enumerate(params, start=1):
-            n_in, n_out = kernel.shape
-            has_bias = not (spec.norm == "batch" and l < self.L)              # no bias before BatchNormalization
-            layer = keras.layers.Dense(n_out, activation=None, dtype=spec.dtype, use_bias=has_bias,
-                                       kernel_regularizer=kernel_regularizer(spec),
-                                       bias_regularizer=kernel_regularizer(spec) if spec.regularize_biases else None)
-            layer.build((None, n_in))
-            layer.set_weights([kernel, bias] if has_bias else [kernel])
-            self.layers.append(layer)
-        self.norms = {l: make_norm(spec.norm, params[l - 1][0].shape[1], spec.norm_settings("keras"), spec.dtype)
-                      for l in range(1, self.L if spec.norm else 1)}
-        self.dropouts = {l: SharedMaskDropout(p, dtype=spec.dtype) for l, p in enumerate(spec.dropout_rates, start=1) if p}
+        initial = params if isinstance(params, dict) else {
+            name: value for l, (kernel, bias) in enumerate(params, start=1) for name, value in ((f"W{l}", kernel), (f"b{l}", bias))}
+        self.placed = spec.network.placed
+        self.L = self.placed[-1].block
+        self.parts, self.params, self.trainable = [], {}, {}
+        for p in self.placed:
+            given = {role: initial[p.name(role)] for role in p.layer.params(p.n_in) if p.name(role) in initial}
+            part = p.layer.keras(Context(p.n_in, p.n_out, p.block, spec.dtype, spec, given))
+            frozen = getattr(p.layer, "frozen", ())
+            for role, variable in part.params.items():
+                self.params[p.name(role)] = variable
+                if role in frozen:
+                    variable.trainable = False            # this variable alone: the layer stays trainable
+                else:
+                    self.trainable[p.name(role)] = variable
+            self.parts.append(part)
+        self.dropouts = [p for p, part in zip(self.placed, self.parts) if isinstance(part, DropoutPart) and part.rate]
         self.masks = ()                                                       # this step's, in layer order
-        self.g = [None] + [make_activation(name, spec) for name in spec.activations]
         self.loss_fn = make_loss(spec)
-        self.params = {}
-        for l in range(1, self.L + 1):
-            self.params[f"W{l}"], self.params[f"b{l}"] = self.layers[l].kernel, self.layers[l].bias
-            if l in self.norms:
-                self.params[f"gamma{l}"], self.params[f"beta{l}"] = self.norms[l].gamma, self.norms[l].beta
-        self.params = {name: p for name, p in self.params.items() if p is not None}   # a bias-free Dense's
         self.optimizer = make_optimizer(spec.optimizer, spec.hyper("keras"))
-        self.optimizer.build(list(self.params.values()))
+        self.optimizer.build(list(self.trainable.values()))
         self.callback, self.schedule_every = make_callback(spec.hyper("keras"), self.optimizer), spec.schedule_every
         self.schedule = spec.schedule
         self.epoch = 0
@@ -306,7 +403,7 @@ class KerasMLP:
         # tf.function traces forward, tape and update into one graph (about 20x faster per step
         # than eager here); every intermediate is still returned. Batch size may vary.
         signature = [tf.TensorSpec([None, spec.sizes[0]], spec.dtype), tf.TensorSpec([None, spec.sizes[-1]], spec.dtype)]
-        signature += [tf.TensorSpec([None, spec.sizes[l]], spec.dtype) for l in self.dropouts]   # the dropout masks
+        signature += [tf.TensorSpec([None, p.n_in], spec.dtype) for p in self.dropouts]   # the dropout masks
         self.traced_step = tf.function(self.step_and_state, input_signature=signature) if compiled else self.step_and_state
         if compiled:                          # traced now, not at the first step (the same graph): in the
             self.traced_step.get_concrete_function()   # harness's worker process, while torch builds
@@ -323,47 +420,43 @@ class KerasMLP:
         return self.converted[key][1]
 
     def forward(self, X, masks=(), training=True):
-        """X (m, n_0) -> cache {'A0': X, 'Z1': .., 'A1': .., ..., 'ZL': .., 'AL': ..} (and 'N1', ...
-        with a normalization). masks: the dropout masks (m, n_l) in layer order, in training."""
+        """X (m, n_0) -> cache {'A0': X, 'Z1': .., ('N1': ..), 'A1': .., ..., 'ZL': .., 'AL': ..}: each
+        layer's output under its role and block (A_l: the block's activation's or dropout's,
+        whichever comes last). masks: the dropout masks (m, n_l) in layer order, in training."""
         cache = {"A0": X}
-        A = X
-        keep = dict(zip(self.dropouts, masks))
-        for l in range(1, self.L + 1):
-            Z = self.layers[l](A)                                             # Z = A K + b  (m, n_l)
-            N = self.norms[l](Z, training=training) if l in self.norms else Z   # BatchNormalization / LayerNormalization
-            A = self.g[l](N)
-            if l in self.dropouts and training:
-                A = self.dropouts[l](A, keep[l])
-            cache[f"Z{l}"], cache[f"A{l}"] = Z, A
-            if l in self.norms:
-                cache[f"N{l}"] = N
+        out = X
+        keep = {p.block: mask for p, mask in zip(self.dropouts, masks)}
+        for placed, part in zip(self.placed, self.parts):
+            out = part(out, keep, training)                                   # the layer's Keras layer
+            cache[placed.name(placed.layer.role)] = out
         return cache
 
     def loss(self, cache, Y):
         """The loss of the batch, a 0-d tensor, from Keras's own loss object (it reads A_L), plus the
         layers' regularization losses (layer.losses: the kernel_regularizers' terms), as fit adds them."""
         loss = self.loss_fn(cache[f"A{self.L}"], Y)
-        penalties = [term for l in range(1, self.L + 1) for term in self.layers[l].losses]
+        penalties = [term for part in self.parts for term in part.losses()]
         if penalties:
             loss = loss + tf.add_n(penalties)
         return loss
 
     def backward(self, tape, cache, loss):
-        """The tape -> grads {'dZl': (m, n_l), 'dWl': (n_{l-1}, n_l), 'dbl': (n_l,)}"""
+        """The tape -> grads {'dZl': (m, n_l), 'dWl': (n_{l-1}, n_l), 'dbl': (n_l,), 'dNl', ...}: each
+        layer's gradient roles, of its output and of its trainable variables (a frozen one has none)."""
         wrt = {}
-        for l in range(self.L, 0, -1):
-            wrt[f"dZ{l}"] = cache[f"Z{l}"]                                   # d loss / d Z_l, and so on
-            wrt[f"dW{l}"] = self.layers[l].kernel
-            if self.layers[l].bias is not None:
-                wrt[f"db{l}"] = self.layers[l].bias
-            if l in self.norms:
-                wrt[f"dN{l}"], wrt[f"dgamma{l}"], wrt[f"dbeta{l}"] = cache[f"N{l}"], self.norms[l].gamma, self.norms[l].beta
+        for placed, part in reversed(list(zip(self.placed, self.parts))):
+            for g in placed.layer.grads:
+                role = g[1:]
+                if role == placed.layer.role:                                 # dZ_l, dN_l
+                    wrt[placed.name(g)] = cache[placed.name(role)]
+                elif placed.name(role) in self.trainable:                     # dW_l, db_l, dgamma_l, ...
+                    wrt[placed.name(g)] = self.trainable[placed.name(role)]
         grads = tape.gradient(loss, wrt)                                      # the same keys, gradients
-        return grads
+        return {name: g for name, g in grads.items() if g is not None}
 
     def step(self, grads, loss=None):
         """keras.optimizers' update (a schedule object is read inside it, at optimizer.iterations)."""
-        self.optimizer.apply_gradients([(grads["d" + name], p) for name, p in self.params.items()])
+        self.optimizer.apply_gradients([(grads["d" + name], p) for name, p in self.trainable.items()])
 
     def begin_epoch(self):
         """fit's on_epoch_begin: LearningRateScheduler sets the epoch's learning rate."""
@@ -411,8 +504,8 @@ class KerasMLP:
         return cache, loss, grads
 
     def set_masks(self, masks):
-        """This step's dropout masks {l: (m, n_l) numpy}, 1.0 kept, 0.0 dropped."""
-        self.masks = tuple(tf.convert_to_tensor(masks[l], dtype=self.dtype) for l in self.dropouts)
+        """This step's dropout masks {block: (m, n_l) numpy}, 1.0 kept, 0.0 dropped."""
+        self.masks = tuple(tf.convert_to_tensor(masks[p.block], dtype=self.dtype) for p in self.dropouts)
 
     def predict(self, X):
         """A_L (m, n_L) for inputs X (m, n_0), as numpy, in inference mode (training=False: no
@@ -420,12 +513,9 @@ class KerasMLP:
         return self.forward(self.tensor(X), training=False)[f"A{self.L}"].numpy()
 
     def running_stats(self):
-        """{'mean1': moving_mean, 'var1': moving_variance, ...} of every BatchNormalization (biased variance)."""
-        stats = {}
-        for l, norm in self.norms.items():
-            if isinstance(norm, keras.layers.BatchNormalization):
-                stats[f"mean{l}"], stats[f"var{l}"] = norm.moving_mean, norm.moving_variance
-        return stats
+        """{'mean1': moving_mean, 'var1': moving_variance, ...}: every layer's state
+        (BatchNormalization's moving statistics, the biased variance)."""
+        return {p.name(role): v for p, part in zip(self.placed, self.parts) for role, v in part.state.items()}
 
     def optimizer_state(self):
         """{'<param>.<state>': variable}, state named as in scratch (momentum, square_avg, m, v)."""
@@ -433,7 +523,7 @@ class KerasMLP:
         for slots, key in zip(optimizer_slots(self.optimizer, self.optimizer_name), STATE_NAMES[self.optimizer_name]):
             if not slots:
                 continue
-            for name, p in self.params.items():
+            for name, p in self.trainable.items():
                 state[f"{name}.{key}"] = slots[self.optimizer._get_variable_index(p)]
         return state
 

@@ -17,15 +17,26 @@ between backward and optimizer.step. The dW/db recorded are backward's, before a
 A learning-rate schedule is torch.optim.lr_scheduler's own, stepped after optimizer.step (every
 step) or at the end of an epoch (`end_epoch`); ReduceLROnPlateau is given the loss.
 
-Dropout and normalization, hidden layers only: nn.BatchNorm1d / nn.LayerNorm after the Linear
-(a batch-normed Linear has bias=False), before the activation; dropout after it through
-SharedMaskDropout, which applies the harness's mask by torch's own rule (see there), since
-torch's generator cannot draw the masks Keras draws. predict() puts the norms in eval() mode.
+The network is the spec's layer list (`spec.network`, compare/engine/layers.py), built in its
+order: each layer kind builds its own module through `layer.torch(ctx)` (the builders below:
+`dense`, `batch_norm`, `layer_norm`, `activation`, `dropout`), which returns a `Part`: the module,
+its parameters and state by role ('W', 'b', 'gamma', 'beta'; 'mean', 'var'). So a norm may sit
+before or after the activation, a Linear may or may not have a bias, and a new kind defined
+elsewhere runs here unchanged. Each layer's output is recorded under its role and block (Z2, N2,
+A2); A_l is the block's output after its activation and dropout, in whichever order they come.
+Dropout goes through SharedMaskDropout, which applies the harness's mask (keyed by block) by
+torch's own rule (see there), since torch's generator cannot draw the masks Keras draws.
+predict() puts every module in eval() mode (BatchNorm1d's running statistics; no dropout).
 
-Left out: modules other than Linear, BatchNorm1d, LayerNorm and dropout; mixed precision, devices
-other than the one given.
+Frozen roles (`layer.frozen`): requires_grad=False, kept out of the optimizer and out of the L1/L2
+penalty (as Keras leaves a non-trainable variable out of layer.losses); no gradient is recorded for
+them, their value is (unchanged).
+
+Left out: modules other than Linear, BatchNorm1d, LayerNorm, dropout and the activations (a new
+kind brings its own `torch(ctx)`); mixed precision, devices other than the one given.
 """
 import warnings
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -190,105 +201,177 @@ class SharedMaskDropout(nn.Module):
         return A * keep.div(1 - self.p)
 
 
-def make_norm(kind, n, settings, dtype, device):
-    """torch's own normalization module, gamma = 1 and beta = 0 (torch's init, set here as well)."""
-    if kind == "batch":
-        norm = nn.BatchNorm1d(n, eps=settings["eps"], momentum=settings["momentum"], dtype=dtype, device=device)
-    else:
-        norm = nn.LayerNorm(n, eps=settings["eps"], dtype=dtype, device=device)
+# --- the layers: each kind's builder (called by its `torch(ctx)`, compare/engine/layers.py) ---------
+
+@dataclass
+class Context:
+    """What a layer's builder gets: its place (block, input and output widths), the run's dtype and
+    device, the spec (loss, regularization, ...), and its initial parameters {role: numpy array in
+    torch's layout} (compare/engine/convert.py; {} when the caller gave none: torch's own init)."""
+    n_in: int
+    n_out: int
+    block: int
+    dtype: torch.dtype
+    device: torch.device
+    spec: object
+    initial: dict = field(default_factory=dict)
+
+
+class Part:
+    """A layer as torch built it: `module`, its trainable parameters {role: nn.Parameter} and state
+    {role: tensor} (running statistics), and the roles the L1/L2 penalty covers, in the order the
+    penalty sums them. Calling it applies the layer: part(A, masks, training) -> output."""
+
+    def __init__(self, module, params=None, state=None, penalized=()):
+        self.module, self.params, self.state, self.penalized = module, dict(params or {}), dict(state or {}), penalized
+
+    def __call__(self, A, masks, training):
+        return self.module(A)
+
+
+class DropoutPart(Part):
+    """SharedMaskDropout with its block's mask in training; nothing at evaluation (or at rate 0)."""
+
+    def __init__(self, p, block):
+        super().__init__(SharedMaskDropout(p))
+        self.block = block
+
+    def __call__(self, A, masks, training):
+        if not training or not self.module.p:
+            return A
+        return self.module(A, masks[self.block])
+
+
+def load(params, initial):
+    """Copy the initial values {role: numpy} into the parameters {role: nn.Parameter} they name."""
     with torch.no_grad():
-        norm.weight.fill_(1.0)
-        norm.bias.zero_()
-    return norm
+        for role, p in params.items():
+            if role in initial:
+                p.copy_(torch.from_numpy(initial[role]))
+
+
+def dense(layer, ctx):
+    """nn.Linear (bias=False when the layer has none), from the harness's W and b."""
+    linear = nn.Linear(ctx.n_in, ctx.n_out, bias=layer.bias, dtype=ctx.dtype, device=ctx.device)
+    params = {"W": linear.weight, "b": linear.bias} if layer.bias else {"W": linear.weight}
+    load(params, ctx.initial)
+    return Part(linear, params, penalized=("W", "b") if ctx.spec.regularize_biases else ("W",))
+
+
+def batch_norm(layer, ctx):
+    """nn.BatchNorm1d with the layer's settings in torch's meaning (momentum: the new batch's weight)."""
+    s = layer.settings("torch")
+    norm = nn.BatchNorm1d(ctx.n_in, eps=s["eps"], momentum=s["momentum"], dtype=ctx.dtype, device=ctx.device)
+    params = {"gamma": norm.weight, "beta": norm.bias}
+    load(params, ctx.initial)
+    return Part(norm, params, state={"mean": norm.running_mean, "var": norm.running_var})
+
+
+def layer_norm(layer, ctx):
+    """nn.LayerNorm over the units, with the layer's eps (torch's default 1e-5 when unset)."""
+    norm = nn.LayerNorm(ctx.n_in, eps=layer.settings("torch")["eps"], dtype=ctx.dtype, device=ctx.device)
+    params = {"gamma": norm.weight, "beta": norm.bias}
+    load(params, ctx.initial)
+    return Part(norm, params)
+
+
+def activation(layer, ctx):
+    """torch's module for the activation (leaky_relu with the layer's slope when it gives one)."""
+    return Part(make_activation(layer.name, layer))
+
+
+def dropout(layer, ctx):
+    return DropoutPart(float(layer.rate), ctx.block)
 
 
 class TorchMLP:
-    """The network of a spec, starting from `params` = [(weight (out, in), bias (out,)), ...]
-    (numpy, from compare.convert.to_torch)."""
+    """The network of a spec (its layer list, `spec.network`), starting from `params`: either
+    {name: numpy array in torch's layout} for every parameter ('W1', 'b1', 'gamma1', ...: from
+    compare.convert.framework_initial), or [(weight (out, in), bias (out,)), ...] for the Dense
+    layers alone (compare.convert.to_torch; the other layers then start from torch's own init)."""
 
     def __init__(self, spec, params, device="cpu"):
-        self.L = len(params)
         self.device, self.dtype = torch.device(device), getattr(torch, spec.dtype)
-        self.layers = [None]                                                  # layers[l] for layer l
-        for l, (weight, bias) in enumerate(params, start=1):
-            n_out, n_in = weight.shape
-            has_bias = not (spec.norm == "batch" and l < self.L)              # no bias before BatchNorm1d
-            layer = nn.Linear(n_in, n_out, bias=has_bias, dtype=self.dtype, device=self.device)
-            with torch.no_grad():
-                layer.weight.copy_(torch.from_numpy(weight))
-                if has_bias:
-                    layer.bias.copy_(torch.from_numpy(bias))
-            self.layers.append(layer)
-        self.norms = {l: make_norm(spec.norm, params[l - 1][0].shape[0], spec.norm_settings("torch"), self.dtype,
-                                   self.device) for l in range(1, self.L if spec.norm else 1)}
-        self.dropouts = {l: SharedMaskDropout(p) for l, p in enumerate(spec.dropout_rates, start=1) if p}
-        self.masks = {}                                                       # l -> (m, n_l) tensor, per step
-        self.g = [None] + [make_activation(name, spec) for name in spec.activations]
+        initial = params if isinstance(params, dict) else {
+            name: value for l, (weight, bias) in enumerate(params, start=1) for name, value in ((f"W{l}", weight), (f"b{l}", bias))}
+        self.placed = spec.network.placed
+        self.L = self.placed[-1].block
+        self.parts, self.params, self.trainable = [], {}, {}
+        for p in self.placed:
+            given = {role: initial[p.name(role)] for role in p.layer.params(p.n_in) if p.name(role) in initial}
+            part = p.layer.torch(Context(p.n_in, p.n_out, p.block, self.dtype, self.device, spec, given))
+            frozen = getattr(p.layer, "frozen", ())
+            for role, param in part.params.items():
+                self.params[p.name(role)] = param
+                if role in frozen:
+                    param.requires_grad_(False)
+                else:
+                    self.trainable[p.name(role)] = param
+            self.parts.append(part)
+        self.masks = {}                                                       # block -> (m, n_l) tensor, per step
         self.loss_fn = make_loss(spec)
-        self.params = {}
-        for l in range(1, self.L + 1):
-            self.params[f"W{l}"], self.params[f"b{l}"] = self.layers[l].weight, self.layers[l].bias
-            if l in self.norms:
-                self.params[f"gamma{l}"], self.params[f"beta{l}"] = self.norms[l].weight, self.norms[l].bias
-        self.params = {name: p for name, p in self.params.items() if p is not None}   # a bias-free Linear's
-        self.optimizer = make_optimizer(spec.optimizer, spec.hyper("torch"), list(self.params.values()))
+        self.optimizer = make_optimizer(spec.optimizer, spec.hyper("torch"), list(self.trainable.values()))
         self.scheduler, self.schedule_every = make_scheduler(spec.hyper("torch"), self.optimizer), spec.schedule_every
         self.l1, self.l2 = spec.l1, spec.l2
-        self.regularize_biases = spec.regularize_biases
+        self.penalized = self.penalized_params()
         self.clip_norm, self.clip_norm_per_tensor, self.clip_value = spec.clip_norm, spec.clip_norm_per_tensor, spec.clip_value
+
+    def penalized_params(self):
+        """The trainable parameters L1/L2 covers: every part's first penalized role (the weights),
+        then every part's second (the biases), ..., as a torch user sums them."""
+        out, rank = [], 0
+        while any(len(part.penalized) > rank for part in self.parts):
+            for p, part in zip(self.placed, self.parts):
+                if len(part.penalized) > rank and p.name(part.penalized[rank]) in self.trainable:
+                    out.append(self.trainable[p.name(part.penalized[rank])])
+            rank += 1
+        return out
 
     def tensor(self, array):
         return torch.from_numpy(array).to(self.device, self.dtype)
 
-    def forward(self, X):
-        """X (m, n_0) -> cache {'A0': X, 'Z1': .., 'A1': .., ..., 'ZL': .., 'AL': ..}"""
+    def forward(self, X, training=True):
+        """X (m, n_0) -> cache {'A0': X, 'Z1': .., ('N1': ..), 'A1': .., ..., 'ZL': .., 'AL': ..}:
+        each layer's output under its role and block (A_l: the block's activation's or dropout's,
+        whichever comes last)."""
         cache = {"A0": X}
-        A = X
-        for l in range(1, self.L + 1):
-            Z = self.layers[l](A)                                             # Z = A W^T + b  (m, n_l)
-            N = self.norms[l](Z) if l in self.norms else Z                   # BatchNorm1d / LayerNorm
-            A = self.g[l](N)
-            if l in self.dropouts:
-                A = self.dropouts[l](A, self.masks[l])
-            Z.retain_grad()
-            cache[f"Z{l}"], cache[f"A{l}"] = Z, A
-            if l in self.norms:
-                N.retain_grad()
-                cache[f"N{l}"] = N
+        out = X
+        for placed, part in zip(self.placed, self.parts):
+            out = part(out, self.masks, training)                             # the layer's module
+            if out.requires_grad and ("d" + placed.layer.role) in placed.layer.grads:
+                out.retain_grad()                                             # dZ, dN: read after backward
+            cache[placed.name(placed.layer.role)] = out
         return cache
 
     def loss(self, cache, Y):
         """The loss of the batch, a 0-d tensor, from torch's own loss module."""
         loss = self.loss_fn(cache[f"Z{self.L}"], cache[f"A{self.L}"], Y)
-        weights = [self.layers[l].weight for l in range(1, self.L + 1)]
-        if self.regularize_biases:                                        # Keras's bias_regularizer, as torch users write it
-            weights += [self.layers[l].bias for l in range(1, self.L + 1) if self.layers[l].bias is not None]
         if self.l2:
-            loss = loss + self.l2 * sum(w.pow(2).sum() for w in weights)
+            loss = loss + self.l2 * sum(w.pow(2).sum() for w in self.penalized)
         if self.l1:
-            loss = loss + self.l1 * sum(w.abs().sum() for w in weights)
+            loss = loss + self.l1 * sum(w.abs().sum() for w in self.penalized)
         return loss
 
     def backward(self, cache, loss):
-        """autograd -> grads {'dZl': (m, n_l), 'dWl': (n_l, n_{l-1}), 'dbl': (n_l,)}"""
+        """autograd -> grads {'dZl': (m, n_l), 'dWl': (n_l, n_{l-1}), 'dbl': (n_l,), 'dNl', 'dgammal', ...}:
+        each layer's gradient roles, its output's from .grad (retain_grad) and its trainable
+        parameters' (a frozen one has none)."""
         self.optimizer.zero_grad()
         loss.backward()
         grads = {}
-        for l in range(self.L, 0, -1):
-            grads[f"dZ{l}"] = cache[f"Z{l}"].grad
-            grads[f"dW{l}"] = self.layers[l].weight.grad.clone()
-            if self.layers[l].bias is not None:
-                grads[f"db{l}"] = self.layers[l].bias.grad.clone()
-            if l in self.norms:
-                grads[f"dN{l}"] = cache[f"N{l}"].grad
-                grads[f"dgamma{l}"] = self.norms[l].weight.grad.clone()
-                grads[f"dbeta{l}"] = self.norms[l].bias.grad.clone()
+        for placed, part in reversed(list(zip(self.placed, self.parts))):
+            for g in placed.layer.grads:
+                role = g[1:]
+                if role == placed.layer.role and cache[placed.name(role)].grad is not None:   # dZ_l, dN_l
+                    grads[placed.name(g)] = cache[placed.name(role)].grad
+                elif placed.name(role) in self.trainable:                     # dW_l, db_l, dgamma_l, ...
+                    grads[placed.name(g)] = self.trainable[placed.name(role)].grad.clone()
         return grads
 
     def step(self, grads, loss=None):
         """Clip the .grad fields that backward filled (if asked), then torch.optim's update, then a
         per-step scheduler's step."""
-        parameters = list(self.params.values())
+        parameters = list(self.trainable.values())
         if self.clip_norm is not None:
             nn.utils.clip_grad_norm_(parameters, self.clip_norm)
         if self.clip_norm_per_tensor is not None:
@@ -321,39 +404,30 @@ class TorchMLP:
         return cache, loss, grads
 
     def set_masks(self, masks):
-        """This step's dropout masks {l: (m, n_l) numpy}, 1.0 kept, 0.0 dropped."""
+        """This step's dropout masks {block: (m, n_l) numpy}, 1.0 kept, 0.0 dropped."""
         self.masks = {l: self.tensor(mask) for l, mask in masks.items()}
 
     def predict(self, X):
-        """A_L (m, n_L) for inputs X (m, n_0), as numpy, in evaluation mode (norms in eval(): the
-        running statistics; no dropout)."""
-        for norm in self.norms.values():
-            norm.eval()
+        """A_L (m, n_L) for inputs X (m, n_0), as numpy, in evaluation mode (every module in eval():
+        BatchNorm1d's running statistics; no dropout)."""
+        for part in self.parts:
+            part.module.eval()
         try:
             with torch.no_grad():
-                return self.forward_no_grad(self.tensor(X)).cpu().numpy()
+                return self.forward(self.tensor(X), training=False)[f"A{self.L}"].cpu().numpy()
         finally:
-            for norm in self.norms.values():
-                norm.train()
-
-    def forward_no_grad(self, A):
-        for l in range(1, self.L + 1):
-            Z = self.layers[l](A)
-            A = self.g[l](self.norms[l](Z) if l in self.norms else Z)
-        return A
+            for part in self.parts:
+                part.module.train()
 
     def running_stats(self):
-        """{'mean1': running_mean, 'var1': running_var, ...} of every BatchNorm1d (the unbiased variance)."""
-        stats = {}
-        for l, norm in self.norms.items():
-            if isinstance(norm, nn.BatchNorm1d):
-                stats[f"mean{l}"], stats[f"var{l}"] = norm.running_mean, norm.running_var
-        return stats
+        """{'mean1': running_mean, 'var1': running_var, ...}: every layer's state (BatchNorm1d's
+        running statistics, the unbiased variance)."""
+        return {p.name(role): t for p, part in zip(self.placed, self.parts) for role, t in part.state.items()}
 
     def optimizer_state(self):
         """{'<param>.<state>': tensor}, state named as in scratch (momentum, square_avg, m, v)."""
         state = {}
-        for name, p in self.params.items():
+        for name, p in self.trainable.items():
             for key, value in self.optimizer.state.get(p, {}).items():
                 if key in STATE_NAMES and value is not None:
                     state[f"{name}.{STATE_NAMES[key]}"] = value
@@ -370,6 +444,8 @@ class TorchMLP:
                     stats[name].copy_(torch.from_numpy(value))
                     continue
                 param, _, state = name.partition(".")
+                if state and param not in self.trainable:                     # a frozen parameter keeps no state
+                    continue
                 target = self.optimizer.state[self.params[param]].get(keys[state]) if state else self.params[param]
                 if target is not None:
                     target.copy_(torch.from_numpy(value))

@@ -146,8 +146,8 @@ def test_code_all_lines_up_the_three_implementations(capsys):
     def row(text):
         return next(line for line in lines if line.lstrip().startswith(text))
 
-    for text in ("def forward", 'cache = {"A0": X}', "A = self.g[l](N)", 'cache[f"Z{l}"], cache[f"A{l}"] = Z, A',
-                 "Z = W @ A + b", "for l in range(self.L, 0, -1)", 'grads[f"dW{l}"] = dZ @ A_prev.T',
+    for text in ("def forward", "cache = Cache(A0=X)", "out = X", "for placed, layer in self.layers",
+                 "cache[placed.name(placed.layer.role)] = out", "def backward", "grads = {}",
                  "cache = self.forward(X)", "self.step(grads, loss)"):
         assert row(text).count(" = ") >= 2 + text.count(" = "), f"not aligned: {row(text)}"
     # every row of forward has three columns of the same width: aligned, not merely concatenated

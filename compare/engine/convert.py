@@ -6,24 +6,99 @@
     batch        X, Z, A  (units, m)  (m, units)              (m, units)
 (scratch keeps one example per column, the frameworks one per row.)
 
+A tensor is converted by its ROLE's layout, not by its rank: each role of the layer list
+(compare/engine/layers.py) has one `RoleLayout`:
+    kernel     W                         scratch (out, in); torch the same; Keras (in, out)
+    per_unit   b gamma beta mean var     scratch (n, 1); torch and Keras (n,)
+    rows       Z N A (a layer's output)  scratch (n, m); torch and Keras (m, n)
+    same       (a new kind's choice)     the same shape everywhere
+A gradient dX follows X's layout, optimizer state 'X.m' its parameter's. A layer kind declares
+the layout of a new parameter role in its `layouts` ({role: 'per_unit' | 'kernel' | 'same'});
+its output role is 'rows'. The scratch shape a tensor must have comes from the network (its
+layers' params(n) and state(n), each output (n_out, m)), or, given only `sizes`, from the block's
+widths.
+
 The harness compares everything in the scratch layout: framework tensors come back through
 `to_scratch`, named as in the scratch code: Z1, A1, dZ1, dW1, db1, W1, b1, and optimizer state
-as '<param>.<state>' (e.g. 'W1.m').
+as '<param>.<state>' (e.g. 'W1.m'). `framework_initial` gives a reference every parameter it
+starts from in its own layout: the harness's W and b for each Dense, `layer.initial` for the rest.
 
 A user's own layouts (compare/adapters) are converted here too: `Layout` and the functions below it.
 
-Left out: convolution kernels, anything but dense layers.
+Left out: convolution kernels (a layout the next kinds add here), anything but dense layers.
 """
 from dataclasses import dataclass
 
 import numpy as np
 
+from .layers import KINDS, Network
 from .names import TensorName
 
 
-# one number per unit: a bias, and a normalization's gamma, beta and running mean and variance
-# (torch BatchNorm1d/LayerNorm .weight/.bias/.running_*, Keras gamma/beta/moving_*: (n,); scratch (n, 1))
-PER_UNIT = ("b", "gamma", "beta", "mean", "var")
+@dataclass(frozen=True)
+class RoleLayout:
+    """How one role's array is held in the frameworks, given its scratch shape."""
+    name: str
+
+    def framework_shape(self, framework, shape):
+        shape = tuple(shape)
+        if self.name == "per_unit":
+            return (shape[0],)
+        if self.name == "rows" or (self.name == "kernel" and framework == "keras"):
+            return shape[::-1]
+        return shape
+
+    def to_framework(self, framework, array):
+        """scratch -> the framework's layout, a fresh array."""
+        if self.name == "per_unit":
+            return array.reshape(-1).copy()
+        if self.name == "rows" or (self.name == "kernel" and framework == "keras"):
+            return np.ascontiguousarray(array.T)
+        return array.copy()
+
+    def to_scratch(self, framework, array, shape):
+        """The framework's layout -> scratch (a view where a transpose is all it takes)."""
+        if self.name == "per_unit":
+            return array.reshape(shape)
+        if self.name == "rows" or (self.name == "kernel" and framework == "keras"):
+            return array.T
+        return array
+
+
+LAYOUTS = {name: RoleLayout(name) for name in ("kernel", "per_unit", "rows", "same")}
+# the built-in roles; a layer kind adds its own (Layer.layouts), its output role is 'rows'
+ROLE_LAYOUTS = {"W": "kernel", "b": "per_unit", "gamma": "per_unit", "beta": "per_unit", "mean": "per_unit",
+                "var": "per_unit", "Z": "rows", "N": "rows", "A": "rows"}
+PER_UNIT = tuple(role for role, layout in ROLE_LAYOUTS.items() if layout == "per_unit")
+
+
+def role_layout(role):
+    """The RoleLayout of a role ('W', 'gamma', 'Z'), of a gradient ('dW': W's), or of a role a
+    registered layer kind declares. KeyError for a role nobody declares."""
+    for candidate in (role, role[1:] if role.startswith("d") else None):
+        if candidate in ROLE_LAYOUTS:
+            return LAYOUTS[ROLE_LAYOUTS[candidate]]
+        for cls in KINDS.values():
+            if candidate is not None and candidate in cls.layouts:
+                return LAYOUTS[cls.layouts[candidate]]
+            if candidate is not None and candidate == cls.role:
+                return LAYOUTS["rows"]
+    raise KeyError(f"no layout for the role {role!r}: declare it in its layer kind's `layouts`")
+
+
+_SPLIT = {}
+
+
+def split(name):
+    """'dW2' -> ('dW', 2, None); 'W1.m' -> ('W', 1, 'm'): role, block, optimizer state."""
+    if name not in _SPLIT:
+        base, _, state = name.partition(".")
+        role = base.rstrip("0123456789")
+        if role == base or not role:
+            TensorName.parse(name)                                # raises UnknownTensor, naming it
+            raise KeyError(f"{name!r} names no layer's tensor")
+        _SPLIT[name] = (role, int(base[len(role):]), state or None)
+    return _SPLIT[name]
 
 
 def expect(array, shape, what):
@@ -33,23 +108,78 @@ def expect(array, shape, what):
     return array
 
 
+_SHAPES = {}              # id(network) -> (network, {name: scratch shape, an output's as (n, None)})
+
+
+def declared_shapes(network):
+    """{name: scratch shape} of every parameter, state and output of a layer list (an output's
+    shape is (n, None): m is the batch's). Computed once per network."""
+    if id(network) not in _SHAPES or _SHAPES[id(network)][0] is not network:
+        table = {}
+        for p in network.placed:
+            for role, shape in {**p.layer.params(p.n_in), **p.layer.state(p.n_in)}.items():
+                table[p.name(role)] = tuple(shape)
+            table[p.name(p.layer.role)] = (p.n_out, None)
+            table[f"A{p.block}"] = (p.n_out, None)              # a block without an activation: its last output
+        if len(_SHAPES) > 16:
+            _SHAPES.clear()
+        _SHAPES[id(network)] = (network, table)
+    return _SHAPES[id(network)][1]
+
+
+def scratch_shape(name, shapes, m):
+    """The scratch shape of a tensor ('dW2', 'gamma1', 'Z3', 'W1.m'). shapes: the network (a
+    layers.Network: its layers' declarations) or the widths [n0, ..., nL] (each block's W, per-unit
+    vectors and outputs)."""
+    role, block, _ = split(name)
+    base = role[1:] if role.startswith("d") and role not in ROLE_LAYOUTS and role[1:] else role
+    if isinstance(shapes, Network):
+        table = declared_shapes(shapes)
+        found = table.get(f"{base}{block}", table.get(f"{role}{block}"))
+        if found is not None:
+            return (found[0], m) if found[1] is None else found
+        shapes = shapes.sizes
+    TensorName.parse(name)                                        # a name no one declares: UnknownTensor
+    layout = role_layout(role).name
+    n_out, n_in = shapes[block], shapes[block - 1]
+    return {"kernel": (n_out, n_in), "per_unit": (n_out, 1), "rows": (n_out, m)}.get(layout, (n_out, 1))
+
+
 def to_torch(params):
     """[(W (out, in), b (out, 1))] -> [(weight (out, in), bias (out,))] as numpy arrays."""
-    out = []
-    for l, (W, b) in enumerate(params, start=1):
-        n_out, n_in = W.shape
-        expect(b, (n_out, 1), f"b{l}")
-        out.append((expect(W.copy(), (n_out, n_in), f"W{l}"), b.reshape(n_out).copy()))
-    return out
+    return [pair_to("torch", l, W, b) for l, (W, b) in enumerate(params, start=1)]
 
 
 def to_keras(params):
     """[(W (out, in), b (out, 1))] -> [(kernel (in, out), bias (out,))] as numpy arrays."""
-    out = []
-    for l, (W, b) in enumerate(params, start=1):
-        n_out, n_in = W.shape
-        expect(b, (n_out, 1), f"b{l}")
-        out.append((np.ascontiguousarray(W.T), b.reshape(n_out).copy()))
+    return [pair_to("keras", l, W, b) for l, (W, b) in enumerate(params, start=1)]
+
+
+def pair_to(framework, l, W, b):
+    """One Dense layer's (W, b) in scratch's layout -> the framework's, shapes asserted."""
+    n_out, n_in = W.shape
+    expect(b, (n_out, 1), f"b{l}")
+    return LAYOUTS["kernel"].to_framework(framework, W), LAYOUTS["per_unit"].to_framework(framework, b)
+
+
+def framework_initial(framework, network, params):
+    """{name: array in the framework's layout} of every parameter of the layer list: each Dense's
+    W and b from the harness's `params` [(W, b)] (one pair per Dense, scratch layout; b left out
+    where the Dense has no bias), every other layer's from its kind's `initial(n, dtype)`, each
+    shape asserted against the layer's declaration."""
+    dtype = np.asarray(params[0][0]).dtype if params else np.float64
+    out = {}
+    for p in network.placed:
+        values = p.layer.initial(p.n_in, dtype)
+        opener = p.index == 0 or network.placed[p.index - 1].block != p.block
+        harness = dict(zip(("W", "b"), params[p.block - 1])) if opener else {}
+        for role, shape in p.layer.params(p.n_in).items():
+            value = values[role] if role in values else harness.get(role)
+            if value is None:
+                raise ValueError(f"{p.layer.describe()} declares the parameter {role} and no initial value for it "
+                                 f"(its kind's initial(n, dtype))")
+            value = expect(np.asarray(value), shape, f"initial {p.name(role)}")
+            out[p.name(role)] = role_layout(role).to_framework(framework, value)
     return out
 
 
@@ -67,33 +197,23 @@ def rows_to_batch(X):
 def to_scratch(framework, name, array, sizes, m=None):
     """One named framework tensor -> the scratch layout, shape asserted.
 
-    framework: 'torch' | 'keras'; name: e.g. 'Z2', 'dW1', 'b3', 'W1.m', 'loss';
-    sizes: layer widths [n0, ..., nL]; m: batch size (for Z, A, dZ).
+    framework: 'torch' | 'keras'; name: e.g. 'Z2', 'dW1', 'b3', 'gamma1', 'W1.m', 'loss';
+    sizes: the network (a layers.Network) or its widths [n0, ..., nL]; m: batch size (for Z, A, dZ).
     """
     array = np.asarray(array)
     if name in ("loss", "lr"):
         return expect(array, (), name)
-    parsed = TensorName.parse(name)
-    kind, l = parsed.kind.lstrip("d"), parsed.layer
-    n_out, n_in = sizes[l], sizes[l - 1]
-    if kind in ("Z", "A", "N"):
-        return rows_to_batch(expect(array, (m, n_out), f"{framework} {name}"))
-    if kind in PER_UNIT:
-        return expect(array, (n_out,), f"{framework} {name}").reshape(n_out, 1)
-    if framework == "keras":
-        return expect(array, (n_in, n_out), f"keras {name}").T          # a transposed view, as for Z
-    return expect(array, (n_out, n_in), f"torch {name}")
+    role, _, _ = split(name)
+    layout = role_layout(role)
+    shape = scratch_shape(name, sizes, m)
+    expect(array, layout.framework_shape(framework, shape), f"{framework} {name}")
+    return layout.to_scratch(framework, array, shape)
 
 
 def from_scratch(framework, name, array):
-    """A scratch parameter or optimizer-state tensor ('W1', 'b2', 'W1.m', ...) -> the framework's
-    layout (the inverse of `to_scratch`)."""
-    kind = TensorName.parse(name).kind
-    if kind in PER_UNIT:
-        return array.reshape(-1).copy()
-    if kind == "W" and framework == "keras":
-        return np.ascontiguousarray(array.T)
-    return array.copy()
+    """A scratch parameter, state or optimizer-state tensor ('W1', 'b2', 'gamma1', 'mean1', 'W1.m')
+    -> the framework's layout (the inverse of `to_scratch`), by its role's layout."""
+    return role_layout(split(name)[0]).to_framework(framework, array)
 
 
 def record_to_scratch(framework, record, sizes, m):

@@ -41,7 +41,13 @@ with `@layer_kind`, and declare
     grads          the gradient roles it records (e.g. ('dN', 'dgamma', 'dbeta'))
     width(n)       its output width for an input of n units (n unless it changes it)
     scratch(ctx)   the scratch object that computes it (forward/backward written out: scratch/layers.py)
-    torch(ctx)     the torch module (reference/torch_mlp.py), keras(ctx) the Keras layer
+    torch(ctx)     its torch module as a reference/torch_mlp.py `Part` (the module, its parameters and
+                   state by role); keras(ctx) likewise its Keras layer (reference/keras_mlp.py `Part`).
+                   ctx: n_in, n_out, block, dtype (device), the spec, `initial` {role: array in that
+                   framework's layout}. TorchMLP/KerasMLP build `spec.network.placed` through these
+                   alone, so a kind defined in a test file runs there without editing reference/.
+    layouts        {role: 'per_unit' | 'kernel' | 'same'} for a parameter role compare/engine/convert.py
+                   does not know (W kernel; b, gamma, beta, mean, var per unit; outputs (m, n) rows)
 tests/test_layer_kinds.py adds a stand-in kind this way and runs it in lockstep.
 
 Left out: layers that change the tensor's rank (Conv2D, pooling, Flatten: the issue after this one
@@ -80,9 +86,18 @@ class Layer:
     grads: ClassVar[tuple] = ()
     param_roles: ClassVar[tuple] = ()        # the roles params() gives, and state() gives
     state_roles: ClassVar[tuple] = ()
+    layouts: ClassVar[dict] = {}             # role -> layout, for a new parameter role (convert.py)
 
     def params(self, n):
         return {}
+
+    def torch(self, ctx):
+        """Its torch module: a reference.torch_mlp.Part (see the module docstring)."""
+        raise NotImplementedError(f"{self.describe()} has no torch module")
+
+    def keras(self, ctx):
+        """Its Keras layer: a reference.keras_mlp.Part (see the module docstring)."""
+        raise NotImplementedError(f"{self.describe()} has no Keras layer")
 
     def state(self, n):
         return {}
@@ -135,6 +150,14 @@ class Dense(Layer):
     def scratch(self, ctx):
         return scratch_layers.Dense()
 
+    def torch(self, ctx):
+        from reference.torch_mlp import dense
+        return dense(self, ctx)
+
+    def keras(self, ctx):
+        from reference.keras_mlp import dense
+        return dense(self, ctx)
+
     def describe(self):
         return f"Dense({self.units}{'' if self.bias else ', bias=False'})"
 
@@ -151,6 +174,14 @@ class Activation(Layer):
         g, g_grad = activation_table(ctx.convention, self.slope)[self.name]
         return scratch_layers.Activation(self.name, g, g_grad)
 
+    def torch(self, ctx):
+        from reference.torch_mlp import activation
+        return activation(self, ctx)
+
+    def keras(self, ctx):
+        from reference.keras_mlp import activation
+        return activation(self, ctx)
+
     def describe(self):
         return self.name if self.slope is None else f"{self.name}(slope={self.slope})"
 
@@ -164,6 +195,14 @@ class Dropout(Layer):
 
     def scratch(self, ctx):
         return scratch_layers.Dropout(self.rate, ctx.block)
+
+    def torch(self, ctx):
+        from reference.torch_mlp import dropout
+        return dropout(self, ctx)
+
+    def keras(self, ctx):
+        from reference.keras_mlp import dropout
+        return dropout(self, ctx)
 
 
 @dataclass(frozen=True)
@@ -211,6 +250,14 @@ class BatchNorm(Norm):
         settings = self.settings(ctx.convention)
         return scratch_layers.BatchNorm(ctx.n_in, settings["eps"], settings["momentum"], ctx.convention, ctx.dtype)
 
+    def torch(self, ctx):
+        from reference.torch_mlp import batch_norm
+        return batch_norm(self, ctx)
+
+    def keras(self, ctx):
+        from reference.keras_mlp import batch_norm
+        return batch_norm(self, ctx)
+
 
 @layer_kind
 @dataclass(frozen=True)
@@ -223,6 +270,14 @@ class LayerNorm(Norm):
 
     def scratch(self, ctx):
         return scratch_layers.LayerNorm(self.settings(ctx.convention)["eps"])
+
+    def torch(self, ctx):
+        from reference.torch_mlp import layer_norm
+        return layer_norm(self, ctx)
+
+    def keras(self, ctx):
+        from reference.keras_mlp import layer_norm
+        return layer_norm(self, ctx)
 
 
 @dataclass(frozen=True)

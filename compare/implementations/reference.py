@@ -1,19 +1,20 @@
 """A framework reference (reference/torch_mlp.py, reference/keras_mlp.py) as an implementation:
-its step records go through compare/engine/convert.py to the scratch layout."""
+its step records go through compare/engine/convert.py to the scratch layout, each tensor by its
+role's layout and the shape its layer declares (`network`: the spec's layer list)."""
 from ..engine import convert
 from ..engine.names import TensorName
 
 
 class ReferenceImplementation:
-    def __init__(self, framework, model, sizes):
-        self.framework, self.model, self.sizes = framework, model, sizes
+    def __init__(self, framework, model, network):
+        self.framework, self.model, self.network = framework, model, network
 
     def step(self, X, Y):
         record = self.model.record(*self.model.train_step(X, Y))
-        return convert.record_to_scratch(self.framework, record, self.sizes, X.shape[0])
+        return convert.record_to_scratch(self.framework, record, self.network, X.shape[0])
 
     def set_masks(self, masks):
-        """This step's dropout masks (scratch layout (n_l, m)) -> the framework's rows (m, n_l)."""
+        """This step's dropout masks {block: (n_l, m)} (scratch layout) -> the framework's rows (m, n_l)."""
         self.model.set_masks({l: convert.batch_to_rows(mask) for l, mask in masks.items()})
 
     def predict(self, X):
