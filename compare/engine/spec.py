@@ -194,7 +194,12 @@ class Spec:
         if unknown:
             raise InputError(f"{', '.join(map(repr, unknown))} {'is' if len(unknown) == 1 else 'are'} not a Spec field; "
                              f"the fields are listed in compare/engine/spec.py (e.g. lr, optimizer, batch_size)")
-        return replace(self, **{k: v for k, v in changes.items() if v is not None}).validate()
+        changes = {k: v for k, v in changes.items() if v is not None}
+        if "layers" in changes:     # a new list: the old network's widths, activations, dropout and norm go
+            n_in = changes.get("sizes", self.sizes)[:1]
+            changes = {"activations": None, "dropout": 0.0, "norm": None, "norm_momentum": None, "norm_eps": None,
+                       **changes, "sizes": changes.get("sizes", n_in)}
+        return replace(self, **changes).validate()
 
     def to_dict(self):
         d = asdict(replace(self, layers=None))
@@ -242,7 +247,10 @@ class Spec:
     # --- dropout and normalization (issue 11) ---------------------------------------------------
     @property
     def dropout_rates(self):
-        """One drop rate per hidden layer (layers 1 .. L-1)."""
+        """One drop rate per hidden layer (layers 1 .. L-1); a layer list's from its Dropout layers."""
+        if self.layers is not None:
+            rates = self.network.dropouts()
+            return [rates.get(l, 0.0) for l in range(1, self.n_layers)]
         if isinstance(self.dropout, (list, tuple)):
             return [float(p) for p in self.dropout]
         return [float(self.dropout)] * (self.n_layers - 1)
