@@ -129,7 +129,8 @@ def activation_table(convention, slope=None):
     """The name -> (g, g') table of a convention (a Convention or its name). leaky_relu gets
     `slope` (None: that convention's default; Keras's rounded through float32) bound in."""
     convention = as_convention(convention)
-    table = dict(TABLES[convention.name])
+    built_in = conventions.CONVENTIONS.get(convention.name) is convention
+    table = dict(TABLES[convention.name] if built_in else convention_table(convention))
     s = more.leaky_slope(convention, slope)
     g, g_grad = table["leaky_relu"]
     table["leaky_relu"] = (lambda Z: g(Z, s), lambda Z, A: g_grad(Z, A, s))
