@@ -121,8 +121,8 @@ def convention_table(convention):
 
 # Each convention's table, built once: the dicts a test or the bug zoo (compare/data/bugs.py) patches.
 TABLES = {c.name: convention_table(c) for c in conventions.CONVENTIONS.values()}
-ACTIVATIONS = TABLES["keras"]            # every name the spec accepts; the exact forms (tf.math's)
-TORCH_ACTIVATIONS = TABLES["torch"]
+ACTIVATIONS = TABLES[conventions.KERAS.name]      # every name the spec accepts; the exact forms (tf.math's)
+TORCH_ACTIVATIONS = TABLES[conventions.TORCH.name]
 
 
 def activation_table(convention, slope=None):
