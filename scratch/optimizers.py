@@ -152,12 +152,17 @@ class RMSprop(Rules):
         self.lr, self.rho, self.eps, self.convention = lr, rho, eps, as_convention(convention)
         self.momentum, self.centered = momentum, centered
         self.state = {}
+        c = self.convention
+        if momentum > 0 and c.rmsprop_lr_in_momentum != c.rmsprop_eps_in_root:    # one framework's code each
+            raise ValueError(f"no RMSprop here has eps {'inside' if c.rmsprop_eps_in_root else 'outside'} the "
+                             f"root and lr {'inside' if c.rmsprop_lr_in_momentum else 'outside'} the momentum buffer")
 
     def update(self, name, p, g):
         old = self.state.get(name, {})
         s = old.get("square_avg", np.zeros_like(p))
         state = {}
-        if not self.convention.rmsprop_eps_in_root:                         # torch's code (lr outside the buffer)
+        if not self.convention.rmsprop_eps_in_root:                         # torch's code (lr outside the buffer:
+                                                                            # not rmsprop_lr_in_momentum)
             s = s * self.rho + (1 - self.rho) * g * g
             state["square_avg"] = s
             if self.centered:
@@ -213,9 +218,12 @@ class Adam(Rules):
         old = self.state.get(name, {})
         m = old.get("m", np.zeros_like(p))
         v = old.get("v", np.zeros_like(p))
+        cast = as_keras_casts if self.float32_casts else float
+        if self.weight_decay and self.convention.adamw_decay_multiplies:
+            p = p * (1 - self.lr * self.weight_decay)                   # torch: param.mul_(1 - lr * wd)
+        elif self.weight_decay:
+            p = p - p * cast(self.weight_decay) * self.lr               # keras: _apply_weight_decay, before the step
         if not self.convention.adam_eps_hat:                            # torch's code: eps added to sqrt(v_hat)
-            if self.weight_decay:                                       # (adamw_decay_multiplies)
-                p = p * (1 - self.lr * self.weight_decay)                   # param.mul_(1 - lr * wd)
             m = m + (1 - b1) * (g - m)                                  # exp_avg.lerp_(g, 1 - b1)
             v = v * b2 + (1 - b2) * g * g
             self.state[name] = {"m": m, "v": v}
@@ -225,10 +233,7 @@ class Adam(Rules):
             step_size = self.lr / (1 - b1**t)
             denom = np.sqrt(v) / np.sqrt(1 - b2**t) + self.eps
             return p + (-step_size) * (m / denom)
-        cast = as_keras_casts if self.float32_casts else float          # Keras's code: eps added to sqrt(v)
-        if self.weight_decay:
-            p = p - p * cast(self.weight_decay) * self.lr               # _apply_weight_decay, before the step
-        m = m + (g - m) * (1 - b1)
+        m = m + (g - m) * (1 - b1)                                      # Keras's code: eps added to sqrt(v)
         v = v + (np.square(g) - v) * (1 - b2)
         self.state[name] = {"m": m, "v": v}
         if self.amsgrad:

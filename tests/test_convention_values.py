@@ -160,7 +160,10 @@ def test_scratch_reads_the_rules_not_the_name():
     """torch's convention with Keras's RMSprop rules steps exactly as Keras's RMSprop; torch's with Keras's
     softplus and leaky slope computes Keras's activations: the code asks the rule, never the name."""
     hyper = dict(lr=0.01, rho=0.9, eps=1e-3, momentum=0.5, centered=False, float32_casts=False)
-    mixed = dataclasses.replace(TORCH, name="mixed", rmsprop_eps_in_root=True)
+    mixed = dataclasses.replace(TORCH, name="mixed", rmsprop_eps_in_root=True, rmsprop_lr_in_momentum=True)
+    half = dataclasses.replace(TORCH, name="half", rmsprop_eps_in_root=True)      # a form no framework has
+    with pytest.raises(ValueError, match="no RMSprop here has eps inside the root and lr outside the momentum"):
+        make_optimizer("rmsprop", hyper, half)
     p, g = {"W1": np.array([[0.5, -1.0]])}, {"dW1": np.array([[0.3, 0.2]])}
     runs = {}
     for convention in (TORCH, KERAS, mixed):
