@@ -289,7 +289,8 @@ def table(convention):
         "silu": (silu, silu_grad),
         "softsign": (softsign, softsign_grad),
         "hard_sigmoid": (hard_sigmoid, hard_sigmoid_grad if c.hard_sigmoid_float32_slope else hard_sigmoid_keras_grad),
-        "hard_silu": (hard_silu, hard_silu_grad) if c.hard_silu_own_backward else (hard_silu_keras, hard_silu_keras_grad),
+        "hard_silu": (hard_silu, hard_silu_grad) if c.hard_silu_own_backward
+                     else (hard_silu_keras, hard_silu_keras_grad),
         "relu6": (relu6, relu6_grad),
         "mish": (mish, mish_grad),
         "log_sigmoid": (log_sigmoid, log_sigmoid_grad),

@@ -53,7 +53,7 @@ the spec), learning-rate schedules, Adagrad's lr_decay.
 """
 import numpy as np
 
-from .conventions import TORCH, KERAS, as_convention
+from .conventions import KERAS, TORCH, as_convention
 
 
 def as_keras_casts(x):

@@ -164,7 +164,8 @@ class Spec:
         if self.optimizer == "adagrad" and self.initial_accumulator is not None:
             hyper["initial_accumulator"] = self.initial_accumulator
         if self.optimizer == "nadam" and convention.nadam_momentum_decay is not None:   # torch's psi
-            hyper["momentum_decay"] = convention.nadam_momentum_decay if self.momentum_decay is None else self.momentum_decay
+            psi = self.momentum_decay
+            hyper["momentum_decay"] = convention.nadam_momentum_decay if psi is None else psi
         return hyper
 
     def schedule_hyper(self):
