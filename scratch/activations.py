@@ -10,7 +10,8 @@ elementwise derivative: its backward is a Jacobian-vector product, `softmax_back
 
 Two conventions differ in one place only, softplus: torch's nn.Softplus(beta=1,
 threshold=20) returns z itself above 20, Keras (tf.math.softplus) is log(1 + e^z)
-everywhere. `activation_table(convention)` gives the table a convention uses.
+everywhere (the convention's `softplus_threshold`: 20 or None). `activation_table(convention)`
+gives the table a convention uses.
 
 The other activations both frameworks ship (leaky_relu, elu, selu, celu, gelu, gelu_tanh, silu,
 softsign, hard_sigmoid, hard_silu, relu6, mish, log_sigmoid, hard_tanh) live in
@@ -21,9 +22,11 @@ Left out: parametric units (PReLU), dropout; anything with trainable parameters 
 """
 import numpy as np
 
+from . import conventions
 from . import more_activations as more
+from .conventions import as_convention
 
-SOFTPLUS_TORCH_THRESHOLD = 20.0  # torch.nn.Softplus default: linear above beta*z > 20
+SOFTPLUS_TORCH_THRESHOLD = conventions.TORCH.softplus_threshold  # nn.Softplus default: linear above beta*z > 20
 
 
 def linear(Z):
@@ -100,28 +103,34 @@ def softmax_backward(dA, A):
     return A * (dA - (dA * A).sum(axis=0, keepdims=True))
 
 
-# name -> (g, g'), keyed by the names torch and Keras both use
-ACTIVATIONS = {
-    "linear": (linear, linear_grad),
-    "relu": (relu, relu_grad),
-    "sigmoid": (sigmoid, sigmoid_grad),
-    "tanh": (tanh, tanh_grad),
-    "softplus": (softplus, softplus_grad),
-    "softmax": (softmax, None),  # backward: softmax_backward, or fused with cross-entropy
-}
+def convention_table(convention):
+    """name -> (g, g') as `convention` computes each, keyed by the names torch and Keras both use;
+    the activations of scratch/more_activations.py included, each in the convention's form."""
+    c = as_convention(convention)
+    return {
+        "linear": (linear, linear_grad),
+        "relu": (relu, relu_grad),
+        "sigmoid": (sigmoid, sigmoid_grad),
+        "tanh": (tanh, tanh_grad),
+        "softplus": (softplus_thresholded, softplus_thresholded_grad) if c.softplus_threshold is not None
+                    else (softplus, softplus_grad),
+        "softmax": (softmax, None),  # backward: softmax_backward, or fused with cross-entropy
+        **more.table(c),
+    }
 
-TORCH_ACTIVATIONS = dict(ACTIVATIONS, softplus=(softplus_thresholded, softplus_thresholded_grad))
 
-
-# --- the activations of scratch/more_activations.py, in each convention ----------------------
-ACTIVATIONS.update(more.KERAS)
-TORCH_ACTIVATIONS.update(more.TORCH)
+# Each convention's table, built once: the dicts a test or the bug zoo (compare/data/bugs.py) patches.
+TABLES = {c.name: convention_table(c) for c in conventions.CONVENTIONS.values()}
+ACTIVATIONS = TABLES[conventions.KERAS.name]      # every name the spec accepts; the exact forms (tf.math's)
+TORCH_ACTIVATIONS = TABLES[conventions.TORCH.name]
 
 
 def activation_table(convention, slope=None):
-    """The name -> (g, g') table of a framework convention: 'torch' or 'keras'. leaky_relu gets
-    `slope` (None: that framework's default; Keras's rounded through float32) bound in."""
-    table = dict(TORCH_ACTIVATIONS if convention == "torch" else ACTIVATIONS)
+    """The name -> (g, g') table of a convention (a Convention or its name). leaky_relu gets
+    `slope` (None: that convention's default; Keras's rounded through float32) bound in."""
+    convention = as_convention(convention)
+    built_in = conventions.CONVENTIONS.get(convention.name) is convention
+    table = dict(TABLES[convention.name] if built_in else convention_table(convention))
     s = more.leaky_slope(convention, slope)
     g, g_grad = table["leaky_relu"]
     table["leaky_relu"] = (lambda Z: g(Z, s), lambda Z, A: g_grad(Z, A, s))

@@ -5,9 +5,16 @@ This table says what each convention means, so the harness can explain a torch-v
 difference by naming the rule behind it instead of hiding it under a loose tolerance.
 Each fact was checked against torch 2.13 and Keras 3.15 (docs/conventions.md, tests/test_conventions.py).
 
+The conventions themselves are values (`Convention`, at the end): TORCH and KERAS each know
+their defaults, their layouts and their rules as named attributes (`convention.running_var_unbiased`),
+and a `ConventionPair(a, b)` knows which of the DIFFERENCES below its two conventions disagree on.
+Every public function of scratch/ takes a Convention or its name ('torch' | 'keras'):
+`as_convention` turns a name into the value once, where the function starts.
+
 Left out: anything the spec cannot select (initializer defaults are not used: weights are
 always generated once and copied).
 """
+from dataclasses import dataclass, field
 
 # Default hyperparameters, used where the spec leaves one as None.
 DEFAULTS = {
@@ -288,3 +295,230 @@ DIFFERENCES.update({
         "the evaluation outputs that read it differ with it; training-mode tensors agree",
     ),
 })
+
+
+# --- the conventions as values ----------------------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class Convention:
+    """One framework's conventions: its defaults, its layouts and its rules, each a named attribute
+    that scratch/ reads where the math forks (`if convention.running_var_unbiased:`). The values
+    are the framework's own (each one verified as the tables above say); a rule's docstring-comment
+    says what the True (or the value) means. Compare two with `ConventionPair(a, b)`."""
+    name: str                            # 'torch' | 'keras': what options, reports and tables call it
+    framework: str                       # the framework's name in prose ('PyTorch', 'Keras')
+    optimizer_defaults: dict = field(repr=False)   # optimizer -> {hyperparameter: default} (DEFAULTS)
+    norm_defaults: dict = field(repr=False)        # 'batch' | 'layer' -> {'momentum', 'eps'} (NORM_DEFAULTS),
+                                                   # momentum in this convention's own meaning
+    # --- layouts: how the framework holds a batch and a Dense layer's weight (scratch: one
+    # example per COLUMN, W (out, in); compare/engine/convert.py converts)
+    examples_per_row: bool               # a batch is (m, n): one example per row
+    dense_weight: str                    # the Dense weight's name: torch 'weight', Keras 'kernel'
+    dense_weight_in_out: bool            # True: the weight is (in, out), the transpose of scratch's W
+    # --- optimizers (scratch/optimizers.py)
+    float32_hyperparameters: bool        # Python-float hyperparameters pass through float32 (the TF backend's
+                                         # ops.cast), with Spec.keras_float32_casts; schedules' lr0, rates too
+    float32_regularizers: bool           # L1/L2 factors pass through float32 in every run (Keras stores float(l))
+    clip_norm_eps: float | None          # clipping by norm: g *= min(c / (norm + eps), 1) (torch's 1e-6); None:
+                                         # Keras's forms without eps, c min(1/norm, 1/c) and c / max(norm, c)
+    weight_decay_coupled: bool           # an optimizer's weight_decay adds wd p to g (torch); False: p -= lr wd p
+    sgd_dampening: bool                  # SGD has dampening (torch)
+    sgd_lr_in_momentum: bool             # v = mu v - lr g, p += v, v starts at 0 (Keras); False: v = mu v + g,
+                                         # p -= lr v, v starts as g (torch)
+    rmsprop_eps_in_root: bool            # p -= lr g / sqrt(s + eps) (Keras); False: lr g / (sqrt(s) + eps)
+    rmsprop_lr_in_momentum: bool         # buf = mu buf + lr g / avg, p -= buf (Keras); False: p -= lr buf (torch)
+    adam_eps_hat: bool                   # eps added to sqrt(v), the step size corrected (Keras, the Adam paper's
+                                         # epsilon-hat); False: eps added to sqrt(v_hat) (torch)
+    adamw_decay_multiplies: bool         # AdamW shrinks p *= 1 - lr wd (torch); False: p -= p wd lr (Keras)
+    nadam_momentum_decay: float | None   # NAdam's mu_t = b1 (1 - 0.5 * 0.96^(t psi)) with this psi (torch 0.004);
+                                         # None: mu_t = b1 (1 - 0.5 * 0.96^t), 0.96 through float32 (Keras)
+    adamax_eps_in_max: bool              # u = max(b2 u, |g| + eps) (torch); False: eps added to u when dividing
+    adagrad_eps_in_root: bool            # p -= lr g / sqrt(s + eps) (Keras); False: lr g / (sqrt(s) + eps)
+    adadelta_ratio_first: bool           # delta = sqrt(d + eps) / sqrt(s + eps) * g (torch's order); False:
+                                         # -(sqrt(d + eps) g) / sqrt(s + eps), p += lr delta (Keras's)
+    # --- learning-rate schedules (scratch/schedules.py)
+    schedule_recursive: bool             # each rate from the one before, moved by scheduler.step() (torch);
+                                         # False: recomputed from lr0 at the step count (Keras)
+    schedule_milestone_inclusive: bool   # the step schedule decays at its milestone m (torch); False: after
+                                         # its boundary b (Keras: step > b)
+    schedule_read_every_step: bool       # a schedule is read at every optimizer step; per epoch through a
+                                         # callback (Keras); False: the user steps it (torch)
+    plateau_counts_exceed: bool          # plateau reduces when the bad count exceeds patience, cooldown counted
+                                         # after looking (torch); False: when the wait reaches it, before (Keras)
+    plateau_float32_comparison: bool     # plateau compares losses as float32 tensors (Keras)
+    cosine_restarts: bool                # the cosine schedule rises again after t_max (torch); False: stays
+    # --- losses (scratch/losses.py, scratch/pointwise_losses.py)
+    sum_reduction_averages_units: bool   # reduction 'sum' averages over the units first (Keras); False: sums all
+    kld_mean_per_element: bool           # kld 'mean' divides by n m (torch); False: by the batch m (Keras)
+    kld_clips: bool                      # kld clips target and output to [1e-7, 1] (Keras); False: takes the
+                                         # log-softmax of the logits, 0 log 0 = 0 (torch)
+    clips_probabilities: bool            # a cross-entropy on probabilities clips them to [1e-7, 1 - 1e-7] (Keras);
+                                         # False: torch's BCELoss log floor -100, NLLLoss(log p)
+    poisson_eps: float                   # poisson's log(a + eps)
+    cosine_eps: float                    # cosine similarity's smallest norm
+    # --- activations (scratch/activations.py, scratch/more_activations.py)
+    leaky_relu_slope: float              # leaky_relu's slope when none is given
+    float32_activation_constants: bool   # the leaky slope and GELU's constants pass through float32 (TF)
+    softplus_threshold: float | None     # softplus is z itself above this (torch 20); None: exact everywhere
+    elu_grad_from_output: bool           # ELU and SELU compute e^z - 1 and the derivative from the output a
+                                         # (TF's kernels: SELU'(0) = scale); False: expm1, from z (torch: scale alpha)
+    celu_max_plus_min: bool              # CELU = max(z, 0) + expm1(min(z, 0)), both pass a tie: CELU'(0) = 2 (TF)
+    hard_sigmoid_float32_slope: bool     # hard sigmoid's backward multiplies by float32 1/6 (torch)
+    hard_silu_own_backward: bool         # hard SiLU has its own backward (torch's Hardswish); False: the product
+                                         # rule of z hard_sigmoid(z) (Keras)
+    hard_tanh_grad_closed: bool          # hard tanh passes the gradient on [-1, 1] closed (tf.clip_by_value)
+    # --- normalization (scratch/layers.py)
+    norm_momentum_weights_new: bool      # batch norm's momentum is the new batch's weight (torch); False: the
+                                         # old average's (Keras)
+    running_var_unbiased: bool           # the running variance stores the unbiased batch variance (torch)
+
+    def __str__(self):
+        return self.name
+
+    def __repr__(self):
+        return f"Convention({self.name!r})"
+
+    @property
+    def adagrad_initial_accumulator(self):
+        """Where Adagrad's accumulator starts (torch 0, Keras 0.1)."""
+        return self.optimizer_defaults["adagrad"]["initial_accumulator"]
+
+    @property
+    def default_new_batch_weight(self):
+        """Batch norm's default momentum as the new batch's weight (torch's meaning): torch 0.1, Keras 0.01."""
+        momentum = self.norm_defaults["batch"]["momentum"]
+        return momentum if self.norm_momentum_weights_new else 1.0 - momentum
+
+    @property
+    def norm_eps_defaults(self):
+        """(batch norm's, layer norm's) default eps."""
+        return self.norm_defaults["batch"]["eps"], self.norm_defaults["layer"]["eps"]
+
+    def norm_momentum(self, new_batch_weight):
+        """Batch norm's momentum in this convention's meaning for a running update that gives the new
+        batch `new_batch_weight` (torch's meaning, the spec's): torch keeps it, Keras takes 1 - it."""
+        return float(new_batch_weight) if self.norm_momentum_weights_new else 1.0 - float(new_batch_weight)
+
+    def differences(self, other):
+        """The pair (self, other): which rules differ (ConventionPair)."""
+        return ConventionPair(self, other)
+
+
+TORCH = Convention(
+    name="torch", framework="PyTorch", optimizer_defaults=DEFAULTS["torch"], norm_defaults=NORM_DEFAULTS["torch"],
+    examples_per_row=True, dense_weight="weight", dense_weight_in_out=False,
+    float32_hyperparameters=False, float32_regularizers=False, clip_norm_eps=1e-6, weight_decay_coupled=True,
+    sgd_dampening=True, sgd_lr_in_momentum=False, rmsprop_eps_in_root=False, rmsprop_lr_in_momentum=False,
+    adam_eps_hat=False, adamw_decay_multiplies=True, nadam_momentum_decay=0.004, adamax_eps_in_max=True,
+    adagrad_eps_in_root=False, adadelta_ratio_first=True,
+    schedule_recursive=True, schedule_milestone_inclusive=True, schedule_read_every_step=False,
+    plateau_counts_exceed=True, plateau_float32_comparison=False, cosine_restarts=True,
+    sum_reduction_averages_units=False, kld_mean_per_element=True, kld_clips=False, clips_probabilities=False,
+    poisson_eps=1e-8, cosine_eps=1e-8,             # PoissonNLLLoss(log_input=False) eps; F.cosine_similarity eps
+    leaky_relu_slope=0.01, float32_activation_constants=False, softplus_threshold=20.0,   # nn.LeakyReLU, nn.Softplus
+    elu_grad_from_output=False, celu_max_plus_min=False, hard_sigmoid_float32_slope=True,
+    hard_silu_own_backward=True, hard_tanh_grad_closed=False,
+    norm_momentum_weights_new=True, running_var_unbiased=True,
+)
+
+KERAS = Convention(
+    name="keras", framework="Keras", optimizer_defaults=DEFAULTS["keras"], norm_defaults=NORM_DEFAULTS["keras"],
+    examples_per_row=True, dense_weight="kernel", dense_weight_in_out=True,
+    float32_hyperparameters=True, float32_regularizers=True, clip_norm_eps=None, weight_decay_coupled=False,
+    sgd_dampening=False, sgd_lr_in_momentum=True, rmsprop_eps_in_root=True, rmsprop_lr_in_momentum=True,
+    adam_eps_hat=True, adamw_decay_multiplies=False, nadam_momentum_decay=None, adamax_eps_in_max=False,
+    adagrad_eps_in_root=True, adadelta_ratio_first=False,
+    schedule_recursive=False, schedule_milestone_inclusive=False, schedule_read_every_step=True,
+    plateau_counts_exceed=False, plateau_float32_comparison=True, cosine_restarts=False,
+    sum_reduction_averages_units=True, kld_mean_per_element=False, kld_clips=True, clips_probabilities=True,
+    poisson_eps=1e-7, cosine_eps=1e-7,             # keras.config.epsilon() in Poisson and ops.nn._normalize
+    leaky_relu_slope=0.2, float32_activation_constants=True, softplus_threshold=None,    # activations.leaky_relu
+    elu_grad_from_output=True, celu_max_plus_min=True, hard_sigmoid_float32_slope=False,
+    hard_silu_own_backward=False, hard_tanh_grad_closed=True,
+    norm_momentum_weights_new=False, running_var_unbiased=False,
+)
+
+CONVENTIONS = {c.name: c for c in (TORCH, KERAS)}
+
+
+def as_convention(convention, default=None):
+    """A Convention, or its name ('torch' | 'keras'), as the Convention. Another name: `default`
+    when one is given (an implementation of its own, which follows torch where it must choose),
+    else a ValueError naming the conventions there are."""
+    if isinstance(convention, Convention):
+        return convention
+    found = CONVENTIONS.get(convention) if isinstance(convention, str) else None
+    if found is not None:
+        return found
+    if default is not None:
+        return as_convention(default)
+    raise ValueError(f"unknown convention {convention!r}: one of {', '.join(map(repr, CONVENTIONS))}")
+
+
+# DIFFERENCES key -> the Convention attributes that decide it: a pair of conventions differs by a
+# rule when it holds any of these differently.
+RULE_ATTRIBUTES = {
+    "sgd-momentum-form": ("sgd_lr_in_momentum",),
+    "keras-float32-hyperparameters": ("float32_hyperparameters",),
+    "keras-float32-regularizer": ("float32_regularizers",),
+    "rmsprop-eps-placement": ("rmsprop_eps_in_root",),
+    "adam-eps-placement": ("adam_eps_hat",),
+    "rmsprop-momentum-form": ("rmsprop_lr_in_momentum",),
+    "adamw-decay-form": ("adamw_decay_multiplies", "adam_eps_hat"),
+    "nadam-momentum-schedule": ("nadam_momentum_decay",),
+    "adamax-eps-placement": ("adamax_eps_in_max",),
+    "adagrad-eps-placement": ("adagrad_eps_in_root",),
+    "adagrad-initial-accumulator": ("adagrad_initial_accumulator",),
+    "default-hyperparameters": ("optimizer_defaults",),
+    "clip-norm-eps": ("clip_norm_eps",),
+    "weight-decay-form": ("weight_decay_coupled",),
+    "softplus-threshold": ("softplus_threshold",),
+    "schedule-step-boundary": ("schedule_milestone_inclusive",),
+    "schedule-every-epoch": ("schedule_read_every_step",),
+    "schedule-recursive-form": ("schedule_recursive",),
+    "plateau-counts": ("plateau_counts_exceed",),
+    "plateau-float32-comparison": ("plateau_float32_comparison",),
+    "momentum-lr-schedule": ("sgd_lr_in_momentum", "rmsprop_lr_in_momentum"),
+    "cosine-after-t-max": ("cosine_restarts",),
+    "keras-float32-schedule": ("float32_hyperparameters",),
+    "mse-sum-reduction": ("sum_reduction_averages_units",),
+    "kld-mean-reduction": ("kld_mean_per_element",),
+    "kld-target-clip": ("kld_clips",),
+    "poisson-eps": ("poisson_eps",),
+    "probabilities-clipping": ("clips_probabilities",),
+    "leaky-relu-default-slope": ("leaky_relu_slope",),
+    "keras-float32-leaky-slope": ("float32_activation_constants",),
+    "gelu-float32-constant": ("float32_activation_constants",),
+    "gelu-tanh-float32-constant": ("float32_activation_constants",),
+    "hard-sigmoid-float32-slope": ("hard_sigmoid_float32_slope",),
+    "selu-kink": ("elu_grad_from_output",),
+    "celu-kink": ("celu_max_plus_min",),
+    "hard-tanh-kink": ("hard_tanh_grad_closed",),
+    "batchnorm-default-momentum": ("default_new_batch_weight",),
+    "norm-default-eps": ("norm_eps_defaults",),
+    "batchnorm-running-variance": ("running_var_unbiased",),
+}
+
+
+@dataclass(frozen=True)
+class ConventionPair:
+    """Two conventions side by side (`ConventionPair(TORCH, KERAS)`, or `TORCH.differences(KERAS)`):
+    `rules` are the DIFFERENCES keys on which they disagree, in the table's order;
+    compare/engine/conventions.py `differences(spec, pair)` says which of those a spec meets."""
+    a: Convention
+    b: Convention
+
+    def __post_init__(self):
+        object.__setattr__(self, "a", as_convention(self.a))
+        object.__setattr__(self, "b", as_convention(self.b))
+
+    def differ(self, attribute):
+        """Whether the two hold `attribute` differently."""
+        return getattr(self.a, attribute) != getattr(self.b, attribute)
+
+    @property
+    def rules(self):
+        """The DIFFERENCES keys whose attributes (RULE_ATTRIBUTES) the two hold differently."""
+        return tuple(key for key in DIFFERENCES if any(map(self.differ, RULE_ATTRIBUTES[key])))
+
+    def __str__(self):
+        return f"{self.a.name}~{self.b.name}"

@@ -42,6 +42,7 @@ import numpy as np
 
 from . import pointwise_losses as pw
 from .activations import softmax
+from .conventions import as_convention
 
 KERAS_EPSILON = 1e-7      # keras.config.epsilon(): keras/src/backend/config.py _EPSILON
 TORCH_LOG_FLOOR = -100.0  # nn.BCELoss clamps each log at -100 (torch/_decomp/decompositions.py binary_cross_entropy)
@@ -229,27 +230,30 @@ def labels_of(Y):
 
 
 def loss_functions(spec, convention):
-    """The Loss (loss, grad, reads 'Z'|'A', gives 'dZ'|'dA', targets(Y)) of a spec in a convention."""
-    name, keras = spec.loss, convention == "keras"
+    """The Loss (loss, grad, reads 'Z'|'A', gives 'dZ'|'dA', targets(Y)) of a spec in a convention
+    (a Convention or its name): on probabilities, Keras's clipping or torch's guards
+    (`clips_probabilities`); kld as Keras clips it or as torch's log-softmax form (`kld_clips`)."""
+    convention = as_convention(convention)
+    name, clips = spec.loss, convention.clips_probabilities
     e, probs = spec.label_smoothing, spec.probabilities
     same = lambda Y: Y                                                      # noqa: E731
     if name == "binary_crossentropy":
         targets = partial(smooth, e=e, binary=True) if e else same
         if probs:
-            pair = (bce_probabilities_keras, bce_probabilities_keras_grad) if keras else \
+            pair = (bce_probabilities_keras, bce_probabilities_keras_grad) if clips else \
                    (bce_probabilities_torch, bce_probabilities_torch_grad)
             return Loss(*pair, "A", "dA", targets)
         return Loss(binary_crossentropy, binary_crossentropy_grad, "Z", "dZ", targets)
     if name == "categorical_crossentropy":
         targets = partial(smooth, e=e, binary=False) if e else same
-        if probs and keras:
+        if probs and clips:
             return Loss(ce_probabilities_keras, ce_probabilities_keras_grad, "A", "dA", targets)
         if probs:                                                           # NLLLoss takes labels
             return Loss(nll_of_log_torch, nll_of_log_torch_grad, "A", "dA", labels_of)
         return Loss(categorical_crossentropy, categorical_crossentropy_grad, "Z", "dZ", targets)
     if name == "sparse_categorical_crossentropy":
         if probs:
-            pair = (sparse_probabilities_keras, sparse_probabilities_keras_grad) if keras else \
+            pair = (sparse_probabilities_keras, sparse_probabilities_keras_grad) if clips else \
                    (nll_of_log_torch, nll_of_log_torch_grad)
             return Loss(*pair, "A", "dA", labels_of)
         if e:                                                               # torch only: smoothing by its rule
@@ -257,7 +261,7 @@ def loss_functions(spec, convention):
                         partial(smooth, e=e, binary=False))
         return Loss(sparse_categorical_crossentropy, sparse_categorical_crossentropy_grad, "Z", "dZ", labels_of)
     if name == "kld":
-        return Loss(kld_keras, kld_keras_grad, "A", "dA", same) if keras else \
+        return Loss(kld_keras, kld_keras_grad, "A", "dA", same) if convention.kld_clips else \
                Loss(kld_torch, kld_torch_grad, "Z", "dZ", same)
     return pw.pointwise(name, spec, convention)
 
@@ -272,10 +276,12 @@ def loss_divisor(loss, reduction, convention, n, m):
     n*m all the same, its 'batchmean' by m.
     'sum': torch sums every element (divisor 1); Keras still averages over the last axis
     and sums over the batch (divisor n). The two agree only for one output unit.
+    (The convention's rules: `kld_mean_per_element`, `sum_reduction_averages_units`.)
     """
+    convention = as_convention(convention)
     if reduction == "batchmean":
         return m
-    per_example = 1 if loss in PER_EXAMPLE and not (loss == "kld" and convention == "torch") else n
+    per_example = 1 if loss in PER_EXAMPLE and not (loss == "kld" and convention.kld_mean_per_element) else n
     if reduction == "mean":
         return per_example * m
-    return per_example if convention == "keras" else 1
+    return per_example if convention.sum_reduction_averages_units else 1

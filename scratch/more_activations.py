@@ -20,6 +20,10 @@ goes through float32 first): the leaky slope (tf.nn.leaky_relu's alpha attribute
 GELU's 1/sqrt(2) and GELU-tanh's 0.044715 (tensorflow/python/ops/nn_ops.py: gelu). torch's
 Hardsigmoid backward multiplies by float32 1/6 even in float64 (measured: 0.1666666716337204).
 
+Which form a convention takes is its rule (scratch/conventions.py): `elu_grad_from_output`,
+`celu_max_plus_min`, `float32_activation_constants`, `hard_sigmoid_float32_slope`,
+`hard_silu_own_backward`, `hard_tanh_grad_closed`, `leaky_relu_slope`; `table(convention)` reads them.
+
 Left out: parameters beyond the defaults (ELU/CELU alpha is 1, GELU has no other mode),
 PReLU and other activations with trainable weights.
 """
@@ -27,9 +31,14 @@ import math
 
 import numpy as np
 
+from . import conventions
+from .conventions import as_convention
+
 F32 = lambda x: float(np.float32(x))      # noqa: E731 - a Python float rounded through float32
 
-LEAKY_SLOPE = {"torch": 0.01, "keras": 0.2}   # nn.LeakyReLU; keras.activations.leaky_relu (layers.LeakyReLU: 0.3)
+# leaky_relu's default slope per convention name (Convention.leaky_relu_slope: nn.LeakyReLU 0.01;
+# keras.activations.leaky_relu 0.2, the layer keras.layers.LeakyReLU 0.3)
+LEAKY_SLOPE = {c.name: c.leaky_relu_slope for c in conventions.CONVENTIONS.values()}
 SELU_ALPHA = 1.6732632423543772848170429916717
 SELU_SCALE = 1.0507009873554804934193349852946
 SQRT1_2 = 0.7071067811865476                    # 1/sqrt(2), M_SQRT1_2
@@ -263,27 +272,33 @@ def hard_tanh_keras_grad(Z, A):
     return ((Z >= -1) & (Z <= 1)).astype(Z.dtype)
 
 
-# name -> (g, g') in each convention; leaky_relu's pair takes the slope too (activation_table binds it)
-TORCH = {
-    "leaky_relu": (leaky_relu, leaky_relu_grad),
-    "elu": (elu, elu_grad),
-    "selu": (selu, selu_grad),
-    "celu": (elu, elu_grad),                 # torch's CELU is ELU with z/alpha: the same for alpha = 1
-    "gelu": (gelu, gelu_grad),
-    "gelu_tanh": (gelu_tanh, gelu_tanh_grad),
-    "silu": (silu, silu_grad),
-    "softsign": (softsign, softsign_grad),
-    "hard_sigmoid": (hard_sigmoid, hard_sigmoid_grad),
-    "hard_silu": (hard_silu, hard_silu_grad),
-    "relu6": (relu6, relu6_grad),
-    "mish": (mish, mish_grad),
-    "log_sigmoid": (log_sigmoid, log_sigmoid_grad),
-    "hard_tanh": (hard_tanh, hard_tanh_grad),
-}
-KERAS = dict(TORCH, elu=(elu_keras, elu_keras_grad), selu=(selu_keras, selu_keras_grad), celu=(celu_keras, celu_keras_grad),
-             gelu=(gelu_keras, gelu_keras_grad), gelu_tanh=(gelu_tanh_keras, gelu_tanh_keras_grad),
-             hard_sigmoid=(hard_sigmoid, hard_sigmoid_keras_grad), hard_silu=(hard_silu_keras, hard_silu_keras_grad),
-             hard_tanh=(hard_tanh, hard_tanh_keras_grad))
+def table(convention):
+    """name -> (g, g') as `convention` (a Convention or its name) computes each, its rules picking
+    the form; leaky_relu's pair takes the slope too (activations.activation_table binds it)."""
+    c = as_convention(convention)
+    from_output = c.elu_grad_from_output                    # TF's e^z - 1, derivative from a
+    float32 = c.float32_activation_constants                # TF's constants through float32
+    elu_pair = (elu_keras, elu_keras_grad) if from_output else (elu, elu_grad)
+    return {
+        "leaky_relu": (leaky_relu, leaky_relu_grad),
+        "elu": elu_pair,
+        "selu": (selu_keras, selu_keras_grad) if from_output else (selu, selu_grad),
+        "celu": (celu_keras, celu_keras_grad) if c.celu_max_plus_min else elu_pair,   # torch's CELU: ELU with
+        "gelu": (gelu_keras, gelu_keras_grad) if float32 else (gelu, gelu_grad),      # z/alpha, the same for 1
+        "gelu_tanh": (gelu_tanh_keras, gelu_tanh_keras_grad) if float32 else (gelu_tanh, gelu_tanh_grad),
+        "silu": (silu, silu_grad),
+        "softsign": (softsign, softsign_grad),
+        "hard_sigmoid": (hard_sigmoid, hard_sigmoid_grad if c.hard_sigmoid_float32_slope else hard_sigmoid_keras_grad),
+        "hard_silu": (hard_silu, hard_silu_grad) if c.hard_silu_own_backward
+                     else (hard_silu_keras, hard_silu_keras_grad),
+        "relu6": (relu6, relu6_grad),
+        "mish": (mish, mish_grad),
+        "log_sigmoid": (log_sigmoid, log_sigmoid_grad),
+        "hard_tanh": (hard_tanh, hard_tanh_keras_grad if c.hard_tanh_grad_closed else hard_tanh_grad),
+    }
+
+
+TORCH, KERAS = table(conventions.TORCH), table(conventions.KERAS)     # each convention's table
 
 # Where each activation is not differentiable: the inputs the kink table and its tests use.
 KINKS = {"relu": (0.0,), "leaky_relu": (0.0,), "elu": (0.0,), "selu": (0.0,), "celu": (0.0,), "relu6": (0.0, 6.0),
@@ -292,5 +307,6 @@ KINKS = {"relu": (0.0,), "leaky_relu": (0.0,), "elu": (0.0,), "selu": (0.0,), "c
 
 def leaky_slope(convention, slope=None):
     """The slope a convention uses: the spec's, or that framework's default; Keras's through float32."""
-    value = LEAKY_SLOPE[convention] if slope is None else float(slope)
-    return F32(value) if convention == "keras" else value
+    c = as_convention(convention)
+    value = c.leaky_relu_slope if slope is None else float(slope)
+    return F32(value) if c.float32_activation_constants else value

@@ -5,8 +5,10 @@ arrays in `self.state[name]`. Each `step` returns the new parameters and leaves 
 arrays untouched.
 
 torch and Keras do not define every optimizer alike (see scratch/conventions.py); each
-class takes `convention='torch'|'keras'` and follows that framework's update exactly,
-down to the order of operations, so float64 results agree to the last bits or nearly.
+class takes a convention (scratch/conventions.py TORCH or KERAS, or its name) and follows that
+framework's update exactly, down to the order of operations, so float64 results agree to the last
+bits or nearly. Where the two forks, the convention's rule says which way (`sgd_lr_in_momentum`,
+`rmsprop_eps_in_root`, `adam_eps_hat`, ...): the branch it picks is that framework's code.
     SGD + momentum   torch: v = mu v + g;        p = p - lr v   (first step: v = g)
                      keras: v = mu v - lr g;     p = p + v
         Nesterov     torch: p = p - lr (g + mu v)
@@ -51,6 +53,8 @@ the spec), learning-rate schedules, Adagrad's lr_decay.
 """
 import numpy as np
 
+from .conventions import KERAS, TORCH, as_convention
+
 
 def as_keras_casts(x):
     """A Python float as Keras's ops.cast(x, float64) sees it: rounded through float32."""
@@ -59,19 +63,20 @@ def as_keras_casts(x):
 
 def clip_gradients(grads, rules, convention):
     """{name: g} -> the clipped copies, as `convention` clips (see the module docstring)."""
+    eps = as_convention(convention).clip_norm_eps          # torch's 1e-6; None: Keras's forms, no eps
     if rules.get("clip_norm"):
         c = rules["clip_norm"]
-        if convention == "torch":
+        if eps is not None:
             total = np.sqrt(sum(np.sqrt(np.sum(g * g)) ** 2 for g in grads.values()))  # norm of the norms
-            coef = min(c / (total + 1e-6), 1.0)
+            coef = min(c / (total + eps), 1.0)
             return {n: g * coef for n, g in grads.items()}
         total = np.sqrt(sum(np.sum(np.square(g)) for g in grads.values()))
         scale = c * min(1.0 / total, 1.0 / c)
         return {n: g * scale for n, g in grads.items()}
     if rules.get("clip_norm_per_tensor"):
         c = rules["clip_norm_per_tensor"]
-        if convention == "torch":
-            return {n: g * min(c / (np.sqrt(np.sum(g * g)) + 1e-6), 1.0) for n, g in grads.items()}
+        if eps is not None:
+            return {n: g * min(c / (np.sqrt(np.sum(g * g)) + eps), 1.0) for n, g in grads.items()}
         return {n: g * c / max(np.sqrt(np.sum(g * g)), c) for n, g in grads.items()}
     if rules.get("clip_value"):
         c = rules["clip_value"]
@@ -112,29 +117,30 @@ class Rules:
 class SGD(Rules):
     """Gradient descent, optionally with (Nesterov) momentum; state 'momentum' per parameter."""
 
-    def __init__(self, lr, momentum=0.0, nesterov=False, convention="torch", float32_casts=False, dampening=0.0):
-        self.lr, self.momentum, self.nesterov, self.convention = lr, momentum, nesterov, convention
+    def __init__(self, lr, momentum=0.0, nesterov=False, convention=TORCH, float32_casts=False, dampening=0.0):
+        self.lr, self.momentum, self.nesterov = lr, momentum, nesterov
+        self.convention = as_convention(convention)
         self.dampening = dampening
-        if dampening and convention != "torch":
-            raise ValueError("Keras's SGD has no dampening")
+        if dampening and not self.convention.sgd_dampening:
+            raise ValueError(f"{self.convention.framework}'s SGD has no dampening")
         self.float32_casts = float32_casts
         self.state = {}
 
     def update(self, name, p, g):
         lr, mu = self.lr, self.momentum
         if mu == 0:
-            return p - lr * g if self.convention == "keras" else p + (-lr) * g
-        if self.convention == "torch":
-            v = self.state.get(name, {}).get("momentum")
-            v = g.copy() if v is None else v * mu + (1 - self.dampening) * g   # torch: buffer starts as g
+            return p - lr * g                                   # (torch's p + (-lr) g: the same bits)
+        if self.convention.sgd_lr_in_momentum:                  # keras: v = mu v - lr g; p = p + v
+            mu = as_keras_casts(mu) if self.float32_casts else mu
+            v = self.state.get(name, {}).get("momentum", np.zeros_like(p))
+            v = v * mu - g * lr                                 # the buffer starts at 0
             self.state[name] = {"momentum": v}
-            step = g + mu * v if self.nesterov else v
-            return p + (-lr) * step
-        mu = as_keras_casts(mu) if self.float32_casts else mu
-        v = self.state.get(name, {}).get("momentum", np.zeros_like(p))
-        v = v * mu - g * lr                                     # keras: buffer starts at 0
+            return p + (v * mu - g * lr) if self.nesterov else p + v
+        v = self.state.get(name, {}).get("momentum")            # torch: v = mu v + g; p = p - lr v
+        v = g.copy() if v is None else v * mu + (1 - self.dampening) * g   # the buffer starts as g
         self.state[name] = {"momentum": v}
-        return p + (v * mu - g * lr) if self.nesterov else p + v
+        step = g + mu * v if self.nesterov else v
+        return p + (-lr) * step
 
 
 class RMSprop(Rules):
@@ -142,16 +148,21 @@ class RMSprop(Rules):
     'grad_avg' (centered) and 'momentum' (momentum > 0). torch keeps lr outside its momentum buffer
     (buf = mu buf + g / avg; p -= lr buf), Keras inside (buf = mu buf + lr g / avg; p -= buf)."""
 
-    def __init__(self, lr, rho, eps, convention="torch", momentum=0.0, centered=False):
-        self.lr, self.rho, self.eps, self.convention = lr, rho, eps, convention
+    def __init__(self, lr, rho, eps, convention=TORCH, momentum=0.0, centered=False):
+        self.lr, self.rho, self.eps, self.convention = lr, rho, eps, as_convention(convention)
         self.momentum, self.centered = momentum, centered
         self.state = {}
+        c = self.convention
+        if momentum > 0 and c.rmsprop_lr_in_momentum != c.rmsprop_eps_in_root:    # one framework's code each
+            raise ValueError(f"no RMSprop here has eps {'inside' if c.rmsprop_eps_in_root else 'outside'} the "
+                             f"root and lr {'inside' if c.rmsprop_lr_in_momentum else 'outside'} the momentum buffer")
 
     def update(self, name, p, g):
         old = self.state.get(name, {})
         s = old.get("square_avg", np.zeros_like(p))
         state = {}
-        if self.convention == "torch":
+        if not self.convention.rmsprop_eps_in_root:                         # torch's code (lr outside the buffer:
+                                                                            # not rmsprop_lr_in_momentum)
             s = s * self.rho + (1 - self.rho) * g * g
             state["square_avg"] = s
             if self.centered:
@@ -168,7 +179,7 @@ class RMSprop(Rules):
                 return p + (-self.lr) * buf
             self.state[name] = state
             return p + (-self.lr) * (g / avg)
-        s = self.rho * s + (1 - self.rho) * np.square(g)
+        s = self.rho * s + (1 - self.rho) * np.square(g)                    # Keras's code (lr inside the buffer)
         state["square_avg"] = s
         if self.centered:
             ga = self.rho * old.get("grad_avg", np.zeros_like(p)) + (1 - self.rho) * g
@@ -177,7 +188,7 @@ class RMSprop(Rules):
         else:
             denominator = s + self.eps                                      # eps inside the root
         increment = (self.lr * g) / np.sqrt(denominator)
-        if self.momentum > 0:
+        if self.momentum > 0:                                               # rmsprop_lr_in_momentum
             buf = self.momentum * old.get("momentum", np.zeros_like(p)) + increment
             state["momentum"] = buf
             self.state[name] = state
@@ -191,10 +202,10 @@ class Adam(Rules):
     parameter and a step count t. weight_decay > 0 (decoupled: AdamW) shrinks p before the step:
     torch p *= 1 - lr wd; Keras p -= p wd lr."""
 
-    def __init__(self, lr, beta1, beta2, eps, convention="torch", float32_casts=False, amsgrad=False,
+    def __init__(self, lr, beta1, beta2, eps, convention=TORCH, float32_casts=False, amsgrad=False,
                  weight_decay=0.0):
         self.lr, self.beta1, self.beta2, self.eps = lr, beta1, beta2, eps
-        self.convention, self.float32_casts = convention, float32_casts
+        self.convention, self.float32_casts = as_convention(convention), float32_casts
         self.amsgrad, self.weight_decay = amsgrad, weight_decay
         self.state = {}
         self.t = 0
@@ -207,9 +218,12 @@ class Adam(Rules):
         old = self.state.get(name, {})
         m = old.get("m", np.zeros_like(p))
         v = old.get("v", np.zeros_like(p))
-        if self.convention == "torch":
-            if self.weight_decay:
-                p = p * (1 - self.lr * self.weight_decay)                   # param.mul_(1 - lr * wd)
+        cast = as_keras_casts if self.float32_casts else float
+        if self.weight_decay and self.convention.adamw_decay_multiplies:
+            p = p * (1 - self.lr * self.weight_decay)                   # torch: param.mul_(1 - lr * wd)
+        elif self.weight_decay:
+            p = p - p * cast(self.weight_decay) * self.lr               # keras: _apply_weight_decay, before the step
+        if not self.convention.adam_eps_hat:                            # torch's code: eps added to sqrt(v_hat)
             m = m + (1 - b1) * (g - m)                                  # exp_avg.lerp_(g, 1 - b1)
             v = v * b2 + (1 - b2) * g * g
             self.state[name] = {"m": m, "v": v}
@@ -219,10 +233,7 @@ class Adam(Rules):
             step_size = self.lr / (1 - b1**t)
             denom = np.sqrt(v) / np.sqrt(1 - b2**t) + self.eps
             return p + (-step_size) * (m / denom)
-        cast = as_keras_casts if self.float32_casts else float
-        if self.weight_decay:
-            p = p - p * cast(self.weight_decay) * self.lr               # _apply_weight_decay, before the step
-        m = m + (g - m) * (1 - b1)
+        m = m + (g - m) * (1 - b1)                                      # Keras's code: eps added to sqrt(v)
         v = v + (np.square(g) - v) * (1 - b2)
         self.state[name] = {"m": m, "v": v}
         if self.amsgrad:
@@ -239,9 +250,10 @@ class NAdam(Rules):
     the mu_t kept in a float32 tensor; Keras: mu_t = b1 (1 - 0.5 * 0.96^t), 0.96 rounded to
     float32 in the step (a literal cast), exact in the product (a float64 variable)."""
 
-    def __init__(self, lr, beta1, beta2, eps, convention="torch", float32_casts=False, momentum_decay=0.004):
+    def __init__(self, lr, beta1, beta2, eps, convention=TORCH, float32_casts=False, momentum_decay=None):
         self.lr, self.beta1, self.beta2, self.eps = lr, beta1, beta2, eps
-        self.convention, self.float32_casts, self.momentum_decay = convention, float32_casts, momentum_decay
+        self.convention, self.float32_casts = as_convention(convention), float32_casts
+        self.momentum_decay = self.convention.nadam_momentum_decay if momentum_decay is None else momentum_decay
         self.state = {}
         self.t = 0
         self.mu_product = 1.0
@@ -249,7 +261,7 @@ class NAdam(Rules):
     def begin_step(self):
         self.t += 1
         t, b1 = float(self.t), self.beta1
-        if self.convention == "torch":
+        if self.convention.nadam_momentum_decay is not None:                        # torch's code
             self.mu = b1 * (1.0 - 0.5 * (0.96 ** (t * self.momentum_decay)))
             self.mu_next = b1 * (1.0 - 0.5 * (0.96 ** ((t + 1) * self.momentum_decay)))
             self.mu_product = float(np.float32(self.mu_product) * np.float32(self.mu))   # a float32 tensor
@@ -260,7 +272,7 @@ class NAdam(Rules):
         b1, b2, t = self.beta1, self.beta2, float(self.t)
         m = self.state.get(name, {}).get("m", np.zeros_like(p))
         v = self.state.get(name, {}).get("v", np.zeros_like(p))
-        if self.convention == "torch":
+        if self.convention.nadam_momentum_decay is not None:                # torch's code
             m = m + (1 - b1) * (g - m)
             v = v * b2 + (1 - b2) * g * g
             self.state[name] = {"m": m, "v": v}
@@ -285,9 +297,9 @@ class Adamax(Rules):
     """Adam with an infinity norm; state 'm', 'u' per parameter. torch adds eps to |g| inside the
     max, Keras to u in the denominator."""
 
-    def __init__(self, lr, beta1, beta2, eps, convention="torch", float32_casts=False):
+    def __init__(self, lr, beta1, beta2, eps, convention=TORCH, float32_casts=False):
         self.lr, self.beta1, self.beta2, self.eps = lr, beta1, beta2, eps
-        self.convention, self.float32_casts = convention, float32_casts
+        self.convention, self.float32_casts = as_convention(convention), float32_casts
         self.state = {}
         self.t = 0
 
@@ -298,7 +310,7 @@ class Adamax(Rules):
         b1, b2, t = self.beta1, self.beta2, float(self.t)
         m = self.state.get(name, {}).get("m", np.zeros_like(p))
         u = self.state.get(name, {}).get("u", np.zeros_like(p))
-        if self.convention == "torch":
+        if self.convention.adamax_eps_in_max:
             m = m + (1 - b1) * (g - m)
             u = np.maximum(u * b2, np.abs(g) + self.eps)
             self.state[name] = {"m": m, "u": u}
@@ -315,35 +327,35 @@ class Adagrad(Rules):
     """Divide by the root of the summed squared gradients; state 'accumulator' per parameter.
     torch: starts at 0, p -= lr g / (sqrt(s) + eps); Keras: starts at 0.1, p -= lr g / sqrt(s + eps)."""
 
-    def __init__(self, lr, eps, initial_accumulator, convention="torch", float32_casts=False):
-        self.lr, self.eps, self.convention = lr, eps, convention
+    def __init__(self, lr, eps, initial_accumulator, convention=TORCH, float32_casts=False):
+        self.lr, self.eps, self.convention = lr, eps, as_convention(convention)
         self.initial = as_keras_casts(initial_accumulator) if float32_casts else initial_accumulator
         self.state = {}
 
     def update(self, name, p, g):
         s = self.state.get(name, {}).get("accumulator", np.full_like(p, self.initial))
-        if self.convention == "torch":
-            s = s + g * g
+        if self.convention.adagrad_eps_in_root:
+            s = s + np.square(g)
             self.state[name] = {"accumulator": s}
-            return p + (-self.lr) * (g / (np.sqrt(s) + self.eps))
-        s = s + np.square(g)
+            return p - (self.lr * g) / np.sqrt(s + self.eps)
+        s = s + g * g
         self.state[name] = {"accumulator": s}
-        return p - (self.lr * g) / np.sqrt(s + self.eps)
+        return p + (-self.lr) * (g / (np.sqrt(s) + self.eps))
 
 
 class Adadelta(Rules):
     """Step by the ratio of running RMS of updates and of gradients; state 'square_avg',
     'acc_delta' per parameter. The same math in both frameworks, in a different order."""
 
-    def __init__(self, lr, rho, eps, convention="torch"):
-        self.lr, self.rho, self.eps, self.convention = lr, rho, eps, convention
+    def __init__(self, lr, rho, eps, convention=TORCH):
+        self.lr, self.rho, self.eps, self.convention = lr, rho, eps, as_convention(convention)
         self.state = {}
 
     def update(self, name, p, g):
         rho, eps = self.rho, self.eps
         s = self.state.get(name, {}).get("square_avg", np.zeros_like(p))
         d = self.state.get(name, {}).get("acc_delta", np.zeros_like(p))
-        if self.convention == "torch":
+        if self.convention.adadelta_ratio_first:
             s = s * rho + (1 - rho) * g * g
             delta = np.sqrt(d + eps) / np.sqrt(s + eps) * g
             d = d * rho + (1 - rho) * delta * delta
@@ -360,9 +372,9 @@ class Lion(Rules):
     """Sign of an interpolated momentum (Keras only: torch ships no Lion); state 'm' per parameter.
     p -= lr sign(b1 m + (1 - b1) g); m = b2 m + (1 - b2) g."""
 
-    def __init__(self, lr, beta1, beta2, convention="keras", float32_casts=False):
+    def __init__(self, lr, beta1, beta2, convention=KERAS, float32_casts=False):
         cast = as_keras_casts if float32_casts else float
-        self.lr, self.beta1, self.beta2, self.convention = lr, cast(beta1), cast(beta2), convention
+        self.lr, self.beta1, self.beta2, self.convention = lr, cast(beta1), cast(beta2), as_convention(convention)
         self.state = {}
 
     def update(self, name, p, g):
@@ -374,7 +386,9 @@ class Lion(Rules):
 
 def make_optimizer(name, hyper, convention):
     """Build the optimizer `name` from resolved hyperparameters (see compare.spec.Spec.hyper), with
-    its clipping and (but for AdamW, which decays inside its update) weight decay."""
+    its clipping and (but for AdamW, which decays inside its update) weight decay, in `convention`
+    (a Convention or its name)."""
+    convention = as_convention(convention)
     optimizer = build_optimizer(name, hyper, convention)
     rules = {k: hyper.get(k) for k in RULES + ("float32_casts",)}
     if name == "adamw":
@@ -397,7 +411,7 @@ def build_optimizer(name, hyper, convention):
                     h.get("weight_decay") or 0.0 if name == "adamw" else 0.0)
     if name == "nadam":
         return NAdam(h["lr"], h["beta1"], h["beta2"], h["eps"], convention, casts,
-                     h.get("momentum_decay", 0.004))   # torch's momentum_decay (Spec.momentum_decay)
+                     h.get("momentum_decay"))   # torch's momentum_decay (Spec.momentum_decay; None: the default)
     if name == "adamax":
         return Adamax(h["lr"], h["beta1"], h["beta2"], h["eps"], convention, casts)
     if name == "adagrad":

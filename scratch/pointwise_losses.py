@@ -27,10 +27,13 @@ from collections import namedtuple
 
 import numpy as np
 
+from .conventions import as_convention
+
 Loss = namedtuple("Loss", "loss grad reads gives targets")
 
-POISSON_EPS = {"torch": 1e-8, "keras": 1e-7}   # torch/nn/functional.py poisson_nll_loss eps; Keras epsilon()
-COSINE_EPS = {"torch": 1e-8, "keras": 1e-7}    # F.cosine_similarity eps; keras/src/ops/nn.py _normalize
+# The eps of poisson and cosine_similarity are the convention's (scratch/conventions.py): poisson_eps
+# (torch/nn/functional.py poisson_nll_loss 1e-8; Keras epsilon() 1e-7), cosine_eps (F.cosine_similarity
+# 1e-8; keras/src/ops/nn.py _normalize 1e-7).
 
 
 def mae(A, Y, divisor):
@@ -135,14 +138,15 @@ def pointwise(name, spec, convention):
     """The Loss of one of these (or mse) with the spec's parameters and the convention's eps."""
     from .losses import LOSSES                          # mse lives there, beside the cross-entropies
 
+    convention = as_convention(convention)
     loss, grad, reads, gives = LOSSES[name]
     options, targets = {}, (lambda Y: Y)
     if name in ("huber", "smooth_l1"):
         options = {"delta": spec.delta}
     elif name == "poisson":
-        options = {"eps": POISSON_EPS[convention]}
+        options = {"eps": convention.poisson_eps}
     elif name == "cosine_similarity":
-        options = {"eps": COSINE_EPS[convention]}
+        options = {"eps": convention.cosine_eps}
     elif name in ("hinge", "squared_hinge"):
         targets = hinge_targets
     if options:

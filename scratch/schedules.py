@@ -35,6 +35,8 @@ from collections import Counter
 
 import numpy as np
 
+from .conventions import as_convention
+
 SCHEDULES = ("exponential", "step", "cosine", "plateau")
 EVERY = ("step", "epoch")
 TORCH_PLATEAU_EPS = 0.0           # ReduceLROnPlateau skips a reduction smaller than eps (default 1e-8: it
@@ -211,13 +213,15 @@ def keras_plateau_counts(patience, cooldown):
 
 
 def make_schedule(hyper, convention):
-    """The schedule of resolved hyperparameters (compare.spec.Spec.hyper), as `convention`
-    computes it, or None without one."""
+    """The schedule of resolved hyperparameters (compare.spec.Spec.hyper), as `convention` (a
+    Convention or its name) computes it, or None without one: the chainable scheduler objects
+    where the convention's schedules are recursive (torch's), the closed forms read at the step
+    count otherwise (Keras's)."""
     h, name = hyper, hyper.get("schedule")
     if name is None:
         return None
     lr, every, casts = h["lr"], h["schedule_every"], h.get("float32_casts", False)
-    if convention == "torch":
+    if as_convention(convention).schedule_recursive:
         if name == "exponential":
             return TorchExponential(lr, every, h["gamma"])
         if name == "step":

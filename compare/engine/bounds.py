@@ -54,6 +54,7 @@ reported at the first forward tensor it reaches); normalization layers (see abov
 import numpy as np
 
 from scratch.activations import activation_table
+from scratch.conventions import TORCH, as_convention
 from scratch.losses import FUSED_ACTIVATION, loss_divisor
 
 from . import names
@@ -82,8 +83,8 @@ class Production:
     def __init__(self, spec, convention, records, before, previous, X, Y):
         self.spec, self.records, self.before, self.previous = spec, records, before, previous or ()
         self.X, self.Y = magnitude(X), magnitude(Y)
-        self.table = activation_table(convention if convention in ("torch", "keras") else "torch", spec.slope)
-        self.convention = convention if convention in ("torch", "keras") else "torch"
+        self.convention = as_convention(convention, default=TORCH)      # an implementation's own: torch's
+        self.table = activation_table(self.convention, spec.slope)
         self.L, self.cache = spec.n_layers, {}
 
     def value(self, name):

@@ -1,5 +1,9 @@
 """Which of the torch-vs-Keras convention differences (scratch/conventions.py) apply to a spec.
 
+A pair of conventions (scratch/conventions.py ConventionPair: TORCH~KERAS unless another is given)
+knows which rules it differs by; `differences(spec, pair)` keeps those of them the spec meets, so
+a pair that agrees on a rule never reports it (torch~torch: nothing).
+
 A difference either changes only what a state tensor means (SGD momentum: torch stores v,
 Keras stores -lr v), so the direct torch-vs-Keras check skips that state and still holds
 everything else to the tolerance; or it changes the numbers themselves, so the direct check
@@ -10,8 +14,10 @@ which shows only for output vectors shorter than 1e-7).
 """
 import numpy as np
 
-from scratch.conventions import DIFFERENCES, UNAVAILABLE, UNAVAILABLE_LOSSES
-from scratch.more_activations import LEAKY_SLOPE
+from scratch.conventions import (CONVENTIONS, DIFFERENCES, KERAS, TORCH, UNAVAILABLE, UNAVAILABLE_LOSSES, Convention,
+                                 ConventionPair, as_convention)
+
+TORCH_KERAS = ConventionPair(TORCH, KERAS)
 
 STATE_ONLY = {"sgd-momentum-form", "rmsprop-momentum-form"}
 # rules the references are configured around (boundaries m - 1, patience + 1, ...): named in the
@@ -25,8 +31,8 @@ def exact_in_float32(x):
     return x == float(np.float32(x))
 
 
-def differences(spec):
-    """{key: reason} for every convention difference that applies to `spec`."""
+def differences(spec, pair=TORCH_KERAS):
+    """{key: reason} for every convention difference of `pair` (its `rules`) that applies to `spec`."""
     applies = {
         "sgd-momentum-form": spec.optimizer == "sgd" and spec.momentum > 0,
         "keras-float32-hyperparameters": spec.keras_float32_casts and (
@@ -44,8 +50,8 @@ def differences(spec):
         "adamax-eps-placement": spec.optimizer == "adamax",
         "adagrad-eps-placement": spec.optimizer == "adagrad",
         "adagrad-initial-accumulator": spec.optimizer == "adagrad",
-        "default-hyperparameters": ({k: v for k, v in spec.hyper("torch").items() if k != "float32_casts"}
-                                    != {k: v for k, v in spec.hyper("keras").items() if k != "float32_casts"}),
+        "default-hyperparameters": ({k: v for k, v in spec.hyper(pair.a).items() if k != "float32_casts"}
+                                    != {k: v for k, v in spec.hyper(pair.b).items() if k != "float32_casts"}),
         "schedule-step-boundary": spec.schedule == "step",
         "schedule-every-epoch": spec.schedule is not None and spec.schedule_every == "epoch",
         "schedule-recursive-form": spec.schedule in ("exponential", "step", "cosine"),
@@ -62,7 +68,8 @@ def differences(spec):
     applies.update(activation_differences(spec))
     applies.update(loss_differences(spec))
     applies.update(norm_differences(spec))
-    return {key: DIFFERENCES[key][1] for key, yes in applies.items() if yes}
+    rules = set(pair.rules)
+    return {key: DIFFERENCES[key][1] for key, yes in applies.items() if yes and key in rules}
 
 
 def loss_differences(spec):
@@ -108,7 +115,7 @@ def float32_roundings(spec):
     values; in every run: the L1/L2 factors (Keras stores float(l))."""
     if spec.dtype != "float64":
         return []
-    h, found = spec.hyper("keras"), []
+    h, found = spec.hyper(KERAS), []
 
     def add(setting, value, rule):
         if value is not None and not exact_in_float32(value):
@@ -151,7 +158,7 @@ def activation_differences(spec):
     return {
         "leaky-relu-default-slope": "leaky_relu" in used and slope is None,
         "keras-float32-leaky-slope": "leaky_relu" in used and not exact_in_float32(
-            LEAKY_SLOPE["keras"] if slope is None else float(slope)),
+            KERAS.leaky_relu_slope if slope is None else float(slope)),
         "gelu-float32-constant": "gelu" in used,
         "gelu-tanh-float32-constant": "gelu_tanh" in used,
         "hard-sigmoid-float32-slope": "hard_sigmoid" in used,
@@ -186,19 +193,28 @@ HYPER_NAMES = ("optimizer", "lr", "momentum", "nesterov", "rho", "beta1", "beta2
                "clip_value")
 
 
+def is_convention(convention):
+    """Whether `convention` is one of scratch/conventions.py's (a Convention or its name), not an
+    implementation's own ('own')."""
+    return isinstance(convention, Convention) or isinstance(convention, str) and convention in CONVENTIONS
+
+
 def settings_differences(spec_a, convention_a, spec_b, convention_b):
     """{key: why} for two implementations that each bring their own settings (a user's torch model
-    and their Keras port): every resolved hyperparameter that differs, and the convention rules
-    that apply when the two follow different frameworks' conventions."""
+    and their Keras port): every resolved hyperparameter that differs, and the rules of the pair
+    of conventions the two follow (none for an implementation's own convention, read as torch's
+    defaults)."""
     out = {}
-    hyper_a = dict(spec_a.hyper(convention_a if convention_a in ("torch", "keras") else "torch"), optimizer=spec_a.optimizer)
-    hyper_b = dict(spec_b.hyper(convention_b if convention_b in ("torch", "keras") else "torch"), optimizer=spec_b.optimizer)
+    a, b = as_convention(convention_a, default=TORCH), as_convention(convention_b, default=TORCH)
+    hyper_a = dict(spec_a.hyper(a), optimizer=spec_a.optimizer)
+    hyper_b = dict(spec_b.hyper(b), optimizer=spec_b.optimizer)
     for name in HYPER_NAMES:
         if hyper_a.get(name) != hyper_b.get(name):
             out[f"setting-{name}"] = f"{name}: {hyper_a.get(name)} ({convention_a}) vs {hyper_b.get(name)} ({convention_b})"
     out.update(loss_settings_differences(spec_a, convention_a, spec_b, convention_b))
-    if {convention_a, convention_b} == {"torch", "keras"} and spec_a.optimizer == spec_b.optimizer:
-        rules = {**differences(spec_a), **differences(spec_b)}   # b's own rules too (Keras's float32 casts)
+    if is_convention(convention_a) and is_convention(convention_b) and spec_a.optimizer == spec_b.optimizer:
+        pair = ConventionPair(a, b)
+        rules = {**differences(spec_a, pair), **differences(spec_b, pair)}   # b's own rules too (float32 casts)
         rules.pop("default-hyperparameters", None)
         out.update(rules)
     return out

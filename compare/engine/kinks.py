@@ -15,6 +15,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from scratch.activations import ACTIVATIONS, activation_table
+from scratch.conventions import KERAS, TORCH
 from scratch.more_activations import KINKS
 
 COLUMNS = ("scratch", "torch", "scratch@keras", "keras")
@@ -26,7 +27,8 @@ def kink_inputs(name):
 
 
 def scratch_derivative(name, convention, z, slope=None):
-    """g'(z) from the scratch table of `convention` (column vector in, flat array out)."""
+    """g'(z) from the scratch table of `convention` (a Convention or its name; column vector in, flat
+    array out)."""
     g, g_grad = activation_table(convention, slope)[name]
     Z = z.reshape(-1, 1)
     return np.asarray(g_grad(Z, g(Z)), dtype=np.float64).ravel()
@@ -62,8 +64,8 @@ def measure(names=None, slope=None):
     rows = []
     for name in names or KINKS:
         z = kink_inputs(name)
-        values = {"scratch": scratch_derivative(name, "torch", z, slope), "torch": torch_derivative(name, z, slope),
-                  "scratch@keras": scratch_derivative(name, "keras", z, slope),
+        values = {"scratch": scratch_derivative(name, TORCH, z, slope), "torch": torch_derivative(name, z, slope),
+                  "scratch@keras": scratch_derivative(name, KERAS, z, slope),
                   "keras": keras_derivative(name, z, slope)}
         for i, point in enumerate(z):
             row = {"activation": name, "z": float(point)}

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from scratch.conventions import TORCH
+
 from . import names, registry
 from .check import TOLERANCES
 from .harness import lockstep
@@ -98,11 +100,13 @@ class Side:
 
 
 def clip_acts(spec, grads):
-    """1 if the spec's clipping changes these gradients, else 0."""
+    """1 if the spec's clipping changes these gradients (torch's clip_grad_norm_, which adds its
+    clip_norm_eps to the norm), else 0."""
+    eps = TORCH.clip_norm_eps
     if spec.clip_norm is not None:
-        return int(np.sqrt(sum(float(np.sum(g * g)) for g in grads)) + 1e-6 > spec.clip_norm)
+        return int(np.sqrt(sum(float(np.sum(g * g)) for g in grads)) + eps > spec.clip_norm)
     if spec.clip_norm_per_tensor is not None:
-        return int(any(np.sqrt(float(np.sum(g * g))) + 1e-6 > spec.clip_norm_per_tensor for g in grads))
+        return int(any(np.sqrt(float(np.sum(g * g))) + eps > spec.clip_norm_per_tensor for g in grads))
     if spec.clip_value is not None:
         return int(any(np.max(np.abs(g)) > spec.clip_value for g in grads))
     return 0

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 import numpy as np
 
 from scratch.activations import ACTIVATIONS
-from scratch.conventions import DEFAULTS, NORM_DEFAULTS
+from scratch.conventions import as_convention
 from scratch.initializers import BIAS_INITIALIZERS, INITIALIZERS, Init
 from scratch.losses import FUSED_ACTIVATION, LOSSES, NEEDS_ACTIVATION, SMOOTHABLE
 from scratch.schedules import EVERY, SCHEDULES
@@ -147,8 +147,10 @@ class Spec:
         return len(self.sizes) - 1
 
     def hyper(self, convention):
-        """Optimizer hyperparameters as `convention` ('torch' | 'keras') resolves the unset ones."""
-        defaults = DEFAULTS[convention].get(self.optimizer, {})
+        """Optimizer hyperparameters as `convention` (scratch/conventions.py TORCH | KERAS, or its
+        name) resolves the unset ones."""
+        convention = as_convention(convention)
+        defaults = convention.optimizer_defaults.get(self.optimizer, {})
         chosen = {"lr": self.lr, "momentum": self.momentum, "nesterov": self.nesterov,
                   "rho": self.rho, "beta1": self.beta1, "beta2": self.beta2, "eps": self.eps,
                   "dampening": self.dampening, "centered": self.centered, "amsgrad": self.amsgrad,
@@ -158,13 +160,14 @@ class Spec:
         hyper["weight_decay"] = hyper.get("weight_decay") or 0.0
         hyper.update(decay=self.decay, clip_norm=self.clip_norm, clip_norm_per_tensor=self.clip_norm_per_tensor,
                      clip_value=self.clip_value)
-        hyper["float32_casts"] = convention == "keras" and self.keras_float32_casts
+        hyper["float32_casts"] = convention.float32_hyperparameters and self.keras_float32_casts
         hyper.update(self.schedule_hyper())
         # the port settings (translate): None is each framework's default
         if self.optimizer == "adagrad" and self.initial_accumulator is not None:
             hyper["initial_accumulator"] = self.initial_accumulator
-        if self.optimizer == "nadam" and convention == "torch":
-            hyper["momentum_decay"] = 0.004 if self.momentum_decay is None else self.momentum_decay
+        if self.optimizer == "nadam" and convention.nadam_momentum_decay is not None:   # torch's psi
+            psi = self.momentum_decay
+            hyper["momentum_decay"] = convention.nadam_momentum_decay if psi is None else psi
         return hyper
 
     def schedule_hyper(self):
@@ -260,11 +263,12 @@ class Spec:
         momentum = 1 - torch's), the unset ones at that framework's default; {} without a norm."""
         if self.norm is None:
             return {}
-        out = dict(NORM_DEFAULTS[convention][self.norm])
+        convention = as_convention(convention)
+        out = dict(convention.norm_defaults[self.norm])
         if self.norm_eps is not None:
             out["eps"] = float(self.norm_eps)
         if self.norm == "batch" and self.norm_momentum is not None:
-            out["momentum"] = float(self.norm_momentum) if convention == "torch" else 1.0 - float(self.norm_momentum)
+            out["momentum"] = convention.norm_momentum(self.norm_momentum)     # given in torch's meaning
         return out
 
     def validate_layers(self):

@@ -1,6 +1,7 @@
 """The scratch MLP (scratch/mlp.py) as an implementation: fed rows, answering in the scratch layout."""
 import numpy as np
 
+from scratch.conventions import TORCH, as_convention
 from scratch.mlp import MLP
 from scratch.schedules import KerasExponential
 
@@ -61,5 +62,7 @@ class ScratchImplementation:
         self.model.load_state(record)
 
 
-def build(spec, params, convention="torch"):
-    return ScratchImplementation(spec, params, convention if convention in ("torch", "keras") else "torch")
+def build(spec, params, convention=TORCH):
+    """The scratch MLP following `convention` (a Convention or its name; another name: torch's).
+    scratch/mlp.py takes the convention's name until it reads the Convention itself."""
+    return ScratchImplementation(spec, params, as_convention(convention, default=TORCH).name)

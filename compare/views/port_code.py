@@ -13,6 +13,8 @@ on CPU tensors is the single-tensor code the proof ran (optimizer.py _default_to
 
 Left out: the model definition (Linear/Dense layers as the user has them), data loading.
 """
+from scratch.conventions import KERAS, TORCH
+
 TORCH_CLASSES = {"sgd": "SGD", "rmsprop": "RMSprop", "adam": "Adam", "adamw": "AdamW", "nadam": "NAdam",
                  "adamax": "Adamax", "adagrad": "Adagrad", "adadelta": "Adadelta"}
 KERAS_CLASSES = {"sgd": "SGD", "rmsprop": "RMSprop", "adam": "Adam", "adamw": "AdamW", "nadam": "Nadam",
@@ -25,7 +27,7 @@ def call(name, args):
 
 def torch_optimizer_args(spec):
     """[(keyword, code)] as reference/torch_mlp.py make_optimizer passes them."""
-    h, o = spec.hyper("torch"), spec.optimizer
+    h, o = spec.hyper(TORCH), spec.optimizer
     args = [("lr", repr(float(h["lr"])))]
     betas = ("betas", f"({h.get('beta1')!r}, {h.get('beta2')!r})")
     if o == "sgd":
@@ -97,7 +99,7 @@ def torch_scheduler(spec):
 
 def keras_schedule(spec):
     """The code of reference/keras_mlp.py make_schedule (a schedule object), or None."""
-    h = spec.hyper("keras")
+    h = spec.hyper(KERAS)
     name, schedules = h["schedule"], "keras.optimizers.schedules"
     f = (lambda x: repr(float(x))) if h["float32_casts"] else (lambda x: f"np.float64({float(x)!r})")
     if name == "exponential":
@@ -113,7 +115,7 @@ def keras_schedule(spec):
 
 def keras_callbacks(spec):
     """The callbacks reference/keras_mlp.py make_callback builds (fit(callbacks=[...]))."""
-    h = spec.hyper("keras")
+    h = spec.hyper(KERAS)
     if h["schedule"] == "plateau":
         cooldown = h["cooldown"] + 1 if h["cooldown"] else 0
         return [f"keras.callbacks.ReduceLROnPlateau(monitor='loss', mode='min', factor={h['gamma']!r}, "
@@ -126,7 +128,7 @@ def keras_callbacks(spec):
 
 def keras_optimizer_args(spec):
     """[(keyword, code)] as reference/keras_mlp.py make_optimizer passes them."""
-    h, o = spec.hyper("keras"), spec.optimizer
+    h, o = spec.hyper(KERAS), spec.optimizer
     f = (lambda x: repr(float(x))) if h["float32_casts"] else (lambda x: f"np.float64({float(x)!r})")
     args = [("learning_rate", repr(float(h["lr"])))]
     betas = [("beta_1", f(h["beta1"])), ("beta_2", f(h["beta2"]))] if h.get("beta1") is not None else []

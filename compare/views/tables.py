@@ -12,6 +12,8 @@ import textwrap
 import numpy as np
 from tabulate import tabulate
 
+from scratch.conventions import KERAS, TORCH
+
 from ..engine.errors import one_line
 from ..engine.names import GROUPS as KINDS
 from ..engine.run import describe_divergence
@@ -153,9 +155,9 @@ def spec_table(spec, frameworks, data, tablefmt="simple", weights="spec"):
         unused += ("keras_float32_casts",)
     for name in ("rho", "beta1", "beta2", "eps"):
         if config[name] is None and name not in unused:
-            torch_value, keras_value = spec.hyper("torch")[name], spec.hyper("keras")[name]
+            torch_value, keras_value = spec.hyper(TORCH)[name], spec.hyper(KERAS)[name]
             config[name] = (f"default: {torch_value}" if torch_value == keras_value
-                            else f"default: torch {torch_value}, keras {keras_value}")
+                            else f"default: {TORCH} {torch_value}, {KERAS} {keras_value}")
     if spec.schedule in ("step", "plateau") and spec.gamma is None:
         config["gamma"] = "default: 0.1"
     if spec.schedule == "cosine" and spec.t_max is None:
