@@ -32,6 +32,7 @@ Left out: dropout masks (the harness draws them), batch renormalization, group n
 import numpy as np
 
 from .activations import softmax_backward
+from .conventions import as_convention
 
 # --- dropout -----------------------------------------------------------------------------------
 
@@ -78,15 +79,18 @@ def norm_inference(Z, gamma, beta, eps, mean, var):
 
 
 def running_update(running_mean, running_var, cache, momentum, convention):
-    """BatchNorm's running statistics after a training step. momentum in the convention's own
-    meaning (torch: the new batch's weight, default 0.1; Keras: the old average's, default 0.99).
-    -> (mean, var), each (n, 1)."""
+    """BatchNorm's running statistics after a training step, by the convention's two rules
+    (scratch/conventions.py): norm_momentum_weights_new (torch: momentum is the new batch's weight,
+    default 0.1; Keras: the old average's, default 0.99) and running_var_unbiased (torch stores the
+    batch variance times m / (m - 1)). -> (mean, var), each (n, 1)."""
+    convention = as_convention(convention)
     _, _, mu, var, _ = cache
-    if convention == "torch":        # torch/nn/functional.py batch_norm -> aten batch_norm_cpu_update_stats
-        m = cache[0].shape[1]
-        unbiased = var * m / (m - 1)
+    m = cache[0].shape[1]
+    if convention.running_var_unbiased:         # torch: aten batch_norm_cpu_update_stats
+        var = var * m / (m - 1)
+    if convention.norm_momentum_weights_new:    # torch/nn/functional.py batch_norm
         return ((1 - momentum) * running_mean + momentum * mu,
-                (1 - momentum) * running_var + momentum * unbiased)
+                (1 - momentum) * running_var + momentum * var)
     # keras/src/layers/normalization/batch_normalization.py BatchNormalization.call
     return (running_mean * momentum + mu * (1 - momentum),
             running_var * momentum + var * (1 - momentum))

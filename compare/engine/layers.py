@@ -24,8 +24,8 @@ starts with a Dense and ends with a Dense or an Activation.
 Settings in a framework's words. A setting whose meaning differs between frameworks is kept as
 written, with the convention it was written in (`written_in`): Keras's BatchNormalization momentum
 0.99 weights the old average, torch's BatchNorm1d momentum 0.1 the new batch; `settings(convention)`
-gives it in another framework's meaning, and None is each framework's own default
-(scratch/conventions.py NORM_DEFAULTS). Nothing is converted where it is stored, so a message can
+gives it in another framework's meaning, and None is each framework's own default (a Convention's
+norm_defaults, scratch/conventions.py). Nothing is converted where it is stored, so a message can
 print what the user wrote.
 
 Frozen parameters: `frozen` names the roles not trained (torch requires_grad=False, Keras
@@ -61,7 +61,7 @@ import numpy as np
 
 from scratch import layers as scratch_layers
 from scratch.activations import activation_table
-from scratch.conventions import NORM_DEFAULTS
+from scratch.conventions import as_convention
 
 from . import names
 from .errors import InputError
@@ -211,7 +211,7 @@ class Norm(Layer):
     role: ClassVar[str] = "N"
     grads: ClassVar[tuple] = ("dN", "dgamma", "dbeta")
     param_roles: ClassVar[tuple] = ("gamma", "beta")
-    norm: ClassVar[str] = ""                 # 'batch' | 'layer' (NORM_DEFAULTS's key)
+    norm: ClassVar[str] = ""                 # 'batch' | 'layer' (Convention.norm_defaults's key)
 
     def params(self, n):
         return {"gamma": (n, 1), "beta": (n, 1)}
@@ -222,12 +222,14 @@ class Norm(Layer):
 
     def settings(self, convention):
         """{'eps', ('momentum')} in `convention`'s meaning; None is that framework's default."""
-        out = dict(NORM_DEFAULTS[convention][self.norm])
+        convention = as_convention(convention)
+        out = dict(convention.norm_defaults[self.norm])
         if self.eps is not None:
             out["eps"] = float(self.eps)
         momentum = getattr(self, "momentum", None)
         if momentum is not None:
-            same = (self.written_in or "torch") == convention
+            written = as_convention(self.written_in or "torch")      # the same meaning: kept as written
+            same = written.norm_momentum_weights_new == convention.norm_momentum_weights_new
             out["momentum"] = float(momentum) if same else 1.0 - float(momentum)
         return out
 
