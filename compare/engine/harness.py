@@ -93,10 +93,7 @@ def train(spec, data, runners, pairs, params, out, lanes, on_step=None, keep_ste
     judge = Judge(spec, runners, pairs, params, out)
     epoch_loss = {}                                        # runner key -> [sum of loss x batch size, examples]
     step, epoch, previous = 0, 1, None                     # previous: the last step's records
-    batches = schedule(spec, data)
-    batch = next(batches, None)
-    while batch is not None:
-        following = next(batches, None)
+    for batch, following in with_following(schedule(spec, data)):
         if batch.epoch != epoch:                           # an epoch is over: schedules move, the test set is evaluated
             end_epoch(runners, epoch_loss)
             if not evaluated_into(out, step, evaluate, runners, data, spec, epoch, lanes):
@@ -119,7 +116,6 @@ def train(spec, data, runners, pairs, params, out, lanes, on_step=None, keep_ste
             on_step(result)
         if out["first_nonfinite"] or stops(out, spec, step, following, keep_step, stop_at_divergence, len(data.X)):
             break
-        batch = following
     lanes.settle(step)                                     # a step the worker started ahead for nothing: undone
     if evaluated_into(out, step, evaluate, runners, data, spec, epoch, lanes):
         outputs = evaluated(out, step, predict_all, runners, data.X_eval.astype(spec.dtype), lanes)
@@ -192,6 +188,16 @@ def schedule(spec, data):
         whole = len(index) == len(X) and not spec.shuffle
         Xb, Yb = (X, Y) if whole else (X[index], Y[index])
         yield Batch(step, epoch, Xb, Yb, dropout.draw_masks(spec, mask_rng, len(index)) if drops else None)
+
+
+def with_following(batches):
+    """Yield (batch, the following batch or None at the end): the worker may start the following
+    one before this one is judged (`may_run_ahead`)."""
+    batch = next(batches, None)
+    while batch is not None:
+        following = next(batches, None)
+        yield batch, following
+        batch = following
 
 
 def may_run_ahead(spec, batch, following):
