@@ -146,6 +146,7 @@ def main(argv=None):
     p.add_argument("--sweep-batches", default="32,256,4096", help="batch sizes of the sweep")
     p.add_argument("--skip-steps", action="store_true", help="only the sweep / end-to-end figures")
     p.add_argument("--only", help="one case, e.g. float64/128 (default: float64 and float32, batches 128 and 1024)")
+    p.add_argument("--lockstep-steps", type=int, default=40, help="steps timed per lockstep run (default 40)")
     p.add_argument("--code", help="measure the compare package of this checkout (default: this one's)")
     args = p.parse_args(argv)
     threads = frameworks.default_threads(get("mnist").spec) if args.threads is None else (args.threads or None)
@@ -165,7 +166,7 @@ def main(argv=None):
             spec = base.replace(dtype=dtype)
             key = f"{dtype}/batch{m}"
             times = {name: best_ms(fn, args.repeat) for name, fn in implementations(spec, m, dtype).items()}
-            locked, threaded, one_by_one = (lockstep_ms(spec, m, 40, mode) for mode in ("worker", "lanes", "sequential"))
+            locked, threaded, one_by_one = (lockstep_ms(spec, m, args.lockstep_steps, mode) for mode in ("worker", "lanes", "sequential"))
             result["ms_per_step"][key] = times
             result["lockstep_ms_per_step"][key] = locked
             result["lockstep_lanes_ms_per_step"][key] = threaded
