@@ -1,7 +1,8 @@
 """How long one training step of the `mnist` network takes: scratch, torch and Keras alone, the
 whole lockstep harness, and the machine's own GEMM rate, all measured in this one run.
 
-    python bench/step_time.py [--json PATH] [--repeat N] [--threads N] [--end-to-end] [--sweep [--sweep-png PATH]]
+    python bench/step_time.py [--json PATH] [--repeat N] [--threads N] [--only DTYPE/BATCH] [--code DIR]
+                              [--end-to-end] [--sweep [--sweep-png PATH]]
 
 Prints ms per step and ratios (scratch / torch, keras / torch, lockstep / sum of the three
 alone, for the harness with Keras's lane in a worker process as the CLI runs it, on a thread,
@@ -10,6 +11,11 @@ GFLOP/s as a fraction of a plain NumPy GEMM's. Random inputs stand in for MNIST 
 does not depend on the pixel values). --end-to-end also times whole commands (`python -m compare
 mnist`, `parity`, `mnist-small`, in lanes and sequentially); --sweep the harness's cost over
 widths and batch sizes (bench/sweep.py: a table and a PNG).
+--only float64/128 measures one case; --code DIR imports `compare` (and scratch, reference) from
+another checkout, so that two versions are measured by the same script, back to back:
+
+    for i in 1 2 3; do python bench/step_time.py --only float64/128 --code /path/to/old
+                       python bench/step_time.py --only float64/128; done
 Left out: GPUs; no timing is asserted anywhere in the test suite.
 """
 import argparse
@@ -19,7 +25,9 @@ import subprocess
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+CODE = (sys.argv[sys.argv.index("--code") + 1] if "--code" in sys.argv[:-1]
+        else os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.abspath(CODE))          # the checkout measured (--code), else this one
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
@@ -137,6 +145,9 @@ def main(argv=None):
     p.add_argument("--sweep-widths", default="128,512,2048", help="hidden widths of the sweep")
     p.add_argument("--sweep-batches", default="32,256,4096", help="batch sizes of the sweep")
     p.add_argument("--skip-steps", action="store_true", help="only the sweep / end-to-end figures")
+    p.add_argument("--only", help="one case, e.g. float64/128 (default: float64 and float32, batches 128 and 1024)")
+    p.add_argument("--lockstep-steps", type=int, default=40, help="steps timed per lockstep run (default 40)")
+    p.add_argument("--code", help="measure the compare package of this checkout (default: this one's)")
     args = p.parse_args(argv)
     threads = frameworks.default_threads(get("mnist").spec) if args.threads is None else (args.threads or None)
     frameworks.configure_threads(threads, ("torch", "keras"))
@@ -144,13 +155,18 @@ def main(argv=None):
     result = {"ms_per_step": {}, "lockstep_ms_per_step": {}, "gemm_gflops": {}, "gflops": {},
               "lockstep_lanes_ms_per_step": {}, "lockstep_sequential_ms_per_step": {}, "threads_per_library": threads, "environment": None}
     rows = []
-    for dtype in ("float64", "float32"):
+    cases = [(d, m) for d in ("float64", "float32") for m in (128, 1024)]
+    if args.only:
+        dtype, _, batch = args.only.partition("/")
+        cases = [(dtype, int(batch))]
+    result["code"] = os.path.abspath(CODE)
+    for dtype in dict.fromkeys(d for d, _ in cases):
         result["gemm_gflops"][dtype] = peak = gemm_gflops(dtype, args.repeat)
-        for m in () if args.skip_steps else (128, 1024):
+        for m in () if args.skip_steps else [b for d, b in cases if d == dtype]:
             spec = base.replace(dtype=dtype)
             key = f"{dtype}/batch{m}"
             times = {name: best_ms(fn, args.repeat) for name, fn in implementations(spec, m, dtype).items()}
-            locked, threaded, one_by_one = (lockstep_ms(spec, m, 40, mode) for mode in ("worker", "lanes", "sequential"))
+            locked, threaded, one_by_one = (lockstep_ms(spec, m, args.lockstep_steps, mode) for mode in ("worker", "lanes", "sequential"))
             result["ms_per_step"][key] = times
             result["lockstep_ms_per_step"][key] = locked
             result["lockstep_lanes_ms_per_step"][key] = threaded
@@ -169,7 +185,7 @@ def main(argv=None):
     print("GEMM GFLOP/s (numpy 1024^3): " + ", ".join(f"{k} {v:.1f}" for k, v in result["gemm_gflops"].items()))
     print("lockstep/alone: the harness's step (Keras's lane in the worker process, as the CLI runs it) over\n"
           "scratch x2 (both conventions) + torch + keras run alone; threads/alone: that lane on a thread instead")
-    print(f"threads per library: {threads or 'each library default'}")
+    print(f"threads per library: {threads or 'each library default'}; code: {result['code']}")
     if args.end_to_end:
         result["end_to_end_s"] = end_to_end()
     if args.sweep:

@@ -96,14 +96,17 @@ def resolve_spec(items, spec, recipe, steps, overrides):
 @caller_state.kept
 def check(implementation, spec=None, data=None, against=DEFAULT_AGAINST, steps=None, recipe=None,
           weights="spec", data_dir=None, offline=False, on_step=None, keep_step=None, overrides=None,
-          allow_other_data=False):
+          allow_other_data=False, keep_going=False):
     """Run the user's implementation(s) in lockstep against `against`. -> Report
     (allow_other_data: the CLI's --allow-other-data, for a recipe's data files that are not the
-    canonical ones; the report's config['data'] then says so)"""
+    canonical ones; the report's config['data'] then says so). The run ends after the step of the
+    first divergence, whose verdict is then known (report.summary['stopped']), unless keep_going=True."""
     from ..data import recipes
 
     steps, keep_step = check_arguments(spec=spec, steps=steps, recipe=recipe, on_step=on_step, keep_step=keep_step,
                                        overrides=overrides)
+    if not isinstance(keep_going, (bool, np.bool_)):
+        raise InputError(f"keep_going must be True or False, got {type(keep_going).__name__} {keep_going!r}"[:300])
     items = as_list(named(implementation))
     recipe = recipes.get(recipe) if isinstance(recipe, str) else recipe
     spec = resolve_spec(items, spec, recipe, steps, overrides)
@@ -121,7 +124,8 @@ def check(implementation, spec=None, data=None, against=DEFAULT_AGAINST, steps=N
     notes = "; ".join(f"{item.label}: {item.origin}" for item in items if item.origin)
     report = run_lockstep(spec, data, entries, references,
                           recipe=recipe.name if recipe is not None else "check", on_step=on_step,
-                          notes=notes, keep_step=keep_step, cross=False, params=params, weights=weights)
+                          notes=notes, keep_step=keep_step, cross=False, params=params, weights=weights,
+                          stop_at_divergence=not keep_going)
     if loaded and data.info:
         report.config["data"] = dict(data.info)          # where the recipe's data came from, and whether canonical
     events = [f"{item.label}: {event}" for item in items for event in item.events]

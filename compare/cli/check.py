@@ -41,6 +41,8 @@ def parser():
     p.add_argument("--full-batch", action="store_true", help="one batch of the whole training set")
     p.add_argument("--dtype", help="float64 (default) or float32")
     p.add_argument("--seed", type=int, help="seed for the initial weights, the data and shuffling")
+    p.add_argument("--keep-going", action="store_true",
+                   help="run every step after the first divergence (default: stop there, the verdict is known)")
     p.add_argument("--step-timeout", type=positive_float, metavar="SECONDS",
                    help="end the run as your implementation's failure when one call into your code "
                         "(the import, a build, a step) runs longer than this")
@@ -135,10 +137,14 @@ def checked(args, recipe, seed, overrides):
         child.completed(result.step)
     try:
         report = check(items, spec=spec, data=data, against=against, weights=args.weights,
-                       on_step=on_step, keep_step=1 if args.html else None)
+                       on_step=on_step, keep_step=1 if args.html else None, keep_going=args.keep_going)
     finally:
         bar.close()
     child.own_stdout()
+    if report.summary.get("stopped") and not args.quiet:   # the first divergence: the steps left not run
+        from ..engine.run import stopped_line
+        from ..views.tables import wrap
+        print(wrap(stopped_line(report.summary["stopped"])))
     if data.info:
         report.config["data"] = dict(data.info)     # where the data came from (MNIST: source, origin)
     if not args.quiet:                              # what the door to the user's code had to put back

@@ -1,14 +1,31 @@
-"""Running the implementations of one lockstep step: one after another, or in two lanes at once.
+"""How the implementations of a lockstep run step: one interface, `Lanes`, in front of the
+threads, the worker process and the shared memory that run them at once.
 
-NumPy, torch and TensorFlow release the interpreter lock inside their kernels, so on a machine
-with two cores the step of one implementation can run while another's runs. `Lanes` splits the
-runners of a run in two: the main thread runs the first lane (torch and scratch in torch's
-conventions), one worker thread the second (Keras and scratch in Keras's). Each runner still
-runs its own steps in order, on its own state, with the thread counts `frameworks.configure_threads`
+The harness's loop (compare/engine/harness.py) asks five things of it, and nothing else:
+
+    lanes = Lanes.for_run(runners, sequential)   the lanes of a run (the worker the CLI started, if any)
+    lanes.build(params, spec, pairs, rtol)       every runner built, each from its own copy of params
+    lanes.step(batch, following, measure)        every runner's step on the batch -> (outcomes, measured)
+    lanes.predict(X)                             every runner's predict -> {key: A}
+    lanes.kept(records), lanes.settle(step)      records that outlive the step; the run's end
+
+Behind it, NumPy, torch and TensorFlow release the interpreter lock inside their kernels, so on a
+machine with two cores the step of one implementation can run while another's runs. `Lanes`
+splits the runners of a run in two: the main thread runs the first lane (torch and scratch in
+torch's conventions), the second lane (Keras and scratch in Keras's) runs in the worker process
+the CLI started (compare/engine/worker.py: its runners are built there, step there, and their
+records come back as views of shared memory), else on one worker thread. Each runner still runs
+its own steps in order, on its own state, with the thread counts `frameworks.configure_threads`
 set (TensorFlow's pools and NumPy's BLAS are process-wide; torch stays on the main thread, where
 torch.set_num_threads applies), so every number is the one the sequential run computes: the
-float64 report of a run is bit-identical either way (tests/test_speed.py). What can differ is
-only which implementation is running when an interrupt arrives.
+float64 report of a run is bit-identical either way (tests/test_speed.py, tests/test_worker.py).
+What can differ is only which implementation is running when an interrupt arrives.
+
+Two overlaps happen inside `step`, invisible to the loop but for their results: the pairs within
+the first lane are compared (`measure`, the harness's) while the second lane is still stepping,
+and the worker compares the pair within its own lane; and, with the worker, the `following` batch
+(when the harness allows it: same epoch, no resync, not past the end) is sent before this step is
+judged, so the worker steps on meanwhile. A run that stops early undoes that step (`settle`).
 
 Lanes need one thread per library (what the CLI sets: frameworks.configure_threads(1)); with
 each library's own pools of all cores, two lanes would put four spinning pools on two cores
@@ -20,23 +37,17 @@ random generator, a module-level cache) and runs one after another. So does ever
 Every runner is built from its own copy of the initial parameters; a user's implementation is
 wrapped by compare/engine/guard.py (its own copies of each step's inputs, checked after the step).
 
-Comparisons start as soon as the runners they need are done (`first_pairs`): the pairs within
-the first lane are compared while the second lane is still stepping.
-
-With a worker process (compare/engine/worker.py, which the CLI starts), the second lane runs there
-instead of on a thread: its runners are built there and step there, and their records come back
-as views of shared memory.
-
-Left out: overlapping the comparisons of step k with the compute of step k+1 (a step's non-finite
-value or exception must stop the run before step k+1 changes any state the final evaluation
-reads); more than two lanes (two cores).
+Left out: overlapping the comparisons of step k with the compute of step k+1 in this process (a
+step's non-finite value or exception must stop the run before step k+1 changes any state the
+final evaluation reads); more than two lanes (two cores).
 """
 import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from . import frameworks, guard, registry
+from . import frameworks, guard, masks, registry, worker
+from .worker import run_lane                 # a lane's steps, in order (the worker's lane too)
 
 
 def concurrent_wanted(sequential):
@@ -48,7 +59,7 @@ def concurrent_wanted(sequential):
 
 
 class Lanes:
-    """The runners of a run split in two lanes (or one). step(Xb, Yb) -> {key: record or exception}.
+    """The runners of a run split in two lanes (or one): see the module docstring.
     remote: a started worker (worker.py) to run the second lane in, or None (a thread)."""
 
     def __init__(self, runners, sequential=None, remote=None):
@@ -67,6 +78,19 @@ class Lanes:
             remote = None
         self.remote = remote
         self.pool = ThreadPoolExecutor(1, thread_name_prefix="lockstep-lane") if len(self.lanes) > 1 and not remote else None
+        self.pairs = []                                # the run's pairs (given to build)
+        self.ahead = None                              # (batch, handle): the second lane's step started ahead
+
+    @classmethod
+    def for_run(cls, runners, sequential=None):
+        """The lanes of a run, the second in the worker process the CLI started for it, if any."""
+        return cls(runners, sequential, remote=worker.take())
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
     @property
     def concurrent(self):
@@ -77,6 +101,7 @@ class Lanes:
         the worker also compares the pairs within its lane, `second_pairs`).
         -> {key: implementation, or the exception its build raised}, in the runners' order, ending
         at the first exception (as building one after another ends)"""
+        self.pairs = list(pairs)
         remote = [k for k in self.lanes[-1]] if self.remote is not None else []
         if remote:
             self.remote.start_build({k: self.runners[k] for k in remote}, params,
@@ -101,6 +126,31 @@ class Lanes:
                 if isinstance(built[key], Exception):
                     break
         return ordered
+
+    def step(self, batch, following=None, measure=None):
+        """Every runner's step on `batch` (harness.Batch: step, X, Y, masks), its dropout masks
+        handed out first. following: the next batch, when it may start before this one is judged
+        (the worker then steps on while the harness judges). measure(records, pairs, batch) ->
+        {pair key: (errors, flips)}: the harness's comparison, run on the first lane's pairs while
+        the second lane still steps.
+        -> ({key: record, or the exception its step raised} in the runners' order, ending at the
+        first exception; {pair key: (errors, flips)} of the pairs compared already)"""
+        if self.ahead is not None and self.ahead[0] is batch:
+            handle = self.ahead[1]
+        else:
+            handle = self.start(batch)
+        self.ahead = None
+        done = run_lane(self.runners, self.lanes[0], batch.X, batch.Y)
+        measured = {}
+        first = self.first_pairs(self.pairs)
+        if measure is not None and first and all(not isinstance(v, Exception) for v in done.values()):
+            measured = measure(done, first, batch)
+        outcomes = self.finish(handle, done)
+        measured.update(self.measured())           # the pairs the worker process compared
+        if (following is not None and self.remote is not None
+                and not any(isinstance(v, Exception) for v in outcomes.values())):
+            self.ahead = (following, self.start(following))
+        return outcomes, measured
 
     def kept(self, records):
         """Records that outlive the next steps (a kept step): the worker's views copied out."""
@@ -150,28 +200,22 @@ class Lanes:
                 raise value
         return ordered
 
-    @property
-    def ahead(self):
-        """Whether the second lane may start the next step before this one is judged (the worker:
-        see train_built in harness.py; `settle` undoes a step started for nothing)."""
-        return self.remote is not None
-
     def settle(self, step):
-        """The run stopped after `step`: a step the worker started ahead is dropped and undone."""
+        """The run stopped after `step`: a step the worker started ahead is dropped and undone
+        (its runners `restore` the records of `step`), as the final evaluation must see them."""
+        self.ahead = None
         if self.remote is not None:
             self.remote.rewind(step)
 
-    def start(self, Xb, Yb, step=None):
-        """Start the second lane's step (if any). -> a handle for finish()"""
+    def start(self, batch):
+        """Hand out the batch's dropout masks and start the second lane's step (if any). -> a handle for finish()"""
+        if batch.masks is not None:                # the same dropout masks for everyone (masks.py)
+            masks.hand_out(self.runners, batch.masks)
         if self.remote is not None:
-            return self.remote.start_step(self.lanes[1], Xb, Yb, step)
+            return self.remote.start_step(self.lanes[1], batch.X, batch.Y, batch.step)
         if not self.concurrent:
             return None
-        return self.pool.submit(run_lane, self.runners, self.lanes[1], Xb, Yb)
-
-    def run_first(self, Xb, Yb):
-        """The first lane's step, on this thread. -> {key: record or the exception it raised}"""
-        return run_lane(self.runners, self.lanes[0], Xb, Yb)
+        return self.pool.submit(run_lane, self.runners, self.lanes[1], batch.X, batch.Y)
 
     def finish(self, handle, done):
         """Wait for the second lane; -> every runner's outcome, in the runners' order."""
@@ -186,17 +230,3 @@ class Lanes:
             self.pool.shutdown(wait=True)          # a step in flight finishes before the run returns
         if self.remote is not None:
             self.remote.close()
-
-
-def run_lane(runners, keys, Xb, Yb):
-    """Step the runners `keys` in order; the first exception ends the lane (as it ends the run).
-    -> {key: record, or the exception}"""
-    done = {}
-    with np.errstate(all="ignore"):                 # errstate is per thread: the harness's, again
-        for key in keys:
-            try:
-                done[key] = runners[key].implementation.step(Xb, Yb)
-            except Exception as error:              # noqa: BLE001 - reported by the harness, in runner order
-                done[key] = error
-                break
-    return done

@@ -1,27 +1,18 @@
-"""Implementations: the protocol each one follows, and the one registry they are found in.
+"""Implementations: the one registry they are found in.
 
 An implementation is built from the spec and one set of initial parameters, runs a training
-step on a batch, and hands the harness the tensors it computed, any subset of them:
+step on a batch, and hands the harness the tensors it computed, any subset of them. What the
+harness calls on one, when, with which shapes and layouts, is written out as a typing.Protocol
+in compare/engine/protocol.py:
 
-    build(spec, params, convention) -> implementation
-        spec        compare.Spec: sizes, activations, loss, optimizer and its settings, dtype
-        params      [(W1, b1), ..., (WL, bL)], W_l (n_l, n_{l-1}), b_l (n_l, 1), NumPy in spec.dtype:
-                    the one set of initial weights every implementation starts from (copy it)
-        convention  'torch' or 'keras': whose conventions to follow where the two differ
-                    (optimizer forms, defaults); an implementation that follows only its own ignores it
-    implementation.step(X, Y) -> {name: array}
-        X (m, n_0), Y (m, n_L): the batch, one example per ROW, as the frameworks hold it; read,
-        never changed (a user's implementation gets copies and is checked: compare/engine/guard.py).
-        Returns tensors named as in compare/engine/names.py (Z1, A1, ..., loss, dZ1, dW1, db1,
-        W1, b1 after the update, 'W1.<state>'), in the scratch layout: one example per COLUMN,
-        W (n_l, n_{l-1}), b (n_l, 1). compare/engine/convert.py does the layout changes.
-    implementation.predict(X) -> (n_L, E)              optional: outputs for test accuracy and the report
-    implementation.resync(record)                      optional: restart from another run's W, b and
-                                                       state (float32 runs judge each step on its own)
-    implementation.missing -> {name or group: why}     optional: tensors it does not give, and why
-    implementation.set_masks(masks)                    optional (needed when spec.dropout > 0): this step's
-                                                       dropout masks {l: (n_l, m) of 1.0/0.0}, scratch layout,
-                                                       called before step (compare/engine/masks.py)
+    build(spec, params, convention) -> implementation        protocol.Builder (Entry.build)
+    implementation.step(X, Y) -> {name: array}               required: X, Y rows; the record in the
+                                                             scratch layout (names.py)
+    implementation.predict(X) -> (n_L, E)                    optional: test accuracy, final outputs
+    implementation.set_masks(masks)                          optional (dropout): before each step
+    implementation.end_epoch(mean_loss)                      optional: per-epoch schedules
+    implementation.resync(record)                            optional: float32 runs' references
+    implementation.restore(record)                           optional: the worker's step undone
 
 The harness compares exactly the tensors two implementations both give, reports the rest as
 not compared (with the reason), and never reports agreement on nothing.

@@ -178,24 +178,43 @@ def run(spec, data=None, frameworks=DEFAULT_FRAMEWORKS, recipe="custom", on_step
 
 
 def run_lockstep(spec, data, subjects, references, recipe="custom", on_step=None, notes="", keep_step=None,
-                 cross=True, params=None, checked=False, weights="spec"):
+                 cross=True, params=None, checked=False, weights="spec", stop_at_divergence=False):
     """The harness on a checked spec -> Report (report.raw: the harness's own output).
     checked: the data has been through check_data already. weights: 'mine' when `params` are the
-    user's own initial weights (recorded in the report's config)."""
+    user's own initial weights (recorded in the report's config). stop_at_divergence: end the run
+    after the step of the first divergence (a check's verdict is then known: `stopped`)."""
     data = random_data(spec, seed=spec.seed) if data is None else data
     if not checked:
         check_data(spec, data)
     started = time.perf_counter()
-    raw = lockstep(spec, data, subjects, references, on_step=on_step, keep_step=keep_step, cross=cross, params=params)
+    raw = lockstep(spec, data, subjects, references, on_step=on_step, keep_step=keep_step, cross=cross, params=params,
+                   stop_at_divergence=stop_at_divergence)
     names = [e.name for e in [*subjects, *references]]
     with interrupts.deferred() as held:               # the steps done are reported, whenever the signal comes
         report = build_report(recipe, spec, names, raw, fw.environment(names), notes, weights)
     if held and not raw.get("interrupted"):
         raw["interrupted"] = True
         report = build_report(recipe, spec, names, raw, fw.environment(names), notes, weights)
+    stopped(report, raw.get("stopped"))
     report.timing = {"seconds": time.perf_counter() - started}
     report.raw, report.spec = raw, spec
     return report
+
+
+def stopped(report, where):
+    """A run that ended at its first divergence, with steps left (harness.stops): said in the summary,
+    summary["stopped"] = {"step", "steps_asked", "why"}, and in the notes. A run that went the whole
+    way has no "stopped" (a recipe's report is unchanged)."""
+    if not where:
+        return
+    report.summary["stopped"] = {**where, "why": "first divergence"}
+    report.notes = "; ".join(filter(None, [report.notes, stopped_line(report.summary["stopped"])]))
+
+
+def stopped_line(stopped):
+    """'stopped after step 1 of 100: ...' (the CLI prints it; the notes hold it; within 100 columns)."""
+    return (f"stopped after step {stopped['step']} of {stopped['steps_asked']}: the first divergence decides the "
+            f"verdict (--keep-going runs every step)")
 
 
 def describe_divergence(d):

@@ -27,8 +27,9 @@ the end of the socket and exits.
 
 When: `python -m compare` starts one (`start`) for a run of the built-in implementations with torch
 and Keras both named, one thread per library, two or more cores, no injected bug, and not
-FRAMEWORK_MIRROR_SEQUENTIAL=1 or FRAMEWORK_MIRROR_WORKER=0; the harness takes it (`take`) and
-falls back to the threads of lanes.py (importing Keras itself) where it cannot use it. The Python
+FRAMEWORK_MIRROR_SEQUENTIAL=1 or FRAMEWORK_MIRROR_WORKER=0; the run's lanes take it
+(lanes.Lanes.for_run, `take`) and fall back to a thread (importing Keras in this process) where
+they cannot use it. Only lanes.py talks to the worker: the harness's loop sees `Lanes` alone. The Python
 API and in-process calls of compare.cli.main run without one (a test may patch Keras there).
 
 The worker's two built-ins share the batch, the masks and predict's inputs; it hands them read-only
@@ -414,8 +415,9 @@ class Worker:
 
 
 class RemoteImplementation:
-    """An implementation living in the worker, as the harness sees it: predict, end_epoch, resync
-    and set_masks where the real one has them (hasattr answers as for the real one)."""
+    """An implementation living in the worker, as the harness sees it: the optional methods of the
+    protocol (compare/engine/protocol.py) where the real one has them (hasattr answers as for the
+    real one); its steps go through Worker.start_step, not through `step`."""
 
     def __init__(self, worker, key, methods):
         self.worker, self.key, self.methods = worker, key, set(methods)
@@ -524,6 +526,8 @@ class Server:
         return built
 
     def on_build(self, plan, params, judge):
+        from . import protocol
+
         self.judge, self.layouts = judge, {}
         prepared, self.prepared = self.prepared, {}
         same = len(prepared) == len(plan) and all(
@@ -536,13 +540,10 @@ class Server:
                 out[key] = {"error": implementation}
                 break
             self.implementations[key] = implementation
-            out[key] = {"methods": [m for m in ("predict", "end_epoch", "resync", "set_masks", "restore")
-                                    if hasattr(implementation, m)]}
+            out[key] = {"methods": protocol.optional(implementation)}      # hasattr answered as there
         return out
 
     def on_step(self, keys, batch, masks, step):
-        from .lanes import run_lane
-
         if batch is not None:
             arrays = self.inbox.get(batch)
             self.batch = (read_only(arrays["X"]), read_only(arrays["Y"]))
@@ -613,8 +614,22 @@ def same_params(a, b):
                                     for pa, pb in zip(a, b) for x, y in zip(pa, pb))
 
 
+def run_lane(runners, keys, Xb, Yb):
+    """Step the runners `keys` in order; the first exception ends the lane (as it ends the run).
+    -> {key: record, or the exception}"""
+    done = {}
+    with np.errstate(all="ignore"):                 # errstate is per thread: the harness's, again
+        for key in keys:
+            try:
+                done[key] = runners[key].implementation.step(Xb, Yb)
+            except Exception as error:              # noqa: BLE001 - reported by the harness, in runner order
+                done[key] = error
+                break
+    return done
+
+
 class Runner:
-    """What lanes.run_lane needs of a runner."""
+    """What run_lane needs of a runner."""
 
     def __init__(self, implementation):
         self.implementation = implementation
