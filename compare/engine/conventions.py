@@ -197,6 +197,8 @@ def settings_differences(spec_a, convention_a, spec_b, convention_b):
         if hyper_a.get(name) != hyper_b.get(name):
             out[f"setting-{name}"] = f"{name}: {hyper_a.get(name)} ({convention_a}) vs {hyper_b.get(name)} ({convention_b})"
     out.update(loss_settings_differences(spec_a, convention_a, spec_b, convention_b))
+    from .diagnose import layer_differences                  # each layer's settings, as written (issue 19)
+    out.update(layer_differences(spec_a.network, convention_a, spec_b.network, convention_b))
     if {convention_a, convention_b} == {"torch", "keras"} and spec_a.optimizer == spec_b.optimizer:
         rules = {**differences(spec_a), **differences(spec_b)}   # b's own rules too (Keras's float32 casts)
         rules.pop("default-hyperparameters", None)
