@@ -152,6 +152,8 @@ def as_layers(layer, width):
     if kind is keras.layers.Dropout:
         if config.get("noise_shape") is not None:
             raise InputError(f"{where} with noise_shape={config['noise_shape']}: not mirrored")
+        if not 0 <= config["rate"] < 1:
+            raise InputError(f"{where} rate={config['rate']}: a dropout rate in [0, 1) is mirrored")
         return [Dropout(float(config["rate"]))]
     axis = config.get("axis")
     if axis not in (-1, 1, [-1], [1]) or not config.get("center", True) or not config.get("scale", True):

@@ -186,6 +186,8 @@ def as_layer(path, module, width):
                              f"the last dimension, with its weight and bias, is mirrored")
         return LayerNorm(eps=module.eps, written_in="torch", frozen=frozen(module, {"gamma": "weight", "beta": "bias"}))
     if isinstance(module, nn.Dropout):
+        if not 0 <= module.p < 1:
+            raise InputError(f"{where} p={module.p}: a dropout rate in [0, 1) is mirrored")
         return Dropout(float(module.p))
     name = ACTIVATION_NAMES[type(module)]
     defaults = {nn.Softplus: {"beta": 1.0, "threshold": 20.0}, nn.ELU: {"alpha": 1.0}, nn.CELU: {"alpha": 1.0},

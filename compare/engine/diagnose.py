@@ -336,8 +336,8 @@ def unseen_words(kind, layer, unseen, spec):
 SHOWS_IN = {"eps": "N", "momentum": "mean", "rate": "A", "slope": "A", "name": "A"}
 KIND_WORDS = {"batch_norm": "batch norm", "layer_norm": "layer norm", "dropout": "dropout", "activation": "activation",
               "dense": "Dense"}
-ROLE_WORDS = {"Z": "the Dense layer's output", "N": "the normalized output", "A": "the block's output",
-              "mean": "the running mean", "var": "the running variance"}
+ROLE_WORDS = {"Z": "the Dense output", "N": "the normalized output", "A": "the output", "mean": "the running mean",
+              "var": "the running variance"}
 
 
 def written(value):
@@ -408,7 +408,10 @@ def layer_differences(network_a, convention_a, network_b, convention_b):
         if kind == "dropout" and la.rate != lb.rate:
             out[key + "rate"] = (f"{where}: rate {written(la.rate)} ({ca}) vs {written(lb.rate)} ({cb}): torch's "
                                  f"Dropout(p) and Keras's Dropout(rate) both take the rate DROPPED, not the keep "
-                                 f"probability: Keras's Dropout({written(la.rate)}) is torch's Dropout({written(la.rate)})")
+                                 f"probability: Keras's Dropout({written(la.rate)}) is torch's Dropout({written(la.rate)})"
+                                 + (f" (with one mask, the kept units are scaled by 1/(1 - rate): "
+                                    f"{derived(1 / (1 - la.rate))} vs {derived(1 / (1 - lb.rate))})"
+                                    if max(la.rate, lb.rate) < 1 else ""))
         if kind == "activation" and (la.name, la.slope) != (lb.name, lb.slope):
             out[key + "name"] = f"{where}: {la.describe()} ({ca}) vs {lb.describe()} ({cb})"
         if kind == "dense" and (la.units, la.bias, la.frozen) != (lb.units, lb.bias, lb.frozen):
