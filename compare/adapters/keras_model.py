@@ -312,6 +312,11 @@ class KerasModel(UserImplementation):
         self.notes = batch_norm_notes(self.layers, [f"{w}.moving_variance" for w in where],
                                       "is Keras's moving average of the biased batch variance")
 
+    @property
+    def sizes(self):
+        """[n_in, units of each Dense]: the widths of the layer list read."""
+        return self.layers.sizes
+
     def network(self):
         return {**self.loss_fields, **self.settings}
 

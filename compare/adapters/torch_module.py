@@ -222,6 +222,9 @@ def read_layers(model, loss, door=None):
     if not isinstance(model, nn.Module):
         raise InputError(f"torch_module needs an nn.Module, got {type(model).__name__}")
     if not any(isinstance(m, nn.Linear) for m in model.modules()):
+        odd = next(((p, m) for p, m in model.named_modules() if not list(m.children()) and not mirrored(m)), None)
+        if odd:
+            raise InputError(f"{odd[0] or 'the model'} ({type(odd[1]).__name__}) cannot be mirrored: {KINDS_WORDS}")
         raise InputError("the model has no nn.Linear layer")
     problem = shared_parameters(model)
     if problem:
@@ -246,7 +249,8 @@ def read_layers(model, loss, door=None):
     if fused:
         if not isinstance(read[-1][1], Dense):
             raise InputError(f"{read[-1][0]} comes after the last Linear, but {type(loss).__name__} applies {fused} "
-                             f"itself (it takes logits): end the model with the Linear layer")
+                             f"itself (it takes logits): the output would go through {fused} twice; end the model "
+                             f"with the Linear layer")
         read.append((f"{type(loss).__name__} ({fused})", Activation(fused)))
     return read_network(traced[0][1].in_features, read), traced
 
@@ -355,6 +359,11 @@ class TorchModule(UserImplementation):
         self.vocabulary = block_names(self.layers, where, WORDS, shown)
         self.notes = batch_norm_notes(self.layers, [f"{w}.running_var" for w in where],
                                       "is torch's running variance of the UNBIASED batch variance (x m/(m-1))")
+
+    @property
+    def sizes(self):
+        """[n_in, units of each Dense]: the widths of the layer list read."""
+        return self.layers.sizes
 
     def network(self):
         return {**self.loss_fields, **self.settings}
