@@ -3,6 +3,8 @@ and your own network, checked against them.
 
     python -m compare mnist                   the main job (python -m compare list: every recipe)
     python -m compare check my_net.py         your network (README, "Check your own network")
+    compare.Spec(sizes=[784], layers=[compare.Dense(64), compare.BatchNorm(), compare.Activation("relu"),
+                 compare.Dense(10), compare.Activation("softmax")], loss=...)   a network as a layer list
     compare.run(spec, data)                   -> Report
     compare.check(mine, spec, data)           -> Report for your implementation
     compare.assert_equivalent(spec or mine)   raises AssertionError unless every judged pair agrees
@@ -24,6 +26,7 @@ from scratch.initializers import Init  # noqa: E402
 from .engine.convert import Layout  # noqa: E402
 from .engine.data import Data  # noqa: E402
 from .engine.errors import InputError  # noqa: E402
+from .engine.layers import Activation, BatchNorm, Dense, Dropout, LayerNorm, Network, layer_kind  # noqa: E402
 from .engine.registry import Entry, register  # noqa: E402
 from .engine.run import run  # noqa: E402
 from .engine.spec import Spec  # noqa: E402
@@ -39,7 +42,8 @@ _LAZY = {
 }
 
 __all__ = ["run", "check", "assert_equivalent", "Spec", "Init", "Data", "Layout", "InputError", "Entry", "register",
-           "UserImplementation", "functions", "network_class", "torch_module", "keras_model"]
+           "UserImplementation", "functions", "network_class", "torch_module", "keras_model",
+           "Dense", "Activation", "BatchNorm", "LayerNorm", "Dropout", "Network", "layer_kind"]
 
 
 def __getattr__(name):

@@ -31,6 +31,8 @@ Left out: dropout masks (the harness draws them), batch renormalization, group n
 """
 import numpy as np
 
+from .activations import softmax_backward
+
 # --- dropout -----------------------------------------------------------------------------------
 
 
@@ -88,3 +90,98 @@ def running_update(running_mean, running_var, cache, momentum, convention):
     # keras/src/layers/normalization/batch_normalization.py BatchNormalization.call
     return (running_mean * momentum + mu * (1 - momentum),
             running_var * momentum + var * (1 - momentum))
+
+
+# --- the layers as objects: what scratch/mlp.py runs, one per entry of the network's layer list ----
+# Each object computes one layer, forward beside backward, in the shapes above:
+#     forward(P, X, run)        -> (Y, cache)      P: this layer's parameters {role: array}
+#     backward(P, cache, dY, need_dX) -> (dX, {role: gradient})   dX None when need_dX is False
+# run.training says training or evaluation; run.masks holds this step's dropout masks by block.
+# Which object a layer-list entry becomes is the entry's `scratch(ctx)` (compare/engine/layers.py).
+
+class Dense:
+    """Z = W A + b     (W (n_out, n_in), b (n_out, 1), A (n_in, m), Z (n_out, m))
+    dW = dZ A^T    db = sum of dZ over the m columns    dA = W^T dZ"""
+
+    def forward(self, P, A, run):
+        Z = P["W"] @ A
+        return (Z + P["b"] if "b" in P else Z), A
+
+    def backward(self, P, A, dZ, need_dA):
+        grads = {"W": dZ @ A.T}
+        if "b" in P:
+            grads["b"] = dZ.sum(axis=1, keepdims=True)
+        return (P["W"].T @ dZ if need_dA else None), grads
+
+
+class Activation:
+    """A = g(Z) elementwise    dZ = dA * g'(Z, A); softmax (the output's only) through its Jacobian."""
+
+    def __init__(self, name, g, g_grad):
+        self.name, self.g, self.g_grad = name, g, g_grad
+
+    def forward(self, P, Z, run):
+        A = self.g(Z)
+        return A, (Z, A)
+
+    def backward(self, P, cache, dA, need_dZ):
+        Z, A = cache
+        if self.name == "softmax":
+            return softmax_backward(dA, A), {}
+        return dA * self.g_grad(Z, A), {}
+
+
+class Dropout:
+    """Training: A * mask / (1 - rate) with the harness's mask for this block; evaluation: A."""
+
+    def __init__(self, rate, block):
+        self.rate, self.block = rate, block
+
+    def forward(self, P, A, run):
+        if not run.training:
+            return A, None
+        mask = run.masks[self.block]
+        return dropout_forward(A, mask, self.rate), mask
+
+    def backward(self, P, mask, dA, need_dX):
+        return dropout_backward(dA, mask, self.rate), {}
+
+
+class BatchNorm:
+    """N = gamma (Z - mu) / sqrt(var + eps) + beta with the batch's statistics per unit (training,
+    moving the running ones by the convention's rule) or the running ones (evaluation)."""
+
+    def __init__(self, n, eps, momentum, convention, dtype):
+        self.eps, self.momentum, self.convention = eps, momentum, convention
+        self.running = (np.zeros((n, 1), dtype), np.ones((n, 1), dtype))      # mean 0, variance 1
+
+    def forward(self, P, Z, run):
+        if not run.training:
+            return norm_inference(Z, P["gamma"], P["beta"], self.eps, *self.running), None
+        N, cache = norm_forward(Z, P["gamma"], P["beta"], self.eps, BATCH)
+        self.running = running_update(*self.running, cache, self.momentum, self.convention)
+        return N, cache
+
+    def backward(self, P, cache, dN, need_dZ):
+        dZ, dgamma, dbeta = norm_backward(dN, cache, BATCH)
+        return dZ, {"gamma": dgamma, "beta": dbeta}
+
+    def state(self):
+        return {"mean": self.running[0], "var": self.running[1]}
+
+    def load(self, state):
+        self.running = (state["mean"], state["var"])
+
+
+class LayerNorm:
+    """N = gamma (Z - mu) / sqrt(var + eps) + beta with each example's statistics over its units."""
+
+    def __init__(self, eps):
+        self.eps = eps
+
+    def forward(self, P, Z, run):
+        return norm_forward(Z, P["gamma"], P["beta"], self.eps, LAYER)
+
+    def backward(self, P, cache, dN, need_dZ):
+        dZ, dgamma, dbeta = norm_backward(dN, cache, LAYER)
+        return dZ, {"gamma": dgamma, "beta": dbeta}

@@ -23,39 +23,71 @@ The dW returned includes the penalty; clipping and weight decay are the optimize
 A learning-rate schedule (scratch/schedules.py) sets the optimizer's lr after every step, or
 at the end of every epoch (`end_epoch`, called by the harness with the epoch's mean loss).
 
-Dropout and normalization (scratch/layers.py), hidden layers only, as the spec asks:
+The network is a list of layers (spec.network, compare/engine/layers.py), each one object of
+scratch/layers.py with its forward beside its backward; each Dense opens block l:
+    forward:   out = layer.forward(out) for each layer in order; Z_l from the Dense, N_l from a
+               norm, A_l from the activation or the dropout after it (what block l hands on)
+    backward:  dZ_L from the loss (and g'_L), then d = layer.backward(d) in reverse order, each
+               Dense adding dW_l, db_l, each norm dgamma_l, dbeta_l
+The shorthand sizes + activations (+ dropout, norm) is the list Dense, norm, g, dropout per block:
     Z_l = W_l A_{l-1} (+ b_l)    N_l = norm(Z_l)    A_l = dropout(g_l(N_l))
-    backward: dA_l through the dropout mask, g'_l(N_l), then the norm's backward to dZ_l
-A batch-normed layer has no bias (its mean is subtracted right away; beta is the shift), as
-torch users write nn.Linear(bias=False) before nn.BatchNorm1d. The dropout masks come from the
-harness (`masks`, set before each step); `training=False` (predict) uses no dropout and batch
-norm's running statistics.
+A batch-normed Dense of the shorthand has no bias (its mean is subtracted right away; beta is the
+shift), as torch users write nn.Linear(bias=False) before nn.BatchNorm1d; a list may keep it. The
+dropout masks come from the harness (`masks`, by block, set before each step); `training=False`
+(predict) uses no dropout and batch norm's running statistics. Parameters named in `frozen` get
+no gradient and no update. The parameters are kept in one dict: every Dense's W, b, then the other
+layers' (the order a global clipping norm sums in).
 
-Left out: any layer other than dense, dropout, batch norm and layer norm. No autograd.
+Left out: layers that change the rank (convolution, pooling, flatten); branches. No autograd.
 """
+from types import SimpleNamespace
+
 import numpy as np
 
-from . import layers
-from .activations import activation_table, softmax_backward
 from .losses import loss_divisor, loss_functions
 from .optimizers import as_keras_casts, make_optimizer
 from .schedules import make_schedule
 
 
+class Cache(dict):
+    """forward's tensors by name ({'A0': X, 'Z1': .., 'A1': .., ...}), and in `kept` what each layer
+    keeps for its backward (its input, its statistics, its mask), in the layers' order."""
+
+    def __init__(self, **tensors):
+        super().__init__(**tensors)
+        self.kept = []
+
+
 class MLP:
-    """The network of a spec (compare.spec.Spec: sizes, activations, loss, reduction,
-    optimizer and its hyperparameters), starting from `params` = [(W1, b1), ...] in the
-    layout above, following the conventions of 'torch' or 'keras'."""
+    """The network of a spec (compare.spec.Spec: its layer list `spec.network`, loss, reduction,
+    optimizer and its hyperparameters), starting from `params` = [(W1, b1), ...] (one pair per
+    Dense layer, in the layout above), following the conventions of 'torch' or 'keras'.
+
+    The layer list (compare/engine/layers.py) numbers its layers into blocks: each Dense opens
+    block l, and what follows it (norm, activation, dropout) is block l's. Each entry becomes one
+    object of scratch/layers.py (the entry's `scratch(ctx)` says which); this class runs them in
+    order forward, in reverse backward, and owns the loss, the penalty and the optimizer."""
 
     def __init__(self, spec, params, convention="torch"):
-        self.L = len(params)
-        self.params = {}
-        for l, (W, b) in enumerate(params, start=1):
-            self.params[f"W{l}"], self.params[f"b{l}"] = W.copy(), b.copy()
-        table = activation_table(convention, spec.slope)            # leaky_relu: the spec's slope or the default
+        network = spec.network
+        dense = iter(params)
+        self.params, self.frozen, self.layers, self.masks, self.training = {}, set(), [], {}, True
+        later = {}                                          # the other layers' parameters, after every W, b
+        for placed in network.placed:
+            ctx = SimpleNamespace(convention=convention, spec=spec, n_in=placed.n_in, n_out=placed.n_out,
+                                  block=placed.block, dtype=np.dtype(spec.dtype))
+            self.layers.append((placed, placed.layer.scratch(ctx)))
+            shapes = placed.layer.params(placed.n_in)
+            if placed.layer.kind == "dense":
+                W, b = next(dense)
+                own = {"W": W.copy(), "b": b.copy()}
+                self.params.update({placed.name(role): own[role] for role in shapes})
+            else:
+                later.update({placed.name(role): value for role, value in placed.layer.initial(placed.n_in, ctx.dtype).items()})
+            self.frozen.update(placed.name(role) for role in getattr(placed.layer, "frozen", ()))
+        self.params.update(later)
+        self.L = network.placed[-1].block
         self.names = list(spec.activations)
-        self.g = [None] + [table[name][0] for name in spec.activations]       # g[l] for layer l
-        self.g_grad = [None] + [table[name][1] for name in spec.activations]
         self.loss_name, self.reduction, self.convention = spec.loss, spec.reduction, convention
         self.loss_fn = loss_functions(spec, convention)     # (loss, grad, reads, gives, targets)
         self.optimizer = make_optimizer(spec.optimizer, spec.hyper(convention), convention)
@@ -65,62 +97,37 @@ class MLP:
         cast = as_keras_casts if convention == "keras" else float  # Keras's L1/L2 keep float(l): its TF
         self.l1, self.l2 = cast(spec.l1), cast(spec.l2)            # backend rounds that through float32
         self.penalized = ("W", "b") if spec.regularize_biases else ("W",)   # Keras's bias_regularizer: the same L1/L2
-        self.init_layers(spec, convention)
 
-    def init_layers(self, spec, convention):
-        """Dropout rates, the normalization's gamma = 1, beta = 0 (and running mean 0, variance 1)."""
-        self.dropouts = {l: p for l, p in enumerate(spec.dropout_rates, start=1) if p}   # hidden layer -> rate
-        self.masks = {}                                                 # l -> (n_l, m), set by the harness
-        self.norms = set(range(1, self.L)) if spec.norm else set()      # the normalized hidden layers
-        self.norm, self.norm_set, self.running, self.norm_cache = spec.norm, spec.norm_settings(convention), {}, {}
-        self.training = True
-        self.axis = layers.BATCH if spec.norm == "batch" else layers.LAYER
-        for l in sorted(self.norms):
-            n = self.params[f"W{l}"].shape[0]
-            dtype = self.params[f"W{l}"].dtype
-            self.params[f"gamma{l}"], self.params[f"beta{l}"] = np.ones((n, 1), dtype), np.zeros((n, 1), dtype)
-            if spec.norm == "batch":
-                del self.params[f"b{l}"]                                # no bias before batch norm
-                self.running[l] = (np.zeros((n, 1), dtype), np.ones((n, 1), dtype))
+    def own(self, placed):
+        """A layer's parameters {role: array} (its block's W, b, gamma, ...)."""
+        return {role: self.params[placed.name(role)] for role in placed.layer.params(placed.n_in)}
 
-    def normalize(self, l, Z):
-        """N_l = gamma Zhat + beta: batch norm with the batch's statistics in training (moving the
-        running ones), the running ones in evaluation; layer norm with each example's."""
-        gamma, beta, eps = self.params[f"gamma{l}"], self.params[f"beta{l}"], self.norm_set["eps"]
-        if self.norm == "batch" and not self.training:
-            return layers.norm_inference(Z, gamma, beta, eps, *self.running[l])
-        N, self.norm_cache[l] = layers.norm_forward(Z, gamma, beta, eps, self.axis)
-        if self.norm == "batch":
-            self.running[l] = layers.running_update(*self.running[l], self.norm_cache[l], self.norm_set["momentum"],
-                                                    self.convention)
-        return N
+    @property
+    def running(self):
+        """{block: (mean, var)} of the batch norms' running statistics."""
+        return {placed.block: layer.running for placed, layer in self.layers if hasattr(layer, "running")}
 
-    def hidden_backward(self, l, dA, cache, grads):
-        """dA_l -> dZ_l: back through dropout, g_l, and the norm (filling dN, dgamma, dbeta)."""
-        if l in self.dropouts:
-            dA = layers.dropout_backward(dA, self.masks[l], self.dropouts[l])
-        N = cache.get(f"N{l}", cache[f"Z{l}"])
-        dN = dA * self.g_grad[l](N, self.g[l](N))                       # g_l(N_l) again: A_l is after dropout
-        if l not in self.norms:
-            return dN
-        grads[f"dN{l}"] = dN
-        dZ, grads[f"dgamma{l}"], grads[f"dbeta{l}"] = layers.norm_backward(dN, self.norm_cache[l], self.axis)
-        return dZ
+    def state(self):
+        """{'mean1': .., 'var1': ..}: what the layers keep but do not train, named as the harness names it."""
+        return {placed.name(role): value for placed, layer in self.layers if hasattr(layer, "state")
+                for role, value in layer.state().items()}
+
+    def load_state(self, tensors):
+        """Take back what `state` gave (a resync, or a step undone by the worker)."""
+        for placed, layer in self.layers:
+            if hasattr(layer, "load"):
+                layer.load({role: tensors[placed.name(role)] for role in placed.layer.state(placed.n_in)})
 
     def forward(self, X):
-        """X (n_0, m) -> cache {'A0': X, 'Z1': .., 'A1': .., ..., 'ZL': .., 'AL': ..}"""
-        cache = {"A0": X}
-        A = X
-        for l in range(1, self.L + 1):
-            W, b = self.params[f"W{l}"], self.params.get(f"b{l}", 0)         # no bias before batch norm: 0
-            Z = W @ A + b                                                    # (n_l, m)
-            N = self.normalize(l, Z) if l in self.norms else Z              # batch or layer norm
-            A = self.g[l](N)
-            if l in self.dropouts and self.training:
-                A = layers.dropout_forward(A, self.masks[l], self.dropouts[l])
-            cache[f"Z{l}"], cache[f"A{l}"] = Z, A
-            if l in self.norms:
-                cache[f"N{l}"] = N
+        """X (n_0, m) -> cache {'A0': X, 'Z1': .., 'A1': .., ..., 'ZL': .., 'AL': ..}: every layer's
+        output under its name (Z from a Dense, N from a norm, A from an activation or a dropout)."""
+        cache = Cache(A0=X)
+        run = SimpleNamespace(training=self.training, masks=self.masks)
+        out = X
+        for placed, layer in self.layers:
+            out, kept = layer.forward(self.own(placed), out, run)
+            cache.kept.append(kept)
+            cache[placed.name(placed.layer.role)] = out
         return cache
 
     def divisor(self, Y):
@@ -136,11 +143,11 @@ class MLP:
 
     def penalty(self):
         """The regularisation term: l2 sum(W^2) + l1 sum|W| over every layer's weights (and biases, with
-        spec.regularize_biases) (0 if unset)."""
+        spec.regularize_biases) (0 if unset); a frozen parameter is not trained, and not penalized."""
         total = 0.0
         for l in range(1, self.L + 1):
             for kind in self.penalized:
-                if f"{kind}{l}" not in self.params:                           # a batch-normed layer's bias
+                if f"{kind}{l}" not in self.params or f"{kind}{l}" in self.frozen:   # a Dense without bias
                     continue
                 W = self.params[f"{kind}{l}"]
                 if self.l2:
@@ -152,37 +159,39 @@ class MLP:
     def output_dZ(self, cache, Y):
         """dZ_L: straight from a fused cross-entropy, or dA_L through g'_L for the others."""
         _, loss_grad, _, gives, targets = self.loss_fn
-        Z, A = cache[f"Z{self.L}"], cache[f"A{self.L}"]
-        d = loss_grad(A, targets(Y), self.divisor(Y))
+        d = loss_grad(cache[f"A{self.L}"], targets(Y), self.divisor(Y))
         if gives == "dZ":
             return d
-        if self.names[-1] == "softmax":
-            return softmax_backward(d, A)
-        return d * self.g_grad[self.L](Z, A)
+        placed, activation = self.layers[-1]                            # the output activation g_L
+        return activation.backward({}, cache.kept[-1], d, True)[0]
 
     def backward(self, cache, Y):
-        """-> grads {'dZl': (n_l, m), 'dWl': (n_l, n_{l-1}), 'dbl': (n_l, 1)} for every layer l."""
+        """-> grads {'dZl': (n_l, m), 'dWl': (n_l, n_{l-1}), 'dbl': (n_l, 1), 'dNl', 'dgammal', ...}:
+        the output's dZ_L from the loss, then every layer's backward in reverse order."""
         grads = {}
-        dZ = self.output_dZ(cache, Y)
-        for l in range(self.L, 0, -1):
-            A_prev = cache[f"A{l - 1}"]
-            grads[f"dZ{l}"] = dZ
-            grads[f"dW{l}"] = dZ @ A_prev.T                                  # (n_l, n_{l-1})
-            grads[f"dW{l}"] = grads[f"dW{l}"] + 2 * self.l2 * self.params[f"W{l}"] + self.l1 * np.sign(self.params[f"W{l}"])  # the penalty's gradient
-            if f"b{l}" in self.params:
-                grads[f"db{l}"] = dZ.sum(axis=1, keepdims=True)              # (n_l, 1)
-            if "b" in self.penalized and f"b{l}" in self.params:                                        # the biases' penalty, as for W
-                b = self.params[f"b{l}"]
-                grads[f"db{l}"] = grads[f"db{l}"] + 2 * self.l2 * b + self.l1 * np.sign(b)
-            if l > 1:
-                dA_prev = self.params[f"W{l}"].T @ dZ                        # (n_{l-1}, m)
-                dZ = self.hidden_backward(l - 1, dA_prev, cache, grads)
+        d = self.output_dZ(cache, Y)
+        inner = list(zip(self.layers, cache.kept))[:-1]               # the output activation is output_dZ's
+        for (placed, layer), kept in reversed(inner):
+            if "d" + placed.layer.role in placed.layer.grads:
+                grads["d" + placed.name(placed.layer.role)] = d        # dZ_l, dN_l: what reaches the layer's output
+            d, own = layer.backward(self.own(placed), kept, d, placed.index > 0)
+            for role, g in own.items():
+                if placed.layer.kind == "dense" and role in self.penalized:   # the penalty's gradient
+                    P = self.params[placed.name(role)]
+                    g = g + 2 * self.l2 * P + self.l1 * np.sign(P)
+                grads["d" + placed.name(role)] = g
+        for name in self.frozen:                                       # not trained: no gradient
+            grads.pop("d" + name, None)
         return grads
 
     def step(self, grads, loss=None):
-        """Update every parameter with the optimizer (the optimizer keeps its own state), then move
-        a per-step schedule (the plateau schedule watches the loss)."""
-        self.params = self.optimizer.step(self.params, grads)
+        """Update every trained parameter with the optimizer (the optimizer keeps its own state),
+        then move a per-step schedule (the plateau schedule watches the loss)."""
+        if self.frozen:
+            trained = {name: p for name, p in self.params.items() if name not in self.frozen}
+            self.params = {**self.params, **self.optimizer.step(trained, grads)}
+        else:
+            self.params = self.optimizer.step(self.params, grads)
         if self.schedule and self.schedule.every == "step":
             self.optimizer.lr = self.schedule.step(loss)
 

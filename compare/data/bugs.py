@@ -17,15 +17,17 @@ mistake's code cannot change a number of a run (--inject-bug then refuses, exit 
 Left out: mistakes in the reference implementations; several mistakes at once.
 """
 import contextlib
+from types import SimpleNamespace
 from dataclasses import asdict, dataclass, field
 from unittest import mock
 
 import numpy as np
 
 import scratch.activations as act
+import scratch.layers as scratch_layers
 import scratch.optimizers as opt
 from scratch.losses import LOSSES
-from scratch.mlp import MLP
+from scratch.mlp import MLP, Cache
 
 from ..engine.errors import InputError
 
@@ -56,71 +58,55 @@ def sigmoid_grad_of_input(Z, A):
 
 def forward_skipping_activation(self, X):
     """MLP.forward, but a hidden layer's activation is computed and the pre-activation passed on."""
-    cache = {"A0": X}
-    A = X
-    for l in range(1, self.L + 1):
-        W, b = self.params[f"W{l}"], self.params[f"b{l}"]
-        Z = W @ A + b
-        cache[f"Z{l}"], cache[f"A{l}"] = Z, self.g[l](Z)
-        A = Z                                                    # BUG: should be A = g(Z)
+    cache = Cache(A0=X)
+    run = SimpleNamespace(training=self.training, masks=self.masks)
+    out = X
+    for placed, layer in self.layers:
+        result, kept = layer.forward(self.own(placed), out, run)
+        cache.kept.append(kept)
+        cache[placed.name(placed.layer.role)] = result
+        if placed.layer.kind != "activation":
+            out = result                                         # BUG: an activation's A is not passed on
     return cache
 
 
-def forward_rows_times_weights(self, X):
-    """MLP.forward with the row convention's A W in the column layout: a shape error."""
-    cache = {"A0": X}
-    A = X
-    for l in range(1, self.L + 1):
-        W, b = self.params[f"W{l}"], self.params[f"b{l}"]
-        Z = A @ W + b                                            # BUG: should be W @ A + b
-        A = self.g[l](Z)
-        cache[f"Z{l}"], cache[f"A{l}"] = Z, A
-    return cache
+def dense_rows_times_weights(self, P, A, run):
+    """scratch.layers.Dense.forward with the row convention's A W in the column layout: a shape error."""
+    Z = A @ P["W"]                                               # BUG: should be W @ A
+    return (Z + P["b"] if "b" in P else Z), A
 
 
-def backward_with(dW_from, db_from):
-    """MLP.backward with dW_l = dW_from(dZ_l, cache, l) and db_l = db_from(dZ_l)."""
-    def backward(self, cache, Y):
-        grads = {}
-        dZ = self.output_dZ(cache, Y)
-        for l in range(self.L, 0, -1):
-            A_prev = cache[f"A{l - 1}"]
-            grads[f"dZ{l}"] = dZ
-            grads[f"dW{l}"] = dW_from(dZ, cache, l)
-            grads[f"db{l}"] = db_from(dZ)
-            if l > 1:
-                dA_prev = self.params[f"W{l}"].T @ dZ
-                dZ = dA_prev * self.g_grad[l - 1](cache[f"Z{l - 1}"], A_prev)
-        return grads
-    return backward
+def dense_bias_grad_all_units(self, P, A, dZ, need_dA):
+    """scratch.layers.Dense.backward, but db summed over every unit and example."""
+    grads = {"W": dZ @ A.T}
+    if "b" in P:
+        grads["b"] = dZ.sum()                                    # BUG: a scalar; should sum over columns only
+    return (P["W"].T @ dZ if need_dA else None), grads
 
 
-def dW_right(dZ, cache, l):
-    return dZ @ cache[f"A{l - 1}"].T
-
-
-def dW_with_own_activation(dZ, cache, l):
-    return dZ @ cache[f"A{l}"].T                                 # BUG: should be A_{l-1}
-
-
-def db_right(dZ):
-    return dZ.sum(axis=1, keepdims=True)
-
-
-def db_summed_over_everything(dZ):
-    return dZ.sum()                                              # BUG: a scalar; should sum over columns only
+def backward_dW_with_own_activation(self, cache, Y):
+    """MLP.backward, but a Dense's dW is taken with its own block's activation A_l, not its input."""
+    grads = {}
+    d = self.output_dZ(cache, Y)
+    inner = list(zip(self.layers, cache.kept))[:-1]
+    for (placed, layer), kept in reversed(inner):
+        if "d" + placed.layer.role in placed.layer.grads:
+            grads["d" + placed.name(placed.layer.role)] = d
+        if placed.layer.kind == "dense":
+            kept = cache[f"A{placed.block}"]                     # BUG: should be A_{l-1}, the Dense's input
+        d, own = layer.backward(self.own(placed), kept, d, placed.index > 0)
+        grads.update({"d" + placed.name(role): g for role, g in own.items()})
+    return grads
 
 
 def output_dZ_no_batch_mean(self, cache, Y):
     """MLP.output_dZ, but the gradient is not divided by the batch size m."""
     _, loss_grad, _, gives = LOSSES[self.loss_name]
-    Z, A = cache[f"Z{self.L}"], cache[f"A{self.L}"]
-    d = loss_grad(A, Y, self.divisor(Y) / Y.shape[1])            # BUG: the 1/m of the mean left out
+    d = loss_grad(cache[f"A{self.L}"], Y, self.divisor(Y) / Y.shape[1])   # BUG: the 1/m of the mean left out
     if gives == "dZ":
         return d
-    if self.names[-1] == "softmax":
-        return act.softmax_backward(d, A)
-    return d * self.g_grad[self.L](Z, A)
+    placed, activation = self.layers[-1]                          # the output activation g_L
+    return activation.backward({}, cache.kept[-1], d, True)[0]
 
 
 def step_weights_only(self, grads, loss=None):
@@ -170,7 +156,7 @@ BUGS = {bug.name: bug for bug in [
     Bug("bias-grad-all-units", "bias gradient summed over every unit and example (a scalar), not per unit",
         "toy3", {"step": 1, "layer": 2, "tensor": "db2"},
         "a lost axis: scratch's db2 is (), summed over units and examples to a scalar",
-        lambda: [mock.patch.object(MLP, "backward", backward_with(dW_right, db_summed_over_everything))]),
+        lambda: [mock.patch.object(scratch_layers.Dense, "backward", dense_bias_grad_all_units)]),
     Bug("sigmoid-sign", "sigmoid written as 1 / (1 - e^-z)",
         "parity", {"step": 1, "layer": 1, "tensor": "A1"},
         "the activation sigmoid itself is computed differently",
@@ -194,7 +180,7 @@ BUGS = {bug.name: bug for bug in [
     Bug("wrong-activation-in-dW", "dW computed with this layer's activation instead of the previous one's",
         "toy3", {"step": 1, "layer": 2, "tensor": "dW2"},
         "dW2 = dZ2 · A2ᵀ, where A1 (the input of layer 2) belongs",
-        lambda: [mock.patch.object(MLP, "backward", backward_with(dW_with_own_activation, db_right))]),
+        lambda: [mock.patch.object(MLP, "backward", backward_dW_with_own_activation)]),
     Bug("ascent", "the update added instead of subtracted (gradient ascent)",
         "toy3", {"step": 1, "layer": 1, "tensor": "W1"},
         "the update is added, not subtracted",
@@ -202,7 +188,7 @@ BUGS = {bug.name: bug for bug in [
     Bug("rows-times-weights", "Z = A W + b (the row convention) in column-layout code: a shape error",
         "toy3", {"step": 1, "layer": 1, "tensor": "Z1", "raises": "ValueError"},
         "ValueError: matmul",
-        lambda: [mock.patch.object(MLP, "forward", forward_rows_times_weights)]),
+        lambda: [mock.patch.object(scratch_layers.Dense, "forward", dense_rows_times_weights)]),
 ]}
 
 

@@ -106,13 +106,13 @@ def largest(value):
 def not_compared(pair, records, ours, theirs):
     """{tensor: why} for the tensors one side of a pair gives and the other does not."""
     a, b = set(records[ours]), set(records[theirs])
-    why = {n: f"only {ours} gives it" for n in a - b}
-    why.update({n: f"only {theirs} gives it" for n in b - a})
+    why = {n: f"only {ours} gives it" for n in sorted(a - b)}          # sorted: the report's order is fixed
+    why.update({n: f"only {theirs} gives it" for n in sorted(b - a)})
     forms = [rule for rule in pair.reasons if rule in MOMENTUM_FORMS]
     if forms:                                              # a torch~keras pair, or a user's torch and Keras code
         only_momentum = "sgd-momentum-form" not in forms   # RMSprop: only its momentum buffer differs
         why.update({n: f"the momentum buffer means different things ({', '.join(forms)})"
-                    for n in a & b if names.parse(n).state and (not only_momentum or names.parse(n).state == "momentum")})
+                    for n in sorted(a & b) if names.parse(n).state and (not only_momentum or names.parse(n).state == "momentum")})
     return why
 
 

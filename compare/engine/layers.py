@@ -34,9 +34,10 @@ trainable=False); they get no gradient and no update.
 Adding a layer kind (the one extension point): subclass `Layer` as a frozen dataclass, decorate it
 with `@layer_kind`, and declare
     kind           its name in the JSON and in messages
-    role           the tensor it produces ('Z', 'N', 'A' or a new letter: names.py learns it here)
-    params(n)      {role: shape} of its trainable parameters for an input of n units ({} if none)
-    state(n)       {role: shape} of what it keeps but does not train (running statistics)
+    role           the tensor it produces ('Z', 'N', 'A' or a new letter: names.py learns it)
+    param_roles    its trainable parameters' roles; params(n) {role: shape} for an input of n units
+    state_roles    what it keeps but does not train (running statistics); state(n) their shapes
+    initial(n, dtype)  {role: array} its parameters start from (Dense's come from the init)
     grads          the gradient roles it records (e.g. ('dN', 'dgamma', 'dbeta'))
     width(n)       its output width for an input of n units (n unless it changes it)
     scratch(ctx)   the scratch object that computes it (forward/backward written out: scratch/layers.py)
@@ -50,6 +51,13 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import ClassVar
 
+import numpy as np
+
+from scratch import layers as scratch_layers
+from scratch.activations import activation_table
+from scratch.conventions import NORM_DEFAULTS
+
+from . import names
 from .errors import InputError
 
 KINDS = {}                 # kind name -> Layer subclass: the registered layer kinds
@@ -60,6 +68,7 @@ def layer_kind(cls):
     if cls.kind in KINDS and KINDS[cls.kind] is not cls:
         raise ValueError(f"layer kind {cls.kind!r} is registered twice")
     KINDS[cls.kind] = cls
+    names.learn(cls)
     return cls
 
 
@@ -69,6 +78,8 @@ class Layer:
     kind: ClassVar[str] = "layer"
     role: ClassVar[str | None] = None
     grads: ClassVar[tuple] = ()
+    param_roles: ClassVar[tuple] = ()        # the roles params() gives, and state() gives
+    state_roles: ClassVar[tuple] = ()
 
     def params(self, n):
         return {}
@@ -78,6 +89,10 @@ class Layer:
 
     def width(self, n):
         return n
+
+    def initial(self, n, dtype):
+        """{role: array} its parameters start from (every implementation's), for an input of n units."""
+        return {}
 
     def settings(self, convention):
         """Its settings as `convention` ('torch' | 'keras') reads them, defaults resolved."""
@@ -106,6 +121,7 @@ class Dense(Layer):
     kind: ClassVar[str] = "dense"
     role: ClassVar[str] = "Z"
     grads: ClassVar[tuple] = ("dZ", "dW", "db")
+    param_roles: ClassVar[tuple] = ("W", "b")
 
     def params(self, n):
         out = {"W": (self.units, n)}
@@ -115,6 +131,9 @@ class Dense(Layer):
 
     def width(self, n):
         return self.units
+
+    def scratch(self, ctx):
+        return scratch_layers.Dense()
 
     def describe(self):
         return f"Dense({self.units}{'' if self.bias else ', bias=False'})"
@@ -128,6 +147,10 @@ class Activation(Layer):
     kind: ClassVar[str] = "activation"
     role: ClassVar[str] = "A"
 
+    def scratch(self, ctx):
+        g, g_grad = activation_table(ctx.convention, self.slope)[self.name]
+        return scratch_layers.Activation(self.name, g, g_grad)
+
     def describe(self):
         return self.name if self.slope is None else f"{self.name}(slope={self.slope})"
 
@@ -139,21 +162,27 @@ class Dropout(Layer):
     kind: ClassVar[str] = "dropout"
     role: ClassVar[str] = "A"
 
+    def scratch(self, ctx):
+        return scratch_layers.Dropout(self.rate, ctx.block)
+
 
 @dataclass(frozen=True)
 class Norm(Layer):
     """What batch norm and layer norm share: gamma and beta per unit, N the output, eps."""
     role: ClassVar[str] = "N"
     grads: ClassVar[tuple] = ("dN", "dgamma", "dbeta")
+    param_roles: ClassVar[tuple] = ("gamma", "beta")
     norm: ClassVar[str] = ""                 # 'batch' | 'layer' (NORM_DEFAULTS's key)
 
     def params(self, n):
         return {"gamma": (n, 1), "beta": (n, 1)}
 
+    def initial(self, n, dtype):
+        """gamma = 1, beta = 0: both frameworks' initializers."""
+        return {"gamma": np.ones((n, 1), dtype), "beta": np.zeros((n, 1), dtype)}
+
     def settings(self, convention):
         """{'eps', ('momentum')} in `convention`'s meaning; None is that framework's default."""
-        from scratch.conventions import NORM_DEFAULTS
-
         out = dict(NORM_DEFAULTS[convention][self.norm])
         if self.eps is not None:
             out["eps"] = float(self.eps)
@@ -173,9 +202,14 @@ class BatchNorm(Norm):
     frozen: frozenset = frozenset()
     kind: ClassVar[str] = "batch_norm"
     norm: ClassVar[str] = "batch"
+    state_roles: ClassVar[tuple] = ("mean", "var")
 
     def state(self, n):
         return {"mean": (n, 1), "var": (n, 1)}
+
+    def scratch(self, ctx):
+        settings = self.settings(ctx.convention)
+        return scratch_layers.BatchNorm(ctx.n_in, settings["eps"], settings["momentum"], ctx.convention, ctx.dtype)
 
 
 @layer_kind
@@ -186,6 +220,9 @@ class LayerNorm(Norm):
     frozen: frozenset = frozenset()
     kind: ClassVar[str] = "layer_norm"
     norm: ClassVar[str] = "layer"
+
+    def scratch(self, ctx):
+        return scratch_layers.LayerNorm(self.settings(ctx.convention)["eps"])
 
 
 @dataclass(frozen=True)
@@ -267,7 +304,7 @@ class Network:
                 raise InputError(f"layer {p.index + 1} ({p.layer.describe()}) is a second {p.layer.role}-layer after "
                                  f"Dense {p.block}: one norm, one activation and one dropout between two Dense layers")
             if type(p.layer) in {type(s) for s in seen.values()}:
-                raise InputError(f"layer {p.index + 1} ({p.layer.describe()}) repeats a {p.layer.kind} after Dense "
+                raise InputError(f"layer {p.index + 1} ({p.layer.describe()}) repeats {'an' if p.layer.kind[0] in 'aeiou' else 'a'} {p.layer.kind} after Dense "
                                  f"{p.block}: one of each kind between two Dense layers")
             seen[p.layer.role] = p.layer
         last = [p for p in self.placed if p.block == self.placed[-1].block]

@@ -24,17 +24,52 @@ Left out: layers other than dense and their normalization (no convolution kernel
 import re
 from dataclasses import dataclass
 
-_PATTERN = re.compile(r"^(?P<kind>dgamma|dbeta|dZ|dW|db|dN|gamma|beta|mean|var|Z|A|N|W|b)(?P<layer>[1-9]\d*)"
-                      r"(?:\.(?P<state>[A-Za-z_]\w*))?$")
-GROUPS = ("Z", "N", "A", "loss", "dZ", "dN", "dW", "db", "params", "state", "mean", "var", "accuracy")
-FORWARD_GROUPS = ("Z", "N", "A", "loss", "accuracy", "mean", "var")
+GROUPS = ["Z", "N", "A", "loss", "dZ", "dN", "dW", "db", "params", "state", "mean", "var", "accuracy"]
+FORWARD_GROUPS = ["Z", "N", "A", "loss", "accuracy", "mean", "var"]
 SECTIONS = {"Z": "forward", "A": "forward", "loss": "loss", "accuracy": "loss", "dZ": "backward",
             "dW": "backward", "db": "backward", "params": "update", "state": "optimizer state",
             "N": "forward", "dN": "backward", "mean": "running statistics", "var": "running statistics"}
-# The normalization layer's names (issue 11): its trainable parameters, and what they group with.
+# The layers' roles (compare/engine/layers.py): what each produces forward, its trainable parameters,
+# what it keeps untrained, and the group a parameter's gradient is summed with in the report.
+OUTPUTS = ["Z", "N", "A"]        # forward, in a block's usual order
 PARAMS = ("W", "b", "gamma", "beta")
 STATS = ("mean", "var")          # BatchNorm's running statistics: not trained, copied like parameters in a resync
 GRAD_GROUP = {"dgamma": "dN", "dbeta": "dN"}
+
+
+def pattern():
+    kinds = sorted({*OUTPUTS, *PARAMS, *STATS, *("d" + r for r in (*OUTPUTS, *PARAMS))}, key=len, reverse=True)
+    return re.compile(rf"^(?P<kind>{'|'.join(map(re.escape, kinds))})(?P<layer>[1-9]\d*)"
+                      r"(?:\.(?P<state>[A-Za-z_]\w*))?$")
+
+
+_PATTERN = pattern()
+
+
+def learn(kind):
+    """Learn the roles of a new layer kind (layers.layer_kind calls it): its output role becomes a
+    forward group (and 'd' + it a backward one), its parameters are trained parameters whose
+    gradients group with its output's, its state roles running statistics."""
+    global _PATTERN, PARAMS, STATS
+    role = kind.role
+    if role and role not in OUTPUTS:
+        OUTPUTS.insert(OUTPUTS.index("A"), role)
+        GROUPS.insert(GROUPS.index("A"), role)
+        GROUPS.insert(GROUPS.index("dW"), "d" + role)
+        FORWARD_GROUPS.append(role)
+        SECTIONS.update({role: "forward", "d" + role: "backward"})
+    for param in kind.param_roles:
+        if param not in PARAMS:
+            PARAMS += (param,)
+            GRAD_GROUP["d" + param] = "d" + role
+    for stat in kind.state_roles:
+        if stat not in STATS:
+            STATS += (stat,)
+            GROUPS.insert(GROUPS.index("accuracy"), stat)
+            FORWARD_GROUPS.append(stat)
+            SECTIONS[stat] = "running statistics"
+    _PATTERN = pattern()
+    _PARSED.clear()
 
 
 _PARSED = {}              # name -> TensorName, parsed once
@@ -106,12 +141,14 @@ class TensorName:
     def order(self, n_layers):
         """A sort key in compute order: Z1 A1 .. ZL AL, loss, dZL dWL dbL .. dZ1 dW1 db1, W1 b1 .. WL bL,
         optimizer state, accuracy."""
-        forward = ("Z", "N", "mean", "var", "A")
+        forward = (*OUTPUTS[:-1], *STATS, "A")
         if self.kind in forward:
             return (0, self.layer, forward.index(self.kind), "")
         if self.kind == "loss":
             return (1, 0, 0, "")
-        backward = ("dN", "dgamma", "dbeta", "dZ", "dW", "db")
+        backward = tuple(name for role in reversed(OUTPUTS[1:-1])
+                         for name in ("d" + role, *(g for g, to in GRAD_GROUP.items() if to == "d" + role)))
+        backward += ("dZ", "dW", "db")
         if self.kind in backward:
             return (2, n_layers - self.layer, backward.index(self.kind), "")
         if self.kind in PARAMS and not self.state:

@@ -17,7 +17,7 @@ from scratch.losses import FUSED_ACTIVATION, LOSSES, NEEDS_ACTIVATION, SMOOTHABL
 from scratch.schedules import EVERY, SCHEDULES
 
 from .errors import InputError
-from .layers import Network, shorthand
+from .layers import Activation, BatchNorm, Dense, Dropout, Network, Norm, shorthand
 
 SEED_LIMIT = 2**32                  # NumPy's seeds: whole numbers in [0, 2**32)
 OPTIMIZERS = ("sgd", "rmsprop", "adam", "adamw", "nadam", "adamax", "adagrad", "adadelta", "lion")
@@ -117,6 +117,8 @@ class Spec:
             if not isinstance(self.sizes, (list, tuple)) or len(self.sizes) < 1 or not is_whole(self.sizes[0]):
                 raise InputError("a layer list needs the input width: sizes=[n_in] (or a compare.Network)")
             self.layers = Network(int(self.sizes[0]), tuple(self.layers))
+        if self.layers.layers and isinstance(self.layers.layers[-1], Dense):     # a last Dense's output is A_L too
+            self.layers = Network(self.layers.n_in, (*self.layers.layers, Activation("linear")))
         self.layers.validate()
         sizes, activations = self.layers.sizes, self.layers.activations
         if self.sizes is not None and list(self.sizes) not in ([sizes[0]], sizes):
@@ -259,6 +261,8 @@ class Spec:
 
     def validate_layers(self):
         """dropout rates in [0, 1), norm 'batch' or 'layer', their settings only where they apply."""
+        if self.layers is not None:
+            return self.validate_layer_list()
         hidden = self.n_layers - 1
         shape = "-".join(map(str, self.sizes))
         rates = self.dropout if isinstance(self.dropout, (list, tuple)) else [self.dropout]
@@ -287,6 +291,30 @@ class Spec:
                 raise InputError("norm eps belongs to a normalization (--norm batch or --norm layer)")
             if not is_finite_number(self.norm_eps) or self.norm_eps <= 0:
                 raise InputError(f"norm eps must be a finite number > 0, got {short(self.norm_eps)}")
+
+    def validate_layer_list(self):
+        """A given layer list's settings: the same rules as the shorthand's, per layer."""
+        for p in self.layers.placed:
+            layer, where = p.layer, f"layer {p.index + 1} ({p.layer.describe()})"
+            if isinstance(layer, Dropout) and (not is_finite_number(layer.rate) or not 0 <= layer.rate < 1):
+                raise InputError(f"{where}: a dropout rate is in [0, 1), got {short(layer.rate)}")
+            if isinstance(layer, Norm):
+                if layer.written_in not in (None, "torch", "keras"):
+                    raise InputError(f"{where}: written_in is 'torch' or 'keras', got {short(layer.written_in)}")
+                if layer.eps is not None and (not is_finite_number(layer.eps) or layer.eps <= 0):
+                    raise InputError(f"{where}: eps must be a finite number > 0, got {short(layer.eps)}")
+            if isinstance(layer, BatchNorm):
+                if layer.momentum is not None and (not is_finite_number(layer.momentum) or not 0 <= layer.momentum <= 1):
+                    raise InputError(f"{where}: momentum must be in [0, 1], got {short(layer.momentum)}")
+                if self.batch_size == 1:
+                    raise InputError("batch norm needs batches of 2 or more: the variance of one example is 0 "
+                                     "(torch refuses it: 'Expected more than 1 value per channel when training')")
+            if isinstance(layer, Dense) and (not is_whole(layer.units) or layer.units <= 0):
+                raise InputError(f"{where}: units must be a positive integer, got {short(layer.units)}")
+            unknown = set(getattr(layer, "frozen", ())) - set(layer.param_roles)
+            if unknown:
+                raise InputError(f"{where}: frozen names {', '.join(sorted(unknown))}, which it does not have "
+                                 f"(its parameters: {', '.join(layer.param_roles) or 'none'})")
 
     def validate_activation_options(self):
         """slope: a finite number, and only where a leaky_relu layer reads it."""

@@ -37,8 +37,7 @@ class ScratchImplementation:
         record["loss"] = np.asarray(loss)
         record.update(grads)
         record.update(self.model.params)
-        for l, (mean, var) in self.model.running.items():               # batch norm's running statistics
-            record[f"mean{l}"], record[f"var{l}"] = mean, var
+        record.update(self.model.state())                              # batch norm's running statistics
         for name, state in self.model.optimizer.state.items():
             record.update({f"{name}.{key}": value for key, value in state.items()})
         if self.model.schedule:
@@ -59,7 +58,7 @@ class ScratchImplementation:
         """Take back the parameters and running statistics of an earlier step's record (a step the
         worker process ran ahead, undone before the final evaluation: compare/engine/worker.py)."""
         self.model.params = {name: record[name] for name in self.model.params}
-        self.model.running = {l: (record[f"mean{l}"], record[f"var{l}"]) for l in self.model.running}
+        self.model.load_state(record)
 
 
 def build(spec, params, convention="torch"):
