@@ -56,7 +56,7 @@ def test_torch_layers_in_the_order_they_run_with_settings_as_written():
                           nn.Linear(64, 10))
     net, _ = tm.read_layers(model, None)
     assert net.layers[1] == BatchNorm(momentum=0.1, eps=1e-5, written_in="torch")
-    assert net.describe() == "784 -> Dense(64) -> BatchNorm(momentum=0.1, eps=1e-05) -> relu -> Dense(10)"
+    assert net.describe() == "784 -> Dense(64) -> BatchNorm(momentum=0.1, eps=1e-05) -> relu -> Dense(10) -> linear"
 
 
 def test_torch_frozen_parameters_are_the_layers_frozen_roles():

@@ -32,7 +32,7 @@ import numpy as np
 
 from ..engine import registry
 from ..engine.errors import InputError
-from ..engine.layers import Network
+from ..engine.layers import Activation, Dense, Network
 from .boundary import Boundary
 
 
@@ -40,7 +40,10 @@ def read_network(n_in, read):
     """The Network of `read` = [(where, Layer)] in the order the layers run, validated; a list the
     harness cannot build is one line naming the user's layer ('layer 3' of the list becomes the
     user's name for it). -> Network"""
-    network = Network(int(n_in), tuple(layer for _, layer in read))
+    layers = tuple(layer for _, layer in read)
+    if layers and isinstance(layers[-1], Dense):              # a last Dense's output is A_L too (Spec does the same)
+        layers += (Activation("linear"),)
+    network = Network(int(n_in), layers)
     try:
         return network.validate()
     except InputError as error:

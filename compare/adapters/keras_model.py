@@ -297,10 +297,10 @@ class KerasModel(UserImplementation):
         if self.from_logits:
             fused = FUSED[self.loss_fields["loss"]]
             last = self.layers.layers[-1]
-            if not isinstance(last, Dense):
+            if last != Activation("linear"):
                 raise InputError(f"layer {self.traced[-1][0].name!r} applies {last.describe()}, but the loss has "
                                  f"from_logits=True (it applies {fused} itself): the output would go through it twice")
-            self.layers = Network(self.layers.n_in, (*self.layers.layers, Activation(fused))).validate()
+            self.layers = Network(self.layers.n_in, (*self.layers.layers[:-1], Activation(fused))).validate()
         self.optimizer_class = type(optimizer) if optimizer is not None else None
         fields, self.optimizer_config = read_optimizer(optimizer)
         self.settings = {**fields, "sizes": [self.layers.n_in], "layers": self.layers}
