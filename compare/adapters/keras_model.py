@@ -96,7 +96,7 @@ def chain(model):
         uses = len(layer._inbound_nodes) if not isinstance(model, keras.Sequential) else layers.count(layer)
         if uses > 1 or isinstance(layer, keras.Model):
             what = "is a model inside the model" if isinstance(layer, keras.Model) else \
-                f"is used {uses} times (shared weights)"
+                f"is used {uses} times" + (" (shared weights)" if layer.weights else "")
             raise InputError(f"layer {layer.name!r} ({type(layer).__name__}) {what}: a chain of layers, each used "
                              f"once, is mirrored")
     if isinstance(model, keras.Sequential):
@@ -132,6 +132,8 @@ def as_layers(layer, width):
     with an activation is two), settings as written. Raises InputError for what is not mirrored."""
     where = f"layer {layer.name!r} ({type(layer).__name__})"
     kind = type(layer)
+    if kind is keras.layers.Flatten and len(layer.input.shape) == 2:   # of a batch of rows (m, n): nothing to do
+        return []
     if kind not in LAYER_KINDS:
         raise InputError(f"{where} cannot be mirrored: {KINDS_WORDS}")
     config = layer.get_config()

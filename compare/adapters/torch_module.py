@@ -82,7 +82,12 @@ class _First(Exception):
 
 
 def mirrored(module):
-    return type(module) in ACTIVATION_NAMES or type(module) in LAYER_KINDS
+    return type(module) in ACTIVATION_NAMES or type(module) in LAYER_KINDS or type(module) is nn.Flatten
+
+
+def has_state(module):
+    """Whether a module holds parameters or buffers (a Linear, a norm): one used twice shares them."""
+    return any(True for _ in module.parameters(recurse=False)) or any(True for _ in module.buffers(recurse=False))
 
 
 def input_width(model, door):
@@ -142,7 +147,7 @@ def probe(model, n_in, door=None):
         where = f"{paths[module] or 'the model'} ({type(module).__name__})"
         if not mirrored(module):
             raise InputError(f"{where} cannot be mirrored: {KINDS_WORDS}")
-        if id(module) in seen:
+        if id(module) in seen and has_state(module):
             raise InputError(f"{where} runs twice in forward (one module used twice: shared weights): each layer "
                              f"is mirrored once; give the second use its own module")
         seen.add(id(module))
@@ -166,6 +171,11 @@ def as_layer(path, module, width):
     """One traced module -> a Layer of the list (settings as written, in torch's words), or None for
     nn.Identity. Raises InputError for a setting that is not mirrored."""
     where = f"{path} ({type(module).__name__})"
+    if isinstance(module, nn.Flatten):               # of a batch of rows (m, n): nothing to do
+        if (module.start_dim, module.end_dim) not in ((1, -1),):
+            raise InputError(f"{where} Flatten(start_dim={module.start_dim}, end_dim={module.end_dim}): only "
+                             f"Flatten() of a batch of rows is mirrored")
+        return None
     if isinstance(module, nn.Linear):
         if module.in_features != width:
             raise InputError(f"{where} takes {module.in_features} features, the layer before gives {width}")
@@ -234,13 +244,14 @@ def read_layers(model, loss, door=None):
     paths = {id(m): p for p, m in twin.named_modules()}
     mine = {p: m for p, m in model.named_modules()}
     read, traced, width = [], [], None
-    for path, module in probe(twin, input_width(twin, door), door):
-        if width is None:
-            if not isinstance(module, nn.Linear):
-                raise InputError(f"{path} ({type(module).__name__}) runs before the first nn.Linear: a network "
-                                 f"starts with a Linear layer")
+    n_in = input_width(twin, door)
+    for path, module in probe(twin, n_in, door):
+        if width is None and isinstance(module, nn.Linear):
             width = module.in_features
-        layer = as_layer(path, module, width)
+        layer = as_layer(path, module, width if width is not None else n_in)
+        if width is None and layer is not None:
+            raise InputError(f"{path} ({type(module).__name__}) runs before the first nn.Linear: a network "
+                             f"starts with a Linear layer")
         traced.append((path, mine.get(paths[id(module)], module), None if layer is None else len(read)))
         if layer is not None:
             read.append((f"{path} ({type(module).__name__})", layer))
@@ -252,7 +263,7 @@ def read_layers(model, loss, door=None):
                              f"itself (it takes logits): the output would go through {fused} twice; end the model "
                              f"with the Linear layer")
         read.append((f"{type(loss).__name__} ({fused})", Activation(fused)))
-    return read_network(traced[0][1].in_features, read), traced
+    return read_network(n_in, read), traced
 
 
 def read_loss(loss):
@@ -372,6 +383,18 @@ class TorchModule(UserImplementation):
         return TorchRun(self, spec, params)
 
 
+def overwritten(traced, position):
+    """Whether the output of traced[position] is overwritten in place by what runs next (ReLU(inplace=
+    True), possibly after an Identity or Flatten that hands the same tensor on): then it is recorded
+    and a copy is handed on."""
+    for _, module, index in traced[position + 1:]:
+        if getattr(module, "inplace", False) and not isinstance(module, nn.Dropout):
+            return True
+        if index is not None:
+            return False
+    return False
+
+
 class TorchRun:
     """One run of a copy of the user's objects. step(X, Y) -> record in the scratch layout."""
 
@@ -393,14 +416,16 @@ class TorchRun:
         network, traced = read_layers(self.model, self.loss_fn, self.door)
         placed = network.placed
         self.params, self.stats, self.cache, self.masks, self.dropouts = {}, {}, {}, {}, {}
+        self.uses, self.calls = {}, {}        # module -> [(placed, keep_own)] in call order; calls this forward
         for position, (path, module, index) in enumerate(traced):
-            after = traced[position + 1][1] if position + 1 < len(traced) else None
-            keep_own = bool(getattr(after, "inplace", False)) and not isinstance(after, nn.Dropout)
             if index is None:
                 continue
             p = placed[index]
             self.adopt(p, module, params)
-            module.register_forward_hook(self.hook(p, keep_own))
+            if module not in self.uses:       # an activation or dropout module may run in several blocks
+                self.uses[module] = []
+                module.register_forward_hook(self.hook)
+            self.uses[module].append((p, overwritten(traced, position)))
         if self.optimizer is None:
             trained = [t for name, t in self.params.items() if t.requires_grad]
             self.optimizer = make_optimizer(spec.optimizer, spec.hyper("torch"), trained)
@@ -430,26 +455,27 @@ class TorchRun:
                 module.inplace = False                                   # the hook reads its input as it came
                 self.dropouts[p.block] = SharedMaskDropout(p.layer.rate)
 
-    def hook(self, p, keep_own):
-        """A forward hook that records the layer's output as Z_l, N_l or A_l (the block's latest
-        output is its A_l); a Dropout's is replaced by the harness's mask, torch's scaling."""
-        role = p.layer.role
+    def hook(self, module, inputs, output):
+        """A forward hook that records a layer's output as Z_l, N_l or A_l (the block's latest output
+        is its A_l); a Dropout's output is replaced by the harness's mask with torch's scaling. A
+        module run in several blocks (one ReLU used after each Linear) is each of its uses in turn."""
+        count = self.calls.get(module, 0)
+        self.calls[module] = count + 1
+        p, keep_own = self.uses[module][count % len(self.uses[module])]
         dropout = self.dropouts.get(p.block) if isinstance(p.layer, Dropout) else None
-
-        def hook(module, inputs, output):
-            if dropout is not None and module.training:
-                if p.block not in self.masks:             # never the user's doing: the harness's own bug
-                    raise RuntimeError(f"the harness handed no dropout mask for block {p.block} (set_masks)")
-                output = dropout(inputs[0], self.masks[p.block])
-            if role in ("Z", "N") and output.requires_grad:
-                output.retain_grad()
-            if role in ("Z", "N"):
-                self.cache[p.name(role)] = output
-            self.cache[p.name("A")] = output
-            if keep_own:                     # an in-place activation next would overwrite it: it gets a copy
-                return output.clone()
-            return output if dropout is not None else None
-        return hook
+        if dropout is not None and module.training:
+            if p.block not in self.masks:                 # never the user's doing: the harness's own bug
+                raise RuntimeError(f"the harness handed no dropout mask for block {p.block} (set_masks)")
+            output = dropout(inputs[0], self.masks[p.block])
+        role = p.layer.role
+        if role in ("Z", "N") and output.requires_grad:
+            output.retain_grad()
+        if role in ("Z", "N"):
+            self.cache[p.name(role)] = output
+        self.cache[p.name("A")] = output
+        if keep_own:                          # an in-place activation next would overwrite it: it gets a copy
+            return output.clone()
+        return output if dropout is not None and module.training else None
 
     def set_masks(self, masks):
         """This step's dropout masks {l: (n_l, m)} in the scratch layout -> (m, n_l) tensors."""
@@ -470,7 +496,7 @@ class TorchRun:
         return torch.from_numpy(np.ascontiguousarray(Y)).to(self.dtype)
 
     def step(self, X, Y):
-        self.cache = {}
+        self.cache, self.calls = {}, {}
         self.optimizer.zero_grad()
         with self.door.calling(f"{type(self.model).__name__}.forward"):
             out = self.model(torch.from_numpy(np.ascontiguousarray(X)).to(self.dtype))
@@ -498,6 +524,7 @@ class TorchRun:
         return convert.record_to_scratch("torch", record, self.spec.sizes, X.shape[0])
 
     def predict(self, X):
+        self.calls = {}
         self.model.eval()                                              # running statistics, no dropout
         try:
             with torch.no_grad(), self.door.calling(f"{type(self.model).__name__}.forward"):
