@@ -291,3 +291,16 @@ def test_fixed_batchnorm_port_passes_against_both_frameworks_naming_the_running_
                      r"the biased batch variance; against a run of the other framework's convention it is compared as "
                      r"the batch variance it folded in", out)
     assert "note, torchnet var1: 1.running_var is torch's running variance of the UNBIASED batch variance" in out
+
+
+def test_momentum_alone_shows_in_the_running_mean_named_with_its_rule(tmp_path, capsys):
+    source = (EXAMPLES / "port_batchnorm.py").read_text().replace(
+        "BatchNormalization(momentum=0.1)", "BatchNormalization(momentum=0.1, epsilon=1e-5)")
+    path = tmp_path / "momentum_only.py"
+    path.write_text(source)
+    assert main(["check", str(path), "--against", "scratch", "--steps", "2", "--quiet"]) == 1
+    line = verdict(capsys)
+    assert line.startswith("MISMATCH: first divergence at step 1, torchnet vs kerasnet: layer 1, mean1[")
+    assert "mean1 (the running mean of block 1) differs: Z1, N1 agree, the settings of this block differ" in line
+    assert "(momentum in mean1)" in line and "eps" not in line.split("settings that differ:")[1]
+    assert "Keras's 0.9 is torch's 0.1" in line
