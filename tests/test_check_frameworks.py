@@ -78,9 +78,11 @@ def test_torch_network_and_settings():
     model = nn.Sequential(nn.Linear(5, 7), nn.Softplus(), nn.Linear(7, 6), nn.Tanh(), nn.Linear(6, 1))
     mine = compare.torch_module(model, torch.optim.Adam(model.parameters(), lr=0.003, betas=(0.8, 0.99), eps=1e-6),
                                 nn.BCEWithLogitsLoss(reduction="sum"))
-    assert mine.network() == {"sizes": [5, 7, 6, 1], "activations": ["softplus", "tanh", "sigmoid"],
-                              "loss": "binary_crossentropy", "reduction": "sum", "optimizer": "adam", "lr": 0.003,
-                              "momentum": 0.0, "nesterov": False, "eps": 1e-6, "beta1": 0.8, "beta2": 0.99}
+    fields = mine.network()
+    network = fields.pop("layers")                             # the layer list (tests/test_user_layers.py)
+    assert (network.sizes, network.activations) == ([5, 7, 6, 1], ["softplus", "tanh", "sigmoid"])
+    assert fields == {"sizes": [5], "loss": "binary_crossentropy", "reduction": "sum", "optimizer": "adam",
+                      "lr": 0.003, "momentum": 0.0, "nesterov": False, "eps": 1e-6, "beta1": 0.8, "beta2": 0.99}
     assert mine.convention == "torch" and mine.origin.endswith(f"{Path(__file__).name}:{mine.origin.split(':')[-1]}")
 
 
@@ -96,8 +98,9 @@ def test_torch_custom_module_in_order():
     net = Net()
     mine = compare.torch_module(net, torch.optim.SGD(net.parameters(), lr=0.2, momentum=0.5, nesterov=True),
                                 nn.MSELoss(), name="net")
-    assert mine.network()["activations"] == ["relu", "linear"]
-    assert mine.settings == {"optimizer": "sgd", "lr": 0.2, "momentum": 0.5, "nesterov": True}
+    assert mine.network()["layers"].activations == ["relu", "linear"]
+    assert {k: v for k, v in mine.settings.items() if k not in ("sizes", "layers")} == {
+        "optimizer": "sgd", "lr": 0.2, "momentum": 0.5, "nesterov": True}
     report = compare.check(mine, against=("scratch", "torch"), steps=3)    # ReLU(inplace) keeps Z intact
     assert report.summary["verdict"] == "pass"
 
@@ -107,16 +110,19 @@ def test_keras_network_and_settings():
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=0.01, beta_1=0.8),
                   loss=keras.losses.CategoricalCrossentropy(from_logits=True))
     mine = compare.keras_model(model)                                  # the compiled optimizer and loss
-    assert mine.network() == {"sizes": [5, 6, 3], "activations": ["sigmoid", "softmax"],
-                              "loss": "categorical_crossentropy", "reduction": "mean", "optimizer": "adam",
-                              "lr": 0.01, "keras_float32_casts": True, "momentum": 0.0, "nesterov": False,
-                              "eps": 1e-7, "beta1": 0.8, "beta2": 0.999}
+    fields = mine.network()
+    network = fields.pop("layers")
+    assert (network.sizes, network.activations) == ([5, 6, 3], ["sigmoid", "softmax"])
+    assert fields == {"sizes": [5], "loss": "categorical_crossentropy", "reduction": "mean", "optimizer": "adam",
+                      "lr": 0.01, "keras_float32_casts": True, "momentum": 0.0, "nesterov": False,
+                      "eps": 1e-7, "beta1": 0.8, "beta2": 0.999}
     report = compare.check(mine, against=("scratch", "keras"), steps=3)
     assert report.summary["verdict"] == "pass"
 
 
 @pytest.mark.parametrize("build, words", [
-    (lambda: compare.torch_module(nn.Sequential(nn.Linear(4, 3), nn.Dropout(0.5), nn.Linear(3, 2))), "1 (Dropout)"),
+    (lambda: compare.torch_module(nn.Sequential(nn.Linear(4, 3), nn.AlphaDropout(0.5), nn.Linear(3, 2))),
+     "1 (AlphaDropout)"),
     (lambda: compare.torch_module(nn.Sequential(nn.Linear(4, 3), nn.Softmax(dim=1)), None, nn.CrossEntropyLoss()),
      "twice"),
     (lambda: compare.torch_module(nn.Sequential(nn.Conv1d(1, 1, 3))), "Conv1d"),

@@ -20,9 +20,79 @@ Conventions a user may differ on, and what the adapter does:
 Every call into the user's code goes through a door (`door(seed)`, boundary.py): an exit or a
 BaseException becomes the implementation's failure, a closed stdout is put back, the global
 generators are seeded from the run's seed. What the code returns is checked in values.py.
+
+A framework model (torch_module, keras_model) is read into the harness's layer list
+(compare/engine/layers.py) by `read_network`: each layer the model runs, in the order it runs, as
+(the user's name for it, the Layer), so a message names the user's layer ('0 (Linear)', "layer
+'dense_1' (Dense)") and the settings as written.
 """
+import re
+
+import numpy as np
+
 from ..engine import registry
+from ..engine.errors import InputError
+from ..engine.layers import Activation, Dense, Network
 from .boundary import Boundary
+
+
+def read_network(n_in, read):
+    """The Network of `read` = [(where, Layer)] in the order the layers run, validated; a list the
+    harness cannot build is one line naming the user's layer ('layer 3' of the list becomes the
+    user's name for it). -> Network"""
+    layers = tuple(layer for _, layer in read)
+    if layers and isinstance(layers[-1], Dense):              # a last Dense's output is A_L too (Spec does the same)
+        layers += (Activation("linear"),)
+    network = Network(int(n_in), layers)
+    try:
+        return network.validate()
+    except InputError as error:
+        text = str(error)
+        match = re.match(r"layer (\d+) \(", text)
+        if match and 0 < int(match[1]) <= len(read):
+            text = f"{read[int(match[1]) - 1][0]}: {text}"
+        elif "after the last Dense" in text:
+            text = f"{next(w for w, l in reversed(read) if not type(l).__name__ in ('Dense', 'Activation'))}: {text}"
+        raise InputError(text) from None
+
+
+def block_names(network, where, frameworks_words, shown=None):
+    """{our tensor name: the user's name for it}: 'W2' -> '2.weight', 'mean1' -> '1.running_mean',
+    'N1' -> 'output of 1 (BatchNorm1d)' (a block's A: its last layer's output). where: the user's
+    name of each layer, in list order; shown: how a message names each (default: where);
+    frameworks_words: {role: the framework's attribute}."""
+    out = {}
+    for placed, name, words in zip(network.placed, where, shown or where):
+        for role in [*placed.layer.params(placed.n_in), *placed.layer.state(placed.n_in)]:
+            out[placed.name(role)] = f"{name}.{frameworks_words[role]}"
+        if placed.layer.role:
+            out[placed.name(placed.layer.role)] = f"output of {words}"
+    return out
+
+
+def batch_norm_notes(network, where, words):
+    """{'var<l>': how it is compared} for each BatchNorm: the running variance's rule
+    (compare/engine/running.py), said where the user reads the check. words: this framework's."""
+    return {p.name("var"): (f"{name} {words}; against a run of the other framework's convention it is "
+                            f"compared as the batch variance it folded in (compare/engine/running.py)")
+            for p, name in zip(network.placed, where) if p.layer.state(p.n_in)}
+
+
+def dense_params(params, l):
+    """Block l's initial (W (out, in), b (out, 1)) in the scratch layout, from [(W, b)] or {'W1': ..}."""
+    if isinstance(params, dict):
+        return params[f"W{l}"], params.get(f"b{l}")
+    return params[l - 1]
+
+
+def initial_norm(params, placed):
+    """A norm's initial (gamma, beta) as (n,) arrays: the harness's when it hands them ({'gamma1': ..}),
+    else 1 and 0, both frameworks' own init."""
+    n = placed.n_in
+    if isinstance(params, dict) and placed.name("gamma") in params:
+        return (np.asarray(params[placed.name("gamma")], np.float64).reshape(n),
+                np.asarray(params[placed.name("beta")], np.float64).reshape(n))
+    return np.ones(n), np.zeros(n)
 
 
 class UserImplementation:

@@ -76,7 +76,7 @@ def resolve_spec(items, spec, recipe, steps, overrides):
     if spec is None:
         given = {k: v for k, v in (overrides or {}).items() if v is not None and k != "full_batch"}
         fields = {**items[0].network(), **given}
-        if not fields.get("sizes") or not fields.get("activations"):
+        if not fields.get("layers") and (not fields.get("sizes") or not fields.get("activations")):
             at = f"{items[0].origin}: " if items[0].origin else ""        # the declaration's file and line
             raise InputError(f"{at}the network of {items[0].label} cannot be read from its code: give a spec "
                              f"(compare.Spec), a recipe (--recipe), or --sizes and --activations")

@@ -3,38 +3,52 @@
     kerasnet = compare.keras_model(model, optimizer, loss)      # or model.compile(...) first, then
     kerasnet = compare.keras_model(model)                       # model.optimizer and model.loss are read
 
-model      a keras.Sequential or a functional chain of Dense layers (activation= inside Dense, or
-           separate Activation layers); it must be built (an Input, or called once)
+model      a keras.Sequential or a functional chain (each layer reads the one before) of Dense
+           (bias or not, activation= any the tool mirrors), BatchNormalization, LayerNormalization
+           (over the last axis, with gamma and beta), Dropout and Activation layers; it must be
+           built (an Input, or called once)
 optimizer  keras.optimizers.SGD (momentum, nesterov), RMSprop or Adam
 loss       keras.losses.CategoricalCrossentropy, BinaryCrossentropy (from_logits either way) or
            MeanSquaredError, reduction 'sum_over_batch_size' (mean) or 'sum'; or their names as strings
 
-What the adapter reads: sizes (Dense units), activations (a from_logits loss after a linear last
-Dense is our softmax / sigmoid fused with the cross-entropy), loss and reduction, and the optimizer's
-settings from get_config(). Keras rounds a Python-float hyperparameter through float32 even in a
-float64 run (SGD momentum, Adam's betas: scratch/optimizers.py); user code always hands it Python
-floats, so the settings set keras_float32_casts=True and scratch@keras rounds the same way.
+What the adapter reads (`read_layers`): the layer list (compare/engine/layers.py) in the order the
+layers run (a functional model's graph walked from its input), each setting as you wrote it
+(BatchNormalization momentum 0.1 stays Keras's 0.1, `written_in='keras'`: it weights the old
+average); a Dense's activation= as the Activation after it; trainable=False as the layer's `frozen`;
+the loss (a from_logits loss after a linear last Dense is our softmax / sigmoid fused with the
+cross-entropy) and its reduction, and the optimizer's settings from get_config(). Keras rounds a
+Python-float hyperparameter through float32 even in a float64 run (SGD momentum, Adam's betas:
+scratch/optimizers.py); user code always hands it Python floats, so the settings set
+keras_float32_casts=True and scratch@keras rounds the same way. A layer the tool does not mirror is
+one line naming it and the kinds it does; a layer used twice (shared weights) is one line naming it.
 
 Your objects are never modified, and they cannot run float64 as they are: their variables were
 created float32. Each build therefore makes float64 twins from your objects' own classes and
-configs: every Dense is `type(layer).from_config(config with dtype float64 and no activation)`, so
-calling it gives Z_l, and A_l is your layer's own Keras activation function (layer.activation,
-or the Activation layer's) applied to Z_l. The optimizer is `type(optimizer).from_config(config)`
-built after keras.config.set_floatx(dtype): its learning-rate variable is created float32 in your
-code, so get_config() reports 0.01 as 0.009999999776482582; the adapter takes the shortest decimal
-that rounds to that float32 (0.01), the number you wrote. The loss is made the same way, from your
+configs: every layer is `type(layer).from_config(config with dtype float64)` (a Dense without its
+activation, so calling it gives Z_l; A_l is your layer's own Keras activation function applied to
+it), built and given the run's initial values (gamma 1, beta 0, moving mean 0, moving variance 1);
+a BatchNormalization twin is called with training=True in the step and False in predict; each
+Dropout applies the harness's mask (set_masks) by keras.layers.Dropout's own rule (reference/
+keras_mlp.py SharedMaskDropout), so a dropout network is judged on the same units dropped as
+everyone's. The optimizer is `type(optimizer).from_config(config)` built after
+keras.config.set_floatx(dtype): its learning-rate variable is created float32 in your code, so
+get_config() reports 0.01 as 0.009999999776482582; the adapter takes the shortest decimal that
+rounds to that float32 (0.01), the number you wrote. The loss is made the same way, from your
 loss's class and config with the run's dtype (a Keras loss casts its inputs to the dtype it was
-made with: float32 in your code). The tape gives dZ, dW, db;
-your optimizer's class applies the update (apply_gradients).
+made with: float32 in your code). The tape gives dZ, dN, dW, db, dgamma, dbeta; your optimizer's
+class applies the update (apply_gradients) to the trainable ones.
 
 Left out: SparseCategoricalCrossentropy (give one-hot labels and CategoricalCrossentropy), layers
-other than Dense and Activation, regularizers and constraints, weight decay, clipping, EMA,
-learning-rate schedules, centered or momentum RMSprop, amsgrad.
+other than those above (the activation layers ReLU, LeakyReLU, Softmax: use Activation), a frozen
+BatchNormalization (trainable=False runs it in inference mode in Keras 3), renorm, regularizers and
+constraints, weight decay, clipping, EMA, learning-rate schedules, centered or momentum RMSprop,
+amsgrad.
 """
 import inspect
 
 from reference import keras_mlp  # noqa: F401 - sets TensorFlow's environment before it is imported
-from reference.keras_mlp import LOSSES, REDUCTIONS, STATE_NAMES, float_type, make_optimizer, optimizer_slots
+from reference.keras_mlp import (LOSSES, REDUCTIONS, STATE_NAMES, SharedMaskDropout, float_type, make_optimizer,
+                                 optimizer_slots)
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
@@ -42,9 +56,16 @@ import tensorflow as tf  # noqa: E402
 
 from ..engine import convert  # noqa: E402
 from ..engine.errors import InputError  # noqa: E402
-from .base import UserImplementation  # noqa: E402
+from ..engine.layers import Activation, BatchNorm, Dense, Dropout, LayerNorm, Network  # noqa: E402
+from .base import UserImplementation, batch_norm_notes, block_names, dense_params, initial_norm, read_network  # noqa: E402
 
-ACTIVATIONS = ("linear", "relu", "sigmoid", "tanh", "softplus", "softmax")
+ACTIVATIONS = ("linear", "relu", "sigmoid", "tanh", "softplus", "softmax", "leaky_relu", "elu", "selu", "celu",
+               "gelu", "silu", "softsign", "hard_sigmoid", "hard_silu", "relu6", "mish", "log_sigmoid", "hard_tanh")
+DEFAULT_SLOPE = 0.2              # keras.activations.leaky_relu's negative_slope, which activation='leaky_relu' uses
+LAYER_KINDS = {keras.layers.Dense: "Dense", keras.layers.BatchNormalization: "BatchNormalization",
+               keras.layers.LayerNormalization: "LayerNormalization", keras.layers.Dropout: "Dropout",
+               keras.layers.Activation: "Activation"}
+KINDS_WORDS = f"the adapter mirrors the layers {', '.join(LAYER_KINDS.values())}"
 LOSS_NAMES = {keras.losses.MeanSquaredError: "mse", keras.losses.BinaryCrossentropy: "binary_crossentropy",
               keras.losses.CategoricalCrossentropy: "categorical_crossentropy"}
 LOSS_STRINGS = {"mse": "mse", "mean_squared_error": "mse", "binary_crossentropy": "binary_crossentropy",
@@ -52,6 +73,7 @@ LOSS_STRINGS = {"mse": "mse", "mean_squared_error": "mse", "binary_crossentropy"
 FUSED = {"binary_crossentropy": "sigmoid", "categorical_crossentropy": "softmax"}
 OPTIMIZERS = {keras.optimizers.SGD: "sgd", keras.optimizers.RMSprop: "rmsprop", keras.optimizers.Adam: "adam"}
 REDUCTION_NAMES = {v: k for k, v in REDUCTIONS.items()}
+WORDS = {"W": "kernel", "b": "bias", "gamma": "gamma", "beta": "beta", "mean": "moving_mean", "var": "moving_variance"}
 
 
 def activation_name(function, where):
@@ -62,60 +84,120 @@ def activation_name(function, where):
 
 
 def chain(model):
-    """The model's layers in the order they run, InputLayer left out. A functional model must be a
-    chain: each layer reads the one before. Raises InputError naming the layer."""
+    """The model's layers in the order they run, InputLayer left out: a Sequential's in order, a
+    functional model's walked from its input, each layer reading the one before. Raises InputError
+    naming the layer (one that is no chain, or that is used twice: shared weights)."""
     if not isinstance(model, keras.Model):
         raise InputError(f"keras_model needs a keras.Model (Sequential or functional), got {type(model).__name__}")
     if not model.built:
         raise InputError("the model is not built: give it an input shape (keras.Input(shape=(n,))) or call it once")
     layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
-    if not isinstance(model, keras.Sequential):
-        try:
-            model.inputs, model.outputs
-        except AttributeError:                        # a subclass with its own call(): no graph to read
-            raise InputError(f"{type(model).__name__} is a subclassed keras.Model (its own call method): the adapter "
-                             f"reads a chain of layers: build it with keras.Sequential or the functional API") from None
-        if len(model.inputs) != 1 or len(model.outputs) != 1:
-            raise InputError("the model has several inputs or outputs: a chain of Dense layers is mirrored")
-        previous = model.inputs[0]
-        for layer in layers:
-            if len(layer._inbound_nodes) != 1 or layer.input is not previous:
-                raise InputError(f"layer {layer.name!r} ({type(layer).__name__}) does not read the layer before it: "
-                                 f"a chain of Dense layers is mirrored")
-            previous = layer.output
-    return layers
+    for layer in layers:
+        uses = len(layer._inbound_nodes) if not isinstance(model, keras.Sequential) else layers.count(layer)
+        if uses > 1 or isinstance(layer, keras.Model):
+            what = "is a model inside the model" if isinstance(layer, keras.Model) else \
+                f"is used {uses} times" + (" (shared weights)" if layer.weights else "")
+            raise InputError(f"layer {layer.name!r} ({type(layer).__name__}) {what}: a chain of layers, each used "
+                             f"once, is mirrored")
+    if isinstance(model, keras.Sequential):
+        return layers
+    try:
+        model.inputs, model.outputs
+    except AttributeError:                        # a subclass with its own call(): no graph to read
+        raise InputError(f"{type(model).__name__} is a subclassed keras.Model (its own call method): the adapter "
+                         f"reads a chain of layers: build it with keras.Sequential or the functional API") from None
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        raise InputError("the model has several inputs or outputs: a chain of layers is mirrored")
+    ordered, previous, left = [], model.inputs[0], list(layers)
+    while left:
+        readers = [layer for layer in left if layer.input is previous]
+        if len(readers) != 1:
+            layer = readers[1] if readers else left[0]
+            raise InputError(f"layer {layer.name!r} ({type(layer).__name__}) does not read the layer before it: "
+                             f"a chain of layers is mirrored")
+        ordered.append(readers[0])
+        left.remove(readers[0])
+        previous = readers[0].output
+    if previous is not model.outputs[0]:
+        raise InputError("the model's output is not its last layer's output: a chain of layers is mirrored")
+    return ordered
+
+
+def frozen(layer, roles):
+    return frozenset() if layer.trainable else frozenset(roles)
+
+
+def as_layers(layer, width):
+    """One Keras layer -> the Layers of the list it stands for ([] for a linear Activation; a Dense
+    with an activation is two), settings as written. Raises InputError for what is not mirrored."""
+    where = f"layer {layer.name!r} ({type(layer).__name__})"
+    kind = type(layer)
+    if kind is keras.layers.Flatten and len(layer.input.shape) == 2:   # of a batch of rows (m, n): nothing to do
+        return []
+    if kind not in LAYER_KINDS:
+        raise InputError(f"{where} cannot be mirrored: {KINDS_WORDS}")
+    config = layer.get_config()
+    extras = [k for k in ("kernel_regularizer", "bias_regularizer", "activity_regularizer", "kernel_constraint",
+                          "bias_constraint", "beta_regularizer", "gamma_regularizer", "beta_constraint",
+                          "gamma_constraint") if config.get(k) is not None]
+    if extras or getattr(layer, "lora_rank", None):
+        raise InputError(f"{where} has {', '.join(extras) or 'LoRA'}: not mirrored")
+    if kind is keras.layers.Dense:
+        n_in = int(layer.kernel.shape[0])
+        if n_in != width and width is not None:
+            raise InputError(f"{where} takes {n_in} features, the layer before gives {width}")
+        out = [Dense(int(layer.units), bias=bool(layer.use_bias), frozen=frozen(layer, ("W", "b") if layer.use_bias
+                                                                                  else ("W",)))]
+        return out + activation_layers(layer.activation, where)
+    if kind is keras.layers.Activation:
+        return activation_layers(layer.activation, where)
+    if kind is keras.layers.Dropout:
+        if config.get("noise_shape") is not None:
+            raise InputError(f"{where} with noise_shape={config['noise_shape']}: not mirrored")
+        if not 0 <= config["rate"] < 1:
+            raise InputError(f"{where} rate={config['rate']}: a dropout rate in [0, 1) is mirrored")
+        return [Dropout(float(config["rate"]))]
+    axis = config.get("axis")
+    if axis not in (-1, 1, [-1], [1]) or not config.get("center", True) or not config.get("scale", True):
+        raise InputError(f"{where} with axis={axis}, center={config.get('center')}, scale={config.get('scale')}: "
+                         f"normalization over the last axis, with gamma and beta, is mirrored")
+    if kind is keras.layers.LayerNormalization:
+        if config.get("rms_scaling"):
+            raise InputError(f"{where} with rms_scaling=True: not mirrored")
+        return [LayerNorm(eps=config["epsilon"], written_in="keras", frozen=frozen(layer, ("gamma", "beta")))]
+    if config.get("renorm") or config.get("synchronized"):
+        raise InputError(f"{where} with renorm or synchronized: not mirrored")
+    if not layer.trainable:
+        raise InputError(f"{where} is frozen (trainable=False): Keras 3 then runs it in inference mode (its moving "
+                         f"statistics, not the batch's), which torch's frozen BatchNorm1d does not: not mirrored")
+    return [BatchNorm(momentum=config["momentum"], eps=config["epsilon"], written_in="keras")]
+
+
+def activation_layers(function, where):
+    name = activation_name(function, where)
+    if name == "linear":
+        return []
+    return [Activation(name, DEFAULT_SLOPE if name == "leaky_relu" else None)]
 
 
 def read_layers(model):
-    """-> (dense [(Dense, its activation function or None)], activations [names], sizes)"""
-    dense, activations = [], []
+    """-> (network, traced [(Keras layer, [indices of its Layers in the list])]) in the order they run."""
+    read, traced, width = [], [], None
     for layer in chain(model):
-        where = f"layer {layer.name!r} ({type(layer).__name__})"
-        if type(layer) is keras.layers.Dense:
-            if not layer.use_bias:
-                raise InputError(f"{where} has no bias: the harness compares b, give it use_bias=True")
-            extras = [n for n in ("kernel_regularizer", "bias_regularizer", "activity_regularizer",
-                                  "kernel_constraint", "bias_constraint") if getattr(layer, n, None) is not None]
-            if extras or getattr(layer, "lora_rank", None):
-                raise InputError(f"{where} has {', '.join(extras) or 'LoRA'}: not mirrored")
-            name = activation_name(layer.activation, where)
-            dense.append([layer, None if name == "linear" else layer.activation])
-            activations.append(name)
-        elif type(layer) is keras.layers.Activation:
-            if not dense:
-                raise InputError(f"{where} comes before the first Dense layer")
-            name = activation_name(layer.activation, where)
-            if name == "linear":
-                continue
-            if activations[-1] != "linear":
-                raise InputError(f"{where} is a second activation after {dense[-1][0].name!r}: one per Dense is mirrored")
-            dense[-1][1], activations[-1] = layer.activation, name
-        else:
-            raise InputError(f"{where} cannot be mirrored: the adapter takes Dense and Activation layers")
-    if not dense:
+        made = as_layers(layer, width)
+        if width is None and made and not isinstance(made[0], Dense):
+            raise InputError(f"layer {layer.name!r} ({type(layer).__name__}) comes before the first Dense layer: a "
+                             f"network starts with a Dense layer")
+        if width is None and made:
+            width = int(layer.kernel.shape[0])
+            n_in = width
+        traced.append((layer, list(range(len(read), len(read) + len(made)))))
+        for item in made:
+            read.append((f"layer {layer.name!r} ({type(layer).__name__})", item))
+            width = item.width(width)
+    if not read:
         raise InputError("the model has no Dense layer")
-    sizes = [int(dense[0][0].kernel.shape[0])] + [int(layer.units) for layer, _ in dense]
-    return [tuple(d) for d in dense], activations, sizes
+    return read_network(n_in, read), traced
 
 
 def as_loss(loss):
@@ -188,15 +270,8 @@ REPLACEABLE = {"model": ("call", "train_step", "compute_loss"), "layer": ("call"
 def unmirrored(model, optimizer, loss):
     """Why the float64 twins (built from classes and configs) would not train as the user's objects
     do, or None. A method set on an object (`model.call = ...`, `optimizer.apply_gradients = ...`)
-    is in no config, and a frozen layer (trainable=False) would still be trained by the twins' tape:
-    each once passed, judged on code the user's training does not run."""
+    is in no config: it once passed, judged on code the user's training does not run."""
     layers = chain(model)
-    if not model.trainable:
-        return "the model is frozen (model.trainable = False): the twins train every Dense layer: not mirrored"
-    for layer in layers:
-        if not layer.trainable:
-            return (f"layer {layer.name!r} ({type(layer).__name__}) is frozen (trainable=False): the twins train every "
-                    f"Dense layer: not mirrored")
     for what, obj in (("model", model), *(("layer", layer) for layer in layers), ("optimizer", optimizer),
                       ("loss", loss)):
         mine = vars(obj) if obj is not None and hasattr(obj, "__dict__") else {}
@@ -217,23 +292,35 @@ class KerasModel(UserImplementation):
         loss = loss if loss is not None else getattr(model, "loss", None)
         self.model, self.name, self.origin = model, name, origin
         self.loss, self.loss_fields, self.from_logits = as_loss(loss)
-        self.dense, self.activations, self.sizes = read_layers(model)
+        self.layers, self.traced = read_layers(model)
         problem = unmirrored(model, optimizer, loss)
         if problem:
             raise InputError(problem)
         if self.from_logits:
             fused = FUSED[self.loss_fields["loss"]]
-            if self.activations[-1] != "linear":
-                raise InputError(f"layer {self.dense[-1][0].name!r} applies {self.activations[-1]}, but the loss has "
+            last = self.layers.layers[-1]
+            if last != Activation("linear"):
+                raise InputError(f"layer {self.traced[-1][0].name!r} applies {last.describe()}, but the loss has "
                                  f"from_logits=True (it applies {fused} itself): the output would go through it twice")
-            self.activations[-1] = fused
+            self.layers = Network(self.layers.n_in, (*self.layers.layers[:-1], Activation(fused))).validate()
         self.optimizer_class = type(optimizer) if optimizer is not None else None
-        self.settings, self.optimizer_config = read_optimizer(optimizer)
-        self.vocabulary = {f"{kind}{l}": f"{layer.name}.{'kernel' if kind == 'W' else 'bias'}"
-                           for l, (layer, _) in enumerate(self.dense, start=1) for kind in ("W", "b")}
+        fields, self.optimizer_config = read_optimizer(optimizer)
+        self.settings = {**fields, "sizes": [self.layers.n_in], "layers": self.layers}
+        where = [layer.name for layer, indices in self.traced for _ in indices]
+        shown = [f"layer {layer.name!r}" + (" (its activation)" if i and isinstance(self.layers.layers[index], Activation)
+                                            else "")
+                 for layer, indices in self.traced for i, index in enumerate(indices)]
+        self.vocabulary = block_names(self.layers, where, WORDS, shown)
+        self.notes = batch_norm_notes(self.layers, [f"{w}.moving_variance" for w in where],
+                                      "is Keras's moving average of the biased batch variance")
+
+    @property
+    def sizes(self):
+        """[n_in, units of each Dense]: the widths of the layer list read."""
+        return self.layers.sizes
 
     def network(self):
-        return {"sizes": list(self.sizes), "activations": list(self.activations), **self.loss_fields, **self.settings}
+        return {**self.loss_fields, **self.settings}
 
     def build(self, spec, params, convention):
         return KerasRun(self, spec, params)
@@ -247,72 +334,120 @@ class KerasRun:
             self.build(user, spec, params)
 
     def build(self, user, spec, params):
-        if list(spec.sizes) != user.sizes or list(spec.activations) != user.activations:
-            raise InputError(f"{user.name} is {user.sizes} {user.activations}, the spec asks for "
-                             f"{list(spec.sizes)} {list(spec.activations)}")
+        if spec.network.layers != user.layers.layers:
+            raise InputError(f"{user.label} is {user.layers.describe()}, the spec asks for {spec.network.describe()}")
         if user.loss is not None and (user.loss_fields["loss"], user.loss_fields["reduction"]) != (spec.loss, spec.reduction):
             raise InputError(f"{user.name}'s loss is {user.loss_fields}, the spec asks for {spec.loss} ({spec.reduction})")
-        self.spec, self.dtype, self.from_logits = spec, spec.dtype, user.from_logits
-        self.layers, self.g = [], []
-        for (layer, activation), (kernel, bias) in zip(user.dense, convert.to_keras(params)):
-            twin = type(layer).from_config({**layer.get_config(), "dtype": spec.dtype, "activation": None})
-            twin.build((None, kernel.shape[0]))
-            twin.set_weights([kernel, bias])
-            self.layers.append(twin)
-            self.g.append(activation)                                  # the user's own Keras function, or None
-        if user.from_logits:
-            self.g[-1] = keras.activations.get(user.activations[-1])   # A_L for the record only
+        self.spec, self.dtype, self.from_logits, self.L = spec, spec.dtype, user.from_logits, spec.n_layers
+        placed = spec.network.placed
+        self.ops, self.params, self.trainable, self.stats, self.dropouts = [], {}, {}, {}, []
+        for layer, indices in user.traced:
+            for index in indices:
+                self.ops.append((placed[index], self.twin(layer, placed[index], params, spec)))
+        if user.from_logits:                                           # A_L for the record only
+            self.ops.append((placed[-1], keras.activations.get(placed[-1].layer.name)))
         if user.loss is not None:                                      # its dtype was fixed when it was made
             self.loss_fn = type(user.loss).from_config({**user.loss.get_config(), "dtype": spec.dtype})
         else:
             self.loss_fn = LOSSES[spec.loss](reduction=REDUCTIONS[spec.reduction], dtype=spec.dtype)
-        self.params = {}
-        for l, layer in enumerate(self.layers, start=1):
-            self.params[f"W{l}"], self.params[f"b{l}"] = layer.kernel, layer.bias
         if user.optimizer_class is not None:
             self.optimizer = user.optimizer_class.from_config(dict(user.optimizer_config))
         else:
             self.optimizer = make_optimizer(spec.optimizer, spec.hyper("keras"))
         self.optimizer_name = spec.optimizer
-        self.optimizer.build(list(self.params.values()))
+        self.optimizer.build(list(self.trainable.values()))
+        self.masks = ()
         signature = [tf.TensorSpec([None, spec.sizes[0]], spec.dtype), tf.TensorSpec([None, spec.sizes[-1]], spec.dtype)]
+        signature += [tf.TensorSpec([None, p.n_out], spec.dtype) for p in self.dropouts]     # the dropout masks
         self.traced_step = tf.function(self.tensor_step, input_signature=signature)
 
-    def forward(self, X):
-        cache, A = {}, X
-        for l, (layer, g) in enumerate(zip(self.layers, self.g), start=1):
-            Z = layer(A)                                               # the user's Dense without its activation
-            A = g(Z) if g is not None else Z                           # the user's activation function
-            cache[f"Z{l}"], cache[f"A{l}"] = Z, A
+    def twin(self, layer, p, params, spec):
+        """The float64 twin of one Keras layer's part in block p.block, with the run's initial values,
+        its variables noted by name; or the user's activation function; or the shared-mask dropout."""
+        if isinstance(p.layer, Activation):
+            return layer.activation                                    # the user's own Keras function
+        if isinstance(p.layer, Dropout):
+            if not p.layer.rate:
+                return None
+            self.dropouts.append(p)
+            return SharedMaskDropout(float(p.layer.rate), dtype=spec.dtype)
+        config = {**layer.get_config(), "dtype": spec.dtype}
+        if isinstance(p.layer, Dense):
+            config["activation"] = None
+        twin = type(layer).from_config(config)
+        twin.build((None, p.n_in))
+        if isinstance(p.layer, Dense):
+            W, b = dense_params(params, p.block)
+            twin.set_weights([np.ascontiguousarray(np.asarray(W).T)] + ([np.asarray(b).reshape(-1)] if p.layer.bias else []))
+            variables = {"W": twin.kernel, "b": twin.bias} if p.layer.bias else {"W": twin.kernel}
+        else:
+            gamma, beta = initial_norm(params, p)
+            twin.gamma.assign(gamma)
+            twin.beta.assign(beta)
+            variables = {"gamma": twin.gamma, "beta": twin.beta}
+            if isinstance(p.layer, BatchNorm):
+                twin.moving_mean.assign(np.zeros(p.n_in))
+                twin.moving_variance.assign(np.ones(p.n_in))
+                self.stats[p.name("mean")], self.stats[p.name("var")] = twin.moving_mean, twin.moving_variance
+        for role, variable in variables.items():
+            self.params[p.name(role)] = variable
+            if role not in getattr(p.layer, "frozen", ()):
+                self.trainable[p.name(role)] = variable
+        return twin
+
+    def forward(self, X, masks=(), training=True):
+        """X (m, n_0) -> cache {'Z1', 'N1', 'A1', ...}: each part's output under its block's name
+        (the block's latest output is its A)."""
+        cache, A, keep = {}, X, dict(zip([p.block for p in self.dropouts], masks))
+        for p, op in self.ops:
+            if op is None:
+                continue
+            if isinstance(p.layer, Dropout):
+                if not training:
+                    continue
+                A = op(A, keep[p.block])
+            elif isinstance(p.layer, BatchNorm):
+                A = op(A, training=training)
+            else:
+                A = op(A)
+            if p.layer.role in ("Z", "N"):
+                cache[p.name(p.layer.role)] = A
+            cache[p.name("A")] = A
         return cache
 
-    def tensor_step(self, X, Y):
-        L = len(self.layers)
+    def tensor_step(self, X, Y, *masks):
+        L = self.L
         with tf.GradientTape() as tape:
-            cache = self.forward(X)
+            cache = self.forward(X, masks)
             loss = self.loss_fn(Y, cache[f"Z{L}" if self.from_logits else f"A{L}"])
-        wrt = {}
-        for l, layer in enumerate(self.layers, start=1):
-            wrt[f"dZ{l}"], wrt[f"dW{l}"], wrt[f"db{l}"] = cache[f"Z{l}"], layer.kernel, layer.bias
+        wrt = {f"d{name}": t for name, t in cache.items() if name[0] in "ZN"}
+        wrt.update({f"d{name}": v for name, v in self.trainable.items()})
         grads = tape.gradient(loss, wrt)
-        self.optimizer.apply_gradients([(grads["d" + name], p) for name, p in self.params.items()])
-        return cache, loss, grads
+        self.optimizer.apply_gradients([(grads["d" + name], v) for name, v in self.trainable.items()])
+        after = {name: tf.identity(v) for name, v in {**self.params, **self.stats}.items()}
+        return cache, loss, grads, after
+
+    def set_masks(self, masks):
+        """This step's dropout masks {l: (n_l, m)} in the scratch layout -> (m, n_l) tensors."""
+        self.masks = tuple(tf.convert_to_tensor(convert.batch_to_rows(masks[p.block]), dtype=self.dtype)
+                           for p in self.dropouts)
 
     def step(self, X, Y):
-        cache, loss, grads = self.traced_step(tf.convert_to_tensor(X, self.dtype), tf.convert_to_tensor(Y, self.dtype))
+        cache, loss, grads, after = self.traced_step(tf.convert_to_tensor(X, self.dtype),
+                                                     tf.convert_to_tensor(Y, self.dtype), *self.masks)
         record = {name: np.asarray(t) for name, t in cache.items()}
         record["loss"] = np.asarray(loss)
-        record.update({name: np.asarray(t) for name, t in grads.items()})
-        record.update({name: p.numpy() for name, p in self.params.items()})
+        record.update({name: np.asarray(t) for name, t in grads.items() if t is not None})
+        record.update({name: np.asarray(t) for name, t in after.items()})
         for slots, key in zip(optimizer_slots(self.optimizer, self.optimizer_name), STATE_NAMES[self.optimizer_name]):
             if not slots:                                              # a slot this optimizer does not keep
                 continue
-            for name, p in self.params.items():
+            for name, p in self.trainable.items():
                 record[f"{name}.{key}"] = slots[self.optimizer._get_variable_index(p)].numpy()
         return convert.record_to_scratch("keras", record, self.spec.sizes, X.shape[0])
 
     def predict(self, X):
-        A = self.forward(tf.convert_to_tensor(X, self.dtype))[f"A{len(self.layers)}"]
+        A = self.forward(tf.convert_to_tensor(X, self.dtype), training=False)[f"A{self.L}"]
         return convert.rows_to_batch(np.asarray(A))
 
 

@@ -2,33 +2,45 @@
 
     torchnet = compare.torch_module(model, optimizer, loss)
 
-model      an nn.Sequential of nn.Linear and activation modules (ReLU, Sigmoid, Tanh, Softplus,
-           Identity; Softmax(dim=1) last), or any module whose Linear and activation modules run one
-           after another (checked on a probe batch: each module's input is the previous one's output)
+model      an nn.Sequential, or any module whose layers run one after another (checked on a probe
+           batch: each module reads the previous one's output), of
+               nn.Linear (bias or not), nn.BatchNorm1d, nn.LayerNorm (over the last dimension, with
+               its weight and bias), nn.Dropout, and the activation modules (ACTIVATION_NAMES:
+               ReLU, Sigmoid, Tanh, LeakyReLU, GELU, ...; Softmax(dim=1) last)
 optimizer  torch.optim.SGD (momentum, nesterov), RMSprop or Adam built on model.parameters()
            (None: the spec's optimizer)
 loss       nn.MSELoss, nn.BCEWithLogitsLoss, nn.BCELoss or nn.CrossEntropyLoss, reduction mean or sum
            (None: the spec's loss)
 
-What the adapter reads: the sizes (Linear in/out features), the activation after each Linear (a
-CrossEntropyLoss after a last Linear is our softmax fused with categorical_crossentropy,
-BCEWithLogitsLoss our sigmoid fused with binary_crossentropy), the loss and its reduction, and the
-optimizer's settings from optimizer.param_groups[0] (alpha is our rho). These settings are applied to
-the references it is compared with.
+What the adapter reads (`read_layers`): the layer list (compare/engine/layers.py) in the order the
+modules RUN (forward hooks on a probe batch through a copy, not the order they were registered),
+each setting as you wrote it (BatchNorm1d momentum 0.1 stays torch's 0.1, `written_in='torch'`);
+parameters with requires_grad=False as the layer's `frozen`; the loss (a CrossEntropyLoss after a
+last Linear is our softmax fused with categorical_crossentropy, BCEWithLogitsLoss our sigmoid fused
+with binary_crossentropy) and its reduction; the optimizer's settings from param_groups[0] (alpha is
+our rho). The layer list and these settings are applied to the references it is compared with. A
+module the tool does not mirror is one line naming it and the kinds it does; a module run twice, or
+a parameter two modules share, is one line naming it (shared weights are not mirrored).
 
 Your objects are never modified. Each build deep-copies (model, optimizer, loss) in one go, so the
 copied optimizer holds the copied parameters; the copy is converted to the spec's dtype in place
-(p.data = p.data.to(dtype): the optimizer's references stay valid), gets the shared initial weights,
-and its optimizer state is cleared. Intermediates come from forward hooks on the copy: a Linear's
-output is Z_l (its .grad kept with retain_grad gives dZ_l), the activation module's output is A_l.
-For a fused loss the model outputs Z_L, and A_L = softmax / sigmoid of it is computed for the record
-only. The loss is your loss object's, backward is loss.backward(), the update your optimizer's step().
+(p.data = p.data.to(dtype): the optimizer's references stay valid), gets the shared initial weights
+(gamma 1, beta 0, running mean 0 and variance 1, as both frameworks start), and its optimizer state
+is cleared. Intermediates come from forward hooks on the copy, named by block (each Linear opens
+one): a Linear's output is Z_l, a norm's N_l (their .grad, kept with retain_grad, dZ_l and dN_l),
+and the block's last output (activation or dropout) A_l. Each nn.Dropout applies the harness's mask
+(set_masks) by torch's own rule, reference/torch_mlp.py SharedMaskDropout: a forward hook replaces
+its output in training, so your dropout network is judged on the same units dropped as everyone's.
+For a fused loss the model outputs Z_L, and A_L = softmax / sigmoid of it is computed for the
+record only. The loss is your loss object's, backward is loss.backward(), the update your
+optimizer's step(); predict runs the copy in eval() mode (running statistics, no dropout).
 
 CrossEntropyLoss gets class indices (argmax of the one-hot rows), as a training loop's labels are;
 torch gives the same numbers for one-hot probability targets.
 
-Left out: Conv, Dropout, normalisation layers, activations applied as functions inside forward
-(F.relu), weight decay, dampening, amsgrad, centered or momentum RMSprop, label smoothing.
+Left out: Conv, recurrent and other modules, activations applied as functions inside forward
+(F.relu), BatchNorm1d without affine parameters or running statistics (or momentum=None), weight
+decay, dampening, amsgrad, centered or momentum RMSprop, label smoothing.
 """
 import copy
 import inspect
@@ -37,34 +49,91 @@ import numpy as np
 import torch
 from torch import nn
 
-from reference.torch_mlp import LOSSES, STATE_NAMES, make_optimizer
+from reference.torch_mlp import LOSSES, STATE_NAMES, SharedMaskDropout, make_optimizer
 
 from ..engine import convert
 from ..engine.errors import InputError
-from .base import UserImplementation
+from ..engine.layers import Activation, BatchNorm, Dense, Dropout, LayerNorm
+from .base import UserImplementation, batch_norm_notes, block_names, dense_params, initial_norm, read_network
 from . import values
 from .boundary import Boundary, UserCodeFailed
 
 ACTIVATION_NAMES = {nn.ReLU: "relu", nn.Sigmoid: "sigmoid", nn.Tanh: "tanh", nn.Softplus: "softplus",
-                    nn.Identity: "linear", nn.Softmax: "softmax"}
+                    nn.Identity: "linear", nn.Softmax: "softmax", nn.LeakyReLU: "leaky_relu", nn.ELU: "elu",
+                    nn.SELU: "selu", nn.CELU: "celu", nn.GELU: "gelu", nn.SiLU: "silu", nn.Softsign: "softsign",
+                    nn.Hardsigmoid: "hard_sigmoid", nn.Hardswish: "hard_silu", nn.ReLU6: "relu6", nn.Mish: "mish",
+                    nn.LogSigmoid: "log_sigmoid", nn.Hardtanh: "hard_tanh"}
+LAYER_KINDS = (nn.Linear, nn.BatchNorm1d, nn.LayerNorm, nn.Dropout)
+KINDS_WORDS = ("the adapter mirrors nn.Linear, nn.BatchNorm1d, nn.LayerNorm, nn.Dropout and the activations "
+               + ", ".join(c.__name__ for c in ACTIVATION_NAMES))
 LOSS_NAMES = {nn.MSELoss: "mse", nn.BCELoss: "binary_crossentropy", nn.BCEWithLogitsLoss: "binary_crossentropy",
               nn.CrossEntropyLoss: "categorical_crossentropy"}
 FUSED = {nn.BCEWithLogitsLoss: "sigmoid", nn.CrossEntropyLoss: "softmax"}   # the loss applies this to the output
 OPTIMIZERS = {torch.optim.SGD: "sgd", torch.optim.RMSprop: "rmsprop", torch.optim.Adam: "adam"}
+WORDS = {"W": "weight", "b": "bias", "gamma": "weight", "beta": "bias", "mean": "running_mean", "var": "running_var"}
+
+
+class _First(Exception):
+    """Raised by the probe's pre-hook at the first module called: which one it is."""
+
+    def __init__(self, module):
+        super().__init__()
+        self.module = module
+
+
+def mirrored(module):
+    return type(module) in ACTIVATION_NAMES or type(module) in LAYER_KINDS or type(module) is nn.Flatten
+
+
+def has_state(module):
+    """Whether a module holds parameters or buffers (a Linear, a norm): one used twice shares them."""
+    return any(True for _ in module.parameters(recurse=False)) or any(True for _ in module.buffers(recurse=False))
+
+
+def input_width(model, door):
+    """The width of the model's input: the in_features of the first Linear that RUNS (a module whose
+    layers were registered in another order than they run starts with another one)."""
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    width = linears[0].in_features
+    handles = []
+
+    def first(module, inputs):
+        raise _First(module)
+
+    for module in model.modules():
+        if not list(module.children()):
+            handles.append(module.register_forward_pre_hook(first))
+    try:
+        with torch.no_grad(), (door or Boundary()).calling(f"{type(model).__name__}.forward"):
+            model(torch.zeros(2, width, dtype=linears[0].weight.dtype))
+    except _First as found:
+        if isinstance(found.module, nn.Linear):
+            return found.module.in_features
+    finally:
+        for handle in handles:
+            handle.remove()
+    return width
 
 
 def probe(model, n_in, door=None):
-    """Run the model on a zero batch and return its leaf modules in call order, [(path, module)],
-    after checking that each one reads the previous one's output (nothing runs between them that
-    the adapter cannot see). Raises InputError naming the module."""
+    """Run the model on a zero batch of 2 and return its leaf modules in call order, [(path, module)],
+    after checking that each one reads the previous one's output (nothing runs between them that the
+    adapter cannot see), that none runs twice, and that it is one the tool mirrors. `model` is a copy:
+    a probe in training mode moves batch norm's running statistics. Raises InputError naming the module."""
     paths = {module: path for path, module in model.named_modules()}
     calls, handles = [], []
 
     def hook(module, inputs, output):
         calls.append((module, inputs, output))
 
+    def refuse(module, inputs):                # before it runs: a module the tool cannot read may fail on the probe
+        if not mirrored(module):
+            raise InputError(f"{paths[module] or 'the model'} ({type(module).__name__}) cannot be mirrored: "
+                             f"{KINDS_WORDS}")
+
     for module in model.modules():
         if not list(module.children()):
+            handles.append(module.register_forward_pre_hook(refuse))
             handles.append(module.register_forward_hook(hook))
     x = torch.zeros(2, n_in, dtype=next(model.parameters()).dtype)
     try:
@@ -73,12 +142,18 @@ def probe(model, n_in, door=None):
     finally:
         for handle in handles:
             handle.remove()
-    previous = x
+    previous, seen = x, set()
     for module, inputs, output in calls:
+        where = f"{paths[module] or 'the model'} ({type(module).__name__})"
+        if not mirrored(module):
+            raise InputError(f"{where} cannot be mirrored: {KINDS_WORDS}")
+        if id(module) in seen and has_state(module):
+            raise InputError(f"{where} runs twice in forward (one module used twice: shared weights): each layer "
+                             f"is mirrored once; give the second use its own module")
+        seen.add(id(module))
         if len(inputs) != 1 or inputs[0] is not previous:
-            raise InputError(f"{paths[module] or type(module).__name__} ({type(module).__name__}) does not read the "
-                             f"output of the module before it: the forward method computes something in between "
-                             f"(e.g. F.relu): use nn modules one after another")
+            raise InputError(f"{where} does not read the output of the module before it: the forward method "
+                             f"computes something in between (e.g. F.relu): use nn modules one after another")
         previous = output
     if out is not previous:
         raise InputError("the model's output is not its last module's output: its forward method computes something "
@@ -86,53 +161,109 @@ def probe(model, n_in, door=None):
     return [(paths[module] or type(module).__name__, module) for module, _, _ in calls]
 
 
+def frozen(module, roles):
+    """The roles of a module's parameters that are not trained (requires_grad=False)."""
+    return frozenset(role for role, attribute in roles.items()
+                     if getattr(module, attribute, None) is not None and not getattr(module, attribute).requires_grad)
+
+
+def as_layer(path, module, width):
+    """One traced module -> a Layer of the list (settings as written, in torch's words), or None for
+    nn.Identity. Raises InputError for a setting that is not mirrored."""
+    where = f"{path} ({type(module).__name__})"
+    if isinstance(module, nn.Flatten):               # of a batch of rows (m, n): nothing to do
+        if (module.start_dim, module.end_dim) not in ((1, -1),):
+            raise InputError(f"{where} Flatten(start_dim={module.start_dim}, end_dim={module.end_dim}): only "
+                             f"Flatten() of a batch of rows is mirrored")
+        return None
+    if isinstance(module, nn.Linear):
+        if module.in_features != width:
+            raise InputError(f"{where} takes {module.in_features} features, the layer before gives {width}")
+        return Dense(module.out_features, bias=module.bias is not None, frozen=frozen(module, {"W": "weight", "b": "bias"}))
+    if isinstance(module, nn.BatchNorm1d):
+        if not module.affine or not module.track_running_stats or module.momentum is None:
+            raise InputError(f"{where} with affine=False, track_running_stats=False or momentum=None is not "
+                             f"mirrored: give BatchNorm1d({module.num_features}) its weight, bias and running "
+                             f"statistics, with a momentum")
+        if module.num_features != width:
+            raise InputError(f"{where} normalizes {module.num_features} features, the layer before gives {width}")
+        return BatchNorm(momentum=module.momentum, eps=module.eps, written_in="torch",
+                         frozen=frozen(module, {"gamma": "weight", "beta": "bias"}))
+    if isinstance(module, nn.LayerNorm):
+        if tuple(module.normalized_shape) != (width,) or not module.elementwise_affine or module.bias is None:
+            raise InputError(f"{where} normalized_shape={tuple(module.normalized_shape)}, elementwise_affine="
+                             f"{module.elementwise_affine}, bias={module.bias is not None}: LayerNorm({width}) over "
+                             f"the last dimension, with its weight and bias, is mirrored")
+        return LayerNorm(eps=module.eps, written_in="torch", frozen=frozen(module, {"gamma": "weight", "beta": "bias"}))
+    if isinstance(module, nn.Dropout):
+        if not 0 <= module.p < 1:
+            raise InputError(f"{where} p={module.p}: a dropout rate in [0, 1) is mirrored")
+        return Dropout(float(module.p))
+    name = ACTIVATION_NAMES[type(module)]
+    defaults = {nn.Softplus: {"beta": 1.0, "threshold": 20.0}, nn.ELU: {"alpha": 1.0}, nn.CELU: {"alpha": 1.0},
+                nn.Hardtanh: {"min_val": -1.0, "max_val": 1.0}}.get(type(module), {})
+    changed = {k: getattr(module, k) for k, v in defaults.items() if getattr(module, k) != v}
+    if changed:
+        raise InputError(f"{where}({', '.join(f'{k}={v}' for k, v in changed.items())}): only the defaults "
+                         f"({', '.join(f'{k}={v}' for k, v in defaults.items())}) are mirrored")
+    if isinstance(module, nn.Softmax) and module.dim not in (1, -1):
+        raise InputError(f"{where} Softmax(dim={module.dim}): softmax over the units is dim=1")
+    if isinstance(module, nn.GELU) and module.approximate == "tanh":
+        name = "gelu_tanh"
+    if name == "linear":
+        return None
+    return Activation(name, float(module.negative_slope) if isinstance(module, nn.LeakyReLU) else None)
+
+
+def shared_parameters(model):
+    """One line for a parameter that two modules share (lin2.weight = lin1.weight), or None."""
+    owner = {}
+    for name, p in model.named_parameters(remove_duplicate=False):
+        if id(p) in owner:
+            return (f"{name} is {owner[id(p)]} (shared weights: one parameter in two layers): each layer's own "
+                    f"parameters are mirrored")
+        owner[id(p)] = name
+    return None
+
+
 def read_layers(model, loss, door=None):
-    """-> (linears [(path, Linear)], followers [activation module or None per Linear], activations [names])"""
+    """-> (network (compare/engine/layers.py Network), traced [(path, module, its index in the list
+    or None for an Identity)]) in the order the modules run. `model` is probed through a copy."""
     if not isinstance(model, nn.Module):
         raise InputError(f"torch_module needs an nn.Module, got {type(model).__name__}")
-    for path, module in model.named_modules():
-        if not list(module.children()) and not isinstance(module, (nn.Linear, *ACTIVATION_NAMES)):
-            raise InputError(f"{path or 'the model'} ({type(module).__name__}) cannot be mirrored: the adapter takes "
-                             f"nn.Linear and the activations {', '.join(c.__name__ for c in ACTIVATION_NAMES)}")
     if not any(isinstance(m, nn.Linear) for m in model.modules()):
+        odd = next(((p, m) for p, m in model.named_modules() if not list(m.children()) and not mirrored(m)), None)
+        if odd:
+            raise InputError(f"{odd[0] or 'the model'} ({type(odd[1]).__name__}) cannot be mirrored: {KINDS_WORDS}")
         raise InputError("the model has no nn.Linear layer")
-    linears, followers, activations = [], [], []
-    for path, module in probe(model, next(m for m in model.modules() if isinstance(m, nn.Linear)).in_features, door):
-        if isinstance(module, nn.Linear):
-            if module.bias is None:
-                raise InputError(f"{path} (Linear) has no bias: the harness compares b, give it bias=True")
-            if linears and module.in_features != linears[-1][1].out_features:
-                raise InputError(f"{path} takes {module.in_features} features, the layer before gives "
-                                 f"{linears[-1][1].out_features}")
-            linears.append((path, module))
-            followers.append(None)
-            activations.append("linear")
-            continue
-        name = ACTIVATION_NAMES.get(type(module))
-        if name is None:
-            raise InputError(f"{path} ({type(module).__name__}) cannot be mirrored: the adapter takes nn.Linear and "
-                             f"the activations {', '.join(c.__name__ for c in ACTIVATION_NAMES)}")
-        if not linears:
-            raise InputError(f"{path} ({type(module).__name__}) comes before the first nn.Linear")
-        if isinstance(module, nn.Softplus) and (module.beta != 1 or module.threshold != 20):
-            raise InputError(f"{path} Softplus(beta={module.beta}, threshold={module.threshold}): only the "
-                             f"defaults (beta=1, threshold=20) are mirrored")
-        if isinstance(module, nn.Softmax) and module.dim not in (1, -1):
-            raise InputError(f"{path} Softmax(dim={module.dim}): softmax over the units is dim=1")
-        if name == "linear":
-            continue
-        if followers[-1] is not None:
-            raise InputError(f"{path} ({type(module).__name__}) is a second activation after {linears[-1][0]}: one "
-                             f"activation per Linear is mirrored")
-        followers[-1], activations[-1] = module, name
+    problem = shared_parameters(model)
+    if problem:
+        raise InputError(problem)
+    with (door or Boundary()).calling(f"a copy of {type(model).__name__}"):
+        twin = copy.deepcopy(model)
+    paths = {id(m): p for p, m in twin.named_modules()}
+    mine = {p: m for p, m in model.named_modules()}
+    read, traced, width = [], [], None
+    n_in = input_width(twin, door)
+    for path, module in probe(twin, n_in, door):
+        if width is None and isinstance(module, nn.Linear):
+            width = module.in_features
+        layer = as_layer(path, module, width if width is not None else n_in)
+        if width is None and layer is not None:
+            raise InputError(f"{path} ({type(module).__name__}) runs before the first nn.Linear: a network "
+                             f"starts with a Linear layer")
+        traced.append((path, mine.get(paths[id(module)], module), None if layer is None else len(read)))
+        if layer is not None:
+            read.append((f"{path} ({type(module).__name__})", layer))
+            width = layer.width(width)
     fused = FUSED.get(type(loss))
     if fused:
-        if activations[-1] != "linear":
-            raise InputError(f"{linears[-1][0]} is followed by {type(followers[-1]).__name__}, but "
-                             f"{type(loss).__name__} applies {fused} itself (it takes logits): the output would "
-                             f"go through {fused} twice; end the model with the Linear layer")
-        activations[-1] = fused
-    return linears, followers, activations
+        if not isinstance(read[-1][1], Dense):
+            raise InputError(f"{read[-1][0]} comes after the last Linear, but {type(loss).__name__} applies {fused} "
+                             f"itself (it takes logits): the output would go through {fused} twice; end the model "
+                             f"with the Linear layer")
+        read.append((f"{type(loss).__name__} ({fused})", Activation(fused)))
+    return read_network(n_in, read), traced
 
 
 def read_loss(loss):
@@ -224,13 +355,7 @@ class TorchModule(UserImplementation):
         self.model, self.optimizer, self.loss = model, optimizer, loss
         self.name, self.origin = name, origin
         self.loss_fields = read_loss(loss)
-        linears, _, self.activations = read_layers(model, loss)
-        self.sizes = [linears[0][1].in_features] + [m.out_features for _, m in linears]
-        self.settings = read_optimizer(optimizer)
-        frozen = [name for name, p in model.named_parameters() if not p.requires_grad]
-        if frozen:
-            raise InputError(f"{frozen[0]} is frozen (requires_grad=False): every parameter of the Linear layers is "
-                             f"trained and compared: not mirrored")
+        self.layers, traced = read_layers(model, loss)
         problem = unmirrored(optimizer)
         if problem:
             raise InputError(problem)
@@ -239,23 +364,43 @@ class TorchModule(UserImplementation):
             theirs = [p for g in optimizer.param_groups for p in g["params"]]
             if {id(p) for p in theirs} != ours:
                 raise InputError("the optimizer was not built on model.parameters() (its parameters are not the model's)")
-        self.vocabulary = {f"{kind}{l}": f"{path}.{'weight' if kind == 'W' else 'bias'}"
-                           for l, (path, _) in enumerate(linears, start=1) for kind in ("W", "b")}
+        self.settings = {**read_optimizer(optimizer), "sizes": [self.layers.n_in], "layers": self.layers}
+        where = [path for path, _, index in traced if index is not None]
+        shown = [f"{path} ({type(module).__name__})" for path, module, index in traced if index is not None]
+        self.vocabulary = block_names(self.layers, where, WORDS, shown)
+        self.notes = batch_norm_notes(self.layers, [f"{w}.running_var" for w in where],
+                                      "is torch's running variance of the UNBIASED batch variance (x m/(m-1))")
+
+    @property
+    def sizes(self):
+        """[n_in, units of each Dense]: the widths of the layer list read."""
+        return self.layers.sizes
 
     def network(self):
-        return {"sizes": list(self.sizes), "activations": list(self.activations), **self.loss_fields, **self.settings}
+        return {**self.loss_fields, **self.settings}
 
     def build(self, spec, params, convention):
         return TorchRun(self, spec, params)
+
+
+def overwritten(traced, position):
+    """Whether the output of traced[position] is overwritten in place by what runs next (ReLU(inplace=
+    True), possibly after an Identity or Flatten that hands the same tensor on): then it is recorded
+    and a copy is handed on."""
+    for _, module, index in traced[position + 1:]:
+        if getattr(module, "inplace", False) and not isinstance(module, nn.Dropout):
+            return True
+        if index is not None:
+            return False
+    return False
 
 
 class TorchRun:
     """One run of a copy of the user's objects. step(X, Y) -> record in the scratch layout."""
 
     def __init__(self, user, spec, params):
-        if list(spec.sizes) != user.sizes or list(spec.activations) != user.activations:
-            raise InputError(f"{user.name} is {user.sizes} {user.activations}, the spec asks for "
-                             f"{list(spec.sizes)} {list(spec.activations)}")
+        if spec.network.layers != user.layers.layers:
+            raise InputError(f"{user.label} is {user.layers.describe()}, the spec asks for {spec.network.describe()}")
         self.spec, self.dtype = spec, getattr(torch, spec.dtype)
         self.door = user.door(spec.seed)          # every call into the user's module goes through it
         with self.door.calling(f"a copy of {type(user.model).__name__}"):
@@ -265,41 +410,77 @@ class TorchRun:
             raise InputError(f"{user.name}'s loss is {user.loss_fields}, the spec asks for {spec.loss} ({spec.reduction})")
         with torch.no_grad():
             for tensor in [*self.model.parameters(), *self.model.buffers()]:
-                tensor.data = tensor.data.to(self.dtype)           # in place: the optimizer's references stay valid
+                if tensor.is_floating_point():
+                    tensor.data = tensor.data.to(self.dtype)   # in place: the optimizer's references stay valid
         self.model.train()
-        linears, followers, _ = read_layers(self.model, self.loss_fn, self.door)
-        self.linears = [m for _, m in linears]
-        with torch.no_grad():
-            for layer, (weight, bias) in zip(self.linears, convert.to_torch(params)):
-                layer.weight.copy_(torch.from_numpy(weight))
-                layer.bias.copy_(torch.from_numpy(bias))
-        self.params = {}
-        for l, layer in enumerate(self.linears, start=1):
-            self.params[f"W{l}"], self.params[f"b{l}"] = layer.weight, layer.bias
+        network, traced = read_layers(self.model, self.loss_fn, self.door)
+        placed = network.placed
+        self.params, self.stats, self.cache, self.masks, self.dropouts = {}, {}, {}, {}, {}
+        self.uses, self.calls = {}, {}        # module -> [(placed, keep_own)] in call order; calls this forward
+        for position, (path, module, index) in enumerate(traced):
+            if index is None:
+                continue
+            p = placed[index]
+            self.adopt(p, module, params)
+            if module not in self.uses:       # an activation or dropout module may run in several blocks
+                self.uses[module] = []
+                module.register_forward_hook(self.hook)
+            self.uses[module].append((p, overwritten(traced, position)))
         if self.optimizer is None:
-            self.optimizer = make_optimizer(spec.optimizer, spec.hyper("torch"), list(self.params.values()))
+            trained = [t for name, t in self.params.items() if t.requires_grad]
+            self.optimizer = make_optimizer(spec.optimizer, spec.hyper("torch"), trained)
         self.optimizer.state.clear()                                   # a fresh start, as every other runner's
         self.fused = FUSED.get(type(self.loss_fn))
-        self.cache = {}
-        for l, (layer, after) in enumerate(zip(self.linears, followers), start=1):
-            inplace = bool(getattr(after, "inplace", False))
-            layer.register_forward_hook(self.z_hook(l, inplace))
-            if after is not None:
-                after.register_forward_hook(self.a_hook(l))
+        self.L = spec.n_layers
 
-    def z_hook(self, l, inplace):
-        def hook(module, inputs, output):
-            if output.requires_grad:
-                output.retain_grad()
-            self.cache[f"Z{l}"] = self.cache[f"A{l}"] = output
-            if inplace:                      # an in-place activation next would overwrite Z: it gets a copy
-                return output.clone()
-        return hook
+    def adopt(self, p, module, params):
+        """Give one of the copy's layers the run's initial values, and note its parameters."""
+        with torch.no_grad():
+            if isinstance(p.layer, Dense):
+                W, b = dense_params(params, p.block)
+                module.weight.copy_(torch.from_numpy(np.ascontiguousarray(W)))
+                self.params[p.name("W")] = module.weight
+                if module.bias is not None:
+                    module.bias.copy_(torch.from_numpy(np.asarray(b).reshape(-1)))
+                    self.params[p.name("b")] = module.bias
+            elif isinstance(p.layer, (BatchNorm, LayerNorm)):
+                gamma, beta = initial_norm(params, p)
+                module.weight.copy_(torch.from_numpy(gamma))
+                module.bias.copy_(torch.from_numpy(beta))
+                self.params[p.name("gamma")], self.params[p.name("beta")] = module.weight, module.bias
+                if isinstance(module, nn.BatchNorm1d):
+                    module.reset_running_stats()                         # mean 0, variance 1, no batch counted
+                    self.stats[p.name("mean")], self.stats[p.name("var")] = module.running_mean, module.running_var
+            elif isinstance(p.layer, Dropout) and p.layer.rate:
+                module.inplace = False                                   # the hook reads its input as it came
+                self.dropouts[p.block] = SharedMaskDropout(p.layer.rate)
 
-    def a_hook(self, l):
-        def hook(module, inputs, output):
-            self.cache[f"A{l}"] = output
-        return hook
+    def hook(self, module, inputs, output):
+        """A forward hook that records a layer's output as Z_l, N_l or A_l (the block's latest output
+        is its A_l); a Dropout's output is replaced by the harness's mask with torch's scaling. A
+        module run in several blocks (one ReLU used after each Linear) is each of its uses in turn."""
+        count = self.calls.get(module, 0)
+        self.calls[module] = count + 1
+        p, keep_own = self.uses[module][count % len(self.uses[module])]
+        dropout = self.dropouts.get(p.block) if isinstance(p.layer, Dropout) else None
+        if dropout is not None and module.training:
+            if p.block not in self.masks:                 # never the user's doing: the harness's own bug
+                raise RuntimeError(f"the harness handed no dropout mask for block {p.block} (set_masks)")
+            output = dropout(inputs[0], self.masks[p.block])
+        role = p.layer.role
+        if role in ("Z", "N") and output.requires_grad:
+            output.retain_grad()
+        if role in ("Z", "N"):
+            self.cache[p.name(role)] = output
+        self.cache[p.name("A")] = output
+        if keep_own:                          # an in-place activation next would overwrite it: it gets a copy
+            return output.clone()
+        return output if dropout is not None and module.training else None
+
+    def set_masks(self, masks):
+        """This step's dropout masks {l: (n_l, m)} in the scratch layout -> (m, n_l) tensors."""
+        self.masks = {l: torch.from_numpy(np.ascontiguousarray(convert.batch_to_rows(mask))).to(self.dtype)
+                      for l, mask in masks.items()}
 
     def output(self, out):
         """A_L from the model's output: softmax / sigmoid of the logits for a fused loss (record only)."""
@@ -315,8 +496,7 @@ class TorchRun:
         return torch.from_numpy(np.ascontiguousarray(Y)).to(self.dtype)
 
     def step(self, X, Y):
-        L = len(self.linears)
-        self.cache = {}
+        self.cache, self.calls = {}, {}
         self.optimizer.zero_grad()
         with self.door.calling(f"{type(self.model).__name__}.forward"):
             out = self.model(torch.from_numpy(np.ascontiguousarray(X)).to(self.dtype))
@@ -328,21 +508,29 @@ class TorchRun:
             loss.backward()
             self.optimizer.step()
         record = {name: t.detach().numpy() for name, t in self.cache.items()}
-        record[f"A{L}"] = self.output(out).detach().numpy()
+        record[f"A{self.L}"] = self.output(out).detach().numpy()
         record["loss"] = loss.detach().numpy()
-        for l in range(1, L + 1):
-            record[f"dZ{l}"] = self.cache[f"Z{l}"].grad.numpy()
+        for name, t in self.cache.items():
+            if name[0] in "ZN" and t.grad is not None:
+                record[f"d{name}"] = t.grad.numpy()
         for name, p in self.params.items():
-            record[f"d{name}"] = p.grad.numpy().copy()
+            if p.grad is not None:
+                record[f"d{name}"] = p.grad.numpy().copy()
             record[name] = p.detach().numpy().copy()
             for key, value in self.optimizer.state.get(p, {}).items():
                 if key in STATE_NAMES and value is not None:
                     record[f"{name}.{STATE_NAMES[key]}"] = value.detach().numpy().copy()
+        record.update({name: t.detach().numpy().copy() for name, t in self.stats.items()})
         return convert.record_to_scratch("torch", record, self.spec.sizes, X.shape[0])
 
     def predict(self, X):
-        with torch.no_grad(), self.door.calling(f"{type(self.model).__name__}.forward"):
-            out = self.model(torch.from_numpy(np.ascontiguousarray(X)).to(self.dtype))
+        self.calls = {}
+        self.model.eval()                                              # running statistics, no dropout
+        try:
+            with torch.no_grad(), self.door.calling(f"{type(self.model).__name__}.forward"):
+                out = self.model(torch.from_numpy(np.ascontiguousarray(X)).to(self.dtype))
+        finally:
+            self.model.train()
         return convert.rows_to_batch(self.output(out).numpy())
 
 

@@ -212,6 +212,8 @@ def settings_differences(spec_a, convention_a, spec_b, convention_b):
         if hyper_a.get(name) != hyper_b.get(name):
             out[f"setting-{name}"] = f"{name}: {hyper_a.get(name)} ({convention_a}) vs {hyper_b.get(name)} ({convention_b})"
     out.update(loss_settings_differences(spec_a, convention_a, spec_b, convention_b))
+    from .diagnose import layer_differences                  # each layer's settings, as written (issue 19)
+    out.update(layer_differences(spec_a.network, convention_a, spec_b.network, convention_b))
     if is_convention(convention_a) and is_convention(convention_b) and spec_a.optimizer == spec_b.optimizer:
         pair = ConventionPair(a, b)
         rules = {**differences(spec_a, pair), **differences(spec_b, pair)}   # b's own rules too (float32 casts)

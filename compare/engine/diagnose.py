@@ -5,6 +5,9 @@ differs, both implementations' values of it, and the step before, and names the 
 
     a shape that lost an axis      db summed over units and examples to a scalar: () vs (n, 1)
     a transpose                    (in, out) vs (out, in)
+    layer settings of two ports    a user's torch model and their Keras model whose norm or dropout
+                                   settings differ in meaning (`layer_differences`: momentum, eps,
+                                   rate, each as written, with the rule that relates them)
     a constant factor              m (the batch mean taken twice or not at all), 2 (the 1/2 of
                                    squared error), n_L (mean over units and examples vs examples)
     a sign flip                    on an update: the step is added (gradient ascent)
@@ -17,6 +20,8 @@ differs, both implementations' values of it, and the step before, and names the 
 Left out: patterns that need more than two steps of history.
 """
 import numpy as np
+
+from scratch.conventions import as_convention
 
 from . import names
 
@@ -105,6 +110,12 @@ def explain(divergence, records, previous, pair, spec, m, initial=None):
         return shape_words(name, a.shape, b.shape, ours, theirs)
     if name == "lr":
         return lr_words(divergence["step"], float(a), float(b), previous, ours, theirs)
+    words = layer_words(name, pair, records, ours, theirs)     # a block whose layer settings differ
+    if words:
+        c = factor(a, b) if np.any(b) else None
+        if c is not None and abs(c - 1) > 1e-6:
+            words.append(f"{ours}'s {name} is {c:.6g} x {theirs}'s")
+        return "; ".join(words)
     L, n_out = spec.n_layers, spec.sizes[-1]
     parsed = names.parse(name)
     kind = "state" if parsed.state else parsed.kind
@@ -317,3 +328,115 @@ def unseen_words(kind, layer, unseen, spec):
     }[kind]()
     name = "the loss" if kind == "loss" else f"{kind}{layer}"
     return [f"{unseen}: {name} differs, and the difference may be in {where}"]
+
+
+# --- two ports of one network (a user's torch model and their Keras model): layer settings ----
+# Each setting is read in the words it was written in (compare/engine/layers.py `written_in`), so a
+# message prints what the user wrote (Keras momentum=0.1, not 0.9 nor 0.09999999999999998), and
+# compared in one meaning. SHOWS_IN: the first tensor of the block a setting changes.
+
+SHOWS_IN = {"eps": "N", "momentum": "mean", "rate": "A", "slope": "A", "name": "A"}
+KIND_WORDS = {"batch_norm": "batch norm", "layer_norm": "layer norm", "dropout": "dropout", "activation": "activation",
+              "dense": "Dense"}
+ROLE_WORDS = {"Z": "the Dense output", "N": "the normalized output", "A": "the output", "mean": "the running mean",
+              "var": "the running variance"}
+
+
+def written(value):
+    """A setting as the user wrote it: 0.1, 1e-05 (repr of the float given, never a derived one)."""
+    return repr(float(value)) if isinstance(value, float) else repr(value)
+
+
+def derived(value):
+    """A number the tool works out (1 - 0.1), printed short: 0.9, not 0.9."""
+    return f"{float(value):.6g}"
+
+
+def norm_setting(layer, convention, name):
+    """(the value as written or None, the convention it is written in, its value in torch's meaning)."""
+    value = getattr(layer, name)
+    written_in = layer.written_in or convention
+    effective = layer.settings(convention)[name]               # `convention`'s meaning, defaults resolved
+    if name == "momentum" and convention != "torch":
+        effective = 1.0 - effective
+    return value, written_in, effective
+
+
+def momentum_words(a, b):
+    """Why two batch norm momenta differ in meaning: a, b = (written, written_in, torch meaning)."""
+    (va, ca, ea), (vb, cb, eb) = a, b
+    shown = [f"{written(v) if v is not None else derived(e if c == 'torch' else 1 - e) + ' (default)'} ({c})"
+             for v, c, e in (a, b)]
+    line = f"momentum {shown[0]} vs {shown[1]}"
+    if {ca, cb} == {"torch", "keras"}:
+        t, k = (a, b) if ca == "torch" else (b, a)
+        t_value = t[0] if t[0] is not None else t[2]
+        k_value = k[0] if k[0] is not None else 1 - k[2]
+        return (f"{line}: torch momentum {derived(t_value)} weights the new batch; Keras momentum "
+                f"{derived(k_value)} weights the old one: Keras's {derived(1 - t_value)} is torch's "
+                f"{derived(t_value)}")
+    return f"{line} (both in {ca}'s meaning)"
+
+
+def eps_words(a, b):
+    (va, ca, ea), (vb, cb, eb) = a, b
+    defaults = " (torch's default is 1e-5, Keras's 1e-3)" if ca != cb else ""
+    return f"eps {derived(ea)} ({ca}) vs {derived(eb)} ({cb}){defaults}"
+
+
+def layer_differences(network_a, convention_a, network_b, convention_b):
+    """{'setting-block<l>-<kind>-<setting>': one line} for every layer setting two implementations'
+    layer lists hold differently in meaning (their specs' networks, each run in its convention:
+    'torch' or 'keras'; another convention reads as torch's). The line names the layer (its kind and
+    block), both settings as written, and the rule that relates them."""
+    ca = as_convention(convention_a, default="torch").name      # a Convention or its name; 'own' reads as torch
+    cb = as_convention(convention_b, default="torch").name
+    placed_a, placed_b = network_a.placed, network_b.placed
+    kinds = [type(p.layer) for p in placed_a] == [type(p.layer) for p in placed_b]
+    if not kinds or network_a.n_in != network_b.n_in:
+        return {"setting-layers": f"the layer lists differ: {network_a.describe()} vs {network_b.describe()}"}
+    out = {}
+    for pa, pb in zip(placed_a, placed_b):
+        la, lb, kind = pa.layer, pb.layer, pa.layer.kind
+        where = f"the {KIND_WORDS.get(kind, kind)} after Dense {pa.block}"
+        key = f"setting-block{pa.block}-{kind}-"
+        for name in ("momentum", "eps"):
+            if not hasattr(la, name) or name not in la.settings(ca):
+                continue
+            a, b = norm_setting(la, ca, name), norm_setting(lb, cb, name)
+            if abs(a[2] - b[2]) > 1e-12 * max(abs(a[2]), abs(b[2]), 1e-300):
+                words = momentum_words(a, b) if name == "momentum" else eps_words(a, b)
+                out[key + name] = f"{where}: {words}"
+        if kind == "dropout" and la.rate != lb.rate:
+            out[key + "rate"] = (f"{where}: rate {written(la.rate)} ({ca}) vs {written(lb.rate)} ({cb}): torch's "
+                                 f"Dropout(p) and Keras's Dropout(rate) both take the rate DROPPED, not the keep "
+                                 f"probability: Keras's Dropout({written(la.rate)}) is torch's Dropout({written(la.rate)})"
+                                 + (f" (with one mask, the kept units are scaled by 1/(1 - rate): "
+                                    f"{derived(1 / (1 - la.rate))} vs {derived(1 / (1 - lb.rate))})"
+                                    if max(la.rate, lb.rate) < 1 else ""))
+        if kind == "activation" and (la.name, la.slope) != (lb.name, lb.slope):
+            out[key + "name"] = f"{where}: {la.describe()} ({ca}) vs {lb.describe()} ({cb})"
+        if kind == "dense" and (la.units, la.bias, la.frozen) != (lb.units, lb.bias, lb.frozen):
+            out[key + "frozen"] = (f"{where.replace('the Dense after Dense', 'Dense')}: {la.describe()} frozen "
+                                   f"{sorted(la.frozen) or 'none'} ({ca}) vs {lb.describe()} frozen "
+                                   f"{sorted(lb.frozen) or 'none'} ({cb})")
+    return out
+
+
+def layer_words(name, pair, records, ours, theirs):
+    """The words for a divergence in a block whose layer settings differ between the pair's two sides
+    (their 'setting-block<l>-...' reasons): which tensor it is, what agrees before it, and which
+    setting shows in which tensor. [] when no setting of that block differs."""
+    parsed = names.parse(name)
+    if parsed.layer is None or not parsed.is_forward:
+        return []
+    prefix = f"setting-block{parsed.layer}-"
+    found = {key[len(prefix):].rsplit("-", 1)[-1]: key for key in pair.reasons if key.startswith(prefix)}
+    if not found:
+        return []
+    shows = ", ".join(f"{setting} in {SHOWS_IN.get(setting, 'A')}{parsed.layer}" for setting in found)
+    before = [n for n in (f"Z{parsed.layer}", f"N{parsed.layer}") if n != name and n in records[ours]
+              and n in records[theirs] and names.parse(n).order(1) < parsed.order(1)]
+    agrees = f"{', '.join(before)} {'agrees' if len(before) == 1 else 'agree'}, " if before else ""
+    return [f"{name} ({ROLE_WORDS.get(parsed.kind, parsed.kind)} of block {parsed.layer}) differs: {agrees}"
+            f"the settings of this block differ, each named below ({shows})"]
