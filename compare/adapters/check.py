@@ -5,10 +5,14 @@
 
 `mine` is a UserImplementation (compare.functions, compare.network_class, compare.torch_module,
 compare.keras_model), or a list of them (a torch model and its Keras port: each is checked
-against the references and against the other). The network comes from `spec`, else from a
-recipe (`recipe='mnist-deep'`), else from what the adapter reads in the user's code; the data
-from `data`, else the recipe's, else random data suited to the loss. One set of initial weights
-(the spec's, or the user's own with weights='mine') is copied into every implementation.
+against the references and against the other). The network is `spec`'s, else the one the file
+declares or the adapter reads in the user's code, else the recipe's; a recipe brings its data and
+the training settings the file does not declare, never a network other than the file's (one
+line). The data: `data` (a compare.Data, or a recipe's name: its data alone, data='mnist'), else
+the recipe's, else random data with enough examples for the batch and the steps
+(compare/engine/data.py). A loss given nowhere is the one the output layer means (default_loss).
+The rules are written out in docs/data-and-defaults.md. One set of initial weights (the spec's,
+or the user's own with weights='mine') is copied into every implementation.
 
 Left out: printing (compare/cli/check.py).
 """

@@ -83,8 +83,11 @@ def main(argv):
     if args.full_batch and args.batch_size:
         raise InputError("--full-batch and --batch-size contradict each other: give one")
     recipe = recipes.get(args.recipe) if args.recipe else None
-    if args.data is not None:
-        recipes.get(args.data)                      # an unknown name: one line before the file is imported
+    if args.data is not None:                       # an unknown name: one line before the file is imported
+        try:
+            recipes.get(args.data)
+        except InputError as error:
+            raise InputError(f"--data: {error}") from None
 
     check_targets({"json": None if args.json == "-" else args.json, "plot": args.plot, "html": args.html})
     if args.plot:                                   # optional pieces: checked before any training
@@ -178,8 +181,8 @@ def data_line(data, args):
     came from, or the random data made for it (compare/engine/data.py)."""
     info = data.info or {}
     if info.get("source") == "random":
-        return (f"data: {info['examples']:,} random examples (seed {info['seed']}): {info['inputs']} inputs, "
-                f"{info['targets']}; --data RECIPE trains on a recipe's (python -m compare list)")
+        return (f"data: {info['examples']:,} random examples (seed {info['seed']}): inputs {info['inputs']}, "
+                f"targets {info['targets']}; --data RECIPE for a recipe's")
     name = args.data or args.recipe
     sizes = f"{len(data.X):,} training examples" + (f", {len(data.X_test):,} test" if data.X_test is not None else "")
     where = f", from {info['source']}" if info.get("source") else ""
