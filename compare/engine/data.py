@@ -65,6 +65,6 @@ def random_data(spec, n=None, seed=0):
         targets = "0/1 labels"
     else:
         Y = rng.standard_normal((n, spec.sizes[-1]))
-        targets = "N(0, 1) reals"
+        targets = "N(0, 1)"
     info = {"source": "random", "examples": int(n), "seed": int(seed), "inputs": "N(0, 1)", "targets": targets}
     return Data(X=X, Y=Y, X_eval=X[:EVAL_EXAMPLES], info=info)
