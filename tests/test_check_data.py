@@ -255,7 +255,8 @@ def test_a_torch_model_ending_in_softmax_without_a_loss_gets_cross_entropy(tmp_p
     (["bugs", "--js", "x.json"], "--js x.json"),
     (["kinks", "--js", "x.json"], "--js x.json"),
 ])
-def test_no_option_is_read_from_a_prefix(argv, unrecognized, capsys):
+def test_no_option_is_read_from_a_prefix(argv, unrecognized, capsys, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)                     # were a prefix read, nothing is written in the checkout
     code, out, err = cli(argv, capsys)
     assert (code, out, err) == (2, "", f"error: unrecognized arguments: {unrecognized}\n")
 

@@ -135,13 +135,14 @@ def same_network(item, recipe, given):
     layers (kinds, widths, activations, dropout rates; the file's normalization settings are its
     own), else InputError naming both."""
     declared = {k: v for k, v in item.network().items() if k in NETWORK_FIELDS}
-    if not declares_network(declared):
+    if not declared:
         return
     options = {k: v for k, v in given.items() if k in NETWORK_FIELDS}
-    theirs = {k: getattr(recipe.spec, k) for k in NETWORK_FIELDS}
+    theirs = {k: v for k in NETWORK_FIELDS if (v := getattr(recipe.spec, k)) is not None}
+    mine = declared if declares_network(declared) else {**theirs, **declared}    # a part declared: the rest is the recipe's
     try:
-        mine_net = Spec(**{**declared, **options}).network
-        theirs_net = Spec(**{**{k: v for k, v in theirs.items() if v is not None}, **options}).network
+        mine_net = Spec(**{**mine, **options}).network
+        theirs_net = Spec(**{**theirs, **options}).network
     except (InputError, TypeError, ValueError):
         return                                               # the spec's own validation names what is wrong
     if layer_keys(mine_net) == layer_keys(theirs_net):
