@@ -1,9 +1,11 @@
 # A network class in the style of Michael Nielsen's network.py: sigmoid neurons, the quadratic cost
 # C = 1/(2n) sum ||y - a||^2, backprop for one example at a time, mini-batch gradient descent.
 # (Written here from the book's equations BP1-BP4.) The network is read from the instance below;
-# the mini-batches of 4 and eta come from the declaration; 8 random examples, 20 steps:
+# the mini-batches of 4 and eta come from the declaration; 80 random examples (a fresh batch every
+# step), 20 steps; or MNIST's 60,000 images, the network and the settings staying these:
 #
 #   python -m compare check examples/nielsen_network.py
+#   python -m compare check examples/nielsen_network.py --data mnist
 #
 # Verdict: PASS (exit 0), worst relative error ~1e-15 <= 1e-9 against torch and Keras in float64.
 # The adapter mirrors the quadratic cost as mse (mean) exactly: compared gradients are 2/n_L times

@@ -2,6 +2,7 @@
 # multiplied by eta instead of eta / len(mini_batch), so every step is m = 4 times too long.
 #
 #   python -m compare check examples/nielsen_network_bug.py
+#   python -m compare check examples/nielsen_network_bug.py --data mnist
 #
 # Verdict: MISMATCH (exit 1) at step 1, layer 1, W1 (every gradient agrees): "the update of W1: a
 # factor of m = 4, the batch size ... (the mean over the batch is not taken ...)".

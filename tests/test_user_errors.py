@@ -195,8 +195,13 @@ def test_weights_mine_init_failures(case, code, _, row, snippet, tmp_path, capsy
 
 
 def test_network_smaller_than_the_recipes(tmp_path, capsys):
-    """A 2-4-1 init run with --recipe xor (2-3-1) and --weights mine: the shapes are named, exit 1."""
+    """A 2-4-1 init run with --recipe xor (2-3-1) and --weights mine, the file declaring no network
+    (a declared one that differs from the recipe's is exit 2: tests/test_check_data.py): the shapes
+    are named, exit 1."""
     path, text = user_file(tmp_path)
+    text = text.replace(",\n                         network=dict(sizes=[2, 4, 1], activations=[\"tanh\", \"sigmoid\"], "
+                        "loss=\"binary_crossentropy\"))", ")")
+    Path(path).write_text(text)
     status, out, err = run_cli(["check", path, *RUN, "--recipe", "xor", "--weights", "mine"], capsys)
     assert status == 1 and err == ""
     assert error_rows(out)["exception"] == (f"ValueError: your init_params gave W1 of shape (4, 2); the network 2-3-1 "

@@ -5,10 +5,14 @@
 
 `mine` is a UserImplementation (compare.functions, compare.network_class, compare.torch_module,
 compare.keras_model), or a list of them (a torch model and its Keras port: each is checked
-against the references and against the other). The network comes from `spec`, else from a
-recipe (`recipe='mnist-deep'`), else from what the adapter reads in the user's code; the data
-from `data`, else the recipe's, else random data suited to the loss. One set of initial weights
-(the spec's, or the user's own with weights='mine') is copied into every implementation.
+against the references and against the other). The network is `spec`'s, else the one the file
+declares or the adapter reads in the user's code, else the recipe's; a recipe brings its data and
+the training settings the file does not declare, never a network other than the file's (one
+line). The data: `data` (a compare.Data, or a recipe's name: its data alone, data='mnist'), else
+the recipe's, else random data with enough examples for the batch and the steps
+(compare/engine/data.py). A loss given nowhere is the one the output layer means (default_loss).
+The rules are written out in docs/data-and-defaults.md. One set of initial weights (the spec's,
+or the user's own with weights='mine') is copied into every implementation.
 
 Left out: printing (compare/cli/check.py).
 """
@@ -25,6 +29,7 @@ import numpy as np
 from ..engine import caller_state, registry
 from ..engine.errors import InputError
 from ..engine import run as engine_run
+from ..engine.data import random_data
 from ..engine.run import check_spec, raise_unless_passed, run_lockstep
 from ..engine.spec import Spec
 from .base import UserImplementation
@@ -68,29 +73,138 @@ def resolve_against(against):
     return [registry.require(name) for name in against]
 
 
+NETWORK_FIELDS = ("sizes", "activations", "dropout", "norm", "norm_momentum", "norm_eps", "slope", "layers")
+
+
 def resolve_spec(items, spec, recipe, steps, overrides):
-    """The spec of the check: given, or the recipe's, or read from the user's code; overrides
-    (Spec fields, None = not given) applied; `steps` fixes the length."""
-    if spec is None and recipe is not None:
-        spec = recipe.spec
+    """The spec of the check (docs/data-and-defaults.md). A spec given is the spec. Otherwise each
+    field comes from the first of: the options (`overrides`: the CLI's flags, the API's
+    overrides=; None = not given); what the file declares (its network=dict(...) and what the
+    adapter reads in its code: the network, the loss and the optimizer the code fixes); the
+    recipe's training settings (never its network: a declared network that differs from the
+    recipe's is an InputError naming both); the defaults (DEFAULT_STEPS steps, one batch of all
+    the examples, the loss the output layer calls for: default_loss). `steps` fixes the length."""
+    given = {k: v for k, v in (overrides or {}).items() if v is not None}
+    full_batch = given.pop("full_batch", False)
     if spec is None:
-        given = {k: v for k, v in (overrides or {}).items() if v is not None and k != "full_batch"}
-        fields = {**items[0].network(), **given}
-        if not fields.get("layers") and (not fields.get("sizes") or not fields.get("activations")):
-            at = f"{items[0].origin}: " if items[0].origin else ""        # the declaration's file and line
-            raise InputError(f"{at}the network of {items[0].label} cannot be read from its code: give a spec "
-                             f"(compare.Spec), a recipe (--recipe), or --sizes and --activations")
-        spec = Spec(**{"epochs": None, "steps": DEFAULT_STEPS, "batch_size": None, **fields})
+        spec = declared_spec(items, recipe, given)
     spec = check_spec(spec)
-    changes = {k: v for k, v in (overrides or {}).items() if v is not None}
-    full_batch = changes.pop("full_batch", False)
     if steps is not None:
-        changes.update(steps=steps, epochs=None)
-    if changes:
-        spec = spec.replace(**changes)
+        given.update(steps=steps, epochs=None)
+    if given:
+        spec = spec.replace(**given)
+    if "epochs" in given and "steps" not in given:          # --epochs N: the run is counted in epochs
+        spec = dataclasses.replace(spec, steps=None).validate()
     if full_batch:
         spec = dataclasses.replace(spec, batch_size=None).validate()
     return spec
+
+
+def declared_spec(items, recipe, given):
+    """resolve_spec's spec when none is given: the file's network and settings, the recipe's
+    training settings where the file declares none, the options' network fields."""
+    declared = items[0].network()
+    if recipe is None:
+        fields = {**declared, **given}
+        if not fields.get("layers") and not (fields.get("sizes") and fields.get("activations")):
+            at = f"{items[0].origin}: " if items[0].origin else ""        # the declaration's file and line
+            raise InputError(f"{at}the network of {items[0].label} cannot be read from its code: give a spec "
+                             f"(compare.Spec), a recipe (--recipe), or --sizes and --activations")
+        fields = {"epochs": None, "steps": DEFAULT_STEPS, "batch_size": None, **fields}
+    else:
+        for item in items:
+            same_network(item, recipe, given)
+        ours = {f.name: getattr(recipe.spec, f.name) for f in dataclasses.fields(Spec)}
+        if declares_network(declared):                       # the file's network, whole: none of the recipe's
+            ours = {k: v for k, v in ours.items() if k not in NETWORK_FIELDS}
+        fields = {**ours, **declared, **given}
+    if "loss" not in fields:
+        network = Spec(**{k: v for k, v in fields.items() if k in NETWORK_FIELDS}).validate().network
+        fields["loss"] = default_loss(network, items[0].label)
+    return Spec(**fields)
+
+
+def declares_network(fields):
+    """Whether Spec fields read from a file say what its network is (its widths or its layers)."""
+    return bool(fields.get("sizes") or fields.get("layers"))
+
+
+def same_network(item, recipe, given):
+    """A recipe given to a check brings its data and training settings, never its network: the
+    file's network (as declared, with the options' network fields applied) must have the recipe's
+    layers (kinds, widths, activations, dropout rates; the file's normalization settings are its
+    own), else InputError naming both."""
+    declared = {k: v for k, v in item.network().items() if k in NETWORK_FIELDS}
+    if not declared:
+        return
+    options = {k: v for k, v in given.items() if k in NETWORK_FIELDS}
+    theirs = {k: v for k in NETWORK_FIELDS if (v := getattr(recipe.spec, k)) is not None}
+    mine = declared if declares_network(declared) else {**theirs, **declared}    # a part declared: the rest is the recipe's
+    try:
+        mine_net = Spec(**{**mine, **options}).network
+        theirs_net = Spec(**{**theirs, **options}).network
+    except (InputError, TypeError, ValueError):
+        return                                               # the spec's own validation names what is wrong
+    if layer_keys(mine_net) == layer_keys(theirs_net):
+        return
+    at = f"{item.origin}: " if item.origin else ""
+    raise InputError(f"{at}{item.label}'s network is {network_words(mine_net)}, recipe {recipe.name}'s is "
+                     f"{network_words(theirs_net)}: a recipe gives a check its data and training settings, never "
+                     f"its network; for {recipe.name}'s data alone give --data {recipe.name} (data={recipe.name!r})")
+
+
+def layer_keys(network):
+    """What two layer lists must share to be the same network: each layer's kind, and a Dense's
+    width, an activation's name (and slope), a dropout's rate."""
+    keys = [(network.n_in,)]
+    for layer in network.layers:
+        detail = {"dense": ("units",), "activation": ("name", "slope"), "dropout": ("rate",)}.get(layer.kind, ())
+        keys.append((layer.kind, *(getattr(layer, name) for name in detail)))
+    return keys
+
+
+def network_words(network):
+    """'784-30-10 (sigmoid, sigmoid)'; with other layers than Dense and Activation, the layer list."""
+    if all(layer.kind in ("dense", "activation") for layer in network.layers):
+        return f"{'-'.join(map(str, network.sizes))} ({', '.join(network.activations)})"
+    return network.describe()
+
+
+def default_loss(network, label="mine"):
+    """The loss a network gets when neither its file nor the options name one: the one its output
+    layer means. softmax: categorical_crossentropy; sigmoid with one unit: binary_crossentropy;
+    linear: mse. Any other output (tanh, relu, sigmoid over several units, ...) could mean more
+    than one: InputError asking for --loss. Never mse under a softmax."""
+    out, units = network.activations[-1], network.sizes[-1]
+    if out == "softmax":
+        return "categorical_crossentropy"
+    if out == "sigmoid" and units == 1:
+        return "binary_crossentropy"
+    if out == "linear":
+        return "mse"
+    from scratch.losses import LOSSES
+
+    raise InputError(f"{label}'s loss is not given and its output layer ({out}, {units} unit{'s' * (units != 1)}) "
+                     f"does not decide it: give --loss NAME (compare.check: overrides=dict(loss=NAME)), one of "
+                     f"{', '.join(LOSSES)}")
+
+
+def recipe_data(name, spec, label="mine", data_dir=None, offline=False, allow_other_data=False):
+    """A recipe's data alone, for a check whose network is the file's (--data NAME, data='NAME').
+    Its inputs and targets must fit the network: InputError naming both otherwise. -> Data"""
+    from ..data import recipes
+
+    if not isinstance(name, str):
+        raise InputError(f"data must be a compare.Data or a recipe's name (e.g. 'mnist'), got {type(name).__name__}")
+    recipe = recipes.get(name)
+    data = recipe.load(data_dir=data_dir, offline=offline, allow_other_data=allow_other_data)
+    n_in, n_out = spec.sizes[0], spec.sizes[-1]
+    if data.X.shape[1:] != (n_in,) or data.Y.shape[1:] != (n_out,):
+        raise InputError(f"the data of {name} has {data.X.shape[1]} input{'s' * (data.X.shape[1] != 1)} and "
+                         f"{data.Y.shape[1]} target{'s' * (data.Y.shape[1] != 1)} per example; {label}'s network "
+                         f"({'-'.join(map(str, spec.sizes))}) takes {n_in} and gives {n_out}")
+    data.info = {"recipe": name, **data.info}
+    return data
 
 
 @caller_state.kept
@@ -114,9 +228,8 @@ def check(implementation, spec=None, data=None, against=DEFAULT_AGAINST, steps=N
         raise InputError(f"weights must be 'spec' (the spec's initializer) or 'mine' (your init_params), got {weights!r}")
     references = [registry.get(a) for a in against] if isinstance(against, (list, tuple)) and against and \
         all(isinstance(a, registry.Entry) for a in against) else resolve_against(against)
-    loaded = data is None and recipe is not None
-    if loaded:
-        data = recipe.load(data_dir=data_dir, offline=offline, allow_other_data=allow_other_data)
+    made = data is None or isinstance(data, str)           # data the tool made or loaded: its info goes in the report
+    data = check_data_source(data, spec, recipe, items[0].label, data_dir, offline, allow_other_data)
     entries = [item.entry() for item in items]
     params = None
     if weights == "mine":
@@ -126,12 +239,24 @@ def check(implementation, spec=None, data=None, against=DEFAULT_AGAINST, steps=N
                           recipe=recipe.name if recipe is not None else "check", on_step=on_step,
                           notes=notes, keep_step=keep_step, cross=False, params=params, weights=weights,
                           stop_at_divergence=not keep_going)
-    if loaded and data.info:
-        report.config["data"] = dict(data.info)          # where the recipe's data came from, and whether canonical
+    if made and data.info:
+        report.config["data"] = dict(data.info)          # where the data came from (a recipe's: whether canonical)
     events = [f"{item.label}: {event}" for item in items for event in item.events]
     if events:
         report.notes = "; ".join(filter(None, [report.notes, *events]))
     return report
+
+
+def check_data_source(data, spec, recipe, label="mine", data_dir=None, offline=False, allow_other_data=False):
+    """The check's data: `data` itself (a compare.Data), a recipe's named by `data` (its data alone:
+    recipe_data), else the recipe's, else random data sized for the run (compare/engine/data.py). -> Data"""
+    if isinstance(data, str):
+        return recipe_data(data, spec, label, data_dir, offline, allow_other_data)
+    if data is not None:
+        return data
+    if recipe is not None:
+        return recipe.load(data_dir=data_dir, offline=offline, allow_other_data=allow_other_data)
+    return random_data(spec, seed=spec.seed)
 
 
 def named(implementation):

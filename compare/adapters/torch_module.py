@@ -395,6 +395,24 @@ def overwritten(traced, position):
     return False
 
 
+def loss_for(spec, output):
+    """The spec's loss for a model given without one. A model that ends in its own Softmax or Sigmoid
+    outputs probabilities: its cross-entropy reads them (NLLLoss of their log, BCELoss), as a torch
+    user writes it, not the logits CrossEntropyLoss and BCEWithLogitsLoss take."""
+    module, reads = LOSSES[spec.loss]
+    if reads == "Z" and output != "linear":
+        return nn.BCELoss(reduction=spec.reduction) if spec.loss == "binary_crossentropy" else \
+            ProbabilitiesNLL(reduction=spec.reduction)
+    return module(reduction=spec.reduction)
+
+
+class ProbabilitiesNLL(nn.NLLLoss):
+    """Categorical cross-entropy of probabilities and one-hot rows: NLLLoss of log p and the classes."""
+
+    def forward(self, p, Y):
+        return super().forward(torch.log(p), Y.argmax(dim=1))
+
+
 class TorchRun:
     """One run of a copy of the user's objects. step(X, Y) -> record in the scratch layout."""
 
@@ -405,7 +423,7 @@ class TorchRun:
         self.door = user.door(spec.seed)          # every call into the user's module goes through it
         with self.door.calling(f"a copy of {type(user.model).__name__}"):
             self.model, self.optimizer, loss = copy.deepcopy((user.model, user.optimizer, user.loss))
-        self.loss_fn = loss if loss is not None else LOSSES[spec.loss][0](reduction=spec.reduction)
+        self.loss_fn = loss if loss is not None else loss_for(spec, user.activations[-1])
         if loss is not None and (user.loss_fields["loss"], user.loss_fields["reduction"]) != (spec.loss, spec.reduction):
             raise InputError(f"{user.name}'s loss is {user.loss_fields}, the spec asks for {spec.loss} ({spec.reduction})")
         with torch.no_grad():

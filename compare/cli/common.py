@@ -13,7 +13,13 @@ MAX_THREADS = 1024        # --threads above this overflows torch's thread pool (
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line on stderr and exit 2."""
+    """argparse, but a usage error is one line on stderr and exit 2, and an option is never
+    guessed from a prefix (allow_abbrev=False: `--data mnist` is not `--data-dir mnist`, `--lr`
+    not `--lr-...`): every command's parser is one of these."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs["allow_abbrev"] = False
+        super().__init__(*args, **kwargs)
 
     def error(self, message):
         raise InputError(message)

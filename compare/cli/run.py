@@ -39,12 +39,13 @@ def add_network_options(p):
     return p
 
 
-def add_loss_options(p):
-    """--loss, --reduction, --label-smoothing, --delta, --probabilities (scratch/losses.py)."""
+def add_loss_options(p, default="default: the recipe's"):
+    """--loss, --reduction, --label-smoothing, --delta, --probabilities (scratch/losses.py).
+    default: what the command takes when --loss is not given, in words."""
     from scratch.losses import LOSSES
 
-    p.add_argument("--loss", help=f"one of {', '.join(LOSSES)} (Keras's names)")
-    p.add_argument("--reduction", help=f"one of {', '.join(REDUCTIONS)} (batchmean: kld only)")
+    p.add_argument("--loss", help=f"one of {', '.join(LOSSES)} (Keras's names; {default})")
+    p.add_argument("--reduction", help=f"one of {', '.join(REDUCTIONS)} (default mean; batchmean: kld only)")
     p.add_argument("--label-smoothing", type=finite_float, help="cross-entropies: smooth the targets by X in [0, 1]")
     p.add_argument("--delta", type=finite_float, help="huber's delta (smooth_l1: torch's beta)")
     p.add_argument("--probabilities", action="store_true",

@@ -16,6 +16,7 @@ import sys
 
 from ..data import recipes
 from ..engine.errors import EXIT_MISMATCH, EXIT_OK, InputError
+from ..engine.translate import complement
 from .common import load_data, resolve_spec
 from .run import recipe_parser
 
@@ -32,15 +33,25 @@ def parser():
     for action in p._actions:                       # argparse has no public way to relax a positional
         if action.dest == "recipe":
             action.nargs, action.default = "?", DEFAULT_RECIPE
+        if action.dest == "norm_momentum":          # read in the --from framework's words (read_spec)
+            action.help = ("batch norm momentum in the --from framework's words: torch's the new batch's weight "
+                           "(default 0.1), Keras's the old average's (default 0.99)")
     p.add_argument("--from", dest="source", required=True, choices=("torch", "keras"),
                    help="the framework whose terms the settings are in")
     return p
 
 
 def read_spec(args, recipe):
-    """The recipe's spec with the options applied, as the --from framework means them."""
+    """The recipe's spec with the options applied, as the --from framework means them: with
+    --from keras, --weight-decay is Keras's (decoupled) and --norm-momentum is BatchNormalization's
+    (the old average's weight: torch's is 1 - it, taken in decimals, so 0.1 is torch's 0.9 and is
+    printed back as 0.1). Schedules: compare/engine/translate.py from_keras_terms."""
     if args.source == "keras" and args.decay is None and args.weight_decay:
         args.decay = "decoupled"                     # Keras's weight_decay is decoupled
+    if args.source == "keras" and args.norm_momentum is not None:
+        if not 0 <= args.norm_momentum <= 1:
+            raise InputError(f"--norm-momentum {args.norm_momentum:g}: BatchNormalization's momentum is in [0, 1]")
+        args.norm_momentum = complement(args.norm_momentum)      # the spec's meaning is torch's
     steps = None if (args.steps is not None or args.epochs is not None) else DEFAULT_STEPS
     return resolve_spec(recipe, args, steps=steps)
 

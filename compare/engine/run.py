@@ -18,7 +18,7 @@ import numpy as np
 from . import caller_state, interrupts
 from . import frameworks as fw
 from . import registry, worker
-from .data import Data
+from .data import Data, random_data
 from .errors import InputError
 from .harness import lockstep
 from .report import build_report
@@ -128,21 +128,6 @@ def check_loss_labels(spec, what, Y):
     if spec.loss == "poisson" and (Y < 0).any():
         row, unit = (int(i) for i in np.argwhere(Y < 0)[0])
         raise InputError(f"{what} targets hold {Y[row, unit]:g} (row {row}, unit {unit}): poisson targets are counts >= 0")
-
-
-def random_data(spec, n=8, seed=0):
-    """Seeded random data that suits the spec's loss: one-hot classes, 0/1 labels, or reals."""
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0:
-        raise InputError(f"random data needs a positive whole number of examples, got {n!r}")
-    rng = np.random.default_rng([seed, 2])
-    X = rng.standard_normal((n, spec.sizes[0]))
-    if spec.loss in ("categorical_crossentropy", "sparse_categorical_crossentropy", "kld"):
-        Y = np.eye(spec.sizes[-1])[rng.integers(0, spec.sizes[-1], n)]
-    elif spec.loss in ("binary_crossentropy", "hinge", "squared_hinge", "poisson"):
-        Y = rng.integers(0, 2, (n, spec.sizes[-1])).astype(np.float64)
-    else:
-        Y = rng.standard_normal((n, spec.sizes[-1]))
-    return Data(X=X, Y=Y, X_eval=X)
 
 
 def check_spec(spec):

@@ -436,10 +436,10 @@ def network(src, source):
         settings = src.norm_settings(source)
         changes["norm_eps"] = settings["eps"]
         if src.norm == "batch":
-            momentum = settings["momentum"] if source == "torch" else 1.0 - settings["momentum"]
+            momentum = torch_momentum(src, source)
             changes["norm_momentum"] = momentum
             said["torch"].append(f"BatchNorm1d(momentum={momentum!r}, eps={settings['eps']!r})")
-            said["keras"].append(f"BatchNormalization(momentum={1.0 - momentum!r}, epsilon={settings['eps']!r})")
+            said["keras"].append(f"BatchNormalization(momentum={complement(momentum)!r}, epsilon={settings['eps']!r})")
             why.append("the running variance: torch stores the unbiased batch variance, Keras the biased (not compared)")
         else:
             said["torch"].append(f"LayerNorm(eps={settings['eps']!r})")
@@ -458,6 +458,27 @@ def network(src, source):
     if not said["torch"]:
         return None
     return changes, Row("network-pieces", ", ".join(said[source]), ", ".join(said[target]), kind, "; ".join(why))
+
+
+def complement(x):
+    """1 - x as written in decimals: 0.1 <-> 0.9, 0.99 <-> 0.01 (not 0.09999999999999998, the float
+    1.0 - 0.9). BatchNorm's momentum in the other framework's words, printed as a user writes it; the
+    value is the float nearest the decimal, within a rounding of 1.0 - x."""
+    from decimal import Decimal
+
+    return float(Decimal(1) - Decimal(repr(float(x))))
+
+
+def torch_momentum(src, source):
+    """BatchNorm's momentum in torch's words (the new batch's weight): the spec's (the command line
+    read it in the source's words: compare/cli/translate.py), else the source's default (Keras's
+    0.99, the old average's weight, is torch's 0.01)."""
+    if src.norm_momentum is not None:
+        return float(src.norm_momentum)
+    from scratch.conventions import NORM_DEFAULTS
+
+    default = NORM_DEFAULTS[source]["batch"]["momentum"]
+    return default if source == "torch" else complement(default)
 
 
 RULES = [hyperparameters, default_hyperparameters, keras_float32, sgd_momentum, rmsprop_momentum, sgd_dampening,
