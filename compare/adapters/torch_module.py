@@ -423,7 +423,7 @@ class TorchRun:
         self.door = user.door(spec.seed)          # every call into the user's module goes through it
         with self.door.calling(f"a copy of {type(user.model).__name__}"):
             self.model, self.optimizer, loss = copy.deepcopy((user.model, user.optimizer, user.loss))
-        self.loss_fn = loss if loss is not None else loss_for(spec, user.activations[-1])
+        self.loss_fn = loss if loss is not None else loss_for(spec, user.layers.activations[-1])
         if loss is not None and (user.loss_fields["loss"], user.loss_fields["reduction"]) != (spec.loss, spec.reduction):
             raise InputError(f"{user.name}'s loss is {user.loss_fields}, the spec asks for {spec.loss} ({spec.reduction})")
         with torch.no_grad():
