@@ -31,7 +31,7 @@ import numpy as np
 
 from scratch.initializers import initial_params
 
-from . import bounds, convert, diagnose, guard, integrity, masks as dropout, names
+from . import bounds, convert, diagnose, guard, integrity, masks as dropout, names, running
 from .check import TOLERANCES
 from .judge import (StepResult, accuracy, accuracy_of, before_step, describe_exception, find_divergence,  # noqa: F401
                     first_nonfinite, fold_worst, layout, lower_precision, measure_pair, not_compared)
@@ -234,6 +234,7 @@ class Judge:
         self.spec, self.runners, self.pairs, self.params, self.out = spec, runners, pairs, params, out
         self.rtol, self.L = out["rtol"], spec.n_layers
         self.layouts = {}
+        self.variances = {}                 # runner key -> {var_l: copy} of the step before (running.py)
 
     def early(self, records, pairs, batch):
         """`pairs` compared as soon as their records are done (the first lane's, while the second
@@ -258,6 +259,7 @@ class Judge:
                 out["not_compared"][pair.key] = missing
             errors, flips = measured.get(pair.key) or measure_pair(self.spec, pair, records, batch.Y_columns,
                                                                    self.layouts, self.rtol)
+            errors = running.rejudge(errors, pair, self.runners, records, self.variances)   # torch~Keras var_l
             bounds.near_zero(errors, self.rtol, lambda: bounds.production_of(
                 self.spec, pair, self.runners, records, previous, self.params, batch.X, batch.Y_columns), self.spec.dtype)
             for e in errors:
@@ -280,6 +282,8 @@ class Judge:
             bad = first_nonfinite(batch.step, key, record, names.ordered(record, self.L), finite[key])
             if bad and out["first_nonfinite"] is None:
                 out["first_nonfinite"] = bad
+        self.variances = {key: {n: np.array(v) for n, v in record.items() if n[:3] == "var" and n[3:].isdigit()}
+                          for key, record in records.items()}
         return result, compared
 
     def divergence(self, pair, batch, records, previous, errors, flips):
