@@ -2,16 +2,11 @@
 sizes + activations cannot express run in lockstep, torch vs Keras and each vs scratch in its
 convention, and agree to float64 bounds, a
 BatchNorm written in Keras's words has the same running mean in both, frozen roles get no
-gradient and no update, and a new layer kind defined here (a stand-in) runs in both references
-without editing reference/ (compare/engine/layers.py's extension point)."""
-import copy
-import dataclasses
-from typing import ClassVar
-
+gradient and no update. A new layer kind in all three: tests/test_layer_kinds.py."""
 import numpy as np
 import pytest
 
-from compare.engine import convert, layers
+from compare.engine import convert
 from compare.engine.layers import Activation, BatchNorm, Dense, Dropout, LayerNorm
 from compare.engine.masks import draw_masks, mask_stream
 from compare.engine.spec import Spec
@@ -151,95 +146,6 @@ def test_leaky_relu_slope_of_the_layer():
     t, _ = records[0]
     np.testing.assert_allclose(t["A1"], np.where(t["Z1"] > 0, t["Z1"], 0.25 * t["Z1"]), rtol=1e-15)
     assert_agree(records)
-
-
-# --- a new layer kind, defined here alone ------------------------------------------------------
-
-@dataclasses.dataclass(frozen=True)
-class Scale(layers.Layer):
-    """A stand-in kind: S = s * x, one trainable scale per unit, starting at 0.5."""
-    kind: ClassVar[str] = "test_scale"
-    role: ClassVar[str] = "S"
-    grads: ClassVar[tuple] = ("dS", "ds")
-    param_roles: ClassVar[tuple] = ("s",)
-    layouts: ClassVar[dict] = {"s": "per_unit"}
-    frozen: frozenset = frozenset()
-
-    def params(self, n):
-        return {"s": (n, 1)}
-
-    def initial(self, n, dtype):
-        return {"s": np.full((n, 1), 0.5, dtype)}
-
-    def scratch(self, ctx):
-        class Scaled:                                    # S = s X (per unit); dX = s dS, ds = sum(dS X)
-            def forward(self, P, X, run):
-                return P["s"] * X, X
-
-            def backward(self, P, X, dS, need_dX):
-                return P["s"] * dS, {"s": (dS * X).sum(axis=1, keepdims=True)}
-        return Scaled()
-
-    def torch(self, ctx):
-        from reference.torch_mlp import Part
-
-        class Module(torch.nn.Module):
-            def __init__(self):
-                super().__init__()
-                self.s = torch.nn.Parameter(torch.from_numpy(ctx.initial["s"].copy()).to(ctx.dtype))
-
-            def forward(self, x):
-                return x * self.s
-        module = Module()
-        return Part(module, {"s": module.s})
-
-    def keras(self, ctx):
-        from reference.keras_mlp import Part
-
-        class ScaleLayer(keras.layers.Layer):
-            def build(self, shape):
-                self.s = self.add_weight(shape=(shape[-1],), initializer="ones", dtype=ctx.dtype)
-
-            def call(self, x):
-                return x * self.s
-        layer = ScaleLayer(dtype=ctx.dtype)
-        layer.build((None, ctx.n_in))
-        layer.s.assign(ctx.initial["s"])
-        return Part(layer, {"s": layer.s})
-
-
-@pytest.fixture
-def scale_kind():
-    """Scale registered for one test; the registry and the names it taught names.py given back."""
-    from compare.engine import names
-
-    kept = {key: copy.copy(getattr(names, key)) for key in ("OUTPUTS", "GROUPS", "FORWARD_GROUPS", "SECTIONS",
-                                                             "PARAMS", "STATS", "GRAD_GROUP", "_PATTERN")}
-    layers.layer_kind(Scale)
-    yield Scale
-    layers.KINDS.pop(Scale.kind)
-    for key, value in kept.items():
-        target = getattr(names, key)
-        if isinstance(target, (list, dict)):              # restored in place: other modules hold them
-            target.clear()
-            target.extend(value) if isinstance(target, list) else target.update(value)
-        else:
-            setattr(names, key, value)
-    names._PARSED.clear()
-
-
-def test_a_new_kind_runs_in_both_references(scale_kind):
-    """Scale registered in this file alone: scratch, torch and Keras build it from its
-    scratch()/torch()/keras(), start
-    it from its initial() (0.5, not Keras's 'ones'), convert its 's' by its declared layout, record
-    S1, dS1, ds1, s1, and agree."""
-    spec = spec_of([Dense(5), Scale(), Activation("tanh"), Dense(3), Activation("softmax")])
-    records = lockstep(spec)
-    t, k = records[0]
-    assert {"S1", "dS1", "ds1", "s1"} <= set(t) and t["s1"].shape == (5, 1)
-    np.testing.assert_allclose(t["S1"], t["Z1"] * 0.5, rtol=1e-15)   # the first step's forward used s = 0.5
-    assert_agree(records)
-    assert convert.from_scratch("keras", "s1", np.ones((5, 1))).shape == (5,)
 
 
 def test_framework_initial_layouts():
