@@ -182,3 +182,23 @@ def test_the_harness_runs_a_layer_list_and_evaluates_it():
     outputs = out["final_outputs"]
     for ours, theirs in (("scratch", "torch"), ("scratch@keras", "keras")):
         assert np.max(np.abs(outputs[ours] - outputs[theirs])) <= 1e-9 * np.max(np.abs(outputs[theirs]))
+
+
+@pytest.mark.parametrize("norm, judged, reasons", [
+    (BatchNorm(momentum=0.9, written_in="keras"), False, {"norm-default-eps", "batchnorm-running-variance"}),
+    (LayerNorm(), False, {"norm-default-eps"}),
+    (LayerNorm(eps=1e-5), True, set()),
+])
+def test_a_layer_lists_defaults_are_each_frameworks_not_a_false_alarm(norm, judged, reasons):
+    """A norm layer leaving eps (or momentum) to each framework's default runs two different
+    networks in torch and Keras: that pair is reported with the rule, not judged, and the verdict is
+    PASS (each agrees with scratch in its convention); with every setting given it is judged."""
+    import compare
+
+    spec = spec_of([Dense(8), norm, Activation("relu"), Dense(3), Activation("softmax")], steps=4)
+    report = compare.run(spec)
+    assert report.verdict == "pass", report.summary["verdict_reason"]
+    cross = report.summary["torch_vs_keras"]
+    assert (cross["judged"], set(cross["reasons"])) == (judged, reasons)
+    assert report.summary["max_rel_err"]["torch"] <= 1e-9 and report.summary["max_rel_err"]["keras"] <= 1e-9
+    assert (report.summary["max_rel_err"]["torch~keras"] <= 1e-9) == judged

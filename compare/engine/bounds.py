@@ -23,9 +23,11 @@ of an input carried through |f'|):
     dZ_L     c (|A_L| + |Y|), where dZ_L = c (A_L - Y): the cross-entropies fused with their
              sigmoid or softmax (c = 1 / divisor), read from probabilities, and mse
              (c = 2 |g'(Z_L)| / divisor); other losses: |dZ_L| (no allowance)
-    dZ_l     (|W_{l+1}|^T P(dZ_{l+1})) |g'(Z_l)| / (1 - dropout rate)  (an elementwise g, no norm)
+    dZ_l     (|W_{l+1}|^T P(dZ_{l+1})) |g'(Z_l)| / (1 - dropout rate)  (block l: Dense, an elementwise
+             g, then dropout; another block, a norm in it, gets none)
     dW_l     P(dZ_l) |A_{l-1}|^T (+ 2 l2 |W_l| + l1)
-    db_l     sum over the batch of P(dZ_l)
+    db_l     sum over the batch of P(dZ_l)   (P(dZ_l) unknown, a norm after the Dense: |dZ_l|, the
+             sum's own terms; a bias before batch norm has db_l = 0 exactly, rounding only)
     W_l, b_l |before| + k |after - before|, k = P(gradient) / max|gradient| (>= 1): an update
              inherits its gradient's amplification (SGD's is linear in it; Adam's m / sqrt(v)
              carries m's relative error)
@@ -128,9 +130,15 @@ class Production:
         g_name = self.spec.activations[l - 1]
         g_grad = self.table.get(g_name, (None, None))[1]
         Z, A = self.records_value(f"Z{l}"), self.records_value(f"A{l}")
-        if g_grad is None or Z is None or A is None or (self.spec.norm and l < self.L):
+        if g_grad is None or Z is None or A is None or not self.plain_block(l):
             return None
         return np.abs(g_grad(Z, A))
+
+    def plain_block(self, l):
+        """Whether block l is Dense, activation (then dropout), the shape the allowances above are
+        derived for; another (a norm, dropout before the activation, a new kind) gets none."""
+        kinds = [p.layer.kind for p in self.spec.network.placed if p.block == l]
+        return kinds in (["dense", "activation"], ["dense", "activation", "dropout"])
 
     def records_value(self, name):
         """name's signed value from the first side that gives it (for g'(Z, A)), or None."""
@@ -166,6 +174,8 @@ class Production:
             return self.output_gradient() if l == self.L else self.hidden_gradient(l)
         if kind in ("dW", "db"):
             PdZ = self.P(f"dZ{l}")
+            if PdZ is None:                              # dZ_l's own production unknown (a norm after the
+                PdZ = self.value(f"dZ{l}")               # Dense): the sum's terms are dZ_l as computed
             if PdZ is None:
                 return None
             if kind == "db":

@@ -243,10 +243,12 @@ def loss_settings_differences(spec_a, convention_a, spec_b, convention_b):
 def norm_differences(spec):
     """{key: applies} for the normalization rules of scratch/conventions.py. The running variance
     (unbiased in torch, biased in Keras) differs whatever the settings: batch norm's torch~keras
-    pair is reported, and its summary shows that difference alone in the 'var' column."""
-    norm = getattr(spec, "norm", None)
+    pair is reported, and its summary shows that difference alone in the 'var' column. Read from
+    the network's layer list: any normalization layer leaving a setting to each framework's default."""
+    norms = [p.layer for p in spec.network.placed if getattr(p.layer, "norm", None)]
+    batch = [layer for layer in norms if layer.norm == "batch"]
     return {
-        "batchnorm-default-momentum": norm == "batch" and spec.norm_momentum is None,
-        "norm-default-eps": norm is not None and spec.norm_eps is None,
-        "batchnorm-running-variance": norm == "batch",
+        "batchnorm-default-momentum": any(layer.momentum is None for layer in batch),
+        "norm-default-eps": any(layer.eps is None for layer in norms),
+        "batchnorm-running-variance": bool(batch),
     }

@@ -87,7 +87,10 @@ def spec_line(spec):
     loss = LOSS_NAMES.get(spec.loss, spec.loss) + (" (summed)" if spec.reduction == "sum" else "")
     batch = "full batch" if spec.batch_size is None else f"batches of {spec.batch_size}"
     length = plural(spec.steps, "step") if spec.steps is not None else plural(spec.epochs, "epoch")
-    parts = ["-".join(str(n) for n in spec.sizes) + " " + "/".join(spec.activations), loss, optimizer_text(spec),
+    network = "-".join(str(n) for n in spec.sizes) + " " + "/".join(spec.activations)
+    if getattr(spec, "layers", None) is not None:           # a layer list: its layers in order
+        network = spec.network.describe()
+    parts = [network, loss, optimizer_text(spec),
              batch + (", shuffled" if spec.shuffle else ""), length]
     if spec.dtype != "float64":
         parts.append(spec.dtype)
