@@ -172,6 +172,11 @@ def spec_table(spec, frameworks, data, tablefmt="simple", weights="spec"):
     config["keras_float32_casts"] = casts_text(spec)
     if spec.optimizer == "sgd" and not spec.momentum:
         config["momentum"] = "0 (plain gradient descent)"
+    if spec.layers is None:                       # the shorthand's rows say it (sizes, activations, ...)
+        unused += ("layers",)
+    else:                                         # a layer list: its layers in order, wrapped
+        unused += ("dropout", "norm", "norm_momentum", "norm_eps")
+        config["layers"] = "\n".join(textwrap.wrap(spec.network.describe(), 70, break_on_hyphens=False))
     rows = [(k, v) for k, v in config.items() if k != "fixed_params" and k not in unused]
     if weights_text(spec, weights):
         at = next((i for i, (k, _) in enumerate(rows) if k == "seed"), len(rows))     # just before the seed row
