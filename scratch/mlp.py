@@ -44,6 +44,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from .conventions import as_convention
 from .losses import loss_divisor, loss_functions
 from .optimizers import as_keras_casts, make_optimizer
 from .schedules import make_schedule
@@ -94,8 +95,9 @@ class MLP:
         self.schedule = make_schedule(spec.hyper(convention), convention)
         if self.schedule:
             self.optimizer.lr = self.schedule.lr                       # Keras's float32 lr0, when it casts
-        cast = as_keras_casts if convention == "keras" else float  # Keras's L1/L2 keep float(l): its TF
-        self.l1, self.l2 = cast(spec.l1), cast(spec.l2)            # backend rounds that through float32
+        # Keras's L1/L2 keep float(l), which its TF backend rounds through float32
+        cast = as_keras_casts if as_convention(convention).float32_regularizers else float
+        self.l1, self.l2 = cast(spec.l1), cast(spec.l2)
         self.penalized = ("W", "b") if spec.regularize_biases else ("W",)   # Keras's bias_regularizer: the same L1/L2
 
     def own(self, placed):

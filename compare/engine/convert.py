@@ -31,6 +31,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from scratch.conventions import as_convention
+
 from .layers import KINDS, Network
 from .names import TensorName
 
@@ -40,11 +42,19 @@ class RoleLayout:
     """How one role's array is held in the frameworks, given its scratch shape."""
     name: str
 
+    def transposed(self, framework):
+        """Whether the framework holds it transposed: rows when it puts one example per row, the
+        Dense weight when it keeps it (in, out) (the Convention's examples_per_row,
+        dense_weight_in_out: scratch/conventions.py)."""
+        convention = as_convention(framework)
+        return (self.name == "rows" and convention.examples_per_row
+                or self.name == "kernel" and convention.dense_weight_in_out)
+
     def framework_shape(self, framework, shape):
         shape = tuple(shape)
         if self.name == "per_unit":
             return (shape[0],)
-        if self.name == "rows" or (self.name == "kernel" and framework == "keras"):
+        if self.transposed(framework):
             return shape[::-1]
         return shape
 
@@ -52,7 +62,7 @@ class RoleLayout:
         """scratch -> the framework's layout, a fresh array."""
         if self.name == "per_unit":
             return array.reshape(-1).copy()
-        if self.name == "rows" or (self.name == "kernel" and framework == "keras"):
+        if self.transposed(framework):
             return np.ascontiguousarray(array.T)
         return array.copy()
 
@@ -60,7 +70,7 @@ class RoleLayout:
         """The framework's layout -> scratch (a view where a transpose is all it takes)."""
         if self.name == "per_unit":
             return array.reshape(shape)
-        if self.name == "rows" or (self.name == "kernel" and framework == "keras"):
+        if self.transposed(framework):
             return array.T
         return array
 
