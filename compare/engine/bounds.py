@@ -27,7 +27,7 @@ of an input carried through |f'|):
              g, then dropout; another block, a norm in it, gets none)
     dW_l     P(dZ_l) |A_{l-1}|^T (+ 2 l2 |W_l| + l1)
     db_l     sum over the batch of P(dZ_l)   (P(dZ_l) unknown, a norm after the Dense: |dZ_l|, the
-             sum's own terms; a bias before batch norm has db_l = 0 exactly, rounding only)
+             sum's own terms: a bias before batch norm has db_l = 0 but for rounding)
     W_l, b_l |before| + k |after - before|, k = P(gradient) / max|gradient| (>= 1): an update
              inherits its gradient's amplification (SGD's is linear in it; Adam's m / sqrt(v)
              carries m's relative error)
@@ -174,8 +174,8 @@ class Production:
             return self.output_gradient() if l == self.L else self.hidden_gradient(l)
         if kind in ("dW", "db"):
             PdZ = self.P(f"dZ{l}")
-            if PdZ is None:                              # dZ_l's own production unknown (a norm after the
-                PdZ = self.value(f"dZ{l}")               # Dense): the sum's terms are dZ_l as computed
+            if PdZ is None and kind == "db":             # dZ_l's production unknown (a norm after the Dense):
+                PdZ = self.value(f"dZ{l}")               # the sum's terms, dZ_l as computed
             if PdZ is None:
                 return None
             if kind == "db":
