@@ -115,11 +115,20 @@ def test_the_shorthand_is_the_list_it_stands_for():
     ([Dense(3), BatchNorm(eps=0.0), Dense(2)], "eps must be a finite number > 0"),
     ([Dense(3), BatchNorm(written_in="jax"), Dense(2)], "written_in is 'torch' or 'keras'"),
     ([Dense(0), Dense(2)], "must be a positive integer, got 0"),
+    ([Dense(3), "relu", Dense(2)], "layer 2 (str 'relu') is not a layer kind"),
+    ([Dense(3), object(), Dense(2)], "layer 2 (object) is not a layer kind"),
+    ([Dense(3, frozen="W"), Dense(2)], "frozen is a set of its parameter roles"),
+    ([Dense(3, frozen={"w"}), Dense(2)], "frozen names w, which it does not have"),
 ])
 def test_a_list_the_implementations_cannot_build_is_one_line(layers, words):
     with pytest.raises(InputError) as caught:
         Spec(sizes=[3], layers=layers).validate()
     assert words in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_frozen_roles_given_as_any_collection_are_a_frozenset():
+    assert Dense(3, frozen=["W"]) == Dense(3, frozen=("W",)) == Dense(3, frozen=frozenset({"W"}))
+    assert hash(Dense(3, frozen=["W"])) == hash(Dense(3, frozen={"W"}))
 
 
 def test_a_list_and_a_disagreeing_shorthand_are_refused():

@@ -88,6 +88,11 @@ class Layer:
     state_roles: ClassVar[tuple] = ()
     layouts: ClassVar[dict] = {}             # role -> layout, for a new parameter role (convert.py)
 
+    def __post_init__(self):
+        frozen = getattr(self, "frozen", None)
+        if isinstance(frozen, (list, tuple, set)):        # any collection of roles: held as a frozenset
+            object.__setattr__(self, "frozen", frozenset(frozen))
+
     def params(self, n):
         return {}
 
@@ -121,6 +126,12 @@ class Layer:
         shown = [f"{f.name}={getattr(self, f.name)!r}" for f in dataclasses.fields(self)
                  if getattr(self, f.name) != f.default and f.name != "written_in"]
         return f"{type(self).__name__}({', '.join(shown)})"
+
+
+def short_type(value):
+    """'str 'relu'' / 'ReLU': what a non-layer in a list is, in a few words."""
+    text = f"{type(value).__name__} {value!r}" if isinstance(value, (str, int, float)) else type(value).__name__
+    return text[:60]
 
 
 def encode(value):
@@ -347,6 +358,10 @@ class Network:
 
     def validate(self):
         """InputError (one line) for a list the implementations cannot build. -> self"""
+        for index, layer in enumerate(self.layers):
+            if not isinstance(layer, Layer) or type(layer).kind not in KINDS:
+                raise InputError(f"layer {index + 1} ({short_type(layer)}) is not a layer kind: give compare.Dense, "
+                                 f"Activation, BatchNorm, LayerNorm, Dropout (registered kinds: {', '.join(KINDS)})")
         if not self.layers or not isinstance(self.layers[0], Dense):
             raise InputError("a network's layer list starts with a Dense layer")
         seen = {}

@@ -323,7 +323,11 @@ class Spec:
                                      "(torch refuses it: 'Expected more than 1 value per channel when training')")
             if isinstance(layer, Dense) and (not is_whole(layer.units) or layer.units <= 0):
                 raise InputError(f"{where}: units must be a positive integer, got {short(layer.units)}")
-            unknown = set(getattr(layer, "frozen", ())) - set(layer.param_roles)
+            frozen = getattr(layer, "frozen", ())
+            if isinstance(frozen, str) or not isinstance(frozen, (set, frozenset, list, tuple)):
+                raise InputError(f"{where}: frozen is a set of its parameter roles, e.g. frozen={{'W'}}, "
+                                 f"got {short(frozen)}")
+            unknown = set(frozen) - set(layer.param_roles)
             if unknown:
                 raise InputError(f"{where}: frozen names {', '.join(sorted(unknown))}, which it does not have "
                                  f"(its parameters: {', '.join(layer.param_roles) or 'none'})")
