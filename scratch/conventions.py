@@ -314,6 +314,9 @@ class Convention:
     examples_per_row: bool               # a batch is (m, n): one example per row
     dense_weight: str                    # the Dense weight's name: torch 'weight', Keras 'kernel'
     dense_weight_in_out: bool            # True: the weight is (in, out), the transpose of scratch's W
+    channels_last: bool                  # images are (m, H, W, C), a conv kernel (kh, kw, in, out) and Flatten
+                                         # orders H*W*C (Keras's default data_format); False: (m, C, H, W),
+                                         # (out, in, kh, kw), C*H*W (torch's NCHW, as scratch's)
     # --- optimizers (scratch/optimizers.py)
     float32_hyperparameters: bool        # Python-float hyperparameters pass through float32 (the TF backend's
                                          # ops.cast), with Spec.keras_float32_casts; schedules' lr0, rates too
@@ -405,7 +408,7 @@ class Convention:
 
 TORCH = Convention(
     name="torch", framework="PyTorch", optimizer_defaults=DEFAULTS["torch"], norm_defaults=NORM_DEFAULTS["torch"],
-    examples_per_row=True, dense_weight="weight", dense_weight_in_out=False,
+    examples_per_row=True, dense_weight="weight", dense_weight_in_out=False, channels_last=False,
     float32_hyperparameters=False, float32_regularizers=False, clip_norm_eps=1e-6, weight_decay_coupled=True,
     sgd_dampening=True, sgd_lr_in_momentum=False, rmsprop_eps_in_root=False, rmsprop_lr_in_momentum=False,
     adam_eps_hat=False, adamw_decay_multiplies=True, nadam_momentum_decay=0.004, adamax_eps_in_max=True,
@@ -422,7 +425,7 @@ TORCH = Convention(
 
 KERAS = Convention(
     name="keras", framework="Keras", optimizer_defaults=DEFAULTS["keras"], norm_defaults=NORM_DEFAULTS["keras"],
-    examples_per_row=True, dense_weight="kernel", dense_weight_in_out=True,
+    examples_per_row=True, dense_weight="kernel", dense_weight_in_out=True, channels_last=True,
     float32_hyperparameters=True, float32_regularizers=True, clip_norm_eps=None, weight_decay_coupled=False,
     sgd_dampening=False, sgd_lr_in_momentum=True, rmsprop_eps_in_root=True, rmsprop_lr_in_momentum=True,
     adam_eps_hat=True, adamw_decay_multiplies=False, nadam_momentum_decay=None, adamax_eps_in_max=False,

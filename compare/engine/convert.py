@@ -25,7 +25,8 @@ starts from in its own layout: the harness's W and b for each Dense, `layer.init
 
 A user's own layouts (compare/adapters) are converted here too: `Layout` and the functions below it.
 
-Left out: convolution kernels (a layout the next kinds add here), anything but dense layers.
+Images, conv kernels and the Dense after a Flatten: the section "images and convolution kernels"
+below (the layer kinds that use them come with issue 20).
 """
 from dataclasses import dataclass
 
@@ -237,6 +238,86 @@ def scratch_params(params):
     for l, (W, b) in enumerate(params, start=1):
         named[f"W{l}"], named[f"b{l}"] = W, b
     return named
+
+
+# --- images and convolution kernels (issue 20) ------------------------------------------------
+# Scratch holds an image batch as its columns, one example per COLUMN, each column the example's
+# C*H*W numbers in channels-first order (the order torch's NCHW flattens to); a conv kernel as
+# (out, in, kh, kw), torch's Conv2d.weight. A channels-last convention (Keras's default
+# data_format, keras/src/backend/config.py _IMAGE_DATA_FORMAT) holds a batch (m, H, W, C), a
+# kernel (kh, kw, in, out) (keras/src/layers/convolutional/base_conv.py build: kernel_size +
+# (in, filters)), and its Flatten orders H*W*C whatever the data_format (keras/src/layers/
+# reshaping/flatten.py Flatten.call switches channels_first to channels-last before reshaping):
+# so the Dense after a Flatten holds its input rows in another order, a permutation of scratch's
+# columns of W, and a port that copies that kernel without permuting it trains, quietly wrong.
+#
+#     scratch                  torch (NCHW)                Keras (channels-last)
+#     images (C*H*W, m)        (m, C, H, W)                (m, H, W, C)
+#     kernel (F, C, kh, kw)    Conv2d.weight (F, C, kh, kw)   Conv2D.kernel (kh, kw, C, F)
+#     W after Flatten (n, C*H*W)   Linear.weight, same      Dense.kernel (H*W*C, n) = W[:, order].T
+
+
+def images_to_framework(convention, A, shape):
+    """Scratch columns (C*H*W, m) of images `shape` (C, H, W) -> the convention's 4-D batch."""
+    C, H, W = shape
+    expect(A, (C * H * W, np.shape(A)[-1]), "images (C*H*W, m)")
+    nchw = A.T.reshape(-1, C, H, W)                                   # (m, C, H, W)
+    return np.ascontiguousarray(nchw.transpose(0, 2, 3, 1) if as_convention(convention).channels_last else nchw)
+
+
+def images_to_scratch(convention, T, shape):
+    """The convention's 4-D batch -> scratch columns (C*H*W, m), asserting `shape` (C, H, W)."""
+    C, H, W = shape
+    T = np.asarray(T)
+    channels_last = as_convention(convention).channels_last
+    expect(T, (T.shape[0], H, W, C) if channels_last else (T.shape[0], C, H, W), "an image batch")
+    nchw = T.transpose(0, 3, 1, 2) if channels_last else T
+    return nchw.reshape(T.shape[0], C * H * W).T
+
+
+def conv_kernel_to_framework(convention, K):
+    """Scratch's (F, C, kh, kw) -> the convention's kernel, a fresh array."""
+    if np.ndim(K) != 4:
+        raise AssertionError(f"a conv kernel (out, in, kh, kw): expected 4 axes, got shape {np.shape(K)}")
+    return np.ascontiguousarray(K.transpose(2, 3, 1, 0)) if as_convention(convention).channels_last else K.copy()
+
+
+def conv_kernel_to_scratch(convention, K, shape):
+    """The convention's kernel -> scratch's (F, C, kh, kw) = `shape`, asserted."""
+    F, C, kh, kw = shape
+    if as_convention(convention).channels_last:
+        expect(K, (kh, kw, C, F), "a channels-last conv kernel (kh, kw, in, out)")
+        return np.asarray(K).transpose(3, 2, 0, 1)
+    expect(K, (F, C, kh, kw), "a conv kernel (out, in, kh, kw)")
+    return np.asarray(K)
+
+
+def flatten_order(convention, shape):
+    """order[i] = the scratch (C*H*W) index of the convention's i-th flattened number of an image
+    `shape` (C, H, W): the identity channels-first, H*W*C channels-last."""
+    C, H, W = shape
+    chw = np.arange(C * H * W).reshape(C, H, W)
+    return (chw.transpose(1, 2, 0) if as_convention(convention).channels_last else chw).reshape(-1)
+
+
+def flattened_weight_to_framework(convention, W, shape):
+    """The weight (n, C*H*W) of a Dense after a Flatten of images `shape` -> the convention's
+    weight (torch (n, C*H*W); Keras's kernel (H*W*C, n), its rows in Flatten's order)."""
+    convention = as_convention(convention)
+    expect(W, (W.shape[0], int(np.prod(shape))), "the weight of a Dense after a Flatten")
+    W = W[:, flatten_order(convention, shape)]
+    return np.ascontiguousarray(W.T) if convention.dense_weight_in_out else W.copy()
+
+
+def flattened_weight_to_scratch(convention, K, shape, units):
+    """The convention's weight of a Dense after a Flatten -> scratch's (units, C*H*W)."""
+    convention = as_convention(convention)
+    n = int(np.prod(shape))
+    expect(K, (n, units) if convention.dense_weight_in_out else (units, n), "the weight of a Dense after a Flatten")
+    W = np.asarray(K).T if convention.dense_weight_in_out else np.asarray(K)
+    out = np.empty_like(W)
+    out[:, flatten_order(convention, shape)] = W
+    return out
 
 
 # --- a user's own layouts (compare/adapters) --------------------------------------------------
