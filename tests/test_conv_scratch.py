@@ -286,3 +286,119 @@ def test_torch_side_of_the_new_convention_attributes():
     assert np.array_equal(conv.flatten_forward(x, TORCH)[0], torch.nn.Flatten()(torch.tensor(x)).numpy().T)
     with pytest.raises(ValueError, match="Keras pooling has no ceil_mode"):
         pool.max_pool2d_forward(x, (2, 2), (2, 2), ceil_mode=True, convention=KERAS)
+
+
+# --- TensorFlow / Keras, channels last ------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def tf():
+    return pytest.importorskip("tensorflow")
+
+
+def nhwc(a):
+    return a.transpose(0, 2, 3, 1)
+
+
+def nchw(a):
+    return a.transpose(0, 3, 1, 2)
+
+
+def tf_grads(tf, fn, inputs, R):
+    """fn(*tensors) -> out (channels last); d sum(out R) / d each input, by tf.GradientTape."""
+    ts = [tf.constant(a, dtype=tf.float64) for a in inputs]
+    with tf.GradientTape() as tape:
+        for a in ts:
+            tape.watch(a)
+        out = fn(*ts)
+        loss = tf.reduce_sum(out * tf.constant(R))
+    return out.numpy(), [g.numpy() for g in tape.gradient(loss, ts)]
+
+
+def tf_conv(tf, stride, mode, dilation):
+    def fn(x, k, b):
+        # tf.nn.convolution: a dilated one through space_to_batch (Conv2D's CPU backward has no dilation)
+        return tf.nn.convolution(x, k, strides=stride, padding=mode.upper(), dilations=dilation) + b
+    return fn
+
+
+TF_CONV_GRID = [(hw, s, mode, d) for hw in SIZES for s in (1, 2) for mode in ("valid", "same") for d in (1, 2)
+                if s == 1 or d == 1]                                   # TF's CPU conv: no stride and dilation both
+
+
+@pytest.mark.parametrize("hw, s, mode, d", TF_CONV_GRID)
+def test_conv_is_tensorflows_channels_last(tf, hw, s, mode, d):
+    x, w, b, stride, padding, dilation = conv_case(hw, s, mode, d, True)
+    out, cache = conv.conv2d_forward(x, w, b, stride, padding, dilation)
+    R = RNG.normal(size=out.shape)
+    kernel = w.transpose(2, 3, 1, 0)                                   # (kh, kw, C, F)
+    ref, (dx, dk, db) = tf_grads(tf, tf_conv(tf, stride, mode, dilation), [nhwc(x), kernel, b], nhwc(R))
+    close(out, nchw(ref))
+    ours = conv.conv2d_backward(R, cache)
+    close(ours[0], nchw(dx))
+    close(ours[1], dk.transpose(3, 2, 0, 1))
+    close(ours[2], db)
+
+
+@pytest.mark.parametrize("hw", SIZES)
+@pytest.mark.parametrize("k, s", [(2, 2), (3, 2), (3, 1), (2, 1)])
+@pytest.mark.parametrize("mode", ["valid", "same"])
+def test_pools_are_tensorflows_channels_last(tf, hw, k, s, mode):
+    x = RNG.normal(size=(2, 3, *hw))
+    padding = conv.same_padding_2d(hw, (k, k), (s, s), (1, 1), KERAS) if mode == "same" else conv.VALID
+    for forward, backward, tf_pool in ((pool.max_pool2d_forward, pool.max_pool2d_backward, tf.nn.max_pool2d),
+                                       (pool.avg_pool2d_forward, pool.avg_pool2d_backward, tf.nn.avg_pool2d)):
+        out, cache = forward(x, (k, k), (s, s), padding, convention=KERAS)   # Keras: the average of real cells
+        R = RNG.normal(size=out.shape)
+        ref, (dx,) = tf_grads(tf, lambda x: tf_pool(x, k, s, mode.upper()), [nhwc(x)], nhwc(R))
+        close(out, nchw(ref))
+        close(backward(R, cache), nchw(dx))
+
+
+@pytest.mark.parametrize("kernel, stride, p", TIES)
+@pytest.mark.parametrize("mode", ["valid", "same"])
+def test_maxpool_ties_follow_tensorflows_rule_exactly(tf, kernel, stride, p, mode):
+    x = tied_input()
+    padding = conv.same_padding_2d(x.shape[2:], kernel, stride, (1, 1), KERAS) if mode == "same" else conv.VALID
+    out, cache = pool.max_pool2d_forward(x, kernel, stride, padding, False, KERAS)
+    dout = RNG.integers(1, 5, size=out.shape).astype(float)
+    ref, (dx,) = tf_grads(tf, lambda x: tf.nn.max_pool2d(x, kernel, stride, mode.upper()), [nhwc(x)], nhwc(dout))
+    assert np.array_equal(out, nchw(ref)) and np.array_equal(pool.max_pool2d_backward(dout, cache), nchw(dx))
+    _, other = pool.max_pool2d_forward(x, kernel, stride, padding, False, last_max(KERAS))
+    assert not np.array_equal(pool.max_pool2d_backward(dout, other), nchw(dx))
+
+
+@pytest.mark.parametrize("size", [6, 7, 8, 9])
+@pytest.mark.parametrize("k", [2, 3])
+def test_tensorflows_same_stride_2_puts_the_odd_row_at_the_bottom(tf, size, k):
+    x, w = RNG.normal(size=(1, 2, size, size)), RNG.normal(size=(3, 2, k, k))
+    before, after = conv.same_padding(size, k, 2, 1, KERAS)
+    total = max((-(-size // 2) - 1) * 2 + k - size, 0)
+    assert (before, after) == (total // 2, total - total // 2) and after >= before
+    out, _ = conv.conv2d_forward(x, w, None, (2, 2), (before, after, before, after))
+    ref = tf.nn.conv2d(nhwc(x), w.transpose(2, 3, 1, 0), strides=2, padding="SAME").numpy()
+    assert out.shape == nchw(ref).shape == (1, 3, -(-size // 2), -(-size // 2))
+    close(out, nchw(ref))
+    if total % 2:                              # a port that pads symmetrically shifts the output
+        shifted, _ = conv.conv2d_forward(x, w, None, (2, 2), (after, before, after, before))
+        assert not np.allclose(shifted, out)
+
+
+def test_keras_side_of_the_new_convention_attributes(tf):
+    keras = pytest.importorskip("keras")
+    x = RNG.normal(size=(2, 3, 2, 4))
+    assert KERAS.flatten_channels_last and np.array_equal(conv.flatten_forward(x, KERAS)[0],
+                                                          keras.layers.Flatten(dtype="float64")(nhwc(x)).numpy().T)
+    cols, shape = conv.flatten_forward(x, KERAS)
+    assert np.array_equal(conv.flatten_backward(cols, shape, KERAS), x)
+    assert "ceil_mode" not in inspect.signature(keras.layers.MaxPooling2D).parameters
+    assert not KERAS.pool_ceil_mode_available
+    same = keras.layers.AveragePooling2D(2, padding="same", dtype="float64")(nhwc(np.ones((1, 1, 3, 3)))).numpy()
+    assert not KERAS.avgpool_counts_padding and np.array_equal(same, np.ones((1, 2, 2, 1)))  # 1, not 1/2, 1/4
+    w = RNG.normal(size=(3, 2, 3, 3))
+    layer = keras.layers.Conv2D(3, 3, strides=2, padding="same", use_bias=False, dtype="float64")
+    layer.build((None, 6, 6, 2))
+    layer.set_weights([w.transpose(2, 3, 1, 0)])
+    x = RNG.normal(size=(1, 2, 6, 6))
+    ours, _ = conv.conv2d_forward(x, w, None, (2, 2), conv.same_padding_2d((6, 6), (3, 3), (2, 2), (1, 1), KERAS))
+    assert KERAS.same_padding_strided
+    close(ours, nchw(layer(nhwc(x)).numpy()))
