@@ -402,3 +402,27 @@ def test_keras_side_of_the_new_convention_attributes(tf):
     ours, _ = conv.conv2d_forward(x, w, None, (2, 2), conv.same_padding_2d((6, 6), (3, 3), (2, 2), (1, 1), KERAS))
     assert KERAS.same_padding_strided
     close(ours, nchw(layer(nhwc(x)).numpy()))
+
+
+def test_channel_batchnorm_is_keras_with_its_moving_statistics(tf):
+    keras = pytest.importorskip("keras")
+    x = RNG.normal(size=(4, 3, 5, 6)) * 3 + 2
+    gamma, beta = RNG.normal(size=3), RNG.normal(size=3)
+    layer = keras.layers.BatchNormalization(axis=-1, momentum=0.9, epsilon=1e-3, dtype="float64")
+    layer.build((None, 5, 6, 3))
+    layer.gamma.assign(gamma)
+    layer.beta.assign(beta)
+    y, cache = conv.batchnorm2d_forward(x, gamma, beta, 1e-3)
+    R = RNG.normal(size=y.shape)
+    xt = tf.constant(nhwc(x))
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        out = layer(xt, training=True)
+        loss = tf.reduce_sum(out * tf.constant(nhwc(R)))
+    dx, dgamma, dbeta = tape.gradient(loss, [xt, layer.gamma, layer.beta])
+    close(y, nchw(out.numpy()))
+    for ours, theirs in zip(conv.batchnorm2d_backward(R, cache), (nchw(dx.numpy()), dgamma.numpy(), dbeta.numpy())):
+        close(ours, theirs)
+    mean, var = running_update(np.zeros((3, 1)), np.ones((3, 1)), cache[1], 0.9, KERAS)      # biased variance
+    close(mean[:, 0], layer.moving_mean.numpy())
+    close(var[:, 0], layer.moving_variance.numpy())
