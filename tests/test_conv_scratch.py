@@ -253,13 +253,16 @@ def last_max(convention):
 
 
 @pytest.mark.parametrize("kernel, stride, p", TIES)
-def test_maxpool_ties_follow_torchs_rule_exactly(kernel, stride, p):
+@pytest.mark.parametrize("memory_format", ["contiguous_format", "channels_last"])
+def test_maxpool_ties_follow_torchs_rule_exactly(kernel, stride, p, memory_format):
     """dout of small integers: the sums of overlapping windows are exact in any order, so the
-    comparison can be bit for bit."""
+    comparison can be bit for bit. channels_last runs aten's other (channels-last) CPU kernel."""
     x = tied_input()
     out, cache = pool.max_pool2d_forward(x, kernel, stride, (p, p, p, p), False, TORCH)
     dout = RNG.integers(1, 5, size=out.shape).astype(float)
-    ref, (dx,) = torch_grads(lambda x: F.max_pool2d(x, kernel, stride, p), [x], dout)
+    layout = getattr(torch, memory_format)
+    ref, (dx,) = torch_grads(lambda x: F.max_pool2d(x.contiguous(memory_format=layout), kernel, stride, p),
+                             [x], dout)
     assert np.array_equal(out, ref) and np.array_equal(pool.max_pool2d_backward(dout, cache), dx)
     _, other = pool.max_pool2d_forward(x, kernel, stride, (p, p, p, p), False, last_max(TORCH))
     assert not np.array_equal(pool.max_pool2d_backward(dout, other), dx)     # the rule is what decides
