@@ -25,7 +25,7 @@ Convention.same_padding_strided).
 
 im2col (conv2d_forward): for each kernel offset (u, v) one strided slice of x_pad, stacked into
 columns cols (n, C kh kw, Ho Wo) per example; out_n = w.reshape(F, C kh kw) @ cols_n. The examples
-go in chunks whose columns stay under COLUMN_BYTES. Chunking changes no bit: each example's product
+go in chunks whose columns stay under COLUMN_BYTES (one example at least). Chunking changes no bit: each example's product
 is its own (F, K) @ (K, P) matmul of the same shapes whatever the chunk (np.matmul over a stack),
 and dw adds the examples' products one at a time in order n = 0, 1, ...; tests/test_conv_scratch.py
 measures chunked == unchunked bit for bit.
@@ -33,6 +33,8 @@ measures chunked == unchunked bit for bit.
 Channel batch norm: statistics per channel over N, H and W, i.e. scratch/layers.py's batch norm on
 the (C, N H W) columns; torch's unbiased running variance uses the count N H W.
 Spatial dropout: one mask value per (example, channel), kept ones scaled by 1 / (1 - p).
+Flatten: (N, C, H, W) -> (C H W, N), ONE EXAMPLE PER COLUMN as scratch's dense layers take it, each
+column ordered C.H.W (torch) or H.W.C (Keras: Convention.flatten_channels_last).
 
 Left out: groups, transposed convolution, padding modes other than zeros, 1-D and 3-D.
 Pooling: scratch/pool.py.

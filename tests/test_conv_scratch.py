@@ -180,8 +180,17 @@ def test_conv_is_torchs(hw, s, mode, d, bias):
     out, cache = conv.conv2d_forward(x, w, b, stride, padding, dilation)
     R = RNG.normal(size=out.shape)
     inputs = [x, w] + ([b] if bias else [])
-    ref, grads = torch_grads(lambda x, w, b=None: F.conv2d(torch_pad(x, padding), w, b, stride, 0, dilation),
-                             inputs, R)
+    top, bottom, left, right = padding
+    if mode == "same" and s == 1:                     # torch's own 'same' (stride 1 only)
+        def fn(x, w, b=None):
+            return F.conv2d(x, w, b, stride, "same", dilation)
+    elif top == bottom and left == right:             # torch's own symmetric padding
+        def fn(x, w, b=None):
+            return F.conv2d(x, w, b, stride, (top, left), dilation)
+    else:                                             # asymmetric: F.pad, then no padding
+        def fn(x, w, b=None):
+            return F.conv2d(torch_pad(x, padding), w, b, stride, 0, dilation)
+    ref, grads = torch_grads(fn, inputs, R)
     close(out, ref)
     for ours, theirs in zip(conv.conv2d_backward(R, cache), grads):
         close(ours, theirs)
@@ -231,9 +240,18 @@ def test_spatial_dropout_is_torchs_with_its_own_mask():
     x = RNG.normal(size=(6, 5, 3, 4))
     out = F.dropout2d(torch.tensor(x), p=0.3, training=True).numpy()
     mask = (out[:, :, 0, 0] != 0).astype(float)                       # torch's mask read back, per channel
+    assert 0 < mask.sum() < mask.size
     assert np.array_equal(out, conv.spatial_dropout_forward(x, mask, 0.3))
     dy = RNG.normal(size=x.shape)
     assert np.array_equal(conv.spatial_dropout_backward(dy, mask, 0.3), dy * (mask[:, :, None, None] / 0.7))
+
+
+def test_spatial_dropout_is_keras_with_its_own_mask(tf):
+    keras = pytest.importorskip("keras")
+    x = RNG.normal(size=(6, 5, 3, 4))
+    out = nchw(keras.layers.SpatialDropout2D(0.3, dtype="float64")(nhwc(x), training=True).numpy())
+    mask = (out[:, :, 0, 0] != 0).astype(float)
+    assert 0 < mask.sum() < mask.size and np.array_equal(out, conv.spatial_dropout_forward(x, mask, 0.3))
 
 
 # --- max-pool ties: each framework's own rule, bit for bit -----------------------------------------
