@@ -44,7 +44,8 @@ import math
 import numpy as np
 
 from .conventions import as_convention
-from .layers import BATCH, dropout_backward, dropout_forward, norm_backward, norm_forward
+from .layers import (BATCH, dropout_backward, dropout_forward, norm_backward, norm_forward, norm_inference,
+                     running_update)
 
 COLUMN_BYTES = 64 * 2**20          # the most bytes one chunk's im2col columns may take
 VALID = (0, 0, 0, 0)               # (top, bottom, left, right)
@@ -208,6 +209,19 @@ def batchnorm2d_backward(dy, cache):
     shape, norm_cache = cache
     dZ, dgamma, dbeta = norm_backward(to_channel_columns(dy), norm_cache, BATCH)
     return from_channel_columns(dZ, shape), dgamma[:, 0], dbeta[:, 0]
+
+
+def batchnorm2d_running_update(running_mean, running_var, cache, momentum, convention):
+    """layers.running_update per channel -> (mean (C,), var (C,)); torch's unbiased variance
+    multiplies by m / (m - 1) with m = N H W, the count each channel's statistics came from."""
+    mean, var = running_update(running_mean[:, None], running_var[:, None], cache[1], momentum, convention)
+    return mean[:, 0], var[:, 0]
+
+
+def batchnorm2d_inference(x, gamma, beta, eps, mean, var):
+    """Evaluation mode: the running statistics (C,) instead of the batch's."""
+    Z = norm_inference(to_channel_columns(x), gamma[:, None], beta[:, None], eps, mean[:, None], var[:, None])
+    return from_channel_columns(Z, x.shape)
 
 
 def spatial_dropout_forward(x, mask, rate):

@@ -18,7 +18,6 @@ import pytest
 
 from scratch import conv, pool
 from scratch.conventions import KERAS, TORCH
-from scratch.layers import running_update
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
@@ -231,9 +230,13 @@ def test_channel_batchnorm_is_torchs_with_its_running_statistics():
     close(y, ref)
     for ours, theirs in zip(conv.batchnorm2d_backward(R, cache), grads):
         close(ours, theirs)
-    mean, var = running_update(mean0[:, None], var0[:, None], cache[1], 0.1, TORCH)   # count N H W = 120
-    close(mean[:, 0], tmean.numpy())
-    close(var[:, 0], tvar.numpy())
+    mean, var = conv.batchnorm2d_running_update(mean0, var0, cache, 0.1, TORCH)     # count N H W = 120
+    close(mean, tmean.numpy())
+    close(var, tvar.numpy())
+    x2 = RNG.normal(size=(2, 3, 5, 6))
+    ref = F.batch_norm(torch.tensor(x2), tmean, tvar, torch.tensor(gamma), torch.tensor(beta), training=False,
+                       eps=1e-5).numpy()
+    close(conv.batchnorm2d_inference(x2, gamma, beta, 1e-5, mean, var), ref)
 
 
 def test_spatial_dropout_is_torchs_with_its_own_mask():
@@ -444,6 +447,8 @@ def test_channel_batchnorm_is_keras_with_its_moving_statistics(tf):
     close(y, nchw(out.numpy()))
     for ours, theirs in zip(conv.batchnorm2d_backward(R, cache), (nchw(dx.numpy()), dgamma.numpy(), dbeta.numpy())):
         close(ours, theirs)
-    mean, var = running_update(np.zeros((3, 1)), np.ones((3, 1)), cache[1], 0.9, KERAS)      # biased variance
-    close(mean[:, 0], layer.moving_mean.numpy())
-    close(var[:, 0], layer.moving_variance.numpy())
+    mean, var = conv.batchnorm2d_running_update(np.zeros(3), np.ones(3), cache, 0.9, KERAS)  # biased variance
+    close(mean, layer.moving_mean.numpy())
+    close(var, layer.moving_variance.numpy())
+    x2 = RNG.normal(size=(2, 3, 5, 6))
+    close(conv.batchnorm2d_inference(x2, gamma, beta, 1e-3, mean, var), nchw(layer(nhwc(x2), training=False).numpy()))
