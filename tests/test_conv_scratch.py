@@ -96,9 +96,12 @@ def conv_case(hw, s, mode, d, bias):
 @pytest.mark.parametrize("hw, s, mode, d, bias", CONV_GRID)
 def test_naive_and_im2col_convolutions_agree(hw, s, mode, d, bias):
     x, w, b, stride, padding, dilation = conv_case(hw, s, mode, d, bias)
-    naive, _ = conv.conv2d_forward_naive(x, w, b, stride, padding, dilation)
-    fast, _ = conv.conv2d_forward(x, w, b, stride, padding, dilation)
+    naive, naive_cache = conv.conv2d_forward_naive(x, w, b, stride, padding, dilation)
+    fast, cache = conv.conv2d_forward(x, w, b, stride, padding, dilation)
     close(fast, naive, 1e-15)
+    dout = RNG.normal(size=fast.shape)                       # either cache serves conv2d_backward
+    for ours, theirs in zip(conv.conv2d_backward(dout, naive_cache), conv.conv2d_backward(dout, cache)):
+        assert (ours is None and theirs is None) or np.array_equal(ours, theirs)
 
 
 def test_chunking_the_columns_changes_no_bit():
