@@ -20,11 +20,12 @@ What is computed is a cross-correlation (the kernel is not flipped), in torch an
 'same' padding (TensorFlow's rule, also JAX's 'SAME'): the output has ceil(size / stride) positions,
     total = max((ceil(size / s) - 1) s + (k - 1) d + 1 - size, 0),  before = total // 2,
 the odd extra row / column AFTER (bottom / right). torch's padding='same' splits d (k - 1) the same
-way but refuses stride > 1 (torch/nn/modules/conv.py _ConvNd.__init__, Convention.same_padding_strided).
+way but refuses stride > 1 (torch/nn/modules/conv.py _ConvNd.__init__;
+Convention.same_padding_strided).
 
 im2col (conv2d_forward): for each kernel offset (u, v) one strided slice of x_pad, stacked into
 columns cols (n, C kh kw, Ho Wo) per example; out_n = w.reshape(F, C kh kw) @ cols_n. The examples
-go in chunks whose columns stay under COLUMN_BYTES. Chunking changes no bit: each example's product
+go in chunks whose columns stay under COLUMN_BYTES (one example at least). Chunking changes no bit: each example's product
 is its own (F, K) @ (K, P) matmul of the same shapes whatever the chunk (np.matmul over a stack),
 and dw adds the examples' products one at a time in order n = 0, 1, ...; tests/test_conv_scratch.py
 measures chunked == unchunked bit for bit.
@@ -32,6 +33,8 @@ measures chunked == unchunked bit for bit.
 Channel batch norm: statistics per channel over N, H and W, i.e. scratch/layers.py's batch norm on
 the (C, N H W) columns; torch's unbiased running variance uses the count N H W.
 Spatial dropout: one mask value per (example, channel), kept ones scaled by 1 / (1 - p).
+Flatten: (N, C, H, W) -> (C H W, N), ONE EXAMPLE PER COLUMN as scratch's dense layers take it, each
+column ordered C.H.W (torch) or H.W.C (Keras: Convention.flatten_channels_last).
 
 Left out: groups, transposed convolution, padding modes other than zeros, 1-D and 3-D.
 Pooling: scratch/pool.py.
@@ -41,20 +44,22 @@ import math
 import numpy as np
 
 from .conventions import as_convention
-from .layers import BATCH, dropout_backward, dropout_forward, norm_backward, norm_forward
+from .layers import (BATCH, dropout_backward, dropout_forward, norm_backward, norm_forward, norm_inference,
+                     running_update)
 
 COLUMN_BYTES = 64 * 2**20          # the most bytes one chunk's im2col columns may take
 VALID = (0, 0, 0, 0)               # (top, bottom, left, right)
 
 
-# --- padding and sizes ------------------------------------------------------------------------------
+# --- padding and sizes -------------------------------------------------------------------------
 
 def same_padding(size, k, stride, dilation, convention):
     """TensorFlow's 'same' padding of one axis -> (before, after), the odd one after.
     A convention without strided 'same' (torch) refuses stride > 1, as torch's Conv2d does."""
-    if stride > 1 and not as_convention(convention).same_padding_strided:
-        raise ValueError(f"padding 'same' with stride {stride}: {as_convention(convention).framework} "
-                         "supports it only for stride 1")
+    convention = as_convention(convention)
+    if stride > 1 and not convention.same_padding_strided:
+        raise ValueError(f"padding 'same' with stride {stride}: {convention.framework} allows it "
+                         "only with stride 1")
     total = max((math.ceil(size / stride) - 1) * stride + (k - 1) * dilation + 1 - size, 0)
     return total // 2, total - total // 2
 
@@ -67,8 +72,12 @@ def same_padding_2d(hw, kernel, stride, dilation, convention):
 
 
 def output_size(size, k, stride, dilation):
-    """How many windows of k taps (dilation apart), stride apart, fit in `size` (padded) positions."""
+    """How many windows of k taps, dilation apart, fit stride apart in `size` padded positions."""
     return (size - (k - 1) * dilation - 1) // stride + 1
+
+
+def output_hw(padded_hw, kernel, stride, dilation):
+    return tuple(output_size(*args) for args in zip(padded_hw, kernel, stride, dilation))
 
 
 def pad(x, padding, value=0.0):
@@ -83,27 +92,33 @@ def crop(x_pad, padding):
     return x_pad[:, :, top:x_pad.shape[2] - bottom, left:x_pad.shape[3] - right]
 
 
-# --- the readable definition -------------------------------------------------------------------------
+def tap(u, dilation, stride, n_out):
+    """The rows (or columns) tap u of n_out windows reads: u d, u d + s, ..., u d + (n_out - 1) s."""
+    return slice(u * dilation, u * dilation + (n_out - 1) * stride + 1, stride)
+
+
+# --- the readable definition ----------------------------------------------------------------------
 
 def conv2d_forward_naive(x, w, b=None, stride=(1, 1), padding=VALID, dilation=(1, 1)):
     """out[n, f, i, j] = sum_{c,u,v} x_pad[n, c, i sh + u dh, j sw + v dw] w[f, c, u, v] + b[f],
-    one output at a time. -> (out (N, F, Ho, Wo), cache)."""
+    one output at a time. -> (out (N, F, Ho, Wo), cache for conv2d_backward)."""
     (sh, sw), (dh, dw), (F, _, kh, kw) = stride, dilation, w.shape
     x_pad = pad(x, padding)
-    Ho, Wo = output_size(x_pad.shape[2], kh, sh, dh), output_size(x_pad.shape[3], kw, sw, dw)
+    Ho, Wo = output_hw(x_pad.shape[2:], (kh, kw), stride, dilation)
     out = np.zeros((x.shape[0], F, Ho, Wo), dtype=x.dtype)
     for n, f, i, j in np.ndindex(out.shape):
-        window = x_pad[n, :, i * sh:i * sh + (kh - 1) * dh + 1:dh, j * sw:j * sw + (kw - 1) * dw + 1:dw]
-        out[n, f, i, j] = np.sum(window * w[f]) + (0.0 if b is None else b[f])
-    return out, (x, w, b is not None, stride, padding, dilation)
+        rows = slice(i * sh, i * sh + (kh - 1) * dh + 1, dh)            # i sh + u dh, u < kh
+        cols = slice(j * sw, j * sw + (kw - 1) * dw + 1, dw)            # j sw + v dw, v < kw
+        out[n, f, i, j] = np.sum(x_pad[n, :, rows, cols] * w[f]) + (0.0 if b is None else b[f])
+    return out, (x, w, b is not None, stride, padding, dilation, COLUMN_BYTES)
 
 
-# --- im2col and col2im: the same kernel-offset slices, read and scattered ----------------------------
+# --- im2col and col2im: the same tap slices, read and scattered ------------------------------
 
 def windows(x_pad, kernel, stride, dilation, out_hw):
-    """x_pad (n, C, Hp, Wp) -> (n, C, kh kw, Ho, Wo): entry (u kw + v) holds every window's tap (u, v)."""
+    """x_pad (n, C, Hp, Wp) -> (n, C, kh kw, Ho, Wo): entry u kw + v is every window's tap (u, v)."""
     (kh, kw), (sh, sw), (dh, dw), (Ho, Wo) = kernel, stride, dilation, out_hw
-    taps = [x_pad[:, :, u * dh:u * dh + (Ho - 1) * sh + 1:sh, v * dw:v * dw + (Wo - 1) * sw + 1:sw]
+    taps = [x_pad[:, :, tap(u, dh, sh, Ho), tap(v, dw, sw, Wo)]
             for u in range(kh) for v in range(kw)]
     return np.stack(taps, axis=2)
 
@@ -111,38 +126,36 @@ def windows(x_pad, kernel, stride, dilation, out_hw):
 def unwindows(dwin, padded_shape, kernel, stride, dilation):
     """The adjoint of windows: dwin (n, C, kh kw, Ho, Wo) scattered and added into zeros of
     padded_shape. Within one tap (u, v) the slice's positions are distinct, so a plain += on the
-    slice is the scatter (np.add.at would be needed only for repeated indices); taps overlap one
-    another when stride < (k - 1) d + 1, and add up in the order u, v = 0, 1, ..."""
-    (kh, kw), (sh, sw), (dh, dw) = kernel, stride, dilation
-    Ho, Wo = dwin.shape[3:]
+    slice is the scatter (np.add.at is needed only for repeated indices); taps overlap one another
+    when stride < (k - 1) d + 1, and add up in the order u, v = 0, 1, ..."""
+    (kh, kw), (sh, sw), (dh, dw), (Ho, Wo) = kernel, stride, dilation, dwin.shape[3:]
     dx_pad = np.zeros(padded_shape, dtype=dwin.dtype)
     for u in range(kh):
         for v in range(kw):
-            dx_pad[:, :, u * dh:u * dh + (Ho - 1) * sh + 1:sh, v * dw:v * dw + (Wo - 1) * sw + 1:sw] += \
-                dwin[:, :, u * kw + v]
+            dx_pad[:, :, tap(u, dh, sh, Ho), tap(v, dw, sw, Wo)] += dwin[:, :, u * kw + v]
     return dx_pad
 
 
 def chunks(N, bytes_per_example, chunk_bytes):
-    """Slices of the examples so that one slice's columns take at most chunk_bytes (at least one example)."""
+    """Slices of the N examples, each one's columns within chunk_bytes (at least one example)."""
     size = max(1, chunk_bytes // max(1, bytes_per_example))
     return [slice(start, min(start + size, N)) for start in range(0, N, size)]
 
 
-# --- the vectorised convolution ----------------------------------------------------------------------
+# --- the vectorised convolution -------------------------------------------------------------------
 
-def conv2d_forward(x, w, b=None, stride=(1, 1), padding=VALID, dilation=(1, 1), chunk_bytes=COLUMN_BYTES):
+def conv2d_forward(x, w, b=None, stride=(1, 1), padding=VALID, dilation=(1, 1),
+                   chunk_bytes=COLUMN_BYTES):
     """The same out as conv2d_forward_naive, by im2col: out_n = w_col (F, K) @ cols_n (K, Ho Wo),
     K = C kh kw, chunk by chunk of examples. -> (out (N, F, Ho, Wo), cache)."""
     (F, C, kh, kw), kernel = w.shape, w.shape[2:]
     x_pad = pad(x, padding)
-    out_hw = output_size(x_pad.shape[2], kh, stride[0], dilation[0]), output_size(x_pad.shape[3], kw, stride[1],
-                                                                                  dilation[1])
-    w_col = w.reshape(F, C * kh * kw)
-    parts = []
-    for part in chunks(x.shape[0], C * kh * kw * out_hw[0] * out_hw[1] * x.itemsize, chunk_bytes):
-        cols = windows(x_pad[part], kernel, stride, dilation, out_hw).reshape(-1, C * kh * kw, math.prod(out_hw))
-        parts.append(np.matmul(w_col, cols))                           # (n, F, Ho Wo), one matmul per example
+    out_hw = output_hw(x_pad.shape[2:], kernel, stride, dilation)
+    K, P = C * kh * kw, math.prod(out_hw)
+    w_col, parts = w.reshape(F, K), []
+    for part in chunks(x.shape[0], K * P * x.itemsize, chunk_bytes):
+        cols = windows(x_pad[part], kernel, stride, dilation, out_hw).reshape(-1, K, P)
+        parts.append(np.matmul(w_col, cols))          # (n, F, P): one (F, K) @ (K, P) per example
     out = np.concatenate(parts).reshape(x.shape[0], F, *out_hw)
     if b is not None:
         out = out + b[None, :, None, None]
@@ -151,25 +164,25 @@ def conv2d_forward(x, w, b=None, stride=(1, 1), padding=VALID, dilation=(1, 1), 
 
 def conv2d_backward(dout, cache):
     """dout (N, F, Ho, Wo) -> (dx (N, C, H, W), dw (F, C, kh, kw), db (F,) or None)."""
-    x, w, has_bias, stride, padding, dilation = cache[:6]
-    chunk_bytes = cache[6] if len(cache) > 6 else COLUMN_BYTES
+    x, w, has_bias, stride, padding, dilation, chunk_bytes = cache
     (F, C, kh, kw), kernel, out_hw = w.shape, w.shape[2:], dout.shape[2:]
     x_pad = pad(x, padding)
-    w_col, K, P = w.reshape(F, C * kh * kw), C * kh * kw, math.prod(out_hw)
-    dw_col, dx_parts = np.zeros_like(w_col), []
+    K, P = C * kh * kw, math.prod(out_hw)
+    w_col, dw_col, dx_parts = w.reshape(F, K), np.zeros((F, K), dtype=w.dtype), []
     for part in chunks(x.shape[0], K * P * x.itemsize, chunk_bytes):
         cols = windows(x_pad[part], kernel, stride, dilation, out_hw).reshape(-1, K, P)
         dout_col = dout[part].reshape(-1, F, P)
-        for dw_n in np.matmul(dout_col, cols.transpose(0, 2, 1)):     # (F, K) per example, added in order
+        for dw_n in np.matmul(dout_col, cols.transpose(0, 2, 1)):    # (F, K) per example, in order
             dw_col = dw_col + dw_n
         dcols = np.matmul(w_col.T, dout_col).reshape(-1, C, kh * kw, *out_hw)
-        dx_parts.append(unwindows(dcols, (dcols.shape[0], C, *x_pad.shape[2:]), kernel, stride, dilation))
+        padded_shape = (dcols.shape[0], C, *x_pad.shape[2:])
+        dx_parts.append(unwindows(dcols, padded_shape, kernel, stride, dilation))
     dx = crop(np.concatenate(dx_parts), padding)
     db = dout.sum(axis=(0, 2, 3)) if has_bias else None
     return dx, dw_col.reshape(w.shape), db
 
 
-# --- batch norm over channels, spatial dropout --------------------------------------------------------
+# --- batch norm over channels, spatial dropout ----------------------------------------------
 
 def to_channel_columns(x):
     """(N, C, H, W) -> (C, N H W): one row per channel, every example's every position a column."""
@@ -198,6 +211,19 @@ def batchnorm2d_backward(dy, cache):
     return from_channel_columns(dZ, shape), dgamma[:, 0], dbeta[:, 0]
 
 
+def batchnorm2d_running_update(running_mean, running_var, cache, momentum, convention):
+    """layers.running_update per channel -> (mean (C,), var (C,)); torch's unbiased variance
+    multiplies by m / (m - 1) with m = N H W, the count each channel's statistics came from."""
+    mean, var = running_update(running_mean[:, None], running_var[:, None], cache[1], momentum, convention)
+    return mean[:, 0], var[:, 0]
+
+
+def batchnorm2d_inference(x, gamma, beta, eps, mean, var):
+    """Evaluation mode: the running statistics (C,) instead of the batch's."""
+    Z = norm_inference(to_channel_columns(x), gamma[:, None], beta[:, None], eps, mean[:, None], var[:, None])
+    return from_channel_columns(Z, x.shape)
+
+
 def spatial_dropout_forward(x, mask, rate):
     """x * mask / (1 - rate) with mask (N, C) of 1.0 / 0.0: a whole channel kept or dropped."""
     return dropout_forward(x, mask[:, :, None, None], rate)
@@ -207,7 +233,7 @@ def spatial_dropout_backward(dy, mask, rate):
     return dropout_backward(dy, mask[:, :, None, None], rate)
 
 
-# --- flatten into scratch's dense layout: ONE EXAMPLE PER COLUMN --------------------------------------
+# --- flatten into scratch's dense layout: ONE EXAMPLE PER COLUMN ----------------------------
 
 def flatten_forward(x, convention):
     """(N, C, H, W) -> (C H W, N) columns, each column in the convention's order: C.H.W (torch's

@@ -466,8 +466,10 @@ TORCH = Convention(
     norm_momentum_weights_new=True, running_var_unbiased=True,
     # torch/nn/modules/conv.py _ConvNd.__init__ ("padding='same' is not supported for strided convolutions");
     # nn.Flatten of NCHW; nn/modules/pooling.py AvgPool2d(ceil_mode=False, count_include_pad=True); max pooling's
-    # first maximum: aten's CPU kernel keeps `val > maxval` (compiled; torch/_inductor/lowering.py
-    # _max_pool_with_offsets the same: ops.gt), max_pool2d_with_indices_backward scatters to that index
+    # first maximum: aten's CPU kernels are compiled, so measured (both memory formats); the Python forms agree:
+    # torch/_decomp/decompositions.py _max_pool_nd_with_indices (the window's max(dim=-1) index) and
+    # torch/_inductor/lowering.py _max_pool_with_offsets (reduction "argmax"); max_pool2d_with_indices_backward
+    # (decompositions.py) scatter_adds dout to that index, so overlapping windows add up
     same_padding_strided=False, flatten_channels_last=False, avgpool_counts_padding=True,
     pool_ceil_mode_available=True, maxpool_grad_to_first_max=True,
 )

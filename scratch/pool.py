@@ -5,12 +5,12 @@ stride (sh, sw), padding (top, bottom, left, right) per side, as in scratch/conv
 (i, j) covers the rows i sh + u, u < kh, and the columns j sw + v, v < kw, of the padded input:
     max:  out[n, c, i, j] = max_{u, v} x_pad[n, c, i sh + u, j sw + v]        (padding = -inf)
     avg:  out[n, c, i, j] = sum_{u, v} x_pad[n, c, i sh + u, j sw + v] / count[i, j]   (padding = 0)
-    Ho = (H + top + bottom - kh) // sh + 1, or with ceil_mode (torch's only) rounded up, less one when
-    that last window would start beyond the input and its top padding (torch/_meta_registrations.py
-    pooling_output_shape_pad_lr); the rows a ceil-mode window overhangs count as padding.
-  count[i, j] (avg): how many of the window's cells lie in the input (count_include_pad False: Keras's
-  'same', TF's avg_pool) or in the input and its padding (True: torch's default; the ceil-mode
-  overhang beyond the padding still not counted, as aten's avg_pool2d).
+    Ho = (H + top + bottom - kh) // sh + 1, or with ceil_mode (torch's only) rounded up, less one
+    when that last window would start beyond the input and its top padding (torch/
+    _meta_registrations.py pooling_output_shape_pad_lr); a ceil-mode window's overhang is padding.
+  count[i, j] (avg): how many of the window's cells lie in the input (count_include_pad False:
+  Keras's 'same', TF's avg_pool) or in the input and its padding (True: torch's default; the
+  ceil-mode overhang beyond the padding still not counted, as in aten's avg_pool2d).
   backward:
     max: dx gets dout[n, c, i, j] at ONE position per window, the convention's maximum
          (maxpool_grad_to_first_max: the first in scan order u, v = 0, 1, ..., in both frameworks);
@@ -40,7 +40,7 @@ def pool_output_size(size, k, stride, before, after, ceil_mode):
 
 
 def pool_geometry(hw, kernel, stride, padding, ceil_mode):
-    """-> (out_hw, full): full = padding plus the ceil-mode overhang added at the bottom and right."""
+    """-> (out_hw, full): full = padding plus the ceil-mode overhang at the bottom and right."""
     top, bottom, left, right = padding
     Ho = pool_output_size(hw[0], kernel[0], stride[0], top, bottom, ceil_mode)
     Wo = pool_output_size(hw[1], kernel[1], stride[1], left, right, ceil_mode)
@@ -54,7 +54,7 @@ def check_ceil_mode(ceil_mode, convention):
         raise ValueError(f"{as_convention(convention).framework} pooling has no ceil_mode")
 
 
-# --- max pooling -------------------------------------------------------------------------------------
+# --- max pooling ------------------------------------------------------------------------------
 
 def chosen_max(win, convention):
     """win (N, C, K, Ho, Wo) -> the index k < K of the window's maximum that takes the gradient:
@@ -68,7 +68,7 @@ def max_pool2d_forward(x, kernel, stride, padding=VALID, ceil_mode=False, conven
     """out = each window's maximum, padding -inf. -> (out (N, C, Ho, Wo), cache)."""
     check_ceil_mode(ceil_mode, convention)
     out_hw, full = pool_geometry(x.shape[2:], kernel, stride, padding, ceil_mode)
-    win = windows(pad(x, full, -np.inf), kernel, stride, NO_DILATION, out_hw)     # (N, C, kh kw, Ho, Wo)
+    win = windows(pad(x, full, -np.inf), kernel, stride, NO_DILATION, out_hw)  # (N, C, kh kw, Ho, Wo)
     which = chosen_max(win, convention)                                            # (N, C, Ho, Wo)
     out = np.take_along_axis(win, which[:, :, None], axis=2)[:, :, 0]
     return out, (x.shape, which, kernel, stride, full)
@@ -78,15 +78,15 @@ def max_pool2d_backward(dout, cache):
     """dout (N, C, Ho, Wo) -> dx (N, C, H, W): each window's dout to its chosen maximum only."""
     shape, which, kernel, stride, full = cache
     taps = np.arange(kernel[0] * kernel[1])[None, None, :, None, None]
-    dwin = (taps == which[:, :, None]) * dout[:, :, None]                          # (N, C, kh kw, Ho, Wo)
+    dwin = (taps == which[:, :, None]) * dout[:, :, None]                     # (N, C, kh kw, Ho, Wo)
     padded = (*shape[:2], shape[2] + full[0] + full[1], shape[3] + full[2] + full[3])
     return crop(unwindows(dwin, padded, kernel, stride, NO_DILATION), full)
 
 
-# --- average pooling ---------------------------------------------------------------------------------
+# --- average pooling --------------------------------------------------------------------------
 
 def window_counts(hw, kernel, stride, padding, full, out_hw, count_include_pad):
-    """count (1, 1, Ho, Wo): the cells of each window that are counted (see the module docstring)."""
+    """count (1, 1, Ho, Wo): how many cells of each window are counted (the module docstring)."""
     inside = pad(np.ones((1, 1, *hw)), padding, 1.0 if count_include_pad else 0.0)
     overhang = (0, full[1] - padding[1], 0, full[3] - padding[3])
     return windows(pad(inside, overhang, 0.0), kernel, stride, NO_DILATION, out_hw).sum(axis=2)
@@ -108,12 +108,12 @@ def avg_pool2d_forward(x, kernel, stride, padding=VALID, ceil_mode=False, count_
 def avg_pool2d_backward(dout, cache):
     """dout (N, C, Ho, Wo) -> dx (N, C, H, W): dout / count to every cell of the window."""
     shape, count, kernel, stride, full = cache
-    dwin = np.repeat((dout / count)[:, :, None], kernel[0] * kernel[1], axis=2)  # (N, C, kh kw, Ho, Wo)
+    dwin = np.repeat((dout / count)[:, :, None], kernel[0] * kernel[1], axis=2)  # (N, C, kh kw, ..)
     padded = (*shape[:2], shape[2] + full[0] + full[1], shape[3] + full[2] + full[3])
     return crop(unwindows(dwin, padded, kernel, stride, NO_DILATION), full)
 
 
-# --- global average pooling --------------------------------------------------------------------------
+# --- global average pooling -------------------------------------------------------------------
 
 def global_avg_pool2d_forward(x):
     """(N, C, H, W) -> (N, C, 1, 1), the mean of each channel's H W values."""

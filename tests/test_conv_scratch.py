@@ -18,7 +18,6 @@ import pytest
 
 from scratch import conv, pool
 from scratch.conventions import KERAS, TORCH
-from scratch.layers import running_update
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
@@ -97,9 +96,12 @@ def conv_case(hw, s, mode, d, bias):
 @pytest.mark.parametrize("hw, s, mode, d, bias", CONV_GRID)
 def test_naive_and_im2col_convolutions_agree(hw, s, mode, d, bias):
     x, w, b, stride, padding, dilation = conv_case(hw, s, mode, d, bias)
-    naive, _ = conv.conv2d_forward_naive(x, w, b, stride, padding, dilation)
-    fast, _ = conv.conv2d_forward(x, w, b, stride, padding, dilation)
+    naive, naive_cache = conv.conv2d_forward_naive(x, w, b, stride, padding, dilation)
+    fast, cache = conv.conv2d_forward(x, w, b, stride, padding, dilation)
     close(fast, naive, 1e-15)
+    dout = RNG.normal(size=fast.shape)                       # either cache serves conv2d_backward
+    for ours, theirs in zip(conv.conv2d_backward(dout, naive_cache), conv.conv2d_backward(dout, cache)):
+        assert (ours is None and theirs is None) or np.array_equal(ours, theirs)
 
 
 def test_chunking_the_columns_changes_no_bit():
@@ -180,8 +182,17 @@ def test_conv_is_torchs(hw, s, mode, d, bias):
     out, cache = conv.conv2d_forward(x, w, b, stride, padding, dilation)
     R = RNG.normal(size=out.shape)
     inputs = [x, w] + ([b] if bias else [])
-    ref, grads = torch_grads(lambda x, w, b=None: F.conv2d(torch_pad(x, padding), w, b, stride, 0, dilation),
-                             inputs, R)
+    top, bottom, left, right = padding
+    if mode == "same" and s == 1:                     # torch's own 'same' (stride 1 only)
+        def fn(x, w, b=None):
+            return F.conv2d(x, w, b, stride, "same", dilation)
+    elif top == bottom and left == right:             # torch's own symmetric padding
+        def fn(x, w, b=None):
+            return F.conv2d(x, w, b, stride, (top, left), dilation)
+    else:                                             # asymmetric: F.pad, then no padding
+        def fn(x, w, b=None):
+            return F.conv2d(torch_pad(x, padding), w, b, stride, 0, dilation)
+    ref, grads = torch_grads(fn, inputs, R)
     close(out, ref)
     for ours, theirs in zip(conv.conv2d_backward(R, cache), grads):
         close(ours, theirs)
@@ -222,18 +233,31 @@ def test_channel_batchnorm_is_torchs_with_its_running_statistics():
     close(y, ref)
     for ours, theirs in zip(conv.batchnorm2d_backward(R, cache), grads):
         close(ours, theirs)
-    mean, var = running_update(mean0[:, None], var0[:, None], cache[1], 0.1, TORCH)   # count N H W = 120
-    close(mean[:, 0], tmean.numpy())
-    close(var[:, 0], tvar.numpy())
+    mean, var = conv.batchnorm2d_running_update(mean0, var0, cache, 0.1, TORCH)     # count N H W = 120
+    close(mean, tmean.numpy())
+    close(var, tvar.numpy())
+    x2 = RNG.normal(size=(2, 3, 5, 6))
+    ref = F.batch_norm(torch.tensor(x2), tmean, tvar, torch.tensor(gamma), torch.tensor(beta), training=False,
+                       eps=1e-5).numpy()
+    close(conv.batchnorm2d_inference(x2, gamma, beta, 1e-5, mean, var), ref)
 
 
 def test_spatial_dropout_is_torchs_with_its_own_mask():
     x = RNG.normal(size=(6, 5, 3, 4))
     out = F.dropout2d(torch.tensor(x), p=0.3, training=True).numpy()
     mask = (out[:, :, 0, 0] != 0).astype(float)                       # torch's mask read back, per channel
+    assert 0 < mask.sum() < mask.size
     assert np.array_equal(out, conv.spatial_dropout_forward(x, mask, 0.3))
     dy = RNG.normal(size=x.shape)
     assert np.array_equal(conv.spatial_dropout_backward(dy, mask, 0.3), dy * (mask[:, :, None, None] / 0.7))
+
+
+def test_spatial_dropout_is_keras_with_its_own_mask(tf):
+    keras = pytest.importorskip("keras")
+    x = RNG.normal(size=(6, 5, 3, 4))
+    out = nchw(keras.layers.SpatialDropout2D(0.3, dtype="float64")(nhwc(x), training=True).numpy())
+    mask = (out[:, :, 0, 0] != 0).astype(float)
+    assert 0 < mask.sum() < mask.size and np.array_equal(out, conv.spatial_dropout_forward(x, mask, 0.3))
 
 
 # --- max-pool ties: each framework's own rule, bit for bit -----------------------------------------
@@ -253,13 +277,16 @@ def last_max(convention):
 
 
 @pytest.mark.parametrize("kernel, stride, p", TIES)
-def test_maxpool_ties_follow_torchs_rule_exactly(kernel, stride, p):
+@pytest.mark.parametrize("memory_format", ["contiguous_format", "channels_last"])
+def test_maxpool_ties_follow_torchs_rule_exactly(kernel, stride, p, memory_format):
     """dout of small integers: the sums of overlapping windows are exact in any order, so the
-    comparison can be bit for bit."""
+    comparison can be bit for bit. channels_last runs aten's other (channels-last) CPU kernel."""
     x = tied_input()
     out, cache = pool.max_pool2d_forward(x, kernel, stride, (p, p, p, p), False, TORCH)
     dout = RNG.integers(1, 5, size=out.shape).astype(float)
-    ref, (dx,) = torch_grads(lambda x: F.max_pool2d(x, kernel, stride, p), [x], dout)
+    layout = getattr(torch, memory_format)
+    ref, (dx,) = torch_grads(lambda x: F.max_pool2d(x.contiguous(memory_format=layout), kernel, stride, p),
+                             [x], dout)
     assert np.array_equal(out, ref) and np.array_equal(pool.max_pool2d_backward(dout, cache), dx)
     _, other = pool.max_pool2d_forward(x, kernel, stride, (p, p, p, p), False, last_max(TORCH))
     assert not np.array_equal(pool.max_pool2d_backward(dout, other), dx)     # the rule is what decides
@@ -286,3 +313,145 @@ def test_torch_side_of_the_new_convention_attributes():
     assert np.array_equal(conv.flatten_forward(x, TORCH)[0], torch.nn.Flatten()(torch.tensor(x)).numpy().T)
     with pytest.raises(ValueError, match="Keras pooling has no ceil_mode"):
         pool.max_pool2d_forward(x, (2, 2), (2, 2), ceil_mode=True, convention=KERAS)
+
+
+# --- TensorFlow / Keras, channels last ------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def tf():
+    return pytest.importorskip("tensorflow")
+
+
+def nhwc(a):
+    return a.transpose(0, 2, 3, 1)
+
+
+def nchw(a):
+    return a.transpose(0, 3, 1, 2)
+
+
+def tf_grads(tf, fn, inputs, R):
+    """fn(*tensors) -> out (channels last); d sum(out R) / d each input, by tf.GradientTape."""
+    ts = [tf.constant(a, dtype=tf.float64) for a in inputs]
+    with tf.GradientTape() as tape:
+        for a in ts:
+            tape.watch(a)
+        out = fn(*ts)
+        loss = tf.reduce_sum(out * tf.constant(R))
+    return out.numpy(), [g.numpy() for g in tape.gradient(loss, ts)]
+
+
+def tf_conv(tf, stride, mode, dilation):
+    def fn(x, k, b):
+        # tf.nn.convolution: a dilated one through space_to_batch (Conv2D's CPU backward has no dilation)
+        return tf.nn.convolution(x, k, strides=stride, padding=mode.upper(), dilations=dilation) + b
+    return fn
+
+
+TF_CONV_GRID = [(hw, s, mode, d) for hw in SIZES for s in (1, 2) for mode in ("valid", "same") for d in (1, 2)
+                if s == 1 or d == 1]                                   # TF's CPU conv: no stride and dilation both
+
+
+@pytest.mark.parametrize("hw, s, mode, d", TF_CONV_GRID)
+def test_conv_is_tensorflows_channels_last(tf, hw, s, mode, d):
+    x, w, b, stride, padding, dilation = conv_case(hw, s, mode, d, True)
+    out, cache = conv.conv2d_forward(x, w, b, stride, padding, dilation)
+    R = RNG.normal(size=out.shape)
+    kernel = w.transpose(2, 3, 1, 0)                                   # (kh, kw, C, F)
+    ref, (dx, dk, db) = tf_grads(tf, tf_conv(tf, stride, mode, dilation), [nhwc(x), kernel, b], nhwc(R))
+    close(out, nchw(ref))
+    ours = conv.conv2d_backward(R, cache)
+    close(ours[0], nchw(dx))
+    close(ours[1], dk.transpose(3, 2, 0, 1))
+    close(ours[2], db)
+
+
+@pytest.mark.parametrize("hw", SIZES)
+@pytest.mark.parametrize("k, s", [(2, 2), (3, 2), (3, 1), (2, 1)])
+@pytest.mark.parametrize("mode", ["valid", "same"])
+def test_pools_are_tensorflows_channels_last(tf, hw, k, s, mode):
+    x = RNG.normal(size=(2, 3, *hw))
+    padding = conv.same_padding_2d(hw, (k, k), (s, s), (1, 1), KERAS) if mode == "same" else conv.VALID
+    for forward, backward, tf_pool in ((pool.max_pool2d_forward, pool.max_pool2d_backward, tf.nn.max_pool2d),
+                                       (pool.avg_pool2d_forward, pool.avg_pool2d_backward, tf.nn.avg_pool2d)):
+        out, cache = forward(x, (k, k), (s, s), padding, convention=KERAS)   # Keras: the average of real cells
+        R = RNG.normal(size=out.shape)
+        ref, (dx,) = tf_grads(tf, lambda x: tf_pool(x, k, s, mode.upper()), [nhwc(x)], nhwc(R))
+        close(out, nchw(ref))
+        close(backward(R, cache), nchw(dx))
+
+
+@pytest.mark.parametrize("kernel, stride, p", TIES)
+@pytest.mark.parametrize("mode", ["valid", "same"])
+def test_maxpool_ties_follow_tensorflows_rule_exactly(tf, kernel, stride, p, mode):
+    x = tied_input()
+    padding = conv.same_padding_2d(x.shape[2:], kernel, stride, (1, 1), KERAS) if mode == "same" else conv.VALID
+    out, cache = pool.max_pool2d_forward(x, kernel, stride, padding, False, KERAS)
+    dout = RNG.integers(1, 5, size=out.shape).astype(float)
+    ref, (dx,) = tf_grads(tf, lambda x: tf.nn.max_pool2d(x, kernel, stride, mode.upper()), [nhwc(x)], nhwc(dout))
+    assert np.array_equal(out, nchw(ref)) and np.array_equal(pool.max_pool2d_backward(dout, cache), nchw(dx))
+    _, other = pool.max_pool2d_forward(x, kernel, stride, padding, False, last_max(KERAS))
+    assert not np.array_equal(pool.max_pool2d_backward(dout, other), nchw(dx))
+
+
+@pytest.mark.parametrize("size", [6, 7, 8, 9])
+@pytest.mark.parametrize("k", [2, 3])
+def test_tensorflows_same_stride_2_puts_the_odd_row_at_the_bottom(tf, size, k):
+    x, w = RNG.normal(size=(1, 2, size, size)), RNG.normal(size=(3, 2, k, k))
+    before, after = conv.same_padding(size, k, 2, 1, KERAS)
+    total = max((-(-size // 2) - 1) * 2 + k - size, 0)
+    assert (before, after) == (total // 2, total - total // 2) and after >= before
+    out, _ = conv.conv2d_forward(x, w, None, (2, 2), (before, after, before, after))
+    ref = tf.nn.conv2d(nhwc(x), w.transpose(2, 3, 1, 0), strides=2, padding="SAME").numpy()
+    assert out.shape == nchw(ref).shape == (1, 3, -(-size // 2), -(-size // 2))
+    close(out, nchw(ref))
+    if total % 2:                              # a port that pads symmetrically shifts the output
+        shifted, _ = conv.conv2d_forward(x, w, None, (2, 2), (after, before, after, before))
+        assert not np.allclose(shifted, out)
+
+
+def test_keras_side_of_the_new_convention_attributes(tf):
+    keras = pytest.importorskip("keras")
+    x = RNG.normal(size=(2, 3, 2, 4))
+    assert KERAS.flatten_channels_last and np.array_equal(conv.flatten_forward(x, KERAS)[0],
+                                                          keras.layers.Flatten(dtype="float64")(nhwc(x)).numpy().T)
+    cols, shape = conv.flatten_forward(x, KERAS)
+    assert np.array_equal(conv.flatten_backward(cols, shape, KERAS), x)
+    assert "ceil_mode" not in inspect.signature(keras.layers.MaxPooling2D).parameters
+    assert not KERAS.pool_ceil_mode_available
+    same = keras.layers.AveragePooling2D(2, padding="same", dtype="float64")(nhwc(np.ones((1, 1, 3, 3)))).numpy()
+    assert not KERAS.avgpool_counts_padding and np.array_equal(same, np.ones((1, 2, 2, 1)))  # 1, not 1/2, 1/4
+    w = RNG.normal(size=(3, 2, 3, 3))
+    layer = keras.layers.Conv2D(3, 3, strides=2, padding="same", use_bias=False, dtype="float64")
+    layer.build((None, 6, 6, 2))
+    layer.set_weights([w.transpose(2, 3, 1, 0)])
+    x = RNG.normal(size=(1, 2, 6, 6))
+    ours, _ = conv.conv2d_forward(x, w, None, (2, 2), conv.same_padding_2d((6, 6), (3, 3), (2, 2), (1, 1), KERAS))
+    assert KERAS.same_padding_strided
+    close(ours, nchw(layer(nhwc(x)).numpy()))
+
+
+def test_channel_batchnorm_is_keras_with_its_moving_statistics(tf):
+    keras = pytest.importorskip("keras")
+    x = RNG.normal(size=(4, 3, 5, 6)) * 3 + 2
+    gamma, beta = RNG.normal(size=3), RNG.normal(size=3)
+    layer = keras.layers.BatchNormalization(axis=-1, momentum=0.9, epsilon=1e-3, dtype="float64")
+    layer.build((None, 5, 6, 3))
+    layer.gamma.assign(gamma)
+    layer.beta.assign(beta)
+    y, cache = conv.batchnorm2d_forward(x, gamma, beta, 1e-3)
+    R = RNG.normal(size=y.shape)
+    xt = tf.constant(nhwc(x))
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        out = layer(xt, training=True)
+        loss = tf.reduce_sum(out * tf.constant(nhwc(R)))
+    dx, dgamma, dbeta = tape.gradient(loss, [xt, layer.gamma, layer.beta])
+    close(y, nchw(out.numpy()))
+    for ours, theirs in zip(conv.batchnorm2d_backward(R, cache), (nchw(dx.numpy()), dgamma.numpy(), dbeta.numpy())):
+        close(ours, theirs)
+    mean, var = conv.batchnorm2d_running_update(np.zeros(3), np.ones(3), cache, 0.9, KERAS)  # biased variance
+    close(mean, layer.moving_mean.numpy())
+    close(var, layer.moving_variance.numpy())
+    x2 = RNG.normal(size=(2, 3, 5, 6))
+    close(conv.batchnorm2d_inference(x2, gamma, beta, 1e-3, mean, var), nchw(layer(nhwc(x2), training=False).numpy()))
