@@ -1,4 +1,4 @@
-"""2-D convolution, channel batch norm, spatial dropout and flatten, in cs231n's form: each
+"""2-D convolution, channel batch norm and spatial dropout, in cs231n's form: each
 `X_forward(...) -> (out, cache)` beside its `X_backward(dout, cache)`, no autograd.
 
 Shapes (scratch/'s conv layout: examples first, as torch's NCHW; Keras holds NHWC and a kernel
@@ -33,8 +33,9 @@ measures chunked == unchunked bit for bit.
 Channel batch norm: statistics per channel over N, H and W, i.e. scratch/layers.py's batch norm on
 the (C, N H W) columns; torch's unbiased running variance uses the count N H W.
 Spatial dropout: one mask value per (example, channel), kept ones scaled by 1 / (1 - p).
-Flatten: (N, C, H, W) -> (C H W, N), ONE EXAMPLE PER COLUMN as scratch's dense layers take it, each
-column ordered C.H.W (torch) or H.W.C (Keras: Convention.flatten_channels_last).
+Flatten: scratch keeps images as (C H W, m) columns between layers (scratch/image_layers.py), so
+it computes nothing; the frameworks' orders (torch C.H.W, Keras H.W.C: Convention.channels_last)
+are a layout, compare/engine/convert.py's.
 
 Left out: groups, transposed convolution, padding modes other than zeros, 1-D and 3-D.
 Pooling: scratch/pool.py.
@@ -231,21 +232,3 @@ def spatial_dropout_forward(x, mask, rate):
 
 def spatial_dropout_backward(dy, mask, rate):
     return dropout_backward(dy, mask[:, :, None, None], rate)
-
-
-# --- flatten into scratch's dense layout: ONE EXAMPLE PER COLUMN ----------------------------
-
-def flatten_forward(x, convention):
-    """(N, C, H, W) -> (C H W, N) columns, each column in the convention's order: C.H.W (torch's
-    Flatten of NCHW) or, with flatten_channels_last, H.W.C (Keras's Flatten of NHWC)."""
-    if as_convention(convention).flatten_channels_last:
-        return x.transpose(0, 2, 3, 1).reshape(x.shape[0], -1).T, x.shape
-    return x.reshape(x.shape[0], -1).T, x.shape
-
-
-def flatten_backward(dA, cache, convention):
-    """(C H W, N) -> (N, C, H, W): the same reordering undone."""
-    N, C, H, W = cache
-    if as_convention(convention).flatten_channels_last:
-        return dA.T.reshape(N, H, W, C).transpose(0, 3, 1, 2)
-    return dA.T.reshape(N, C, H, W)

@@ -409,7 +409,6 @@ class Convention:
     # constructors keep working, each set explicitly in TORCH and KERAS below
     same_padding_strided: bool = True    # 'same' padding allowed with stride > 1 (Keras: TensorFlow's rule, the odd
                                          # extra at the bottom/right); False: refused (torch's Conv2d)
-    flatten_channels_last: bool = False  # Flatten orders a feature map H.W.C (Keras's NHWC); False: C.H.W (torch)
     avgpool_counts_padding: bool = True  # average pooling divides by the window including its zero padding (torch's
                                          # count_include_pad=True default); False: by the real elements (Keras 'same')
     pool_ceil_mode_available: bool = True    # pooling has ceil_mode (torch); False: 'valid'/'same' only (Keras)
@@ -470,7 +469,7 @@ TORCH = Convention(
     # torch/_decomp/decompositions.py _max_pool_nd_with_indices (the window's max(dim=-1) index) and
     # torch/_inductor/lowering.py _max_pool_with_offsets (reduction "argmax"); max_pool2d_with_indices_backward
     # (decompositions.py) scatter_adds dout to that index, so overlapping windows add up
-    same_padding_strided=False, flatten_channels_last=False, avgpool_counts_padding=True,
+    same_padding_strided=False, avgpool_counts_padding=True,
     pool_ceil_mode_available=True, maxpool_grad_to_first_max=True,
 )
 
@@ -493,7 +492,7 @@ KERAS = Convention(
     # avg_pool with 'SAME' (any stride); keras/src/layers/pooling/base_pooling.py: no ceil_mode; TF's 'SAME'
     # average divides by the real elements; Flatten of NHWC; max pooling's gradient: tensorflow/python/ops/
     # nn_grad.py _MaxPoolGrad -> gen_nn_ops.max_pool_grad (op MaxPoolGrad, compiled: the first maximum, measured)
-    same_padding_strided=True, flatten_channels_last=True, avgpool_counts_padding=False,
+    same_padding_strided=True, avgpool_counts_padding=False,
     pool_ceil_mode_available=False, maxpool_grad_to_first_max=True,
 )
 
@@ -557,7 +556,7 @@ RULE_ATTRIBUTES = {
     "norm-default-eps": ("norm_eps_defaults",),
     "batchnorm-running-variance": ("running_var_unbiased",),
     "same-padding-strided": ("same_padding_strided",),
-    "flatten-order": ("flatten_channels_last",),
+    "flatten-order": ("channels_last",),
     "avgpool-padding-count": ("avgpool_counts_padding",),
     "pool-ceil-mode": ("pool_ceil_mode_available",),
 }
