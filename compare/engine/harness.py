@@ -292,7 +292,7 @@ class Judge:
         (diagnose.py), in the user's words where a side is theirs; None when every one passes.
         A step with a ReLU kink flip is judged on its forward tensors (judge.measure_pair)."""
         ours, theirs, runners = pair.ours, pair.theirs, self.runners
-        judged = [e for e in errors if not flips or names.parse(e.name).is_forward]
+        judged = [e for e in errors if (not flips or names.parse(e.name).is_forward) and not e.tied]
         found = find_divergence(batch.step, pair.key, ours, theirs, judged, self.rtol)
         if not found:
             return None

@@ -347,7 +347,15 @@ class Network:
         for index, layer in enumerate(self.layers):
             if layer.opens_block:
                 block += 1
+            where = f"layer {index + 1} ({layer.describe()})" if isinstance(layer, Layer) else f"layer {index + 1}"
+            if getattr(layer, "images", False) and len(shape) != 3:
+                raise InputError(f"{where} takes images (channels, height, width): give input_shape, and no "
+                                 f"Flatten or Dense before it")
+            if getattr(layer, "opens_block", False) and not layer.images and len(shape) != 1:
+                raise InputError(f"{where} takes units: put a Flatten before it")
             shape_out = layer.out_shape(shape)
+            if getattr(layer, "images", False) and any(d < 1 for d in shape_out):
+                raise InputError(f"{where} leaves no output: {unit(shape)} -> {unit(shape_out)}")
             out.append(Placed(layer, block, unit(shape), unit(shape_out), index))
             shape = shape_out
         return out
@@ -410,18 +418,10 @@ class Network:
                     or int(np.prod(shape)) != self.n_in:
                 raise InputError(f"input_shape is (channels, height, width) of {self.n_in} numbers, got {shape}")
         seen = {}
-        for p in self.placed:
-            image = isinstance(p.n_in, tuple)
-            if p.layer.images and not image:
-                raise InputError(f"layer {p.index + 1} ({p.layer.describe()}) takes images (channels, height, "
-                                 f"width): give input_shape, and no Flatten or Dense before it")
-            if image and not p.layer.images and p.layer.opens_block:
-                raise InputError(f"layer {p.index + 1} ({p.layer.describe()}) takes units: put a Flatten before it")
-            if image and isinstance(p.layer, Norm):
+        for p in self.placed:                         # placed refuses a layer given the wrong kind of input
+            if isinstance(p.n_in, tuple) and isinstance(p.layer, (Norm, Dropout)):
                 raise InputError(f"layer {p.index + 1} ({p.layer.describe()}) on images (normalization over "
-                                 f"channels) is not mirrored yet")
-            if image and p.width_out < 1 or any(d < 1 for d in np.atleast_1d(p.n_out)):
-                raise InputError(f"layer {p.index + 1} ({p.layer.describe()}) leaves no output: {p.n_in} -> {p.n_out}")
+                                 f"channels, spatial dropout) is not mirrored yet: put it after the Flatten")
             if p.layer.opens_block:
                 seen = {}
                 continue

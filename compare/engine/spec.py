@@ -127,7 +127,7 @@ class Spec:
             self.layers = Network(int(self.sizes[0]), tuple(self.layers),
                                   tuple(self.input_shape) if self.input_shape is not None else None)
         if self.layers.layers and isinstance(self.layers.layers[-1], Dense):     # a last Dense's output is A_L too
-            self.layers = Network(self.layers.n_in, (*self.layers.layers, Activation("linear")))
+            self.layers = replace(self.layers, layers=(*self.layers.layers, Activation("linear")))
         self.layers.validate()
         sizes, activations = self.layers.sizes, self.layers.activations
         if self.sizes is not None and list(self.sizes) not in ([sizes[0]], sizes):
@@ -215,7 +215,7 @@ class Spec:
 
     def to_dict(self):
         d = asdict(replace(self, layers=None, input_shape=None))
-        d["input_shape"] = list(self.input_shape) if self.input_shape is not None else None
+        d.pop("input_shape")                     # images: config.layers.input_shape says it
         if self.fixed_params is not None:
             d["fixed_params"] = [[np.asarray(W).tolist(), np.asarray(b).tolist()] for W, b in self.fixed_params]
         d["layers"] = self.network.to_dict()
