@@ -125,3 +125,35 @@ def test_the_json_holds_the_input_shape_and_the_kinds():
     assert layers["input_shape"] == [1, 5, 5] and [l["kind"] for l in layers["layers"]][:4] == [
         "conv2d", "activation", "max_pool2d", "flatten"]
     assert spec.network.describe().startswith("1x5x5 -> Conv2D(filters=2) -> relu -> MaxPool2D(pool_size=1)")
+
+
+def test_a_max_pool_tie_rounded_apart_is_a_kink_not_a_difference():
+    """judge.pool_ties: two sides whose pool inputs tie within rounding but pick different maxima
+    are counted; a pick that differs because the values differ is not (the forward judges it)."""
+    from compare.engine import judge
+
+    spec = spec_of((1, 2, 2), [Conv2D(1, 1), Activation("relu"), MaxPool2D(2), Flatten(), Dense(3),
+                               Activation("softmax")])
+    ours = np.array([[0.5], [0.7], [0.3], [0.7]])                    # (C H W, m): a 2x2 window, tied
+    rounded = ours.copy()
+    rounded[3, 0] = np.nextafter(0.7, 1.0)                           # the second 0.7 one ulp up: another pick
+    assert judge.pool_ties(spec, {"A1": ours}, {"A1": rounded}, 1e-9) == {1: 1}
+    larger = ours.copy()
+    larger[3, 0] = 0.9
+    assert judge.pool_ties(spec, {"A1": ours}, {"A1": larger}, 1e-9) == {1: 0}
+    assert judge.pool_ties(spec, {"A1": ours}, {"A1": ours.copy()}, 1e-9) == {1: 0}
+
+
+def test_mnist_cnn_small_passes_with_every_weight_gradient_judged(mnist_dir, monkeypatch):
+    """The recipe on real MNIST: PASS in all four at 1e-9; where a max-pool tie moved a gradient
+    (MNIST's blank background ties), dW and db of every layer are still judged that step."""
+    from compare.data import recipes
+
+    monkeypatch.setenv("FRAMEWORK_MIRROR_MNIST", str(mnist_dir))
+    recipe = recipes.get("mnist-cnn-small")
+    report = compare.run(recipe.spec.replace(steps=4), recipe.load(), frameworks=("scratch", "torch", "keras"))
+    assert report.verdict == "pass", report.summary["verdict_reason"]
+    assert max(report.summary["max_rel_err"].values()) <= 1e-9
+    first = {e.name: e for e in report.raw["first_step_errors"]["torch"]}
+    assert {f"dW{l}" for l in range(1, 6)} <= set(first) and not any(first[f"dW{l}"].tied for l in range(1, 6))
+    assert report.config["layers"]["input_shape"] == [1, 28, 28]

@@ -249,9 +249,10 @@ def pool_ties(spec, ours, theirs, rtol):
             picks.append(scratch_conv.windows(images, kernel, strides, (1, 1), (Ho, Wo)))
         (a, b), scale = picks, max(np.max(np.abs(picks[0])), 1e-300)
         ia, ib = np.argmax(a, axis=2), np.argmax(b, axis=2)
-        at_b = np.take_along_axis(a, ib[:, :, None], axis=2)[:, :, 0]
-        near = np.max(a, axis=2) - at_b <= rtol * scale              # b's pick is a's maximum within rounding
-        out[p.block] = int(np.sum((ia != ib) & near))
+        a_at_b = np.take_along_axis(a, ib[:, :, None], axis=2)[:, :, 0]
+        b_at_a = np.take_along_axis(b, ia[:, :, None], axis=2)[:, :, 0]
+        near = (np.max(a, axis=2) - a_at_b <= rtol * scale) & (np.max(b, axis=2) - b_at_a <= rtol * scale)
+        out[p.block] = int(np.sum((ia != ib) & near))              # each pick the other's maximum, within rounding
     return out
 
 
