@@ -352,6 +352,56 @@ def layer_norm(layer, ctx):
     return Part(norm, params, training=True)
 
 
+class Chain:
+    """Keras layers applied one after another (ZeroPadding2D, then Conv2D); losses: their terms."""
+
+    def __init__(self, *layers):
+        self.layers = layers
+
+    def __call__(self, A):
+        for layer in self.layers:
+            A = layer(A)
+        return A
+
+    @property
+    def losses(self):
+        return [term for layer in self.layers for term in layer.losses]
+
+
+def conv2d(layer, ctx):
+    """keras.layers.Conv2D (channels-last: images (m, H, W, C), kernel (kh, kw, C, F)) from the
+    harness's W and b; padding 'same' as Keras's own, other padding by ZeroPadding2D before a
+    'valid' Conv2D; the spec's L1/L2 as its kernel_regularizer, as for Dense."""
+    spec = ctx.spec
+    kernel, strides, dilation, (top, bottom, left, right) = layer.geometry(ctx.n_in)
+    C, H, W = ctx.n_in
+    same = layer.padding == "same"
+    conv = keras.layers.Conv2D(layer.filters, kernel, strides=strides, padding="same" if same else "valid",
+                               dilation_rate=dilation, use_bias=layer.bias, dtype=ctx.dtype,
+                               kernel_regularizer=kernel_regularizer(spec),
+                               bias_regularizer=kernel_regularizer(spec) if spec.regularize_biases else None)
+    padded = same or not (top or bottom or left or right)
+    conv.build((None, H, W, C) if padded else (None, H + top + bottom, W + left + right, C))
+    params = {"W": conv.kernel, "b": conv.bias} if layer.bias else {"W": conv.kernel}
+    load(params, ctx.initial)
+    if padded:
+        return Part(conv, params)
+    return Part(Chain(keras.layers.ZeroPadding2D(((top, bottom), (left, right)), dtype=ctx.dtype), conv), params)
+
+
+def pool2d(layer, ctx):
+    """keras.layers.MaxPooling2D / AveragePooling2D with the layer's window and strides ('valid')."""
+    kernel, strides = layer.window()
+    kind = keras.layers.MaxPooling2D if layer.kind == "max_pool2d" else keras.layers.AveragePooling2D
+    return Part(kind(kernel, strides, padding="valid", dtype=ctx.dtype))
+
+
+def flatten(layer, ctx):
+    """keras.layers.Flatten: (m, H, W, C) -> (m, H W C), channels-last (convert.py orders the next
+    Dense's kernel rows to match)."""
+    return Part(keras.layers.Flatten(dtype=ctx.dtype))
+
+
 def activation(layer, ctx):
     """Keras's activation function (leaky_relu with the layer's slope when it gives one)."""
     return Part(make_activation(layer.name, layer))
@@ -402,7 +452,9 @@ class KerasMLP:
         self.begin_epoch()
         # tf.function traces forward, tape and update into one graph (about 20x faster per step
         # than eager here); every intermediate is still returned. Batch size may vary.
-        signature = [tf.TensorSpec([None, spec.sizes[0]], spec.dtype), tf.TensorSpec([None, spec.sizes[-1]], spec.dtype)]
+        image = spec.network.input_shape                          # (C, H, W): Keras takes (m, H, W, C)
+        inputs = [None, image[1], image[2], image[0]] if image else [None, spec.sizes[0]]
+        signature = [tf.TensorSpec(inputs, spec.dtype), tf.TensorSpec([None, spec.sizes[-1]], spec.dtype)]
         signature += [tf.TensorSpec([None, p.n_in], spec.dtype) for p in self.dropouts]   # the dropout masks
         self.traced_step = tf.function(self.step_and_state, input_signature=signature) if compiled else self.step_and_state
         if compiled:                          # traced now, not at the first step (the same graph): in the
@@ -428,7 +480,8 @@ class KerasMLP:
         keep = {p.block: mask for p, mask in zip(self.dropouts, masks)}
         for placed, part in zip(self.placed, self.parts):
             out = part(out, keep, training)                                   # the layer's Keras layer
-            cache[placed.name(placed.layer.role)] = out
+            if placed.layer.role:                                             # a Flatten: no tensor of its own
+                cache[placed.name(placed.layer.role)] = out
         return cache
 
     def loss(self, cache, Y):

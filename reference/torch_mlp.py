@@ -275,6 +275,32 @@ def layer_norm(layer, ctx):
     return Part(norm, params)
 
 
+def conv2d(layer, ctx):
+    """nn.Conv2d from the harness's W (F, C, kh, kw) and b; its padding when it is the same on both
+    sides, else nn.ZeroPad2d (left, right, top, bottom) before it: torch's padding='same' refuses
+    stride > 1, so a 'same' port pads by hand, with TensorFlow's extra row and column after."""
+    kernel, strides, dilation, (top, bottom, left, right) = layer.geometry(ctx.n_in)
+    symmetric = top == bottom and left == right
+    conv = nn.Conv2d(ctx.n_in[0], layer.filters, kernel, stride=strides, padding=(top, left) if symmetric else 0,
+                     dilation=dilation, bias=layer.bias, dtype=ctx.dtype, device=ctx.device)
+    module = conv if symmetric else nn.Sequential(nn.ZeroPad2d((left, right, top, bottom)), conv)
+    params = {"W": conv.weight, "b": conv.bias} if layer.bias else {"W": conv.weight}
+    load(params, ctx.initial)
+    return Part(module, params, penalized=("W", "b") if ctx.spec.regularize_biases else ("W",))
+
+
+def pool2d(layer, ctx):
+    """nn.MaxPool2d / nn.AvgPool2d with the layer's window and strides (no padding)."""
+    kernel, strides = layer.window()
+    module = nn.MaxPool2d(kernel, strides) if layer.kind == "max_pool2d" else nn.AvgPool2d(kernel, strides)
+    return Part(module)
+
+
+def flatten(layer, ctx):
+    """nn.Flatten: (m, C, H, W) -> (m, C H W), channels-first."""
+    return Part(nn.Flatten())
+
+
 def activation(layer, ctx):
     """torch's module for the activation (leaky_relu with the layer's slope when it gives one)."""
     return Part(make_activation(layer.name, layer))
@@ -338,6 +364,8 @@ class TorchMLP:
         out = X
         for placed, part in zip(self.placed, self.parts):
             out = part(out, self.masks, training)                             # the layer's module
+            if placed.layer.role is None:                                     # a Flatten: no tensor of its own
+                continue
             if out.requires_grad and ("d" + placed.layer.role) in placed.layer.grads:
                 out.retain_grad()                                             # dZ, dN: read after backward
             cache[placed.name(placed.layer.role)] = out

@@ -297,6 +297,38 @@ DIFFERENCES.update({
 })
 
 
+# --- convolutions and pooling (issue 20): verified in torch/nn/modules/conv.py, pooling.py and
+# torch/_meta_registrations.py (pooling_output_shape_pad_lr: ceil_mode's last window starts inside the
+# input or the left padding); keras/src/backend/tensorflow/nn.py (conv, max_pool, average_pool) of
+# Keras 3.15 / TF 2.21; measured by tests/test_conv_scratch.py. No spec has conv layers yet:
+# compare/engine/conventions.py gets their `applies` entries with the layer kinds.
+# Max pooling's tie rule is the same in both (the gradient to the first maximum in scan order,
+# Convention.maxpool_grad_to_first_max): an attribute, not a difference.
+DIFFERENCES.update({
+    "same-padding-strided": (
+        "a convolution or pooling with padding 'same' and stride > 1",
+        "Keras pads by TensorFlow's rule (total (ceil(n/s) - 1) s + (k - 1) d + 1 - n, the odd one at the "
+        "bottom/right); torch's padding='same' refuses stride > 1, so a port pads by hand (often "
+        "symmetrically, shifting the output by one pixel)",
+    ),
+    "flatten-order": (
+        "a Flatten after a convolution or pooling, before a Dense",
+        "torch flattens NCHW as C.H.W, Keras NHWC as H.W.C: the next Dense's input rows are permuted, "
+        "so weights copied between them must be permuted too",
+    ),
+    "avgpool-padding-count": (
+        "average pooling with padding",
+        "torch's AvgPool2d divides by the whole window, its zero padding included (count_include_pad="
+        "True); Keras's 'same' average by the real elements only: the border averages differ",
+    ),
+    "pool-ceil-mode": (
+        "pooling with ceil_mode",
+        "torch's ceil_mode adds a last, partial window (starting inside the input or the left padding); "
+        "Keras has no ceil_mode ('valid' or 'same' only)",
+    ),
+})
+
+
 # --- the conventions as values ----------------------------------------------------------------
 @dataclass(frozen=True, eq=False)
 class Convention:
@@ -373,6 +405,16 @@ class Convention:
     norm_momentum_weights_new: bool      # batch norm's momentum is the new batch's weight (torch); False: the
                                          # old average's (Keras)
     running_var_unbiased: bool           # the running variance stores the unbiased batch variance (torch)
+    # --- convolutions and pooling (scratch/conv.py, scratch/pool.py); defaults so that older
+    # constructors keep working, each set explicitly in TORCH and KERAS below
+    same_padding_strided: bool = True    # 'same' padding allowed with stride > 1 (Keras: TensorFlow's rule, the odd
+                                         # extra at the bottom/right); False: refused (torch's Conv2d)
+    avgpool_counts_padding: bool = True  # average pooling divides by the window including its zero padding (torch's
+                                         # count_include_pad=True default); False: by the real elements (Keras 'same')
+    pool_ceil_mode_available: bool = True    # pooling has ceil_mode (torch); False: 'valid'/'same' only (Keras)
+    maxpool_grad_to_first_max: bool = True   # max pooling's gradient goes to the FIRST maximum of a window in scan
+                                             # order (row by row), one element per window, added up where windows
+                                             # overlap; False: to the last. Both frameworks: the first (measured)
 
     def __str__(self):
         return self.name
@@ -421,6 +463,14 @@ TORCH = Convention(
     elu_grad_from_output=False, celu_max_plus_min=False, hard_sigmoid_float32_slope=True,
     hard_silu_own_backward=True, hard_tanh_grad_closed=False,
     norm_momentum_weights_new=True, running_var_unbiased=True,
+    # torch/nn/modules/conv.py _ConvNd.__init__ ("padding='same' is not supported for strided convolutions");
+    # nn.Flatten of NCHW; nn/modules/pooling.py AvgPool2d(ceil_mode=False, count_include_pad=True); max pooling's
+    # first maximum: aten's CPU kernels are compiled, so measured (both memory formats); the Python forms agree:
+    # torch/_decomp/decompositions.py _max_pool_nd_with_indices (the window's max(dim=-1) index) and
+    # torch/_inductor/lowering.py _max_pool_with_offsets (reduction "argmax"); max_pool2d_with_indices_backward
+    # (decompositions.py) scatter_adds dout to that index, so overlapping windows add up
+    same_padding_strided=False, avgpool_counts_padding=True,
+    pool_ceil_mode_available=True, maxpool_grad_to_first_max=True,
 )
 
 KERAS = Convention(
@@ -438,6 +488,12 @@ KERAS = Convention(
     elu_grad_from_output=True, celu_max_plus_min=True, hard_sigmoid_float32_slope=False,
     hard_silu_own_backward=False, hard_tanh_grad_closed=True,
     norm_momentum_weights_new=False, running_var_unbiased=False,
+    # keras/src/backend/tensorflow/nn.py conv, max_pool, average_pool -> tf.nn.convolution / max_pool /
+    # avg_pool with 'SAME' (any stride); keras/src/layers/pooling/base_pooling.py: no ceil_mode; TF's 'SAME'
+    # average divides by the real elements; Flatten of NHWC; max pooling's gradient: tensorflow/python/ops/
+    # nn_grad.py _MaxPoolGrad -> gen_nn_ops.max_pool_grad (op MaxPoolGrad, compiled: the first maximum, measured)
+    same_padding_strided=True, avgpool_counts_padding=False,
+    pool_ceil_mode_available=False, maxpool_grad_to_first_max=True,
 )
 
 CONVENTIONS = {c.name: c for c in (TORCH, KERAS)}
@@ -499,6 +555,10 @@ RULE_ATTRIBUTES = {
     "batchnorm-default-momentum": ("default_new_batch_weight",),
     "norm-default-eps": ("norm_eps_defaults",),
     "batchnorm-running-variance": ("running_var_unbiased",),
+    "same-padding-strided": ("same_padding_strided",),
+    "flatten-order": ("channels_last",),
+    "avgpool-padding-count": ("avgpool_counts_padding",),
+    "pool-ceil-mode": ("pool_ceil_mode_available",),
 }
 
 

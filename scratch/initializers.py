@@ -106,22 +106,29 @@ def variance_scaling(kind, shape, fan_in, fan_out, rng):
 BIAS_INITIALIZERS = ("normal", "uniform", "kaiming_uniform", "zeros", "fixed")
 
 
-def initial_params(sizes, weight_init, bias_init, seed, dtype="float64", fixed=None):
+def initial_params(sizes, weight_init, bias_init, seed, dtype="float64", fixed=None, kernels=None):
     """[(W1, b1), ..., (WL, bL)] for layer sizes [n0, n1, ..., nL]; W_l (n_l, n_{l-1}), b_l (n_l, 1).
 
     `fixed` (used when an init kind is 'fixed'): [(W, b), ...] as nested lists in this layout.
+    `kernels` {l: (W shape, fan_in, fan_out)}: the blocks whose weight is not a Dense's, a conv
+    kernel W (F, C, kh, kw) with fans C kh kw and F kh kw (as torch and Keras count them); its
+    bias b (F, 1). The same draws, in the same order, as a Dense's.
     """
     rng = np.random.default_rng(seed)
     params = []
     for l in range(1, len(sizes)):
         n_in, n_out = sizes[l - 1], sizes[l]
+        shape = (n_out, n_in)
+        if kernels and l in kernels:
+            shape, n_in, n_out = kernels[l]
+            shape = tuple(shape)
         if weight_init.kind == "fixed":
-            W = np.array(fixed[l - 1][0], dtype=np.float64).reshape(n_out, n_in)
+            W = np.array(fixed[l - 1][0], dtype=np.float64).reshape(shape)
         else:
-            W = draw(weight_init, (n_out, n_in), n_in, n_out, rng)
+            W = draw(weight_init, shape, n_in, n_out, rng)
         if bias_init.kind == "fixed":
-            b = np.array(fixed[l - 1][1], dtype=np.float64).reshape(n_out, 1)
+            b = np.array(fixed[l - 1][1], dtype=np.float64).reshape(shape[0], 1)
         else:
-            b = draw(bias_init, (n_out, 1), n_in, n_out, rng)
+            b = draw(bias_init, (shape[0], 1), n_in, n_out, rng)
         params.append((W.astype(dtype), b.astype(dtype)))
     return params

@@ -79,7 +79,7 @@ class MLP:
                                   block=placed.block, dtype=np.dtype(spec.dtype))
             self.layers.append((placed, placed.layer.scratch(ctx)))
             shapes = placed.layer.params(placed.n_in)
-            if placed.layer.kind == "dense":
+            if placed.layer.opens_block:                    # a Dense or a Conv2D: the harness's (W, b)
                 W, b = next(dense)
                 own = {"W": W.copy(), "b": b.copy()}
                 self.params.update({placed.name(role): own[role] for role in shapes})
@@ -129,7 +129,8 @@ class MLP:
         for placed, layer in self.layers:
             out, kept = layer.forward(self.own(placed), out, run)
             cache.kept.append(kept)
-            cache[placed.name(placed.layer.role)] = out
+            if placed.layer.role:                                  # a Flatten has no tensor of its own
+                cache[placed.name(placed.layer.role)] = out
         return cache
 
     def divisor(self, Y):
@@ -174,11 +175,11 @@ class MLP:
         d = self.output_dZ(cache, Y)
         inner = list(zip(self.layers, cache.kept))[:-1]               # the output activation is output_dZ's
         for (placed, layer), kept in reversed(inner):
-            if "d" + placed.layer.role in placed.layer.grads:
+            if placed.layer.role and "d" + placed.layer.role in placed.layer.grads:
                 grads["d" + placed.name(placed.layer.role)] = d        # dZ_l, dN_l: what reaches the layer's output
             d, own = layer.backward(self.own(placed), kept, d, placed.index > 0)
             for role, g in own.items():
-                if placed.layer.kind == "dense" and role in self.penalized:   # the penalty's gradient
+                if placed.layer.opens_block and role in self.penalized:      # the penalty's gradient
                     P = self.params[placed.name(role)]
                     g = g + 2 * self.l2 * P + self.l1 * np.sign(P)
                 grads["d" + placed.name(role)] = g

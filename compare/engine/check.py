@@ -68,6 +68,7 @@ class TensorError:
     shapes: tuple = ()   # (ours, theirs) when the shapes differ
     kinks: int = 0       # ReLU inputs on opposite sides of 0 within rounding (cmp(..., kink_rtol=...))
     produced: float = 0.0  # P when max_rel is measured against the terms that produced the tensor (bounds.py)
+    tied: bool = False   # a gradient a max-pool tie broken differently moved: reported, not judged (judge.py)
 
     def passed(self, rtol):
         return self.shape_ok and self.finite and self.max_rel <= rtol

@@ -83,6 +83,96 @@ ROLE_LAYOUTS = {"W": "kernel", "b": "per_unit", "gamma": "per_unit", "beta": "pe
 PER_UNIT = tuple(role for role, layout in ROLE_LAYOUTS.items() if layout == "per_unit")
 
 
+@dataclass(frozen=True)
+class ImageLayout:
+    """An image batch (a Conv2D's Z, an activation's A or pooling's P on images, their gradients):
+    scratch (C H W, m) columns; the frameworks' 4-D batch (see images_to_framework below)."""
+    shape: tuple                                 # (C, H, W)
+    name: str = "images"
+
+    def framework_shape(self, framework, shape):
+        C, H, W = self.shape
+        return (shape[1], H, W, C) if as_convention(framework).channels_last else (shape[1], C, H, W)
+
+    def to_framework(self, framework, array):
+        return images_to_framework(framework, array, self.shape)
+
+    def to_scratch(self, framework, array, shape):
+        return images_to_scratch(framework, array, self.shape)
+
+
+@dataclass(frozen=True)
+class ConvKernelLayout:
+    """A conv kernel (and its gradient and optimizer state): scratch (F, C, kh, kw)."""
+    name: str = "conv_kernel"
+
+    def framework_shape(self, framework, shape):
+        F, C, kh, kw = shape
+        return (kh, kw, C, F) if as_convention(framework).channels_last else tuple(shape)
+
+    def to_framework(self, framework, array):
+        return conv_kernel_to_framework(framework, array)
+
+    def to_scratch(self, framework, array, shape):
+        return conv_kernel_to_scratch(framework, array, shape)
+
+
+@dataclass(frozen=True)
+class FlattenedKernelLayout:
+    """The weight of a Dense after a Flatten of images `image` (C, H, W): scratch (n, C H W), the
+    columns channels-first; a channels-last framework's in Flatten's H W C order."""
+    image: tuple
+    name: str = "flattened_kernel"
+
+    def framework_shape(self, framework, shape):
+        return tuple(shape)[::-1] if as_convention(framework).dense_weight_in_out else tuple(shape)
+
+    def to_framework(self, framework, array):
+        return flattened_weight_to_framework(framework, array, self.image)
+
+    def to_scratch(self, framework, array, shape):
+        return flattened_weight_to_scratch(framework, array, self.image, shape[0])
+
+
+_PLACES = {}              # id(network) -> (network, {name: layout}): the layouts that depend on the place
+
+
+def placed_layouts(network):
+    """{name: layout} of the tensors whose layout depends on where they stand, not on their role
+    alone: an image layer's outputs (ImageLayout), a Conv2D's kernel, the weight of a Dense after a
+    Flatten of images. Other names follow their role's layout (role_layout)."""
+    if not isinstance(network, Network):
+        return {}
+    if id(network) not in _PLACES or _PLACES[id(network)][0] is not network:
+        table, image = {}, None
+        for p in network.placed:
+            if isinstance(p.n_out, tuple) and p.layer.role:
+                table[p.name(p.layer.role)] = ImageLayout(p.n_out)
+                if p.layer.role != "P":
+                    table[f"A{p.block}"] = ImageLayout(p.n_out)
+            if "W" in p.layer.params(p.n_in) and len(p.layer.params(p.n_in)["W"]) == 4:
+                table[p.name("W")] = ConvKernelLayout()
+            if p.layer.role is None and isinstance(p.n_in, tuple):       # a Flatten of images
+                image = p.n_in
+            elif p.layer.opens_block and image is not None and not isinstance(p.n_in, tuple):
+                table[p.name("W")], image = FlattenedKernelLayout(image), None
+        if len(_PLACES) > 16:
+            _PLACES.clear()
+        _PLACES[id(network)] = (network, table)
+    return _PLACES[id(network)][1]
+
+
+def layout_of(name, network):
+    """The layout of a named tensor ('dZ1', 'W2.m', 'P1') in `network` (or widths: by role)."""
+    role, block, _ = split(name)
+    places = placed_layouts(network)
+    base = role[1:] if role.startswith("d") and role[1:] else role
+    for candidate in (f"{base}{block}", f"{role}{block}"):
+        if candidate in places:
+            return places[candidate]
+    return role_layout(role)
+
+
 def role_layout(role):
     """The RoleLayout of a role ('W', 'gamma', 'Z'), of a gradient ('dW': W's), or of a role a
     registered layer kind declares. KeyError for a role nobody declares."""
@@ -126,12 +216,17 @@ def declared_shapes(network):
     """{name: scratch shape} of every parameter, state and output of a layer list (an output's
     shape is (n, None): m is the batch's). Computed once per network."""
     if id(network) not in _SHAPES or _SHAPES[id(network)][0] is not network:
-        table = {}
+        table, last = {}, {}
         for p in network.placed:
             for role, shape in {**p.layer.params(p.n_in), **p.layer.state(p.n_in)}.items():
                 table[p.name(role)] = tuple(shape)
-            table[p.name(p.layer.role)] = (p.n_out, None)
-            table[f"A{p.block}"] = (p.n_out, None)              # a block without an activation: its last output
+            if p.layer.role:                                    # a Flatten has no tensor of its own
+                table[p.name(p.layer.role)] = (p.width_out, None)
+                last.setdefault(p.block, (p.width_out, None))
+                if p.layer.role != "P":                          # pooling's output comes after A
+                    last[p.block] = (p.width_out, None)
+        for block, shape in last.items():                       # a block without an activation: its last output
+            table.setdefault(f"A{block}", shape)
         if len(_SHAPES) > 16:
             _SHAPES.clear()
         _SHAPES[id(network)] = (network, table)
@@ -190,7 +285,7 @@ def framework_initial(framework, network, params):
                 raise ValueError(f"{p.layer.describe()} declares the parameter {role} and no initial value for it "
                                  f"(its kind's initial(n, dtype))")
             value = expect(np.asarray(value), shape, f"initial {p.name(role)}")
-            out[p.name(role)] = role_layout(role).to_framework(framework, value)
+            out[p.name(role)] = layout_of(p.name(role), network).to_framework(framework, value)
     return out
 
 
@@ -198,6 +293,13 @@ def batch_to_rows(X):
     """A scratch batch (units, m) -> the frameworks' (m, units). A transposed view, not a copy:
     BLAS multiplies transposed operands directly, and a full MNIST batch is 376 MB."""
     return X.T
+
+
+def inputs_to_framework(framework, X, network):
+    """A batch of inputs as the harness holds them (m, n_0), rows -> what the framework's network
+    takes: the rows themselves, or for images (network.input_shape) its 4-D batch."""
+    shape = getattr(network, "input_shape", None)
+    return images_to_framework(framework, X.T, shape) if shape else X
 
 
 def rows_to_batch(X):
@@ -214,17 +316,16 @@ def to_scratch(framework, name, array, sizes, m=None):
     array = np.asarray(array)
     if name in ("loss", "lr"):
         return expect(array, (), name)
-    role, _, _ = split(name)
-    layout = role_layout(role)
+    layout = layout_of(name, sizes)
     shape = scratch_shape(name, sizes, m)
     expect(array, layout.framework_shape(framework, shape), f"{framework} {name}")
     return layout.to_scratch(framework, array, shape)
 
 
-def from_scratch(framework, name, array):
+def from_scratch(framework, name, array, network=None):
     """A scratch parameter, state or optimizer-state tensor ('W1', 'b2', 'gamma1', 'mean1', 'W1.m')
-    -> the framework's layout (the inverse of `to_scratch`), by its role's layout."""
-    return role_layout(split(name)[0]).to_framework(framework, array)
+    -> the framework's layout (the inverse of `to_scratch`), by its layout in `network`."""
+    return layout_of(name, network).to_framework(framework, array)
 
 
 def record_to_scratch(framework, record, sizes, m):

@@ -62,7 +62,8 @@ def lockstep(spec, data, subjects, references=(), on_step=None, params=None, kee
     references, unavailable_here, not_run = not_built(spec, list(subjects), list(references), cross)
     runners, pairs = plan(spec, list(subjects), references, cross, subjects_are_references)
     params = [(np.array(W), np.array(b)) for W, b in params] if params is not None else initial_params(
-        spec.sizes, spec.weight_init, spec.bias_init, spec.seed, spec.dtype, spec.fixed_params)   # the harness's own
+        spec.sizes, spec.weight_init, spec.bias_init, spec.seed, spec.dtype, spec.fixed_params,
+        kernels=spec.network.kernels())   # the harness's own
     rtol = TOLERANCES[spec.dtype]
     out = {"keys": list(runners), "pairs": pairs, "runner_info": runners, "steps": [], "first_divergence": None,
            "first_nonfinite": None, "rtol": rtol, "evaluations": [], "tensors_checked": 0,
@@ -291,7 +292,7 @@ class Judge:
         (diagnose.py), in the user's words where a side is theirs; None when every one passes.
         A step with a ReLU kink flip is judged on its forward tensors (judge.measure_pair)."""
         ours, theirs, runners = pair.ours, pair.theirs, self.runners
-        judged = [e for e in errors if not flips or names.parse(e.name).is_forward]
+        judged = [e for e in errors if (not flips or names.parse(e.name).is_forward) and not e.tied]
         found = find_divergence(batch.step, pair.key, ours, theirs, judged, self.rtol)
         if not found:
             return None

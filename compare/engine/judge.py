@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from scratch import conv as scratch_conv
+
 from . import convert, guard, names
 from .check import FLOAT32_RTOL, cmp
 from .conventions import MOMENTUM_FORMS
@@ -47,9 +49,14 @@ class StepResult:
     max_rel: dict = field(default_factory=dict)       # pair key -> largest max_rel of its tensors
     worst_tensor: dict = field(default_factory=dict)  # pair key -> the tensor with that max_rel
     kink_flips: dict = field(default_factory=dict)    # pair key -> ReLU inputs on opposite sides of 0
+    pool_ties: dict = field(default_factory=dict)     # pair key -> output gradients a max-pool tie moved
 
     def add_errors(self, pair, errors):
         """Keep the step's worst numbers of a pair's [TensorError] (none kept when it is empty)."""
+        tied = [e.name for e in errors if e.tied]
+        if tied:
+            self.pool_ties[pair] = tied
+        errors = [e for e in errors if not e.tied]          # a max-pool tie's moved gradient (pool_ties)
         if errors:
             worst = max(errors, key=lambda e: e.max_rel)
             self.max_abs[pair] = max(e.max_abs for e in errors)
@@ -63,7 +70,7 @@ def fold_worst(worst, step, pair, errors, flipped):
     tensors of a step with a ReLU kink flip: see measure_pair). The first of equals is kept."""
     for e in errors:
         name = names.parse(e.name)
-        if flipped and not name.is_forward:
+        if flipped and not name.is_forward or e.tied:
             continue
         slot = worst.setdefault(pair, {}).setdefault(name.group, {"max_rel_err": -1.0})
         if e.max_rel > slot["max_rel_err"]:
@@ -214,6 +221,41 @@ def layout(pair, records, layouts, L):
     return dict(missing), common
 
 
+def pool_ties(spec, ours, theirs, rtol):
+    """{block: windows} of each max pooling whose two sides picked different maxima of a window
+    whose top values tie within rounding (rtol of the input's scale): the pooling's kinks.
+
+    Identical input patches (an image's blank background) give exactly equal values in exact
+    arithmetic, which two implementations round differently, so each breaks the tie its own way
+    (the first maximum in scan order, of values that differ in the last bits). The gradient then
+    reaches another of the tied positions: the gradients of the layers' outputs up to that block
+    (dZ, dP, ...) differ by whole elements there, honestly, and are reported, not judged, that
+    step. The parameters' gradients dW, db are not: tied positions read identical patches, so
+    they must agree still (and are judged); the forward tensors are judged as always."""
+    out = {}
+    for p in spec.network.placed:
+        if p.layer.kind != "max_pool2d":
+            continue
+        before = spec.network.placed[p.index - 1]
+        name = before.name(before.layer.role)                       # what the pooling takes
+        if name not in ours or name not in theirs or np.shape(ours[name]) != np.shape(theirs[name]):
+            continue
+        kernel, strides = p.layer.window()
+        C, H, W = p.n_in
+        Ho, Wo = p.n_out[1:]
+        picks = []
+        for record in (ours, theirs):
+            images = np.asarray(record[name], dtype=np.float64).T.reshape(-1, C, H, W)
+            picks.append(scratch_conv.windows(images, kernel, strides, (1, 1), (Ho, Wo)))
+        (a, b), scale = picks, max(np.max(np.abs(picks[0])), 1e-300)
+        ia, ib = np.argmax(a, axis=2), np.argmax(b, axis=2)
+        a_at_b = np.take_along_axis(a, ib[:, :, None], axis=2)[:, :, 0]
+        b_at_a = np.take_along_axis(b, ia[:, :, None], axis=2)[:, :, 0]
+        near = (np.max(a, axis=2) - a_at_b <= rtol * scale) & (np.max(b, axis=2) - b_at_a <= rtol * scale)
+        out[p.block] = int(np.sum((ia != ib) & near))              # each pick the other's maximum, within rounding
+    return out
+
+
 def measure_pair(spec, pair, records, Y_columns, layouts, rtol):
     """Every tensor the pair's two records both give, compared (one pass each), then the batch
     accuracy. -> ([TensorError] in compute order, ReLU kink flips)
@@ -229,6 +271,13 @@ def measure_pair(spec, pair, records, Y_columns, layouts, rtol):
     relu = {f"Z{l}" for l, name in enumerate(spec.activations, start=1) if name == "relu"}
     errors = [cmp(n, ours[n], theirs[n], rtol if n in relu else None) for n in common]
     flips = sum(e.kinks for e in errors)
+    tied_blocks = [block for block, count in pool_ties(spec, ours, theirs, rtol).items() if count]
+    if tied_blocks:
+        for e in errors:
+            parsed = names.parse(e.name) if e.name != "accuracy" else None
+            if parsed is not None and parsed.kind in {"d" + role for role in names.OUTPUTS} \
+                    and parsed.layer <= max(tied_blocks):                 # dZ, dP, ...: not dW, db
+                e.tied = True
     acc_ours, acc_theirs = accuracy_of(ours, Y_columns, spec.n_layers), accuracy_of(theirs, Y_columns, spec.n_layers)
     if acc_ours is not None and acc_theirs is not None:
         errors.append(cmp("accuracy", acc_ours, acc_theirs))

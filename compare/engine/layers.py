@@ -87,6 +87,8 @@ class Layer:
     param_roles: ClassVar[tuple] = ()        # the roles params() gives, and state() gives
     state_roles: ClassVar[tuple] = ()
     layouts: ClassVar[dict] = {}             # role -> layout, for a new parameter role (convert.py)
+    opens_block: ClassVar[bool] = False      # a Dense or a Conv2D: what follows it is its block's
+    images: ClassVar[bool] = False           # it takes images (C, H, W) (Conv2D, pooling), not units
 
     def __post_init__(self):
         frozen = getattr(self, "frozen", None)
@@ -110,6 +112,11 @@ class Layer:
     def width(self, n):
         return n
 
+    def out_shape(self, shape):
+        """Its output's shape for an input `shape`: (units,) or an image (C, H, W). A layer of units
+        keeps an image's shape (an activation, dropout), or maps n units to width(n)."""
+        return tuple(shape) if len(shape) > 1 else (self.width(shape[0]),)
+
     def initial(self, n, dtype):
         """{role: array} its parameters start from (every implementation's), for an input of n units."""
         return {}
@@ -126,6 +133,11 @@ class Layer:
         shown = [f"{f.name}={getattr(self, f.name)!r}" for f in dataclasses.fields(self)
                  if getattr(self, f.name) != f.default and f.name != "written_in"]
         return f"{type(self).__name__}({', '.join(shown)})"
+
+
+def unit(shape):
+    """A shape as Placed holds it: a width n for (n,), the image's (C, H, W) itself."""
+    return int(shape[0]) if len(shape) == 1 else tuple(int(d) for d in shape)
 
 
 def short_type(value):
@@ -146,6 +158,7 @@ class Dense(Layer):
     frozen: frozenset = frozenset()          # roles not trained: 'W', 'b'
     kind: ClassVar[str] = "dense"
     role: ClassVar[str] = "Z"
+    opens_block: ClassVar[bool] = True
     grads: ClassVar[tuple] = ("dZ", "dW", "db")
     param_roles: ClassVar[tuple] = ("W", "b")
 
@@ -157,6 +170,9 @@ class Dense(Layer):
 
     def width(self, n):
         return self.units
+
+    def fans(self, n):
+        return n, self.units
 
     def scratch(self, ctx):
         return scratch_layers.Dense()
@@ -295,12 +311,22 @@ class LayerNorm(Norm):
 
 @dataclass(frozen=True)
 class Placed:
-    """A layer where it stands: its block (1..L), its input and output widths, its index in the list."""
+    """A layer where it stands: its block (1..L), its input and output (a width n, or an image's
+    shape (C, H, W): what the layer's params(n) and state(n) take), its index in the list."""
     layer: Layer
     block: int
-    n_in: int
-    n_out: int
+    n_in: int | tuple
+    n_out: int | tuple
     index: int
+
+    @property
+    def width_in(self):
+        """Its input's numbers per example (C H W for an image)."""
+        return int(np.prod(self.n_in))
+
+    @property
+    def width_out(self):
+        return int(np.prod(self.n_out))
 
     def name(self, role):
         """The tensor name of one of its roles in this block: 'W' -> 'W2'."""
@@ -312,22 +338,33 @@ class Network:
     """Input width and layers; `placed` numbers them into blocks (see the module docstring)."""
     n_in: int
     layers: tuple = field(default_factory=tuple)
+    input_shape: tuple | None = None         # (C, H, W) when the inputs are images (C H W = n_in each)
 
     @property
     def placed(self):
-        out, block, n = [], 0, self.n_in
+        out, block = [], 0
+        shape = tuple(self.input_shape) if self.input_shape else (self.n_in,)
         for index, layer in enumerate(self.layers):
-            if isinstance(layer, Dense):
+            if layer.opens_block:
                 block += 1
-            n_out = layer.width(n)
-            out.append(Placed(layer, block, n, n_out, index))
-            n = n_out
+            where = f"layer {index + 1} ({layer.describe()})" if isinstance(layer, Layer) else f"layer {index + 1}"
+            if getattr(layer, "images", False) and len(shape) != 3:
+                raise InputError(f"{where} takes images (channels, height, width): give input_shape, and no "
+                                 f"Flatten or Dense before it")
+            if getattr(layer, "opens_block", False) and not layer.images and len(shape) != 1:
+                raise InputError(f"{where} takes units: put a Flatten before it")
+            shape_out = layer.out_shape(shape)
+            if getattr(layer, "images", False) and any(d < 1 for d in shape_out):
+                raise InputError(f"{where} leaves no output: {unit(shape)} -> {unit(shape_out)}")
+            out.append(Placed(layer, block, unit(shape), unit(shape_out), index))
+            shape = shape_out
         return out
 
     @property
     def sizes(self):
-        """[n_in, units of each Dense]: the shorthand's widths."""
-        return [self.n_in] + [layer.units for layer in self.layers if isinstance(layer, Dense)]
+        """[n_in, each block's first output width (a Dense's units, a Conv2D's F Ho Wo)]: the
+        shorthand's widths, one per block."""
+        return [self.n_in] + [p.width_out for p in self.placed if p.layer.opens_block]
 
     @property
     def activations(self):
@@ -337,6 +374,13 @@ class Network:
             if isinstance(p.layer, Activation):
                 names[p.block - 1] = p.layer.name
         return names
+
+    def kernels(self):
+        """{block: (W shape, fan_in, fan_out)} of every block's weight, as its opening layer declares
+        it: a Dense's (units, n_in), a Conv2D's (F, C, kh, kw); initial_params draws them
+        (scratch/initializers.py). A Dense after pooling takes fewer inputs than `sizes` says."""
+        return {p.block: (p.layer.params(p.n_in)["W"], *p.layer.fans(p.n_in))
+                for p in self.placed if p.layer.opens_block}
 
     def of_kind(self, cls):
         return [p for p in self.placed if isinstance(p.layer, cls)]
@@ -350,11 +394,15 @@ class Network:
         return {p.name(role): shape for p in self.placed for role, shape in p.layer.params(p.n_in).items()}
 
     def to_dict(self):
-        return {"n_in": self.n_in, "layers": [layer.to_dict() for layer in self.layers]}
+        out = {"n_in": self.n_in, "layers": [layer.to_dict() for layer in self.layers]}
+        if self.input_shape:
+            out["input_shape"] = list(self.input_shape)
+        return out
 
     def describe(self):
         """'784 -> Dense(64) -> batch_norm -> relu -> Dense(10) -> softmax' (one line)."""
-        return " -> ".join([str(self.n_in)] + [layer.describe() for layer in self.layers])
+        first = "x".join(map(str, self.input_shape)) if self.input_shape else str(self.n_in)
+        return " -> ".join([first] + [layer.describe() for layer in self.layers])
 
     def validate(self):
         """InputError (one line) for a list the implementations cannot build. -> self"""
@@ -362,15 +410,22 @@ class Network:
             if not isinstance(layer, Layer) or type(layer).kind not in KINDS:
                 raise InputError(f"layer {index + 1} ({short_type(layer)}) is not a layer kind: give compare.Dense, "
                                  f"Activation, BatchNorm, LayerNorm, Dropout (registered kinds: {', '.join(KINDS)})")
-        if not self.layers or not isinstance(self.layers[0], Dense):
-            raise InputError("a network's layer list starts with a Dense layer")
+        if not self.layers or not self.layers[0].opens_block:
+            raise InputError("a network's layer list starts with a Dense layer (or a Conv2D)")
+        if self.input_shape is not None:
+            shape = tuple(self.input_shape)
+            if len(shape) != 3 or not all(isinstance(d, (int, np.integer)) and d > 0 for d in shape) \
+                    or int(np.prod(shape)) != self.n_in:
+                raise InputError(f"input_shape is (channels, height, width) of {self.n_in} numbers, got {shape}")
         seen = {}
-        for p in self.placed:
-            if not isinstance(p.layer, Layer) or type(p.layer).kind not in KINDS:
-                raise InputError(f"layer {p.index + 1} ({type(p.layer).__name__}) is not a layer kind; the kinds are "
-                                 f"{', '.join(KINDS)}")
-            if isinstance(p.layer, Dense):
+        for p in self.placed:                         # placed refuses a layer given the wrong kind of input
+            if isinstance(p.n_in, tuple) and isinstance(p.layer, (Norm, Dropout)):
+                raise InputError(f"layer {p.index + 1} ({p.layer.describe()}) on images (normalization over "
+                                 f"channels, spatial dropout) is not mirrored yet: put it after the Flatten")
+            if p.layer.opens_block:
                 seen = {}
+                continue
+            if p.layer.role is None:                      # Flatten: a reshape, no tensor of its own
                 continue
             if p.layer.role in seen and not {type(p.layer), type(seen[p.layer.role])} <= {Activation, Dropout}:
                 raise InputError(f"layer {p.index + 1} ({p.layer.describe()}) is a second {p.layer.role}-layer after "
@@ -380,6 +435,8 @@ class Network:
                                  f"{p.block}: one of each kind between two Dense layers")
             seen[p.layer.role] = p.layer
         last = [p for p in self.placed if p.block == self.placed[-1].block]
+        if not isinstance(last[0].layer, Dense):
+            raise InputError("the output block is a Dense layer and its activation (after a Flatten)")
         if any(not isinstance(p.layer, (Dense, Activation)) for p in last):
             odd = next(p.layer for p in last if not isinstance(p.layer, (Dense, Activation)))
             raise InputError(f"{odd.describe()} after the last Dense layer: the output block is a Dense layer and its "

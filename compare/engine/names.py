@@ -53,8 +53,9 @@ def learn(kind):
     global _PATTERN, PARAMS, STATS
     role = kind.role
     if role and role not in OUTPUTS:
-        OUTPUTS.insert(OUTPUTS.index("A"), role)
-        GROUPS.insert(GROUPS.index("A"), role)
+        after = getattr(kind, "follows_activation", False)     # pooling: P after A; a norm's N before it
+        OUTPUTS.insert(OUTPUTS.index("A") + after, role)
+        GROUPS.insert(GROUPS.index("A") + after, role)
         GROUPS.insert(GROUPS.index("dW"), "d" + role)
         FORWARD_GROUPS.append(role)
         SECTIONS.update({role: "forward", "d" + role: "backward"})
@@ -141,12 +142,14 @@ class TensorName:
     def order(self, n_layers):
         """A sort key in compute order: Z1 A1 .. ZL AL, loss, dZL dWL dbL .. dZ1 dW1 db1, W1 b1 .. WL bL,
         optimizer state, accuracy."""
-        forward = (*OUTPUTS[:-1], *STATS, "A")
+        a = OUTPUTS.index("A")                          # roles after A (pooling's P) come after it
+        forward = (*OUTPUTS[:a], *STATS, *OUTPUTS[a:])
         if self.kind in forward:
             return (0, self.layer, forward.index(self.kind), "")
         if self.kind == "loss":
             return (1, 0, 0, "")
-        backward = tuple(name for role in reversed(OUTPUTS[1:-1])
+        inner = [*reversed(OUTPUTS[a + 1:]), *reversed(OUTPUTS[1:a])]
+        backward = tuple(name for role in inner
                          for name in ("d" + role, *(g for g, to in GRAD_GROUP.items() if to == "d" + role)))
         backward += ("dZ", "dW", "db")
         if self.kind in backward:

@@ -148,6 +148,13 @@ def verdict(raw, judged):
     return "pass", f"{len(judged)} judged pair(s) agree{not_run}"
 
 
+def pool_tie_steps(steps, pairs):
+    """{'pool_tie_steps': {pair: steps}} where a max-pool tie moved output gradients (judge.pool_ties:
+    reported, not judged, those steps); {} for a network without such a step (the JSON unchanged)."""
+    ties = {p: sum(1 for r in steps if r.pool_ties.get(p)) for p in pairs}
+    return {"pool_tie_steps": ties} if any(ties.values()) else {}
+
+
 def build_report(recipe, spec, frameworks, raw, environment, notes="", weights="spec"):
     """The harness's output -> Report (plain Python values; JSON only when written).
     weights: where the initial weights came from, recorded in config['weights']: 'spec' (its
@@ -178,6 +185,7 @@ def build_report(recipe, spec, frameworks, raw, environment, notes="", weights="
         "not_compared": {k: dict(v) for k, v in raw["not_compared"].items() if v},
         "not_run": dict(raw.get("not_run", {})),    # pair -> why a framework could not be built for it
         "kink_flip_steps": {p: sum(1 for r in raw["steps"] if r.kink_flips.get(p)) for p in pairs},
+        **pool_tie_steps(raw["steps"], pairs),
         "resync_each_step": spec.resync_each_step,
         "first_divergence": raw["first_divergence"],
         "first_nonfinite": raw["first_nonfinite"],

@@ -17,6 +17,7 @@ from scratch.losses import FUSED_ACTIVATION, LOSSES, NEEDS_ACTIVATION, SMOOTHABL
 from scratch.schedules import EVERY, SCHEDULES
 
 from .errors import InputError
+from . import image_layers  # noqa: F401 - registers Conv2D, MaxPool2D, AvgPool2D, Flatten
 from .layers import Activation, BatchNorm, Dense, Dropout, Network, Norm, shorthand
 
 SEED_LIMIT = 2**32                  # NumPy's seeds: whole numbers in [0, 2**32)
@@ -105,20 +106,28 @@ class Spec:
     # The network as a layer list (compare/engine/layers.py): a layers.Network, or a list of layers
     # with sizes=[n_in]. None: the list sizes + activations (+ dropout, norm) stand for (`network`).
     layers: object = None
+    input_shape: tuple | None = None   # (channels, height, width): the inputs are images, each row of data
+                                       # their C H W numbers channels-first (a layer list with Conv2D)
 
     def __post_init__(self):
         """A layer list given: sizes and activations are read from it (the shorthand's readers keep
         working); the shorthand's own dropout and norm fields must then stay unset."""
         if self.layers is None:
+            if self.input_shape is not None:
+                raise InputError("input_shape (images) goes with a layer list: layers=[Conv2D(...), ...]")
             return
         if not isinstance(self.layers, Network):
             if not isinstance(self.layers, (list, tuple)):
                 raise InputError(f"layers must be a list of layers (compare.Dense, ...), got {short(self.layers)}")
+            if self.sizes is None and isinstance(self.input_shape, (list, tuple)) and \
+                    all(is_whole(d) for d in self.input_shape):
+                self.sizes = [int(np.prod(self.input_shape))]     # images: the input width is C H W
             if not isinstance(self.sizes, (list, tuple)) or len(self.sizes) < 1 or not is_whole(self.sizes[0]):
                 raise InputError("a layer list needs the input width: sizes=[n_in] (or a compare.Network)")
-            self.layers = Network(int(self.sizes[0]), tuple(self.layers))
+            self.layers = Network(int(self.sizes[0]), tuple(self.layers),
+                                  tuple(self.input_shape) if self.input_shape is not None else None)
         if self.layers.layers and isinstance(self.layers.layers[-1], Dense):     # a last Dense's output is A_L too
-            self.layers = Network(self.layers.n_in, (*self.layers.layers, Activation("linear")))
+            self.layers = replace(self.layers, layers=(*self.layers.layers, Activation("linear")))
         self.layers.validate()
         sizes, activations = self.layers.sizes, self.layers.activations
         if self.sizes is not None and list(self.sizes) not in ([sizes[0]], sizes):
@@ -205,7 +214,8 @@ class Spec:
         return replace(self, **changes).validate()
 
     def to_dict(self):
-        d = asdict(replace(self, layers=None))
+        d = asdict(replace(self, layers=None, input_shape=None))
+        d.pop("input_shape")                     # images: config.layers.input_shape says it
         if self.fixed_params is not None:
             d["fixed_params"] = [[np.asarray(W).tolist(), np.asarray(b).tolist()] for W, b in self.fixed_params]
         d["layers"] = self.network.to_dict()

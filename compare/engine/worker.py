@@ -496,7 +496,8 @@ class Server:
 
                     plan, spec = message[1:]
                     self.prepared = self.build_all(plan, initial_params(
-                        spec.sizes, spec.weight_init, spec.bias_init, spec.seed, spec.dtype, spec.fixed_params))
+                        spec.sizes, spec.weight_init, spec.bias_init, spec.seed, spec.dtype, spec.fixed_params,
+        kernels=spec.network.kernels()))
                 except Exception:                   # noqa: BLE001 - the build proper will say what is wrong
                     self.prepared = {}
                 continue

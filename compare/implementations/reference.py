@@ -10,7 +10,8 @@ class ReferenceImplementation:
         self.framework, self.model, self.network = framework, model, network
 
     def step(self, X, Y):
-        record = self.model.record(*self.model.train_step(X, Y))
+        record = self.model.record(*self.model.train_step(convert.inputs_to_framework(self.framework, X, self.network),
+                                                          Y))
         return convert.record_to_scratch(self.framework, record, self.network, X.shape[0])
 
     def set_masks(self, masks):
@@ -18,7 +19,7 @@ class ReferenceImplementation:
         self.model.set_masks({l: convert.batch_to_rows(mask) for l, mask in masks.items()})
 
     def predict(self, X):
-        return convert.rows_to_batch(self.model.predict(X))
+        return convert.rows_to_batch(self.model.predict(convert.inputs_to_framework(self.framework, X, self.network)))
 
     def end_epoch(self, mean_loss):
         """An epoch is over: a per-epoch learning-rate schedule moves (the plateau one reads the loss)."""
@@ -31,4 +32,4 @@ class ReferenceImplementation:
     def resync(self, record):
         """Restart from another run's parameters and optimizer state (scratch layout)."""
         names = [n for n in record if n != "loss" and TensorName.parse(n).param]
-        self.model.load_state({n: convert.from_scratch(self.framework, n, record[n]) for n in names})
+        self.model.load_state({n: convert.from_scratch(self.framework, n, record[n], self.network) for n in names})

@@ -366,6 +366,12 @@ def not_compared_lines(report, limit=6):
         for why, names in by_reason.items():
             shown = ", ".join(names[:limit]) + (f" and {len(names) - limit} more" if len(names) > limit else "")
             lines.append(wrap(f"{pair_label(report, pair)}: not compared ({why}): {shown}", "  "))
+    ties = {pair: n for pair, n in report.summary.get("pool_tie_steps", {}).items() if n}
+    for pair, n in ties.items():
+        lines.append(wrap(f"{pair_label(report, pair)}: in {n} of {report.summary['steps_completed']} steps a "
+                          f"max-pool tie (equal values, rounded apart) sent the gradient to another of the tied "
+                          f"positions: those steps' output gradients (dZ, dP) up to that block are reported, not "
+                          f"judged; dW, db and everything forward are judged", "  "))
     return "\n".join(["tensors not compared:"] + lines) if lines else ""
 
 

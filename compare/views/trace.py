@@ -116,6 +116,9 @@ def lr_formula(spec):
 def matrix_text(array, full):
     """A small matrix as aligned rows of numbers; a large one as shape, corner and norms."""
     array = np.atleast_2d(np.asarray(array, dtype=np.float64))
+    if array.ndim > 2:                                   # a conv kernel (F, C, kh, kw): one row per filter
+        shape = array.shape
+        return f"shape {shape}, one row per filter:\n" + matrix_text(array.reshape(shape[0], -1), full)
     if full or array.size <= SMALL:
         return "\n".join(" ".join(f"{v:13.7g}" for v in row) for row in array)
     corner = array[:CORNER, :CORNER]
