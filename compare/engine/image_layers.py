@@ -132,6 +132,14 @@ class Pool2D(Layer):
         (kh, kw), (sh, sw) = self.window()
         return shape[0], (shape[1] - kh) // sh + 1, (shape[2] - kw) // sw + 1
 
+    def torch(self, ctx):
+        from reference.torch_mlp import pool2d
+        return pool2d(self, ctx)
+
+    def keras(self, ctx):
+        from reference.keras_mlp import pool2d
+        return pool2d(self, ctx)
+
 
 @layer_kind
 @dataclass(frozen=True)
@@ -144,14 +152,6 @@ class MaxPool2D(Pool2D):
         kernel, strides = self.window()
         return scratch_images.MaxPool2D(ctx.n_in, kernel, strides, scratch_conv.VALID, ctx.convention)
 
-    def torch(self, ctx):
-        from reference.torch_mlp import pool2d
-        return pool2d(self, ctx)
-
-    def keras(self, ctx):
-        from reference.keras_mlp import pool2d
-        return pool2d(self, ctx)
-
 
 @layer_kind
 @dataclass(frozen=True)
@@ -163,14 +163,6 @@ class AvgPool2D(Pool2D):
     def scratch(self, ctx):
         kernel, strides = self.window()
         return scratch_images.AvgPool2D(ctx.n_in, kernel, strides, scratch_conv.VALID, True, ctx.convention)
-
-    def torch(self, ctx):
-        from reference.torch_mlp import pool2d
-        return pool2d(self, ctx)
-
-    def keras(self, ctx):
-        from reference.keras_mlp import pool2d
-        return pool2d(self, ctx)
 
 
 @layer_kind
