@@ -24,6 +24,7 @@ from unittest import mock
 import numpy as np
 
 import scratch.activations as act
+import scratch.image_layers as image_layers
 import scratch.layers as scratch_layers
 import scratch.optimizers as opt
 from scratch.losses import LOSSES
@@ -33,6 +34,15 @@ from ..engine.errors import InputError
 
 
 # --- the mistakes, each beside the line it gets wrong ----------------------------------------
+
+def conv_forward_kernel_flipped(self, P, X, run):
+    """scratch/image_layers.Conv2D.forward with the kernel rotated by 180 degrees. BUG: the textbook
+    convolution (kernel flipped), not the cross-correlation torch and Keras compute."""
+    return CONV_FORWARD(self, {**P, "W": P["W"][:, :, ::-1, ::-1]}, X, run)      # BUG: W[:, :, ::-1, ::-1]
+
+
+CONV_FORWARD = image_layers.Conv2D.forward            # the correct one, before any patch
+
 
 def softmax_whole_batch(Z):
     """BUG: normalised over the whole (units, m) matrix, not per column (example)."""
@@ -185,6 +195,11 @@ BUGS = {bug.name: bug for bug in [
         "toy3", {"step": 1, "layer": 1, "tensor": "W1"},
         "the update is added, not subtracted",
         lambda: [mock.patch.object(opt.SGD, "update", sgd_ascent)]),
+    Bug("conv-kernel-flipped", "a convolution with the kernel flipped (rotated by 180°) instead of the "
+        "cross-correlation the frameworks compute",
+        "mnist-cnn-small", {"step": 1, "layer": 1, "tensor": "Z1"},
+        "the input convolved with W1 rotated by 180°",
+        lambda: [mock.patch.object(image_layers.Conv2D, "forward", conv_forward_kernel_flipped)]),
     Bug("rows-times-weights", "Z = A W + b (the row convention) in column-layout code: a shape error",
         "toy3", {"step": 1, "layer": 1, "tensor": "Z1", "raises": "ValueError"},
         "ValueError: matmul",
@@ -223,6 +238,8 @@ NEEDS = {
     "unstable-softmax": lambda s: None if "softmax" in s.activations else "the network has no softmax layer",
     "bias-not-updated": lambda s: "the learning rate is 0: nothing is updated" if s.lr == 0 else None,
     "wrong-activation-in-dW": lambda s: "the network has one layer: A0 is the input" if s.n_layers < 2 else None,
+    "conv-kernel-flipped": lambda s: (None if any(l.kind == "conv2d" for l in s.network.layers)
+                                      else "the network has no Conv2D layer"),
     "ascent": lambda s: ("the optimizer is not plain SGD (the mistake is in SGD's update)"
                          if s.optimizer != "sgd" or s.momentum else
                          "the learning rate is 0: the update never moves a parameter" if s.lr == 0 else None),

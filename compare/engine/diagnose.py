@@ -93,14 +93,15 @@ def shape_words(name, a_shape, b_shape, ours, theirs):
     return f"the shapes differ: {ours} {a_shape}, {theirs} {b_shape}"
 
 
-def explain(divergence, records, previous, pair, spec, m, initial=None):
-    """-> one or two sentences saying what the difference looks like, or '' when no pattern fits."""
+def explain(divergence, records, previous, pair, spec, m, initial=None, X=None):
+    """-> one or two sentences saying what the difference looks like, or '' when no pattern fits.
+    X: the step's inputs (m, n_0) rows, for a first layer's patterns (a flipped conv kernel)."""
     name, ours, theirs = divergence["tensor"], divergence["ours"], divergence["theirs"]
     if divergence.get("precision"):                # a float32 tensor in a float64 run (judge.lower_precision)
         words = precision_words(divergence["precision"], divergence["max_rel_err"])
         if divergence["precision"]["explained"]:
             return words
-        rest = explain({**divergence, "precision": None}, records, previous, pair, spec, m, initial)
+        rest = explain({**divergence, "precision": None}, records, previous, pair, spec, m, initial, X)
         return "; ".join(w for w in (words, rest) if w)
     if name == "accuracy":
         return "every tensor agrees, but the batch accuracy does not (an argmax tie, or the accuracy computed differently)"
@@ -125,6 +126,8 @@ def explain(divergence, records, previous, pair, spec, m, initial=None):
         words.append(f"layer {layer} is the first where the forward pass differs "
                      f"({before_agrees(earlier_forward(kind, layer), records, ours, theirs)})")
         words += forward_words(kind, layer, a, records, previous, initial, ours, theirs, spec)
+        if kind == "Z":
+            words += flipped_kernel_words(layer, a, records, previous, initial, ours, theirs, spec, X)
         other = records[theirs].get(f"{'Z' if kind == 'A' else 'A'}{layer}")
         if other is not None and close(a, other):
             words.append(f"{ours}'s {name} equals {theirs}'s {'Z' if kind == 'A' else 'A'}{layer}: Z and A swapped, "
@@ -227,6 +230,32 @@ def forward_words(kind, layer, a, records, previous, initial, ours, theirs, spec
         if W is not None and b is not None and W.shape[1] == Z_prev.shape[0] and close(a, W @ Z_prev + b):
             return [f"layer {layer} was fed Z{layer - 1} instead of A{layer - 1}: the activation of layer {layer - 1} "
                     f"is computed but not passed on"]
+    return []
+
+
+def flipped_kernel_words(layer, a, records, previous, initial, ours, theirs, spec, X):
+    """Z_l of a Conv2D block equals the other side's input convolved with the kernel rotated by
+    180 degrees: a learner's convolution where torch and Keras compute a cross-correlation."""
+    placed = spec.network.placed
+    opener = next((p for p in placed if p.block == layer and p.layer.opens_block), None)
+    if opener is None or opener.layer.kind != "conv2d":
+        return []
+    W, b = before_value(f"W{layer}", theirs, previous, initial), before_value(f"b{layer}", theirs, previous, initial)
+    if opener.index == 0:
+        inputs = None if X is None else np.asarray(X, dtype=np.float64).T
+    else:
+        before = placed[opener.index - 1]
+        inputs = records[theirs].get(before.name(before.layer.role)) if before.layer.role else None
+    if W is None or inputs is None or np.ndim(W) != 4:
+        return []
+    from scratch import conv, image_layers                  # the scratch arithmetic, the kernel turned
+    _, strides, dilation, padding = opener.layer.geometry(opener.n_in)
+    turned, _ = conv.conv2d_forward(image_layers.images(np.asarray(inputs, dtype=np.float64), opener.n_in),
+                                    np.asarray(W)[:, :, ::-1, ::-1], None if b is None else np.asarray(b)[:, 0],
+                                    strides, padding, dilation)
+    if image_layers.columns(turned).shape == a.shape and close(a, image_layers.columns(turned)):
+        return [f"{ours}'s Z{layer} is the input convolved with W{layer} rotated by 180°: a convolution (the kernel "
+                f"flipped), where torch and Keras compute a cross-correlation (no flip)"]
     return []
 
 

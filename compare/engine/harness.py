@@ -301,7 +301,8 @@ class Judge:
         produced = next((e.produced for e in judged if e.name == found["tensor"]), 0.0)
         if produced:                                   # measured against the terms that produced it (bounds.py)
             found["measured_against"] = produced
-        found["explanation"] = diagnose.explain(found, records, previous, pair, self.spec, batch.size, self.params)
+        found["explanation"] = diagnose.explain(found, records, previous, pair, self.spec, batch.size, self.params,
+                                                batch.X)
         if pair.kind == "subjects" and pair.reasons:   # two users' codes with settings of their own
             found["settings_differ"] = dict(pair.reasons)
         own_names = {k: runners[k].entry.vocabulary.get(found["tensor"]) for k in (ours, theirs)}
