@@ -25,6 +25,7 @@ import numpy as np
 
 import scratch.activations as act
 import scratch.image_layers as image_layers
+import scratch.pool as pool
 import scratch.layers as scratch_layers
 import scratch.optimizers as opt
 from scratch.losses import LOSSES
@@ -42,6 +43,29 @@ def conv_forward_kernel_flipped(self, P, X, run):
 
 
 CONV_FORWARD = image_layers.Conv2D.forward            # the correct one, before any patch
+
+
+def conv_backward_bias_mean_positions(self, P, kept, dZ, need_dX):
+    """scratch/image_layers.Conv2D.backward. BUG: db averaged over the positions of the output map
+    instead of summed (each position's output adds b once, so each adds its dZ to db)."""
+    dX, grads = CONV_BACKWARD(self, P, kept, dZ, need_dX)
+    cache, shape = kept
+    grads["b"] = dZ.T.reshape(shape).sum(axis=0).mean(axis=(1, 2))[:, None]    # BUG: mean, not sum, of positions
+    return dX, grads
+
+
+CONV_BACKWARD = image_layers.Conv2D.backward
+
+
+def maxpool_backward_whole_window(self, P, kept, dP, need_dX):
+    """scratch/image_layers.MaxPool2D.backward. BUG: every cell of a window gets its dP, as average
+    pooling would (times the window size), not the maximum alone."""
+    cache, shape = kept
+    x_shape, which, kernel, stride, full = cache
+    dout = dP.T.reshape(shape)
+    dwin = np.repeat(dout[:, :, None], kernel[0] * kernel[1], axis=2)  # BUG: no mask of the chosen maximum
+    padded = (*x_shape[:2], x_shape[2] + full[0] + full[1], x_shape[3] + full[2] + full[3])
+    return image_layers.columns(pool.crop(pool.unwindows(dwin, padded, kernel, stride, (1, 1)), full)), {}
 
 
 def softmax_whole_batch(Z):
@@ -200,6 +224,16 @@ BUGS = {bug.name: bug for bug in [
         "mnist-cnn-small", {"step": 1, "layer": 1, "tensor": "Z1"},
         "the input convolved with W1 rotated by 180°",
         lambda: [mock.patch.object(image_layers.Conv2D, "forward", conv_forward_kernel_flipped)]),
+    Bug("conv-bias-grad-mean-positions", "a conv layer's bias gradient averaged over the positions of its "
+        "output instead of summed",
+        "mnist-cnn-small", {"step": 1, "layer": 2, "tensor": "db2"},
+        "a mean over the positions where their sum belongs",
+        lambda: [mock.patch.object(image_layers.Conv2D, "backward", conv_backward_bias_mean_positions)]),
+    Bug("maxpool-grad-whole-window", "max pooling's gradient sent to every cell of the window, not to its "
+        "maximum alone",
+        "mnist-cnn-small", {"step": 1, "layer": 2, "tensor": "dZ2"},
+        "routed back through the pooling: each window's dP to its maximum alone",
+        lambda: [mock.patch.object(image_layers.MaxPool2D, "backward", maxpool_backward_whole_window)]),
     Bug("rows-times-weights", "Z = A W + b (the row convention) in column-layout code: a shape error",
         "toy3", {"step": 1, "layer": 1, "tensor": "Z1", "raises": "ValueError"},
         "ValueError: matmul",
@@ -238,6 +272,10 @@ NEEDS = {
     "unstable-softmax": lambda s: None if "softmax" in s.activations else "the network has no softmax layer",
     "bias-not-updated": lambda s: "the learning rate is 0: nothing is updated" if s.lr == 0 else None,
     "wrong-activation-in-dW": lambda s: "the network has one layer: A0 is the input" if s.n_layers < 2 else None,
+    "conv-bias-grad-mean-positions": lambda s: (None if any(l.kind == "conv2d" and l.bias for l in s.network.layers)
+                                              else "the network has no Conv2D layer with a bias"),
+    "maxpool-grad-whole-window": lambda s: (None if any(l.kind == "max_pool2d" for l in s.network.layers)
+                                            else "the network has no MaxPool2D layer"),
     "conv-kernel-flipped": lambda s: (None if any(l.kind == "conv2d" for l in s.network.layers)
                                       else "the network has no Conv2D layer"),
     "ascent": lambda s: ("the optimizer is not plain SGD (the mistake is in SGD's update)"

@@ -50,6 +50,23 @@ def factor(a, b):
     return c if close(a, c * b) else None
 
 
+def position_factor(c, kind, layer, spec, ours, theirs, what):
+    """Words for a conv block's dW or db off by the number of positions of its output map (Ho Wo):
+    a mean over the positions where their sum belongs (each position uses the same kernel and
+    bias, so each adds to their gradients), or the other way round; None otherwise."""
+    opener = next((p for p in spec.network.placed if p.block == layer and p.layer.opens_block), None)
+    if kind not in ("dW", "db") or opener is None or opener.layer.kind != "conv2d":
+        return None
+    _, Ho, Wo = opener.n_out
+    for k, words in ((Ho * Wo, "a sum over the positions where a mean belongs"),
+                     (1 / (Ho * Wo), "a mean over the positions where their sum belongs")):
+        if abs(c - k) <= 1e-6 * max(k, 1.0):
+            return (f"a factor of {'' if k > 1 else '1/'}{Ho} x {Wo}, the positions of layer {layer}'s output map: "
+                    f"{ours}'s {what} is {theirs}'s times {c:.6g}, {words} (one kernel and one bias serve every "
+                    f"position, so each position adds its dZ to their gradients)")
+    return None
+
+
 def name_factor(c, m, n_out, ours, theirs, what):
     """Words for ours = c * theirs."""
     def near(x, y):
@@ -165,7 +182,8 @@ def explain(divergence, records, previous, pair, spec, m, initial=None, X=None):
                          f"differ in their last digits: rounding amplified, most likely (tiny values from a cancellation, "
                          f"e.g. 1 - a² of a saturated unit; a smaller learning rate keeps units out of saturation)")
         elif c is not None:
-            words.append(name_factor(c, m, n_out, ours, theirs, name))
+            words.append(position_factor(c, kind, layer, spec, ours, theirs, name)
+                         or name_factor(c, m, n_out, ours, theirs, name))
         elif kind in ("dZ", "dW", "db", "loss"):
             unseen = not_compared_words(premises(kind, layer, spec), records, ours, theirs)
             words += unseen_words(kind, layer, unseen, spec) if unseen else \
@@ -267,6 +285,14 @@ def backward_words(kind, layer, a, records, ours, theirs, spec):
     if kind == "dZ" and layer == L:
         return [f"the forward pass and the loss agree but dZ{L} does not: the derivative of the loss or of the "
                 f"output activation ({spec.activations[-1]}) is wrong"]
+    pooling = next((p.layer for p in spec.network.placed if p.block == layer and p.layer.role == "P"), None)
+    if kind == "dZ" and pooling is not None and f"dP{layer}" in other and f"dP{layer}" in records[ours] \
+            and close(records[ours][f"dP{layer}"], other[f"dP{layer}"]):
+        g = spec.activations[layer - 1]
+        rule = ("each window's dP to its maximum alone" if pooling.kind == "max_pool2d"
+                else "each window's dP divided by its size to every cell")
+        return [f"dP{layer} agrees but dZ{layer} does not: the step back through block {layer}'s pooling and "
+                f"{g}, dZ{layer} = {g}'(Z{layer}) ⊙ (dP{layer} routed back through the pooling: {rule}), is wrong"]
     if kind == "dZ":
         return [f"dZ{layer + 1} agrees but dZ{layer} does not: the step back through layer {layer}, "
                 f"dZ{layer} = (W{layer + 1}ᵀ · dZ{layer + 1}) ⊙ {spec.activations[layer - 1]}'(Z{layer}), is wrong "
