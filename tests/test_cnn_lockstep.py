@@ -33,7 +33,9 @@ def spec_of(shape, layers, **changes):
 
 def judged_pass(spec, shape, frameworks=("scratch", "torch", "keras")):
     report = compare.run(spec, data(shape), frameworks=frameworks)
-    assert report.verdict == "pass", (report.summary["verdict_reason"], report.first_divergence)
+    found = report.first_divergence or {}
+    assert report.verdict == "pass", (f"{report.summary['verdict_reason']}: step {found.get('step')}, "
+                                      f"{found.get('tensor')} ({found.get('max_rel_err')}): {found.get('explanation')}")
     assert len(report.summary["judged_pairs"]) == len(frameworks)        # torch~keras judged too (SGD)
     left_out = {why for pair in report.summary["not_compared"].values() for why in pair.values()}
     assert left_out <= {"the momentum buffer means different things (sgd-momentum-form)"}     # torch~keras only
