@@ -384,6 +384,25 @@ def batch_of_one(spec):
     return spec.batch_size == 1
 
 
+def convs(spec):
+    """[(kernel, strides, dilation, (top, bottom, left, right), input shape)] of each Conv2D."""
+    return [(*p.layer.geometry(p.n_in), p.n_in) for p in spec.network.placed if p.layer.kind == "conv2d"]
+
+
+def windows_short(spec):
+    """Some Conv2D's windows fill its padded input exactly (Hp - span a multiple of the stride), so a
+    loop to range(0, Hp - span, s) misses the last one."""
+    def exact(size, k, s, d):
+        return (size - (k - 1) * d - 1) % s == 0
+    return any(exact(C_H_W[1] + t + b, k[0], s[0], d[0]) or exact(C_H_W[2] + l + r, k[1], s[1], d[1])
+               for k, s, d, (t, b, l, r), C_H_W in convs(spec))
+
+
+def flattens_image(spec):
+    return any(p.layer.kind == "flatten" and len(p.n_in) == 3 and p.n_in[0] > 1 and p.n_in[1] * p.n_in[2] > 1
+               for p in spec.network.placed)
+
+
 # bug -> spec -> why the bug's code cannot change a number of this run, or None when it can
 NEEDS = {
     "softmax-whole-batch": lambda s: ("the network has no softmax layer" if "softmax" not in s.activations
@@ -408,6 +427,20 @@ NEEDS = {
                                             else "the network has no MaxPool2D layer"),
     "conv-kernel-flipped": lambda s: (None if any(l.kind == "conv2d" for l in s.network.layers)
                                       else "the network has no Conv2D layer"),
+    "conv-windows-short": lambda s: (None if windows_short(s) else "the network has no Conv2D layer" if not convs(s)
+                                     else "no Conv2D layer's windows fill its padded input exactly (H + 2p - k "
+                                          "a multiple of the stride)"),
+    "conv-padding-before": lambda s: (None if any(t != b or l != r for _, _, _, (t, b, l, r), _ in convs(s))
+                                      else "no Conv2D layer pads one side more than the other"),
+    "im2col-taps-transposed": lambda s: (None if any(k[0] * k[1] > 1 for k, *_ in convs(s))
+                                         else "the network has no Conv2D layer with a kernel larger than 1x1"),
+    "conv-kernel-channels-last": lambda s: (None if any(k[0] * k[1] > 1 and C_H_W[0] > 1 for k, *_, C_H_W in convs(s))
+                                            else "no Conv2D layer has more than one input channel and a kernel "
+                                                 "larger than 1x1"),
+    "flatten-channels-last": lambda s: (None if flattens_image(s) else
+                                        "the network flattens no image of more than one channel and position"),
+    "maxpool-grad-every-tie": lambda s: (None if any(l.kind == "max_pool2d" for l in s.network.layers)
+                                         else "the network has no MaxPool2D layer"),
     "ascent": lambda s: ("the optimizer is not plain SGD (the mistake is in SGD's update)"
                          if s.optimizer != "sgd" or s.momentum else
                          "the learning rate is 0: the update never moves a parameter" if s.lr == 0 else None),

@@ -750,23 +750,24 @@ def layout_words(name, a, b, ours, theirs, spec):
 
 
 def pool_route_words(layer, records, ours, theirs, spec):
-    """dZ_l of a block with max pooling (dP_l agreeing): which routing of dP_l back through the
-    windows gives ours' dZ_l: every tied maximum, or every cell of the window."""
+    """dZ_l of a block with max pooling (dP_l and the forward pass agreeing): which routing of dP_l
+    back through the windows gives ours' dZ_l: every tied maximum, or every cell of the window. The
+    ties are ours' own (exactly equal values there may differ in the last bit on the other side)."""
     placed = spec.network.placed
     pooling = next((p for p in placed if p.block == layer and p.layer.kind == "max_pool2d"), None)
     g = spec.activations[layer - 1]
     if pooling is None or g not in ("relu", "linear"):
         return []
     before = placed[pooling.index - 1]
-    other = records[theirs]
+    mine = records[ours]
     need = (before.name(before.layer.role), f"dP{layer}", f"Z{layer}")
-    if any(n not in other for n in need) or f"dZ{layer}" not in records[ours]:
+    if any(n not in mine for n in (*need, f"dZ{layer}")):
         return []
     (kh, kw), (sh, sw) = pooling.layer.window()
     C, H, W = pooling.n_in
     _, Ho, Wo = pooling.n_out
-    x = np.asarray(other[need[0]], dtype=np.float64).T.reshape(-1, C, H, W)
-    dP = np.asarray(other[need[1]], dtype=np.float64).T.reshape(-1, C, Ho, Wo)
+    x = np.asarray(mine[need[0]], dtype=np.float64).T.reshape(-1, C, H, W)    # its own ties: agreeing values
+    dP = np.asarray(mine[need[1]], dtype=np.float64).T.reshape(-1, C, Ho, Wo)   # of the forward pass and dP
     taps = [(u, v) for u in range(kh) for v in range(kw)]
     win = np.stack([x[:, :, u:u + (Ho - 1) * sh + 1:sh, v:v + (Wo - 1) * sw + 1:sw] for u, v in taps], axis=2)
     top = win == win.max(axis=2, keepdims=True)
@@ -779,7 +780,7 @@ def pool_route_words(layer, records, ours, theirs, spec):
         dx = np.zeros_like(x)
         for k, (u, v) in enumerate(taps):
             dx[:, :, u:u + (Ho - 1) * sh + 1:sh, v:v + (Wo - 1) * sw + 1:sw] += mask[:, :, k] * dP
-        dZ = dx.reshape(dx.shape[0], -1).T * (np.asarray(other[need[2]]) > 0 if g == "relu" else 1.0)
-        if (mask is not top or ties) and close(records[ours][f"dZ{layer}"], dZ):
+        dZ = dx.reshape(dx.shape[0], -1).T * (np.asarray(mine[need[2]]) > 0 if g == "relu" else 1.0)
+        if (mask is not top or ties) and close(mine[f"dZ{layer}"], dZ):
             return [f"{ours}'s dZ{layer} is dP{layer} {words}"]
     return []
