@@ -2,9 +2,9 @@
 (compare/data/bugs.py): a stride-2 convolution, and 'same' padding whose odd extra row and
 column TensorFlow's rule puts at the bottom and right (an even kernel: 4 - 1 = 3 = 1 + 2).
 
-    1x28x28 -> Conv2D(4, 4, strides=2, padding=1)   -> relu            4x14x14   (30 - 4) // 2 + 1
-            -> Conv2D(6, 4, padding='same')         -> relu            6x14x14   padding (1, 2, 1, 2)
-            -> MaxPool2D(2) -> Flatten -> Dense(10) -> softmax         6x7x7 = 294 -> 10
+    1x28x28 -> Conv2D(4, 4, strides=2, padding=1) -> relu        4x14x14  (30 - 4) // 2 + 1
+            -> Conv2D(6, 4, padding='same')       -> relu        6x14x14  padding (1, 2, 1, 2)
+            -> MaxPool2D(2) -> Flatten -> Dense(10) -> softmax   6x7x7 = 294 -> 10
 
 Three steps of 16 real MNIST images (the first 256 of the training set; no test set): seconds.
 
@@ -34,12 +34,12 @@ def zoo_data(**options):
 
 register(Recipe(
     name="cnn-zoo",
-    summary="small CNN for the bug zoo: conv 4@4x4 stride 2 pad 1, conv 6@4x4 'same' (pad 1/2), pool, "
-            "dense 10; 3 steps of 16",
+    summary="small CNN for the bug zoo: conv 4@4x4 stride 2 pad 1, conv 6@4x4 'same' "
+            "(pad 1/2), pool, dense 10; 3 steps of 16",
     spec=Spec(input_shape=(1, 28, 28), layers=ZOO, loss="categorical_crossentropy", optimizer="sgd",
               lr=0.05, weight_init=Init("kaiming_uniform"), bias_init=Init("kaiming_uniform"),
               batch_size=16, shuffle=False, epochs=None, steps=3, seed=0),
     load=zoo_data,
-    notes="The second convolution's 'same' padding is asymmetric (top 1, bottom 2, left 1, right 2: "
-          "TensorFlow's rule, which torch's reference pads by hand with nn.ZeroPad2d).",
+    notes="The second convolution's 'same' padding is asymmetric (top 1, bottom 2, left 1, "
+          "right 2: TensorFlow's rule, which torch's reference pads by hand with nn.ZeroPad2d).",
 ))

@@ -145,7 +145,8 @@ def explain(divergence, records, previous, pair, spec, m, initial=None, X=None):
         words += forward_words(kind, layer, a, records, previous, initial, ours, theirs, spec)
         if kind == "Z":
             words += flipped_kernel_words(layer, a, records, previous, initial, ours, theirs, spec, X)
-            words += conv_zoo_words(kind, layer, a, records, previous, initial, ours, theirs, spec, X)
+            words += conv_zoo_words(kind, layer, a, records, previous, initial, ours, theirs, spec,
+                                    X)
         other = records[theirs].get(f"{'Z' if kind == 'A' else 'A'}{layer}")
         if other is not None and close(a, other):
             words.append(f"{ours}'s {name} equals {theirs}'s {'Z' if kind == 'A' else 'A'}{layer}: Z and A swapped, "
@@ -187,9 +188,9 @@ def explain(divergence, records, previous, pair, spec, m, initial=None, X=None):
                          or name_factor(c, m, n_out, ours, theirs, name))
         elif kind in ("dZ", "dW", "db", "loss"):
             unseen = not_compared_words(premises(kind, layer, spec), records, ours, theirs)
-            words += (layout_words(name, a, b, ours, theirs, spec) if kind == "dW" else []) or \
-                (unseen_words(kind, layer, unseen, spec) if unseen else backward_words(kind, layer, a, records, ours,
-                                                                                       theirs, spec))
+            layout = layout_words(name, a, b, ours, theirs, spec) if kind == "dW" else []
+            words += layout or (unseen_words(kind, layer, unseen, spec) if unseen
+                                else backward_words(kind, layer, a, records, ours, theirs, spec))
         if previous is not None and name in previous.get(theirs, {}) and close(a, previous[theirs][name]):
             words.append(f"one step of lag: {ours}'s {name} equals {theirs}'s {name} of the previous step")
     return "; ".join(words)
@@ -293,9 +294,9 @@ def backward_words(kind, layer, a, records, ours, theirs, spec):
         g = spec.activations[layer - 1]
         rule = ("each window's dP to its maximum alone" if pooling.kind == "max_pool2d"
                 else "each window's dP divided by its size to every cell")
-        return [f"dP{layer} agrees but dZ{layer} does not: the step back through block {layer}'s pooling and "
-                f"{g}, dZ{layer} = {g}'(Z{layer}) ⊙ (dP{layer} routed back through the pooling: {rule}), is wrong"] \
-            + pool_route_words(layer, records, ours, theirs, spec)
+        words = [f"dP{layer} agrees but dZ{layer} does not: the step back through block {layer}'s pooling and "
+                 f"{g}, dZ{layer} = {g}'(Z{layer}) ⊙ (dP{layer} routed back through the pooling: {rule}), is wrong"]
+        return words + pool_route_words(layer, records, ours, theirs, spec)
     if kind == "dZ":
         return [f"dZ{layer + 1} agrees but dZ{layer} does not: the step back through layer {layer}, "
                 f"dZ{layer} = (W{layer + 1}ᵀ · dZ{layer + 1}) ⊙ {spec.activations[layer - 1]}'(Z{layer}), is wrong "
@@ -500,7 +501,7 @@ def layer_words(name, pair, records, ours, theirs):
             f"the settings of this block differ, each named below ({shows})"]
 
 
-# --- convolutions: shifted maps, turned kernels, permuted orders (the CNN bug zoo) -------------
+# --- convolutions: shifted maps, turned kernels, permuted orders (the CNN bug zoo) ---------
 # Each recogniser is tested directly on made-up arrays (tests/test_diagnose_conv.py) and through
 # the zoo's CNN entries (compare/data/bugs.py). The ones that recompute a layer use `correlate`,
 # their own few lines, not scratch/conv.py: a run under --inject-bug may have patched that.
@@ -510,43 +511,54 @@ def correlate(x, w, b=None, stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1)
     x (N, C, H, W), w (F, C, kh, kw), padding (top, bottom, left, right) -> (N, F, Ho, Wo)."""
     top, bottom, left, right = padding
     x = np.pad(np.asarray(x, dtype=np.float64), ((0, 0), (0, 0), (top, bottom), (left, right)))
-    (F, C, kh, kw), (sh, sw), (dh, dw) = np.shape(w), stride, dilation
+    w = np.asarray(w, dtype=np.float64)
+    (F, C, kh, kw), (sh, sw), (dh, dw) = w.shape, stride, dilation
     Ho, Wo = (x.shape[2] - (kh - 1) * dh - 1) // sh + 1, (x.shape[3] - (kw - 1) * dw - 1) // sw + 1
     out = np.zeros((x.shape[0], F, Ho, Wo))
     for u in range(kh):
         for v in range(kw):                       # tap (u, v) of every window at once
-            patch = x[:, :, u * dh:u * dh + (Ho - 1) * sh + 1:sh, v * dw:v * dw + (Wo - 1) * sw + 1:sw]
-            out += np.einsum("nchw,fc->nfhw", patch, np.asarray(w, dtype=np.float64)[:, :, u, v])
+            rows = slice(u * dh, u * dh + (Ho - 1) * sh + 1, sh)
+            cols = slice(v * dw, v * dw + (Wo - 1) * sw + 1, sw)
+            out += np.einsum("nchw,fc->nfhw", x[:, :, rows, cols], w[:, :, u, v])
     return out if b is None else out + np.asarray(b, dtype=np.float64).reshape(1, -1, 1, 1)
 
 
 def steps_words(n, one, many):
+    """(1, 'row', 'rows') -> 'one row'; (2, ...) -> 'two rows'."""
     return f"{['no', 'one', 'two', 'three'][n] if n < 4 else n} {one if n == 1 else many}"
 
 
 def last_words(n, one, many):
     """'the last row', 'the last two rows', '' for none."""
-    return "" if n == 0 else f"the last {one}" if n == 1 else f"the last {steps_words(n, one, many)}"
+    if n == 0:
+        return ""
+    return f"the last {one}" if n == 1 else f"the last {steps_words(n, one, many)}"
 
 
 def shift_words(dy, dx):
     """(1, 1) -> 'one row down and one column right'."""
-    rows = steps_words(abs(dy), "row", "rows") + (" down" if dy > 0 else " up") if dy else ""
-    cols = steps_words(abs(dx), "column", "columns") + (" right" if dx > 0 else " left") if dx else ""
-    return " and ".join(w for w in (rows, cols) if w)
+    rows = f"{steps_words(abs(dy), 'row', 'rows')} {'down' if dy > 0 else 'up'}"
+    cols = f"{steps_words(abs(dx), 'column', 'columns')} {'right' if dx > 0 else 'left'}"
+    return " and ".join(w for w, n in ((rows, dy), (cols, dx)) if n)
+
+
+def small_shifts(most):
+    """Every (dy, dx) within `most` but (0, 0), the smallest first."""
+    shifts = [(dy, dx) for dy in range(-most, most + 1) for dx in range(-most, most + 1)]
+    return sorted((s for s in shifts if s != (0, 0)), key=lambda s: (abs(s[0]) + abs(s[1]), s))
 
 
 def spatial_shift(a, b, most=2):
     """(dy, dx) with a[..., y, x] == b[..., y - dy, x - dx] wherever both exist (a shifted dy rows
-    down, dx columns right), the smallest shift that fits within `most` and leaves at least half of
-    each axis overlapping; None when none does (or a equals b unshifted). a, b: (..., H, W)."""
+    down, dx columns right), the smallest shift that fits within `most` and leaves at least half
+    of each axis overlapping; None when none does (or a equals b unshifted). a, b: (..., H, W)."""
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     if a.shape != b.shape or a.ndim < 2 or close(a, b):
         return None
     H, W = a.shape[-2:]
-    shifts = [(dy, dx) for dy in range(-most, most + 1) for dx in range(-most, most + 1)
-              if (dy, dx) != (0, 0) and 2 * abs(dy) <= H and 2 * abs(dx) <= W]
-    for dy, dx in sorted(shifts, key=lambda s: (abs(s[0]) + abs(s[1]), s)):
+    for dy, dx in small_shifts(most):
+        if 2 * abs(dy) > H or 2 * abs(dx) > W:
+            continue
         ours = a[..., max(dy, 0):H + min(dy, 0), max(dx, 0):W + min(dx, 0)]
         theirs = b[..., max(-dy, 0):H + min(-dy, 0), max(-dx, 0):W + min(-dx, 0)]
         if np.any(theirs) and close(ours, theirs):
@@ -555,8 +567,8 @@ def spatial_shift(a, b, most=2):
 
 
 def edge_difference(a, b):
-    """(rows, cols): the fewest last rows and columns of the maps a, b (..., H, W) outside which they
-    agree, when that leaves most of the map; None when they agree or differ inside too."""
+    """(rows, cols): the fewest last rows and columns of the maps a, b (..., H, W) outside which
+    they agree, when that leaves most of the map; None when they agree or differ inside too."""
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     if a.shape != b.shape or a.ndim < 2 or close(a, b):
         return None
@@ -578,13 +590,29 @@ def kernel_turns(w):
     if kh == kw:
         turns.append(("transposed in its spatial axes (kh <-> kw)", w.transpose(0, 1, 3, 2)))
     if C > 1:
-        turns += [("'s entries in (kh, kw, C) order read as (C, kh, kw)", w.transpose(0, 2, 3, 1).reshape(w.shape)),
+        turns += [("'s entries in (kh, kw, C) order read as (C, kh, kw)",
+                   w.transpose(0, 2, 3, 1).reshape(w.shape)),
                   ("'s entries in (C, kh, kw) order read as (kh, kw, C)",
                    w.reshape(F, kh, kw, C).transpose(0, 3, 1, 2))]
     if C > 1 and F > 1:
         turns.append(("read as (C, F, kh, kw): filters and channels transposed",
                       w.reshape(C, F, kh, kw).transpose(1, 0, 2, 3)))
     return [(words, turned) for words, turned in turns if not close(turned, w)]
+
+
+KERNEL_WHY = {         # what each turn of kernel_turns means in a learner's im2col code
+    "transposed in its spatial axes (kh <-> kw)":
+        ": im2col's taps and the kernel's flattening disagree on the order of rows and columns "
+        "(u kw + v vs v kh + u)",
+    "'s entries in (kh, kw, C) order read as (C, kh, kw)":
+        ": the kernel flattened channels-last (Keras's kernel layout) against im2col columns in "
+        "(C, kh, kw) order, a permutation of each filter's C kh kw entries",
+    "'s entries in (C, kh, kw) order read as (kh, kw, C)":
+        ": im2col columns in (kh, kw, C) order against a kernel flattened (C, kh, kw), a "
+        "permutation of each filter's C kh kw entries",
+    "read as (C, F, kh, kw): filters and channels transposed":
+        " (torch's weight is (out, in, kh, kw))",
+}
 
 
 def kernel_turn(a, b):
@@ -600,8 +628,8 @@ def kernel_phrase(name, words):
 
 
 def layout_orders(shape):
-    """[(from, to, perm)] for an image shape (C, H, W): flat[perm] lists the C.H.W-ordered numbers in
-    the order `to` (e.g. (H, W, C), Keras's Flatten)."""
+    """[(from, to, perm)] for an image shape (C, H, W): flat[perm] lists the C.H.W-ordered
+    numbers in the order `to` (e.g. (H, W, C), Keras's Flatten)."""
     C, H, W = shape
     grid = np.arange(C * H * W).reshape(C, H, W)
     orders = [("(C, H, W)", "(H, W, C)", grid.transpose(1, 2, 0).ravel()),
@@ -612,20 +640,18 @@ def layout_orders(shape):
 
 
 def row_permutation(a, b):
-    """perm with a == b[perm] (the rows of b reordered), or None; a, b 2-D of one shape, rows of b
-    distinct."""
+    """perm with a == b[perm] (the rows of b reordered), or None; a, b 2-D of one shape, rows of
+    b distinct. Each row is keyed by its product with one random vector; a's keys find b's."""
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    if a.shape != b.shape or a.ndim != 2 or close(a, b):
+    if a.shape != b.shape or a.ndim != 2 or len(b) < 2 or close(a, b):
         return None
-    if len(b) < 2:
-        return None
-    r = np.random.default_rng(0).standard_normal(b.shape[1])        # one number per row: its key
+    r = np.random.default_rng(0).standard_normal(b.shape[1])
     key, wanted = b @ r, a @ r
     order = np.argsort(key)
     ranked = key[order]
     after = np.clip(np.searchsorted(ranked, wanted), 1, len(b) - 1)   # the nearest key, either side
-    nearest = np.where(np.abs(wanted - ranked[after - 1]) <= np.abs(ranked[after] - wanted), after - 1, after)
-    found = order[nearest]
+    before_is_nearer = np.abs(wanted - ranked[after - 1]) <= np.abs(ranked[after] - wanted)
+    found = order[np.where(before_is_nearer, after - 1, after)]
     return found if close(a, b[found]) else None
 
 
@@ -637,13 +663,14 @@ def order_words(perm, shape):
 
 def conv_zoo_words(kind, layer, a, records, previous, initial, ours, theirs, spec, X):
     """Z_l of a Conv2D block (everything before agreeing): the map shifted, its last rows and
-    columns left at the bias, the input convolved with a turned kernel or padded on the other side;
-    or Z_l of a Dense after a Flatten: the flattened image read in another order."""
+    columns left at the bias, the input convolved with a turned kernel or padded on the other
+    side; or Z_l of a Dense after a Flatten: the flattened image read in another order."""
     placed = spec.network.placed
     opener = next((p for p in placed if p.block == layer and p.layer.opens_block), None)
     if kind != "Z" or opener is None:
         return []
-    W, b = before_value(f"W{layer}", theirs, previous, initial), before_value(f"b{layer}", theirs, previous, initial)
+    W = before_value(f"W{layer}", theirs, previous, initial)
+    b = before_value(f"b{layer}", theirs, previous, initial)
     if opener.layer.kind == "dense":
         return flatten_order_words(layer, opener, a, records, W, b, ours, theirs, placed)
     if opener.layer.kind != "conv2d" or W is None or np.ndim(W) != 4:
@@ -651,62 +678,55 @@ def conv_zoo_words(kind, layer, a, records, previous, initial, ours, theirs, spe
     F, Ho, Wo = opener.n_out
     maps = np.asarray(a, dtype=np.float64).T.reshape(-1, F, Ho, Wo)
     other = np.asarray(records[theirs][f"Z{layer}"], dtype=np.float64).T.reshape(maps.shape)
-    words = []
     shift = spatial_shift(maps, other)
-    if shift:
-        words.append(f"{ours}'s Z{layer} is {theirs}'s shifted by {shift_words(*shift)} (on the positions both "
-                     f"have)")
-    edge = edge_difference(maps, other)
-    if edge and not shift:
-        r, c = edge
-        part = " and ".join(w for w in (last_words(r, "row", "rows"), last_words(c, "column", "columns")) if w)
-        bias = 0 if b is None else np.asarray(b, dtype=np.float64).reshape(1, F, 1, 1)
-        edges = [maps[:, :, Ho - r:, :] - bias, maps[:, :, :, Wo - c:] - bias]
-        if all(close(e, np.zeros_like(e)) for e in edges if e.size):
-            words.append(f"{part} of Z{layer}'s output map hold b{layer} alone (no window was computed there), "
-                         f"the rest agreeing: the loop over the windows stops one short, range(0, H + 2p - k, s) "
-                         f"where range(0, H + 2p - k + 1, s) belongs (Ho = (H + 2p - k) // s + 1: the + 1 left out)")
-        else:
-            words.append(f"{part} of Z{layer}'s output map differ, the rest agrees: the windows at the bottom "
-                         f"and right edge (the padding there, or how many windows fit)")
+    words = [f"{ours}'s Z{layer} is {theirs}'s shifted by {shift_words(*shift)} (on the positions "
+             f"both have)"] if shift else []
+    edge = None if shift else edge_difference(maps, other)
+    if edge:
+        words.append(edge_words(layer, edge, maps, b))
     inputs = conv_input(opener, records[theirs], placed, X)
     if inputs is None:
         return words
     _, strides, dilation, padding = opener.layer.geometry(opener.n_in)
     x = np.asarray(inputs, dtype=np.float64).T.reshape(-1, *opener.n_in)
     bias = None if b is None else np.asarray(b)[:, 0]
-    for turn, turned in kernel_turns(W):
-        if turn != "rotated by 180°" and close(maps, correlate(x, turned, bias, strides, padding, dilation)):
-            return words + [f"{ours}'s Z{layer} is the input convolved with {kernel_phrase(f'W{layer}', turn)}"
-                            + KERNEL_WHY.get(turn, "")]
+    for turn, turned in kernel_turns(W):             # rotated by 180°: flipped_kernel_words
+        if turn != "rotated by 180°" and close(maps, correlate(x, turned, bias, strides, padding,
+                                                                dilation)):
+            return words + [f"{ours}'s Z{layer} is the input convolved with "
+                            f"{kernel_phrase(f'W{layer}', turn)}{KERNEL_WHY.get(turn, '')}"]
     top, bottom, left, right = padding
-    for dy, dx in sorted(((dy, dx) for dy in range(-2, 3) for dx in range(-2, 3) if (dy, dx) != (0, 0)),
-                         key=lambda s: (abs(s[0]) + abs(s[1]), s)):
+    for dy, dx in small_shifts(2):
         moved = (top + dy, bottom - dy, left + dx, right - dx)
         if min(moved) >= 0 and close(maps, correlate(x, W, bias, strides, moved, dilation)):
-            return words + [f"{ours}'s Z{layer} is the input shifted by {shift_words(dy, dx)} before the "
-                            f"convolution: padded (top, bottom, left, right) = {moved} where {padding} belongs"
-                            + (" (TensorFlow's 'same' puts the odd extra row and column at the bottom and right)"
-                               if opener.layer.padding == "same" else "")]
+            rule = (" (TensorFlow's 'same' puts the odd extra row and column at the bottom and "
+                    "right)" if opener.layer.padding == "same" else "")
+            return words + [f"{ours}'s Z{layer} is the input shifted by {shift_words(dy, dx)} "
+                            f"before the convolution: padded (top, bottom, left, right) = {moved} "
+                            f"where {padding} belongs{rule}"]
     return words
 
 
-KERNEL_WHY = {
-    "transposed in its spatial axes (kh <-> kw)": ": im2col's taps and the kernel's flattening disagree on "
-                                                  "the order of rows and columns (u kw + v vs v kh + u)",
-    "'s entries in (kh, kw, C) order read as (C, kh, kw)": ": the kernel flattened channels-last (Keras's "
-                                                           "kernel layout) against im2col columns in (C, kh, kw) "
-                                                           "order, a permutation of each filter's C kh kw entries",
-    "'s entries in (C, kh, kw) order read as (kh, kw, C)": ": im2col columns in (kh, kw, C) order against a "
-                                                           "kernel flattened (C, kh, kw), a permutation of each "
-                                                           "filter's C kh kw entries",
-    "read as (C, F, kh, kw): filters and channels transposed": " (torch's weight is (out, in, kh, kw))",
-}
+def edge_words(layer, edge, maps, b):
+    """The last rows and columns of Z_l's map differ, the rest agrees: left at the bias (no window
+    computed there: the loop stops one short), or otherwise different."""
+    (r, c), (F, Ho, Wo) = edge, maps.shape[1:]
+    rows, cols = last_words(r, "row", "rows"), last_words(c, "column", "columns")
+    part = " and ".join(w for w in (rows, cols) if w)
+    bias = 0.0 if b is None else np.asarray(b, dtype=np.float64).reshape(1, F, 1, 1)
+    rims = [maps[:, :, Ho - r:, :] - bias, maps[:, :, :, Wo - c:] - bias]
+    if all(close(rim, np.zeros_like(rim)) for rim in rims if rim.size):
+        return (f"{part} of Z{layer}'s output map hold b{layer} alone (no window was computed "
+                f"there), the rest agreeing: the loop over the windows stops one short, "
+                f"range(0, H + 2p - k, s) where range(0, H + 2p - k + 1, s) belongs "
+                f"(Ho = (H + 2p - k) // s + 1: the + 1 left out)")
+    return (f"{part} of Z{layer}'s output map differ, the rest agrees: the windows at the bottom "
+            f"and right edge (the padding there, or how many windows fit)")
 
 
 def conv_input(opener, record, placed, X):
-    """What a conv layer read, as columns: the step's input for the first layer, else the record of
-    the layer before it (None when that was not recorded)."""
+    """What a conv layer read, as columns: the step's input for the first layer, else the record
+    of the layer before it (None when that was not recorded)."""
     if opener.index == 0:
         return None if X is None else np.asarray(X, dtype=np.float64).T
     before = placed[opener.index - 1]
@@ -716,7 +736,8 @@ def conv_input(opener, record, placed, X):
 def flatten_order_words(layer, opener, a, records, W, b, ours, theirs, placed):
     """Z_l of a Dense whose input is a Flatten of an image: the flattened numbers in another order
     (Keras's H.W.C where the weights expect torch's C.H.W)."""
-    if opener.index < 2 or placed[opener.index - 1].layer.kind != "flatten" or W is None or b is None:
+    if opener.index < 2 or placed[opener.index - 1].layer.kind != "flatten" or W is None \
+            or b is None:
         return []
     flat, before = placed[opener.index - 1], placed[opener.index - 2]
     name = before.name(before.layer.role) if before.layer.role else None
@@ -726,9 +747,10 @@ def flatten_order_words(layer, opener, a, records, W, b, ours, theirs, placed):
     inputs = np.asarray(inputs, dtype=np.float64)
     for src, dst, perm in layout_orders(flat.n_in):
         if W.shape[1] == perm.size and close(a, W @ inputs[perm] + b):
-            return [f"{ours}'s Z{layer} is W{layer} applied to the flattened {name} in {dst} order where {src} "
-                    f"belongs: the Flatten before Dense {layer} hands on {dst} (Keras's Flatten is (H, W, C)) while "
-                    f"W{layer}'s columns expect {src}; equivalently W{layer}'s columns permuted {src} -> {dst}"]
+            return [f"{ours}'s Z{layer} is W{layer} applied to the flattened {name} in {dst} order "
+                    f"where {src} belongs: the Flatten before Dense {layer} hands on {dst} "
+                    f"(Keras's Flatten is (H, W, C)) while W{layer}'s columns expect {src}; "
+                    f"equivalently W{layer}'s columns permuted {src} -> {dst}"]
     return []
 
 
@@ -737,50 +759,55 @@ def layout_words(name, a, b, ours, theirs, spec):
     layout order (a Dense after a Flatten): words, or []."""
     words = kernel_turn(a, b)
     if words:
-        return [f"{ours}'s {kernel_phrase(name, words)} of {theirs}'s: the kernel read in another order"]
+        return [f"{ours}'s {kernel_phrase(name, words)} of {theirs}'s: the kernel read in another "
+                f"order"]
     if np.ndim(a) != 2:
         return []
     shapes = [p.n_in for p in spec.network.placed if p.layer.kind == "flatten" and len(p.n_in) == 3]
-    for axis, perm in (("rows", row_permutation(a, b)), ("columns", row_permutation(np.transpose(a), np.transpose(b)))):
-        order = next((order_words(perm, s) for s in shapes if perm is not None and order_words(perm, s)), None)
+    for axis, a_, b_ in (("rows", a, b), ("columns", np.transpose(a), np.transpose(b))):
+        perm = row_permutation(a_, b_)
+        found = [order_words(perm, s) for s in shapes] if perm is not None else []
+        order = next((o for o in found if o), None)
         if order:
-            return [f"{ours}'s {name} is {theirs}'s with its {axis} permuted {order}: a flattened image read in "
-                    f"another order"]
+            return [f"{ours}'s {name} is {theirs}'s with its {axis} permuted {order}: a flattened "
+                    f"image read in another order"]
     return []
 
 
 def pool_route_words(layer, records, ours, theirs, spec):
     """dZ_l of a block with max pooling (dP_l and the forward pass agreeing): which routing of dP_l
-    back through the windows gives ours' dZ_l: every tied maximum, or every cell of the window. The
-    ties are ours' own (exactly equal values there may differ in the last bit on the other side)."""
+    back through the windows gives ours' dZ_l: every tied maximum, or every cell of the window.
+    The ties are ours' own (exactly equal values there may differ in the last bit on the other
+    side), so everything is read from ours' record."""
     placed = spec.network.placed
     pooling = next((p for p in placed if p.block == layer and p.layer.kind == "max_pool2d"), None)
     g = spec.activations[layer - 1]
     if pooling is None or g not in ("relu", "linear"):
         return []
-    before = placed[pooling.index - 1]
-    mine = records[ours]
-    need = (before.name(before.layer.role), f"dP{layer}", f"Z{layer}")
-    if any(n not in mine for n in (*need, f"dZ{layer}")):
+    before, mine = placed[pooling.index - 1], records[ours]
+    need = (before.name(before.layer.role), f"dP{layer}", f"Z{layer}", f"dZ{layer}")
+    if any(n not in mine for n in need):
         return []
     (kh, kw), (sh, sw) = pooling.layer.window()
     C, H, W = pooling.n_in
     _, Ho, Wo = pooling.n_out
-    x = np.asarray(mine[need[0]], dtype=np.float64).T.reshape(-1, C, H, W)    # its own ties: agreeing values
-    dP = np.asarray(mine[need[1]], dtype=np.float64).T.reshape(-1, C, Ho, Wo)   # of the forward pass and dP
-    taps = [(u, v) for u in range(kh) for v in range(kw)]
-    win = np.stack([x[:, :, u:u + (Ho - 1) * sh + 1:sh, v:v + (Wo - 1) * sw + 1:sw] for u, v in taps], axis=2)
+    x = np.asarray(mine[need[0]], dtype=np.float64).T.reshape(-1, C, H, W)
+    dP = np.asarray(mine[need[1]], dtype=np.float64).T.reshape(-1, C, Ho, Wo)
+    taps = [(slice(u, u + (Ho - 1) * sh + 1, sh), slice(v, v + (Wo - 1) * sw + 1, sw))
+            for u in range(kh) for v in range(kw)]
+    win = np.stack([x[:, :, rows, cols] for rows, cols in taps], axis=2)   # (m, C, kh kw, Ho, Wo)
     top = win == win.max(axis=2, keepdims=True)
     ties = int(np.sum(top.sum(axis=2) > 1))
-    for mask, words in ((top, f"sent to every tied maximum of its window ({ties} of {top[:, :, 0].size} windows "
-                               f"hold ties, e.g. a blank background's equal values), where torch and Keras send "
-                               f"it to one maximum, the first in scan order"),
-                        (np.ones_like(top), "sent to every cell of its window, as average pooling would (without "
-                                            "its 1/(kh kw))")):
+    routes = [(top, f"sent to every tied maximum of its window ({ties} of {top[:, :, 0].size} "
+                    f"windows hold ties, e.g. a blank background's equal values), where torch and "
+                    f"Keras send it to one maximum, the first in scan order"),
+              (np.ones_like(top), "sent to every cell of its window, as average pooling would "
+                                  "(without its 1/(kh kw))")]
+    for mask, words in routes[0 if ties else 1:]:
         dx = np.zeros_like(x)
-        for k, (u, v) in enumerate(taps):
-            dx[:, :, u:u + (Ho - 1) * sh + 1:sh, v:v + (Wo - 1) * sw + 1:sw] += mask[:, :, k] * dP
-        dZ = dx.reshape(dx.shape[0], -1).T * (np.asarray(mine[need[2]]) > 0 if g == "relu" else 1.0)
-        if (mask is not top or ties) and close(mine[f"dZ{layer}"], dZ):
+        for k, (rows, cols) in enumerate(taps):
+            dx[:, :, rows, cols] += mask[:, :, k] * dP
+        slope = np.asarray(mine[need[2]]) > 0 if g == "relu" else 1.0
+        if close(mine[need[3]], dx.reshape(dx.shape[0], -1).T * slope):
             return [f"{ours}'s dZ{layer} is dP{layer} {words}"]
     return []
