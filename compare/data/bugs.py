@@ -14,7 +14,11 @@ of summary.first_divergence, or, for a mistake that raises, summary.error at tha
 (compare/engine/diagnose.py); tests/test_bugs.py checks every entry. `NEEDS` says when a
 mistake's code cannot change a number of a run (--inject-bug then refuses, exit 2).
 
-Left out: mistakes in the reference implementations; several mistakes at once.
+The CNN mistakes run on mnist-cnn-small, or on cnn-zoo (compare/data/cnn_zoo.py) where they need
+a window count that a stride makes exact or 'same' padding with an odd extra row and column.
+
+Left out: mistakes in the reference implementations; several mistakes at once; average pooling's
+divisor counting the padding (the layer list has no padded AvgPool2D yet).
 """
 import contextlib
 import math

@@ -16,6 +16,13 @@ differs, both implementations' values of it, and the step before, and names the 
     a softmax over the whole batch the columns of A_L do not each sum to 1
     a schedule one step early/late the learning rate equals the other's of the step before or after
     the first layer of the forward pass that differs, everything before it agreeing
+    a conv map shifted or cut      Z_l shifted by rows / columns (padding on the other side); its
+                                   last rows and columns left at the bias (a window loop one short)
+    a conv kernel read otherwise   the input convolved with W_l rotated by 180°, transposed in its
+                                   spatial axes, or its (C, kh, kw) entries in another order
+    a layout permutation           a Dense after a Flatten reading (H, W, C) where (C, H, W)
+                                   belongs; a dW whose columns are the other's so permuted
+    a max pooling's routing        dP sent to every tied maximum, or to every cell of the window
 
 Left out: patterns that need more than two steps of history.
 """
