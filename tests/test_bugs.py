@@ -5,7 +5,11 @@ import json
 import pytest
 
 import scratch.activations as act
+import scratch.conv as conv
+import scratch.image_layers as image_layers
+import scratch.layers as scratch_layers
 import scratch.optimizers as opt
+from compare.engine import image_layers as engine_images
 from compare.data import bugs
 from compare.cli import main
 from compare.engine.run import describe_divergence
@@ -92,15 +96,22 @@ def test_the_zoo_recipes_pass_without_a_bug(capsys):
         assert code == 0, f"{recipe}: {out}{err}"
 
 
+def scratch_code():
+    """Everything a bug of the zoo patches."""
+    return (dict(act.ACTIVATIONS), dict(act.TORCH_ACTIVATIONS), MLP.forward, MLP.backward, MLP.step,
+            MLP.output_dZ, opt.SGD.update, conv.pad, conv.windows, conv.conv2d_forward,
+            image_layers.Conv2D.forward, image_layers.Conv2D.backward,
+            image_layers.MaxPool2D.forward, image_layers.MaxPool2D.backward,
+            engine_images.Flatten.scratch, scratch_layers.Dense.forward,
+            scratch_layers.Dense.backward)
+
+
 def test_inject_restores_the_scratch_code():
-    before = (dict(act.ACTIVATIONS), dict(act.TORCH_ACTIVATIONS), MLP.forward, MLP.backward, MLP.step,
-              MLP.output_dZ, opt.SGD.update)
+    before = scratch_code()
     for name in bugs.BUGS:
         with bugs.inject(name):
-            pass
-    after = (dict(act.ACTIVATIONS), dict(act.TORCH_ACTIVATIONS), MLP.forward, MLP.backward, MLP.step,
-             MLP.output_dZ, opt.SGD.update)
-    assert before == after
+            assert scratch_code() != before, f"{name} patches nothing"
+    assert scratch_code() == before
 
 
 def test_unknown_bug_is_an_input_error(capsys):
@@ -114,6 +125,13 @@ def test_unknown_bug_is_an_input_error(capsys):
     ("dosage", "ascent", "the learning rate is 0"),
     ("parity", "no-batch-mean", "batches of 1 example"),
     ("xor", "skipped-activation", None),          # xor has a hidden sigmoid layer: it can show
+    ("mnist-cnn-small", "conv-padding-before", "no Conv2D layer pads one side more than the other"),
+    ("cnn-zoo", "conv-padding-before", None),     # 'same' with a 4x4 kernel pads (1, 2, 1, 2)
+    ("toy3", "conv-windows-short", "the network has no Conv2D layer"),
+    ("toy3", "maxpool-grad-every-tie", "the network has no MaxPool2D layer"),
+    ("toy3", "flatten-channels-last", "the network flattens no image"),
+    ("toy3", "conv-kernel-channels-last", "no Conv2D layer has more than one input channel"),
+    ("toy3", "im2col-taps-transposed", "the network has no Conv2D layer with a kernel larger"),
     ("toy3", "", "needs a bug name"),
     ("toy3", "no-such-bug", "unknown bug 'no-such-bug'"),
 ])
