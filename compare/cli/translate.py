@@ -179,10 +179,10 @@ def finish(result, args, code):
     return code
 
 
-# ----- one layer's settings (issue 20): proven by running both frameworks' layers -------------------
+# ----- one layer's settings (issue 20): proven by running both frameworks' layers ----------------
 
-LAYER_OPTIONS = ("--padding", "--stride", "--kernel", "--input-shape", "--filters", "--units", "--pool",
-                 "--ceil-mode", "--count-include-pad", "--flatten", "--batchnorm2d")
+LAYER_OPTIONS = ("--padding", "--stride", "--kernel", "--input-shape", "--filters", "--units",
+                 "--pool", "--ceil-mode", "--count-include-pad", "--flatten", "--batchnorm2d")
 
 
 def pair_of(text):
@@ -207,7 +207,8 @@ def padding_of(text):
     try:
         values = tuple(int(v) for v in text.split(","))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected valid, same, P or PH,PW, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected valid, same, P or PH,PW, got {text!r}") \
+            from None
     if len(values) not in (1, 2) or min(values) < 0:
         raise argparse.ArgumentTypeError(f"expected valid, same, P or PH,PW >= 0, got {text!r}")
     return values * (3 - len(values))
@@ -229,23 +230,29 @@ def layer_parser():
     from .common import Parser, finite_float, positive_int
 
     p = Parser(prog="python -m compare translate --from torch|keras [layer options]",
-               description="Translate one conv network layer's settings and prove it by running both.")
+               description="Translate one conv network layer's settings; prove it by running both.")
     p.add_argument("--from", dest="source", required=True, choices=("torch", "keras"))
-    p.add_argument("--padding", type=padding_of, help="valid | same | P | PH,PW (P: torch's, both sides)")
+    p.add_argument("--padding", type=padding_of,
+                   help="valid | same | P | PH,PW (P: torch's, on both sides)")
     p.add_argument("--stride", type=pair_of, help="S or SH,SW (pooling: the window unless given)")
-    p.add_argument("--kernel", type=pair_of, help="the conv kernel or the pooling window (3; pooling 2)")
+    p.add_argument("--kernel", type=pair_of,
+                   help="the conv kernel or the pooling window (3; pooling 2)")
     p.add_argument("--input-shape", type=shape_of, default=(3, 8, 8), help="C,H,W (default 3,8,8)")
     p.add_argument("--filters", type=positive_int, default=4, help="conv output channels (4)")
     p.add_argument("--units", type=positive_int, default=5, help="the Dense after --flatten (5)")
     kind = p.add_mutually_exclusive_group()
-    kind.add_argument("--pool", choices=("max", "avg"), help="a pooling layer (torch MaxPool2d/AvgPool2d)")
+    kind.add_argument("--pool", choices=("max", "avg"),
+                      help="a pooling layer (torch MaxPool2d / AvgPool2d)")
     kind.add_argument("--flatten", action="store_true", help="a Flatten and the Dense after it")
     kind.add_argument("--batchnorm2d", action="store_true", help="batch norm over channels")
     p.add_argument("--ceil-mode", action="store_true", help="torch pooling's ceil_mode=True")
-    p.add_argument("--count-include-pad", choices=("true", "false"), help="torch AvgPool2d's (true)")
-    p.add_argument("--norm-momentum", type=finite_float, help="--batchnorm2d: in the --from framework's "
-                   "words (torch 0.1: the new batch's weight; Keras 0.99: the old average's)")
-    p.add_argument("--norm-eps", type=finite_float, help="--batchnorm2d: eps (torch 1e-5, Keras 1e-3)")
+    p.add_argument("--count-include-pad", choices=("true", "false"),
+                   help="torch AvgPool2d's (true)")
+    p.add_argument("--norm-momentum", type=finite_float,
+                   help="--batchnorm2d: in the --from framework's words (torch 0.1: the new "
+                        "batch's weight; Keras 0.99: the old average's)")
+    p.add_argument("--norm-eps", type=finite_float,
+                   help="--batchnorm2d: eps (torch 1e-5, Keras 1e-3)")
     p.add_argument("--seed", type=int, default=0, help="the random input's seed")
     p.add_argument("--json", metavar="PATH", help="write the translation and its proof as JSON")
     return p
@@ -264,18 +271,21 @@ def layer_settings(args):
         raise InputError("--norm-momentum and --norm-eps here are --batchnorm2d's")
     if args.norm_momentum is not None and not 0 <= args.norm_momentum <= 1:
         raise InputError(f"--norm-momentum {args.norm_momentum:g}: a momentum is in [0, 1]")
-    given = {k: v for k, v in dict(padding=args.padding, kernel=args.kernel, stride=args.stride,
-                                     momentum=args.norm_momentum, eps=args.norm_eps).items() if v is not None}
+    given = dict(padding=args.padding, kernel=args.kernel, stride=args.stride,
+                 momentum=args.norm_momentum, eps=args.norm_eps)
+    given = {k: v for k, v in given.items() if v is not None}
     if layer in ("flatten", "batchnorm") and {"padding", "kernel", "stride"} & set(given):
-        raise InputError(f"--padding, --kernel and --stride are conv and pooling settings, not {layer}'s")
+        raise InputError(f"--padding, --kernel and --stride are conv and pooling settings, not "
+                         f"{layer}'s")
     if layer.endswith("pool"):
         given.setdefault("kernel", (2, 2))
     if args.count_include_pad == "false" and args.source == "torch":
         given["count_include_pad"] = False
     if args.source == "keras" and (args.ceil_mode or args.count_include_pad):
-        raise InputError("Keras's pooling has no ceil_mode or count_include_pad: torch settings (--from torch)")
-    return LayerSettings(layer, args.source, shape=args.input_shape, filters=args.filters, units=args.units,
-                         ceil_mode=args.ceil_mode, seed=args.seed, **given)
+        raise InputError("Keras's pooling has no ceil_mode or count_include_pad: torch settings "
+                         "(--from torch)")
+    return LayerSettings(layer, args.source, shape=args.input_shape, filters=args.filters,
+                         units=args.units, ceil_mode=args.ceil_mode, seed=args.seed, **given)
 
 
 def layer_main(argv):
@@ -297,8 +307,9 @@ def layer_main(argv):
     code = EXIT_OK if first.form.kind == "exact" and first.passed else EXIT_MISMATCH
     if args.json:
         from ..views.files import write_atomic
-        document = {"command": "translate", "layer": translation.settings.layer, "from": args.source,
-                    "to": translation.target, "source": translation.source_words, "notes": translation.notes,
+        document = {"command": "translate", "layer": translation.settings.layer,
+                    "from": args.source, "to": translation.target,
+                    "source": translation.source_words, "notes": translation.notes,
                     "forms": [form_json(p) for p in proofs], "exit_code": code}
         write_atomic(args.json, lambda f: json.dump(document, f, indent=1, default=str))
         print(f"JSON: {args.json}")
@@ -341,20 +352,23 @@ def layer_report(translation, proofs):
                 continue
             shown.add((framework, tuple(code)))
             words = title if framework == target else "as given"
-            lines.append(f"\n{framework} ({form.rule}, {words}):" if framework == target else f"\n{framework}:")
+            lines.append(f"\n{framework} ({form.rule}, {words}):" if framework == target
+                         else f"\n{framework}:")
             lines += ["    " + line for line in code]
         if form.why:
             lines += wrap(f"    ({form.kind}: {form.why})")
     lines.append("")
     for note in translation.notes:
         lines += wrap(f"note: {note}")
-    lines.append("\nproof: both run on one random input in [-1, 1), loss = sum(y G) for a random G; "
-                 "float64")
-    lines.append(f"  {'form':30} {'tensor':10} {'shape':16} {'max |torch - keras|':>19} {'/ max |value|':>14}")
+    lines.append("\nproof: both run on one random input in [-1, 1), loss = sum(y G) for a random "
+                 "G; float64")
+    lines.append(f"  {'form':30} {'tensor':10} {'shape':16} {'max |torch - keras|':>19} "
+                 f"{'/ max |value|':>14}")
     for proof in proofs:
         label = f"{proof.form.rule} ({proof.form.kind})"
         for name, (shape, d, scale) in proof.distances.items():
-            lines.append(f"  {label:30} {name:10} {str(tuple(shape)):16} {d:19.2g} {d / (scale or 1):14.2g}")
+            lines.append(f"  {label:30} {name:10} {str(tuple(shape)):16} {d:19.2g} "
+                         f"{d / (scale or 1):14.2g}")
             label = ""
         if proof.after_relu is not None:
             lines.append(f"  {'':30} {'output':10} {'after ReLU':16} {proof.after_relu:19.2g}")
@@ -365,16 +379,18 @@ def layer_report(translation, proofs):
         f, worst = proof.form, proof.worst
         if f.kind == "exact":
             word = "PROVEN" if proof.passed else "NOT PROVEN"
-            exactly = "identical (0)" if worst == 0 else f"equal up to rounding, worst {worst:.2g} relative"
+            exactly = ("identical (0)" if worst == 0 else
+                       f"equal up to rounding, worst {worst:.2g} relative")
             lines += wrap(f"{word}: {f.rule}: torch and Keras {exactly}" + (
                 "" if proof.passed else f" > {ROUNDING:g}") + f" (bound {ROUNDING:g})")
         elif f.kind == "closest":
             out = proof.distances["output"][1]
-            relu = "" if proof.after_relu is None else (
-                f"; after ReLU (inputs >= 0) {proof.after_relu:.2g}" + (": exact there" if proof.after_relu == 0
-                                                                         else ""))
-            lines += wrap(f"NOT EXACT: {f.rule} (closest): the output differs by {out:.2g} on random "
-                          f"inputs{relu}; {f.why}")
+            relu = ""
+            if proof.after_relu is not None:
+                relu = f"; after ReLU (inputs >= 0) {proof.after_relu:.2g}" + (
+                    ": exact there" if proof.after_relu == 0 else "")
+            lines += wrap(f"NOT EXACT: {f.rule} (closest): the output differs by {out:.2g} on "
+                          f"random inputs{relu}; {f.why}")
         else:
             lines += wrap(f"MISTAKE measured: {f.why}: the output differs by "
                           f"{proof.distances['output'][1]:.2g}")

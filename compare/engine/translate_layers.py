@@ -2,7 +2,7 @@
 running the layers of both on one random input in float64 (issue 20, part 6).
 
     t = translate_layer(LayerSettings("conv", "keras", padding="same", stride=(2, 2)))
-    proof = prove_layer(t)      # max |torch - keras| of the output, dX and each parameter's gradient
+    proof = prove_layer(t)      # max |torch - keras|: the output, dX, each parameter's gradient
 
 A Translation holds both sides as code (statements that define `layers`, a list applied in order;
 the proof executes exactly that text) and its Rows. Kinds as compare/engine/translate.py's:
@@ -45,9 +45,9 @@ from scratch.conventions import KERAS, TORCH
 from .convert import flatten_order
 from .errors import InputError
 
-ROUNDING = 1e-14            # 'exact': max |torch - keras| <= ROUNDING x max |value| for each tensor:
-                            # sums of up to ~100 terms added in another order differ by a few n eps
-                            # (eps 2.2e-16); measured 0 to 1.2e-15 (tests/test_cnn_teaching.py)
+ROUNDING = 1e-14            # 'exact': max |torch - keras| <= ROUNDING x max |value|, each tensor:
+                            # sums of up to ~100 terms added in another order differ by a few n
+                            # eps (eps 2.2e-16); measured 0 to 1.9e-15 (tests/test_cnn_teaching.py)
 LAYERS = ("conv", "max_pool", "avg_pool", "flatten", "batchnorm")
 
 
@@ -81,8 +81,8 @@ class Form:
     torch: list                         # statements defining `layers` (torch, nn, F, math in scope)
     keras: list                         # statements defining `layers` (keras, np in scope)
     why: str = ""
-    params: dict = field(default_factory=dict)   # torch name -> (value in torch's layout, keras name,
-                                                  #   torch layout -> keras's, keras's -> torch's)
+    params: dict = field(default_factory=dict)   # torch name -> (its shape, Keras's name,
+                                                  #   torch's layout -> Keras's, Keras's -> torch's)
     nonneg: bool = False                # also measured on |input| (after a ReLU)
     states: tuple = ()                  # BatchNorm: the running statistics compared after the step
 
@@ -105,18 +105,21 @@ def check(s):
     if min(s.kernel) < 1 or min(s.strides) < 1 or min(s.shape) < 1:
         raise InputError("--kernel, --stride and --input-shape take positive integers")
     if s.source == "keras" and not isinstance(s.padding, str):
-        raise InputError(f"Keras's padding is 'valid' or 'same', not {s.padding!r}: an explicit padding is "
-                         "torch's (--from torch)")
+        raise InputError(f"Keras's padding is 'valid' or 'same', not {s.padding!r}: an explicit "
+                         "padding is torch's (--from torch)")
     if s.source == "keras" and (s.ceil_mode or not s.count_include_pad):
-        raise InputError("Keras's pooling has no ceil_mode or count_include_pad: torch settings (--from torch)")
+        raise InputError("Keras's pooling has no ceil_mode or count_include_pad: torch settings "
+                         "(--from torch)")
     if s.source == "torch" and s.padding == "same" and s.layer.endswith("pool"):
-        raise InputError("torch's pooling has no padding='same': give --padding P (or --from keras)")
+        raise InputError("torch's pooling has no padding='same': give --padding P (or --from "
+                         "keras)")
     if s.source == "torch" and s.layer == "conv" and s.padding == "same" and max(s.strides) > 1:
-        raise InputError("torch's Conv2d refuses padding='same' with stride > 1 (torch/nn/modules/conv.py:117)"
-                         ": give --padding P, or --from keras")
+        raise InputError("torch's Conv2d refuses padding='same' with stride > 1 (torch/nn/modules/"
+                         "conv.py:117): give --padding P, or --from keras")
     p = pads(s)
     if s.layer.endswith("pool") and max(p) * 2 > min(s.kernel):
-        raise InputError(f"torch's pooling padding must be at most half the window {s.kernel}, got {p}")
+        raise InputError(f"torch's pooling padding must be at most half the window {s.kernel}, "
+                         f"got {p}")
     if H + p[0] + p[1] < s.kernel[0] or W + p[2] + p[3] < s.kernel[1]:
         raise InputError(f"the window {s.kernel} is larger than the padded input {H}x{W}")
 
@@ -151,16 +154,17 @@ def torch_pad(p):
 def translate_layer(s):
     """-> Translation of the layer `s` describes, into the other framework's layers."""
     check(s)
-    return {"conv": conv, "max_pool": pool, "avg_pool": pool, "flatten": flatten, "batchnorm": batchnorm}[
-        s.layer](s)
+    rules = {"conv": conv, "max_pool": pool, "avg_pool": pool, "flatten": flatten,
+             "batchnorm": batchnorm}
+    return rules[s.layer](s)
 
 
-# ----- the rules ------------------------------------------------------------------------------------
+# ----- the rules ---------------------------------------------------------------------------------
 
 def conv_params(s):
     """Conv weight (F, C, kh, kw) <-> Keras kernel (kh, kw, C, F); bias the same."""
-    return {"weight": ((s.filters, s.shape[0], *s.kernel), "kernel", lambda w: w.transpose(2, 3, 1, 0),
-                       lambda k: k.transpose(3, 2, 0, 1)),
+    return {"weight": ((s.filters, s.shape[0], *s.kernel), "kernel",
+                       lambda w: w.transpose(2, 3, 1, 0), lambda k: k.transpose(3, 2, 0, 1)),
             "bias": ((s.filters,), "bias", None, None)}
 
 
@@ -169,31 +173,35 @@ def conv(s):
     k_conv = f"keras.layers.Conv2D({s.filters}, {tup(s.kernel)}, strides={tup(st)}, padding="
     t_conv = f"nn.Conv2d({C}, {s.filters}, {tup(s.kernel)}, stride={tup(st)}, padding="
     symmetric = p[0] == p[1] and p[2] == p[3]
-    notes = ["torch's weight (out, in, kh, kw) = Keras's kernel (kh, kw, in, out).transpose(3, 2, 0, 1)"]
+    notes = ["torch's weight (out, in, kh, kw) = Keras's kernel (kh, kw, in, out)"
+             ".transpose(3, 2, 0, 1)"]
     if s.source == "keras":
         words = f"Conv2D({s.filters}, {tup(s.kernel)}, strides={tup(st)}, padding={s.padding!r})"
         if s.padding == "same":
             notes.append(same_note(s, p))
         if s.padding == "valid" or symmetric:
             t, rule = [f"layers = [{t_conv}{tup((p[0], p[2]))})]"], "symmetric-padding"
-        elif max(st) == 1:                         # torch splits d (k - 1) as TF does (conv.py:150-155)
+        elif max(st) == 1:                    # torch splits d (k - 1) as TF does (conv.py:150-155)
             t, rule = [f"layers = [{t_conv}'same')]"], "same-stride-1"
         else:
             t = ["layers = [", f"    nn.ZeroPad2d({torch_pad(p)}),  # (left, right, top, bottom)",
                  f"    {t_conv}0),", "]"]
             rule = "same-strided-padding"
-            notes.append("torch's padding= is the same on both sides and its padding='same' refuses "
-                         "stride > 1: the port pads by hand")
+            notes.append("torch's padding= is the same on both sides and its padding='same' "
+                         "refuses stride > 1: the port pads by hand")
         k = [f"layers = [{k_conv}{s.padding!r})]"]
     else:
-        words = f"Conv2d({C}, {s.filters}, {tup(s.kernel)}, stride={tup(st)}, padding={s.padding!r})"
+        words = (f"Conv2d({C}, {s.filters}, {tup(s.kernel)}, stride={tup(st)}, "
+                 f"padding={s.padding!r})")
         t = [f"layers = [{t_conv}{s.padding!r})]"]
         same = tuple(p) == same_pads(s)
         if s.padding in ("valid", "same") or same:
             word = "valid" if s.padding == "valid" else "same"
-            k, rule = [f"layers = [{k_conv}'{word}')]"], "same-stride-1" if word == "same" else "symmetric-padding"
+            k = [f"layers = [{k_conv}'{word}')]"]
+            rule = "same-stride-1" if word == "same" else "symmetric-padding"
             if same and s.padding != "same":
-                notes.append(f"padding={s.padding!r} is what Keras's 'same' pads here: {same_note(s, p)}")
+                notes.append(f"padding={s.padding!r} is what Keras's 'same' pads here: "
+                             f"{same_note(s, p)}")
         else:
             k = ["layers = [", f"    keras.layers.ZeroPadding2D({keras_pad(p)}),",
                  f"    {k_conv}'valid'),", "]"]
@@ -201,10 +209,11 @@ def conv(s):
             notes.append(f"Keras's 'same' would pad {same_pads(s)} (top, bottom, left, right): not "
                          f"torch's {p}")
     forms = [Form(rule, "exact", t, k, params=conv_params(s))]
-    if s.source == "keras" and not symmetric:          # the usual port: padding k // 2 on both sides
-        usual = [f"layers = [{t_conv}{tup((kh // 2, kw // 2))})]"]
-        if conv_output(s, (kh // 2,) * 2 + (kw // 2,) * 2) == conv_output(s, p):
-            forms.append(Form(rule, "mistake", usual, k, f"padding={tup((kh // 2, kw // 2))} on both sides",
+    if s.source == "keras" and not symmetric:     # the usual port: padding k // 2 on both sides
+        half = (kh // 2, kw // 2)
+        usual = [f"layers = [{t_conv}{tup(half)})]"]
+        if conv_output(s, (half[0], half[0], half[1], half[1])) == conv_output(s, p):
+            forms.append(Form(rule, "mistake", usual, k, f"padding={tup(half)} on both sides",
                               params=conv_params(s)))
     return Translation(s, words, forms, notes)
 
@@ -220,6 +229,11 @@ def same_pads(s):
             *same_padding(s.shape[2], s.kernel[1], s.strides[1], 1, KERAS))
 
 
+def same_outputs(s):
+    """Keras's 'same' output size: ceil(n / s) per axis."""
+    return tuple(math.ceil(n / d) for n, d in zip(s.shape[1:], s.strides))
+
+
 def same_note(s, p):
     """TensorFlow's 'same' arithmetic for this input, rows (and columns where they differ)."""
     def axis(n, k, st, before, after):
@@ -228,7 +242,8 @@ def same_note(s, p):
                 f"{before + after}: {before} before, {after} after")
     rows = axis(s.shape[1], s.kernel[0], s.strides[0], p[0], p[1])
     cols = axis(s.shape[2], s.kernel[1], s.strides[1], p[2], p[3])
-    return f"'same' (TensorFlow's rule): rows {rows}" + ("" if cols == rows else f"; columns {cols}")
+    return f"'same' (TensorFlow's rule): rows {rows}" + (
+        "" if cols == rows else f"; columns {cols}")
 
 
 def pool(s):
@@ -248,24 +263,27 @@ def pool(s):
         args = "".join(f", {k}={v!r}" for k, v in extra.items())
         words = f"{t_class}({tup(s.kernel)}, stride={tup(st)}, padding={tup((p[0], p[2]))}{args})"
         t = [f"layers = [nn.{words}]"]
-        same = full == same_pads(s) and (Ho, Wo) == tuple(math.ceil(n / d) for n, d in zip((H, W), st))
-        counts_all = is_max or (s.count_include_pad and full == p)      # the divisor is kh kw everywhere
+        same = full == same_pads(s) and (Ho, Wo) == same_outputs(s)
+        counts_all = is_max or (s.count_include_pad and full == p)   # the divisor: kh kw everywhere
         padded = [f"    keras.layers.ZeroPadding2D({keras_pad(full)}),"] if any(full) else []
-        zero = ["layers = ["] + padded + [f"    keras.layers.{k_class}({tup(s.kernel)}, {tup(st)}, 'valid'),", "]"]
-        notes = [f"torch's windows: {Ho} x {Wo}, reaching {full} (top, bottom, left, right) past the "
-                 "input" + (" (ceil_mode's overhang included)" if s.ceil_mode else "")]
+        valid = f"    keras.layers.{k_class}({tup(s.kernel)}, {tup(st)}, 'valid'),"
+        zero = ["layers = ["] + padded + [valid, "]"]
+        notes = [f"torch's windows: {Ho} x {Wo}, reaching {full} (top, bottom, left, right) past "
+                 "the input" + (" (ceil_mode's overhang included)" if s.ceil_mode else "")]
         if same and (is_max or not s.count_include_pad or not any(full)):
-            notes.append("Keras's 'same' pads exactly these windows, and ignores its padding as torch does here")
+            notes.append("Keras's 'same' pads exactly these windows, and ignores its padding as "
+                         "torch does here")
             k = [f"layers = [keras.layers.{k_class}({tup(s.kernel)}, {tup(st)}, 'same')]"]
             return Translation(s, words, [Form("pool-same-coincides", "exact", t, k)], notes)
         if not any(full) or (counts_all and not is_max):
             return Translation(s, words, [Form("pool-zero-padding", "exact", t, zero)], notes)
-        why = ("zero padding is torch's -inf padding only where a window holds a value >= 0 (after ReLU)"
-               if is_max else f"Keras's valid average divides by {kh * kw}, torch by the counted cells")
+        why = ("zero padding is torch's -inf padding only where a window holds a value >= 0 "
+               "(after ReLU)" if is_max else
+               f"Keras's valid average divides by {kh * kw}, torch by the counted cells")
         closest = Form("pool-ceil-mode" if s.ceil_mode else "pool-padding", "closest", t, zero, why,
                        nonneg=is_max)
-        return Translation(s, words, [closest, Form("pool-exact-form", "exact", t, exact_keras_pool(s, p, full))],
-                           notes)
+        exact = Form("pool-exact-form", "exact", t, exact_keras_pool(s, p, full))
+        return Translation(s, words, [closest, exact], notes)
     p = pads(s)
     (Ho, Wo), _ = scratch_pool.pool_geometry((H, W), s.kernel, st, (0, 0, 0, 0), True)
     words = f"{k_class}({tup(s.kernel)}, {tup(st)}, padding={s.padding!r})"
@@ -273,22 +291,24 @@ def pool(s):
     notes = [same_note(s, p)] if s.padding == "same" else []
     if not any(p):
         t = [f"layers = [nn.{t_class}({tup(s.kernel)}, stride={tup(st)})]"]
-    elif p[0] == 0 and p[2] == 0 and (Ho, Wo) == tuple(math.ceil(n / d) for n, d in zip((H, W), st)):
-        notes.append("torch's ceil_mode windows are these: the padding is all after, and not counted")
+    elif p[0] == 0 and p[2] == 0 and (Ho, Wo) == same_outputs(s):
+        notes.append("torch's ceil_mode windows are these: the padding is all after, and not "
+                     "counted")
         t = [f"layers = [nn.{t_class}({tup(s.kernel)}, stride={tup(st)}, ceil_mode=True)]"]
     elif not is_max and p[0] == p[1] and p[2] == p[3]:
-        t = [f"layers = [nn.AvgPool2d({tup(s.kernel)}, stride={tup(st)}, padding={tup((p[0], p[2]))}, "
-             "count_include_pad=False)]"]
+        t = [f"layers = [nn.AvgPool2d({tup(s.kernel)}, stride={tup(st)}, "
+             f"padding={tup((p[0], p[2]))}, count_include_pad=False)]"]
     elif is_max:
-        t = ["layers = [", f"    nn.ConstantPad2d({torch_pad(p)}, -math.inf),  # (left, right, top, bottom)",
+        t = ["layers = [",
+             f"    nn.ConstantPad2d({torch_pad(p)}, -math.inf),  # (left, right, top, bottom)",
              f"    nn.MaxPool2d({tup(s.kernel)}, stride={tup(st)}),", "]"]
     else:
         mask = f"F.pad(torch.ones(1, 1, {H}, {W}), {torch_pad(p)})"
         t = [f"pool = nn.AvgPool2d({tup(s.kernel)}, stride={tup(st)})",
              f"count = pool({mask})  # the counted cells of each window / (kh kw)",
              f"layers = [lambda x: pool(F.pad(x, {torch_pad(p)})) / count]"]
-        notes.append("Keras's 'same' average leaves its padding out of the divisor: the average of a "
-                     "mask of the input's cells is that divisor / (kh kw)")
+        notes.append("Keras's 'same' average leaves its padding out of the divisor: the average "
+                     "of a mask of the input's cells is that divisor / (kh kw)")
     return Translation(s, words, [Form("pool-same-padding", "exact", t, k)], notes)
 
 
@@ -303,7 +323,8 @@ def exact_keras_pool(s, p, full):
     C, H, W = s.shape
     inside = (H + p[0] + p[1], W + p[2] + p[3]) if s.count_include_pad else (H, W)
     before = (0, 0) if s.count_include_pad else (p[0], p[2])
-    after = (H + full[0] + full[1] - before[0] - inside[0], W + full[2] + full[3] - before[1] - inside[1])
+    after = (H + full[0] + full[1] - before[0] - inside[0],
+             W + full[2] + full[3] - before[1] - inside[1])
     m_spec = f"[[0, 0], [{before[0]}, {after[0]}], [{before[1]}, {after[1]}], [0, 0]]"
     return [f"pool = keras.layers.AveragePooling2D({k_args})",
             f"mask = keras.ops.pad(keras.ops.ones((1, {inside[0]}, {inside[1]}, 1)), {m_spec})",
@@ -315,33 +336,36 @@ def flatten(s):
     """A Flatten and the Dense after it: the rows of the Dense follow the source's Flatten order."""
     C, H, W = s.shape
     n, u = C * H * W, s.units
-    order = flatten_order(KERAS, s.shape)          # order[i]: the C.H.W index of Keras's i-th number
+    order = flatten_order(KERAS, s.shape)       # order[i]: the C.H.W index of Keras's i-th number
     inverse = np.argsort(order)
     dense = {"weight": ((u, n), "kernel", lambda w: w[:, order].T, lambda k: k.T[:, inverse]),
              "bias": ((u,), "bias", None, None)}
-    plain = {"weight": ((u, n), "kernel", lambda w: w.T, lambda k: k.T), "bias": ((u,), "bias", None, None)}
+    plain = {"weight": ((u, n), "kernel", lambda w: w.T, lambda k: k.T),
+             "bias": ((u,), "bias", None, None)}
     t_flat = f"layers = [nn.Flatten(), nn.Linear({n}, {u})]"
     k_flat = f"layers = [keras.layers.Flatten(), keras.layers.Dense({u})]"
     t_perm = f"layers = [lambda x: x.permute(0, 2, 3, 1).flatten(1), nn.Linear({n}, {u})]"
-    k_perm = f"layers = [keras.layers.Permute((3, 1, 2)), keras.layers.Flatten(), keras.layers.Dense({u})]"
+    k_perm = (f"layers = [keras.layers.Permute((3, 1, 2)), keras.layers.Flatten(), "
+              f"keras.layers.Dense({u})]")
     perm = "np.arange({}).reshape({}, {}, {}).transpose(1, 2, 0).ravel()".format(n, C, H, W)
     notes = [f"perm = {perm} = {order[:6].tolist()}...: Keras's i-th flattened number is torch's "
              "perm[i]"]
     if s.source == "torch":
         words = "nn.Flatten() (C.H.W order), then nn.Linear"
-        notes.append("Flatten + Dense: kernel = weight.T[perm]; Permute + Flatten + Dense: kernel = weight.T")
+        notes.append("Flatten + Dense: kernel = weight.T[perm]; Permute + Flatten + Dense: "
+                     "kernel = weight.T")
         forms = [Form("flatten-order-rows", "exact", [t_flat], [k_flat], params=dense),
                  Form("flatten-order-permute", "exact", [t_flat], [k_perm], params=plain),
-                 Form("flatten-order-rows", "mistake", [t_flat], [k_flat], "kernel = weight.T, rows "
-                      "not permuted", params=plain)]
+                 Form("flatten-order-rows", "mistake", [t_flat], [k_flat],
+                      "kernel = weight.T, rows not permuted", params=plain)]
     else:
         words = "keras.layers.Flatten() (H.W.C order), then keras.layers.Dense"
-        notes.append("Flatten + Linear: weight = kernel.T[:, argsort(perm)]; permute + flatten + Linear: "
-                     "weight = kernel.T")
+        notes.append("Flatten + Linear: weight = kernel.T[:, argsort(perm)]; permute + flatten + "
+                     "Linear: weight = kernel.T")
         forms = [Form("flatten-order-rows", "exact", [t_flat], [k_flat], params=dense),
                  Form("flatten-order-permute", "exact", [t_perm], [k_flat], params=plain),
-                 Form("flatten-order-rows", "mistake", [t_flat], [k_flat], "weight = kernel.T, columns "
-                      "not permuted", params=plain)]
+                 Form("flatten-order-rows", "mistake", [t_flat], [k_flat],
+                      "weight = kernel.T, columns not permuted", params=plain)]
     return Translation(s, words, forms, notes)
 
 
@@ -357,25 +381,27 @@ def batchnorm(s):
     eps = s.eps if s.eps is not None else defaults["eps"]
     torch_m, keras_m = (m, complement(m)) if s.source == "torch" else (complement(m), m)
     t = [f"layers = [nn.BatchNorm2d({C}, momentum={torch_m!r}, eps={eps!r})]"]
-    k = [f"layers = [keras.layers.BatchNormalization(axis=-1, momentum={keras_m!r}, epsilon={eps!r})]"]
+    k = [f"layers = [keras.layers.BatchNormalization(axis=-1, momentum={keras_m!r}, "
+         f"epsilon={eps!r})]"]
     words = t[0][10:-1] if s.source == "torch" else k[0][10:-1]
     params = {"weight": ((C,), "gamma", None, None), "bias": ((C,), "beta", None, None)}
     N, (_, H, W) = s.examples, s.shape
-    notes = [f"statistics per channel over N, H, W ({N} x {H} x {W} = {N * H * W} values); momentum "
-             f"{torch_m!r} in torch is {keras_m!r} in Keras",
+    notes = [f"statistics per channel over N, H, W ({N} x {H} x {W} = {N * H * W} values); "
+             f"momentum {torch_m!r} in torch is {keras_m!r} in Keras",
              f"the running variance: torch stores the unbiased batch variance (x {N * H * W}/"
              f"{N * H * W - 1}), Keras the biased: measured, not judged"]
     states = (("running_mean", "moving_mean", True), ("running_var", "moving_variance", False))
-    return Translation(s, words, [Form("batchnorm-channels", "exact", t, k, params=params, states=states)], notes)
+    form = Form("batchnorm-channels", "exact", t, k, params=params, states=states)
+    return Translation(s, words, [form], notes)
 
 
-# ----- the proof: both sides' layers, as printed, on one random input ------------------------------
+# ----- the proof: both sides' layers, as printed, on one random input ---------------------------
 
 @dataclass
 class FormProof:
     form: Form
-    distances: dict                     # 'output', 'dX', 'dweight', ... -> (shape, max |torch - keras|,
-                                        #   max |torch's value|)
+    distances: dict                     # 'output', 'dX', 'dweight', ... -> (shape,
+                                        #   max |torch - keras|, max |torch's value|)
     after_relu: float | None = None     # the output's distance on |input| (form.nonneg)
     states: dict = field(default_factory=dict)   # running statistic -> max |torch - keras|
 
@@ -405,8 +431,10 @@ def prove_layer(translation):
         distances = {name: (a.shape, distance(a, b), float(np.max(np.abs(a), initial=0.0)))
                      for name, (a, b) in pairs.items()}
         states = {name: distance(t[3][name], k[3][name]) for name, *_ in form.states}
-        after = distance(run_torch(form, np.abs(x), values)[0], run_keras(form, np.abs(x), values)[0]) \
-            if form.nonneg else None
+        after = None
+        if form.nonneg:                                  # inputs >= 0: what a ReLU hands on
+            after = distance(run_torch(form, np.abs(x), values)[0],
+                             run_keras(form, np.abs(x), values)[0])
         proofs.append(FormProof(form, distances, after, states))
     return proofs
 
@@ -438,7 +466,8 @@ def run_torch(form, x, values, G=None):
         scope = {"torch": torch, "nn": nn, "F": F, "math": math, "np": np}
         exec("\n".join(form.torch), scope)
         layers = scope["layers"]
-        holder = next((m for m in layers if isinstance(m, nn.Module) and hasattr(m, "weight")), None)
+        holder = next((m for m in layers if isinstance(m, nn.Module) and hasattr(m, "weight")),
+                      None)
         with torch.no_grad():
             for name, value in values.items():
                 getattr(holder, name).copy_(torch.from_numpy(value))

@@ -72,16 +72,17 @@ RULE_SOURCES.update({
 # beside the torch and Keras builders the harness runs (reference/torch_mlp.py, keras_mlp.py)
 LAYER_SOURCES = {
     "conv": {"scratch": [("scratch.conv", None, name) for name in
-                         ("conv2d_forward_naive", "windows", "conv2d_forward", "unwindows", "conv2d_backward")],
+                         ("conv2d_forward_naive", "windows", "conv2d_forward", "unwindows",
+                          "conv2d_backward")],
              "torch": [("reference.torch_mlp", None, "conv2d")],
              "keras": [("reference.keras_mlp", None, "conv2d")]},
     "pool": {"scratch": [("scratch.pool", None, name) for name in
-                         ("pool_geometry", "max_pool2d_forward", "max_pool2d_backward", "avg_pool2d_forward",
-                          "avg_pool2d_backward")],
+                         ("pool_geometry", "max_pool2d_forward", "max_pool2d_backward",
+                          "avg_pool2d_forward", "avg_pool2d_backward")],
              "torch": [("reference.torch_mlp", None, "pool2d")],
              "keras": [("reference.keras_mlp", None, "pool2d")]},
-    "flatten": {"scratch": [("scratch.image_layers", "Flatten", "forward"), ("scratch.image_layers", "Flatten",
-                                                                              "backward")],
+    "flatten": {"scratch": [("scratch.image_layers", "Flatten", "forward"),
+                            ("scratch.image_layers", "Flatten", "backward")],
                 "torch": [("reference.torch_mlp", None, "flatten")],
                 "keras": [("reference.keras_mlp", None, "flatten")]},
 }
@@ -236,8 +237,9 @@ def parts_of(which):
     if which == "all":
         return PARTS
     if which not in PARTS and which not in RULE_SOURCES and which not in LAYER_SOURCES:
-        raise InputError(f"unknown part {which!r}; choose one of: {', '.join(PARTS)}, all, a conv layer: "
-                         f"{', '.join(LAYER_SOURCES)}, or a training rule: {', '.join(RULE_SOURCES)}")
+        raise InputError(f"unknown part {which!r}; choose one of: {', '.join(PARTS)}, all, a conv "
+                         f"layer: {', '.join(LAYER_SOURCES)}, or a training rule: "
+                         f"{', '.join(RULE_SOURCES)}")
     return (which,)
 
 
@@ -284,7 +286,9 @@ def code_text(which="all", width=None):
     column = (width - 6) // 3
     blocks = []
     for part in parts_of(which):
-        rows, where = rule_rows(part) if part in RULE_SOURCES or part in LAYER_SOURCES else part_rows(part)
-        body = columns_text(rows, where, column) if column >= MIN_COLUMN else sequential_text(rows, where, width)
+        own = part in RULE_SOURCES or part in LAYER_SOURCES
+        rows, where = rule_rows(part) if own else part_rows(part)
+        body = columns_text(rows, where, column) if column >= MIN_COLUMN else \
+            sequential_text(rows, where, width)
         blocks.append(f"=== {part} ===\n{body}")
     return "\n\n".join(blocks)

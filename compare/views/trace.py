@@ -192,7 +192,9 @@ def value_lines(array, full=False):
     """The lines that show a tensor: one line when it is a vector (wrapped to fit WIDTH), else
     matrix_text's."""
     line = one_line(array)
-    return fit(line, WIDTH - 8) if line is not None and not full else matrix_text(array, full).splitlines()
+    if line is not None and not full:
+        return fit(line, WIDTH - 8)
+    return matrix_text(array, full).splitlines()
 
 
 def fit(text, width=WIDTH, indent=""):
@@ -211,8 +213,9 @@ def fit(text, width=WIDTH, indent=""):
         else:
             current = f"{current}{gap}{word}" if current else word
     out.append(current)
-    return [piece for line in out for piece in textwrap.wrap(line, width, subsequent_indent=indent)] \
-        if max(len(line) for line in out) > width else out
+    if max(len(line) for line in out) <= width:
+        return out
+    return [piece for line in out for piece in textwrap.wrap(line, width, subsequent_indent=indent)]
 
 
 def difference_note(values, keys):

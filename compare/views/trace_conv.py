@@ -69,20 +69,23 @@ def conv_example(spec, kept, keys, example=None):
     records, before = kept["records"], kept["before"]["scratch"]
     m = kept["X"].shape[0]
     if placed.index == 0:
-        X = np.asarray(kept["X"], dtype=np.float64).reshape(m, C, H, W)   # rows: C H W, channels first
+        X = np.asarray(kept["X"], dtype=np.float64).reshape(m, C, H, W)   # rows: C H W, C first
     else:
         X = np.asarray(records["scratch"][f"A{l - 1}"]).T.reshape(m, C, H, W)
     x_pad = pad(X, padding)
-    Wk, b = np.asarray(before[f"W{l}"]), np.asarray(before.get(f"b{l}", np.zeros((F, 1)))).reshape(-1)
+    Wk = np.asarray(before[f"W{l}"])
+    b = np.asarray(before.get(f"b{l}", np.zeros((F, 1)))).reshape(-1)
     n, f = (example or 0), 0
     i, j = busiest_position(x_pad, n, kernel, stride, (Ho, Wo))
     rows, cols = slice(i * sh, i * sh + kh), slice(j * sw, j * sw + kw)
     top, bottom, left, right = padding
     out = [f"=== the first convolution worked out: Z{l}[n, f, i, j] (scratch/conv.py "
            "conv2d_forward_naive) ===",
-           f"Z{l}[n, f, i, j] = Σ_(c,u,v) X_pad[n, c, {sh} i + u, {sw} j + v] · W{l}[f, c, u, v] + b{l}[f]",
+           f"Z{l}[n, f, i, j] = Σ_(c,u,v) X_pad[n, c, {sh} i + u, {sw} j + v] · W{l}[f, c, u, v]"
+           f" + b{l}[f]",
            f"n = {n}, f = {f}, (i, j) = ({i}, {j}); padding (top, bottom, left, right) {padding}",
-           f"  the window: X_pad rows {rows.start}..{rows.stop - 1}, columns {cols.start}..{cols.stop - 1}"]
+           f"  the window: X_pad rows {rows.start}..{rows.stop - 1}, "
+           f"columns {cols.start}..{cols.stop - 1}"]
     total = 0.0
     for c in range(C):
         window, w = x_pad[n, c, rows, cols], Wk[f, c]
@@ -90,20 +93,20 @@ def conv_example(spec, kept, keys, example=None):
         total += products.sum()
         if c >= CHANNELS_SHOWN:
             continue
-        out.append(f"channel c = {c}:  X_pad[{n}, {c}, {rows.start}:{rows.stop}, {cols.start}:{cols.stop}]"
-                   f"  beside  W{l}[{f}, {c}]")
+        out.append(f"channel c = {c}:  X_pad[{n}, {c}, {rows.start}:{rows.stop}, "
+                   f"{cols.start}:{cols.stop}]  beside  W{l}[{f}, {c}]")
         out += ["  " + line for line in side_by_side(grid(window), grid(w))]
         out.append(f"  products X_pad · W (their sum {products.sum():.8f}):")
         out += ["  " + line for line in grid(products, 6)]
     if C > CHANNELS_SHOWN:
-        out.append(f"channels {CHANNELS_SHOWN}..{C - 1}: their products summed into the total below")
+        out.append(f"channels {CHANNELS_SHOWN}..{C - 1}: their products are in the total below")
     z = total + b[f]
     out.append(f"Σ products = {float(total)!r},  + b{l}[{f}] = {float(b[f])!r}")
-    out.append(f"Z{l}[{n}, {f}, {i}, {j}] = {float(z)!r}   (the worked value; Δ: each one's |difference|)")
+    out.append(f"Z{l}[{n}, {f}, {i}, {j}] = {float(z)!r}   (worked out; Δ: each |difference|)")
     row = f * Ho * Wo + i * Wo + j
     out += element_lines(f"Z{l}", records, keys, spec, z,
                          {"scratch": ((row, n), "row f Ho Wo + i Wo + j, column n"),
-                          "torch": ((n, f, i, j), "NCHW"), "keras": ((n, i, j, f), "NHWC")}, m, (C, H, W))
+                          "torch": ((n, f, i, j), "NCHW"), "keras": ((n, i, j, f), "NHWC")})
     out += kernel_gradient(l, spec, records, keys, x_pad, (F, Ho, Wo), kernel, stride, m)
     return out
 
@@ -117,7 +120,9 @@ def framework_value(name, records, key, spec, index):
     return float(array[index])
 
 
-def element_lines(name, records, keys, spec, worked, where, m, shape):
+def element_lines(name, records, keys, spec, worked, where):
+    """One line per implementation: its value of the element, found in its own layout, and its
+    |difference| from the worked value."""
     out = []
     for key in keys:
         base = "scratch" if key.startswith("scratch") else key
@@ -155,9 +160,10 @@ def kernel_gradient(l, spec, records, keys, x_pad, out_shape, kernel, stride, m)
                    f"{terms[n, i, j]:16.8e}")
     out.append(f"  ... {max(len(nonzero) - TERMS_SHOWN, 0)} more nonzero terms")
     out.append(f"Σ all {terms.size} terms (in order n, i, j) = {float(total)!r}")
-    where = {"scratch": ((f, c, u, v), "(F, C, kh, kw)"), "torch": ((f, c, u, v), "weight.grad (out, in, kh, kw)"),
+    where = {"scratch": ((f, c, u, v), "(F, C, kh, kw)"),
+             "torch": ((f, c, u, v), "weight.grad (out, in, kh, kw)"),
              "keras": ((u, v, c, f), "kernel grad (kh, kw, in, out)")}
-    out += element_lines(f"dW{l}", records, keys, spec, total, where, m, None)
+    out += element_lines(f"dW{l}", records, keys, spec, total, where)
     if spec.l2 or spec.l1 or spec.weight_decay:
         out.append("  (the regularizer's term is added to dW after this sum)")
     return out
