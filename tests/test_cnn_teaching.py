@@ -4,6 +4,7 @@ or the measured distance of a closest form, recomputed here independently); `tra
 output of the first conv and one kernel gradient out with numbers that add up and agree with
 torch's and Keras's; `code conv` shows the right functions. Every printed line fits 100 columns.
 """
+import json
 import re
 
 import numpy as np
@@ -31,14 +32,21 @@ def proven(settings):
 
 # ----- conv padding -------------------------------------------------------------------------------
 
-def test_keras_same_stride_2_is_torch_zero_pad_0_1_0_1_and_padding_0(capsys):
-    code, out, _ = run(capsys, "translate", "--from", "keras", "--padding", "same", "--stride", "2")
+def test_keras_same_stride_2_is_torch_zero_pad_0_1_0_1_and_padding_0(capsys, tmp_path):
+    path = tmp_path / "t.json"
+    code, out, _ = run(capsys, "translate", "--from", "keras", "--padding", "same", "--stride", "2",
+                       "--json", str(path))
     assert code == 0 and max(len(line) for line in out.splitlines()) <= WIDTH
     assert "nn.ZeroPad2d((0, 1, 0, 1)),  # (left, right, top, bottom)" in out
     assert "nn.Conv2d(3, 4, (3, 3), stride=(2, 2), padding=0)" in out
     assert "pad (4 - 1) 2 + 3 - 8 = 1: 0 before, 1 after" in " ".join(out.split())   # wrapped
-    _, proofs = proven(LayerSettings("conv", "keras", padding="same", stride=(2, 2)))
+    t, proofs = proven(LayerSettings("conv", "keras", padding="same", stride=(2, 2)))
+    for line in t.forms[0].torch + t.forms[0].keras:              # the code the proof executed
+        assert "    " + line in out.splitlines()
+    report = json.loads(path.read_text())
+    assert report["exit_code"] == 0 and report["forms"][0]["torch"] == t.forms[0].torch
     exact = proofs[("same-strided-padding", "exact")]
+    assert report["forms"][0]["distances"]["output"]["max_abs"] == exact.distances["output"][1]
     assert exact.passed and exact.worst <= 1e-15                      # measured 3.9e-16
     # the usual port (padding=1 on both sides) is shifted by a pixel: far from Keras
     assert proofs[("same-strided-padding", "mistake")].distances["output"][1] > 0.5   # measured 5.6
@@ -153,6 +161,10 @@ def test_max_pool_ceil_mode_zero_padding_distance_is_measured_and_exact_after_re
     expected = np.max(np.abs(torch_like - keras_like))
     assert closest.distances["output"][1] == expected > 0.5              # measured 0.91
     assert closest.after_relu == 0.0
+    negative, _ = scratch_pool.max_pool2d_forward(-np.abs(x), (3, 3), (3, 3), ceil_mode=True,
+                                                  convention=TORCH)
+    zero = zero_padded_valid(-np.abs(x), (3, 3), (3, 3), (0, 2, 0, 2), False)
+    assert closest.negative == np.max(np.abs(negative - zero)) > 0.5     # measured 0.95
     assert proofs[("pool-exact-form", "exact")].worst == 0.0
 
 

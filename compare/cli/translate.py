@@ -7,6 +7,13 @@ makes the port exact, itself proven), or when the target has no such rule (Lion 
 2 for an input mistake. The options are the recipe command's (compare/cli/run.py), the recipe
 toy3 and 100 steps unless given.
 
+One conv network layer instead (issue 20), when a layer option is given: `--padding same --stride
+2 --from keras`, `--pool max|avg [--ceil-mode] [--count-include-pad false]`, `--flatten`,
+`--batchnorm2d [--norm-momentum M --norm-eps E]`, with `--kernel`, `--input-shape C,H,W`: the other
+framework's layers printed as code and proven by running both on one random float64 input
+(compare/engine/translate_layers.py). Exit 0 when the translation is exact and proven; 1 when it
+is the closest form (its distance measured, the exact form proven beside it); 2 for a mistake.
+
 Left out: the rules themselves (compare/engine/translate.py), the proof (compare/engine/proof.py),
 the code printed (compare/views/port_code.py).
 """
@@ -30,6 +37,9 @@ def parser():
     p = recipe_parser()
     p.prog = "python -m compare translate"
     p.description = "Translate training settings between torch and Keras, and prove the translation."
+    p.epilog = ("One conv network layer instead: --padding, --stride, --kernel, --input-shape, "
+                "--pool, --ceil-mode, --count-include-pad, --flatten, --batchnorm2d (e.g. --from "
+                "keras --padding same --stride 2).")
     for action in p._actions:                       # argparse has no public way to relax a positional
         if action.dest == "recipe":
             action.nargs, action.default = "?", DEFAULT_RECIPE
@@ -322,7 +332,8 @@ def form_json(proof):
     return {"rule": f.rule, "kind": f.kind, "why": f.why, "torch": f.torch, "keras": f.keras,
             "distances": {k: {"shape": list(s), "max_abs": d, "max_value": v}
                           for k, (s, d, v) in proof.distances.items()},
-            "after_relu": proof.after_relu, "states": proof.states, "passed": proof.passed}
+            "after_relu": proof.after_relu, "negative_inputs": proof.negative,
+            "states": proof.states, "passed": proof.passed}
 
 
 def layer_report(translation, proofs):
@@ -372,6 +383,7 @@ def layer_report(translation, proofs):
             label = ""
         if proof.after_relu is not None:
             lines.append(f"  {'':30} {'output':10} {'after ReLU':16} {proof.after_relu:19.2g}")
+            lines.append(f"  {'':30} {'output':10} {'inputs < 0':16} {proof.negative:19.2g}")
         for name, d in proof.states.items():
             lines.append(f"  {'':30} {name:10} {'after 1 step':16} {d:19.2g}")
     lines.append("")
@@ -387,8 +399,9 @@ def layer_report(translation, proofs):
             out = proof.distances["output"][1]
             relu = ""
             if proof.after_relu is not None:
-                relu = f"; after ReLU (inputs >= 0) {proof.after_relu:.2g}" + (
-                    ": exact there" if proof.after_relu == 0 else "")
+                exact_there = ": exact there" if proof.after_relu == 0 else ""
+                relu = (f", {proof.negative:.2g} on inputs < 0; after ReLU (inputs >= 0) "
+                        f"{proof.after_relu:.2g}{exact_there}")
             lines += wrap(f"NOT EXACT: {f.rule} (closest): the output differs by {out:.2g} on "
                           f"random inputs{relu}; {f.why}")
         else:

@@ -404,6 +404,7 @@ class FormProof:
                                         #   max |torch - keras|, max |torch's value|)
     after_relu: float | None = None     # the output's distance on |input| (form.nonneg)
     states: dict = field(default_factory=dict)   # running statistic -> max |torch - keras|
+    negative: float | None = None       # ... and on -|input|: every padded window below zero
 
     @property
     def worst(self):
@@ -431,11 +432,12 @@ def prove_layer(translation):
         distances = {name: (a.shape, distance(a, b), float(np.max(np.abs(a), initial=0.0)))
                      for name, (a, b) in pairs.items()}
         states = {name: distance(t[3][name], k[3][name]) for name, *_ in form.states}
-        after = None
+        after = negative = None
         if form.nonneg:                                  # inputs >= 0: what a ReLU hands on
-            after = distance(run_torch(form, np.abs(x), values)[0],
-                             run_keras(form, np.abs(x), values)[0])
-        proofs.append(FormProof(form, distances, after, states))
+            outputs = [(run_torch(form, v, values)[0], run_keras(form, v, values)[0])
+                       for v in (np.abs(x), -np.abs(x))]
+            after, negative = (distance(t_y, k_y) for t_y, k_y in outputs)
+        proofs.append(FormProof(form, distances, after, states, negative))
     return proofs
 
 
