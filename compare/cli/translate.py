@@ -391,10 +391,10 @@ def layer_report(translation, proofs):
         f, worst = proof.form, proof.worst
         if f.kind == "exact":
             word = "PROVEN" if proof.passed else "NOT PROVEN"
-            exactly = ("identical (0)" if worst == 0 else
-                       f"equal up to rounding, worst {worst:.2g} relative")
-            lines += wrap(f"{word}: {f.rule}: torch and Keras {exactly}" + (
-                "" if proof.passed else f" > {ROUNDING:g}") + f" (bound {ROUNDING:g})")
+            exactly = ("identical: every distance 0" if worst == 0 else
+                       f"equal up to rounding: worst {worst:.2g} of the tensor's largest |value|"
+                       + (" <= " if proof.passed else " > ") + f"{ROUNDING:g}")
+            lines += wrap(f"{word}: {f.rule}: torch and Keras {exactly}")
         elif f.kind == "closest":
             out = proof.distances["output"][1]
             relu = ""
