@@ -10,7 +10,8 @@ def main(argv):
     p = Parser(prog="python -m compare code")
     p.add_argument("part", nargs="?", default="all",
                    help=f"one of {', '.join(PARTS)}, all (default), a conv layer: "
-                        f"{', '.join(LAYER_SOURCES)}, or a training rule: {', '.join(RULE_SOURCES)}")
+                        f"{', '.join(LAYER_SOURCES)}, or a training rule: "
+                        f"{', '.join(RULE_SOURCES)}")
     p.add_argument("--width", type=positive_int, help="characters per line (default: the terminal's)")
     args = p.parse_args(argv)
     print(code_text(args.part, args.width))
