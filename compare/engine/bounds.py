@@ -262,6 +262,9 @@ def near_zero(errors, rtol, production, dtype="float64"):
     """Measure the tensors near or past the tolerance against P as well: a TensorError whose P is
     larger than its own scale has its max_rel measured against P (P kept in `produced`), so every
     later use of max_rel (the verdict, the worst errors, the report) sees the same judgement.
+    In float32 the tensors of a convolution's or a pooling's block are also held to B, their
+    rounding bound from the accumulation lengths (compare/engine/bounds32.py), where B is the
+    tighter: measured against B / rtol, they pass exactly when max_abs <= B.
     production: a callable giving the step's Production, called only when a tensor needs it."""
     built, review = None, rtol * REVIEW.get(dtype, 1.0)
     for e in errors:
@@ -273,7 +276,29 @@ def near_zero(errors, rtol, production, dtype="float64"):
         own = e.max_abs / e.max_rel if e.max_rel > 0 else 0.0
         if P is not None and P > own:
             e.max_rel, e.produced = e.max_abs / P, P
+    if dtype == "float32":
+        accumulation_bounds(errors, rtol, built or production())
     return errors
+
+
+def accumulation_bounds(errors, rtol, built):
+    """float32: each tensor of an image block (not a max-pool tie's moved gradient) held to
+    min(rtol * its scale, B), B = bounds32's bound from the accumulation lengths."""
+    from . import bounds32
+
+    blocks = bounds32.image_blocks(built.spec)
+    judged = [e for e in errors if e.finite and e.shape_ok and not e.tied and e.name != "accuracy"
+              and names.layer(e.name) in blocks]
+    if not judged:
+        return
+    found = bounds32.Float32Bounds(built)
+    for e in judged:
+        B = found.bound(e.name)
+        if B is None or B <= 0:
+            continue
+        scale = e.produced or (e.max_abs / e.max_rel if e.max_rel > 0 else np.inf)
+        if B < rtol * scale:                            # B is the tighter: judged by it
+            e.max_rel, e.produced = e.max_abs * rtol / B, B / rtol
 
 
 def production_of(spec, pair, runners, records, previous, initial, X_rows, Y_columns):
