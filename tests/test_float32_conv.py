@@ -133,3 +133,23 @@ def test_a_real_bug_is_still_caught_in_float32():
     found = report.first_divergence
     assert report.verdict != "pass" and found["step"] == 1 and found["tensor"] == "Z1"
     assert found["max_rel_err"] > 100 * FLOAT32_RTOL
+
+
+def test_B_judges_what_the_plain_rule_lets_through():
+    """A convolution off by 3e-5 of itself (ten times below the plain float32 rule, 3e-4) fails
+    at Z1 because B holds Z1 to its accumulation bound; with B switched off the same run passes."""
+    from scratch import image_layers
+
+    forward = image_layers.Conv2D.forward
+
+    def off(self, P, X, run):
+        Z, kept = forward(self, P, X, run)
+        return Z * (1 + 3e-5), kept
+
+    shape, layers = NETS["3ch-s2-same"]
+    spec = spec_of(shape, layers)
+    with mock.patch.object(image_layers.Conv2D, "forward", off):
+        report = compare.run(spec, data(shape), frameworks=("scratch", "torch"))
+        assert report.verdict != "pass" and report.first_divergence["tensor"] == "Z1"
+        with mock.patch.object(bounds, "accumulation_bounds", lambda errors, rtol, built: None):
+            assert compare.run(spec, data(shape), frameworks=("scratch", "torch")).verdict == "pass"

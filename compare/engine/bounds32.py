@@ -1,4 +1,4 @@
-"""Float32 bounds for the tensors of convolution and pooling layers, from their accumulation lengths.
+"""Float32 bounds for the tensors of convolution and pooling layers, from the lengths of their sums.
 
 The rule (Higham, Accuracy and Stability of Numerical Algorithms, 2nd ed., Lemma 3.1 and eq. 3.5):
 a sum of n rounded terms, added in ANY order and any tree (a blocked GEMM, a SIMD reduction, a
@@ -9,24 +9,26 @@ the sum of the terms' magnitudes:
 
 Two implementations that each obey it differ by at most twice that. A tensor also carries the
 errors of its inputs, so the bound is carried through the step, first order, as e(t), an
-elementwise bound on |fl(t) - t| in units of u (the parameters and the batch start the step equal
-on both sides: float32 runs resync, compare/engine/harness.py):
+elementwise bound on |fl(t) - t| in units of u. The batch and the parameters start the step equal
+on both sides: at step 1, and at every step of a resynced pair (a float32 run restarts each
+reference from its subject's state: compare/engine/harness.py); other pairs are not held to B.
 
-    layer / tensor     n (the accumulation length)           e (units of u)
-    Conv2D  Z          C kh kw (+1 with a bias)               n (|W| * |X| + |b|) + |W| * e(X)
-    Dense   Z          n_in (+1 with a bias)                  n (|W| |X| + |b|) + |W| e(X)
-    ReLU, linear A     0                                      [Z > 0] e(Z)   (a kink flip: not judged)
-    other g  A         0                                      |g'(Z)| e(Z) + 4 |A|
-    MaxPool2D P        0 (a selection rounds nothing)         the window's largest e
-    AvgPool2D P        kh kw                                  mean e + kh kw mean |X|
-    softmax + CE dZ_L  n_L + 8 (exp, the sum, log, divisions) ((n_L + 8 + 3 max|Z_L|) |A_L|
-                                                               + 2 |A_L| max e(Z_L) + 3 (|A_L| + |Y|)) / divisor
-    Dense  dX          n_l units                              n |W|^T |dZ| + |W|^T e(dZ)
-    Conv2D dX (col2im) F taps, taps <= ceil(kh/sh) ceil(kw/sw) n col2im(|W|^T |dZ|) + col2im(|W|^T e(dZ))
-    Conv2D dW          m Ho Wo                                n |dZ| * |X| + e(dZ) * |X| + |dZ| * e(X)
-    Conv2D db          m Ho Wo                                n sum |dZ| + sum e(dZ)
-    MaxPool2D dX       overlapping windows (stride < kernel)   e(dP) routed + (overlaps - 1) |dP| routed
-    AvgPool2D dX       overlaps                                (e(dP) + overlaps |dP|) / count spread
+    tensor             n (the accumulation length)      e (units of u)
+    Conv2D  Z          C kh kw (+1 with a bias)         n (|W| * |X| + |b|) + |W| * e(X)
+    Dense   Z          n_in (+1 with a bias)            n (|W| |X| + |b|) + |W| e(X)
+    ReLU    A          0                                e(Z) where Z > -2 u e(Z) (1-Lipschitz)
+    other g A          0                                |g'(Z)| e(Z) + 4 |A|
+    MaxPool2D P        0 (a selection rounds nothing)   the window's largest e
+    AvgPool2D P        kh kw                            mean e + kh kw mean |X|
+    softmax + CE dZ_L  n_L + 8 (exp, sum, log, /)       ((n_L + 8 + 3 max|Z_L|) |A_L|
+                                                + 2 |A_L| max e(Z_L) + 3 (|A_L| + |Y|)) / divisor
+    Dense  dX          n_l units                        n |W|^T |dZ| + |W|^T e(dZ)
+    Conv2D dX (col2im) F taps (taps reaching a cell,    n col2im(|W|^T |dZ|) + col2im(|W|^T e(dZ))
+                       <= ceil(kh/sh) ceil(kw/sw))
+    Conv2D dW          m Ho Wo                          n |dZ| * |X| + e(dZ) * |X| + |dZ| * e(X)
+    Conv2D db          m Ho Wo                          n sum |dZ| + sum e(dZ)
+    MaxPool2D dX       windows overlapping on a cell    e(dP) routed + (overlaps - 1) |dP| routed
+    AvgPool2D dX       overlaps                         (e(dP) + overlaps |dP|) / count, spread
 
 (* a convolution, computed here in float64 on magnitudes by scratch/conv.py itself.) A tensor of a
 block that holds a convolution or a pooling is then judged by
@@ -50,17 +52,16 @@ from scratch import conv, pool
 from scratch.activations import activation_table
 from scratch.losses import loss_divisor
 
-U = 2.0 ** -24                       # float32's unit roundoff
+U = 2.0 ** -24                  # float32's unit roundoff
 IMAGE_KINDS = ("conv2d", "max_pool2d", "avg_pool2d")
-SECOND_ORDER = 1.05                  # (1 + the (n u)^2 terms left out): sum of n u over a step < 0.05
-ELEMENTWISE_ROUNDING = 4.0           # an activation function's own error, in ulps of its value (TF's
-                                     # vectorised tanh, sigmoid and exp are within 1-2 ulps)
+SECOND_ORDER = 1.05             # 1 + the (n u)^2 terms left out: the sum of n u over a step < 0.05
+ELEMENTWISE = 4.0               # an activation's own error in ulps of its value (TF's vectorised
+                                # tanh, sigmoid, exp: within 1-2 ulps)
 
 
 def taps_per_cell(k, stride, dilation):
-    """The most taps u < k of one axis that reach one input cell: u d = r (mod s) for the cell's r."""
-    counts = [sum(1 for u in range(k) if (u * dilation) % stride == r) for r in range(stride)]
-    return max(counts)
+    """The most taps u < k of one axis that reach one input cell (u d = r mod s for its r)."""
+    return max(sum(1 for u in range(k) if (u * dilation) % stride == r) for r in range(stride))
 
 
 def images(X, shape):
@@ -71,106 +72,123 @@ def columns(Y):
     return Y.reshape(Y.shape[0], -1).T
 
 
-class Float32Bounds:
-    """e(t) and n(t) of every tensor of one pair's step that the walk reaches (see the docstring).
+def image_blocks(spec):
+    """The blocks that hold a convolution or a pooling: their tensors are held to B."""
+    return {p.block for p in spec.network.placed if p.layer.kind in IMAGE_KINDS}
 
-    production: bounds.Production of the step (its records, the parameters the step started from,
-    X and Y in columns)."""
+
+class Float32Bounds:
+    """e(t) and n(t) of the tensors of one pair's step that the walk reaches (module docstring).
+
+    production: bounds.Production of the step (its records, the parameters the step started
+    from, X and Y in columns, `resynced`)."""
 
     def __init__(self, production):
         self.p, self.spec = production, production.spec
+        self.table = activation_table(production.convention, production.spec.slope)
         self.e, self.n = {}, {}
-        self.forward_inputs = {}                 # placed index -> (signed input, its e)
-        self.complete = False
-        if self.same_start():
-            self.complete = self.forward()
-            if self.complete:
-                self.backward()
+        self.inputs = {}                    # placed index -> (its input, signed; the input's e)
+        self.complete = self.same_start() and self.forward()
+        if self.complete:
+            self.backward()
 
     def same_start(self):
-        """Whether the two sides started the step from the same parameters (a resynced pair): the
-        bound counts this step's roundings only, not the drift of two runs (torch~keras)."""
+        """Whether the two sides started the step from the same parameters: a resynced pair, or
+        equal arrays (step 1). B counts one step's roundings, not the drift of two runs."""
+        if getattr(self.p, "resynced", False):
+            return True
         before = self.p.before
         if len(before) != 2 or not before[0] or before[0].keys() != before[1].keys():
             return False
-        return all(np.array_equal(np.asarray(before[0][k]), np.asarray(before[1][k])) for k in before[0])
+        return all(np.array_equal(np.asarray(before[0][k]), np.asarray(before[1][k]))
+                   for k in before[0])
 
     def signed(self, name):
         return self.p.records_value(name)
 
-    def param(self, name):
-        """The parameter as the step started it (both sides equal after a resync: the larger)."""
-        return self.p.started(name)
-
     def keep(self, name, e, n):
         self.e[name], self.n[name] = e, n
 
-    # --- forward -----------------------------------------------------------------------------
+    def bound(self, name):
+        """B = 1.05 * 2 u max e(name), or None where the walk did not reach it."""
+        e = self.e.get(name)
+        if e is None or np.size(e) == 0:
+            return None
+        top = float(np.max(e))
+        return SECOND_ORDER * 2.0 * U * top if np.isfinite(top) else None
+
+    # --- forward: e of each layer's output from its input's ------------------------------------
 
     def forward(self):
-        """Walk the layers forward; False where a layer's error is not known here (stops there)."""
-        spec, x, ex = self.spec, self.p.X, None
-        if x is None:
+        """Walk the layers forward. -> True when it reached a softmax output with cross-entropy
+        (then the backward walk can start); it stops at a layer it has no rule for."""
+        if self.p.X is None:
             return False
-        x = np.asarray(self.p.X, dtype=np.float64)              # |X|: X's signs are not needed
+        x = np.asarray(self.p.X, dtype=np.float64)              # |X|: its signs are not needed
         ex = np.zeros_like(x)
-        table = activation_table(self.p.convention, spec.slope)
-        for placed in spec.network.placed:
+        for placed in self.spec.network.placed:
             layer, l = placed.layer, placed.block
-            self.forward_inputs[placed.index] = (x, ex)
+            self.inputs[placed.index] = (x, ex)
             if layer.kind == "conv2d":
-                W, b = self.param(f"W{l}"), self.param(f"b{l}")
-                kernel, strides, dilation, padding = layer.geometry(placed.n_in)
-                absx = np.abs(images(x, placed.n_in))
-                terms, _ = conv.conv2d_forward(absx, W, None if b is None else b[:, 0], strides, padding, dilation)
-                carried, _ = conv.conv2d_forward(images(ex, placed.n_in), W, None, strides, padding, dilation)
-                n = placed.n_in[0] * kernel[0] * kernel[1] + (b is not None)
-                ex, x = columns(n * terms + carried), self.signed(f"Z{l}")
-                self.keep(f"Z{l}", ex, n)
+                ex, x = self.conv_forward(placed, x, ex), self.signed(f"Z{l}")
             elif layer.kind == "dense":
-                W, b = self.param(f"W{l}"), self.param(f"b{l}")
+                W, b = self.p.started(f"W{l}"), self.p.started(f"b{l}")    # magnitudes
                 n = W.shape[1] + (b is not None)
                 ex = n * (W @ np.abs(x) + (0.0 if b is None else b)) + W @ ex
                 x = self.signed(f"Z{l}")
                 self.keep(f"Z{l}", ex, n)
+            elif layer.kind == "activation" and layer.name == "softmax" and l == self.spec.n_layers:
+                return self.output(x, ex)
             elif layer.kind == "activation":
-                if x is None:
-                    return False
-                if layer.name == "softmax" and l == spec.n_layers:
-                    self.keep(f"A{l}", None, 0)                      # the output: read by the loss below
-                    return self.output(x, ex)
-                if layer.name in ("relu", "linear"):
-                    ex = ex * (x > 0) if layer.name == "relu" else ex
-                else:
-                    g_grad = table.get(layer.name, (None, None))[1]
-                    A = self.signed(f"A{l}")
-                    if g_grad is None or A is None:
-                        return False
-                    ex = np.abs(g_grad(x, A)) * ex + ELEMENTWISE_ROUNDING * np.abs(A)
+                ex = self.activation_forward(layer.name, l, x, ex)
                 x = self.signed(f"A{l}")
                 self.keep(f"A{l}", ex, 0)
             elif layer.kind in ("max_pool2d", "avg_pool2d"):
                 ex, x = self.pool_forward(placed, x, ex), self.signed(f"P{l}")
-            elif layer.kind == "flatten" or (layer.kind == "dropout" and not layer.rate):
-                continue
-            else:                                                    # a norm, dropout: not covered
+            elif not (layer.kind == "flatten" or layer.kind == "dropout" and not layer.rate):
+                return False                                     # a norm, dropout: no rule here
+            if x is None or ex is None:
                 return False
-            if x is None:
-                return False
-        return False                                                 # no softmax output: no backward
+        return False                                             # no softmax output: no backward
+
+    def conv_forward(self, placed, x, ex):
+        l = placed.block
+        W, b = self.p.started(f"W{l}"), self.p.started(f"b{l}")
+        kernel, strides, dilation, padding = placed.layer.geometry(placed.n_in)
+
+        def correlate(xs, bias):
+            return conv.conv2d_forward(xs, W, bias, strides, padding, dilation)[0]
+
+        terms = correlate(np.abs(images(x, placed.n_in)), None if b is None else b[:, 0])
+        n = placed.n_in[0] * kernel[0] * kernel[1] + (b is not None)
+        e = columns(n * terms + correlate(images(ex, placed.n_in), None))
+        self.keep(f"Z{l}", e, n)
+        return e
+
+    def activation_forward(self, name, l, Z, eZ):
+        if Z is None:
+            return None
+        if name == "relu":
+            return eZ * (Z > -2 * SECOND_ORDER * U * eZ)          # 0 only where both sides are
+        if name == "linear":
+            return eZ
+        g_grad, A = self.table.get(name, (None, None))[1], self.signed(f"A{l}")
+        if g_grad is None or A is None:
+            return None
+        return np.abs(g_grad(Z, A)) * eZ + ELEMENTWISE * np.abs(A)
 
     def pool_forward(self, placed, x, ex):
         kernel, strides = placed.layer.window()
-        C, H, W = placed.n_in
         out_hw = placed.n_out[1:]
-        e_win = conv.windows(images(ex, placed.n_in), kernel, strides, (1, 1), out_hw)
+
+        def windows(value):
+            return conv.windows(images(value, placed.n_in), kernel, strides, (1, 1), out_hw)
+
         if placed.layer.kind == "max_pool2d":
-            e = e_win.max(axis=2)                                      # a selection: no rounding of its own
-            n = 0
+            e, n = windows(ex).max(axis=2), 0                    # a selection: no rounding
         else:
-            x_win = conv.windows(np.abs(images(x, placed.n_in)), kernel, strides, (1, 1), out_hw)
-            n = kernel[0] * kernel[1]                                  # K - 1 additions and a division
-            e = e_win.mean(axis=2) + n * x_win.mean(axis=2)
+            n = kernel[0] * kernel[1]                            # K - 1 additions, a division
+            e = windows(ex).mean(axis=2) + n * windows(np.abs(x)).mean(axis=2)
         self.keep(f"P{placed.block}", columns(e), n)
         return columns(e)
 
@@ -178,7 +196,8 @@ class Float32Bounds:
         """softmax + categorical cross-entropy: e(dZ_L), dZ_L = (A_L - Y) / divisor."""
         spec, L = self.spec, self.spec.n_layers
         A, Y = self.signed(f"A{L}"), self.p.Y
-        if spec.loss != "categorical_crossentropy" or A is None or Y is None or A.shape != Y.shape:
+        if (spec.loss != "categorical_crossentropy" or Z is None or A is None or Y is None
+                or A.shape != Y.shape):
             return False
         A = np.abs(A)
         n_L, m = A.shape
@@ -187,122 +206,88 @@ class Float32Bounds:
         self.keep(f"dZ{L}", (eA + 3 * (A + Y)) / divisor, n_L + 8)
         return True
 
-    # --- backward ----------------------------------------------------------------------------
+    # --- backward: e of each gradient from the one after it -----------------------------------
 
     def backward(self):
-        """Walk the layers back from dZ_L; stops where a record it needs is missing."""
-        spec, L = self.spec, self.spec.n_layers
-        g, eg = self.signed(f"dZ{L}"), self.e[f"dZ{L}"]
-        placed_list = spec.network.placed
-        for placed in reversed(placed_list):
+        """Walk the layers back from dZ_L; stops where a record it needs is missing. g: the
+        gradient's magnitude (its record, or a bound on it where none is recorded)."""
+        L = self.spec.n_layers
+        g, eg = np.abs(self.signed(f"dZ{L}")), self.e[f"dZ{L}"]
+        for placed in reversed(self.spec.network.placed):
             layer, l = placed.layer, placed.block
-            if g is None:
-                return
+            if layer.kind == "activation" and l == L or layer.kind == "flatten":
+                continue                                         # dZ_L is the loss's (above)
             if layer.kind == "activation":
-                if l == L:
-                    continue                                          # dZ_L is the loss's (above)
                 Z, A = self.signed(f"Z{l}"), self.signed(f"A{l}")
                 if Z is None or A is None:
                     return
-                if layer.name == "relu":
-                    eg = eg * (Z > 0)
-                elif layer.name != "linear":
-                    g_grad = activation_table(self.p.convention, spec.slope)[layer.name][1]
-                    slope = np.abs(g_grad(Z, A))
-                    eg = slope * eg + ELEMENTWISE_ROUNDING * slope * np.abs(g)
+                slope = (Z > 0) if layer.name == "relu" else np.abs(self.table[layer.name][1](Z, A))
+                own = 0 if layer.name in ("relu", "linear") else ELEMENTWISE * slope * g
+                eg = slope * eg + own
                 g = self.signed(f"dZ{l}")
                 self.keep(f"dZ{l}", eg, 0)
             elif layer.kind in ("max_pool2d", "avg_pool2d"):
-                g, eg = self.pool_backward(placed, g, eg)
+                g, eg = self.handed_back(placed, *self.pool_backward(placed, g, eg))
             elif layer.kind == "conv2d":
-                g, eg = self.conv_backward(placed, g, eg)
+                g, eg = self.handed_back(placed, *self.conv_backward(placed, g, eg))
             elif layer.kind == "dense":
-                g, eg = self.dense_backward(placed, g, eg)
-            elif layer.kind != "flatten":
+                W = self.p.started(f"W{l}")
+                n = W.shape[0]
+                g, eg = self.handed_back(placed, W.T @ g, n * (W.T @ g) + W.T @ eg, n)
+            else:
                 return
+            if g is None:
+                return
+            g = np.abs(g)
 
-    def name_before(self, placed):
-        """The tensor the layer before `placed` produced (its gradient's name, with a 'd'), or None."""
-        for before in reversed(self.spec.network.placed[:placed.index]):
-            if before.layer.role is not None:
-                return f"{before.layer.role}{before.block}"
-        return None
-
-    def dense_backward(self, placed, dZ, edZ):
-        """dX = W^T dZ: n_l units summed (the Dense's dW, db are not image tensors: not bounded here)."""
-        l = placed.block
-        W = self.param(f"W{l}")                                        # |W|
-        name = self.name_before(placed)
+    def handed_back(self, placed, bound, e, n):
+        """The gradient a layer hands back, kept as d<the tensor before it>: -> (its magnitude,
+        the recorded one where there is a record, else `bound`; e), or (None, None) at the input."""
+        earlier = reversed(self.spec.network.placed[:placed.index])
+        name = next((f"{b.layer.role}{b.block}" for b in earlier if b.layer.role is not None), None)
         if name is None:
             return None, None
-        e = W.shape[0] * (W.T @ np.abs(dZ)) + W.T @ edZ
-        self.keep(f"d{name}", e, W.shape[0])
-        recorded = self.signed(f"d{name}")
-        return (recorded if recorded is not None else W.T @ np.abs(dZ)), e      # |dA| <= |W|^T |dZ|
-
-    def conv_backward(self, placed, dZ, edZ):
-        l, layer = placed.block, placed.layer
-        x, ex = self.forward_inputs[placed.index]
-        W, b = self.param(f"W{l}"), self.param(f"b{l}")
-        kernel, strides, dilation, padding = layer.geometry(placed.n_in)
-        F, Ho, Wo = placed.n_out
-        shape = (dZ.shape[1], F, Ho, Wo)
-        absdZ, edZ4 = np.abs(dZ).T.reshape(shape), edZ.T.reshape(shape)
-        absx, ex4 = np.abs(images(x, placed.n_in)), images(ex, placed.n_in)
-
-        def back(dout, xs, ws):
-            _, cache = conv.conv2d_forward(xs, ws, None, strides, padding, dilation)
-            return conv.conv2d_backward(dout, cache)
-
-        dx_terms, dw_terms, _ = back(absdZ, absx, W)
-        dx_carried, dw_from_dZ, _ = back(edZ4, absx, W)
-        _, dw_from_x, _ = back(absdZ, ex4, W)
-        n_sum = shape[0] * Ho * Wo
-        self.keep(f"dW{l}", n_sum * dw_terms + dw_from_dZ + dw_from_x, n_sum)
-        if b is not None:
-            self.keep(f"db{l}", (n_sum * absdZ.sum(axis=(0, 2, 3)) + edZ4.sum(axis=(0, 2, 3)))[:, None], n_sum)
-        name = self.name_before(placed)
-        if name is None:
-            return None, None
-        taps = taps_per_cell(kernel[0], strides[0], dilation[0]) * taps_per_cell(kernel[1], strides[1], dilation[1])
-        n = F * taps
-        e = columns(n * dx_terms + dx_carried)
         self.keep(f"d{name}", e, n)
         recorded = self.signed(f"d{name}")
-        return (recorded if recorded is not None else columns(dx_terms)), e    # |dX| <= col2im(|W|^T |dZ|)
+        return (bound if recorded is None else recorded), e
+
+    def conv_backward(self, placed, dZ, edZ):
+        """dW, db kept; -> (|dX| bound col2im(|W|^T |dZ|), e(dX), its n)."""
+        l, (x, ex) = placed.block, self.inputs[placed.index]
+        W, b = self.p.started(f"W{l}"), self.p.started(f"b{l}")
+        kernel, strides, dilation, padding = placed.layer.geometry(placed.n_in)
+        F, Ho, Wo = placed.n_out
+        shape = (dZ.shape[1], F, Ho, Wo)
+        g, eg = dZ.T.reshape(shape), edZ.T.reshape(shape)
+
+        def back(dout, xs):
+            _, cache = conv.conv2d_forward(xs, W, None, strides, padding, dilation)
+            return conv.conv2d_backward(dout, cache)
+
+        dx_terms, dw_terms, _ = back(g, np.abs(images(x, placed.n_in)))
+        dx_carried, dw_from_dZ, _ = back(eg, np.abs(images(x, placed.n_in)))
+        _, dw_from_X, _ = back(g, images(ex, placed.n_in))
+        n = shape[0] * Ho * Wo
+        self.keep(f"dW{l}", n * dw_terms + dw_from_dZ + dw_from_X, n)
+        if b is not None:
+            self.keep(f"db{l}", (n * g.sum(axis=(0, 2, 3)) + eg.sum(axis=(0, 2, 3)))[:, None], n)
+        rows, cols = (taps_per_cell(k, s, d) for k, s, d in zip(kernel, strides, dilation))
+        n_dX = F * rows * cols
+        return columns(dx_terms), columns(n_dX * dx_terms + dx_carried), n_dX
 
     def pool_backward(self, placed, dP, edP):
-        l, layer = placed.block, placed.layer
+        """-> (|dX| bound: |dP| routed, e(dX), its n: the windows overlapping on a cell)."""
+        layer, (x, _) = placed.layer, self.inputs[placed.index]
         kernel, strides = layer.window()
-        x, _ = self.forward_inputs[placed.index]
         shape = (dP.shape[1], *placed.n_out)
-        absdP, edP4 = np.abs(dP).T.reshape(shape), edP.T.reshape(shape)
+        g, eg = dP.T.reshape(shape), edP.T.reshape(shape)
         overlaps = math.ceil(kernel[0] / strides[0]) * math.ceil(kernel[1] / strides[1])
-        if layer.kind == "max_pool2d":
-            _, cache = pool.max_pool2d_forward(images(x, placed.n_in), kernel, strides, convention=self.p.convention)
-            back = lambda d: pool.max_pool2d_backward(d, cache)           # noqa: E731
-            e = back(edP4) + (overlaps - 1) * back(absdP)
+        maximum = layer.kind == "max_pool2d"
+        forward, backward = ((pool.max_pool2d_forward, pool.max_pool2d_backward) if maximum
+                             else (pool.avg_pool2d_forward, pool.avg_pool2d_backward))
+        _, cache = forward(images(x, placed.n_in), kernel, strides, convention=self.p.convention)
+        if maximum:                                          # routed to the convention's maximum
+            e = backward(eg, cache) + (overlaps - 1) * backward(g, cache)
         else:
-            _, cache = pool.avg_pool2d_forward(images(x, placed.n_in), kernel, strides, convention=self.p.convention)
-            back = lambda d: pool.avg_pool2d_backward(d, cache)           # noqa: E731
-            e = back(edP4 + overlaps * absdP)
-        name = self.name_before(placed)
-        e, routed = columns(e), columns(back(absdP))
-        self.keep(f"d{name}", e, overlaps)
-        recorded = self.signed(f"d{name}")
-        return (recorded if recorded is not None else routed), e
-
-    # --- the judgement -----------------------------------------------------------------------
-
-    def bound(self, name):
-        """B = 2 u max e(name), or None where the walk did not reach it."""
-        e = self.e.get(name)
-        if e is None or np.size(e) == 0:
-            return None
-        top = float(np.max(e))
-        return SECOND_ORDER * 2.0 * U * top if np.isfinite(top) else None
-
-
-def image_blocks(spec):
-    """The blocks that hold a convolution or a pooling: their tensors are judged by B."""
-    return {p.block for p in spec.network.placed if p.layer.kind in IMAGE_KINDS}
+            e = backward(eg + overlaps * g, cache)
+        return columns(backward(g, cache)), columns(e), overlaps
