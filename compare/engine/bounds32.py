@@ -152,16 +152,14 @@ class Float32Bounds:
         return False                                             # no softmax output: no backward
 
     def conv_forward(self, placed, x, ex):
+        """e(Z) = n (|W| * |X| + |b|) + |W| * e(X) = |W| * (n |X| + e(X)) + n |b|: one conv."""
         l = placed.block
         W, b = self.p.started(f"W{l}"), self.p.started(f"b{l}")
         kernel, strides, dilation, padding = placed.layer.geometry(placed.n_in)
-
-        def correlate(xs, bias):
-            return conv.conv2d_forward(xs, W, bias, strides, padding, dilation)[0]
-
-        terms = correlate(np.abs(images(x, placed.n_in)), None if b is None else b[:, 0])
         n = placed.n_in[0] * kernel[0] * kernel[1] + (b is not None)
-        e = columns(n * terms + correlate(images(ex, placed.n_in), None))
+        xs = images(n * np.abs(x) + ex, placed.n_in)
+        nb = None if b is None else n * b[:, 0]
+        e = columns(conv.conv2d_forward(xs, W, nb, strides, padding, dilation)[0])
         self.keep(f"Z{l}", e, n)
         return e
 
@@ -252,7 +250,8 @@ class Float32Bounds:
         return (bound if recorded is None else recorded), e
 
     def conv_backward(self, placed, dZ, edZ):
-        """dW, db kept; -> (|dX| bound col2im(|W|^T |dZ|), e(dX), its n)."""
+        """dW, db kept; -> (|dX| bound col2im(|W|^T |dZ|), e(dX), its n). By linearity
+        e(dW) = (n |dZ| + e(dZ)) * |X| + |dZ| * e(X), e(dX) = col2im(|W|^T (n_dX |dZ| + e(dZ)))."""
         l, (x, ex) = placed.block, self.inputs[placed.index]
         W, b = self.p.started(f"W{l}"), self.p.started(f"b{l}")
         kernel, strides, dilation, padding = placed.layer.geometry(placed.n_in)
@@ -260,20 +259,30 @@ class Float32Bounds:
         shape = (dZ.shape[1], F, Ho, Wo)
         g, eg = dZ.T.reshape(shape), edZ.T.reshape(shape)
 
-        def back(dout, xs):
-            _, cache = conv.conv2d_forward(xs, W, None, strides, padding, dilation)
+        def back(dout, xs):                   # conv2d_backward with conv2d_forward's cache of xs
+            cache = (xs, W, False, strides, padding, dilation, conv.COLUMN_BYTES)
             return conv.conv2d_backward(dout, cache)
 
-        dx_terms, dw_terms, _ = back(g, np.abs(images(x, placed.n_in)))
-        dx_carried, dw_from_dZ, _ = back(eg, np.abs(images(x, placed.n_in)))
-        _, dw_from_X, _ = back(g, images(ex, placed.n_in))
         n = shape[0] * Ho * Wo
-        self.keep(f"dW{l}", n * dw_terms + dw_from_dZ + dw_from_X, n)
-        if b is not None:
-            self.keep(f"db{l}", (n * g.sum(axis=(0, 2, 3)) + eg.sum(axis=(0, 2, 3)))[:, None], n)
         rows, cols = (taps_per_cell(k, s, d) for k, s, d in zip(kernel, strides, dilation))
         n_dX = F * rows * cols
-        return columns(dx_terms), columns(n_dX * dx_terms + dx_carried), n_dX
+        absX = np.abs(images(x, placed.n_in))
+        e_dX, e_dW, _ = back(n_dX * g + eg, absX)
+        if n != n_dX:
+            e_dW = back(n * g + eg, absX)[1]
+        if np.any(ex):
+            e_dW = e_dW + back(g, images(ex, placed.n_in))[1]
+        self.keep(f"dW{l}", e_dW, n)
+        if b is not None:
+            self.keep(f"db{l}", (n * g.sum(axis=(0, 2, 3)) + eg.sum(axis=(0, 2, 3)))[:, None], n)
+        bound = (lambda: columns(back(g, absX)[0])) if self.needs_bound(placed) else (lambda: None)
+        return bound(), columns(e_dX), n_dX
+
+    def needs_bound(self, placed):
+        """Whether the gradient a layer hands back has no record (then its magnitude is bounded)."""
+        earlier = reversed(self.spec.network.placed[:placed.index])
+        name = next((f"{b.layer.role}{b.block}" for b in earlier if b.layer.role is not None), None)
+        return name is not None and self.signed(f"d{name}") is None
 
     def pool_backward(self, placed, dP, edP):
         """-> (|dX| bound: |dP| routed, e(dX), its n: the windows overlapping on a cell)."""
