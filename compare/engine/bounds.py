@@ -49,6 +49,11 @@ What it gives up: a tensor below rtol * P carries no information at that toleran
 shows in the steps before training drove the values there. P is computed only for a tensor near
 or past the tolerance by the plain rule (near_zero, REVIEW), so a run that agrees costs nothing more.
 
+Float32 convolutions and pooling: a tensor of a block that holds one is also held to B, the
+rounding bound of the sums that produced it carried through the step from their accumulation
+lengths (k k C for a conv output, m Ho Wo for its dW and db, F k k / s^2 for its dX), wherever B is
+the tighter (compare/engine/bounds32.py, accumulation_bounds below; docs/judgement.md).
+
 Left out: the drift of two trajectories (Adam carries a tiny gradient's rounding into the
 parameters amplified by up to lr / eps; over many steps that can exceed the tolerance, and it is
 reported at the first forward tensor it reaches); normalization layers (see above).
