@@ -23,7 +23,9 @@ STATE_ONLY = {"sgd-momentum-form", "rmsprop-momentum-form"}
 # rules the references are configured around (boundaries m - 1, patience + 1, ...): named in the
 # report, but the numbers agree, so the torch~keras pair is still judged
 CONFIGURED = {"schedule-step-boundary", "schedule-every-epoch", "schedule-recursive-form", "plateau-counts",
-              "plateau-float32-comparison"}
+              "plateau-float32-comparison",
+              "same-padding-strided",    # torch's reference pads by hand with TensorFlow's rule (image_layers.sides)
+              "flatten-order"}           # the Dense after a Flatten gets its rows permuted (convert.py)
 MOMENTUM_FORMS = STATE_ONLY       # rules under which the momentum buffers mean different things
 
 
@@ -68,6 +70,7 @@ def differences(spec, pair=TORCH_KERAS):
     applies.update(activation_differences(spec))
     applies.update(loss_differences(spec))
     applies.update(norm_differences(spec))
+    applies.update(image_differences(spec))
     rules = set(pair.rules)
     return {key: DIFFERENCES[key][1] for key, yes in applies.items() if yes and key in rules}
 
@@ -239,6 +242,42 @@ def loss_settings_differences(spec_a, convention_a, spec_b, convention_b):
 # --- dropout and normalization (issue 11) -------------------------------------------------------
 # Dropout brings no rule: the harness hands the same masks to everyone, and both frameworks scale
 # the kept units by fl(1 / (1 - p)) (scratch/layers.py).
+
+def image_differences(spec):
+    """{key: applies} for the convolution and pooling rules (scratch/conventions.py; the sources in
+    docs/conventions.md), read from the layer list: only a layer that can show a rule names it.
+        same-padding-strided   a Conv2D (or a pooling) with padding 'same' and a stride > 1 on an axis
+        flatten-order          a Flatten that takes an image (C, H, W) with more than one channel and
+                               more than one position, followed by a Dense: only then do C.H.W and
+                               H.W.C differ (one channel, or a 1 x 1 image: the same order)
+        avgpool-padding-count  an AvgPool2D with padding other than 'valid' / 0
+        pool-ceil-mode         a pooling with ceil_mode set"""
+    placed = spec.network.placed
+    pools = [p.layer for p in placed if p.layer.kind in ("max_pool2d", "avg_pool2d")]
+
+    def strided_same(layer):
+        strides = getattr(layer, "strides", None) or getattr(layer, "pool_size", 1)
+        strides = (strides, strides) if isinstance(strides, int) else tuple(strides)
+        return getattr(layer, "padding", "valid") == "same" and max(strides) > 1
+
+    def padded(layer):
+        padding = getattr(layer, "padding", "valid")
+        return padding not in ("valid", 0, (0, 0), (0, 0, 0, 0))
+
+    def flatten_reorders(i):
+        shape = placed[i].n_in
+        later = [p.layer.kind for p in placed[i + 1:]]
+        return (isinstance(shape, tuple) and len(shape) == 3 and shape[0] > 1 and shape[1] * shape[2] > 1
+                and "dense" in later)
+
+    return {
+        "same-padding-strided": any(strided_same(p.layer) for p in placed
+                                    if p.layer.kind in ("conv2d", "max_pool2d", "avg_pool2d")),
+        "flatten-order": any(flatten_reorders(i) for i, p in enumerate(placed) if p.layer.kind == "flatten"),
+        "avgpool-padding-count": any(padded(layer) for layer in pools if layer.kind == "avg_pool2d"),
+        "pool-ceil-mode": any(getattr(layer, "ceil_mode", False) for layer in pools),
+    }
+
 
 def norm_differences(spec):
     """{key: applies} for the normalization rules of scratch/conventions.py. The running variance
