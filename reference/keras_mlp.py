@@ -491,8 +491,8 @@ class KerasMLP:
         image = spec.network.input_shape                          # (C, H, W): Keras takes (m, H, W, C)
         inputs = [None, image[1], image[2], image[0]] if image else [None, spec.sizes[0]]
         signature = [tf.TensorSpec(inputs, spec.dtype), tf.TensorSpec([None, spec.sizes[-1]], spec.dtype)]
-        signature += [tf.TensorSpec([None, p.n_in] if isinstance(p.n_in, int) else None, spec.dtype)   # the dropout
-                      for p in self.dropouts]        # masks: rows, or on images a 4-D batch (convert.mask_to_framework)
+        signature += [tf.TensorSpec([None, p.n_in] if isinstance(p.n_in, int) else [None] * 4, spec.dtype)  # the
+                      for p in self.dropouts]   # dropout masks: rows, on images 4-D (convert.mask_to_framework)
         self.traced_step = tf.function(self.step_and_state, input_signature=signature) if compiled else self.step_and_state
         if compiled:                          # traced now, not at the first step (the same graph): in the
             self.traced_step.get_concrete_function()   # harness's worker process, while torch builds
