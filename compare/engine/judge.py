@@ -237,7 +237,8 @@ def pool_ties(spec, ours, theirs, rtol):
             continue
         before = spec.network.placed[p.index - 1]
         name = before.name(before.layer.role)                       # what the pooling takes
-        if name not in ours or name not in theirs or np.shape(ours[name]) != np.shape(theirs[name]):
+        if name not in ours or name not in theirs or np.shape(ours[name]) != np.shape(theirs[name]) \
+                or np.shape(ours[name])[0] != p.width_in:           # A_l: a later dropout's output
             continue
         C, H, W = p.n_in
         picks = []
