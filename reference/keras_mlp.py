@@ -336,8 +336,9 @@ def batch_norm(layer, ctx):
     """keras.layers.BatchNormalization, built, with the layer's settings in Keras's meaning
     (momentum: the old average's weight); on images (C, H, W) axis=-1 of NHWC: per channel."""
     s = layer.settings("keras")
-    norm = keras.layers.BatchNormalization(axis=-1, momentum=s["momentum"], epsilon=s["eps"], dtype=ctx.dtype)
-    image = isinstance(ctx.n_in, tuple)                    # on images: per channel, the last axis of NHWC
+    norm = keras.layers.BatchNormalization(axis=-1, momentum=s["momentum"], epsilon=s["eps"],
+                                           dtype=ctx.dtype)
+    image = isinstance(ctx.n_in, tuple)              # on images: per channel, the last axis of NHWC
     norm.build((None, ctx.n_in[1], ctx.n_in[2], ctx.n_in[0]) if image else (None, ctx.n_in))
     params = {"gamma": norm.gamma, "beta": norm.beta}
     load(params, ctx.initial)
@@ -403,15 +404,18 @@ def pool2d(layer, ctx):
     valid = kind(kernel, strides, padding="valid", dtype=ctx.dtype)
     if not (top or bottom or left or right):
         return Part(valid)
-    if (top, bottom, left, right) == same_pads(ctx.n_in, kernel, strides) and (maxpool or not layer.counts_padding()):
+    tf_same_padding = (top, bottom, left, right) == same_pads(ctx.n_in, kernel, strides)
+    if tf_same_padding and (maxpool or not layer.counts_padding()):
         return Part(kind(kernel, strides, padding="same", dtype=ctx.dtype))
     pads = [[0, 0], [top, bottom], [left, right], [0, 0]]
-    if maxpool:                                     # USER-WRITTEN: Keras pads with zeros only (ZeroPadding2D)
+    if maxpool:                          # USER-WRITTEN: Keras pads with zeros only (ZeroPadding2D)
         return Part(lambda A: valid(keras.ops.pad(A, pads, constant_values=-np.inf)))
     if layer.counts_padding():
-        return Part(Chain(keras.layers.ZeroPadding2D(((top, bottom), (left, right)), dtype=ctx.dtype), valid))
-    return Part(lambda A: valid(keras.ops.pad(A, pads)) / valid(keras.ops.pad(keras.ops.ones_like(A), pads)))
-    # USER-WRITTEN: the real cells' mean (count_include_pad=False) with padding Keras's 'same' does not give
+        zeros = keras.layers.ZeroPadding2D(((top, bottom), (left, right)), dtype=ctx.dtype)
+        return Part(Chain(zeros, valid))
+    # USER-WRITTEN: the real cells' mean (count_include_pad=False), padding other than TF's 'same'
+    return Part(lambda A: valid(keras.ops.pad(A, pads)) / valid(keras.ops.pad(keras.ops.ones_like(A),
+                                                                            pads)))
 
 
 def same_pads(shape, kernel, strides):
@@ -491,8 +495,9 @@ class KerasMLP:
         image = spec.network.input_shape                          # (C, H, W): Keras takes (m, H, W, C)
         inputs = [None, image[1], image[2], image[0]] if image else [None, spec.sizes[0]]
         signature = [tf.TensorSpec(inputs, spec.dtype), tf.TensorSpec([None, spec.sizes[-1]], spec.dtype)]
-        signature += [tf.TensorSpec([None, p.n_in] if isinstance(p.n_in, int) else [None] * 4, spec.dtype)  # the
-                      for p in self.dropouts]   # dropout masks: rows, on images 4-D (convert.mask_to_framework)
+        masks = [[None, p.n_in] if isinstance(p.n_in, int) else [None] * 4 for p in self.dropouts]
+        signature += [tf.TensorSpec(shape, spec.dtype) for shape in masks]   # the dropout masks:
+        # rows, or on images 4-D (compare/engine/convert.py mask_to_framework)
         self.traced_step = tf.function(self.step_and_state, input_signature=signature) if compiled else self.step_and_state
         if compiled:                          # traced now, not at the first step (the same graph): in the
             self.traced_step.get_concrete_function()   # harness's worker process, while torch builds

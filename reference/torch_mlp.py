@@ -260,10 +260,11 @@ def dense(layer, ctx):
 
 
 def batch_norm(layer, ctx):
-    """nn.BatchNorm1d with the layer's settings in torch's meaning (momentum: the new batch's weight);
-    on images (C, H, W), nn.BatchNorm2d(C): per channel, statistics over N, H and W."""
+    """nn.BatchNorm1d with the layer's settings in torch's meaning (momentum: the new batch's
+    weight); on images (C, H, W), nn.BatchNorm2d(C): per channel, statistics over N, H and W."""
     s = layer.settings("torch")
-    kind, n = (nn.BatchNorm2d, ctx.n_in[0]) if isinstance(ctx.n_in, tuple) else (nn.BatchNorm1d, ctx.n_in)
+    image = isinstance(ctx.n_in, tuple)
+    kind, n = (nn.BatchNorm2d, ctx.n_in[0]) if image else (nn.BatchNorm1d, ctx.n_in)
     norm = kind(n, eps=s["eps"], momentum=s["momentum"], dtype=ctx.dtype, device=ctx.device)
     params = {"gamma": norm.weight, "beta": norm.bias}
     load(params, ctx.initial)
@@ -304,8 +305,8 @@ class RealCellsAvgPool2d(nn.Module):
 
     def forward(self, A):
         sums = F.avg_pool2d(F.pad(A, self.pads), self.kernel, self.strides, divisor_override=1)
-        count = F.avg_pool2d(F.pad(torch.ones_like(A[:1, :1]), self.pads), self.kernel, self.strides,
-                             divisor_override=1)
+        ones = F.pad(torch.ones_like(A[:1, :1]), self.pads)
+        count = F.avg_pool2d(ones, self.kernel, self.strides, divisor_override=1)
         return sums / count
 
 
@@ -317,7 +318,8 @@ def pool2d(layer, ctx):
     symmetric, pads = top == bottom and left == right, (left, right, top, bottom)
     if layer.kind == "max_pool2d":
         if symmetric:
-            return Part(nn.MaxPool2d(kernel, strides, padding=(top, left), ceil_mode=layer.ceil_mode))
+            return Part(nn.MaxPool2d(kernel, strides, padding=(top, left),
+                                     ceil_mode=layer.ceil_mode))
         return Part(nn.Sequential(nn.ConstantPad2d(pads, -math.inf), nn.MaxPool2d(kernel, strides)))
     counts = layer.counts_padding()
     if symmetric:

@@ -77,13 +77,16 @@ class MaxPool2D:
 class AvgPool2D:
     """P = the mean of each window (its count by count_include_pad); dX: dP / count to every cell."""
 
-    def __init__(self, shape, kernel, stride, padding, count_include_pad, convention, ceil_mode=False):
+    def __init__(self, shape, kernel, stride, padding, count_include_pad, convention,
+                 ceil_mode=False):
         self.shape, self.kernel, self.stride, self.padding = shape, kernel, stride, padding
-        self.count_include_pad, self.convention, self.ceil_mode = count_include_pad, convention, ceil_mode
+        self.count_include_pad, self.convention = count_include_pad, convention
+        self.ceil_mode = ceil_mode
 
     def forward(self, P, X, run):
-        out, cache = pool.avg_pool2d_forward(images(X, self.shape), self.kernel, self.stride, self.padding,
-                                             self.ceil_mode, self.count_include_pad, self.convention)
+        out, cache = pool.avg_pool2d_forward(images(X, self.shape), self.kernel, self.stride,
+                                             self.padding, self.ceil_mode, self.count_include_pad,
+                                             self.convention)
         return columns(out), (cache, out.shape)
 
     def backward(self, P, kept, dP, need_dX):
@@ -121,8 +124,8 @@ class BatchNorm2D:
             mean, var = (r[:, 0] for r in self.running)
             return columns(conv.batchnorm2d_inference(x, gamma, beta, self.eps, mean, var)), None
         N, cache = conv.batchnorm2d_forward(x, gamma, beta, self.eps)
-        mean, var = conv.batchnorm2d_running_update(self.running[0][:, 0], self.running[1][:, 0], cache,
-                                                    self.momentum, self.convention)
+        mean, var = conv.batchnorm2d_running_update(self.running[0][:, 0], self.running[1][:, 0],
+                                                    cache, self.momentum, self.convention)
         self.running = (mean[:, None], var[:, None])
         return columns(N), (cache, N.shape)
 

@@ -308,7 +308,8 @@ def mask_to_framework(framework, network, block, mask):
     (C H W, m), or, a SpatialDropout2D's (C, m), the batch of (C, 1, 1) images it broadcasts as:
     torch (m, C, 1, 1) as Dropout2d's noise, Keras (m, 1, 1, C) as SpatialDropout2D's noise_shape
     (keras/src/layers/regularization/spatial_dropout.py _get_noise_shape)."""
-    placed = next(p for p in network.placed if p.block == block and p.layer.kind in ("dropout", "spatial_dropout2d"))
+    placed = next(p for p in network.placed
+                  if p.block == block and p.layer.kind in ("dropout", "spatial_dropout2d"))
     if not isinstance(placed.n_in, tuple):
         return batch_to_rows(mask)
     C = placed.n_in[0]

@@ -1,25 +1,41 @@
-"""The image layer kinds of the layer list: Conv2D, MaxPool2D, AvgPool2D, Flatten (issue 20).
+"""The image layer kinds of the layer list: Conv2D, MaxPool2D, AvgPool2D, GlobalAvgPool2D,
+SpatialDropout2D, Flatten (issue 20); BatchNorm and Dropout (compare/engine/layers.py) take images
+too.
 
 A network takes images when it is given `input_shape` (C, H, W) (Spec(input_shape=...)); its
 rows of data are each image's C H W numbers in channels-first order. A Conv2D opens a block as a
-Dense does; pooling and the activation follow it in the block; a Flatten hands the image on as
-C H W units to the Dense layers after it.
+Dense does; a norm, the activation, pooling and dropout follow it in the block; a Flatten (or a
+GlobalAvgPool2D) hands the image on as units to the Dense layers after it.
 
-    kind        settings                                   parameters (scratch)         produces
-    Conv2D      filters, kernel_size, strides, padding,    W (F, C, kh, kw), b (F, 1)   Z, dZ dW db
-                dilation, bias
-    MaxPool2D   pool_size, strides                         -                            P, dP
-    AvgPool2D   pool_size, strides                         -                            P, dP
-    Flatten     -                                          -                            (nothing: a reshape)
+    kind             settings                              parameters (scratch)        produces
+    Conv2D           filters, kernel_size, strides,        W (F, C, kh, kw), b (F, 1)  Z, dZ dW db
+                     padding, dilation, bias
+    MaxPool2D        pool_size, strides, padding,          -                           P, dP
+                     ceil_mode
+    AvgPool2D        the same, count_include_pad           -                           P, dP
+    GlobalAvgPool2D  - ((C, H, W) -> C units)              -                           P, dP
+    BatchNorm        momentum, eps, written_in (on         gamma, beta (C, 1);         N, dN dgamma
+                     images: per channel)                  state mean, var (C, 1)      dbeta
+    Dropout          rate (on images: a mask (C H W, m))   -                           A
+    SpatialDropout2D rate (a mask (C, m): whole channels)  -                           A
+    Flatten          -                                     -                           (a reshape)
 
-padding: 'valid', 'same' (TensorFlow's rule, the odd extra row and column at the bottom and right;
-torch's reference pads by hand for stride > 1, which torch's padding='same' refuses), an int p on
-every side, (ph, pw), or (top, bottom, left, right). Scratch computes them in scratch/conv.py and
-scratch/pool.py (scratch/image_layers.py runs them between the columns scratch keeps); the
-layouts (NCHW, NHWC, kernels, the Dense after a Flatten) are compare/engine/convert.py's.
+Conv2D padding: 'valid', 'same' (TensorFlow's rule, the odd extra row and column at the bottom and
+right; torch's reference pads by hand for stride > 1, which torch's padding='same' refuses), an
+int p on every side, (ph, pw), or (top, bottom, left, right).
+Pooling padding: 'valid', 'same' (TensorFlow's), or torch's int or (ph, pw), at most half the
+window (torch/_meta_registrations.py pooling_output_shape). ceil_mode is torch's (a last, partial
+window: scratch/pool.py pool_output_size); Keras has none, so where it adds a window Keras is not
+built (`unavailable`: the rule pool-ceil-mode, said in the report) and where it adds none Keras
+runs the floor's windows. count_include_pad (average): None follows the padding's framework,
+False for 'same' (tf.nn.avg_pool 'SAME' divides by the real cells: keras/src/backend/tensorflow/
+nn.py average_pool), True otherwise (torch/nn/modules/pooling.py AvgPool2d's default).
+Scratch computes them in scratch/conv.py and scratch/pool.py (scratch/image_layers.py runs them
+between the columns scratch keeps); the layouts (NCHW, NHWC, kernels, the Dense after a Flatten,
+the dropout masks) are compare/engine/convert.py's.
 
-Left out for now: pooling padding and ceil_mode, BatchNorm over channels, dropout on images,
-global average pooling (scratch has them; the references and the layer list do not yet).
+Left out: LayerNorm on images, pooling padding per side (top, bottom, left, right), dilated
+pooling, a max pooling's ties in a block whose dropout follows the pooling (judge.pool_ties).
 """
 import math
 from dataclasses import dataclass
@@ -127,10 +143,12 @@ def pool_sides(padding, shape, kernel, strides):
         return sides(padding, shape[1:], kernel, strides, (1, 1))
     if not (isinstance(padding, int) and not isinstance(padding, bool)
             or isinstance(padding, (tuple, list)) and len(padding) == 2):
-        raise InputError(f"a pooling's padding is 'valid', 'same', an int or (rows, columns), got {padding!r}")
+        raise InputError(f"a pooling's padding is 'valid', 'same', an int or (rows, columns), "
+                         f"got {padding!r}")
     ph, pw = pair(padding, "padding")
     if not (0 <= ph <= kernel[0] // 2 and 0 <= pw <= kernel[1] // 2):
-        raise InputError(f"a pooling's padding is at most half its window on each side (torch's rule): "
+        raise InputError(f"a pooling's padding is at most half its window on each side "
+                         f"(torch's rule): "
                          f"padding {padding!r} with pool_size {kernel}")
     return ph, ph, pw, pw
 
@@ -154,8 +172,8 @@ class Pool2D(Layer):
         if self.ceil_mode not in (True, False):
             raise InputError(f"ceil_mode is True or False, got {self.ceil_mode!r}")
         if self.ceil_mode and self.padding == "same":
-            raise InputError("ceil_mode is torch's and padding 'same' Keras's: with ceil_mode give the padding "
-                             "as an int or (rows, columns)")
+            raise InputError("ceil_mode is torch's and padding 'same' Keras's: with ceil_mode give "
+                             "the padding as an int or (rows, columns)")
         return kernel, strides, pool_sides(self.padding, shape, kernel, strides)
 
     def output_hw(self, shape, ceil_mode):
@@ -174,7 +192,8 @@ class Pool2D(Layer):
         pool-ceil-mode, scratch/conventions.py), where ceil_mode adds a window."""
         if not self.adds_windows(shape):
             return {}
-        return {"keras": f"{self.describe()} on {'x'.join(map(str, shape))} images adds a last, partial window "
+        images = "x".join(map(str, shape))
+        return {"keras": f"{self.describe()} on {images} images adds a last, partial window "
                          f"(ceil_mode): Keras pools 'valid' or 'same' only (pool-ceil-mode)"}
 
     def scratch_args(self, ctx):
@@ -202,19 +221,21 @@ class Pool2D(Layer):
 class MaxPool2D(Pool2D):
     pool_size: int | tuple = 2
     strides: int | tuple | None = None
-    padding: str | int | tuple = "valid"     # 'valid', 'same' (Keras), an int or (rows, columns) (torch)
+    padding: str | int | tuple = "valid"     # 'valid', 'same' (Keras's), an int or (rows, columns)
     ceil_mode: bool = False                  # torch's: a last, partial window (Keras: none)
     kind: ClassVar[str] = "max_pool2d"
 
     def scratch(self, ctx):
         kernel, strides, padding, ceil_mode = self.scratch_args(ctx)
-        return scratch_images.MaxPool2D(ctx.n_in, kernel, strides, padding, ctx.convention, ceil_mode)
+        return scratch_images.MaxPool2D(ctx.n_in, kernel, strides, padding, ctx.convention,
+                                        ceil_mode)
 
     def windows(self, images):
         """images (m, C, H, W) -> its windows (m, C, kh kw, Ho, Wo), padding and a ceil-mode
         overhang -inf (what the maximum of each is taken over: judge.pool_ties reads them)."""
         kernel, strides, padding = self.geometry(images.shape[1:])
-        out_hw, full = scratch_pool.pool_geometry(images.shape[2:], kernel, strides, padding, self.ceil_mode)
+        out_hw, full = scratch_pool.pool_geometry(images.shape[2:], kernel, strides, padding,
+                                                  self.ceil_mode)
         padded = scratch_conv.pad(images, full, -math.inf)
         return scratch_conv.windows(padded, kernel, strides, (1, 1), out_hw)
 
@@ -226,7 +247,7 @@ class AvgPool2D(Pool2D):
     strides: int | tuple | None = None
     padding: str | int | tuple = "valid"
     ceil_mode: bool = False
-    count_include_pad: bool | None = None    # None: False with 'same' (Keras's), True otherwise (torch's)
+    count_include_pad: bool | None = None    # None: False with 'same' (Keras's), else True
     kind: ClassVar[str] = "avg_pool2d"
 
     def counts_padding(self):
@@ -237,13 +258,14 @@ class AvgPool2D(Pool2D):
         if self.count_include_pad is None:
             return self.padding != "same"
         if self.count_include_pad not in (True, False):
-            raise InputError(f"count_include_pad is True, False or None, got {self.count_include_pad!r}")
+            raise InputError(f"count_include_pad is True, False or None, "
+                             f"got {self.count_include_pad!r}")
         return self.count_include_pad
 
     def scratch(self, ctx):
         kernel, strides, padding, ceil_mode = self.scratch_args(ctx)
-        return scratch_images.AvgPool2D(ctx.n_in, kernel, strides, padding, self.counts_padding(), ctx.convention,
-                                        ceil_mode)
+        return scratch_images.AvgPool2D(ctx.n_in, kernel, strides, padding, self.counts_padding(),
+                                        ctx.convention, ceil_mode)
 
 
 @layer_kind

@@ -237,14 +237,15 @@ def pool_ties(spec, ours, theirs, rtol):
             continue
         before = spec.network.placed[p.index - 1]
         name = before.name(before.layer.role)                       # what the pooling takes
-        if name not in ours or name not in theirs or np.shape(ours[name]) != np.shape(theirs[name]) \
-                or np.shape(ours[name])[0] != p.width_in:           # A_l: a later dropout's output
+        shapes = np.shape(ours.get(name)), np.shape(theirs.get(name))
+        if name not in ours or name not in theirs or shapes[0] != shapes[1] \
+                or shapes[0][0] != p.width_in:               # A_l: a later dropout's output
             continue
         C, H, W = p.n_in
         picks = []
         for record in (ours, theirs):
             images = np.asarray(record[name], dtype=np.float64).T.reshape(-1, C, H, W)
-            picks.append(p.layer.windows(images))                  # padded with -inf (image_layers.py)
+            picks.append(p.layer.windows(images))              # padded with -inf (image_layers.py)
         (a, b), scale = picks, max(np.max(np.abs(ours[name])), 1e-300)
         ia, ib = np.argmax(a, axis=2), np.argmax(b, axis=2)
         a_at_b = np.take_along_axis(a, ib[:, :, None], axis=2)[:, :, 0]

@@ -235,10 +235,10 @@ class Dropout(Layer):
     role: ClassVar[str] = "A"
 
     def scratch(self, ctx):
-        return scratch_layers.Dropout(self.rate, ctx.block)      # on images too: one mask value per number
+        return scratch_layers.Dropout(self.rate, ctx.block)   # on images: a mask value per number
 
     def mask_rows(self, n):
-        """The rows of its mask (n_rows, m) for an input n: one per unit, or per number of an image."""
+        """The rows of its mask (rows, m) for an input n: one per unit, or per image number."""
         return int(np.prod(n))
 
     def torch(self, ctx):
@@ -263,7 +263,8 @@ class Norm(Layer):
 
     def initial(self, n, dtype):
         """gamma = 1, beta = 0: both frameworks' initializers."""
-        return {"gamma": np.ones((channels(n), 1), dtype), "beta": np.zeros((channels(n), 1), dtype)}
+        n = channels(n)
+        return {"gamma": np.ones((n, 1), dtype), "beta": np.zeros((n, 1), dtype)}
 
     def settings(self, convention):
         """{'eps', ('momentum')} in `convention`'s meaning; None is that framework's default."""
@@ -295,9 +296,10 @@ class BatchNorm(Norm):
 
     def scratch(self, ctx):
         settings = self.settings(ctx.convention)
-        if isinstance(ctx.n_in, tuple):                  # after a Conv2D: per channel (scratch/conv.py batchnorm2d)
+        if isinstance(ctx.n_in, tuple):          # after a Conv2D: per channel (conv.py batchnorm2d)
             from scratch.image_layers import BatchNorm2D
-            return BatchNorm2D(ctx.n_in, settings["eps"], settings["momentum"], ctx.convention, ctx.dtype)
+            return BatchNorm2D(ctx.n_in, settings["eps"], settings["momentum"], ctx.convention,
+                               ctx.dtype)
         return scratch_layers.BatchNorm(ctx.n_in, settings["eps"], settings["momentum"], ctx.convention, ctx.dtype)
 
     def torch(self, ctx):
@@ -413,7 +415,8 @@ class Network:
     def dropout_masks(self):
         """{block: (rows, rate)} of the Dropout layers with a rate > 0: the rows of each mask
         (rows, m), one per unit or image number (Dropout), one per channel (SpatialDropout2D)."""
-        return {p.block: (p.layer.mask_rows(p.n_in), float(p.layer.rate)) for p in self.of_kind(Dropout) if p.layer.rate}
+        return {p.block: (p.layer.mask_rows(p.n_in), float(p.layer.rate))
+                for p in self.of_kind(Dropout) if p.layer.rate}
 
     def param_shapes(self):
         """{'W1': (n_1, n_0), 'b1': ..., 'gamma1': ...} in list order."""
