@@ -252,9 +252,12 @@ class AvgPool2D(Pool2D):
 
     def counts_padding(self):
         """Whether the divisor counts the zero padding: as given, else each framework's own rule for
-        the padding it has: Keras's 'same' divides by the real cells alone (tf.nn.avg_pool 'SAME',
-        keras/src/backend/tensorflow/nn.py average_pool), torch's AvgPool2d by the window, its
-        padding included (count_include_pad=True, torch/nn/modules/pooling.py AvgPool2d)."""
+        the padding it has: Keras's 'same' divides by the real cells alone (the TF backend calls
+        tf.nn.avg_pool 'SAME', keras/src/backend/tensorflow/nn.py:278; Keras's own reference
+        backend writes the rule out, keras/src/backend/numpy/nn.py:329-349, `pooled /
+        window_counts`, the counts pooled from ones; measured in tests/test_cnn_options.py),
+        torch's AvgPool2d by the window, its padding included (count_include_pad=True,
+        torch/nn/modules/pooling.py AvgPool2d)."""
         if self.count_include_pad is None:
             return self.padding != "same"
         if self.count_include_pad not in (True, False):
