@@ -322,3 +322,22 @@ def test_scratch_gradients_through_each_new_path_match_central_differences(name)
             numeric[i] = (up - float(net.loss(net.forward(X), Y))) / (2 * h)
             value[i] = keep
         assert np.max(np.abs(grads["d" + param] - numeric)) <= 1e-7 * np.max(np.abs(numeric)), param
+
+
+def test_a_max_pool_tie_in_a_padded_ceil_mode_window_is_found():
+    """judge.pool_ties over padding and a ceil-mode overhang (-inf, never a maximum): a tie rounded
+    apart is counted in each window holding both tied cells, the last, partial one included; the
+    same values with one clearly larger are not."""
+    from compare.engine import judge
+
+    pool = MaxPool2D(3, 2, padding=1, ceil_mode=True)
+    spec = spec_of((1, 4, 4), [Conv2D(1, 1), Activation("relu"), pool, *HEAD])
+    assert spec.network.placed[2].n_out == (1, 3, 3)    # windows at rows -1, 1 and 3 (partial)
+    ours = np.arange(16.0)[:, None] / 100                # (C H W, m) of a 4x4 image
+    ours[[13, 14], 0] = 0.9                              # (3, 1), (3, 2): windows (1, 1), (2, 1)
+    rounded = ours.copy()
+    rounded[14, 0] = np.nextafter(0.9, 1.0)              # rounded apart: the other pick in both
+    assert judge.pool_ties(spec, {"A1": ours}, {"A1": rounded}, 1e-9) == {1: 2}
+    larger = ours.copy()
+    larger[14, 0] = 1.5
+    assert judge.pool_ties(spec, {"A1": ours}, {"A1": larger}, 1e-9) == {1: 0}
