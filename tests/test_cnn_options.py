@@ -151,6 +151,7 @@ def test_conv_and_pooling_options_together(shape, conv, pool):
      "a pooling's padding is 'valid', 'same', an int or (rows, columns)"),
     ([AvgPool2D(3, padding="full")], "a pooling's padding is"),
     ([compare.LayerNorm()], "not mirrored yet: put it after the Flatten"),
+    ([Dropout(0.2), Activation("relu"), SpatialDropout2D(0.3)], "one dropout per block"),
 ])
 def test_pooling_settings_no_framework_can_build_are_one_line(layers, words):
     with pytest.raises(compare.InputError) as caught:

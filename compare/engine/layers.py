@@ -446,16 +446,20 @@ class Network:
             if len(shape) != 3 or not all(isinstance(d, (int, np.integer)) and d > 0 for d in shape) \
                     or int(np.prod(shape)) != self.n_in:
                 raise InputError(f"input_shape is (channels, height, width) of {self.n_in} numbers, got {shape}")
-        seen = {}
+        seen, dropped = {}, None
         for p in self.placed:                         # placed refuses a layer given the wrong kind of input
             if isinstance(p.n_in, tuple) and isinstance(p.layer, LayerNorm):
                 raise InputError(f"layer {p.index + 1} ({p.layer.describe()}) on images (normalization over "
                                  f"each image) is not mirrored yet: put it after the Flatten")
             if p.layer.opens_block:
-                seen = {}
+                seen, dropped = {}, None
                 continue
             if p.layer.role is None:                      # Flatten: a reshape, no tensor of its own
                 continue
+            if isinstance(p.layer, Dropout) and dropped is not None:      # the masks go by block
+                raise InputError(f"layer {p.index + 1} ({p.layer.describe()}) is a second dropout after "
+                                 f"{dropped.describe()} in block {p.block}: one dropout per block")
+            dropped = p.layer if isinstance(p.layer, Dropout) else dropped
             if p.layer.role in seen and not all(issubclass(t, (Activation, Dropout))
                                                 for t in {type(p.layer), type(seen[p.layer.role])}):
                 raise InputError(f"layer {p.index + 1} ({p.layer.describe()}) is a second {p.layer.role}-layer after "
