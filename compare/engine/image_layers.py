@@ -147,9 +147,8 @@ def pool_sides(padding, shape, kernel, strides):
                          f"got {padding!r}")
     ph, pw = pair(padding, "padding")
     if not (0 <= ph <= kernel[0] // 2 and 0 <= pw <= kernel[1] // 2):
-        raise InputError(f"a pooling's padding is at most half its window on each side "
-                         f"(torch's rule): "
-                         f"padding {padding!r} with pool_size {kernel}")
+        raise InputError(f"a pooling's padding is at most half its window on each side (torch's "
+                         f"rule): padding {padding!r} with pool_size {kernel}")
     return ph, ph, pw, pw
 
 
