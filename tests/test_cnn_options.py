@@ -252,7 +252,7 @@ def test_dropout_on_images_applies_the_harness_mask_everywhere(shape, drop, afte
 # --- float32: within the engine's stated bound ------------------------------------------------
 
 FLOAT32 = {
-    "maxpool-padding-ceil": [Conv2D(3, 3, padding=1), Activation("relu"),
+    "maxpool-padding-ceil": [Conv2D(3, 2), Activation("relu"),          # 6x6: ceil adds a window
                              MaxPool2D(3, 2, padding=1, ceil_mode=True), *HEAD],
     "avgpool-same": [Conv2D(3, 3, padding=1), Activation("relu"), AvgPool2D(3, 2, padding="same"),
                      *HEAD],
@@ -270,6 +270,7 @@ def test_each_new_kind_stays_within_the_float32_bound(name):
     spec = spec_of(shape, FLOAT32[name], dtype="float32", steps=3)
     placed = spec.network.placed[2]
     ceil = isinstance(placed.layer, MaxPool2D) and placed.layer.adds_windows(placed.n_in)
+    assert ceil == (name == "maxpool-padding-ceil")
     pairs = ("torch",) if ceil else ("torch", "keras")      # torch~keras: two resynced runs
     report, _ = run_judged(spec, shape, pairs=pairs, bound=FLOAT32_RTOL)
     assert report.summary["rtol"] == FLOAT32_RTOL
