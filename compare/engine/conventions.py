@@ -188,6 +188,8 @@ def unavailable(spec):
             out["keras"] = (f"coupled weight decay is not available in Keras's {spec.optimizer} (its weight_decay "
                             "is decoupled: p -= lr wd p; Keras couples it through a kernel regularizer, --l2 wd/2)")
     out.update(loss_unavailable(spec))
+    for p in spec.network.placed:                  # a layer a framework cannot express
+        out.update(p.layer.unavailable(p.n_in))
     return out
 
 

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from scratch import conv as scratch_conv
 
 from . import convert, guard, names
 from .check import FLOAT32_RTOL, cmp
@@ -238,16 +237,16 @@ def pool_ties(spec, ours, theirs, rtol):
             continue
         before = spec.network.placed[p.index - 1]
         name = before.name(before.layer.role)                       # what the pooling takes
-        if name not in ours or name not in theirs or np.shape(ours[name]) != np.shape(theirs[name]):
+        shapes = np.shape(ours.get(name)), np.shape(theirs.get(name))
+        if name not in ours or name not in theirs or shapes[0] != shapes[1] \
+                or shapes[0][0] != p.width_in:               # A_l: a later dropout's output
             continue
-        kernel, strides = p.layer.window()
         C, H, W = p.n_in
-        Ho, Wo = p.n_out[1:]
         picks = []
         for record in (ours, theirs):
             images = np.asarray(record[name], dtype=np.float64).T.reshape(-1, C, H, W)
-            picks.append(scratch_conv.windows(images, kernel, strides, (1, 1), (Ho, Wo)))
-        (a, b), scale = picks, max(np.max(np.abs(picks[0])), 1e-300)
+            picks.append(p.layer.windows(images))              # padded with -inf (image_layers.py)
+        (a, b), scale = picks, max(np.max(np.abs(ours[name])), 1e-300)
         ia, ib = np.argmax(a, axis=2), np.argmax(b, axis=2)
         a_at_b = np.take_along_axis(a, ib[:, :, None], axis=2)[:, :, 0]
         b_at_a = np.take_along_axis(b, ia[:, :, None], axis=2)[:, :, 0]
