@@ -25,7 +25,8 @@ STATE_ONLY = {"sgd-momentum-form", "rmsprop-momentum-form"}
 CONFIGURED = {"schedule-step-boundary", "schedule-every-epoch", "schedule-recursive-form", "plateau-counts",
               "plateau-float32-comparison",
               "same-padding-strided",    # torch's reference pads by hand with TensorFlow's rule (image_layers.sides)
-              "flatten-order"}           # the Dense after a Flatten gets its rows permuted (convert.py)
+              "flatten-order",           # the Dense after a Flatten gets its rows permuted (convert.py)
+              "avgpool-padding-count"}   # each reference divides by the layer's count (image_layers.py)
 MOMENTUM_FORMS = STATE_ONLY       # rules under which the momentum buffers mean different things
 
 
@@ -253,7 +254,8 @@ def image_differences(spec):
                                more than one position, followed by a Dense: only then do C.H.W and
                                H.W.C differ (one channel, or a 1 x 1 image: the same order)
         avgpool-padding-count  an AvgPool2D with padding other than 'valid' / 0
-        pool-ceil-mode         a pooling with ceil_mode set"""
+        pool-ceil-mode         a pooling whose ceil_mode adds a last, partial window (Keras is then
+                               not run: image_layers.Pool2D.unavailable)"""
     placed = spec.network.placed
     pools = [p.layer for p in placed if p.layer.kind in ("max_pool2d", "avg_pool2d")]
 
@@ -277,7 +279,8 @@ def image_differences(spec):
                                     if p.layer.kind in ("conv2d", "max_pool2d", "avg_pool2d")),
         "flatten-order": any(flatten_reorders(i) for i, p in enumerate(placed) if p.layer.kind == "flatten"),
         "avgpool-padding-count": any(padded(layer) for layer in pools if layer.kind == "avg_pool2d"),
-        "pool-ceil-mode": any(getattr(layer, "ceil_mode", False) for layer in pools),
+        "pool-ceil-mode": any(p.layer.adds_windows(p.n_in) for p in placed
+                              if p.layer.kind in ("max_pool2d", "avg_pool2d")),
     }
 
 
