@@ -103,6 +103,8 @@ class UserImplementation:
     vocabulary = {}               # our tensor name -> the user's name for it ('dW1' -> 'nabla_w[0]')
     notes = {}                    # tensor or group -> how it is compared ('dZ': 'divided by m ...')
     origin = None                 # 'file.py:line' where it was declared
+    holds_weights = False         # a framework model holding its weights (a port's are compared with
+                                  # the original's under --weights mine: check.port_weights)
 
     @property
     def label(self):

@@ -358,6 +358,7 @@ def unmirrored(model, optimizer, loss):
 
 class KerasModel(UserImplementation):
     convention = "keras"
+    holds_weights = True
 
     def __init__(self, model, optimizer, loss, name, origin):
         optimizer = optimizer if optimizer is not None else getattr(model, "optimizer", None)
@@ -374,7 +375,8 @@ class KerasModel(UserImplementation):
             if last != Activation("linear"):
                 raise InputError(f"layer {self.traced[-1][0].name!r} applies {last.describe()}, but the loss has "
                                  f"from_logits=True (it applies {fused} itself): the output would go through it twice")
-            self.layers = Network(self.layers.n_in, (*self.layers.layers[:-1], Activation(fused))).validate()
+            self.layers = Network(self.layers.n_in, (*self.layers.layers[:-1], Activation(fused)),
+                                  self.layers.input_shape).validate()
         self.optimizer_class = type(optimizer) if optimizer is not None else None
         fields, self.optimizer_config = read_optimizer(optimizer)
         self.settings = {**fields, "sizes": [self.layers.n_in], "layers": self.layers}

@@ -432,6 +432,7 @@ def unmirrored(optimizer):
 
 class TorchModule(UserImplementation):
     convention = "torch"
+    holds_weights = True
 
     def __init__(self, model, optimizer, loss, name, origin, input_shape=None):
         self.model, self.optimizer, self.loss = model, optimizer, loss
