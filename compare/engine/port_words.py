@@ -27,6 +27,9 @@ from . import convert
 from .image_layers import Conv2D
 
 
+FRAMEWORK_WORDS = {"torch": "torch", "keras": "Keras"}
+
+
 def sides_words(layer, sides, strides):
     """How much a conv layer pads, as the user wrote it: '1 on every side', "'same' with stride 2
     pads 0 on top/left and 1 on bottom/right", 'top 0, bottom 1, left 0, right 1'."""
@@ -65,12 +68,13 @@ def image_differences(network_a, convention_a, network_b, convention_b):
         if tuple(sides_a) == tuple(sides_b):
             continue
         ca, cb = str(convention_a), str(convention_b)
+        wa, wb = (FRAMEWORK_WORDS.get(c, c) for c in (ca, cb))
         fix = ""
         if "torch" in (ca, cb) and ca != cb:
             fix = f": {padding_fix('torch', sides_b if ca == 'torch' else sides_a)}"
         out[f"setting-block{pa.block}-conv2d-padding"] = (
-            f"the Conv2D of block {pa.block}: {ca} {sides_words(pa.layer, sides_a, strides_a)}; "
-            f"{cb} {sides_words(pb.layer, sides_b, strides_b)}{fix}")
+            f"the Conv2D of block {pa.block}: {wa} {sides_words(pa.layer, sides_a, strides_a)}; "
+            f"{wb} {sides_words(pb.layer, sides_b, strides_b)}{fix}")
     return out
 
 
@@ -90,7 +94,7 @@ def copy_words(first, port, params, own, network):
             continue
         theirs = convert.from_scratch(a, name, np.asarray(W, np.float64), network)     # as `first` holds it
         mine = convert.from_scratch(b, name, W_port, network)                          # as the port holds it
-        out.append(f"{where} is not {original} in {b}'s layout: {which_mistake(theirs, mine, name, network, a, b)}")
+        out.append(f"{where} is not {original} in {FRAMEWORK_WORDS.get(b, b)}'s layout: {which_mistake(theirs, mine, name, network, a, b)}")
     return out
 
 
