@@ -126,6 +126,7 @@ def which_mistake(theirs, mine, name, network, a, b):
     if conv and np.array_equal(theirs.T, mine):
         return (f"the conv kernel was transposed with .T (every axis reversed): use "
                 f"weight.transpose({AXES.get((a, b))})")
-    return f"{int(np.sum(~np.isclose(np.sort(theirs, None), np.sort(mine, None))))} of {mine.size} numbers " \
-           f"are not the original's (not a copy of it in any order)" if theirs.size == mine.size else \
-           f"its shape {mine.shape} holds {mine.size} numbers, the original's {theirs.size}"
+    foreign = int(np.sum(~np.isin(mine, theirs)))                 # numbers the original does not hold
+    if foreign:
+        return f"{foreign} of {mine.size} numbers are not the original's (not a copy of it, in any order)"
+    return "it holds the original's numbers in another order than the layouts' (convert.py) or the mistakes above"

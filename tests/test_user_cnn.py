@@ -1,0 +1,188 @@
+"""The user's CNNs (issue 20, part 4): a torch module and a Keras model with Conv2d/Conv2D, ZeroPad2d/
+ZeroPadding2D, max and average pooling and Flatten read into the layer list and checked in lockstep
+against torch, Keras and scratch at 1e-9; what the adapters do not mirror refused in one line; and
+the CNN port pair (examples/port_cnn_*.py) run as a user runs them: the fixed port passes, each of
+the three classic port mistakes exits 1 at its step, layer and tensor with the mistake in words."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+keras = pytest.importorskip("keras")
+from torch import nn  # noqa: E402
+
+import compare  # noqa: E402
+from compare.cli import main  # noqa: E402
+from compare.engine import convert  # noqa: E402
+from compare.engine.errors import InputError  # noqa: E402
+from compare.engine.image_layers import AvgPool2D, Conv2D, Flatten, MaxPool2D  # noqa: E402
+from compare.engine.layers import Network  # noqa: E402
+from compare.engine.port_words import image_differences, which_mistake  # noqa: E402
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def images(shape=(1, 8, 8), n=8, classes=3, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, int(np.prod(shape))))
+    return compare.Data(X=X, Y=np.eye(classes)[rng.integers(0, classes, n)], X_eval=X[:3])
+
+
+def passes(report):
+    found = report.first_divergence or {}
+    assert report.verdict == "pass", (report.summary["verdict_reason"], found.get("tensor"), found.get("step"))
+    assert max(report.summary["max_rel_err"].values()) <= 1e-9
+    return {e.name for pair in report.summary["judged_pairs"] for e in report.raw["first_step_errors"][pair]}
+
+
+def test_a_torch_cnn_is_read_in_the_order_it_runs_and_agrees_with_torch_and_scratch():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.ZeroPad2d((0, 1, 0, 1)), nn.Conv2d(1, 3, 3, stride=2), nn.Tanh(), nn.AvgPool2d(2),
+                          nn.Conv2d(3, 2, 1), nn.ReLU(), nn.Flatten(), nn.Linear(8, 3))
+    mine = compare.torch_module(model, torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9),
+                                nn.CrossEntropyLoss(), input_shape=(1, 8, 8))
+    assert mine.layers.input_shape == (1, 8, 8)
+    assert mine.layers.layers[:4] == (Conv2D(3, (3, 3), (2, 2), (0, 1, 0, 1), (1, 1)), compare.Activation("tanh"),
+                                      AvgPool2D((2, 2), (2, 2)), Conv2D(2, (1, 1), (1, 1), "valid", (1, 1)))
+    assert mine.vocabulary["W1"] == "1.weight" and mine.vocabulary["W3"] == "7.weight"
+    names = passes(compare.check(mine, data=images(), against="torch,scratch", steps=2))
+    assert {"Z1", "A1", "P1", "dP1", "dW1", "db1", "Z2", "dW2", "Z3", "dW3"} <= names
+
+
+def test_a_keras_cnn_reads_its_input_shape_and_agrees_with_keras_and_scratch():
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([
+        keras.Input(shape=(7, 6, 2)),
+        keras.layers.ZeroPadding2D(((1, 0), (0, 1))),
+        keras.layers.Conv2D(3, 3, strides=(2, 1), activation="relu"),
+        keras.layers.MaxPooling2D(2),
+        keras.layers.Flatten(),
+        keras.layers.Dense(3, activation="softmax"),
+    ])
+    mine = compare.keras_model(model, keras.optimizers.SGD(learning_rate=0.1), keras.losses.CategoricalCrossentropy())
+    assert mine.layers.input_shape == (2, 7, 6)                 # (H, W, C) read as (C, H, W)
+    assert mine.layers.layers[0] == Conv2D(3, (3, 3), (2, 1), (1, 0, 0, 1), (1, 1))
+    assert mine.layers.layers[2:4] == (MaxPool2D((2, 2), (2, 2)), Flatten())
+    names = passes(compare.check(mine, data=images((2, 7, 6)), against="keras,scratch", steps=2))
+    assert {"Z1", "A1", "P1", "dP1", "dW1", "Z2", "dW2"} <= names
+
+
+def test_own_weights_of_a_torch_and_a_keras_cnn_come_back_in_the_scratch_layout():
+    torch.manual_seed(1)
+    model = nn.Sequential(nn.Conv2d(2, 3, (3, 2)), nn.ReLU(), nn.Flatten(), nn.Linear(3 * 4 * 5, 2))
+    mine = compare.torch_module(model, input_shape=(2, 6, 6))
+    (W1, b1), (W2, b2) = mine.initial_params(None)
+    assert np.array_equal(W1, model[0].weight.detach().double().numpy())       # (F, C, kh, kw): torch's own
+    assert np.array_equal(W2, model[3].weight.detach().double().numpy()) and b2.shape == (2, 1)
+    port = keras.Sequential([keras.Input(shape=(6, 6, 2)), keras.layers.Conv2D(3, (3, 2)), keras.layers.Flatten(),
+                             keras.layers.Dense(2)])
+    kernel = port.layers[0].kernel.numpy()
+    dense = port.layers[2].kernel.numpy()
+    (K1, _), (K2, _) = compare.keras_model(port).initial_params(None)
+    assert np.array_equal(K1[2, 1], kernel[:, :, 1, 2])                        # filter 2, channel 1
+    # scratch column (c, h, w) of the Dense is Keras's row (h, w, c) of the flattened (H, W, C) image
+    c, h, w = 2, 3, 4
+    assert np.array_equal(K2[:, c * 20 + h * 5 + w], dense[(h * 5 + w) * 3 + c])
+
+
+@pytest.mark.parametrize("make, words", [
+    (lambda: (nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(72, 2)), None),
+     "takes images (it has an nn.Conv2d): give the shape of one input"),
+    (lambda: (nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.Flatten(), nn.Linear(72, 2)), (1, 8, 8)),
+     "1 (BatchNorm2d) cannot be mirrored: the adapter mirrors nn.Linear"),
+    (lambda: (nn.Sequential(nn.Conv2d(1, 2, 3), nn.MaxPool2d(2, ceil_mode=True), nn.Flatten(), nn.Linear(18, 2)),
+              (1, 8, 8)), "1 (MaxPool2d) ceil_mode=True: pooling without padding, ceil_mode"),
+    (lambda: (nn.Sequential(nn.Conv2d(1, 2, 3, groups=1, padding_mode="reflect"), nn.Flatten(), nn.Linear(72, 2)),
+              (1, 8, 8)), "padding_mode='reflect': Conv2d with groups=1 and zero padding"),
+    (lambda: (nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(72, 2)), (1, 8)),
+     "input_shape is (channels, height, width) of one image"),
+])
+def test_what_the_torch_adapter_does_not_mirror_is_one_line(make, words):
+    model, shape = make()
+    with pytest.raises(InputError) as error:
+        compare.torch_module(model, input_shape=shape)
+    assert words in str(error.value) and "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("layer, words", [
+    (keras.layers.MaxPooling2D(2, padding="same"), "padding='same': pooling with padding='valid' is mirrored"),
+    (keras.layers.BatchNormalization(), "normalization over channels, spatial dropout) is not mirrored yet"),
+    (keras.layers.GlobalAveragePooling2D(), "cannot be mirrored: the adapter mirrors the layers Dense"),
+])
+def test_what_the_keras_adapter_does_not_mirror_is_one_line(layer, words):
+    model = keras.Sequential([keras.Input(shape=(8, 8, 1)), keras.layers.Conv2D(2, 3), layer, keras.layers.Flatten(),
+                              keras.layers.Dense(2)])
+    with pytest.raises(InputError) as error:
+        compare.keras_model(model)
+    assert words in str(error.value) and "\n" not in str(error.value)
+
+
+def test_a_cnn_without_its_input_shape_exits_2_in_one_line(tmp_path, capsys):
+    path = tmp_path / "cnn.py"
+    path.write_text("import torch\nfrom torch import nn\nimport compare\n"
+                    "model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(72, 2))\n"
+                    "mine = compare.torch_module(model)\n")
+    assert main(["check", str(path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "input_shape=(channels, height, width)" in err[0] and "cnn.py:5" in err[0]
+
+
+# --- the port pair: words for each mistake, then the examples as a user runs them --------------
+
+def test_each_copying_mistake_is_told_apart_from_the_numbers():
+    network = Network(16, (Conv2D(2, 3), Flatten(), compare.Dense(3), compare.Activation("linear")), (1, 4, 4))
+    rng = np.random.default_rng(0)
+    weight = rng.normal(size=(2, 1, 3, 3))                              # torch's (out, in, kh, kw)
+    assert "reshaped, not transposed: (out, in, kh, kw) -> (kh, kw, in, out) needs a transpose: " \
+           "weight.transpose(2, 3, 1, 0)" in which_mistake(weight, weight.reshape(3, 3, 1, 2), "W1", network,
+                                                           "torch", "keras")
+    assert "transposed with .T" in which_mistake(weight, weight.T, "W1", network, "torch", "keras")
+    linear = rng.normal(size=(3, 8))                                   # after Flatten of (2, 2, 2)
+    assert "permute them: kernel = weight.reshape(3, 2, 2, 2).transpose(2, 3, 1, 0).reshape(8, 3)" in \
+        which_mistake(linear, linear.T, "W2", network, "torch", "keras")
+    right = convert.from_scratch("keras", "W2", linear, network)       # the permutation the words give
+    assert np.array_equal(right, linear.reshape(3, 2, 2, 2).transpose(2, 3, 1, 0).reshape(8, 3))
+    assert "9 of 18 numbers are not the original's" in which_mistake(
+        weight, np.concatenate([weight.reshape(-1)[:9], weight.reshape(-1)[:9] + 1]).reshape(3, 3, 1, 2), "W1",
+        network, "torch", "keras")
+
+
+def test_padding_per_side_is_compared_not_as_written():
+    same = Network(64, (Conv2D(2, 3, 2, "same"), Flatten(), compare.Dense(3)), (1, 8, 8))
+    by_hand = Network(64, (Conv2D(2, 3, 2, (0, 1, 0, 1)), Flatten(), compare.Dense(3)), (1, 8, 8))
+    symmetric = Network(64, (Conv2D(2, 3, 2, 1), Flatten(), compare.Dense(3)), (1, 8, 8))
+    assert image_differences(by_hand, "torch", same, "keras") == {}
+    assert image_differences(symmetric, "torch", same, "keras") == {"setting-block1-conv2d-padding": (
+        "the Conv2D of block 1: torch pads 1 on every side; Keras 'same' with stride 2 pads 0 on top/left and 1 on "
+        "bottom/right: use F.pad(x, (0, 1, 0, 1)) (nn.ZeroPad2d((0, 1, 0, 1)) before the Conv2d) and padding=0")}
+
+
+def verdict(capsys):
+    return [line for line in capsys.readouterr().out.strip().splitlines() if not line.startswith(" ")][-1]
+
+
+def test_the_fixed_cnn_port_passes_with_its_copied_weights(capsys):
+    assert main(["check", str(EXAMPLES / "port_cnn_fixed.py"), "--weights", "mine", "--steps", "2", "--quiet"]) == 0
+    assert verdict(capsys).startswith("PASS: 2 steps")
+
+
+@pytest.mark.parametrize("name, where, words", [
+    ("port_cnn_same_stride2.py", "torchnet vs kerasnet: layer 1, Z1[",
+     ["torchnet's output of 0 (Conv2d), kerasnet's output of layer 'conv2d", "(padding in Z1)",
+      "the Conv2D of block 1: torch pads 1 on every side; Keras 'same' with stride 2 pads 0 on top/left and 1 on "
+      "bottom/right: use F.pad(x, (0, 1, 0, 1)) (nn.ZeroPad2d((0, 1, 0, 1)) before the Conv2d) and padding=0"]),
+    ("port_cnn_flatten_order.py", "layer 2, Z2[",
+     ["kerasnet's dense", ".kernel is not torchnet's 5.weight in Keras's layout: the Dense after Flatten: its rows are "
+      "in torch's C,H,W order, Keras flattens H,W,C: permute them: kernel = weight.reshape(3, 4, 2, 2)"
+      ".transpose(2, 3, 1, 0).reshape(16, 3)", "layer 2 is the first where the forward pass differs"]),
+    ("port_cnn_kernel_reshaped.py", "layer 1, Z1[",
+     ["kerasnet's conv2d", ".kernel is not torchnet's 1.weight in Keras's layout: the conv kernel was reshaped, not "
+      "transposed: (out, in, kh, kw) -> (kh, kw, in, out) needs a transpose: weight.transpose(2, 3, 1, 0)"]),
+])
+def test_each_cnn_port_mistake_exits_1_at_its_layer_in_the_users_words(capsys, name, where, words):
+    assert main(["check", str(EXAMPLES / name), "--weights", "mine", "--steps", "2", "--quiet"]) == 1
+    line = verdict(capsys)
+    assert line.startswith("MISMATCH: first divergence at step 1, ") and where in line, line
+    for phrase in words:
+        assert phrase in line, line
