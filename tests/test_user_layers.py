@@ -179,7 +179,8 @@ def test_keras_frozen_dense_shared_layer_and_unmirrored_layer():
     with pytest.raises(InputError) as error:
         km.read_layers(noisy)
     assert one_line(error) == ("layer 'n' (GaussianNoise) cannot be mirrored: the adapter mirrors the layers Dense, "
-                               "BatchNormalization, LayerNormalization, Dropout, Activation")
+                               "BatchNormalization, LayerNormalization, Dropout, Activation, Conv2D, MaxPooling2D, "
+                               "AveragePooling2D, Flatten, ZeroPadding2D")
 
     bn = keras.layers.BatchNormalization(name="bn")
     bn.trainable = False
