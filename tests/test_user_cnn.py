@@ -186,3 +186,69 @@ def test_each_cnn_port_mistake_exits_1_at_its_layer_in_the_users_words(capsys, n
     assert line.startswith("MISMATCH: first divergence at step 1, ") and where in line, line
     for phrase in words:
         assert phrase in line, line
+
+
+# --- cs231n-style layer functions (compare.layer_functions) -------------------------------------
+
+def test_the_cs231n_layer_functions_pass_every_tensor_at_1e_9(capsys):
+    assert main(["check", str(EXAMPLES / "cnn_cs231n.py"), "--steps", "2", "--quiet"]) == 0
+    assert verdict(capsys).startswith("PASS: 2 steps")
+
+
+def test_a_conv_bias_gradient_not_summed_over_the_positions_is_found_at_db1(capsys):
+    assert main(["check", str(EXAMPLES / "cnn_cs231n_bug.py"), "--steps", "2", "--quiet"]) == 1
+    line = verdict(capsys)
+    assert line.startswith("MISMATCH: first divergence at step 1, mine vs torch: layer 1, db1 (mine's conv_backward's "
+                           "db (block 1)) shapes differ: mine (4, 8, 8), torch (4, 1)"), line
+
+
+def cs231n_functions():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("cnn_cs231n_functions", EXAMPLES / "cnn_cs231n.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_layer_functions_get_cs231n_layouts_and_every_tensor_is_theirs():
+    f = cs231n_functions()
+    seen = {}
+
+    def affine_forward(x, w, b):
+        seen.setdefault("affine", (x.shape, w.shape, b.shape))
+        return f.affine_forward(x, w, b)
+
+    def conv_forward(x, w, b, conv_param):
+        seen.setdefault("conv", (x.shape, w.shape, b.shape, dict(conv_param)))
+        return f.conv_forward_naive(x, w, b, conv_param)
+
+    mine = compare.layer_functions(
+        [compare.Conv2D(3, 3, strides=2, padding=1), compare.Activation("relu"), compare.MaxPool2D(2, 1),
+         compare.Flatten(), compare.Dense(4), compare.Activation("relu"), compare.Dense(3),
+         compare.Activation("softmax")], input_shape=(2, 7, 7),
+        conv=(conv_forward, f.conv_backward_naive), max_pool=(f.max_pool_forward_naive, f.max_pool_backward_naive),
+        affine=(affine_forward, f.affine_backward), relu=(f.relu_forward, f.relu_backward), loss=f.softmax_loss)
+    names = passes(compare.check(mine, data=images((2, 7, 7)), against="torch,keras", steps=2))
+    assert seen["conv"] == ((8, 2, 7, 7), (3, 2, 3, 3), (3,), {"stride": 2, "pad": 1})     # NCHW, (F, C, HH, WW)
+    assert seen["affine"] == ((8, 3, 3, 3), (27, 4), (4,))                                 # x 4-D, w (D, M)
+    assert {"Z1", "A1", "P1", "dP1", "dZ1", "dW1", "db1", "Z2", "A2", "dZ2", "dW2", "Z3", "dZ3", "dW3", "loss"} <= names
+
+
+@pytest.mark.parametrize("layers, words", [
+    ([compare.Conv2D(2, 3, strides=(2, 1)), compare.Flatten(), compare.Dense(3), compare.Activation("softmax")],
+     "cs231n's conv_param holds one 'stride' and one 'pad' for every side"),
+    ([compare.Conv2D(2, 3, padding="same", strides=2), compare.Flatten(), compare.Dense(3),
+      compare.Activation("softmax")], "give Conv2D a square stride and an int padding"),
+    ([compare.Conv2D(2, 3), compare.Activation("tanh"), compare.Flatten(), compare.Dense(3),
+      compare.Activation("softmax")], "relu between layers and softmax (your softmax_loss) at the end"),
+    ([compare.Conv2D(2, 3), compare.AvgPool2D(2), compare.Flatten(), compare.Dense(3), compare.Activation("softmax")],
+     "needs avg_pool=(forward, backward)"),
+])
+def test_what_cs231n_functions_cannot_express_is_one_line(layers, words):
+    f = cs231n_functions()
+    with pytest.raises(InputError) as error:
+        compare.layer_functions(layers, input_shape=(1, 8, 8), conv=(f.conv_forward_naive, f.conv_backward_naive),
+                                affine=(f.affine_forward, f.affine_backward), relu=(f.relu_forward, f.relu_backward),
+                                loss=f.softmax_loss)
+    assert words in str(error.value) and "\n" not in str(error.value)
