@@ -6,7 +6,12 @@ model      an nn.Sequential, or any module whose layers run one after another (c
            batch: each module reads the previous one's output), of
                nn.Linear (bias or not), nn.BatchNorm1d, nn.LayerNorm (over the last dimension, with
                its weight and bias), nn.Dropout, and the activation modules (ACTIVATION_NAMES:
-               ReLU, Sigmoid, Tanh, LeakyReLU, GELU, ...; Softmax(dim=1) last)
+               ReLU, Sigmoid, Tanh, LeakyReLU, GELU, ...; Softmax(dim=1) last); and on images
+               (m, C, H, W): nn.Conv2d (groups 1, zero padding: an int, a pair, 'valid', 'same'),
+               nn.ZeroPad2d right before a Conv2d (folded into its padding per side), nn.MaxPool2d
+               and nn.AvgPool2d (no padding, ceil_mode, dilation), nn.Flatten (the layer kinds of
+               compare/engine/image_layers.py); a model with a Conv2d needs
+               input_shape=(C, H, W), the shape of one input (its height and width are nowhere in it)
 optimizer  torch.optim.SGD (momentum, nesterov), RMSprop or Adam built on model.parameters()
            (None: the spec's optimizer)
 loss       nn.MSELoss, nn.BCEWithLogitsLoss, nn.BCELoss or nn.CrossEntropyLoss, reduction mean or sum
@@ -38,7 +43,9 @@ optimizer's step(); predict runs the copy in eval() mode (running statistics, no
 CrossEntropyLoss gets class indices (argmax of the one-hot rows), as a training loop's labels are;
 torch gives the same numbers for one-hot probability targets.
 
-Left out: Conv, recurrent and other modules, activations applied as functions inside forward
+Left out: BatchNorm2d, Dropout2d, AdaptiveAvgPool2d, pooling padding and ceil_mode (the layer list
+does not hold them yet: refused in one line), F.pad or other functions inside forward, recurrent and
+other modules, activations applied as functions inside forward
 (F.relu), BatchNorm1d without affine parameters or running statistics (or momentum=None), weight
 decay, dampening, amsgrad, centered or momentum RMSprop, label smoothing.
 """
