@@ -3,6 +3,8 @@ ZeroPadding2D, max and average pooling and Flatten read into the layer list and 
 against torch, Keras and scratch at 1e-9; what the adapters do not mirror refused in one line; and
 the CNN port pair (examples/port_cnn_*.py) run as a user runs them: the fixed port passes, each of
 the three classic port mistakes exits 1 at its step, layer and tensor with the mistake in words."""
+import functools
+import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -202,9 +204,9 @@ def test_a_conv_bias_gradient_not_summed_over_the_positions_is_found_at_db1(caps
                            "db (block 1)) shapes differ: mine (4, 8, 8), torch (4, 1)"), line
 
 
+@functools.cache
 def cs231n_functions():
-    import importlib.util
-
+    """examples/cnn_cs231n.py's layer functions, as a module."""
     spec = importlib.util.spec_from_file_location("cnn_cs231n_functions", EXAMPLES / "cnn_cs231n.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -252,3 +254,67 @@ def test_what_cs231n_functions_cannot_express_is_one_line(layers, words):
                                 affine=(f.affine_forward, f.affine_backward), relu=(f.relu_forward, f.relu_backward),
                                 loss=f.softmax_loss)
     assert words in str(error.value) and "\n" not in str(error.value)
+
+
+# --- a from-scratch CNN as a class: cs231n's ThreeLayerConvNet (compare.network_class) ----------
+
+class ThreeLayerConvNet:
+    """cs231n's assignment-2 cnn.py: conv - relu - 2x2 max pool - affine - relu - affine - softmax."""
+
+    def __init__(self, input_dim=(1, 8, 8), num_filters=3, filter_size=3, hidden_dim=5, num_classes=3,
+                 db_over_positions=True):
+        C, H, W = input_dim
+        rng = np.random.default_rng(0)
+        self.filter_size, self.reg, self.sum_db = filter_size, 0.0, db_over_positions
+        self.params = {"W1": rng.normal(size=(num_filters, C, filter_size, filter_size)), "b1": np.zeros(num_filters),
+                       "W2": rng.normal(size=(num_filters * H // 2 * W // 2, hidden_dim)), "b2": np.zeros(hidden_dim),
+                       "W3": rng.normal(size=(hidden_dim, num_classes)), "b3": np.zeros(num_classes)}
+
+    def loss(self, X, y=None):
+        f, p = cs231n_functions(), self.params
+        conv_param = {"stride": 1, "pad": (self.filter_size - 1) // 2}
+        pool_param = {"pool_height": 2, "pool_width": 2, "stride": 2}
+        z1, c1 = f.conv_forward_naive(X, p["W1"], p["b1"], conv_param)
+        a1, r1 = f.relu_forward(z1)
+        p1, m1 = f.max_pool_forward_naive(a1, pool_param)
+        z2, c2 = f.affine_forward(p1, p["W2"], p["b2"])
+        a2, r2 = f.relu_forward(z2)
+        scores, c3 = f.affine_forward(a2, p["W3"], p["b3"])
+        if y is None:
+            return scores
+        loss, dscores = f.softmax_loss(scores, y)
+        grads = {}
+        da2, grads["W3"], grads["b3"] = f.affine_backward(dscores, c3)
+        dp1, grads["W2"], grads["b2"] = f.affine_backward(f.relu_backward(da2, r2), c2)
+        dz1 = f.relu_backward(f.max_pool_backward_naive(dp1, m1), r1)
+        _, grads["W1"], grads["b1"] = f.conv_backward_naive(dz1, c1)
+        if not self.sum_db:                                     # a bug: db1 averaged over the 8 x 8 positions
+            grads["b1"] = grads["b1"] / 64
+        return loss, grads
+
+
+LENET = [compare.Conv2D(3, 3, padding=1), compare.Activation("relu"), compare.MaxPool2D(2), compare.Flatten(),
+         compare.Dense(5), compare.Activation("relu"), compare.Dense(3), compare.Activation("softmax")]
+
+
+def test_a_cs231n_cnn_class_agrees_with_torch_and_keras_from_its_own_weights_too():
+    mine = compare.network_class(ThreeLayerConvNet(), style="cs231n",
+                                 network=dict(layers=LENET, input_shape=(1, 8, 8)))
+    names = passes(compare.check(mine, data=images(), against="torch,keras", steps=2))
+    assert {"Z3", "dW1", "db1", "dW2", "dW3", "W1", "b1", "loss"} <= names
+    net = ThreeLayerConvNet()
+    report = compare.check(mine, data=images(), against="torch", steps=1, weights="mine")
+    passes(report)
+    W1 = report.raw["initial_params"][0][0]                    # the class's own kernel, (F, C, HH, WW) as torch's
+    assert np.array_equal(W1, net.params["W1"])
+    W2 = report.raw["initial_params"][1][0]                    # affine's (D, M) is the transpose of scratch's W
+    assert np.array_equal(W2, net.params["W2"].T)
+
+
+def test_a_cs231n_cnn_class_with_db_averaged_over_positions_is_found_at_db1():
+    mine = compare.network_class(ThreeLayerConvNet(db_over_positions=False), style="cs231n",
+                                 network=dict(layers=LENET, input_shape=(1, 8, 8)))
+    report = compare.check(mine, data=images(), against="torch", steps=2)
+    found = report.first_divergence
+    assert report.verdict == "mismatch" and (found["step"], found["tensor"]) == (1, "db1")
+    assert np.allclose(found["values"]["mine"] * 64, found["values"]["torch"], rtol=1e-12)

@@ -149,32 +149,10 @@ class LayerFunctionsRun:
         self.missing = {"A": f"softmax_loss keeps A{spec.n_layers} to itself"}
 
     def to_user(self, p, W, b):
-        """A block's (W, b) in the scratch layout -> {'W<l>', 'b<l>'} in cs231n's (convert.py)."""
-        if isinstance(p.layer, Conv2D):
-            W = convert.from_scratch("torch", p.name("W"), W, self.network)          # (F, C, HH, WW)
-            return {p.name("W"): W, p.name("b"): b.reshape(-1).copy()}
-        (W, b), = convert.params_to_layout([(W, b)], CS231N)                         # w (D, M), b (M,)
-        return {p.name("W"): W, p.name("b"): b}
+        return user_block(self.network, p, W, b)
 
     def to_scratch(self, p, name, value, m):
-        """One of the user's tensors -> the scratch layout when its shape is cs231n's; any other shape
-        unchanged, so the comparison reports it (and what it looks like)."""
-        value = np.asarray(value)
-        role = convert.split(name)[0].lstrip("d") or convert.split(name)[0]
-        if isinstance(p.layer, Dense) and role in ("W", "b"):
-            n_out, n_in = p.layer.params(p.n_in)["W"]
-            W = value if role == "W" else np.zeros((n_in, n_out))
-            b = value if role == "b" else np.zeros(n_out)
-            if W.shape != (n_in, n_out) or b.size != n_out:
-                return value
-            W, b = convert.params_from_layout([(W, b)], [n_in, n_out], CS231N)[0]
-            return W if role == "W" else b
-        if role == "b":
-            return value.reshape(-1, 1) if value.ndim == 1 else value
-        try:
-            return convert.to_scratch("torch", name, value, self.network, m)
-        except AssertionError:                              # not cs231n's shape: compared (and described) as it is
-            return value
+        return scratch_tensor(self.network, p, name, value, m)
 
     def call(self, what, function, *args):
         with self.door.calling(getattr(function, "__name__", what)):
@@ -239,9 +217,7 @@ class LayerFunctionsRun:
         return out
 
     def opener(self, name):
-        """The layer that opens the block of a tensor ('dW2' -> block 2's Dense or Conv2D)."""
-        block = convert.split(name)[1]
-        return next(p for p in self.placed if p.block == block and p.layer.opens_block)
+        return opener(self.network, name)
 
     def update(self, record):
         """The spec's optimizer on the user's gradients (scratch layout), the result back in cs231n's."""
@@ -255,6 +231,46 @@ class LayerFunctionsRun:
         for p in self.placed:
             if p.layer.opens_block:
                 self.params.update(self.to_user(p, stepped[p.name("W")], stepped[p.name("b")]))
+
+
+# --- cs231n's layouts of an image network, block by block (also compare.network_class's cs231n style)
+
+def opener(network, name):
+    """The layer that opens the block of a tensor ('dW2' -> block 2's Dense or Conv2D)."""
+    block = convert.split(name)[1]
+    return next(p for p in network.placed if p.block == block and p.layer.opens_block)
+
+
+def user_block(network, p, W, b):
+    """A block's (W, b) in the scratch layout -> {'W<l>', 'b<l>'} in cs231n's (convert.py): a conv's
+    w (F, C, HH, WW) is torch's; affine's w (D, M) is Layout(weights='in_out')'s; b flat."""
+    if isinstance(p.layer, Conv2D):
+        W = convert.from_scratch("torch", p.name("W"), np.asarray(W, np.float64), network)
+        return {p.name("W"): W, p.name("b"): np.asarray(b, np.float64).reshape(-1).copy()}
+    (W, b), = convert.params_to_layout([(np.asarray(W, np.float64), np.asarray(b, np.float64))], CS231N)
+    return {p.name("W"): W, p.name("b"): b}
+
+
+def scratch_tensor(network, p, name, value, m):
+    """One of the user's tensors (cs231n's layout) -> the scratch layout when its shape is cs231n's;
+    any other shape unchanged, so the comparison reports it (and what it looks like). p: the layer
+    opening its block."""
+    value = np.asarray(value)
+    role = convert.split(name)[0].lstrip("d") or convert.split(name)[0]
+    if isinstance(p.layer, Dense) and role in ("W", "b"):
+        n_out, n_in = p.layer.params(p.n_in)["W"]
+        W = value if role == "W" else np.zeros((n_in, n_out))
+        b = value if role == "b" else np.zeros(n_out)
+        if W.shape != (n_in, n_out) or b.size != n_out:
+            return value
+        W, b = convert.params_from_layout([(W, b)], [n_in, n_out], CS231N)[0]
+        return W if role == "W" else b
+    if role == "b":
+        return value.reshape(-1, 1) if value.ndim == 1 else value
+    try:
+        return convert.to_scratch("torch", name, value, network, m)
+    except AssertionError:                                  # not cs231n's shape: compared (and described) as it is
+        return value
 
 
 def layer_functions(layers, input_shape=None, *, conv=None, max_pool=None, avg_pool=None, affine=None, relu=None,
