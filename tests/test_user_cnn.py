@@ -318,3 +318,10 @@ def test_a_cs231n_cnn_class_with_db_averaged_over_positions_is_found_at_db1():
     found = report.first_divergence
     assert report.verdict == "mismatch" and (found["step"], found["tensor"]) == (1, "db1")
     assert np.allclose(found["values"]["mine"] * 64, found["values"]["torch"], rtol=1e-12)
+
+
+def test_a_copied_port_checked_with_the_harness_weights_says_the_copy_is_not_checked(capsys):
+    assert main(["check", str(EXAMPLES / "port_cnn_kernel_reshaped.py"), "--steps", "1"]) == 0   # copy overwritten
+    out = " ".join(capsys.readouterr().out.split())
+    assert ("note, kerasnet: kerasnet holds torchnet's weights (copied): each model starts from the harness's weights "
+            "here, so the copy is not checked: give --weights mine (weights='mine') to check it") in out

@@ -237,6 +237,8 @@ def check(implementation, spec=None, data=None, against=DEFAULT_AGAINST, steps=N
     if weights == "mine":
         params, entries[0] = own_initial_params(items[0], entries[0], spec)
         copies = port_weights(items, entries, params)
+    if weights == "spec":
+        copied_unchecked(items)
     notes = "; ".join(f"{item.label}: {item.origin}" for item in items if item.origin)
     report = run_lockstep(spec, data, entries, references,
                           recipe=recipe.name if recipe is not None else "check", on_step=on_step,
@@ -268,8 +270,25 @@ def port_weights(items, entries, params):
         words = copy_words(items[0], item, params, own, item.layers)
         if words:
             found[item.label] = words
+            item.events.append(f"{item.label} starts from its own weights, not a copy of {items[0].label}'s: "
+                               f"{'; '.join(words)}")
             entries[i] = dataclasses.replace(entries[i], build=own_build(item, own))
     return found
+
+
+def copied_unchecked(items):
+    """A port whose weights hold the original's numbers (copied into it) checked with the harness's
+    weights: the copy is overwritten, not checked. A note (the item's events) says so."""
+    models = [item for item in items if getattr(item, "holds_weights", False)]
+    if len(models) < 2:
+        return
+    first = np.concatenate([np.ravel(W) for W, _ in models[0].initial_params(None)])
+    for item in models[1:]:
+        mine = np.concatenate([np.ravel(W) for W, _ in item.initial_params(None)])
+        if mine.size == first.size and np.isin(mine, first).all():
+            item.events.append(f"{item.label} holds {models[0].label}'s weights (copied): each model starts from the "
+                       f"harness's weights here, so the copy is not checked: give --weights mine "
+                       f"(weights='mine') to check it")
 
 
 def own_build(item, own):
@@ -281,13 +300,11 @@ def own_build(item, own):
 
 def copied_words(report, copies):
     """The first divergence of a port that runs from its own copied weights says how the copy
-    differs from the original (its 'diagnosis' begins with it); the notes say it too."""
+    differs from the original (its 'diagnosis' begins with it); a note says it too (port_weights)."""
     if not copies:
         return
     d = report.summary.get("first_divergence")
     for label, words in copies.items():
-        line = f"{label} starts from its own weights, not a copy of the original's: {'; '.join(words)}"
-        report.notes = "; ".join(filter(None, [report.notes, line]))
         if d and any(label in {part for part in re.split(r"[~@/]", side)} for side in (d["ours"], d["theirs"])):
             d["diagnosis"] = "; ".join(filter(None, [f"{'; '.join(words)}", d.get("diagnosis")]))
 
