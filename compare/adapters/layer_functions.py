@@ -56,48 +56,56 @@ class LayerFunctions(UserImplementation):
             needs = PAIRS.get(type(p.layer)) or ("relu" if isinstance(p.layer, Activation) and
                                                  p.layer.name == "relu" else None)
             if needs and not valid_pair(functions.get(needs)):
-                raise InputError(f"layer {p.index + 1} ({p.layer.describe()}) needs {needs}=(forward, backward): "
-                                 f"two functions, as cs231n's {needs}_forward and {needs}_backward")
+                raise InputError(f"layer {p.index + 1} ({p.layer.describe()}) needs "
+                                 f"{needs}=(forward, backward): two functions, as cs231n's "
+                                 f"{needs}_forward and {needs}_backward")
             self.refuse(p)
         if not callable(functions.get("loss")):
             raise InputError("loss= is your softmax_loss(x, y) -> loss, dx")
-        self.settings = {"sizes": [self.layers.n_in], "layers": self.layers, "input_shape": self.layers.input_shape,
-                         "loss": "categorical_crossentropy", "reduction": "mean"}
+        self.settings = {"sizes": [self.layers.n_in], "layers": self.layers,
+                         "input_shape": self.layers.input_shape, "loss": "categorical_crossentropy",
+                         "reduction": "mean"}
         self.vocabulary = {}
         for p in self.layers.placed:
-            word = {Conv2D: "conv", MaxPool2D: "max_pool", AvgPool2D: "avg_pool", Dense: "affine"}.get(type(p.layer))
+            word, block = PAIRS.get(type(p.layer)), f"(block {p.block})"
             if word in ("conv", "affine"):
-                self.vocabulary.update({p.name("Z"): f"{word}_forward's out (block {p.block})",
-                                        f"d{p.name('W')}": f"{word}_backward's dw (block {p.block})",
-                                        f"d{p.name('b')}": f"{word}_backward's db (block {p.block})",
-                                        f"d{p.name('Z')}": f"the dout {word}_backward got (block {p.block})"})
+                self.vocabulary.update({p.name("Z"): f"{word}_forward's out {block}",
+                                        f"d{p.name('W')}": f"{word}_backward's dw {block}",
+                                        f"d{p.name('b')}": f"{word}_backward's db {block}",
+                                        f"d{p.name('Z')}": f"the dout {word}_backward got {block}"})
             elif word:
-                self.vocabulary.update({p.name("P"): f"{word}_forward's out (block {p.block})",
-                                        f"d{p.name('P')}": f"the dout {word}_backward got (block {p.block})"})
-        self.notes = {"A_L": "softmax_loss keeps the probabilities to itself: the loss and its dx (dZ_L) are compared"}
+                self.vocabulary.update({p.name("P"): f"{word}_forward's out {block}",
+                                        f"d{p.name('P')}": f"the dout {word}_backward got {block}"})
+        self.notes = {"A_L": "softmax_loss keeps the probabilities to itself: the loss and its dx "
+                             "(dZ_L) are compared"}
 
     def refuse(self, p):
         """One line for a layer cs231n's functions cannot express."""
         layer, where = p.layer, f"layer {p.index + 1} ({p.layer.describe()})"
         if getattr(layer, "bias", True) is False:
-            raise InputError(f"{where}: cs231n's forward functions take a bias b: give the layer bias=True")
+            raise InputError(f"{where}: cs231n's forward functions take a bias b: give the layer "
+                             f"bias=True")
         if isinstance(layer, Conv2D):
             kernel, strides, dilation, sides = layer.geometry(p.n_in)
             if strides[0] != strides[1] or len(set(sides)) != 1 or dilation != (1, 1):
-                raise InputError(f"{where}: cs231n's conv_param holds one 'stride' and one 'pad' for every side "
-                                 f"(no dilation): give Conv2D a square stride and an int padding")
+                raise InputError(f"{where}: cs231n's conv_param holds one 'stride' and one 'pad' "
+                                 f"for every side (no dilation): give Conv2D a square stride and "
+                                 f"an int padding")
         elif isinstance(layer, (MaxPool2D, AvgPool2D)):
             kernel, strides = layer.window()
             if strides[0] != strides[1]:
                 raise InputError(f"{where}: cs231n's pool_param holds one 'stride'")
         elif isinstance(layer, Activation) and layer.name not in ("relu", "linear") and \
                 not (layer.name == "softmax" and p.index == len(self.layers.layers) - 1):
-            raise InputError(f"{where}: relu between layers and softmax (your softmax_loss) at the end are mirrored")
+            raise InputError(f"{where}: relu between layers and softmax (your softmax_loss) at the "
+                             f"end are mirrored")
         elif not isinstance(layer, (Activation, Flatten, Dense)):
-            raise InputError(f"{where}: cs231n-style functions are mirrored for Conv2D, MaxPool2D, AvgPool2D, "
-                             f"Flatten, Dense and relu")
-        if p.index == len(self.layers.layers) - 1 and not (isinstance(layer, Activation) and layer.name == "softmax"):
-            raise InputError("the layer list ends with Dense and Activation('softmax'): your softmax_loss")
+            raise InputError(f"{where}: cs231n-style functions are mirrored for Conv2D, MaxPool2D, "
+                             f"AvgPool2D, Flatten, Dense and relu")
+        last = p.index == len(self.layers.layers) - 1
+        if last and not (isinstance(layer, Activation) and layer.name == "softmax"):
+            raise InputError("the layer list ends with Dense and Activation('softmax'): your "
+                             "softmax_loss")
 
     def network(self):
         return dict(self.settings)
@@ -121,22 +129,25 @@ def network_of(layers, input_shape):
     if isinstance(layers, Network):
         return layers.validate()
     if not isinstance(layers, (list, tuple)):
-        raise InputError(f"layers is a list of layers (compare.Conv2D, ...), got {type(layers).__name__}")
+        raise InputError(f"layers is a list of layers (compare.Conv2D, ...), got "
+                         f"{type(layers).__name__}")
     if input_shape is None or len(tuple(input_shape)) != 3:
-        raise InputError(f"input_shape is (channels, height, width) of one image, got {input_shape!r}")
+        raise InputError(f"input_shape is (channels, height, width) of one image, got "
+                         f"{input_shape!r}")
     shape = tuple(int(d) for d in input_shape)
     layers = tuple(layers)
     return Network(int(np.prod(shape)), layers, shape).validate()
 
 
 class LayerFunctionsRun:
-    """One run: the user's parameters in cs231n's layouts, step(X, Y) -> record in the scratch layout."""
+    """One run: the user's parameters in cs231n's layouts; step(X, Y) -> record, scratch layout."""
 
     def __init__(self, user, spec, params, convention):
         from scratch.optimizers import make_optimizer
 
         if spec.network.layers != user.layers.layers:
-            raise InputError(f"{user.label} is {user.layers.describe()}, the spec asks for {spec.network.describe()}")
+            raise InputError(f"{user.label} is {user.layers.describe()}, the spec asks for "
+                             f"{spec.network.describe()}")
         self.user, self.spec, self.network, self.f = user, spec, spec.network, user.functions
         self.door = user.door(spec.seed)
         self.placed = self.network.placed
@@ -144,7 +155,7 @@ class LayerFunctionsRun:
         for p in self.placed:
             if p.layer.opens_block:
                 W, b = dense_params(params, p.block)
-                self.params.update(self.to_user(p, np.asarray(W, np.float64), np.asarray(b, np.float64)))
+                self.params.update(self.to_user(p, W, b))
         self.optimizer = make_optimizer(spec.optimizer, spec.hyper(convention), convention)
         self.missing = {"A": f"softmax_loss keeps A{spec.n_layers} to itself"}
 
@@ -162,20 +173,21 @@ class LayerFunctionsRun:
         """A forward's (out, cache) or a backward's n grads, checked to be arrays of numbers."""
         items = out if n > 1 else (out,)
         if n > 1 and (not isinstance(out, (tuple, list)) or len(out) != n):
-            raise UserCodeFailed(f"your {role} returned {values.container_words(out)}, not {n} values",
-                                        "TypeError", values.function_frames(function))
+            raise UserCodeFailed(f"your {role} returned {values.container_words(out)}, not {n} "
+                                 f"values", "TypeError", values.function_frames(function))
         return items
 
     def step(self, X, Y):
         m, f, record = X.shape[0], self.f, {}
-        x = convert.inputs_to_framework("torch", X, self.network)           # (N, C, H, W), one example per row
+        x = convert.inputs_to_framework("torch", X, self.network)           # (N, C, H, W)
         y = convert.targets_to_layout(Y, CS231N)
         A, caches = x, []
         for p in self.placed:
             layer, kind = p.layer, PAIRS.get(type(p.layer))
             if isinstance(layer, Conv2D):
                 _, strides, _, sides = layer.geometry(p.n_in)
-                args = (A, self.params[p.name("W")], self.params[p.name("b")], {"stride": strides[0], "pad": sides[0]})
+                conv_param = {"stride": strides[0], "pad": sides[0]}
+                args = (A, self.params[p.name("W")], self.params[p.name("b")], conv_param)
             elif isinstance(layer, (MaxPool2D, AvgPool2D)):
                 (ph, pw), strides = layer.window()
                 args = (A, {"pool_height": ph, "pool_width": pw, "stride": strides[0]})
@@ -183,16 +195,18 @@ class LayerFunctionsRun:
                 args = (A, self.params[p.name("W")], self.params[p.name("b")])
             elif isinstance(layer, Activation) and layer.name == "relu":
                 kind, args = "relu", (A,)
-            else:                                         # Flatten (affine reshapes), linear, the softmax of the loss
+            else:                          # Flatten (affine reshapes), linear, the loss's softmax
                 caches.append(None)
                 continue
             forward = f[kind][0]
-            A, cache = self.result(self.call(f"{kind}_forward", forward, *args), 2, f"{kind}_forward", forward)
-            values.check_tensor(f"{kind}_forward's out", A, f"{kind}_forward", forward)
+            role = f"{kind}_forward"
+            A, cache = self.result(self.call(role, forward, *args), 2, role, forward)
+            values.check_tensor(f"{kind}_forward's out", A, role, forward)
             caches.append(cache)
             record[p.name(layer.role)] = A
         loss_fn = f["loss"]
-        loss, dout = self.result(self.call("softmax_loss", loss_fn, A, y), 2, "softmax_loss", loss_fn)
+        loss, dout = self.result(self.call("softmax_loss", loss_fn, A, y), 2, "softmax_loss",
+                                 loss_fn)
         record["loss"] = np.asarray(values.check_tensor("loss", loss, "softmax_loss", loss_fn))
         for p, cache in zip(reversed(self.placed), reversed(caches)):
             if cache is None:
@@ -204,8 +218,9 @@ class LayerFunctionsRun:
             if kind in ("conv", "affine"):
                 dout, dw, db = self.result(self.call(f"{kind}_backward", backward, dout, cache), 3,
                                            f"{kind}_backward", backward)
-                record[f"d{p.name('W')}"] = values.check_tensor("dw", dw, f"{kind}_backward", backward)
-                record[f"d{p.name('b')}"] = values.check_tensor("db", db, f"{kind}_backward", backward)
+                role = f"{kind}_backward"
+                record[f"d{p.name('W')}"] = values.check_tensor("dw", dw, role, backward)
+                record[f"d{p.name('b')}"] = values.check_tensor("db", db, role, backward)
             else:
                 dout = self.call(f"{kind}_backward", backward, dout, cache)
             values.check_tensor("dx", dout, f"{kind}_backward", backward)
@@ -220,12 +235,13 @@ class LayerFunctionsRun:
         return opener(self.network, name)
 
     def update(self, record):
-        """The spec's optimizer on the user's gradients (scratch layout), the result back in cs231n's."""
+        """The spec's optimizer on the user's gradients (scratch layout), back in cs231n's."""
         params = {}
         for p in self.placed:
             if p.layer.opens_block:
                 for role in p.layer.params(p.n_in):
-                    params[p.name(role)] = self.to_scratch(p, p.name(role), self.params[p.name(role)], None)
+                    name = p.name(role)
+                    params[name] = self.to_scratch(p, name, self.params[name], None)
         usable = {n: v for n, v in params.items() if np.shape(record.get("d" + n)) == np.shape(v)}
         stepped = {**params, **(self.optimizer.step(usable, record) if usable else {})}
         for p in self.placed:
@@ -233,7 +249,7 @@ class LayerFunctionsRun:
                 self.params.update(self.to_user(p, stepped[p.name("W")], stepped[p.name("b")]))
 
 
-# --- cs231n's layouts of an image network, block by block (also compare.network_class's cs231n style)
+# --- cs231n's layouts of an image network, block by block (network_class's cs231n style too) ---
 
 def opener(network, name):
     """The layer that opens the block of a tensor ('dW2' -> block 2's Dense or Conv2D)."""
@@ -247,7 +263,8 @@ def user_block(network, p, W, b):
     if isinstance(p.layer, Conv2D):
         W = convert.from_scratch("torch", p.name("W"), np.asarray(W, np.float64), network)
         return {p.name("W"): W, p.name("b"): np.asarray(b, np.float64).reshape(-1).copy()}
-    (W, b), = convert.params_to_layout([(np.asarray(W, np.float64), np.asarray(b, np.float64))], CS231N)
+    W, b = np.asarray(W, np.float64), np.asarray(b, np.float64)
+    (W, b), = convert.params_to_layout([(W, b)], CS231N)
     return {p.name("W"): W, p.name("b"): b}
 
 
@@ -269,15 +286,16 @@ def scratch_tensor(network, p, name, value, m):
         return value.reshape(-1, 1) if value.ndim == 1 else value
     try:
         return convert.to_scratch("torch", name, value, network, m)
-    except AssertionError:                                  # not cs231n's shape: compared (and described) as it is
+    except AssertionError:                  # not cs231n's shape: compared (and described) as it is
         return value
 
 
-def layer_functions(layers, input_shape=None, *, conv=None, max_pool=None, avg_pool=None, affine=None, relu=None,
-                    loss=None, name=None):
-    """Your cs231n-style layer functions over a layer list -> a UserImplementation (module docstring)."""
+def layer_functions(layers, input_shape=None, *, conv=None, max_pool=None, avg_pool=None,
+                    affine=None, relu=None, loss=None, name=None):
+    """Your cs231n-style layer functions over a layer list -> a UserImplementation (module
+    docstring)."""
     caller = inspect.currentframe().f_back
     origin = f"{caller.f_code.co_filename}:{caller.f_lineno}" if caller else None
-    functions = {"conv": conv, "max_pool": max_pool, "avg_pool": avg_pool, "affine": affine, "relu": relu,
-                 "loss": loss}
+    functions = {"conv": conv, "max_pool": max_pool, "avg_pool": avg_pool, "affine": affine,
+                 "relu": relu, "loss": loss}
     return LayerFunctions(layers, input_shape, functions, name=name, origin=origin)

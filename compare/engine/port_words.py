@@ -3,11 +3,11 @@ user's words: the padding each conv layer adds, and the weights a port copied fr
 
 Three mistakes porting engineers report (docs/conventions.md, issue 20):
 
-    'same' with stride 2     torch's padding=1 pads every side; Keras's 'same' pads TensorFlow's way,
-                             the odd extra row and column at the bottom and right (0 on top/left):
-                             the port's feature maps are shifted by one pixel
-    Flatten order            torch flattens (C, H, W), Keras (H, W, C): the first Dense's kernel copied
-                             from torch's Linear.weight.T without permuting its rows
+    'same' with stride 2     torch's padding=1 pads every side; Keras's 'same' pads TensorFlow's
+                             way, the odd extra row and column at the bottom and right (0 on
+                             top/left): the port's feature maps are shifted by one pixel
+    Flatten order            torch flattens (C, H, W), Keras (H, W, C): the first Dense's kernel
+                             copied from torch's Linear.weight.T without permuting its rows
     kernel reshaped          Conv2d.weight (out, in, kh, kw) reshaped to Keras's (kh, kw, in, out),
                              not transposed: the numbers land on the wrong taps and channels
 
@@ -35,7 +35,8 @@ def sides_words(layer, sides, strides):
     pads 0 on top/left and 1 on bottom/right", 'top 0, bottom 1, left 0, right 1'."""
     top, bottom, left, right = sides
     if layer.padding == "same" and (top, bottom) == (left, right):
-        return f"'same' with stride {strides[0]} pads {top} on top/left and {bottom} on bottom/right"
+        return (f"'same' with stride {strides[0]} pads {top} on top/left and {bottom} on "
+                f"bottom/right")
     if len(set(sides)) == 1:
         return f"pads {top} on every side"
     return f"pads top {top}, bottom {bottom}, left {left}, right {right}"
@@ -46,10 +47,11 @@ def padding_fix(convention, sides):
     top, bottom, left, right = sides
     if convention == "torch":
         if top == bottom and left == right:
-            return f"nn.Conv2d(..., padding={(top, left) if top != left else top})"
-        return (f"use F.pad(x, ({left}, {right}, {top}, {bottom})) (nn.ZeroPad2d(({left}, {right}, {top}, "
-                f"{bottom})) before the Conv2d) and padding=0")
-    return f"use keras.layers.ZeroPadding2D((({top}, {bottom}), ({left}, {right}))) and padding='valid'"
+            return f"use nn.Conv2d(..., padding={(top, left) if top != left else top})"
+        sides = f"({left}, {right}, {top}, {bottom})"           # F.pad's order: last axis first
+        return f"use F.pad(x, {sides}) (nn.ZeroPad2d({sides}) before the Conv2d) and padding=0"
+    return (f"use keras.layers.ZeroPadding2D((({top}, {bottom}), ({left}, {right}))) and "
+            f"padding='valid'")
 
 
 def image_differences(network_a, convention_a, network_b, convention_b):
@@ -90,11 +92,13 @@ def copy_words(first, port, params, own, network):
         original = f"{first.label}'s {first.vocabulary.get(name, name)}"
         if np.array_equal(np.asarray(W, np.float64), W_port):
             if not np.array_equal(np.asarray(bias, np.float64), bias_port):
-                out.append(f"{where.rsplit('.', 1)[0]} bias is not {original.rsplit('.', 1)[0]} bias")
+                out.append(f"{where.rsplit('.', 1)[0]} bias is not {original.rsplit('.', 1)[0]} "
+                           f"bias")
             continue
-        theirs = convert.from_scratch(a, name, np.asarray(W, np.float64), network)     # as `first` holds it
-        mine = convert.from_scratch(b, name, W_port, network)                          # as the port holds it
-        out.append(f"{where} is not {original} in {FRAMEWORK_WORDS.get(b, b)}'s layout: {which_mistake(theirs, mine, name, network, a, b)}")
+        theirs = convert.from_scratch(a, name, np.asarray(W, np.float64), network)   # first's
+        mine = convert.from_scratch(b, name, W_port, network)                        # the port's
+        words = which_mistake(theirs, mine, name, network, a, b)
+        out.append(f"{where} is not {original} in {FRAMEWORK_WORDS.get(b, b)}'s layout: {words}")
     return out
 
 
@@ -108,25 +112,30 @@ def which_mistake(theirs, mine, name, network, a, b):
     (the port's, in b's layout), in words."""
     layout = convert.layout_of(name, network)
     conv = isinstance(layout, convert.ConvKernelLayout)
-    if theirs.shape != mine.shape and theirs.size == mine.size and np.array_equal(theirs.reshape(mine.shape), mine):
+    reshaped = theirs.size == mine.size and np.array_equal(theirs.reshape(mine.shape), mine)
+    if theirs.shape != mine.shape and reshaped:
         if conv:
-            return (f"the conv kernel was reshaped, not transposed: {LAYOUT_WORDS.get((a, True))} -> "
-                    f"{LAYOUT_WORDS.get((b, True))} needs a transpose: weight.transpose({AXES.get((a, b))})")
+            return (f"the conv kernel was reshaped, not transposed: "
+                    f"{LAYOUT_WORDS.get((a, True))} -> {LAYOUT_WORDS.get((b, True))} needs a "
+                    f"transpose: "
+                    f"weight.transpose({AXES.get((a, b))})")
         return (f"the Dense kernel was reshaped, not transposed: {LAYOUT_WORDS.get((a, False))} -> "
                 f"{LAYOUT_WORDS.get((b, False))} needs weight.T")
-    if isinstance(layout, convert.FlattenedKernelLayout) and theirs.ndim == 2 and (a, b) == ("torch", "keras") \
-            and np.array_equal(theirs.T, mine):
+    flattened = isinstance(layout, convert.FlattenedKernelLayout) and theirs.ndim == 2
+    if flattened and (a, b) == ("torch", "keras") and np.array_equal(theirs.T, mine):
         (C, H, W), n = layout.image, theirs.shape[0]
-        return (f"the Dense after Flatten: its rows are in torch's C,H,W order, Keras flattens H,W,C: permute "
-                f"them: kernel = weight.reshape({n}, {C}, {H}, {W}).transpose(2, 3, 1, 0).reshape({C * H * W}, {n})")
-    if isinstance(layout, convert.FlattenedKernelLayout) and (a, b) == ("keras", "torch") \
-            and np.array_equal(theirs.T, mine):
-        return ("the Linear after Flatten: its columns are in Keras's H,W,C order, torch flattens C,H,W: "
-                "permute them")
+        return (f"the Dense after Flatten: its rows are in torch's C,H,W order, Keras flattens "
+                f"H,W,C: permute them: kernel = weight.reshape({n}, {C}, {H}, {W})"
+                f".transpose(2, 3, 1, 0).reshape({C * H * W}, {n})")
+    if flattened and (a, b) == ("keras", "torch") and np.array_equal(theirs.T, mine):
+        return ("the Linear after Flatten: its columns are in Keras's H,W,C order, torch flattens "
+                "C,H,W: permute them")
     if conv and np.array_equal(theirs.T, mine):
         return (f"the conv kernel was transposed with .T (every axis reversed): use "
                 f"weight.transpose({AXES.get((a, b))})")
-    foreign = int(np.sum(~np.isin(mine, theirs)))                 # numbers the original does not hold
+    foreign = int(np.sum(~np.isin(mine, theirs)))               # numbers the original does not hold
     if foreign:
-        return f"{foreign} of {mine.size} numbers are not the original's (not a copy of it, in any order)"
-    return "it holds the original's numbers in another order than the layouts' (convert.py) or the mistakes above"
+        return (f"{foreign} of {mine.size} numbers are not the original's (not a copy of it, in "
+                f"any order)")
+    return ("it holds the original's numbers in another order than the layouts' (convert.py) or "
+            "the mistakes above")
