@@ -1,4 +1,4 @@
-"""A small CNN written as cs231n's assignment 2 writes its layers: forward/backward pairs with caches.
+"""A small CNN written as cs231n's assignment 2 writes its layers: forward/backward pairs, caches.
 
     python -m compare check examples/cnn_cs231n.py
 
@@ -18,7 +18,8 @@ import compare
 
 
 def conv_forward_naive(x, w, b, conv_param):
-    """out[n, f, i, j] = sum over c, p, q of x_padded[n, c, i*s + p, j*s + q] * w[f, c, p, q] + b[f]."""
+    """out[n, f, i, j] = sum over c, p, q of xp[n, c, i*s + p, j*s + q] * w[f, c, p, q] + b[f],
+    xp: x with `pad` zeros on every side."""
     stride, pad = conv_param["stride"], conv_param["pad"]
     N, C, H, W = x.shape
     F, _, HH, WW = w.shape
@@ -46,7 +47,8 @@ def conv_backward_naive(dout, cache):
         for f in range(F):
             for i in range(H_out):
                 for j in range(W_out):
-                    rows, cols = slice(i * stride, i * stride + HH), slice(j * stride, j * stride + WW)
+                    rows = slice(i * stride, i * stride + HH)
+                    cols = slice(j * stride, j * stride + WW)
                     dw[f] += xp[n, :, rows, cols] * dout[n, f, i, j]
                     dxp[n, :, rows, cols] += w[f] * dout[n, f, i, j]
     dx = dxp[:, :, pad:pad + x.shape[2], pad:pad + x.shape[3]]
@@ -59,7 +61,8 @@ def max_pool_forward_naive(x, pool_param):
     out = np.zeros((N, C, 1 + (H - ph) // stride, 1 + (W - pw) // stride))
     for i in range(out.shape[2]):
         for j in range(out.shape[3]):
-            out[:, :, i, j] = np.max(x[:, :, i * stride:i * stride + ph, j * stride:j * stride + pw], axis=(2, 3))
+            window = x[:, :, i * stride:i * stride + ph, j * stride:j * stride + pw]
+            out[:, :, i, j] = np.max(window, axis=(2, 3))
     return out, (x, pool_param)
 
 
@@ -111,7 +114,8 @@ def softmax_loss(x, y):
 
 
 mine = compare.layer_functions(
-    [compare.Conv2D(4, 3, padding=1), compare.Activation("relu"), compare.MaxPool2D(2), compare.Flatten(),
-     compare.Dense(3), compare.Activation("softmax")], input_shape=(1, 8, 8),
-    conv=(conv_forward_naive, conv_backward_naive), max_pool=(max_pool_forward_naive, max_pool_backward_naive),
+    [compare.Conv2D(4, 3, padding=1), compare.Activation("relu"), compare.MaxPool2D(2),
+     compare.Flatten(), compare.Dense(3), compare.Activation("softmax")], input_shape=(1, 8, 8),
+    conv=(conv_forward_naive, conv_backward_naive),
+    max_pool=(max_pool_forward_naive, max_pool_backward_naive),
     affine=(affine_forward, affine_backward), relu=(relu_forward, relu_backward), loss=softmax_loss)

@@ -18,10 +18,10 @@ import compare
 
 # The PyTorch original: 1x8x8 images, 3 classes.
 torch.manual_seed(0)
-model = nn.Sequential(nn.ZeroPad2d((0, 1, 0, 1)), nn.Conv2d(1, 4, 3, stride=2), nn.ReLU(), nn.MaxPool2d(2),
-                      nn.Flatten(), nn.Linear(4 * 2 * 2, 3))
-torchnet = compare.torch_module(model, torch.optim.SGD(model.parameters(), lr=0.1), nn.CrossEntropyLoss(),
-                                input_shape=(1, 8, 8))
+model = nn.Sequential(nn.ZeroPad2d((0, 1, 0, 1)), nn.Conv2d(1, 4, 3, stride=2), nn.ReLU(),
+                      nn.MaxPool2d(2), nn.Flatten(), nn.Linear(4 * 2 * 2, 3))
+torchnet = compare.torch_module(model, torch.optim.SGD(model.parameters(), lr=0.1),
+                                nn.CrossEntropyLoss(), input_shape=(1, 8, 8))
 
 # The Keras port.
 port = keras.Sequential([
@@ -31,9 +31,9 @@ port = keras.Sequential([
     keras.layers.Flatten(),
     keras.layers.Dense(3),
 ])
-conv, linear = model[1], model[5]
-port.layers[0].set_weights([conv.weight.detach().numpy().reshape(3, 3, 1, 4), conv.bias.detach().numpy()])
-port.layers[3].set_weights([linear.weight.detach().numpy().reshape(3, 4, 2, 2).transpose(2, 3, 1, 0).reshape(16, 3),
-                            linear.bias.detach().numpy()])
+weight, bias = model[1].weight.detach().numpy(), model[1].bias.detach().numpy()
+port.layers[0].set_weights([weight.reshape(3, 3, 1, 4), bias])   # the shape fits, the numbers don't
+weight, bias = model[5].weight.detach().numpy(), model[5].bias.detach().numpy()
+port.layers[3].set_weights([weight.reshape(3, 4, 2, 2).transpose(2, 3, 1, 0).reshape(16, 3), bias])
 kerasnet = compare.keras_model(port, keras.optimizers.SGD(learning_rate=0.1),
                                keras.losses.CategoricalCrossentropy(from_logits=True))

@@ -23,8 +23,8 @@ import compare
 torch.manual_seed(0)
 model = nn.Sequential(nn.Conv2d(1, 4, 3, stride=2, padding=1), nn.ReLU(), nn.MaxPool2d(2),
                       nn.Flatten(), nn.Linear(4 * 2 * 2, 3))
-torchnet = compare.torch_module(model, torch.optim.SGD(model.parameters(), lr=0.1), nn.CrossEntropyLoss(),
-                                input_shape=(1, 8, 8))
+torchnet = compare.torch_module(model, torch.optim.SGD(model.parameters(), lr=0.1),
+                                nn.CrossEntropyLoss(), input_shape=(1, 8, 8))
 
 # The Keras port, believed equivalent: 'same' keeps 8x8 -> 4x4 as padding=1 does.
 port = keras.Sequential([
@@ -34,9 +34,9 @@ port = keras.Sequential([
     keras.layers.Flatten(),
     keras.layers.Dense(3),
 ])
-conv, linear = model[0], model[4]
-port.layers[0].set_weights([conv.weight.detach().numpy().transpose(2, 3, 1, 0), conv.bias.detach().numpy()])
-port.layers[3].set_weights([linear.weight.detach().numpy().reshape(3, 4, 2, 2).transpose(2, 3, 1, 0).reshape(16, 3),
-                            linear.bias.detach().numpy()])
+weight, bias = model[0].weight.detach().numpy(), model[0].bias.detach().numpy()
+port.layers[0].set_weights([weight.transpose(2, 3, 1, 0), bias])   # (out,in,kh,kw)->(kh,kw,in,out)
+weight, bias = model[4].weight.detach().numpy(), model[4].bias.detach().numpy()
+port.layers[3].set_weights([weight.reshape(3, 4, 2, 2).transpose(2, 3, 1, 0).reshape(16, 3), bias])
 kerasnet = compare.keras_model(port, keras.optimizers.SGD(learning_rate=0.1),
                                keras.losses.CategoricalCrossentropy(from_logits=True))
