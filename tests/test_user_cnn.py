@@ -171,7 +171,9 @@ def test_the_fixed_cnn_port_passes_with_its_copied_weights(capsys):
 
 @pytest.mark.parametrize("name, where, words", [
     ("port_cnn_same_stride2.py", "torchnet vs kerasnet: layer 1, Z1[",
-     ["torchnet's output of 0 (Conv2d), kerasnet's output of layer 'conv2d", "(padding in Z1)",
+     ["torchnet's output of 0 (Conv2d), kerasnet's output of layer 'conv2d",
+      "Z1 (the Dense or Conv2D output of block 1) differs: the settings of this block differ, each named "
+      "below (padding in Z1)",
       "the Conv2D of block 1: torch pads 1 on every side; Keras 'same' with stride 2 pads 0 on top/left and 1 on "
       "bottom/right: use F.pad(x, (0, 1, 0, 1)) (nn.ZeroPad2d((0, 1, 0, 1)) before the Conv2d) and padding=0"]),
     ("port_cnn_flatten_order.py", "layer 2, Z2[",

@@ -393,7 +393,7 @@ def unseen_words(kind, layer, unseen, spec):
 SHOWS_IN = {"eps": "N", "momentum": "mean", "rate": "A", "slope": "A", "name": "A", "padding": "Z"}
 KIND_WORDS = {"batch_norm": "batch norm", "layer_norm": "layer norm", "dropout": "dropout", "activation": "activation",
               "dense": "Dense"}
-ROLE_WORDS = {"Z": "the Dense output", "N": "the normalized output", "A": "the output", "mean": "the running mean",
+ROLE_WORDS = {"Z": "the Dense or Conv2D output", "N": "the normalized output", "A": "the output", "mean": "the running mean",
               "var": "the running variance"}
 
 
