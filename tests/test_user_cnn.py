@@ -33,20 +33,23 @@ def images(shape=(1, 8, 8), n=8, classes=3, seed=0):
 
 def passes(report):
     found = report.first_divergence or {}
-    assert report.verdict == "pass", (report.summary["verdict_reason"], found.get("tensor"), found.get("step"))
+    why = (report.summary["verdict_reason"], found.get("tensor"), found.get("step"))
+    assert report.verdict == "pass", why
     assert max(report.summary["max_rel_err"].values()) <= 1e-9
-    return {e.name for pair in report.summary["judged_pairs"] for e in report.raw["first_step_errors"][pair]}
+    errors = report.raw["first_step_errors"]
+    return {e.name for pair in report.summary["judged_pairs"] for e in errors[pair]}
 
 
 def test_a_torch_cnn_is_read_in_the_order_it_runs_and_agrees_with_torch_and_scratch():
     torch.manual_seed(0)
-    model = nn.Sequential(nn.ZeroPad2d((0, 1, 0, 1)), nn.Conv2d(1, 3, 3, stride=2), nn.Tanh(), nn.AvgPool2d(2),
-                          nn.Conv2d(3, 2, 1), nn.ReLU(), nn.Flatten(), nn.Linear(8, 3))
+    model = nn.Sequential(nn.ZeroPad2d((0, 1, 0, 1)), nn.Conv2d(1, 3, 3, stride=2), nn.Tanh(),
+                          nn.AvgPool2d(2), nn.Conv2d(3, 2, 1), nn.ReLU(), nn.Flatten(), nn.Linear(8, 3))
     mine = compare.torch_module(model, torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9),
                                 nn.CrossEntropyLoss(), input_shape=(1, 8, 8))
     assert mine.layers.input_shape == (1, 8, 8)
-    assert mine.layers.layers[:4] == (Conv2D(3, (3, 3), (2, 2), (0, 1, 0, 1), (1, 1)), compare.Activation("tanh"),
-                                      AvgPool2D((2, 2), (2, 2)), Conv2D(2, (1, 1), (1, 1), "valid", (1, 1)))
+    assert mine.layers.layers[:4] == (Conv2D(3, (3, 3), (2, 2), (0, 1, 0, 1), (1, 1)),
+                                      compare.Activation("tanh"), AvgPool2D((2, 2), (2, 2)),
+                                      Conv2D(2, (1, 1), (1, 1), "valid", (1, 1)))
     assert mine.vocabulary["W1"] == "1.weight" and mine.vocabulary["W3"] == "7.weight"
     names = passes(compare.check(mine, data=images(), against="torch,scratch", steps=2))
     assert {"Z1", "A1", "P1", "dP1", "dW1", "db1", "Z2", "dW2", "Z3", "dW3"} <= names
@@ -62,7 +65,8 @@ def test_a_keras_cnn_reads_its_input_shape_and_agrees_with_keras_and_scratch():
         keras.layers.Flatten(),
         keras.layers.Dense(3, activation="softmax"),
     ])
-    mine = compare.keras_model(model, keras.optimizers.SGD(learning_rate=0.1), keras.losses.CategoricalCrossentropy())
+    mine = compare.keras_model(model, keras.optimizers.SGD(learning_rate=0.1),
+                               keras.losses.CategoricalCrossentropy())
     assert mine.layers.input_shape == (2, 7, 6)                 # (H, W, C) read as (C, H, W)
     assert mine.layers.layers[0] == Conv2D(3, (3, 3), (2, 1), (1, 0, 0, 1), (1, 1))
     assert mine.layers.layers[2:4] == (MaxPool2D((2, 2), (2, 2)), Flatten())
@@ -77,8 +81,8 @@ def test_own_weights_of_a_torch_and_a_keras_cnn_come_back_in_the_scratch_layout(
     (W1, b1), (W2, b2) = mine.initial_params(None)
     assert np.array_equal(W1, model[0].weight.detach().double().numpy())       # (F, C, kh, kw): torch's own
     assert np.array_equal(W2, model[3].weight.detach().double().numpy()) and b2.shape == (2, 1)
-    port = keras.Sequential([keras.Input(shape=(6, 6, 2)), keras.layers.Conv2D(3, (3, 2)), keras.layers.Flatten(),
-                             keras.layers.Dense(2)])
+    port = keras.Sequential([keras.Input(shape=(6, 6, 2)), keras.layers.Conv2D(3, (3, 2)),
+                             keras.layers.Flatten(), keras.layers.Dense(2)])
     kernel = port.layers[0].kernel.numpy()
     dense = port.layers[2].kernel.numpy()
     (K1, _), (K2, _) = compare.keras_model(port).initial_params(None)
@@ -113,8 +117,8 @@ def test_what_the_torch_adapter_does_not_mirror_is_one_line(make, words):
     (keras.layers.GlobalAveragePooling2D(), "cannot be mirrored: the adapter mirrors the layers Dense"),
 ])
 def test_what_the_keras_adapter_does_not_mirror_is_one_line(layer, words):
-    model = keras.Sequential([keras.Input(shape=(8, 8, 1)), keras.layers.Conv2D(2, 3), layer, keras.layers.Flatten(),
-                              keras.layers.Dense(2)])
+    model = keras.Sequential([keras.Input(shape=(8, 8, 1)), keras.layers.Conv2D(2, 3), layer,
+                              keras.layers.Flatten(), keras.layers.Dense(2)])
     with pytest.raises(InputError) as error:
         compare.keras_model(model)
     assert words in str(error.value) and "\n" not in str(error.value)
@@ -165,7 +169,8 @@ def verdict(capsys):
 
 
 def test_the_fixed_cnn_port_passes_with_its_copied_weights(capsys):
-    assert main(["check", str(EXAMPLES / "port_cnn_fixed.py"), "--weights", "mine", "--steps", "2", "--quiet"]) == 0
+    argv = ["check", str(EXAMPLES / "port_cnn_fixed.py"), "--weights", "mine", "--steps", "2", "--quiet"]
+    assert main(argv) == 0
     assert verdict(capsys).startswith("PASS: 2 steps")
 
 
@@ -236,7 +241,8 @@ def test_layer_functions_get_cs231n_layouts_and_every_tensor_is_theirs():
     names = passes(compare.check(mine, data=images((2, 7, 7)), against="torch,keras", steps=2))
     assert seen["conv"] == ((8, 2, 7, 7), (3, 2, 3, 3), (3,), {"stride": 2, "pad": 1})     # NCHW, (F, C, HH, WW)
     assert seen["affine"] == ((8, 3, 3, 3), (27, 4), (4,))                                 # x 4-D, w (D, M)
-    assert {"Z1", "A1", "P1", "dP1", "dZ1", "dW1", "db1", "Z2", "A2", "dZ2", "dW2", "Z3", "dZ3", "dW3", "loss"} <= names
+    assert {"Z1", "A1", "P1", "dP1", "dZ1", "dW1", "db1", "Z2", "A2", "dZ2", "dW2", "Z3", "dZ3", "dW3",
+            "loss"} <= names
 
 
 @pytest.mark.parametrize("layers, words", [
@@ -268,8 +274,10 @@ class ThreeLayerConvNet:
         C, H, W = input_dim
         rng = np.random.default_rng(0)
         self.filter_size, self.reg, self.sum_db = filter_size, 0.0, db_over_positions
-        self.params = {"W1": rng.normal(size=(num_filters, C, filter_size, filter_size)), "b1": np.zeros(num_filters),
-                       "W2": rng.normal(size=(num_filters * H // 2 * W // 2, hidden_dim)), "b2": np.zeros(hidden_dim),
+        self.params = {"W1": rng.normal(size=(num_filters, C, filter_size, filter_size)),
+                       "b1": np.zeros(num_filters),
+                       "W2": rng.normal(size=(num_filters * H // 2 * W // 2, hidden_dim)),
+                       "b2": np.zeros(hidden_dim),
                        "W3": rng.normal(size=(hidden_dim, num_classes)), "b3": np.zeros(num_classes)}
 
     def loss(self, X, y=None):

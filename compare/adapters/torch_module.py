@@ -126,8 +126,8 @@ def input_width(model, door):
 
 
 def probe(model, shape, door=None):
-    """Run the model on a zero batch of 2 examples of `shape` ((n,) or an image's (C, H, W)) and return its leaf modules in call order, [(path, module)],
-    after checking that each one reads the previous one's output (nothing runs between them that the
+    """Run the model on a zero batch of 2 examples of `shape` ((n,) or an image's (C, H, W)) and
+    return its leaf modules in call order, [(path, module)], after checking that each one reads the previous one's output (nothing runs between them that the
     adapter cannot see), that none runs twice, and that it is one the tool mirrors. `model` is a copy:
     a probe in training mode moves batch norm's running statistics. Raises InputError naming the module."""
     paths = {module: path for path, module in model.named_modules()}
@@ -228,8 +228,8 @@ def as_layer(path, module, width, pad=(0, 0, 0, 0)):
     nn.Identity. width: its input's (n,) units or (C, H, W) image. Raises InputError for a setting
     that is not mirrored."""
     where = f"{path} ({type(module).__name__})"
-    if isinstance(width, tuple) and len(width) == 3 and (isinstance(module, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d,
-                                                                             nn.Flatten))):
+    images = (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d, nn.Flatten)
+    if isinstance(width, tuple) and len(width) == 3 and isinstance(module, images):
         return as_image_layer(where, module, width, pad)
     if isinstance(module, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)):
         raise InputError(f"{where} takes images (m, C, H, W), the layer before gives rows (m, {width})")
