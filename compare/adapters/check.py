@@ -261,7 +261,7 @@ def port_weights(items, entries, params):
     from ..engine.port_words import copy_words
 
     found = {}
-    if params is None:
+    if params is None or not getattr(items[0], "holds_weights", False):
         return found
     for i, item in enumerate(items[1:], start=1):
         if not getattr(item, "holds_weights", False):
