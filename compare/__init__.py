@@ -41,12 +41,13 @@ _LAZY = {
     "network_class": ("compare.adapters.classes", "network_class"),
     "torch_module": ("compare.adapters.torch_module", "torch_module"),
     "keras_model": ("compare.adapters.keras_model", "keras_model"),
+    "layer_functions": ("compare.adapters.layer_functions", "layer_functions"),
 }
 
 __all__ = ["run", "check", "assert_equivalent", "Spec", "Init", "Data", "Layout", "InputError", "Entry", "register",
            "UserImplementation", "functions", "network_class", "torch_module", "keras_model",
-           "Dense", "Activation", "BatchNorm", "LayerNorm", "Dropout", "Network", "layer_kind",
-           "Conv2D", "MaxPool2D", "AvgPool2D", "GlobalAvgPool2D", "SpatialDropout2D", "Flatten"]
+           "layer_functions", "Dense", "Activation", "BatchNorm", "LayerNorm", "Dropout", "Network",
+           "layer_kind", "Conv2D", "MaxPool2D", "AvgPool2D", "GlobalAvgPool2D", "SpatialDropout2D", "Flatten"]
 
 
 def __getattr__(name):

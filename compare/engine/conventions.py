@@ -220,6 +220,8 @@ def settings_differences(spec_a, convention_a, spec_b, convention_b):
     out.update(loss_settings_differences(spec_a, convention_a, spec_b, convention_b))
     from .diagnose import layer_differences                  # each layer's settings, as written (issue 19)
     out.update(layer_differences(spec_a.network, convention_a, spec_b.network, convention_b))
+    from .port_words import image_differences                # each conv layer's padding per side (issue 20)
+    out.update(image_differences(spec_a.network, convention_a, spec_b.network, convention_b))
     if is_convention(convention_a) and is_convention(convention_b) and spec_a.optimizer == spec_b.optimizer:
         pair = ConventionPair(a, b)
         rules = {**differences(spec_a, pair), **differences(spec_b, pair)}   # b's own rules too (float32 casts)

@@ -401,10 +401,10 @@ def unseen_words(kind, layer, unseen, spec):
 # message prints what the user wrote (Keras momentum=0.1, not 0.9 nor 0.09999999999999998), and
 # compared in one meaning. SHOWS_IN: the first tensor of the block a setting changes.
 
-SHOWS_IN = {"eps": "N", "momentum": "mean", "rate": "A", "slope": "A", "name": "A"}
+SHOWS_IN = {"eps": "N", "momentum": "mean", "rate": "A", "slope": "A", "name": "A", "padding": "Z"}
 KIND_WORDS = {"batch_norm": "batch norm", "layer_norm": "layer norm", "dropout": "dropout", "activation": "activation",
               "dense": "Dense"}
-ROLE_WORDS = {"Z": "the Dense output", "N": "the normalized output", "A": "the output", "mean": "the running mean",
+ROLE_WORDS = {"Z": "the Dense or Conv2D output", "N": "the normalized output", "A": "the output", "mean": "the running mean",
               "var": "the running variance"}
 
 
