@@ -275,3 +275,25 @@ def test_divisor_scaling_is_none_for_other_differences():
     assert diagnose.divisor_scaling(inside, theirs, real, window) is None
     assert diagnose.divisor_scaling(theirs[..., ::-1], theirs, real, window) is None
     assert diagnose.divisor_scaling(2 * theirs, theirs, window, window) is None    # no padding
+
+
+def test_pool_divisor_words_on_the_avgpool_recipe():
+    """cnn-zoo-avgpool pools 4x8x8 maps with 3x3 windows, stride 1, 'same' (padding 1 all round)."""
+    spec = get("cnn-zoo-avgpool").spec
+    x = np.maximum(RNG.standard_normal((3, 4, 8, 8)), 0)
+    real = diagnose.window_cells((8, 8), (3, 3), (1, 1), (1, 1, 1, 1), (8, 8), False)
+    by_real, by_window = cols(pooled(x, real)), cols(pooled(x, np.full((8, 8), 9.0)))
+    before = {"Z1": cols(x), "A1": cols(x)}
+    records = {"scratch": {**before, "P1": by_window}, "torch": {**before, "P1": by_real}}
+    words = diagnose.pool_divisor_words(1, by_window, by_real, records, "scratch", "torch", spec)
+    assert len(words) == 1 and "(everything before it agrees)" in words[0]
+    assert ("the edge windows of P1 are scaled by 4/9 and 6/9 (the padded cells counted in the "
+            "divisor), the interior agrees" in words[0])
+    back = diagnose.pool_divisor_words(1, by_real, by_window, records, "torch", "scratch", spec)
+    assert "scaled by 9/4 and 9/6 (the padded cells left out of the divisor)" in back[0]
+    assert "count_include_pad=True" in back[0]
+    other = by_window.copy()
+    other[100, 0] += 1.0                                   # one interior difference more
+    assert diagnose.pool_divisor_words(1, other, by_real, records, "scratch", "torch", spec) == []
+    assert diagnose.pool_divisor_words(2, by_window, by_real, records, "scratch", "torch",
+                                       spec) == []          # block 2 (the Dense) has no pooling

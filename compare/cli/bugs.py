@@ -26,7 +26,8 @@ def main(argv):
         listing = [b.listing() for b in BUGS.values()]
         write_atomic(args.json, lambda f: json.dump(listing, f, indent=1))
     rows = [(b.name, b.recipe, where_text(b.expected)) for b in BUGS.values()]
-    table = tabulate(rows, headers=["bug", "recipe", "expected first divergence"], tablefmt="simple")
+    table = tabulate(rows, headers=["bug", "recipe", "expected first divergence"],
+                     tablefmt="simple")
     head, rule, *lines = table.splitlines()
     print(f"{head.rstrip()}\n    the mistake\n{rule}")        # within WIDTH columns: each mistake
     for line, bug in zip(lines, BUGS.values()):              # on the lines under its bug, wrapped

@@ -24,7 +24,8 @@ differs, both implementations' values of it, and the step before, and names the 
                                    belongs; a dW whose columns are the other's so permuted
     a max pooling's routing        dP sent to every tied maximum, or to every cell of the window
     an average pooling's divisor   P_l's border windows scaled by real cells / window cells (the
-                                   padding counted in the divisor), or the reverse; interior agreeing
+                                   padding counted in the divisor), or the reverse; the interior
+                                   agreeing
 
 Left out: patterns that need more than two steps of history.
 """
