@@ -7,7 +7,7 @@ import pytest
 
 from compare.data.recipes import get
 from compare.engine import diagnose
-from scratch import conv
+from scratch import conv, pool
 
 RNG = np.random.default_rng(7)
 
@@ -76,8 +76,10 @@ def test_edge_difference_names_the_last_rows_and_columns():
      lambda w: w.transpose(0, 2, 3, 1).reshape(w.shape)),
     ("'s entries in (C, kh, kw) order read as (kh, kw, C)",
      lambda w: w.reshape(5, 3, 3, 4).transpose(0, 3, 1, 2)),
-    ("read as (C, F, kh, kw): filters and channels transposed",
+    ("'s (F, C) axes read in the wrong order, as (C, F, kh, kw)",
      lambda w: w.reshape(4, 5, 3, 3).transpose(1, 0, 2, 3)),
+    ("'s (F, C) axes read in the wrong order, transposed and then reshaped",
+     lambda w: w.transpose(1, 0, 2, 3).reshape(w.shape)),
 ])
 def test_kernel_turn_names_each_turn(words, turn):
     w = RNG.standard_normal((5, 4, 3, 3))
@@ -215,3 +217,83 @@ def test_pool_route_words(spec, rule, words):
         assert found == []
     else:
         assert len(found) == 1 and found[0].startswith("scratch's dZ2 is dP2 " + words)
+
+
+def test_window_cells_by_hand():
+    """A 3x3 window, stride 1, padding 1 on a 4x4 input: corners hold 4 real cells, edges 6,
+    the interior 9; counting the padding, every window holds 9."""
+    real = diagnose.window_cells((4, 4), (3, 3), (1, 1), (1, 1, 1, 1), (4, 4), False)
+    assert np.array_equal(real, [[4, 6, 6, 4], [6, 9, 9, 6], [6, 9, 9, 6], [4, 6, 6, 4]])
+    full = diagnose.window_cells((4, 4), (3, 3), (1, 1), (1, 1, 1, 1), (4, 4), True)
+    assert np.array_equal(full, np.full((4, 4), 9.0))
+
+
+@pytest.mark.parametrize("hw, kernel, stride, padding, ceil_mode", [
+    ((8, 8), (3, 3), (1, 1), (1, 1, 1, 1), False),
+    ((7, 9), (3, 2), (2, 2), (0, 1, 1, 0), False),
+    ((8, 8), (3, 3), (2, 2), (1, 1, 1, 1), True),           # a ceil-mode overhang, never counted
+    ((6, 5), (2, 3), (2, 1), (1, 0, 0, 1), True),
+])
+def test_window_cells_are_scratchs_counts(hw, kernel, stride, padding, ceil_mode):
+    out_hw, full = pool.pool_geometry(hw, kernel, stride, padding, ceil_mode)
+    for include in (False, True):
+        want = pool.window_counts(hw, kernel, stride, padding, full, out_hw, include)[0, 0]
+        got = diagnose.window_cells(hw, kernel, stride, padding, out_hw, include)
+        assert np.array_equal(got, want)
+
+
+def pooled(x, cells):
+    """x (m, C, H, W) padded by 1, 3x3 windows at stride 1, each sum divided by cells (H, W)."""
+    H, W = x.shape[2:]
+    xp = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    sums = sum(xp[:, :, u:u + H, v:v + W] for u in range(3) for v in range(3))
+    return sums / cells
+
+
+def test_divisor_scaling_finds_the_padding_counted_or_left_out():
+    x = RNG.standard_normal((3, 2, 5, 6))
+    real = diagnose.window_cells((5, 6), (3, 3), (1, 1), (1, 1, 1, 1), (5, 6), False)
+    window = diagnose.window_cells((5, 6), (3, 3), (1, 1), (1, 1, 1, 1), (5, 6), True)
+    by_real, by_window = pooled(x, real), pooled(x, window)
+    assert np.allclose(by_window[..., 1:-1, 1:-1], by_real[..., 1:-1, 1:-1])   # interior alike
+    assert not np.allclose(by_window[..., 0, 0], by_real[..., 0, 0])
+    assert diagnose.divisor_scaling(by_window, by_real, real, window) == "counted"
+    assert diagnose.divisor_scaling(by_real, by_window, real, window) == "left out"
+    assert diagnose.fraction_words(real, window, "counted") == "4/9 and 6/9"
+    assert diagnose.fraction_words(real, window, "left out") == "9/4 and 9/6"
+
+
+def test_divisor_scaling_is_none_for_other_differences():
+    x = RNG.standard_normal((3, 2, 5, 6))
+    real = diagnose.window_cells((5, 6), (3, 3), (1, 1), (1, 1, 1, 1), (5, 6), False)
+    window = diagnose.window_cells((5, 6), (3, 3), (1, 1), (1, 1, 1, 1), (5, 6), True)
+    theirs = pooled(x, real)
+    assert diagnose.divisor_scaling(theirs, theirs.copy(), real, window) is None   # agree
+    assert diagnose.divisor_scaling(2 * theirs, theirs, real, window) is None      # everywhere
+    inside = pooled(x, window)
+    inside[..., 2, 3] += 1.0                                       # an interior cell differs too
+    assert diagnose.divisor_scaling(inside, theirs, real, window) is None
+    assert diagnose.divisor_scaling(theirs[..., ::-1], theirs, real, window) is None
+    assert diagnose.divisor_scaling(2 * theirs, theirs, window, window) is None    # no padding
+
+
+def test_pool_divisor_words_on_the_avgpool_recipe():
+    """cnn-zoo-avgpool pools 4x8x8 maps with 3x3 windows, stride 1, 'same' (padding 1 all round)."""
+    spec = get("cnn-zoo-avgpool").spec
+    x = np.maximum(RNG.standard_normal((3, 4, 8, 8)), 0)
+    real = diagnose.window_cells((8, 8), (3, 3), (1, 1), (1, 1, 1, 1), (8, 8), False)
+    by_real, by_window = cols(pooled(x, real)), cols(pooled(x, np.full((8, 8), 9.0)))
+    before = {"Z1": cols(x), "A1": cols(x)}
+    records = {"scratch": {**before, "P1": by_window}, "torch": {**before, "P1": by_real}}
+    words = diagnose.pool_divisor_words(1, by_window, by_real, records, "scratch", "torch", spec)
+    assert len(words) == 1 and "(everything before it agrees)" in words[0]
+    assert ("the edge windows of P1 are scaled by 4/9 and 6/9 (the padded cells counted in the "
+            "divisor), the interior agrees" in words[0])
+    back = diagnose.pool_divisor_words(1, by_real, by_window, records, "torch", "scratch", spec)
+    assert "scaled by 9/4 and 9/6 (the padded cells left out of the divisor)" in back[0]
+    assert "count_include_pad=True" in back[0]
+    other = by_window.copy()
+    other[100, 0] += 1.0                                   # one interior difference more
+    assert diagnose.pool_divisor_words(1, other, by_real, records, "scratch", "torch", spec) == []
+    assert diagnose.pool_divisor_words(2, by_window, by_real, records, "scratch", "torch",
+                                       spec) == []          # block 2 (the Dense) has no pooling

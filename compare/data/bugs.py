@@ -17,8 +17,10 @@ mistake's code cannot change a number of a run (--inject-bug then refuses, exit 
 The CNN mistakes run on mnist-cnn-small, or on cnn-zoo (compare/data/cnn_zoo.py) where they need
 a window count that a stride makes exact or 'same' padding with an odd extra row and column.
 
-Left out: mistakes in the reference implementations; several mistakes at once; average pooling's
-divisor counting the padding (the layer list has no padded AvgPool2D yet).
+`avgpool-divisor-counts-padding` runs on cnn-zoo-avgpool, whose 'same' average pooling divides
+its border windows by their real cells alone.
+
+Left out: mistakes in the reference implementations; several mistakes at once.
 """
 import contextlib
 import math
@@ -175,6 +177,38 @@ def maxpool_backward_every_tie(self, P, kept, dP, need_dX):
     size = (*x_shape[:2], x_shape[2] + full[0] + full[1], x_shape[3] + full[2] + full[3])
     dX = pool.crop(pool.unwindows(dwin, size, kernel, stride, (1, 1)), full)
     return image_layers.columns(dX), {}
+
+
+def avg_pool_forward_window_divisor(x, kernel, stride, padding=conv.VALID, ceil_mode=False,
+                                    count_include_pad=None, convention=None):
+    """scratch/pool.avg_pool2d_forward as a learner writes it first: each window's sum divided by
+    the window's size kh kw. BUG: count_include_pad ignored, so a window over the padding divides
+    by its padded cells too (Keras's 'same' and count_include_pad=False divide by the real cells
+    alone); the backward, reading the count from the cache, follows the same divisor."""
+    out_hw, full = pool.pool_geometry(x.shape[2:], kernel, stride, padding, ceil_mode)
+    count = np.full((1, 1, *out_hw), float(kernel[0] * kernel[1]))      # BUG: window_counts(...)
+    win = pool.windows(pool.pad(x, full, 0.0), kernel, stride, (1, 1), out_hw)
+    return win.sum(axis=2) / count, (x.shape, count, kernel, stride, full)
+
+
+def conv_forward_kernel_in_out(x, w, b=None, stride=(1, 1), padding=conv.VALID, dilation=(1, 1),
+                               chunk_bytes=conv.COLUMN_BYTES):
+    """scratch/conv.conv2d_forward. BUG: the kernel's buffer read as (C, F, kh, kw), in-channels
+    first (the order of Keras's (kh, kw, in, out) or of torch's ConvTranspose2d weight), and then
+    transposed to (F, C, kh, kw) for the GEMM: torch's Conv2d weight is (out, in, kh, kw)."""
+    (F, C, kh, kw), kernel = w.shape, w.shape[2:]
+    x_pad = conv.pad(x, padding)
+    out_hw = conv.output_hw(x_pad.shape[2:], kernel, stride, dilation)
+    K, P = C * kh * kw, math.prod(out_hw)
+    w_col = w.reshape(C, F, kh, kw).transpose(1, 0, 2, 3).reshape(F, K)     # BUG: w.reshape(F, K)
+    parts = []
+    for part in conv.chunks(x.shape[0], K * P * x.itemsize, chunk_bytes):
+        cols = conv.windows(x_pad[part], kernel, stride, dilation, out_hw).reshape(-1, K, P)
+        parts.append(np.matmul(w_col, cols))
+    out = np.concatenate(parts).reshape(x.shape[0], F, *out_hw)
+    if b is not None:
+        out = out + b[None, :, None, None]
+    return out, (x, w, b is not None, stride, padding, dilation, chunk_bytes)
 
 
 def softmax_whole_batch(Z):
@@ -377,6 +411,17 @@ BUGS = {bug.name: bug for bug in [
                                    maxpool_forward_keeping_input),
                  mock.patch.object(image_layers.MaxPool2D, "backward",
                                    maxpool_backward_every_tie)]),
+    Bug("avgpool-divisor-counts-padding", "average pooling divides each window's sum by the "
+        "window's size, the padded cells counted where the layer counts the real cells alone",
+        "cnn-zoo-avgpool", {"step": 1, "layer": 1, "tensor": "P1"},
+        "the edge windows of P1 are scaled by 4/9 and 6/9 (the padded cells counted in the "
+        "divisor), the interior agrees",
+        lambda: [mock.patch.object(pool, "avg_pool2d_forward", avg_pool_forward_window_divisor)]),
+    Bug("conv-kernel-filters-channels-swapped", "the kernel (F, C, kh, kw) read as (C, F, kh, kw): "
+        "its filters and channels axes in the wrong order",
+        "mnist-cnn-small", {"step": 1, "layer": 2, "tensor": "Z2"},
+        "W2's (F, C) axes read in the wrong order",
+        lambda: [mock.patch.object(conv, "conv2d_forward", conv_forward_kernel_in_out)]),
     Bug("rows-times-weights", "Z = A W + b (the row convention) in column-layout code: a shape error",
         "toy3", {"step": 1, "layer": 1, "tensor": "Z1", "raises": "ValueError"},
         "ValueError: matmul",
@@ -423,6 +468,22 @@ def flattens_image(spec):
                and p.n_in[1] * p.n_in[2] > 1 for p in spec.network.placed)
 
 
+def avg_divisor_not_window(spec):
+    """Some AvgPool2D divides a window by fewer cells than its size kh kw (padding it leaves out
+    of the count, count_include_pad=False or Keras's 'same', or a ceil-mode overhang), so dividing
+    by kh kw changes a number."""
+    for p in spec.network.placed:
+        if p.layer.kind == "avg_pool2d":
+            kernel, strides, padding = p.layer.geometry(p.n_in)
+            out_hw, full = pool.pool_geometry(p.n_in[1:], kernel, strides, padding,
+                                              p.layer.adds_windows(p.n_in))
+            count = pool.window_counts(p.n_in[1:], kernel, strides, padding, full, out_hw,
+                                       p.layer.counts_padding())
+            if np.any(count != kernel[0] * kernel[1]):
+                return True
+    return False
+
+
 # bug -> spec -> why the bug's code cannot change a number of this run, or None when it can
 NEEDS = {
     "softmax-whole-batch": lambda s: ("the network has no softmax layer" if "softmax" not in s.activations
@@ -465,6 +526,16 @@ NEEDS = {
     "maxpool-grad-every-tie": lambda s: (None if any(l.kind == "max_pool2d"
                                                      for l in s.network.layers)
                                          else "the network has no MaxPool2D layer"),
+    "avgpool-divisor-counts-padding": lambda s: (
+        None if avg_divisor_not_window(s) else
+        "the network has no AvgPool2D layer" if not any(l.kind == "avg_pool2d"
+                                                        for l in s.network.layers) else
+        "every AvgPool2D window is divided by its whole size already (no padding left out of "
+        "its count)"),
+    "conv-kernel-filters-channels-swapped": lambda s: (
+        None if any(p.layer.kind == "conv2d" and p.n_in[0] > 1 and p.layer.filters > 1
+                    for p in s.network.placed) else
+        "no Conv2D layer has more than one input channel and more than one filter"),
     "ascent": lambda s: ("the optimizer is not plain SGD (the mistake is in SGD's update)"
                          if s.optimizer != "sgd" or s.momentum else
                          "the learning rate is 0: the update never moves a parameter" if s.lr == 0 else None),

@@ -23,6 +23,9 @@ differs, both implementations' values of it, and the step before, and names the 
     a layout permutation           a Dense after a Flatten reading (H, W, C) where (C, H, W)
                                    belongs; a dW whose columns are the other's so permuted
     a max pooling's routing        dP sent to every tied maximum, or to every cell of the window
+    an average pooling's divisor   P_l's border windows scaled by real cells / window cells (the
+                                   padding counted in the divisor), or the reverse; the interior
+                                   agreeing
 
 Left out: patterns that need more than two steps of history.
 """
@@ -164,6 +167,10 @@ def explain(divergence, records, previous, pair, spec, m, initial=None, X=None):
                 words.append(f"the columns of {ours}'s {name} do not each sum to 1 (they sum to {sums.min():.3g}.."
                              f"{sums.max():.3g}) but the whole matrix does: softmax normalised over the whole batch, "
                              f"not per example")
+    if kind == "P" and layer:
+        found = pool_divisor_words(layer, a, b, records, ours, theirs, spec)
+        if found:
+            return "; ".join(words + found)
     if parsed.is_param:
         before = before_value(name, ours, previous, initial)
         if before is not None and before.shape == a.shape:
@@ -602,8 +609,10 @@ def kernel_turns(w):
                   ("'s entries in (C, kh, kw) order read as (kh, kw, C)",
                    w.reshape(F, kh, kw, C).transpose(0, 3, 1, 2))]
     if C > 1 and F > 1:
-        turns.append(("read as (C, F, kh, kw): filters and channels transposed",
-                      w.reshape(C, F, kh, kw).transpose(1, 0, 2, 3)))
+        turns += [("'s (F, C) axes read in the wrong order, as (C, F, kh, kw)",
+                   w.reshape(C, F, kh, kw).transpose(1, 0, 2, 3)),
+                  ("'s (F, C) axes read in the wrong order, transposed and then reshaped",
+                   w.transpose(1, 0, 2, 3).reshape(w.shape))]
     return [(words, turned) for words, turned in turns if not close(turned, w)]
 
 
@@ -617,8 +626,12 @@ KERNEL_WHY = {         # what each turn of kernel_turns means in a learner's im2
     "'s entries in (C, kh, kw) order read as (kh, kw, C)":
         ": im2col columns in (kh, kw, C) order against a kernel flattened (C, kh, kw), a "
         "permutation of each filter's C kh kw entries",
-    "read as (C, F, kh, kw): filters and channels transposed":
-        " (torch's weight is (out, in, kh, kw))",
+    "'s (F, C) axes read in the wrong order, as (C, F, kh, kw)":
+        ": the kernel's buffer read in-channels first (as Keras's (kh, kw, in, out) or torch's "
+        "ConvTranspose2d weight), where torch's Conv2d weight is (out, in, kh, kw)",
+    "'s (F, C) axes read in the wrong order, transposed and then reshaped":
+        ": W.transpose(1, 0, 2, 3).reshape(F, C, kh, kw), the (C, F, kh, kw) numbers put back "
+        "in (F, C, kh, kw)'s shape without undoing the transpose",
 }
 
 
@@ -818,3 +831,83 @@ def pool_route_words(layer, records, ours, theirs, spec):
         if close(mine[need[3]], dx.reshape(dx.shape[0], -1).T * slope):
             return [f"{ours}'s dZ{layer} is dP{layer} {words}"]
     return []
+
+
+# --- average pooling's divisor: the padding counted, or not --------------------------------
+# Where a window overlaps the padding, count_include_pad decides its divisor: the window's cells
+# (torch's default) or the real cells alone (Keras's 'same', count_include_pad=False). Counted
+# the other way, the border outputs are scaled by real / window (or window / real) and the
+# interior, whose windows hold no padding, agrees.
+
+def window_cells(hw, kernel, stride, padding, out_hw, include_pad):
+    """(Ho, Wo): the cells of each window that lie in the input (include_pad False) or in the
+    input and its padding (True); a ceil-mode overhang beyond the padding is never counted."""
+    (H, W), (kh, kw), (sh, sw), (top, bottom, left, right) = hw, kernel, stride, padding
+    (Ho, Wo) = out_hw
+    rows = (Ho - 1) * sh + kh
+    cols = (Wo - 1) * sw + kw
+    cells = np.zeros((max(rows, top + H + bottom), max(cols, left + W + right)))
+    if include_pad:
+        cells[:top + H + bottom, :left + W + right] = 1.0
+    else:
+        cells[top:top + H, left:left + W] = 1.0
+    return sum(cells[u:u + (Ho - 1) * sh + 1:sh, v:v + (Wo - 1) * sw + 1:sw]
+               for u in range(kh) for v in range(kw))
+
+
+def divisor_scaling(a, b, real, window):
+    """Whether the maps a, b (..., Ho, Wo) differ by the divisor of the border windows alone:
+    'counted' when a == b * real / window (a counted the padding where b did not), 'left out'
+    when a == b * window / real (the reverse), None otherwise or when no window holds padding.
+    real, window: (Ho, Wo) cell counts (window_cells); the interior, real == window, agrees."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    real, window = np.asarray(real, dtype=np.float64), np.asarray(window, dtype=np.float64)
+    if a.shape != b.shape or a.shape[-2:] != real.shape or np.all(real == window) \
+            or np.any(real == 0) or close(a, b):
+        return None
+    for how, ratio in (("counted", real / window), ("left out", window / real)):
+        if close(a, b * ratio):
+            return how
+    return None
+
+
+def fraction_words(real, window, how):
+    """'4/9 and 6/9' (counted) or '9/4 and 9/6' (left out): each border window's scale, unreduced,
+    the smallest first."""
+    pairs = sorted({(int(r), int(w)) for r, w in zip(np.ravel(real), np.ravel(window)) if r != w},
+                   key=lambda p: p[0] / p[1])
+    parts = [f"{r}/{w}" if how == "counted" else f"{w}/{r}" for r, w in pairs]
+    return parts[0] if len(parts) == 1 else f"{', '.join(parts[:-1])} and {parts[-1]}"
+
+
+def pool_divisor_words(layer, a, b, records, ours, theirs, spec):
+    """P_l of an average pooling over padding: the border windows scaled by real / window cells
+    (ours counted the padding in the divisor) or window / real (ours left it out), the interior
+    agreeing; [] when that is not what the difference is."""
+    pooling = next((p for p in spec.network.placed
+                    if p.block == layer and p.layer.kind == "avg_pool2d"), None)
+    if pooling is None or len(pooling.n_in) != 3:
+        return []
+    kernel, strides, padding = pooling.layer.geometry(pooling.n_in)
+    C, Ho, Wo = pooling.n_out
+    cells = [window_cells(pooling.n_in[1:], kernel, strides, padding, (Ho, Wo), include)
+             for include in (False, True)]
+    maps = [np.asarray(t, dtype=np.float64).T.reshape(-1, C, Ho, Wo) for t in (a, b)]
+    how = divisor_scaling(*maps, *cells)
+    if how is None:
+        return []
+    before = before_agrees(earlier_forward("A", layer) + [f"A{layer}"], records, ours, theirs)
+    scales = fraction_words(*cells, how)
+    cells_in = f"{kernel[0]}x{kernel[1]}"
+    if how == "counted":
+        rule = (f"{ours} divides each window's sum by its {kernel[0] * kernel[1]} cells, the "
+                f"padded ones too, where {theirs} divides by the real cells alone "
+                f"(count_include_pad=False; Keras's 'same' average pooling)")
+        what = "the padded cells counted in the divisor"
+    else:
+        rule = (f"{ours} divides each window's sum by its real cells alone, where {theirs} "
+                f"divides by the whole {cells_in} window, its padding included "
+                f"(count_include_pad=True, torch's default)")
+        what = "the padded cells left out of the divisor"
+    return [f"P{layer} is the first tensor of block {layer} that differs ({before}); the edge "
+            f"windows of P{layer} are scaled by {scales} ({what}), the interior agrees: {rule}"]
