@@ -143,6 +143,8 @@ def probe(model, shape, door=None):
         if not mirrored(module):
             raise InputError(f"{paths[module] or 'the model'} ({type(module).__name__}) cannot be mirrored: "
                              f"{KINDS_WORDS}")
+        if isinstance(module, (nn.MaxPool2d, nn.AvgPool2d)):     # return_indices: a tuple, read by no one
+            pooling(f"{paths[module] or 'the model'} ({type(module).__name__})", module)
 
     for module in model.modules():
         if not list(module.children()):
