@@ -18,8 +18,8 @@ import compare  # noqa: E402
 from compare.cli import main  # noqa: E402
 from compare.engine import convert  # noqa: E402
 from compare.engine.errors import InputError  # noqa: E402
-from compare.engine.image_layers import (AvgPool2D, Conv2D, Flatten, GlobalAvgPool2D, MaxPool2D,  # noqa: E402
-                                         SpatialDropout2D)
+from compare.engine.image_layers import (AvgPool2D, Conv2D, Flatten, GlobalAvgPool2D,  # noqa: E402
+                                         MaxPool2D, SpatialDropout2D)
 from compare.engine.layers import BatchNorm, Dropout, Network  # noqa: E402
 from compare.engine.port_words import image_differences, which_mistake  # noqa: E402
 
@@ -95,19 +95,21 @@ def test_own_weights_of_a_torch_and_a_keras_cnn_come_back_in_the_scratch_layout(
 
 def test_a_torch_cnn_with_every_pooling_norm_and_dropout_option_agrees_with_torch_and_scratch():
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Conv2d(1, 3, 3, padding=1), nn.BatchNorm2d(3, momentum=0.2, eps=1e-4), nn.ReLU(),
-                          nn.Dropout2d(0.3), nn.MaxPool2d(3, 2, padding=1, ceil_mode=True),
+    model = nn.Sequential(nn.Conv2d(1, 3, 3, padding=1), nn.BatchNorm2d(3, momentum=0.2, eps=1e-4),
+                          nn.ReLU(), nn.Dropout2d(0.3),
+                          nn.MaxPool2d(3, 2, padding=1, ceil_mode=True),
                           nn.Conv2d(3, 4, 2), nn.ReLU(), nn.Dropout(0.2),
                           nn.AvgPool2d(2, 1, padding=1, count_include_pad=False),
-                          nn.Conv2d(4, 2, 1), nn.Tanh(), nn.AdaptiveAvgPool2d((1, 1)), nn.Flatten(), nn.Linear(2, 3))
+                          nn.Conv2d(4, 2, 1), nn.Tanh(), nn.AdaptiveAvgPool2d((1, 1)), nn.Flatten(),
+                          nn.Linear(2, 3))
     mine = compare.torch_module(model, torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9),
                                 nn.CrossEntropyLoss(), input_shape=(1, 8, 8))
     layers = mine.layers.layers
-    assert layers[1] == BatchNorm(momentum=0.2, eps=1e-4, written_in="torch")       # torch's meaning, as written
+    assert layers[1] == BatchNorm(momentum=0.2, eps=1e-4, written_in="torch")     # torch's meaning
     assert layers[3:5] == (SpatialDropout2D(0.3), MaxPool2D((3, 3), (2, 2), (1, 1), True))
     assert layers[7:9] == (Dropout(0.2), AvgPool2D((2, 2), (1, 1), (1, 1), False, False))
-    assert layers[11:13] == (GlobalAvgPool2D(), compare.Dense(3))                   # the Flatten after it: nothing
-    assert mine.layers.placed[4].n_out == (3, 5, 5)                                 # ceil_mode's last window
+    assert layers[11:13] == (GlobalAvgPool2D(), compare.Dense(3))      # the Flatten: nothing
+    assert mine.layers.placed[4].n_out == (3, 5, 5)                    # ceil_mode's last window
     assert mine.vocabulary["gamma1"] == "1.weight" and mine.vocabulary["var1"] == "1.running_var"
     names = passes(compare.check(mine, data=images(), against="torch,scratch", steps=2))
     assert {"N1", "dN1", "dgamma1", "dbeta1", "mean1", "var1", "A1", "P1", "dP1", "A2", "P2", "dP2",
@@ -117,13 +119,14 @@ def test_a_torch_cnn_with_every_pooling_norm_and_dropout_option_agrees_with_torc
 def test_a_torch_cnn_with_global_average_pooling_agrees_with_keras_too():
     torch.manual_seed(2)
     model = nn.Sequential(nn.Conv2d(2, 3, 3), nn.BatchNorm2d(3), nn.ReLU(), nn.Dropout2d(0.25),
-                          nn.MaxPool2d(2), nn.Conv2d(3, 4, 1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-                          nn.Linear(4, 3))
-    mine = compare.torch_module(model, torch.optim.SGD(model.parameters(), lr=0.1), nn.CrossEntropyLoss(),
-                                input_shape=(2, 6, 6))
+                          nn.MaxPool2d(2), nn.Conv2d(3, 4, 1), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
+                          nn.Flatten(), nn.Linear(4, 3))
+    mine = compare.torch_module(model, torch.optim.SGD(model.parameters(), lr=0.1),
+                                nn.CrossEntropyLoss(), input_shape=(2, 6, 6))
     report = compare.check(mine, data=images((2, 6, 6)), against="torch,keras,scratch", steps=2)
-    assert report.verdict == "pass" and report.summary["judged_pairs"] == ["mine~torch", "mine~scratch"]
-    assert max(report.summary["max_rel_err"][pair] for pair in report.summary["judged_pairs"]) <= 1e-9
+    judged = report.summary["judged_pairs"]
+    assert report.verdict == "pass" and judged == ["mine~torch", "mine~scratch"]
+    assert max(report.summary["max_rel_err"][pair] for pair in judged) <= 1e-9
     errors = {e.name: e for e in report.raw["first_step_errors"]["mine~keras"]}
     assert {"N1", "dN1", "mean1", "A1", "P1", "dP1", "P2", "dP2", "dW3"} <= set(errors)
     assert max(e.max_rel for name, e in errors.items() if name != "var1") <= 1e-9
@@ -136,20 +139,23 @@ def test_a_torch_cnn_with_global_average_pooling_agrees_with_keras_too():
 @pytest.mark.parametrize("make, words", [
     (lambda: (nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(72, 2)), None),
      "takes images (it has an nn.Conv2d): give the shape of one input"),
-    (lambda: (nn.Sequential(nn.Conv2d(1, 2, 3), nn.GroupNorm(1, 2), nn.Flatten(), nn.Linear(72, 2)), (1, 8, 8)),
-     "1 (GroupNorm) cannot be mirrored: the adapter mirrors nn.Linear"),
-    (lambda: (nn.Sequential(nn.Conv2d(1, 2, 3), nn.MaxPool2d(2, dilation=2), nn.Flatten(), nn.Linear(8, 2)),
-              (1, 8, 8)), "1 (MaxPool2d) dilation=2: dilated pooling is not mirrored"),
+    (lambda: (nn.Sequential(nn.Conv2d(1, 2, 3), nn.GroupNorm(1, 2), nn.Flatten(), nn.Linear(72, 2)),
+              (1, 8, 8)), "1 (GroupNorm) cannot be mirrored: the adapter mirrors nn.Linear"),
+    (lambda: (nn.Sequential(nn.Conv2d(1, 2, 3), nn.MaxPool2d(2, dilation=2), nn.Flatten(),
+                            nn.Linear(8, 2)), (1, 8, 8)),
+     "1 (MaxPool2d) dilation=2: dilated pooling is not mirrored"),
     (lambda: (nn.Sequential(nn.Conv2d(1, 2, 3), nn.MaxPool2d(2, return_indices=True), nn.Flatten(),
                             nn.Linear(18, 2)), (1, 8, 8)),
      "1 (MaxPool2d) return_indices=True: pooling that returns its indices is not mirrored"),
     (lambda: (nn.Sequential(nn.Conv2d(1, 2, 3), nn.AvgPool2d(2, divisor_override=3), nn.Flatten(),
                             nn.Linear(18, 2)), (1, 8, 8)),
      "1 (AvgPool2d) divisor_override=3: an average divided by its own divisor is not mirrored"),
-    (lambda: (nn.Sequential(nn.Conv2d(1, 2, 3), nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(8, 2)),
-              (1, 8, 8)), "1 (AdaptiveAvgPool2d) output_size=2: AdaptiveAvgPool2d(1)"),
-    (lambda: (nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2, affine=False), nn.Flatten(), nn.Linear(72, 2)),
-              (1, 8, 8)), "1 (BatchNorm2d) with affine=False, track_running_stats=False or momentum=None"),
+    (lambda: (nn.Sequential(nn.Conv2d(1, 2, 3), nn.AdaptiveAvgPool2d(2), nn.Flatten(),
+                            nn.Linear(8, 2)), (1, 8, 8)),
+     "1 (AdaptiveAvgPool2d) output_size=2: AdaptiveAvgPool2d(1)"),
+    (lambda: (nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2, affine=False), nn.Flatten(),
+                            nn.Linear(72, 2)), (1, 8, 8)),
+     "1 (BatchNorm2d) with affine=False, track_running_stats=False or momentum=None"),
     (lambda: (nn.Sequential(nn.Conv2d(1, 2, 3, groups=1, padding_mode="reflect"), nn.Flatten(), nn.Linear(72, 2)),
               (1, 8, 8)), "padding_mode='reflect': Conv2d with groups=1 and zero padding"),
     (lambda: (nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(72, 2)), (1, 8)),
@@ -181,11 +187,11 @@ def test_a_keras_cnn_with_same_pooling_norm_and_dropouts_agrees_with_keras_and_s
     mine = compare.keras_model(model, keras.optimizers.SGD(learning_rate=0.1, momentum=0.9),
                                keras.losses.CategoricalCrossentropy())
     layers = mine.layers.layers
-    assert layers[1] == BatchNorm(momentum=0.8, eps=1e-4, written_in="keras")      # Keras's meaning, as written
+    assert layers[1] == BatchNorm(momentum=0.8, eps=1e-4, written_in="keras")     # Keras's meaning
     assert layers[3:5] == (SpatialDropout2D(0.3), MaxPool2D((2, 2), (2, 2), "same"))
     assert layers[7:9] == (Dropout(0.2), AvgPool2D((2, 2), (1, 1), "same"))
     assert layers[11:13] == (GlobalAvgPool2D(), compare.Dense(3))
-    assert mine.layers.placed[4].n_out == (3, 4, 4)                                 # 'same': ceil(7 / 2)
+    assert mine.layers.placed[4].n_out == (3, 4, 4)                    # 'same': ceil(7 / 2)
     assert mine.vocabulary["var1"] == "bn.moving_variance"
     names = passes(compare.check(mine, data=images((2, 7, 7)), against="keras,scratch", steps=2))
     assert {"N1", "dN1", "dgamma1", "mean1", "var1", "A1", "P1", "dP1", "A2", "P2", "dP2", "P3",
@@ -193,11 +199,13 @@ def test_a_keras_cnn_with_same_pooling_norm_and_dropouts_agrees_with_keras_and_s
 
 
 @pytest.mark.parametrize("layer, words", [
-    (keras.layers.GlobalAveragePooling2D(keepdims=True), "keepdims=True: GlobalAveragePooling2D() (keepdims=False"),
-    (keras.layers.BatchNormalization(axis=1), "with axis=1, center=True, scale=True: normalization over the last "
-                                              "axis"),
+    (keras.layers.GlobalAveragePooling2D(keepdims=True),
+     "keepdims=True: GlobalAveragePooling2D() (keepdims=False"),
+    (keras.layers.BatchNormalization(axis=1),
+     "with axis=1, center=True, scale=True: normalization over the last axis"),
     (keras.layers.BatchNormalization(center=False), "with axis=-1, center=False"),
-    (keras.layers.Dropout(0.5, noise_shape=(None, 1, 1, 2)), "with noise_shape=(None, 1, 1, 2): not mirrored"),
+    (keras.layers.Dropout(0.5, noise_shape=(None, 1, 1, 2)),
+     "with noise_shape=(None, 1, 1, 2): not mirrored"),
     (keras.layers.GlobalMaxPooling2D(), "cannot be mirrored: the adapter mirrors the layers Dense"),
 ])
 def test_what_the_keras_adapter_does_not_mirror_is_one_line(layer, words):
@@ -211,7 +219,8 @@ def test_what_the_keras_adapter_does_not_mirror_is_one_line(layer, words):
 def test_a_pooling_the_list_cannot_hold_exits_2_in_one_line(tmp_path, capsys):
     path = tmp_path / "cnn.py"
     path.write_text("import torch\nfrom torch import nn\nimport compare\n"
-                    "model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.MaxPool2d(2, dilation=2), nn.Flatten(),\n"
+                    "model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.MaxPool2d(2, dilation=2),\n"
+                    "                      nn.Flatten(),\n"
                     "                      nn.Linear(8, 2))\n"
                     "mine = compare.torch_module(model, input_shape=(1, 8, 8))\n")
     assert main(["check", str(path)]) == 2

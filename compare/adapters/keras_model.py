@@ -59,9 +59,10 @@ import tensorflow as tf  # noqa: E402
 
 from ..engine import convert  # noqa: E402
 from ..engine.errors import InputError  # noqa: E402
-from ..engine.image_layers import (AvgPool2D, Conv2D, Flatten, GlobalAvgPool2D, MaxPool2D,  # noqa: E402
-                                   SpatialDropout2D)
-from ..engine.layers import Activation, BatchNorm, Dense, Dropout, LayerNorm, Network, channels  # noqa: E402
+from ..engine.image_layers import (AvgPool2D, Conv2D, Flatten, GlobalAvgPool2D,  # noqa: E402
+                                   MaxPool2D, SpatialDropout2D)
+from ..engine.layers import (Activation, BatchNorm, Dense, Dropout, LayerNorm,  # noqa: E402
+                             Network, channels)
 from .base import UserImplementation, batch_norm_notes, block_names, dense_params, initial_norm, read_network  # noqa: E402
 
 ACTIVATIONS = ("linear", "relu", "sigmoid", "tanh", "softplus", "softmax", "leaky_relu", "elu", "selu", "celu",
@@ -166,15 +167,16 @@ def as_image_layers(layer, where, shape, pad):
         return [conv] + activation_layers(layer.activation, where)
     if type(layer) is keras.layers.GlobalAveragePooling2D:
         if config.get("keepdims"):
-            raise InputError(f"{where} keepdims=True: GlobalAveragePooling2D() (keepdims=False, each "
-                             f"channel's mean as a unit) is mirrored")
+            raise InputError(f"{where} keepdims=True: GlobalAveragePooling2D() (keepdims=False, "
+                             f"each channel's mean as a unit) is mirrored")
         return [GlobalAvgPool2D()]
     if type(layer) is keras.layers.SpatialDropout2D:
         if not 0 <= config["rate"] < 1:
             raise InputError(f"{where} rate={config['rate']}: a dropout rate in [0, 1) is mirrored")
         return [SpatialDropout2D(float(config["rate"]))]
     if config["padding"] not in ("valid", "same"):
-        raise InputError(f"{where} padding={config['padding']!r}: pooling 'valid' or 'same' is mirrored")
+        raise InputError(f"{where} padding={config['padding']!r}: pooling 'valid' or 'same' is "
+                         f"mirrored")
     kind = MaxPool2D if type(layer) is keras.layers.MaxPooling2D else AvgPool2D
     padding = config["padding"]           # 'same': TensorFlow's rule, an average of the real cells
     return [kind(tuple(config["pool_size"]), tuple(config["strides"]), padding)]
@@ -216,7 +218,7 @@ def as_layers(layer, width, pad=((0, 0), (0, 0))):
             raise InputError(f"{where} rate={config['rate']}: a dropout rate in [0, 1) is mirrored")
         return [Dropout(float(config["rate"]))]
     axis = config.get("axis")
-    last = (-1, 3, [-1], [3]) if isinstance(width, tuple) else (-1, 1, [-1], [1])   # images: the channels
+    last = (-1, 3, [-1], [3]) if isinstance(width, tuple) else (-1, 1, [-1], [1])  # 3: channels
     if axis not in last or not config.get("center", True) or not config.get("scale", True):
         raise InputError(f"{where} with axis={axis}, center={config.get('center')}, scale={config.get('scale')}: "
                          f"normalization over the last axis, with gamma and beta, is mirrored")
@@ -573,10 +575,11 @@ class KerasRun:
         return convert.inputs_to_framework("keras", X, self.spec.network)
 
     def set_masks(self, masks):
-        """This step's dropout masks {l: (n_l, m)} in the scratch layout -> (m, n_l) tensors; on images
-        (m, H, W, C), or (m, 1, 1, C) for a SpatialDropout2D (convert.mask_to_framework)."""
+        """This step's dropout masks {l: (n_l, m)} in the scratch layout -> (m, n_l) tensors; on
+        images (m, H, W, C), or (m, 1, 1, C) for a SpatialDropout2D (convert.mask_to_framework)."""
+        network = self.spec.network
         self.masks = tuple(tf.convert_to_tensor(
-            convert.mask_to_framework("keras", self.spec.network, p.block, masks[p.block]), dtype=self.dtype)
+            convert.mask_to_framework("keras", network, p.block, masks[p.block]), dtype=self.dtype)
             for p in self.dropouts)
 
     def step(self, X, Y):

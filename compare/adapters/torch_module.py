@@ -60,7 +60,8 @@ from reference.torch_mlp import LOSSES, STATE_NAMES, SharedMaskDropout, make_opt
 
 from ..engine import convert
 from ..engine.errors import InputError
-from ..engine.image_layers import AvgPool2D, Conv2D, Flatten, GlobalAvgPool2D, MaxPool2D, SpatialDropout2D
+from ..engine.image_layers import (AvgPool2D, Conv2D, Flatten, GlobalAvgPool2D, MaxPool2D,
+                                   SpatialDropout2D)
 from ..engine.layers import Activation, BatchNorm, Dense, Dropout, LayerNorm
 from .base import UserImplementation, batch_norm_notes, block_names, dense_params, initial_norm, read_network
 from . import values
@@ -74,9 +75,9 @@ ACTIVATION_NAMES = {nn.ReLU: "relu", nn.Sigmoid: "sigmoid", nn.Tanh: "tanh", nn.
 LAYER_KINDS = (nn.Linear, nn.BatchNorm1d, nn.LayerNorm, nn.Dropout)
 IMAGE_KINDS = (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d, nn.ZeroPad2d, nn.AdaptiveAvgPool2d,
                nn.BatchNorm2d, nn.Dropout2d)              # images (m, C, H, W): image_layers.py
-KINDS_WORDS = ("the adapter mirrors nn.Linear, nn.BatchNorm1d, nn.LayerNorm, nn.Dropout, nn.Conv2d, "
-               "nn.ZeroPad2d, nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d(1), nn.BatchNorm2d, "
-               "nn.Dropout2d, nn.Flatten and the activations "
+KINDS_WORDS = ("the adapter mirrors nn.Linear, nn.BatchNorm1d, nn.LayerNorm, nn.Dropout, "
+               "nn.Conv2d, nn.ZeroPad2d, nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d(1), "
+               "nn.BatchNorm2d, nn.Dropout2d, nn.Flatten and the activations "
                + ", ".join(c.__name__ for c in ACTIVATION_NAMES))
 BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d)
 LOSS_NAMES = {nn.MSELoss: "mse", nn.BCELoss: "binary_crossentropy", nn.BCEWithLogitsLoss: "binary_crossentropy",
@@ -143,7 +144,7 @@ def probe(model, shape, door=None):
         if not mirrored(module):
             raise InputError(f"{paths[module] or 'the model'} ({type(module).__name__}) cannot be mirrored: "
                              f"{KINDS_WORDS}")
-        if isinstance(module, (nn.MaxPool2d, nn.AvgPool2d)):     # return_indices: a tuple, read by no one
+        if isinstance(module, (nn.MaxPool2d, nn.AvgPool2d)):   # return_indices: a tuple
             pooling(f"{paths[module] or 'the model'} ({type(module).__name__})", module)
 
     for module in model.modules():
@@ -218,35 +219,36 @@ def as_image_layer(where, module, shape, pad):
                       frozen=frozen(module, {"W": "weight", "b": "bias"}))
     if isinstance(module, nn.AdaptiveAvgPool2d):
         if module.output_size not in (1, (1, 1)):
-            raise InputError(f"{where} output_size={module.output_size!r}: AdaptiveAvgPool2d(1), the mean "
-                             f"of each channel (then nn.Flatten), is mirrored")
+            raise InputError(f"{where} output_size={module.output_size!r}: AdaptiveAvgPool2d(1), "
+                             f"the mean of each channel (then nn.Flatten), is mirrored")
         return GlobalAvgPool2D()
     if isinstance(module, BATCH_NORMS):
         return batch_norm(where, module, shape[0], nn.BatchNorm2d)
     if isinstance(module, (nn.Dropout, nn.Dropout2d)):
-        return dropout(where, module, Dropout if isinstance(module, nn.Dropout) else SpatialDropout2D)
+        spatial = isinstance(module, nn.Dropout2d)
+        return dropout(where, module, SpatialDropout2D if spatial else Dropout)
     return pooling(where, module)
 
 
 def pooling(where, module):
-    """nn.MaxPool2d / nn.AvgPool2d -> MaxPool2D / AvgPool2D with the window, stride, padding (an int
-    or a pair: zeros on both sides of each axis), ceil_mode and count_include_pad as written (torch/nn/
-    modules/pooling.py); what the list cannot hold (dilation, return_indices, divisor_override) is one
-    line."""
+    """nn.MaxPool2d / nn.AvgPool2d -> MaxPool2D / AvgPool2D with the window, stride, padding (an
+    int or a pair: zeros on both sides of each axis), ceil_mode and count_include_pad as written
+    (torch/nn/modules/pooling.py); what the list cannot hold (dilation, return_indices,
+    divisor_override) is one line."""
     refused = (("dilation", lambda v: v not in (1, (1, 1)), "dilated pooling"),
                ("return_indices", bool, "pooling that returns its indices"),
-               ("divisor_override", lambda v: v is not None, "an average divided by its own divisor"))
+               ("divisor_override", lambda v: v is not None,
+                "an average divided by its own divisor"))
     for name, odd, what in refused:
         if hasattr(module, name) and odd(getattr(module, name)):
             raise InputError(f"{where} {name}={getattr(module, name)!r}: {what} is not mirrored "
                              f"(padding, ceil_mode and count_include_pad are)")
-    kernel = tuple(module.kernel_size) if isinstance(module.kernel_size, tuple) else (module.kernel_size,) * 2
-    stride = tuple(module.stride) if isinstance(module.stride, tuple) else (module.stride,) * 2
-    padding = tuple(module.padding) if isinstance(module.padding, tuple) else (module.padding,) * 2
+    kernel, stride, padding = (tuple(v) if isinstance(v, tuple) else (v, v)
+                               for v in (module.kernel_size, module.stride, module.padding))
     padding = "valid" if padding == (0, 0) else padding
     if isinstance(module, nn.MaxPool2d):
         return MaxPool2D(kernel, stride, padding, bool(module.ceil_mode))
-    counts = None if padding == "valid" else bool(module.count_include_pad)   # nothing padded: no divisor rule
+    counts = None if padding == "valid" else bool(module.count_include_pad)   # None: nothing padded
     return AvgPool2D(kernel, stride, padding, bool(module.ceil_mode), counts)
 
 
@@ -257,18 +259,20 @@ def batch_norm(where, module, n, kind):
         other = "images (m, C, H, W)" if kind is nn.BatchNorm2d else f"rows (m, {n})"
         raise InputError(f"{where} follows a layer that gives {other}: use nn.{kind.__name__}({n})")
     if not module.affine or not module.track_running_stats or module.momentum is None:
-        raise InputError(f"{where} with affine=False, track_running_stats=False or momentum=None is not "
-                         f"mirrored: give {kind.__name__}({module.num_features}) its weight, bias and "
-                         f"running statistics, with a momentum")
+        raise InputError(f"{where} with affine=False, track_running_stats=False or momentum=None "
+                         f"is not mirrored: give {kind.__name__}({module.num_features}) its "
+                         f"weight, bias and running statistics, with a momentum")
     if module.num_features != n:
         what = "channels" if kind is nn.BatchNorm2d else "features"
-        raise InputError(f"{where} normalizes {module.num_features} {what}, the layer before gives {n}")
+        raise InputError(f"{where} normalizes {module.num_features} {what}, the layer before gives "
+                         f"{n}")
     return BatchNorm(momentum=module.momentum, eps=module.eps, written_in="torch",
                      frozen=frozen(module, {"gamma": "weight", "beta": "bias"}))
 
 
 def dropout(where, module, kind):
-    """nn.Dropout -> Dropout (on images a mask value per number), nn.Dropout2d -> SpatialDropout2D."""
+    """nn.Dropout -> Dropout (on images a mask value per number); nn.Dropout2d -> SpatialDropout2D
+    (a mask value per channel)."""
     if not 0 <= module.p < 1:
         raise InputError(f"{where} p={module.p}: a dropout rate in [0, 1) is mirrored")
     return kind(float(module.p))
@@ -284,9 +288,10 @@ def as_layer(path, module, width, pad=(0, 0, 0, 0)):
     if isinstance(width, tuple) and len(width) == 3 and isinstance(module, images):
         return as_image_layer(where, module, width, pad)
     width = width[0] if isinstance(width, tuple) else width
-    if isinstance(module, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.BatchNorm2d,
-                           nn.Dropout2d)):
-        raise InputError(f"{where} takes images (m, C, H, W), the layer before gives rows (m, {width})")
+    if isinstance(module, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d,
+                           nn.BatchNorm2d, nn.Dropout2d)):
+        raise InputError(f"{where} takes images (m, C, H, W), the layer before gives rows "
+                         f"(m, {width})")
     if isinstance(module, nn.Flatten):               # of a batch of rows (m, n): nothing to do
         if (module.start_dim, module.end_dim) not in ((1, -1),):
             raise InputError(f"{where} Flatten(start_dim={module.start_dim}, end_dim={module.end_dim}): only "
@@ -593,7 +598,8 @@ class TorchRun:
         placed = network.placed
         self.params, self.stats, self.cache, self.masks, self.dropouts = {}, {}, {}, {}, {}
         self.uses, self.calls = {}, {}        # module -> [(placed, keep_own)] in call order; calls this forward
-        self.flat = {p.name("P") for p in placed if isinstance(p.layer, GlobalAvgPool2D)}  # (m, C, 1, 1)
+        self.flat = {p.name("P") for p in placed                       # AdaptiveAvgPool2d's P
+                     if isinstance(p.layer, GlobalAvgPool2D)}         # is (m, C, 1, 1)
         for position, (path, module, index) in enumerate(traced):
             if index is None:
                 continue
@@ -663,8 +669,8 @@ class TorchRun:
         return output if dropout is not None and module.training else None
 
     def set_masks(self, masks):
-        """This step's dropout masks {l: (n_l, m)} in the scratch layout -> (m, n_l) tensors; on images
-        (m, C, H, W), or (m, C, 1, 1) for a Dropout2d (convert.mask_to_framework)."""
+        """This step's dropout masks {l: (n_l, m)} in the scratch layout -> (m, n_l) tensors; on
+        images (m, C, H, W), or (m, C, 1, 1) for a Dropout2d (convert.mask_to_framework)."""
         self.masks = {l: torch.from_numpy(np.ascontiguousarray(
             convert.mask_to_framework("torch", self.spec.network, l, mask))).to(self.dtype)
             for l, mask in masks.items()}
@@ -713,7 +719,7 @@ class TorchRun:
                 if key in STATE_NAMES and value is not None:
                     record[f"{name}.{STATE_NAMES[key]}"] = value.detach().numpy().copy()
         record.update({name: t.detach().numpy().copy() for name, t in self.stats.items()})
-        for name in [n for n in record if n.lstrip("d") in self.flat]:   # AdaptiveAvgPool2d's (m, C, 1, 1)
+        for name in [n for n in record if n.lstrip("d") in self.flat]:    # (m, C, 1, 1) -> (m, C)
             record[name] = record[name].reshape(X.shape[0], -1)
         return convert.record_to_scratch("torch", record, self.spec.network, X.shape[0])
 
