@@ -21,7 +21,7 @@ from compare.engine.errors import InputError  # noqa: E402
 from compare.engine.image_layers import (AvgPool2D, Conv2D, Flatten, GlobalAvgPool2D,  # noqa: E402
                                          MaxPool2D, SpatialDropout2D)
 from compare.engine.layers import BatchNorm, Dropout, Network  # noqa: E402
-from compare.engine.port_words import image_differences, which_mistake  # noqa: E402
+from compare.engine.port_words import image_differences, summed_words, which_mistake  # noqa: E402
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -312,7 +312,29 @@ def test_a_conv_bias_gradient_not_summed_over_the_positions_is_found_at_db1(caps
     assert main(["check", str(EXAMPLES / "cnn_cs231n_bug.py"), "--steps", "2", "--quiet"]) == 1
     line = verdict(capsys)
     assert line.startswith("MISMATCH: first divergence at step 1, mine vs torch: layer 1, db1 (mine's conv_backward's "
-                           "db (block 1)) shapes differ: mine (4, 8, 8), torch (4, 1)"), line
+                           "db (block 1)) shapes differ: mine (4, 8, 8), torch (4, 1); mine's db1 has the "
+                           "output map's shape (4, 8, 8): summed over the examples but not over the "
+                           "positions (db = dZ.sum(axis=(0, 2, 3)))"), line
+
+
+def test_a_bias_gradient_summed_over_too_few_axes_is_named_by_its_shape():
+    conv = Network(3 * 8 * 8, (Conv2D(4, 3, padding=1), compare.Activation("relu"), Flatten(),
+                               compare.Dense(5), compare.Activation("softmax")), (3, 8, 8))
+    m = 6
+    assert summed_words("db1", (4, 8, 8), (4, 1), "mine", "torch", conv, m) == (
+        "mine's db1 has the output map's shape (4, 8, 8): summed over the examples but not over "
+        "the positions (db = dZ.sum(axis=(0, 2, 3)))")
+    assert "(8, 8, 4): summed over the examples but not over the positions (db = dZ.sum(axis=" \
+           "(0, 1, 2)))" in summed_words("db1", (4,), (8, 8, 4), "torch", "mine", conv, m)  # 2nd side
+    assert "dZ's shape (6, 4, 8, 8): summed over neither the examples nor the positions" in \
+        summed_words("db1", (6, 4, 8, 8), (4,), "mine", "torch", conv, m)
+    assert "(6, 4), one per example: summed over the positions but not over the examples" in \
+        summed_words("db1", (6, 4), (4, 1), "mine", "torch", conv, m)
+    assert summed_words("db2", (5, 6), (5, 1), "mine", "torch", conv, m) == (
+        "mine's db2 has Z2's shape (5, 6), one per example: not summed over the examples "
+        "(db = dZ.sum(axis=1, keepdims=True))")
+    assert summed_words("db1", (4, 7, 8), (4, 1), "mine", "torch", conv, m) == ""   # no such map
+    assert summed_words("dW1", (4, 3, 3, 3, 8), (4, 3, 3, 3), "mine", "torch", conv, m) == ""
 
 
 @functools.cache
