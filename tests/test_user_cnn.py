@@ -312,9 +312,9 @@ def test_a_conv_bias_gradient_not_summed_over_the_positions_is_found_at_db1(caps
     assert main(["check", str(EXAMPLES / "cnn_cs231n_bug.py"), "--steps", "2", "--quiet"]) == 1
     line = verdict(capsys)
     assert line.startswith("MISMATCH: first divergence at step 1, mine vs torch: layer 1, db1 (mine's conv_backward's "
-                           "db (block 1)) shapes differ: mine (4, 8, 8), torch (4, 1); mine's db1 has the "
-                           "output map's shape (4, 8, 8): summed over the examples but not over the "
-                           "positions (db = dZ.sum(axis=(0, 2, 3)))"), line
+                           "db (block 1)) shapes differ: mine (4, 8, 8), torch (4, 1); mine's db1 "
+                           "has the output map's shape (4, 8, 8): summed over the examples but not "
+                           "over the positions (db = dZ.sum(axis=(0, 2, 3)))"), line
 
 
 def test_a_bias_gradient_summed_over_too_few_axes_is_named_by_its_shape():
@@ -325,7 +325,7 @@ def test_a_bias_gradient_summed_over_too_few_axes_is_named_by_its_shape():
         "mine's db1 has the output map's shape (4, 8, 8): summed over the examples but not over "
         "the positions (db = dZ.sum(axis=(0, 2, 3)))")
     assert "(8, 8, 4): summed over the examples but not over the positions (db = dZ.sum(axis=" \
-           "(0, 1, 2)))" in summed_words("db1", (4,), (8, 8, 4), "torch", "mine", conv, m)  # 2nd side
+           "(0, 1, 2)))" in summed_words("db1", (4,), (8, 8, 4), "torch", "mine", conv, m)
     assert "dZ's shape (6, 4, 8, 8): summed over neither the examples nor the positions" in \
         summed_words("db1", (6, 4, 8, 8), (4,), "mine", "torch", conv, m)
     assert "(6, 4), one per example: summed over the positions but not over the examples" in \
