@@ -301,6 +301,28 @@ def test_each_cnn_port_mistake_exits_1_at_its_layer_in_the_users_words(capsys, n
         assert phrase in line, line
 
 
+def test_a_cnn_port_with_the_batch_norm_momentum_copied_literally_exits_1_at_mean1(capsys,
+                                                                                     tmp_path):
+    path = EXAMPLES / "port_cnn_batchnorm.py"
+    assert main(["check", str(path), "--weights", "mine", "--steps", "2", "--quiet"]) == 1
+    line = verdict(capsys)
+    assert line.startswith("MISMATCH: first divergence at step 1, torchnet vs kerasnet: layer 1, "
+                           "mean1["), line
+    for phrase in ["(torchnet's 1.running_mean, kerasnet's batch_normalization",
+                   "Z1, N1 agree", "torchnet's mean1 is 0.111111 x kerasnet's",
+                   "the batch norm after Conv2D 1: momentum 0.1 (torch) vs 0.1 (keras): torch "
+                   "momentum 0.1 weights the new batch; Keras momentum 0.1 weights the old one: "
+                   "Keras's 0.9 is torch's 0.1"]:
+        assert phrase in line, line
+    # the fix the words give passes: the running variances judged as the batch variance each folded
+    # in, torch's unbiased over each channel's m H W numbers (compare/engine/running.py)
+    fixed = tmp_path / "port_cnn_batchnorm_fixed.py"
+    fixed.write_text(path.read_text().replace("BatchNormalization(momentum=0.1,",
+                                              "BatchNormalization(momentum=0.9,"))
+    assert main(["check", str(fixed), "--weights", "mine", "--steps", "2", "--quiet"]) == 0
+    assert verdict(capsys).startswith("PASS: 2 steps")
+
+
 # --- cs231n-style layer functions (compare.layer_functions) -------------------------------------
 
 def test_the_cs231n_layer_functions_pass_every_tensor_at_1e_9(capsys):

@@ -466,7 +466,8 @@ def layer_differences(network_a, convention_a, network_b, convention_b):
     out = {}
     for pa, pb in zip(placed_a, placed_b):
         la, lb, kind = pa.layer, pb.layer, pa.layer.kind
-        where = f"the {KIND_WORDS.get(kind, kind)} after Dense {pa.block}"
+        opener = next(p.layer for p in placed_a if p.block == pa.block and p.layer.opens_block)
+        where = f"the {KIND_WORDS.get(kind, kind)} after {type(opener).__name__} {pa.block}"
         key = f"setting-block{pa.block}-{kind}-"
         for name in ("momentum", "eps"):
             if not hasattr(la, name) or name not in la.settings(ca):
