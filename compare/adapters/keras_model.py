@@ -8,8 +8,10 @@ model      a keras.Sequential or a functional chain (each layer reads the one be
            (over the last axis, with gamma and beta), Dropout and Activation layers; and on images
            (m, H, W, C), channels_last: Conv2D (groups 1, 'valid' or 'same', activation= its
            Activation), ZeroPadding2D right before a Conv2D (folded into its padding per side),
-           MaxPooling2D and AveragePooling2D ('valid'), Flatten; it must be built (an Input, or
-           called once); images' (C, H, W) is read from its input (m, H, W, C)
+           MaxPooling2D and AveragePooling2D ('valid' or 'same'), GlobalAveragePooling2D
+           (keepdims=False), BatchNormalization (axis -1 or 3: per channel), Dropout (a mask value
+           per number), SpatialDropout2D, Flatten; it must be built (an Input, or called once);
+           images' (C, H, W) is read from its input (m, H, W, C)
 optimizer  keras.optimizers.SGD (momentum, nesterov), RMSprop or Adam
 loss       keras.losses.CategoricalCrossentropy, BinaryCrossentropy (from_logits either way) or
            MeanSquaredError, reduction 'sum_over_batch_size' (mean) or 'sum'; or their names as strings

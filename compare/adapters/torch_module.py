@@ -9,7 +9,10 @@ model      an nn.Sequential, or any module whose layers run one after another (c
                ReLU, Sigmoid, Tanh, LeakyReLU, GELU, ...; Softmax(dim=1) last); and on images
                (m, C, H, W): nn.Conv2d (groups 1, zero padding: an int, a pair, 'valid', 'same'),
                nn.ZeroPad2d right before a Conv2d (folded into its padding per side), nn.MaxPool2d
-               and nn.AvgPool2d (no padding, ceil_mode, dilation), nn.Flatten (the layer kinds of
+               and nn.AvgPool2d (padding an int or a pair, ceil_mode, count_include_pad),
+               nn.AdaptiveAvgPool2d(1) (then nn.Flatten: GlobalAvgPool2D), nn.BatchNorm2d (per
+               channel, read as BatchNorm1d is), nn.Dropout (a mask value per number) and
+               nn.Dropout2d (per channel: SpatialDropout2D), nn.Flatten (the layer kinds of
                compare/engine/image_layers.py); a model with a Conv2d needs
                input_shape=(C, H, W), the shape of one input (its height and width are nowhere in it)
 optimizer  torch.optim.SGD (momentum, nesterov), RMSprop or Adam built on model.parameters()
@@ -43,11 +46,11 @@ optimizer's step(); predict runs the copy in eval() mode (running statistics, no
 CrossEntropyLoss gets class indices (argmax of the one-hot rows), as a training loop's labels are;
 torch gives the same numbers for one-hot probability targets.
 
-Left out: BatchNorm2d, Dropout2d, AdaptiveAvgPool2d, pooling padding and ceil_mode (the layer list
-does not hold them yet: refused in one line), F.pad or other functions inside forward, recurrent and
-other modules, activations applied as functions inside forward
-(F.relu), BatchNorm1d without affine parameters or running statistics (or momentum=None), weight
-decay, dampening, amsgrad, centered or momentum RMSprop, label smoothing.
+Left out (each refused in one line): pooling with dilation, return_indices or divisor_override,
+AdaptiveAvgPool2d to more than one cell, F.pad or other functions inside forward, recurrent and
+other modules, activations applied as functions inside forward (F.relu), BatchNorm1d/2d without
+affine parameters or running statistics (or momentum=None), weight decay, dampening, amsgrad,
+centered or momentum RMSprop, label smoothing.
 """
 import copy
 import inspect
