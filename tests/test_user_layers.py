@@ -128,8 +128,8 @@ def test_torch_unmirrored_module_is_one_line_naming_it_and_the_kinds():
     text = one_line(error)
     assert text.startswith("1 (Conv1d) cannot be mirrored: the adapter mirrors nn.Linear, nn.BatchNorm1d, nn.LayerNorm, "
                            "nn.Dropout, nn.Conv2d, nn.ZeroPad2d, nn.MaxPool2d, nn.AvgPool2d, "
-                           "nn.AdaptiveAvgPool2d(1), nn.BatchNorm2d, nn.Dropout2d, nn.Flatten and the "
-                           "activations ReLU, Sigmoid, Tanh")
+                           "nn.AdaptiveAvgPool2d(1), nn.BatchNorm2d, nn.Dropout2d, nn.Flatten and "
+                           "the activations ReLU, Sigmoid, Tanh")
     for module, words in ((nn.BatchNorm1d(4, affine=False), "1 (BatchNorm1d) with affine=False"),
                           (nn.LayerNorm(4, bias=False), "1 (LayerNorm) normalized_shape=(4,)"),
                           (nn.Dropout(1.0), "1 (Dropout) p=1.0: a dropout rate in [0, 1) is mirrored")):
