@@ -142,9 +142,10 @@ def frozen(layer, roles):
 
 
 def as_image_layers(layer, where, shape, pad):
-    """One Keras image layer (Conv2D, MaxPooling2D, AveragePooling2D, Flatten of images) -> its
-    Layers. shape: its input (C, H, W); pad: a ZeroPadding2D's ((top, bottom), (left, right)) before
-    a Conv2D. Raises InputError for what is not mirrored."""
+    """One Keras image layer (Conv2D, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D,
+    SpatialDropout2D, Flatten of images) -> its Layers (BatchNormalization and Dropout on images
+    are read by as_layers, as on units). shape: its input (C, H, W); pad: a ZeroPadding2D's
+    ((top, bottom), (left, right)) before a Conv2D. Raises InputError for what is not mirrored."""
     config = layer.get_config()
     if config.get("data_format", "channels_last") != "channels_last":
         raise InputError(f"{where} data_format={config['data_format']!r}: channels_last (Keras's default) is "

@@ -202,8 +202,9 @@ def conv_sides(module, pad):
 
 
 def as_image_layer(where, module, shape, pad):
-    """One image module (nn.Conv2d, pooling, nn.Flatten of images) -> its Layer. shape: its input
-    (C, H, W); pad: the ZeroPad2d before a Conv2d. Raises InputError for what is not mirrored."""
+    """One image module (nn.Conv2d, pooling, nn.AdaptiveAvgPool2d, nn.BatchNorm2d, nn.Dropout or
+    nn.Dropout2d, nn.Flatten of images) -> its Layer. shape: its input (C, H, W); pad: the
+    ZeroPad2d before a Conv2d. Raises InputError for what is not mirrored."""
     if isinstance(module, nn.Flatten):
         if (module.start_dim, module.end_dim) != (1, -1):
             raise InputError(f"{where} Flatten(start_dim={module.start_dim}, end_dim={module.end_dim}): only "
