@@ -116,6 +116,19 @@ def test_a_torch_cnn_with_every_pooling_norm_and_dropout_option_agrees_with_torc
             "P3", "dP3", "dW4"} <= names
 
 
+def test_torch_pooling_padding_counts_it_by_default_and_agrees_with_torch_and_scratch():
+    torch.manual_seed(3)
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.AvgPool2d(3, 2, padding=1),
+                          nn.Conv2d(2, 2, 1), nn.ReLU(), nn.MaxPool2d((2, 3), 1, padding=(1, 0)),
+                          nn.Flatten(), nn.Linear(2 * 4 * 1, 3))
+    mine = compare.torch_module(model, torch.optim.SGD(model.parameters(), lr=0.1),
+                                nn.CrossEntropyLoss(), input_shape=(1, 7, 7))
+    assert mine.layers.layers[2] == AvgPool2D((3, 3), (2, 2), (1, 1), False, True)  # torch's default
+    assert mine.layers.layers[5] == MaxPool2D((2, 3), (1, 1), (1, 0), False)
+    names = passes(compare.check(mine, data=images((1, 7, 7)), against="torch,scratch", steps=2))
+    assert {"P1", "dP1", "P2", "dP2", "dW1"} <= names
+
+
 def test_a_torch_cnn_with_global_average_pooling_agrees_with_keras_too():
     torch.manual_seed(2)
     model = nn.Sequential(nn.Conv2d(2, 3, 3), nn.BatchNorm2d(3), nn.ReLU(), nn.Dropout2d(0.25),
