@@ -123,7 +123,7 @@ def test_torch_pooling_padding_counts_it_by_default_and_agrees_with_torch_and_sc
                           nn.Flatten(), nn.Linear(2 * 4 * 1, 3))
     mine = compare.torch_module(model, torch.optim.SGD(model.parameters(), lr=0.1),
                                 nn.CrossEntropyLoss(), input_shape=(1, 7, 7))
-    assert mine.layers.layers[2] == AvgPool2D((3, 3), (2, 2), (1, 1), False, True)  # torch's default
+    assert mine.layers.layers[2] == AvgPool2D((3, 3), (2, 2), (1, 1), False, True)  # the default
     assert mine.layers.layers[5] == MaxPool2D((2, 3), (1, 1), (1, 0), False)
     names = passes(compare.check(mine, data=images((1, 7, 7)), against="torch,scratch", steps=2))
     assert {"P1", "dP1", "P2", "dP2", "dW1"} <= names
