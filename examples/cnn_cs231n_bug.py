@@ -7,9 +7,11 @@ db is, but a conv's bias is added at every output position, so its gradient sums
 positions (axes 2 and 3) too. The result is one number per filter AND position, (F, H_out, W_out).
 
 Verdict: FAIL (exit 1) at step 1, mine vs torch, layer 1, db1 (mine's conv_backward's db (block 1)):
-shapes differ: mine (4, 8, 8), torch (4, 1): the 8 x 8 positions of the conv's output were not
-summed. Everything before it (Z1, A1, P1, dP1, dZ1, dW1) agrees: the bug is in the bias gradient
-alone. The fix: db = np.sum(dout, axis=(0, 2, 3)) (examples/cnn_cs231n.py).
+shapes differ: mine (4, 8, 8), torch (4, 1); "mine's db1 has the output map's shape (4, 8, 8):
+summed over the examples but not over the positions (db = dZ.sum(axis=(0, 2, 3)))": the 8 x 8
+positions of the conv's output were not summed. Everything before it (Z1, A1, P1, dP1, dZ1, dW1)
+agrees: the bug is in the bias gradient alone. The fix: db = np.sum(dout, axis=(0, 2, 3))
+(examples/cnn_cs231n.py).
 
 The rest of this docstring is examples/cnn_cs231n.py's:
 

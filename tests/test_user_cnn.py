@@ -18,9 +18,10 @@ import compare  # noqa: E402
 from compare.cli import main  # noqa: E402
 from compare.engine import convert  # noqa: E402
 from compare.engine.errors import InputError  # noqa: E402
-from compare.engine.image_layers import AvgPool2D, Conv2D, Flatten, MaxPool2D  # noqa: E402
-from compare.engine.layers import Network  # noqa: E402
-from compare.engine.port_words import image_differences, which_mistake  # noqa: E402
+from compare.engine.image_layers import (AvgPool2D, Conv2D, Flatten, GlobalAvgPool2D,  # noqa: E402
+                                         MaxPool2D, SpatialDropout2D)
+from compare.engine.layers import BatchNorm, Dropout, Network  # noqa: E402
+from compare.engine.port_words import image_differences, summed_words, which_mistake  # noqa: E402
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -92,13 +93,82 @@ def test_own_weights_of_a_torch_and_a_keras_cnn_come_back_in_the_scratch_layout(
     assert np.array_equal(K2[:, c * 20 + h * 5 + w], dense[(h * 5 + w) * 3 + c])
 
 
+def test_a_torch_cnn_with_every_pooling_norm_and_dropout_option_agrees_with_torch_and_scratch():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 3, 3, padding=1), nn.BatchNorm2d(3, momentum=0.2, eps=1e-4),
+                          nn.ReLU(), nn.Dropout2d(0.3),
+                          nn.MaxPool2d(3, 2, padding=1, ceil_mode=True),
+                          nn.Conv2d(3, 4, 2), nn.ReLU(), nn.Dropout(0.2),
+                          nn.AvgPool2d(2, 1, padding=1, count_include_pad=False),
+                          nn.Conv2d(4, 2, 1), nn.Tanh(), nn.AdaptiveAvgPool2d((1, 1)), nn.Flatten(),
+                          nn.Linear(2, 3))
+    mine = compare.torch_module(model, torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9),
+                                nn.CrossEntropyLoss(), input_shape=(1, 8, 8))
+    layers = mine.layers.layers
+    assert layers[1] == BatchNorm(momentum=0.2, eps=1e-4, written_in="torch")     # torch's meaning
+    assert layers[3:5] == (SpatialDropout2D(0.3), MaxPool2D((3, 3), (2, 2), (1, 1), True))
+    assert layers[7:9] == (Dropout(0.2), AvgPool2D((2, 2), (1, 1), (1, 1), False, False))
+    assert layers[11:13] == (GlobalAvgPool2D(), compare.Dense(3))      # the Flatten: nothing
+    assert mine.layers.placed[4].n_out == (3, 5, 5)                    # ceil_mode's last window
+    assert mine.vocabulary["gamma1"] == "1.weight" and mine.vocabulary["var1"] == "1.running_var"
+    names = passes(compare.check(mine, data=images(), against="torch,scratch", steps=2))
+    assert {"N1", "dN1", "dgamma1", "dbeta1", "mean1", "var1", "A1", "P1", "dP1", "A2", "P2", "dP2",
+            "P3", "dP3", "dW4"} <= names
+
+
+def test_torch_pooling_padding_counts_it_by_default_and_agrees_with_torch_and_scratch():
+    torch.manual_seed(3)
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.AvgPool2d(3, 2, padding=1),
+                          nn.Conv2d(2, 2, 1), nn.ReLU(), nn.MaxPool2d((2, 3), 1, padding=(1, 0)),
+                          nn.Flatten(), nn.Linear(2 * 4 * 1, 3))
+    mine = compare.torch_module(model, torch.optim.SGD(model.parameters(), lr=0.1),
+                                nn.CrossEntropyLoss(), input_shape=(1, 7, 7))
+    assert mine.layers.layers[2] == AvgPool2D((3, 3), (2, 2), (1, 1), False, True)  # the default
+    assert mine.layers.layers[5] == MaxPool2D((2, 3), (1, 1), (1, 0), False)
+    names = passes(compare.check(mine, data=images((1, 7, 7)), against="torch,scratch", steps=2))
+    assert {"P1", "dP1", "P2", "dP2", "dW1"} <= names
+
+
+def test_a_torch_cnn_with_global_average_pooling_agrees_with_keras_too():
+    torch.manual_seed(2)
+    model = nn.Sequential(nn.Conv2d(2, 3, 3), nn.BatchNorm2d(3), nn.ReLU(), nn.Dropout2d(0.25),
+                          nn.MaxPool2d(2), nn.Conv2d(3, 4, 1), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
+                          nn.Flatten(), nn.Linear(4, 3))
+    mine = compare.torch_module(model, torch.optim.SGD(model.parameters(), lr=0.1),
+                                nn.CrossEntropyLoss(), input_shape=(2, 6, 6))
+    report = compare.check(mine, data=images((2, 6, 6)), against="torch,keras,scratch", steps=2)
+    judged = report.summary["judged_pairs"]
+    assert report.verdict == "pass" and judged == ["mine~torch", "mine~scratch"]
+    assert max(report.summary["max_rel_err"][pair] for pair in judged) <= 1e-9
+    errors = {e.name: e for e in report.raw["first_step_errors"]["mine~keras"]}
+    assert {"N1", "dN1", "mean1", "A1", "P1", "dP1", "P2", "dP2", "dW3"} <= set(errors)
+    assert max(e.max_rel for name, e in errors.items() if name != "var1") <= 1e-9
+    # Keras is unjudged only by the running variance: torch folds in the unbiased variance of each
+    # channel's 8 x 4 x 4 = 128 numbers (x 128/127), Keras the biased one, both with weight 0.1
+    var = errors["var1"]
+    assert var.ours - var.theirs == pytest.approx((var.theirs - 0.9) / 127, rel=1e-9)
+
+
 @pytest.mark.parametrize("make, words", [
     (lambda: (nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(72, 2)), None),
      "takes images (it has an nn.Conv2d): give the shape of one input"),
-    (lambda: (nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.Flatten(), nn.Linear(72, 2)), (1, 8, 8)),
-     "1 (BatchNorm2d) cannot be mirrored: the adapter mirrors nn.Linear"),
-    (lambda: (nn.Sequential(nn.Conv2d(1, 2, 3), nn.MaxPool2d(2, ceil_mode=True), nn.Flatten(), nn.Linear(18, 2)),
-              (1, 8, 8)), "1 (MaxPool2d) ceil_mode=True: pooling without padding, ceil_mode"),
+    (lambda: (nn.Sequential(nn.Conv2d(1, 2, 3), nn.GroupNorm(1, 2), nn.Flatten(), nn.Linear(72, 2)),
+              (1, 8, 8)), "1 (GroupNorm) cannot be mirrored: the adapter mirrors nn.Linear"),
+    (lambda: (nn.Sequential(nn.Conv2d(1, 2, 3), nn.MaxPool2d(2, dilation=2), nn.Flatten(),
+                            nn.Linear(8, 2)), (1, 8, 8)),
+     "1 (MaxPool2d) dilation=2: dilated pooling is not mirrored"),
+    (lambda: (nn.Sequential(nn.Conv2d(1, 2, 3), nn.MaxPool2d(2, return_indices=True), nn.Flatten(),
+                            nn.Linear(18, 2)), (1, 8, 8)),
+     "1 (MaxPool2d) return_indices=True: pooling that returns its indices is not mirrored"),
+    (lambda: (nn.Sequential(nn.Conv2d(1, 2, 3), nn.AvgPool2d(2, divisor_override=3), nn.Flatten(),
+                            nn.Linear(18, 2)), (1, 8, 8)),
+     "1 (AvgPool2d) divisor_override=3: an average divided by its own divisor is not mirrored"),
+    (lambda: (nn.Sequential(nn.Conv2d(1, 2, 3), nn.AdaptiveAvgPool2d(2), nn.Flatten(),
+                            nn.Linear(8, 2)), (1, 8, 8)),
+     "1 (AdaptiveAvgPool2d) output_size=2: AdaptiveAvgPool2d(1)"),
+    (lambda: (nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2, affine=False), nn.Flatten(),
+                            nn.Linear(72, 2)), (1, 8, 8)),
+     "1 (BatchNorm2d) with affine=False, track_running_stats=False or momentum=None"),
     (lambda: (nn.Sequential(nn.Conv2d(1, 2, 3, groups=1, padding_mode="reflect"), nn.Flatten(), nn.Linear(72, 2)),
               (1, 8, 8)), "padding_mode='reflect': Conv2d with groups=1 and zero padding"),
     (lambda: (nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(72, 2)), (1, 8)),
@@ -111,10 +181,45 @@ def test_what_the_torch_adapter_does_not_mirror_is_one_line(make, words):
     assert words in str(error.value) and "\n" not in str(error.value)
 
 
+def test_a_keras_cnn_with_same_pooling_norm_and_dropouts_agrees_with_keras_and_scratch():
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([
+        keras.Input(shape=(7, 7, 2)),
+        keras.layers.Conv2D(3, 3, padding="same"),
+        keras.layers.BatchNormalization(axis=3, momentum=0.8, epsilon=1e-4, name="bn"),
+        keras.layers.Activation("relu"),
+        keras.layers.SpatialDropout2D(0.3),
+        keras.layers.MaxPooling2D(2, padding="same"),
+        keras.layers.Conv2D(4, 2, activation="tanh"),
+        keras.layers.Dropout(0.2),
+        keras.layers.AveragePooling2D(2, 1, padding="same"),
+        keras.layers.Conv2D(2, 1, activation="relu"),
+        keras.layers.GlobalAveragePooling2D(),
+        keras.layers.Dense(3, activation="softmax"),
+    ])
+    mine = compare.keras_model(model, keras.optimizers.SGD(learning_rate=0.1, momentum=0.9),
+                               keras.losses.CategoricalCrossentropy())
+    layers = mine.layers.layers
+    assert layers[1] == BatchNorm(momentum=0.8, eps=1e-4, written_in="keras")     # Keras's meaning
+    assert layers[3:5] == (SpatialDropout2D(0.3), MaxPool2D((2, 2), (2, 2), "same"))
+    assert layers[7:9] == (Dropout(0.2), AvgPool2D((2, 2), (1, 1), "same"))
+    assert layers[11:13] == (GlobalAvgPool2D(), compare.Dense(3))
+    assert mine.layers.placed[4].n_out == (3, 4, 4)                    # 'same': ceil(7 / 2)
+    assert mine.vocabulary["var1"] == "bn.moving_variance"
+    names = passes(compare.check(mine, data=images((2, 7, 7)), against="keras,scratch", steps=2))
+    assert {"N1", "dN1", "dgamma1", "mean1", "var1", "A1", "P1", "dP1", "A2", "P2", "dP2", "P3",
+            "dP3", "dW4"} <= names
+
+
 @pytest.mark.parametrize("layer, words", [
-    (keras.layers.MaxPooling2D(2, padding="same"), "padding='same': pooling with padding='valid' is mirrored"),
-    (keras.layers.BatchNormalization(), "normalization over channels, spatial dropout) is not mirrored yet"),
-    (keras.layers.GlobalAveragePooling2D(), "cannot be mirrored: the adapter mirrors the layers Dense"),
+    (keras.layers.GlobalAveragePooling2D(keepdims=True),
+     "keepdims=True: GlobalAveragePooling2D() (keepdims=False"),
+    (keras.layers.BatchNormalization(axis=1),
+     "with axis=1, center=True, scale=True: normalization over the last axis"),
+    (keras.layers.BatchNormalization(center=False), "with axis=-1, center=False"),
+    (keras.layers.Dropout(0.5, noise_shape=(None, 1, 1, 2)),
+     "with noise_shape=(None, 1, 1, 2): not mirrored"),
+    (keras.layers.GlobalMaxPooling2D(), "cannot be mirrored: the adapter mirrors the layers Dense"),
 ])
 def test_what_the_keras_adapter_does_not_mirror_is_one_line(layer, words):
     model = keras.Sequential([keras.Input(shape=(8, 8, 1)), keras.layers.Conv2D(2, 3), layer,
@@ -122,6 +227,18 @@ def test_what_the_keras_adapter_does_not_mirror_is_one_line(layer, words):
     with pytest.raises(InputError) as error:
         compare.keras_model(model)
     assert words in str(error.value) and "\n" not in str(error.value)
+
+
+def test_a_pooling_the_list_cannot_hold_exits_2_in_one_line(tmp_path, capsys):
+    path = tmp_path / "cnn.py"
+    path.write_text("import torch\nfrom torch import nn\nimport compare\n"
+                    "model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.MaxPool2d(2, dilation=2),\n"
+                    "                      nn.Flatten(),\n"
+                    "                      nn.Linear(8, 2))\n"
+                    "mine = compare.torch_module(model, input_shape=(1, 8, 8))\n")
+    assert main(["check", str(path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "dilation=2: dilated pooling is not mirrored" in err[0], err
 
 
 def test_a_cnn_without_its_input_shape_exits_2_in_one_line(tmp_path, capsys):
@@ -197,6 +314,28 @@ def test_each_cnn_port_mistake_exits_1_at_its_layer_in_the_users_words(capsys, n
         assert phrase in line, line
 
 
+def test_a_cnn_port_with_the_batch_norm_momentum_copied_literally_exits_1_at_mean1(capsys,
+                                                                                     tmp_path):
+    path = EXAMPLES / "port_cnn_batchnorm.py"
+    assert main(["check", str(path), "--weights", "mine", "--steps", "2", "--quiet"]) == 1
+    line = verdict(capsys)
+    assert line.startswith("MISMATCH: first divergence at step 1, torchnet vs kerasnet: layer 1, "
+                           "mean1["), line
+    for phrase in ["(torchnet's 1.running_mean, kerasnet's batch_normalization",
+                   "Z1, N1 agree", "torchnet's mean1 is 0.111111 x kerasnet's",
+                   "the batch norm after Conv2D 1: momentum 0.1 (torch) vs 0.1 (keras): torch "
+                   "momentum 0.1 weights the new batch; Keras momentum 0.1 weights the old one: "
+                   "Keras's 0.9 is torch's 0.1"]:
+        assert phrase in line, line
+    # the fix the words give passes: the running variances judged as the batch variance each folded
+    # in, torch's unbiased over each channel's m H W numbers (compare/engine/running.py)
+    fixed = tmp_path / "port_cnn_batchnorm_fixed.py"
+    fixed.write_text(path.read_text().replace("BatchNormalization(momentum=0.1,",
+                                              "BatchNormalization(momentum=0.9,"))
+    assert main(["check", str(fixed), "--weights", "mine", "--steps", "2", "--quiet"]) == 0
+    assert verdict(capsys).startswith("PASS: 2 steps")
+
+
 # --- cs231n-style layer functions (compare.layer_functions) -------------------------------------
 
 def test_the_cs231n_layer_functions_pass_every_tensor_at_1e_9(capsys):
@@ -208,7 +347,29 @@ def test_a_conv_bias_gradient_not_summed_over_the_positions_is_found_at_db1(caps
     assert main(["check", str(EXAMPLES / "cnn_cs231n_bug.py"), "--steps", "2", "--quiet"]) == 1
     line = verdict(capsys)
     assert line.startswith("MISMATCH: first divergence at step 1, mine vs torch: layer 1, db1 (mine's conv_backward's "
-                           "db (block 1)) shapes differ: mine (4, 8, 8), torch (4, 1)"), line
+                           "db (block 1)) shapes differ: mine (4, 8, 8), torch (4, 1); mine's db1 "
+                           "has the output map's shape (4, 8, 8): summed over the examples but not "
+                           "over the positions (db = dZ.sum(axis=(0, 2, 3)))"), line
+
+
+def test_a_bias_gradient_summed_over_too_few_axes_is_named_by_its_shape():
+    conv = Network(3 * 8 * 8, (Conv2D(4, 3, padding=1), compare.Activation("relu"), Flatten(),
+                               compare.Dense(5), compare.Activation("softmax")), (3, 8, 8))
+    m = 6
+    assert summed_words("db1", (4, 8, 8), (4, 1), "mine", "torch", conv, m) == (
+        "mine's db1 has the output map's shape (4, 8, 8): summed over the examples but not over "
+        "the positions (db = dZ.sum(axis=(0, 2, 3)))")
+    assert "(8, 8, 4): summed over the examples but not over the positions (db = dZ.sum(axis=" \
+           "(0, 1, 2)))" in summed_words("db1", (4,), (8, 8, 4), "torch", "mine", conv, m)
+    assert "dZ's shape (6, 4, 8, 8): summed over neither the examples nor the positions" in \
+        summed_words("db1", (6, 4, 8, 8), (4,), "mine", "torch", conv, m)
+    assert "(6, 4), one per example: summed over the positions but not over the examples" in \
+        summed_words("db1", (6, 4), (4, 1), "mine", "torch", conv, m)
+    assert summed_words("db2", (5, 6), (5, 1), "mine", "torch", conv, m) == (
+        "mine's db2 has Z2's shape (5, 6), one per example: not summed over the examples "
+        "(db = dZ.sum(axis=1, keepdims=True))")
+    assert summed_words("db1", (4, 7, 8), (4, 1), "mine", "torch", conv, m) == ""   # no such map
+    assert summed_words("dW1", (4, 3, 3, 3, 8), (4, 3, 3, 3), "mine", "torch", conv, m) == ""
 
 
 @functools.cache

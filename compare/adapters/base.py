@@ -32,7 +32,7 @@ import numpy as np
 
 from ..engine import registry
 from ..engine.errors import InputError
-from ..engine.layers import Activation, Dense, Network
+from ..engine.layers import Activation, Dense, Network, channels
 from .boundary import Boundary
 
 
@@ -88,7 +88,7 @@ def dense_params(params, l):
 def initial_norm(params, placed):
     """A norm's initial (gamma, beta) as (n,) arrays: the harness's when it hands them ({'gamma1': ..}),
     else 1 and 0, both frameworks' own init."""
-    n = placed.n_in
+    n = channels(placed.n_in)                    # on images: one per channel
     if isinstance(params, dict) and placed.name("gamma") in params:
         return (np.asarray(params[placed.name("gamma")], np.float64).reshape(n),
                 np.asarray(params[placed.name("beta")], np.float64).reshape(n))

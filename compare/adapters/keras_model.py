@@ -8,8 +8,10 @@ model      a keras.Sequential or a functional chain (each layer reads the one be
            (over the last axis, with gamma and beta), Dropout and Activation layers; and on images
            (m, H, W, C), channels_last: Conv2D (groups 1, 'valid' or 'same', activation= its
            Activation), ZeroPadding2D right before a Conv2D (folded into its padding per side),
-           MaxPooling2D and AveragePooling2D ('valid'), Flatten; it must be built (an Input, or
-           called once); images' (C, H, W) is read from its input (m, H, W, C)
+           MaxPooling2D and AveragePooling2D ('valid' or 'same'), GlobalAveragePooling2D
+           (keepdims=False), BatchNormalization (axis -1 or 3: per channel), Dropout (a mask value
+           per number), SpatialDropout2D, Flatten; it must be built (an Input, or called once);
+           images' (C, H, W) is read from its input (m, H, W, C)
 optimizer  keras.optimizers.SGD (momentum, nesterov), RMSprop or Adam
 loss       keras.losses.CategoricalCrossentropy, BinaryCrossentropy (from_logits either way) or
            MeanSquaredError, reduction 'sum_over_batch_size' (mean) or 'sum'; or their names as strings
@@ -59,8 +61,10 @@ import tensorflow as tf  # noqa: E402
 
 from ..engine import convert  # noqa: E402
 from ..engine.errors import InputError  # noqa: E402
-from ..engine.image_layers import AvgPool2D, Conv2D, Flatten, MaxPool2D  # noqa: E402
-from ..engine.layers import Activation, BatchNorm, Dense, Dropout, LayerNorm, Network  # noqa: E402
+from ..engine.image_layers import (AvgPool2D, Conv2D, Flatten, GlobalAvgPool2D,  # noqa: E402
+                                   MaxPool2D, SpatialDropout2D)
+from ..engine.layers import (Activation, BatchNorm, Dense, Dropout, LayerNorm,  # noqa: E402
+                             Network, channels)
 from .base import UserImplementation, batch_norm_notes, block_names, dense_params, initial_norm, read_network  # noqa: E402
 
 ACTIVATIONS = ("linear", "relu", "sigmoid", "tanh", "softplus", "softmax", "leaky_relu", "elu", "selu", "celu",
@@ -70,8 +74,11 @@ LAYER_KINDS = {keras.layers.Dense: "Dense", keras.layers.BatchNormalization: "Ba
                keras.layers.LayerNormalization: "LayerNormalization", keras.layers.Dropout: "Dropout",
                keras.layers.Activation: "Activation", keras.layers.Conv2D: "Conv2D",
                keras.layers.MaxPooling2D: "MaxPooling2D", keras.layers.AveragePooling2D: "AveragePooling2D",
-               keras.layers.Flatten: "Flatten", keras.layers.ZeroPadding2D: "ZeroPadding2D"}
-IMAGE_KINDS = (keras.layers.Conv2D, keras.layers.MaxPooling2D, keras.layers.AveragePooling2D)
+               keras.layers.Flatten: "Flatten", keras.layers.ZeroPadding2D: "ZeroPadding2D",
+               keras.layers.GlobalAveragePooling2D: "GlobalAveragePooling2D",
+               keras.layers.SpatialDropout2D: "SpatialDropout2D"}
+IMAGE_KINDS = (keras.layers.Conv2D, keras.layers.MaxPooling2D, keras.layers.AveragePooling2D,
+               keras.layers.GlobalAveragePooling2D, keras.layers.SpatialDropout2D)
 KINDS_WORDS = f"the adapter mirrors the layers {', '.join(LAYER_KINDS.values())}"
 LOSS_NAMES = {keras.losses.MeanSquaredError: "mse", keras.losses.BinaryCrossentropy: "binary_crossentropy",
               keras.losses.CategoricalCrossentropy: "categorical_crossentropy"}
@@ -135,9 +142,10 @@ def frozen(layer, roles):
 
 
 def as_image_layers(layer, where, shape, pad):
-    """One Keras image layer (Conv2D, MaxPooling2D, AveragePooling2D, Flatten of images) -> its
-    Layers. shape: its input (C, H, W); pad: a ZeroPadding2D's ((top, bottom), (left, right)) before
-    a Conv2D. Raises InputError for what is not mirrored."""
+    """One Keras image layer (Conv2D, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D,
+    SpatialDropout2D, Flatten of images) -> its Layers (BatchNormalization and Dropout on images
+    are read by as_layers, as on units). shape: its input (C, H, W); pad: a ZeroPadding2D's
+    ((top, bottom), (left, right)) before a Conv2D. Raises InputError for what is not mirrored."""
     config = layer.get_config()
     if config.get("data_format", "channels_last") != "channels_last":
         raise InputError(f"{where} data_format={config['data_format']!r}: channels_last (Keras's default) is "
@@ -160,10 +168,21 @@ def as_image_layers(layer, where, shape, pad):
                       tuple(config["dilation_rate"]), bias=bool(config["use_bias"]),
                       frozen=frozen(layer, ("W", "b") if config["use_bias"] else ("W",)))
         return [conv] + activation_layers(layer.activation, where)
-    if config["padding"] != "valid":
-        raise InputError(f"{where} padding={config['padding']!r}: pooling with padding='valid' is mirrored")
+    if type(layer) is keras.layers.GlobalAveragePooling2D:
+        if config.get("keepdims"):
+            raise InputError(f"{where} keepdims=True: GlobalAveragePooling2D() (keepdims=False, "
+                             f"each channel's mean as a unit) is mirrored")
+        return [GlobalAvgPool2D()]
+    if type(layer) is keras.layers.SpatialDropout2D:
+        if not 0 <= config["rate"] < 1:
+            raise InputError(f"{where} rate={config['rate']}: a dropout rate in [0, 1) is mirrored")
+        return [SpatialDropout2D(float(config["rate"]))]
+    if config["padding"] not in ("valid", "same"):
+        raise InputError(f"{where} padding={config['padding']!r}: pooling 'valid' or 'same' is "
+                         f"mirrored")
     kind = MaxPool2D if type(layer) is keras.layers.MaxPooling2D else AvgPool2D
-    return [kind(tuple(config["pool_size"]), tuple(config["strides"]))]
+    padding = config["padding"]           # 'same': TensorFlow's rule, an average of the real cells
+    return [kind(tuple(config["pool_size"]), tuple(config["strides"]), padding)]
 
 
 def as_layers(layer, width, pad=((0, 0), (0, 0))):
@@ -202,7 +221,8 @@ def as_layers(layer, width, pad=((0, 0), (0, 0))):
             raise InputError(f"{where} rate={config['rate']}: a dropout rate in [0, 1) is mirrored")
         return [Dropout(float(config["rate"]))]
     axis = config.get("axis")
-    if axis not in (-1, 1, [-1], [1]) or not config.get("center", True) or not config.get("scale", True):
+    last = (-1, 3, [-1], [3]) if isinstance(width, tuple) else (-1, 1, [-1], [1])  # 3: channels
+    if axis not in last or not config.get("center", True) or not config.get("scale", True):
         raise InputError(f"{where} with axis={axis}, center={config.get('center')}, scale={config.get('scale')}: "
                          f"normalization over the last axis, with gamma and beta, is mirrored")
     if kind is keras.layers.LayerNormalization:
@@ -470,7 +490,8 @@ class KerasRun:
         image = spec.network.input_shape
         inputs = [None, image[1], image[2], image[0]] if image else [None, spec.sizes[0]]
         signature = [tf.TensorSpec(inputs, spec.dtype), tf.TensorSpec([None, spec.sizes[-1]], spec.dtype)]
-        signature += [tf.TensorSpec([None, p.n_out], spec.dtype) for p in self.dropouts]     # the dropout masks
+        masks = [[None, p.n_out] if isinstance(p.n_in, int) else [None] * 4 for p in self.dropouts]
+        signature += [tf.TensorSpec(shape, spec.dtype) for shape in masks]     # the dropout masks
         self.traced_step = tf.function(self.tensor_step, input_signature=signature)
 
     def twin(self, layer, p, params, spec, pad=None):
@@ -506,8 +527,8 @@ class KerasRun:
             twin.beta.assign(beta)
             variables = {"gamma": twin.gamma, "beta": twin.beta}
             if isinstance(p.layer, BatchNorm):
-                twin.moving_mean.assign(np.zeros(p.n_in))
-                twin.moving_variance.assign(np.ones(p.n_in))
+                twin.moving_mean.assign(np.zeros(channels(p.n_in)))         # on images: per channel
+                twin.moving_variance.assign(np.ones(channels(p.n_in)))
                 self.stats[p.name("mean")], self.stats[p.name("var")] = twin.moving_mean, twin.moving_variance
         for role, variable in variables.items():
             self.params[p.name(role)] = variable
@@ -557,9 +578,12 @@ class KerasRun:
         return convert.inputs_to_framework("keras", X, self.spec.network)
 
     def set_masks(self, masks):
-        """This step's dropout masks {l: (n_l, m)} in the scratch layout -> (m, n_l) tensors."""
-        self.masks = tuple(tf.convert_to_tensor(convert.batch_to_rows(masks[p.block]), dtype=self.dtype)
-                           for p in self.dropouts)
+        """This step's dropout masks {l: (n_l, m)} in the scratch layout -> (m, n_l) tensors; on
+        images (m, H, W, C), or (m, 1, 1, C) for a SpatialDropout2D (convert.mask_to_framework)."""
+        network = self.spec.network
+        self.masks = tuple(tf.convert_to_tensor(
+            convert.mask_to_framework("keras", network, p.block, masks[p.block]), dtype=self.dtype)
+            for p in self.dropouts)
 
     def step(self, X, Y):
         cache, loss, grads, after = self.traced_step(tf.convert_to_tensor(self.inputs(X), self.dtype),

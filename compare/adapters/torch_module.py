@@ -9,7 +9,10 @@ model      an nn.Sequential, or any module whose layers run one after another (c
                ReLU, Sigmoid, Tanh, LeakyReLU, GELU, ...; Softmax(dim=1) last); and on images
                (m, C, H, W): nn.Conv2d (groups 1, zero padding: an int, a pair, 'valid', 'same'),
                nn.ZeroPad2d right before a Conv2d (folded into its padding per side), nn.MaxPool2d
-               and nn.AvgPool2d (no padding, ceil_mode, dilation), nn.Flatten (the layer kinds of
+               and nn.AvgPool2d (padding an int or a pair, ceil_mode, count_include_pad),
+               nn.AdaptiveAvgPool2d(1) (then nn.Flatten: GlobalAvgPool2D), nn.BatchNorm2d (per
+               channel, read as BatchNorm1d is), nn.Dropout (a mask value per number) and
+               nn.Dropout2d (per channel: SpatialDropout2D), nn.Flatten (the layer kinds of
                compare/engine/image_layers.py); a model with a Conv2d needs
                input_shape=(C, H, W), the shape of one input (its height and width are nowhere in it)
 optimizer  torch.optim.SGD (momentum, nesterov), RMSprop or Adam built on model.parameters()
@@ -43,11 +46,11 @@ optimizer's step(); predict runs the copy in eval() mode (running statistics, no
 CrossEntropyLoss gets class indices (argmax of the one-hot rows), as a training loop's labels are;
 torch gives the same numbers for one-hot probability targets.
 
-Left out: BatchNorm2d, Dropout2d, AdaptiveAvgPool2d, pooling padding and ceil_mode (the layer list
-does not hold them yet: refused in one line), F.pad or other functions inside forward, recurrent and
-other modules, activations applied as functions inside forward
-(F.relu), BatchNorm1d without affine parameters or running statistics (or momentum=None), weight
-decay, dampening, amsgrad, centered or momentum RMSprop, label smoothing.
+Left out (each refused in one line): pooling with dilation, return_indices or divisor_override,
+AdaptiveAvgPool2d to more than one cell, F.pad or other functions inside forward, recurrent and
+other modules, activations applied as functions inside forward (F.relu), BatchNorm1d/2d without
+affine parameters or running statistics (or momentum=None), weight decay, dampening, amsgrad,
+centered or momentum RMSprop, label smoothing.
 """
 import copy
 import inspect
@@ -60,7 +63,8 @@ from reference.torch_mlp import LOSSES, STATE_NAMES, SharedMaskDropout, make_opt
 
 from ..engine import convert
 from ..engine.errors import InputError
-from ..engine.image_layers import AvgPool2D, Conv2D, Flatten, MaxPool2D
+from ..engine.image_layers import (AvgPool2D, Conv2D, Flatten, GlobalAvgPool2D, MaxPool2D,
+                                   SpatialDropout2D)
 from ..engine.layers import Activation, BatchNorm, Dense, Dropout, LayerNorm
 from .base import UserImplementation, batch_norm_notes, block_names, dense_params, initial_norm, read_network
 from . import values
@@ -72,10 +76,13 @@ ACTIVATION_NAMES = {nn.ReLU: "relu", nn.Sigmoid: "sigmoid", nn.Tanh: "tanh", nn.
                     nn.Hardsigmoid: "hard_sigmoid", nn.Hardswish: "hard_silu", nn.ReLU6: "relu6", nn.Mish: "mish",
                     nn.LogSigmoid: "log_sigmoid", nn.Hardtanh: "hard_tanh"}
 LAYER_KINDS = (nn.Linear, nn.BatchNorm1d, nn.LayerNorm, nn.Dropout)
-IMAGE_KINDS = (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d, nn.ZeroPad2d)        # images (m, C, H, W): image_layers.py
-KINDS_WORDS = ("the adapter mirrors nn.Linear, nn.BatchNorm1d, nn.LayerNorm, nn.Dropout, nn.Conv2d, nn.ZeroPad2d, "
-               "nn.MaxPool2d, nn.AvgPool2d, nn.Flatten and the activations "
+IMAGE_KINDS = (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d, nn.ZeroPad2d, nn.AdaptiveAvgPool2d,
+               nn.BatchNorm2d, nn.Dropout2d)              # images (m, C, H, W): image_layers.py
+KINDS_WORDS = ("the adapter mirrors nn.Linear, nn.BatchNorm1d, nn.LayerNorm, nn.Dropout, "
+               "nn.Conv2d, nn.ZeroPad2d, nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d(1), "
+               "nn.BatchNorm2d, nn.Dropout2d, nn.Flatten and the activations "
                + ", ".join(c.__name__ for c in ACTIVATION_NAMES))
+BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d)
 LOSS_NAMES = {nn.MSELoss: "mse", nn.BCELoss: "binary_crossentropy", nn.BCEWithLogitsLoss: "binary_crossentropy",
               nn.CrossEntropyLoss: "categorical_crossentropy"}
 FUSED = {nn.BCEWithLogitsLoss: "sigmoid", nn.CrossEntropyLoss: "softmax"}   # the loss applies this to the output
@@ -140,6 +147,8 @@ def probe(model, shape, door=None):
         if not mirrored(module):
             raise InputError(f"{paths[module] or 'the model'} ({type(module).__name__}) cannot be mirrored: "
                              f"{KINDS_WORDS}")
+        if isinstance(module, (nn.MaxPool2d, nn.AvgPool2d)):   # return_indices: a tuple
+            pooling(f"{paths[module] or 'the model'} ({type(module).__name__})", module)
 
     for module in model.modules():
         if not list(module.children()):
@@ -193,8 +202,9 @@ def conv_sides(module, pad):
 
 
 def as_image_layer(where, module, shape, pad):
-    """One image module (nn.Conv2d, pooling, nn.Flatten of images) -> its Layer. shape: its input
-    (C, H, W); pad: the ZeroPad2d before a Conv2d. Raises InputError for what is not mirrored."""
+    """One image module (nn.Conv2d, pooling, nn.AdaptiveAvgPool2d, nn.BatchNorm2d, nn.Dropout or
+    nn.Dropout2d, nn.Flatten of images) -> its Layer. shape: its input (C, H, W); pad: the
+    ZeroPad2d before a Conv2d. Raises InputError for what is not mirrored."""
     if isinstance(module, nn.Flatten):
         if (module.start_dim, module.end_dim) != (1, -1):
             raise InputError(f"{where} Flatten(start_dim={module.start_dim}, end_dim={module.end_dim}): only "
@@ -211,16 +221,65 @@ def as_image_layer(where, module, shape, pad):
         return Conv2D(module.out_channels, tuple(module.kernel_size), tuple(module.stride), padding,
                       tuple(module.dilation), bias=module.bias is not None,
                       frozen=frozen(module, {"W": "weight", "b": "bias"}))
-    kernel = tuple(module.kernel_size) if isinstance(module.kernel_size, tuple) else (module.kernel_size,) * 2
-    stride = tuple(module.stride) if isinstance(module.stride, tuple) else (module.stride,) * 2
-    odd = {"padding": module.padding not in (0, (0, 0)), "ceil_mode": module.ceil_mode,
-           "dilation": getattr(module, "dilation", 1) not in (1, (1, 1)),
-           "return_indices": getattr(module, "return_indices", False),
-           "divisor_override": getattr(module, "divisor_override", None) is not None}
-    if any(odd.values()):
-        raise InputError(f"{where} {', '.join(f'{k}={getattr(module, k)!r}' for k, v in odd.items() if v)}: "
-                         f"pooling without padding, ceil_mode, dilation or a divisor is mirrored")
-    return (MaxPool2D if isinstance(module, nn.MaxPool2d) else AvgPool2D)(kernel, stride)
+    if isinstance(module, nn.AdaptiveAvgPool2d):
+        if module.output_size not in (1, (1, 1)):
+            raise InputError(f"{where} output_size={module.output_size!r}: AdaptiveAvgPool2d(1), "
+                             f"the mean of each channel (then nn.Flatten), is mirrored")
+        return GlobalAvgPool2D()
+    if isinstance(module, BATCH_NORMS):
+        return batch_norm(where, module, shape[0], nn.BatchNorm2d)
+    if isinstance(module, (nn.Dropout, nn.Dropout2d)):
+        spatial = isinstance(module, nn.Dropout2d)
+        return dropout(where, module, SpatialDropout2D if spatial else Dropout)
+    return pooling(where, module)
+
+
+def pooling(where, module):
+    """nn.MaxPool2d / nn.AvgPool2d -> MaxPool2D / AvgPool2D with the window, stride, padding (an
+    int or a pair: zeros on both sides of each axis), ceil_mode and count_include_pad as written
+    (torch/nn/modules/pooling.py); what the list cannot hold (dilation, return_indices,
+    divisor_override) is one line."""
+    refused = (("dilation", lambda v: v not in (1, (1, 1)), "dilated pooling"),
+               ("return_indices", bool, "pooling that returns its indices"),
+               ("divisor_override", lambda v: v is not None,
+                "an average divided by its own divisor"))
+    for name, odd, what in refused:
+        if hasattr(module, name) and odd(getattr(module, name)):
+            raise InputError(f"{where} {name}={getattr(module, name)!r}: {what} is not mirrored "
+                             f"(padding, ceil_mode and count_include_pad are)")
+    kernel, stride, padding = (tuple(v) if isinstance(v, tuple) else (v, v)
+                               for v in (module.kernel_size, module.stride, module.padding))
+    padding = "valid" if padding == (0, 0) else padding
+    if isinstance(module, nn.MaxPool2d):
+        return MaxPool2D(kernel, stride, padding, bool(module.ceil_mode))
+    counts = None if padding == "valid" else bool(module.count_include_pad)   # None: nothing padded
+    return AvgPool2D(kernel, stride, padding, bool(module.ceil_mode), counts)
+
+
+def batch_norm(where, module, n, kind):
+    """nn.BatchNorm1d over n units / nn.BatchNorm2d over n channels -> BatchNorm, its momentum and
+    eps as written (torch's meaning: the new batch's weight)."""
+    if not isinstance(module, kind):
+        other = "images (m, C, H, W)" if kind is nn.BatchNorm2d else f"rows (m, {n})"
+        raise InputError(f"{where} follows a layer that gives {other}: use nn.{kind.__name__}({n})")
+    if not module.affine or not module.track_running_stats or module.momentum is None:
+        raise InputError(f"{where} with affine=False, track_running_stats=False or momentum=None "
+                         f"is not mirrored: give {kind.__name__}({module.num_features}) its "
+                         f"weight, bias and running statistics, with a momentum")
+    if module.num_features != n:
+        what = "channels" if kind is nn.BatchNorm2d else "features"
+        raise InputError(f"{where} normalizes {module.num_features} {what}, the layer before gives "
+                         f"{n}")
+    return BatchNorm(momentum=module.momentum, eps=module.eps, written_in="torch",
+                     frozen=frozen(module, {"gamma": "weight", "beta": "bias"}))
+
+
+def dropout(where, module, kind):
+    """nn.Dropout -> Dropout (on images a mask value per number); nn.Dropout2d -> SpatialDropout2D
+    (a mask value per channel)."""
+    if not 0 <= module.p < 1:
+        raise InputError(f"{where} p={module.p}: a dropout rate in [0, 1) is mirrored")
+    return kind(float(module.p))
 
 
 def as_layer(path, module, width, pad=(0, 0, 0, 0)):
@@ -228,12 +287,15 @@ def as_layer(path, module, width, pad=(0, 0, 0, 0)):
     nn.Identity. width: its input's (n,) units or (C, H, W) image. Raises InputError for a setting
     that is not mirrored."""
     where = f"{path} ({type(module).__name__})"
-    images = (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d, nn.Flatten)
+    images = (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.BatchNorm1d,
+              nn.BatchNorm2d, nn.Dropout, nn.Dropout2d, nn.Flatten)
     if isinstance(width, tuple) and len(width) == 3 and isinstance(module, images):
         return as_image_layer(where, module, width, pad)
-    if isinstance(module, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)):
-        raise InputError(f"{where} takes images (m, C, H, W), the layer before gives rows (m, {width})")
     width = width[0] if isinstance(width, tuple) else width
+    if isinstance(module, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d,
+                           nn.BatchNorm2d, nn.Dropout2d)):
+        raise InputError(f"{where} takes images (m, C, H, W), the layer before gives rows "
+                         f"(m, {width})")
     if isinstance(module, nn.Flatten):               # of a batch of rows (m, n): nothing to do
         if (module.start_dim, module.end_dim) not in ((1, -1),):
             raise InputError(f"{where} Flatten(start_dim={module.start_dim}, end_dim={module.end_dim}): only "
@@ -244,14 +306,7 @@ def as_layer(path, module, width, pad=(0, 0, 0, 0)):
             raise InputError(f"{where} takes {module.in_features} features, the layer before gives {width}")
         return Dense(module.out_features, bias=module.bias is not None, frozen=frozen(module, {"W": "weight", "b": "bias"}))
     if isinstance(module, nn.BatchNorm1d):
-        if not module.affine or not module.track_running_stats or module.momentum is None:
-            raise InputError(f"{where} with affine=False, track_running_stats=False or momentum=None is not "
-                             f"mirrored: give BatchNorm1d({module.num_features}) its weight, bias and running "
-                             f"statistics, with a momentum")
-        if module.num_features != width:
-            raise InputError(f"{where} normalizes {module.num_features} features, the layer before gives {width}")
-        return BatchNorm(momentum=module.momentum, eps=module.eps, written_in="torch",
-                         frozen=frozen(module, {"gamma": "weight", "beta": "bias"}))
+        return batch_norm(where, module, width, nn.BatchNorm1d)
     if isinstance(module, nn.LayerNorm):
         if tuple(module.normalized_shape) != (width,) or not module.elementwise_affine or module.bias is None:
             raise InputError(f"{where} normalized_shape={tuple(module.normalized_shape)}, elementwise_affine="
@@ -259,9 +314,7 @@ def as_layer(path, module, width, pad=(0, 0, 0, 0)):
                              f"the last dimension, with its weight and bias, is mirrored")
         return LayerNorm(eps=module.eps, written_in="torch", frozen=frozen(module, {"gamma": "weight", "beta": "bias"}))
     if isinstance(module, nn.Dropout):
-        if not 0 <= module.p < 1:
-            raise InputError(f"{where} p={module.p}: a dropout rate in [0, 1) is mirrored")
-        return Dropout(float(module.p))
+        return dropout(where, module, Dropout)
     name = ACTIVATION_NAMES[type(module)]
     defaults = {nn.Softplus: {"beta": 1.0, "threshold": 20.0}, nn.ELU: {"alpha": 1.0}, nn.CELU: {"alpha": 1.0},
                 nn.Hardtanh: {"min_val": -1.0, "max_val": 1.0}}.get(type(module), {})
@@ -502,7 +555,7 @@ def overwritten(traced, position):
     True), possibly after an Identity or Flatten that hands the same tensor on): then it is recorded
     and a copy is handed on."""
     for _, module, index in traced[position + 1:]:
-        if getattr(module, "inplace", False) and not isinstance(module, nn.Dropout):
+        if getattr(module, "inplace", False) and not isinstance(module, (nn.Dropout, nn.Dropout2d)):
             return True
         if index is not None:
             return False
@@ -549,6 +602,8 @@ class TorchRun:
         placed = network.placed
         self.params, self.stats, self.cache, self.masks, self.dropouts = {}, {}, {}, {}, {}
         self.uses, self.calls = {}, {}        # module -> [(placed, keep_own)] in call order; calls this forward
+        self.flat = {p.name("P") for p in placed                       # AdaptiveAvgPool2d's P
+                     if isinstance(p.layer, GlobalAvgPool2D)}         # is (m, C, 1, 1)
         for position, (path, module, index) in enumerate(traced):
             if index is None:
                 continue
@@ -581,7 +636,7 @@ class TorchRun:
                 module.weight.copy_(torch.from_numpy(gamma))
                 module.bias.copy_(torch.from_numpy(beta))
                 self.params[p.name("gamma")], self.params[p.name("beta")] = module.weight, module.bias
-                if isinstance(module, nn.BatchNorm1d):
+                if isinstance(module, BATCH_NORMS):
                     module.reset_running_stats()                         # mean 0, variance 1, no batch counted
                     self.stats[p.name("mean")], self.stats[p.name("var")] = module.running_mean, module.running_var
             elif isinstance(p.layer, Dropout) and p.layer.rate:
@@ -618,9 +673,11 @@ class TorchRun:
         return output if dropout is not None and module.training else None
 
     def set_masks(self, masks):
-        """This step's dropout masks {l: (n_l, m)} in the scratch layout -> (m, n_l) tensors."""
-        self.masks = {l: torch.from_numpy(np.ascontiguousarray(convert.batch_to_rows(mask))).to(self.dtype)
-                      for l, mask in masks.items()}
+        """This step's dropout masks {l: (n_l, m)} in the scratch layout -> (m, n_l) tensors; on
+        images (m, C, H, W), or (m, C, 1, 1) for a Dropout2d (convert.mask_to_framework)."""
+        self.masks = {l: torch.from_numpy(np.ascontiguousarray(
+            convert.mask_to_framework("torch", self.spec.network, l, mask))).to(self.dtype)
+            for l, mask in masks.items()}
 
     def output(self, out):
         """A_L from the model's output: softmax / sigmoid of the logits for a fused loss (record only)."""
@@ -666,6 +723,8 @@ class TorchRun:
                 if key in STATE_NAMES and value is not None:
                     record[f"{name}.{STATE_NAMES[key]}"] = value.detach().numpy().copy()
         record.update({name: t.detach().numpy().copy() for name, t in self.stats.items()})
+        for name in [n for n in record if n.lstrip("d") in self.flat]:    # (m, C, 1, 1) -> (m, C)
+            record[name] = record[name].reshape(X.shape[0], -1)
         return convert.record_to_scratch("torch", record, self.spec.network, X.shape[0])
 
     def predict(self, X):

@@ -33,7 +33,7 @@ import numpy as np
 
 from scratch.conventions import as_convention
 
-from . import names
+from . import names, port_words
 
 TIGHT = 1e-6     # how well a pattern must fit (scale-relative) to be named
 
@@ -134,8 +134,10 @@ def explain(divergence, records, previous, pair, spec, m, initial=None, X=None):
         return "every tensor agrees, but the batch accuracy does not (an argmax tie, or the accuracy computed differently)"
     a, b = records[ours][name], records[theirs][name]
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    if a.shape != b.shape:
-        return shape_words(name, a.shape, b.shape, ours, theirs)
+    if a.shape != b.shape:                # a bias gradient summed over too few axes: port_words
+        network = getattr(spec, "network", None)
+        return (port_words.summed_words(name, a.shape, b.shape, ours, theirs, network, m)
+                or shape_words(name, a.shape, b.shape, ours, theirs))
     if name == "lr":
         return lr_words(divergence["step"], float(a), float(b), previous, ours, theirs)
     words = layer_words(name, pair, records, ours, theirs)     # a block whose layer settings differ
@@ -471,7 +473,8 @@ def layer_differences(network_a, convention_a, network_b, convention_b):
     out = {}
     for pa, pb in zip(placed_a, placed_b):
         la, lb, kind = pa.layer, pb.layer, pa.layer.kind
-        where = f"the {KIND_WORDS.get(kind, kind)} after Dense {pa.block}"
+        opener = next(p.layer for p in placed_a if p.block == pa.block and p.layer.opens_block)
+        where = f"the {KIND_WORDS.get(kind, kind)} after {type(opener).__name__} {pa.block}"
         key = f"setting-block{pa.block}-{kind}-"
         for name in ("momentum", "eps"):
             if not hasattr(la, name) or name not in la.settings(ca):

@@ -18,12 +18,16 @@ reads a port's own initial weights beside the original's (check --weights mine: 
 weights are the run's, a later model that holds other numbers runs from its own) and says which
 copying mistake they are. Every layout is compare/engine/convert.py's.
 
+`summed_words` names a bias gradient summed over too few axes: a conv's db with the output map's
+shape (summed over the examples, not the positions), or one per example (diagnose.explain asks it
+before its shape words).
+
 Left out: stride, kernel size or dilation written differently (the layer lists then differ:
 'the layer lists differ' names both), pooling padding and ceil_mode.
 """
 import numpy as np
 
-from . import convert
+from . import convert, names
 from .image_layers import Conv2D
 
 
@@ -139,3 +143,41 @@ def which_mistake(theirs, mine, name, network, a, b):
                 f"any order)")
     return ("it holds the original's numbers in another order than the layouts' (convert.py) or "
             "the mistakes above")
+
+
+def summed_words(name, a_shape, b_shape, ours, theirs, network, m):
+    """A bias gradient of the wrong shape, in words, or '' (then diagnose.shape_words speaks): one
+    side's db_l holds the parameter's numbers times the output map's positions or the batch, the
+    other's the parameter's. A conv's bias is added at every example and position (F, Ho, Wo), so
+    its gradient sums dZ over both: db = dZ.sum(axis=(0, 2, 3)) (NCHW; (0, 1, 2) channels-last).
+    A Dense's sums over the examples. a_shape, b_shape: ours's and theirs's."""
+    parsed = names.parse(name)
+    if parsed.kind != "db" or parsed.state or network is None:
+        return ""
+    p = next((p for p in network.placed if p.block == parsed.layer and p.layer.opens_block), None)
+    if p is None:
+        return ""
+    out = p.n_out if isinstance(p.n_out, tuple) else (p.n_out,)
+    F = out[0]
+    a_shape, b_shape = tuple(a_shape), tuple(b_shape)
+    for shape, other, who in ((a_shape, b_shape, ours), (b_shape, a_shape, theirs)):
+        if int(np.prod(other, dtype=int)) != F or shape == other:
+            continue
+        if isinstance(p.layer, Conv2D):
+            maps = {out: "0, 2, 3", (*out[1:], F): "0, 1, 2"}
+            batches = {(m, *out): "0, 2, 3", (m, *out[1:], F): "0, 1, 2"}
+            fix = f"db = dZ.sum(axis=({maps.get(shape) or batches.get(shape) or '0, 2, 3'}))"
+            if shape in maps:
+                return (f"{who}'s {name} has the output map's shape {shape}: summed over the "
+                        f"examples but not over the positions ({fix})")
+            if shape in batches:
+                return (f"{who}'s {name} has dZ's shape {shape}: summed over neither the examples "
+                        f"nor the positions ({fix})")
+            if shape in ((m, F), (m, F, 1, 1), (m, 1, 1, F)):
+                return (f"{who}'s {name} is {shape}, one per example: summed over the positions "
+                        f"but not over the examples ({fix})")
+        elif shape in ((F, m), (m, F)) and m > 1:
+            axis = "axis=1, keepdims=True" if shape == (F, m) else "axis=0"
+            return (f"{who}'s {name} has Z{parsed.layer}'s shape {shape}, one per example: not "
+                    f"summed over the examples (db = dZ.sum({axis}))")
+    return ""
