@@ -491,8 +491,18 @@ def test_a_cs231n_cnn_class_with_db_averaged_over_positions_is_found_at_db1():
     assert np.allclose(found["values"]["mine"] * 64, found["values"]["torch"], rtol=1e-12)
 
 
-def test_a_copied_port_checked_with_the_harness_weights_says_the_copy_is_not_checked(capsys):
-    assert main(["check", str(EXAMPLES / "port_cnn_kernel_reshaped.py"), "--steps", "1"]) == 0   # copy overwritten
+def test_a_port_holding_the_originals_weights_is_checked_with_them_by_default(capsys):
+    """A port file whose Keras model holds the torch model's numbers (copied, here wrongly): by
+    default the copy is what is checked (exit 1 at Z1); --weights spec overwrites it (PASS) and the
+    note says the copy was not checked."""
+    assert main(["check", str(EXAMPLES / "port_cnn_kernel_reshaped.py"), "--steps", "1"]) == 1
     out = " ".join(capsys.readouterr().out.split())
-    assert ("note, kerasnet: kerasnet holds torchnet's weights (copied): each model starts from the harness's weights "
-            "here, so the copy is not checked: give --weights mine (weights='mine') to check it") in out
+    assert ("note, kerasnet: kerasnet holds torchnet's weights (copied): the copy is checked, torchnet's "
+            "weights are the run's (--weights spec: every model from the harness's weights instead)") in out
+    assert "layer 1, Z1[" in out and "reshaped, not transposed" in out
+    assert main(["check", str(EXAMPLES / "port_cnn_kernel_reshaped.py"), "--steps", "1",
+                 "--weights", "spec"]) == 0                                       # copy overwritten
+    out = " ".join(capsys.readouterr().out.split())
+    assert ("note, kerasnet: kerasnet holds torchnet's weights (copied): each model starts from the harness's "
+            "weights here (--weights spec), so the copy is not checked: leave --weights out, or give "
+            "--weights mine (weights='mine'), to check it") in out

@@ -210,7 +210,7 @@ def recipe_data(name, spec, label="mine", data_dir=None, offline=False, allow_ot
 
 @caller_state.kept
 def check(implementation, spec=None, data=None, against=DEFAULT_AGAINST, steps=None, recipe=None,
-          weights="spec", data_dir=None, offline=False, on_step=None, keep_step=None, overrides=None,
+          weights=None, data_dir=None, offline=False, on_step=None, keep_step=None, overrides=None,
           allow_other_data=False, keep_going=False):
     """Run the user's implementation(s) in lockstep against `against`. -> Report
     (allow_other_data: the CLI's --allow-other-data, for a recipe's data files that are not the
@@ -225,6 +225,7 @@ def check(implementation, spec=None, data=None, against=DEFAULT_AGAINST, steps=N
     items = as_list(named(implementation))
     recipe = recipes.get(recipe) if isinstance(recipe, str) else recipe
     spec = resolve_spec(items, spec, recipe, steps, overrides)
+    weights = initial_weights(items, weights)
     if not isinstance(weights, str) or weights not in ("spec", "mine"):
         raise InputError(f"weights must be 'spec' (the spec's initializer) or 'mine' (your init_params), got {weights!r}")
     references = [registry.get(a) for a in against] if isinstance(against, (list, tuple)) and against and \
@@ -276,19 +277,42 @@ def port_weights(items, entries, params):
     return found
 
 
-def copied_unchecked(items):
-    """A port whose weights hold the original's numbers (copied into it) checked with the harness's
-    weights: the copy is overwritten, not checked. A note (the item's events) says so."""
+def holds_copy(items):
+    """(original, port) for each later framework model whose weights hold the first model's numbers
+    (the same values, in any layout: a port with its weights copied into it)."""
     models = [item for item in items if getattr(item, "holds_weights", False)]
     if len(models) < 2:
-        return
+        return []
     first = np.concatenate([np.ravel(W) for W, _ in models[0].initial_params(None)])
+    found = []
     for item in models[1:]:
         mine = np.concatenate([np.ravel(W) for W, _ in item.initial_params(None)])
         if mine.size == first.size and np.isin(mine, first).all():
-            item.events.append(f"{item.label} holds {models[0].label}'s weights (copied): each model starts from the "
-                       f"harness's weights here, so the copy is not checked: give --weights mine "
-                       f"(weights='mine') to check it")
+            found.append((models[0], item))
+    return found
+
+
+def initial_weights(items, weights):
+    """weights=None (the default): 'mine' where a model is a port holding the original's weights
+    (the copy is what a port file checks: starting both from the harness's weights would overwrite
+    it unchecked), else 'spec'. A note (the item's events) says which and why."""
+    if weights is not None:
+        return weights
+    copies = holds_copy(items)
+    for original, port in copies:
+        port.events.append(f"{port.label} holds {original.label}'s weights (copied): the copy is checked, "
+                           f"{original.label}'s weights are the run's (--weights spec: every model "
+                           f"from the harness's weights instead)")
+    return "mine" if copies else "spec"
+
+
+def copied_unchecked(items):
+    """A port whose weights hold the original's numbers (copied into it) checked with the harness's
+    weights: the copy is overwritten, not checked. A note (the item's events) says so."""
+    for original, item in holds_copy(items):
+        item.events.append(f"{item.label} holds {original.label}'s weights (copied): each model starts from the "
+                           f"harness's weights here (--weights spec), so the copy is not checked: leave "
+                           f"--weights out, or give --weights mine (weights='mine'), to check it")
 
 
 def own_build(item, own):

@@ -41,8 +41,9 @@ def parser():
                    "its network must be the file's")
     p.add_argument("--steps", type=positive_int, help="steps to run (default 20, or the recipe's)")
     p.add_argument("--epochs", type=positive_int, help="passes over the training data instead of --steps")
-    p.add_argument("--weights", choices=("spec", "mine"), default="spec",
-                   help="initial weights: the spec's initializer (default), or your own init_params copied out")
+    p.add_argument("--weights", choices=("spec", "mine"),
+                   help="initial weights: the spec's initializer, or your own init_params copied out (default: "
+                        "mine where a model is a port holding the first model's weights, else spec)")
     p.add_argument("--sizes", type=lambda s: [positive_int(x) for x in names_list(s)],
                    help="layer widths, e.g. 784,32,10 (default: read from your code)")
     p.add_argument("--activations", type=names_list,
@@ -135,7 +136,7 @@ def run_check(args, recipe):
 
 def checked(args, recipe, seed, overrides):
     """run_check's work once what the judge is made of is remembered."""
-    from ..adapters.check import check, check_data_source, declared, load_file, resolve_against, resolve_spec
+    from ..adapters.check import check, check_data_source, declared, initial_weights, load_file, resolve_against, resolve_spec
     from ..engine import frameworks
 
     with child.calling(args.file, "import"):    # the file's code runs here, through the door (boundary.py)
@@ -146,6 +147,7 @@ def checked(args, recipe, seed, overrides):
     against = resolve_against(args.against)
     data = check_data_source(args.data, spec, recipe, items[0].label, args.data_dir, args.offline,
                              args.allow_other_data)
+    args.weights = initial_weights(items, args.weights)     # a port holding the original's copy: 'mine'
     frameworks.configure_threads(args.threads if args.threads else frameworks.default_threads(spec), args.against)
     if not args.quiet:
         from ..views.tables import spec_table, wrap
