@@ -10,6 +10,7 @@ and by its worker process alike). All pure: records in, numbers and descriptions
 Left out: running the steps and comparing the tensors (compare/engine/harness.py, check.py),
 explaining a divergence (diagnose.py), reports (report.py).
 """
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -241,19 +242,37 @@ def pool_ties(spec, ours, theirs, rtol):
         if name not in ours or name not in theirs or np.shape(ours[name]) != np.shape(theirs[name]):
             continue
         kernel, strides = p.layer.window()
-        C, H, W = p.n_in
-        Ho, Wo = p.n_out[1:]
-        picks = []
-        for record in (ours, theirs):
-            images = np.asarray(record[name], dtype=np.float64).T.reshape(-1, C, H, W)
-            picks.append(scratch_conv.windows(images, kernel, strides, (1, 1), (Ho, Wo)))
-        (a, b), scale = picks, max(np.max(np.abs(picks[0])), 1e-300)
-        ia, ib = np.argmax(a, axis=2), np.argmax(b, axis=2)
-        a_at_b = np.take_along_axis(a, ib[:, :, None], axis=2)[:, :, 0]
-        b_at_a = np.take_along_axis(b, ia[:, :, None], axis=2)[:, :, 0]
-        near = (np.max(a, axis=2) - a_at_b <= rtol * scale) & (np.max(b, axis=2) - b_at_a <= rtol * scale)
-        out[p.block] = int(np.sum((ia != ib) & near))              # each pick the other's maximum, within rounding
+        (a_taps, a_top, ia), (b_taps, b_top, ib) = (
+            first_maxima(record[name], p.n_in, kernel, strides, p.n_out[1:]) for record in (ours, theirs))
+        moved = ia != ib                               # usually nowhere: then no tie moved anything
+        if not moved.any():
+            out[p.block] = 0
+            continue
+        scale = max(max(float(np.max(np.abs(t))) for t in a_taps), 1e-300)
+        a_at_b = np.stack([t[moved] for t in a_taps])[ib[moved], np.arange(int(moved.sum()))]
+        b_at_a = np.stack([t[moved] for t in b_taps])[ia[moved], np.arange(int(moved.sum()))]
+        near = (a_top[moved] - a_at_b <= rtol * scale) & (b_top[moved] - b_at_a <= rtol * scale)
+        out[p.block] = int(np.sum(near))              # each pick the other's maximum, within rounding
     return out
+
+
+def first_maxima(record, shape, kernel, strides, out_hw):
+    """A record's pool input (C H W, m) -> (taps, top, first): taps [(C, Ho, Wo, m)], one strided
+    view per window offset (u, v) in scan order; top, each window's maximum; first, the index of
+    the first tap that holds it (np.argmax's pick over scratch_conv.windows, without copying the
+    windows: the picks of every step of a CNN run are worked out here)."""
+    (C, H, W), (kh, kw), (sh, sw), (Ho, Wo) = shape, kernel, strides, out_hw
+    x = np.asarray(record, dtype=np.float64)
+    images = (x.reshape(C, H, W, -1) if x.flags.c_contiguous                 # (C, H, W, m), a view
+              else x.T.reshape(-1, C, H, W).transpose(1, 2, 3, 0))
+    taps = [images[:, scratch_conv.tap(u, 1, sh, Ho), scratch_conv.tap(v, 1, sw, Wo)]
+            for u in range(kh) for v in range(kw)]
+    top = functools.reduce(np.maximum, taps)
+    K, dtype = len(taps), np.min_scalar_type(2 * len(taps))
+    first = np.full(top.shape, K - 1, dtype)           # K - 1 also where no tap equals a NaN maximum
+    for k, t in enumerate(taps):                       # k where tap k holds the maximum, else K;
+        np.minimum(first, (t != top).astype(dtype) * dtype.type(K) + dtype.type(k), out=first)  # least wins
+    return taps, top, first
 
 
 def measure_pair(spec, pair, records, Y_columns, layouts, rtol):
