@@ -152,14 +152,15 @@ def chunks(N, bytes_per_example, chunk_bytes):
 
 # --- the vectorised convolution: im2col with the examples last ------------------------------------
 
-def examples_last(x, padding):
-    """x (N, C, H, W) -> x_pad (C, H + top + bottom, W + left + right, N), C-contiguous. Free
-    (a view) for scratch's columns (C H W, N) seen as images (image_layers.images) and no padding."""
+def examples_last(x, padding, value=0.0):
+    """x (N, C, H, W) -> x_pad (C, H + top + bottom, W + left + right, N), C-contiguous, the new
+    border = value. Free (a view) for scratch's columns (C H W, N) seen as images
+    (image_layers.images) when there is no padding."""
     top, bottom, left, right = padding
     x_t = x.transpose(1, 2, 3, 0)
-    if padding == VALID:
+    if tuple(padding) == VALID:
         return np.ascontiguousarray(x_t)
-    return np.pad(x_t, ((0, 0), (top, bottom), (left, right), (0, 0)))
+    return np.pad(x_t, ((0, 0), (top, bottom), (left, right), (0, 0)), constant_values=value)
 
 
 def im2col(x_pad, kernel, stride, dilation, out_hw):

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from scratch import conv as scratch_conv
+from scratch import pool as scratch_pool
+from scratch.conventions import TORCH
 
 from . import convert, guard, names
 from .check import FLOAT32_RTOL, cmp
@@ -258,21 +259,16 @@ def pool_ties(spec, ours, theirs, rtol):
 
 def first_maxima(record, shape, kernel, strides, out_hw):
     """A record's pool input (C H W, m) -> (taps, top, first): taps [(C, Ho, Wo, m)], one strided
-    view per window offset (u, v) in scan order; top, each window's maximum; first, the index of
-    the first tap that holds it (np.argmax's pick over scratch_conv.windows, without copying the
-    windows: the picks of every step of a CNN run are worked out here)."""
-    (C, H, W), (kh, kw), (sh, sw), (Ho, Wo) = shape, kernel, strides, out_hw
+    view per window offset (u, v) in scan order (scratch/pool.py's window_taps); top, each
+    window's maximum; first, the index of the first tap that holds it (np.argmax's pick, TORCH's
+    rule), without copying the windows: this runs at every step of a CNN run."""
+    C, H, W = shape
     x = np.asarray(record, dtype=np.float64)
     images = (x.reshape(C, H, W, -1) if x.flags.c_contiguous                 # (C, H, W, m), a view
               else x.T.reshape(-1, C, H, W).transpose(1, 2, 3, 0))
-    taps = [images[:, scratch_conv.tap(u, 1, sh, Ho), scratch_conv.tap(v, 1, sw, Wo)]
-            for u in range(kh) for v in range(kw)]
+    taps = scratch_pool.window_taps(images, kernel, strides, out_hw)
     top = functools.reduce(np.maximum, taps)
-    K, dtype = len(taps), np.min_scalar_type(2 * len(taps))
-    first = np.full(top.shape, K - 1, dtype)           # K - 1 also where no tap equals a NaN maximum
-    for k, t in enumerate(taps):                       # k where tap k holds the maximum, else K;
-        np.minimum(first, (t != top).astype(dtype) * dtype.type(K) + dtype.type(k), out=first)  # least wins
-    return taps, top, first
+    return taps, top, scratch_pool.chosen_tap(taps, top, TORCH)
 
 
 def measure_pair(spec, pair, records, Y_columns, layouts, rtol):
