@@ -4,13 +4,19 @@ backward on one batch, scratch (scratch/image_layers.Conv2D, im2col in scratch/c
 network (scratch, torch, and Keras with --keras) the same way.
 
     python bench/conv_step.py [--batch-size 64] [--repeat 200] [--threads N] [--keras] [--json PATH]
-                              [--code DIR]
+                              [--code DIR] [--lockstep STEPS]
 
 Each repetition times scratch's call, then torch's, on the same arrays, so a shared machine's load
 falls on both alike; the ratio is of the medians (and of the fastest). Each layer's backward is the
 one the network runs: the first conv's input gradient is not computed (nothing consumes it: scratch
 need_dX=False, torch's input has requires_grad False), the second's is. Random inputs stand in for
 MNIST (the cost does not depend on the values). Prints the machine (CPU model, cores, threads).
+--lockstep STEPS: where the harness's step goes instead: mnist-cnn's lockstep (all four runners,
+one after another, sequential=True, so that each part's time is its own) on random data, mean ms
+per step of each runner's step, the comparisons (judge.cmp), the max-pool tie check
+(judge.pool_ties) and the rest (records checked, conversions, bookkeeping), the first third of the
+steps left out (warm-up). In `python -m compare` the Keras lane (Keras, scratch@keras and their
+comparison) runs in a worker process beside the rest, so a step takes about the longer lane.
 --code DIR imports compare, scratch and reference from another checkout (an older commit's
 worktree), so that two versions are measured by the same script, one after the other.
 
@@ -118,6 +124,55 @@ def training_steps(spec, m, rng, keras):
     return steps
 
 
+def lockstep_parts(spec, steps):
+    """{part: mean ms per step} inside harness.lockstep, run sequentially on random data."""
+    from collections import defaultdict
+
+    from compare.data.recipes import Data
+    from compare.engine import harness, judge
+    from compare.implementations.reference import ReferenceImplementation
+    from compare.implementations.scratch import ScratchImplementation
+
+    times = defaultdict(float)
+
+    def timed(key_of, function):
+        def wrapper(*args, **kwargs):
+            start = time.perf_counter()
+            result = function(*args, **kwargs)
+            if counting:
+                times[key_of(args)] += time.perf_counter() - start
+            return result
+        return wrapper
+
+    saved = ScratchImplementation.step, ReferenceImplementation.step, judge.cmp, judge.pool_ties
+    ScratchImplementation.step = timed(lambda a: "scratch" if a[0].model.convention == "torch" else "scratch@keras",
+                                       ScratchImplementation.step)
+    ReferenceImplementation.step = timed(lambda a: a[0].framework, ReferenceImplementation.step)
+    judge.cmp = timed(lambda a: "comparisons", judge.cmp)
+    judge.pool_ties = timed(lambda a: "max-pool tie check", judge.pool_ties)
+    rng = np.random.default_rng(2)
+    n = spec.batch_size * steps
+    data = Data(X=rng.random((n, int(np.prod(spec.input_shape)))), Y=one_hot(rng.integers(0, 10, n)),
+                X_eval=rng.random((2, int(np.prod(spec.input_shape)))))
+    skip, stamps, counting = steps // 3, [], False
+
+    def on_step(result):
+        nonlocal counting
+        stamps.append(time.perf_counter())
+        counting = len(stamps) > skip
+    try:
+        harness.lockstep(spec.replace(steps=steps), data, [registry.get("scratch")],
+                         [registry.require(name) for name in ("torch", "keras")], on_step=on_step, sequential=True)
+    finally:
+        ScratchImplementation.step, ReferenceImplementation.step, judge.cmp, judge.pool_ties = saved
+    measured = len(stamps) - 1 - skip
+    whole = 1000 * (stamps[-1] - stamps[skip]) / measured
+    out = {key: 1000 * value / measured for key, value in times.items()}
+    out["rest"] = whole - sum(out.values())
+    out["whole step"] = whole
+    return out
+
+
 def row(label, times, against="torch"):
     ms = {name: 1000 * np.median(t) for name, t in times.items()}
     best = {name: 1000 * min(t) for name, t in times.items()}
@@ -137,16 +192,25 @@ def main(argv=None):
     p.add_argument("--keras", action="store_true", help="time Keras's whole training step too")
     p.add_argument("--json", help="write the measurements here")
     p.add_argument("--code", help="the checkout whose code is measured (default: this one)")
+    p.add_argument("--lockstep", type=int, metavar="STEPS", help="time the parts of the harness's step instead")
     args = p.parse_args(argv)
     spec = get("mnist-cnn").spec.replace(batch_size=args.batch_size)
     threads = frameworks.default_threads(spec) if args.threads is None else args.threads
-    frameworks.configure_threads(threads, ("torch", "keras") if args.keras else ("torch",))
+    frameworks.configure_threads(threads, ("torch", "keras") if args.keras or args.lockstep else ("torch",))
     rng = np.random.default_rng(0)
     env = machine()
     print(f"code: {os.path.abspath(CODE)}")
     print(f"{env['cpu']}, {env['cores']} cores; NumPy {env['numpy']} {', '.join(env['blas'])}; "
           f"torch {env['torch']}; float64, batch {args.batch_size}, {args.repeat} repetitions, "
           f"load average {os.getloadavg()[0]:.1f}")
+    if args.lockstep:
+        parts = lockstep_parts(spec, args.lockstep)
+        print(tabulate([[k, f"{v:.2f}", f"{100 * v / parts['whole step']:.0f}%"] for k, v in parts.items()],
+                       ["part of the lockstep step", "ms", "share"]))
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump({"code": os.path.abspath(CODE), "machine": env, "lockstep_ms": parts}, f, indent=1)
+        return 0
     rows, result = [], {"code": os.path.abspath(CODE), "machine": env, "batch_size": args.batch_size, "repeat": args.repeat, "rows": {}}
     layers = conv_layers(spec, args.batch_size, rng)
     every = {"scratch": [], "torch": []}

@@ -249,10 +249,11 @@ def pool_ties(spec, ours, theirs, rtol):
         if not moved.any():
             out[p.block] = 0
             continue
+        where = np.nonzero(moved)                                   # the few windows, gathered
         scale = max(max(float(np.max(np.abs(t))) for t in a_taps), 1e-300)
-        a_at_b = np.stack([t[moved] for t in a_taps])[ib[moved], np.arange(int(moved.sum()))]
-        b_at_a = np.stack([t[moved] for t in b_taps])[ia[moved], np.arange(int(moved.sum()))]
-        near = (a_top[moved] - a_at_b <= rtol * scale) & (b_top[moved] - b_at_a <= rtol * scale)
+        a_at_b = np.stack([t[where] for t in a_taps])[ib[where], np.arange(len(where[0]))]
+        b_at_a = np.stack([t[where] for t in b_taps])[ia[where], np.arange(len(where[0]))]
+        near = (a_top[where] - a_at_b <= rtol * scale) & (b_top[where] - b_at_a <= rtol * scale)
         out[p.block] = int(np.sum(near))              # each pick the other's maximum, within rounding
     return out
 
