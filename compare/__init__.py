@@ -27,7 +27,8 @@ from .engine.convert import Layout  # noqa: E402
 from .engine.data import Data  # noqa: E402
 from .engine.errors import InputError  # noqa: E402
 from .engine.layers import Activation, BatchNorm, Dense, Dropout, LayerNorm, Network, layer_kind  # noqa: E402
-from .engine.image_layers import AvgPool2D, Conv2D, Flatten, MaxPool2D  # noqa: E402
+from .engine.image_layers import (AvgPool2D, Conv2D, Flatten, GlobalAvgPool2D, MaxPool2D,  # noqa: E402
+                                  SpatialDropout2D)
 from .engine.registry import Entry, register  # noqa: E402
 from .engine.run import run  # noqa: E402
 from .engine.spec import Spec  # noqa: E402
@@ -40,12 +41,13 @@ _LAZY = {
     "network_class": ("compare.adapters.classes", "network_class"),
     "torch_module": ("compare.adapters.torch_module", "torch_module"),
     "keras_model": ("compare.adapters.keras_model", "keras_model"),
+    "layer_functions": ("compare.adapters.layer_functions", "layer_functions"),
 }
 
 __all__ = ["run", "check", "assert_equivalent", "Spec", "Init", "Data", "Layout", "InputError", "Entry", "register",
            "UserImplementation", "functions", "network_class", "torch_module", "keras_model",
-           "Dense", "Activation", "BatchNorm", "LayerNorm", "Dropout", "Network", "layer_kind",
-           "Conv2D", "MaxPool2D", "AvgPool2D", "Flatten"]
+           "layer_functions", "Dense", "Activation", "BatchNorm", "LayerNorm", "Dropout", "Network",
+           "layer_kind", "Conv2D", "MaxPool2D", "AvgPool2D", "GlobalAvgPool2D", "SpatialDropout2D", "Flatten"]
 
 
 def __getattr__(name):

@@ -334,10 +334,12 @@ def dense(layer, ctx):
 
 def batch_norm(layer, ctx):
     """keras.layers.BatchNormalization, built, with the layer's settings in Keras's meaning
-    (momentum: the old average's weight)."""
+    (momentum: the old average's weight); on images (C, H, W) axis=-1 of NHWC: per channel."""
     s = layer.settings("keras")
-    norm = keras.layers.BatchNormalization(momentum=s["momentum"], epsilon=s["eps"], dtype=ctx.dtype)
-    norm.build((None, ctx.n_in))
+    norm = keras.layers.BatchNormalization(axis=-1, momentum=s["momentum"], epsilon=s["eps"],
+                                           dtype=ctx.dtype)
+    image = isinstance(ctx.n_in, tuple)              # on images: per channel, the last axis of NHWC
+    norm.build((None, ctx.n_in[1], ctx.n_in[2], ctx.n_in[0]) if image else (None, ctx.n_in))
     params = {"gamma": norm.gamma, "beta": norm.beta}
     load(params, ctx.initial)
     return Part(norm, params, state={"mean": norm.moving_mean, "var": norm.moving_variance}, training=True)
@@ -390,10 +392,48 @@ def conv2d(layer, ctx):
 
 
 def pool2d(layer, ctx):
-    """keras.layers.MaxPooling2D / AveragePooling2D with the layer's window and strides ('valid')."""
-    kernel, strides = layer.window()
-    kind = keras.layers.MaxPooling2D if layer.kind == "max_pool2d" else keras.layers.AveragePooling2D
-    return Part(kind(kernel, strides, padding="valid", dtype=ctx.dtype))
+    """keras.layers.MaxPooling2D / AveragePooling2D with the layer's window and strides: 'valid'
+    unpadded; 'same' where the padding is TensorFlow's 'same' and Keras's rule fits (a max, or an
+    average of the real cells: tf.nn.avg_pool 'SAME' divides by them, keras/src/backend/tensorflow/
+    nn.py average_pool); else padded by hand before a 'valid' pooling: -inf before a max, zeros
+    (ZeroPadding2D) before an average that counts them, and an average of the real cells as the
+    padded windows' mean over the mean of padded ones. (ceil_mode: only where it adds no window.)"""
+    kernel, strides, (top, bottom, left, right) = layer.geometry(ctx.n_in)
+    maxpool = layer.kind == "max_pool2d"
+    kind = keras.layers.MaxPooling2D if maxpool else keras.layers.AveragePooling2D
+    valid = kind(kernel, strides, padding="valid", dtype=ctx.dtype)
+    if not (top or bottom or left or right):
+        return Part(valid)
+    tf_same_padding = (top, bottom, left, right) == same_pads(ctx.n_in, kernel, strides)
+    if tf_same_padding and (maxpool or not layer.counts_padding()):
+        return Part(kind(kernel, strides, padding="same", dtype=ctx.dtype))
+    pads = [[0, 0], [top, bottom], [left, right], [0, 0]]
+    if maxpool:                          # USER-WRITTEN: Keras pads with zeros only (ZeroPadding2D)
+        return Part(lambda A: valid(keras.ops.pad(A, pads, constant_values=-np.inf)))
+    if layer.counts_padding():
+        zeros = keras.layers.ZeroPadding2D(((top, bottom), (left, right)), dtype=ctx.dtype)
+        return Part(Chain(zeros, valid))
+    # USER-WRITTEN: the real cells' mean (count_include_pad=False), padding other than TF's 'same'
+    return Part(lambda A: valid(keras.ops.pad(A, pads)) / valid(keras.ops.pad(keras.ops.ones_like(A),
+                                                                            pads)))
+
+
+def same_pads(shape, kernel, strides):
+    """TensorFlow's 'same' padding (top, bottom, left, right) of a pooling over images `shape`."""
+    rows = tf_same(shape[1], kernel[0], strides[0])
+    cols = tf_same(shape[2], kernel[1], strides[1])
+    return (*rows, *cols)
+
+
+def tf_same(size, k, stride):
+    """TensorFlow's 'same' padding of one axis -> (before, after), the odd one after."""
+    total = max((-(-size // stride) - 1) * stride + k - size, 0)
+    return total // 2, total - total // 2
+
+
+def global_avg_pool2d(layer, ctx):
+    """keras.layers.GlobalAveragePooling2D: (m, H, W, C) -> (m, C), each channel's mean."""
+    return Part(keras.layers.GlobalAveragePooling2D(dtype=ctx.dtype))
 
 
 def flatten(layer, ctx):
@@ -455,7 +495,9 @@ class KerasMLP:
         image = spec.network.input_shape                          # (C, H, W): Keras takes (m, H, W, C)
         inputs = [None, image[1], image[2], image[0]] if image else [None, spec.sizes[0]]
         signature = [tf.TensorSpec(inputs, spec.dtype), tf.TensorSpec([None, spec.sizes[-1]], spec.dtype)]
-        signature += [tf.TensorSpec([None, p.n_in], spec.dtype) for p in self.dropouts]   # the dropout masks
+        masks = [[None, p.n_in] if isinstance(p.n_in, int) else [None] * 4 for p in self.dropouts]
+        signature += [tf.TensorSpec(shape, spec.dtype) for shape in masks]   # the dropout masks:
+        # rows, or on images 4-D (compare/engine/convert.py mask_to_framework)
         self.traced_step = tf.function(self.step_and_state, input_signature=signature) if compiled else self.step_and_state
         if compiled:                          # traced now, not at the first step (the same graph): in the
             self.traced_step.get_concrete_function()   # harness's worker process, while torch builds

@@ -35,6 +35,7 @@ them, their value is (unchanged).
 Left out: modules other than Linear, BatchNorm1d, LayerNorm, dropout and the activations (a new
 kind brings its own `torch(ctx)`); mixed precision, devices other than the one given.
 """
+import math
 import warnings
 from dataclasses import dataclass, field
 
@@ -259,9 +260,12 @@ def dense(layer, ctx):
 
 
 def batch_norm(layer, ctx):
-    """nn.BatchNorm1d with the layer's settings in torch's meaning (momentum: the new batch's weight)."""
+    """nn.BatchNorm1d with the layer's settings in torch's meaning (momentum: the new batch's
+    weight); on images (C, H, W), nn.BatchNorm2d(C): per channel, statistics over N, H and W."""
     s = layer.settings("torch")
-    norm = nn.BatchNorm1d(ctx.n_in, eps=s["eps"], momentum=s["momentum"], dtype=ctx.dtype, device=ctx.device)
+    image = isinstance(ctx.n_in, tuple)
+    kind, n = (nn.BatchNorm2d, ctx.n_in[0]) if image else (nn.BatchNorm1d, ctx.n_in)
+    norm = kind(n, eps=s["eps"], momentum=s["momentum"], dtype=ctx.dtype, device=ctx.device)
     params = {"gamma": norm.weight, "beta": norm.bias}
     load(params, ctx.initial)
     return Part(norm, params, state={"mean": norm.running_mean, "var": norm.running_var})
@@ -289,11 +293,46 @@ def conv2d(layer, ctx):
     return Part(module, params, penalized=("W", "b") if ctx.spec.regularize_biases else ("W",))
 
 
+class RealCellsAvgPool2d(nn.Module):
+    """The mean of each window's real cells, zero padding (left, right, top, bottom) one more on one
+    side than the other (a 'same' port): AvgPool2d's count_include_pad=False takes symmetric
+    padding only, so a port sums the padded windows (divisor_override=1) and divides by the count
+    of real cells each holds. USER-WRITTEN: torch has no asymmetric padding in AvgPool2d."""
+
+    def __init__(self, kernel, strides, pads):
+        super().__init__()
+        self.kernel, self.strides, self.pads = kernel, strides, pads
+
+    def forward(self, A):
+        sums = F.avg_pool2d(F.pad(A, self.pads), self.kernel, self.strides, divisor_override=1)
+        ones = F.pad(torch.ones_like(A[:1, :1]), self.pads)
+        count = F.avg_pool2d(ones, self.kernel, self.strides, divisor_override=1)
+        return sums / count
+
+
 def pool2d(layer, ctx):
-    """nn.MaxPool2d / nn.AvgPool2d with the layer's window and strides (no padding)."""
-    kernel, strides = layer.window()
-    module = nn.MaxPool2d(kernel, strides) if layer.kind == "max_pool2d" else nn.AvgPool2d(kernel, strides)
-    return Part(module)
+    """nn.MaxPool2d / nn.AvgPool2d with the layer's window, strides, padding, ceil_mode (and
+    count_include_pad); padding one more on one side ('same', TensorFlow's rule) is padded by hand,
+    -inf before a max (nn.ConstantPad2d), zeros before an average that counts them."""
+    kernel, strides, (top, bottom, left, right) = layer.geometry(ctx.n_in)
+    symmetric, pads = top == bottom and left == right, (left, right, top, bottom)
+    if layer.kind == "max_pool2d":
+        if symmetric:
+            return Part(nn.MaxPool2d(kernel, strides, padding=(top, left),
+                                     ceil_mode=layer.ceil_mode))
+        return Part(nn.Sequential(nn.ConstantPad2d(pads, -math.inf), nn.MaxPool2d(kernel, strides)))
+    counts = layer.counts_padding()
+    if symmetric:
+        return Part(nn.AvgPool2d(kernel, strides, padding=(top, left), ceil_mode=layer.ceil_mode,
+                                 count_include_pad=counts))
+    if counts:
+        return Part(nn.Sequential(nn.ZeroPad2d(pads), nn.AvgPool2d(kernel, strides)))
+    return Part(RealCellsAvgPool2d(kernel, strides, pads))
+
+
+def global_avg_pool2d(layer, ctx):
+    """nn.AdaptiveAvgPool2d(1), then nn.Flatten: (m, C, H, W) -> (m, C), each channel's mean."""
+    return Part(nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten()))
 
 
 def flatten(layer, ctx):

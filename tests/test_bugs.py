@@ -5,7 +5,12 @@ import json
 import pytest
 
 import scratch.activations as act
+import scratch.conv as conv
+import scratch.image_layers as image_layers
+import scratch.layers as scratch_layers
+import scratch.pool as pool
 import scratch.optimizers as opt
+from compare.engine import image_layers as engine_images
 from compare.data import bugs
 from compare.cli import main
 from compare.engine.run import describe_divergence
@@ -86,21 +91,45 @@ def test_listing_json_matches_the_zoo(tmp_path, capsys):
     assert required <= set(bugs.BUGS)
 
 
+def test_listing_fits_100_columns_and_says_each_mistake(capsys):
+    code, out, _ = run_cli(["bugs"], capsys)
+    assert code == 0
+    lines = out.splitlines()
+    assert max(len(line) for line in lines) <= 100
+    for bug in BUGS:
+        at = next(i for i, line in enumerate(lines) if line.split()[:1] == [bug.name])
+        assert lines[at].split()[1] == bug.recipe
+        said = []
+        for line in lines[at + 1:]:                  # the mistake, wrapped, indented under it
+            if not line.startswith("    "):
+                break
+            said.append(line.strip())
+        assert " ".join(said) == bug.what
+
+
 def test_the_zoo_recipes_pass_without_a_bug(capsys):
     for recipe in sorted({b.recipe for b in BUGS}):
         code, out, err = run_cli([recipe, "--quiet"], capsys)
         assert code == 0, f"{recipe}: {out}{err}"
 
 
+def scratch_code():
+    """Everything a bug of the zoo patches."""
+    return (dict(act.ACTIVATIONS), dict(act.TORCH_ACTIVATIONS), MLP.forward, MLP.backward, MLP.step,
+            MLP.output_dZ, opt.SGD.update, conv.pad, conv.windows, conv.conv2d_forward,
+            image_layers.Conv2D.forward, image_layers.Conv2D.backward,
+            image_layers.MaxPool2D.forward, image_layers.MaxPool2D.backward,
+            pool.avg_pool2d_forward,
+            engine_images.Flatten.scratch, scratch_layers.Dense.forward,
+            scratch_layers.Dense.backward)
+
+
 def test_inject_restores_the_scratch_code():
-    before = (dict(act.ACTIVATIONS), dict(act.TORCH_ACTIVATIONS), MLP.forward, MLP.backward, MLP.step,
-              MLP.output_dZ, opt.SGD.update)
+    before = scratch_code()
     for name in bugs.BUGS:
         with bugs.inject(name):
-            pass
-    after = (dict(act.ACTIVATIONS), dict(act.TORCH_ACTIVATIONS), MLP.forward, MLP.backward, MLP.step,
-             MLP.output_dZ, opt.SGD.update)
-    assert before == after
+            assert scratch_code() != before, f"{name} patches nothing"
+    assert scratch_code() == before
 
 
 def test_unknown_bug_is_an_input_error(capsys):
@@ -114,6 +143,19 @@ def test_unknown_bug_is_an_input_error(capsys):
     ("dosage", "ascent", "the learning rate is 0"),
     ("parity", "no-batch-mean", "batches of 1 example"),
     ("xor", "skipped-activation", None),          # xor has a hidden sigmoid layer: it can show
+    ("mnist-cnn-small", "conv-padding-before", "no Conv2D layer pads one side more than the other"),
+    ("cnn-zoo", "conv-padding-before", None),     # 'same' with a 4x4 kernel pads (1, 2, 1, 2)
+    ("toy3", "conv-windows-short", "the network has no Conv2D layer"),
+    ("toy3", "maxpool-grad-every-tie", "the network has no MaxPool2D layer"),
+    ("toy3", "flatten-channels-last", "the network flattens no image"),
+    ("toy3", "conv-kernel-channels-last", "no Conv2D layer has more than one input channel"),
+    ("toy3", "im2col-taps-transposed", "the network has no Conv2D layer with a kernel larger"),
+    ("mnist-cnn-small", "avgpool-divisor-counts-padding", "the network has no AvgPool2D layer"),
+    ("cnn-zoo-avgpool", "avgpool-divisor-counts-padding", None),   # 'same': 4 or 6 real cells of 9
+    ("toy3", "conv-kernel-filters-channels-swapped", "no Conv2D layer has more than one input"),
+    ("cnn-zoo-avgpool", "conv-kernel-filters-channels-swapped",
+     "no Conv2D layer has more than one input channel and more than one filter"),   # 1 -> 4 only
+    ("mnist-cnn-small", "conv-kernel-filters-channels-swapped", None),             # 6 -> 16
     ("toy3", "", "needs a bug name"),
     ("toy3", "no-such-bug", "unknown bug 'no-such-bug'"),
 ])
@@ -139,3 +181,25 @@ def test_bugs_json_lists_each_diagnosis(tmp_path, capsys):
     assert set(listing) == set(bugs.BUGS)
     for name, bug in bugs.BUGS.items():
         assert listing[name]["diagnosis"] == bug.diagnosis and bug.diagnosis
+
+
+@pytest.mark.parametrize("pooling, why", [
+    (dict(padding="same"), None),                                  # Keras's: real cells alone
+    (dict(padding=1, count_include_pad=False), None),
+    (dict(padding=1, strides=2, ceil_mode=True), None),           # the overhang is not counted
+    (dict(padding=1), "divided by its whole size already"),       # torch's default counts it
+    (dict(padding="same", count_include_pad=True), "divided by its whole size already"),
+    (dict(padding="valid"), "divided by its whole size already"),
+])
+def test_avgpool_divisor_applies_where_a_window_divides_by_fewer_cells(pooling, why):
+    """Dividing by kh kw changes a number only where some window's count is not kh kw."""
+    from compare.data.recipes import get
+    from compare.engine.image_layers import AvgPool2D, Conv2D, Flatten
+    from compare.engine.layers import Activation, Dense
+
+    layers = [Conv2D(4, 5, strides=3), Activation("relu"),       # 4x8x8 into a 3x3 pooling
+              AvgPool2D(3, **{"strides": 1, **pooling}), Flatten(), Dense(10),
+              Activation("softmax")]
+    spec = get("cnn-zoo-avgpool").spec.replace(layers=layers)
+    found = bugs.NEEDS["avgpool-divisor-counts-padding"](spec)
+    assert found is None if why is None else why in found

@@ -111,7 +111,7 @@ def test_a_flipped_kernel_is_caught_at_step_1_at_z1(monkeypatch):
     ([Conv2D(2, 3), Dense(3)], "takes units: put a Flatten before it"),
     ([Conv2D(2, 3), Flatten(), Conv2D(2, 3)], "takes images"),
     ([Conv2D(2, 7), Flatten(), Dense(3)], "leaves no output"),
-    ([Conv2D(2, 3), compare.BatchNorm(), Flatten(), Dense(3)], "not mirrored yet"),
+    ([Conv2D(2, 3), compare.LayerNorm(), Flatten(), Dense(3)], "not mirrored yet"),
     ([Conv2D(2, 3, padding="full"), Flatten(), Dense(3)], "padding is 'valid', 'same'"),
 ])
 def test_a_cnn_the_implementations_cannot_build_is_one_line(layers, words):

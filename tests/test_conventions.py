@@ -134,3 +134,52 @@ def test_default_initializer_bounds():
     kernel = dense.kernel.numpy()
     assert np.abs(kernel).max() <= limit and np.abs(kernel).max() > 0.99 * limit
     assert not dense.bias.numpy().any()
+
+
+def image_spec(layers, shape=(2, 8, 8)):
+    from compare.engine.spec import Spec
+    return Spec(input_shape=shape, layers=layers, loss="categorical_crossentropy").validate()
+
+
+def test_conv_rules_are_named_only_for_a_spec_whose_layers_can_show_them():
+    """same-padding-strided only for 'same' with a stride > 1; flatten-order only when a Flatten
+    takes a many-channel, many-position image and a Dense follows; both configured (still judged)."""
+    from compare import Activation, Dense
+    from compare.engine.conventions import differences, numeric_differences
+    from compare.engine.image_layers import AvgPool2D, Conv2D, Flatten, MaxPool2D
+
+    head = [Flatten(), Dense(3), Activation("softmax")]
+    cases = [
+        ([Conv2D(3, 3, strides=2, padding="same"), Activation("relu")] + head, {"same-padding-strided", "flatten-order"}),
+        ([Conv2D(3, 3, strides=(1, 2), padding="same")] + head, {"same-padding-strided", "flatten-order"}),
+        ([Conv2D(3, 3, padding="same"), MaxPool2D(2)] + head, {"flatten-order"}),          # stride 1: no rule
+        ([Conv2D(3, 3, strides=2, padding="valid"), AvgPool2D(2)] + head, set()),   # pooled to 1 x 1
+        ([Conv2D(3, 3), AvgPool2D(2)] + head, {"flatten-order"}),
+        ([Conv2D(1, 3, strides=2, padding=1)] + head, set()),           # one channel: C.H.W = H.W.C
+        ([Conv2D(4, 8)] + head, set()),                                 # a 1 x 1 image: one order
+        ([Conv2D(3, 3), AvgPool2D(3, 2, padding=1)] + head, {"avgpool-padding-count", "flatten-order"}),
+        ([Conv2D(1, 2), MaxPool2D(2, 2, ceil_mode=True)] + head, {"pool-ceil-mode"}),  # 7x7 -> 4x4, not 3x3
+        ([Conv2D(1, 3), MaxPool2D(2, 2, ceil_mode=True)] + head, set()),  # 6x6 -> 3x3: ceil adds no window
+    ]
+    for layers, expected in cases:
+        found = differences(image_spec(layers))
+        image_rules = {"same-padding-strided", "flatten-order", "avgpool-padding-count", "pool-ceil-mode"}
+        assert set(found) & image_rules == expected, (layers, sorted(found))
+        # the references mirror them (pool-ceil-mode: Keras is left out, not judged against torch)
+        assert not set(numeric_differences(image_spec(layers))) & image_rules - {"pool-ceil-mode"}
+    assert set(differences(image_spec([Conv2D(3, 3, padding="same"), Flatten(), Activation("relu"), Dense(3),
+                                       Activation("softmax")]))) == {"flatten-order"}
+
+
+def test_torch_refuses_strided_same_padding_and_keras_pads_the_extra_at_the_end():
+    """The rule same-padding-strided rests on, measured: torch's Conv2d(padding='same') raises for
+    stride 2; Keras's 'same' stride 2 on 6 columns with k = 3 pads 0 before and 1 after."""
+    with pytest.raises(ValueError, match="padding='same' is not supported for strided convolutions"):
+        torch.nn.Conv2d(1, 1, 3, stride=2, padding="same")
+    x = np.arange(6.0).reshape(1, 6, 1, 1)                             # NHWC, one column of 6 rows
+    layer = keras.layers.Conv2D(1, (3, 1), strides=(2, 1), padding="same", use_bias=False,
+                                kernel_initializer=keras.initializers.Constant(np.array([1.0, 10.0, 100.0])
+                                                                               .reshape(3, 1, 1, 1)))
+    out = layer(x).numpy()[0, :, 0, 0]
+    # pad_total = (ceil(6 / 2) - 1) 2 + 3 - 6 = 1: top 0, bottom 1, so windows start at rows 0, 2, 4
+    assert out.tolist() == [0 + 10 * 1 + 100 * 2, 2 + 10 * 3 + 100 * 4, 4 + 10 * 5 + 100 * 0]

@@ -127,7 +127,9 @@ def test_torch_unmirrored_module_is_one_line_naming_it_and_the_kinds():
         tm.read_layers(nn.Sequential(nn.Linear(3, 4), nn.Conv1d(1, 1, 1)), None)
     text = one_line(error)
     assert text.startswith("1 (Conv1d) cannot be mirrored: the adapter mirrors nn.Linear, nn.BatchNorm1d, nn.LayerNorm, "
-                           "nn.Dropout and the activations ReLU, Sigmoid, Tanh")
+                           "nn.Dropout, nn.Conv2d, nn.ZeroPad2d, nn.MaxPool2d, nn.AvgPool2d, "
+                           "nn.AdaptiveAvgPool2d(1), nn.BatchNorm2d, nn.Dropout2d, nn.Flatten and "
+                           "the activations ReLU, Sigmoid, Tanh")
     for module, words in ((nn.BatchNorm1d(4, affine=False), "1 (BatchNorm1d) with affine=False"),
                           (nn.LayerNorm(4, bias=False), "1 (LayerNorm) normalized_shape=(4,)"),
                           (nn.Dropout(1.0), "1 (Dropout) p=1.0: a dropout rate in [0, 1) is mirrored")):
@@ -178,7 +180,9 @@ def test_keras_frozen_dense_shared_layer_and_unmirrored_layer():
     with pytest.raises(InputError) as error:
         km.read_layers(noisy)
     assert one_line(error) == ("layer 'n' (GaussianNoise) cannot be mirrored: the adapter mirrors the layers Dense, "
-                               "BatchNormalization, LayerNormalization, Dropout, Activation")
+                               "BatchNormalization, LayerNormalization, Dropout, Activation, Conv2D, MaxPooling2D, "
+                               "AveragePooling2D, Flatten, ZeroPadding2D, GlobalAveragePooling2D, "
+                               "SpatialDropout2D")
 
     bn = keras.layers.BatchNormalization(name="bn")
     bn.trainable = False

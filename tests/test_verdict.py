@@ -160,3 +160,18 @@ def test_a_pass_names_the_pair_it_reported_but_did_not_judge(capsys):
     assert tables.verdict_text(report, wide=True) == wide and tables.verdict_text(report) == tables.wrap(wide)
     judged = compare.run(recipes.get("toy3").spec, recipes.get("toy3").load())     # every pair judged: no clause
     assert "not judged" not in tables.verdict_line(judged)
+
+
+def test_a_configured_rule_is_not_named_as_why_a_pair_is_unjudged():
+    """flatten-order and same-padding-strided are rules the references are set up around (the
+    numbers agree): the clause names only the rules that keep the pair from being judged."""
+    from types import SimpleNamespace
+    from compare.views import tables
+    pair = {"ours": "torch", "theirs": "keras",
+            "reasons": {"sgd-momentum-form": "v differs", "flatten-order": "rows permuted",
+                        "same-padding-strided": "padded by hand", "resync": "not resynced"}}
+    report = SimpleNamespace(summary={"pairs": {"torch~keras": pair}, "judged_pairs": ["scratch~torch"],
+                                      "max_rel_err": {"torch~keras": 1e-6}},
+                             config={}, implementations={})
+    clause = tables.unjudged_clause(report)
+    assert clause.endswith("reported, not judged (rules differ: sgd-momentum-form, resync)"), clause

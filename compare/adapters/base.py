@@ -32,18 +32,18 @@ import numpy as np
 
 from ..engine import registry
 from ..engine.errors import InputError
-from ..engine.layers import Activation, Dense, Network
+from ..engine.layers import Activation, Dense, Network, channels
 from .boundary import Boundary
 
 
-def read_network(n_in, read):
+def read_network(n_in, read, input_shape=None):
     """The Network of `read` = [(where, Layer)] in the order the layers run, validated; a list the
     harness cannot build is one line naming the user's layer ('layer 3' of the list becomes the
     user's name for it). -> Network"""
     layers = tuple(layer for _, layer in read)
     if layers and isinstance(layers[-1], Dense):              # a last Dense's output is A_L too (Spec does the same)
         layers += (Activation("linear"),)
-    network = Network(int(n_in), layers)
+    network = Network(int(n_in), layers, tuple(input_shape) if input_shape else None)
     try:
         return network.validate()
     except InputError as error:
@@ -88,7 +88,7 @@ def dense_params(params, l):
 def initial_norm(params, placed):
     """A norm's initial (gamma, beta) as (n,) arrays: the harness's when it hands them ({'gamma1': ..}),
     else 1 and 0, both frameworks' own init."""
-    n = placed.n_in
+    n = channels(placed.n_in)                    # on images: one per channel
     if isinstance(params, dict) and placed.name("gamma") in params:
         return (np.asarray(params[placed.name("gamma")], np.float64).reshape(n),
                 np.asarray(params[placed.name("beta")], np.float64).reshape(n))
@@ -103,6 +103,8 @@ class UserImplementation:
     vocabulary = {}               # our tensor name -> the user's name for it ('dW1' -> 'nabla_w[0]')
     notes = {}                    # tensor or group -> how it is compared ('dZ': 'divided by m ...')
     origin = None                 # 'file.py:line' where it was declared
+    holds_weights = False         # a framework model holding its weights (a port's are compared with
+                                  # the original's under --weights mine: check.port_weights)
 
     @property
     def label(self):

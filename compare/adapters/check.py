@@ -20,6 +20,7 @@ import dataclasses
 import importlib.util
 import io
 import os
+import re
 import sys
 import tokenize
 import types
@@ -232,19 +233,80 @@ def check(implementation, spec=None, data=None, against=DEFAULT_AGAINST, steps=N
     data = check_data_source(data, spec, recipe, items[0].label, data_dir, offline, allow_other_data)
     entries = [item.entry() for item in items]
     params = None
+    copies = {}
     if weights == "mine":
         params, entries[0] = own_initial_params(items[0], entries[0], spec)
+        copies = port_weights(items, entries, params)
+    if weights == "spec":
+        copied_unchecked(items)
     notes = "; ".join(f"{item.label}: {item.origin}" for item in items if item.origin)
     report = run_lockstep(spec, data, entries, references,
                           recipe=recipe.name if recipe is not None else "check", on_step=on_step,
                           notes=notes, keep_step=keep_step, cross=False, params=params, weights=weights,
                           stop_at_divergence=not keep_going)
+    copied_words(report, copies)
     if made and data.info:
         report.config["data"] = dict(data.info)          # where the data came from (a recipe's: whether canonical)
     events = [f"{item.label}: {event}" for item in items for event in item.events]
     if events:
         report.notes = "; ".join(filter(None, [report.notes, *events]))
     return report
+
+
+def port_weights(items, entries, params):
+    """--weights mine with a model and its port (framework models that hold weights): the first's
+    weights are the run's; a later model whose own weights are not those numbers in its layout runs
+    from its own (entries changed in place), so the copy shows where it is wrong. -> {label: [why]}
+    in the users' words (compare/engine/port_words.py)."""
+    from ..engine.port_words import copy_words
+
+    found = {}
+    if params is None or not getattr(items[0], "holds_weights", False):
+        return found
+    for i, item in enumerate(items[1:], start=1):
+        if not getattr(item, "holds_weights", False):
+            continue
+        own = item.initial_params(None)
+        words = copy_words(items[0], item, params, own, item.layers)
+        if words:
+            found[item.label] = words
+            item.events.append(f"{item.label} starts from its own weights, not a copy of {items[0].label}'s: "
+                               f"{'; '.join(words)}")
+            entries[i] = dataclasses.replace(entries[i], build=own_build(item, own))
+    return found
+
+
+def copied_unchecked(items):
+    """A port whose weights hold the original's numbers (copied into it) checked with the harness's
+    weights: the copy is overwritten, not checked. A note (the item's events) says so."""
+    models = [item for item in items if getattr(item, "holds_weights", False)]
+    if len(models) < 2:
+        return
+    first = np.concatenate([np.ravel(W) for W, _ in models[0].initial_params(None)])
+    for item in models[1:]:
+        mine = np.concatenate([np.ravel(W) for W, _ in item.initial_params(None)])
+        if mine.size == first.size and np.isin(mine, first).all():
+            item.events.append(f"{item.label} holds {models[0].label}'s weights (copied): each model starts from the "
+                       f"harness's weights here, so the copy is not checked: give --weights mine "
+                       f"(weights='mine') to check it")
+
+
+def own_build(item, own):
+    """An entry's build that starts `item` from its own weights `own`, not the run's."""
+    def build(spec, params, convention):
+        return item.build(spec, [(np.array(W), np.array(b)) for W, b in own], convention)
+    return build
+
+
+def copied_words(report, copies):
+    """The first divergence of a port that runs from its own copied weights says how the copy
+    differs from the original (its 'diagnosis' begins with it); a note says it too (port_weights)."""
+    if not copies:
+        return
+    d = report.summary.get("first_divergence")
+    for label, words in copies.items():
+        if d and any(label in {part for part in re.split(r"[~@/]", side)} for side in (d["ours"], d["theirs"])):
+            d["diagnosis"] = "; ".join(filter(None, [f"{'; '.join(words)}", d.get("diagnosis")]))
 
 
 def check_data_source(data, spec, recipe, label="mine", data_dir=None, offline=False, allow_other_data=False):

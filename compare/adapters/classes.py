@@ -39,6 +39,7 @@ from . import values
 from .base import UserImplementation
 from .boundary import UserCodeFailed
 from .functions import network_fields
+from .layer_functions import opener, scratch_tensor, user_block
 
 NIELSEN_LAYOUT = convert.Layout()
 CS231N_LAYOUT = convert.Layout(examples="rows", weights="in_out", bias="flat", labels="integer")
@@ -106,7 +107,8 @@ class NetworkClass(UserImplementation):
     def network(self):
         fields = {}
         sizes = getattr(self.target, "sizes", None) if not isinstance(self.target, type) else None
-        if sizes is None and self.style == "cs231n" and not isinstance(self.target, type):
+        if sizes is None and self.style == "cs231n" and not isinstance(self.target, type) and \
+                not self.fields.get("layers"):             # a declared layer list (a CNN): its own widths
             params = self.target.params
             try:
                 L = sum(1 for k in params if str(k).startswith("W"))
@@ -137,6 +139,8 @@ class NetworkClass(UserImplementation):
         """The weights of a fresh object (made with the generators seeded from the spec's seed),
         each checked (values.initial) and converted to the scratch layout."""
         net = self.instance(spec.sizes, self.door(spec.seed))
+        if images(spec) and self.style == "cs231n":
+            return cs231n_image_params(net, spec)
         label = f"{type(net).__name__}'s {'weights and biases' if self.style == 'nielsen' else 'params'}"
         frames = values.function_frames(type(net).__init__)
         try:
@@ -155,16 +159,45 @@ class NetworkClass(UserImplementation):
     def build(self, spec, params, convention):
         door = self.door(spec.seed)
         net = self.instance(spec.sizes, door)
-        mine = convert.params_to_layout(params, self.layout)
+        mine = convert.params_to_layout(params, self.layout) if not images(spec) else None
         if self.style == "nielsen":
             net.weights = [W for W, b in mine]
             net.biases = [b for W, b in mine]
             return NielsenRun(net, spec, door)
-        for l, (W, b) in enumerate(mine, start=1):
+        if images(spec):                                   # a CNN: block by block (layer_functions.py)
+            for p in spec.network.placed:
+                if p.layer.opens_block:
+                    net.params.update(user_block(spec.network, p, *params[p.block - 1]))
+        for l, (W, b) in enumerate([] if images(spec) else mine, start=1):
             net.params[f"W{l}"], net.params[f"b{l}"] = W, b
         if hasattr(net, "reg"):
             net.reg = 0.0
         return Cs231nRun(net, spec, convention, self.update, door)
+
+
+def images(spec):
+    """Whether the spec's network takes images (a CNN: its layouts go block by block)."""
+    return bool(spec.network.input_shape)
+
+
+def cs231n_image_params(net, spec):
+    """A cs231n CNN's initial params {'W1': (F, C, HH, WW), 'b1': (F,), 'W2': (D, M), ...} -> [(W, b)]
+    in the scratch layout, each shape asserted (an InputError naming the one that is not)."""
+    out = []
+    for p in spec.network.placed:
+        if not p.layer.opens_block:
+            continue
+        user = user_block(spec.network, p, *[np.zeros(s) for s in p.layer.params(p.n_in).values()])
+        pair = []
+        for name, want in user.items():
+            value = np.asarray(net.params.get(name), np.float64) if name in net.params else None
+            if value is None or value.shape != want.shape:
+                raise InputError(f"{type(net).__name__}.params[{name!r}] has shape "
+                                 f"{None if value is None else value.shape}; the layer list's "
+                                 f"{p.layer.describe()} needs {want.shape} (cs231n's layout)")
+            pair.append(scratch_tensor(spec.network, p, name, value, None))
+        out.append(tuple(pair))
+    return out
 
 
 def gradient_lists(result, L, role, method):
@@ -256,9 +289,17 @@ class Cs231nRun:
         with self.door.calling("loss"):
             return self.net.loss(X, y, reg=0.0) if self.takes_reg else self.net.loss(X, y)
 
+    def tensor(self, name, value, m):
+        """One of the class's tensors -> the scratch layout (a CNN's block by block: layer_functions.py)."""
+        if images(self.spec) and name != "loss":
+            return scratch_tensor(self.spec.network, opener(self.spec.network, name), name, value, m)
+        return convert.tensor_from_layout(name, value, CS231N_LAYOUT, self.spec.sizes, m)
+
     def step(self, X, Y):
         m, sizes, layout = X.shape[0], self.spec.sizes, CS231N_LAYOUT
         Xu, y = convert.batch_to_layout(X, layout), convert.targets_to_layout(Y, layout)
+        if images(self.spec):
+            Xu = convert.inputs_to_framework("torch", X, self.spec.network)     # (N, C, H, W)
         method = self.net.loss
         labels = np.array(y)                       # y is derived here: the guard cannot see a change to it
         record = {f"Z{self.L}": np.array(values.check_tensor(f"Z{self.L}", self.loss(Xu), "loss(X)", method))}
@@ -278,23 +319,28 @@ class Cs231nRun:
                 if f"{kind}{l}" in grads:
                     value = values.check_tensor(f"grads[{kind + str(l)!r}]", grads[f"{kind}{l}"], "loss(X, y)", method)
                     record[f"d{kind}{l}"] = np.array(value)
-        record = {n: convert.tensor_from_layout(n, v, layout, sizes, m) for n, v in record.items()}
+        record = {n: self.tensor(n, v, m) for n, v in record.items()}
         if self.update is not None:
             with self.door.calling(getattr(self.update, "__name__", "update")):
                 self.update(self.net, grads, self.spec.lr)
         else:
-            params = {n: convert.tensor_from_layout(n, np.asarray(self.net.params[n]), layout, sizes, m)
+            params = {n: self.tensor(n, np.asarray(self.net.params[n]), m)
                       for l in range(1, self.L + 1) for n in (f"W{l}", f"b{l}")}
             usable = {n: p for n, p in params.items() if np.shape(record.get("d" + n)) == np.shape(p)}
             stepped = self.optimizer.step(usable, record) if usable else {}
-            back = convert.params_to_layout([(stepped.get(f"W{l}", params[f"W{l}"]), stepped.get(f"b{l}", params[f"b{l}"]))
-                                             for l in range(1, self.L + 1)], layout)
-            for l, (W, b) in enumerate(back, start=1):
-                self.net.params[f"W{l}"], self.net.params[f"b{l}"] = W, b
+            new = [(stepped.get(f"W{l}", params[f"W{l}"]), stepped.get(f"b{l}", params[f"b{l}"]))
+                   for l in range(1, self.L + 1)]
+            if images(self.spec):
+                for p in self.spec.network.placed:
+                    if p.layer.opens_block:
+                        self.net.params.update(user_block(self.spec.network, p, *new[p.block - 1]))
+            else:
+                for l, (W, b) in enumerate(convert.params_to_layout(new, layout), start=1):
+                    self.net.params[f"W{l}"], self.net.params[f"b{l}"] = W, b
         for l in range(1, self.L + 1):
             for n in (f"W{l}", f"b{l}"):
                 value = values.check_tensor(f"params[{n!r}]", self.net.params.get(n), "update", self.update or method)
-                record[n] = convert.tensor_from_layout(n, np.array(value), layout, sizes, m)
+                record[n] = self.tensor(n, np.array(value), m)
         return record
 
 

@@ -5,8 +5,13 @@
 
 model      a keras.Sequential or a functional chain (each layer reads the one before) of Dense
            (bias or not, activation= any the tool mirrors), BatchNormalization, LayerNormalization
-           (over the last axis, with gamma and beta), Dropout and Activation layers; it must be
-           built (an Input, or called once)
+           (over the last axis, with gamma and beta), Dropout and Activation layers; and on images
+           (m, H, W, C), channels_last: Conv2D (groups 1, 'valid' or 'same', activation= its
+           Activation), ZeroPadding2D right before a Conv2D (folded into its padding per side),
+           MaxPooling2D and AveragePooling2D ('valid' or 'same'), GlobalAveragePooling2D
+           (keepdims=False), BatchNormalization (axis -1 or 3: per channel), Dropout (a mask value
+           per number), SpatialDropout2D, Flatten; it must be built (an Input, or called once);
+           images' (C, H, W) is read from its input (m, H, W, C)
 optimizer  keras.optimizers.SGD (momentum, nesterov), RMSprop or Adam
 loss       keras.losses.CategoricalCrossentropy, BinaryCrossentropy (from_logits either way) or
            MeanSquaredError, reduction 'sum_over_batch_size' (mean) or 'sum'; or their names as strings
@@ -56,7 +61,10 @@ import tensorflow as tf  # noqa: E402
 
 from ..engine import convert  # noqa: E402
 from ..engine.errors import InputError  # noqa: E402
-from ..engine.layers import Activation, BatchNorm, Dense, Dropout, LayerNorm, Network  # noqa: E402
+from ..engine.image_layers import (AvgPool2D, Conv2D, Flatten, GlobalAvgPool2D,  # noqa: E402
+                                   MaxPool2D, SpatialDropout2D)
+from ..engine.layers import (Activation, BatchNorm, Dense, Dropout, LayerNorm,  # noqa: E402
+                             Network, channels)
 from .base import UserImplementation, batch_norm_notes, block_names, dense_params, initial_norm, read_network  # noqa: E402
 
 ACTIVATIONS = ("linear", "relu", "sigmoid", "tanh", "softplus", "softmax", "leaky_relu", "elu", "selu", "celu",
@@ -64,7 +72,13 @@ ACTIVATIONS = ("linear", "relu", "sigmoid", "tanh", "softplus", "softmax", "leak
 DEFAULT_SLOPE = 0.2              # keras.activations.leaky_relu's negative_slope, which activation='leaky_relu' uses
 LAYER_KINDS = {keras.layers.Dense: "Dense", keras.layers.BatchNormalization: "BatchNormalization",
                keras.layers.LayerNormalization: "LayerNormalization", keras.layers.Dropout: "Dropout",
-               keras.layers.Activation: "Activation"}
+               keras.layers.Activation: "Activation", keras.layers.Conv2D: "Conv2D",
+               keras.layers.MaxPooling2D: "MaxPooling2D", keras.layers.AveragePooling2D: "AveragePooling2D",
+               keras.layers.Flatten: "Flatten", keras.layers.ZeroPadding2D: "ZeroPadding2D",
+               keras.layers.GlobalAveragePooling2D: "GlobalAveragePooling2D",
+               keras.layers.SpatialDropout2D: "SpatialDropout2D"}
+IMAGE_KINDS = (keras.layers.Conv2D, keras.layers.MaxPooling2D, keras.layers.AveragePooling2D,
+               keras.layers.GlobalAveragePooling2D, keras.layers.SpatialDropout2D)
 KINDS_WORDS = f"the adapter mirrors the layers {', '.join(LAYER_KINDS.values())}"
 LOSS_NAMES = {keras.losses.MeanSquaredError: "mse", keras.losses.BinaryCrossentropy: "binary_crossentropy",
               keras.losses.CategoricalCrossentropy: "categorical_crossentropy"}
@@ -127,11 +141,60 @@ def frozen(layer, roles):
     return frozenset() if layer.trainable else frozenset(roles)
 
 
-def as_layers(layer, width):
+def as_image_layers(layer, where, shape, pad):
+    """One Keras image layer (Conv2D, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D,
+    SpatialDropout2D, Flatten of images) -> its Layers (BatchNormalization and Dropout on images
+    are read by as_layers, as on units). shape: its input (C, H, W); pad: a ZeroPadding2D's
+    ((top, bottom), (left, right)) before a Conv2D. Raises InputError for what is not mirrored."""
+    config = layer.get_config()
+    if config.get("data_format", "channels_last") != "channels_last":
+        raise InputError(f"{where} data_format={config['data_format']!r}: channels_last (Keras's default) is "
+                         f"mirrored")
+    if type(layer) is keras.layers.Flatten:
+        return [Flatten()]
+    if type(layer) is keras.layers.Conv2D:
+        if int(layer.kernel.shape[2]) != shape[0]:
+            raise InputError(f"{where} takes {int(layer.kernel.shape[2])} channels, the layer before gives {shape[0]}")
+        if config.get("groups", 1) != 1:
+            raise InputError(f"{where} groups={config['groups']}: Conv2D with groups=1 is mirrored")
+        (top, bottom), (left, right) = pad
+        padding = config["padding"]
+        if any((top, bottom, left, right)):
+            if padding != "valid":
+                raise InputError(f"{where} padding={padding!r} after a ZeroPadding2D: give the Conv2D "
+                                 f"padding='valid' (the ZeroPadding2D pads)")
+            padding = (top, bottom, left, right)
+        conv = Conv2D(int(config["filters"]), tuple(config["kernel_size"]), tuple(config["strides"]), padding,
+                      tuple(config["dilation_rate"]), bias=bool(config["use_bias"]),
+                      frozen=frozen(layer, ("W", "b") if config["use_bias"] else ("W",)))
+        return [conv] + activation_layers(layer.activation, where)
+    if type(layer) is keras.layers.GlobalAveragePooling2D:
+        if config.get("keepdims"):
+            raise InputError(f"{where} keepdims=True: GlobalAveragePooling2D() (keepdims=False, "
+                             f"each channel's mean as a unit) is mirrored")
+        return [GlobalAvgPool2D()]
+    if type(layer) is keras.layers.SpatialDropout2D:
+        if not 0 <= config["rate"] < 1:
+            raise InputError(f"{where} rate={config['rate']}: a dropout rate in [0, 1) is mirrored")
+        return [SpatialDropout2D(float(config["rate"]))]
+    if config["padding"] not in ("valid", "same"):
+        raise InputError(f"{where} padding={config['padding']!r}: pooling 'valid' or 'same' is "
+                         f"mirrored")
+    kind = MaxPool2D if type(layer) is keras.layers.MaxPooling2D else AvgPool2D
+    padding = config["padding"]           # 'same': TensorFlow's rule, an average of the real cells
+    return [kind(tuple(config["pool_size"]), tuple(config["strides"]), padding)]
+
+
+def as_layers(layer, width, pad=((0, 0), (0, 0))):
     """One Keras layer -> the Layers of the list it stands for ([] for a linear Activation; a Dense
-    with an activation is two), settings as written. Raises InputError for what is not mirrored."""
+    with an activation is two), settings as written. width: its input's units, or its (C, H, W)
+    image. Raises InputError for what is not mirrored."""
     where = f"layer {layer.name!r} ({type(layer).__name__})"
     kind = type(layer)
+    if isinstance(width, tuple) and kind in (*IMAGE_KINDS, keras.layers.Flatten):
+        return as_image_layers(layer, where, width, pad)
+    if kind in IMAGE_KINDS:
+        raise InputError(f"{where} takes images (m, H, W, C), the layer before gives rows (m, {width})")
     if kind is keras.layers.Flatten and len(layer.input.shape) == 2:   # of a batch of rows (m, n): nothing to do
         return []
     if kind not in LAYER_KINDS:
@@ -158,7 +221,8 @@ def as_layers(layer, width):
             raise InputError(f"{where} rate={config['rate']}: a dropout rate in [0, 1) is mirrored")
         return [Dropout(float(config["rate"]))]
     axis = config.get("axis")
-    if axis not in (-1, 1, [-1], [1]) or not config.get("center", True) or not config.get("scale", True):
+    last = (-1, 3, [-1], [3]) if isinstance(width, tuple) else (-1, 1, [-1], [1])  # 3: channels
+    if axis not in last or not config.get("center", True) or not config.get("scale", True):
         raise InputError(f"{where} with axis={axis}, center={config.get('center')}, scale={config.get('scale')}: "
                          f"normalization over the last axis, with gamma and beta, is mirrored")
     if kind is keras.layers.LayerNormalization:
@@ -180,24 +244,55 @@ def activation_layers(function, where):
     return [Activation(name, DEFAULT_SLOPE if name == "leaky_relu" else None)]
 
 
+def input_image(model):
+    """(C, H, W) of the model's input when it takes images (m, H, W, C), else None."""
+    shape = tuple(model.inputs[0].shape) if getattr(model, "inputs", None) else None
+    if shape is None or len(shape) == 2:
+        return None
+    if len(shape) != 4 or not all(isinstance(d, int) for d in shape[1:]):
+        raise InputError(f"the model's input has shape {shape}: rows (m, n) or images (m, height, width, "
+                         f"channels) of a fixed size are mirrored")
+    H, W, C = shape[1:]
+    return C, H, W
+
+
 def read_layers(model):
-    """-> (network, traced [(Keras layer, [indices of its Layers in the list])]) in the order they run."""
-    read, traced, width = [], [], None
-    for layer in chain(model):
-        made = as_layers(layer, width)
-        if width is None and made and not isinstance(made[0], Dense):
-            raise InputError(f"layer {layer.name!r} ({type(layer).__name__}) comes before the first Dense layer: a "
-                             f"network starts with a Dense layer")
+    """-> (network, traced [(Keras layer, [indices of its Layers in the list])]) in the order they
+    run; a ZeroPadding2D has no Layer of its own: it is folded into the Conv2D after it."""
+    layers = chain(model)
+    image = input_image(model)
+    read, traced, width, pad = [], [], image, ((0, 0), (0, 0))
+    for layer in layers:
+        where = f"layer {layer.name!r} ({type(layer).__name__})"
+        if type(layer) is keras.layers.ZeroPadding2D:
+            if not isinstance(width, tuple) or any(map(any, pad)):
+                raise InputError(f"{where} is mirrored right before a Conv2D, on images")
+            if layer.get_config().get("data_format", "channels_last") != "channels_last":
+                raise InputError(f"{where} data_format={layer.get_config()['data_format']!r}: channels_last")
+            pad = tuple(tuple(int(v) for v in side) for side in layer.padding)
+            traced.append((layer, []))
+            continue
+        if any(map(any, pad)) and type(layer) is not keras.layers.Conv2D:
+            raise InputError(f"{where} follows a ZeroPadding2D: a ZeroPadding2D is mirrored right before a Conv2D")
+        made = as_layers(layer, width, pad)
+        pad = ((0, 0), (0, 0))
+        if not read and made and not made[0].opens_block:
+            raise InputError(f"{where} comes before the first Dense or Conv2D layer: a network starts with one "
+                             f"of them")
         if width is None and made:
             width = int(layer.kernel.shape[0])
+        if image is None and not read and made:
             n_in = width
         traced.append((layer, list(range(len(read), len(read) + len(made)))))
         for item in made:
-            read.append((f"layer {layer.name!r} ({type(layer).__name__})", item))
-            width = item.width(width)
+            read.append((where, item))
+            width = item.out_shape(width if isinstance(width, tuple) else (width,))
+            width = width[0] if len(width) == 1 else width
     if not read:
         raise InputError("the model has no Dense layer")
-    return read_network(n_in, read), traced
+    if image is not None:
+        n_in = int(np.prod(image))
+    return read_network(n_in, read, image), traced
 
 
 def as_loss(loss):
@@ -286,6 +381,7 @@ def unmirrored(model, optimizer, loss):
 
 class KerasModel(UserImplementation):
     convention = "keras"
+    holds_weights = True
 
     def __init__(self, model, optimizer, loss, name, origin):
         optimizer = optimizer if optimizer is not None else getattr(model, "optimizer", None)
@@ -302,10 +398,13 @@ class KerasModel(UserImplementation):
             if last != Activation("linear"):
                 raise InputError(f"layer {self.traced[-1][0].name!r} applies {last.describe()}, but the loss has "
                                  f"from_logits=True (it applies {fused} itself): the output would go through it twice")
-            self.layers = Network(self.layers.n_in, (*self.layers.layers[:-1], Activation(fused))).validate()
+            self.layers = Network(self.layers.n_in, (*self.layers.layers[:-1], Activation(fused)),
+                                  self.layers.input_shape).validate()
         self.optimizer_class = type(optimizer) if optimizer is not None else None
         fields, self.optimizer_config = read_optimizer(optimizer)
         self.settings = {**fields, "sizes": [self.layers.n_in], "layers": self.layers}
+        if self.layers.input_shape:
+            self.settings["input_shape"] = self.layers.input_shape
         where = [layer.name for layer, indices in self.traced for _ in indices]
         shown = [f"layer {layer.name!r}" + (" (its activation)" if i and isinstance(self.layers.layers[index], Activation)
                                             else "")
@@ -325,6 +424,31 @@ class KerasModel(UserImplementation):
     def build(self, spec, params, convention):
         return KerasRun(self, spec, params)
 
+    def initial_params(self, spec):
+        """Your model's own weights, [(W, b)] per block in the scratch layout (convert.py): what
+        --weights mine starts every implementation from."""
+        return own_weights(self.traced, self.layers)
+
+
+def own_weights(traced, network):
+    """The weights the user's Keras layers hold now, [(W, b or zeros)] per block, scratch layout."""
+    placed, out = network.placed, []
+    for layer, indices in traced:
+        for index in indices:
+            p = placed[index]
+            if not p.layer.opens_block:
+                continue
+            W = convert.to_scratch("keras", p.name("W"), np.asarray(layer.kernel.numpy(), np.float64), network)
+            b = np.asarray(layer.bias.numpy(), np.float64).reshape(-1, 1) if p.layer.bias else \
+                np.zeros((W.shape[0], 1))
+            out.append((np.array(W), b))
+    return out
+
+
+def padded(pad, conv):
+    """A ZeroPadding2D twin and the Conv2D twin after it, called as one op (the Conv2D's Z)."""
+    return lambda A: conv(pad(A))
+
 
 class KerasRun:
     """One run of float64 (or float32) twins of the user's objects. step(X, Y) -> record in the scratch layout."""
@@ -341,9 +465,15 @@ class KerasRun:
         self.spec, self.dtype, self.from_logits, self.L = spec, spec.dtype, user.from_logits, spec.n_layers
         placed = spec.network.placed
         self.ops, self.params, self.trainable, self.stats, self.dropouts = [], {}, {}, {}, []
+        pad = None
         for layer, indices in user.traced:
+            if type(layer) is keras.layers.ZeroPadding2D:        # folded into the Conv2D's twin after it
+                pad = type(layer).from_config({**layer.get_config(), "dtype": spec.dtype})
+                continue
             for index in indices:
-                self.ops.append((placed[index], self.twin(layer, placed[index], params, spec)))
+                twin = self.twin(layer, placed[index], params, spec, pad)
+                self.ops.append((placed[index], twin if pad is None or index != indices[0] else padded(pad, twin)))
+            pad = None
         if user.from_logits:                                           # A_L for the record only
             self.ops.append((placed[-1], keras.activations.get(placed[-1].layer.name)))
         if user.loss is not None:                                      # its dtype was fixed when it was made
@@ -357,11 +487,14 @@ class KerasRun:
         self.optimizer_name = spec.optimizer
         self.optimizer.build(list(self.trainable.values()))
         self.masks = ()
-        signature = [tf.TensorSpec([None, spec.sizes[0]], spec.dtype), tf.TensorSpec([None, spec.sizes[-1]], spec.dtype)]
-        signature += [tf.TensorSpec([None, p.n_out], spec.dtype) for p in self.dropouts]     # the dropout masks
+        image = spec.network.input_shape
+        inputs = [None, image[1], image[2], image[0]] if image else [None, spec.sizes[0]]
+        signature = [tf.TensorSpec(inputs, spec.dtype), tf.TensorSpec([None, spec.sizes[-1]], spec.dtype)]
+        masks = [[None, p.n_out] if isinstance(p.n_in, int) else [None] * 4 for p in self.dropouts]
+        signature += [tf.TensorSpec(shape, spec.dtype) for shape in masks]     # the dropout masks
         self.traced_step = tf.function(self.tensor_step, input_signature=signature)
 
-    def twin(self, layer, p, params, spec):
+    def twin(self, layer, p, params, spec, pad=None):
         """The float64 twin of one Keras layer's part in block p.block, with the run's initial values,
         its variables noted by name; or the user's activation function; or the shared-mask dropout."""
         if isinstance(p.layer, Activation):
@@ -372,13 +505,21 @@ class KerasRun:
             self.dropouts.append(p)
             return SharedMaskDropout(float(p.layer.rate), dtype=spec.dtype)
         config = {**layer.get_config(), "dtype": spec.dtype}
-        if isinstance(p.layer, Dense):
+        if isinstance(p.layer, (Dense, Conv2D)):
             config["activation"] = None
         twin = type(layer).from_config(config)
-        twin.build((None, p.n_in))
-        if isinstance(p.layer, Dense):
-            W, b = dense_params(params, p.block)
-            twin.set_weights([np.ascontiguousarray(np.asarray(W).T)] + ([np.asarray(b).reshape(-1)] if p.layer.bias else []))
+        if isinstance(p.n_in, tuple):                                  # images: (m, H, W, C), after its padding
+            (top, bottom), (left, right) = pad.padding if pad is not None else ((0, 0), (0, 0))
+            C, H, W = p.n_in
+            twin.build((None, H + top + bottom, W + left + right, C))
+        else:
+            twin.build((None, p.n_in))
+        if not p.layer.params(p.n_in):                                 # pooling, Flatten: no variables
+            return twin
+        if isinstance(p.layer, (Dense, Conv2D)):
+            W, b = dense_params(params, p.block)                       # scratch's layout -> Keras's (convert.py)
+            kernel = convert.from_scratch("keras", p.name("W"), np.asarray(W), spec.network)
+            twin.set_weights([kernel] + ([np.asarray(b).reshape(-1)] if p.layer.bias else []))
             variables = {"W": twin.kernel, "b": twin.bias} if p.layer.bias else {"W": twin.kernel}
         else:
             gamma, beta = initial_norm(params, p)
@@ -386,8 +527,8 @@ class KerasRun:
             twin.beta.assign(beta)
             variables = {"gamma": twin.gamma, "beta": twin.beta}
             if isinstance(p.layer, BatchNorm):
-                twin.moving_mean.assign(np.zeros(p.n_in))
-                twin.moving_variance.assign(np.ones(p.n_in))
+                twin.moving_mean.assign(np.zeros(channels(p.n_in)))         # on images: per channel
+                twin.moving_variance.assign(np.ones(channels(p.n_in)))
                 self.stats[p.name("mean")], self.stats[p.name("var")] = twin.moving_mean, twin.moving_variance
         for role, variable in variables.items():
             self.params[p.name(role)] = variable
@@ -406,6 +547,11 @@ class KerasRun:
                 if not training:
                     continue
                 A = op(A, keep[p.block])
+            elif p.layer.role in (None, "P"):                        # Flatten; pooling: P_l after the block's A_l
+                A = op(A)
+                if p.layer.role:
+                    cache[p.name("P")] = A
+                continue
             elif isinstance(p.layer, BatchNorm):
                 A = op(A, training=training)
             else:
@@ -420,20 +566,27 @@ class KerasRun:
         with tf.GradientTape() as tape:
             cache = self.forward(X, masks)
             loss = self.loss_fn(Y, cache[f"Z{L}" if self.from_logits else f"A{L}"])
-        wrt = {f"d{name}": t for name, t in cache.items() if name[0] in "ZN"}
+        wrt = {f"d{name}": t for name, t in cache.items() if name[0] in "ZNP"}
         wrt.update({f"d{name}": v for name, v in self.trainable.items()})
         grads = tape.gradient(loss, wrt)
         self.optimizer.apply_gradients([(grads["d" + name], v) for name, v in self.trainable.items()])
         after = {name: tf.identity(v) for name, v in {**self.params, **self.stats}.items()}
         return cache, loss, grads, after
 
+    def inputs(self, X):
+        """The harness's rows (m, n_0) -> what the model takes: rows, or a channels-last image batch."""
+        return convert.inputs_to_framework("keras", X, self.spec.network)
+
     def set_masks(self, masks):
-        """This step's dropout masks {l: (n_l, m)} in the scratch layout -> (m, n_l) tensors."""
-        self.masks = tuple(tf.convert_to_tensor(convert.batch_to_rows(masks[p.block]), dtype=self.dtype)
-                           for p in self.dropouts)
+        """This step's dropout masks {l: (n_l, m)} in the scratch layout -> (m, n_l) tensors; on
+        images (m, H, W, C), or (m, 1, 1, C) for a SpatialDropout2D (convert.mask_to_framework)."""
+        network = self.spec.network
+        self.masks = tuple(tf.convert_to_tensor(
+            convert.mask_to_framework("keras", network, p.block, masks[p.block]), dtype=self.dtype)
+            for p in self.dropouts)
 
     def step(self, X, Y):
-        cache, loss, grads, after = self.traced_step(tf.convert_to_tensor(X, self.dtype),
+        cache, loss, grads, after = self.traced_step(tf.convert_to_tensor(self.inputs(X), self.dtype),
                                                      tf.convert_to_tensor(Y, self.dtype), *self.masks)
         record = {name: np.asarray(t) for name, t in cache.items()}
         record["loss"] = np.asarray(loss)
@@ -444,10 +597,10 @@ class KerasRun:
                 continue
             for name, p in self.trainable.items():
                 record[f"{name}.{key}"] = slots[self.optimizer._get_variable_index(p)].numpy()
-        return convert.record_to_scratch("keras", record, self.spec.sizes, X.shape[0])
+        return convert.record_to_scratch("keras", record, self.spec.network, X.shape[0])
 
     def predict(self, X):
-        A = self.forward(tf.convert_to_tensor(X, self.dtype), training=False)[f"A{self.L}"]
+        A = self.forward(tf.convert_to_tensor(self.inputs(X), self.dtype), training=False)[f"A{self.L}"]
         return convert.rows_to_batch(np.asarray(A))
 
 

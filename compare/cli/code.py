@@ -2,14 +2,16 @@
 (compare/views/sidebyside.py lines them up); `code adam`, `code schedule-step`: a training rule's
 update in scratch beside torch's and Keras's own source."""
 from ..engine.errors import EXIT_OK
-from ..views.sidebyside import PARTS, RULE_SOURCES, code_text
+from ..views.sidebyside import LAYER_SOURCES, PARTS, RULE_SOURCES, code_text
 from .common import Parser, positive_int
 
 
 def main(argv):
     p = Parser(prog="python -m compare code")
     p.add_argument("part", nargs="?", default="all",
-                   help=f"one of {', '.join(PARTS)}, all (default), or a training rule: {', '.join(RULE_SOURCES)}")
+                   help=f"one of {', '.join(PARTS)}, all (default), a conv layer: "
+                        f"{', '.join(LAYER_SOURCES)}, or a training rule: "
+                        f"{', '.join(RULE_SOURCES)}")
     p.add_argument("--width", type=positive_int, help="characters per line (default: the terminal's)")
     args = p.parse_args(argv)
     print(code_text(args.part, args.width))

@@ -1,6 +1,7 @@
 """`python -m compare kinks [--json PATH]`: each activation's derivative at its kinks, in
-scratch-as-torch, torch, scratch@keras and Keras, measured in float64 (compare/engine/kinks.py).
-Exit 0 when every scratch value equals its framework's, 1 otherwise."""
+scratch-as-torch, torch, scratch@keras and Keras, measured in float64 (compare/engine/kinks.py),
+then max pooling's kinks, where each sends the gradient of a window whose maximum is tied
+(compare/engine/pool_kinks.py). Exit 0 when every scratch value equals its framework's, 1 otherwise."""
 import json
 
 from ..engine.errors import EXIT_MISMATCH, EXIT_OK
@@ -26,6 +27,26 @@ def table(rows):
     return "\n".join(lines)
 
 
+POOL_WIDTHS = (17, 17, 3, 12, 12, 13, 12)      # 93 columns with the separators and the mark
+
+
+def pool_table(rows):
+    """The pooling-tie table as text: each column names the input cells (row, col) that get the
+    window's gradient; '*' marks torch and Keras disagreeing, '!' scratch differing from its
+    framework, '~' a case scratch does not mirror (NaN)."""
+    from ..engine.pool_kinks import receivers
+
+    head = ("case", "input (rows /)", "k/s", "scratch", "torch", "scratch@keras", "keras")
+    lines = [" ".join(h.ljust(w) for h, w in zip(head, POOL_WIDTHS)).rstrip(), " ".join("-" * w for w in POOL_WIDTHS)]
+    for row in rows:
+        cells = (row["case"], row["input"], f"{row['kernel']}/{row['stride']}",
+                 *(receivers(row[c]) for c in head[3:]))
+        mark = ("*" if row["frameworks_differ"] else " ") + (" !" if not row["agree"] else "") \
+            + (" ~" if not row["mirrored"] else "")
+        lines.append((" ".join(c.ljust(w) for c, w in zip(cells, POOL_WIDTHS)) + " " + mark).rstrip())
+    return "\n".join(lines)
+
+
 def main(argv):
     p = Parser(prog="python -m compare kinks",
                description="Each activation's derivative at its kinks: scratch, torch, scratch@keras, Keras (float64).")
@@ -35,6 +56,7 @@ def main(argv):
         check_writable(args.json, "json")
     from ..engine import frameworks
     from ..engine.kinks import measure, smooth
+    from ..engine.pool_kinks import measure as measure_pool_ties
     from ..engine.run import check_frameworks
 
     check_frameworks(("torch", "keras"), what="kinks")      # one line naming the extra when one is missing
@@ -48,11 +70,23 @@ def main(argv):
     differ = sorted({r["activation"] for r in rows if r["frameworks_differ"]})
     print(f"* torch and Keras differ: {', '.join(differ) or 'none'}")
     print(f"no kink: {', '.join(smooth())}")
-    wrong = [r for r in rows if not r["agree"]]
+    ties = measure_pool_ties()
+    print()
+    print("max pooling's kinks: a window whose maximum is tied sends its gradient to one cell; the cells")
+    print("(row, col) of the pool's input that get d sum(pool(x)) (float64; nn.MaxPool2d, MaxPooling2D)")
+    print()
+    print(pool_table(ties))
+    print()
+    print("both send it to the FIRST maximum in scan order (Convention.maxpool_grad_to_first_max);")
+    print("~ not mirrored: scratch's tie rule is for NaN-free inputs")
+    wrong = [r for r in rows + ties if not r["agree"]]
+    mirrored = [r for r in ties if r["mirrored"]]
     if args.json is not None:
-        write_atomic(args.json, lambda f: json.dump({"rows": rows, "smooth": smooth(), "agree": not wrong}, f, indent=1))
+        write_atomic(args.json, lambda f: json.dump({"rows": rows, "smooth": smooth(), "pool_ties": ties,
+                                                      "agree": not wrong}, f, indent=1))
     if wrong:
         print(f"MISMATCH: scratch differs from its framework at {len(wrong)} kink(s) (marked !)")
         return EXIT_MISMATCH
-    print(f"PASS: every scratch derivative equals its framework's at all {len(rows)} kinks")
+    print(f"PASS: every scratch derivative equals its framework's at all {len(rows)} kinks and "
+          f"{len(mirrored)} pooling ties")
     return EXIT_OK

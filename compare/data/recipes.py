@@ -37,7 +37,7 @@ def register(recipe):
     return recipe
 
 
-MODULES = ("toys", "mnist", "mnist_cnn")   # the modules of compare/data that register more recipes
+MODULES = ("toys", "mnist", "mnist_cnn", "cnn_zoo")   # the modules that register more recipes
 
 
 def load_plugins():

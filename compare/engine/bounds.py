@@ -49,6 +49,11 @@ What it gives up: a tensor below rtol * P carries no information at that toleran
 shows in the steps before training drove the values there. P is computed only for a tensor near
 or past the tolerance by the plain rule (near_zero, REVIEW), so a run that agrees costs nothing more.
 
+Float32 convolutions and pooling: a tensor of a block that holds one is also held to B, the
+rounding bound of the sums that produced it carried through the step from their accumulation
+lengths (k k C for a conv output, m Ho Wo for its dW and db, F k k / s^2 for its dX), wherever B is
+the tighter (compare/engine/bounds32.py, accumulation_bounds below; docs/judgement.md).
+
 Left out: the drift of two trajectories (Adam carries a tiny gradient's rounding into the
 parameters amplified by up to lr / eps; over many steps that can exceed the tolerance, and it is
 reported at the first forward tensor it reaches); normalization layers (see above).
@@ -88,6 +93,7 @@ class Production:
         self.convention = as_convention(convention, default=TORCH)      # an implementation's own: torch's
         self.table = activation_table(self.convention, spec.slope)
         self.L, self.cache = spec.n_layers, {}
+        self.resynced = False               # the two sides started the step equal (production_of)
 
     def value(self, name):
         """|name| as either side gives it (the smaller where both do: a side that is wrong by a
@@ -262,6 +268,9 @@ def near_zero(errors, rtol, production, dtype="float64"):
     """Measure the tensors near or past the tolerance against P as well: a TensorError whose P is
     larger than its own scale has its max_rel measured against P (P kept in `produced`), so every
     later use of max_rel (the verdict, the worst errors, the report) sees the same judgement.
+    In float32 the tensors of a convolution's or a pooling's block are also held to B, their
+    rounding bound from the accumulation lengths (compare/engine/bounds32.py), where B is the
+    tighter: measured against B / rtol, they pass exactly when max_abs <= B.
     production: a callable giving the step's Production, called only when a tensor needs it."""
     built, review = None, rtol * REVIEW.get(dtype, 1.0)
     for e in errors:
@@ -273,7 +282,33 @@ def near_zero(errors, rtol, production, dtype="float64"):
         own = e.max_abs / e.max_rel if e.max_rel > 0 else 0.0
         if P is not None and P > own:
             e.max_rel, e.produced = e.max_abs / P, P
+    if dtype == "float32":
+        try:
+            accumulation_bounds(errors, rtol, built or production())
+        except Exception:                               # noqa: BLE001 - records that do not fit: the plain rule
+            pass
     return errors
+
+
+def accumulation_bounds(errors, rtol, built):
+    """float32: each tensor of an image block (not a max-pool tie's moved gradient) that passes
+    the rule above is held to B as well, bounds32's bound from the accumulation lengths, where B
+    is the tighter (a tensor past the rule above fails whatever B says, and keeps its message)."""
+    from . import bounds32
+
+    blocks = bounds32.image_blocks(built.spec)
+    judged = [e for e in errors if e.finite and e.shape_ok and not e.tied and e.name != "accuracy"
+              and e.max_rel <= rtol and names.layer(e.name) in blocks]
+    if not judged:
+        return
+    found = bounds32.Float32Bounds(built)
+    for e in judged:
+        B = found.bound(e.name)
+        if B is None or B <= 0:
+            continue
+        scale = e.produced or (e.max_abs / e.max_rel if e.max_rel > 0 else np.inf)
+        if B < rtol * scale:                            # B is the tighter: judged by it
+            e.max_rel, e.produced = e.max_abs * rtol / B, B / rtol
 
 
 def production_of(spec, pair, runners, records, previous, initial, X_rows, Y_columns):
@@ -284,5 +319,11 @@ def production_of(spec, pair, runners, records, previous, initial, X_rows, Y_col
     keys = (pair.ours, pair.theirs)
     before = before_step(previous, records, initial)
     earlier = tuple(previous[k] for k in keys if previous and k in previous)
-    return Production(spec, runners[pair.ours].convention, tuple(records[k] for k in keys),
-                      tuple(before.get(k, {}) for k in keys), earlier, convert.rows_to_batch(X_rows), Y_columns)
+    built = Production(spec, runners[pair.ours].convention, tuple(records[k] for k in keys),
+                       tuple(before.get(k, {}) for k in keys), earlier, convert.rows_to_batch(X_rows),
+                       Y_columns)
+    # a float32 reference restarts each step from its subject's state (harness.resync): the two
+    # sides of such a pair started the step equal, whatever their records of the step before say
+    built.resynced = bool(spec.resync_each_step and pair.kind == "subject"
+                          and hasattr(runners[pair.theirs].implementation, "resync"))
+    return built

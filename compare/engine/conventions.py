@@ -23,7 +23,10 @@ STATE_ONLY = {"sgd-momentum-form", "rmsprop-momentum-form"}
 # rules the references are configured around (boundaries m - 1, patience + 1, ...): named in the
 # report, but the numbers agree, so the torch~keras pair is still judged
 CONFIGURED = {"schedule-step-boundary", "schedule-every-epoch", "schedule-recursive-form", "plateau-counts",
-              "plateau-float32-comparison"}
+              "plateau-float32-comparison",
+              "same-padding-strided",    # torch's reference pads by hand with TensorFlow's rule (image_layers.sides)
+              "flatten-order",           # the Dense after a Flatten gets its rows permuted (convert.py)
+              "avgpool-padding-count"}   # each reference divides by the layer's count (image_layers.py)
 MOMENTUM_FORMS = STATE_ONLY       # rules under which the momentum buffers mean different things
 
 
@@ -68,6 +71,7 @@ def differences(spec, pair=TORCH_KERAS):
     applies.update(activation_differences(spec))
     applies.update(loss_differences(spec))
     applies.update(norm_differences(spec))
+    applies.update(image_differences(spec))
     rules = set(pair.rules)
     return {key: DIFFERENCES[key][1] for key, yes in applies.items() if yes and key in rules}
 
@@ -185,6 +189,8 @@ def unavailable(spec):
             out["keras"] = (f"coupled weight decay is not available in Keras's {spec.optimizer} (its weight_decay "
                             "is decoupled: p -= lr wd p; Keras couples it through a kernel regularizer, --l2 wd/2)")
     out.update(loss_unavailable(spec))
+    for p in spec.network.placed:                  # a layer a framework cannot express
+        out.update(p.layer.unavailable(p.n_in))
     return out
 
 
@@ -214,6 +220,8 @@ def settings_differences(spec_a, convention_a, spec_b, convention_b):
     out.update(loss_settings_differences(spec_a, convention_a, spec_b, convention_b))
     from .diagnose import layer_differences                  # each layer's settings, as written (issue 19)
     out.update(layer_differences(spec_a.network, convention_a, spec_b.network, convention_b))
+    from .port_words import image_differences                # each conv layer's padding per side (issue 20)
+    out.update(image_differences(spec_a.network, convention_a, spec_b.network, convention_b))
     if is_convention(convention_a) and is_convention(convention_b) and spec_a.optimizer == spec_b.optimizer:
         pair = ConventionPair(a, b)
         rules = {**differences(spec_a, pair), **differences(spec_b, pair)}   # b's own rules too (float32 casts)
@@ -239,6 +247,44 @@ def loss_settings_differences(spec_a, convention_a, spec_b, convention_b):
 # --- dropout and normalization (issue 11) -------------------------------------------------------
 # Dropout brings no rule: the harness hands the same masks to everyone, and both frameworks scale
 # the kept units by fl(1 / (1 - p)) (scratch/layers.py).
+
+def image_differences(spec):
+    """{key: applies} for the convolution and pooling rules (scratch/conventions.py; the sources in
+    docs/conventions.md), read from the layer list: only a layer that can show a rule names it.
+        same-padding-strided   a Conv2D (or a pooling) with padding 'same' and a stride > 1 on an axis
+        flatten-order          a Flatten that takes an image (C, H, W) with more than one channel and
+                               more than one position, followed by a Dense: only then do C.H.W and
+                               H.W.C differ (one channel, or a 1 x 1 image: the same order)
+        avgpool-padding-count  an AvgPool2D with padding other than 'valid' / 0
+        pool-ceil-mode         a pooling whose ceil_mode adds a last, partial window (Keras is then
+                               not run: image_layers.Pool2D.unavailable)"""
+    placed = spec.network.placed
+    pools = [p.layer for p in placed if p.layer.kind in ("max_pool2d", "avg_pool2d")]
+
+    def strided_same(layer):
+        strides = getattr(layer, "strides", None) or getattr(layer, "pool_size", 1)
+        strides = (strides, strides) if isinstance(strides, int) else tuple(strides)
+        return getattr(layer, "padding", "valid") == "same" and max(strides) > 1
+
+    def padded(layer):
+        padding = getattr(layer, "padding", "valid")
+        return padding not in ("valid", 0, (0, 0), (0, 0, 0, 0))
+
+    def flatten_reorders(i):
+        shape = placed[i].n_in
+        later = [p.layer.kind for p in placed[i + 1:]]
+        return (isinstance(shape, tuple) and len(shape) == 3 and shape[0] > 1 and shape[1] * shape[2] > 1
+                and "dense" in later)
+
+    return {
+        "same-padding-strided": any(strided_same(p.layer) for p in placed
+                                    if p.layer.kind in ("conv2d", "max_pool2d", "avg_pool2d")),
+        "flatten-order": any(flatten_reorders(i) for i, p in enumerate(placed) if p.layer.kind == "flatten"),
+        "avgpool-padding-count": any(padded(layer) for layer in pools if layer.kind == "avg_pool2d"),
+        "pool-ceil-mode": any(p.layer.adds_windows(p.n_in) for p in placed
+                              if p.layer.kind in ("max_pool2d", "avg_pool2d")),
+    }
+
 
 def norm_differences(spec):
     """{key: applies} for the normalization rules of scratch/conventions.py. The running variance

@@ -302,6 +302,21 @@ def inputs_to_framework(framework, X, network):
     return images_to_framework(framework, X.T, shape) if shape else X
 
 
+def mask_to_framework(framework, network, block, mask):
+    """Block `block`'s dropout mask (rows, m), scratch's layout (compare/engine/masks.py) -> the
+    framework's: rows (m, n) after units; after images (C, H, W) the image batch of a Dropout's
+    (C H W, m), or, a SpatialDropout2D's (C, m), the batch of (C, 1, 1) images it broadcasts as:
+    torch (m, C, 1, 1) as Dropout2d's noise, Keras (m, 1, 1, C) as SpatialDropout2D's noise_shape
+    (keras/src/layers/regularization/spatial_dropout.py _get_noise_shape)."""
+    placed = next(p for p in network.placed
+                  if p.block == block and p.layer.kind in ("dropout", "spatial_dropout2d"))
+    if not isinstance(placed.n_in, tuple):
+        return batch_to_rows(mask)
+    C = placed.n_in[0]
+    shape = placed.n_in if np.shape(mask)[0] == placed.width_in else (C, 1, 1)
+    return images_to_framework(framework, mask, shape)
+
+
 def rows_to_batch(X):
     """The frameworks' (m, units) -> a scratch batch (units, m). A transposed view, not a copy."""
     return X.T

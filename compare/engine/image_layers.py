@@ -1,25 +1,41 @@
-"""The image layer kinds of the layer list: Conv2D, MaxPool2D, AvgPool2D, Flatten (issue 20).
+"""The image layer kinds of the layer list: Conv2D, MaxPool2D, AvgPool2D, GlobalAvgPool2D,
+SpatialDropout2D, Flatten (issue 20); BatchNorm and Dropout (compare/engine/layers.py) take images
+too.
 
 A network takes images when it is given `input_shape` (C, H, W) (Spec(input_shape=...)); its
 rows of data are each image's C H W numbers in channels-first order. A Conv2D opens a block as a
-Dense does; pooling and the activation follow it in the block; a Flatten hands the image on as
-C H W units to the Dense layers after it.
+Dense does; a norm, the activation, pooling and dropout follow it in the block; a Flatten (or a
+GlobalAvgPool2D) hands the image on as units to the Dense layers after it.
 
-    kind        settings                                   parameters (scratch)         produces
-    Conv2D      filters, kernel_size, strides, padding,    W (F, C, kh, kw), b (F, 1)   Z, dZ dW db
-                dilation, bias
-    MaxPool2D   pool_size, strides                         -                            P, dP
-    AvgPool2D   pool_size, strides                         -                            P, dP
-    Flatten     -                                          -                            (nothing: a reshape)
+    kind             settings                              parameters (scratch)        produces
+    Conv2D           filters, kernel_size, strides,        W (F, C, kh, kw), b (F, 1)  Z, dZ dW db
+                     padding, dilation, bias
+    MaxPool2D        pool_size, strides, padding,          -                           P, dP
+                     ceil_mode
+    AvgPool2D        the same, count_include_pad           -                           P, dP
+    GlobalAvgPool2D  - ((C, H, W) -> C units)              -                           P, dP
+    BatchNorm        momentum, eps, written_in (on         gamma, beta (C, 1);         N, dN dgamma
+                     images: per channel)                  state mean, var (C, 1)      dbeta
+    Dropout          rate (on images: a mask (C H W, m))   -                           A
+    SpatialDropout2D rate (a mask (C, m): whole channels)  -                           A
+    Flatten          -                                     -                           (a reshape)
 
-padding: 'valid', 'same' (TensorFlow's rule, the odd extra row and column at the bottom and right;
-torch's reference pads by hand for stride > 1, which torch's padding='same' refuses), an int p on
-every side, (ph, pw), or (top, bottom, left, right). Scratch computes them in scratch/conv.py and
-scratch/pool.py (scratch/image_layers.py runs them between the columns scratch keeps); the
-layouts (NCHW, NHWC, kernels, the Dense after a Flatten) are compare/engine/convert.py's.
+Conv2D padding: 'valid', 'same' (TensorFlow's rule, the odd extra row and column at the bottom and
+right; torch's reference pads by hand for stride > 1, which torch's padding='same' refuses), an
+int p on every side, (ph, pw), or (top, bottom, left, right).
+Pooling padding: 'valid', 'same' (TensorFlow's), or torch's int or (ph, pw), at most half the
+window (torch/_meta_registrations.py pooling_output_shape). ceil_mode is torch's (a last, partial
+window: scratch/pool.py pool_output_size); Keras has none, so where it adds a window Keras is not
+built (`unavailable`: the rule pool-ceil-mode, said in the report) and where it adds none Keras
+runs the floor's windows. count_include_pad (average): None follows the padding's framework,
+False for 'same' (tf.nn.avg_pool 'SAME' divides by the real cells: keras/src/backend/tensorflow/
+nn.py average_pool), True otherwise (torch/nn/modules/pooling.py AvgPool2d's default).
+Scratch computes them in scratch/conv.py and scratch/pool.py (scratch/image_layers.py runs them
+between the columns scratch keeps); the layouts (NCHW, NHWC, kernels, the Dense after a Flatten,
+the dropout masks) are compare/engine/convert.py's.
 
-Left out for now: pooling padding and ceil_mode, BatchNorm over channels, dropout on images,
-global average pooling (scratch has them; the references and the layer list do not yet).
+Left out: LayerNorm on images, pooling padding per side (top, bottom, left, right), dilated
+pooling, a max pooling's ties in a block whose dropout follows the pooling (judge.pool_ties).
 """
 import math
 from dataclasses import dataclass
@@ -27,10 +43,11 @@ from typing import ClassVar
 
 from scratch import conv as scratch_conv
 from scratch import image_layers as scratch_images
-from scratch.conventions import KERAS
+from scratch import pool as scratch_pool
+from scratch.conventions import KERAS, as_convention
 
 from .errors import InputError
-from .layers import Layer, layer_kind
+from .layers import Dropout, Layer, layer_kind
 
 
 def pair(value, what):
@@ -116,9 +133,29 @@ class Conv2D(Layer):
         return conv2d(self, ctx)
 
 
+def pool_sides(padding, shape, kernel, strides):
+    """A pooling's padding -> (top, bottom, left, right): 'valid', 'same' (TensorFlow's rule, the
+    odd extra row and column at the bottom and right: what Keras's 'same' pools), or torch's int p
+    or (ph, pw) on both sides of each axis, at most half the window (torch refuses more:
+    torch/_meta_registrations.py pooling_output_shape, 'pad should be at most half of effective
+    kernel size')."""
+    if padding in ("valid", "same"):
+        return sides(padding, shape[1:], kernel, strides, (1, 1))
+    if not (isinstance(padding, int) and not isinstance(padding, bool)
+            or isinstance(padding, (tuple, list)) and len(padding) == 2):
+        raise InputError(f"a pooling's padding is 'valid', 'same', an int or (rows, columns), "
+                         f"got {padding!r}")
+    ph, pw = pair(padding, "padding")
+    if not (0 <= ph <= kernel[0] // 2 and 0 <= pw <= kernel[1] // 2):
+        raise InputError(f"a pooling's padding is at most half its window on each side (torch's "
+                         f"rule): padding {padding!r} with pool_size {kernel}")
+    return ph, ph, pw, pw
+
+
 @dataclass(frozen=True)
 class Pool2D(Layer):
-    """What max and average pooling share: a window pool_size, moved by strides (pool_size unset)."""
+    """What max and average pooling share: a window pool_size, moved by strides (pool_size unset),
+    over the input padded by `padding`, with torch's ceil_mode (a last, partial window)."""
     role: ClassVar[str] = "P"
     grads: ClassVar[tuple] = ("dP",)
     images: ClassVar[bool] = True
@@ -128,15 +165,52 @@ class Pool2D(Layer):
         kernel = pair(self.pool_size, "pool_size")
         return kernel, pair(self.strides, "strides") if self.strides is not None else kernel
 
+    def geometry(self, shape):
+        """-> (kernel, strides, (top, bottom, left, right)) for an input image `shape`."""
+        kernel, strides = self.window()
+        if self.ceil_mode not in (True, False):
+            raise InputError(f"ceil_mode is True or False, got {self.ceil_mode!r}")
+        if self.ceil_mode and self.padding == "same":
+            raise InputError("ceil_mode is torch's and padding 'same' Keras's: with ceil_mode give "
+                             "the padding as an int or (rows, columns)")
+        return kernel, strides, pool_sides(self.padding, shape, kernel, strides)
+
+    def output_hw(self, shape, ceil_mode):
+        kernel, strides, padding = self.geometry(shape)
+        return scratch_pool.pool_geometry(shape[1:], kernel, strides, padding, ceil_mode)[0]
+
     def out_shape(self, shape):
-        (kh, kw), (sh, sw) = self.window()
-        return shape[0], (shape[1] - kh) // sh + 1, (shape[2] - kw) // sw + 1
+        return (shape[0], *self.output_hw(shape, self.ceil_mode))
+
+    def adds_windows(self, shape):
+        """Whether ceil_mode adds a last, partial window here (else it changes nothing)."""
+        return self.ceil_mode and self.output_hw(shape, True) != self.output_hw(shape, False)
+
+    def unavailable(self, shape):
+        """{framework: why} for a framework that cannot express it: Keras has no ceil_mode (the rule
+        pool-ceil-mode, scratch/conventions.py), where ceil_mode adds a window."""
+        if not self.adds_windows(shape):
+            return {}
+        images = "x".join(map(str, shape))
+        return {"keras": f"{self.describe()} on {images} images adds a last, partial window "
+                         f"(ceil_mode): Keras pools 'valid' or 'same' only (pool-ceil-mode)"}
+
+    def scratch_args(self, ctx):
+        """(kernel, strides, padding, ceil_mode) for scratch; ceil_mode only where it adds a window
+        (where it adds none, the windows are the floor's, and Keras's conventions can follow)."""
+        kernel, strides, padding = self.geometry(ctx.n_in)
+        ceil_mode = self.adds_windows(ctx.n_in)
+        if ceil_mode and not as_convention(ctx.convention).pool_ceil_mode_available:
+            raise InputError(self.unavailable(ctx.n_in)["keras"])
+        return kernel, strides, padding, ceil_mode
 
     def torch(self, ctx):
         from reference.torch_mlp import pool2d
         return pool2d(self, ctx)
 
     def keras(self, ctx):
+        if self.adds_windows(ctx.n_in):
+            raise InputError(self.unavailable(ctx.n_in)["keras"])
         from reference.keras_mlp import pool2d
         return pool2d(self, ctx)
 
@@ -146,11 +220,23 @@ class Pool2D(Layer):
 class MaxPool2D(Pool2D):
     pool_size: int | tuple = 2
     strides: int | tuple | None = None
+    padding: str | int | tuple = "valid"     # 'valid', 'same' (Keras's), an int or (rows, columns)
+    ceil_mode: bool = False                  # torch's: a last, partial window (Keras: none)
     kind: ClassVar[str] = "max_pool2d"
 
     def scratch(self, ctx):
-        kernel, strides = self.window()
-        return scratch_images.MaxPool2D(ctx.n_in, kernel, strides, scratch_conv.VALID, ctx.convention)
+        kernel, strides, padding, ceil_mode = self.scratch_args(ctx)
+        return scratch_images.MaxPool2D(ctx.n_in, kernel, strides, padding, ctx.convention,
+                                        ceil_mode)
+
+    def windows(self, images):
+        """images (m, C, H, W) -> its windows (m, C, kh kw, Ho, Wo), padding and a ceil-mode
+        overhang -inf (what the maximum of each is taken over: judge.pool_ties reads them)."""
+        kernel, strides, padding = self.geometry(images.shape[1:])
+        out_hw, full = scratch_pool.pool_geometry(images.shape[2:], kernel, strides, padding,
+                                                  self.ceil_mode)
+        padded = scratch_conv.pad(images, full, -math.inf)
+        return scratch_conv.windows(padded, kernel, strides, (1, 1), out_hw)
 
 
 @layer_kind
@@ -158,11 +244,56 @@ class MaxPool2D(Pool2D):
 class AvgPool2D(Pool2D):
     pool_size: int | tuple = 2
     strides: int | tuple | None = None
+    padding: str | int | tuple = "valid"
+    ceil_mode: bool = False
+    count_include_pad: bool | None = None    # None: False with 'same' (Keras's), else True
     kind: ClassVar[str] = "avg_pool2d"
 
+    def counts_padding(self):
+        """Whether the divisor counts the zero padding: as given, else each framework's own rule for
+        the padding it has: Keras's 'same' divides by the real cells alone (the TF backend calls
+        tf.nn.avg_pool 'SAME', keras/src/backend/tensorflow/nn.py:278; Keras's own reference
+        backend writes the rule out, keras/src/backend/numpy/nn.py:329-349, `pooled /
+        window_counts`, the counts pooled from ones; measured in tests/test_cnn_options.py),
+        torch's AvgPool2d by the window, its padding included (count_include_pad=True,
+        torch/nn/modules/pooling.py AvgPool2d)."""
+        if self.count_include_pad is None:
+            return self.padding != "same"
+        if self.count_include_pad not in (True, False):
+            raise InputError(f"count_include_pad is True, False or None, "
+                             f"got {self.count_include_pad!r}")
+        return self.count_include_pad
+
     def scratch(self, ctx):
-        kernel, strides = self.window()
-        return scratch_images.AvgPool2D(ctx.n_in, kernel, strides, scratch_conv.VALID, True, ctx.convention)
+        kernel, strides, padding, ceil_mode = self.scratch_args(ctx)
+        return scratch_images.AvgPool2D(ctx.n_in, kernel, strides, padding, self.counts_padding(),
+                                        ctx.convention, ceil_mode)
+
+
+@layer_kind
+@dataclass(frozen=True)
+class GlobalAvgPool2D(Layer):
+    """The mean of each channel over H and W: an image (C, H, W) -> C units (torch
+    AdaptiveAvgPool2d(1) and Flatten, Keras GlobalAveragePooling2D); no Flatten after it."""
+    kind: ClassVar[str] = "global_avg_pool2d"
+    role: ClassVar[str] = "P"
+    grads: ClassVar[tuple] = ("dP",)
+    images: ClassVar[bool] = True
+    follows_activation: ClassVar[bool] = True
+
+    def out_shape(self, shape):
+        return (shape[0],)
+
+    def scratch(self, ctx):
+        return scratch_images.GlobalAvgPool2D(ctx.n_in)
+
+    def torch(self, ctx):
+        from reference.torch_mlp import global_avg_pool2d
+        return global_avg_pool2d(self, ctx)
+
+    def keras(self, ctx):
+        from reference.keras_mlp import global_avg_pool2d
+        return global_avg_pool2d(self, ctx)
 
 
 @layer_kind
@@ -186,3 +317,20 @@ class Flatten(Layer):
     def keras(self, ctx):
         from reference.keras_mlp import flatten
         return flatten(self, ctx)
+
+
+@layer_kind
+@dataclass(frozen=True)
+class SpatialDropout2D(Dropout):
+    """Whole channels dropped: one mask value per (channel, example), the harness's mask (C, m)
+    (compare/engine/masks.py), kept channels scaled by 1 / (1 - rate) (torch Dropout2d, Keras
+    SpatialDropout2D: both draw the mask of shape (m, C, 1, 1) / (m, 1, 1, C) and scale as their
+    elementwise dropout does)."""
+    kind: ClassVar[str] = "spatial_dropout2d"
+    images: ClassVar[bool] = True
+
+    def mask_rows(self, n):
+        return n[0]
+
+    def scratch(self, ctx):
+        return scratch_images.SpatialDropout2D(ctx.n_in, self.rate, ctx.block)

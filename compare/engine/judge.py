@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from scratch import pool as scratch_pool
+from scratch import conv as scratch_conv, pool as scratch_pool
 from scratch.conventions import TORCH
 
 from . import convert, guard, names
@@ -240,17 +240,18 @@ def pool_ties(spec, ours, theirs, rtol):
             continue
         before = spec.network.placed[p.index - 1]
         name = before.name(before.layer.role)                       # what the pooling takes
-        if name not in ours or name not in theirs or np.shape(ours[name]) != np.shape(theirs[name]):
+        shapes = np.shape(ours.get(name)), np.shape(theirs.get(name))
+        if name not in ours or name not in theirs or shapes[0] != shapes[1] \
+                or shapes[0][0] != p.width_in:               # A_l: a later dropout's output
             continue
-        kernel, strides = p.layer.window()
-        (a_taps, a_top, ia), (b_taps, b_top, ib) = (
-            first_maxima(record[name], p.n_in, kernel, strides, p.n_out[1:]) for record in (ours, theirs))
+        (a_taps, a_top, ia), (b_taps, b_top, ib) = (first_maxima(record[name], p.layer, p.n_in)
+                                                    for record in (ours, theirs))
         moved = ia != ib                               # usually nowhere: then no tie moved anything
         if not moved.any():
             out[p.block] = 0
             continue
         where = np.nonzero(moved)                                   # the few windows, gathered
-        scale = max(max(float(np.max(np.abs(t))) for t in a_taps), 1e-300)
+        scale = max(np.max(np.abs(ours[name])), 1e-300)
         a_at_b = np.stack([t[where] for t in a_taps])[ib[where], np.arange(len(where[0]))]
         b_at_a = np.stack([t[where] for t in b_taps])[ia[where], np.arange(len(where[0]))]
         near = (a_top[where] - a_at_b <= rtol * scale) & (b_top[where] - b_at_a <= rtol * scale)
@@ -258,15 +259,20 @@ def pool_ties(spec, ours, theirs, rtol):
     return out
 
 
-def first_maxima(record, shape, kernel, strides, out_hw):
+def first_maxima(record, layer, shape):
     """A record's pool input (C H W, m) -> (taps, top, first): taps [(C, Ho, Wo, m)], one strided
-    view per window offset (u, v) in scan order (scratch/pool.py's window_taps); top, each
-    window's maximum; first, the index of the first tap that holds it (np.argmax's pick, TORCH's
-    rule), without copying the windows: this runs at every step of a CNN run."""
+    view per window offset (u, v) in scan order (scratch/pool.py's window_taps), padding and a
+    ceil-mode overhang -inf; top, each window's maximum; first, the index of the first tap that
+    holds it (np.argmax's pick, TORCH's rule), without copying the windows: this runs at every
+    step of a CNN run, for every pair."""
     C, H, W = shape
+    kernel, strides, padding = layer.geometry(shape)
+    out_hw, full = scratch_pool.pool_geometry((H, W), kernel, strides, padding, layer.ceil_mode)
     x = np.asarray(record, dtype=np.float64)
     images = (x.reshape(C, H, W, -1) if x.flags.c_contiguous                 # (C, H, W, m), a view
               else x.T.reshape(-1, C, H, W).transpose(1, 2, 3, 0))
+    if tuple(full) != scratch_conv.VALID:
+        images = scratch_conv.examples_last(images.transpose(3, 0, 1, 2), full, -np.inf)
     taps = scratch_pool.window_taps(images, kernel, strides, out_hw)
     top = functools.reduce(np.maximum, taps)
     return taps, top, scratch_pool.chosen_tap(taps, top, TORCH)

@@ -12,9 +12,13 @@ its block until the next Dense. A tensor is named by (role, block), as in the sc
     Dense       units, bias                      W (units, n_in), b (units, 1)    Z          dZ dW db
     BatchNorm   momentum, eps, written_in        gamma, beta (n, 1)               N          dN dgamma dbeta
                                                  state: mean, var (n, 1)
+                (on images (C, H, W): per channel, gamma ... var (C, 1); torch BatchNorm2d, Keras
+                 BatchNormalization(axis=-1) on NHWC)
     LayerNorm   eps, written_in                  gamma, beta (n, 1)               N          dN dgamma dbeta
     Activation  name, slope (leaky_relu)         -                                A          -
     Dropout     rate                             -                                A          -
+                (on images: one mask value per number, a mask (C H W, m); SpatialDropout2D,
+                 compare/engine/image_layers.py: one per channel)
 
 `A_l` is what block l hands on after its activation and dropout, in whichever order they come (a
 Dropout's output is the block's A; masks (n_l, m) are drawn by the harness, compare/engine/masks.py).
@@ -50,8 +54,8 @@ with `@layer_kind`, and declare
                    does not know (W kernel; b, gamma, beta, mean, var per unit; outputs (m, n) rows)
 tests/test_layer_kinds.py adds a stand-in kind this way and runs it in lockstep.
 
-Left out: layers that change the tensor's rank (Conv2D, pooling, Flatten: the issue after this one
-adds a shape to `width`), branches, recurrence.
+The image kinds (Conv2D, pooling, Flatten, SpatialDropout2D) are compare/engine/image_layers.py's.
+Left out: LayerNorm on images, branches, recurrence.
 """
 import dataclasses
 from dataclasses import dataclass, field
@@ -109,6 +113,10 @@ class Layer:
     def state(self, n):
         return {}
 
+    def unavailable(self, n):
+        """{framework: why} for a framework that cannot express it for an input n (none: {})."""
+        return {}
+
     def width(self, n):
         return n
 
@@ -144,6 +152,12 @@ def short_type(value):
     """'str 'relu'' / 'ReLU': what a non-layer in a list is, in a few words."""
     text = f"{type(value).__name__} {value!r}" if isinstance(value, (str, int, float)) else type(value).__name__
     return text[:60]
+
+
+def channels(n):
+    """How many gamma, beta, mean and var a norm keeps for its input n: n units, or an image's C
+    channels (batch norm over channels: statistics per channel over examples and positions)."""
+    return n[0] if isinstance(n, tuple) else n
 
 
 def encode(value):
@@ -221,7 +235,11 @@ class Dropout(Layer):
     role: ClassVar[str] = "A"
 
     def scratch(self, ctx):
-        return scratch_layers.Dropout(self.rate, ctx.block)
+        return scratch_layers.Dropout(self.rate, ctx.block)   # on images: a mask value per number
+
+    def mask_rows(self, n):
+        """The rows of its mask (rows, m) for an input n: one per unit, or per image number."""
+        return int(np.prod(n))
 
     def torch(self, ctx):
         from reference.torch_mlp import dropout
@@ -241,10 +259,11 @@ class Norm(Layer):
     norm: ClassVar[str] = ""                 # 'batch' | 'layer' (Convention.norm_defaults's key)
 
     def params(self, n):
-        return {"gamma": (n, 1), "beta": (n, 1)}
+        return {"gamma": (channels(n), 1), "beta": (channels(n), 1)}
 
     def initial(self, n, dtype):
         """gamma = 1, beta = 0: both frameworks' initializers."""
+        n = channels(n)
         return {"gamma": np.ones((n, 1), dtype), "beta": np.zeros((n, 1), dtype)}
 
     def settings(self, convention):
@@ -273,10 +292,14 @@ class BatchNorm(Norm):
     state_roles: ClassVar[tuple] = ("mean", "var")
 
     def state(self, n):
-        return {"mean": (n, 1), "var": (n, 1)}
+        return {"mean": (channels(n), 1), "var": (channels(n), 1)}
 
     def scratch(self, ctx):
         settings = self.settings(ctx.convention)
+        if isinstance(ctx.n_in, tuple):          # after a Conv2D: per channel (conv.py batchnorm2d)
+            from scratch.image_layers import BatchNorm2D
+            return BatchNorm2D(ctx.n_in, settings["eps"], settings["momentum"], ctx.convention,
+                               ctx.dtype)
         return scratch_layers.BatchNorm(ctx.n_in, settings["eps"], settings["momentum"], ctx.convention, ctx.dtype)
 
     def torch(self, ctx):
@@ -389,6 +412,12 @@ class Network:
         """{block: rate} of the Dropout layers with a rate > 0."""
         return {p.block: float(p.layer.rate) for p in self.of_kind(Dropout) if p.layer.rate}
 
+    def dropout_masks(self):
+        """{block: (rows, rate)} of the Dropout layers with a rate > 0: the rows of each mask
+        (rows, m), one per unit or image number (Dropout), one per channel (SpatialDropout2D)."""
+        return {p.block: (p.layer.mask_rows(p.n_in), float(p.layer.rate))
+                for p in self.of_kind(Dropout) if p.layer.rate}
+
     def param_shapes(self):
         """{'W1': (n_1, n_0), 'b1': ..., 'gamma1': ...} in list order."""
         return {p.name(role): shape for p in self.placed for role, shape in p.layer.params(p.n_in).items()}
@@ -417,17 +446,22 @@ class Network:
             if len(shape) != 3 or not all(isinstance(d, (int, np.integer)) and d > 0 for d in shape) \
                     or int(np.prod(shape)) != self.n_in:
                 raise InputError(f"input_shape is (channels, height, width) of {self.n_in} numbers, got {shape}")
-        seen = {}
+        seen, dropped = {}, None
         for p in self.placed:                         # placed refuses a layer given the wrong kind of input
-            if isinstance(p.n_in, tuple) and isinstance(p.layer, (Norm, Dropout)):
+            if isinstance(p.n_in, tuple) and isinstance(p.layer, LayerNorm):
                 raise InputError(f"layer {p.index + 1} ({p.layer.describe()}) on images (normalization over "
-                                 f"channels, spatial dropout) is not mirrored yet: put it after the Flatten")
+                                 f"each image) is not mirrored yet: put it after the Flatten")
             if p.layer.opens_block:
-                seen = {}
+                seen, dropped = {}, None
                 continue
             if p.layer.role is None:                      # Flatten: a reshape, no tensor of its own
                 continue
-            if p.layer.role in seen and not {type(p.layer), type(seen[p.layer.role])} <= {Activation, Dropout}:
+            if isinstance(p.layer, Dropout) and dropped is not None:      # the masks go by block
+                raise InputError(f"layer {p.index + 1} ({p.layer.describe()}) is a second dropout after "
+                                 f"{dropped.describe()} in block {p.block}: one dropout per block")
+            dropped = p.layer if isinstance(p.layer, Dropout) else dropped
+            if p.layer.role in seen and not all(issubclass(t, (Activation, Dropout))
+                                                for t in {type(p.layer), type(seen[p.layer.role])}):
                 raise InputError(f"layer {p.index + 1} ({p.layer.describe()}) is a second {p.layer.role}-layer after "
                                  f"Dense {p.block}: one norm, one activation and one dropout between two Dense layers")
             if type(p.layer) in {type(s) for s in seen.values()}:

@@ -8,6 +8,9 @@ called before each `step`:
 
     masks = {l: mask}   for each block l whose Dropout layer has a rate > 0 (compare/engine/layers.py)
     mask    (n_l, m)    the scratch layout, one example per column; 1.0 kept, 0.0 dropped, spec.dtype
+            (C H W, m)  a Dropout on images, one per number
+            (C, m)      a SpatialDropout2D, one per channel
+                        (the frameworks' layouts: compare/engine/convert.py mask_to_framework)
 
 Left out: masks for the input or the output layer (dropout follows hidden activations only).
 """
@@ -22,8 +25,8 @@ def mask_stream(spec):
 def draw_masks(spec, rng, m):
     """{l: (n_l, m)} for one step of m examples: each unit kept with probability 1 - p_l."""
     masks = {}
-    for l, p in spec.network.dropouts().items():                       # block l's Dropout layer, in order
-        masks[l] = (rng.random((spec.sizes[l], m)) >= p).astype(spec.dtype)
+    for l, (rows, p) in spec.network.dropout_masks().items():          # block l's Dropout layer
+        masks[l] = (rng.random((rows, m)) >= p).astype(spec.dtype)
     return masks
 
 

@@ -1,7 +1,8 @@
 """BatchNorm's running variance across conventions: the rule by which a judged pair of a torch run
 and a Keras run compares var_l.
 
-Both start at 1 and, each training step, fold in the batch's variance s² of every unit (m examples):
+Both start at 1 and, each training step, fold in the batch's variance s² of every unit (m examples;
+on images every channel, m H W numbers: m is that count below):
 
     torch   running_var     = (1 - μ) running_var + μ · s² · m / (m - 1)     μ: torch's momentum
     Keras   moving_variance = ρ moving_variance + (1 - ρ) · s²               ρ: Keras's momentum
@@ -59,6 +60,14 @@ def momenta(spec, convention):
     return {p.block: p.layer.settings(convention)["momentum"] for p in spec.network.of_kind(BatchNorm)}
 
 
+def positions(spec, block):
+    """How many numbers of each example a block's BatchNorm averages per channel: H W on images
+    (BatchNorm2d's statistics are over N, H and W: its unbiased variance takes m H W - 1), 1 on
+    units."""
+    shape = next((p.n_in for p in spec.network.of_kind(BatchNorm) if p.block == block), None)
+    return int(np.prod(shape[1:])) if isinstance(shape, tuple) else 1
+
+
 def rejudge(errors, pair, runners, records, previous):
     """The pair's [TensorError] with each var_l compared by the rule above when the pair is judged
     and its two sides follow torch's and Keras's conventions; the list as it is otherwise."""
@@ -75,6 +84,7 @@ def rejudge(errors, pair, runners, records, previous):
         for runner, key in ((ours, pair.ours), (theirs, pair.theirs)):
             record = records[key]
             m = int(np.shape(record[f"Z{parsed.layer}"])[1]) if f"Z{parsed.layer}" in record else 0
+            m *= positions(runner.spec, parsed.layer)      # a channel's numbers: m H W on images
             before = (previous or {}).get(key, {}).get(error.name)
             before = np.ones(np.shape(record[error.name])) if before is None else before
             momentum = momenta(runner.spec, runner.convention).get(parsed.layer)

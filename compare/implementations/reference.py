@@ -15,8 +15,10 @@ class ReferenceImplementation:
         return convert.record_to_scratch(self.framework, record, self.network, X.shape[0])
 
     def set_masks(self, masks):
-        """This step's dropout masks {block: (n_l, m)} (scratch layout) -> the framework's rows (m, n_l)."""
-        self.model.set_masks({l: convert.batch_to_rows(mask) for l, mask in masks.items()})
+        """This step's dropout masks {block: (rows, m)} (scratch layout) -> the framework's layout
+        (rows (m, n_l); on images a 4-D batch: convert.mask_to_framework)."""
+        self.model.set_masks({l: convert.mask_to_framework(self.framework, self.network, l, mask)
+                              for l, mask in masks.items()})
 
     def predict(self, X):
         return convert.rows_to_batch(self.model.predict(convert.inputs_to_framework(self.framework, X, self.network)))

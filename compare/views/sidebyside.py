@@ -7,6 +7,9 @@ TensorFlow. Lines are aligned by what they compute: each line gets an anchor (th
 assigns, `def forward`, `for`, `return`, ...) and difflib matches the anchors of torch and of
 Keras against scratch's. A row whose three lines share an anchor is a "matching" row.
 
+The conv network layers have parts of their own (`code conv`, `code pool`, `code flatten`):
+scratch's forward (the naive loop beside the im2col form) and backward (col2im) beside the torch
+and Keras builders (reference/torch_mlp.py, reference/keras_mlp.py conv2d, pool2d, flatten).
 The training rules have parts of their own (`python -m compare code adam`, `code schedule-step`):
 scratch's update (scratch/optimizers.py, scratch/schedules.py) beside the installed torch's and
 Keras's own source of it (torch/optim/*.py, keras/src/optimizers/*.py), found from the packages'
@@ -63,6 +66,26 @@ RULE_SOURCES.update({
         ("plateau", "Plateau", "Plateau", "ReduceLROnPlateau", "keras.src.callbacks.reduce_lr_on_plateau",
          "ReduceLROnPlateau"))
 })
+
+# a conv network layer (issue 20) -> {framework: [(module, class or None, function)]}: scratch's
+# forward (the naive loop, the definition, then im2col) and backward (col2im) beside the torch
+# and Keras builders the harness runs (reference/torch_mlp.py, keras_mlp.py)
+LAYER_SOURCES = {
+    "conv": {"scratch": [("scratch.conv", None, name) for name in
+                         ("conv2d_forward_naive", "im2col", "conv2d_forward", "col2im",
+                          "conv2d_backward")],
+             "torch": [("reference.torch_mlp", None, "conv2d")],
+             "keras": [("reference.keras_mlp", None, "conv2d")]},
+    "pool": {"scratch": [("scratch.pool", None, name) for name in
+                         ("pool_geometry", "max_pool2d_forward", "max_pool2d_backward",
+                          "avg_pool2d_forward", "avg_pool2d_backward")],
+             "torch": [("reference.torch_mlp", None, "pool2d")],
+             "keras": [("reference.keras_mlp", None, "pool2d")]},
+    "flatten": {"scratch": [("scratch.image_layers", "Flatten", "forward"),
+                            ("scratch.image_layers", "Flatten", "backward")],
+                "torch": [("reference.torch_mlp", None, "flatten")],
+                "keras": [("reference.keras_mlp", None, "flatten")]},
+}
 
 
 def module_file(module):
@@ -189,11 +212,13 @@ def part_rows(part):
 
 
 def rule_rows(rule):
-    """The aligned rows of a training rule's update: scratch's beside torch's and Keras's own source."""
+    """The aligned rows of a training rule's update (scratch's beside torch's and Keras's own
+    source), or of a conv network layer (scratch's beside the torch and Keras builders)."""
     columns, where = {}, {}
+    table = LAYER_SOURCES if rule in LAYER_SOURCES else RULE_SOURCES
     for framework, _, _ in SOURCES:
         columns[framework] = []
-        places = RULE_SOURCES[rule][framework]
+        places = table[rule][framework]
         for module, cls, name in places:
             lines, first = method_source(module, cls, name)
             columns[framework] += ([""] if columns[framework] else []) + [squeeze(line) for line in lines]
@@ -211,8 +236,9 @@ def squeeze(line):
 def parts_of(which):
     if which == "all":
         return PARTS
-    if which not in PARTS and which not in RULE_SOURCES:
-        raise InputError(f"unknown part {which!r}; choose one of: {', '.join(PARTS)}, all, or a training rule: "
+    if which not in PARTS and which not in RULE_SOURCES and which not in LAYER_SOURCES:
+        raise InputError(f"unknown part {which!r}; choose one of: {', '.join(PARTS)}, all, a conv "
+                         f"layer: {', '.join(LAYER_SOURCES)}, or a training rule: "
                          f"{', '.join(RULE_SOURCES)}")
     return (which,)
 
@@ -244,12 +270,13 @@ def columns_text(rows, where, width):
     return "\n".join(out)
 
 
-def sequential_text(rows, where):
-    """The three sources one after another (a narrow terminal)."""
+def sequential_text(rows, where, width=None):
+    """The three sources one after another (a narrow terminal), lines cut at `width` (wrap)."""
     out = []
     for f, _, _ in SOURCES:
         out.append(f"--- {f} ({where[f][0]}:{where[f][1]})")
-        out += [row.cells[f] for row in rows if row.cells[f] or not any(row.cells.values())]
+        lines = [row.cells[f] for row in rows if row.cells[f] or not any(row.cells.values())]
+        out += [piece for line in lines for piece in (wrap(line, width) if width else [line])]
     return "\n".join(out)
 
 
@@ -259,7 +286,9 @@ def code_text(which="all", width=None):
     column = (width - 6) // 3
     blocks = []
     for part in parts_of(which):
-        rows, where = rule_rows(part) if part in RULE_SOURCES else part_rows(part)
-        body = columns_text(rows, where, column) if column >= MIN_COLUMN else sequential_text(rows, where)
+        own = part in RULE_SOURCES or part in LAYER_SOURCES
+        rows, where = rule_rows(part) if own else part_rows(part)
+        body = columns_text(rows, where, column) if column >= MIN_COLUMN else \
+            sequential_text(rows, where, width)
         blocks.append(f"=== {part} ===\n{body}")
     return "\n\n".join(blocks)

@@ -14,6 +14,7 @@ from tabulate import tabulate
 
 from scratch.conventions import KERAS, TORCH
 
+from ..engine.conventions import CONFIGURED
 from ..engine.errors import one_line
 from ..engine.names import GROUPS as KINDS
 from ..engine.run import describe_divergence
@@ -334,7 +335,8 @@ def unjudged_clause(report):
     for key, pair in s.get("pairs", {}).items():
         if key in s["judged_pairs"] or key not in s.get("max_rel_err", {}):
             continue                                    # judged, or never compared (not run)
-        rules = ", ".join(pair.get("reasons") or ()) or "conventions differ"
+        # a rule the references are configured around (CONFIGURED) is not why a pair is left unjudged
+        rules = ", ".join(r for r in pair.get("reasons") or () if r not in CONFIGURED) or "conventions differ"
         shown.append(f"{pair_label(report, key)} reported, not judged (rules differ: {rules})")
     return "".join(f"; {text}" for text in shown)
 

@@ -189,9 +189,33 @@ def one_line(array):
 
 
 def value_lines(array, full=False):
-    """The lines that show a tensor: one line when it is a vector, else matrix_text's."""
+    """The lines that show a tensor: one line when it is a vector (wrapped to fit WIDTH), else
+    matrix_text's."""
     line = one_line(array)
-    return [line] if line is not None and not full else matrix_text(array, full).splitlines()
+    if line is not None and not full:
+        return fit(line, WIDTH - 8)
+    return matrix_text(array, full).splitlines()
+
+
+def fit(text, width=WIDTH, indent=""):
+    """A line broken between words (two-space gaps of a vector first) to at most `width` columns."""
+    import textwrap
+
+    if len(text) <= width:
+        return [text]
+    words = text.split("  ") if "  " in text else text.split(" ")
+    gap = "  " if "  " in text else " "
+    out, current = [], ""
+    for word in words:
+        if current and len(current) + len(gap) + len(word) > width:
+            out.append(current)
+            current = indent + word
+        else:
+            current = f"{current}{gap}{word}" if current else word
+    out.append(current)
+    if max(len(line) for line in out) <= width:
+        return out
+    return [piece for line in out for piece in textwrap.wrap(line, width, subsequent_indent=indent)]
 
 
 def difference_note(values, keys):
@@ -247,6 +271,9 @@ def print_trace(recipe, spec, kept, keys, step, example, full):
         lines = value_lines(value, full)
         if len(lines) == 1:
             print(f"    {name} = {lines[0]}")
+        elif len(lines) > 1 and lines[0].startswith("["):                # a wrapped vector
+            print(f"    {name} =")
+            print("\n".join("      " + line for line in lines))
         else:
             print(f"    {name} =")
             print("\n".join(with_note(lines, "", "      ")))
@@ -257,10 +284,14 @@ def print_trace(recipe, spec, kept, keys, step, example, full):
         if title != section:
             print(f"=== {title} ===")
             section = title
-        print(text)
+        print("\n".join(fit(text, WIDTH, "    ")))
         if full:
             table = [[k, cells[k], diffs.get(k, "")] for k in keys]
             print(aligned(table, ["", "values", "max |difference|"]))
         else:
             print("\n".join(with_note(value_lines(numbers[name][keys[0]]), difference_note(numbers[name], keys))))
+    from .trace_conv import conv_example
+    lines = conv_example(spec, kept, keys, example)
+    if lines:
+        print("\n".join(lines))
     return numbers
