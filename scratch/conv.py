@@ -156,11 +156,9 @@ def examples_last(x, padding, value=0.0):
     """x (N, C, H, W) -> x_pad (C, H + top + bottom, W + left + right, N), C-contiguous, the new
     border = value. Free (a view) for scratch's columns (C H W, N) seen as images
     (image_layers.images) when there is no padding."""
-    top, bottom, left, right = padding
-    x_t = x.transpose(1, 2, 3, 0)
     if tuple(padding) == VALID:
-        return np.ascontiguousarray(x_t)
-    return np.pad(x_t, ((0, 0), (top, bottom), (left, right), (0, 0)), constant_values=value)
+        return np.ascontiguousarray(x.transpose(1, 2, 3, 0))
+    return np.ascontiguousarray(pad(x, padding, value).transpose(1, 2, 3, 0))
 
 
 def im2col(x_pad, kernel, stride, dilation, out_hw):
