@@ -23,12 +23,19 @@ the odd extra row / column AFTER (bottom / right). torch's padding='same' splits
 way but refuses stride > 1 (torch/nn/modules/conv.py _ConvNd.__init__;
 Convention.same_padding_strided).
 
-im2col (conv2d_forward): for each kernel offset (u, v) one strided slice of x_pad, stacked into
-columns cols (n, C kh kw, Ho Wo) per example; out_n = w.reshape(F, C kh kw) @ cols_n. The examples
-go in chunks whose columns stay under COLUMN_BYTES (one example at least). Chunking changes no bit: each example's product
-is its own (F, K) @ (K, P) matmul of the same shapes whatever the chunk (np.matmul over a stack),
-and dw adds the examples' products one at a time in order n = 0, 1, ...; tests/test_conv_scratch.py
-measures chunked == unchunked bit for bit.
+im2col (conv2d_forward), with the examples LAST: x_pad (C, Hp, Wp, N), the order of scratch's
+columns (C H W, N) between layers, so no transpose is made on the way in or out. For each kernel
+offset (u, v) one strided slice of x_pad (every channel, position and example at once) fills the
+rows (c, u, v) of cols (K, Ho Wo N), K = C kh kw; then ONE product out (F, Ho Wo N) =
+w.reshape(F, K) @ cols, which is already the next layer's columns (F Ho Wo, N). Backward: dw =
+dout (F, Ho Wo N) @ cols.T, dcols = w_col.T @ dout scattered back by col2im, tap by tap; the first
+layer's dx is not computed (need_dx=False: nothing consumes it). The examples go in chunks whose
+columns stay under COLUMN_BYTES = 64 MiB (one example at least): a mini-batch of mnist-cnn is one
+chunk (10 MB of columns for its first conv at batch 64), the 10,000 test images are 150 chunks
+(1.5 GB of columns otherwise). Chunking changes no bit of out and dx (each element is the same
+sum over K or F, whatever the number of columns), and dw only in the order its N Ho Wo products
+are added (one product per chunk, then the chunks): tests/test_conv_scratch.py measures both.
+windows / unwindows below are the same tap slices in cs231n's (n, C, ...) order, for pooling.
 
 Channel batch norm: statistics per channel over N, H and W, i.e. scratch/layers.py's batch norm on
 the (C, N H W) columns; torch's unbiased running variance uses the count N H W.
@@ -114,7 +121,7 @@ def conv2d_forward_naive(x, w, b=None, stride=(1, 1), padding=VALID, dilation=(1
     return out, (x, w, b is not None, stride, padding, dilation, COLUMN_BYTES)
 
 
-# --- im2col and col2im: the same tap slices, read and scattered ------------------------------
+# --- windows and unwindows: the tap slices, read and scattered (pooling's) -----------------------
 
 def windows(x_pad, kernel, stride, dilation, out_hw):
     """x_pad (n, C, Hp, Wp) -> (n, C, kh kw, Ho, Wo): entry u kw + v is every window's tap (u, v)."""
@@ -143,43 +150,99 @@ def chunks(N, bytes_per_example, chunk_bytes):
     return [slice(start, min(start + size, N)) for start in range(0, N, size)]
 
 
-# --- the vectorised convolution -------------------------------------------------------------------
+# --- the vectorised convolution: im2col with the examples last ------------------------------------
+
+def examples_last(x, padding, value=0.0):
+    """x (N, C, H, W) -> x_pad (C, H + top + bottom, W + left + right, N), C-contiguous, the new
+    border = value. Free (a view) for scratch's columns (C H W, N) seen as images
+    (image_layers.images) when there is no padding."""
+    if tuple(padding) == VALID:
+        return np.ascontiguousarray(x.transpose(1, 2, 3, 0))
+    return np.ascontiguousarray(pad(x, padding, value).transpose(1, 2, 3, 0))
+
+
+def im2col(x_pad, kernel, stride, dilation, out_hw):
+    """x_pad (C, Hp, Wp, n) -> cols (C kh kw, Ho Wo n), one row per tap of each channel:
+        cols[(c, u, v), (i, j, e)] = x_pad[c, i sh + u dh, j sw + v dw, e]
+    Tap (u, v) is one strided slice of x_pad for every channel, position and example at once;
+    with the examples last, its rows are runs of Wo n contiguous numbers (stride 1)."""
+    (kh, kw), (sh, sw), (dh, dw), (Ho, Wo) = kernel, stride, dilation, out_hw
+    C, n = x_pad.shape[0], x_pad.shape[3]
+    cols = np.empty((C, kh, kw, Ho, Wo, n), dtype=x_pad.dtype)
+    for u in range(kh):
+        for v in range(kw):
+            cols[:, u, v] = x_pad[:, tap(u, dh, sh, Ho), tap(v, dw, sw, Wo)]
+    return cols.reshape(C * kh * kw, Ho * Wo * n)
+
+
+def col2im(dcols, padded_shape, kernel, stride, dilation, out_hw):
+    """The adjoint of im2col: dcols (C kh kw, Ho Wo n) scattered and added into zeros of
+    padded_shape (C, Hp, Wp, n), tap by tap (within one tap the positions are distinct, so += on
+    the slice is the scatter; taps overlap when stride < (k - 1) d + 1 and add in order u, v)."""
+    (kh, kw), (sh, sw), (dh, dw), (Ho, Wo) = kernel, stride, dilation, out_hw
+    C, n = padded_shape[0], padded_shape[3]
+    dcols = dcols.reshape(C, kh, kw, Ho, Wo, n)
+    dx_pad = np.zeros(padded_shape, dtype=dcols.dtype)
+    for u in range(kh):
+        for v in range(kw):
+            dx_pad[:, tap(u, dh, sh, Ho), tap(v, dw, sw, Wo)] += dcols[:, u, v]
+    return dx_pad
+
+
+def by_chunks(parts, work, shape, dtype):
+    """work(part) -> an array whose last axis is that part's examples, for each part; -> the parts
+    side by side along that last axis (the one array itself when there is one part)."""
+    if len(parts) == 1:
+        return work(parts[0])
+    whole = np.empty(shape, dtype=dtype)
+    for part in parts:
+        whole[..., part] = work(part)
+    return whole
+
 
 def conv2d_forward(x, w, b=None, stride=(1, 1), padding=VALID, dilation=(1, 1),
                    chunk_bytes=COLUMN_BYTES):
-    """The same out as conv2d_forward_naive, by im2col: out_n = w_col (F, K) @ cols_n (K, Ho Wo),
-    K = C kh kw, chunk by chunk of examples. -> (out (N, F, Ho, Wo), cache)."""
-    (F, C, kh, kw), kernel = w.shape, w.shape[2:]
-    x_pad = pad(x, padding)
-    out_hw = output_hw(x_pad.shape[2:], kernel, stride, dilation)
+    """The same out as conv2d_forward_naive, by im2col with the examples last, one product per
+    chunk of n examples:  out (F, Ho Wo n) = w_col (F, K) @ cols (K, Ho Wo n),  K = C kh kw.
+    -> (out (N, F, Ho, Wo): a view of (F, Ho, Wo, N), scratch's columns (F Ho Wo, N); cache)."""
+    (F, C, kh, kw), kernel, N = w.shape, w.shape[2:], x.shape[0]
+    x_pad = examples_last(x, padding)                                  # (C, Hp, Wp, N)
+    out_hw = output_hw(x_pad.shape[1:3], kernel, stride, dilation)
     K, P = C * kh * kw, math.prod(out_hw)
-    w_col, parts = w.reshape(F, K), []
-    for part in chunks(x.shape[0], K * P * x.itemsize, chunk_bytes):
-        cols = windows(x_pad[part], kernel, stride, dilation, out_hw).reshape(-1, K, P)
-        parts.append(np.matmul(w_col, cols))          # (n, F, P): one (F, K) @ (K, P) per example
-    out = np.concatenate(parts).reshape(x.shape[0], F, *out_hw)
+    w_col = w.reshape(F, K)
+
+    def product(part):                                                 # (F, Ho, Wo, n)
+        return (w_col @ im2col(x_pad[..., part], kernel, stride, dilation, out_hw)).reshape(F, *out_hw, -1)
+
+    out = by_chunks(chunks(N, K * P * x.itemsize, chunk_bytes), product, (F, *out_hw, N), x.dtype)
     if b is not None:
-        out = out + b[None, :, None, None]
-    return out, (x, w, b is not None, stride, padding, dilation, chunk_bytes)
+        out += b[:, None, None, None]
+    return out.transpose(3, 0, 1, 2), (x, w, b is not None, stride, padding, dilation, chunk_bytes)
 
 
-def conv2d_backward(dout, cache):
-    """dout (N, F, Ho, Wo) -> (dx (N, C, H, W), dw (F, C, kh, kw), db (F,) or None)."""
+def conv2d_backward(dout, cache, need_dx=True):
+    """dout (N, F, Ho, Wo) -> (dx (N, C, H, W), or None when not needed; dw (F, C, kh, kw);
+    db (F,) or None). Per chunk of n examples, d (F, Ho Wo n) its part of dout:
+        dw_col (F, K) += d @ cols.T          dcols (K, Ho Wo n) = w_col.T @ d, then col2im."""
     x, w, has_bias, stride, padding, dilation, chunk_bytes = cache
-    (F, C, kh, kw), kernel, out_hw = w.shape, w.shape[2:], dout.shape[2:]
-    x_pad = pad(x, padding)
+    (F, C, kh, kw), kernel, out_hw, N = w.shape, w.shape[2:], dout.shape[2:], x.shape[0]
+    x_pad = examples_last(x, padding)                                  # (C, Hp, Wp, N)
+    d_all = np.ascontiguousarray(dout.transpose(1, 2, 3, 0))          # (F, Ho, Wo, N)
     K, P = C * kh * kw, math.prod(out_hw)
-    w_col, dw_col, dx_parts = w.reshape(F, K), np.zeros((F, K), dtype=w.dtype), []
-    for part in chunks(x.shape[0], K * P * x.itemsize, chunk_bytes):
-        cols = windows(x_pad[part], kernel, stride, dilation, out_hw).reshape(-1, K, P)
-        dout_col = dout[part].reshape(-1, F, P)
-        for dw_n in np.matmul(dout_col, cols.transpose(0, 2, 1)):    # (F, K) per example, in order
-            dw_col = dw_col + dw_n
-        dcols = np.matmul(w_col.T, dout_col).reshape(-1, C, kh * kw, *out_hw)
-        padded_shape = (dcols.shape[0], C, *x_pad.shape[2:])
-        dx_parts.append(unwindows(dcols, padded_shape, kernel, stride, dilation))
-    dx = crop(np.concatenate(dx_parts), padding)
-    db = dout.sum(axis=(0, 2, 3)) if has_bias else None
+    w_col, dw_col = w.reshape(F, K), np.zeros((F, K), dtype=w.dtype)
+    parts = chunks(N, K * P * x.itemsize, chunk_bytes)
+    for part in parts:
+        cols = im2col(x_pad[..., part], kernel, stride, dilation, out_hw)     # (K, Ho Wo n)
+        dw_col = dw_col + d_all[..., part].reshape(F, -1) @ cols.T
+
+    def scattered(part):                                               # (C, Hp, Wp, n)
+        dcols = w_col.T @ d_all[..., part].reshape(F, -1)                      # (K, Ho Wo n)
+        return col2im(dcols, (*x_pad.shape[:3], part.stop - part.start), kernel, stride, dilation, out_hw)
+
+    dx = None
+    if need_dx:
+        dx = crop(by_chunks(parts, scattered, x_pad.shape, x.dtype).transpose(3, 0, 1, 2), padding)
+    db = d_all.sum(axis=(1, 2, 3)) if has_bias else None
     return dx, dw_col.reshape(w.shape), db
 
 

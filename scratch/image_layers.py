@@ -50,7 +50,7 @@ class Conv2D:
 
     def backward(self, P, kept, dZ, need_dX):
         cache, shape = kept
-        dX, dW, db = conv.conv2d_backward(dZ.T.reshape(shape), cache)
+        dX, dW, db = conv.conv2d_backward(dZ.T.reshape(shape), cache, need_dX)
         grads = {"W": dW}
         if "b" in P:
             grads["b"] = db[:, None]

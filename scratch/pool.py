@@ -24,7 +24,7 @@ Left out: dilation in pooling, LP / fractional / adaptive pooling other than glo
 """
 import numpy as np
 
-from .conv import VALID, crop, pad, unwindows, windows
+from .conv import VALID, crop, examples_last, pad, tap, unwindows, windows
 from .conventions import TORCH, as_convention
 
 NO_DILATION = (1, 1)
@@ -56,31 +56,50 @@ def check_ceil_mode(ceil_mode, convention):
 
 # --- max pooling ------------------------------------------------------------------------------
 
-def chosen_max(win, convention):
-    """win (N, C, K, Ho, Wo) -> the index k < K of the window's maximum that takes the gradient:
-    the first in scan order (np.argmax returns the first), or the last."""
-    if as_convention(convention).maxpool_grad_to_first_max:
-        return np.argmax(win, axis=2)
-    return win.shape[2] - 1 - np.argmax(win[:, :, ::-1], axis=2)
+def window_taps(x_pad, kernel, stride, out_hw):
+    """x_pad (C, Hp, Wp, N), the examples last (conv.examples_last) -> [(C, Ho, Wo, N)], entry
+    u kw + v every window's tap (u, v): strided views of x_pad, nothing copied."""
+    (kh, kw), (sh, sw), (Ho, Wo) = kernel, stride, out_hw
+    return [x_pad[:, tap(u, 1, sh, Ho), tap(v, 1, sw, Wo)] for u in range(kh) for v in range(kw)]
+
+
+def chosen_tap(taps, top, convention):
+    """taps [(C, Ho, Wo, N)] in scan order, top their maximum -> which (C, Ho, Wo, N): the index k
+    of the maximum that takes the gradient, the first in scan order (np.argmax's pick) or the last.
+    Each tap bids its k where it holds the maximum and K elsewhere; the least bid is the first
+    (for the last: the taps in reverse order, then K - 1 - the least)."""
+    first = as_convention(convention).maxpool_grad_to_first_max
+    K, dtype = len(taps), np.min_scalar_type(2 * len(taps))
+    which = np.full(top.shape, K - 1, dtype)             # K - 1 also where no tap equals a NaN
+    for k, t in enumerate(taps if first else taps[::-1]):
+        np.minimum(which, (t != top).astype(dtype) * dtype.type(K) + dtype.type(k), out=which)
+    return which if first else dtype.type(K - 1) - which
 
 
 def max_pool2d_forward(x, kernel, stride, padding=VALID, ceil_mode=False, convention=TORCH):
-    """out = each window's maximum, padding -inf. -> (out (N, C, Ho, Wo), cache)."""
+    """out = each window's maximum, padding -inf; the examples last as in scratch/conv.py (each
+    tap a strided view, no window copied). -> (out (N, C, Ho, Wo), cache: which (C, Ho, Wo, N))."""
     check_ceil_mode(ceil_mode, convention)
     out_hw, full = pool_geometry(x.shape[2:], kernel, stride, padding, ceil_mode)
-    win = windows(pad(x, full, -np.inf), kernel, stride, NO_DILATION, out_hw)  # (N, C, kh kw, Ho, Wo)
-    which = chosen_max(win, convention)                                            # (N, C, Ho, Wo)
-    out = np.take_along_axis(win, which[:, :, None], axis=2)[:, :, 0]
-    return out, (x.shape, which, kernel, stride, full)
+    taps = window_taps(examples_last(x, full, -np.inf), kernel, stride, out_hw)
+    top = taps[0].copy()
+    for t in taps[1:]:
+        top = np.maximum(top, t)                                                 # (C, Ho, Wo, N)
+    which = chosen_tap(taps, top, convention)
+    return top.transpose(3, 0, 1, 2), (x.shape, which, kernel, stride, full)
 
 
 def max_pool2d_backward(dout, cache):
-    """dout (N, C, Ho, Wo) -> dx (N, C, H, W): each window's dout to its chosen maximum only."""
-    shape, which, kernel, stride, full = cache
-    taps = np.arange(kernel[0] * kernel[1])[None, None, :, None, None]
-    dwin = (taps == which[:, :, None]) * dout[:, :, None]                     # (N, C, kh kw, Ho, Wo)
-    padded = (*shape[:2], shape[2] + full[0] + full[1], shape[3] + full[2] + full[3])
-    return crop(unwindows(dwin, padded, kernel, stride, NO_DILATION), full)
+    """dout (N, C, Ho, Wo) -> dx (N, C, H, W): each window's dout to its chosen maximum only; tap
+    by tap (overlapping windows, stride < kernel, add up where they chose the same element)."""
+    (N, C, H, W), which, (kh, kw), (sh, sw), full = cache
+    d = np.ascontiguousarray(dout.transpose(1, 2, 3, 0))                         # (C, Ho, Wo, N)
+    Ho, Wo = d.shape[1:3]
+    dx_pad = np.zeros((C, H + full[0] + full[1], W + full[2] + full[3], N), dtype=d.dtype)
+    for u in range(kh):
+        for v in range(kw):
+            dx_pad[:, tap(u, 1, sh, Ho), tap(v, 1, sw, Wo)] += (which == u * kw + v) * d
+    return crop(dx_pad.transpose(3, 0, 1, 2), full)
 
 
 # --- average pooling --------------------------------------------------------------------------

@@ -116,7 +116,7 @@ def test_the_zoo_recipes_pass_without_a_bug(capsys):
 def scratch_code():
     """Everything a bug of the zoo patches."""
     return (dict(act.ACTIVATIONS), dict(act.TORCH_ACTIVATIONS), MLP.forward, MLP.backward, MLP.step,
-            MLP.output_dZ, opt.SGD.update, conv.pad, conv.windows, conv.conv2d_forward,
+            MLP.output_dZ, opt.SGD.update, conv.pad, conv.im2col, conv.conv2d_forward,
             image_layers.Conv2D.forward, image_layers.Conv2D.backward,
             image_layers.MaxPool2D.forward, image_layers.MaxPool2D.backward,
             pool.avg_pool2d_forward,

@@ -159,3 +159,20 @@ def test_mnist_cnn_small_passes_with_every_weight_gradient_judged(mnist_dir, mon
     first = {e.name: e for e in report.raw["first_step_errors"]["torch"]}
     assert {f"dW{l}" for l in range(1, 6)} <= set(first) and not any(first[f"dW{l}"].tied for l in range(1, 6))
     assert report.config["layers"]["input_shape"] == [1, 28, 28]
+
+
+def test_mnist_cnn_anneals_over_its_epoch_on_standardized_pixels(mnist_dir):
+    """The recipe's settings (compare/data/mnist_cnn.py): the cosine schedule's length is the
+    epoch's steps, ceil(60,000 / 64) = 938; the pixels are (x / 255 - 0.1307) / 0.3081 in new
+    arrays, the cached MNIST left as it was; the test set and the evaluation inputs alike."""
+    from compare.data import mnist_cnn, recipes
+    from compare.data.mnist import mnist_data
+
+    spec = recipes.get("mnist-cnn").spec
+    assert (spec.schedule, spec.t_max, spec.momentum, spec.lr) == ("cosine", -(-60000 // 64), 0.9, 0.05)
+    raw = mnist_data(str(mnist_dir))
+    data = mnist_cnn.standardized_mnist_data(str(mnist_dir))
+    assert np.array_equal(data.X[:5], (raw.X[:5] - 0.1307) / 0.3081) and np.array_equal(data.Y, raw.Y)
+    assert np.array_equal(data.X_test[:10], data.X_eval) and np.array_equal(data.Y_test, raw.Y_test)
+    assert abs(float(data.X.mean())) < 1e-3 and abs(float(data.X.std()) - 1) < 1e-3     # MNIST's own mean, std
+    assert raw.X.min() == 0.0 and raw.X.max() == 1.0                                   # the shared copy unchanged

@@ -300,7 +300,7 @@ def test_trace_kernel_gradient_is_its_sum_of_terms_in_every_implementation(trace
 # ----- code conv ----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("part, names", [
-    ("conv", ["def conv2d_forward_naive(", "def conv2d_forward(", "def windows(", "def unwindows(",
+    ("conv", ["def conv2d_forward_naive(", "def conv2d_forward(", "def im2col(", "def col2im(",
               "def conv2d_backward(", "nn.Conv2d(", "keras.layers.Conv2D(",
               "--- torch (reference/torch_mlp.py:", "--- keras (reference/keras_mlp.py:"]),
     ("pool", ["def max_pool2d_forward(", "def max_pool2d_backward(", "def avg_pool2d_backward(",

@@ -1,7 +1,7 @@
 """scratch/conv.py and scratch/pool.py (issue 20, part 1), in float64:
 - the naive loop convolution and the im2col one agree to 1e-15 of the largest output (not bit for bit:
   np.sum over a window and BLAS's dot add the same products in different orders); chunking the
-  im2col by examples changes no bit (measured: chunked == unchunked, forward and backward);
+  im2col by examples changes no bit of out and dx, and dw only by the order of its sum (to 1e-14);
 - every backward against central differences (h = 1e-6, relative error < 1e-7 of the largest element);
 - torch.nn.functional (conv2d, max_pool2d, avg_pool2d, batch_norm, dropout2d) forward and autograd
   backward to 1e-12 of the largest value; TensorFlow (tf.nn.conv2d, max_pool2d, avg_pool2d, channels
@@ -104,18 +104,25 @@ def test_naive_and_im2col_convolutions_agree(hw, s, mode, d, bias):
         assert (ours is None and theirs is None) or np.array_equal(ours, theirs)
 
 
-def test_chunking_the_columns_changes_no_bit():
+def test_chunking_the_columns_changes_no_bit_but_the_order_of_dws_sum():
+    """out and dx are the same sums whatever the chunk (bit for bit); dw adds its N Ho Wo products
+    one product per chunk, then the chunks: the same terms regrouped, so it moves by rounding only
+    (measured <= 1.3e-15 of the largest over 20 draws; asserted 1e-14). Not asking for dx (the
+    first layer's) changes nothing else."""
     x, w, b = RNG.normal(size=(5, 3, 8, 7)), RNG.normal(size=(4, 3, 3, 2)), RNG.normal(size=4)
     args = (x, w, b, (2, 1), (1, 2, 0, 1), (1, 2))
     whole, cache = conv.conv2d_forward(*args)                        # one chunk under COLUMN_BYTES
     dout = RNG.normal(size=whole.shape)
-    grads = conv.conv2d_backward(dout, cache)
+    dx, dw, db = conv.conv2d_backward(dout, cache)
     one_example = 3 * 3 * 2 * whole.shape[2] * whole.shape[3] * 8
     for chunk_bytes in (1, one_example * 2, one_example * 3 + 5):   # 1, 2, 3 examples a chunk
         out, cache = conv.conv2d_forward(*args, chunk_bytes=chunk_bytes)
         assert np.array_equal(out, whole), chunk_bytes
-        for ours, theirs in zip(conv.conv2d_backward(dout, cache), grads):
-            assert np.array_equal(ours, theirs), chunk_bytes
+        dx_c, dw_c, db_c = conv.conv2d_backward(dout, cache)
+        assert np.array_equal(dx_c, dx) and np.array_equal(db_c, db), chunk_bytes
+        close(dw_c, dw, 1e-14)
+        no_dx = conv.conv2d_backward(dout, cache, need_dx=False)
+        assert no_dx[0] is None and np.array_equal(no_dx[1], dw_c) and np.array_equal(no_dx[2], db_c)
     assert len(conv.chunks(5, one_example, one_example * 2)) == 3 and conv.COLUMN_BYTES == 64 * 2**20
 
 

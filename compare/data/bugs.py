@@ -106,14 +106,14 @@ def pad_pairs_swapped(x, padding, value=0.0):
     return np.pad(x, ((0, 0), (0, 0), (bottom, top), (right, left)), constant_values=value)  # BUG
 
 
-def windows_taps_transposed(x_pad, kernel, stride, dilation, out_hw):
-    """scratch/conv.windows (im2col's columns). BUG: the taps stacked column-major, v outer and u
-    inner, while the kernel is flattened row-major (u kw + v): each tap (u, v) meets w[.., v, u],
-    the kernel transposed in its spatial axes."""
+def im2col_taps_transposed(x_pad, kernel, stride, dilation, out_hw):
+    """scratch/conv.im2col (the columns, examples last). BUG: the taps stacked column-major, v
+    outer and u inner, while the kernel is flattened row-major (u kw + v): each tap (u, v) meets
+    w[.., v, u], the kernel transposed in its spatial axes."""
     (kh, kw), (sh, sw), (dh, dw), (Ho, Wo) = kernel, stride, dilation, out_hw
-    taps = [x_pad[:, :, conv.tap(u, dh, sh, Ho), conv.tap(v, dw, sw, Wo)]
+    taps = [x_pad[:, conv.tap(u, dh, sh, Ho), conv.tap(v, dw, sw, Wo)]
             for v in range(kw) for u in range(kh)]                         # BUG: for u ... for v
-    return np.stack(taps, axis=2)
+    return np.stack(taps, axis=1).reshape(x_pad.shape[0] * kh * kw, -1)
 
 
 def conv_forward_kernel_channels_last(x, w, b=None, stride=(1, 1), padding=conv.VALID,
@@ -391,7 +391,7 @@ BUGS = {bug.name: bug for bug in [
         "kernel: the kernel transposed in its spatial axes (kh <-> kw)",
         "mnist-cnn-small", {"step": 1, "layer": 1, "tensor": "Z1"},
         "the input convolved with W1 transposed in its spatial axes",
-        lambda: [mock.patch.object(conv, "windows", windows_taps_transposed)]),
+        lambda: [mock.patch.object(conv, "im2col", im2col_taps_transposed)]),
     Bug("conv-kernel-channels-last", "the kernel flattened in (kh, kw, C) order against im2col "
         "columns in (C, kh, kw) order",
         "mnist-cnn-small", {"step": 1, "layer": 2, "tensor": "Z2"},

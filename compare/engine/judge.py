@@ -10,10 +10,13 @@ and by its worker process alike). All pure: records in, numbers and descriptions
 Left out: running the steps and comparing the tensors (compare/engine/harness.py, check.py),
 explaining a divergence (diagnose.py), reports (report.py).
 """
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from scratch import conv as scratch_conv, pool as scratch_pool
+from scratch.conventions import TORCH
 
 from . import convert, guard, names
 from .check import FLOAT32_RTOL, cmp
@@ -241,18 +244,38 @@ def pool_ties(spec, ours, theirs, rtol):
         if name not in ours or name not in theirs or shapes[0] != shapes[1] \
                 or shapes[0][0] != p.width_in:               # A_l: a later dropout's output
             continue
-        C, H, W = p.n_in
-        picks = []
-        for record in (ours, theirs):
-            images = np.asarray(record[name], dtype=np.float64).T.reshape(-1, C, H, W)
-            picks.append(p.layer.windows(images))              # padded with -inf (image_layers.py)
-        (a, b), scale = picks, max(np.max(np.abs(ours[name])), 1e-300)
-        ia, ib = np.argmax(a, axis=2), np.argmax(b, axis=2)
-        a_at_b = np.take_along_axis(a, ib[:, :, None], axis=2)[:, :, 0]
-        b_at_a = np.take_along_axis(b, ia[:, :, None], axis=2)[:, :, 0]
-        near = (np.max(a, axis=2) - a_at_b <= rtol * scale) & (np.max(b, axis=2) - b_at_a <= rtol * scale)
-        out[p.block] = int(np.sum((ia != ib) & near))              # each pick the other's maximum, within rounding
+        (a_taps, a_top, ia), (b_taps, b_top, ib) = (first_maxima(record[name], p.layer, p.n_in)
+                                                    for record in (ours, theirs))
+        moved = ia != ib                               # usually nowhere: then no tie moved anything
+        if not moved.any():
+            out[p.block] = 0
+            continue
+        where = np.nonzero(moved)                                   # the few windows, gathered
+        scale = max(np.max(np.abs(ours[name])), 1e-300)
+        a_at_b = np.stack([t[where] for t in a_taps])[ib[where], np.arange(len(where[0]))]
+        b_at_a = np.stack([t[where] for t in b_taps])[ia[where], np.arange(len(where[0]))]
+        near = (a_top[where] - a_at_b <= rtol * scale) & (b_top[where] - b_at_a <= rtol * scale)
+        out[p.block] = int(np.sum(near))              # each pick the other's maximum, within rounding
     return out
+
+
+def first_maxima(record, layer, shape):
+    """A record's pool input (C H W, m) -> (taps, top, first): taps [(C, Ho, Wo, m)], one strided
+    view per window offset (u, v) in scan order (scratch/pool.py's window_taps), padding and a
+    ceil-mode overhang -inf; top, each window's maximum; first, the index of the first tap that
+    holds it (np.argmax's pick, TORCH's rule), without copying the windows: this runs at every
+    step of a CNN run, for every pair."""
+    C, H, W = shape
+    kernel, strides, padding = layer.geometry(shape)
+    out_hw, full = scratch_pool.pool_geometry((H, W), kernel, strides, padding, layer.ceil_mode)
+    x = np.asarray(record, dtype=np.float64)
+    images = (x.reshape(C, H, W, -1) if x.flags.c_contiguous                 # (C, H, W, m), a view
+              else x.T.reshape(-1, C, H, W).transpose(1, 2, 3, 0))
+    if tuple(full) != scratch_conv.VALID:
+        images = scratch_conv.examples_last(images.transpose(3, 0, 1, 2), full, -np.inf)
+    taps = scratch_pool.window_taps(images, kernel, strides, out_hw)
+    top = functools.reduce(np.maximum, taps)
+    return taps, top, scratch_pool.chosen_tap(taps, top, TORCH)
 
 
 def measure_pair(spec, pair, records, Y_columns, layouts, rtol):

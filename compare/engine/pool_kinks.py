@@ -8,7 +8,7 @@ order (row by row, left to right): torch's CPU kernel keeps a value only when it
 larger, `if ((val > maxval) || std::isnan(val))` (aten/src/ATen/native/cpu/MaxPoolKernel.cpp);
 TensorFlow's CPU MaxPoolGrad recomputes the argmax walking the input in row-major order with
 `if (output_ref < input_ref || ...)` (tensorflow/core/kernels/maxpooling_op.cc,
-SpatialMaxPoolWithArgMaxHelper). scratch/pool.py `chosen_max` follows the convention's
+SpatialMaxPoolWithArgMaxHelper). scratch/pool.py `chosen_tap` follows the convention's
 `maxpool_grad_to_first_max` (True in both). docs/conventions.md cites the lines.
 
 Each case is one input image (1 channel) and a pool (kernel, stride); a column is the gradient

@@ -68,11 +68,11 @@ RULE_SOURCES.update({
 })
 
 # a conv network layer (issue 20) -> {framework: [(module, class or None, function)]}: scratch's
-# forward (the naive loop, the definition, then im2col: windows) and backward (col2im: unwindows)
-# beside the torch and Keras builders the harness runs (reference/torch_mlp.py, keras_mlp.py)
+# forward (the naive loop, the definition, then im2col) and backward (col2im) beside the torch
+# and Keras builders the harness runs (reference/torch_mlp.py, keras_mlp.py)
 LAYER_SOURCES = {
     "conv": {"scratch": [("scratch.conv", None, name) for name in
-                         ("conv2d_forward_naive", "windows", "conv2d_forward", "unwindows",
+                         ("conv2d_forward_naive", "im2col", "conv2d_forward", "col2im",
                           "conv2d_backward")],
              "torch": [("reference.torch_mlp", None, "conv2d")],
              "keras": [("reference.keras_mlp", None, "conv2d")]},
