@@ -175,3 +175,22 @@ def test_a_configured_rule_is_not_named_as_why_a_pair_is_unjudged():
                              config={}, implementations={})
     clause = tables.unjudged_clause(report)
     assert clause.endswith("reported, not judged (rules differ: sgd-momentum-form, resync)"), clause
+
+
+def test_predictions_that_differ_are_placed_within_or_across_the_judged_pairs():
+    """mnist-cnn's torch and Keras pairs follow different trajectories (sgd-momentum-form under a
+    changing lr): the accuracy table says the judged pairs' predictions are identical and where
+    the others differ."""
+    from types import SimpleNamespace
+    from compare.views import tables
+    pairs = {"torch": {"ours": "scratch", "theirs": "torch"}, "keras": {"ours": "scratch@keras", "theirs": "keras"},
+             "torch~keras": {"ours": "torch", "theirs": "keras"}}
+    summary = {"pairs": pairs, "judged_pairs": ["torch", "keras"], "predictions_identical": False,
+               "test_accuracy": {"scratch": 0.9862, "torch": 0.9862, "scratch@keras": 0.986, "keras": 0.986},
+               "predictions_differing": {"scratch": 0, "torch": 0, "scratch@keras": 110, "keras": 110},
+               "predictions_differing_pairs": {"torch": 0, "keras": 0, "torch~keras": 110}}
+    report = SimpleNamespace(summary=summary, runners=["scratch", "torch", "scratch@keras", "keras"])
+    text = tables.accuracy_table(report)
+    assert text.splitlines()[-2:] == [
+        "test predictions: NOT identical across scratch, torch, scratch@keras, keras; differing scratch~torch",
+        "  0, scratch@keras~keras 0, torch~keras 110 (not judged)"], text

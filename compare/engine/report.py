@@ -204,6 +204,9 @@ def build_report(recipe, spec, frameworks, raw, environment, notes="", weights="
         predictions = list(last["predictions"].values())
         summary["predictions_identical"] = all(np.array_equal(predictions[0], p) for p in predictions[1:])
         summary["predictions_differing"] = {k: int(np.sum(p != predictions[0])) for k, p in last["predictions"].items()}
+        by = last["predictions"]                # and between the two sides of each pair
+        summary["predictions_differing_pairs"] = {p.key: int(np.sum(by[p.ours] != by[p.theirs])) for p in raw["pairs"]
+                                                  if p.ours in by and p.theirs in by}
     epochs = [{"epoch": e["epoch"], "test_accuracy": e["accuracy"]} for e in evaluations]
     final_outputs = {k: convert_outputs(v) for k, v in raw["final_outputs"].items()}
     config = spec.to_dict()

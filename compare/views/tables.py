@@ -276,7 +276,13 @@ def accuracy_table(report, tablefmt="simple"):
     table = tabulate(rows, headers=["implementation", "test accuracy", f"predictions differing from {report.runners[0]}"],
                      tablefmt=tablefmt, disable_numparse=True)
     same = "identical" if s["predictions_identical"] else "NOT identical"
-    return f"{table}\ntest predictions: {same} across {', '.join(report.runners)}"
+    line = f"test predictions: {same} across {', '.join(report.runners)}"
+    pairs = s.get("predictions_differing_pairs", {})
+    if not s["predictions_identical"] and pairs:       # where they differ: within a judged pair, or across
+        line += "; differing " + ", ".join(
+            f"{pair_label(report, key)} {n}" + ("" if key in s["judged_pairs"] else " (not judged)")
+            for key, n in pairs.items())
+    return f"{table}\n{wrap(line)}"
 
 
 def input_text(x, i):
