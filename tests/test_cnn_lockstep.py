@@ -163,13 +163,19 @@ def test_mnist_cnn_small_passes_with_every_weight_gradient_judged(mnist_dir, mon
 
 def test_mnist_cnn_anneals_over_its_epoch_on_standardized_pixels(mnist_dir):
     """The recipe's settings (compare/data/mnist_cnn.py): the cosine schedule's length is the
-    epoch's steps, ceil(60,000 / 64) = 938; the pixels are (x / 255 - 0.1307) / 0.3081 in new
-    arrays, the cached MNIST left as it was; the test set and the evaluation inputs alike."""
+    epoch's steps, ceil(60,000 / 64) = 938, and the run is those steps; Adadelta with rho and eps
+    written out, so no rule keeps torch~keras from being judged (momentum SGD under a changing lr
+    would: momentum-lr-schedule); the pixels are (x / 255 - 0.1307) / 0.3081 in new arrays, the
+    cached MNIST left as it was; the test set and the evaluation inputs alike."""
     from compare.data import mnist_cnn, recipes
     from compare.data.mnist import mnist_data
+    from compare.engine.conventions import numeric_differences
 
     spec = recipes.get("mnist-cnn").spec
-    assert (spec.schedule, spec.t_max, spec.momentum, spec.lr) == ("cosine", -(-60000 // 64), 0.9, 0.05)
+    assert (spec.schedule, spec.t_max, spec.steps, spec.optimizer, spec.lr, spec.rho, spec.eps) == \
+        ("cosine", -(-60000 // 64), -(-60000 // 64), "adadelta", 2.0, 0.95, 1e-6)
+    assert numeric_differences(spec) == {}
+    assert "momentum-lr-schedule" in numeric_differences(spec.replace(optimizer="sgd", momentum=0.9))
     raw = mnist_data(str(mnist_dir))
     data = mnist_cnn.standardized_mnist_data(str(mnist_dir))
     assert np.array_equal(data.X[:5], (raw.X[:5] - 0.1307) / 0.3081) and np.array_equal(data.Y, raw.Y)
