@@ -66,7 +66,7 @@ __all__ = ["__version__", *_LAZY]
 
 def __getattr__(name):
     if name == "__version__":
-        from ._version import version
+        from .engine.version import version
         value = version()
     elif name in _LAZY:
         module, attribute = _LAZY[name]
