@@ -134,7 +134,15 @@ def skip_unless_installed(against):
             try:
                 registry.require(name)
             except FrameworkUnavailable as error:
-                pytest.skip(f"{name} is not installed: {error}")
+                raise skipped(f"{name} is not installed: {error}") from None
+
+
+def skipped(reason):
+    """The skip exception, reported at the test's own line (as a skip marker's is), not this module's."""
+    try:
+        return pytest.skip.Exception(reason, _use_item_location=True)
+    except TypeError:                            # a pytest without the keyword: the plugin's line, same reason
+        return pytest.skip.Exception(reason)
 
 
 class Mirror:

@@ -215,3 +215,19 @@ def test_the_entry_point_is_declared_as_the_tests_register_it():
     assert any(req.startswith("pytest-xdist") for req in project["optional-dependencies"]["dev"])
     pinned = (REPO / "constraints.txt").read_text()
     assert re.search(r"^pytest-xdist==\d", pinned, re.M)
+
+
+def test_the_ci_recipe_runs_the_suite_and_caches_the_frameworks():
+    yaml = pytest.importorskip("yaml")
+    workflow = yaml.safe_load((REPO / "docs" / "ci" / "github-actions.yml").read_text())
+    steps = workflow["jobs"]["test"]["steps"]
+    uses = [step.get("uses", "").split("@")[0] for step in steps]
+    assert {"actions/setup-python", "actions/cache", "actions/upload-artifact"} <= set(uses)
+    setup = next(s for s in steps if s.get("uses", "").startswith("actions/setup-python"))
+    assert setup["with"]["cache"] == "pip"
+    cache = next(s for s in steps if s.get("uses", "").startswith("actions/cache"))
+    install = next(s for s in steps if s.get("name") == "Install")
+    assert install["if"] == "steps.site.outputs.cache-hit != 'true'" and "hashFiles" in cache["with"]["key"]
+    assert "download.pytorch.org/whl/cpu" in install["run"]
+    run = next(s for s in steps if s.get("name") == "Gradient-equivalence tests")["run"]
+    assert "-n 2" in run and "--mirror-reports mirror-reports" in run

@@ -222,6 +222,7 @@ def check(*models, spec=None, data=None, against=DEFAULT_AGAINST, steps=None, re
     first divergence, whose verdict is then known (report.summary['stopped']), unless keep_going=True."""
     from ..data import recipes
 
+    arrays = isinstance(data, (list, tuple))               # data=(X, Y): the Data is made here
     implementation, spec, data = split_models(models, spec, data)
     steps, keep_step = check_arguments(spec=spec, steps=steps, recipe=recipe, on_step=on_step, keep_step=keep_step,
                                        overrides=overrides)
@@ -235,7 +236,7 @@ def check(*models, spec=None, data=None, against=DEFAULT_AGAINST, steps=None, re
         raise InputError(f"weights must be 'spec' (the spec's initializer) or 'mine' (your init_params), got {weights!r}")
     references = [registry.get(a) for a in against] if isinstance(against, (list, tuple)) and against and \
         all(isinstance(a, registry.Entry) for a in against) else resolve_against(against)
-    made = data is None or isinstance(data, str)           # data the tool made or loaded: its info goes in the report
+    made = data is None or isinstance(data, str) or arrays  # data the tool made or loaded: its info goes in the report
     data = check_data_source(data, spec, recipe, items[0].label, data_dir, offline, allow_other_data)
     entries = [item.entry() for item in items]
     params = None
