@@ -109,15 +109,15 @@ def run_line(report):
     references = [r for r in report.runners if r in BUILTIN_NAMES]
     users = [r for r in report.runners if r not in references and "@" not in r]
     planned = f" of {config['steps']}" if config.get("steps") else ""
-    return (f"run: {s.get('steps_completed', 0)}{planned} steps, {config.get('dtype')} (rtol {s.get('rtol'):g}), "
+    done = s.get("steps_completed", 0)
+    return (f"run: {done}{planned} step{'s' * (done != 1 or bool(planned))}, {config.get('dtype')} (rtol {s.get('rtol'):g}), "
             f"{', '.join(users) + ' against ' if users else ''}{', '.join(references)}, seed {config.get('seed')}")
 
 
 def settings_line(settings):
     """'settings: steps 3, against scratch, mode float32': what the marker, the options and the
-    ini file set for the test (the defaults named as such)."""
-    shown = {"steps": "20 (default)", "against": "torch,keras (default)", "mode": "float64 (default)"}
-    shown.update({k: (",".join(v) if isinstance(v, (list, tuple)) else str(v)) for k, v in settings.items()})
+    ini file set for the test (the run line says what ran)."""
+    shown = {k: (",".join(v) if isinstance(v, (list, tuple)) else str(v)) for k, v in settings.items()}
     return "settings: " + ", ".join(f"{k} {v}" for k, v in shown.items())
 
 
@@ -327,8 +327,9 @@ class MirrorItem(pytest.Item):
         skip_unless_installed(self.reference)
         try:
             report = compare.check(self.implementation, **check_options(self.settings, {}))
-        except (InputError, UserCodeFailed) as error:
-            raise MirrorInputError(str(error)) from None
+        except (InputError, UserCodeFailed) as error:              # the command's words, as pytest's options
+            text = re.sub(r"--(recipe|data|steps)\b", r"--mirror-\1", str(error))
+            raise MirrorInputError(text) from None
         self.reports.append(report)
         from .engine.run import raise_unless_passed
         raise_unless_passed(report)
