@@ -9,7 +9,7 @@ and your own network, checked against them.
     compare.check(mine, spec, data)           -> Report for your implementation
     compare.check(torchnet, kerasnet, data=(X, Y), steps=5)   your models passed as they are
     compare.assert_equivalent(spec or mine)   raises AssertionError unless every judged pair agrees
-    pytest --mirror examples/                 the pytest plugin (compare/pytest_plugin.py, docs/testing.md)
+    pytest --mirror examples/                 the pytest plugin (docs/testing.md)
 
 The public API is `__all__` below (docs/testing.md lists it); it follows semantic versioning from
 0.2.0 on (CHANGELOG.md). Every name is imported when first used, so `import compare` imports

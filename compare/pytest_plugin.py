@@ -5,15 +5,15 @@ pytest's start it imports nothing but this module and the standard library (no N
 TensorFlow), changes no option or setting of pytest's, and adds only its own options, ini keys and
 the `mirror` marker. `-p no:framework_mirror` turns it off.
 
-    def test_port(mirror):                                  # the fixture: the run's settings applied
+    def test_port(mirror):                          # the fixture: the run's settings applied
         mirror.assert_equivalent(torchnet, kerasnet, data=(X, Y))
 
     @pytest.mark.mirror(steps=3, against="scratch,torch", mode="float32")
-    def test_float32(mirror): ...                           # per test: steps, frameworks, tolerance mode
+    def test_float32(mirror): ...                   # per test: steps, frameworks, tolerance mode
 
-    pytest --mirror examples/          files that declare implementations (compare.functions, ...) as
-                                       tests: one item per declaration and reference, `net[torch]`
-    pytest --mirror-reports DIR        the JSON report of each failing check kept in DIR
+    pytest --mirror examples/       files that declare implementations (compare.functions, ...) as
+                                    tests: one item per declaration and reference, `net[torch]`
+    pytest --mirror-reports DIR     the JSON report of each failing check kept in DIR
 
 Settings, first found wins: the call's own arguments; the test's `mirror` marker; the command line
 (--mirror-steps, --mirror-against, --mirror-mode, --mirror-recipe, --mirror-data); the ini file
@@ -36,32 +36,39 @@ import pytest
 
 ENTRY_POINT = "framework_mirror"
 ADAPTERS = re.compile(r"\b(functions|network_class|torch_module|keras_model|layer_functions)\s*\(")
+MISSING = re.compile(r"(?:ModuleNotFound|Import)Error: No module named "
+                     r"'?(torch|tensorflow|keras)\b")
 MODES = ("float64", "float32")
 OPTIONS = ("steps", "against", "mode", "recipe", "data")
 
 
 def pytest_addoption(parser):
-    group = parser.getgroup("mirror", "framework-mirror gradient-equivalence checks (docs/testing.md)")
+    group = parser.getgroup("mirror", "framework-mirror: gradient-equivalence checks")
     group.addoption("--mirror", action="store_true", default=False,
-                    help="collect the Python files under the paths given that declare implementations "
-                         "(compare.functions, compare.torch_module, ...): one test per declaration and reference")
+                    help="collect the Python files under the paths given that declare "
+                         "implementations (compare.functions, compare.torch_module, ...): one test "
+                         "per declaration and reference")
     group.addoption("--mirror-reports", metavar="DIR", default=None,
                     help="keep the JSON report of each failing check in DIR")
-    group.addoption("--mirror-steps", type=int, metavar="N", default=None, help="steps per check (default 20)")
+    group.addoption("--mirror-steps", type=int, metavar="N", default=None,
+                    help="steps per check (default 20)")
     group.addoption("--mirror-against", metavar="LIST", default=None,
-                    help="frameworks to check against, some of scratch,torch,keras (default torch,keras)")
+                    help="frameworks to check against, some of scratch,torch,keras "
+                         "(default torch,keras)")
     group.addoption("--mirror-mode", choices=MODES, default=None,
                     help="float64 (equivalence, rtol 1e-9; the default) or float32 (rtol 3e-4)")
     group.addoption("--mirror-recipe", metavar="NAME", default=None,
                     help="a recipe's data and training settings for checks that give none")
-    group.addoption("--mirror-data", metavar="NAME", default=None, help="a recipe's data alone, likewise")
+    group.addoption("--mirror-data", metavar="NAME", default=None,
+                    help="a recipe's data alone, likewise")
     for key in OPTIONS:
         parser.addini(f"mirror_{key}", f"default of --mirror-{key}", default=None)
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "mirror(steps=None, against=None, mode=None, recipe=None, data=None): "
-                                       "settings of this test's framework-mirror checks (docs/testing.md)")
+    config.addinivalue_line("markers", "mirror(steps=None, against=None, mode=None, recipe=None, "
+                                       "data=None): settings of this test's framework-mirror "
+                                       "checks (docs/testing.md)")
 
 
 # --- the settings of a check --------------------------------------------------------------------
@@ -80,13 +87,15 @@ def run_settings(config, node=None):
     if marker is not None:
         unknown = set(marker.kwargs) - set(OPTIONS)
         if unknown or marker.args:
-            raise pytest.UsageError(f"{node.nodeid}: @pytest.mark.mirror takes {', '.join(OPTIONS)} as keywords, "
-                                    f"got {', '.join(sorted(unknown)) or repr(marker.args)}")
+            got = ", ".join(sorted(unknown)) or repr(marker.args)
+            raise pytest.UsageError(f"{node.nodeid}: @pytest.mark.mirror takes "
+                                    f"{', '.join(OPTIONS)} as keywords, got {got}")
         found.update({k: v for k, v in marker.kwargs.items() if v is not None})
     if "steps" in found:
         found["steps"] = int(found["steps"])
     if found.get("mode") not in (None, *MODES):
-        raise pytest.UsageError(f"mirror mode must be one of {', '.join(MODES)}, got {found['mode']!r}")
+        raise pytest.UsageError(f"mirror mode must be one of {', '.join(MODES)}, "
+                                f"got {found['mode']!r}")
     return found
 
 
@@ -110,15 +119,17 @@ def run_line(report):
     users = [r for r in report.runners if r not in references and "@" not in r]
     planned = f" of {config['steps']}" if config.get("steps") else ""
     done = s.get("steps_completed", 0)
-    return (f"run: {done}{planned} step{'s' * (done != 1 or bool(planned))}, {config.get('dtype')} (rtol {s.get('rtol'):g}), "
-            f"{', '.join(users) + ' against ' if users else ''}{', '.join(references)}, seed {config.get('seed')}")
+    who = f"{', '.join(users)} against " if users else ""
+    return (f"run: {done}{planned} step{'s' * (done != 1 or bool(planned))}, {config.get('dtype')} "
+            f"(rtol {s.get('rtol'):g}), {who}{', '.join(references)}, seed {config.get('seed')}")
 
 
 def settings_line(settings):
     """'settings: steps 3, against scratch, mode float32': what the marker, the options and the
     ini file set for the test (the run line says what ran)."""
-    shown = {k: (",".join(v) if isinstance(v, (list, tuple)) else str(v)) for k, v in settings.items()}
-    return "settings: " + ", ".join(f"{k} {v}" for k, v in shown.items())
+    words = [f"{k} {','.join(v) if isinstance(v, (list, tuple)) else v}"
+             for k, v in settings.items()]
+    return "settings: " + ", ".join(words)
 
 
 # --- running a check --------------------------------------------------------------------------
@@ -138,10 +149,10 @@ def skip_unless_installed(against):
 
 
 def skipped(reason):
-    """The skip exception, reported at the test's own line (as a skip marker's is), not this module's."""
+    """The skip exception, reported at the test's own line (as a skip marker's is)."""
     try:
         return pytest.skip.Exception(reason, _use_item_location=True)
-    except TypeError:                            # a pytest without the keyword: the plugin's line, same reason
+    except TypeError:                   # a pytest without the keyword: this line, the same reason
         return pytest.skip.Exception(reason)
 
 
@@ -199,12 +210,13 @@ def verdict_block(report, settings=None):
                   f"  tensor     {n['tensor']}{n.get('index') or ''}", f"  value      {n['value']}"]
     elif d:
         ours, theirs = d["ours"], d["theirs"]
-        lines += [f"  step       {d['step']}", f"  pair       {ours} vs {theirs}", f"  layer      {d['layer']}",
-                  f"  tensor     {d['tensor']}{d.get('index') or '' if d['shape_ok'] else ''}"]
+        lines += [f"  step       {d['step']}", f"  pair       {ours} vs {theirs}",
+                  f"  layer      {d['layer']}", f"  tensor     {d['tensor']}{d.get('index') or ''}"]
         if d["shape_ok"]:
-            lines += [f"  {ours:10s} {d['values'][ours]!r}", f"  {theirs:10s} {d['values'][theirs]!r}",
-                      f"  error      abs {float(d['max_abs_err']):.3g}, rel {float(d['max_rel_err']):.3g} "
-                      f"> rtol {d['rtol']:g}"]
+            lines += [f"  {ours:10s} {d['values'][ours]!r}",
+                      f"  {theirs:10s} {d['values'][theirs]!r}",
+                      f"  error      abs {float(d['max_abs_err']):.3g}, "
+                      f"rel {float(d['max_rel_err']):.3g} > rtol {d['rtol']:g}"]
         else:
             shapes = d.get("shapes") or {}
             lines += [f"  {ours:10s} shape {tuple(shapes.get(ours, ()))}",
@@ -213,7 +225,8 @@ def verdict_block(report, settings=None):
             if d.get(key):
                 lines.append(f"  {label:10s} {one_line(d[key])}")
         for key, why in (d.get("settings_differ") or {}).items():
-            lines.append(f"  differs    {one_line(why if key.startswith('setting-') else f'{key}: {why}')}")
+            said = why if key.startswith("setting-") else f"{key}: {why}"
+            lines.append(f"  differs    {one_line(said)}")
     lines.append(run_line(report))
     if settings:
         lines.append(settings_line(settings))
@@ -263,9 +276,12 @@ def pytest_runtest_makereport(item, call):
         kept = keep_reports(item.config, item.nodeid, [r for r in reports if not r.passed])
         for path in kept:
             rep.sections.append(("framework-mirror report", path))
-    if rep.failed and failed is not None:                    # the verdict, not the harness's traceback
-        settings = item.settings if isinstance(item, MirrorItem) else (
-            run_settings(item.config, item) if "mirror" in getattr(item, "fixturenames", ()) else None)
+    if rep.failed and failed is not None:            # the verdict, not the harness's traceback
+        settings = None
+        if isinstance(item, MirrorItem):
+            settings = item.settings
+        elif "mirror" in getattr(item, "fixturenames", ()):
+            settings = run_settings(item.config, item)
         rep.longrepr = verdict_block(failed, settings)
     return rep
 
@@ -274,7 +290,9 @@ def pytest_runtest_makereport(item, call):
 
 def pytest_collect_file(file_path, parent):
     config = parent.config
-    if not config.getoption("mirror") or file_path.suffix != ".py" or file_path.name == "conftest.py":
+    if not config.getoption("mirror") or file_path.suffix != ".py":
+        return None
+    if file_path.name == "conftest.py":
         return None
     if any(file_path.match(pattern) for pattern in config.getini("python_files")):
         return None                                        # a test file: pytest's own collector
@@ -302,8 +320,8 @@ class MirrorFile(pytest.File):
             module = load_file(str(self.path), seed=0)
             found = declared(module, str(self.path))
         except (InputError, UserCodeFailed) as error:
-            missing = re.search(r"(?:ModuleNotFound|Import)Error: No module named '?(torch|tensorflow|keras)\b", str(error))
-            if missing:                               # a framework the file needs is not installed: skipped
+            missing = MISSING.search(str(error))
+            if missing:                     # a framework the file needs is not installed: skipped
                 raise pytest.skip.Exception(f"{missing.group(1)} is not installed: {error}",
                                             allow_module_level=True) from None
             raise self.CollectError(f"{self.path}: {error}") from None
@@ -331,7 +349,7 @@ class MirrorItem(pytest.Item):
         skip_unless_installed(self.reference)
         try:
             report = compare.check(self.implementation, **check_options(self.settings, {}))
-        except (InputError, UserCodeFailed) as error:              # the command's words, as pytest's options
+        except (InputError, UserCodeFailed) as error:    # the command's words, as pytest's options
             text = re.sub(r"--(recipe|data|steps)\b", r"--mirror-\1", str(error))
             raise MirrorInputError(text) from None
         self.reports.append(report)

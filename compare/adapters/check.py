@@ -236,7 +236,7 @@ def check(*models, spec=None, data=None, against=DEFAULT_AGAINST, steps=None, re
         raise InputError(f"weights must be 'spec' (the spec's initializer) or 'mine' (your init_params), got {weights!r}")
     references = [registry.get(a) for a in against] if isinstance(against, (list, tuple)) and against and \
         all(isinstance(a, registry.Entry) for a in against) else resolve_against(against)
-    made = data is None or isinstance(data, str) or arrays  # data the tool made or loaded: its info goes in the report
+    made = data is None or isinstance(data, str) or arrays  # made or loaded here: in the report
     data = check_data_source(data, spec, recipe, items[0].label, data_dir, offline, allow_other_data)
     entries = [item.entry() for item in items]
     params = None
@@ -428,11 +428,11 @@ def assert_equivalent(*subjects, data=None, steps=None, frameworks=engine_run.DE
         assert_equivalent(mine, spec=spec, data=data, steps=10)    your implementation (see check)
         assert_equivalent(torchnet, kerasnet, data=(X, Y), steps=5)    your models as they are
     """
-    if subjects and isinstance(subjects[0], Spec):         # (spec, data, steps, frameworks), as before
+    if subjects and isinstance(subjects[0], Spec):     # (spec, data, steps, frameworks), as before
         spec, *rest = subjects
         if len(rest) > 3:
-            raise InputError(f"assert_equivalent(spec, data, steps, frameworks) takes 4 arguments, got "
-                             f"{len(subjects)}")
+            raise InputError(f"assert_equivalent(spec, data, steps, frameworks) takes 4 arguments, "
+                             f"got {len(subjects)}")
         data, steps, frameworks = [*rest, *(data, steps, frameworks)[len(rest):]]
         return engine_run.assert_equivalent(spec, data, steps, frameworks)
     return raise_unless_passed(check(*subjects, data=data, steps=steps, **check_options))
@@ -449,12 +449,13 @@ def adapted(model):
         return keras_model(model)
     if isinstance(model, types.ModuleType) and callable(getattr(model, "forward_prop", None)):
         from .functions import functions
-        return functions(model.forward_prop, model.backward_prop, getattr(model, "update_params", None),
-                         getattr(model, "init_params", None))
+        return functions(model.forward_prop, model.backward_prop,
+                         getattr(model, "update_params", None), getattr(model, "init_params", None))
     if hasattr(model, "backprop") and hasattr(model, "update_mini_batch"):
         from .classes import network_class
         return network_class(model, "nielsen")
-    if callable(getattr(model, "loss", None)) and (isinstance(model, type) or hasattr(model, "params")):
+    cs231n = isinstance(model, type) or hasattr(model, "params")
+    if callable(getattr(model, "loss", None)) and cs231n:
         from .classes import network_class
         return network_class(model, "cs231n")
     return None
@@ -482,24 +483,26 @@ def split_models(subjects, spec, data):
         else:
             models.append(as_implementation(subject))
     taken = [m.name for m in models if m.name]
-    for model in models:                                    # a model passed as it is: named by its kind
-        if not model.name and getattr(model, "kind_name", None):
-            model.name = next(n for n in (model.kind_name, *(f"{model.kind_name}{i}" for i in range(2, 99)))
-                              if n not in taken)
+    for model in models:                            # a model passed as it is: named by its kind
+        kind = getattr(model, "kind_name", None)
+        if not model.name and kind:
+            names = (kind, *(f"{kind}{i}" for i in range(2, 99)))
+            model.name = next(n for n in names if n not in taken)
             taken.append(model.name)
     if not models:
-        raise InputError("nothing to check: give at least one implementation (a torch or Keras model, a network "
-                         "class, or compare.functions(...))")
+        raise InputError("nothing to check: give at least one implementation (a torch or Keras "
+                         "model, a network class, or compare.functions(...))")
     return models if len(models) > 1 else models[0], spec, arrays_data(data)
 
 
 def arrays_data(data):
-    """data=(X, Y) (one example per row; X_test, Y_test may follow) -> a compare.Data; else data as given."""
+    """data=(X, Y) (one example per row; X_test, Y_test may follow) -> a compare.Data; other data
+    as given."""
     if not isinstance(data, (list, tuple)):
         return data
     if len(data) not in (2, 4):
-        raise InputError(f"data as arrays is (X, Y) or (X, Y, X_test, Y_test), one example per row; got "
-                         f"{len(data)} arrays")
+        raise InputError(f"data as arrays is (X, Y) or (X, Y, X_test, Y_test), one example per "
+                         f"row; got {len(data)} arrays")
     try:
         X, Y, *test = [np.asarray(part, dtype=np.float64) for part in data]
     except (TypeError, ValueError) as error:
@@ -507,9 +510,10 @@ def arrays_data(data):
     Y = Y[:, None] if Y.ndim == 1 else Y                   # one target per example
     if X.ndim < 2 or len(X) != len(Y):
         raise InputError(f"data=(X, Y) needs one example per row in both: X {X.shape}, Y {Y.shape}")
-    test = dict(X_test=test[0], Y_test=test[1][:, None] if test[1].ndim == 1 else test[1]) if test else {}
+    if test:
+        test = dict(X_test=test[0], Y_test=test[1][:, None] if test[1].ndim == 1 else test[1])
     info = {"source": "arrays", "examples": int(len(X))}
-    return Data(X=X, Y=Y, X_eval=X[:EVAL_EXAMPLES], info=info, **test)
+    return Data(X=X, Y=Y, X_eval=X[:EVAL_EXAMPLES], info=info, **(test or {}))
 
 
 def as_implementation(model):
@@ -520,12 +524,14 @@ def as_implementation(model):
         return model
     made = adapted(model)
     if made is not None:
-        made.kind_name = {"TorchModule": "torchnet", "KerasModel": "kerasnet"}.get(type(made).__name__, "mine")
+        kinds = {"TorchModule": "torchnet", "KerasModel": "kerasnet"}
+        made.kind_name = kinds.get(type(made).__name__, "mine")
         return made
-    raise InputError(f"cannot check a {type(model).__name__}: give a torch nn.Module, a Keras model, a network "
-                     f"class (Nielsen's backprop/update_mini_batch or cs231n's params/loss), a module with "
-                     f"forward_prop and backward_prop, or what compare.functions, compare.network_class, "
-                     f"compare.torch_module or compare.keras_model made")
+    raise InputError(f"cannot check a {type(model).__name__}: give a torch nn.Module, a Keras "
+                     f"model, a network class (Nielsen's backprop/update_mini_batch or cs231n's "
+                     f"params/loss), a module with forward_prop and backward_prop, or what "
+                     f"compare.functions, compare.network_class, compare.torch_module or "
+                     f"compare.keras_model made")
 
 
 # --- python -m compare check FILE.py: finding what a file declares ----------------------------

@@ -251,7 +251,8 @@ class NotEquivalent(AssertionError):
 
 
 def raise_unless_passed(report):
-    """NotEquivalent (an AssertionError) with the verdict line for every verdict but 'pass'. -> report"""
+    """NotEquivalent (an AssertionError) with the verdict line for every verdict but 'pass'.
+    -> report"""
     s = report.summary
     if s["verdict"] == "pass":
         return report

@@ -14,7 +14,8 @@ DISTRIBUTION = "framework-mirror"
 
 def source_version():
     """The version in the pyproject.toml of the checkout this package sits in, or None."""
-    path = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "pyproject.toml")
+    here = os.path.dirname(os.path.abspath(__file__))                 # compare/engine
+    path = os.path.join(os.path.dirname(os.path.dirname(here)), "pyproject.toml")
     try:
         with open(path, encoding="utf-8") as f:
             text = f.read()
