@@ -134,3 +134,14 @@ def test_a_module_of_functions_and_arrays_as_data(tmp_path):
 def test_what_is_not_a_model_is_one_line(call, message):
     with pytest.raises(compare.InputError, match=re.escape(message)):
         call()
+
+
+def test_a_nielsen_network_instance_passed_as_it_is():
+    from compare.adapters.check import load_file
+
+    module = load_file(str(REPO / "examples" / "nielsen_network.py"), seed=0)
+    report = compare.check(module.net, steps=2, against="scratch", overrides=dict(batch_size=4, lr=3.0))
+    assert report.passed and report.runners == ["mine", "scratch"]
+    assert report.config["sizes"] == [784, 30, 10] and report.summary["steps_completed"] == 2
+    wrapped = compare.check(module.mine, steps=2, against="scratch")            # the declaration, the same run
+    assert wrapped.steps == report.steps
