@@ -122,6 +122,14 @@ def test_the_readme_shows_a_user_file_its_command_and_its_mismatch():
     assert output.body.startswith("MISMATCH: first divergence at step 1"), output.body
 
 
+def test_ci_runs_the_test_command_the_readme_gives():
+    """.ci/run runs the README's "set up and run the tests" line word for word."""
+    readme = [block.body.strip() for block in blocks(REPO / "README.md") if "pytest" in block.body]
+    assert len(readme) == 1 and readme[0].startswith("python3 -m venv .venv && "), readme
+    ci = (REPO / ".ci" / "run").read_text().splitlines()
+    assert readme[0] in ci, f"{readme[0]!r} is not a line of .ci/run"
+
+
 def test_readme_links_name_pages_that_exist():
     links = re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", (REPO / "README.md").read_text())
     assert len(links) >= 10, links
