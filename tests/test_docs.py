@@ -15,8 +15,9 @@ REPO = Path(__file__).resolve().parent.parent
 
 def build(config, site):
     """`python -m mkdocs build --strict` of `config` into `site`. -> CompletedProcess"""
-    return subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--config-file", str(config),
-                           "--site-dir", str(site)], capture_output=True, text=True, timeout=120)
+    command = [sys.executable, "-m", "mkdocs", "build", "--strict", "--config-file", str(config),
+               "--site-dir", str(site)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120)
 
 
 def test_the_site_builds_strictly(tmp_path):
@@ -28,15 +29,16 @@ def test_the_site_builds_strictly(tmp_path):
     pages = sorted(path.stem for path in (REPO / "docs").glob("*.md"))
     assert len(pages) >= 20
     for page in pages:                      # every page became a page of the site
-        assert (tmp_path / "site" / ("" if page == "index" else page) / "index.html").is_file(), page
+        folder = tmp_path / "site" / ("" if page == "index" else page)
+        assert (folder / "index.html").is_file(), page
     command_line = (tmp_path / "site" / "command-line" / "index.html").read_text()
     assert "<table>" in command_line and "--inject-bug" in command_line
 
 
 @pytest.mark.parametrize("mistake, named", [
-    ("[the install page](instal.md)", "instal.md"),                            # a page that is not there
-    ("[the extras](install.md#the-extra)", "the-extra"),                       # a heading that is not there
-    (None, "stray.md"),                                                        # a page left out of the nav
+    ("[the install page](instal.md)", "instal.md"),             # a page that is not there
+    ("[the extras](install.md#the-extra)", "the-extra"),        # a heading that is not there
+    (None, "stray.md"),                                         # a page left out of the nav
 ])
 def test_a_broken_page_fails_the_strict_build(tmp_path, mistake, named):
     shutil.copytree(REPO / "docs", tmp_path / "docs")

@@ -3,14 +3,14 @@ HTML comment on the line before it, with what the suite does with it:
 
     <!-- test: file -->          a user file: its first line is `# file: NAME`; saved under NAME in
                                  the page's folder (a fresh folder per test), where its commands run
-    <!-- test: python -->        a Python snippet: run as written in the page's folder, with the page's
-                                 user files importable
-    <!-- test: commands -->      each line is `python -m compare ARGS   # exit N ...`: run in-process,
-                                 its exit code must be N (0 where the comment names none)
-    <!-- test: output -->        what the last line of the commands block before it prints: the text,
-                                 whitespace normalized (a line the tool wraps reads the same), must
-                                 appear in the output, `...` standing for anything
-    <!-- test: skip REASON -->   not run; REASON says why (a long run another test makes, a fragment)
+    <!-- test: python -->        a Python snippet: run as written in the page's folder, the
+                                 page's user files importable
+    <!-- test: commands -->      each line is `python -m compare ARGS   # exit N ...`: run
+                                 in-process; its exit code must be N (0 where none is named)
+    <!-- test: output -->        what the last line of the commands block before it prints: the
+                                 text, whitespace normalized (a line the tool wraps reads the
+                                 same), must appear in the output, `...` standing for anything
+    <!-- test: skip REASON -->   not run; REASON says why (a long run another test makes, ...)
 
 A block without a mark fails `test_every_block_is_marked`, so none is skipped silently.
 """
@@ -25,7 +25,7 @@ import pytest
 from compare.cli import main
 
 REPO = Path(__file__).resolve().parent.parent
-PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+PAGES = [REPO / "README.md", *sorted((REPO / "docs").rglob("*.md"))]
 FENCE = re.compile(r"^```(?P<lang>[^\n`]*)\n(?P<body>.*?)^```[ \t]*$", re.M | re.S)
 MARK = re.compile(r"<!-- test: (?P<kind>\S+)(?P<reason>[^>]*?)\s*-->[ \t]*\n\s*\Z")
 KINDS = {"file": "python", "python": "python", "commands": "sh", "output": "", "skip": None}
@@ -52,8 +52,9 @@ def blocks(page):
     for match in FENCE.finditer(text):
         before = text[max(0, match.start() - 400):match.start()]
         mark = MARK.search(before)
-        found.append(Block(page, text.count("\n", 0, match.start()) + 1, match["lang"].strip(), match["body"],
-                           mark["kind"] if mark else None, mark["reason"].strip() if mark else ""))
+        line = text.count("\n", 0, match.start()) + 1
+        kind, reason = (mark["kind"], mark["reason"].strip()) if mark else (None, "")
+        found.append(Block(page, line, match["lang"].strip(), match["body"], kind, reason))
     return found
 
 
@@ -71,7 +72,7 @@ def user_files(page):
 
 
 def commands():
-    """(block, line, command, expected exit, output block or None) for every line of every commands block."""
+    """(block, command line, output block or None) for every line of every commands block."""
     found = []
     for page in PAGES:
         page_blocks = blocks(page)
@@ -92,26 +93,38 @@ def normalized(text):
 
 def test_every_block_is_marked():
     """Each fenced block says what is done with it, in a way the suite checks: a kind it knows, on
-    the block's language; a reason for a skip; a file named on its first line; output after commands."""
+    the block's language; a reason for a skip; a file named on its first line; output after
+    commands."""
     assert len(ALL) >= 30, "the pages lost their examples"
     for page in PAGES:
         page_blocks = blocks(page)
         for i, block in enumerate(page_blocks):
-            assert block.kind is not None, f"{block.where}: a ```{block.lang} block without <!-- test: ... -->"
+            where = block.where
+            assert block.kind is not None, f"{where}: ```{block.lang} without <!-- test: ... -->"
             assert block.kind in KINDS, f"{block.where}: unknown mark 'test: {block.kind}'"
             if block.kind == "skip":
                 assert len(block.reason) >= 10, f"{block.where}: a skip says why"
                 continue
-            assert block.lang == KINDS[block.kind], f"{block.where}: 'test: {block.kind}' on a ```{block.lang} block"
+            assert block.lang == KINDS[block.kind], f"{where}: {block.kind} on ```{block.lang}"
             if block.kind == "file":
-                assert re.match(r"# file: \S+\.py\n", block.body), f"{block.where}: a file starts '# file: NAME.py'"
+                assert re.match(r"# file: \S+\.py\n", block.body), f"{where}: no '# file: NAME'"
             if block.kind == "commands":
                 for line in block.body.splitlines():
-                    assert not line.strip() or COMMAND.match(line), f"{block.where}: not a compare command: {line}"
+                    assert not line.strip() or COMMAND.match(line), f"{where}: not compare: {line}"
             if block.kind == "output":
-                assert i > 0 and page_blocks[i - 1].kind == "commands", f"{block.where}: output follows commands"
+                assert i > 0 and page_blocks[i - 1].kind == "commands", f"{where}: output of what?"
     kinds = [block.kind for block in ALL]
-    assert kinds.count("file") >= 5 and kinds.count("python") >= 5 and kinds.count("commands") >= 10, kinds
+    assert kinds.count("file") >= 5 and kinds.count("python") >= 5, kinds
+    assert kinds.count("commands") >= 10, kinds
+
+
+def test_no_code_block_escapes_the_marks():
+    """Every code block Markdown renders is a fenced one the marks cover: an indented block (four
+    spaces) would be a code block no mark could reach."""
+    markdown = pytest.importorskip("markdown", reason="the docs extra: pip install -e '.[docs]'")
+    for page in PAGES:
+        html = markdown.markdown(page.read_text(), extensions=["fenced_code", "tables"])
+        assert html.count("<pre><code") == len(blocks(page)), f"{page}: a code block not fenced"
 
 
 def test_the_readme_shows_a_user_file_its_command_and_its_mismatch():
@@ -120,6 +133,16 @@ def test_the_readme_shows_a_user_file_its_command_and_its_mismatch():
     assert "file" in kinds and "output" in kinds
     output = next(block for block in readme if block.kind == "output")
     assert output.body.startswith("MISMATCH: first divergence at step 1"), output.body
+
+
+def test_the_readme_is_short_and_sends_the_rest_to_docs():
+    """A newcomer's five minutes: at most 12 KB, and the sections a newcomer looks for."""
+    text = (REPO / "README.md").read_text()
+    assert len(text.encode()) <= 12 * 1024, len(text.encode())
+    headings = re.findall(r"^## (.+)$", text, re.M)
+    for wanted in ("Two commands", "Check your own network", "Exit codes", "What is where",
+                   "Documentation"):
+        assert any(heading.startswith(wanted) for heading in headings), (wanted, headings)
 
 
 def test_ci_runs_the_test_command_the_readme_gives():
@@ -138,7 +161,8 @@ def test_readme_links_name_pages_that_exist():
             assert (REPO / link).is_file(), f"README links to {link}, which does not exist"
 
 
-@pytest.mark.parametrize("block, line, output", commands(), ids=[f"{b.where} {c}" for b, c, _ in commands()])
+@pytest.mark.parametrize("block, line, output", commands(),
+                         ids=[f"{b.where} {c}" for b, c, _ in commands()])
 def test_command_runs_as_written(block, line, output, tmp_path, monkeypatch, capsys, mnist_dir):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("FRAMEWORK_MIRROR_MNIST", str(mnist_dir))
@@ -156,7 +180,7 @@ def test_command_runs_as_written(block, line, output, tmp_path, monkeypatch, cap
         at = 0
         for fragment in filter(None, (f.strip() for f in normalized(output.body).split("..."))):
             found = printed.find(fragment, at)
-            assert found >= 0, f"{output.where}: not in what `{line}` printed: {fragment!r}\n{out[-3000:]}"
+            assert found >= 0, f"{output.where}: `{line}` did not print {fragment!r}\n{out[-3000:]}"
             at = found + len(fragment)
 
 
