@@ -43,12 +43,13 @@ LOSS_WORDS = {"mse": "Σ (a − y)² / {d}", "binary_crossentropy": "Σ [max(z, 
               "categorical_crossentropy": "−Σ y log softmax(z) / {d}"}
 
 
-def number(value, tensor, index, cls="num"):
+def number(value, tensor, index, cls="num", runner=None):
     """A recorded number as shown (4 significant digits, U+2212 minus), its full value kept."""
     value = float(value)
     text = DIGITS.format(value).replace("-", "−")
     where = ",".join(str(i) for i in index)
-    return (f'<span class="{cls}" data-tensor="{html.escape(tensor)}" data-index="{where}" '
+    who = f' data-runner="{html.escape(runner)}"' if runner else ""
+    return (f'<span class="{cls}"{who} data-tensor="{html.escape(tensor)}" data-index="{where}" '
             f'data-value="{value!r}">{text}</span>')
 
 
@@ -110,7 +111,7 @@ class Lines:
             mark = judge.band(difference / scale, self.rtol, self.dtype)
             said = "✓" if mark != "beyond" else f"✗ differs by {difference:.2g}"
             checks.append(f'<span class="check {mark}" data-runner="{html.escape(key)}">{html.escape(key)} '
-                          f'{number(value, tensor, index, "recorded")} {said}</span>')
+                          f'{number(value, tensor, index, "recorded", key)} {said}</span>')
         band = self.tensor_band(tensor)
         shown_result = number(result, tensor, index, "result")
         self.out.append(f'<div class="by-hand {band}" data-tensor="{html.escape(tensor)}" data-band="{band}">'
@@ -150,9 +151,9 @@ def by_hand_html(report, spec):
     lines.heading("forward")
     for l in range(1, L + 1):
         W, b, g = before[f"W{l}"], before[f"b{l}"], spec.activations[l - 1]
-        sums, total = products(f"W{l}", W, lambda k: (0, k), f"A{l - 1}", A[l - 1], lambda k: (k, j), W.shape[1])
+        sums, total = products(f"W{l}@before", W, lambda k: (0, k), f"A{l - 1}", A[l - 1], lambda k: (k, j), W.shape[1])
         lines.line(f"Z{l}", (0, j), f"Σₖ W{l}[0,k]·A{l - 1}[k,{j}] + b{l}[0]",
-                   f"{sums} + {signed(b[0, 0], f'b{l}', (0, 0))}", total + float(b[0, 0]))
+                   f"{sums} + {signed(b[0, 0], f'b{l}@before', (0, 0))}", total + float(b[0, 0]))
         Z = rec[f"Z{l}"]
         z = number(Z[0, j], f"Z{l}", (0, j))
         if g == "softmax":
@@ -235,7 +236,7 @@ def dz_line(lines, spec, rec, before, Y, l, L, j, table):
         formula = f"2 (A{l}[0,{j}] − Y[0,{j}]) / {d:g} · {words}"
     else:
         W, dZ = before[f"W{l + 1}"], rec[f"dZ{l + 1}"]
-        text, upstream = products(f"W{l + 1}", W, lambda k: (k, 0), f"dZ{l + 1}", dZ, lambda k: (k, j), W.shape[0])
+        text, upstream = products(f"W{l + 1}@before", W, lambda k: (k, 0), f"dZ{l + 1}", dZ, lambda k: (k, j), W.shape[0])
         text = f"({text})"
         formula = f"(Σₖ W{l + 1}[k,0]·dZ{l + 1}[k,{j}]) · {words}"
     lines.line(f"dZ{l}", (0, j), formula, f"{text} · {slope}", float(upstream) * derivative)
