@@ -16,14 +16,15 @@ from compare.engine import judge
 from compare.engine.run import run
 from compare.views import html as html_view
 
-BUG = "sigmoid-grad-of-input"          # parity: first divergence at step 1, dZ3 (python -m compare bugs)
+BUG = "sigmoid-grad-of-input"  # parity: first divergence at step 1, dZ3 (python -m compare bugs)
 
 
 def report_of(bug=None, **changes):
     recipe = recipes.get("parity")
     spec, data = dataclasses.replace(recipe.spec, steps=2, **changes), recipe.load()
     with bug_context(bug):
-        report = run(spec, data, ("scratch", "torch", "keras"), recipe="parity", keep_step=1, notes=recipe.notes)
+        report = run(spec, data, ("scratch", "torch", "keras"), recipe="parity", keep_step=1,
+                     notes=recipe.notes)
     if bug:
         report.summary["injected_bug"] = bug
     report.evaluation_inputs = data.X_eval.tolist()
@@ -110,22 +111,24 @@ def test_worked_numbers_are_the_recorded_ones(passing):
         assert value == element(source(report, span["data-tensor"]), span["data-index"]), span
         assert span["text"] == f"{value:.4g}".replace("-", "−")
     results = {s["data-tensor"]: s for s in page.spans if s["class"] == "result"}
-    expected = {f"{k}{l}" for k in ("Z", "A", "dZ", "dW", "db", "W", "b") for l in (1, 2, 3)} | {"loss"}
+    kinds = ("Z", "A", "dZ", "dW", "db", "W", "b")
+    expected = {f"{k}{l}" for k in kinds for l in (1, 2, 3)} | {"loss"}
     assert set(results) == expected
     for name, span in results.items():       # the shown arithmetic gives the recorded value
         recorded = element(records["scratch"][name], span["data-index"])
         assert abs(float(span["data-value"]) - recorded) <= 1e-12 * max(1.0, abs(recorded)), name
     for span in (s for s in page.spans if s["class"] == "recorded"):
-        assert float(span["data-value"]) == element(records[span["data-runner"]][span["data-tensor"]],
-                                                     span["data-index"])
+        recorded = records[span["data-runner"]][span["data-tensor"]]
+        assert float(span["data-value"]) == element(recorded, span["data-index"])
     # the textbook's first line: Z1 = W1·x + b1, numbers substituted
-    assert re.search(r"0\.1257</span>·<span[^>]*>2</span> \+ \(<span[^>]*>−0\.5357</span>\) = <span[^>]*>−0\.2842<",
-                     text)
+    assert re.search(r"0\.1257</span>·<span[^>]*>2</span> \+ \(<span[^>]*>−0\.5357</span>\) = "
+                     r"<span[^>]*>−0\.2842<", text)
 
 
 def step_one_band(report, tensor):
-    bands = [judge.band(e.max_rel, report.summary["rtol"]) for pair, errors in report.raw["first_step_errors"].items()
-             if pair in report.summary["judged_pairs"] for e in errors if e.name == tensor]
+    errors = report.raw["first_step_errors"]
+    bands = [judge.band(e.max_rel, report.summary["rtol"]) for pair, found in errors.items()
+             if pair in report.summary["judged_pairs"] for e in found if e.name == tensor]
     return max(bands, key=judge.BANDS.index)
 
 
@@ -145,7 +148,8 @@ def test_colours_are_the_judges_bands(which, request):
         assert row["band"] == max(bands, key=judge.BANDS.index)
         pairs = list(step["max_rel_err"])
         for cell, pair in zip(row["cells"][-len(pairs):], pairs):
-            assert cell["band"] == (judge.band(step["max_rel_err"][pair], rtol) if pair in judged else "unjudged")
+            expected = judge.band(step["max_rel_err"][pair], rtol) if pair in judged else "unjudged"
+            assert cell["band"] == expected
     verdict = page.rows["summary-table"][-1]
     if which == "passing":
         assert report.passed and set(lines.values()) == {"rounding"}
@@ -155,14 +159,15 @@ def test_colours_are_the_judges_bands(which, request):
         assert [lines[f"{k}{l}"] for l in (1, 2, 3) for k in ("Z", "A")] == ["rounding"] * 6
         assert lines["dZ3"] == lines["dW3"] == lines["dZ1"] == lines["W1"] == "beyond"
         assert steps[0]["band"] == "beyond" and verdict["band"] == "beyond"
-        assert "✗ differs by 0.4" in re.sub(r"<[^>]+>", "", text)     # the issue's gradient wrong by 0.4
+        assert "✗ differs by 0.4" in re.sub(r"<[^>]+>", "", text)  # the issue's wrong gradient
 
 
 def test_config_lists_what_differs_from_the_defaults(passing):
     report, text = passing
     spec = dataclasses.replace(recipes.get("parity").spec, optimizer="adam", lr=0.003, steps=2)
     assert [(name, value) for name, value, _ in html_view.differing(spec)] == [
-        ("optimizer", "adam"), ("lr", 0.003), ("weight_init", spec.weight_init), ("bias_init", spec.bias_init),
+        ("optimizer", "adam"), ("lr", 0.003), ("weight_init", spec.weight_init),
+        ("bias_init", spec.bias_init),
         ("batch_size", 1), ("epochs", 2), ("steps", 2)]
     rows = [[c["text"] for c in r["cells"]] for r in Page(text).rows["config-set"][1:]]
     assert rows == [["lr", "1.0", "0.01"], ["weight_init", "normal * 1", "kaiming_uniform"],
@@ -175,20 +180,23 @@ def test_config_lists_what_differs_from_the_defaults(passing):
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 MEASURE = """<script>window.addEventListener("load", () => {
   const pre = document.createElement("pre"); pre.id = "width";
-  pre.textContent = document.documentElement.scrollWidth; document.body.appendChild(pre); });</script>"""
+  pre.textContent = document.documentElement.scrollWidth;
+  document.body.appendChild(pre); });</script>"""
 
 
-@pytest.mark.skipif(not shutil.os.path.exists(CHROMIUM), reason="no Chromium installed (CI installs Debian's)")
+@pytest.mark.skipif(not shutil.os.path.exists(CHROMIUM),
+                    reason="no Chromium installed (CI installs Debian's)")
 def test_the_page_fits_1280_px_and_prints(passing, buggy, tmp_path):
     """Both pages at 1280 px: nothing wider than the window; printed to PDF, the folded tables
     (full config, every step) are in it."""
     pypdf = pytest.importorskip("pypdf")
-    flags = ["--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1280,900"]
+    flags = ["--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+             "--window-size=1280,900"]
     for name, (_, text) in (("pass", passing), ("bug", buggy)):
         page = tmp_path / f"{name}.html"
         page.write_text(text.replace("</body>", MEASURE + "</body>"))
-        dom = subprocess.run([CHROMIUM, *flags, "--virtual-time-budget=5000", "--dump-dom", page.as_uri()],
-                             capture_output=True, text=True, timeout=120).stdout
+        dom = subprocess.run([CHROMIUM, *flags, "--virtual-time-budget=5000", "--dump-dom",
+                              page.as_uri()], capture_output=True, text=True, timeout=120).stdout
         assert int(re.search(r'<pre id="width">(\d+)</pre>', dom).group(1)) <= 1280, name
     pdf = tmp_path / "bug.pdf"
     subprocess.run([CHROMIUM, *flags[:-1], "--no-pdf-header-footer", f"--print-to-pdf={pdf}",
@@ -196,5 +204,6 @@ def test_the_page_fits_1280_px_and_prints(passing, buggy, tmp_path):
     reader = pypdf.PdfReader(pdf)
     printed = " ".join(p.extract_text() for p in reader.pages)
     assert len(reader.pages) >= 5                           # a page break before each section
-    assert "keras_float32_casts" in printed and "rel err scratch~torch" in printed   # folded, yet printed
+    assert "keras_float32_casts" in printed                # the full config: folded, yet printed
+    assert "rel err scratch~torch" in printed              # the per-step table, folded too
     assert "differs by 0.4" in printed

@@ -1,19 +1,30 @@
 """`--html PATH`: the whole run as one self-contained HTML page (no network needed to view it).
 
 In order: the verdict (after --inject-bug: the bug's name and the source that ran, its BUG line
-highlighted), the config, the recipe's notes, the summary tables, the loss/accuracy/error curves (a PNG
-embedded as a data: URI), the first divergence, the worked example of step 1 (the numbers of
-`python -m compare trace`), and the side-by-side code (compare/sidebyside.py) highlighted with
-pygments, rows whose lines compute the same thing tinted.
+highlighted), the config (the network in one line, what the run sets differently from
+compare.Spec's defaults, the full table folded in a <details>), the recipe's notes, the summary
+tables, the loss/accuracy/error curves (a PNG embedded as a data: URI), the first divergence, the
+worked example of step 1 (by hand, the formulas with the recorded numbers substituted:
+compare/views/worked.py; then every tensor as `python -m compare trace` shows it), and the
+side-by-side code (compare/sidebyside.py) highlighted with pygments, rows whose lines compute the
+same thing tinted.
 
-Needs matplotlib and pygments (pip install -c constraints.txt '.[html]'); `require()` says so before a run starts.
+Every table of numbers is coloured by the judge's bands (compare/engine/judge.band: rounding
+level, within the tolerance, beyond it; grey for a pair reported, not judged), per cell and per
+row (a row takes its worst judged cell), with a legend. The page fits a 1280 px window (wide
+tables and code scroll or wrap inside their own box) and prints: each section on a new page,
+folded content unfolded, light backgrounds only (tests/test_html_worked.py prints it to PDF).
+
+Needs matplotlib and pygments (pip install -c constraints.txt '.[html]'); `require()` says so
+before a run starts.
 
 Every string interpolated into the page goes through `html.escape` (quotes too, so that it is
 safe in an attribute as well): the user's file, implementation and tensor names, exception
 messages, notes and recipe names can hold `<script>` or `" onload="`, and must show as text.
-The tables come from tabulate's "html" format, which escapes every cell and header the same way
-(its "unsafehtml" would not: never use it here); test_files_security.py parses a page built from
-hostile names and finds no element or attribute that came from them.
+The config table comes from tabulate's "html" format, which escapes every cell and header the
+same way (its "unsafehtml" would not: never use it here); the coloured tables are built by
+`grid`, which escapes each cell; test_files_security.py parses a page built from hostile names and
+finds no element or attribute that came from them.
 
 Left out: JavaScript, external fonts or stylesheets, per-step tensors beyond step 1 (the JSON
 report has the per-step errors).
@@ -149,7 +160,8 @@ def notes_html(report):
 
 
 BAND_WORDS = {"rounding": "rounding level (at most 1000 units of the last place)",
-              "tolerance": "above rounding, within the tolerance", "beyond": "beyond the tolerance: differs",
+              "tolerance": "above rounding, within the tolerance",
+              "beyond": "beyond the tolerance: differs",
               "unjudged": "reported, not judged (the pair's rules differ)"}
 
 
@@ -167,8 +179,9 @@ def legend_html(report):
     rtol = report.summary["rtol"]
     words = {**BAND_WORDS, "tolerance": f"above rounding, within the tolerance {rtol:g}",
              "beyond": f"beyond the tolerance {rtol:g}: differs"}
-    return ('<p class="legend">Colours, by the error of each cell\'s pair (compare/engine/judge.py): '
-            + "".join(f'<span class="{b}">{html.escape(w)}</span>' for b, w in words.items()) + "</p>")
+    spans = "".join(f'<span class="{b}">{html.escape(w)}</span>' for b, w in words.items())
+    return (f'<p class="legend">Colours, by the error of each cell\'s pair '
+            f'(compare/engine/judge.py): {spans}</p>')
 
 
 def cell(value, band=""):
@@ -187,7 +200,8 @@ def grid(headers, rows, row_bands=None, table_id=None):
     body = []
     for i, row in enumerate(rows):
         band = row_bands[i] if row_bands else ""
-        body.append(f'<tr{f" class={chr(34)}{band}{chr(34)}" if band else ""}>' + "".join(td(c) for c in row) + "</tr>")
+        cls = f' class="{band}"' if band else ""
+        body.append(f"<tr{cls}>" + "".join(td(c) for c in row) + "</tr>")
     where = f' id="{html.escape(table_id)}"' if table_id else ""
     return f'<div class="wide"><table class="data"{where}>{head}{"".join(body)}</table></div>'
 
@@ -218,7 +232,8 @@ def summary_grid(report):
         verdicts.append(cell(word, band))
     rows.append([f"verdict (rtol {s['rtol']:g})"] + verdicts)
     bands.append(worst(b for _, b in verdicts if b != "unjudged"))
-    return grid(["worst rel err"] + [tables.pair_label(report, p) for p in pairs], rows, bands, "summary-table")
+    headers = ["worst rel err"] + [tables.pair_label(report, p) for p in pairs]
+    return grid(headers, rows, bands, "summary-table")
 
 
 def step_grid(report, every):
@@ -228,12 +243,14 @@ def step_grid(report, every):
     pairs = list(report.steps[0]["max_rel_err"]) if report.steps else []
     accuracy = tables.classification(report)
     for row in tables.shown_rows(report, every):
-        errors = [cell(tables.fmt(row["max_rel_err"].get(p)), band_of(report, p, row["max_rel_err"].get(p)))
-                  for p in pairs]
-        rows.append([row["step"], row["epoch"]] + [tables.fmt(row["loss"].get(r), "{:.10g}") for r in runners]
-                    + ([tables.fmt(row["accuracy"].get(runners[0]), "{:.4f}")] if accuracy else []) + errors)
+        errs = row["max_rel_err"]
+        errors = [cell(tables.fmt(errs.get(p)), band_of(report, p, errs.get(p))) for p in pairs]
+        losses = [tables.fmt(row["loss"].get(r), "{:.10g}") for r in runners]
+        acc = [tables.fmt(row["accuracy"].get(runners[0]), "{:.4f}")] if accuracy else []
+        rows.append([row["step"], row["epoch"]] + losses + acc + errors)
         bands.append(worst(b for _, b in errors if b != "unjudged"))
-    headers = (["step", "epoch"] + [f"loss {r}" for r in runners] + ([f"accuracy {runners[0]}"] if accuracy else [])
+    headers = (["step", "epoch"] + [f"loss {r}" for r in runners]
+               + ([f"accuracy {runners[0]}"] if accuracy else [])
                + [f"rel err {tables.pair_label(report, p)}" for p in pairs])
     return grid(headers, rows, bands, "step-table")
 
@@ -242,7 +259,8 @@ def outputs_grid(report, limit=12):
     """tables.outputs_table's columns, the others' largest |difference| from the first coloured by
     its band relative to the outputs' scale (the outputs are not judged: the colour says how far
     apart they are)."""
-    outs = {k: np.array([[float(v) for v in row] for row in rows]) for k, rows in report.final_outputs.items()}
+    outs = {k: np.array([[float(v) for v in row] for row in rows])
+            for k, rows in report.final_outputs.items()}
     keys = list(outs)
     first = outs[keys[0]]
     inputs = getattr(report, "evaluation_inputs", None)
@@ -252,10 +270,13 @@ def outputs_grid(report, limit=12):
         shown = tables.input_text(inputs[i], i) if inputs is not None and len(inputs) else i
         value = (f"class {int(np.argmax(first[i]))}: {np.max(first[i]):.6g}" if first.shape[1] > 3
                  else ", ".join(f"{v:.6g}" for v in first[i]))
-        diffs = {k: float(np.max(np.abs(outs[k][i] - first[i]))) for k in keys[1:] if outs[k].shape == first.shape}
+        diffs = {k: float(np.max(np.abs(outs[k][i] - first[i])))
+                 for k in keys[1:] if outs[k].shape == first.shape}
         largest = max(diffs.values(), default=0.0)
-        band = judge.band(largest / scale, report.summary["rtol"], report.config.get("dtype", "float64"))
-        words = ("identical" if largest == 0 else f"{largest:.1e} ({max(diffs, key=diffs.get)})") if diffs else "-"
+        band = judge.band(largest / scale, report.summary["rtol"],
+                          report.config.get("dtype", "float64"))
+        words = "identical" if largest == 0 else f"{largest:.1e} ({max(diffs, key=diffs.get)})"
+        words = words if diffs else "-"
         rows.append([shown, value, cell(words, band)])
         bands.append(band)
     return grid(["input", keys[0], "max |difference| of the others"], rows, bands, "outputs-table")
@@ -265,10 +286,11 @@ def accuracy_grid(report):
     """Test accuracy per implementation; the predictions differing from the first coloured (none:
     rounding level, some: beyond)."""
     s = report.summary
-    rows = [[k, f"{v:.4f}", cell(s["predictions_differing"][k], "rounding" if not s["predictions_differing"][k]
-                                else "beyond")] for k, v in s["test_accuracy"].items()]
-    return grid(["implementation", "test accuracy", f"predictions differing from {report.runners[0]}"],
-                rows, None, "accuracy-table")
+    differing = s["predictions_differing"]
+    rows = [[k, f"{v:.4f}", cell(differing[k], "beyond" if differing[k] else "rounding")]
+            for k, v in s["test_accuracy"].items()]
+    headers = ["implementation", "test accuracy", f"predictions differing from {report.runners[0]}"]
+    return grid(headers, rows, None, "accuracy-table")
 
 
 def summary_html(report):
@@ -319,8 +341,8 @@ def runner_pairs(report):
 def step_one_bands(report):
     """{pair: {tensor: band}} at step 1, from the judge's own errors (raw['first_step_errors'])."""
     errors = report.raw.get("first_step_errors", {}) if getattr(report, "raw", None) else {}
-    return {pair: {e.name: band_of(report, pair, e.max_rel if e.passed(np.inf) else np.inf) for e in found}
-            for pair, found in errors.items()}
+    return {pair: {e.name: band_of(report, pair, e.max_rel if e.passed(np.inf) else np.inf)
+                   for e in found} for pair, found in errors.items()}
 
 
 def worked_example_html(report, spec=None):
@@ -340,7 +362,8 @@ def worked_example_html(report, spec=None):
              f"Parameters at the start of the step ({html.escape(keys[0])}):</p>",
              '<div class="wide"><table class="data"><tr>'
              + "".join(f"<th>{html.escape(n)}</th>" for n in kept["before"][keys[0]]) + "</tr><tr>"
-             + "".join(f"<td>{pre(matrix_text(v, False))}</td>" for v in kept["before"][keys[0]].values())
+             + "".join(f"<td>{pre(matrix_text(v, False))}</td>"
+                       for v in kept["before"][keys[0]].values())
              + "</tr></table></div>"]
     rows, _ = trace_rows(kept, spec, keys, None, False)
     bands, by_runner = step_one_bands(report), runner_pairs(report)
@@ -352,9 +375,10 @@ def worked_example_html(report, spec=None):
         header = "".join(f"<th>{html.escape(k)}</th>" for k in keys)
         shades = {k: bands.get(by_runner.get(k), {}).get(name, "") for k in keys}
         row_band = worst(b for b in shades.values() if b != "unjudged")
-        values = "".join(f'<td class="{shades[k]}">{pre(cells[k])}<br><small>{html.escape(diffs.get(k, ""))}</small></td>'
-                         for k in keys)
-        parts.append(f'<div class="tensor" data-tensor="{html.escape(name)}" data-band="{row_band}">'
+        values = "".join(f'<td class="{shades[k]}">{pre(cells[k])}<br>'
+                         f'<small>{html.escape(diffs.get(k, ""))}</small></td>' for k in keys)
+        parts.append(f'<div class="tensor" data-tensor="{html.escape(name)}" '
+                     f'data-band="{row_band}">'
                      f'<h4>{html.escape(formula)}</h4><div class="wide"><table class="data">'
                      f'<tr>{header}</tr><tr class="{row_band}">{values}</tr></table></div></div>')
     return "\n".join(parts)
@@ -385,7 +409,8 @@ def differing(spec):
 
 
 def config_html(report, spec, data):
-    """The network in one line; what this run sets differently from the defaults; the full table folded."""
+    """The network in one line; what this run sets differently from the defaults; the full
+    table folded."""
     rows = [[name, shown(value), shown(default)] for name, value, default in differing(spec)]
     full = table_html(tables.spec_table(spec, report.frameworks, data, tablefmt="html",
                                         weights=report.config.get("weights")))
@@ -393,7 +418,8 @@ def config_html(report, spec, data):
                else "<p>Every setting is compare.Spec's default.</p>")
     return (f"<p>{html.escape(tables.spec_line(spec))}</p>"
             f"<p>What this run sets differently from the defaults (compare.Spec):</p>{changed}"
-            f'<details id="config-full"><summary>the full config ({len(full.split("<tr>")) - 2} rows)</summary>'
+            f'<details id="config-full"><summary>the full config '
+            f'({len(full.split("<tr>")) - 2} rows)</summary>'
             f'<div class="wide">{full}</div></details>')
 
 

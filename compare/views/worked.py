@@ -34,12 +34,14 @@ from ..engine import judge
 
 MAX_TERMS = 8
 DIGITS = "{:.4g}"
-FORMULAS = {"sigmoid": "1 / (1 + e^−{z})", "tanh": "tanh{z}", "relu": "max(0, {z})", "linear": "{z}",
+FORMULAS = {"sigmoid": "1 / (1 + e^−{z})", "tanh": "tanh{z}", "relu": "max(0, {z})",
+            "linear": "{z}",
             "softplus": "log(1 + e^{z})"}
 DERIVATIVES = {"sigmoid": ("A{l}[0,{j}]·(1 − A{l}[0,{j}])", "{v}·(1 − {v})", "A"),
                "tanh": ("(1 − A{l}[0,{j}]²)", "(1 − {v}²)", "A"),
                "relu": ("[Z{l}[0,{j}] > 0]", "[{v} > 0]", "Z"), "linear": ("1", "1", "Z")}
-LOSS_WORDS = {"mse": "Σ (a − y)² / {d}", "binary_crossentropy": "Σ [max(z, 0) − z y + log(1 + e^−|z|)] / {d}",
+LOSS_WORDS = {"mse": "Σ (a − y)² / {d}",
+              "binary_crossentropy": "Σ [max(z, 0) − z y + log(1 + e^−|z|)] / {d}",
               "categorical_crossentropy": "−Σ y log softmax(z) / {d}"}
 
 
@@ -75,7 +77,8 @@ def products(a_name, a, a_index, b_name, b, b_index, count):
     total = float(sum(float(x) * float(y) for x, y in terms))
     if len(shown) < count:
         rest = float(sum(float(x) * float(y) for x, y in terms[len(shown):]))
-        parts.append(f'[the other {count - len(shown)} terms: <span class="rest" data-value="{rest!r}">'
+        parts.append(f'[the other {count - len(shown)} terms: '
+                     f'<span class="rest" data-value="{rest!r}">'
                      f'{DIGITS.format(rest).replace("-", "−")}</span>]')
     return " + ".join(parts), total
 
@@ -95,27 +98,32 @@ class Lines:
     def tensor_band(self, tensor):
         """The judge's band of a tensor at step 1: its worst judged pair's."""
         bands = [judge.band(e.max_rel if e.passed(np.inf) else np.inf, self.rtol, self.dtype)
-                 for pair, errors in self.errors.items() if pair in self.judged for e in errors if e.name == tensor]
+                 for pair, errors in self.errors.items() if pair in self.judged
+                 for e in errors if e.name == tensor]
         return max(bands, key=judge.BANDS.index) if bands else "unjudged"
 
     def line(self, tensor, index, formula, substituted, result, sign="="):
-        """Append 'tensor[index] = formula = substituted = result', then each implementation's record."""
+        """Append 'tensor[index] = formula = substituted = result', then what each
+        implementation recorded."""
         checks = []
         for key in self.keys:
             recorded = np.asarray(self.records[key].get(tensor, np.nan), dtype=np.float64)
             if recorded.shape and len(index) != recorded.ndim:
                 continue
             value = float(recorded[index]) if recorded.ndim else float(recorded)
-            scale = max(float(np.max(np.abs(recorded))) if recorded.size else 0.0, abs(result), 1e-300)
+            largest = float(np.max(np.abs(recorded))) if recorded.size else 0.0
+            scale = max(largest, abs(result), 1e-300)
             difference = abs(value - result)
             mark = judge.band(difference / scale, self.rtol, self.dtype)
             said = "✓" if mark != "beyond" else f"✗ differs by {difference:.2g}"
-            checks.append(f'<span class="check {mark}" data-runner="{html.escape(key)}">{html.escape(key)} '
+            checks.append(f'<span class="check {mark}" data-runner="{html.escape(key)}">'
+                          f'{html.escape(key)} '
                           f'{number(value, tensor, index, "recorded", key)} {said}</span>')
         band = self.tensor_band(tensor)
         shown_result = number(result, tensor, index, "result")
-        self.out.append(f'<div class="by-hand {band}" data-tensor="{html.escape(tensor)}" data-band="{band}">'
-                        f'<code>{html.escape(named(tensor, index))} {sign} {formula} = {substituted} = {shown_result}'
+        self.out.append(f'<div class="by-hand {band}" data-tensor="{html.escape(tensor)}" '
+                        f'data-band="{band}"><code>{html.escape(named(tensor, index))} {sign} '
+                        f'{formula} = {substituted} = {shown_result}'
                         f'</code><br><small>recorded: {" ".join(checks)}</small></div>')
 
     def heading(self, text):
@@ -144,14 +152,16 @@ def by_hand_html(report, spec):
     table = activation_table(TORCH, getattr(spec, "slope", None))
     lines = Lines(report, kept)
     A = {0: A0}
-    intro = (f"<p>By hand: unit 0 of each layer, example 0 of the batch of {m} (one example per column), "
-             f"each number {html.escape(key)}'s recorded one, shown to 4 digits; the result is the shown "
+    intro = (f"<p>By hand: unit 0 of each layer, example 0 of the batch of {m} (one example per "
+             f"column), each number {html.escape(key)}'s recorded one, shown to 4 digits; the "
+             f"result is the shown "
              f"arithmetic in float64, checked against what each implementation recorded "
              f"(✓: within rounding or the tolerance of the formula's result).</p>")
     lines.heading("forward")
     for l in range(1, L + 1):
         W, b, g = before[f"W{l}"], before[f"b{l}"], spec.activations[l - 1]
-        sums, total = products(f"W{l}@before", W, lambda k: (0, k), f"A{l - 1}", A[l - 1], lambda k: (k, j), W.shape[1])
+        sums, total = products(f"W{l}@before", W, lambda k: (0, k),
+                               f"A{l - 1}", A[l - 1], lambda k: (k, j), W.shape[1])
         lines.line(f"Z{l}", (0, j), f"Σₖ W{l}[0,k]·A{l - 1}[k,{j}] + b{l}[0]",
                    f"{sums} + {signed(b[0, 0], f'b{l}@before', (0, 0))}", total + float(b[0, 0]))
         Z = rec[f"Z{l}"]
@@ -159,23 +169,27 @@ def by_hand_html(report, spec):
         if g == "softmax":
             column = Z[:, j]
             result = float(np.exp(column[0] - column.max()) / np.sum(np.exp(column - column.max())))
-            lines.line(f"A{l}", (0, j), f"e^Z{l}[0,{j}] / Σᵢ e^Z{l}[i,{j}]", f"e^{z} / Σᵢ e^Z{l}[i,{j}]", result)
+            lines.line(f"A{l}", (0, j), f"e^Z{l}[0,{j}] / Σᵢ e^Z{l}[i,{j}]",
+                       f"e^{z} / Σᵢ e^Z{l}[i,{j}]", result)
         else:
             result = float(table[g][0](Z[0:1, j:j + 1])[0, 0])
             z = f"({z})" if g in ("sigmoid", "tanh", "softplus") else z
-            lines.line(f"A{l}", (0, j), f"{g}(Z{l}[0,{j}])", FORMULAS.get(g, g + "({z})").format(z=z), result)
+            lines.line(f"A{l}", (0, j), f"{g}(Z{l}[0,{j}])",
+                       FORMULAS.get(g, g + "({z})").format(z=z), result)
         A[l] = rec[f"A{l}"]
     loss_line(lines, spec, rec, Y, L, m)
     lines.heading("backward")
     for l in range(L, 0, -1):
         dz_line(lines, spec, rec, before, Y, l, L, j, table)
         dZ = rec[f"dZ{l}"]
-        sums, total = products(f"dZ{l}", dZ, lambda i: (0, i), f"A{l - 1}", A[l - 1], lambda i: (0, i), m)
+        sums, total = products(f"dZ{l}", dZ, lambda i: (0, i),
+                               f"A{l - 1}", A[l - 1], lambda i: (0, i), m)
         if spec.l1 or spec.l2:
-            lines.heading(f"dW{l} adds the penalty's gradient (l2 2W, l1 sign W): not written out here")
+            lines.heading(f"dW{l} adds the penalty's gradient (l2 2W, l1 sign W): "
+                          "not written out here")
         else:
             lines.line(f"dW{l}", (0, 0), f"Σⱼ dZ{l}[0,j]·A{l - 1}[0,j]", sums, total)
-        terms = " + ".join(number(dZ[0, i], f"dZ{l}", (0, i)) if i == 0 else signed(dZ[0, i], f"dZ{l}", (0, i))
+        terms = " + ".join((number if i == 0 else signed)(dZ[0, i], f"dZ{l}", (0, i))
                            for i in range(min(m, MAX_TERMS)))
         more = f" + [the other {m - MAX_TERMS} terms]" if m > MAX_TERMS else ""
         lines.line(f"db{l}", (0, 0), f"Σⱼ dZ{l}[0,j]", terms + more, float(np.sum(dZ[0, :])))
@@ -199,9 +213,11 @@ def loss_line(lines, spec, rec, Y, L, m):
         parts = [f"({number(A[c], f'A{L}', c)} − {number(Y[c], 'Y', c)})²" for c in cells]
         result = float(sum((A[c] - Y[c]) ** 2 for c in cells) / d)
     elif spec.loss == "binary_crossentropy":
-        parts = [f"[max({number(Z[c], f'Z{L}', c)}, 0) − {signed(Z[c], f'Z{L}', c)}·{number(Y[c], 'Y', c)} "
+        parts = [f"[max({number(Z[c], f'Z{L}', c)}, 0) − {signed(Z[c], f'Z{L}', c)}·"
+                 f"{number(Y[c], 'Y', c)} "
                  f"+ log(1 + e^−|{number(Z[c], f'Z{L}', c)}|)]" for c in cells]
-        result = float(sum(max(Z[c], 0) - Z[c] * Y[c] + np.log1p(np.exp(-abs(Z[c]))) for c in cells) / d)
+        result = float(sum(max(Z[c], 0) - Z[c] * Y[c] + np.log1p(np.exp(-abs(Z[c])))
+                           for c in cells) / d)
     else:
         shifted = Z - Z.max(axis=0, keepdims=True)
         log_p = shifted - np.log(np.exp(shifted).sum(axis=0, keepdims=True))
@@ -221,7 +237,8 @@ def dz_line(lines, spec, rec, before, Y, l, L, j, table):
     a, y = number(A[0, j], f"A{l}", (0, j)), number(Y[0, j], "Y", (0, j)) if l == L else ""
     if l == L and spec.loss in ("binary_crossentropy", "categorical_crossentropy") \
             and not spec.probabilities and not spec.label_smoothing:
-        lines.line(f"dZ{l}", (0, j), f"(A{l}[0,{j}] − Y[0,{j}]) / {d:g}", f"({a} − {y}) / {d:g}",
+        lines.line(f"dZ{l}", (0, j), f"(A{l}[0,{j}] − Y[0,{j}]) / {d:g}",
+                   f"({a} − {y}) / {d:g}",
                    float((A[0, j] - Y[0, j]) / d))
         return
     if g not in DERIVATIVES or (l == L and spec.loss != "mse"):
@@ -230,13 +247,14 @@ def dz_line(lines, spec, rec, before, Y, l, L, j, table):
     words, substituted, reads = DERIVATIVES[g]
     derivative = float(table[g][1](Z[0:1, j:j + 1], A[0:1, j:j + 1])[0, 0])
     at = number(A[0, j], f"A{l}", (0, j)) if reads == "A" else number(Z[0, j], f"Z{l}", (0, j))
-    slope, words = substituted.format(v=at), words.format(l=l, j=j)        # g'(Z) as the textbook writes it
+    slope, words = substituted.format(v=at), words.format(l=l, j=j)   # g'(Z) as textbooks write it
     if l == L:
         upstream, text = 2 * (A[0, j] - Y[0, j]) / d, f"2 ({a} − {y}) / {d:g}"
         formula = f"2 (A{l}[0,{j}] − Y[0,{j}]) / {d:g} · {words}"
     else:
         W, dZ = before[f"W{l + 1}"], rec[f"dZ{l + 1}"]
-        text, upstream = products(f"W{l + 1}@before", W, lambda k: (k, 0), f"dZ{l + 1}", dZ, lambda k: (k, j), W.shape[0])
+        text, upstream = products(f"W{l + 1}@before", W, lambda k: (k, 0),
+                                  f"dZ{l + 1}", dZ, lambda k: (k, j), W.shape[0])
         text = f"({text})"
         formula = f"(Σₖ W{l + 1}[k,0]·dZ{l + 1}[k,{j}]) · {words}"
     lines.line(f"dZ{l}", (0, j), formula, f"{text} · {slope}", float(upstream) * derivative)
@@ -255,9 +273,11 @@ def update_lines(lines, spec, rec, before, L):
             old, grad = before[p][0, 0], rec[f"d{p}"][0, 0]
             if plain:
                 lines.line(p, (0, 0), f"{p}[0,0] − lr·d{p}[0,0]",
-                           f"{number(old, p + '@before', (0, 0))} − {spec.lr:g}·{signed(grad, 'd' + p, (0, 0))}",
+                           f"{number(old, p + '@before', (0, 0))} − {spec.lr:g}·"
+                           f"{signed(grad, 'd' + p, (0, 0))}",
                            float(old - spec.lr * grad), sign="←")
             else:
-                lines.heading(f"{update_formula(p, spec)}: from {DIGITS.format(float(old))} with gradient "
-                              f"{DIGITS.format(float(grad))} to {DIGITS.format(float(rec[p][0, 0]))} "
+                lines.heading(f"{update_formula(p, spec)}: from {DIGITS.format(float(old))} with "
+                              f"gradient {DIGITS.format(float(grad))} to "
+                              f"{DIGITS.format(float(rec[p][0, 0]))} "
                               f"(recorded; not substituted for this optimizer)")
