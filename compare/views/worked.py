@@ -246,7 +246,7 @@ def dz_line(lines, spec, rec, before, Y, l, L, j, table):
         return
     words, substituted, reads = DERIVATIVES[g]
     derivative = float(table[g][1](Z[0:1, j:j + 1], A[0:1, j:j + 1])[0, 0])
-    at = number(A[0, j], f"A{l}", (0, j)) if reads == "A" else number(Z[0, j], f"Z{l}", (0, j))
+    at = signed(A[0, j], f"A{l}", (0, j)) if reads == "A" else signed(Z[0, j], f"Z{l}", (0, j))
     slope, words = substituted.format(v=at), words.format(l=l, j=j)   # g'(Z) as textbooks write it
     if l == L:
         upstream, text = 2 * (A[0, j] - Y[0, j]) / d, f"2 ({a} − {y}) / {d:g}"
