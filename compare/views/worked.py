@@ -8,8 +8,9 @@ what each implementation recorded. Forward (Z, A of every layer), the loss, back
 from the last layer back) and the update, for unit 0 of each layer and example 0 of the batch
 (dW: its element [0, 0]). Every number substituted is the first implementation's recorded one
 (scratch's): the inputs and targets of the batch, the parameters it started the step from, the
-tensors it computed. A sum of more than MAX_TERMS terms shows its first terms and the rest's
-total, so that the line still adds up.
+tensors it computed. A sum of more than MAX_TERMS terms (a 784-pixel input, a batch of 128)
+shows its first terms that are not 0 and the others' total, with how many of them are 0, so that
+the line still adds up; each number names its element on hover (W1@before[0,152]).
 
 Each line's colour is the judge's band of that tensor at step 1 (compare/engine/judge.band of the
 worst judged pair's error); each implementation's recorded value beside it says by how much it
@@ -19,9 +20,10 @@ Every number is a <span class="num"> with data-tensor, data-index and data-value
 float), and each result a <span class="result">: tests/test_html_worked.py reads them back.
 
 Left out (a sentence says so on the page): layer lists (conv, pool), dropout and normalization;
-the losses other than mse and the cross-entropies from logits; the update of an optimizer other than
-plain SGD without weight decay, clipping or a penalty (its formula is shown with the numbers
-before and after, not substituted).
+the losses other than mse and the cross-entropies from logits; a softmax hidden layer's or a
+non-fused output's derivative; the update of an optimizer other than SGD (plain or with momentum)
+without Nesterov, dampening, weight decay, clipping or a penalty (its formula is shown with the
+numbers before and after, not substituted).
 """
 import html
 
@@ -42,45 +44,67 @@ DERIVATIVES = {"sigmoid": ("A{l}[0,{j}]·(1 − A{l}[0,{j}])", "{v}·(1 − {v})
                "relu": ("[Z{l}[0,{j}] > 0]", "[{v} > 0]", "Z"), "linear": ("1", "1", "Z")}
 LOSS_WORDS = {"mse": "Σ (a − y)² / {d}",
               "binary_crossentropy": "Σ [max(z, 0) − z y + log(1 + e^−|z|)] / {d}",
-              "categorical_crossentropy": "−Σ y log softmax(z) / {d}"}
+              "categorical_crossentropy": "−Σ y log a / {d}   (a = softmax(z))"}
 
 
 def number(value, tensor, index, cls="num", runner=None):
-    """A recorded number as shown (4 significant digits, U+2212 minus), its full value kept."""
+    """A recorded number as shown (4 significant digits, U+2212 minus), its full value kept; its
+    name (W1@before[0,3]) shows on hover."""
     value = float(value)
     text = DIGITS.format(value).replace("-", "−")
     where = ",".join(str(i) for i in index)
     who = f' data-runner="{html.escape(runner)}"' if runner else ""
     return (f'<span class="{cls}"{who} data-tensor="{html.escape(tensor)}" data-index="{where}" '
-            f'data-value="{value!r}">{text}</span>')
+            f'title="{html.escape(named(tensor, index))}" data-value="{value!r}">{text}</span>')
 
 
 def signed(value, tensor, index):
-    """A term after the first: negative numbers in parentheses, as textbooks write them."""
+    """A term after the first: negative numbers (−0 too) in parentheses, as textbooks write them."""
     shown = number(value, tensor, index)
-    return f"({shown})" if float(value) < 0 else shown
+    return f"({shown})" if np.signbit(float(value)) else shown
 
 
 def named(tensor, index):
     return f"{tensor}[{','.join(str(i) for i in index)}]" if index else tensor
 
 
-def products(a_name, a, a_index, b_name, b, b_index, count):
-    """-> (the sum's text 'x·y + (u)·v + ...', its value): Σ_k a[a_index(k)] b[b_index(k)],
-    the first MAX_TERMS terms written out and the rest as one number."""
-    terms = [(a[a_index(k)], b[b_index(k)]) for k in range(count)]
-    shown = terms if count <= MAX_TERMS else terms[:MAX_TERMS - 2]
-    parts = []
-    for k, (x, y) in enumerate(shown):
-        left = number(x, a_name, a_index(k)) if k == 0 else signed(x, a_name, a_index(k))
-        parts.append(f"{left}·{signed(y, b_name, b_index(k))}")
-    total = float(sum(float(x) * float(y) for x, y in terms))
-    if len(shown) < count:
-        rest = float(sum(float(x) * float(y) for x, y in terms[len(shown):]))
-        parts.append(f'[the other {count - len(shown)} terms: '
-                     f'<span class="rest" data-value="{rest!r}">'
-                     f'{DIGITS.format(rest).replace("-", "−")}</span>]')
+def shown_number(value):
+    return DIGITS.format(value).replace("-", "−")
+
+
+def written_sum(terms):
+    """terms: [(text(first) -> html, value)] in order -> (their sum written out, its value).
+    At most MAX_TERMS terms are written: of a longer sum the first MAX_TERMS - 2 that are not 0,
+    then the others as one number (so that the line still adds up), with how many of them are 0."""
+    total = float(sum(value for _, value in terms))
+    if len(terms) <= MAX_TERMS:
+        return " + ".join(text(i == 0) for i, (text, _) in enumerate(terms)), total
+    picked = [i for i, (_, value) in enumerate(terms) if value != 0][:MAX_TERMS - 2]
+    rest = [value for i, (_, value) in enumerate(terms) if i not in picked]
+    zeros = sum(1 for value in rest if value == 0)
+    parts = [terms[i][0](n == 0) for n, i in enumerate(picked)]
+    rest_sum = float(sum(rest))
+    what = (f"the other {len(rest)} terms" if picked else f"{len(rest)} terms") + (
+        ", all 0" if zeros == len(rest) else f" ({zeros} of them 0)" if zeros else "")
+    parts.append(f"[{what}: "
+                 f'<span class="rest" data-value="{rest_sum!r}">{shown_number(rest_sum)}</span>]')
     return " + ".join(parts), total
+
+
+def factors(*numbers):
+    """A product term of written_sum: numbers [(value, tensor, index)] joined by '·'."""
+    def text(first):
+        return "·".join((number if first and n == 0 else signed)(*f) for n, f in enumerate(numbers))
+    value = 1.0
+    for f in numbers:
+        value *= float(f[0])
+    return text, value
+
+
+def products(a_name, a, a_index, b_name, b, b_index, count):
+    """-> (the sum's text 'x·y + (u)·v + ...', its value): Σ_k a[a_index(k)] b[b_index(k)]."""
+    return written_sum([factors((a[a_index(k)], a_name, a_index(k)),
+                                (b[b_index(k)], b_name, b_index(k))) for k in range(count)])
 
 
 class Lines:
@@ -189,10 +213,8 @@ def by_hand_html(report, spec):
                           "not written out here")
         else:
             lines.line(f"dW{l}", (0, 0), f"Σⱼ dZ{l}[0,j]·A{l - 1}[0,j]", sums, total)
-        terms = " + ".join((number if i == 0 else signed)(dZ[0, i], f"dZ{l}", (0, i))
-                           for i in range(min(m, MAX_TERMS)))
-        more = f" + [the other {m - MAX_TERMS} terms]" if m > MAX_TERMS else ""
-        lines.line(f"db{l}", (0, 0), f"Σⱼ dZ{l}[0,j]", terms + more, float(np.sum(dZ[0, :])))
+        terms, total = written_sum([factors((dZ[0, i], f"dZ{l}", (0, i))) for i in range(m)])
+        lines.line(f"db{l}", (0, 0), f"Σⱼ dZ{l}[0,j]", terms, total)
     update_lines(lines, spec, rec, before, L)
     return intro + "\n".join(lines.out)
 
@@ -203,29 +225,28 @@ def loss_line(lines, spec, rec, Y, L, m):
     n = Y.shape[0]
     d = loss_divisor(spec.loss, spec.reduction, TORCH, n, m)
     plain = spec.loss in LOSS_WORDS and not spec.probabilities and not spec.label_smoothing
-    if not plain or n * m > MAX_TERMS or spec.l1 or spec.l2:
+    if not plain or spec.l1 or spec.l2:
         lines.heading(f"loss {spec.loss}: the formula is in the table below (not written out for "
-                      f"{n * m} terms or this loss's options)")
+                      f"this loss's options)")
         return
     A, Z = rec[f"A{L}"], rec[f"Z{L}"]
     cells = [(i, j) for j in range(m) for i in range(n)]
     if spec.loss == "mse":
-        parts = [f"({number(A[c], f'A{L}', c)} − {number(Y[c], 'Y', c)})²" for c in cells]
-        result = float(sum((A[c] - Y[c]) ** 2 for c in cells) / d)
+        terms = [((lambda first, c=c: f"({number(A[c], f'A{L}', c)} − {number(Y[c], 'Y', c)})²"),
+                  float((A[c] - Y[c]) ** 2)) for c in cells]
     elif spec.loss == "binary_crossentropy":
-        parts = [f"[max({number(Z[c], f'Z{L}', c)}, 0) − {signed(Z[c], f'Z{L}', c)}·"
-                 f"{number(Y[c], 'Y', c)} "
-                 f"+ log(1 + e^−|{number(Z[c], f'Z{L}', c)}|)]" for c in cells]
-        result = float(sum(max(Z[c], 0) - Z[c] * Y[c] + np.log1p(np.exp(-abs(Z[c])))
-                           for c in cells) / d)
-    else:
-        shifted = Z - Z.max(axis=0, keepdims=True)
-        log_p = shifted - np.log(np.exp(shifted).sum(axis=0, keepdims=True))
-        parts = [f"{number(Y[c], 'Y', c)}·log softmax({number(Z[c], f'Z{L}', c)})" for c in cells]
-        result = float(-np.sum(Y * log_p) / d)
-        parts = ["−(" + " + ".join(parts) + ")"]
-    lines.line("loss", (), LOSS_WORDS[spec.loss].format(d=f"{d:g}"),
-               f"({' + '.join(parts)}) / {d:g}", result)
+        terms = [((lambda first, c=c: f"[max({number(Z[c], f'Z{L}', c)}, 0) − "
+                   f"{signed(Z[c], f'Z{L}', c)}·{number(Y[c], 'Y', c)} + "
+                   f"log(1 + e^−|{number(Z[c], f'Z{L}', c)}|)]"),
+                  float(max(Z[c], 0) - Z[c] * Y[c] + np.log1p(np.exp(-abs(Z[c]))))) for c in cells]
+    else:                                  # −Σ y log a: only the cells whose target is not 0
+        terms = [((lambda first, c=c: f"{number(Y[c], 'Y', c)}·log {number(A[c], f'A{L}', c)}"),
+                  float(Y[c] * np.log(A[c]))) for c in cells if Y[c] != 0]
+    text, total = written_sum(terms)
+    sign = "−" if spec.loss == "categorical_crossentropy" else ""
+    result = -total / d if sign else total / d
+    lines.line("loss", (), LOSS_WORDS[spec.loss].format(d=f"{d:g}"), f"{sign}({text}) / {d:g}",
+               result)
 
 
 def dz_line(lines, spec, rec, before, Y, l, L, j, table):
@@ -261,21 +282,27 @@ def dz_line(lines, spec, rec, before, Y, l, L, j, table):
 
 
 def update_lines(lines, spec, rec, before, L):
-    """W_l[0,0] and b_l[0] after the step: plain SGD substituted, any other rule named."""
+    """W_l[0,0] and b_l[0] after step 1: plain SGD and SGD with momentum (the buffer starts at 0,
+    so v = μ·0 + g) substituted; any other rule named, with the numbers before and after."""
     from .trace import update_formula
 
     lines.heading("update")
-    plain = (spec.optimizer == "sgd" and not spec.momentum and not spec.weight_decay and not spec.l1
-             and not spec.l2 and spec.clip_norm is None and spec.clip_norm_per_tensor is None
-             and spec.clip_value is None)
+    sgd = (spec.optimizer == "sgd" and not spec.nesterov and not spec.dampening
+           and not spec.weight_decay and not spec.l1 and not spec.l2 and spec.clip_norm is None
+           and spec.clip_norm_per_tensor is None and spec.clip_value is None)
     for l in range(1, L + 1):
         for p in (f"W{l}", f"b{l}"):
             old, grad = before[p][0, 0], rec[f"d{p}"][0, 0]
-            if plain:
+            start, gradient = number(old, p + "@before", (0, 0)), signed(grad, "d" + p, (0, 0))
+            if sgd and not spec.momentum:
                 lines.line(p, (0, 0), f"{p}[0,0] − lr·d{p}[0,0]",
-                           f"{number(old, p + '@before', (0, 0))} − {spec.lr:g}·"
-                           f"{signed(grad, 'd' + p, (0, 0))}",
-                           float(old - spec.lr * grad), sign="←")
+                           f"{start} − {spec.lr:g}·{gradient}", float(old - spec.lr * grad),
+                           sign="←")
+            elif sgd:
+                lines.line(p, (0, 0), f"{p}[0,0] − lr·(μ·v + d{p}[0,0])   (v: the momentum "
+                           f"buffer, 0 before step 1)",
+                           f"{start} − {spec.lr:g}·({spec.momentum:g}·0 + {gradient})",
+                           float(old - spec.lr * (spec.momentum * 0.0 + grad)), sign="←")
             else:
                 lines.heading(f"{update_formula(p, spec)}: from {DIGITS.format(float(old))} with "
                               f"gradient {DIGITS.format(float(grad))} to "
