@@ -19,11 +19,11 @@ from compare.views import html as html_view
 BUG = "sigmoid-grad-of-input"  # parity: first divergence at step 1, dZ3 (python -m compare bugs)
 
 
-def report_of(bug=None, **changes):
-    recipe = recipes.get("parity")
-    spec, data = dataclasses.replace(recipe.spec, steps=2, **changes), recipe.load()
+def report_of(name="parity", bug=None, steps=2):
+    recipe = recipes.get(name)
+    spec, data = dataclasses.replace(recipe.spec, steps=steps), recipe.load()
     with bug_context(bug):
-        report = run(spec, data, ("scratch", "torch", "keras"), recipe="parity", keep_step=1,
+        report = run(spec, data, ("scratch", "torch", "keras"), recipe=name, keep_step=1,
                      notes=recipe.notes)
     if bug:
         report.summary["injected_bug"] = bug
@@ -38,7 +38,12 @@ def passing():
 
 @pytest.fixture(scope="module")
 def buggy():
-    return report_of(BUG)
+    return report_of(bug=BUG)
+
+
+@pytest.fixture(scope="module")
+def xor():
+    return report_of("xor", steps=1)          # 2-3-1 sigmoid, binary cross-entropy, batch of 4
 
 
 class Page(HTMLParser):
@@ -100,8 +105,9 @@ def element(array, index):
     return float(np.asarray(array, dtype=np.float64)[index])
 
 
-def test_worked_numbers_are_the_recorded_ones(passing):
-    report, text = passing
+@pytest.mark.parametrize("which", ["passing", "xor"])
+def test_worked_numbers_are_the_recorded_ones(which, request):
+    report, text = request.getfixturevalue(which)
     page = Page(text)
     records = report.raw["kept"]["records"]
     numbers = [s for s in page.spans if s["class"] == "num"]
@@ -112,7 +118,8 @@ def test_worked_numbers_are_the_recorded_ones(passing):
         assert span["text"] == f"{value:.4g}".replace("-", "−")
     results = {s["data-tensor"]: s for s in page.spans if s["class"] == "result"}
     kinds = ("Z", "A", "dZ", "dW", "db", "W", "b")
-    expected = {f"{k}{l}" for k in kinds for l in (1, 2, 3)} | {"loss"}
+    layers = range(1, len(report.config["sizes"]))
+    expected = {f"{k}{l}" for k in kinds for l in layers} | {"loss"}
     assert set(results) == expected
     for name, span in results.items():       # the shown arithmetic gives the recorded value
         recorded = element(records["scratch"][name], span["data-index"])
@@ -120,6 +127,9 @@ def test_worked_numbers_are_the_recorded_ones(passing):
     for span in (s for s in page.spans if s["class"] == "recorded"):
         recorded = records[span["data-runner"]][span["data-tensor"]]
         assert float(span["data-value"]) == element(recorded, span["data-index"])
+    if which == "xor":              # the loss's four terms, each example's
+        assert len(re.findall(r"log\(1 \+ e\^−\|[−\d]", re.sub(r"<[^>]+>", "", text))) == 4
+        return
     # the textbook's first line: Z1 = W1·x + b1, numbers substituted
     assert re.search(r"0\.1257</span>·<span[^>]*>2</span> \+ \(<span[^>]*>−0\.5357</span>\) = "
                      r"<span[^>]*>−0\.2842<", text)
@@ -163,16 +173,23 @@ def test_colours_are_the_judges_bands(which, request):
 
 
 def test_config_lists_what_differs_from_the_defaults(passing):
+    """The config table: every field that differs from compare.Spec's defaults or from the
+    recipe's, and who set it; the full table folded in a <details>."""
     report, text = passing
-    spec = dataclasses.replace(recipes.get("parity").spec, optimizer="adam", lr=0.003, steps=2)
-    assert [(name, value) for name, value, _ in html_view.differing(spec)] == [
-        ("optimizer", "adam"), ("lr", 0.003), ("weight_init", spec.weight_init),
-        ("bias_init", spec.bias_init),
-        ("batch_size", 1), ("epochs", 2), ("steps", 2)]
+    recipe = recipes.get("parity").spec
+    spec = dataclasses.replace(recipe, optimizer="adam", lr=0.003, steps=2, epochs=1)
+    assert [(name, value, by) for name, value, _, by in html_view.differing(spec, recipe)] == [
+        ("optimizer", "adam", "this run"), ("lr", 0.003, "this run"),
+        ("weight_init", spec.weight_init, "the recipe"), ("bias_init", spec.bias_init, "the recipe"),
+        ("batch_size", 1, "the recipe"), ("epochs", 1, "this run"), ("steps", 2, "this run")]
+    assert [name for name, *_ in html_view.differing(spec)] == [
+        "optimizer", "lr", "weight_init", "bias_init", "batch_size", "steps"]   # epochs 1: the default
     rows = [[c["text"] for c in r["cells"]] for r in Page(text).rows["config-set"][1:]]
-    assert rows == [["lr", "1.0", "0.01"], ["weight_init", "normal * 1", "kaiming_uniform"],
-                    ["bias_init", "normal * 1", "kaiming_uniform"], ["batch_size", "1", "-"],
-                    ["epochs", "2", "1"], ["steps", "2", "-"]]
+    assert rows == [["lr", "1.0", "0.01", "the recipe"],
+                    ["weight_init", "normal * 1", "kaiming_uniform", "the recipe"],
+                    ["bias_init", "normal * 1", "kaiming_uniform", "the recipe"],
+                    ["batch_size", "1", "-", "the recipe"], ["epochs", "2", "1", "the recipe"],
+                    ["steps", "2", "-", "this run"]]
     folded = text[text.index('<details id="config-full">'):]
     assert "keras_float32_casts" in folded[:folded.index("</details>")]
 

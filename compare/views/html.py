@@ -394,28 +394,42 @@ def shown(value):
 SHOWN_ELSEWHERE = ("sizes", "activations", "layers", "fixed_params", "input_shape")
 
 
-def differing(spec):
-    """[(field, value, default)]: the spec's fields whose value differs from compare.Spec's default
-    (the network itself, sizes and activations or the layer list, is the line above the table)."""
+def differing(spec, recipe=None):
+    """[(field, value, default, set by)]: the spec's fields whose value differs from compare.Spec's
+    default or from the recipe's spec (the network itself, sizes and activations or the layer
+    list, is the line above the table). set by: 'the recipe' where the recipe's spec has the
+    value, else 'this run' (an option on the command line, or the spec given to compare.run)."""
     out = []
     for f in dataclasses.fields(spec):
         if f.name in SHOWN_ELSEWHERE:
             continue
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
         value = getattr(spec, f.name)
-        if not value == default:
-            out.append((f.name, value, default))
+        from_recipe = recipe is not None and getattr(recipe, f.name) == value
+        if not value == default or recipe is not None and not from_recipe:
+            out.append((f.name, value, default, "the recipe" if from_recipe else "this run"))
     return out
 
 
+def recipe_spec(name):
+    """The named recipe's spec, or None (a custom run, a user's name)."""
+    from ..data import recipes
+
+    try:
+        return recipes.get(name).spec
+    except InputError:                      # not a recipe: nothing to tell apart
+        return None
+
+
 def config_html(report, spec, data):
-    """The network in one line; what this run sets differently from the defaults; the full
-    table folded."""
-    rows = [[name, shown(value), shown(default)] for name, value, default in differing(spec)]
+    """The network in one line; what this run sets differently from the defaults (and whether the
+    recipe or this run set it); the full table folded."""
+    rows = [[name, shown(value), shown(default), by]
+            for name, value, default, by in differing(spec, recipe_spec(report.recipe))]
     full = table_html(tables.spec_table(spec, report.frameworks, data, tablefmt="html",
                                         weights=report.config.get("weights")))
-    changed = (grid(["set", "value", "default"], rows, ["set"] * len(rows), "config-set") if rows
-               else "<p>Every setting is compare.Spec's default.</p>")
+    changed = (grid(["set", "value", "default", "set by"], rows, ["set"] * len(rows), "config-set")
+               if rows else "<p>Every setting is compare.Spec's default.</p>")
     return (f"<p>{html.escape(tables.spec_line(spec))}</p>"
             f"<p>What this run sets differently from the defaults (compare.Spec):</p>{changed}"
             f'<details id="config-full"><summary>the full config '
