@@ -180,10 +180,11 @@ def test_config_lists_what_differs_from_the_defaults(passing):
     spec = dataclasses.replace(recipe, optimizer="adam", lr=0.003, steps=2, epochs=1)
     assert [(name, value, by) for name, value, _, by in html_view.differing(spec, recipe)] == [
         ("optimizer", "adam", "this run"), ("lr", 0.003, "this run"),
-        ("weight_init", spec.weight_init, "the recipe"), ("bias_init", spec.bias_init, "the recipe"),
+        ("weight_init", spec.weight_init, "the recipe"),
+        ("bias_init", spec.bias_init, "the recipe"),
         ("batch_size", 1, "the recipe"), ("epochs", 1, "this run"), ("steps", 2, "this run")]
     assert [name for name, *_ in html_view.differing(spec)] == [
-        "optimizer", "lr", "weight_init", "bias_init", "batch_size", "steps"]   # epochs 1: the default
+        "optimizer", "lr", "weight_init", "bias_init", "batch_size", "steps"]  # epochs 1: default
     rows = [[c["text"] for c in r["cells"]] for r in Page(text).rows["config-set"][1:]]
     assert rows == [["lr", "1.0", "0.01", "the recipe"],
                     ["weight_init", "normal * 1", "kaiming_uniform", "the recipe"],
