@@ -65,7 +65,8 @@ table.code tr.all td { background: #e8f3ff; }
 table.code td.pair { background: #f3f8ee; }
 .bugline { background: #ffd7d7; font-weight: bold; display: inline-block; width: 100%; }
 pre.bug { border: 1px solid #d77; padding: 0.4em; background: #fff8f8; }
-.legend span { padding: 0 6px; margin-right: 1em; font-size: 0.85em; white-space: nowrap; display: inline-block; }
+.legend span { padding: 0 6px; margin-right: 1em; font-size: 0.85em; }
+.legend span { white-space: nowrap; display: inline-block; }
 .wide { overflow-x: auto; max-width: 100%; }
 pre { white-space: pre-wrap; overflow-wrap: anywhere; }
 td pre { white-space: pre; }
