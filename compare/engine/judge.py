@@ -311,3 +311,21 @@ def measure_pair(spec, pair, records, Y_columns, layouts, rtol):
         errors.append(cmp("accuracy", acc_ours, acc_theirs))
         errors[-1].max_rel = abs(acc_ours - acc_theirs)
     return errors, flips
+
+
+# The bands a measured error falls in, for the views (the HTML report colours each table by them):
+# 'rounding', what rounding alone gives (at most ROUNDING_ULPS units of the run's precision: the
+# longest sums here, 784 terms, round by K eps at worst, K < 1000); 'tolerance', above that and
+# within the tolerance (judged agreement, but more than rounding); 'beyond', past the tolerance,
+# or not finite (a NaN or inf is never agreement).
+ROUNDING_ULPS = 1000
+BANDS = ("rounding", "tolerance", "beyond")
+
+
+def band(max_rel, rtol, dtype="float64"):
+    """The band of a scale-relative error: 'rounding' <= ROUNDING_ULPS eps(dtype) < 'tolerance'
+    <= rtol < 'beyond'. max_rel may be a JSON string ('inf', 'nan')."""
+    error = float(max_rel)
+    if not np.isfinite(error) or error > rtol:
+        return "beyond"
+    return "rounding" if error <= ROUNDING_ULPS * float(np.finfo(dtype).eps) else "tolerance"
