@@ -9,6 +9,10 @@ step, at least one judged pair that compared at least one tensor, and no diverge
 non-finite value, no exception, no interruption. Otherwise it is 'mismatch', 'nonfinite',
 'error', 'interrupted' or 'nothing-judged', with summary['verdict_reason'] saying why.
 
+In Jupyter a Report shows itself (`_repr_html_`): the verdict line and the `--html` page in an
+iframe, drawn by compare/views/notebook.py; the engine imports no view, so compare/__init__.py sets
+`html_view` to it.
+
 Left out: printing (compare/views), writing files (compare/views/files.py).
 """
 from dataclasses import dataclass, field
@@ -21,9 +25,10 @@ from .harness import CROSS
 
 KINDS = names.GROUPS
 VERDICTS = ("pass", "mismatch", "nonfinite", "error", "interrupted", "nothing-judged")
+html_view = None    # report -> HTML for Jupyter (compare/views/notebook.py report_html; set by compare/__init__.py)
 
 
-@dataclass
+@dataclass(repr=False)
 class Report:
     recipe: str                 # recipe name, or 'custom'
     config: dict                # the resolved spec
@@ -49,6 +54,17 @@ class Report:
     @property
     def first_divergence(self):
         return self.summary["first_divergence"]
+
+    def __repr__(self):
+        """One line (Jupyter's text/plain beside the HTML; the steps are in the JSON, not here)."""
+        s = self.summary
+        return (f"<Report {self.recipe}: {s['verdict']} ({s['verdict_reason']}), "
+                f"{s['steps_completed']} step(s), {', '.join(self.runners)}>")
+
+    def _repr_html_(self):
+        """Jupyter's rich display: the verdict line and the --html page in an iframe. -> str or None
+        (None: the text repr; only where compare/__init__.py did not set html_view)."""
+        return html_view(self) if html_view is not None else None
 
     def to_json(self):
         """The documented JSON document (non-finite floats as 'inf' / 'nan' strings)."""
