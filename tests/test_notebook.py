@@ -1,7 +1,7 @@
-"""Notebooks: a Report shows itself in Jupyter (`_repr_html_`: the verdict line and the --html page in
-a sandboxed iframe, compare/views/notebook.py), and examples/teaching.ipynb runs from top to bottom
-in a real kernel (nbclient) with its outputs checked: step 1 of the 1-4-3-1 network by hand equals
-the tool's numbers, the injected mistake is a MISMATCH at dZ3, and both reports are drawn."""
+"""Notebooks: a Report shows itself in Jupyter (`_repr_html_`: the verdict line and the --html page
+in a sandboxed iframe, compare/views/notebook.py), and examples/teaching.ipynb runs from top to
+bottom in a real kernel (nbclient) with its outputs checked: step 1 of the 1-4-3-1 network by hand
+equals the tool's numbers, the injected mistake is a MISMATCH at dZ3, and both reports are drawn."""
 import html
 import re
 import sys
@@ -17,10 +17,11 @@ from compare.data import recipes
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = ROOT / "examples" / "teaching.ipynb"
 sys.path.insert(0, str(ROOT / "examples"))
+BUG_LINE = r"MISMATCH: first divergence at step 1, mine vs (torch|keras): layer 3, dZ3\[0, 0\]"
 
 
 class Frames(HTMLParser):
-    """The iframes of an HTML fragment (their attributes, srcdoc unescaped) and its text outside them."""
+    """The iframes of an HTML fragment (attributes, srcdoc unescaped) and its text outside them."""
 
     def __init__(self, text):
         super().__init__()
@@ -50,34 +51,49 @@ def test_a_report_shows_itself_as_the_html_page_in_a_frame(parity_reports):
     from compare.views.html import page
 
     passed, failed = parity_reports
-    for report, verdict in ((passed, "PASS: 4 steps"), (failed, "MISMATCH: first divergence at step 1")):
+    first = "MISMATCH: first divergence at step 1"
+    for report, verdict in ((passed, "PASS: 4 steps"), (failed, first)):
         shown = report._repr_html_()
         parsed = Frames(shown)
         assert len(parsed.frames) == 1
         frame = parsed.frames[0]
         assert frame["srcdoc"].startswith("<!DOCTYPE html>") and "<style>" in frame["srcdoc"]
-        assert "<style>" not in shown.replace(html.escape("<style>"), "")     # no stylesheet outside
-        assert frame["sandbox"] == "allow-scripts"                            # no same origin: cannot reach the notebook
+        assert "<style>" not in shown.replace(html.escape("<style>"), "")   # no stylesheet outside
+        assert frame["sandbox"] == "allow-scripts"     # no same origin: the notebook out of reach
         # the verdict line, outside the frame and inside it
         outside = "".join(parsed.text)
         assert outside.startswith(verdict) and verdict in frame["srcdoc"]
         # the curves, a PNG embedded in the page
-        image = re.search(r'<img class="plot" id="curves-image"[^>]*src="data:image/png;base64,([A-Za-z0-9+/=]+)"',
-                          frame["srcdoc"])
+        image = re.search(r'<img class="plot" id="curves-image"[^>]*'
+                          r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', frame["srcdoc"])
         assert image and len(image.group(1)) > 10_000
     # the page in the frame is the --html page, whole (so its CSS stays inside the frame)
     assert frame["srcdoc"] == page(failed, failed.spec, failed.data)
     # the mistake is named: step, implementations, layer and tensor, beyond the tolerance
-    assert re.match(r"MISMATCH: first divergence at step 1, mine vs (torch|keras): layer 3, dZ3\[0, 0\]", outside)
+    assert re.match(BUG_LINE, outside)
     assert failed.first_divergence["tensor"] == "dZ3"
-    assert repr(failed).startswith("<Report parity: mismatch (mine~") and "1 step(s)" in repr(failed)
+    assert repr(failed).startswith("<Report parity: mismatch (mine~")
+    assert "1 step(s)" in repr(failed)
+
+
+def test_drawing_the_curves_leaves_the_notebooks_matplotlib_backend_alone(parity_reports):
+    import matplotlib
+
+    before = matplotlib.get_backend()
+    matplotlib.use("svg")                       # a backend of the caller's (Jupyter's is inline)
+    try:
+        assert "curves-image" in parity_reports[0]._repr_html_()
+        assert matplotlib.get_backend() == "svg"
+    finally:
+        matplotlib.use(before)
 
 
 def test_a_report_without_its_spec_shows_the_verdict_alone(parity_reports):
     passed, _ = parity_reports
-    copy = compare.engine.report.Report(**{f: getattr(passed, f) for f in passed.__dataclass_fields__})
-    shown = copy._repr_html_()
-    assert "<iframe" not in shown and "PASS: 4 steps" in shown and "does not hold its spec and data" in shown
+    fields = {f: getattr(passed, f) for f in passed.__dataclass_fields__}
+    shown = compare.engine.report.Report(**fields)._repr_html_()
+    assert "<iframe" not in shown and "PASS: 4 steps" in shown
+    assert "does not hold its spec and data" in shown
 
 
 def kernel(tmp_path):
@@ -116,21 +132,23 @@ def test_the_teaching_notebook_runs_and_says_what_it_shows(tmp_path, monkeypatch
 
     monkeypatch.setenv("PYTHONPATH", str(ROOT))       # the kernel imports this checkout's compare
     nb = nbformat.read(NOTEBOOK, as_version=4)
-    assert not any(c.get("outputs") for c in nb.cells if c.cell_type == "code")     # kept without outputs
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert not any(c.outputs for c in code)                     # the file is kept without outputs
     NotebookClient(nb, km=kernel(tmp_path), timeout=120,
-                   resources={"metadata": {"path": str(tmp_path)}}).execute()      # raises on any error
-    nbformat.write(nb, tmp_path / "teaching.ipynb")                                 # to read when this fails
-    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
-    assert not errors
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()   # raises on an error
+    nbformat.write(nb, tmp_path / "teaching.ipynb")                           # to read if it fails
+    assert not [o for c in code for o in c.outputs if o.output_type == "error"]
 
     # by hand: the textbook line with its numbers, and the table of by-hand vs the tool
     text = "\n".join(text_of(c) for c in nb.cells if c.cell_type == "code")
-    z = re.search(r"Z1\[0\] = W1\[0\]·x \+ b1\[0\] = (-?[\d.]+)·2 \+ \((-?[\d.]+)\) = (-?[\d.]+)", text)
-    assert z and float(z.group(3)) == pytest.approx(float(z.group(1)) * 2 + float(z.group(2)), abs=2e-4)
+    z = re.search(r"Z1\[0\] = W1\[0\]·x \+ b1\[0\] = (-?[\d.]+)·2 \+ \((-?[\d.]+)\) = (-?[\d.]+)",
+                  text)
+    w, b, z = (float(v) for v in z.groups())
+    assert z == pytest.approx(w * 2 + b, abs=2e-4)
     rows = re.findall(r"^(\w+) +((?:-?[\d.e+-]+ +){4})([\d.e+-]+)$", text, re.M)
     names = [r[0] for r in rows]
-    assert names == ["Z1", "A1", "Z2", "A2", "Z3", "A3", "loss", "dZ3", "dW3", "db3", "dZ2", "dW2", "db2",
-                     "dZ1", "dW1", "db1", "W1", "b1", "W2", "b2", "W3", "b3"]
+    assert names == ["Z1", "A1", "Z2", "A2", "Z3", "A3", "loss", "dZ3", "dW3", "db3", "dZ2", "dW2",
+                     "db2", "dZ1", "dW1", "db1", "W1", "b1", "W2", "b2", "W3", "b3"]
     for name, values, difference in rows:
         by_hand, *tool = (float(v) for v in values.split())
         assert tool == pytest.approx([by_hand] * 3, rel=1e-13, abs=1e-15), name
@@ -150,7 +168,7 @@ def test_the_teaching_notebook_runs_and_says_what_it_shows(tmp_path, monkeypatch
     passed = code_cell(nb, "report")
     assert text_of(code_cell(nb, "report = compare.run(")).startswith("PASS: 4 steps")
     bug = text_of(code_cell(nb, "bug_report = compare.check("))
-    assert re.match(r"MISMATCH: first divergence at step 1, mine vs (torch|keras): layer 3, dZ3\[0, 0\]", bug)
+    assert re.match(BUG_LINE, bug)
     assert "the forward pass and the loss agree but dZ3 does not" in bug
     # both values of the verdict line, written by hand: the mistake's, and section 3's dZ3
     values = re.search(r"dZ3\[0, 0\]: mine = (\S+), (torch|keras) = (\S+),", bug)
@@ -166,4 +184,5 @@ def test_the_teaching_notebook_runs_and_says_what_it_shows(tmp_path, monkeypatch
         [shown] = html_of(cell)
         [frame] = Frames(shown).frames
         assert verdict in "".join(Frames(shown).text)
-        assert frame["srcdoc"].startswith("<!DOCTYPE html>") and 'id="curves-image"' in frame["srcdoc"]
+        assert frame["srcdoc"].startswith("<!DOCTYPE html>")
+        assert 'id="curves-image"' in frame["srcdoc"]

@@ -25,7 +25,7 @@ from .harness import CROSS
 
 KINDS = names.GROUPS
 VERDICTS = ("pass", "mismatch", "nonfinite", "error", "interrupted", "nothing-judged")
-html_view = None    # report -> HTML for Jupyter (compare/views/notebook.py report_html; set by compare/__init__.py)
+html_view = None    # report -> HTML for Jupyter: views/notebook.py, set by compare/__init__.py
 
 
 @dataclass(repr=False)

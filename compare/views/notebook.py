@@ -28,27 +28,33 @@ def missing_modules():
 
 
 def verdict_div(report):
-    """The verdict line, coloured as in the page (inline style: nothing for the notebook to inherit)."""
+    """The verdict line, coloured as in the page (an inline style: no rule for the notebook)."""
     ok = report.passed and not report.summary.get("error")
-    colours = "background:#e3f4e1;border:1px solid #7bbf72" if ok else "background:#fbe3e3;border:1px solid #d77"
-    return (f'<div class="framework-mirror-verdict" style="font-family:monospace;white-space:pre-wrap;'
-            f'padding:0.4em 0.6em;border-radius:4px;{colours}">{html.escape(verdict_line(report))}</div>')
+    colours = ("background:#e3f4e1;border:1px solid #7bbf72" if ok
+               else "background:#fbe3e3;border:1px solid #d77")
+    style = "font-family:monospace;white-space:pre-wrap;padding:.4em .6em;border-radius:4px;"
+    style += colours
+    return (f'<div class="framework-mirror-verdict" style="{style}">'
+            f"{html.escape(verdict_line(report))}</div>")
 
 
 def report_html(report, height=HEIGHT):
-    """The report as a notebook shows it: the verdict line and the page in a sandboxed iframe. -> str"""
+    """The report as a notebook shows it: the verdict line, the page in a sandboxed frame. -> str"""
     from .html import page
 
     top = verdict_div(report)
     missing = missing_modules()
     if missing:
-        why = f"the full report needs {' and '.join(missing)}: pip install -c constraints.txt '.[html]'"
+        why = (f"the full report needs {' and '.join(missing)}: "
+               "pip install -c constraints.txt '.[html]'")
         return top + f"<p>{html.escape(why)}</p>"
     spec, data = getattr(report, "spec", None), getattr(report, "data", None)
     if spec is None or data is None:
-        return top + ("<p>This report does not hold its spec and data (it was not made by compare.run "
-                      "or compare.check): the verdict only.</p>")
+        return top + ("<p>This report does not hold its spec and data (it was not made by "
+                      "compare.run or compare.check): the verdict only.</p>")
     document = page(report, spec, data)
-    return (top + f'<iframe class="framework-mirror-report" title="framework-mirror report: '
-            f'{html.escape(report.recipe)}" sandbox="allow-scripts" srcdoc="{html.escape(document, quote=True)}" '
-            f'style="width:100%;height:{int(height)}px;border:1px solid #ccc;resize:vertical"></iframe>')
+    style = f"width:100%;height:{int(height)}px;border:1px solid #ccc;resize:vertical"
+    return (top + '<iframe class="framework-mirror-report" '
+            f'title="framework-mirror report: {html.escape(report.recipe)}" '
+            'sandbox="allow-scripts" '
+            f'style="{style}" srcdoc="{html.escape(document, quote=True)}"></iframe>')

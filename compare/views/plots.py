@@ -1,8 +1,8 @@
 """`--plot PATH`: a PNG of the run. Loss and batch accuracy per step with every implementation
 overlaid, test accuracy per epoch, and the worst relative error per pair on a log scale.
 
-matplotlib is optional (pip install -c constraints.txt '.[plot]'); it is imported only here, its Figure
-without pyplot (savefig renders with Agg; the caller's backend, a notebook's, is left alone).
+matplotlib is optional (pip install -c constraints.txt '.[plot]'); it is imported only here: a
+Figure without pyplot (savefig renders with Agg; the caller's backend, a notebook's, is left alone).
 
 Left out: interactive plots, per-tensor curves (the JSON report has the numbers).
 """
@@ -26,7 +26,7 @@ def nan_if_none(value):
 
 def figure(report):
     """The matplotlib Figure of a report."""
-    try:                    # a Figure without pyplot: no backend chosen, none of the caller's changed
+    try:                # a Figure without pyplot: no backend chosen, the caller's left as it was
         from matplotlib.figure import Figure        # (a notebook's inline plots keep working)
     except ImportError:
         raise InputError("--plot needs matplotlib: pip install -c constraints.txt '.[plot]'") from None
@@ -70,7 +70,7 @@ def figure(report):
 def png_bytes(report):
     """The figure as PNG bytes (for embedding)."""
     buffer = io.BytesIO()
-    figure(report).savefig(buffer, format="png", dpi=90)     # the Agg renderer, whatever the backend
+    figure(report).savefig(buffer, format="png", dpi=90)   # the Agg renderer, whatever the backend
     return buffer.getvalue()
 
 
