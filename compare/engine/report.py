@@ -58,8 +58,8 @@ class Report:
     def __repr__(self):
         """One line (Jupyter's text/plain beside the HTML; the steps are in the JSON, not here)."""
         s = self.summary
-        return (f"<Report {self.recipe}: {s['verdict']} ({s['verdict_reason']}), "
-                f"{s['steps_completed']} step(s), {', '.join(self.runners)}>")
+        return (f"<Report {self.recipe}: {s.get('verdict')} ({s.get('verdict_reason')}), "
+                f"{s.get('steps_completed', len(self.steps))} step(s), {', '.join(self.runners)}>")
 
     def _repr_html_(self):
         """Jupyter's rich display: the verdict line and the --html page in an iframe. -> str or None
