@@ -29,7 +29,7 @@ from .engine.errors import InputError  # noqa: E402
 from .engine.layers import Activation, BatchNorm, Dense, Dropout, LayerNorm, Network, layer_kind  # noqa: E402
 from .engine.image_layers import (AvgPool2D, Conv2D, Flatten, GlobalAvgPool2D, MaxPool2D,  # noqa: E402
                                   SpatialDropout2D)
-from .engine import report as _report  # noqa: E402
+from .engine import display as _display  # noqa: E402   (imports nothing)
 from .engine.registry import Entry, register  # noqa: E402
 from .engine.run import run  # noqa: E402
 from .engine.spec import Spec  # noqa: E402
@@ -57,7 +57,7 @@ def _report_html(report):
     return report_html(report)
 
 
-_report.html_view = _report_html
+_display.html_view = _report_html
 
 
 def __getattr__(name):

@@ -10,8 +10,8 @@ non-finite value, no exception, no interruption. Otherwise it is 'mismatch', 'no
 'error', 'interrupted' or 'nothing-judged', with summary['verdict_reason'] saying why.
 
 In Jupyter a Report shows itself (`_repr_html_`): the verdict line and the `--html` page in an
-iframe, drawn by compare/views/notebook.py; the engine imports no view, so compare/__init__.py sets
-`html_view` to it.
+iframe, drawn by compare/views/notebook.py, which the engine does not import (the function is
+compare/engine/display.py's html_view, set by compare/__init__.py).
 
 Left out: printing (compare/views), writing files (compare/views/files.py).
 """
@@ -19,13 +19,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import names
+from . import display, names
 from .conventions import float32_roundings
 from .harness import CROSS
 
 KINDS = names.GROUPS
 VERDICTS = ("pass", "mismatch", "nonfinite", "error", "interrupted", "nothing-judged")
-html_view = None    # report -> HTML for Jupyter: views/notebook.py, set by compare/__init__.py
 
 
 @dataclass(repr=False)
@@ -63,8 +62,8 @@ class Report:
 
     def _repr_html_(self):
         """Jupyter's rich display: the verdict line and the --html page in an iframe. -> str or None
-        (None: the text repr; only where compare/__init__.py did not set html_view)."""
-        return html_view(self) if html_view is not None else None
+        (None: the text repr, where compare/__init__.py did not set display.html_view)."""
+        return display.html_view(self) if display.html_view is not None else None
 
     def to_json(self):
         """The documented JSON document (non-finite floats as 'inf' / 'nan' strings)."""
