@@ -29,6 +29,7 @@ from .engine.errors import InputError  # noqa: E402
 from .engine.layers import Activation, BatchNorm, Dense, Dropout, LayerNorm, Network, layer_kind  # noqa: E402
 from .engine.image_layers import (AvgPool2D, Conv2D, Flatten, GlobalAvgPool2D, MaxPool2D,  # noqa: E402
                                   SpatialDropout2D)
+from .engine import display as _display  # noqa: E402   (imports nothing)
 from .engine.registry import Entry, register  # noqa: E402
 from .engine.run import run  # noqa: E402
 from .engine.spec import Spec  # noqa: E402
@@ -48,6 +49,15 @@ __all__ = ["run", "check", "assert_equivalent", "Spec", "Init", "Data", "Layout"
            "UserImplementation", "functions", "network_class", "torch_module", "keras_model",
            "layer_functions", "Dense", "Activation", "BatchNorm", "LayerNorm", "Dropout", "Network",
            "layer_kind", "Conv2D", "MaxPool2D", "AvgPool2D", "GlobalAvgPool2D", "SpatialDropout2D", "Flatten"]
+
+
+def _report_html(report):
+    """Report._repr_html_ draws with the views layer, which the engine may not import."""
+    from .views.notebook import report_html
+    return report_html(report)
+
+
+_display.html_view = _report_html
 
 
 def __getattr__(name):
