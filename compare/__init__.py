@@ -26,6 +26,8 @@ if sys.argv[:1] == ["-m"]:               # `python -m compare`: hold signals unt
 
 import importlib  # noqa: E402
 
+from .engine import display as _display  # noqa: E402   (imports nothing)
+
 # name -> (module, attribute): the whole public API, imported on first use
 _LAZY = {
     "run": ("compare.engine.run", "run"),
@@ -62,6 +64,15 @@ _LAZY = {
 }
 
 __all__ = ["__version__", *_LAZY]
+
+
+def _report_html(report):
+    """Report._repr_html_ draws with the views layer, which the engine may not import."""
+    from .views.notebook import report_html
+    return report_html(report)
+
+
+_display.html_view = _report_html
 
 
 def __getattr__(name):

@@ -1,9 +1,10 @@
 """framework-mirror's pytest plugin: gradient-equivalence tests in your own test suite.
 
 Installed with the package (entry point pytest11 `framework_mirror`), and inert unless used: at
-pytest's start it imports nothing but this module and the standard library (no NumPy, torch or
-TensorFlow), changes no option or setting of pytest's, and adds only its own options, ini keys and
-the `mirror` marker. `-p no:framework_mirror` turns it off.
+pytest's start it imports this module, compare/__init__.py (whose names load on first use) and
+compare/engine/display.py, nothing else (no NumPy, torch or TensorFlow); it changes no option or
+setting of pytest's, and adds only its own options, ini keys and the `mirror` marker.
+`-p no:framework_mirror` turns it off.
 
     def test_port(mirror):                          # the fixture: the run's settings applied
         mirror.assert_equivalent(torchnet, kerasnet, data=(X, Y))

@@ -164,7 +164,8 @@ def run(spec, data=None, frameworks=DEFAULT_FRAMEWORKS, recipe="custom", on_step
 
 def run_lockstep(spec, data, subjects, references, recipe="custom", on_step=None, notes="", keep_step=None,
                  cross=True, params=None, checked=False, weights="spec", stop_at_divergence=False):
-    """The harness on a checked spec -> Report (report.raw: the harness's own output).
+    """The harness on a checked spec -> Report (report.raw: the harness's own output; report.spec
+    and report.data: what ran, for the HTML page that Report._repr_html_ shows).
     checked: the data has been through check_data already. weights: 'mine' when `params` are the
     user's own initial weights (recorded in the report's config). stop_at_divergence: end the run
     after the step of the first divergence (a check's verdict is then known: `stopped`)."""
@@ -182,7 +183,7 @@ def run_lockstep(spec, data, subjects, references, recipe="custom", on_step=None
         report = build_report(recipe, spec, names, raw, fw.environment(names), notes, weights)
     stopped(report, raw.get("stopped"))
     report.timing = {"seconds": time.perf_counter() - started}
-    report.raw, report.spec = raw, spec
+    report.raw, report.spec, report.data = raw, spec, data    # what the HTML page needs
     return report
 
 
