@@ -242,16 +242,26 @@ def settings_words(reasons):
     return words + (f"; conventions that differ: {'; '.join(rules)}" if rules else "")
 
 
+class NotEquivalent(AssertionError):
+    """assert_equivalent's failure: the verdict line as its message, the Report as `.report` (the
+    pytest plugin shows the verdict from it, compare/pytest_plugin.py)."""
+
+    def __init__(self, message, report):
+        super().__init__(message)
+        self.report = report
+
+
 def raise_unless_passed(report):
-    """AssertionError with the verdict line for every verdict but 'pass'. -> report"""
+    """NotEquivalent (an AssertionError) with the verdict line for every verdict but 'pass'.
+    -> report"""
     s = report.summary
     if s["verdict"] == "pass":
         return report
     if s["first_nonfinite"]:
-        raise AssertionError(describe_divergence(s["first_nonfinite"]))
+        raise NotEquivalent(describe_divergence(s["first_nonfinite"]), report)
     if s["first_divergence"]:
-        raise AssertionError(describe_divergence(s["first_divergence"]))
-    raise AssertionError(f"{s['verdict']}: {s['verdict_reason']}")
+        raise NotEquivalent(describe_divergence(s["first_divergence"]), report)
+    raise NotEquivalent(f"{s['verdict']}: {s['verdict_reason']}", report)
 
 
 @caller_state.kept
