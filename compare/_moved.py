@@ -30,10 +30,13 @@ def alias(old):
 def importer_level():
     """The stacklevel of the first frame outside this package's shims (the user's `import
     compare.recipes` line), for warnings.warn called in `alias`. warnings does not count the
-    import machinery's frames (<frozen importlib._bootstrap>) once the level is above 1."""
+    import machinery's frames (<frozen importlib._bootstrap>) once the level is above 1. A loader
+    of its own (pytest's assertion rewriter loads the modules of a plugin's distribution, this
+    package's shims among them, in its `exec_module`) is a frame warnings counts: passed over too."""
     frame, level = sys._getframe(2), 2               # 2: the shim module that called alias
     while frame is not None and (frame.f_code.co_filename.startswith("<frozen importlib")
-                                 or frame.f_globals.get("__name__") in MOVED):
+                                 or frame.f_globals.get("__name__") in MOVED
+                                 or frame.f_code.co_name == "exec_module"):
         internal = frame.f_code.co_filename.startswith("<frozen importlib")
         frame, level = frame.f_back, level + (not internal)
     return level
