@@ -212,7 +212,9 @@ def code_html():
 def page(report, spec, data, every=1):
     """The whole HTML document as a string."""
     title = f"framework-mirror: {report.recipe}"
-    body = [f"<h1>{html.escape(title)}</h1>", verdict_html(report),
+    from .diagram import diagram_html
+
+    body = [f"<h1>{html.escape(title)}</h1>", verdict_html(report), diagram_html(report, spec),
             section("Config", f"<p>{html.escape(tables.spec_line(spec))}</p>"
                     + table_html(tables.spec_table(spec, report.frameworks, data, tablefmt="html",
                                                        weights=report.config.get("weights"))), "config"),
