@@ -212,9 +212,7 @@ def code_html():
 def page(report, spec, data, every=1):
     """The whole HTML document as a string."""
     title = f"framework-mirror: {report.recipe}"
-    from .diagram import diagram_html
-
-    body = [f"<h1>{html.escape(title)}</h1>", verdict_html(report), diagram_html(report, spec),
+    body = [f"<h1>{html.escape(title)}</h1>", verdict_html(report),
             section("Config", f"<p>{html.escape(tables.spec_line(spec))}</p>"
                     + table_html(tables.spec_table(spec, report.frameworks, data, tablefmt="html",
                                                        weights=report.config.get("weights"))), "config"),
@@ -227,6 +225,8 @@ def page(report, spec, data, every=1):
             section("Every step", "<details><summary>per-step table</summary>"
                     + table_html(tables.step_table(report, every, tablefmt="html")) + "</details>", "steps"),
             section("Environment", pre("\n".join(f"{k}: {v}" for k, v in report.environment.items())), "environment")]
+    from .diagram import diagram_html
+    body.insert(2, diagram_html(report, spec))            # the network coloured by agreement, after the verdict
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'
             f"<title>{html.escape(title)}</title><style>{CSS}</style></head>\n<body>\n"
