@@ -10,10 +10,10 @@ worst error over the whole run, on a log scale, in one of three bands:
                        1.2e-4): the longest sums here, 784 terms, round by K eps at worst, K < 1000
                        (the same bands as the report's tables, helper B's judge.band: one definition
                        once both are merged)
-    within tolerance   up to the judge's rtol (check.TOLERANCES: float64 1e-9, float32 3e-4). max_rel
-                       is the judge's own number, already measured against the terms that produced a
-                       tensor or against float32's per-tensor bound (bounds.near_zero): a tensor passes
-                       exactly when max_rel <= rtol, so the band is the verdict's
+    within tolerance   up to the judge's rtol (check.TOLERANCES: float64 1e-9, float32 3e-4);
+                       max_rel is the judge's own number, already measured against the terms that
+                       produced a tensor or float32's per-tensor bound (bounds.near_zero): a tensor
+                       passes exactly when max_rel <= rtol, so the band is the verdict's
     beyond             past rtol, non-finite, or shapes that differ
 
 A tensor a pair does not compare is grey, the reason in its tooltip and in the pair's list below.
@@ -27,7 +27,8 @@ implementation's values side by side and each pair's difference (ours - theirs) 
 matrix as one grid, a feature map (C H W, m) as one grid per channel of the first example, a conv
 kernel (F, C, kh, kw) as one grid per (filter, channel); at most MAX_GRIDS grids of at most
 MAX_SIDE x MAX_SIDE cells (larger ones keep every k-th row and column, which the panel says). The
-grids are PNGs of 2 LEVELS + 1 colours (written here with zlib, no dependency) scaled up without smoothing.
+grids are PNGs of 2 LEVELS + 1 colours (written here with zlib, no dependency), scaled up without
+smoothing.
 
 Left out: JavaScript; values of steps other than the kept ones; the input X drawn as a node.
 """
@@ -36,6 +37,7 @@ import html
 import math
 import re
 import struct
+import textwrap
 import zlib
 
 import numpy as np
@@ -45,16 +47,19 @@ from ..engine.check import TOLERANCES
 
 ROUNDING_ULPS = 1000
 MAX_SIDE, MAX_GRIDS = 24, 8
-LEVELS = 16                # colours each side of 0 in a heatmap (a small palette keeps the page small)
+LEVELS = 16                # colours each side of 0 in a heatmap (a small palette: a small page)
 GREY = "#d4d4d4"
 # band -> (light, dark): a band's colours from its low end to its high end, in log10(max_rel)
 BANDS = {"rounding": ("#d4eecf", "#4d9a52"), "tolerance": ("#fff3b0", "#e6b800"),
          "beyond": ("#f5a09a", "#b3141c")}
-BAND_WORDS = {"rounding": "rounding level", "tolerance": "within the tolerance", "beyond": "beyond the tolerance"}
-PATTERNS = [(r"rotated by 180", "180° rotation"), (r"transposed in its spatial", "kernel transposed"),
+BAND_WORDS = {"rounding": "rounding level", "tolerance": "within the tolerance",
+              "beyond": "beyond the tolerance"}
+PATTERNS = [(r"rotated by 180", "180° rotation"),
+            (r"transposed in its spatial", "kernel transposed"),
             (r"a transpose", "transpose"), (r"lost axis", "lost axis"), (r"shifted", "shift"),
             (r"a factor of ([^:;]+)", "factor {0}"), (r"is ([-\d.e+]+) x ", "factor {0}"),
-            (r"sign is flipped", "sign flip"), (r"permut", "permutation"), (r"whole batch", "softmax over the batch"),
+            (r"sign is flipped", "sign flip"), (r"permut", "permutation"),
+            (r"whole batch", "softmax over the batch"),
             (r"not applied|activation is not", "Z and A swapped")]
 
 VALUES = ("#2166ac", "#ffffff", "#b2182b")      # diverging: -s .. 0 .. +s
@@ -65,13 +70,15 @@ CSS = """
 .dg svg .pr { display: none; } .dg svg text { font-family: monospace; font-size: 11px; }
 .dg svg .hd { font-family: system-ui, sans-serif; font-size: 12px; font-weight: bold; }
 .dg input[type=radio] { margin-left: 0.8em; }
-.dg-legend span { display: inline-block; padding: 0 6px; margin: 0.2em 0.6em 0.2em 0; font-size: 0.85em; }
+.dg-legend span { display: inline-block; padding: 0 6px; margin: 0.2em 0.6em 0.2em 0;
+                  font-size: 0.85em; }
 .dg-panel { display: none; border: 1px solid #bbb; padding: 0.4em 0.8em; margin: 0.6em 0; }
 .dg-panel:target { display: block; } .dg-step { display: none; }
 .dg-panel figure { display: inline-block; margin: 0.3em 1em 0.3em 0; vertical-align: top; }
 .dg-panel figcaption { font-family: monospace; font-size: 0.8em; }
 .dg-panel img { image-rendering: pixelated; border: 1px solid #999; display: block; }
-.dg-scale { display: inline-block; width: 90px; height: 8px; border: 1px solid #999; margin: 0 4px; }
+.dg-scale { display: inline-block; width: 90px; height: 8px; border: 1px solid #999;
+            margin: 0 4px; }
 .dg-note { font-size: 0.85em; overflow-wrap: anywhere; }
 """ + (f".dg-v {{ background: linear-gradient(to right, {', '.join(VALUES)}); }}\n"
        f".dg-d {{ background: linear-gradient(to right, {', '.join(DIFFERENCE)}); }}\n")
@@ -99,10 +106,14 @@ def colour(max_rel, rtol, rounding):
     """A worst error -> its fill: the band's colours, placed by log10(max_rel) within the band
     (rounding: 1e-17 .. rounding level; within: .. rtol; beyond: .. 1 and above)."""
     which = band(max_rel, rtol, rounding)
-    ends = {"rounding": (-17.0, math.log10(rounding)), "tolerance": (math.log10(rounding), math.log10(rtol)),
-            "beyond": (math.log10(rtol), 0.0)}[which]
-    x = math.log10(max_rel) if math.isfinite(max_rel) and max_rel > 0 else (ends[0] if max_rel == 0 else ends[1])
-    t = min(max((x - ends[0]) / (ends[1] - ends[0]), 0.0), 1.0)
+    low, high = {"rounding": (-17.0, math.log10(rounding)),
+                 "tolerance": (math.log10(rounding), math.log10(rtol)),
+                 "beyond": (math.log10(rtol), 0.0)}[which]
+    if math.isfinite(max_rel) and max_rel > 0:
+        x = math.log10(max_rel)
+    else:
+        x = low if max_rel == 0 else high
+    t = min(max((x - low) / (high - low), 0.0), 1.0)
     return mix(*BANDS[which], t)
 
 
@@ -177,38 +188,52 @@ def worst_of(report, pair, tensor):
 
 # ---------------------------------------------------------------- the SVG
 
-COLUMN, GAP, ROW, HEAD = 168, 26, 24, 20
+WIDTH, GAP, ROW, HEAD = 1240, 26, 24, 20      # the drawing fits a 1280 px page; columns 150..240
+CHAR = 6.7                                     # px per character of the 11 px monospace labels
 
 
-def node_svg(report, pairs, tensor, x, y, rtol, rounding, first):
-    """One tensor's node: a link to its panel, one rectangle and one number per pair."""
-    w = COLUMN - 16
-    parts = [f'<a href="#dg-t-{html.escape(tensor)}"><g class="tn" data-tensor="{html.escape(tensor)}">']
+def node_svg(report, pairs, tensor, x, y, w, first):
+    """One tensor's node: a link to its panel, one rectangle and one number per pair (shown while
+    its pair's button is checked), the first divergence outlined and labelled below it."""
+    rtol, rounding = report.summary["rtol"], rounding_level(report.config.get("dtype", "float64"))
+    t = html.escape(tensor)
+    parts = [f'<a href="#dg-t-{t}"><g class="tn" data-tensor="{t}">']
     for i, pair in enumerate(pairs):
         why = report.summary.get("not_compared", {}).get(pair, {}).get(tensor)
         worst = worst_of(report, pair, tensor)
         if why or worst is None:
-            fill, kind, text = GREY, "none", "n/c"
+            fill, kind, text, rel = GREY, "none", "n/c", ""
             tip = f"{tensor}, {pair}: not compared ({why or 'not judged at any step'})"
-            rel = ""
         else:
             rel, step = worst
             fill, kind = colour(rel, rtol, rounding), band(rel, rtol, rounding)
             text = f"{rel:.0e}" if rel else "0"
             tip = f"{tensor}, {pair}: worst max_rel {rel:.3g} at step {step} ({BAND_WORDS[kind]})"
-        parts.append(f'<rect class="node pr p{i}" x="{x}" y="{y}" width="{w}" height="{ROW - 5}" rx="3" '
-                     f'fill="{fill}" stroke="#555" data-pair="{html.escape(pair)}" data-band="{kind}" '
-                     f'data-max-rel="{rel}"><title>{html.escape(tip)}</title></rect>'
-                     f'<text class="pr p{i}" x="{x + w - 4}" y="{y + 14}" text-anchor="end">{html.escape(text)}</text>')
-    parts.append(f'<text x="{x + 5}" y="{y + 14}">{html.escape(tensor)}</text>')
+        parts.append(f'<rect class="node pr p{i}" x="{x}" y="{y}" width="{w}" height="{ROW - 5}" '
+                     f'rx="3" fill="{fill}" stroke="#555" data-pair="{html.escape(pair)}" '
+                     f'data-band="{kind}" data-max-rel="{rel}">'
+                     f'<title>{html.escape(tip)}</title></rect>'
+                     f'<text class="pr p{i}" x="{x + w - 4}" y="{y + 14}" text-anchor="end">'
+                     f'{html.escape(text)}</text>')
+    parts.append(f'<text x="{x + 5}" y="{y + 14}">{t}</text>')
     if first and first["tensor"] == tensor:
-        found = pattern_label(first.get("explanation", ""))
-        parts.append(f'<rect class="first" x="{x - 3}" y="{y - 3}" width="{w + 6}" height="{ROW + 1}" rx="4" '
-                     f'fill="none" stroke="#000" stroke-width="3" stroke-dasharray="6 3"/>')
-        mark = f"first divergence: {first['ours']}~{first['theirs']}, step {first['step']}" + (f"; {found}" if found else "")
-        parts.append(f'<text class="first-label" x="{x}" y="{y + ROW + 10}" fill="#b3141c">'
-                     f'{html.escape(mark)}</text>')
+        pattern = pattern_label(first.get("explanation", ""))
+        tip = f"first divergence: {first['ours']}~{first['theirs']}, step {first['step']}"
+        parts.append(f'<rect class="first" x="{x - 3}" y="{y - 3}" width="{w + 6}" '
+                     f'height="{ROW + 1}" rx="4" fill="none" stroke="#000" stroke-width="3" '
+                     'stroke-dasharray="6 3">'
+                     f'<title>{html.escape(tip)}</title></rect>')
+        lines = [f"first divergence, step {first['step']}"] + ([pattern] if pattern else [])
+        parts += [f'<text class="first-label" x="{x}" y="{y + ROW + 10 + 13 * k}" fill="#b3141c">'
+                  f'{html.escape(line)}</text>' for k, line in enumerate(lines)]
     return "".join(parts) + "</g></a>"
+
+
+def first_rows(first, tensor):
+    """The rows of label below a node (the first divergence's: one, two with a pattern)."""
+    if not first or first["tensor"] != tensor:
+        return 0
+    return 1 + bool(pattern_label(first.get("explanation", "")))
 
 
 def columns(spec, found):
@@ -226,42 +251,58 @@ def columns(spec, found):
     return out
 
 
-def svg(report, spec, pairs, rtol, rounding):
+def title_lines(text, width):
+    """A layer's description in at most two lines that fit the column, cut at ', '."""
+    chars = max(8, int((width - 12) / CHAR))
+    lines = textwrap.wrap(text, chars, break_long_words=True)
+    return lines if len(lines) <= 2 else [lines[0], lines[1][:chars - 1] + "…"]
+
+
+def svg(report, spec, pairs):
+    """The drawing: a column per block, a box per layer, a node per tensor."""
     found = tensor_names(report)
     first = report.summary.get("first_divergence")
     cols = columns(spec, found)
+    column = int(min(240, max(150, (WIDTH - 8) / len(cols) - GAP)))
     body, height = [], 0
     for c, (title, boxes) in enumerate(cols):
-        x, y = 8 + c * (COLUMN + GAP), 8
+        x, y = 8 + c * (column + GAP), 8
         body.append(f'<text class="hd" x="{x}" y="{y + 12}">{html.escape(title)}</text>')
         if c:
-            body.append(f'<line x1="{x - GAP + 2}" y1="{y + 8}" x2="{x - 6}" y2="{y + 8}" stroke="#777" '
-                        f'marker-end="url(#dg-arrow)"/>')
+            body.append(f'<line x1="{x - GAP + 2}" y1="{y + 8}" x2="{x - 6}" y2="{y + 8}" '
+                        f'stroke="#777" marker-end="url(#dg-arrow)"/>')
         y += HEAD
         for layer_title, tensors in boxes:
-            top = y
-            y += HEAD
+            top, lines = y, title_lines(layer_title, column)
+            y += HEAD + 16 * (len(lines) - 1)
             nodes = []
             for tensor in tensors:
-                nodes.append(node_svg(report, pairs, tensor, x + 8, y, rtol, rounding, first))
-                y += ROW + (12 if first and first["tensor"] == tensor else 0)
-            body.append(f'<rect x="{x}" y="{top}" width="{COLUMN}" height="{y - top + 4}" rx="5" fill="#f7f7f7" '
-                        f'stroke="#aaa"/><text x="{x + 6}" y="{top + 14}">{html.escape(layer_title[:22])}</text>')
+                nodes.append(node_svg(report, pairs, tensor, x + 8, y, column - 16, first))
+                y += ROW + 13 * first_rows(first, tensor)
+            heading = "".join(f'<text x="{x + 6}" y="{top + 14 + 13 * k}">'
+                              f'{html.escape(text)}</text>'
+                              for k, text in enumerate(lines))
+            body.append(f'<rect x="{x}" y="{top}" width="{column}" height="{y - top + 4}" rx="5" '
+                        f'fill="#f7f7f7" stroke="#aaa"><title>{html.escape(layer_title)}</title>'
+                        '</rect>' + heading)
             body.extend(nodes)
             y += 10
         height = max(height, y)
-    width = 8 + len(cols) * (COLUMN + GAP)
+    width = 8 + len(cols) * (column + GAP)
     return (f'<svg xmlns="http://www.w3.org/2000/svg" id="dg-svg" viewBox="0 0 {width} {height}" '
-            f'width="{width}" height="{height}" role="img" aria-label="the network, coloured by agreement">'
-            '<defs><marker id="dg-arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="6" markerHeight="6" '
-            'orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="#777"/></marker></defs>'
+            f'width="{width}" height="{height}" role="img" '
+            'aria-label="the network, coloured by agreement">'
+            '<defs><marker id="dg-arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="6" '
+            'markerHeight="6" orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="#777"/></marker>'
+            '</defs>'
             + "".join(body) + "</svg>")
 
 
 # ---------------------------------------------------------------- the heatmaps
 
 def subsample(grid):
-    """A 2-D grid cut to MAX_SIDE x MAX_SIDE by keeping every k-th row and column. -> (grid, (kr, kc))"""
+    """A 2-D grid cut to MAX_SIDE x MAX_SIDE by keeping every k-th row and column.
+    -> (grid, (kr, kc))"""
     kr, kc = (max(1, math.ceil(n / MAX_SIDE)) for n in grid.shape)
     return grid[::kr, ::kc], (kr, kc)
 
@@ -273,10 +314,12 @@ def grids(value, image):
     if a.ndim == 4:                                             # a conv kernel (F, C, kh, kw)
         F, C = a.shape[:2]
         shown = [(f, c) for f in range(F) for c in range(C)][:MAX_GRIDS]
-        return [a[f, c] for f, c in shown], f"kernel slices (filter, channel) {shown[0]}..{shown[-1]} of {F}x{C}"
+        what = f"kernel slices (filter, channel) {shown[0]}..{shown[-1]} of {F}x{C}"
+        return [a[f, c] for f, c in shown], what
     if a.ndim == 2 and image is not None and a.shape[0] == int(np.prod(image)):
         maps = a.reshape(*image, -1)[..., 0]
-        return list(maps[:MAX_GRIDS]), f"channels 1..{min(len(maps), MAX_GRIDS)} of {len(maps)}, example 1"
+        what = f"channels 1..{min(len(maps), MAX_GRIDS)} of {len(maps)}, example 1"
+        return list(maps[:MAX_GRIDS]), what
     if a.ndim <= 1:
         return [a.reshape(1, -1)], f"shape {a.shape}"
     return [a.reshape(a.shape[0], -1)], f"shape {a.shape} (rows x columns)"
@@ -292,21 +335,23 @@ def tile(parts):
         pad[:g.shape[0], :g.shape[1]] = g
         row.append(pad)
     steps = {k for _, k in cut if k != (1, 1)}
-    note = "; every " + ", ".join(f"{r}th row and {c}th column" for r, c in sorted(steps)) if steps else ""
+    note = ("; every " + ", ".join(f"{r}th row and {c}th column" for r, c in sorted(steps))
+            if steps else "")
     return np.concatenate(row, axis=1)[:, :-1], note
 
 
 def palette(ends):
     """2 LEVELS + 1 colours from ends[0] through ends[1] to ends[2], then grey (NaN, gaps)."""
-    out = [mix(ends[0], ends[1], i / LEVELS) for i in range(LEVELS)] + [mix(ends[1], ends[2], i / LEVELS)
-                                                                        for i in range(LEVELS + 1)]
+    out = ([mix(ends[0], ends[1], i / LEVELS) for i in range(LEVELS)]
+           + [mix(ends[1], ends[2], i / LEVELS) for i in range(LEVELS + 1)])
     return b"".join(bytes(int(c[i:i + 2], 16) for i in (1, 3, 5)) for c in out + ["#bbbbbb"])
 
 
 def png(indices, colours):
     """An 8-bit palette PNG of indices (H, W) uint8, as a data: URI."""
     def chunk(kind, data):
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        crc = zlib.crc32(kind + data) & 0xFFFFFFFF
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
 
     h, w = indices.shape
     raw = b"".join(b"\x00" + row.tobytes() for row in indices)
@@ -321,10 +366,11 @@ def heatmap(grid, scale, ends, caption, kind):
     idx = np.full(grid.shape, 2 * LEVELS + 1, dtype=np.uint8)           # grey
     s = scale if scale > 0 and math.isfinite(scale) else 1.0
     idx[finite] = np.rint((np.clip(grid[finite] / s, -1, 1) + 1) * LEVELS).astype(np.uint8)
-    cell = max(3, min(12, 240 // max(grid.shape)))
+    cell = max(3, min(24, 360 // grid.shape[1], 160 // grid.shape[0]))
     return (f'<figure><figcaption>{html.escape(caption)}</figcaption>'
             f'<img alt="" src="{png(idx, palette(ends))}" width="{grid.shape[1] * cell}" '
-            f'height="{grid.shape[0] * cell}"><small>{-scale:.3g}<span class="dg-scale {kind}"></span>'
+            f'height="{grid.shape[0] * cell}"><small>{-scale:.3g}'
+            f'<span class="dg-scale {kind}"></span>'
             f'{scale:.3g}</small></figure>')
 
 
@@ -337,94 +383,111 @@ def image_shapes(spec):
     return out
 
 
-def step_html(tensor, step, records, pairs_info, image):
-    """One kept step of a tensor: the implementations' values, then each pair's difference."""
+def largest(value):
+    """max |value| over its finite elements (0 when none)."""
+    return float(np.max(np.abs(value[np.isfinite(value)]), initial=0))
+
+
+def step_html(tensor, records, pairs_info, image):
+    """One kept step of a tensor: the implementations' values on one scale, then each pair's
+    difference on its own."""
     values = {k: np.asarray(r[tensor], dtype=np.float64) for k, r in records.items() if tensor in r}
     if not values:
         return "<p>No implementation gave it at this step.</p>"
-    scale = max((float(np.max(np.abs(v[np.isfinite(v)]), initial=0)) for v in values.values()), default=0.0)
+    scale = max(largest(v) for v in values.values())
     parts, notes = [], set()
     for key, v in values.items():
-        tiled, note = tile(grids(v, image)[0])
-        what = grids(v, image)[1]
+        shown, what = grids(v, image)
+        tiled, note = tile(shown)
         notes.add(what + note)
-        parts.append(heatmap(tiled, scale, VALUES, f"{key}", "dg-v"))
+        parts.append(heatmap(tiled, scale, VALUES, key, "dg-v"))
     for pair, info in pairs_info.items():
         a, b = values.get(info["ours"]), values.get(info["theirs"])
         if a is None or b is None:
             continue
         if a.shape != b.shape:
-            parts.append(f'<p class="dg-note">{html.escape(pair)}: shapes differ, {a.shape} vs {b.shape}: '
-                         'no difference map</p>')
+            parts.append(f'<p class="dg-note">{html.escape(label(info))}: the shapes differ, '
+                         f'{a.shape} vs {b.shape}: no difference map</p>')
             continue
-        d = a - b
-        tiled, _ = tile(grids(d, image)[0])
-        top = float(np.max(np.abs(d[np.isfinite(d)]), initial=0))
-        parts.append(heatmap(tiled, top, DIFFERENCE, f"{info['ours']} - {info['theirs']}", "dg-d"))
+        tiled, _ = tile(grids(a - b, image)[0])
+        caption = f"{info['ours']} - {info['theirs']}"
+        parts.append(heatmap(tiled, largest(a - b), DIFFERENCE, caption, "dg-d"))
     return "".join(parts) + f'<p class="dg-note">{html.escape("; ".join(sorted(notes)))}</p>'
+
+
+def step_label(step, first, last):
+    tags = [tag for tag, yes in (("first divergence", first.get("step") == step),
+                                 ("last", step == last)) if yes]
+    return f"step {step}" + (f" ({', '.join(tags)})" if tags else "")
 
 
 def panels(report, spec, tensors):
     """A panel per tensor (shown when its node is clicked), its kept steps as radio buttons."""
     kept = kept_steps(report)
     if not kept:
-        return "<p class=\"dg-note\">No values were kept (the run stopped before step 1 finished).</p>"
+        return '<p class="dg-note">No values were kept (the run stopped before step 1 ended).</p>'
     first = report.summary.get("first_divergence") or {}
-    last = max(kept)
-    image = image_shapes(spec)
-    pairs_info = report.summary.get("pairs", {})
+    image, info = image_shapes(spec), report.summary.get("pairs", {})
     out = []
     for tensor in tensors:
         t = html.escape(tensor)
         head = f"<h3>{t}</h3>"
         if first.get("tensor") == tensor:
-            head += (f'<p class="dg-note">First divergence ({html.escape(first["ours"] + "~" + first["theirs"])}, step {first["step"]}): '
-                     f'{html.escape(first.get("explanation", ""))}</p>')
+            head += (f'<p class="dg-note">First divergence ({html.escape(label(first))}, step '
+                     f'{first["step"]}): {html.escape(first.get("explanation", ""))}</p>')
         radios, steps, css = [], [], []
         for i, (step, records) in enumerate(kept.items()):
-            tag = [] + (["first divergence"] if first.get("step") == step else []) + (["last"] if step == last else [])
-            label = f"step {step}" + (f" ({', '.join(tag)})" if tag else "")
             rid = f"dg-s-{t}-{step}"
-            radios.append(f'<input type="radio" name="dg-s-{t}" id="{rid}"{" checked" if i == 0 else ""}>'
-                          f'<label for="{rid}">{html.escape(label)}</label>')
-            steps.append(f'<div class="dg-step dg-step-{step}">{step_html(tensor, step, records, pairs_info, image.get(tensor))}</div>')
+            checked = " checked" if i == 0 else ""
+            radios.append(f'<input type="radio" name="dg-s-{t}" id="{rid}"{checked}>'
+                          f'<label for="{rid}">{html.escape(step_label(step, first, max(kept)))}'
+                          '</label>')
+            steps.append(f'<div class="dg-step dg-step-{step}">'
+                         f'{step_html(tensor, records, info, image.get(tensor))}</div>')
             css.append(f"#{rid}:checked ~ .dg-step-{step}")
-        out.append(f'<div class="dg-panel" id="dg-t-{t}">{head}<style>{", ".join(css)} {{ display: block; }}</style>'
+        out.append(f'<div class="dg-panel" id="dg-t-{t}">{head}'
+                   f'<style>{", ".join(css)} {{ display: block; }}</style>'
                    + "".join(radios) + "".join(steps) + "</div>")
     return "\n".join(out)
 
 
 def label(info):
-    """A pair as the reader names it: 'scratch~torch'."""
+    """A pair (or a divergence) as the reader names it: 'scratch~torch'."""
     return f"{info['ours']}~{info['theirs']}"
 
 
+def legend(rtol, rounding):
+    ends = {"rounding": f" (up to {rounding:.0e})", "tolerance": f" (up to {rtol:.0e})",
+            "beyond": ""}
+    return ('<p class="dg-legend">worst error over the run, max |ours - theirs| / scale '
+            '(log scale): '
+            + "".join(f'<span style="background: linear-gradient(to right, {a}, {b})">'
+                      f'{BAND_WORDS[k]}{ends[k]}</span>' for k, (a, b) in BANDS.items())
+            + f'<span style="background: {GREY}">not compared (hover for why)</span>'
+            + '<span style="outline: 2px dashed #000">first divergence</span></p>')
+
+
 def diagram_html(report, spec):
-    """The diagram section: pair buttons, legend, the SVG, the first divergence, the tensors' panels."""
-    pairs = list(report.summary.get("pairs", {}))
-    if not pairs:
+    """The diagram section: pair buttons, legend, the SVG, what is not compared, the panels."""
+    info = report.summary.get("pairs", {})
+    if not info:
         return ""
-    rtol = float(report.summary.get("rtol") or TOLERANCES[spec.dtype])
-    rounding = rounding_level(spec.dtype)
     radios, css = [], []
-    info = report.summary["pairs"]
-    for i, pair in enumerate(pairs):
+    for i, pair in enumerate(info):
         judged = "" if info[pair].get("judged") else " (reported, not judged)"
-        radios.append(f'<input type="radio" name="dg-pair" id="dg-pair-{i}"{" checked" if i == 0 else ""}>'
+        checked = " checked" if i == 0 else ""
+        radios.append(f'<input type="radio" name="dg-pair" id="dg-pair-{i}"{checked}>'
                       f'<label for="dg-pair-{i}">{html.escape(label(info[pair]) + judged)}</label>')
         css.append(f"#dg-pair-{i}:checked ~ svg .p{i}")
-    legend = ('<p class="dg-legend">worst error over the run, max |ours - theirs| / scale (log scale): '
-              + "".join(f'<span style="background: linear-gradient(to right, {a}, {b})">{BAND_WORDS[k]}'
-                        f'{" (up to %.0e)" % rounding if k == "rounding" else " (up to %.0e)" % rtol if k == "tolerance" else ""}'
-                        f'</span>' for k, (a, b) in BANDS.items())
-              + f'<span style="background: {GREY}">not compared (hover for why)</span>'
-              + '<span style="outline: 2px dashed #000">first divergence</span></p>')
-    not_compared = "".join(f"<li>{html.escape(p)}: {html.escape(', '.join(f'{n} ({why})' for n, why in v.items()))}</li>"
-                           for p, v in report.summary.get("not_compared", {}).items() if v)
+    missing = "".join(f"<li>{html.escape(label(info[p]))}: "
+                      f"{html.escape(', '.join(f'{n} ({why})' for n, why in v.items()))}</li>"
+                      for p, v in report.summary.get("not_compared", {}).items() if v and p in info)
     tensors = names.ordered(tensor_names(report), spec.n_layers)
-    return (f'<section class="dg" id="diagram"><h2>The network, coloured by agreement</h2>'
+    return ('<section class="dg" id="diagram"><h2>The network, coloured by agreement</h2>'
             f"<style>{CSS} {', '.join(css)} {{ display: inline; }}</style>"
-            '<span class="dg-note">Pair:</span>' + "".join(radios) + legend + svg(report, spec, pairs, rtol, rounding)
-            + (f'<ul class="dg-note">{not_compared}</ul>' if not_compared else "")
-            + '<p class="dg-note">Click a tensor to see its values and differences at a kept step.</p>'
+            '<span class="dg-note">Pair:</span>' + "".join(radios)
+            + legend(report.summary["rtol"], rounding_level(spec.dtype))
+            + svg(report, spec, list(info))
+            + (f'<ul class="dg-note">not compared: {missing}</ul>' if missing else "")
+            + '<p class="dg-note">Click a tensor: its values and differences at a kept step.</p>'
             + panels(report, spec, tensors) + "</section>")
