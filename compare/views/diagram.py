@@ -405,6 +405,11 @@ def step_html(tensor, records, pairs_info, image):
         a, b = values.get(info["ours"]), values.get(info["theirs"])
         if a is None or b is None:
             continue
+        if a.shape != b.shape and a.ndim == 2 and a.shape == b.shape[::-1]:   # a transpose, drawn
+            tiled, _ = tile(grids(a - b.T, image)[0])
+            caption = f"{info['ours']} - {info['theirs']}ᵀ (the shapes are transposed)"
+            parts.append(heatmap(tiled, largest(a - b.T), DIFFERENCE, caption, "dg-d"))
+            continue
         if a.shape != b.shape:
             parts.append(f'<p class="dg-note">{html.escape(label(info))}: the shapes differ, '
                          f'{a.shape} vs {b.shape}: no difference map</p>')
