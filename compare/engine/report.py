@@ -2,7 +2,7 @@
 
 `build_report` turns the harness's raw output into a Report, once. Its values are plain
 Python (floats stay floats: inf and NaN included); `Report.to_json()` makes the documented JSON
-(README, "JSON report"), where non-finite numbers become the strings 'inf' and 'nan'.
+(docs/json-report.md), where non-finite numbers become the strings 'inf' and 'nan'.
 
 The verdict (summary['verdict']) cannot pass by accident: 'pass' needs at least one completed
 step, at least one judged pair that compared at least one tensor, and no divergence, no
