@@ -3,9 +3,9 @@ tensor coloured by its worst error over the run, per pair, the first divergence 
 the page's SVG, and in headless Chromium (the colours the browser draws, the pair buttons, a
 tensor's panel, no sideways scrolling at 1280 px). Three short runs, shared by every test: toy3
 with momentum and batch norm passing (3 steps: optimizer state, running statistics; torch~keras
-does not compare the momentum buffers, which mean different things there: grey nodes), toy3 with a dense
-bug (dW2 built from the wrong activation) and cnn-zoo with a convolution's kernel flipped, one step
-each (over more steps the error reaches every tensor computed after it, and all are red)."""
+does not compare the momentum buffers, which mean different things there: grey nodes), toy3 with
+a dense bug (dW built from the wrong activation) and cnn-zoo with a convolution's kernel flipped,
+one step each (over more steps the error reaches every tensor computed after it: all red)."""
 import io
 import json
 import math
@@ -87,9 +87,8 @@ def expected(report, spec, pair, tensor):
     worst = report.raw["worst_by_tensor"].get(pair, {}).get(tensor)
     if tensor in report.summary["not_compared"].get(pair, {}) or worst is None:
         return "none", diagram.GREY
-    rtol, rounding = report.summary["rtol"], diagram.rounding_level(spec.dtype)
-    rel = worst["max_rel_err"]
-    return diagram.band(rel, rtol, rounding), diagram.colour(rel, rtol, rounding)
+    rtol, rel = report.summary["rtol"], worst["max_rel_err"]
+    return diagram.band(rel, rtol, spec.dtype), diagram.colour(rel, rtol, spec.dtype)
 
 
 def red(fill):
@@ -101,17 +100,17 @@ def red(fill):
 def test_bands_and_colours_follow_the_judges_tolerance():
     rtol, rounding = 1e-9, diagram.rounding_level("float64")
     assert rounding == 1000 * 2.0 ** -52
-    assert [diagram.band(x, rtol, rounding) for x in (0.0, 3e-16, 2e-13, 1e-12, 1e-9, 1.01e-9, 0.4,
+    assert [diagram.band(x, rtol, "float64") for x in (0.0, 3e-16, 2e-13, 1e-12, 1e-9, 1.01e-9, 0.4,
                                                       math.inf, math.nan)] == \
         ["rounding"] * 3 + ["tolerance"] * 2 + ["beyond"] * 4
-    assert diagram.band(2e-4, 3e-4, diagram.rounding_level("float32")) == "tolerance"
-    assert diagram.band(1e-4, 3e-4, diagram.rounding_level("float32")) == "rounding"
-    shades = [diagram.colour(x, rtol, rounding) for x in (2e-9, 1e-6, 1e-3, 0.5)]
+    assert diagram.band(2e-4, 3e-4, "float32") == "tolerance"
+    assert diagram.band(1e-4, 3e-4, "float32") == "rounding"
+    shades = [diagram.colour(x, rtol, "float64") for x in (2e-9, 1e-6, 1e-3, 0.5)]
     assert all(red(s) for s in shades)
     lightness = [sum(int(s[i:i + 2], 16) for i in (1, 3, 5)) for s in shades]
     assert lightness == sorted(lightness, reverse=True), "the log scale darkens as the error grows"
-    assert not red(diagram.colour(1e-15, rtol, rounding))
-    assert not red(diagram.colour(1e-10, rtol, rounding))
+    assert not red(diagram.colour(1e-15, rtol, "float64"))
+    assert not red(diagram.colour(1e-10, rtol, "float64"))
 
 
 def test_a_heatmap_is_the_values_in_colour():
@@ -132,7 +131,7 @@ def test_a_heatmap_is_the_values_in_colour():
     assert len(maps) == 4 and maps[1][0, 0] == 18 and "example 1" in what     # channel 2, example 1
     big, _ = diagram.subsample(np.zeros((100, 10)))
     assert big.shape == (20, 10)
-    W = np.arange(6.0).reshape(2, 3)                   # a transpose: its difference drawn against Wᵀ
+    W = np.arange(6.0).reshape(2, 3)                  # a transpose: the difference drawn against Wᵀ
     shown = diagram.step_html("W1", {"scratch": {"W1": W}, "torch": {"W1": W.T.copy()}},
                               {"torch": {"ours": "scratch", "theirs": "torch"}}, None)
     assert "scratch - torchᵀ (the shapes are transposed)" in shown and shown.count("<img") == 3
@@ -161,7 +160,8 @@ def test_every_layer_and_tensor_has_its_node_coloured_as_the_report_says(runs, n
         assert {"N", "dN", "state", "mean", "var"} <= kinds
         grey = {t for (t, p), a in nodes.nodes.items() if a["data-band"] == "none"}
         assert grey and grey == {t for by in report.summary["not_compared"].values() for t in by}
-        assert all(a["fill"] == diagram.GREY for a in nodes.nodes.values() if a["data-band"] == "none")
+        assert all(a["fill"] == diagram.GREY for a in nodes.nodes.values()
+                   if a["data-band"] == "none")
         assert "momentum buffer means different things" in " ".join(nodes.texts)      # the reason
     pairs = list(report.summary["pairs"])
     assert {pair for _, pair in nodes.nodes} == set(pairs)

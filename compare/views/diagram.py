@@ -8,8 +8,7 @@ worst error over the whole run, on a log scale, in one of three bands:
 
     rounding level     max_rel <= ROUNDING_ULPS eps of the run's dtype (float64 2.2e-13, float32
                        1.2e-4): the longest sums here, 784 terms, round by K eps at worst, K < 1000
-                       (the same bands as the report's tables, helper B's judge.band: one definition
-                       once both are merged)
+                       (judge.band: the same bands as the report's tables)
     within tolerance   up to the judge's rtol (check.TOLERANCES: float64 1e-9, float32 3e-4);
                        max_rel is the judge's own number, already measured against the terms that
                        produced a tensor or float32's per-tensor bound (bounds.near_zero): a tensor
@@ -42,10 +41,8 @@ import zlib
 
 import numpy as np
 
-from ..engine import names
-from ..engine.check import TOLERANCES
+from ..engine import judge, names
 
-ROUNDING_ULPS = 1000
 MAX_SIDE, MAX_GRIDS = 24, 8
 LEVELS = 16                # colours each side of 0 in a heatmap (a small palette: a small page)
 GREY = "#d4d4d4"
@@ -85,15 +82,13 @@ CSS = """
 
 
 def rounding_level(dtype):
-    """The largest error rounding alone gives: ROUNDING_ULPS units of the dtype's precision."""
-    return ROUNDING_ULPS * float(np.finfo(str(dtype)).eps)
+    """The largest error rounding alone gives: judge.ROUNDING_ULPS units of the dtype's eps."""
+    return judge.ROUNDING_ULPS * float(np.finfo(str(dtype)).eps)
 
 
-def band(max_rel, rtol, rounding):
-    """'rounding' | 'tolerance' | 'beyond' for a worst error (inf or NaN: beyond)."""
-    if not math.isfinite(max_rel) or max_rel > rtol:
-        return "beyond"
-    return "rounding" if max_rel <= rounding else "tolerance"
+def band(max_rel, rtol, dtype):
+    """'rounding' | 'tolerance' | 'beyond' for a worst error (inf or NaN: beyond): judge.band."""
+    return judge.band(max_rel, rtol, dtype)
 
 
 def mix(a, b, t):
@@ -102,10 +97,10 @@ def mix(a, b, t):
     return "#" + "".join(f"{round(x + (y - x) * t):02x}" for x, y in zip(ca, cb))
 
 
-def colour(max_rel, rtol, rounding):
+def colour(max_rel, rtol, dtype):
     """A worst error -> its fill: the band's colours, placed by log10(max_rel) within the band
     (rounding: 1e-17 .. rounding level; within: .. rtol; beyond: .. 1 and above)."""
-    which = band(max_rel, rtol, rounding)
+    which, rounding = band(max_rel, rtol, dtype), rounding_level(dtype)
     low, high = {"rounding": (-17.0, math.log10(rounding)),
                  "tolerance": (math.log10(rounding), math.log10(rtol)),
                  "beyond": (math.log10(rtol), 0.0)}[which]
@@ -195,7 +190,7 @@ CHAR = 6.7                                     # px per character of the 11 px m
 def node_svg(report, pairs, tensor, x, y, w, first):
     """One tensor's node: a link to its panel, one rectangle and one number per pair (shown while
     its pair's button is checked), the first divergence outlined and labelled below it."""
-    rtol, rounding = report.summary["rtol"], rounding_level(report.config.get("dtype", "float64"))
+    rtol, dtype = report.summary["rtol"], report.config.get("dtype", "float64")
     t = html.escape(tensor)
     parts = [f'<a href="#dg-t-{t}"><g class="tn" data-tensor="{t}">']
     for i, pair in enumerate(pairs):
@@ -206,7 +201,7 @@ def node_svg(report, pairs, tensor, x, y, w, first):
             tip = f"{tensor}, {pair}: not compared ({why or 'not judged at any step'})"
         else:
             rel, step = worst
-            fill, kind = colour(rel, rtol, rounding), band(rel, rtol, rounding)
+            fill, kind = colour(rel, rtol, dtype), band(rel, rtol, dtype)
             text = f"{rel:.0e}" if rel else "0"
             tip = f"{tensor}, {pair}: worst max_rel {rel:.3g} at step {step} ({BAND_WORDS[kind]})"
         parts.append(f'<rect class="node pr p{i}" x="{x}" y="{y}" width="{w}" height="{ROW - 5}" '
