@@ -4,9 +4,10 @@ One inline SVG drawn from the spec's layer list: a column per block (a Dense or 
 layers after it), a box per layer, and in it a node per tensor the run compared (Z, A, N, P, dZ,
 dW, db, the parameters after the update, the optimizer's state, BatchNorm's running mean and
 variance), the loss, accuracy and learning rate in a last column. Each node is coloured by its
-worst error over the whole run, on a log scale, in one of three bands:
+worst error over the whole run (the harness's raw["worst_by_tensor"]; a report without it, its
+kind's worst from summary["worst_by_kind"]), on a log scale, in one of three bands:
 
-    rounding level     max_rel <= ROUNDING_ULPS eps of the run's dtype (float64 2.2e-13, float32
+    rounding level     max_rel <= judge.ROUNDING_ULPS (1000) eps of the run's dtype (float64 2.2e-13, float32
                        1.2e-4): the longest sums here, 784 terms, round by K eps at worst, K < 1000
                        (judge.band: the same bands as the report's tables)
     within tolerance   up to the judge's rtol (check.TOLERANCES: float64 1e-9, float32 3e-4);
@@ -15,9 +16,10 @@ worst error over the whole run, on a log scale, in one of three bands:
                        passes exactly when max_rel <= rtol, so the band is the verdict's
     beyond             past rtol, non-finite, or shapes that differ
 
-A tensor a pair does not compare is grey, the reason in its tooltip and in the pair's list below.
-The first divergence is outlined and labelled, with the pattern diagnose.py named (a factor, a
-transpose, a 180° rotation, a shift, a lost axis). The pair is chosen with radio buttons (CSS only:
+A tensor a pair does not compare is grey, the reason in its tooltip and in the list below the
+drawing. The first divergence is outlined and labelled, with the pattern diagnose.py named (a
+factor, a transpose, a 180° rotation, a shift, a lost axis); its panel shows the pattern in the
+values and the difference maps (a transposed tensor's difference is drawn against the transpose). The pair is chosen with radio buttons (CSS only:
 each node holds one rectangle per pair, shown while its pair's button is checked).
 
 A node is a link to its tensor's panel (`:target`), where the steps kept for the page (step 1, the
@@ -43,7 +45,7 @@ import numpy as np
 
 from ..engine import judge, names
 
-MAX_SIDE, MAX_GRIDS = 24, 8
+MAX_SIDE, MAX_GRIDS = 24, 6
 LEVELS = 16                # colours each side of 0 in a heatmap (a small palette: a small page)
 GREY = "#d4d4d4"
 # band -> (light, dark): a band's colours from its low end to its high end, in log10(max_rel)
