@@ -302,6 +302,12 @@ def test_the_diagram_in_chromium_at_1280_px(runs):
         shots = [(path.with_name(f"{name}.png"), path.as_uri(), 1100)]
         if first:                                       # the first divergence's panel, open
             shots.append((path.with_name(f"{name}-panel.png"), opened.as_uri(), 2000))
+        else:                                           # the last pair chosen (torch~keras: grey)
+            last = len(pairs) - 1
+            chosen = path.with_name(f"{name}-pair.html")
+            chosen.write_text(path.read_text().replace('id="dg-pair-0" checked>', 'id="dg-pair-0">')
+                              .replace(f'id="dg-pair-{last}">', f'id="dg-pair-{last}" checked>'))
+            shots.append((path.with_name(f"{name}-pair.png"), chosen.as_uri(), 1100))
         for shot, url, height in shots:
             subprocess.run([chromium(), *flags, f"--window-size=1280,{height}",
                             "--virtual-time-budget=5000", f"--screenshot={shot}", url],

@@ -387,7 +387,8 @@ def largest(value):
 
 def step_html(tensor, records, pairs_info, image):
     """One kept step of a tensor: the implementations' values on one scale, then each pair's
-    difference on its own."""
+    difference on its own, its size relative to the values' in the caption (rounding noise of
+    1e-16 and a bug's 0.8 fill their scales alike: the caption tells them apart)."""
     values = {k: np.asarray(r[tensor], dtype=np.float64) for k, r in records.items() if tensor in r}
     if not values:
         return "<p>No implementation gave it at this step.</p>"
@@ -412,7 +413,8 @@ def step_html(tensor, records, pairs_info, image):
                          f'{a.shape} vs {b.shape}: no difference map</p>')
             continue
         tiled, _ = tile(grids(a - b, image)[0])
-        caption = f"{info['ours']} - {info['theirs']}"
+        relative = largest(a - b) / max(largest(a), largest(b), 1e-300)
+        caption = f"{info['ours']} - {info['theirs']} (max|d| / scale {relative:.1e})"
         parts.append(heatmap(tiled, largest(a - b), DIFFERENCE, caption, "dg-d"))
     return "".join(parts) + f'<p class="dg-note">{html.escape("; ".join(sorted(notes)))}</p>'
 
