@@ -7,8 +7,8 @@ variance), the loss, accuracy and learning rate in a last column. Each node is c
 worst error over the whole run (the harness's raw["worst_by_tensor"]; a report without it, its
 kind's worst from summary["worst_by_kind"]), on a log scale, in one of three bands:
 
-    rounding level     max_rel <= judge.ROUNDING_ULPS (1000) eps of the run's dtype (float64 2.2e-13, float32
-                       1.2e-4): the longest sums here, 784 terms, round by K eps at worst, K < 1000
+    rounding level     max_rel <= judge.ROUNDING_ULPS (1000) eps of the run's dtype (float64
+                       2.2e-13, float32 1.2e-4): the longest sums here, 784 terms, round by K eps at worst, K < 1000
                        (judge.band: the same bands as the report's tables)
     within tolerance   up to the judge's rtol (check.TOLERANCES: float64 1e-9, float32 3e-4);
                        max_rel is the judge's own number, already measured against the terms that
@@ -19,8 +19,9 @@ kind's worst from summary["worst_by_kind"]), on a log scale, in one of three ban
 A tensor a pair does not compare is grey, the reason in its tooltip and in the list below the
 drawing. The first divergence is outlined and labelled, with the pattern diagnose.py named (a
 factor, a transpose, a 180° rotation, a shift, a lost axis); its panel shows the pattern in the
-values and the difference maps (a transposed tensor's difference is drawn against the transpose). The pair is chosen with radio buttons (CSS only:
-each node holds one rectangle per pair, shown while its pair's button is checked).
+values and the difference maps (a transposed tensor's difference is drawn against the
+transpose). The pair is chosen with radio buttons (CSS only: each node holds one rectangle per
+pair, shown while its pair's button is checked).
 
 A node is a link to its tensor's panel (`:target`), where the steps kept for the page (step 1, the
 first divergence's step, the last step: harness.lockstep's keep_step) are radio buttons again: each
