@@ -8,8 +8,8 @@ worst error over the whole run (the harness's raw["worst_by_tensor"]; a report w
 kind's worst from summary["worst_by_kind"]), on a log scale, in one of three bands:
 
     rounding level     max_rel <= judge.ROUNDING_ULPS (1000) eps of the run's dtype (float64
-                       2.2e-13, float32 1.2e-4): the longest sums here, 784 terms, round by K eps at worst, K < 1000
-                       (judge.band: the same bands as the report's tables)
+                       2.2e-13, float32 1.2e-4): the longest sums here, 784 terms, round by
+                       K eps at worst, K < 1000 (judge.band: the bands of the report's tables)
     within tolerance   up to the judge's rtol (check.TOLERANCES: float64 1e-9, float32 3e-4);
                        max_rel is the judge's own number, already measured against the terms that
                        produced a tensor or float32's per-tensor bound (bounds.near_zero): a tensor
