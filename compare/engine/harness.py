@@ -70,7 +70,8 @@ def lockstep(spec, data, subjects, references=(), on_step=None, params=None, kee
     out = {"keys": list(runners), "pairs": pairs, "runner_info": runners, "steps": [], "first_divergence": None,
            "first_nonfinite": None, "rtol": rtol, "evaluations": [], "tensors_checked": 0,
            "judged_checked": 0, "initial_params": params, "not_compared": {}, "final_outputs": {},
-           "worst_by_kind": {}, "worst_by_tensor": {}, "not_run": not_run, "unavailable": unavailable_here}
+           "worst_by_kind": {}, "worst_by_tensor": {}, "not_run": not_run,
+           "unavailable": unavailable_here}
     integrity.begin()                                      # the judge's tools, as the run starts
     try:
         try:
@@ -119,9 +120,9 @@ def train(spec, data, runners, pairs, params, out, lanes, on_step=None, keep_ste
         record(out, result, compared, epoch_loss, batch.size)
         if on_step:
             on_step(result)
-        last = out["first_nonfinite"] or stops(out, spec, step, following, keep_step, stop_at_divergence,
-                                               len(data.X))
-        if keep_step is not None and (last or following is None):   # the last step's values (the diagram)
+        last = out["first_nonfinite"] or stops(out, spec, step, following, keep_step,
+                                               stop_at_divergence, len(data.X))
+        if keep_step is not None and (last or following is None):   # the last step's (the diagram)
             out["kept_last"] = {"step": step, "records": lanes.kept(records)}
         if last:
             break
