@@ -355,7 +355,11 @@ def worked_example_html(report, spec=None):
 
     kept = report.raw.get("kept") if getattr(report, "raw", None) else None
     if not kept:
-        return "<p>The run stopped before step 1 finished: no worked example.</p>"
+        stopped = getattr(report, "raw", None) and report.raw.get("stopped")
+        return ("<p>The run stopped before step 1 finished: no worked example.</p>" if stopped else
+                "<p>No step was kept for a worked example: the command line keeps step 1 with "
+                "<code>--html</code>; from Python, pass <code>keep_step=1</code> to "
+                "<code>compare.run</code> or <code>compare.check</code>.</p>")
     keys = report.raw["keys"]
     spec = spec if spec is not None else report.spec
     parts = [legend_html(report), by_hand_html(report, spec),
