@@ -204,7 +204,7 @@ def test_cli_hostile_name_and_chdir_keep_the_reports_where_asked(tmp_path):
     assert sorted(p.name for p in elsewhere.iterdir()) == ["deeper"] and not list((elsewhere / "deeper").iterdir())
     assert json.loads((start / "r.json").read_text())["runners"][0] == HOSTILE
     page = parsed((start / "r.html").read_text())
-    assert "script" not in page.tags and "img" in page.tags and page.tags["img"] == 1    # the plot only
+    assert "script" not in page.tags and page.tags["img"] == 1 + page.tags["figure"]  # the plot, heatmaps
     assert not [a for a in page.attributes if a.startswith("on")] and "<!--" not in page.tags
     assert HOSTILE in "".join(page.text)
 

@@ -203,7 +203,8 @@ def test_html_report_holds_every_part(capsys, tmp_path):
     page = Page()
     page.feed(text)
     assert {"config", "summary", "curves", "divergence", "worked-example", "code"} <= page.ids
-    assert len(page.images) == 1 and page.images[0].startswith("data:image/png;base64,")
+    assert "curves-image" in page.ids and page.images         # the curves, the diagram's heatmaps
+    assert all(src.startswith("data:image/png;base64,") for src in page.images)
     assert page.code_headers == {f"code-{part}": 3 for part in PARTS}
     assert "PASS: 4 steps" in text and "Z1 = W1 · A0 + b1" in text and "dW3 = dZ3 · A2ᵀ" in text
     assert "None: every judged tensor agreed" in text

@@ -49,7 +49,9 @@ def lockstep(spec, data, subjects, references=(), on_step=None, params=None, kee
     the first non-finite value or exception, and with stop_at_divergence=True after the step of the
     first divergence (or after keep_step, if later): out["stopped"] = {"step", "steps_asked"} then.
     keep_step=N keeps step N's records, its batch and the parameters it started from in
-    out["kept"] (for `trace` and the HTML report).
+    out["kept"] (for `trace` and the HTML report), and then also the records of the first
+    divergence's step and of the last step, out["kept_divergence"] and out["kept_last"]
+    ({"step", "records"}: the HTML report's diagram).
 
     A KeyboardInterrupt anywhere in building, stepping, comparing, on_step or evaluating ends
     the run with out["interrupted"] = True and the steps completed so far. NumPy's warnings
@@ -68,7 +70,8 @@ def lockstep(spec, data, subjects, references=(), on_step=None, params=None, kee
     out = {"keys": list(runners), "pairs": pairs, "runner_info": runners, "steps": [], "first_divergence": None,
            "first_nonfinite": None, "rtol": rtol, "evaluations": [], "tensors_checked": 0,
            "judged_checked": 0, "initial_params": params, "not_compared": {}, "final_outputs": {},
-           "worst_by_kind": {}, "not_run": not_run, "unavailable": unavailable_here}
+           "worst_by_kind": {}, "worst_by_tensor": {}, "not_run": not_run,
+           "unavailable": unavailable_here}
     integrity.begin()                                      # the judge's tools, as the run starts
     try:
         try:
@@ -111,11 +114,17 @@ def train(spec, data, runners, pairs, params, out, lanes, on_step=None, keep_ste
             resync(pairs, runners, records)
         if step == keep_step:
             out["kept"] = kept(lanes, batch, records, previous, params)
+        if keep_step is not None and (out["first_divergence"] or {}).get("step") == step:
+            out.setdefault("kept_divergence", {"step": step, "records": lanes.kept(records)})
         previous = records
         record(out, result, compared, epoch_loss, batch.size)
         if on_step:
             on_step(result)
-        if out["first_nonfinite"] or stops(out, spec, step, following, keep_step, stop_at_divergence, len(data.X)):
+        last = out["first_nonfinite"] or stops(out, spec, step, following, keep_step,
+                                               stop_at_divergence, len(data.X))
+        if keep_step is not None and (last or following is None):   # the last step's (the diagram)
+            out["kept_last"] = {"step": step, "records": lanes.kept(records)}
+        if last:
             break
     lanes.settle(step)                                     # a step the worker started ahead for nothing: undone
     if evaluated_into(out, step, evaluate, runners, data, spec, epoch, lanes):
@@ -335,6 +344,7 @@ def record(out, result, compared, epoch_loss, size):
     out["steps"].append(result)
     for key, errors, flips in compared:
         fold_worst(out["worst_by_kind"], result.step, key, errors, flips)
+        fold_worst(out["worst_by_tensor"], result.step, key, errors, flips, per_tensor=True)
     if result.step == 1:                               # every tensor's error of the first step, kept
         out["first_step_errors"] = {key: errors for key, errors, _ in compared}
 

@@ -66,15 +66,17 @@ class StepResult:
             self.worst_tensor[pair] = worst.name
 
 
-def fold_worst(worst, step, pair, errors, flipped):
+def fold_worst(worst, step, pair, errors, flipped, per_tensor=False):
     """Fold a step's [TensorError] of a pair into worst: pair -> kind -> {max_rel_err,
     max_abs_err, tensor, step}, the worst of each kind of tensor so far (leaving out the backward
-    tensors of a step with a ReLU kink flip: see measure_pair). The first of equals is kept."""
+    tensors of a step with a ReLU kink flip: see measure_pair). The first of equals is kept.
+    per_tensor: pair -> tensor name instead of kind (the HTML report's diagram colours each)."""
     for e in errors:
         name = names.parse(e.name)
         if flipped and not name.is_forward or e.tied:
             continue
-        slot = worst.setdefault(pair, {}).setdefault(name.group, {"max_rel_err": -1.0})
+        key = e.name if per_tensor else name.group
+        slot = worst.setdefault(pair, {}).setdefault(key, {"max_rel_err": -1.0})
         if e.max_rel > slot["max_rel_err"]:
             slot.update(max_rel_err=e.max_rel, max_abs_err=e.max_abs, tensor=e.name, step=step)
 

@@ -485,6 +485,8 @@ def page(report, spec, data, every=1):
             section("Every step", '<details id="steps-table"><summary>per-step table</summary>'
                     + legend_html(report) + step_grid(report, every) + "</details>", "steps"),
             section("Environment", pre("\n".join(f"{k}: {v}" for k, v in report.environment.items())), "environment")]
+    from .diagram import diagram_html
+    body.insert(2, diagram_html(report, spec))        # the network by agreement, after the verdict
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'
             f"<title>{html.escape(title)}</title><style>{CSS}</style></head>\n<body>\n"
