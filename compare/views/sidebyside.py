@@ -245,13 +245,14 @@ def parts_of(which):
 
 
 OPENING, CLOSING = "([{", ")]}"
+OPERATORS = "=+*/%<>|&^"     # a line may break after one of these (not '-': 1e-3 is one number)
 CONTINUATION = "    "        # a wrapped line's continuation: its own indentation and four spaces more
 
 
 def breaks(text):
     """Where a source line may be broken, at a token boundary: -> [(cut, resume, quality, comment)]: the
     line's first piece is text[:cut], the rest starts at text[resume:]. quality 3: outside strings
-    (a space, after an opening bracket or a comma, in a comment); 2: before the '.' of an
+    (a space, after an opening bracket, a comma or an operator, in a comment); 2: before the '.' of an
     attribute; 1: a space inside a string literal. comment: the cut is inside a comment. Never
     inside a name or a number."""
     found, quote, i, n = [], None, 0, len(text)
@@ -267,7 +268,7 @@ def breaks(text):
             if c == " ":
                 found.append((i, i + 1, 1, False))
         elif c == "#":                              # a comment: any space in it
-            found += [(j, j + 1, 3, True) for j in range(i + 1, n) if text[j] == " "]
+            found += [(j, j + 1, 3, True) for j in range(i + 2, n) if text[j] == " "]
             break
         elif c in "'\"":
             quote = text[i:i + 3] if text[i:i + 3] in ('"""', "'''") else c
@@ -276,6 +277,8 @@ def breaks(text):
         elif c == " ":
             found.append((i, i + 1, 3, False))
         elif c in OPENING + "," and i + 1 < n and text[i + 1] != " ":
+            found.append((i + 1, i + 1, 3, False))
+        elif c in OPERATORS and i + 1 < n and text[i + 1] not in OPERATORS + " ":   # after `=` of `k=v`, `a*b`
             found.append((i + 1, i + 1, 3, False))
         elif c == "." and i > 0 and (text[i - 1].isalpha() or text[i - 1] in "_)]") and not text[i - 1].isdigit():
             found.append((i, i, 2, False))
@@ -286,21 +289,26 @@ def breaks(text):
 def wrap(text, width):
     """A source line in pieces of at most `width` characters, broken at token boundaries (breaks:
     outside strings where it can, a space in a string else), each continuation indented four
-    spaces past the line's own indentation (a comment's continuation starts '# '); never clipped.
+    spaces past the line's own indentation (a comment's continuation starts '# '; an indentation
+    deeper than a third of the width is cut to that third); never clipped.
     A piece with no boundary within
     `width` (one token longer than the line) is cut there, its continuation marked '↪ '."""
     if len(text) <= width:
         return [text]
     lead = len(text) - len(text.lstrip())
+    if lead > width // 3:                           # indentation deeper than a third of the line: cut to that
+        lead, text = width // 3, " " * (width // 3) + text.lstrip()
+        if len(text) <= width:
+            return [text]
     indent = " " * min(lead + len(CONTINUATION), width // 3)
     pieces, line, start = [], text, 0           # start: where the line's own text begins
     while len(line) > width:
         fits = [(q, cut, resume, comment) for cut, resume, q, comment in breaks(line) if start < cut <= width
                 and line[start:cut].strip()]
-        if fits:
-            _, cut, resume, comment = max(fits)
+        if fits:            # the latest cut, a break outside strings preferred unless half a line earlier
+            _, cut, resume, comment = max(fits, key=lambda f: f[1] + {3: width // 2, 2: width // 3}.get(f[0], 0))
             head, rest = line[:cut].rstrip(), ("# " if comment else "") + line[resume:].lstrip()
-        else:                                       # a single token longer than the line: cut, marked
+        if not fits or len(rest) >= len(line) - start:      # a single token longer than the line: cut, marked
             head, rest = line[:width], "↪ " + line[width:]
         pieces.append(head)
         line = indent + rest
