@@ -54,7 +54,7 @@ def test_help_fits_100_columns_in_a_wide_terminal(argv, capsys):
         main(argv)
     out, err = capsys.readouterr()
     assert out.startswith("usage: ") and not too_wide(out) and err == ""
-    if argv[0] in ("toy3", "check"):            # long help texts: argparse filled 100 columns, not 250
+    if argv[0] in ("toy3", "check"):            # long help texts: 100 columns filled, not 250
         assert max(len(line) for line in out.splitlines()) > 90
 
 
@@ -73,7 +73,8 @@ def test_a_recipe_run_fits(argv, capsys):
 
 
 def test_the_mnist_family_fits(mnist_dir, capsys):
-    out, _ = assert_fits(["mnist-batchnorm", "--steps", "2", "--data-dir", str(mnist_dir)], capsys, 0)
+    argv = ["mnist-batchnorm", "--steps", "2", "--data-dir", str(mnist_dir)]
+    out, _ = assert_fits(argv, capsys, 0)
     assert "test predictions" in out
 
 
@@ -100,13 +101,16 @@ def verdict_of(out):
 
 
 def test_a_mismatch_is_wrapped_with_a_hanging_indent_and_wide_keeps_it_whole(capsys):
-    """toy3 with no-batch-mean: a 390-column MISMATCH line, wrapped; --wide: one line, the same words."""
+    """toy3 with no-batch-mean: a 390-column MISMATCH line, wrapped; --wide: one line, the same
+    words."""
     out, _ = assert_fits(["toy3", "--steps", "2", "--inject-bug", "no-batch-mean"], capsys, 1)
     tail = out.rstrip("\n").splitlines()
     start = max(i for i, line in enumerate(tail) if line.startswith("MISMATCH: "))
-    assert len(tail) - start >= 3 and all(line.startswith("  ") and line[2] != " " for line in tail[start + 1:])
+    assert len(tail) - start >= 3
+    assert all(line.startswith("  ") and line[2] != " " for line in tail[start + 1:])
     verdict = verdict_of(out)
-    assert verdict.startswith("MISMATCH: first divergence at step 1, scratch vs torch: layer 2, dZ2[")
+    assert verdict.startswith("MISMATCH: first divergence at step 1, scratch vs torch: layer 2, "
+                              "dZ2[")
     assert "a factor of m = 4" in verdict
     code, wide, _ = run(["toy3", "--steps", "2", "--inject-bug", "no-batch-mean", "--wide"], capsys)
     assert code == 1 and wide.rstrip("\n").splitlines()[-1] == verdict and len(verdict) > 3 * WIDTH
@@ -115,13 +119,16 @@ def test_a_mismatch_is_wrapped_with_a_hanging_indent_and_wide_keeps_it_whole(cap
 
 def test_a_cnn_bug_zoo_entry_fits(capsys):
     out, _ = assert_fits(["cnn-zoo", "--inject-bug", "conv-padding-before"], capsys, 1)
-    assert verdict_of(out).startswith("MISMATCH: first divergence at step 1, scratch vs torch: layer 2, Z2[")
+    assert verdict_of(out).startswith("MISMATCH: first divergence at step 1, scratch vs torch: "
+                                      "layer 2, Z2[")
 
 
 def test_nothing_judged_fits(capsys):
-    out, _ = assert_fits(["toy3", "--steps", "2", "--frameworks", "torch,keras", "--optimizer", "adam"], capsys, 1)
+    argv = ["toy3", "--steps", "2", "--frameworks", "torch,keras", "--optimizer", "adam"]
+    out, _ = assert_fits(argv, capsys, 1)
     verdict = verdict_of(out)
-    assert verdict.startswith("NOTHING JUDGED: no pair could be judged: torch~keras is reported, not judged (")
+    assert verdict.startswith("NOTHING JUDGED: no pair could be judged: torch~keras is reported, "
+                              "not judged (")
     assert "adam-eps-placement" in verdict and len(verdict) > WIDTH
 
 
@@ -138,14 +145,15 @@ def test_an_error_block_wraps_each_row_under_its_value(capsys):
     (["code", "nosuch"], "error: unknown part 'nosuch'; choose one of: forward, loss, "),
     (["toy3", "--lr", "abc"], "error: argument --lr: expected a number, got 'abc'"),
     (["check", "examples/xor_dict.py", "--steps", "2"],
-     "the network of mine cannot be read from its code: give a spec (compare.Spec), a recipe (--recipe), "
-     "or --sizes and --activations"),
+     "the network of mine cannot be read from its code: give a spec (compare.Spec), a recipe "
+     "(--recipe), or --sizes and --activations"),
 ], ids=lambda a: " ".join(a) if isinstance(a, list) else None)
 def test_a_users_mistake_is_one_message_within_100_columns(argv, words, capsys, monkeypatch):
     monkeypatch.chdir(REPO)
     code, out, err = run(argv, capsys)
     assert code == 2 and not too_wide(err) and out == ""
-    assert len(logical_lines(err)) == 1 and logical_lines(err)[0].startswith("error: ") and words in logical_lines(err)[0]
+    message = logical_lines(err)
+    assert len(message) == 1 and message[0].startswith("error: ") and words in message[0]
 
 
 def test_check_on_a_users_file_fits_and_many_implementations_split_the_tables(capsys, monkeypatch):
@@ -156,9 +164,10 @@ def test_check_on_a_users_file_fits_and_many_implementations_split_the_tables(ca
     out, _ = assert_fits(argv, capsys, 1)
     assert out.count("worst rel err ") == 2 and "kerasnet~keras/kerasnet" in out
     verdict = verdict_of(out)
-    assert verdict.startswith("MISMATCH: first divergence at step 1, kerasnet vs torch/kerasnet: layer 2, Z2[")
+    assert verdict.startswith("MISMATCH: first divergence at step 1, kerasnet vs torch/kerasnet: "
+                              "layer 2, Z2[")
     code, wide, _ = run(argv + ["--wide"], capsys)
-    keras_name = lambda text: re.sub(r"\bdense_\d+\b", "dense", text)  # noqa: E731 - Keras numbers its layers
+    keras_name = lambda text: re.sub(r"\bdense_\d+\b", "dense", text)  # noqa: E731 - Keras counts
     assert code == 1 and wide.count("verdict (rtol") == 1
     assert keras_name(wide.rstrip("\n").splitlines()[-1]) == keras_name(verdict)
 
@@ -166,7 +175,8 @@ def test_check_on_a_users_file_fits_and_many_implementations_split_the_tables(ca
 def test_a_check_that_fails_fits(capsys, monkeypatch):
     monkeypatch.chdir(REPO)
     out, _ = assert_fits(["check", "examples/nielsen_network_bug.py", "--steps", "2"], capsys, 1)
-    assert verdict_of(out).startswith("MISMATCH: first divergence at step 1, mine vs torch: layer 1, W1[")
+    assert verdict_of(out).startswith("MISMATCH: first divergence at step 1, mine vs torch: "
+                                      "layer 1, W1[")
 
 
 def test_translate_fits_and_wide_keeps_its_verdict_whole(capsys):
@@ -211,7 +221,8 @@ def test_code_wide_keeps_every_source_line_whole(capsys):
     code, out, _ = run(["code", "adam", "--wide"], capsys)
     rows, _ = rule_rows("adam")
     longest = max(len(cell) for row in rows for cell in row.cells.values())
-    assert code == 0 and longest > 100 and max(len(line) for line in out.splitlines()) >= 3 * longest
+    assert code == 0 and longest > 100
+    assert max(len(line) for line in out.splitlines()) >= 3 * longest
     for row in rows:
         for cell in row.cells.values():
             assert not cell.strip() or cell in out, cell
@@ -250,11 +261,12 @@ def test_code_wraps_at_token_boundaries_never_inside_a_name(width):
                 piece = piece[2:]
             assert line.startswith(piece, at), (line, pieces)
             at += len(piece)
-            if i + 1 < len(pieces) and pieces[i + 1].lstrip().startswith("↪ "):   # the last resort:
+            if i + 1 < len(pieces) and pieces[i + 1].lstrip().startswith("↪ "):  # the last resort
                 token = re.search(r"\S*$", line[:at]).group() + re.match(r"\S*", line[at:]).group()
-                assert len(token) > width // 2, (token, pieces)         # only a token too long to fit
+                assert len(token) > width // 2, (token, pieces)     # only a token too long to fit
             elif i + 1 < len(pieces):            # the cut: never between two characters of a name
-                assert not (IDENTIFIER.match(line[at - 1]) and IDENTIFIER.match(line[at])), (line, pieces)
+                inside = IDENTIFIER.match(line[at - 1]) and IDENTIFIER.match(line[at])
+                assert not inside, (line, pieces)
 
 
 def test_hang_and_logical_lines_are_inverse():

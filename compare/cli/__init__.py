@@ -85,7 +85,8 @@ def main(argv=None):
         if not stdout_failed(error):
             return internal_error(error)
         silence_stdout()
-        print(hang(f"error: cannot write to standard output: {one_line(error.strerror or error)}"), file=sys.stderr)
+        why = one_line(error.strerror or error)
+        print(hang(f"error: cannot write to standard output: {why}"), file=sys.stderr)
         return EXIT_INPUT
     except Exception as error:         # noqa: BLE001 - the tool's own bug: one line, traceback to a file
         return internal_error(error)
@@ -135,6 +136,7 @@ def internal_error(error):
         saved = f"; traceback saved to {path}"
     except OSError:
         saved = ""
-    print(hang(one_line(f"internal error of framework-mirror (not your code): {type(error).__name__}: {error}{place}"
-                        f"{saved}")), file=sys.stderr)
+    line = f"internal error of framework-mirror (not your code): {type(error).__name__}: {error}"
+    line += place
+    print(hang(one_line(line + saved)), file=sys.stderr)
     return EXIT_INTERNAL

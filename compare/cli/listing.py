@@ -11,7 +11,7 @@ def main(argv):
     from ..views.text import WIDTH
 
     rows = [(r.name, r.summary) for r in [recipes.get(n) for n in recipes.names()]]
-    name = max(len(n) for n, _ in rows)            # each summary wrapped under its own column: 100 wide
+    name = max(len(n) for n, _ in rows)            # each summary wrapped in its column: 100 wide
     print(tabulate(rows, headers=["recipe", "what it runs"], tablefmt="simple",
                    maxcolwidths=[None, WIDTH - name - 2]))
     return EXIT_OK

@@ -250,8 +250,9 @@ class Supervisor:
             self.noticed[(impl, since)] = notice_at * 2
             where, function = self.stack()
             at = f" ({function} at {where})" if where else ""
-            print(hang(f"{one_line(during(impl, what, step))}: still running after {running:.0f} s{at}; "
-                       f"--step-timeout SECONDS ends such a call as the implementation's failure"),
+            print(hang(f"{one_line(during(impl, what, step))}: still running after {running:.0f} s"
+                       f"{at}; --step-timeout SECONDS ends such a call as the implementation's "
+                       f"failure"),
                   file=sys.stderr, flush=True)
 
     def stack(self):
@@ -296,7 +297,8 @@ class Supervisor:
         else:
             line, verdict, code = self.failure(), "error", EXIT_MISMATCH
         line = one_line(line)                       # your file's path, your exception's text: one line
-        print(hang(line if verdict == "interrupted" else f"error: {line}"), file=sys.stderr, flush=True)
+        print(hang(line if verdict == "interrupted" else f"error: {line}"), file=sys.stderr,
+              flush=True)
         self.write_report(verdict, line)
         return code
 

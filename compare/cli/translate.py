@@ -92,7 +92,7 @@ def main(argv):
     frameworks.configure_threads(args.threads or 1, ("torch", "keras"))
     from ..views.text import hang
 
-    def say(text, indent=""):                           # 100 columns, continuation lines indented; --wide: as is
+    def say(text, indent=""):               # 100 columns, continuations indented; --wide: as is
         print(hang(text, indent=indent) if not args.wide else indent + text)
     print_translation(translation, recipe.name, spec, say)
     result = {"command": "translate", "recipe": recipe.name, "from": args.source, "to": translation.target,
@@ -103,8 +103,8 @@ def main(argv):
         result["data"] = dict(data.info)
     if not translation.provable:
         rows = [row for row in translation.rows if row.kind == "none"]
-        say(f"NOT PROVEN: {'; '.join(f'{r.rule}: {r.why}' for r in rows)}: nothing in {translation.target} "
-            f"to run, nothing to measure")
+        say(f"NOT PROVEN: {'; '.join(f'{r.rule}: {r.why}' for r in rows)}: nothing in "
+            f"{translation.target} to run, nothing to measure")
         return finish(result, args, EXIT_MISMATCH)
     proof = prove(translation, data)
     result["proof"] = proof.to_dict()
@@ -126,7 +126,8 @@ def print_translation(translation, recipe, spec, say=lambda text, indent="": pri
     from ..views.port_code import code_lines, keras_code, rules_table, torch_code, wrap
 
     source, target = translation.source, translation.target
-    say(f"translate {recipe} from {source} to {target} ({spec.dtype}, {translation.specs[source].steps} steps)")
+    say(f"translate {recipe} from {source} to {target} ({spec.dtype}, "
+        f"{translation.specs[source].steps} steps)")
     for framework in (source, target):
         side = translation.specs[framework]
         print(f"\n{framework}{' (the translation)' if framework == target else ''}:")
@@ -247,7 +248,8 @@ def layer_parser():
     p = Parser(prog="python -m compare translate --from torch|keras [layer options]",
                description="Translate one conv network layer's settings; prove it by running both.")
     p.add_argument("--from", dest="source", required=True, choices=("torch", "keras"))
-    p.add_argument("--wide", action="store_true", help="messages on one line each (wider than 100 columns)")
+    p.add_argument("--wide", action="store_true",
+                   help="messages on one line each (wider than 100 columns)")
     p.add_argument("--padding", type=padding_of,
                    help="valid | same | P | PH,PW (P: torch's, on both sides)")
     p.add_argument("--stride", type=pair_of, help="S or SH,SW (pooling: the window unless given)")
@@ -343,7 +345,8 @@ def form_json(proof):
 
 
 def layer_report(translation, proofs, wide=False):
-    """The lines translate prints for one layer, each within 100 columns (`wide`: messages whole)."""
+    """The lines translate prints for one layer, each within 100 columns (`wide`: messages
+    whole)."""
     import textwrap
 
     from ..engine.translate_layers import ROUNDING

@@ -246,15 +246,15 @@ def parts_of(which):
 
 OPENING, CLOSING = "([{", ")]}"
 OPERATORS = "=+*/%<>|&^"     # a line may break after one of these (not '-': 1e-3 is one number)
-CONTINUATION = "    "        # a wrapped line's continuation: its own indentation and four spaces more
+CONTINUATION = "    "        # a wrapped line's continuation: its own indentation and four more
 
 
 def breaks(text):
-    """Where a source line may be broken, at a token boundary: -> [(cut, resume, quality, comment)]: the
-    line's first piece is text[:cut], the rest starts at text[resume:]. quality 3: outside strings
-    (a space, after an opening bracket, a comma or an operator, in a comment); 2: before the '.' of an
-    attribute; 1: a space inside a string literal. comment: the cut is inside a comment. Never
-    inside a name or a number."""
+    """Where a source line may be broken, at a token boundary: -> [(cut, resume, quality, comment)]:
+    the line's first piece is text[:cut], the rest starts at text[resume:]. quality 3: outside
+    strings (a space, after an opening bracket, a comma or an operator, in a comment); 2: before
+    the '.' of an attribute; 1: a space inside a string literal. comment: the cut is inside a
+    comment. Never inside a name or a number."""
     found, quote, i, n = [], None, 0, len(text)
     while i < n:
         c = text[i]
@@ -278,9 +278,9 @@ def breaks(text):
             found.append((i, i + 1, 3, False))
         elif c in OPENING + "," and i + 1 < n and text[i + 1] != " ":
             found.append((i + 1, i + 1, 3, False))
-        elif c in OPERATORS and i + 1 < n and text[i + 1] not in OPERATORS + " ":   # after `=` of `k=v`, `a*b`
+        elif c in OPERATORS and i + 1 < n and text[i + 1] not in OPERATORS + " ":   # `k=v`, `a*b`
             found.append((i + 1, i + 1, 3, False))
-        elif c == "." and i > 0 and (text[i - 1].isalpha() or text[i - 1] in "_)]") and not text[i - 1].isdigit():
+        elif c == "." and i > 0 and (text[i - 1].isalpha() or text[i - 1] in "_)]"):   # not 1.5
             found.append((i, i, 2, False))
         i += 1
     return [found_break for found_break in found if text[:found_break[0]].strip()]
@@ -296,19 +296,20 @@ def wrap(text, width):
     if len(text) <= width:
         return [text]
     lead = len(text) - len(text.lstrip())
-    if lead > width // 3:                           # indentation deeper than a third of the line: cut to that
+    if lead > width // 3:                   # indentation deeper than a third of the line: cut to it
         lead, text = width // 3, " " * (width // 3) + text.lstrip()
         if len(text) <= width:
             return [text]
     indent = " " * min(lead + len(CONTINUATION), width // 3)
     pieces, line, start = [], text, 0           # start: where the line's own text begins
     while len(line) > width:
-        fits = [(q, cut, resume, comment) for cut, resume, q, comment in breaks(line) if start < cut <= width
-                and line[start:cut].strip()]
-        if fits:            # the latest cut, a break outside strings preferred unless half a line earlier
-            _, cut, resume, comment = max(fits, key=lambda f: f[1] + {3: width // 2, 2: width // 3}.get(f[0], 0))
+        fits = [(q, cut, resume, comment) for cut, resume, q, comment in breaks(line)
+                if start < cut <= width and line[start:cut].strip()]
+        if fits:        # the latest cut; outside strings preferred unless half a line earlier
+            bonus = {3: width // 2, 2: width // 3}
+            _, cut, resume, comment = max(fits, key=lambda f: f[1] + bonus.get(f[0], 0))
             head, rest = line[:cut].rstrip(), ("# " if comment else "") + line[resume:].lstrip()
-        if not fits or len(rest) >= len(line) - start:      # a single token longer than the line: cut, marked
+        if not fits or len(rest) >= len(line) - start:  # a token longer than the line: cut, marked
             head, rest = line[:width], "↪ " + line[width:]
         pieces.append(head)
         line = indent + rest

@@ -55,8 +55,9 @@ def fitted(rows, headers, tablefmt="simple", keep=1):
     repeating the first `keep` columns and each within WIDTH (a single column too wide for it
     stays whole)."""
     def render(columns):
-        return tabulate([[row[j] for j in columns] for row in rows], headers=[headers[j] for j in columns],
-                        tablefmt=tablefmt, disable_numparse=True)
+        return tabulate([[row[j] for j in columns] for row in rows],
+                        headers=[headers[j] for j in columns], tablefmt=tablefmt,
+                        disable_numparse=True)
 
     everything = list(range(len(headers)))
     table = render(everything)
@@ -219,8 +220,8 @@ def spec_table(spec, frameworks, data, tablefmt="simple", weights="spec"):
     table = tabulate(rows, headers=["config", "value"], tablefmt=tablefmt, disable_numparse=True)
     if tablefmt == "simple" and widest(table) > WIDTH:      # a long value wrapped within its cell
         key = max(len(str(k)) for k, _ in rows)
-        table = tabulate(rows, headers=["config", "value"], tablefmt=tablefmt, disable_numparse=True,
-                         maxcolwidths=[None, WIDTH - key - 2])
+        table = tabulate(rows, headers=["config", "value"], tablefmt=tablefmt,
+                         disable_numparse=True, maxcolwidths=[None, WIDTH - key - 2])
     return table
 
 
@@ -264,7 +265,8 @@ def step_table(report, every=1, tablefmt="simple", wide=False):
                         ["step", "epoch"] + [f"loss\n{r}" for r in runners]
                         + ([f"accuracy\n{runners[0]}"] if accuracy else []), tablefmt, keep=2)
     error_table = fitted([first(r) + errors(r) for r in rows],
-                         ["step", "epoch"] + [pair_label(report, p) for p in pairs], tablefmt, keep=2)
+                         ["step", "epoch"] + [pair_label(report, p) for p in pairs], tablefmt,
+                         keep=2)
     if tablefmt != "simple":
         return loss_table + "\n" + error_table
     rtol = report.summary["rtol"]
@@ -385,9 +387,9 @@ def verdict_text(report, wide=False):
         return line
     if report.summary["verdict"] != "interrupted" and report.summary.get("error"):
         head, *rows = line.splitlines()
-        return "\n".join([wrap(head)] + [textwrap.fill(row, WIDTH, subsequent_indent=" " * ROW_VALUE,
-                                                       break_on_hyphens=False, break_long_words=False)
-                                         for row in rows])
+        rows = [textwrap.fill(row, WIDTH, subsequent_indent=" " * ROW_VALUE, break_on_hyphens=False,
+                              break_long_words=False) for row in rows]
+        return "\n".join([wrap(head)] + rows)
     return wrap(line)
 
 

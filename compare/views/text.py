@@ -24,8 +24,9 @@ def hang(text, width=WIDTH, indent="", wide=False):
     `indent` + two spaces; blank lines dropped. `wide`: the text as it is."""
     if wide:
         return text
-    return "\n".join(textwrap.fill(line, width, initial_indent=indent, subsequent_indent=indent + HANG,
-                                   break_on_hyphens=False, break_long_words=False)
+    return "\n".join(textwrap.fill(line, width, initial_indent=indent,
+                                   subsequent_indent=indent + HANG, break_on_hyphens=False,
+                                   break_long_words=False)
                      for line in text.splitlines() if line.strip())
 
 
