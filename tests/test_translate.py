@@ -19,6 +19,7 @@ from compare.data import recipes
 from compare.engine.proof import prove
 from compare.engine.translate import NADAM_PSI, f32, translate
 from compare.views.port_code import keras_code, torch_code
+from compare.views.text import logical_lines
 
 TOY3 = recipes.get("toy3")
 
@@ -231,7 +232,7 @@ def test_port_fields_agree_scratch_torch_keras(changes):
 ])
 def test_input_errors_exit_2_in_one_line(capsys, argv, words):
     code, out, err = run(capsys, *argv)
-    assert code == 2 and len(err.strip().splitlines()) == 1 and words in err, err
+    assert code == 2 and len(logical_lines(err.strip())) == 1 and words in err, err
 
 
 # ----- learning-rate schedules: read in the source's words, proven ---------------------------------
