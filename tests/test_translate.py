@@ -32,7 +32,7 @@ def run(capsys, *argv):
 
 
 def proof_line(out):
-    return next(line for line in out.splitlines() if line.startswith(("PROVEN", "NOT PROVEN")))
+    return next(line for line in logical_lines(out) if line.startswith(("PROVEN", "NOT PROVEN")))
 
 
 def measured(line):
