@@ -392,4 +392,5 @@ def test_cs231n_wrong_labels_are_a_mismatch_diagnosed_without_a_crash(tmp_path, 
     assert code == 1 and err == ""
     verdict = logical_lines(out)[-1]                  # the verdict, its wrapped lines joined
     assert verdict.startswith("MISMATCH: first divergence at step 1, mine vs scratch: loss[]: ")
-    assert "the loss differs, and the difference may be in the forward pass or the loss formula" in verdict
+    assert ("the loss differs, and the difference may be in the forward pass or the loss formula"
+            in verdict)

@@ -27,7 +27,8 @@ def assert_input_error(argv, capsys, *words):
     code = main(argv)
     out, err = capsys.readouterr()
     assert code == 2, f"{argv}: exit {code}\n{out}{err}"
-    assert err.startswith("error: ") and err.endswith("\n") and len(logical_lines(err)) == 1, repr(err)
+    assert err.startswith("error: ") and err.endswith("\n"), repr(err)
+    assert len(logical_lines(err)) == 1, repr(err)
     assert "Traceback" not in out + err
     message = logical_lines(err)[0]             # one message, wrapped to 100 columns: joined back
     for word in words:
@@ -279,5 +280,6 @@ def test_subprocess_uninstalled_torch_is_one_line():
              "from compare.cli import main; sys.exit(main(sys.argv[1:]))")
     result = run_module("toy3", "--frameworks", "scratch,torch", "--quiet", code=block)
     assert result.returncode == 2, result.stderr
-    assert result.stderr.startswith("error: framework 'torch' is not available") and len(logical_lines(result.stderr)) == 1
+    assert result.stderr.startswith("error: framework 'torch' is not available")
+    assert len(logical_lines(result.stderr)) == 1
     assert "Traceback" not in result.stderr + result.stdout

@@ -97,7 +97,8 @@ def test_data_whose_widths_are_not_the_networks_is_one_line(capsys):
 def test_an_unknown_data_name_is_one_line(capsys):
     code, out, err = cli(["check", NIELSEN, "--data", "mnits"], capsys)
     assert (code, out) == (2, "")
-    assert err.startswith("error: --data: unknown recipe 'mnits'; choose one of: parity, ") and len(logical_lines(err)) == 1
+    assert err.startswith("error: --data: unknown recipe 'mnits'; choose one of: parity, ")
+    assert len(logical_lines(err)) == 1
 
 
 # --- --recipe NAME: data and training settings, never the network -------------------------------------
@@ -224,7 +225,8 @@ def test_the_cli_asks_for_the_loss(tmp_path, capsys):
     code, out, err = cli(["check", str(path), "--against", "scratch"], capsys)
     assert (code, out) == (2, "")
     assert len(logical_lines(err)) == 1 and logical_lines(err)[0].startswith(
-        "error: mine's loss is not given and its output layer (tanh, 3 units) does not decide it: give --loss NAME")
+        "error: mine's loss is not given and its output layer (tanh, 3 units) does not decide it: "
+        "give --loss NAME")
 
 
 def test_a_torch_model_ending_in_softmax_without_a_loss_gets_cross_entropy(tmp_path, capsys):

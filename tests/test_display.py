@@ -139,4 +139,5 @@ def test_nesterov_option(capsys, tmp_path):
     assert code == 0 and json.loads(path.read_text())["config"]["nesterov"] is True
     assert "SGD Nesterov momentum 0.9 lr 0.1" in out.splitlines()[0]
     code, _, err = run(capsys, ["toy3", "--nesterov"] + FAST)
-    assert code == 2 and "nesterov needs momentum > 0" in err and len(logical_lines(err.strip())) == 1
+    assert code == 2 and "nesterov needs momentum > 0" in err
+    assert len(logical_lines(err.strip())) == 1

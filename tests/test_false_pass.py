@@ -132,7 +132,8 @@ def verdict_line(out):
     """The verdict, its wrapped lines joined (compare/views/text.py); an ERROR block's head alone,
     without its rows ('  step            1': a label padded to 15 columns)."""
     lines = out.splitlines()
-    at = next(i for i, line in enumerate(lines) if line.startswith(("PASS", "MISMATCH", "ERROR", "NOTHING")))
+    verdicts = ("PASS", "MISMATCH", "ERROR", "NOTHING")
+    at = next(i for i, line in enumerate(lines) if line.startswith(verdicts))
     head = [lines[at]]
     for line in lines[at + 1:]:
         if not line.startswith("  ") or re.match(r"  \S+ {2,}", line):

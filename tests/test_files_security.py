@@ -321,7 +321,8 @@ def test_no_old_report_after_a_run_that_failed_first(tmp_path, capsys, failure):
                 "--json", str(old)]
     assert main(argv) == (1 if failure == "import" else 2)     # the user's code failing is exit 1, bad data 2
     err = capsys.readouterr().err
-    assert len(logical_lines(err)) == 1 and ("broken at import" in err if failure == "import" else "does not exist" in err)
+    assert len(logical_lines(err)) == 1
+    assert "broken at import" in err if failure == "import" else "does not exist" in err
     assert not old.exists()
 
 
@@ -417,7 +418,7 @@ def test_cli_refuses_other_data_unless_allowed_and_then_says_so(zero_labels, tmp
     env.pop("FRAMEWORK_MIRROR_MNIST", None)
     refused = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=REPO, timeout=120)
     assert refused.returncode == 2 and refused.stdout == ""
-    message = logical_lines(refused.stderr)         # one message, wrapped to 100 columns: joined back
+    message = logical_lines(refused.stderr)     # one message, wrapped to 100 columns: joined back
     assert len(message) == 1 and message[0].startswith(
         f"error: MNIST file {zero_labels / 'train-labels-idx1-ubyte'} fails its SHA-256 check")
     assert not out.exists()

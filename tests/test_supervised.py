@@ -258,7 +258,7 @@ def test_a_signal_mid_run_reaches_the_child(signum, tmp_path):
     out, err = process.communicate(timeout=60)
     assert process.returncode == 130 and "Traceback" not in out + err, err
     assert err.rstrip().splitlines()[-1].startswith("interrupted after ")
-    assert logical_lines(out)[-1].startswith("INTERRUPTED")     # the verdict, its wrapped lines joined
+    assert logical_lines(out)[-1].startswith("INTERRUPTED")     # the verdict, lines joined
     assert json.loads((tmp_path / "r.json").read_text())["summary"]["verdict"] == "interrupted"
     assert not survivors(path)
 

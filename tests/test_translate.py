@@ -71,7 +71,7 @@ def test_nadam_from_torch_has_no_keras_counterpart_and_says_how_far(capsys, tmp_
     line = proof_line(out)
     assert code == 1 and "nadam-momentum-schedule" in line and measured(line) > 1e-3     # 0.004 vs 0.96^t
     closest = re.search(r"with momentum_decay=1.00000054\d* .*in torch: still NOT PROVEN, worst relative error "
-                        r"([0-9.e-]+)", " ".join(logical_lines(out)))      # the fix's line, unwrapped
+                        r"([0-9.e-]+)", " ".join(logical_lines(out)))  # the fix's line, unwrapped
     assert closest and 1e-9 < float(closest[1]) < 1e-6                                  # 3.6e-8: no psi is exact
     report = json.loads(path.read_text())
     assert report["exit_code"] == 1 and report["proof"]["worst_rel_err"] == pytest.approx(measured(line), rel=0.05)

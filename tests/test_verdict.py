@@ -133,7 +133,8 @@ def test_an_internal_error_exits_3_with_one_line(monkeypatch, capsys, tmp_path):
 
 def test_no_arguments_is_a_usage_error(capsys):
     code, out, err = cli([], capsys)
-    assert code == 2 and "usage:" in out and len(logical_lines(err)) == 1 and err.startswith("error:")
+    assert code == 2 and "usage:" in out and len(logical_lines(err)) == 1
+    assert err.startswith("error:")
 
 
 def test_pass_needs_a_judged_tensor(capsys):
