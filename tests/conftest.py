@@ -9,6 +9,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")   # as every run of compare imports TensorFlow (compare/engine/frameworks.py)
 
 REPO = Path(__file__).resolve().parent.parent
+collect_ignore = ["user_project"]      # a user's project, run by tests/test_pytest_plugin.py in a subprocess
 
 
 def find_mnist_dir():

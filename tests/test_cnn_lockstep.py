@@ -146,6 +146,37 @@ def test_a_max_pool_tie_rounded_apart_is_a_kink_not_a_difference():
     assert judge.pool_ties(spec, {"A1": ours}, {"A1": ours.copy()}, 1e-9) == {1: 0}
 
 
+def test_the_tie_check_runs_only_where_an_output_gradient_fails(monkeypatch):
+    """judge.measure_pair looks for max-pool ties only when an output gradient (dZ, dP) fails the
+    tolerance: then the tie explains it (reported, not judged), and dW is judged still; where
+    every output gradient agrees, nothing is left unjudged and the windows are not scanned."""
+    from compare.engine import judge
+    from compare.engine.plan import Pair
+
+    spec = spec_of((1, 2, 2), [Conv2D(1, 1), Activation("relu"), MaxPool2D(2), Flatten(), Dense(3),
+                               Activation("softmax")])
+    ours = np.array([[0.5], [0.7], [0.3], [0.7]])                    # (C H W, m): a 2x2 window, tied
+    rounded = ours.copy()
+    rounded[3, 0] = np.nextafter(0.7, 1.0)                           # the other pick
+    dZ, moved = np.array([[0.0], [0.25], [0.0], [0.0]]), np.array([[0.0], [0.0], [0.0], [0.25]])
+    dW = np.array([[[[0.175]]]])
+    calls = []
+    monkeypatch.setattr(judge, "pool_ties", lambda *a: calls.append(a) or {1: 1})
+    pair = Pair("torch", "scratch", "torch")
+
+    def measured(theirs_dZ):
+        records = {"scratch": {"A1": ours, "dZ1": dZ, "dW1": dW},
+                   "torch": {"A1": rounded, "dZ1": theirs_dZ, "dW1": dW.copy()}}
+        errors, _ = judge.measure_pair(spec, pair, records, None, {}, 1e-9)
+        return {e.name: e for e in errors}
+
+    agreeing = measured(dZ.copy())
+    assert calls == [] and not agreeing["dZ1"].tied and agreeing["dZ1"].max_rel == 0.0
+    split = measured(moved)                                          # the gradient went to the other 0.7
+    assert len(calls) == 1 and split["dZ1"].tied and split["dZ1"].max_rel == 1.0
+    assert not split["dW1"].tied and split["dW1"].max_rel == 0.0    # dW judged still
+
+
 def test_mnist_cnn_small_passes_with_every_weight_gradient_judged(mnist_dir, monkeypatch):
     """The recipe on real MNIST: PASS in all four at 1e-9; where a max-pool tie moved a gradient
     (MNIST's blank background ties), dW and db of every layer are still judged that step."""

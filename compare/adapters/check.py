@@ -30,7 +30,7 @@ import numpy as np
 from ..engine import caller_state, registry
 from ..engine.errors import InputError
 from ..engine import run as engine_run
-from ..engine.data import random_data
+from ..engine.data import EVAL_EXAMPLES, Data, random_data
 from ..engine.run import check_spec, raise_unless_passed, run_lockstep
 from ..engine.spec import Spec
 from .base import UserImplementation
@@ -209,15 +209,21 @@ def recipe_data(name, spec, label="mine", data_dir=None, offline=False, allow_ot
 
 
 @caller_state.kept
-def check(implementation, spec=None, data=None, against=DEFAULT_AGAINST, steps=None, recipe=None,
+def check(*models, spec=None, data=None, against=DEFAULT_AGAINST, steps=None, recipe=None,
           weights=None, data_dir=None, offline=False, on_step=None, keep_step=None, overrides=None,
           allow_other_data=False, keep_going=False):
     """Run the user's implementation(s) in lockstep against `against`. -> Report
+    models: UserImplementations, or the objects the adapters take, passed as they are (a torch
+    nn.Module, a Keras model, a Nielsen or cs231n network class or instance, a module of blog-style
+    functions: as_implementation); compare.check(mine, spec, data) is still read as before.
+    data: a compare.Data, a recipe's name, or arrays (X, Y) with one example per row.
     (allow_other_data: the CLI's --allow-other-data, for a recipe's data files that are not the
     canonical ones; the report's config['data'] then says so). The run ends after the step of the
     first divergence, whose verdict is then known (report.summary['stopped']), unless keep_going=True."""
     from ..data import recipes
 
+    arrays = isinstance(data, (list, tuple))               # data=(X, Y): the Data is made here
+    implementation, spec, data = split_models(models, spec, data)
     steps, keep_step = check_arguments(spec=spec, steps=steps, recipe=recipe, on_step=on_step, keep_step=keep_step,
                                        overrides=overrides)
     if not isinstance(keep_going, (bool, np.bool_)):
@@ -230,7 +236,7 @@ def check(implementation, spec=None, data=None, against=DEFAULT_AGAINST, steps=N
         raise InputError(f"weights must be 'spec' (the spec's initializer) or 'mine' (your init_params), got {weights!r}")
     references = [registry.get(a) for a in against] if isinstance(against, (list, tuple)) and against and \
         all(isinstance(a, registry.Entry) for a in against) else resolve_against(against)
-    made = data is None or isinstance(data, str)           # data the tool made or loaded: its info goes in the report
+    made = data is None or isinstance(data, str) or arrays  # made or loaded here: in the report
     data = check_data_source(data, spec, recipe, items[0].label, data_dir, offline, allow_other_data)
     entries = [item.entry() for item in items]
     params = None
@@ -412,20 +418,120 @@ def own_initial_params(item, entry, spec):
 
 
 @caller_state.kept
-def assert_equivalent(spec_or_implementation, data=None, steps=None, frameworks=engine_run.DEFAULT_FRAMEWORKS,
+def assert_equivalent(*subjects, data=None, steps=None, frameworks=engine_run.DEFAULT_FRAMEWORKS,
                       **check_options):
-    """compare.assert_equivalent: raise AssertionError unless the verdict is 'pass' (a divergence,
-    a non-finite value, an exception inside an implementation, an interrupted run and nothing
-    judged all raise). -> the Report.
+    """compare.assert_equivalent: raise NotEquivalent (an AssertionError holding the report) unless
+    the verdict is 'pass' (a divergence, a non-finite value, an exception inside an implementation,
+    an interrupted run and nothing judged all raise). -> the Report.
 
-        assert_equivalent(spec, steps=10)                         scratch vs torch and Keras
-        assert_equivalent(mine, spec=spec, data=data, steps=10)   your implementation (see check)
+        assert_equivalent(spec, steps=10)                          scratch vs torch and Keras
+        assert_equivalent(mine, spec=spec, data=data, steps=10)    your implementation (see check)
+        assert_equivalent(torchnet, kerasnet, data=(X, Y), steps=5)    your models as they are
     """
-    if isinstance(spec_or_implementation, Spec):
-        return engine_run.assert_equivalent(spec_or_implementation, data, steps, frameworks)
-    if isinstance(data, Spec):                             # assert_equivalent(mine, spec, ...)
-        check_options["spec"], data = data, check_options.pop("data", None)
-    return raise_unless_passed(check(spec_or_implementation, data=data, steps=steps, **check_options))
+    if subjects and isinstance(subjects[0], Spec):     # (spec, data, steps, frameworks), as before
+        spec, *rest = subjects
+        if len(rest) > 3:
+            raise InputError(f"assert_equivalent(spec, data, steps, frameworks) takes 4 arguments, "
+                             f"got {len(subjects)}")
+        data, steps, frameworks = [*rest, *(data, steps, frameworks)[len(rest):]]
+        return engine_run.assert_equivalent(spec, data, steps, frameworks)
+    return raise_unless_passed(check(*subjects, data=data, steps=steps, **check_options))
+
+
+def adapted(model):
+    """as_implementation's adapter for a model that is not a UserImplementation, or None."""
+    torch, keras = sys.modules.get("torch"), sys.modules.get("keras")
+    if torch is not None and isinstance(model, torch.nn.Module):
+        from .torch_module import torch_module
+        return torch_module(model)
+    if keras is not None and isinstance(model, keras.Model):
+        from .keras_model import keras_model
+        return keras_model(model)
+    if isinstance(model, types.ModuleType) and callable(getattr(model, "forward_prop", None)):
+        from .functions import functions
+        return functions(model.forward_prop, model.backward_prop,
+                         getattr(model, "update_params", None), getattr(model, "init_params", None))
+    if hasattr(model, "backprop") and hasattr(model, "update_mini_batch"):
+        from .classes import network_class
+        return network_class(model, "nielsen")
+    cs231n = isinstance(model, type) or hasattr(model, "params")
+    if callable(getattr(model, "loss", None)) and cs231n:
+        from .classes import network_class
+        return network_class(model, "cs231n")
+    return None
+
+
+def split_models(subjects, spec, data):
+    """check's positional arguments -> (implementations, spec, data). The models come first; the
+    arguments of the old form check(mine, spec, data) after them are told apart by type (None, a
+    compare.Spec, a compare.Data or a recipe's name), never taken for a model. A list of models
+    counts as its models. data given as arrays (X, Y) becomes a compare.Data."""
+    models = []
+    for subject in subjects:
+        if subject is None:
+            continue
+        if isinstance(subject, Spec):
+            if spec is not None:
+                raise InputError("the spec is given twice: give one compare.Spec")
+            spec = subject
+        elif isinstance(subject, (Data, str)):
+            if data is not None:
+                raise InputError("the data are given twice: give data= once")
+            data = subject
+        elif isinstance(subject, (list, tuple)):
+            models.extend(as_implementation(item) for item in subject)
+        else:
+            models.append(as_implementation(subject))
+    taken = [m.name for m in models if m.name]
+    for model in models:                            # a model passed as it is: named by its kind
+        kind = getattr(model, "kind_name", None)
+        if not model.name and kind:
+            names = (kind, *(f"{kind}{i}" for i in range(2, 99)))
+            model.name = next(n for n in names if n not in taken)
+            taken.append(model.name)
+    if not models:
+        raise InputError("nothing to check: give at least one implementation (a torch or Keras "
+                         "model, a network class, or compare.functions(...))")
+    return models if len(models) > 1 else models[0], spec, arrays_data(data)
+
+
+def arrays_data(data):
+    """data=(X, Y) (one example per row; X_test, Y_test may follow) -> a compare.Data; other data
+    as given."""
+    if not isinstance(data, (list, tuple)):
+        return data
+    if len(data) not in (2, 4):
+        raise InputError(f"data as arrays is (X, Y) or (X, Y, X_test, Y_test), one example per "
+                         f"row; got {len(data)} arrays")
+    try:
+        X, Y, *test = [np.asarray(part, dtype=np.float64) for part in data]
+    except (TypeError, ValueError) as error:
+        raise InputError(f"data=(X, Y) must be arrays of numbers: {error}") from None
+    Y = Y[:, None] if Y.ndim == 1 else Y                   # one target per example
+    if X.ndim < 2 or len(X) != len(Y):
+        raise InputError(f"data=(X, Y) needs one example per row in both: X {X.shape}, Y {Y.shape}")
+    if test:
+        test = dict(X_test=test[0], Y_test=test[1][:, None] if test[1].ndim == 1 else test[1])
+    info = {"source": "arrays", "examples": int(len(X))}
+    return Data(X=X, Y=Y, X_eval=X[:EVAL_EXAMPLES], info=info, **(test or {}))
+
+
+def as_implementation(model):
+    """A model passed as it is -> the UserImplementation its adapter makes (with the model's own
+    optimizer and loss where it holds them, else the spec's). A UserImplementation is itself.
+    torch and Keras are looked for only when already imported: a model of theirs means they are."""
+    if isinstance(model, UserImplementation):
+        return model
+    made = adapted(model)
+    if made is not None:
+        kinds = {"TorchModule": "torchnet", "KerasModel": "kerasnet"}
+        made.kind_name = kinds.get(type(made).__name__, "mine")
+        return made
+    raise InputError(f"cannot check a {type(model).__name__}: give a torch nn.Module, a Keras "
+                     f"model, a network class (Nielsen's backprop/update_mini_batch or cs231n's "
+                     f"params/loss), a module with forward_prop and backward_prop, or what "
+                     f"compare.functions, compare.network_class, compare.torch_module or "
+                     f"compare.keras_model made")
 
 
 # --- python -m compare check FILE.py: finding what a file declares ----------------------------

@@ -49,6 +49,10 @@ def dispatch(argv):
     if argv[0] in ("-h", "--help"):
         print(usage())
         return EXIT_OK
+    if argv[0] == "--version":         # the package's version (compare/engine/version.py)
+        from ..engine.version import version
+        print(f"framework-mirror {version()}")
+        return EXIT_OK
     if argv[0] in COMMANDS:
         module = importlib.import_module(f"{__name__}.{COMMANDS[argv[0]][0]}")
         return module.main(argv[1:])

@@ -405,8 +405,8 @@ BUGS = {bug.name: bug for bug in [
                                    flatten_scratch_channels_last)]),
     Bug("maxpool-grad-every-tie", "max pooling's gradient sent to every tied maximum of a "
         "window, not to the one the forward kept",
-        "mnist-cnn-small", {"step": 1, "layer": 2, "tensor": "dZ2"},
-        "scratch's dZ2 is dP2 sent to every tied maximum of its window",
+        "mnist-cnn-small", {"step": 1, "layer": 1, "tensor": "dZ1"},
+        "scratch's dZ1 is dP1 sent to every tied maximum of its window",
         lambda: [mock.patch.object(image_layers.MaxPool2D, "forward",
                                    maxpool_forward_keeping_input),
                  mock.patch.object(image_layers.MaxPool2D, "backward",

@@ -287,21 +287,45 @@ def measure_pair(spec, pair, records, Y_columns, layouts, rtol):
     layer's Z. There the derivative is 1 in one implementation and 0 in the other, honestly: the
     backward pass of that step differs by whole elements. Such a step's backward tensors are
     reported, not judged; its forward tensors still are. In float64 this needs |z| < 1e-9 * max|Z|
-    and has not been seen; in float32 it happens (MNIST: about one step in a thousand)."""
+    and has not been seen; in float32 it happens (MNIST: about one step in a thousand).
+
+    Max-pool ties (pool_ties) are looked for only when an output gradient (dZ, dP, ...) fails the
+    tolerance: a tie broken the other way that moved nothing measurable is no reason to leave
+    those tensors unjudged, and the check's pass over every window of both records (a tenth of a
+    CNN step) is spent only on the steps where it can explain something."""
     ours, theirs = records[pair.ours], records[pair.theirs]
     _, common = layout(pair, records, layouts, spec.n_layers)
     relu = {f"Z{l}" for l, name in enumerate(spec.activations, start=1) if name == "relu"}
     errors = [cmp(n, ours[n], theirs[n], rtol if n in relu else None) for n in common]
     flips = sum(e.kinks for e in errors)
-    tied_blocks = [block for block, count in pool_ties(spec, ours, theirs, rtol).items() if count]
-    if tied_blocks:
-        for e in errors:
-            parsed = names.parse(e.name) if e.name != "accuracy" else None
-            if parsed is not None and parsed.kind in {"d" + role for role in names.OUTPUTS} \
-                    and parsed.layer <= max(tied_blocks):                 # dZ, dP, ...: not dW, db
+    outputs = {"d" + role for role in names.OUTPUTS}                  # dZ, dP, ...: not dW, db
+    gradients = [(e, parsed) for e in errors if e.name != "accuracy"
+                 for parsed in [names.parse(e.name)] if parsed is not None and parsed.kind in outputs]
+    if any(not e.passed(rtol) for e, _ in gradients):   # only then can a tie be what moved them
+        tied_blocks = [block for block, count in pool_ties(spec, ours, theirs, rtol).items() if count]
+        for e, parsed in gradients:
+            if tied_blocks and parsed.layer <= max(tied_blocks):
                 e.tied = True
     acc_ours, acc_theirs = accuracy_of(ours, Y_columns, spec.n_layers), accuracy_of(theirs, Y_columns, spec.n_layers)
     if acc_ours is not None and acc_theirs is not None:
         errors.append(cmp("accuracy", acc_ours, acc_theirs))
         errors[-1].max_rel = abs(acc_ours - acc_theirs)
     return errors, flips
+
+
+# The bands a measured error falls in, for the views (the HTML report colours each table by them):
+# 'rounding', what rounding alone gives (at most ROUNDING_ULPS units of the run's precision: the
+# longest sums here, 784 terms, round by K eps at worst, K < 1000); 'tolerance', above that and
+# within the tolerance (judged agreement, but more than rounding); 'beyond', past the tolerance,
+# or not finite (a NaN or inf is never agreement).
+ROUNDING_ULPS = 1000
+BANDS = ("rounding", "tolerance", "beyond")
+
+
+def band(max_rel, rtol, dtype="float64"):
+    """The band of a scale-relative error: 'rounding' <= ROUNDING_ULPS eps(dtype) < 'tolerance'
+    <= rtol < 'beyond'. max_rel may be a JSON string ('inf', 'nan')."""
+    error = float(max_rel)
+    if not np.isfinite(error) or error > rtol:
+        return "beyond"
+    return "rounding" if error <= ROUNDING_ULPS * float(np.finfo(dtype).eps) else "tolerance"

@@ -2,12 +2,16 @@
 
 `build_report` turns the harness's raw output into a Report, once. Its values are plain
 Python (floats stay floats: inf and NaN included); `Report.to_json()` makes the documented JSON
-(README, "JSON report"), where non-finite numbers become the strings 'inf' and 'nan'.
+(docs/json-report.md), where non-finite numbers become the strings 'inf' and 'nan'.
 
 The verdict (summary['verdict']) cannot pass by accident: 'pass' needs at least one completed
 step, at least one judged pair that compared at least one tensor, and no divergence, no
 non-finite value, no exception, no interruption. Otherwise it is 'mismatch', 'nonfinite',
 'error', 'interrupted' or 'nothing-judged', with summary['verdict_reason'] saying why.
+
+In Jupyter a Report shows itself (`_repr_html_`): the verdict line and the `--html` page in an
+iframe, drawn by compare/views/notebook.py, which the engine does not import (the function is
+compare/engine/display.py's html_view, set by compare/__init__.py).
 
 Left out: printing (compare/views), writing files (compare/views/files.py).
 """
@@ -15,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import names
+from . import display, names
 from .conventions import float32_roundings
 from .harness import CROSS
 
@@ -23,7 +27,7 @@ KINDS = names.GROUPS
 VERDICTS = ("pass", "mismatch", "nonfinite", "error", "interrupted", "nothing-judged")
 
 
-@dataclass
+@dataclass(repr=False)
 class Report:
     recipe: str                 # recipe name, or 'custom'
     config: dict                # the resolved spec
@@ -49,6 +53,17 @@ class Report:
     @property
     def first_divergence(self):
         return self.summary["first_divergence"]
+
+    def __repr__(self):
+        """One line (Jupyter's text/plain beside the HTML; the steps are in the JSON, not here)."""
+        s = self.summary
+        return (f"<Report {self.recipe}: {s.get('verdict')} ({s.get('verdict_reason')}), "
+                f"{s.get('steps_completed', len(self.steps))} step(s), {', '.join(self.runners)}>")
+
+    def _repr_html_(self):
+        """Jupyter's rich display: the verdict line and the --html page in an iframe. -> str or None
+        (None: the text repr, where compare/__init__.py did not set display.html_view)."""
+        return display.html_view(self) if display.html_view is not None else None
 
     def to_json(self):
         """The documented JSON document (non-finite floats as 'inf' / 'nan' strings)."""

@@ -164,7 +164,8 @@ def run(spec, data=None, frameworks=DEFAULT_FRAMEWORKS, recipe="custom", on_step
 
 def run_lockstep(spec, data, subjects, references, recipe="custom", on_step=None, notes="", keep_step=None,
                  cross=True, params=None, checked=False, weights="spec", stop_at_divergence=False):
-    """The harness on a checked spec -> Report (report.raw: the harness's own output).
+    """The harness on a checked spec -> Report (report.raw: the harness's own output; report.spec
+    and report.data: what ran, for the HTML page that Report._repr_html_ shows).
     checked: the data has been through check_data already. weights: 'mine' when `params` are the
     user's own initial weights (recorded in the report's config). stop_at_divergence: end the run
     after the step of the first divergence (a check's verdict is then known: `stopped`)."""
@@ -182,7 +183,7 @@ def run_lockstep(spec, data, subjects, references, recipe="custom", on_step=None
         report = build_report(recipe, spec, names, raw, fw.environment(names), notes, weights)
     stopped(report, raw.get("stopped"))
     report.timing = {"seconds": time.perf_counter() - started}
-    report.raw, report.spec = raw, spec
+    report.raw, report.spec, report.data = raw, spec, data    # what the HTML page needs
     return report
 
 
@@ -241,16 +242,26 @@ def settings_words(reasons):
     return words + (f"; conventions that differ: {'; '.join(rules)}" if rules else "")
 
 
+class NotEquivalent(AssertionError):
+    """assert_equivalent's failure: the verdict line as its message, the Report as `.report` (the
+    pytest plugin shows the verdict from it, compare/pytest_plugin.py)."""
+
+    def __init__(self, message, report):
+        super().__init__(message)
+        self.report = report
+
+
 def raise_unless_passed(report):
-    """AssertionError with the verdict line for every verdict but 'pass'. -> report"""
+    """NotEquivalent (an AssertionError) with the verdict line for every verdict but 'pass'.
+    -> report"""
     s = report.summary
     if s["verdict"] == "pass":
         return report
     if s["first_nonfinite"]:
-        raise AssertionError(describe_divergence(s["first_nonfinite"]))
+        raise NotEquivalent(describe_divergence(s["first_nonfinite"]), report)
     if s["first_divergence"]:
-        raise AssertionError(describe_divergence(s["first_divergence"]))
-    raise AssertionError(f"{s['verdict']}: {s['verdict_reason']}")
+        raise NotEquivalent(describe_divergence(s["first_divergence"]), report)
+    raise NotEquivalent(f"{s['verdict']}: {s['verdict_reason']}", report)
 
 
 @caller_state.kept

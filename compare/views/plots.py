@@ -1,7 +1,8 @@
 """`--plot PATH`: a PNG of the run. Loss and batch accuracy per step with every implementation
 overlaid, test accuracy per epoch, and the worst relative error per pair on a log scale.
 
-matplotlib is optional (pip install -c constraints.txt '.[plot]'); it is imported only here, with the Agg backend.
+matplotlib is optional (pip install -c constraints.txt '.[plot]'); it is imported only here: a
+Figure without pyplot (savefig renders with Agg; the caller's backend, a notebook's, is left alone).
 
 Left out: interactive plots, per-tensor curves (the JSON report has the numbers).
 """
@@ -25,14 +26,13 @@ def nan_if_none(value):
 
 def figure(report):
     """The matplotlib Figure of a report."""
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+    try:                # a Figure without pyplot: no backend chosen, the caller's left as it was
+        from matplotlib.figure import Figure        # (a notebook's inline plots keep working)
     except ImportError:
         raise InputError("--plot needs matplotlib: pip install -c constraints.txt '.[plot]'") from None
     steps = [row["step"] for row in report.steps]
-    fig, axes = plt.subplots(2, 2, figsize=(12, 7.5), constrained_layout=True)
+    fig = Figure(figsize=(12, 7.5), layout="constrained")
+    axes = fig.subplots(2, 2)
     loss, acc, err, test = axes[0, 0], axes[0, 1], axes[1, 0], axes[1, 1]
     styles = ["-", "--", ":", "-."]
     for i, key in enumerate(report.runners):
@@ -69,12 +69,8 @@ def figure(report):
 
 def png_bytes(report):
     """The figure as PNG bytes (for embedding)."""
-    import matplotlib.pyplot as plt
-
-    fig = figure(report)
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=90)
-    plt.close(fig)
+    figure(report).savefig(buffer, format="png", dpi=90)   # the Agg renderer, whatever the backend
     return buffer.getvalue()
 
 
