@@ -9,6 +9,7 @@ is) where the point allows; one subprocess for the supervised child; torch and K
 declaration (no training).
 """
 import builtins
+import re
 import subprocess
 import sys
 import textwrap
@@ -19,6 +20,7 @@ import pytest
 import compare
 from compare.cli import main
 from compare.engine.errors import one_line
+from compare.views.text import logical_lines
 
 NET = '''
 import numpy as np
@@ -83,7 +85,16 @@ def run_here(capsys, path, *options):
 
 
 def error_head(out):
-    return next(line for line in out.splitlines() if line.startswith("ERROR"))
+    """The ERROR block's head, its wrapped lines joined, without the block's rows ('  step    1':
+    a label padded to 15 columns)."""
+    lines = out.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("ERROR"))
+    head = [lines[at]]
+    for line in lines[at + 1:]:
+        if not line.startswith("  ") or re.match(r"  \S+ {2,}", line):
+            break
+        head.append(line.strip())
+    return " ".join(head)
 
 
 # ---------------------------------------------------------------- the judge's tools replaced
@@ -379,5 +390,7 @@ def test_cs231n_wrong_labels_are_a_mismatch_diagnosed_without_a_crash(tmp_path, 
     path.write_text(CS231N.replace("#MUT", "y = y.copy(); y[:] = 0"))
     code, out, err = run_here(capsys, str(path))
     assert code == 1 and err == ""
-    assert out.splitlines()[-1].startswith("MISMATCH: first divergence at step 1, mine vs scratch: loss[]: ")
-    assert "the loss differs, and the difference may be in the forward pass or the loss formula" in out
+    verdict = logical_lines(out)[-1]                  # the verdict, its wrapped lines joined
+    assert verdict.startswith("MISMATCH: first divergence at step 1, mine vs scratch: loss[]: ")
+    assert ("the loss differs, and the difference may be in the forward pass or the loss formula"
+            in verdict)

@@ -16,19 +16,23 @@ from compare.views import files as files_module
 from compare.cli import main
 from compare.engine.errors import InputError
 from compare.data.recipes import Data
+from compare.views.text import logical_lines
 
 REPO = Path(__file__).resolve().parent.parent
 
 
 def assert_input_error(argv, capsys, *words):
-    """Run the CLI in-process: exit 2, stderr exactly one line 'error: ...' naming the problem."""
+    """Run the CLI in-process: exit 2, stderr exactly one message 'error: ...' naming the problem
+    (wrapped to 100 columns, continuation lines indented: compare/views/text.py)."""
     code = main(argv)
     out, err = capsys.readouterr()
     assert code == 2, f"{argv}: exit {code}\n{out}{err}"
-    assert err.startswith("error: ") and err.endswith("\n") and err.count("\n") == 1, repr(err)
+    assert err.startswith("error: ") and err.endswith("\n"), repr(err)
+    assert len(logical_lines(err)) == 1, repr(err)
     assert "Traceback" not in out + err
+    message = logical_lines(err)[0]             # one message, wrapped to 100 columns: joined back
     for word in words:
-        assert word in err, f"{word!r} not in {err!r}"
+        assert word in message, f"{word!r} not in {message!r}"
     return err
 
 
@@ -276,5 +280,6 @@ def test_subprocess_uninstalled_torch_is_one_line():
              "from compare.cli import main; sys.exit(main(sys.argv[1:]))")
     result = run_module("toy3", "--frameworks", "scratch,torch", "--quiet", code=block)
     assert result.returncode == 2, result.stderr
-    assert result.stderr.startswith("error: framework 'torch' is not available") and result.stderr.count("\n") == 1
+    assert result.stderr.startswith("error: framework 'torch' is not available")
+    assert len(logical_lines(result.stderr)) == 1
     assert "Traceback" not in result.stderr + result.stdout

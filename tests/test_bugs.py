@@ -14,6 +14,7 @@ from compare.engine import image_layers as engine_images
 from compare.data import bugs
 from compare.cli import main
 from compare.engine.run import describe_divergence
+from compare.views.text import logical_lines
 from scratch.mlp import MLP
 
 BUGS = list(bugs.BUGS.values())
@@ -40,8 +41,9 @@ def test_bug_is_caught_where_listed(bug, tmp_path, capsys):
         assert error["exception"].startswith(want["raises"] + ":")
         assert error["file"].endswith("compare/data/bugs.py") and f"{want['tensor'][0]} = " in error["code"]
         lines = out.strip().splitlines()
-        block = "\n".join(lines[-6:])
-        assert lines[-6].startswith("ERROR:"), out
+        at = max(i for i, line in enumerate(lines) if line.startswith("ERROR:"))   # rows may wrap
+        block = "\n".join(lines[at:])
+        assert at >= len(lines) - 12 and lines[at].startswith("ERROR:"), out
         for label in ("step", "implementation", "exception", "at", "code"):
             assert f"\n  {label} " in block
         assert f"compare/data/bugs.py:{error['line']}" in block
@@ -60,7 +62,7 @@ def test_bug_is_caught_where_listed(bug, tmp_path, capsys):
     for pair in ("torch", "keras"):
         assert not float(row["max_rel_err"][pair]) <= s["rtol"], f"{bug.name}: pair {pair} passed step {want['step']}"
     assert float(row["max_rel_err"]["torch~keras"]) <= s["rtol"]          # the references still agree
-    verdict = out.strip().splitlines()[-1]
+    verdict = logical_lines(out.strip())[-1]          # the verdict, its wrapped lines joined
     assert verdict.startswith("MISMATCH:") and want["tensor"] in verdict and f"step {want['step']}" in verdict
     assert bug.diagnosis in verdict, f"{bug.name}: the verdict does not say {bug.diagnosis!r}:\n{verdict}"
     assert bug.diagnosis in (describe_divergence(s["first_nonfinite"]) if s["first_nonfinite"] else found["explanation"])
@@ -135,7 +137,7 @@ def test_inject_restores_the_scratch_code():
 def test_unknown_bug_is_an_input_error(capsys):
     code, out, err = run_cli(["toy3", "--inject-bug", "no-such-bug"], capsys)
     assert code == 2
-    assert err.startswith("error: unknown bug 'no-such-bug'") and err.count("\n") == 1
+    assert err.startswith("error: unknown bug 'no-such-bug'") and len(logical_lines(err)) == 1
 
 
 @pytest.mark.parametrize("recipe, bug, words", [
@@ -170,7 +172,7 @@ def test_inject_bug_that_cannot_show_is_refused(recipe, bug, words, capsys, monk
         return
     monkeypatch.setattr("compare.engine.run.check_frameworks", lambda *a, **k: pytest.fail("frameworks imported"))
     code, out, err = run_cli([recipe, "--inject-bug", bug, "--quiet"], capsys)
-    assert code == 2 and words in err and err.count("\n") == 1, err
+    assert code == 2 and len(logical_lines(err)) == 1 and words in logical_lines(err)[0], err
 
 
 def test_bugs_json_lists_each_diagnosis(tmp_path, capsys):

@@ -22,6 +22,7 @@ from compare.data import recipes
 from compare.engine.data import random_data, random_examples
 from compare.engine.errors import InputError
 from compare.engine.spec import LOSSES, OPTIMIZERS, Spec
+from compare.views.text import logical_lines
 
 REPO = Path(__file__).resolve().parent.parent
 NIELSEN = str(REPO / "examples" / "nielsen_network.py")
@@ -38,7 +39,7 @@ def cli(argv, capsys):
 
 
 def verdict(out):
-    return out.rstrip("\n").splitlines()[-1]
+    return logical_lines(out.rstrip("\n"))[-1]       # the last line, with its wrapped continuation
 
 
 class Declared(UserImplementation):
@@ -96,7 +97,8 @@ def test_data_whose_widths_are_not_the_networks_is_one_line(capsys):
 def test_an_unknown_data_name_is_one_line(capsys):
     code, out, err = cli(["check", NIELSEN, "--data", "mnits"], capsys)
     assert (code, out) == (2, "")
-    assert err.startswith("error: --data: unknown recipe 'mnits'; choose one of: parity, ") and err.count("\n") == 1
+    assert err.startswith("error: --data: unknown recipe 'mnits'; choose one of: parity, ")
+    assert len(logical_lines(err)) == 1
 
 
 # --- --recipe NAME: data and training settings, never the network -------------------------------------
@@ -222,8 +224,9 @@ def test_the_cli_asks_for_the_loss(tmp_path, capsys):
                     "mine = compare.functions(forward, backward, network=dict(sizes=[4, 3], activations=['tanh']))\n")
     code, out, err = cli(["check", str(path), "--against", "scratch"], capsys)
     assert (code, out) == (2, "")
-    assert err.startswith("error: mine's loss is not given and its output layer (tanh, 3 units) does not decide it: "
-                          "give --loss NAME") and err.count("\n") == 1
+    assert len(logical_lines(err)) == 1 and logical_lines(err)[0].startswith(
+        "error: mine's loss is not given and its output layer (tanh, 3 units) does not decide it: "
+        "give --loss NAME")
 
 
 def test_a_torch_model_ending_in_softmax_without_a_loss_gets_cross_entropy(tmp_path, capsys):

@@ -12,6 +12,7 @@ import pytest
 
 from compare.cli import main
 from compare.engine.translate_layers import ROUNDING, LayerSettings, prove_layer, translate_layer
+from compare.views.text import logical_lines
 from scratch import pool as scratch_pool
 from scratch.conventions import TORCH
 
@@ -225,7 +226,7 @@ def test_keras_same_max_pooling_into_torch_is_exact(size, words):
 ])
 def test_layer_input_mistakes_exit_2_in_one_line(capsys, argv, words):
     code, out, err = run(capsys, "translate", *argv)
-    assert code == 2 and len(err.strip().splitlines()) == 1 and words in err, err
+    assert code == 2 and len(logical_lines(err.strip())) == 1 and words in err, err
 
 
 # ----- trace: the first convolution worked out ----------------------------------------------------

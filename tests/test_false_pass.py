@@ -129,7 +129,17 @@ def cli(path, *options):
 
 
 def verdict_line(out):
-    return next(line for line in out.splitlines() if line.startswith(("PASS", "MISMATCH", "ERROR", "NOTHING")))
+    """The verdict, its wrapped lines joined (compare/views/text.py); an ERROR block's head alone,
+    without its rows ('  step            1': a label padded to 15 columns)."""
+    lines = out.splitlines()
+    verdicts = ("PASS", "MISMATCH", "ERROR", "NOTHING")
+    at = next(i for i, line in enumerate(lines) if line.startswith(verdicts))
+    head = [lines[at]]
+    for line in lines[at + 1:]:
+        if not line.startswith("  ") or re.match(r"  \S+ {2,}", line):
+            break
+        head.append(line.strip())
+    return " ".join(head)
 
 
 # --- 1. inputs changed in place ------------------------------------------------------------------

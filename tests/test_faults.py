@@ -22,6 +22,7 @@ from compare.cli import common, main
 from compare.data.recipes import Data
 from compare.engine.errors import InputError
 from compare.views import files as files_module
+from compare.views.text import logical_lines
 
 REPO = Path(__file__).resolve().parent.parent
 FAST = ["--frameworks", "scratch,torch"]
@@ -37,9 +38,11 @@ def one_line_error(argv, capsys, *words):
     code = main(argv)
     out, err = capsys.readouterr()
     assert code == 2, f"{argv}: exit {code}\n{out}{err}"
-    assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in out + err, err
+    assert err.startswith("error: ") and len(logical_lines(err)) == 1, err
+    assert "Traceback" not in out + err, err
+    message = logical_lines(err)[0]             # one message, wrapped to 100 columns: joined back
     for word in words:
-        assert word in err, f"{word!r} not in {err!r}"
+        assert word in message, f"{word!r} not in {message!r}"
     return out, err
 
 
@@ -66,7 +69,8 @@ def test_seed_refused_before_the_frameworks_are_imported():
             "assert 'torch' not in sys.modules and 'tensorflow' not in sys.modules, 'imported'; sys.exit(c)")
     result = subprocess.run([sys.executable, "-c", code, "toy3", "--seed", "-1"], capture_output=True, text=True,
                             env=subprocess_env(), cwd=REPO, timeout=120)
-    assert result.returncode == 2 and result.stderr.count("\n") == 1 and "seed" in result.stderr, result.stderr
+    assert result.returncode == 2 and len(logical_lines(result.stderr)) == 1, result.stderr
+    assert "seed" in result.stderr, result.stderr
 
 
 def toy_spec(**changes):
@@ -149,7 +153,9 @@ def test_disk_full_after_the_run(tmp_path, monkeypatch, capsys):
     out, err = capsys.readouterr()
     assert code == 2
     assert out.startswith("PASS: ") and out.count("\n") == 1                        # the verdict still shows
-    assert err.count("\n") == 1 and str(path) in err and "No space left on device" in err and "Traceback" not in err
+    message = logical_lines(err)
+    assert len(message) == 1 and str(path) in message[0] and "No space left on device" in message[0]
+    assert "Traceback" not in err
     assert json.loads(path.read_text()) == {"previous": True}
     assert [p.name for p in tmp_path.iterdir()] == ["report.json"]
 
@@ -164,7 +170,9 @@ def test_file_size_limit_after_the_run(tmp_path):
                             preexec_fn=limit)
     assert result.returncode == 2, result.stderr
     assert result.stdout.startswith("PASS: ")
-    assert result.stderr.count("\n") == 1 and "r.json" in result.stderr and "too large" in result.stderr
+    assert len(logical_lines(result.stderr)) == 1
+    message = logical_lines(result.stderr)[0]
+    assert "r.json" in message and "too large" in message
     assert list(tmp_path.iterdir()) == []
 
 
@@ -287,7 +295,8 @@ def test_signal_during_imports_is_one_line(delay):
     err = "".join(line for line in err.splitlines(keepends=True) if not line.startswith("import time:"))
     assert "Traceback" not in out + err
     # 130, or killed by SIGINT after the line: a shell reports both as exit status 130 (128 + 2)
-    assert process.returncode in (130, -signal.SIGINT) and err.count("\n") == 1 and "interrupted" in err, (
+    assert process.returncode in (130, -signal.SIGINT) and len(logical_lines(err)) == 1 \
+        and "interrupted" in err, (
         process.returncode, err)
 
 

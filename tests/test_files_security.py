@@ -26,6 +26,7 @@ from compare.data.mnist_data import DataMismatch, load_mnist
 from compare.engine.errors import InputError
 from compare.views import files, html as html_view, tables
 from compare.views.files import check_targets, write_atomic
+from compare.views.text import logical_lines
 
 REPO = Path(__file__).resolve().parent.parent
 # No '/', '~', '@' or ',' in it: it is also an implementation's name, and those are reserved for the
@@ -320,7 +321,8 @@ def test_no_old_report_after_a_run_that_failed_first(tmp_path, capsys, failure):
                 "--json", str(old)]
     assert main(argv) == (1 if failure == "import" else 2)     # the user's code failing is exit 1, bad data 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and ("broken at import" in err if failure == "import" else "does not exist" in err)
+    assert len(logical_lines(err)) == 1
+    assert "broken at import" in err if failure == "import" else "does not exist" in err
     assert not old.exists()
 
 
@@ -416,8 +418,9 @@ def test_cli_refuses_other_data_unless_allowed_and_then_says_so(zero_labels, tmp
     env.pop("FRAMEWORK_MIRROR_MNIST", None)
     refused = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=REPO, timeout=120)
     assert refused.returncode == 2 and refused.stdout == ""
-    assert refused.stderr.startswith(f"error: MNIST file {zero_labels / 'train-labels-idx1-ubyte'} fails its "
-                                     "SHA-256 check") and refused.stderr.count("\n") == 1
+    message = logical_lines(refused.stderr)     # one message, wrapped to 100 columns: joined back
+    assert len(message) == 1 and message[0].startswith(
+        f"error: MNIST file {zero_labels / 'train-labels-idx1-ubyte'} fails its SHA-256 check")
     assert not out.exists()
     allowed = subprocess.run(argv + ["--allow-other-data"], capture_output=True, text=True, env=env, cwd=REPO,
                              timeout=120)

@@ -12,6 +12,7 @@ import compare
 from compare.cli import main as cli_main
 from compare.engine.data import Data
 from compare.engine.errors import InputError
+from compare.views.text import logical_lines
 
 SPEC = compare.Spec(sizes=[3, 4, 2], activations=["tanh", "softmax"], loss="categorical_crossentropy",
                     lr=0.1, batch_size=4, steps=8, epochs=None)
@@ -114,7 +115,7 @@ def test_cli_check_stops_and_says_so_and_keep_going_runs_on(tmp_path, capsys):
     line = "stopped after step 2 of 30: the first divergence decides the verdict (--keep-going runs every step)"
     assert out.count(line) == 1
     assert out.count("FAIL") == 1                              # one row for one bug, not 29
-    assert out.strip().splitlines()[-1].startswith("MISMATCH: first divergence at step 2")
+    assert logical_lines(out.strip())[-1].startswith("MISMATCH: first divergence at step 2")
     summary = json.loads((tmp_path / "r.json").read_text())["summary"]
     assert (summary["steps_completed"], summary["stopped"]["step"], summary["stopped"]["steps_asked"]) == (2, 2, 30)
     assert cli_main([*argv, "--keep-going", "--json", str(tmp_path / "all.json")]) == 1

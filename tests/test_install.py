@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from compare.views.text import logical_lines
+
 REPO = Path(__file__).resolve().parent.parent
 MAIN = "sys.argv[0] = 'compare'\nfrom compare.cli import main\nrc = main(sys.argv[1:])\n"
 
@@ -38,7 +40,7 @@ def run(code, *argv, cwd=REPO):
 
 
 def one_line(result):
-    assert result.stderr.count("\n") == 1, result.stderr
+    assert len(logical_lines(result.stderr)) == 1, result.stderr
     assert "Traceback" not in result.stdout + result.stderr
 
 
@@ -57,7 +59,8 @@ def test_broken_torch_is_one_line_for_runs_that_use_it(error):
     result = run(broken("torch", error) + MAIN + "sys.exit(rc)\n", "toy3", "--frameworks", "scratch,torch", "--quiet")
     assert result.returncode == 2, result.stderr
     assert result.stderr.startswith(f"error: framework 'torch' is not available here ({error}: cannot load torch")
-    assert result.stderr.rstrip().endswith("install it with pip install -c constraints.txt '.[torch]'")
+    message = logical_lines(result.stderr)[0]       # wrapped to 100 columns: joined back
+    assert message.endswith("install it with pip install -c constraints.txt '.[torch]'")
     one_line(result)
 
 

@@ -10,6 +10,7 @@ from compare.cli import main
 from compare.engine.conventions import differences, settings_differences, unavailable
 from compare.engine.errors import InputError
 from compare.engine.spec import Spec
+from compare.views.text import logical_lines
 from scratch import losses as L
 from scratch import pointwise_losses as P
 from scratch.activations import sigmoid, softmax
@@ -223,7 +224,7 @@ def test_loss_that_does_not_fit_is_an_input_error(args, why, capsys):
     """One line on stderr naming why, exit 2, before any framework runs."""
     assert main(args) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and why in err
+    assert len(logical_lines(err)) == 1 and why in err
 
 
 FLOAT32_CASES = [["toy3", "--loss", name] for name in (

@@ -10,6 +10,7 @@ import pytest
 from compare.data import mnist_data
 from compare.engine.errors import InputError
 from compare.data.mnist_data import FILES, load_mnist, read_idx
+from compare.views.text import logical_lines
 
 
 def test_real_files(mnist_dir):
@@ -167,7 +168,8 @@ def test_zero_training_images_cli_is_one_line(tmp_path):
     result = run_cli("mnist-small", "--data-dir", str(tmp_path), code=SCRATCH_PAIR_PRELUDE + NO_SHA + MAIN)
     assert result.returncode == 2, result.stderr
     assert result.stderr.startswith("error: MNIST file") and "holds 0 images" in result.stderr
-    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stdout + result.stderr
+    assert len(logical_lines(result.stderr)) == 1
+    assert "Traceback" not in result.stdout + result.stderr
 
 
 def test_mnist_deep_needs_more_than_its_dev_set(tmp_path, monkeypatch):
@@ -248,7 +250,8 @@ def test_unreadable_for_real_as_nobody(what):
         os.chmod(data, 0o755)
         shutil.rmtree(folder)
     assert result.returncode == 2, result.stderr
-    assert "Permission denied" in result.stderr and result.stderr.count("\n") == 1
+    assert len(logical_lines(result.stderr)) == 1
+    assert "Permission denied" in logical_lines(result.stderr)[0]
     expected = f"MNIST file {target}" if what == "file" else f"MNIST folder {target}"
     assert result.stderr.startswith(expected), result.stderr
 

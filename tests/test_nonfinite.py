@@ -9,6 +9,7 @@ from compare.engine.check import cmp
 from compare.cli import main
 from compare.engine.harness import first_nonfinite
 from compare.engine.names import ordered
+from compare.views.text import logical_lines
 
 
 def test_huge_learning_rate_overflows_and_stops(tmp_path, capsys):
@@ -24,7 +25,7 @@ def test_huge_learning_rate_overflows_and_stops(tmp_path, capsys):
     assert bad["value"] == "inf" and bad["inputs"]["max|Z2|"] > 1e150
     assert s["steps_completed"] == bad["step"] < 60             # stopped at that step
     assert not s["passed"]
-    verdict = out.strip().splitlines()[-1]
+    verdict = logical_lines(out.strip())[-1]          # the verdict, its wrapped lines joined
     assert verdict.startswith("MISMATCH: first non-finite value: step") and "torch" in verdict and "max|Z2|" in verdict
 
 

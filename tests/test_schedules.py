@@ -15,6 +15,7 @@ from compare.engine import conventions
 from compare.engine.harness import lockstep
 from compare.engine.run import check_frameworks, describe_divergence
 from compare.implementations.scratch import tensorflow_pow32
+from compare.views.text import logical_lines
 from scratch import schedules
 
 torch = pytest.importorskip("torch")
@@ -243,7 +244,7 @@ def test_a_boundary_one_step_late_is_found_and_named(monkeypatch, capsys):
 def test_schedule_input_errors_exit_2(argv, words, capsys):
     assert main(["toy3", "--steps", "3", *argv]) == 2
     err = capsys.readouterr().err
-    assert words in err and len(err.strip().splitlines()) == 1
+    assert words in err and len(logical_lines(err.strip())) == 1
 
 
 def test_the_rules_are_named_and_only_the_numeric_ones_stop_judging():

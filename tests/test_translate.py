@@ -19,6 +19,7 @@ from compare.data import recipes
 from compare.engine.proof import prove
 from compare.engine.translate import NADAM_PSI, f32, translate
 from compare.views.port_code import keras_code, torch_code
+from compare.views.text import logical_lines
 
 TOY3 = recipes.get("toy3")
 
@@ -31,7 +32,7 @@ def run(capsys, *argv):
 
 
 def proof_line(out):
-    return next(line for line in out.splitlines() if line.startswith(("PROVEN", "NOT PROVEN")))
+    return next(line for line in logical_lines(out) if line.startswith(("PROVEN", "NOT PROVEN")))
 
 
 def measured(line):
@@ -70,7 +71,7 @@ def test_nadam_from_torch_has_no_keras_counterpart_and_says_how_far(capsys, tmp_
     line = proof_line(out)
     assert code == 1 and "nadam-momentum-schedule" in line and measured(line) > 1e-3     # 0.004 vs 0.96^t
     closest = re.search(r"with momentum_decay=1.00000054\d* .*in torch: still NOT PROVEN, worst relative error "
-                        r"([0-9.e-]+)", out)
+                        r"([0-9.e-]+)", " ".join(logical_lines(out)))  # the fix's line, unwrapped
     assert closest and 1e-9 < float(closest[1]) < 1e-6                                  # 3.6e-8: no psi is exact
     report = json.loads(path.read_text())
     assert report["exit_code"] == 1 and report["proof"]["worst_rel_err"] == pytest.approx(measured(line), rel=0.05)
@@ -231,7 +232,7 @@ def test_port_fields_agree_scratch_torch_keras(changes):
 ])
 def test_input_errors_exit_2_in_one_line(capsys, argv, words):
     code, out, err = run(capsys, *argv)
-    assert code == 2 and len(err.strip().splitlines()) == 1 and words in err, err
+    assert code == 2 and len(logical_lines(err.strip())) == 1 and words in err, err
 
 
 # ----- learning-rate schedules: read in the source's words, proven ---------------------------------

@@ -22,6 +22,7 @@ from compare.engine.image_layers import (AvgPool2D, Conv2D, Flatten, GlobalAvgPo
                                          MaxPool2D, SpatialDropout2D)
 from compare.engine.layers import BatchNorm, Dropout, Network  # noqa: E402
 from compare.engine.port_words import image_differences, summed_words, which_mistake  # noqa: E402
+from compare.views.text import logical_lines
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -282,7 +283,7 @@ def test_padding_per_side_is_compared_not_as_written():
 
 
 def verdict(capsys):
-    return [line for line in capsys.readouterr().out.strip().splitlines() if not line.startswith(" ")][-1]
+    return logical_lines(capsys.readouterr().out.strip())[-1]     # the verdict, unwrapped
 
 
 def test_the_fixed_cnn_port_passes_with_its_copied_weights(capsys):

@@ -20,6 +20,7 @@ from compare.engine import diagnose, running  # noqa: E402
 from compare.engine.check import cmp  # noqa: E402
 from compare.engine.errors import InputError  # noqa: E402
 from compare.engine.layers import Activation, BatchNorm, Dense, Dropout, LayerNorm, Network  # noqa: E402
+from compare.views.text import logical_lines
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -261,7 +262,7 @@ def test_running_variance_judged_by_its_own_rule_not_hidden():
 # --- the port examples, as `python -m compare check FILE` runs them ------------------------------
 
 def verdict(capsys):
-    return [line for line in capsys.readouterr().out.strip().splitlines() if not line.startswith(" ")][-1]
+    return logical_lines(capsys.readouterr().out.strip())[-1]     # the verdict, unwrapped
 
 
 @pytest.mark.parametrize("name, tensor, words", [

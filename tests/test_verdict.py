@@ -12,6 +12,7 @@ from compare.cli import main
 from compare.data import recipes
 from compare.data.bugs import inject
 from compare.engine import convert
+from compare.views.text import logical_lines
 
 
 def cli(argv, capsys):
@@ -24,7 +25,7 @@ def test_two_references_that_cannot_be_judged_are_not_a_pass(capsys):
     """torch vs Keras with Adam differ by convention (eps placement): reported, never judged;
     with no other pair, nothing was judged: exit 1, never PASS."""
     code, out, err = cli(["toy3", "--frameworks", "torch,keras", "--optimizer", "adam"], capsys)
-    verdict = out.strip().splitlines()[-1]
+    verdict = logical_lines(out.strip())[-1]          # the verdict, its wrapped lines joined
     assert code == 1 and verdict.startswith("NOTHING JUDGED:") and "adam-eps-placement" in verdict
     assert "PASS" not in out
     spec = recipes.get("toy3").spec.replace(optimizer="adam")
@@ -35,7 +36,7 @@ def test_two_references_that_cannot_be_judged_are_not_a_pass(capsys):
 @pytest.mark.parametrize("frameworks", ["scratch", "torch", "keras", "scratch,scratch"])
 def test_one_implementation_alone_is_an_input_error(frameworks, capsys):
     code, out, err = cli(["toy3", "--frameworks", frameworks, "--quiet"], capsys)
-    assert code == 2 and err.count("\n") == 1 and out == ""
+    assert code == 2 and len(logical_lines(err)) == 1 and out == ""
     assert "nothing to be compared with" in err or "twice" in err
     with pytest.raises(compare.InputError):
         compare.assert_equivalent(recipes.get("toy3").spec, frameworks=tuple(frameworks.split(",")))
@@ -124,7 +125,7 @@ def test_an_internal_error_exits_3_with_one_line(monkeypatch, capsys, tmp_path):
     monkeypatch.setattr("compare.views.tables.step_table", broken)
     code, out, err = cli(["toy3", "--frameworks", "scratch,torch"], capsys)
     assert code == 3
-    assert err.count("\n") == 1 and err.startswith("internal error of framework-mirror")
+    assert len(logical_lines(err)) == 1 and err.startswith("internal error of framework-mirror")
     assert "RuntimeError: a bug in the tool" in err and "Traceback" not in err
     saved = glob.glob(os.path.join(str(tmp_path), "framework-mirror-crash-*.txt"))
     assert len(saved) == 1 and saved[0] in err and "Traceback" in open(saved[0]).read()
@@ -132,7 +133,8 @@ def test_an_internal_error_exits_3_with_one_line(monkeypatch, capsys, tmp_path):
 
 def test_no_arguments_is_a_usage_error(capsys):
     code, out, err = cli([], capsys)
-    assert code == 2 and "usage:" in out and err.count("\n") == 1 and err.startswith("error:")
+    assert code == 2 and "usage:" in out and len(logical_lines(err)) == 1
+    assert err.startswith("error:")
 
 
 def test_pass_needs_a_judged_tensor(capsys):

@@ -4,8 +4,9 @@ One module per command, each with `main(argv) -> exit code`, all registered in t
 below and imported only when run (so `list` imports no framework). Exit codes are those of
 compare/engine/errors.py: 0 agree, 1 disagree / an implementation failed (the user's code raised,
 exited or gave what is no array, even while its file was imported) / nothing judged,
-2 usage or input error (one line on stderr), 3 internal error (one line; traceback saved),
-130 interrupted.
+2 usage or input error (one message on stderr), 3 internal error (one message; traceback saved),
+130 interrupted. A message longer than 100 columns is wrapped with its continuation lines indented
+by two spaces (compare/views/text.py): still one message, whose first line starts `error:`.
 
 Left out: the work itself (compare/engine), what is printed (compare/views).
 """
@@ -15,6 +16,7 @@ import sys
 from ..engine import caller_state
 from ..engine.errors import (EXIT_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_MISMATCH, EXIT_OK, InputError,
                              UserCodeFailed, one_line)
+from ..views.text import hang
 
 # name -> (module in compare/cli, one-line description); a recipe name runs compare/cli/run.py
 COMMANDS = {
@@ -34,7 +36,7 @@ def usage():
     lines = ["usage: python -m compare RECIPE [options]    (python -m compare RECIPE --help)",
              "       python -m compare COMMAND [options]", "", "commands:"]
     lines += [f"  {name:10s} {description}" for name, (_, description) in COMMANDS.items()]
-    lines += ["", "recipes: " + ", ".join(recipes.names())]
+    lines += ["", hang("recipes: " + ", ".join(recipes.names()))]
     return "\n".join(lines)
 
 
@@ -72,10 +74,10 @@ def main(argv=None):
             silence_stdout()
         return code
     except InputError as error:
-        print(f"error: {one_line(error)}", file=sys.stderr)
+        print(hang(f"error: {one_line(error)}"), file=sys.stderr)
         return EXIT_INPUT
     except UserCodeFailed as error:    # the user's code failed outside a run (while its file was imported)
-        print(f"error: {one_line(error)}", file=sys.stderr)
+        print(hang(f"error: {one_line(error)}"), file=sys.stderr)
         return EXIT_MISMATCH
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -87,7 +89,8 @@ def main(argv=None):
         if not stdout_failed(error):
             return internal_error(error)
         silence_stdout()
-        print(f"error: cannot write to standard output: {error.strerror or error}", file=sys.stderr)
+        why = one_line(error.strerror or error)
+        print(hang(f"error: cannot write to standard output: {why}"), file=sys.stderr)
         return EXIT_INPUT
     except Exception as error:         # noqa: BLE001 - the tool's own bug: one line, traceback to a file
         return internal_error(error)
@@ -137,6 +140,7 @@ def internal_error(error):
         saved = f"; traceback saved to {path}"
     except OSError:
         saved = ""
-    print(one_line(f"internal error of framework-mirror (not your code): {type(error).__name__}: {error}{place}{saved}"),
-          file=sys.stderr)
+    line = f"internal error of framework-mirror (not your code): {type(error).__name__}: {error}"
+    line += place
+    print(hang(one_line(line + saved)), file=sys.stderr)
     return EXIT_INTERNAL

@@ -26,6 +26,7 @@ import time
 
 from ..engine import interrupts
 from ..engine.errors import EXIT_MISMATCH
+from ..views.text import hang
 
 REAL_EXIT = os._exit
 ROOTS = []                  # the folders of code that is not the user's (tool_roots), once known
@@ -55,7 +56,7 @@ def say(text, stream=None, verdict=None):
     through the supervisor, which prints them after the child has ended."""
     stream = stream or sys.stdout
     if not in_child() or from_user(2):         # the user's code printing a verdict of its own: a print
-        print(text, file=stream)
+        print(hang(text) if stream is sys.stderr else text, file=stream)   # an error: 100 columns
         return
     send(say=text, stream="err" if stream is sys.stderr else "out", verdict=verdict)
 

@@ -12,7 +12,11 @@ def main(argv):
                    help=f"one of {', '.join(PARTS)}, all (default), a conv layer: "
                         f"{', '.join(LAYER_SOURCES)}, or a training rule: "
                         f"{', '.join(RULE_SOURCES)}")
-    p.add_argument("--width", type=positive_int, help="characters per line (default: the terminal's)")
+    p.add_argument("--width", type=positive_int,
+                   help="characters per line (default: the terminal's, 100 when piped); long "
+                        "source lines wrap at token boundaries, continuations indented")
+    p.add_argument("--wide", action="store_true",
+                   help="no line wrapped: three columns as wide as the longest source line")
     args = p.parse_args(argv)
-    print(code_text(args.part, args.width))
+    print(code_text(args.part, args.width, args.wide))
     return EXIT_OK

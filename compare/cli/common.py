@@ -12,13 +12,22 @@ from ..engine.errors import InputError
 MAX_THREADS = 1024        # --threads above this overflows torch's thread pool (a C int) long before it helps
 
 
+class HelpFormatter(argparse.HelpFormatter):
+    """argparse's help, at most 100 columns wide whatever the terminal's width (or $COLUMNS)."""
+
+    def __init__(self, prog, width=None, **kwargs):
+        from ..views.text import WIDTH
+        super().__init__(prog, width=min(width or WIDTH, WIDTH), **kwargs)
+
+
 class Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line on stderr and exit 2, and an option is never
+    """argparse, but a usage error is one message on stderr and exit 2, and an option is never
     guessed from a prefix (allow_abbrev=False: `--data mnist` is not `--data-dir mnist`, `--lr`
-    not `--lr-...`): every command's parser is one of these."""
+    not `--lr-...`), and --help fits 100 columns: every command's parser is one of these."""
 
     def __init__(self, *args, **kwargs):
         kwargs["allow_abbrev"] = False
+        kwargs.setdefault("formatter_class", HelpFormatter)
         super().__init__(*args, **kwargs)
 
     def error(self, message):
@@ -174,6 +183,9 @@ class Progress:
                         disable=not self.terminal or quiet)
 
     def say(self, line):
+        from ..views.text import hang
+
+        line = hang(line)
         if self.terminal:
             self.bar.write(line, file=self.stream)
         else:

@@ -39,6 +39,7 @@ import time
 
 from ..engine import interrupts
 from ..engine.errors import EXIT_INTERRUPTED, EXIT_MISMATCH, EXIT_OK, one_line
+from ..views.text import hang
 from .child import STATE_BYTES, become_child, flush_quietly, in_child, last_user_frame, read_state
 from .common import seconds_from_environment
 
@@ -249,9 +250,10 @@ class Supervisor:
             self.noticed[(impl, since)] = notice_at * 2
             where, function = self.stack()
             at = f" ({function} at {where})" if where else ""
-            print(f"{one_line(during(impl, what, step))}: still running after {running:.0f} s{at}; "
-                  f"--step-timeout SECONDS ends such a call as the implementation's failure", file=sys.stderr,
-                  flush=True)
+            print(hang(f"{one_line(during(impl, what, step))}: still running after {running:.0f} s"
+                       f"{at}; --step-timeout SECONDS ends such a call as the implementation's "
+                       f"failure"),
+                  file=sys.stderr, flush=True)
 
     def stack(self):
         """Where the child is in the user's code: faulthandler's dump on SIGUSR1. -> (place, function)"""
@@ -295,7 +297,8 @@ class Supervisor:
         else:
             line, verdict, code = self.failure(), "error", EXIT_MISMATCH
         line = one_line(line)                       # your file's path, your exception's text: one line
-        print(line if verdict == "interrupted" else f"error: {line}", file=sys.stderr, flush=True)
+        print(hang(line if verdict == "interrupted" else f"error: {line}"), file=sys.stderr,
+              flush=True)
         self.write_report(verdict, line)
         return code
 
@@ -304,7 +307,7 @@ class Supervisor:
         for text, stream in self.words:
             out = sys.stderr if stream == "err" or self.to_stdout else sys.stdout
             try:
-                print(text if stream == "out" else one_line(text), file=out, flush=True)
+                print(text if stream == "out" else hang(one_line(text)), file=out, flush=True)
             except BrokenPipeError:                 # the reader left: the verdict's exit code stands
                 from . import silence_stdout
                 silence_stdout()
@@ -400,7 +403,7 @@ class Supervisor:
         try:
             write_atomic(path, lambda f: f.write(text))
         except (OSError, ValueError) as error:
-            print(f"error: --json {error}", file=sys.stderr)
+            print(hang(f"error: --json {one_line(error)}"), file=sys.stderr)
 
 
 def during(impl, what, step):

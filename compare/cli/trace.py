@@ -22,7 +22,9 @@ def main(argv):
     p.add_argument("--step", type=positive_int, default=1, help="which step (default 1)")
     p.add_argument("--example", type=int, help="show only this example (column) of Z, A, dZ")
     p.add_argument("--full", action="store_true",
-                   help="every implementation's values side by side, large tensors whole")
+                   help="every implementation's values side by side, large tensors whole (a "
+                        "matrix row on one line: as wide as the tensor, the one output wider "
+                        "than 100 columns)")
     p.add_argument("--frameworks", type=frameworks_list, default=("scratch", "torch", "keras"))
     add_data_options(p)
     p.add_argument("--json", metavar="PATH", type=report_path, help="write the traced numbers as JSON")

@@ -29,7 +29,7 @@ from .run import recipe_parser
 
 DEFAULT_RECIPE = "toy3"
 DEFAULT_STEPS = 100
-NOT_HERE = ("--frameworks", "--inject-bug", "--plot", "--html", "--every", "--wide")
+NOT_HERE = ("--frameworks", "--inject-bug", "--plot", "--html", "--every")
 
 
 def parser():
@@ -90,22 +90,26 @@ def main(argv):
     from ..engine.proof import prove
 
     frameworks.configure_threads(args.threads or 1, ("torch", "keras"))
-    print_translation(translation, recipe.name, spec)
+    from ..views.text import hang
+
+    def say(text, indent=""):               # 100 columns, continuations indented; --wide: as is
+        print(hang(text, indent=indent) if not args.wide else indent + text)
+    print_translation(translation, recipe.name, spec, say)
     result = {"command": "translate", "recipe": recipe.name, "from": args.source, "to": translation.target,
               "translation": as_json(translation), "proof": None, "fix": None}
     from ..views.tables import data_caveat
     if data_caveat(data.info):                          # --allow-other-data: the proof ran on other data
-        print(f"data: {data_caveat(data.info)}")
+        say(f"data: {data_caveat(data.info)}")
         result["data"] = dict(data.info)
     if not translation.provable:
         rows = [row for row in translation.rows if row.kind == "none"]
-        print(f"NOT PROVEN: {'; '.join(f'{r.rule}: {r.why}' for r in rows)}: nothing in {translation.target} "
-              f"to run, nothing to measure")
+        say(f"NOT PROVEN: {'; '.join(f'{r.rule}: {r.why}' for r in rows)}: nothing in "
+            f"{translation.target} to run, nothing to measure")
         return finish(result, args, EXIT_MISMATCH)
     proof = prove(translation, data)
     result["proof"] = proof.to_dict()
     print()
-    print(verdict_line(translation, proof, recipe.name))
+    say(verdict_line(translation, proof, recipe.name))
     if proof.passed or not translation.fix:
         return finish(result, args, EXIT_OK if proof.passed else EXIT_MISMATCH)
     fixed = translate(dataclasses.replace(spec, **translation.fix).validate(), args.source)
@@ -113,15 +117,17 @@ def main(argv):
     words = "; ".join(row.fix_words for row in translation.rows if row.fix)
     result["fix"] = {"changes": translation.fix, "words": words, "translation": as_json(fixed),
                      "proof": fixed_proof.to_dict()}
-    print(fix_line(translation, fixed, fixed_proof, words))
+    say(fix_line(translation, fixed, fixed_proof, words))
     return finish(result, args, EXIT_MISMATCH)
 
 
-def print_translation(translation, recipe, spec):
+def print_translation(translation, recipe, spec, say=lambda text, indent="": print(indent + text)):
+    """The code of both sides, the rules table and the notes; `say` prints a message (wrapped)."""
     from ..views.port_code import code_lines, keras_code, rules_table, torch_code, wrap
 
     source, target = translation.source, translation.target
-    print(f"translate {recipe} from {source} to {target} ({spec.dtype}, {translation.specs[source].steps} steps)")
+    say(f"translate {recipe} from {source} to {target} ({spec.dtype}, "
+        f"{translation.specs[source].steps} steps)")
     for framework in (source, target):
         side = translation.specs[framework]
         print(f"\n{framework}{' (the translation)' if framework == target else ''}:")
@@ -135,10 +141,10 @@ def print_translation(translation, recipe, spec):
     print(rules_table(translation.rows, source, target))
     for row in translation.rows:                  # what an exact rule still leaves out of the comparison
         if row.kind == "exact" and row.why:
-            print("\n".join(wrap(f"note, {row.rule}: {row.why}")))
+            say(f"note, {row.rule}: {row.why}")
     for row in translation.rows:
         if row.kind != "exact":
-            print(f"  {row.rule}: {row.why}")
+            say(f"{row.rule}: {row.why}", "  ")
 
 
 def verdict_line(translation, proof, recipe):
@@ -242,6 +248,8 @@ def layer_parser():
     p = Parser(prog="python -m compare translate --from torch|keras [layer options]",
                description="Translate one conv network layer's settings; prove it by running both.")
     p.add_argument("--from", dest="source", required=True, choices=("torch", "keras"))
+    p.add_argument("--wide", action="store_true",
+                   help="messages on one line each (wider than 100 columns)")
     p.add_argument("--padding", type=padding_of,
                    help="valid | same | P | PH,PW (P: torch's, on both sides)")
     p.add_argument("--stride", type=pair_of, help="S or SH,SW (pooling: the window unless given)")
@@ -312,7 +320,7 @@ def layer_main(argv):
     for framework in ("torch", "keras"):
         registry.require(framework)
     proofs = prove_layer(translation)
-    print("\n".join(layer_report(translation, proofs)))
+    print("\n".join(layer_report(translation, proofs, args.wide)))
     first = proofs[0]
     code = EXIT_OK if first.form.kind == "exact" and first.passed else EXIT_MISMATCH
     if args.json:
@@ -336,13 +344,16 @@ def form_json(proof):
             "states": proof.states, "passed": proof.passed}
 
 
-def layer_report(translation, proofs):
-    """The lines translate prints for one layer, each within 100 columns."""
+def layer_report(translation, proofs, wide=False):
+    """The lines translate prints for one layer, each within 100 columns (`wide`: messages
+    whole)."""
     import textwrap
 
     from ..engine.translate_layers import ROUNDING
 
     def wrap(text):
+        if wide:
+            return [text]
         indent = " " * (len(text) - len(text.lstrip()) + 2)
         return textwrap.wrap(text, 100, subsequent_indent=indent, break_on_hyphens=False)
 

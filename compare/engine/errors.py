@@ -3,9 +3,12 @@
     0  EXIT_OK           every judged pair agrees
     1  EXIT_MISMATCH     a judged pair disagrees, an implementation failed (raised, exited, gave a value
                          that is no array: UserCodeFailed), or nothing could be judged
-    2  EXIT_INPUT        a usage or input error: one line on stderr, no traceback (InputError)
-    3  EXIT_INTERNAL     an internal error of the tool itself: one line, the traceback saved to a file
+    2  EXIT_INPUT        a usage or input error: one message on stderr, no traceback (InputError)
+    3  EXIT_INTERNAL     an internal error of the tool itself: one message; traceback to a file
   130  EXIT_INTERRUPTED  Ctrl-C (or SIGTERM/SIGHUP); the verdict never says PASS for such a run
+
+A message is one line (one_line) as the tool forms it; the terminal view wraps one longer than 100
+columns with its continuation lines indented by two spaces (compare/views/text.py).
 """
 
 import unicodedata

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..engine.errors import InputError
+from .text import WIDTH
 
 SOURCES = (("scratch", "scratch.mlp", "MLP"), ("torch", "reference.torch_mlp", "TorchMLP"),
            ("keras", "reference.keras_mlp", "KerasMLP"))
@@ -243,16 +244,77 @@ def parts_of(which):
     return (which,)
 
 
+OPENING, CLOSING = "([{", ")]}"
+OPERATORS = "=+*/%<>|&^"     # a line may break after one of these (not '-': 1e-3 is one number)
+CONTINUATION = "    "        # a wrapped line's continuation: its own indentation and four more
+
+
+def breaks(text):
+    """Where a source line may be broken, at a token boundary: -> [(cut, resume, quality, comment)]:
+    the line's first piece is text[:cut], the rest starts at text[resume:]. quality 3: outside
+    strings (a space, after an opening bracket, a comma or an operator, in a comment); 2: before
+    the '.' of an attribute; 1: a space inside a string literal. comment: the cut is inside a
+    comment. Never inside a name or a number."""
+    found, quote, i, n = [], None, 0, len(text)
+    while i < n:
+        c = text[i]
+        if quote:                                   # inside a string literal
+            if c == "\\":
+                i += 2
+                continue
+            if text.startswith(quote, i):
+                i, quote = i + len(quote), None
+                continue
+            if c == " ":
+                found.append((i, i + 1, 1, False))
+        elif c == "#":                              # a comment: any space in it
+            found += [(j, j + 1, 3, True) for j in range(i + 2, n) if text[j] == " "]
+            break
+        elif c in "'\"":
+            quote = text[i:i + 3] if text[i:i + 3] in ('"""', "'''") else c
+            i += len(quote)
+            continue
+        elif c == " ":
+            found.append((i, i + 1, 3, False))
+        elif c in OPENING + "," and i + 1 < n and text[i + 1] != " ":
+            found.append((i + 1, i + 1, 3, False))
+        elif c in OPERATORS and i + 1 < n and text[i + 1] not in OPERATORS + " ":   # `k=v`, `a*b`
+            found.append((i + 1, i + 1, 3, False))
+        elif c == "." and i > 0 and (text[i - 1].isalpha() or text[i - 1] in "_)]"):   # not 1.5
+            found.append((i, i, 2, False))
+        i += 1
+    return [found_break for found_break in found if text[:found_break[0]].strip()]
+
+
 def wrap(text, width):
-    """A source line cut into pieces of `width` (continuations marked); never silently clipped."""
+    """A source line in pieces of at most `width` characters, broken at token boundaries (breaks:
+    outside strings where it can, a space in a string else), each continuation indented four
+    spaces past the line's own indentation (a comment's continuation starts '# '; an indentation
+    deeper than a third of the width is cut to that third); never clipped.
+    A piece with no boundary within
+    `width` (one token longer than the line) is cut there, its continuation marked '↪ '."""
     if len(text) <= width:
         return [text]
-    pieces = [text[:width]]
-    rest = text[width:]
-    while rest:
-        pieces.append("↪ " + rest[:width - 2])
-        rest = rest[width - 2:]
-    return pieces
+    lead = len(text) - len(text.lstrip())
+    if lead > width // 3:                   # indentation deeper than a third of the line: cut to it
+        lead, text = width // 3, " " * (width // 3) + text.lstrip()
+        if len(text) <= width:
+            return [text]
+    indent = " " * min(lead + len(CONTINUATION), width // 3)
+    pieces, line, start = [], text, 0           # start: where the line's own text begins
+    while len(line) > width:
+        fits = [(q, cut, resume, comment) for cut, resume, q, comment in breaks(line)
+                if start < cut <= width and line[start:cut].strip()]
+        if fits:        # the latest cut; outside strings preferred unless half a line earlier
+            bonus = {3: width // 2, 2: width // 3}
+            _, cut, resume, comment = max(fits, key=lambda f: f[1] + bonus.get(f[0], 0))
+            head, rest = line[:cut].rstrip(), ("# " if comment else "") + line[resume:].lstrip()
+        if not fits or len(rest) >= len(line) - start:  # a token longer than the line: cut, marked
+            head, rest = line[:width], "↪ " + line[width:]
+        pieces.append(head)
+        line = indent + rest
+        start = len(indent) + (2 if rest.startswith("↪ ") else 0)
+    return pieces + [line]
 
 
 def columns_text(rows, where, width):
@@ -280,15 +342,21 @@ def sequential_text(rows, where, width=None):
     return "\n".join(out)
 
 
-def code_text(which="all", width=None):
-    """The side-by-side text of a part (or all parts) for a terminal `width` characters wide."""
-    width = width or shutil.get_terminal_size((160, 40)).columns
+def code_text(which="all", width=None, wide=False):
+    """The side-by-side text of a part (or all parts) for a terminal `width` characters wide
+    (default: the terminal's, 100 when the output is no terminal: shutil reads $COLUMNS, then the
+    terminal). `wide`: no line wrapped: three columns as wide as the longest line."""
+    width = width or shutil.get_terminal_size((WIDTH, 40)).columns
     column = (width - 6) // 3
     blocks = []
     for part in parts_of(which):
         own = part in RULE_SOURCES or part in LAYER_SOURCES
         rows, where = rule_rows(part) if own else part_rows(part)
-        body = columns_text(rows, where, column) if column >= MIN_COLUMN else \
-            sequential_text(rows, where, width)
+        if wide:
+            longest = max(len(cell) for row in rows for cell in row.cells.values())
+            body = columns_text(rows, where, max(longest, MIN_COLUMN))
+        else:
+            body = columns_text(rows, where, column) if column >= MIN_COLUMN else \
+                sequential_text(rows, where, width)
         blocks.append(f"=== {part} ===\n{body}")
     return "\n\n".join(blocks)

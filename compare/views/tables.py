@@ -18,8 +18,8 @@ from ..engine.conventions import CONFIGURED
 from ..engine.errors import one_line
 from ..engine.names import GROUPS as KINDS
 from ..engine.run import describe_divergence
+from .text import WIDTH, hang
 
-WIDTH = 100
 CLASSIFICATION = ("binary_crossentropy", "categorical_crossentropy")   # losses whose accuracy means something
 OPTIMIZER_NAMES = {"sgd": "SGD", "rmsprop": "RMSprop", "adam": "Adam"}
 LOSS_NAMES = {"mse": "squared error", "binary_crossentropy": "binary cross-entropy",
@@ -40,10 +40,37 @@ def plural(n, word):
 
 
 def wrap(text, indent=""):
-    """Text wrapped to WIDTH columns, each paragraph (line) on its own."""
-    return "\n".join(textwrap.fill(line, WIDTH, initial_indent=indent, subsequent_indent=indent + "  ",
-                                   break_on_hyphens=False, break_long_words=False)
-                     for line in text.splitlines() if line.strip())
+    """Text wrapped to WIDTH columns, each paragraph (line) on its own, continuation lines indented
+    by two spaces more (compare/views/text.py hang)."""
+    return hang(text, indent=indent)
+
+
+def widest(text):
+    return max((len(line) for line in text.splitlines()), default=0)
+
+
+def fitted(rows, headers, tablefmt="simple", keep=1):
+    """tabulate(rows, headers); as plain text wider than WIDTH (many implementations, many pairs),
+    the columns after the first `keep` are split among tables printed one under another, each
+    repeating the first `keep` columns and each within WIDTH (a single column too wide for it
+    stays whole)."""
+    def render(columns):
+        return tabulate([[row[j] for j in columns] for row in rows],
+                        headers=[headers[j] for j in columns], tablefmt=tablefmt,
+                        disable_numparse=True)
+
+    everything = list(range(len(headers)))
+    table = render(everything)
+    if tablefmt != "simple" or widest(table) <= WIDTH:
+        return table
+    groups, current = [], []
+    for j in everything[keep:]:
+        if current and widest(render(everything[:keep] + current + [j])) > WIDTH:
+            groups.append(current)
+            current = []
+        current.append(j)
+    groups.append(current)
+    return "\n\n".join(render(everything[:keep] + group) for group in groups)
 
 
 def pair_label(report, pair):
@@ -190,7 +217,12 @@ def spec_table(spec, frameworks, data, tablefmt="simple", weights="spec"):
         rows.append(("test examples", len(data.X_test)))
     if data_caveat(data.info):
         rows.append(("data", data_caveat(data.info)))
-    return tabulate(rows, headers=["config", "value"], tablefmt=tablefmt, disable_numparse=True)
+    table = tabulate(rows, headers=["config", "value"], tablefmt=tablefmt, disable_numparse=True)
+    if tablefmt == "simple" and widest(table) > WIDTH:      # a long value wrapped within its cell
+        key = max(len(str(k)) for k, _ in rows)
+        table = tabulate(rows, headers=["config", "value"], tablefmt=tablefmt,
+                         disable_numparse=True, maxcolwidths=[None, WIDTH - key - 2])
+    return table
 
 
 def failing_row(report, row):
@@ -229,13 +261,12 @@ def step_table(report, every=1, tablefmt="simple", wide=False):
         return tabulate([first(r) + losses(r) + errors(r) + acc(r) for r in rows],
                         headers=["step", "epoch"] + loss_headers + error_headers + acc_header,
                         tablefmt=tablefmt, disable_numparse=True)
-    loss_table = tabulate([first(r) + losses(r) + acc(r) for r in rows],
-                          headers=["step", "epoch"] + [f"loss\n{r}" for r in runners]
-                          + ([f"accuracy\n{runners[0]}"] if accuracy else []),
-                          tablefmt=tablefmt, disable_numparse=True)
-    error_table = tabulate([first(r) + errors(r) for r in rows],
-                           headers=["step", "epoch"] + [pair_label(report, p) for p in pairs],
-                           tablefmt=tablefmt, disable_numparse=True)
+    loss_table = fitted([first(r) + losses(r) + acc(r) for r in rows],
+                        ["step", "epoch"] + [f"loss\n{r}" for r in runners]
+                        + ([f"accuracy\n{runners[0]}"] if accuracy else []), tablefmt, keep=2)
+    error_table = fitted([first(r) + errors(r) for r in rows],
+                         ["step", "epoch"] + [pair_label(report, p) for p in pairs], tablefmt,
+                         keep=2)
     if tablefmt != "simple":
         return loss_table + "\n" + error_table
     rtol = report.summary["rtol"]
@@ -263,8 +294,7 @@ def summary_table(report, tablefmt="simple", wide=False):
         rows = [[pair_label(report, p)] + [cell(p, k) for k in kinds] + [verdict(p)] for p in pairs]
         return tabulate(rows, headers=["pair"] + kinds + [verdict_header], tablefmt=tablefmt, disable_numparse=True)
     rows = [[k] + [cell(p, k) for p in pairs] for k in kinds] + [[verdict_header] + [verdict(p) for p in pairs]]
-    return tabulate(rows, headers=["worst rel err"] + [pair_label(report, p) for p in pairs],
-                    tablefmt=tablefmt, disable_numparse=True)
+    return fitted(rows, ["worst rel err"] + [pair_label(report, p) for p in pairs], tablefmt)
 
 
 def accuracy_table(report, tablefmt="simple"):
@@ -348,10 +378,19 @@ def unjudged_clause(report):
 
 
 def verdict_text(report, wide=False):
-    """The verdict line as printed: a PASS (which names the pairs it did not judge, and can run long)
-    wrapped to 100 columns, continuation lines indented by two spaces, unless `wide`."""
+    """The verdict as printed: the verdict line (PASS, MISMATCH, NOTHING JUDGED, INTERRUPTED)
+    wrapped to 100 columns, continuation lines indented by two spaces (compare/views/text.py
+    logical_lines joins them back), unless `wide`; an error block with each row wrapped under
+    its value."""
     line = verdict_line(report)
-    return line if wide or not line.startswith("PASS") else wrap(line)
+    if wide:
+        return line
+    if report.summary["verdict"] != "interrupted" and report.summary.get("error"):
+        head, *rows = line.splitlines()
+        rows = [textwrap.fill(row, WIDTH, subsequent_indent=" " * ROW_VALUE, break_on_hyphens=False,
+                              break_long_words=False) for row in rows]
+        return "\n".join([wrap(head)] + rows)
+    return wrap(line)
 
 
 def rounding_lines(report):
@@ -386,6 +425,9 @@ def not_compared_lines(report, limit=6):
 def notes_lines(notes):
     """A recipe's notes, wrapped to 100 columns."""
     return wrap(f"notes: {notes}") if notes and notes.strip() else ""
+
+
+ROW_VALUE = 18      # where an error block's values start: two spaces, the 15-column label, a space
 
 
 def error_block(error):
