@@ -67,6 +67,8 @@ def test_a_report_shows_itself_as_the_html_page_in_a_frame(parity_reports):
         image = re.search(r'<img class="plot" id="curves-image"[^>]*'
                           r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', frame["srcdoc"])
         assert image and len(image.group(1)) > 10_000
+        # the diagram of the network (compare/views/diagram.py), coloured by agreement
+        assert '<section class="dg" id="diagram">' in frame["srcdoc"] and 'id="dg-svg"' in frame["srcdoc"]
     # the page in the frame is the --html page, whole (so its CSS stays inside the frame)
     assert frame["srcdoc"] == page(failed, failed.spec, failed.data)
     # the mistake is named: step, implementations, layer and tensor, beyond the tolerance
