@@ -22,7 +22,8 @@ from compare.views import diagram
 
 RUNS = {"pass": ["toy3", "--momentum", "0.9", "--norm", "batch"],   # state, running statistics
         "dense-bug": ["toy3", "--inject-bug", "wrong-activation-in-dW", "--steps", "1"],
-        "cnn-bug": ["cnn-zoo", "--inject-bug", "conv-kernel-flipped", "--steps", "1"]}
+        "cnn-bug": ["cnn-zoo", "--inject-bug", "conv-kernel-flipped", "--steps", "1"],
+        "long-bug": ["parity", "--inject-bug", "sigmoid-grad-of-input"]}   # 4 steps
 
 
 @pytest.fixture(scope="module")
@@ -82,12 +83,17 @@ def parsed(path):
     return nodes
 
 
-def expected(report, spec, pair, tensor):
-    """(band, fill) the report's numbers give a node: grey where the pair does not compare it."""
-    worst = report.raw["worst_by_tensor"].get(pair, {}).get(tensor)
-    if tensor in report.summary["not_compared"].get(pair, {}) or worst is None:
+def expected(report, spec, pair, tensor, view="run"):
+    """(band, fill) the report's numbers give a node: grey where the pair does not compare it.
+    view 'run': its worst over the run; 'step': its error at the first divergence's step."""
+    if view == "run":
+        worst = report.raw["worst_by_tensor"].get(pair, {}).get(tensor)
+        rel = None if worst is None else worst["max_rel_err"]
+    else:
+        rel = report.raw["divergence_step_errors"].get(pair, {}).get(tensor)
+    if tensor in report.summary["not_compared"].get(pair, {}) or rel is None:
         return "none", diagram.GREY
-    rtol, rel = report.summary["rtol"], worst["max_rel_err"]
+    rtol = report.summary["rtol"]
     return diagram.band(rel, rtol, spec.dtype), diagram.colour(rel, rtol, spec.dtype)
 
 
@@ -146,7 +152,7 @@ def test_pattern_labels_from_the_diagnosis():
     assert diagram.pattern_label("jump: the error rose") == ""
 
 
-@pytest.mark.parametrize("name", list(RUNS))
+@pytest.mark.parametrize("name", ["pass", "dense-bug", "cnn-bug"])   # one step each (long-bug: below)
 def test_every_layer_and_tensor_has_its_node_coloured_as_the_report_says(runs, name):
     report, spec, path = runs[name]
     nodes = parsed(path)
@@ -216,13 +222,18 @@ MEASURE = """<script>
 window.addEventListener("load", () => {
   const out = {pageWidth: document.documentElement.scrollWidth, windowWidth: window.innerWidth,
                pairs: []};
-  for (const radio of document.querySelectorAll('input[name="dg-pair"]')) {
+  const views = [...document.querySelectorAll('input[name="dg-view"]')];
+  for (const view of (views.length ? views : [null])) {
+   if (view) view.checked = true;
+   for (const radio of document.querySelectorAll('input[name="dg-pair"]')) {
     radio.checked = true;
-    const shown = [...document.querySelectorAll("#dg-svg rect.node")]
+    const shown = [...document.querySelectorAll("#dg-svg rect.node, #dg-svg rect.atstep")]
       .filter(r => getComputedStyle(r).display !== "none")
       .map(r => ({tensor: r.closest("g").dataset.tensor, pair: r.dataset.pair, band: r.dataset.band,
-                  fill: getComputedStyle(r).fill, width: r.getBoundingClientRect().width}));
-    out.pairs.push({id: radio.id, shown});
+                  fill: getComputedStyle(r).fill, width: r.getBoundingClientRect().width,
+                  view: r.classList.contains("atstep") ? "step" : "run"}));
+    out.pairs.push({id: radio.id, view: view ? view.id : null, shown});
+   }
   }
   const first = document.querySelector("#dg-svg rect.first");
   out.first = first ? first.closest("g").dataset.tensor : null;
@@ -276,15 +287,18 @@ def test_the_diagram_in_chromium_at_1280_px(runs):
         assert layout["pageWidth"] <= 1280 and layout["pageWidthOpen"] <= 1280, \
             f"{name} scrolls sideways: {layout['wide']}"
         pairs = list(report.summary["pairs"])
-        assert [p["id"] for p in layout["pairs"]] == [f"dg-pair-{i}" for i in range(len(pairs))]
         first = report.summary["first_divergence"]
-        for pair, seen in zip(pairs, layout["pairs"]):
+        views = ["dg-view-0", "dg-view-1"] if first else [None]     # run's worst, the step's
+        assert [(p["view"], p["id"]) for p in layout["pairs"]] == \
+            [(v, f"dg-pair-{i}") for v in views for i in range(len(pairs))]
+        for (view, pair), seen in zip([(v, p) for v in views for p in pairs], layout["pairs"]):
             shown = seen["shown"]
             assert shown and {s["pair"] for s in shown} == {pair}, f"{name}: {pair} shows others"
+            assert {s["view"] for s in shown} == {"step" if view == "dg-view-1" else "run"}
             assert len({s["tensor"] for s in shown}) == len(shown)     # one rectangle per tensor
             assert min(s["width"] for s in shown) > 40
             for s in shown:
-                band, fill = expected(report, spec, pair, s["tensor"])
+                band, fill = expected(report, spec, pair, s["tensor"], s["view"])
                 assert (s["band"], s["fill"]) == (band, rgb(fill)), (name, pair, s)
                 if first and (pair, s["tensor"]) == (first["framework"], first["tensor"]):
                     assert red(fill)
@@ -317,3 +331,47 @@ def test_the_diagram_in_chromium_at_1280_px(runs):
             reds = (pixels[..., 1] < 0.7 * pixels[..., 0]) & (pixels[..., 2] < 0.7 * pixels[..., 0])
             if shot.stem == name and name != "pass":
                 assert reds.mean() > 0.001, f"{shot.name}: no red node drawn"
+
+
+class StepNodes(HTMLParser):
+    """The second view's rectangles (class atstep): (tensor, pair) -> attributes."""
+
+    def __init__(self):
+        super().__init__()
+        self.nodes, self.tensor = {}, None
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "g" and "data-tensor" in a:
+            self.tensor = a["data-tensor"]
+        if tag == "rect" and "atstep" in a.get("class", "").split():
+            self.nodes[self.tensor, a["data-pair"]] = a
+
+
+def test_a_long_bug_run_shows_where_the_mistake_started(runs):
+    """parity with the sigmoid derivative taken of its input, 4 steps: over the run the wrong dZ3
+    reaches every tensor (all red, Z1 included from step 2 on); coloured by the first divergence's
+    step, the forward pass and the loss stay within rounding and dZ3 and what is computed from it
+    are red, each node's number the judge's max_rel at that step."""
+    report, spec, path = runs["long-bug"]
+    text = path.read_text()
+    first = report.summary["first_divergence"]
+    assert (first["step"], first["tensor"]) == (1, "dZ3")
+    at = report.raw["divergence_step_errors"]
+    over_run, at_step = Nodes(), StepNodes()
+    over_run.feed(text)
+    at_step.feed(text)
+    pair = "torch"
+    assert over_run.nodes["Z1", pair]["data-band"] == "beyond"          # reached later
+    for tensor in ("Z1", "A1", "Z2", "A2", "Z3", "A3", "loss"):
+        node = at_step.nodes[tensor, pair]
+        assert node["data-band"] == "rounding", (tensor, node)
+        assert float(node["data-max-rel"]) == at[pair][tensor]
+    for tensor in ("dZ3", "dW3", "dZ2", "dW1", "W1"):
+        assert at_step.nodes[tensor, pair]["data-band"] == "beyond", tensor
+    assert float(at_step.nodes["dZ3", pair]["data-max-rel"]) == at[pair]["dZ3"] > 1e-9
+    # the view's buttons and the CSS that shows a node set only with its pair's and view's button
+    assert 'id="dg-view-1" checked' in text and 'id="dg-view-0">' in text      # shown first
+    assert "#dg-pair-0:checked ~ #dg-view-1:checked ~ svg .p0.v1" in text
+    # a run without a divergence has one view and no such buttons
+    assert 'id="dg-view-1"' not in runs["pass"][2].read_text()

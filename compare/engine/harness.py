@@ -263,6 +263,7 @@ class Judge:
         [(pair key, [TensorError], kink flips)])"""
         out, result, compared = self.out, StepResult(batch.step, batch.epoch), []
         finite = {key: set() for key in records}       # tensors a comparison found finite (both sides)
+        undivided = out["first_divergence"] is None
         for pair in self.pairs:
             missing, _ = layout(pair, records, self.layouts, self.L)
             if batch.step == 1:
@@ -294,6 +295,10 @@ class Judge:
                 out["first_nonfinite"] = bad
         self.variances = {key: {n: np.array(v) for n, v in record.items() if n[:3] == "var" and n[3:].isdigit()}
                           for key, record in records.items()}
+        if undivided and out["first_divergence"] is not None:     # every pair's errors at that step
+            out["divergence_step_errors"] = {       # (the diagram's "at the first divergence" view)
+                key: {e.name: e.max_rel if e.finite and e.shape_ok else float("inf") for e in errors}
+                for key, errors, _ in compared}
         return result, compared
 
     def divergence(self, pair, batch, records, previous, errors, flips):

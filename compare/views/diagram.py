@@ -16,6 +16,12 @@ kind's worst from summary["worst_by_kind"]), on a log scale, in one of three ban
                        passes exactly when max_rel <= rtol, so the band is the verdict's
     beyond             past rtol, non-finite, or shapes that differ
 
+After a divergence every tensor computed from the wrong one differs too, so a run's worst errors
+turn the whole network red; a second view ("colour by", radio buttons again) colours each node by
+its error at the first divergence's step alone (the harness's raw["divergence_step_errors"]):
+what agreed before the mistake stays green, what it reached is red. That view is the one shown
+first on a page with a divergence; the run's worst is a click away.
+
 A tensor a pair does not compare is grey, the reason in its tooltip and in the list below the
 drawing. The first divergence is outlined and labelled, with the pattern diagnose.py named (a
 factor, a transpose, a 180° rotation, a shift, a lost axis); its panel shows the pattern in the
@@ -196,23 +202,31 @@ def node_svg(report, pairs, tensor, x, y, w, first):
     rtol, dtype = report.summary["rtol"], report.config.get("dtype", "float64")
     t = html.escape(tensor)
     parts = [f'<a href="#dg-t-{t}"><g class="tn" data-tensor="{t}">']
+    at_divergence = (getattr(report, "raw", None) or {}).get("divergence_step_errors")
     for i, pair in enumerate(pairs):
         why = report.summary.get("not_compared", {}).get(pair, {}).get(tensor)
         worst = worst_of(report, pair, tensor)
-        if why or worst is None:
-            fill, kind, text, rel = GREY, "none", "n/c", ""
-            tip = f"{tensor}, {pair}: not compared ({why or 'not judged at any step'})"
-        else:
-            rel, step = worst
-            fill, kind = colour(rel, rtol, dtype), band(rel, rtol, dtype)
-            text = f"{rel:.0e}" if rel else "0"
-            tip = f"{tensor}, {pair}: worst max_rel {rel:.3g} at step {step} ({BAND_WORDS[kind]})"
-        parts.append(f'<rect class="node pr p{i}" x="{x}" y="{y}" width="{w}" height="{ROW - 5}" '
-                     f'rx="3" fill="{fill}" stroke="#555" data-pair="{html.escape(pair)}" '
-                     f'data-band="{kind}" data-max-rel="{rel}">'
-                     f'<title>{html.escape(tip)}</title></rect>'
-                     f'<text class="pr p{i}" x="{x + w - 4}" y="{y + 14}" text-anchor="end">'
-                     f'{html.escape(text)}</text>')
+        views = [("node", "v0", worst, "worst max_rel {rel:.3g} at step {step}")]
+        if at_divergence is not None:         # the second view: the first divergence's step alone
+            rel = at_divergence.get(pair, {}).get(tensor)
+            step = report.summary["first_divergence"]["step"]
+            views.append(("atstep", "v1", None if rel is None else (rel, step),
+                          "max_rel {rel:.3g} at step {step}, the first divergence's"))
+        for cls, view, value, words in views:
+            if why or value is None:
+                fill, kind, text, rel = GREY, "none", "n/c", ""
+                tip = f"{tensor}, {pair}: not compared ({why or 'not judged at this step'})"
+            else:
+                rel, step = value
+                fill, kind = colour(rel, rtol, dtype), band(rel, rtol, dtype)
+                text = f"{rel:.0e}" if rel else "0"
+                tip = f"{tensor}, {pair}: {words.format(rel=rel, step=step)} ({BAND_WORDS[kind]})"
+            parts.append(f'<rect class="{cls} pr p{i} {view}" x="{x}" y="{y}" width="{w}" '
+                         f'height="{ROW - 5}" rx="3" fill="{fill}" stroke="#555" '
+                         f'data-pair="{html.escape(pair)}" data-band="{kind}" data-max-rel="{rel}">'
+                         f'<title>{html.escape(tip)}</title></rect>'
+                         f'<text class="pr p{i} {view}" x="{x + w - 4}" y="{y + 14}" '
+                         f'text-anchor="end">{html.escape(text)}</text>')
     parts.append(f'<text x="{x + 5}" y="{y + 14}">{t}</text>')
     if first and first["tensor"] == tensor:
         pattern = pattern_label(first.get("explanation", ""))
@@ -464,7 +478,7 @@ def label(info):
 def legend(rtol, rounding):
     ends = {"rounding": f" (up to {rounding:.0e})", "tolerance": f" (up to {rtol:.0e})",
             "beyond": ""}
-    return ('<p class="dg-legend">worst error over the run, max |ours - theirs| / scale '
+    return ('<p class="dg-legend">error, max |ours - theirs| / scale '
             '(log scale): '
             + "".join(f'<span style="background: linear-gradient(to right, {a}, {b})">'
                       f'{BAND_WORDS[k]}{ends[k]}</span>' for k, (a, b) in BANDS.items())
@@ -478,12 +492,22 @@ def diagram_html(report, spec):
     if not info:
         return ""
     radios, css = [], []
+    step = (getattr(report, "raw", None) or {}).get("divergence_step_errors") is not None
     for i, pair in enumerate(info):
         judged = "" if info[pair].get("judged") else " (reported, not judged)"
         checked = " checked" if i == 0 else ""
         radios.append(f'<input type="radio" name="dg-pair" id="dg-pair-{i}"{checked}>'
                       f'<label for="dg-pair-{i}">{html.escape(label(info[pair]) + judged)}</label>')
-        css.append(f"#dg-pair-{i}:checked ~ svg .p{i}")
+        css += ([f"#dg-pair-{i}:checked ~ #dg-view-{k}:checked ~ svg .p{i}.v{k}" for k in (0, 1)]
+                if step else [f"#dg-pair-{i}:checked ~ svg .p{i}.v0"])
+    if step:            # after a divergence every later tensor differs: where did it start?
+        at = report.summary["first_divergence"]["step"]
+        radios.append('<br><span class="dg-note">Colour by:</span>'
+                      '<input type="radio" name="dg-view" id="dg-view-0">'
+                      '<label for="dg-view-0">the worst error over the run</label>'
+                      '<input type="radio" name="dg-view" id="dg-view-1" checked>'
+                      f'<label for="dg-view-1">the error at step {at}, the first divergence\'s '
+                      '(what agreed before the mistake, and what it reached)</label>')
     missing = "".join(f"<li>{html.escape(label(info[p]))}: "
                       f"{html.escape(', '.join(f'{n} ({why})' for n, why in v.items()))}</li>"
                       for p, v in report.summary.get("not_compared", {}).items() if v and p in info)
