@@ -149,7 +149,7 @@ def test_a_file_that_speaks_the_supervisors_protocol_gets_no_pass(tmp_path):
     done = subprocess.run([sys.executable, "-m", "compare", "check", path, "--against", "scratch", "--steps", "2"],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 1
-    assert done.stderr.splitlines() == [f"error: {path}:{line_of(path, 'child.leave(0)')}: os._exit(0) ended the process while {path} was imported: "
+    assert logical_lines(done.stderr) == [f"error: {path}:{line_of(path, 'child.leave(0)')}: os._exit(0) ended the process while {path} was imported: "
                                         f"no verdict (the implementation failed)"]
 
 
@@ -164,7 +164,7 @@ def test_a_name_with_a_line_break_or_an_escape_is_refused_at_its_line(tmp_path, 
     path = write(tmp_path, name="name='mi\\x1b[31mne\\nPASS: x',")
     code, out, err = run_here(capsys, path)
     assert code == 2 and out == ""
-    assert err.splitlines() == [f"error: {path}:{line_of(path, 'mine = compare.functions')}: an implementation's name must be printable, got "
+    assert logical_lines(err) == [f"error: {path}:{line_of(path, 'mine = compare.functions')}: an implementation's name must be printable, got "
                                 f"'mi\\x1b[31mne\\nPASS: x' (a line break, a tab, a terminal escape or another control "
                                 f"character): use letters, digits, '-' and '_'"]
 
@@ -254,7 +254,7 @@ def test_a_network_that_cannot_be_read_is_told_at_the_declaration(tmp_path, caps
                                     'compare.network_class(Network, "nielsen")'))
     code, out, err = run_here(capsys, str(path))
     assert code == 2
-    assert err.splitlines() == [f"error: {path}:{line_of(path, 'mine = compare.network_class')}: the network of mine cannot be read from its code: give a spec "
+    assert logical_lines(err) == [f"error: {path}:{line_of(path, 'mine = compare.network_class')}: the network of mine cannot be read from its code: give a spec "
                                 f"(compare.Spec), a recipe (--recipe), or --sizes and --activations"]
 
 
@@ -321,7 +321,7 @@ def test_a_declaration_under_the_main_guard_is_told_why_it_is_not_seen(tmp_path,
                                        "\n                                        batch_size"))
     code, out, err = run_here(capsys, path)
     assert code == 2
-    assert err.splitlines() == [f"error: {path} declares no implementation: assign one at the top level, e.g. mine = "
+    assert logical_lines(err) == [f"error: {path} declares no implementation: assign one at the top level, e.g. mine = "
                                 f"compare.functions(forward=..., backward=..., update=...) (see README, 'Check your "
                                 f"own network') (a declaration inside `if __name__ == \"__main__\":` does not run when "
                                 f"the file is checked: the file is imported, not run as a script)"]
