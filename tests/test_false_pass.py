@@ -25,6 +25,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from compare.views.text import logical_lines
+
 import compare
 from compare.adapters.check import declared, load_file
 from compare.engine import guard, harness, registry
@@ -284,8 +286,9 @@ def test_guarded_hands_copies_and_answers_hasattr_as_the_implementation():
 def test_cli_a_name_like_a_built_in_runner_key_is_refused(tmp_path):
     code, out, err = cli(write(tmp_path, CODE, name="scratch@keras"))
     assert code == 2 and "PASS" not in out
-    assert err == ("error: an implementation may not be called 'scratch@keras': '@' is reserved for the report's keys "
-                   "(scratch@keras, torch/mine, mine~torch, torch,keras): use letters, digits, '-' and '_'\n")
+    assert logical_lines(err) == [
+        "error: an implementation may not be called 'scratch@keras': '@' is reserved for the report's keys "
+        "(scratch@keras, torch/mine, mine~torch, torch,keras): use letters, digits, '-' and '_'"]
 
 
 @pytest.mark.parametrize("name, message", [
