@@ -38,3 +38,13 @@ from hypothesis import HealthCheck, settings  # noqa: E402
 settings.register_profile("ci", max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("dev", max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+def default_signals():
+    """Popen's preexec_fn for a child that a test signals: SIGINT, SIGTERM and SIGHUP at their
+    defaults, whatever this process inherited (a suite started as a shell's background job or under
+    nohup ignores SIGINT or SIGHUP, and a child inherits an ignored signal: the tool then rightly
+    leaves it ignored, and the test would wait for a signal that cannot arrive)."""
+    import signal
+    for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(number, signal.SIG_DFL)

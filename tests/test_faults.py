@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import default_signals
+
 import compare
 from compare.cli import common, main
 from compare.data.recipes import Data
@@ -233,7 +235,7 @@ def test_stdout_full_is_one_line():
 
 
 def test_stdout_closed_after_one_line_is_quiet():
-    process = subprocess.Popen([sys.executable, "-m", "compare", "toy3", *FAST], stdout=subprocess.PIPE,
+    process = subprocess.Popen(preexec_fn=default_signals, args=[sys.executable, "-m", "compare", "toy3", *FAST], stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True, env=subprocess_env(PYTHONUNBUFFERED="1"), cwd=REPO)
     assert process.stdout.readline().startswith("recipe toy3")
     process.stdout.close()                                  # `| head -1`
@@ -257,7 +259,7 @@ def test_diverging_run_prints_no_numpy_warnings(capsys):
 # --- 5. signals ------------------------------------------------------------------------------
 
 def start_long_run(folder):
-    return subprocess.Popen([sys.executable, "-m", "compare", "toy3", "--steps", "100000", *FAST, "--every", "1000",
+    return subprocess.Popen(preexec_fn=default_signals, args=[sys.executable, "-m", "compare", "toy3", "--steps", "100000", *FAST, "--every", "1000",
                              "--json", "r.json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=subprocess_env(FRAMEWORK_MIRROR_PROGRESS_SECONDS="0.2"), cwd=folder)
 
@@ -283,7 +285,7 @@ def test_signal_during_imports_is_one_line(delay):
     # The delay counts from the moment the package holds signals (its first import, interrupts.py):
     # before that the interpreter itself is starting (site, runpy), where no program can answer a
     # signal, and on a loaded machine 50 ms from the process's start can still be there.
-    process = subprocess.Popen([sys.executable, "-X", "importtime", "-m", "compare", "toy3", *FAST, "--steps",
+    process = subprocess.Popen(preexec_fn=default_signals, args=[sys.executable, "-X", "importtime", "-m", "compare", "toy3", *FAST, "--steps",
                                 "100000"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                env=subprocess_env(FRAMEWORK_MIRROR_PROGRESS_SECONDS="1000"), cwd=REPO)
     for line in process.stderr:                          # -X importtime: one line as each import ends

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import default_signals
+
 from compare.cli import main
 from compare.views.text import logical_lines
 
@@ -60,9 +62,10 @@ def assert_failed(result, report, line=None, words=()):
     out, err = result.stdout, result.stderr
     assert result.returncode == 1, (result.returncode, out, err)
     assert "Traceback" not in out + err
-    assert err.count("\n") <= 1, err
+    assert len(logical_lines(err)) <= 1, err   # one message (wrapped at 100 columns, lines indented)
     if line is not None:                       # the user's file as given or made absolute: both name it
-        assert err.replace(str(report.parent) + os.sep, "") == f"error: {line}\n", err
+        assert [m.replace(str(report.parent) + os.sep, "") for m in logical_lines(err)] == \
+            [f"error: {line}"], err
     for word in words:
         assert word in out + err, (word, out, err)
     summary = json.loads(report.read_text())["summary"]
@@ -93,7 +96,8 @@ def test_the_process_ended_by_the_users_code(case, edit, how, during, tmp_path):
     assert_failed(result, report, f"{path.name}:{line}: {how} ended the process {during}: {NO_VERDICT}")
     assert result.stdout == ""
     error = json.loads(report.read_text())["summary"]["error"]
-    assert error["where"] in (f"{path}:{line}", f"{path.name}:{line}") and error["message"] in result.stderr
+    assert error["where"] in (f"{path}:{line}", f"{path.name}:{line}") \
+        and error["message"] in " ".join(logical_lines(result.stderr))
 
 
 def test_a_hang_ends_at_the_step_timeout(tmp_path):
@@ -121,7 +125,7 @@ def test_a_hang_at_import_ends_at_the_step_timeout(tmp_path):
 def test_a_long_call_is_named_in_the_progress(tmp_path):
     path, where = user_file(tmp_path, "slow.py", forward="import time; time.sleep(600)")
     result = check(path.name, "--step-timeout", "3", folder=tmp_path, FRAMEWORK_MIRROR_HANG_NOTICE_SECONDS="0.5")
-    *notices, last = result.stderr.replace(str(tmp_path) + os.sep, "").splitlines()
+    *notices, last = logical_lines(result.stderr.replace(str(tmp_path) + os.sep, ""))
     assert result.returncode == 1 and notices, result.stderr
     for line in notices:                                   # after 0.5 s, 1 s, 2 s
         assert line.startswith("in mine's training step 1: still running after ")
@@ -190,9 +194,9 @@ def test_a_torch_modules_os_exit(tmp_path):
                             timeout=180)
     assert_failed(result, report)
     line = path.read_text().splitlines().index("            os._exit(0)") + 1
-    err = result.stderr.replace(str(tmp_path) + os.sep, "")
+    err = " ".join(logical_lines(result.stderr.replace(str(tmp_path) + os.sep, "")))
     assert err.startswith(f"error: {path.name}:{line}: os._exit(0) in forward ended the process ")
-    assert result.stderr.endswith(f": {NO_VERDICT}\n")
+    assert err.endswith(f": {NO_VERDICT}")
 
 
 # --- where the output goes ---------------------------------------------------------------------
@@ -213,7 +217,8 @@ def test_quiet_with_a_file_that_prints_pass_and_exits_has_no_pass_on_stdout(tmp_
     result = check(path.name, "--quiet", folder=tmp_path)
     assert result.returncode == 1 and result.stdout == ""
     assert result.stderr.splitlines()[0] == "PASS: everything agrees"
-    assert result.stderr.splitlines()[-1].startswith("error: your file forger.py (while it was imported) called exit()")
+    assert logical_lines(result.stderr)[-1].startswith(
+        "error: your file forger.py (while it was imported) called exit()")
 
 
 @pytest.mark.parametrize("forward, verdict, code", [("print('from forward')", "pass", 0),
@@ -244,7 +249,7 @@ def test_step_timeout_needs_the_command(capsys):
 # --- signals --------------------------------------------------------------------------------
 
 def start(path, *options, **extra):
-    return subprocess.Popen([sys.executable, "-m", "compare", "check", path.name, *FAST, *options],
+    return subprocess.Popen(preexec_fn=default_signals, args=[sys.executable, "-m", "compare", "check", path.name, *FAST, *options],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env(**extra), cwd=path.parent)
 
 

@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import default_signals
+
 from compare.data.recipes import Data, get
 from compare.engine import frameworks, harness, registry, worker
 from compare.engine.run import run
@@ -166,7 +168,7 @@ def test_a_worker_that_dies_is_an_internal_error_not_a_hang(monkeypatch):
 def test_ctrl_c_stops_the_cli_and_its_worker(tmp_path, mnist_dir):
     """SIGINT while the worker steps: one line, exit 130, and no worker process left."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", FRAMEWORK_MIRROR_MNIST=str(mnist_dir))
-    process = subprocess.Popen([sys.executable, "-m", "compare", "mnist", "--quiet", "--epochs", "5"], cwd=REPO, env=env,
+    process = subprocess.Popen(preexec_fn=default_signals, args=[sys.executable, "-m", "compare", "mnist", "--quiet", "--epochs", "5"], cwd=REPO, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     children, waited = [], time.monotonic()
     while not children and time.monotonic() - waited < 60:
