@@ -238,7 +238,7 @@ def test_a_pooling_the_list_cannot_hold_exits_2_in_one_line(tmp_path, capsys):
                     "                      nn.Linear(8, 2))\n"
                     "mine = compare.torch_module(model, input_shape=(1, 8, 8))\n")
     assert main(["check", str(path)]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
+    err = logical_lines(capsys.readouterr().err.strip())
     assert len(err) == 1 and "dilation=2: dilated pooling is not mirrored" in err[0], err
 
 
@@ -248,7 +248,7 @@ def test_a_cnn_without_its_input_shape_exits_2_in_one_line(tmp_path, capsys):
                     "model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(72, 2))\n"
                     "mine = compare.torch_module(model)\n")
     assert main(["check", str(path)]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
+    err = logical_lines(capsys.readouterr().err.strip())
     assert len(err) == 1 and "input_shape=(channels, height, width)" in err[0] and "cnn.py:5" in err[0]
 
 

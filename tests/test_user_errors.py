@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from compare.views.text import logical_lines
+
 import compare
 from compare.adapters import check as check_module
 from compare.adapters.check import declared, load_file
@@ -106,11 +108,23 @@ def run_cli(argv, capsys):
     return code, out, err
 
 
+def joined(text):
+    """Printed text with each wrapped message's lines joined (compare/views/text.py logical_lines)."""
+    return "".join(line + "\n" for line in logical_lines(text))
+
+
 def error_rows(out):
     """The verdict's ERROR block on stdout -> {row: value}."""
     lines = out.splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("ERROR: an exception inside an implementation"))
-    return {line[2:17].strip(): line[18:] for line in lines[start + 1:]}
+    rows, key = {}, None
+    for line in lines[start + 1:]:
+        if line.startswith(" " * 18) and key is not None:        # a long value wrapped under itself
+            rows[key] += " " + line.strip()
+        else:
+            key = line[2:17].strip()
+            rows[key] = line[18:]
+    return rows
 
 
 # --- the user's code ends the run, or hands back what is no array: exit 1 at the user's line ----------
@@ -251,12 +265,12 @@ def test_an_exit_at_import_and_in_forward_ends_with_exit_1(tmp_path):
     done = cli("check", path, *RUN)
     assert done.returncode == 1, done.stdout + done.stderr
     assert done.stdout == ""
-    assert done.stderr == (f"error: your file ends_with_exit.py (while it was imported) called exit() or sys.exit() at "
+    assert joined(done.stderr) == (f"error: your file ends_with_exit.py (while it was imported) called exit() or sys.exit() at "
                            f"{path}:{line_of(text, 'exit()')}: the implementation ended instead of returning\n")
     path, text = user_file(tmp_path, "exits_in_forward", FORWARD="import sys; sys.exit(0)")
     done = cli("check", path, *RUN)
     assert done.returncode == 1 and done.stderr == ""
-    assert f"at              {path}:{line_of(text, 'sys.exit(0)')}\n" in done.stdout
+    assert error_rows(done.stdout)["at"] == f"{path}:{line_of(text, 'sys.exit(0)')}"
 
 
 def test_a_closed_or_replaced_stdout_is_put_back(tmp_path):
@@ -293,7 +307,7 @@ def assert_input_error(argv, capsys, line):
     give): an InputError with the same words."""
     status, out, err = run_cli(argv, capsys)
     assert status == 2, out + err
-    assert err == f"error: {line}\n"
+    assert joined(err) == f"error: {line}\n"
     if argv[0] == "check" and not any(a.startswith("--json") for a in argv):
         with pytest.raises(compare.InputError) as caught:
             compare.check(declared(load_file(argv[1]), argv[1]), against=("scratch",), steps=3)
@@ -605,6 +619,6 @@ def test_a_file_that_raises_while_imported(tmp_path, capsys):
     path, text = user_file(tmp_path, TOP="scale = 1 / 0")
     status, out, err = run_cli(["check", path, *RUN], capsys)
     assert status == 1 and out == ""
-    assert err == f"error: {path}:{line_of(text, '1 / 0')}: importing {path} raised ZeroDivisionError: division by zero\n"
+    assert joined(err) == f"error: {path}:{line_of(text, '1 / 0')}: importing {path} raised ZeroDivisionError: division by zero\n"
     path, text = user_file(tmp_path, "syntax", TOP="def broken(:")
     assert_input_error(["check", path, *RUN], capsys, f"{path}:{line_of(text, 'def broken')}: syntax error: invalid syntax")
