@@ -120,7 +120,7 @@ def error_rows(out):
     rows, key = {}, None
     for line in lines[start + 1:]:
         if line.startswith(" " * 18) and key is not None:        # a long value wrapped under itself
-            rows[key] += " " + line.strip()
+            rows[key] = f"{rows[key]} {line.strip()}".strip()
         else:
             key = line[2:17].strip()
             rows[key] = line[18:]
