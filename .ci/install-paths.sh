@@ -20,7 +20,8 @@ unset FRAMEWORK_MIRROR_MNIST
 fail() { echo "install-paths: FAIL: $*" >&2; exit 1; }
 
 # expect CODE "STDERR FRAGMENT" PYTHON ARGS...: run `PYTHON -m compare ARGS` from $WORK/out and
-# check its exit code; for exit 2 also that stderr is one line holding the fragment.
+# check its exit code; for exit 2 also that stderr is one message (wrapped lines indented)
+# holding the fragment.
 expect() {
   local code="$1" fragment="$2" python="$3"; shift 3
   local rc=0
@@ -30,8 +31,13 @@ expect() {
     fail "python -m compare $* exited $rc, expected $code"
   fi
   if [ -n "$fragment" ]; then
-    grep -qF -- "$fragment" "$WORK/stderr" || { cat "$WORK/stderr" >&2; fail "python -m compare $*: stderr lacks '$fragment'"; }
-    [ "$(wc -l <"$WORK/stderr")" = 1 ] || { cat "$WORK/stderr" >&2; fail "python -m compare $*: stderr is not one line"; }
+    # one message: its first line, then (past 100 columns) continuation lines indented two spaces
+    local joined
+    joined="$(awk 'NR == 1 { printf "%s", $0; next } /^  / { sub(/^ +/, ""); printf " %s", $0; next }
+                   { printf "\n%s", $0 }' "$WORK/stderr")"
+    printf '%s' "$joined" | grep -qF -- "$fragment" || { cat "$WORK/stderr" >&2; fail "python -m compare $*: stderr lacks '$fragment'"; }
+    [ -s "$WORK/stderr" ] && [ "$(printf '%s' "$joined" | wc -l)" = 0 ] \
+      || { cat "$WORK/stderr" >&2; fail "python -m compare $*: stderr is not one message"; }
   fi
   echo "ok: python -m compare $* -> exit $rc"
 }
