@@ -39,6 +39,18 @@ DEFAULTS = {
         "adadelta": {"rho": 0.95, "eps": 1e-7},                     # lr default 0.001
         "lion": {"beta1": 0.9, "beta2": 0.99},                      # lr default 0.001; not in torch
     },
+    # optax 0.2.8 (optax/_src/alias.py): every optimizer's own defaults; learning_rate has none
+    "jax": {
+        "sgd": {"momentum": 0.0, "nesterov": False},
+        "rmsprop": {"rho": 0.9, "eps": 1e-8},              # optax calls rho `decay`; eps inside the root
+        "adam": {"beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "amsgrad": False},
+        "adamw": {"beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weight_decay": 1e-4, "amsgrad": False},
+        "nadam": {"beta1": 0.9, "beta2": 0.999, "eps": 1e-8},
+        "adamax": {"beta1": 0.9, "beta2": 0.999, "eps": 1e-8},
+        "adagrad": {"eps": 1e-7, "initial_accumulator": 0.1},
+        "adadelta": {"rho": 0.9, "eps": 1e-6},
+        "lion": {"beta1": 0.9, "beta2": 0.99, "weight_decay": 1e-3},
+    },
 }
 
 # Rules a framework cannot express at all: its pairs are not run (reported, never a failure).
@@ -273,6 +285,9 @@ DIFFERENCES.update({
 NORM_DEFAULTS = {
     "torch": {"batch": {"momentum": 0.1, "eps": 1e-5}, "layer": {"eps": 1e-5}},
     "keras": {"batch": {"momentum": 0.99, "eps": 1e-3}, "layer": {"eps": 1e-3}},
+    # flax/nnx/nn/normalization.py (Flax 0.12.8): BatchNorm momentum 0.99 in Keras's meaning, epsilon
+    # 1e-5; LayerNorm epsilon 1e-6
+    "jax": {"batch": {"momentum": 0.99, "eps": 1e-5}, "layer": {"eps": 1e-6}},
 }
 
 DIFFERENCES.update({
@@ -325,6 +340,28 @@ DIFFERENCES.update({
         "pooling with ceil_mode",
         "torch's ceil_mode adds a last, partial window (starting inside the input or the left padding); "
         "Keras has no ceil_mode ('valid' or 'same' only)",
+    ),
+})
+
+
+# --- JAX (issue 23): verified in jax 0.10.2, flax 0.12.8 and optax 0.2.8 (docs/conventions.md cites
+# the lines); tests/test_jax_conventions.py measures each.
+DIFFERENCES.update({
+    "nadam-nesterov-adam": (
+        "optimizer nadam",
+        "optax.nadam is Adam with Nesterov's look-ahead, m_hat = b1 m / (1 - b1^(t+1)) + (1 - b1) g / "
+        "(1 - b1^t), without torch's or Keras's momentum schedule mu_t",
+    ),
+    "dropout-divides": (
+        "a dropout layer",
+        "Flax's Dropout keeps x / (1 - p); torch and Keras multiply by fl(1 / (1 - p)): the kept units "
+        "differ in the last bit",
+    ),
+    "norm-fast-variance": (
+        "norm batch or layer",
+        "Flax's BatchNorm and LayerNorm take the variance as E[x^2] - E[x]^2 (use_fast_variance=True), "
+        "torch and Keras as E[(x - mean)^2]: the last bits differ, and a unit whose mean is large "
+        "against its spread loses digits",
     ),
 })
 
@@ -415,6 +452,15 @@ class Convention:
     maxpool_grad_to_first_max: bool = True   # max pooling's gradient goes to the FIRST maximum of a window in scan
                                              # order (row by row), one element per window, added up where windows
                                              # overlap; False: to the last. Both frameworks: the first (measured)
+    # --- JAX (issue 23): rules torch and Keras share and JAX does not; the defaults are theirs
+    nadam_nesterov_adam: bool = False    # NAdam is Adam with Nesterov's look-ahead and no momentum schedule:
+                                         # m_hat = b1 m / (1 - b1^(t+1)) + (1 - b1) g / (1 - b1^t) (optax.nadam)
+    dropout_divides: bool = False        # dropout keeps x / (1 - p) (flax's nnx.Dropout); False: x * fl(1 / (1 - p))
+    fast_variance: bool = False          # normalization's variance is E[x^2] - E[x]^2 (flax use_fast_variance=True);
+                                         # False: E[(x - mean)^2]
+    gelu_approximate_by_default: bool = False   # the framework's gelu() is the tanh form unless told otherwise
+                                                # (jax.nn.gelu approximate=True): a port writes gelu_tanh
+    x64_opt_in: bool = False             # float64 only after jax_enable_x64; without it float64 is silently float32
 
     def __str__(self):
         return self.name
@@ -496,7 +542,30 @@ KERAS = Convention(
     pool_ceil_mode_available=False, maxpool_grad_to_first_max=True,
 )
 
-CONVENTIONS = {c.name: c for c in (TORCH, KERAS)}
+# JAX 0.10.2 with Flax 0.12.8 (nnx) and Optax 0.2.8: the values the `jax` reference follows
+# (reference/jax_mlp.py); each one's source line is cited in docs/conventions.md.
+JAX = Convention(
+    name="jax", framework="JAX", optimizer_defaults=DEFAULTS["jax"], norm_defaults=NORM_DEFAULTS["jax"],
+    examples_per_row=True, dense_weight="kernel", dense_weight_in_out=True, channels_last=True,
+    float32_hyperparameters=False, float32_regularizers=False, clip_norm_eps=None, weight_decay_coupled=True,
+    sgd_dampening=False, sgd_lr_in_momentum=False, rmsprop_eps_in_root=True, rmsprop_lr_in_momentum=True,
+    adam_eps_hat=False, adamw_decay_multiplies=True, nadam_momentum_decay=None, adamax_eps_in_max=False,
+    adagrad_eps_in_root=True, adadelta_ratio_first=True,
+    schedule_recursive=False, schedule_milestone_inclusive=False, schedule_read_every_step=True,
+    plateau_counts_exceed=False, plateau_float32_comparison=False, cosine_restarts=False,
+    sum_reduction_averages_units=False, kld_mean_per_element=False, kld_clips=False, clips_probabilities=False,
+    poisson_eps=1e-8, cosine_eps=1e-8,
+    leaky_relu_slope=0.01, float32_activation_constants=False, softplus_threshold=None,
+    elu_grad_from_output=False, celu_max_plus_min=False, hard_sigmoid_float32_slope=False,
+    hard_silu_own_backward=False, hard_tanh_grad_closed=True,
+    norm_momentum_weights_new=False, running_var_unbiased=False,
+    same_padding_strided=True, avgpool_counts_padding=True,
+    pool_ceil_mode_available=False, maxpool_grad_to_first_max=True,
+    nadam_nesterov_adam=True, dropout_divides=True, fast_variance=True, gelu_approximate_by_default=True,
+    x64_opt_in=True,
+)
+
+CONVENTIONS = {c.name: c for c in (TORCH, KERAS, JAX)}
 
 
 def as_convention(convention, default=None):
@@ -559,6 +628,9 @@ RULE_ATTRIBUTES = {
     "flatten-order": ("channels_last",),
     "avgpool-padding-count": ("avgpool_counts_padding",),
     "pool-ceil-mode": ("pool_ceil_mode_available",),
+    "nadam-nesterov-adam": ("nadam_nesterov_adam",),
+    "dropout-divides": ("dropout_divides",),
+    "norm-fast-variance": ("fast_variance",),
 }
 
 

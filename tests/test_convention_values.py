@@ -111,8 +111,8 @@ def test_layouts_are_the_frameworks():
 def test_a_name_and_its_value_are_the_same_convention():
     assert as_convention("torch") is TORCH and as_convention(KERAS) is KERAS
     assert as_convention("own", default=TORCH) is TORCH and as_convention("own", default="keras") is KERAS
-    with pytest.raises(ValueError, match="unknown convention 'jax': one of 'torch', 'keras'"):
-        as_convention("jax")
+    with pytest.raises(ValueError, match="unknown convention 'mxnet': one of 'torch', 'keras', 'jax'"):
+        as_convention("mxnet")
     assert str(KERAS) == "keras" and repr(TORCH) == "Convention('torch')"
     spec = Spec(sizes=[2, 3, 2], activations=["relu", "softmax"], optimizer="rmsprop", norm="batch", norm_momentum=0.2)
     for name, value in (("torch", TORCH), ("keras", KERAS)):
@@ -123,7 +123,9 @@ def test_a_name_and_its_value_are_the_same_convention():
 
 def test_torch_keras_pair_differs_by_every_rule_and_a_convention_by_none():
     assert set(RULE_ATTRIBUTES) == set(DIFFERENCES)
-    assert TORCH_KERAS.rules == tuple(DIFFERENCES) == ConventionPair("keras", "torch").rules
+    jax_only = ("nadam-nesterov-adam", "dropout-divides", "norm-fast-variance")   # torch and Keras agree
+    assert TORCH_KERAS.rules == tuple(k for k in DIFFERENCES if k not in jax_only)
+    assert TORCH_KERAS.rules == ConventionPair("keras", "torch").rules
     assert TORCH.differences(TORCH).rules == () and str(TORCH.differences(KERAS)) == "torch~keras"
 
 
