@@ -12,7 +12,7 @@ import pytest
 from compare.cli import main
 from compare.data import recipes
 from compare.engine.translate import translate
-from compare.views.port_code import code_lines, jax_code
+from compare.views.port_code import code_lines, jax_code, torch_code
 from compare.views.text import logical_lines
 
 TOY3 = recipes.get("toy3")
@@ -57,6 +57,37 @@ def test_rmsprop_eps_moves_inside_the_root_from_torch_and_stays_from_keras():
     back = translate(TOY3.spec.replace(optimizer="rmsprop"), "jax", "torch")
     assert rows(back)["same-hyperparameters"].target == "lr=0.1, alpha=0.9"
     assert rows(back)["rmsprop-eps-placement"].kind == "closest"
+
+
+@pytest.mark.parametrize("changes", [{}, dict(momentum=0.5, centered=True, eps=1e-3)])
+def test_the_exact_optax_rmsprop_printed_beside_is_torch_s_rmsprop(changes):
+    """optax.rmsprop(eps_in_sqrt=False), printed beside the closest eps the JAX reference runs, takes
+    torch.optim.RMSprop's steps: the same parameters after 10 steps on the same random gradients."""
+    optax = pytest.importorskip("optax")
+    import jax
+    import jax.numpy as jnp
+    import torch
+
+    t = translate(TOY3.spec.replace(optimizer="rmsprop", **changes), "torch", "jax")
+    exact = rows(t)["rmsprop-eps-placement"].exact_code
+    assert "eps_in_sqrt=False" in exact and f"eps={t.specs['torch'].eps!r}" in exact
+    rng = np.random.default_rng(1)
+    start = rng.normal(size=(3, 4))
+    p = torch.nn.Parameter(torch.tensor(start))
+    printed = torch_code(t.specs["torch"])["optimizer"]             # torch's side, as printed
+    theirs = eval(printed, {"torch": torch, "model": torch.nn.ParameterList([p])})
+    with jax.enable_x64(True):
+        tx = eval(exact, {"optax": optax})
+        params = jnp.asarray(start)
+        state = tx.init(params)
+        for _ in range(10):
+            g = rng.normal(size=start.shape)
+            p.grad = torch.tensor(g)
+            theirs.step()
+            updates, state = tx.update(jnp.asarray(g), state, params)
+            params = optax.apply_updates(params, updates)
+        mine, torch_p = np.asarray(params), p.detach().numpy()
+    assert np.max(np.abs(mine - torch_p)) <= 1e-14 * np.max(np.abs(torch_p))      # rounding only
 
 
 def test_adam_eps_is_torch_s_placement_in_optax_and_keras_s_is_named():

@@ -148,6 +148,9 @@ def print_translation(translation, recipe, spec, say=lambda text, indent="": pri
             continue
         for line in code_lines(code(side, framework), framework):
             print("\n".join("    " + part for part in wrap(line)))
+        for row in translation.rows if framework == target else ():
+            if row.exact_code:                  # the exact form the reference does not run
+                print("\n".join("    " + part for part in wrap(f"# exact ({row.rule}): {row.exact_code}")))
     print()
     print(rules_table(translation.rows, source, target))
     for row in translation.rows:                  # what an exact rule still leaves out of the comparison

@@ -63,6 +63,8 @@ class Row:
     why: str = ""               # what still differs (closest, none)
     fix: dict = field(default_factory=dict)   # spec changes on the source side that make the port exact
     fix_words: str = ""         # that change, in the source framework's words
+    exact_code: str = ""        # the target's exact form where the reference runs the closest (printed
+                                # beside the code; tests/test_translate_jax.py measures it)
 
 
 @dataclass
@@ -312,11 +314,14 @@ def eps_placement(src, S, T):
             eps = math.sqrt(s0 + eps) - math.sqrt(s0) if s0 else eps
         eps = float(f"{eps:.12g}")
         why = f"{fw(S)} divides by {eps_form(S, o)}, {fw(T)} by {eps_form(T, o)}"
-        if o == "rmsprop" and T is JAX and not S.rmsprop_eps_in_root:
-            why += ("; optax.rmsprop(eps_in_sqrt=False) is torch's form, the JAX reference runs optax's "
-                    "default (True)")
+    exact = ""
+    if o == "rmsprop" and T is JAX and not S.rmsprop_eps_in_root:    # scale_by_rms(eps_in_sqrt=False):
+        why += ("; optax.rmsprop(eps_in_sqrt=False) is torch's form exactly (printed beside); the JAX "
+                "reference runs optax's default placement")           # g / (sqrt(nu) + eps)
+        exact = (f"optax.rmsprop({src.lr!r}, decay={src.rho!r}, eps={src.eps!r}, initial_scale=0.0, "
+                 f"eps_in_sqrt=False, centered={src.centered!r}, momentum={src.momentum or None!r})")
     return {"eps": eps}, Row(rule, f"{word(S, o, 'eps')}={src.eps!r}", f"{word(T, o, 'eps')}={eps!r}",
-                             "closest", why, {"eps": 0.0}, f"{word(S, o, 'eps')}=0")
+                             "closest", why, {"eps": 0.0}, f"{word(S, o, 'eps')}=0", exact)
 
 
 def nadam_schedule(src, S, T):
