@@ -4,6 +4,7 @@ proof: both frameworks' own references in lockstep with their side's settings (t
 
 The settings' tests need no framework (fast); the proofs and the printed code's evaluation need JAX.
 """
+import json
 import re
 
 import numpy as np
@@ -240,24 +241,38 @@ def test_printed_optax_code_computes_the_reference_s_updates(source, changes):
 
 # ----- the proofs: both references in lockstep --------------------------------------------------
 
-@pytest.mark.parametrize("argv, words", [
-    (["--from", "torch", "--to", "jax", "--momentum", "0.9", "--nesterov"],
-     "PROVEN: torch SGD(lr=0.1) == jax optax.sgd(0.1)"),
-    (["--from", "jax", "--to", "keras", "--momentum", "0.9"],
-     "PROVEN: keras SGD(learning_rate=0.1) == jax optax.sgd(0.1)"),
-    (["--from", "torch", "--to", "jax", "--optimizer", "adamw", "--clip-value", "0.05"],
-     "PROVEN: torch AdamW(lr=0.1) == jax optax.adamw(0.1)"),
+@pytest.mark.parametrize("argv, words, printed", [
+    (["--from", "torch", "--to", "jax", "--momentum", "0.9", "--nesterov", "--activation", "gelu"],
+     "PROVEN: torch SGD(lr=0.1) == jax optax.sgd(0.1)",
+     ["optimizer = optax.sgd(0.1, momentum=0.9, nesterov=True)", "jax.nn.gelu(x, approximate=False)"]),
+    (["--from", "jax", "--to", "keras", "--momentum", "0.9", "--norm", "batch"],
+     "PROVEN: keras SGD(learning_rate=0.1) == jax optax.sgd(0.1)",
+     ["keras.optimizers.SGD(learning_rate=0.1, momentum=np.float64(0.9), nesterov=False)",
+      "BatchNormalization(momentum=0.99, epsilon=1e-05)"]),
+    (["--from", "torch", "--to", "jax", "--optimizer", "adamw", "--clip-value", "0.05", "--norm", "batch"],
+     "PROVEN: torch AdamW(lr=0.1) == jax optax.adamw(0.1)",
+     ["optax.chain(optax.clip(0.05), optax.adamw(0.1, b1=0.9, b2=0.999, eps=1e-08, weight_decay=0.01,",
+      "nnx.BatchNorm(n, momentum=0.9, epsilon=1e-05)"]),
     (["--from", "keras", "--to", "jax", "--optimizer", "rmsprop"],
-     "PROVEN: keras RMSprop(learning_rate=0.1) == jax optax.rmsprop(0.1)"),
+     "PROVEN: keras RMSprop(learning_rate=0.1) == jax optax.rmsprop(0.1)",
+     ["optax.rmsprop(0.1, decay=0.9, eps=1e-07, initial_scale=0.0, eps_in_sqrt=True,"]),
     (["--from", "jax", "--to", "torch", "--optimizer", "adam", "--schedule", "step", "--milestones", "10"],
-     "PROVEN: torch Adam(lr=0.1) == jax optax.adam(0.1)"),
+     "PROVEN: torch Adam(lr=0.1) == jax optax.adam(0.1)",
+     ["torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=[10], gamma=0.1)"]),
 ])
-def test_exact_translations_with_jax_are_proven(capsys, argv, words):
+def test_exact_translations_with_jax_are_proven(capsys, tmp_path, argv, words, printed):
+    """Each direction with JAX, the code and the rules printed, and the proof: both references in
+    lockstep, every tensor within 1e-12 relative over 20 steps."""
     pytest.importorskip("jax")
-    code, out, _ = run(capsys, *argv, "--steps", "20")
+    path = tmp_path / "t.json"
+    code, out, _ = run(capsys, *argv, "--steps", "20", "--json", str(path))
     line = proof_line(out)
     assert code == 0 and line.startswith(words) and "over 20 steps of toy3" in line, line
     assert measured(line) < 1e-12
+    code_printed = re.sub(r",\n +", ", ", out)                 # the code lines unwrapped
+    rules = json.loads(path.read_text())["translation"]["rules"]
+    for text in printed:
+        assert text in code_printed or any(text in r["source"] + r["target"] for r in rules), text
 
 
 def test_keras_adam_into_optax_names_the_eps_and_proves_eps_0(capsys):
