@@ -23,8 +23,9 @@ boundaries, the callback's patience).
 Left out: printing (compare/views/port_code.py), the command line (compare/cli/translate.py),
 settings the spec cannot select (torch's Adagrad lr_decay, Keras's EMA, loss scaling), the plateau
 schedule to or from JAX (optax.contrib.reduce_on_plateau counts its cooldown as torch does and its
-patience as Keras does: no one attribute says so yet), optax's eps_in_sqrt=False (the JAX reference
-runs optax.rmsprop's default placement: torch's RMSprop becomes the closest eps, named).
+patience as Keras does: no one attribute says so yet). The JAX reference runs optax.rmsprop's
+default eps placement (inside the root): torch's RMSprop becomes the closest eps, run and measured,
+and its exact form, optax.rmsprop(eps_in_sqrt=False), is printed beside it (Row.exact_code).
 """
 import dataclasses
 import math
@@ -86,7 +87,8 @@ class Translation:
 
     @property
     def frameworks(self):
-        """The two frameworks in FRAMEWORKS' order (torch, keras, jax): how the proof names its pair."""
+        """The two frameworks in FRAMEWORKS' order (torch, keras, jax): how the proof names its
+        pair."""
         return tuple(sorted((self.source, self.target), key=FRAMEWORKS.index))
 
 
@@ -185,10 +187,10 @@ def word(convention, optimizer, name):
 
 
 def hyperparameters(src, S, T):
-    """lr = learning_rate, RMSprop's alpha = rho = optax's decay, betas = (beta_1, beta_2) = (b1, b2),
-    eps = epsilon (placement: own rules below), momentum, nesterov, centered, amsgrad: the same numbers
-    (torch/optim/*.py __init__; keras/src/optimizers/*.py __init__; optax/_src/alias.py). Source
-    defaults are written out: the target's differ."""
+    """lr = learning_rate, RMSprop's alpha = rho = optax's decay, betas = (beta_1, beta_2) = (b1,
+    b2), eps = epsilon (placement: own rules below), momentum, nesterov, centered, amsgrad: the same
+    numbers (torch/optim/*.py __init__; keras/src/optimizers/*.py __init__; optax/_src/alias.py).
+    Source defaults are written out: the target's differ."""
     names = ["lr"] + [n for n in ("momentum", "rho", "beta1", "beta2", "initial_accumulator")
                       if getattr(src, n) not in (None, 0.0) or (n == "momentum" and src.optimizer == "sgd")]
     text = lambda c: ", ".join(f"{word(c, src.optimizer, n)}={getattr(src, n)!r}" for n in names)
@@ -196,9 +198,9 @@ def hyperparameters(src, S, T):
 
 
 def default_hyperparameters(src, S, T):
-    """The unset hyperparameters take the source's defaults (scratch/conventions.py DEFAULTS), written
-    out on the target side, whose defaults differ (Adagrad's accumulator 0 vs 0.1, eps, rho, AdamW's
-    weight_decay 0.01, 0.004, optax's 1e-4, ...)."""
+    """The unset hyperparameters take the source's defaults (scratch/conventions.py DEFAULTS),
+    written out on the target side, whose defaults differ (Adagrad's accumulator 0 vs 0.1, eps, rho,
+    AdamW's weight_decay 0.01, 0.004, optax's 1e-4, ...)."""
     mine, theirs = (dict(c.optimizer_defaults.get(src.optimizer, {})) for c in (S, T))
     for n in theirs:                        # a default the source has not: its own value (Lion's decay: none)
         if n not in mine and n == "weight_decay" and src.weight_decay is not None:
@@ -214,9 +216,10 @@ def default_hyperparameters(src, S, T):
 
 def keras_float32(src, S, T):
     """Keras's TF backend casts a Python-float hyperparameter through float32 in a float64 run
-    (keras/src/optimizers/sgd.py update_step: ops.cast(self.momentum, ...); adam.py: the betas in the
-    bias correction; nadam.py, lion.py: the betas; base_optimizer.py _apply_weight_decay; adagrad.py
-    build: initial_accumulator_value). np.float64 scalars stay exact (reference/keras_mlp.py)."""
+    (keras/src/optimizers/sgd.py update_step: ops.cast(self.momentum, ...); adam.py: the betas in
+    the bias correction; nadam.py, lion.py: the betas; base_optimizer.py _apply_weight_decay;
+    adagrad.py build: initial_accumulator_value). np.float64 scalars stay exact
+    (reference/keras_mlp.py)."""
     if T.float32_hyperparameters:
         return {"keras_float32_casts": False}, Row(
             "keras-float32-hyperparameters", "Python floats", "np.float64(...) for each float",
@@ -244,8 +247,9 @@ def keras_float32(src, S, T):
 
 def sgd_momentum(src, S, T):
     """torch: v = mu v + g, p -= lr v (torch/optim/sgd.py _single_tensor_sgd); optax.sgd the same
-    (optax/_src/transform.py trace: g + decay * trace, then scale_by_learning_rate); Keras: v = mu v -
-    lr g, p += v (keras/src/optimizers/sgd.py update_step): the same steps; the buffers differ by -lr."""
+    (optax/_src/transform.py trace: g + decay * trace, then scale_by_learning_rate); Keras: v = mu v
+    - lr g, p += v (keras/src/optimizers/sgd.py update_step): the same steps; the buffers differ by
+    -lr."""
     if src.optimizer != "sgd" or not src.momentum or S.sgd_lr_in_momentum == T.sgd_lr_in_momentum:
         return None
     return {}, Row("sgd-momentum-form", f"momentum={src.momentum!r}" + (", nesterov=True" if src.nesterov else ""),
@@ -253,9 +257,10 @@ def sgd_momentum(src, S, T):
 
 
 def rmsprop_momentum(src, S, T):
-    """torch keeps lr outside its momentum buffer (buf = mu buf + g / avg; p -= lr buf: torch/optim/rmsprop.py),
-    Keras inside (buf = mu buf + lr g / avg; p -= buf: rmsprop.py), optax inside with the sign (optax.rmsprop:
-    trace after scale_by_learning_rate): the same steps, the buffers differ by a factor."""
+    """torch keeps lr outside its momentum buffer (buf = mu buf + g / avg; p -= lr buf:
+    torch/optim/rmsprop.py), Keras inside (buf = mu buf + lr g / avg; p -= buf: rmsprop.py), optax
+    inside with the sign (optax.rmsprop: trace after scale_by_learning_rate): the same steps, the
+    buffers differ by a factor."""
     if src.optimizer != "rmsprop" or not src.momentum or S.rmsprop_lr_in_momentum == T.rmsprop_lr_in_momentum:
         return None
     return {}, Row("rmsprop-momentum-form", f"momentum={src.momentum!r}",
@@ -290,15 +295,16 @@ def eps_form(convention, optimizer):
 
 
 def eps_placement(src, S, T):
-    """Where eps sits, as each convention holds it. RMSprop, Adagrad: torch sqrt(s) + eps (torch/optim/
-    rmsprop.py, adagrad.py), Keras and optax sqrt(s + eps) (keras/src/optimizers/rmsprop.py, adagrad.py
-    update_step; optax/_src/transform.py scale_by_rms eps_in_sqrt=True, the default, and the JAX
-    reference's; scale_by_rss): the closest eps makes the two equal where s starts, s0 (0; Adagrad's
-    initial accumulator); from inside to outside at s0 = 0, the eps itself (sqrt(eps) would be off by
-    sqrt(eps) once s > 0). Adam/AdamW: torch and optax add eps to sqrt(v_hat) (optax scale_by_adam:
-    m_hat / (sqrt(v_hat + eps_root) + eps)), Keras to sqrt(v) (adam.py): Keras's eps acts as eps
-    sqrt(1 - beta2^t). Adamax: torch max(b2 u, |g| + eps), Keras (u + eps) in the denominator
-    (adamax.py). No eps > 0 maps exactly between two placements."""
+    """Where eps sits, as each convention holds it. RMSprop, Adagrad: torch sqrt(s) + eps
+    (torch/optim/ rmsprop.py, adagrad.py), Keras and optax sqrt(s + eps)
+    (keras/src/optimizers/rmsprop.py, adagrad.py update_step; optax/_src/transform.py scale_by_rms
+    eps_in_sqrt=True, the default, and the JAX reference's; scale_by_rss): the closest eps makes the
+    two equal where s starts, s0 (0; Adagrad's initial accumulator); from inside to outside at s0 =
+    0, the eps itself (sqrt(eps) would be off by sqrt(eps) once s > 0). Adam/AdamW: torch and optax
+    add eps to sqrt(v_hat) (optax scale_by_adam: m_hat / (sqrt(v_hat + eps_root) + eps)), Keras to
+    sqrt(v) (adam.py): Keras's eps acts as eps sqrt(1 - beta2^t). Adamax: torch max(b2 u, |g| +
+    eps), Keras (u + eps) in the denominator (adamax.py). No eps > 0 maps exactly between two
+    placements."""
     o = src.optimizer
     if o not in EPS_RULES or not src.eps:
         return None
@@ -325,13 +331,14 @@ def eps_placement(src, S, T):
 
 
 def nadam_schedule(src, S, T):
-    """torch: mu_t = b1 (1 - 0.5 * 0.96^(t psi)) in the product and in the step (torch/optim/nadam.py
-    _single_tensor_nadam); Keras: 0.96^t with 0.96 exact in the product (nadam.py _backend_update_step)
-    and rounded through float32 in the step (update_step: ops.cast(0.96, var_dtype)). No psi gives
-    both; the closest is psi = log(float32(0.96)) / log(0.96). torch keeps mu_product in
-    _get_scalar_dtype(): float32 unless torch's default dtype is float64 (torch/optim/optimizer.py).
-    optax.nadam is Adam with Nesterov's look-ahead and no mu_t at all (optax/_src/alias.py nadam =
-    adam(nesterov=True); transform.py scale_by_adam): no torch or Keras setting gives it."""
+    """torch: mu_t = b1 (1 - 0.5 * 0.96^(t psi)) in the product and in the step
+    (torch/optim/nadam.py _single_tensor_nadam); Keras: 0.96^t with 0.96 exact in the product
+    (nadam.py _backend_update_step) and rounded through float32 in the step (update_step:
+    ops.cast(0.96, var_dtype)). No psi gives both; the closest is psi = log(float32(0.96)) /
+    log(0.96). torch keeps mu_product in _get_scalar_dtype(): float32 unless torch's default dtype
+    is float64 (torch/optim/optimizer.py). optax.nadam is Adam with Nesterov's look-ahead and no
+    mu_t at all (optax/_src/alias.py nadam = adam(nesterov=True); transform.py scale_by_adam): no
+    torch or Keras setting gives it."""
     if src.optimizer != "nadam":
         return None
     if S.nadam_nesterov_adam != T.nadam_nesterov_adam:
@@ -368,12 +375,13 @@ def decay_words(convention, optimizer, wd, decoupled):
 
 
 def decoupled_decay(src, S, T):
-    """torch AdamW: p *= 1 - lr wd before the step (torch/optim/adamw.py -> adam.py, decoupled); Keras:
-    p -= p wd lr before the step (base_optimizer.py _apply_weight_decay) for AdamW and every optimizer's
-    weight_decay: Keras's Adam(weight_decay) is torch's AdamW; optax.adamw and optax.lion add wd p to
-    the direction before the learning rate, p += -lr (d + wd p) (optax/_src/alias.py adamw: chain(
-    scale_by_adam, add_decayed_weights, scale_by_learning_rate)): the same arithmetic, rounded in
-    another order. An RMSprop momentum trace after the scaling (optax.rmsprop) takes the decay in."""
+    """torch AdamW: p *= 1 - lr wd before the step (torch/optim/adamw.py -> adam.py, decoupled);
+    Keras: p -= p wd lr before the step (base_optimizer.py _apply_weight_decay) for AdamW and every
+    optimizer's weight_decay: Keras's Adam(weight_decay) is torch's AdamW; optax.adamw and
+    optax.lion add wd p to the direction before the learning rate, p += -lr (d + wd p)
+    (optax/_src/alias.py adamw: chain( scale_by_adam, add_decayed_weights, scale_by_learning_rate)):
+    the same arithmetic, rounded in another order. An RMSprop momentum trace after the scaling
+    (optax.rmsprop) takes the decay in."""
     if not src.weight_decay or not (src.optimizer in ("adamw", "lion") or src.decay == "decoupled"):
         return None
     o, wd = src.optimizer, src.weight_decay
@@ -399,10 +407,11 @@ def decoupled_decay(src, S, T):
 
 def coupled_decay(src, S, T):
     """torch's SGD/RMSprop/Adam weight_decay=wd adds wd p to every parameter's gradient, biases too
-    (torch/optim/sgd.py: grad.add(param, alpha=weight_decay)), as optax.add_decayed_weights(wd) chained
-    before the optimizer does (optax/transforms/_adding.py: g + wd p); Keras: kernel_regularizer=
-    L2(wd/2) and bias_regularizer=L2(wd/2) add wd p to the gradient through the loss (regularizers.py
-    L2: ops.cast(self.l2): float32 in a float64 run). The loss and dW, db then differ by design."""
+    (torch/optim/sgd.py: grad.add(param, alpha=weight_decay)), as optax.add_decayed_weights(wd)
+    chained before the optimizer does (optax/transforms/_adding.py: g + wd p); Keras:
+    kernel_regularizer= L2(wd/2) and bias_regularizer=L2(wd/2) add wd p to the gradient through the
+    loss (regularizers.py L2: ops.cast(self.l2): float32 in a float64 run). The loss and dW, db then
+    differ by design."""
     if not src.weight_decay or src.decay != "coupled" or src.optimizer in ("adamw", "lion"):
         return None
     wd = src.weight_decay
@@ -454,10 +463,10 @@ CLIP_WORDS = {TORCH: ("clip_grad_value_({c})", "clip_grad_norm_(all, {c})", "cli
 
 def clipping(src, S, T):
     """torch clip_grad_norm_ scales by min(c / (norm + 1e-6), 1) (torch/nn/utils/clip_grad.py
-    _clip_grads_with_norm_); Keras's global_clipnorm by min(c / norm, 1), clipnorm per tensor likewise
-    (base_optimizer.py _clip_gradients, clip_by_global_norm); optax.clip_by_global_norm by c / norm
-    where norm >= c (optax/transforms/_clipping.py: no eps): the same until the clip acts. clipvalue =
-    clip_grad_value_ = optax.clip (exact)."""
+    _clip_grads_with_norm_); Keras's global_clipnorm by min(c / norm, 1), clipnorm per tensor
+    likewise (base_optimizer.py _clip_gradients, clip_by_global_norm); optax.clip_by_global_norm by
+    c / norm where norm >= c (optax/transforms/_clipping.py: no eps): the same until the clip acts.
+    clipvalue = clip_grad_value_ = optax.clip (exact)."""
     for n, name in enumerate(("clip_value", "clip_norm", "clip_norm_per_tensor")):
         c = getattr(src, name)
         if c is None:
@@ -475,7 +484,8 @@ def clipping(src, S, T):
 
 
 def lion(src, S, T):
-    """Lion: keras/src/optimizers/lion.py, optax.lion (optax/_src/alias.py); torch.optim has none."""
+    """Lion: keras/src/optimizers/lion.py, optax.lion (optax/_src/alias.py); torch.optim has none.
+    """
     if src.optimizer != "lion" or "lion" in T.optimizer_defaults:
         return None
     return {}, Row("lion", "Lion", f"nothing: {fw(T)} has no Lion", "none",
@@ -484,15 +494,16 @@ def lion(src, S, T):
 
 def schedule(src, S, T):
     """The learning-rate schedule. The spec's numbers have torch's meaning (compare/engine/spec.py);
-    `from_source_terms` turned the source's into them. torch: torch/optim/lr_scheduler.py (MultiStepLR
-    decays at last_epoch in milestones; ReduceLROnPlateau.step reduces when num_bad_epochs > patience,
-    its cooldown counted down after; CosineAnnealingLR.get_lr periodic); Keras: keras/src/optimizers/
-    schedules/learning_rate_schedule.py (PiecewiseConstantDecay: step > boundary; CosineDecay:
-    min(step, decay_steps)), keras/src/callbacks/reduce_lr_on_plateau.py (wait >= patience, the
-    cooldown counted down first, min_delta absolute), learning_rate_scheduler.py (every epoch); optax:
-    optax/schedules/_schedule.py (exponential_decay: init_value decay_rate^(count / transition_steps),
-    the count int32 made float32; piecewise_constant_schedule: scaled from count = boundary on;
-    cosine_decay_schedule: min(count, decay_steps), as Keras's)."""
+    `from_source_terms` turned the source's into them. torch: torch/optim/lr_scheduler.py
+    (MultiStepLR decays at last_epoch in milestones; ReduceLROnPlateau.step reduces when
+    num_bad_epochs > patience, its cooldown counted down after; CosineAnnealingLR.get_lr periodic);
+    Keras: keras/src/optimizers/ schedules/learning_rate_schedule.py (PiecewiseConstantDecay: step >
+    boundary; CosineDecay: min(step, decay_steps)), keras/src/callbacks/reduce_lr_on_plateau.py
+    (wait >= patience, the cooldown counted down first, min_delta absolute),
+    learning_rate_scheduler.py (every epoch); optax: optax/schedules/_schedule.py
+    (exponential_decay: init_value decay_rate^(count / transition_steps), the count int32 made
+    float32; piecewise_constant_schedule: scaled from count = boundary on; cosine_decay_schedule:
+    min(count, decay_steps), as Keras's)."""
     name, h = src.schedule, src.schedule_hyper()
     if name is None:
         return None
@@ -572,9 +583,9 @@ def keras_schedule_words(h):
 
 
 def from_source_terms(spec, convention):
-    """Settings given in the source's words -> the spec's (torch's): a boundary b of a convention that
-    decays after it (Keras) is milestone b + 1; a plateau patience or cooldown p of one that counts
-    the wait reaching it (Keras) is p - 1 (Keras's 0 and 1 act alike)."""
+    """Settings given in the source's words -> the spec's (torch's): a boundary b of a convention
+    that decays after it (Keras) is milestone b + 1; a plateau patience or cooldown p of one that
+    counts the wait reaching it (Keras) is p - 1 (Keras's 0 and 1 act alike)."""
     if spec.schedule == "step" and spec.milestones and not convention.schedule_milestone_inclusive:
         spec = dataclasses.replace(spec, milestones=[b + 1 for b in spec.milestones])
     if spec.schedule == "plateau" and not convention.plateau_counts_exceed:
@@ -609,7 +620,8 @@ def gelu_words(convention, tanh):
 
 
 def norm_words(convention, norm, momentum, eps):
-    """A normalization in a framework's words; momentum in torch's meaning (the new batch's weight)."""
+    """A normalization in a framework's words; momentum in torch's meaning (the new batch's weight).
+    """
     if norm == "batch":
         m = momentum if convention.norm_momentum_weights_new else complement(momentum)
         return {TORCH: f"BatchNorm1d(momentum={m!r}, eps={eps!r})",
@@ -631,15 +643,16 @@ def smoothing_words(convention, loss, e):
 
 
 def network(src, S, T):
-    """The network's own pieces (issue 11): leaky_relu's slope (torch nn.LeakyReLU 0.01, jax.nn.leaky_relu
-    0.01, Keras keras.activations.leaky_relu 0.2, kept as a float32 attribute by tf.nn.leaky_relu), gelu's
-    form (jax.nn.gelu is the tanh form unless approximate=False), BatchNorm's momentum (torch's weight of
-    the new batch = 1 - Keras's and Flax's weight of the old: torch/nn/modules/batchnorm.py, keras/src/
-    layers/normalization/batch_normalization.py, flax/nnx/nn/normalization.py BatchNorm) and eps (1e-5,
-    1e-3, 1e-5), LayerNorm's eps (1e-5, 1e-3, Flax 1e-6), label smoothing (CE: the same; BCE: Keras's
-    argument, torch and JAX users smooth targets y(1 - e) + e/2), SmoothL1's beta = Huber(delta=beta) /
-    beta. The source's defaults are written out; the running variance cannot be matched where one
-    stores the unbiased batch variance (torch) and the other the biased: not compared, said so."""
+    """The network's own pieces (issue 11): leaky_relu's slope (torch nn.LeakyReLU 0.01,
+    jax.nn.leaky_relu 0.01, Keras keras.activations.leaky_relu 0.2, kept as a float32 attribute by
+    tf.nn.leaky_relu), gelu's form (jax.nn.gelu is the tanh form unless approximate=False),
+    BatchNorm's momentum (torch's weight of the new batch = 1 - Keras's and Flax's weight of the
+    old: torch/nn/modules/batchnorm.py, keras/src/ layers/normalization/batch_normalization.py,
+    flax/nnx/nn/normalization.py BatchNorm) and eps (1e-5, 1e-3, 1e-5), LayerNorm's eps (1e-5, 1e-3,
+    Flax 1e-6), label smoothing (CE: the same; BCE: Keras's argument, torch and JAX users smooth
+    targets y(1 - e) + e/2), SmoothL1's beta = Huber(delta=beta) / beta. The source's defaults are
+    written out; the running variance cannot be matched where one stores the unbiased batch variance
+    (torch) and the other the biased: not compared, said so."""
     changes, said, kind, why = {}, {S: [], T: []}, "exact", []
     if "leaky_relu" in src.activations:
         slope = src.slope if src.slope is not None else S.leaky_relu_slope
@@ -681,8 +694,8 @@ def network(src, S, T):
 
 def complement(x):
     """1 - x as written in decimals: 0.1 <-> 0.9, 0.99 <-> 0.01 (not 0.09999999999999998, the float
-    1.0 - 0.9). BatchNorm's momentum in the other framework's words, printed as a user writes it; the
-    value is the float nearest the decimal, within a rounding of 1.0 - x."""
+    1.0 - 0.9). BatchNorm's momentum in the other framework's words, printed as a user writes it;
+    the value is the float nearest the decimal, within a rounding of 1.0 - x."""
     from decimal import Decimal
 
     return float(Decimal(1) - Decimal(repr(float(x))))
