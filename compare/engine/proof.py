@@ -65,6 +65,9 @@ def dropped(translation):
     if any(row.rule == "coupled-decay-is-l2" for row in translation.rows):
         why = "torch's weight decay acts in the optimizer, Keras's L2 in the loss: they differ by design"
         out.update({"loss": why, "dW": why, "db": why})
+    if any(row.rule == "sgd-dampening" for row in translation.rows):
+        out["state"] = ("the learning rate and the momentum buffers: lr (1 - d) carries torch's dampening, "
+                        "its buffer holds (1 - d) g where the other's holds g")
     from scratch.conventions import as_convention
 
     a, b = (as_convention(f) for f in translation.frameworks)
