@@ -44,7 +44,7 @@ from typing import ClassVar
 from scratch import conv as scratch_conv
 from scratch import image_layers as scratch_images
 from scratch import pool as scratch_pool
-from scratch.conventions import KERAS, as_convention
+from scratch.conventions import CONVENTIONS, KERAS, as_convention
 
 from .errors import InputError
 from .layers import Dropout, Layer, layer_kind
@@ -132,6 +132,10 @@ class Conv2D(Layer):
         from reference.keras_mlp import conv2d
         return conv2d(self, ctx)
 
+    def jax(self, ctx):
+        from reference.jax_layers import conv2d
+        return conv2d(self, ctx)
+
 
 def pool_sides(padding, shape, kernel, strides):
     """A pooling's padding -> (top, bottom, left, right): 'valid', 'same' (TensorFlow's rule, the
@@ -187,13 +191,15 @@ class Pool2D(Layer):
         return self.ceil_mode and self.output_hw(shape, True) != self.output_hw(shape, False)
 
     def unavailable(self, shape):
-        """{framework: why} for a framework that cannot express it: Keras has no ceil_mode (the rule
-        pool-ceil-mode, scratch/conventions.py), where ceil_mode adds a window."""
+        """{framework: why} for each framework that cannot express it: one without ceil_mode (Keras,
+        JAX: Convention.pool_ceil_mode_available False, the rule pool-ceil-mode), where ceil_mode
+        adds a window."""
         if not self.adds_windows(shape):
             return {}
         images = "x".join(map(str, shape))
-        return {"keras": f"{self.describe()} on {images} images adds a last, partial window "
-                         f"(ceil_mode): Keras pools 'valid' or 'same' only (pool-ceil-mode)"}
+        return {c.name: f"{self.describe()} on {images} images adds a last, partial window "
+                        f"(ceil_mode): {c.framework}'s pooling has no ceil_mode (pool-ceil-mode)"
+                for c in CONVENTIONS.values() if not c.pool_ceil_mode_available}
 
     def scratch_args(self, ctx):
         """(kernel, strides, padding, ceil_mode) for scratch; ceil_mode only where it adds a window
@@ -201,7 +207,7 @@ class Pool2D(Layer):
         kernel, strides, padding = self.geometry(ctx.n_in)
         ceil_mode = self.adds_windows(ctx.n_in)
         if ceil_mode and not as_convention(ctx.convention).pool_ceil_mode_available:
-            raise InputError(self.unavailable(ctx.n_in)["keras"])
+            raise InputError(self.unavailable(ctx.n_in)[as_convention(ctx.convention).name])
         return kernel, strides, padding, ceil_mode
 
     def torch(self, ctx):
@@ -212,6 +218,12 @@ class Pool2D(Layer):
         if self.adds_windows(ctx.n_in):
             raise InputError(self.unavailable(ctx.n_in)["keras"])
         from reference.keras_mlp import pool2d
+        return pool2d(self, ctx)
+
+    def jax(self, ctx):
+        if self.adds_windows(ctx.n_in):
+            raise InputError(self.unavailable(ctx.n_in)["jax"])
+        from reference.jax_layers import pool2d
         return pool2d(self, ctx)
 
 
@@ -295,6 +307,10 @@ class GlobalAvgPool2D(Layer):
         from reference.keras_mlp import global_avg_pool2d
         return global_avg_pool2d(self, ctx)
 
+    def jax(self, ctx):
+        from reference.jax_layers import global_avg_pool2d
+        return global_avg_pool2d(self, ctx)
+
 
 @layer_kind
 @dataclass(frozen=True)
@@ -318,6 +334,10 @@ class Flatten(Layer):
         from reference.keras_mlp import flatten
         return flatten(self, ctx)
 
+    def jax(self, ctx):
+        from reference.jax_layers import flatten
+        return flatten(self, ctx)
+
 
 @layer_kind
 @dataclass(frozen=True)
@@ -333,4 +353,4 @@ class SpatialDropout2D(Dropout):
         return n[0]
 
     def scratch(self, ctx):
-        return scratch_images.SpatialDropout2D(ctx.n_in, self.rate, ctx.block)
+        return scratch_images.SpatialDropout2D(ctx.n_in, self.rate, ctx.block, ctx.convention)

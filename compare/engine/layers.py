@@ -247,7 +247,7 @@ class Dropout(Layer):
     role: ClassVar[str] = "A"
 
     def scratch(self, ctx):
-        return scratch_layers.Dropout(self.rate, ctx.block)   # on images: a mask value per number
+        return scratch_layers.Dropout(self.rate, ctx.block, ctx.convention)   # images: one per number
 
     def mask_rows(self, n):
         """The rows of its mask (rows, m) for an input n: one per unit, or per image number."""
@@ -259,6 +259,10 @@ class Dropout(Layer):
 
     def keras(self, ctx):
         from reference.keras_mlp import dropout
+        return dropout(self, ctx)
+
+    def jax(self, ctx):
+        from reference.jax_layers import dropout
         return dropout(self, ctx)
 
 
@@ -322,6 +326,10 @@ class BatchNorm(Norm):
         from reference.keras_mlp import batch_norm
         return batch_norm(self, ctx)
 
+    def jax(self, ctx):
+        from reference.jax_layers import batch_norm
+        return batch_norm(self, ctx)
+
 
 @layer_kind
 @dataclass(frozen=True)
@@ -333,7 +341,7 @@ class LayerNorm(Norm):
     norm: ClassVar[str] = "layer"
 
     def scratch(self, ctx):
-        return scratch_layers.LayerNorm(self.settings(ctx.convention)["eps"])
+        return scratch_layers.LayerNorm(self.settings(ctx.convention)["eps"], ctx.convention)
 
     def torch(self, ctx):
         from reference.torch_mlp import layer_norm
@@ -341,6 +349,10 @@ class LayerNorm(Norm):
 
     def keras(self, ctx):
         from reference.keras_mlp import layer_norm
+        return layer_norm(self, ctx)
+
+    def jax(self, ctx):
+        from reference.jax_layers import layer_norm
         return layer_norm(self, ctx)
 
 
