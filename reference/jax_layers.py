@@ -72,8 +72,8 @@ def batch_norm(layer, ctx):
     s, dtype, n = layer.settings("jax"), dtype_of(ctx), channels(ctx.n_in)
     norm = nnx.BatchNorm(n, momentum=s["momentum"], epsilon=s["eps"], dtype=dtype, param_dtype=dtype,
                          rngs=nnx.Rngs(0))
-    norm.mean.value = jnp.zeros((n,), dtype)            # float32 as built: the run's dtype instead
-    norm.var.value = jnp.ones((n,), dtype)
+    norm.mean.set_value(jnp.zeros((n,), dtype))         # float32 as built: the run's dtype instead
+    norm.var.set_value(jnp.ones((n,), dtype))
     part = BatchNormPart(norm, {"gamma": "scale", "beta": "bias"}, {"mean": "mean", "var": "var"})
     part.load(ctx.initial)
     return part
