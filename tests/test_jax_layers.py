@@ -68,14 +68,14 @@ CNNS = {       # one pooling per block
         [Conv2D(3, 3), BatchNorm(), Activation("relu"), SpatialDropout2D(0.4), MaxPool2D(3, 2, padding=1),
          Conv2D(2, 2, strides=2, padding="same", bias=False), Activation("relu"), AvgPool2D(2, 1, padding="same"),
          Flatten(), Dense(3), Activation("softmax")],
-        {"Z1", "N1", "mean1", "A1", "P1", "dP1", "Z2", "dW2", "P2", "dP2", "W3"}),
+        {"Z1", "N1", "mean1", "A1", "P1", "dP1", "Z2", "dW2", "P2", "dP2", "W3"}, dict(l1=1e-3)),
     "conv-pads-dilation-avgpool-padded-same-avgpool-valid": (
         [Conv2D(3, 3, padding=(0, 1, 1, 0), dilation=2), Activation("tanh"), AvgPool2D(3, 1, padding=1),
          Conv2D(2, 2, padding="same"), Activation("relu"), AvgPool2D(2), Flatten(), Dense(3),
          Activation("softmax")],
-        {"Z1", "dW1", "db1", "P1", "dP1", "Z2", "P2", "dP2", "dZ2"}),
+        {"Z1", "dW1", "db1", "P1", "dP1", "Z2", "P2", "dP2", "dZ2"}, dict(l2=1e-2, regularize_biases=True)),
     "global-avgpool": ([Conv2D(3, 3), Activation("relu"), GlobalAvgPool2D(), Dense(3), Activation("softmax")],
-                       {"Z1", "P1", "dP1", "dW1", "Z2"}),
+                       {"Z1", "P1", "dP1", "dW1", "Z2"}, {}),
 }
 
 
@@ -87,8 +87,9 @@ def test_norm_and_dropout_layers_agree_with_scratch_at_jax(name):
 
 @pytest.mark.parametrize("name", list(CNNS))
 def test_image_layers_agree_with_scratch_at_jax(name):
-    layers, names = CNNS[name]
-    assert_jax_pair(run(layers, shape=(2, 9, 8)), names)
+    """(L1, or L2 with the biases, over the Conv kernels too: a Conv's penalized roles.)"""
+    layers, names, changes = CNNS[name]
+    assert_jax_pair(run(layers, shape=(2, 9, 8), **changes), names)
 
 
 def test_four_frameworks_judge_each_pair_and_name_the_rules_of_the_cross_pairs():
