@@ -116,9 +116,12 @@ def conv2d(layer, ctx):
     kernel, strides, dilation, (top, bottom, left, right) = layer.geometry(ctx.n_in)
     dtype = dtype_of(ctx)
     padding = "SAME" if layer.padding == "same" else ((top, bottom), (left, right))
+    # the harness's W given: kernel_init zeros, load() puts W in its place (Flax's default,
+    # lecun_normal, would compile a random draw per kernel shape, seconds each, for values unused)
+    given = {"kernel_init": nnx.initializers.zeros_init()} if "W" in ctx.initial else {}
     conv = nnx.Conv(ctx.n_in[0], layer.filters, kernel_size=kernel, strides=strides, padding=padding,
                     kernel_dilation=dilation, use_bias=layer.bias, dtype=dtype, param_dtype=dtype,
-                    rngs=nnx.Rngs(0))
+                    rngs=nnx.Rngs(0), **given)
     params = {"W": "kernel", "b": "bias"} if layer.bias else {"W": "kernel"}
     part = Part(conv, params, penalized=("W", "b") if ctx.spec.regularize_biases else ("W",))
     part.load(ctx.initial)

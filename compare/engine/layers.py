@@ -46,7 +46,9 @@ with `@layer_kind`, and declare
     width(n)       its output width for an input of n units (n unless it changes it)
     scratch(ctx)   the scratch object that computes it (forward/backward written out: scratch/layers.py)
     torch(ctx)     its torch module as a reference/torch_mlp.py `Part` (the module, its parameters and
-                   state by role); keras(ctx) likewise its Keras layer (reference/keras_mlp.py `Part`).
+                   state by role); keras(ctx) likewise its Keras layer (reference/keras_mlp.py `Part`),
+                   jax(ctx) its Flax module or JAX function (reference/jax_mlp.py `Part`; the kinds
+                   other than Dense and Activation build theirs in reference/jax_layers.py).
                    ctx: n_in, n_out, block, dtype (device), the spec, `initial` {role: array in that
                    framework's layout}. TorchMLP/KerasMLP build `spec.network.placed` through these
                    alone, so a kind defined in a test file runs there without editing reference/.
