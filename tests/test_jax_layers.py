@@ -193,3 +193,7 @@ def test_ceil_mode_is_unavailable_in_jax_and_keras_by_their_convention():
     why = pool.unavailable((2, 6, 6))
     assert set(why) == {"keras", "jax"} and all(w.endswith("(pool-ceil-mode)") for w in why.values())
     assert "JAX" in why["jax"] and pool.unavailable((2, 7, 7)) == {}
+    report = run([Conv2D(3, 1), Activation("relu"), pool, Flatten(), Dense(3), Activation("softmax")],
+                 shape=(2, 6, 6), frameworks=("scratch", "torch", "jax"), steps=1)
+    assert report.summary["unavailable"]["jax"].endswith("(pool-ceil-mode)")
+    assert report.summary["judged_pairs"] == ["torch"] and report.summary["verdict"] == "pass"
