@@ -35,10 +35,11 @@ sources (flax 0.12.8, jax 0.10.2):
                     or explicit pairs, padded with the reduction's init value: -inf for max_pool,
                     0 for avg_pool; avg_pool divides by the whole window (count_include_pad=True,
                     its default) or by the pooled ones (False: the real cells).
-                    Max pooling's gradient (reduce_window max's JVP, jax/_src/lax/windowed_reductions.py
-                    _reduce_window_chooser_jvp_rule -> _select_and_gather_add with select_prim ge,
-                    transposed to select_and_scatter_add): the FIRST maximum of a window in scan order
-                    (measured, tests/test_jax_layers.py; scratch: Convention.maxpool_grad_to_first_max).
+                    Max pooling's gradient (reduce_window max's JVP, jax/_src/lax/
+                    windowed_reductions.py _reduce_window_chooser_jvp_rule -> _select_and_gather_add
+                    with select_prim ge, transposed to select_and_scatter_add): the FIRST maximum of
+                    a window in scan order (measured, tests/test_jax_layers.py; scratch:
+                    Convention.maxpool_grad_to_first_max).
     global average  jnp.mean over H and W: (m, H, W, C) -> (m, C) (USER-WRITTEN: Flax has no layer).
     Flatten         A.reshape(m, -1) on NHWC: H.W.C order, as Keras's (convert.py orders the next
                     Dense's kernel rows by Convention.channels_last).
@@ -70,8 +71,8 @@ def batch_norm(layer, ctx):
     settings in Flax's meaning (momentum the old average's weight, as Keras's), dtype and
     param_dtype the run's; use_fast_variance as Flax defaults it (True)."""
     s, dtype, n = layer.settings("jax"), dtype_of(ctx), channels(ctx.n_in)
-    norm = nnx.BatchNorm(n, momentum=s["momentum"], epsilon=s["eps"], dtype=dtype, param_dtype=dtype,
-                         rngs=nnx.Rngs(0))
+    norm = nnx.BatchNorm(n, momentum=s["momentum"], epsilon=s["eps"], dtype=dtype,
+                         param_dtype=dtype, rngs=nnx.Rngs(0))
     norm.mean.set_value(jnp.zeros((n,), dtype))         # float32 as built: the run's dtype instead
     norm.var.set_value(jnp.ones((n,), dtype))
     part = BatchNormPart(norm, {"gamma": "scale", "beta": "bias"}, {"mean": "mean", "var": "var"})
@@ -119,9 +120,9 @@ def conv2d(layer, ctx):
     # the harness's W given: kernel_init zeros, load() puts W in its place (Flax's default,
     # lecun_normal, would compile a random draw per kernel shape, seconds each, for values unused)
     given = {"kernel_init": nnx.initializers.zeros_init()} if "W" in ctx.initial else {}
-    conv = nnx.Conv(ctx.n_in[0], layer.filters, kernel_size=kernel, strides=strides, padding=padding,
-                    kernel_dilation=dilation, use_bias=layer.bias, dtype=dtype, param_dtype=dtype,
-                    rngs=nnx.Rngs(0), **given)
+    conv = nnx.Conv(ctx.n_in[0], layer.filters, kernel_size=kernel, strides=strides,
+                    padding=padding, kernel_dilation=dilation, use_bias=layer.bias, dtype=dtype,
+                    param_dtype=dtype, rngs=nnx.Rngs(0), **given)
     params = {"W": "kernel", "b": "bias"} if layer.bias else {"W": "kernel"}
     part = Part(conv, params, penalized=("W", "b") if ctx.spec.regularize_biases else ("W",))
     part.load(ctx.initial)

@@ -69,7 +69,7 @@ def norm_forward(Z, gamma, beta, eps, axis, convention=TORCH):
     per example; the variance two-pass, or one-pass where the convention takes it so (Flax).
     cache = (Zhat, inv, mu, var, gamma)."""
     mu = Z.mean(axis=axis, keepdims=True)                               # (n, 1) or (1, m)
-    if as_convention(convention).fast_variance:                         # E[Z^2] - E[Z]^2, clipped at 0
+    if as_convention(convention).fast_variance:                         # E[Z^2] - E[Z]^2, >= 0
         var = np.maximum(0.0, np.square(Z).mean(axis=axis, keepdims=True) - np.square(mu))
     else:
         var = np.square(Z - mu).mean(axis=axis, keepdims=True)          # biased

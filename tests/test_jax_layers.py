@@ -56,26 +56,30 @@ def assert_jax_pair(report, names):
 
 MLPS = {
     "batchnorm-before-and-after-activation": (
-        [Dense(5, bias=False), BatchNorm(), Activation("relu"), Dropout(0.3), Dense(4), Activation("tanh"),
-         BatchNorm(momentum=0.1, eps=1e-3, written_in="torch", frozen=["gamma"]), Dense(3),
-         Activation("softmax")],
+        [Dense(5, bias=False), BatchNorm(), Activation("relu"), Dropout(0.3), Dense(4),
+         Activation("tanh"),
+         BatchNorm(momentum=0.1, eps=1e-3, written_in="torch", frozen=["gamma"]),
+         Dense(3), Activation("softmax")],
         {"N1", "dN1", "dgamma1", "mean1", "var1", "A1", "N2", "dbeta2", "mean2", "var2"}),
     "layernorm": ([Dense(5), LayerNorm(), Activation("tanh"), Dense(3), Activation("softmax")],
                   {"N1", "dN1", "dgamma1", "dbeta1", "gamma1"}),
 }
 CNNS = {       # one pooling per block
     "conv-valid-bn-spatialdropout-maxpool-padded-strided-same-nobias-avgpool-same": (
-        [Conv2D(3, 3), BatchNorm(), Activation("relu"), SpatialDropout2D(0.4), MaxPool2D(3, 2, padding=1),
-         Conv2D(2, 2, strides=2, padding="same", bias=False), Activation("relu"), AvgPool2D(2, 1, padding="same"),
-         Flatten(), Dense(3), Activation("softmax")],
+        [Conv2D(3, 3), BatchNorm(), Activation("relu"), SpatialDropout2D(0.4),
+         MaxPool2D(3, 2, padding=1), Conv2D(2, 2, strides=2, padding="same", bias=False),
+         Activation("relu"), AvgPool2D(2, 1, padding="same"), Flatten(), Dense(3),
+         Activation("softmax")],
         {"Z1", "N1", "mean1", "A1", "P1", "dP1", "Z2", "dW2", "P2", "dP2", "W3"}, dict(l1=1e-3)),
     "conv-pads-dilation-avgpool-padded-same-avgpool-valid": (
-        [Conv2D(3, 3, padding=(0, 1, 1, 0), dilation=2), Activation("tanh"), AvgPool2D(3, 1, padding=1),
-         Conv2D(2, 2, padding="same"), Activation("relu"), AvgPool2D(2), Flatten(), Dense(3),
-         Activation("softmax")],
-        {"Z1", "dW1", "db1", "P1", "dP1", "Z2", "P2", "dP2", "dZ2"}, dict(l2=1e-2, regularize_biases=True)),
-    "global-avgpool": ([Conv2D(3, 3), Activation("relu"), GlobalAvgPool2D(), Dense(3), Activation("softmax")],
-                       {"Z1", "P1", "dP1", "dW1", "Z2"}, {}),
+        [Conv2D(3, 3, padding=(0, 1, 1, 0), dilation=2), Activation("tanh"),
+         AvgPool2D(3, 1, padding=1), Conv2D(2, 2, padding="same"), Activation("relu"), AvgPool2D(2),
+         Flatten(), Dense(3), Activation("softmax")],
+        {"Z1", "dW1", "db1", "P1", "dP1", "Z2", "P2", "dP2", "dZ2"},
+        dict(l2=1e-2, regularize_biases=True)),
+    "global-avgpool": (
+        [Conv2D(3, 3), Activation("relu"), GlobalAvgPool2D(), Dense(3), Activation("softmax")],
+        {"Z1", "P1", "dP1", "dW1", "Z2"}, {}),
 }
 
 
@@ -103,10 +107,11 @@ def test_four_frameworks_judge_each_pair_and_name_the_rules_of_the_cross_pairs()
     assert s["verdict"] == "pass" and set(s["judged_pairs"]) == {"torch", "keras", "jax"}
     assert max(s["max_rel_err"][p] for p in ("torch", "keras", "jax")) <= 1e-9
     torch_jax, keras_jax = s["pairs"]["torch~jax"]["reasons"], s["pairs"]["keras~jax"]["reasons"]
-    assert {"batchnorm-default-momentum", "norm-default-eps", "batchnorm-running-variance"} <= set(torch_jax)
-    assert "flatten-order" in torch_jax and "flatten-order" not in keras_jax       # NHWC like Keras
-    assert "norm-default-eps" in keras_jax                                         # 1e-3 against 1e-5
-    assert s["max_rel_err"]["keras~jax"] > 1e-9                                    # eps: really differs
+    assert {"batchnorm-default-momentum", "norm-default-eps",
+            "batchnorm-running-variance"} <= set(torch_jax)
+    assert "flatten-order" in torch_jax and "flatten-order" not in keras_jax   # NHWC like Keras
+    assert "norm-default-eps" in keras_jax                                     # 1e-3 against 1e-5
+    assert s["max_rel_err"]["keras~jax"] > 1e-9                                # eps: really differs
 
 
 RECIPES = ["mnist-batchnorm", "mnist-dropout", "cnn-zoo", "cnn-zoo-avgpool", "mnist-cnn-small"]
@@ -117,7 +122,9 @@ def test_recipes_with_these_layers_agree_in_jax(name):
     """One step of each recipe (SGD: mnist-cnn-small's Adadelta and cosine schedule are reference/
     jax_optim.py's, tested there), scratch@jax against jax within 1e-9."""
     recipe = recipes.get(name)
-    changes = dict(steps=1) if recipe.spec.optimizer == "sgd" else dict(steps=1, optimizer="sgd", schedule=None)
+    changes = dict(steps=1)
+    if recipe.spec.optimizer != "sgd":
+        changes.update(optimizer="sgd", schedule=None)
     report = compare.run(recipe.spec.replace(**changes), recipe.load(), recipe=name,
                          frameworks=("scratch", "jax"))
     assert_jax_pair(report, {"Z1", "dW1", "A1"})
@@ -133,19 +140,20 @@ def test_flax_norms_take_the_fast_variance_and_scratch_at_jax_follows_it():
     assert JAX.fast_variance and not TORCH.fast_variance
     Z = np.random.default_rng(1).normal(size=(5, 4)) + 1e6               # scratch (units, examples)
     with jax.enable_x64(True):
-        bn = nnx.BatchNorm(5, epsilon=1e-5, dtype=jnp.float64, param_dtype=jnp.float64, rngs=nnx.Rngs(0))
+        f64 = dict(dtype=jnp.float64, param_dtype=jnp.float64, rngs=nnx.Rngs(0))
+        bn = nnx.BatchNorm(5, epsilon=1e-5, **f64)
         bn.mean.set_value(jnp.zeros(5))
         bn.var.set_value(jnp.ones(5))
         flax_bn = np.asarray(bn(jnp.asarray(Z.T), use_running_average=False)).T
-        ln = nnx.LayerNorm(4, epsilon=1e-6, dtype=jnp.float64, param_dtype=jnp.float64, rngs=nnx.Rngs(0))
+        ln = nnx.LayerNorm(4, epsilon=1e-6, **f64)
         flax_ln = np.asarray(ln(jnp.asarray(Z))).T                       # rows of 4 units: Z's rows
     for axis, flax_out, eps, Zs in ((scratch_layers.BATCH, flax_bn, 1e-5, Z),
-                                    (scratch_layers.LAYER, flax_ln, 1e-6, Z.T)):   # layer norm: Z's rows
+                                    (scratch_layers.LAYER, flax_ln, 1e-6, Z.T)):   # Z's rows
         gamma, beta = np.ones((Zs.shape[0], 1)), np.zeros((Zs.shape[0], 1))
         fast = scratch_layers.norm_forward(Zs, gamma, beta, eps, axis, JAX)[0]
         two_pass = scratch_layers.norm_forward(Zs, gamma, beta, eps, axis, TORCH)[0]
-        assert np.abs(two_pass - flax_out).max() > 1e-4                 # the forms really differ here
-        assert np.abs(fast - flax_out).max() <= 1e-12                   # Flax's is the fast one
+        assert np.abs(two_pass - flax_out).max() > 1e-4            # the forms really differ here
+        assert np.abs(fast - flax_out).max() <= 1e-12              # Flax's is the fast one
 
 
 def test_dropout_division_and_product_differ_in_the_last_bit_and_scratch_computes_each():
@@ -157,7 +165,8 @@ def test_dropout_division_and_product_differ_in_the_last_bit_and_scratch_compute
     divided, multiplied = x / (1 - rate), x * (1 / (1 - rate))
     differ = divided != multiplied
     assert 0.1 < differ.mean() < 0.6
-    assert np.all(np.abs(divided - multiplied)[differ] <= np.spacing(np.abs(divided))[differ])   # one ulp
+    ulp = np.spacing(np.abs(divided))
+    assert np.all(np.abs(divided - multiplied)[differ] <= ulp[differ])          # one ulp
     with jax.enable_x64(True):
         drop = nnx.Dropout(rate, rngs=nnx.Rngs(dropout=3))
         out = np.asarray(nnx.jit(lambda d, a: d(a, deterministic=False))(drop, jnp.asarray(x)))
@@ -166,7 +175,8 @@ def test_dropout_division_and_product_differ_in_the_last_bit_and_scratch_compute
     kept = mask > 0
     for divides, form in ((True, divided), (False, multiplied)):
         convention = dataclasses.replace(JAX, dropout_divides=divides)
-        assert np.array_equal(scratch_layers.dropout_forward(x, mask, rate, convention)[kept], form[kept])
+        scratch_out = scratch_layers.dropout_forward(x, mask, rate, convention)
+        assert np.array_equal(scratch_out[kept], form[kept])
     xla_divides = np.array_equal(out[kept], divided[kept])
     assert xla_divides or np.array_equal(out[kept], multiplied[kept])
     if jax.default_backend() == "cpu":
@@ -181,19 +191,22 @@ def test_max_pooling_gradient_goes_to_the_first_maximum_in_jax_as_scratch_at_jax
         for stride in (2, 1):
             g = np.asarray(jax.grad(lambda a: nnx.max_pool(a, (2, 2), (stride, stride)).sum())(
                 jnp.asarray(x)[None, :, :, None]))[0, :, :, 0]
-            out, cache = scratch_pool.max_pool2d_forward(x[None, None], (2, 2), (stride, stride), convention=JAX)
-            np.testing.assert_array_equal(scratch_pool.max_pool2d_backward(np.ones_like(out), cache)[0, 0], g)
-            assert g[0, 1] == (1 if stride == 2 else 2) and g[1, 0] == 0     # the first 3, not the second
+            out, cache = scratch_pool.max_pool2d_forward(x[None, None], (2, 2), (stride, stride),
+                                                         convention=JAX)
+            dx = scratch_pool.max_pool2d_backward(np.ones_like(out), cache)[0, 0]
+            np.testing.assert_array_equal(dx, g)
+            assert g[0, 1] == (1 if stride == 2 else 2) and g[1, 0] == 0     # the first 3 only
     assert JAX.maxpool_grad_to_first_max
 
 
 def test_ceil_mode_is_unavailable_in_jax_and_keras_by_their_convention():
-    """A ceil_mode that adds a window: every framework without ceil_mode is named, JAX among them."""
+    """A ceil_mode that adds a window: each framework without ceil_mode is named, JAX among them."""
     pool = MaxPool2D(3, 2, ceil_mode=True)
     why = pool.unavailable((2, 6, 6))
-    assert set(why) == {"keras", "jax"} and all(w.endswith("(pool-ceil-mode)") for w in why.values())
+    assert set(why) == {"keras", "jax"}
+    assert all(w.endswith("(pool-ceil-mode)") for w in why.values())
     assert "JAX" in why["jax"] and pool.unavailable((2, 7, 7)) == {}
-    report = run([Conv2D(3, 1), Activation("relu"), pool, Flatten(), Dense(3), Activation("softmax")],
-                 shape=(2, 6, 6), frameworks=("scratch", "torch", "jax"), steps=1)
+    layers = [Conv2D(3, 1), Activation("relu"), pool, Flatten(), Dense(3), Activation("softmax")]
+    report = run(layers, shape=(2, 6, 6), frameworks=("scratch", "torch", "jax"), steps=1)
     assert report.summary["unavailable"]["jax"].endswith("(pool-ceil-mode)")
     assert report.summary["judged_pairs"] == ["torch"] and report.summary["verdict"] == "pass"

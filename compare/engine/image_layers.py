@@ -27,9 +27,10 @@ Pooling padding: 'valid', 'same' (TensorFlow's), or torch's int or (ph, pw), at 
 window (torch/_meta_registrations.py pooling_output_shape). ceil_mode is torch's (a last, partial
 window: scratch/pool.py pool_output_size); Keras and Flax have none (Convention.
 pool_ceil_mode_available), so where it adds a window they are not built (`unavailable`: the rule
-pool-ceil-mode, said in the report) and where it adds none they run the floor's windows. count_include_pad (average): None follows the padding's framework,
-False for 'same' (tf.nn.avg_pool 'SAME' divides by the real cells: keras/src/backend/tensorflow/
-nn.py average_pool), True otherwise (torch/nn/modules/pooling.py AvgPool2d's default).
+pool-ceil-mode, said in the report) and where it adds none they run the floor's windows.
+count_include_pad (average): None follows the padding's framework, False for 'same'
+(tf.nn.avg_pool 'SAME' divides by the real cells: keras/src/backend/tensorflow/nn.py
+average_pool), True otherwise (torch/nn/modules/pooling.py AvgPool2d's default).
 Scratch computes them in scratch/conv.py and scratch/pool.py (scratch/image_layers.py runs them
 between the columns scratch keeps); the layouts (NCHW, NHWC, kernels, the Dense after a Flatten,
 the dropout masks) are compare/engine/convert.py's.

@@ -249,7 +249,7 @@ class Dropout(Layer):
     role: ClassVar[str] = "A"
 
     def scratch(self, ctx):
-        return scratch_layers.Dropout(self.rate, ctx.block, ctx.convention)   # images: one per number
+        return scratch_layers.Dropout(self.rate, ctx.block, ctx.convention)   # images: per number
 
     def mask_rows(self, n):
         """The rows of its mask (rows, m) for an input n: one per unit, or per image number."""
