@@ -142,9 +142,12 @@ def test_network_pieces_in_flax_words():
     named."""
     t = translate(TOY3.spec.replace(norm="batch"), "torch", "jax")
     row = rows(t)["network-pieces"]
-    assert row.target == "nnx.BatchNorm(n, momentum=0.9, epsilon=1e-05)"
+    assert row.target == "nnx.BatchNorm(n, momentum=0.9, epsilon=1e-05, rngs=rngs)"
     assert "use_fast_variance" in row.why
     assert "unbiased" in row.why
+    nnx = pytest.importorskip("flax.nnx")
+    built = eval(row.target, {"nnx": nnx, "n": 3, "rngs": nnx.Rngs(0)})      # pasteable Flax
+    assert (built.momentum, built.epsilon) == (0.9, 1e-05)
     back = translate(TOY3.spec.replace(norm="batch"), "jax", "torch")
     assert rows(back)["network-pieces"].target == "BatchNorm1d(momentum=0.01, eps=1e-05)"
     assert back.specs["torch"].norm_momentum == 0.01
@@ -277,7 +280,7 @@ def test_printed_optax_code_computes_the_reference_s_updates(source, changes):
      "PROVEN: torch AdamW(lr=0.1) == jax optax.adamw(0.1)",
      ["optax.chain(optax.clip(0.05), optax.adamw(0.1, b1=0.9, b2=0.999, eps=1e-08, "
       "weight_decay=0.01,",
-      "nnx.BatchNorm(n, momentum=0.9, epsilon=1e-05)"]),
+      "nnx.BatchNorm(n, momentum=0.9, epsilon=1e-05, rngs=rngs)"]),
     (["--from", "keras", "--to", "jax", "--optimizer", "rmsprop"],
      "PROVEN: keras RMSprop(learning_rate=0.1) == jax optax.rmsprop(0.1)",
      ["optax.rmsprop(0.1, decay=0.9, eps=1e-07, initial_scale=0.0, eps_in_sqrt=True,"]),

@@ -626,9 +626,9 @@ def norm_words(convention, norm, momentum, eps):
         m = momentum if convention.norm_momentum_weights_new else complement(momentum)
         return {TORCH: f"BatchNorm1d(momentum={m!r}, eps={eps!r})",
                 KERAS: f"BatchNormalization(momentum={m!r}, epsilon={eps!r})",
-                JAX: f"nnx.BatchNorm(n, momentum={m!r}, epsilon={eps!r})"}[convention]
+                JAX: f"nnx.BatchNorm(n, momentum={m!r}, epsilon={eps!r}, rngs=rngs)"}[convention]
     return {TORCH: f"LayerNorm(eps={eps!r})", KERAS: f"LayerNormalization(epsilon={eps!r})",
-            JAX: f"nnx.LayerNorm(n, epsilon={eps!r})"}[convention]
+            JAX: f"nnx.LayerNorm(n, epsilon={eps!r}, rngs=rngs)"}[convention]
 
 
 def smoothing_words(convention, loss, e):
