@@ -162,6 +162,16 @@ def test_network_pieces_in_flax_words():
     assert leaky.specs["keras"].slope == 0.01 and rows(leaky)["network-pieces"].kind == "closest"
 
 
+def test_norm_momentum_is_read_in_flax_s_words():
+    """--from jax --norm-momentum 0.9 is nnx.BatchNorm's (the old average's weight): torch's 0.1."""
+    from compare.cli.translate import parser, read_spec
+
+    args = parser().parse_args(["--from", "jax", "--to", "torch", "--norm", "batch", "--norm-momentum", "0.9"])
+    t = translate(read_spec(args, TOY3), "jax", "torch")
+    assert t.specs["torch"].norm_momentum == 0.1
+    assert rows(t)["network-pieces"].target == "BatchNorm1d(momentum=0.1, eps=1e-05)"
+
+
 def test_schedules_in_optax_words():
     """MultiStepLR milestones are optax.piecewise_constant_schedule's boundaries (it scales from
     count = boundary on), Keras's boundary b is optax's b + 1; ExponentialLR is exponential_decay(
