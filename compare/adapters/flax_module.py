@@ -194,6 +194,8 @@ def read_layers(model, fused):
     names = paths(model)
     with x64():
         twin = tap_copy(model)
+        graphdef, state = nnx.split(twin)
+        twin = nnx.merge(graphdef, jax.tree.map(partial(as_dtype, dtype=jnp.float64), state))
         names = {id(m): names.get(id(o)) for (_, m), (_, o) in zip(nnx.iter_graph(twin), nnx.iter_graph(model))}
         width = probe_width(twin, linears)
         x = jnp.linspace(-GRID, GRID, 16 * width, dtype=jnp.float64).reshape(16, width)
@@ -373,7 +375,7 @@ class FlaxRun:
         self.predict_jit = jax.jit(self.traced_predict)
 
     def forward(self, params, rest, taps, x, masks):
-        model = nnx.merge(self.graphdef, params, rest)
+        model = nnx.merge(self.graphdef, params, rest, copy=True)   # Variables of this trace level
         keep = {i: 1.0 - p.layer.rate for i, (p, kind, _) in enumerate(self.calls) if kind == "Dropout"}
         with Recorder("step", taps, masks, keep) as recorder:
             out = model(x)
