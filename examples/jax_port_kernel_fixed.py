@@ -33,8 +33,8 @@ class Port(nnx.Module):
 
 port = Port(nnx.Rngs(0))
 weights = [layer.weight.detach().numpy() for layer in (model[0], model[2])]
-port.l1.kernel.value = jnp.asarray(weights[0].T)          # (in, out)
-port.l2.kernel.value = jnp.asarray(weights[1].T)          # (in, out)
-port.l1.bias.value = jnp.asarray(model[0].bias.detach().numpy())
-port.l2.bias.value = jnp.asarray(model[2].bias.detach().numpy())
+port.l1.kernel[...] = jnp.asarray(weights[0].T)          # (in, out)
+port.l2.kernel[...] = jnp.asarray(weights[1].T)          # (in, out)
+port.l1.bias[...] = jnp.asarray(model[0].bias.detach().numpy())
+port.l2.bias[...] = jnp.asarray(model[2].bias.detach().numpy())
 flaxnet = compare.flax_module(port, optax.sgd(0.1), optax.softmax_cross_entropy)

@@ -265,8 +265,6 @@ class FlaxModule(UserImplementation):
     def __init__(self, model, optimizer, loss, name, origin, settings=None):
         self.model, self.name, self.origin = model, name, origin
         self.tx = optimizer.tx if isinstance(optimizer, nnx.Optimizer) else optimizer
-        if isinstance(optimizer, nnx.Optimizer) and getattr(optimizer, "model", model) is not model:
-            raise InputError("the nnx.Optimizer was made for another model: nnx.Optimizer(model, tx, wrt=nnx.Param)")
         self.loss, self.loss_fields, self.fused = read_loss(loss, model_output=None)
         self.float32 = float32_layer(model)
         self.layers, self.traced = read_layers(model, self.fused)
@@ -316,9 +314,9 @@ class FlaxModule(UserImplementation):
             if kind != "Linear":
                 continue
             module = modules[path]
-            W = convert.to_scratch("jax", placed[index].name("W"), np.asarray(module.kernel.value, np.float64),
+            W = convert.to_scratch("jax", placed[index].name("W"), np.asarray(module.kernel.get_value(), np.float64),
                                    self.layers)
-            b = np.asarray(module.bias.value, np.float64).reshape(-1, 1) if module.use_bias else \
+            b = np.asarray(module.bias.get_value(), np.float64).reshape(-1, 1) if module.use_bias else \
                 np.zeros((W.shape[0], 1))
             out.append((np.array(W), b))
         return out
@@ -351,16 +349,17 @@ class FlaxRun:
             self.calls.append((p, kind, path))
             if kind == "Linear":
                 W, b = dense_params(params, p.block)
-                module.kernel.value = jnp.asarray(convert.from_scratch("jax", p.name("W"), np.asarray(W),
-                                                                       spec.network), self.dtype)
+                module.kernel.set_value(jnp.asarray(convert.from_scratch("jax", p.name("W"), np.asarray(W),
+                                                                         spec.network), self.dtype))
                 if module.use_bias:
-                    module.bias.value = jnp.asarray(np.asarray(b).reshape(-1), self.dtype)
+                    module.bias.set_value(jnp.asarray(np.asarray(b).reshape(-1), self.dtype))
             elif kind in ("BatchNorm", "LayerNorm"):
                 gamma, beta = initial_norm(params, p)
-                module.scale.value, module.bias.value = jnp.asarray(gamma, self.dtype), jnp.asarray(beta, self.dtype)
+                module.scale.set_value(jnp.asarray(gamma, self.dtype))
+                module.bias.set_value(jnp.asarray(beta, self.dtype))
                 if kind == "BatchNorm":
-                    module.mean.value = jnp.zeros(module.num_features, self.dtype)
-                    module.var.value = jnp.ones(module.num_features, self.dtype)
+                    module.mean.set_value(jnp.zeros(module.num_features, self.dtype))
+                    module.var.set_value(jnp.ones(module.num_features, self.dtype))
         twin.train()
         self.graphdef, self.params, self.rest = nnx.split(twin, nnx.Param, ...)
         cast = partial(as_dtype, dtype=self.dtype)
