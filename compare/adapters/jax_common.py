@@ -46,8 +46,10 @@ jax, jnp, _, optax = import_jax()
 
 @contextlib.contextmanager
 def x64(on=True):
-    """float64 inside (jax_enable_x64 on), the caller's setting given back after."""
-    with jax.enable_x64(bool(on)):
+    """float64 inside (jax_enable_x64 on) and matmuls at full precision (on an accelerator JAX's
+    default rounds through bfloat16 passes; reference/jax_mlp.py precise does the same), the
+    caller's settings given back after."""
+    with jax.enable_x64(bool(on)), jax.default_matmul_precision("highest"):
         yield
 
 
