@@ -8,9 +8,11 @@ y = x K + b, so K = W.T. The first layer here is square (4 -> 4): the untranspos
 right shape and nothing complains. The port holds the original's numbers, so the check starts each
 model from its own weights (--weights mine) and says how the copy differs.
 
-Verdict: MISMATCH (exit 1) at step 1, torchnet vs flaxnet, layer 1, Z1, its diagnosis beginning
-"flaxnet's l1.kernel is not torchnet's 0.weight in Flax's layout: the Dense kernel was copied without
-transposing it". examples/jax_port_kernel_fixed.py copies weight.T.
+Verdict: MISMATCH (exit 1) at step 1, layer 1, Z1 (flaxnet runs from its own copied weights,
+everyone else from torchnet's: the first pair to show it is flaxnet vs scratch@jax or torchnet vs
+flaxnet), its diagnosis beginning "flaxnet's l1.kernel is not torchnet's 0.weight in Flax's layout:
+the Dense kernel was copied without transposing it: (out, in) -> (in, out) needs weight.T".
+examples/jax_port_kernel_fixed.py copies weight.T.
 """
 import jax
 import jax.numpy as jnp
