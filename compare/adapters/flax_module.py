@@ -57,7 +57,8 @@ from ..engine import convert
 from ..engine.errors import InputError
 from ..engine.layers import Activation, BatchNorm, Dense, Dropout, LayerNorm
 from .base import UserImplementation, batch_norm_notes, block_names, dense_params, initial_norm, read_network
-from .jax_common import ACTIVATIONS, between, import_jax, loss_value, make_tx, read_loss, read_optimizer, x64
+from .jax_common import (ACTIVATIONS, between, import_jax, loss_value, make_tx, read_loss, read_optimizer,
+                         slot_trees, x64)
 
 jax, jnp, nnx, optax = import_jax(flax=True)
 
@@ -439,8 +440,12 @@ class FlaxRun:
         return convert.record_to_scratch("jax", record, network, X.shape[0])
 
     def params_record(self, record, grads):
+        """Each parameter after the step, its gradient, the running statistics and the optimizer's
+        state ('W1.momentum', 'W1.m', ...), in JAX's layout, by the user's paths."""
         params, rest, placed = nnx.to_pure_dict(self.params), nnx.to_pure_dict(self.rest), self.spec.network.placed
         grads = nnx.to_pure_dict(grads)
+        slots = [(name, nnx.to_pure_dict(tree) if isinstance(tree, nnx.State) else tree)
+                 for name, tree in slot_trees(self.opt_state)]
         for path, kind, index in self.user.traced:
             p = placed[index]
             roles = {"Linear": {"W": "kernel", "b": "bias"}, "BatchNorm": {"gamma": "scale", "beta": "bias"},
@@ -451,6 +456,10 @@ class FlaxRun:
                     continue
                 record[p.name(role)] = np.asarray(value)
                 record[f"d{p.name(role)}"] = np.asarray(dig(grads, path, key))
+                for slot, tree in slots:
+                    found = dig(tree, path, key) if isinstance(tree, dict) else None
+                    if found is not None:
+                        record[f"{p.name(role)}.{slot}"] = np.asarray(found)
             if kind == "BatchNorm":
                 record[p.name("mean")] = np.asarray(dig(rest, path, "mean"))
                 record[p.name("var")] = np.asarray(dig(rest, path, "var"))

@@ -325,3 +325,21 @@ def loss_value(user, spec, out, y):
     if user.loss is None:
         return spec_loss(spec)(out, y)
     return user.loss(out, y)
+
+
+# optax's state -> the names the harness compares (torch's: reference/torch_mlp.py STATE_NAMES):
+# optax/_src/transform.py TraceState(trace), ScaleByAdamState(count, mu, nu), ScaleByRmsState(nu)
+SLOTS = ((optax.TraceState, {"trace": "momentum"}), (optax.ScaleByAdamState, {"mu": "m", "nu": "v"}),
+         (optax.ScaleByRmsState, {"nu": "square_avg"}))
+
+
+def slot_trees(opt_state):
+    """[(harness name, a tree shaped like the params)] of the optimizer's state."""
+    kinds = tuple(kind for kind, _ in SLOTS)
+    found = jax.tree_util.tree_leaves(opt_state, is_leaf=lambda x: isinstance(x, kinds))
+    out = []
+    for state in found:
+        for kind, fields in SLOTS:
+            if isinstance(state, kind):
+                out.extend((name, getattr(state, field)) for field, name in fields.items())
+    return out

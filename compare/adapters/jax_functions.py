@@ -40,7 +40,7 @@ from ..engine import convert
 from ..engine.errors import InputError
 from ..engine.layers import Activation, Dense
 from .base import UserImplementation, dense_params, read_network
-from .jax_common import between, import_jax, loss_value, make_tx, read_loss, read_optimizer, x64
+from .jax_common import between, import_jax, loss_value, make_tx, read_loss, read_optimizer, slot_trees, x64
 
 jax, jnp, _, optax = import_jax()
 from jax.extend import core as jax_core  # noqa: E402
@@ -279,9 +279,11 @@ class JaxRun:
                 for role, index in (("W", block.weight), ("b", block.bias)):
                     if index is None:
                         continue
-                    for name, value in ((f"{role}{l}", leaves[index]), (f"d{role}{l}", grad_leaves[index])):
+                    slots = [(f"{role}{l}.{slot}", jax.tree_util.tree_leaves(tree)[index])
+                             for slot, tree in slot_trees(self.opt_state)]
+                    for name, value in ((f"{role}{l}", leaves[index]), (f"d{role}{l}", grad_leaves[index]), *slots):
                         value = np.asarray(value)
-                        if role == "b":
+                        if role == "b":                  # a bias (or its state): (out,) or (1, out)
                             scratch[name] = value.reshape(-1, 1)
                         else:
                             scratch[name] = convert.to_scratch(convention, name, value, self.spec.network)
