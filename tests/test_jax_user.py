@@ -235,3 +235,20 @@ def test_import_compare_does_not_import_jax():
                            "'flax_module' in compare.__all__, 'jax_model' in compare.__all__)"],
                           capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert done.stdout.split() == ["False", "True", "True"]
+
+
+def test_a_flax_model_passed_as_it_is_runs_with_the_specs_optimizer_and_loss():
+    model = MLP(nnx.Rngs(0), activation=jax.nn.sigmoid)
+
+    class Softmax(nnx.Module):
+        def __init__(self):
+            self.net = model
+
+        def __call__(self, x):
+            return jax.nn.softmax(self.net(x))
+
+    report = compare.check(Softmax(), against=("scratch",), steps=2)
+    s = report.summary
+    assert s["verdict"] == "pass" and set(s["judged_pairs"]) == {"flaxnet~scratch"}
+    assert max(s["max_rel_err"].values()) <= 1e-9
+    assert report.config["loss"] == "categorical_crossentropy"
