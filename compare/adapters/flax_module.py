@@ -56,17 +56,19 @@ import numpy as np
 from ..engine import convert
 from ..engine.errors import InputError
 from ..engine.layers import Activation, BatchNorm, Dense, Dropout, LayerNorm
-from .base import UserImplementation, batch_norm_notes, block_names, dense_params, initial_norm, read_network
-from .jax_common import (ACTIVATIONS, between, import_jax, loss_value, make_tx, read_loss, read_optimizer,
-                         slot_trees, x64)
+from .base import (UserImplementation, batch_norm_notes, block_names, dense_params, initial_norm,
+                   read_network)
+from .jax_common import (ACTIVATIONS, between, import_jax, loss_value, make_tx, read_loss,
+                         read_optimizer, slot_trees, x64)
 
 jax, jnp, nnx, optax = import_jax(flax=True)
 
-LAYERS = {nnx.Linear: "Linear", nnx.BatchNorm: "BatchNorm", nnx.LayerNorm: "LayerNorm", nnx.Dropout: "Dropout"}
-KINDS_WORDS = ("the adapter mirrors nnx.Linear, nnx.BatchNorm, nnx.LayerNorm and nnx.Dropout, with jax.nn's "
-               "activations between them: " + ", ".join(ACTIVATIONS))
+LAYERS = {nnx.Linear: "Linear", nnx.BatchNorm: "BatchNorm", nnx.LayerNorm: "LayerNorm",
+          nnx.Dropout: "Dropout"}
+KINDS_WORDS = ("the adapter mirrors nnx.Linear, nnx.BatchNorm, nnx.LayerNorm and nnx.Dropout, with "
+               "jax.nn's activations between them: " + ", ".join(ACTIVATIONS))
 WORDS = {"W": "kernel", "b": "bias", "gamma": "scale", "beta": "bias", "mean": "mean", "var": "var"}
-GRID = 8.0                      # a layer's output is replaced by numbers in [-GRID, GRID] on the probe
+GRID = 8.0                      # on the probe a layer's output is numbers in [-GRID, GRID]
 
 _NOW = threading.local()        # the recorder the tapped layers report to while a copy runs
 
@@ -98,7 +100,8 @@ def tapped(cls):
 
 class Recorder:
     """One call of the model: each tapped layer's (input, output) in call order. mode 'probe':
-    outputs replaced by a grid, dropout the identity; 'step': outputs plus taps[i], dropout by mask."""
+    outputs replaced by a grid, dropout the identity; 'step': outputs plus taps[i], dropout by
+    mask."""
 
     def __init__(self, mode, taps=None, masks=None, keep=None):
         self.mode, self.taps, self.masks, self.keep = mode, taps, masks or {}, keep or {}
@@ -116,7 +119,7 @@ class Recorder:
         if isinstance(module, nnx.Dropout):
             if self.mode == "probe" or i not in self.masks:
                 out = x
-            else:                                       # flax/nnx/nn/stochastic.py: where(mask, x / keep_prob, 0)
+            else:                # flax/nnx/nn/stochastic.py: where(mask, x / keep_prob, 0)
                 out = jnp.where(self.masks[i], x / self.keep[i], jnp.zeros_like(x))
         else:
             out = own(module, x, *args, **kwargs)
@@ -135,7 +138,7 @@ def paths(model):
 
 
 def tap_copy(model):
-    """A copy of the model (nnx.clone) with each Flax layer's class swapped for its tapped subclass."""
+    """A copy of the model (nnx.clone), each Flax layer's class swapped for its tapped subclass."""
     twin = nnx.clone(model)
     for _, module in nnx.iter_graph(twin):
         if isinstance(module, nnx.Module) and kind_of(module) is not None:
@@ -144,34 +147,40 @@ def tap_copy(model):
 
 
 def as_layer(where, module, width):
-    """One Flax layer -> its Layer, settings as written. Raises InputError for what is not mirrored."""
+    """One Flax layer -> its Layer, settings as written. InputError for what is not mirrored."""
     kind = kind_of(module)
     if kind is nnx.Linear:
         if module.in_features != width:
-            raise InputError(f"{where} takes {module.in_features} features, the layer before gives {width}")
+            raise InputError(f"{where} takes {module.in_features} features, the layer before "
+                             f"gives {width}")
         return Dense(int(module.out_features), bias=bool(module.use_bias))
     if kind is nnx.Dropout:
         if tuple(module.broadcast_dims) or not 0 <= module.rate < 1:
-            raise InputError(f"{where} rate={module.rate}, broadcast_dims={tuple(module.broadcast_dims)}: a "
-                             f"rate in [0, 1) without broadcast_dims is mirrored")
+            raise InputError(f"{where} rate={module.rate}, broadcast_dims="
+                             f"{tuple(module.broadcast_dims)}: a rate in [0, 1) without "
+                             f"broadcast_dims is mirrored")
         return Dropout(float(module.rate))
     if not (module.use_scale and module.use_bias) or module.num_features != width:
-        raise InputError(f"{where} over {module.num_features} features with use_scale={module.use_scale}, "
-                         f"use_bias={module.use_bias}: a norm over the {width} features before it, with its "
-                         f"scale and bias, is mirrored")
+        raise InputError(f"{where} over {module.num_features} features with use_scale="
+                         f"{module.use_scale}, use_bias={module.use_bias}: a norm over the {width} "
+                         f"features before it, with its scale and bias, is mirrored")
     if kind is nnx.LayerNorm:
-        if tuple(np.atleast_1d(module.reduction_axes)) != (-1,) or tuple(np.atleast_1d(module.feature_axes)) != (-1,):
-            raise InputError(f"{where} reduction_axes={module.reduction_axes}: over the last axis is mirrored")
+        axes = (np.atleast_1d(module.reduction_axes), np.atleast_1d(module.feature_axes))
+        if tuple(map(tuple, axes)) != ((-1,), (-1,)):
+            raise InputError(f"{where} reduction_axes={module.reduction_axes}: over the last axis "
+                             f"is mirrored")
         return LayerNorm(eps=float(module.epsilon), written_in="jax")
     if module.axis not in (-1, 1) or module.axis_name is not None:
-        raise InputError(f"{where} axis={module.axis}, axis_name={module.axis_name}: over the last axis is mirrored")
+        raise InputError(f"{where} axis={module.axis}, axis_name={module.axis_name}: over the last "
+                         f"axis is mirrored")
     return BatchNorm(momentum=float(module.momentum), eps=float(module.epsilon), written_in="jax")
 
 
 def float32_layer(model):
     """The first Flax layer whose dtype= fixes its computation to less than float64, or None."""
     for p, m in nnx.iter_graph(model):
-        dtype = getattr(m, "dtype", None) if isinstance(m, nnx.Module) and kind_of(m) is not None else None
+        layer = isinstance(m, nnx.Module) and kind_of(m) is not None
+        dtype = getattr(m, "dtype", None) if layer else None
         if dtype is not None and np.dtype(dtype) != np.float64:
             return f"{'.'.join(map(str, p))} ({type(m).__name__}, dtype={np.dtype(dtype).name})"
     return None
@@ -187,8 +196,9 @@ def read_layers(model, fused):
                             and hasattr(model, "apply") else ""))
     linears = [m for _, m in nnx.iter_graph(model) if isinstance(m, nnx.Linear)]
     if not linears:
-        odd = next((m for _, m in nnx.iter_graph(model) if isinstance(m, nnx.Module) and m is not model
-                    and kind_of(m) is None and not list(m.iter_children())), None)
+        odd = next((m for _, m in nnx.iter_graph(model) if isinstance(m, nnx.Module)
+                    and m is not model and kind_of(m) is None and not list(m.iter_children())),
+                   None)
         if odd is not None:
             raise InputError(f"{type(odd).__name__} cannot be mirrored: {KINDS_WORDS}")
         raise InputError("the model has no nnx.Linear layer")
@@ -197,7 +207,8 @@ def read_layers(model, fused):
         twin = tap_copy(model)
         graphdef, state = nnx.split(twin)
         twin = nnx.merge(graphdef, jax.tree.map(partial(as_dtype, dtype=jnp.float64), state))
-        names = {id(m): names.get(id(o)) for (_, m), (_, o) in zip(nnx.iter_graph(twin), nnx.iter_graph(model))}
+        pairs = zip(nnx.iter_graph(twin), nnx.iter_graph(model))        # the same graph, in order
+        names = {id(m): names.get(id(o)) for (_, m), (_, o) in pairs}
         width = probe_width(twin, linears)
         x = jnp.linspace(-GRID, GRID, 16 * width, dtype=jnp.float64).reshape(16, width)
         with Recorder("probe") as recorder:
@@ -206,15 +217,16 @@ def read_layers(model, fused):
     for i, (module, given, made) in enumerate(recorder.calls):
         where = f"{names.get(id(module))} ({LAYERS[kind_of(module)]})"
         if id(module) in seen:
-            raise InputError(f"{where} runs twice in __call__ (one layer used twice: shared weights): give the "
-                             f"second use its own layer")
+            raise InputError(f"{where} runs twice in __call__ (one layer used twice: shared "
+                             f"weights): give the second use its own layer")
         seen.add(id(module))
-        before = where_words(recorder.calls, i - 1, names)
+        before = where_words(recorder.calls, i - 1, names) if i else "the input"
         name = between(previous, given, before, where)
         if i == 0 and name is not None:
-            raise InputError(f"{where} is given something computed from the input: a network starts with a Linear")
+            raise InputError(f"{where} is given something computed from the input: a network "
+                             f"starts with a Linear")
         if name is not None:
-            read.append((f"{where_words(recorder.calls, i - 1, names)} (its activation)", Activation(*name)))
+            read.append((f"{before} (its activation)", Activation(*name)))
         layer = as_layer(where, module, width)
         if not read and not isinstance(layer, Dense):
             raise InputError(f"{where} runs before the first Linear: a network starts with one")
@@ -224,15 +236,16 @@ def read_layers(model, fused):
         previous = made
     last = where_words(recorder.calls, len(recorder.calls) - 1, names)
     if not hasattr(out, "shape") or out.shape != previous.shape:
-        raise InputError(f"the model's output is not its last layer's output: __call__ computes something after "
-                         f"{last}")
+        raise InputError(f"the model's output is not its last layer's output: __call__ computes "
+                         f"something after {last}")
     name = between(previous, out, last, "the model's output")
     if name is not None:
         read.append((f"{last} (its activation)", Activation(*name)))
     if fused:
         if not isinstance(read[-1][1], Dense):
-            raise InputError(f"{read[-1][0]} comes after the last Linear, but the loss applies {fused} itself (it "
-                             f"takes logits): the output would go through {fused} twice")
+            raise InputError(f"{read[-1][0]} comes after the last Linear, but the loss applies "
+                             f"{fused} itself (it takes logits): the output would go through "
+                             f"{fused} twice")
         read.append((f"the loss ({fused})", Activation(fused)))
     return read_network(int(recorder.calls[0][1].shape[-1]), read), traced
 
@@ -269,9 +282,9 @@ class FlaxModule(UserImplementation):
         self.loss, self.loss_fields, self.fused = read_loss(loss, model_output=None)
         self.float32 = float32_layer(model)
         self.layers, self.traced = read_layers(model, self.fused)
-        if loss is not None and not self.loss_fields:            # a function of the user's: told by its values
-            self.loss, self.loss_fields, self.fused = read_loss(loss, model_output=self.layers.activations[-1],
-                                                                 width=self.layers.sizes[-1])
+        if loss is not None and not self.loss_fields:     # a function of the user's: by its values
+            self.loss, self.loss_fields, self.fused = read_loss(
+                loss, model_output=self.layers.activations[-1], width=self.layers.sizes[-1])
             if self.fused:
                 self.layers, self.traced = read_layers(model, self.fused)
         fields, self.convention = read_optimizer(self.tx, settings, self.layers)
@@ -315,25 +328,31 @@ class FlaxModule(UserImplementation):
             if kind != "Linear":
                 continue
             module = modules[path]
-            W = convert.to_scratch("jax", placed[index].name("W"), np.asarray(module.kernel.get_value(), np.float64),
-                                   self.layers)
-            b = np.asarray(module.bias.get_value(), np.float64).reshape(-1, 1) if module.use_bias else \
-                np.zeros((W.shape[0], 1))
+            kernel = np.asarray(module.kernel.get_value(), np.float64)
+            W = convert.to_scratch("jax", placed[index].name("W"), kernel, self.layers)
+            if module.use_bias:
+                b = np.asarray(module.bias.get_value(), np.float64).reshape(-1, 1)
+            else:
+                b = np.zeros((W.shape[0], 1))
             out.append((np.array(W), b))
         return out
 
 
 class FlaxRun:
-    """One run of a copy of the user's model with their optimizer. step(X, Y) -> record (scratch layout)."""
+    """One run of a copy of the user's model with their optimizer. step(X, Y) -> record in the
+    scratch layout."""
 
     def __init__(self, user, spec, params):
         if spec.network.layers != user.layers.layers:
-            raise InputError(f"{user.label} is {user.layers.describe()}, the spec asks for {spec.network.describe()}")
+            raise InputError(f"{user.label} is {user.layers.describe()}, the spec asks for "
+                             f"{spec.network.describe()}")
         if spec.dtype == "float64" and user.float32:
-            raise InputError(f"{user.float32} computes in that dtype whatever it is given: the check runs in "
-                             f"float64 (--dtype float32, or dtype=None on the layer)")
-        if user.loss_fields and (user.loss_fields["loss"], user.loss_fields["reduction"]) != (spec.loss, spec.reduction):
-            raise InputError(f"{user.label}'s loss is {user.loss_fields}, the spec asks for {spec.loss} ({spec.reduction})")
+            raise InputError(f"{user.float32} computes in that dtype whatever it is given: the "
+                             f"check runs in float64 (--dtype float32, or dtype=None on the layer)")
+        fields = user.loss_fields
+        if fields and (fields["loss"], fields["reduction"]) != (spec.loss, spec.reduction):
+            raise InputError(f"{user.label}'s loss is {fields}, the spec asks for {spec.loss} "
+                             f"({spec.reduction})")
         self.user, self.spec, self.L = user, spec, spec.n_layers
         self.dtype = jnp.float64 if spec.dtype == "float64" else jnp.float32
         self.masks = {}
@@ -342,16 +361,17 @@ class FlaxRun:
 
     def setup(self, user, spec, params):
         twin = tap_copy(user.model)
-        modules = {".".join(map(str, p)): m for p, m in nnx.iter_graph(twin) if isinstance(m, nnx.Module)}
+        modules = {".".join(map(str, p)): m for p, m in nnx.iter_graph(twin)
+                   if isinstance(m, nnx.Module)}
         placed = spec.network.placed
-        self.calls = []                               # [(placed, kind)] of the tapped layers, in call order
+        self.calls = []                     # [(placed, kind, path)] of the tapped layers, in order
         for path, kind, index in user.traced:
             p, module = placed[index], modules[path]
             self.calls.append((p, kind, path))
             if kind == "Linear":
                 W, b = dense_params(params, p.block)
-                module.kernel.set_value(jnp.asarray(convert.from_scratch("jax", p.name("W"), np.asarray(W),
-                                                                         spec.network), self.dtype))
+                kernel = convert.from_scratch("jax", p.name("W"), np.asarray(W), spec.network)
+                module.kernel.set_value(jnp.asarray(kernel, self.dtype))
                 if module.use_bias:
                     module.bias.set_value(jnp.asarray(np.asarray(b).reshape(-1), self.dtype))
             elif kind in ("BatchNorm", "LayerNorm"):
@@ -376,7 +396,8 @@ class FlaxRun:
 
     def forward(self, params, rest, taps, x, masks):
         model = nnx.merge(self.graphdef, params, rest, copy=True)   # Variables of this trace level
-        keep = {i: 1.0 - p.layer.rate for i, (p, kind, _) in enumerate(self.calls) if kind == "Dropout"}
+        keep = {i: 1.0 - p.layer.rate for i, (p, kind, _) in enumerate(self.calls)
+                if kind == "Dropout"}
         with Recorder("step", taps, masks, keep) as recorder:
             out = model(x)
         rest = nnx.state(model, nnx.Not(nnx.Param))
@@ -384,7 +405,8 @@ class FlaxRun:
 
     def traced_step(self, params, rest, opt_state, x, y, masks):
         m = x.shape[0]
-        taps = [jnp.zeros((m, p.n_out), x.dtype) if kind != "Dropout" else None for p, kind, _ in self.calls]
+        taps = [jnp.zeros((m, p.n_out), x.dtype) if kind != "Dropout" else None
+                for p, kind, _ in self.calls]
 
         def objective(params, taps):
             out, calls, new_rest = self.forward(params, rest, taps, x, masks)
@@ -398,21 +420,27 @@ class FlaxRun:
         return params, new_rest, opt_state, loss, out, calls, grads, dtaps
 
     def set_masks(self, masks):
-        """This step's dropout masks {l: (n_l, m)} (scratch layout) -> {call index: (m, n_l) booleans}."""
-        self.masks = {i: np.asarray(convert.mask_to_framework("jax", self.spec.network, p.block, masks[p.block])) != 0
-                      for i, (p, kind, _) in enumerate(self.calls) if kind == "Dropout" and p.block in masks}
+        """This step's dropout masks {l: (n_l, m)} (scratch layout) -> {call index: (m, n_l)
+        booleans}."""
+        network = self.spec.network
+        self.masks = {i: np.asarray(convert.mask_to_framework("jax", network, p.block,
+                                                              masks[p.block])) != 0
+                      for i, (p, kind, _) in enumerate(self.calls)
+                      if kind == "Dropout" and p.block in masks}
 
     def step(self, X, Y):
         with x64(self.spec.dtype == "float64"):
             x, y = jnp.asarray(X, self.dtype), jnp.asarray(Y, self.dtype)
             params, rest, self.opt_state, loss, out, calls, grads, dtaps = self.jitted(
-                self.params, self.rest, self.opt_state, x, y, {i: jnp.asarray(m) for i, m in self.masks.items()})
+                self.params, self.rest, self.opt_state, x, y,
+                {i: jnp.asarray(m) for i, m in self.masks.items()})
             self.params, self.rest = params, rest
             return self.record(X, loss, out, calls, grads, dtaps)
 
     def record(self, X, loss, out, calls, grads, dtaps):
         """The step's tensors in JAX's layout -> the scratch layout. calls: each tapped layer's
-        (input, output); an activation's output is the next layer's input (or the model's output)."""
+        (input, output); an activation's output is the next layer's input (or the model's
+        output)."""
         record, network = {"loss": np.asarray(loss)}, self.spec.network
         placed = network.placed
         runs = [self.paths[path] for _, _, path in self.calls]          # placed index of each call
@@ -442,14 +470,16 @@ class FlaxRun:
     def params_record(self, record, grads):
         """Each parameter after the step, its gradient, the running statistics and the optimizer's
         state ('W1.momentum', 'W1.m', ...), in JAX's layout, by the user's paths."""
-        params, rest, placed = nnx.to_pure_dict(self.params), nnx.to_pure_dict(self.rest), self.spec.network.placed
+        params, rest = nnx.to_pure_dict(self.params), nnx.to_pure_dict(self.rest)
+        placed = self.spec.network.placed
         grads = nnx.to_pure_dict(grads)
         slots = [(name, nnx.to_pure_dict(tree) if isinstance(tree, nnx.State) else tree)
                  for name, tree in slot_trees(self.opt_state)]
         for path, kind, index in self.user.traced:
             p = placed[index]
-            roles = {"Linear": {"W": "kernel", "b": "bias"}, "BatchNorm": {"gamma": "scale", "beta": "bias"},
-                     "LayerNorm": {"gamma": "scale", "beta": "bias"}}.get(kind, {})
+            norm = {"gamma": "scale", "beta": "bias"}
+            roles = {"Linear": {"W": "kernel", "b": "bias"}, "BatchNorm": norm,
+                     "LayerNorm": norm}.get(kind, {})
             for role, key in roles.items():
                 value = dig(params, path, key)
                 if value is None:
@@ -497,11 +527,13 @@ def fused_output(fused, out):
 
 
 def as_dtype(a, dtype):
-    return jnp.asarray(a, dtype) if hasattr(a, "dtype") and jnp.issubdtype(a.dtype, jnp.floating) else a
+    floating = hasattr(a, "dtype") and jnp.issubdtype(a.dtype, jnp.floating)
+    return jnp.asarray(a, dtype) if floating else a
 
 
 def flax_module(model, optimizer=None, loss=None, *, name=None, settings=None):
-    """Your nnx.Module with your Optax optimizer and loss -> a UserImplementation (module docstring).
+    """Your nnx.Module with your Optax optimizer and loss -> a UserImplementation (the module
+    docstring).
     settings: the optimizer's Spec fields given explicitly (optimizer=, lr=, ...) where they cannot
     be read from the Optax object."""
     caller = inspect.currentframe().f_back
