@@ -1,4 +1,5 @@
-"""A user's own Flax network (nnx), Optax optimizer and loss, checked step by step without editing them.
+"""A user's own Flax network (nnx), Optax optimizer and loss, checked step by step without
+editing them.
 
     python -m compare check examples/jax_flax_mlp.py --against scratch,torch,keras
 
@@ -19,7 +20,7 @@ import compare
 class MLP(nnx.Module):
     def __init__(self, rngs):
         self.hidden = nnx.Linear(4, 8, rngs=rngs)
-        self.out = nnx.Linear(8, 3, rngs=rngs)           # logits: softmax_cross_entropy applies the softmax
+        self.out = nnx.Linear(8, 3, rngs=rngs)    # logits: softmax_cross_entropy applies softmax
 
     def __call__(self, x):
         return self.out(jax.nn.tanh(self.hidden(x)))

@@ -7,7 +7,8 @@ Verdict: PASS (float64, 1e-9): against scratch (in JAX's conventions), torch and
 list is read from the params' shapes and from apply's jaxpr (jax.make_jaxpr: each dot_general of
 the running activation with a weight, the add of its bias, and the function between one layer and
 the next, told by its values: here relu). The loss is the user's own function: it is told by its
-values too (the mean softmax cross-entropy of logits). adam's settings are read from the Optax object.
+values too (the mean softmax cross-entropy of logits). adam's settings are read from the Optax
+object.
 """
 import jax
 import jax.numpy as jnp

@@ -5,7 +5,8 @@
 torch's BatchNorm1d momentum weights the NEW batch (running = 0.9 running + 0.1 batch); Flax's
 nnx.BatchNorm momentum weights the OLD average (flax/nnx/nn/normalization.py BatchNorm.__call__:
 mean = momentum mean + (1 - momentum) batch_mean), as Keras's does: torch's 0.1 is Flax's 0.9.
-Both eps are 1e-5 (each one's default): the training-mode outputs agree, the running averages do not.
+Both eps are 1e-5 (each one's default): the training-mode outputs agree, the running averages do
+not.
 
 Verdict: MISMATCH (exit 1) at step 1, torchnet vs flaxnet, layer 1, mean1 (the running mean),
 naming the batch norm after Dense 1 and the rule: "torch momentum 0.1 weights the new batch;
@@ -23,7 +24,8 @@ import compare
 # The PyTorch original.
 torch.manual_seed(0)
 model = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8, momentum=0.1), nn.ReLU(), nn.Linear(8, 3))
-torchnet = compare.torch_module(model, torch.optim.SGD(model.parameters(), lr=0.1), nn.CrossEntropyLoss())
+torchnet = compare.torch_module(model, torch.optim.SGD(model.parameters(), lr=0.1),
+                                nn.CrossEntropyLoss())
 
 
 # The Flax port, believed equivalent.

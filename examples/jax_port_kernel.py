@@ -26,7 +26,8 @@ import compare
 # The PyTorch original (trained, say: its weights are what the port must hold).
 torch.manual_seed(0)
 model = nn.Sequential(nn.Linear(4, 4), nn.Tanh(), nn.Linear(4, 3))
-torchnet = compare.torch_module(model, torch.optim.SGD(model.parameters(), lr=0.1), nn.CrossEntropyLoss())
+torchnet = compare.torch_module(model, torch.optim.SGD(model.parameters(), lr=0.1),
+                                nn.CrossEntropyLoss())
 
 
 # The Flax port, its weights copied from the original.

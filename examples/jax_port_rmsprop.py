@@ -21,8 +21,8 @@ import compare
 # The PyTorch original.
 torch.manual_seed(0)
 model = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 3))
-torchnet = compare.torch_module(model, torch.optim.RMSprop(model.parameters(), lr=0.01, alpha=0.9, eps=1e-8),
-                                nn.CrossEntropyLoss())
+optimizer = torch.optim.RMSprop(model.parameters(), lr=0.01, alpha=0.9, eps=1e-8)
+torchnet = compare.torch_module(model, optimizer, nn.CrossEntropyLoss())
 
 
 # The Flax port, believed equivalent.

@@ -18,8 +18,8 @@ import compare
 # The PyTorch original.
 torch.manual_seed(0)
 model = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 3))
-torchnet = compare.torch_module(model, torch.optim.RMSprop(model.parameters(), lr=0.01, alpha=0.9, eps=1e-8),
-                                nn.CrossEntropyLoss())
+optimizer = torch.optim.RMSprop(model.parameters(), lr=0.01, alpha=0.9, eps=1e-8)
+torchnet = compare.torch_module(model, optimizer, nn.CrossEntropyLoss())
 
 
 # The Flax port, eps placed as torch places it.
@@ -32,5 +32,5 @@ class Port(nnx.Module):
         return self.l2(jax.nn.tanh(self.l1(x)))
 
 
-flaxnet = compare.flax_module(Port(nnx.Rngs(0)), optax.rmsprop(0.01, decay=0.9, eps=1e-8, eps_in_sqrt=False),
-                              optax.softmax_cross_entropy)
+tx = optax.rmsprop(0.01, decay=0.9, eps=1e-8, eps_in_sqrt=False)         # eps outside the root
+flaxnet = compare.flax_module(Port(nnx.Rngs(0)), tx, optax.softmax_cross_entropy)

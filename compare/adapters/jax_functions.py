@@ -40,7 +40,8 @@ from ..engine import convert
 from ..engine.errors import InputError
 from ..engine.layers import Activation, Dense
 from .base import UserImplementation, dense_params, read_network
-from .jax_common import between, import_jax, loss_value, make_tx, read_loss, read_optimizer, slot_trees, x64
+from .jax_common import (between, import_jax, loss_value, make_tx, read_loss, read_optimizer,
+                         slot_trees, x64)
 
 jax, jnp, _, optax = import_jax()
 from jax.extend import core as jax_core  # noqa: E402
@@ -57,7 +58,8 @@ def leaf_names(params):
 
 def evaluate(jaxpr, consts, args, taps=None, replace=None):
     """Evaluate a jaxpr as jax's eval_jaxpr does, each equation bound in turn; taps {var: t}
-    are added to a var's value, replace {var: v} replaces it (the probe's grid). -> (outputs, env)"""
+    are added to a var's value, replace {var: v} replaces it (the probe's grid).
+    -> (outputs, env)"""
     env = {}
 
     def read(v):
@@ -74,7 +76,7 @@ def evaluate(jaxpr, consts, args, taps=None, replace=None):
         write(v, value)
     for v, value in zip(jaxpr.invars, args):
         write(v, value)
-    for eqn in jaxpr.eqns:                        # jax/_src/core.py eval_jaxpr (jax 0.10.2), a hook added
+    for eqn in jaxpr.eqns:             # jax/_src/core.py eval_jaxpr (jax 0.10.2), with the hooks
         params = eqn.primitive.get_bind_params(eqn.params)
         with eqn.ctx.manager:
             out = eqn.primitive.bind(*map(read, eqn.invars), **params)
@@ -84,10 +86,12 @@ def evaluate(jaxpr, consts, args, taps=None, replace=None):
 
 
 class Block:
-    """One dense block found in the trace: its weight and bias leaves, the vars of Z and of its input."""
+    """One dense block found in the trace: its weight and bias leaves, the vars of Z and of its
+    input."""
 
     def __init__(self, weight, transposed, given, z, bias=None):
-        self.weight, self.transposed, self.given, self.z, self.bias = weight, transposed, given, z, bias
+        self.weight, self.transposed, self.bias = weight, transposed, bias      # leaf indices
+        self.given, self.z = given, z                                           # jaxpr vars
         self.a = None                              # the var the next block reads, or the output
 
 
@@ -96,24 +100,27 @@ def trace(apply, params, width):
     x = jnp.zeros((16, width), jnp.float64)               # the probe batch of read_layers
     try:
         closed = jax.make_jaxpr(apply)(params, x)
-    except Exception as error:                                   # noqa: BLE001 - the user's function
+    except Exception as error:                         # noqa: BLE001 - the user's function
         raise InputError(f"your apply(params, x) failed on a batch x of shape (16, {width}): "
                          f"{type(error).__name__}: {error}") from None
     n = len(jax.tree_util.tree_leaves(params))
     if len(closed.jaxpr.outvars) != 1:
-        raise InputError(f"apply returns {len(closed.jaxpr.outvars)} arrays: return the output alone")
+        raise InputError(f"apply returns {len(closed.jaxpr.outvars)} arrays: return the output "
+                         f"alone")
     blocks = walk(closed, n)
     if blocks[0].given is not closed.jaxpr.invars[n]:
-        raise InputError("apply computes something from x before its first dense layer: a network starts with "
-                         "x @ W (+ b)")
+        raise InputError("apply computes something from x before its first dense layer: a network "
+                         "starts with x @ W (+ b)")
     used = [b.weight for b in blocks]
     if len(set(used)) != len(used):
-        raise InputError("apply uses one weight in two layers (shared weights): each layer's own are mirrored")
+        raise InputError("apply uses one weight in two layers (shared weights): each layer's own "
+                         "are mirrored")
     return closed, blocks
 
 
 def read_layers(apply, params, fused):
-    """-> (network, closed jaxpr, [Block]): the widths from the leaves, the activations by their values."""
+    """-> (network, closed jaxpr, [Block]): the widths from the leaves, the activations by their
+    values."""
     leaves = [np.asarray(leaf) for leaf in jax.tree_util.tree_leaves(params)]
     names = leaf_names(params)
     matrices = [leaf for leaf in leaves if leaf.ndim == 2]
@@ -139,14 +146,14 @@ def read_layers(apply, params, fused):
             if width is not None and n_in != width:
                 raise InputError(f"{where} takes {n_in} features, the layer before gives {width}")
             if block.bias is not None and leaves[block.bias].size != n_out:
-                raise InputError(f"{where}: its bias {names[block.bias]} has {leaves[block.bias].size} numbers, "
-                                 f"the layer {n_out} units")
+                raise InputError(f"{where}: its bias {names[block.bias]} has "
+                                 f"{leaves[block.bias].size} numbers, the layer {n_out} units")
             read.append((where, Dense(int(n_out), bias=block.bias is not None)))
             width = n_out
             grid = jnp.linspace(-GRID, GRID, 16 * n_out, dtype=jnp.float64).reshape(16, n_out)
             x = jnp.zeros((16, blocks[0].given.aval.shape[1]), jnp.float64)
-            outs, env = evaluate(closed.jaxpr, closed.consts, [*jax.tree_util.tree_leaves(params64), x],
-                                 replace={block.z: grid})
+            args = [*jax.tree_util.tree_leaves(params64), x]
+            _, env = evaluate(closed.jaxpr, closed.consts, args, replace={block.z: grid})
             after = env[block.a]
             nxt = f"block {l + 1}" if l < len(blocks) else "the output"
             name = between(grid, after, f"{where}'s Z", nxt)
@@ -154,8 +161,9 @@ def read_layers(apply, params, fused):
                 read.append((f"{where} (its activation)", Activation(*name)))
     if fused:
         if not isinstance(read[-1][1], Dense):
-            raise InputError(f"{read[-1][0]} comes after the last dense layer, but the loss applies {fused} itself "
-                             f"(it takes logits): the output would go through {fused} twice")
+            raise InputError(f"{read[-1][0]} comes after the last dense layer, but the loss "
+                             f"applies {fused} itself (it takes logits): the output would go "
+                             f"through {fused} twice")
         read.append((f"the loss ({fused})", Activation(fused)))
     first = leaves[blocks[0].weight].shape
     n_in = first[1] if blocks[0].transposed else first[0]
@@ -168,17 +176,21 @@ class JaxModel(UserImplementation):
 
     def __init__(self, params, apply, optimizer, loss, name, origin, settings=None):
         if not callable(apply):
-            raise InputError(f"apply must be a function apply(params, x), got {type(apply).__name__}")
+            raise InputError(f"apply must be a function apply(params, x), got "
+                             f"{type(apply).__name__}")
         leaves = jax.tree_util.tree_leaves(params)
-        if not leaves or not all(hasattr(leaf, "shape") and np.asarray(leaf).dtype.kind == "f" for leaf in leaves):
-            raise InputError("params must be a pytree of float arrays (lists, tuples, dicts of jnp / np arrays)")
+        floats = all(hasattr(leaf, "shape") and np.asarray(leaf).dtype.kind == "f"
+                     for leaf in leaves)
+        if not leaves or not floats:
+            raise InputError("params must be a pytree of float arrays (lists, tuples, dicts of "
+                             "jnp / np arrays)")
         self.params, self.apply, self.name, self.origin = params, apply, name, origin
         self.tx = optimizer
         self.loss, self.loss_fields, self.fused = read_loss(loss, model_output=None)
         self.layers, self.closed, self.blocks = read_layers(apply, params, self.fused)
         if loss is not None and not self.loss_fields:
-            self.loss, self.loss_fields, self.fused = read_loss(loss, model_output=self.layers.activations[-1],
-                                                                width=self.layers.sizes[-1])
+            self.loss, self.loss_fields, self.fused = read_loss(
+                loss, model_output=self.layers.activations[-1], width=self.layers.sizes[-1])
             if self.fused:
                 self.layers, self.closed, self.blocks = read_layers(apply, params, self.fused)
         fields, self.convention = read_optimizer(optimizer, settings, self.layers)
@@ -206,22 +218,30 @@ class JaxModel(UserImplementation):
 
     def initial_params(self, spec):
         """Your pytree's own weights, [(W, b)] per block in the scratch layout (convert.py)."""
-        leaves, out = [np.asarray(leaf, np.float64) for leaf in jax.tree_util.tree_leaves(self.params)], []
+        leaves = [np.asarray(leaf, np.float64) for leaf in jax.tree_util.tree_leaves(self.params)]
+        out = []
         for l, block in enumerate(self.blocks, start=1):
             W = convert.to_scratch(self.layout(block), f"W{l}", leaves[block.weight], self.layers)
-            b = leaves[block.bias].reshape(-1, 1) if block.bias is not None else np.zeros((W.shape[0], 1))
+            if block.bias is not None:
+                b = leaves[block.bias].reshape(-1, 1)
+            else:
+                b = np.zeros((W.shape[0], 1))
             out.append((np.array(W), b))
         return out
 
 
 class JaxRun:
-    """One run of the user's apply (as its jaxpr) and optimizer. step(X, Y) -> record (scratch layout)."""
+    """One run of the user's apply (as its jaxpr) and optimizer. step(X, Y) -> record in the
+    scratch layout."""
 
     def __init__(self, user, spec, params):
         if spec.network.layers != user.layers.layers:
-            raise InputError(f"{user.label} is {user.layers.describe()}, the spec asks for {spec.network.describe()}")
-        if user.loss_fields and (user.loss_fields["loss"], user.loss_fields["reduction"]) != (spec.loss, spec.reduction):
-            raise InputError(f"{user.label}'s loss is {user.loss_fields}, the spec asks for {spec.loss} ({spec.reduction})")
+            raise InputError(f"{user.label} is {user.layers.describe()}, the spec asks for "
+                             f"{spec.network.describe()}")
+        fields = user.loss_fields
+        if fields and (fields["loss"], fields["reduction"]) != (spec.loss, spec.reduction):
+            raise InputError(f"{user.label}'s loss is {fields}, the spec asks for {spec.loss} "
+                             f"({spec.reduction})")
         self.user, self.spec = user, spec
         self.on = spec.dtype == "float64"
         self.dtype = jnp.float64 if self.on else jnp.float32
@@ -230,10 +250,12 @@ class JaxRun:
             leaves = [jnp.asarray(leaf, self.dtype) for leaf in leaves]
             for l, block in enumerate(user.blocks, start=1):
                 W, b = dense_params(params, l)
-                leaves[block.weight] = jnp.asarray(convert.from_scratch(user.layout(block), f"W{l}", np.asarray(W),
-                                                                        spec.network), self.dtype)
+                weight = convert.from_scratch(user.layout(block), f"W{l}", np.asarray(W),
+                                              spec.network)
+                leaves[block.weight] = jnp.asarray(weight, self.dtype)
                 if block.bias is not None:
-                    leaves[block.bias] = jnp.asarray(np.asarray(b).reshape(leaves[block.bias].shape), self.dtype)
+                    bias = np.asarray(b).reshape(leaves[block.bias].shape)
+                    leaves[block.bias] = jnp.asarray(bias, self.dtype)
             self.params = jax.tree_util.tree_unflatten(self.treedef, leaves)
             self.tx = user.tx if user.tx is not None else make_tx(spec)
             self.opt_state = self.tx.init(self.params)
@@ -245,7 +267,8 @@ class JaxRun:
         closed = jax.make_jaxpr(self.user.apply)(params, x)
         blocks = walk(closed, len(jax.tree_util.tree_leaves(params)))
         taps = {blocks[l].z: t for l, t in enumerate(taps)} if taps is not None else None
-        outs, env = evaluate(closed.jaxpr, closed.consts, [*jax.tree_util.tree_leaves(params), x], taps=taps)
+        args = [*jax.tree_util.tree_leaves(params), x]
+        outs, env = evaluate(closed.jaxpr, closed.consts, args, taps=taps)
         return outs[0], {f"Z{l}": env[b.z] for l, b in enumerate(blocks, start=1)} | \
             {f"A{l}": env[b.a] for l, b in enumerate(blocks, start=1)}
 
@@ -256,7 +279,8 @@ class JaxRun:
             out, values = self.forward(params, x, taps)
             return loss_value(self.user, self.spec, out, y), (out, values)
 
-        (loss, (out, values)), (grads, dtaps) = jax.value_and_grad(objective, argnums=(0, 1), has_aux=True)(params, taps)
+        gradient = jax.value_and_grad(objective, argnums=(0, 1), has_aux=True)
+        (loss, (out, values)), (grads, dtaps) = gradient(params, taps)
         updates, opt_state = self.tx.update(grads, opt_state, params)
         return optax.apply_updates(params, updates), opt_state, loss, out, values, grads, dtaps
 
@@ -268,11 +292,13 @@ class JaxRun:
             record = {"loss": np.asarray(loss)}
             L = len(self.user.blocks)
             for l in range(1, L + 1):
-                record[f"Z{l}"], record[f"A{l}"] = np.asarray(values[f"Z{l}"]), np.asarray(values[f"A{l}"])
+                record[f"Z{l}"] = np.asarray(values[f"Z{l}"])
+                record[f"A{l}"] = np.asarray(values[f"A{l}"])
                 record[f"dZ{l}"] = np.asarray(dtaps[l - 1])
             if self.user.fused:
                 record[f"A{L}"] = np.asarray(fused_output(self.user.fused, out))
-            leaves, grad_leaves = jax.tree_util.tree_leaves(params), jax.tree_util.tree_leaves(grads)
+            leaves = jax.tree_util.tree_leaves(params)
+            grad_leaves = jax.tree_util.tree_leaves(grads)
             scratch = {}
             for l, block in enumerate(self.user.blocks, start=1):
                 convention = self.user.layout(block)
@@ -281,12 +307,15 @@ class JaxRun:
                         continue
                     slots = [(f"{role}{l}.{slot}", jax.tree_util.tree_leaves(tree)[index])
                              for slot, tree in slot_trees(self.opt_state)]
-                    for name, value in ((f"{role}{l}", leaves[index]), (f"d{role}{l}", grad_leaves[index]), *slots):
+                    tensors = ((f"{role}{l}", leaves[index]), (f"d{role}{l}", grad_leaves[index]),
+                               *slots)
+                    for name, value in tensors:
                         value = np.asarray(value)
                         if role == "b":                  # a bias (or its state): (out,) or (1, out)
                             scratch[name] = value.reshape(-1, 1)
                         else:
-                            scratch[name] = convert.to_scratch(convention, name, value, self.spec.network)
+                            scratch[name] = convert.to_scratch(convention, name, value,
+                                                               self.spec.network)
             out = convert.record_to_scratch("jax", record, self.spec.network, X.shape[0])
             out.update(scratch)
             return out
@@ -296,7 +325,8 @@ class JaxRun:
 
     def predict(self, X):
         with x64(self.on):
-            return convert.rows_to_batch(np.asarray(self.predict_jit(self.params, jnp.asarray(X, self.dtype))))
+            out = self.predict_jit(self.params, jnp.asarray(X, self.dtype))
+            return convert.rows_to_batch(np.asarray(out))
 
 
 def walk(closed, n):
@@ -311,10 +341,10 @@ def walk(closed, n):
         for v in eqn.invars:
             if not isinstance(v, jax_core.Literal):
                 users.setdefault(v, []).append(eqn)
-    for eqn in jaxpr.eqns:                        # first every leaf's broadcasts (a bias's come after x @ W)
+    same = ("broadcast_in_dim", "reshape", "convert_element_type", "squeeze", "expand_dims")
+    for eqn in jaxpr.eqns:         # first every leaf's broadcasts (a bias's come after x @ W)
         name = eqn.primitive.name
-        if name in ("broadcast_in_dim", "reshape", "convert_element_type", "squeeze", "expand_dims") and \
-                eqn.invars[0] in derived:
+        if name in same and eqn.invars[0] in derived:
             derived[eqn.outvars[0]] = derived[eqn.invars[0]]
         if name == "transpose" and eqn.invars[0] in leaf_of:
             derived[eqn.outvars[0]] = ("T", leaf_of[eqn.invars[0]])
@@ -324,8 +354,9 @@ def walk(closed, n):
         a, w = eqn.invars
         weight = derived.get(w)
         if weight is None:
-            raise InputError(f"apply multiplies by something that is not one of your params' leaves (block "
-                             f"{len(blocks) + 1}): dense layers x @ W (+ b) are mirrored")
+            raise InputError(f"apply multiplies by something that is not one of your params' "
+                             f"leaves (block {len(blocks) + 1}): dense layers x @ W (+ b) are "
+                             f"mirrored")
         (_, contract_w), _ = eqn.params["dimension_numbers"]
         transposed = tuple(contract_w) == (1,)                   # x @ W.T: W is (out, in)
         if isinstance(weight, tuple):                            # W.T first, then x @ it
@@ -356,7 +387,8 @@ def fused_output(fused, out):
 
 def jax_model(params, apply, optimizer=None, loss=None, *, name=None, settings=None):
     """Your params pytree and apply(params, x), with your Optax optimizer and loss -> a
-    UserImplementation (module docstring). settings: the optimizer's Spec fields given explicitly."""
+    UserImplementation (module docstring). settings: the optimizer's Spec fields given
+    explicitly."""
     caller = inspect.currentframe().f_back
     origin = f"{caller.f_code.co_filename}:{caller.f_lineno}" if caller else None
     return JaxModel(params, apply, optimizer, loss, name, origin, settings)
