@@ -178,7 +178,7 @@ def test_a_flax_model_with_norms_and_dropout_agrees_with_scratch_and_the_users_o
     assert "mine~scratch" in s["judged_pairs"]            # scratch in JAX's conventions: judged
     # torch keeps the unbiased running variance: the pair is reported with its rule
     assert "batchnorm-running-variance" in s["pairs"]["mine~torch"]["reasons"]
-    assert np.array_equal(np.asarray(model.l1.kernel[...]), kernel)     # the user's model: as it was
+    assert np.array_equal(np.asarray(model.l1.kernel[...]), kernel)     # the user's model: kept
     assert model.l1.kernel[...].dtype == jnp.float32
 
 
