@@ -449,7 +449,7 @@ def adapted(model):
         from .keras_model import keras_model
         return keras_model(model)
     nnx = sys.modules.get("flax.nnx")
-    if nnx is not None and isinstance(model, nnx.Module):           # a Flax model (nnx): compare.flax_module
+    if nnx is not None and isinstance(model, nnx.Module):          # a Flax model: compare.flax_module
         from .flax_module import flax_module
         return flax_module(model)
     if isinstance(model, types.ModuleType) and callable(getattr(model, "forward_prop", None)):
