@@ -14,7 +14,7 @@ which shows only for output vectors shorter than 1e-7).
 """
 import numpy as np
 
-from scratch.conventions import (CONVENTIONS, DIFFERENCES, KERAS, TORCH, UNAVAILABLE, UNAVAILABLE_LOSSES, Convention,
+from scratch.conventions import (CONVENTIONS, DIFFERENCES, JAX, KERAS, TORCH, UNAVAILABLE, UNAVAILABLE_LOSSES, Convention,
                                  ConventionPair, as_convention)
 
 TORCH_KERAS = ConventionPair(TORCH, KERAS)
@@ -98,10 +98,10 @@ def loss_unavailable(spec):
     return out
 
 
-def numeric_differences(spec):
-    """The differences that change numbers (not only the meaning of a state tensor, not a rule the
-    references are configured around, nor only the derivative at an input exactly on a kink)."""
-    return {k: v for k, v in differences(spec).items() if k not in STATE_ONLY | CONFIGURED | KINK_ONLY}
+def numeric_differences(spec, pair=TORCH_KERAS):
+    """The differences of `pair` that change numbers (not only the meaning of a state tensor, not a
+    rule the references are configured around, nor only the derivative at an input exactly on a kink)."""
+    return {k: v for k, v in differences(spec, pair).items() if k not in STATE_ONLY | CONFIGURED | KINK_ONLY}
 
 
 def beyond_t_max(spec):
