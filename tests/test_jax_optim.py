@@ -275,3 +275,42 @@ def test_refused_with_one_line():
         with pytest.raises(ValueError, match=words):
             jax_optim.make_optimizer(spec, spec.hyper("jax"), {})
     assert jax_optim.unavailable(toy_spec()) is None
+
+
+# --- lockstep on toy3 with jax added (compare.run): the jax pair within 1e-9, jax~torch and
+# jax~keras judged or reported with the rule. The full lists (every case of tests/test_optimizers.py,
+# test_regularization.py and test_schedules.py) were run so (see the report of issue 23's optimizer
+# work); these cases carry each optax rule.
+LOCKSTEP = {  # name -> (spec changes, frameworks, {pair: None (judged) | the rules that keep it unjudged})
+    "rmsprop-centered-momentum": (dict(optimizer="rmsprop", lr=0.01, momentum=0.9, centered=True, rho=0.9, eps=1e-7),
+                                  ("scratch", "torch", "keras", "jax"),
+                                  {"keras~jax": None, "torch~jax": {"rmsprop-eps-placement", "rmsprop-momentum-form"}}),
+    "adam-amsgrad": (dict(optimizer="adam", lr=0.01, amsgrad=True, eps=1e-8), ("scratch", "torch", "jax"),
+                     {"torch~jax": {"amsgrad-corrected-max"}}),
+    "exponential-step": (dict(optimizer="sgd", lr=0.1, momentum=0.9, schedule="exponential", gamma=0.97),
+                         ("scratch", "torch", "jax"), {"torch~jax": {"exponential-float32-count"}}),
+    "clip-norm-lion": (dict(optimizer="lion", lr=0.001, clip_norm=0.1), ("scratch", "keras", "jax"),
+                       {"keras~jax": {"default-hyperparameters"}}),
+}
+
+
+@pytest.mark.parametrize("name", LOCKSTEP)
+def test_lockstep_with_jax(name):
+    import compare
+    from compare.engine.run import describe_divergence
+    changes, frameworks, pairs = LOCKSTEP[name]
+    recipe = recipes.get("toy3")
+    report = compare.run(recipe.spec.replace(steps=100, **changes), recipe.load(), frameworks=frameworks)
+    s = report.summary
+    assert s["verdict"] == "pass", s["verdict_reason"]
+    assert s["first_divergence"] is None, describe_divergence(s["first_divergence"])
+    assert s["steps_completed"] == 100 and "jax" in s["judged_pairs"]
+    assert s["max_rel_err"]["jax"] <= 1e-9
+    assert "state" in s["worst_by_kind"]["jax"] and "lr" not in s["not_compared"].get("jax", {})
+    for pair, rules in pairs.items():
+        reasons = set(s["pairs"][pair]["reasons"])
+        if rules is None:
+            assert pair in s["judged_pairs"] and s["max_rel_err"][pair] <= 1e-9, (pair, s["max_rel_err"][pair])
+        else:
+            assert pair not in s["judged_pairs"] and rules <= reasons, (pair, reasons)
+            assert s["max_rel_err"][pair] > 1e-12                     # the rule shows in the numbers
