@@ -392,7 +392,8 @@ class Convention:
     float32_regularizers: bool           # L1/L2 factors pass through float32 in every run (Keras stores float(l))
     clip_norm_eps: float | None          # clipping by norm: g *= min(c / (norm + eps), 1) (torch's 1e-6); None:
                                          # Keras's forms without eps, c min(1/norm, 1/c) and c / max(norm, c)
-    weight_decay_coupled: bool           # an optimizer's weight_decay adds wd p to g (torch); False: p -= lr wd p
+    weight_decay_coupled: bool | None    # an optimizer's weight_decay adds wd p to g (torch); False: p -= lr wd p;
+                                         # None: both forms (optax: add_decayed_weights before or after the scaling)
     sgd_dampening: bool                  # SGD has dampening (torch)
     sgd_lr_in_momentum: bool             # v = mu v - lr g, p += v, v starts at 0 (Keras); False: v = mu v + g,
                                          # p -= lr v, v starts as g (torch)
@@ -559,7 +560,7 @@ KERAS = Convention(
 JAX = Convention(
     name="jax", framework="JAX", optimizer_defaults=DEFAULTS["jax"], norm_defaults=NORM_DEFAULTS["jax"],
     examples_per_row=True, dense_weight="kernel", dense_weight_in_out=True, channels_last=True,
-    float32_hyperparameters=False, float32_regularizers=False, clip_norm_eps=None, weight_decay_coupled=True,
+    float32_hyperparameters=False, float32_regularizers=False, clip_norm_eps=None, weight_decay_coupled=None,
     sgd_dampening=False, sgd_lr_in_momentum=False, rmsprop_eps_in_root=True, rmsprop_lr_in_momentum=True,
     adam_eps_hat=False, adamw_decay_multiplies=True, nadam_momentum_decay=None, adamax_eps_in_max=True,
     adagrad_eps_in_root=True, adadelta_ratio_first=True,

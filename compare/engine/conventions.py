@@ -44,7 +44,8 @@ def differences(spec, pair=TORCH_KERAS):
             or not exact_in_float32(spec.weight_decay or 0.0)),
         "keras-float32-regularizer": not (exact_in_float32(spec.l1) and exact_in_float32(spec.l2)),
         "clip-norm-eps": spec.clip_norm is not None or spec.clip_norm_per_tensor is not None,
-        "weight-decay-form": bool(spec.weight_decay) and spec.optimizer != "adamw",
+        "weight-decay-form": bool(spec.weight_decay) and spec.optimizer != "adamw"
+                             and None not in (pair.a.weight_decay_coupled, pair.b.weight_decay_coupled),   # JAX: both
         "rmsprop-eps-placement": spec.optimizer == "rmsprop",
         "rmsprop-momentum-form": spec.optimizer == "rmsprop" and spec.momentum > 0,
         "adam-eps-placement": spec.optimizer in ("adam", "adamw"),
