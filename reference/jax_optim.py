@@ -8,11 +8,12 @@ The interface the core calls (params: the flat dict of TRAINABLE parameters in J
     state = opt.init(params)
     updates, state = opt.tx.update(grads, state, params)           inside the jitted step
     params = optax.apply_updates(params, updates)
-    opt.end_step(state, loss) -> state      after each step, outside jit (a per-step plateau)
-    opt.end_epoch(state, mean_loss) -> state    after each epoch, outside jit (per-epoch schedules, plateau)
-    opt.lr(state) -> float                  the learning rate the NEXT step uses (the record's 'lr')
-    opt.slots(state) -> {'W1.m': array, ...}    optimizer state under scratch's slot names, JAX layout
-    opt.load_slots(state, {'W1.m': array, ...}) -> state     (a resync; may be partial)
+    opt.end_step(state, loss) -> state     after each step, outside jit (a per-step plateau)
+    opt.end_epoch(state, mean_loss) -> state   after each epoch, outside jit (per-epoch schedules,
+                                           plateau)
+    opt.lr(state) -> float                 the learning rate the NEXT step uses (the record's 'lr')
+    opt.slots(state) -> {'W1.m': array}    optimizer state under scratch's slot names, JAX layout
+    opt.load_slots(state, {'W1.m': array}) -> state     (a resync; may be partial)
 
 `tx` is `optax.inject_hyperparams(optimizer)(learning_rate=...)`, where `optimizer(learning_rate)`
 builds the chain a JAX user writes:
@@ -37,11 +38,13 @@ scratch/optimizers.py and scratch/schedules.py write each formula out (scratch@j
     rmsprop   optax.rmsprop(lr, decay=rho, eps, centered, momentum or None): eps INSIDE the root
               (eps_in_sqrt=True), initial_scale 0 (torch's start), momentum traced after the lr
     adam      optax.adam; amsgrad: optax.amsgrad (its v_max is the max of the CORRECTED v)
-    adamw     optax.adamw(lr, ..., weight_decay, mask=None: every leaf, as torch and Keras): the decay
-              multiplied by the lr, default 1e-4; with amsgrad built from scale_by_amsgrad as adamw is
+    adamw     optax.adamw(lr, ..., weight_decay, mask=None: every leaf, as torch and Keras): the
+              decay multiplied by the lr, default 1e-4; with amsgrad built from scale_by_amsgrad
+              as adamw is
     nadam     optax.nadam = adam(nesterov=True): no momentum schedule
     adamax    optax.adamax (eps inside the max, as torch)
-    adagrad   optax.adagrad(lr, initial_accumulator_value, eps): starts at 0.1, eps 1e-7, rsqrt(s + eps)
+    adagrad   optax.adagrad(lr, initial_accumulator_value, eps): starts at 0.1, eps 1e-7,
+              rsqrt(s + eps)
     adadelta  optax.adadelta(lr, rho, eps)
     lion      optax.lion(lr, b1, b2, weight_decay): default decay 1e-3 (Keras's Lion: none)
 Weight decay: coupled = add_decayed_weights BEFORE the optimizer (g + wd p: torch's weight_decay;
@@ -114,7 +117,8 @@ def direction(name, h):
     """The optimizer's scale_by_* transforms, without the learning rate (the chain optax's alias
     builds before scale_by_learning_rate), and what follows the scaling (RMSprop's trace)."""
     if name == "sgd":
-        return [optax.trace(decay=h["momentum"], nesterov=h["nesterov"])] if h["momentum"] else [], []
+        trace = [optax.trace(decay=h["momentum"], nesterov=h["nesterov"])] if h["momentum"] else []
+        return trace, []
     if name == "rmsprop":
         scale = optax.scale_by_stddev if h.get("centered") else optax.scale_by_rms
         after = [optax.trace(decay=h["momentum"])] if h.get("momentum") else []
@@ -126,7 +130,7 @@ def direction(name, h):
 
 
 def build(name, h):
-    """-> optimizer(learning_rate): the spec's chain, as a JAX user writes it (the module docstring)."""
+    """-> optimizer(learning_rate): the spec's chain, as a JAX user writes it (module docstring)."""
     wd, decoupled = h.get("weight_decay") or 0.0, h.get("decay") == "decoupled"
     clip = clipping(h)
 
@@ -134,13 +138,14 @@ def build(name, h):
         head = [clip] if clip is not None else []
         if name == "adamw" or decoupled and wd and name in ("sgd", "rmsprop", "adam"):
             if name == "adamw" and not h.get("amsgrad"):
-                return optax.chain(*head, optax.adamw(learning_rate, b1=h["beta1"], b2=h["beta2"], eps=h["eps"],
-                                                      weight_decay=wd, mask=None))
-            scale, after = direction(name, h)                 # adamw's placement: decay before the lr
+                adamw = optax.adamw(learning_rate, b1=h["beta1"], b2=h["beta2"], eps=h["eps"],
+                                    weight_decay=wd, mask=None)
+                return optax.chain(*head, adamw)
+            scale, after = direction(name, h)          # adamw's placement: decay before the lr
             return optax.chain(*head, *scale, optax.add_decayed_weights(wd),
                                optax.scale_by_learning_rate(learning_rate), *after)
         if wd and name != "lion":
-            head.append(optax.add_decayed_weights(wd))        # coupled: g + wd p before the optimizer
+            head.append(optax.add_decayed_weights(wd))   # coupled: g + wd p before the optimizer
         return optax.chain(*head, alias(name, h, learning_rate))
 
     return optimizer
@@ -151,8 +156,9 @@ def alias(name, h, learning_rate):
     if name == "sgd":
         return optax.sgd(learning_rate, momentum=h["momentum"] or None, nesterov=h["nesterov"])
     if name == "rmsprop":
-        return optax.rmsprop(learning_rate, decay=h["rho"], eps=h["eps"], initial_scale=0.0, eps_in_sqrt=True,
-                             centered=h.get("centered", False), momentum=h.get("momentum") or None)
+        return optax.rmsprop(learning_rate, decay=h["rho"], eps=h["eps"], initial_scale=0.0,
+                             eps_in_sqrt=True, centered=h.get("centered", False),
+                             momentum=h.get("momentum") or None)
     betas = dict(b1=h["beta1"], b2=h["beta2"])
     if name == "adam":
         if h.get("amsgrad"):
@@ -163,7 +169,8 @@ def alias(name, h, learning_rate):
     if name == "adamax":
         return optax.adamax(learning_rate, **betas, eps=h["eps"])
     if name == "adagrad":
-        return optax.adagrad(learning_rate, initial_accumulator_value=h["initial_accumulator"], eps=h["eps"])
+        return optax.adagrad(learning_rate, initial_accumulator_value=h["initial_accumulator"],
+                             eps=h["eps"])
     if name == "adadelta":
         return optax.adadelta(learning_rate, rho=h["rho"], eps=h["eps"])
     if name == "lion":
@@ -181,7 +188,8 @@ def make_schedule(h):
     if name == "step":
         return optax.piecewise_constant_schedule(lr, {m: h["gamma"] for m in h["milestones"]})
     if name == "cosine":
-        return optax.cosine_decay_schedule(lr, decay_steps=h["t_max"], alpha=h["eta_min"] / lr if h["eta_min"] else 0.0)
+        alpha = h["eta_min"] / lr if h["eta_min"] else 0.0
+        return optax.cosine_decay_schedule(lr, decay_steps=h["t_max"], alpha=alpha)
     return None
 
 
@@ -200,7 +208,8 @@ class JaxOptimizer:
     hyper: dict
     x64: bool
     tx: optax.GradientTransformation = None
-    schedule: object = None                 # an optax schedule (every step: inside tx; every epoch: end_epoch)
+    schedule: object = None                 # an optax schedule (every step: inside tx; every
+                                            # epoch: end_epoch sets it)
     every: str = None
     plateau: object = None                  # reduce_on_plateau, called outside the chain
     plateau_state: object = None
@@ -215,7 +224,8 @@ class JaxOptimizer:
         if h.get("schedule") == "plateau":
             self.plateau = make_plateau(h)
         per_step = self.schedule is not None and self.every == "step"
-        self.tx = optax.inject_hyperparams(build(self.name, h))(learning_rate=self.schedule if per_step else h["lr"])
+        rate = self.schedule if per_step else h["lr"]
+        self.tx = optax.inject_hyperparams(build(self.name, h))(learning_rate=rate)
         self.fields = {**SLOT_FIELDS, **(ADAMAX_FIELDS if self.name == "adamax" else {})}
 
     def precision(self):
@@ -238,7 +248,8 @@ class JaxOptimizer:
             return float(state.hyperparams["learning_rate"])
 
     def set_lr(self, state, lr):
-        """state with the injected learning rate replaced (a JAX user's opt_state.hyperparams[...] = lr)."""
+        """state with the injected learning rate replaced (a JAX user's
+        opt_state.hyperparams['learning_rate'] = lr)."""
         rate = jnp.asarray(lr, dtype=state.hyperparams["learning_rate"].dtype)
         return state._replace(hyperparams={**state.hyperparams, "learning_rate": rate})
 
@@ -247,7 +258,8 @@ class JaxOptimizer:
         rate becomes lr0 * scale."""
         if self.watch_jit is None:                  # compiled once, as a JAX user's loop would
             self.watch_jit = jax.jit(lambda s, value: self.plateau.update({}, s, value=value)[1])
-        self.plateau_state = self.watch_jit(self.plateau_state, jnp.asarray(loss, dtype=self.plateau_state.avg_value.dtype))
+        value = jnp.asarray(loss, dtype=self.plateau_state.avg_value.dtype)
+        self.plateau_state = self.watch_jit(self.plateau_state, value)
         return self.set_lr(state, self.hyper["lr"] * self.plateau_state.scale)
 
     def end_step(self, state, loss):
@@ -258,8 +270,9 @@ class JaxOptimizer:
         return state
 
     def end_epoch(self, state, mean_loss):
-        """After an epoch (outside jit): a per-epoch plateau watches the epoch's mean loss; a per-epoch
-        schedule sets the next epoch's rate schedule(epoch), epoch a Python int (float64 throughout)."""
+        """After an epoch (outside jit): a per-epoch plateau watches the epoch's mean loss; a
+        per-epoch schedule sets the next epoch's rate schedule(epoch), epoch a Python int (float64
+        throughout)."""
         self.epoch += 1
         if self.every != "epoch":
             return state
@@ -305,8 +318,9 @@ class JaxOptimizer:
                 for attribute, slot in self.fields[kind].items():
                     leaves = dict(getattr(node, attribute))
                     for param in leaves:
-                        if f"{param}.{slot}" in values:
-                            leaves[param] = jnp.asarray(values[f"{param}.{slot}"], dtype=leaves[param].dtype)
+                        value = values.get(f"{param}.{slot}")
+                        if value is not None:
+                            leaves[param] = jnp.asarray(value, dtype=leaves[param].dtype)
                     changes[attribute] = leaves
                 return node._replace(**changes)
             if isinstance(node, dict):
