@@ -54,15 +54,15 @@ optimizer's direction d (its scale_by_* transform), (decoupled decay d + wd p,) 
 (scale_by_learning_rate), (RMSprop's momentum trace,) p = p + u (apply_updates). Each class's
 `direction` is optax's transform, term for term; the moments are (1 - b) g^k + b m
 (optax/tree_utils/_tree_math.py tree_update_moment), the bias corrections m / (1 - b^t):
-    SGD        trace:        v = g + mu v;  d = v  (Nesterov: g + mu v)        (torch's form, v starts at 0)
-    RMSprop    scale_by_rms: s = (1 - r) g^2 + r s;  d = g / sqrt(s + eps)     (eps inside: eps_in_sqrt=True)
+    SGD        trace: v = g + mu v;  d = v  (Nesterov: g + mu v)   (torch's form, v starts at 0)
+    RMSprop    scale_by_rms: s = (1 - r) g^2 + r s;  d = g / sqrt(s + eps)   (eps inside the root)
                centered (scale_by_stddev): / sqrt(s - a^2 + eps), a = (1 - r) g + r a
-               momentum:     trace AFTER the lr: buf = u + mu buf, p = p + buf  (rmsprop_momentum_traces_update)
-    Adam       d = m_hat / (sqrt(v_hat) + eps)                                 (torch's eps placement)
+               momentum: trace AFTER the lr: buf = u + mu buf, p = p + buf
+    Adam       d = m_hat / (sqrt(v_hat) + eps)                   (torch's eps placement)
        AMSGrad v_max = max(v_max, v_hat) of the CORRECTED v; d = m_hat / (sqrt(v_max) + eps)
-    NAdam      Adam with m_hat = b1 m / (1 - b1^(t+1)) + (1 - b1) g / (1 - b1^t)  (nadam_nesterov_adam)
-    Adamax     u = max(|g| + eps, b2 u);  d = (m / (1 - b1^t)) / u             (torch's eps placement)
-    Adagrad    s = g^2 + s (from 0.1);  d = where(s > 0, 1 / sqrt(s + eps), 0) g   (jax.lax.rsqrt: measured equal)
+    NAdam      Adam with m_hat = b1 m / (1 - b1^(t+1)) + (1 - b1) g / (1 - b1^t)
+    Adamax     u = max(|g| + eps, b2 u);  d = (m / (1 - b1^t)) / u   (torch's eps placement)
+    Adagrad    s = g^2 + s (from 0.1);  d = where(s > 0, 1 / sqrt(s + eps), 0) g   (rsqrt: equal)
     Adadelta   d = sqrt(x + eps) / sqrt(s + eps) g;  x = (1 - r) d^2 + r x
     Lion       d = sign((1 - b1) g + b1 m);  m = (1 - b2) g + b2 m
     AdamW, Lion (and decoupled decay anywhere): d = d + wd p before the lr (decay_in_update)
@@ -109,10 +109,10 @@ def clip_gradients(grads, rules, convention):
 
 
 def clip_by_norm_chain(grads, rules):
-    """optax.clip_by_global_norm (optax/transforms/_clipping.py): norm = sqrt(sum over the tensors, in
-    the pytree's sorted-key order, of sum(g^2)) (optax.tree.norm); g stays if norm < c, else becomes
-    (g / norm) c. Per tensor: the same rule on each tensor alone (optax has no per-tensor norm clip;
-    reference/jax_optim.py applies clip_by_global_norm to each leaf)."""
+    """optax.clip_by_global_norm (optax/transforms/_clipping.py): norm = sqrt(sum over the tensors,
+    in the pytree's sorted-key order, of sum(g^2)) (optax.tree.norm); g stays if norm < c, else
+    becomes (g / norm) c. Per tensor: the same rule on each tensor alone (optax has no per-tensor
+    norm clip; reference/jax_optim.py applies clip_by_global_norm to each leaf)."""
     def clip(tensors, c):
         norm = np.sqrt(sum(np.sum(np.square(tensors[n])) for n in sorted(tensors)))
         return dict(tensors) if norm < c else {n: (g / norm) * c for n, g in tensors.items()}
@@ -154,9 +154,9 @@ class Rules:
         pass
 
     def chain_step(self, params, grads):
-        """optax's chain (see the module docstring): for each parameter p (any shape) and its gradient g,
+        """optax's chain (the module docstring): for each parameter p (any shape), its gradient g,
             g = g + wd p                  coupled decay: add_decayed_weights before the optimizer
-            d = direction(g)              the optimizer's scale_by_* transform (AdamW's, Lion's decay in it)
+            d = direction(g)              the optimizer's scale_by_* (AdamW's, Lion's decay in it)
             d = d + wd p                  decoupled decay: add_decayed_weights before the scaling
             u = (-lr) d                   scale_by_learning_rate: scale(-lr)
             u = after_lr(u)               RMSprop's momentum trace (optax.trace after the scaling)
@@ -207,8 +207,9 @@ class SGD(Rules):
         return p + (-lr) * step
 
     def direction(self, name, p, g):
-        """optax.sgd: optax.trace(decay=mu, nesterov) (optax/transforms/_accumulation.py): v = g + mu v
-        (from 0); d = v, or g + mu v with Nesterov. Without momentum (optax's momentum=None) d = g."""
+        """optax.sgd: optax.trace(decay=mu, nesterov) (optax/transforms/_accumulation.py):
+        v = g + mu v (from 0); d = v, or g + mu v with Nesterov. Without momentum (optax's
+        momentum=None) d = g."""
         mu = self.momentum
         if mu == 0:
             return g
@@ -227,7 +228,8 @@ class RMSprop(Rules):
         self.momentum, self.centered = momentum, centered
         self.state = {}
         c = self.convention
-        if momentum > 0 and c.rmsprop_lr_in_momentum != c.rmsprop_eps_in_root and not c.chain_rounding:
+        one_framework = c.rmsprop_lr_in_momentum == c.rmsprop_eps_in_root or c.chain_rounding
+        if momentum > 0 and not one_framework:
             raise ValueError(f"no RMSprop here has eps {'inside' if c.rmsprop_eps_in_root else 'outside'} the "
                              f"root and lr {'inside' if c.rmsprop_lr_in_momentum else 'outside'} the momentum buffer")
 
@@ -271,10 +273,11 @@ class RMSprop(Rules):
         return p - increment
 
     def direction(self, name, p, g):
-        """optax.rmsprop: scale_by_rms (centered: scale_by_stddev), optax/_src/transform.py, decay r:
+        """optax.rmsprop: scale_by_rms (centered: scale_by_stddev), optax/_src/transform.py, decay r
             s = (1 - r) g^2 + r s            (from initial_scale 0)
             a = (1 - r) g + r a              (centered only)
-            d = g / sqrt(s - a^2 + eps)      (jax.lax.rsqrt(s + eps) * g; eps_in_sqrt=False: 1 / (sqrt + eps))"""
+            d = g / sqrt(s - a^2 + eps)    (rsqrt(s + eps) g; eps_in_sqrt=False: 1 / (sqrt(s) + eps))
+        """
         old, r, eps = self.state.get(name, {}), self.rho, self.eps
         s = (1 - r) * (g * g) + r * old.get("square_avg", np.zeros_like(p))
         state = {"square_avg": s}
@@ -292,8 +295,9 @@ class RMSprop(Rules):
         return scaling * g
 
     def after_lr(self, name, u):
-        """optax.rmsprop's momentum: optax.trace(decay=mu) AFTER scale_by_learning_rate: buf = u + mu buf
-        (from 0), the update is buf: it holds -lr g / avg (rmsprop_momentum_traces_update)."""
+        """optax.rmsprop's momentum: optax.trace(decay=mu) AFTER scale_by_learning_rate:
+        buf = u + mu buf (from 0), the update is buf: it holds -lr g / avg
+        (rmsprop_momentum_traces_update)."""
         if not self.momentum > 0:
             return u
         buf = u + self.momentum * self.state[name].get("momentum", np.zeros_like(u))
@@ -364,7 +368,7 @@ class Adam(Rules):
             self.state[name]["v_max"] = v_hat
         d = m_hat / (np.sqrt(v_hat + 0.0) + self.eps)
         if self.weight_decay:
-            d = d + self.weight_decay * p                       # adamw: add_decayed_weights(wd, mask=None)
+            d = d + self.weight_decay * p           # adamw: add_decayed_weights(wd, mask=None)
         return d
 
 
@@ -491,7 +495,7 @@ class Adagrad(Rules):
 
     def direction(self, name, p, g):
         """optax.adagrad: scale_by_rss: s = g^2 + s (from initial_accumulator_value 0.1);
-        d = where(s > 0, rsqrt(s + eps), 0) g  (jax.lax.rsqrt: 1 / sqrt, measured bit-equal on CPU)."""
+        d = where(s > 0, rsqrt(s + eps), 0) g  (jax.lax.rsqrt: 1 / sqrt, measured bit-equal)."""
         s = g * g + self.state.get(name, {}).get("accumulator", np.full_like(p, self.initial))
         self.state[name] = {"accumulator": s}
         return np.where(s > 0, 1 / np.sqrt(s + self.eps), 0.0) * g
@@ -522,8 +526,8 @@ class Adadelta(Rules):
         return p + self.lr * delta
 
     def direction(self, name, p, g):
-        """optax.adadelta: scale_by_adadelta: s = (1 - r) g^2 + r s;  d = (sqrt(x + eps) / sqrt(s + eps)) g;
-        x = (1 - r) d^2 + r x (the direction's, before the lr, as torch's)."""
+        """optax.adadelta: scale_by_adadelta: s = (1 - r) g^2 + r s;
+        d = (sqrt(x + eps) / sqrt(s + eps)) g;  x = (1 - r) d^2 + r x (before the lr, as torch)."""
         r, eps, old = self.rho, self.eps, self.state.get(name, {})
         s = (1 - r) * (g * g) + r * old.get("square_avg", np.zeros_like(p))
         x = old.get("acc_delta", np.zeros_like(p))
@@ -539,7 +543,7 @@ class Lion(Rules):
     def __init__(self, lr, beta1, beta2, convention=KERAS, float32_casts=False, weight_decay=0.0):
         cast = as_keras_casts if float32_casts else float
         self.lr, self.beta1, self.beta2, self.convention = lr, cast(beta1), cast(beta2), as_convention(convention)
-        self.weight_decay = weight_decay          # optax.lion's own (default 1e-3); Keras's Lion has none by default
+        self.weight_decay = weight_decay      # optax.lion's own (default 1e-3); Keras's: none
         self.state = {}
 
     def update(self, name, p, g):
@@ -592,5 +596,6 @@ def build_optimizer(name, hyper, convention):
     if name == "adadelta":
         return Adadelta(h["lr"], h["rho"], h["eps"], convention)
     if name == "lion":
-        return Lion(h["lr"], h["beta1"], h["beta2"], convention, casts, h.get("weight_decay") or 0.0)
+        wd = h.get("weight_decay") or 0.0
+        return Lion(h["lr"], h["beta1"], h["beta2"], convention, casts, wd)
     raise ValueError(f"unknown optimizer {name!r}")

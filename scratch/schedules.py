@@ -36,11 +36,12 @@ loop sets the injected rate from schedule(epoch) (every epoch); the rates, term 
                  (Convention.exponential_float32_count); per epoch (a Python int) float64
     step         piecewise_constant_schedule(lr0, {m: gamma}): decayed from count m on (count >= m,
                  torch's milestone rule), the value a running product v = gamma v
-    cosine       cosine_decay_schedule(lr0, T, alpha): lr0 ((1 - a) c + a), c = 0.5 (1 + cos(pi min(t, T) / T)),
-                 pi t computed first; it stays at alpha lr0 after T
+    cosine       cosine_decay_schedule(lr0, T, alpha): lr0 ((1 - a) c + a),
+                 c = 0.5 (1 + cos(pi min(t, T) / T)), pi t first; it stays at alpha lr0 after T
     plateau      contrib.reduce_on_plateau(factor, patience + 1, rtol=0, atol=threshold, cooldown,
                  min_scale=min_lr / lr0)'s rule, fed the loss after the step: improved when
-                 loss < (1 - 0) best - threshold; reduce when the plateau count reaches patience + 1;
+                 loss < (1 - 0) best - threshold; reduce when the plateau count reaches
+                 patience + 1;
                  cooldown counted down before looking, torch's number; lr = lr0 * scale
 
 Left out: warmup, cyclic and one-cycle schedules, per-group learning rates.
@@ -221,13 +222,14 @@ class KerasPlateau(Schedule):
 
 
 class OptaxExponential(Schedule):
-    """optax.exponential_decay(lr0, transition_steps=1, decay_rate=gamma)(count) = lr0 * gamma ** (count / 1):
-    per step the int32 count / 1 is float32 (JAX's promotion, measured), so lr0, gamma and the power
-    are float32 (NumPy's float32 pow: measured equal to XLA's); per epoch float64."""
+    """optax.exponential_decay(lr0, transition_steps=1, decay_rate=gamma)(count)
+    = lr0 * gamma ** (count / 1): per step the int32 count / 1 is float32 (JAX's promotion,
+    measured), so lr0, gamma and the power are float32 (NumPy's float32 pow: measured equal to
+    XLA's); per epoch float64."""
 
     def __init__(self, lr, every, gamma, float32):
         self.real = np.float32 if float32 else np.float64
-        super().__init__(float(self.real(lr)), every)        # jnp.where(count <= 0, lr0, ...): float32 too
+        super().__init__(float(self.real(lr)), every)   # where(count <= 0, lr0, ...): float32 too
         self.lr0, self.gamma = self.real(lr), self.real(gamma)
 
     def next_lr(self, metric):
@@ -253,8 +255,9 @@ class OptaxPiecewise(Schedule):
 
 
 class OptaxCosine(Schedule):
-    """optax.cosine_decay_schedule(lr0, decay_steps=T, alpha=eta_min / lr0)(count): lr0 ((1 - alpha) c + alpha),
-    c = 0.5 (1 + cos(pi min(count, T) / T)) with (pi count) / T (exponent 1.0)."""
+    """optax.cosine_decay_schedule(lr0, decay_steps=T, alpha=eta_min / lr0)(count):
+    lr0 ((1 - alpha) c + alpha), c = 0.5 (1 + cos(pi min(count, T) / T)) with (pi count) / T
+    (exponent 1.0)."""
 
     def __init__(self, lr, every, t_max, eta_min):
         super().__init__(lr, every)
@@ -267,16 +270,19 @@ class OptaxCosine(Schedule):
 
 
 class OptaxPlateau(Schedule):
-    """optax.contrib.reduce_on_plateau's _update_scale, fed one loss per schedule step (accumulation_size 1):
+    """optax.contrib.reduce_on_plateau's _update_scale, fed one loss per schedule step
+    (accumulation_size 1):
         improved = loss < (1 - rtol) best - atol            (rtol 0, atol the threshold)
         count = 0 if improved else count + 1;  best = loss if improved
         in cooldown: count = 0, cooldown -= 1
-        else, when count == patience + 1: scale = max(scale factor, min_scale), count = 0, cooldown = C
+        else, when count == patience + 1: scale = max(scale factor, min_scale), count = 0,
+                                          cooldown = C
     lr = lr0 * scale. patience + 1 and torch's cooldown give torch's ReduceLROnPlateau's rates."""
 
     def __init__(self, lr, every, factor, patience, threshold, cooldown, min_lr):
         super().__init__(lr, every)
-        self.lr0, self.factor, self.patience, self.atol, self.cooldown = lr, factor, patience + 1, threshold, cooldown
+        self.lr0, self.factor, self.patience = lr, factor, patience + 1
+        self.atol, self.cooldown = threshold, cooldown
         self.min_scale = min_lr / lr
         self.scale, self.best, self.count, self.cooldown_count = 1.0, math.inf, 0, 0
 
@@ -314,12 +320,14 @@ def make_schedule(hyper, convention):
     convention = as_convention(convention)
     if convention.chain_rounding:                     # optax's schedules (JAX)
         if name == "exponential":
-            return OptaxExponential(lr, every, h["gamma"], convention.exponential_float32_count and every == "step")
+            float32 = convention.exponential_float32_count and every == "step"
+            return OptaxExponential(lr, every, h["gamma"], float32)
         if name == "step":
             return OptaxPiecewise(lr, every, h["gamma"], h["milestones"])
         if name == "cosine":
             return OptaxCosine(lr, every, h["t_max"], h["eta_min"])
-        return OptaxPlateau(lr, every, h["gamma"], h["patience"], h["threshold"], h["cooldown"], h["min_lr"])
+        return OptaxPlateau(lr, every, h["gamma"], h["patience"], h["threshold"], h["cooldown"],
+                            h["min_lr"])
     if convention.schedule_recursive:
         if name == "exponential":
             return TorchExponential(lr, every, h["gamma"])
