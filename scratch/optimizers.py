@@ -276,7 +276,7 @@ class RMSprop(Rules):
         """optax.rmsprop: scale_by_rms (centered: scale_by_stddev), optax/_src/transform.py, decay r
             s = (1 - r) g^2 + r s            (from initial_scale 0)
             a = (1 - r) g + r a              (centered only)
-            d = g / sqrt(s - a^2 + eps)    (rsqrt(s + eps) g; eps_in_sqrt=False: 1 / (sqrt(s) + eps))
+            d = g / sqrt(s - a^2 + eps)    (rsqrt(s + eps) g; eps_in_sqrt=False: / (sqrt(s) + eps))
         """
         old, r, eps = self.state.get(name, {}), self.rho, self.eps
         s = (1 - r) * (g * g) + r * old.get("square_avg", np.zeros_like(p))
