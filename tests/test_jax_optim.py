@@ -174,6 +174,30 @@ def test_piecewise_decays_at_the_boundary_itself():
     assert rates == [torch_like.lr] + [torch_like.step() for _ in range(9)]
 
 
+@pytest.mark.parametrize("patience, cooldown, threshold",
+                         [(0, 0, 1e-3), (2, 0, 0.01), (3, 1, 0.005), (1, 4, 1e-3)])
+def test_reduce_on_plateau_gives_torchs_rates(patience, cooldown, threshold):
+    """optax.contrib.reduce_on_plateau's own rule (patience + 1, torch's cooldown, atol = threshold),
+    fed one loss after each step: scratch's OptaxPlateau gives its very rates, and they are torch's
+    ReduceLROnPlateau's (threshold_mode 'abs', eps 0: scratch's TorchPlateau, proven against torch
+    in tests/test_schedules.py)."""
+    h = dict(lr=0.1, gamma=0.5, patience=patience, threshold=threshold, cooldown=cooldown, min_lr=0.0)
+    with jax.enable_x64(True):
+        plateau = jax_optim.make_plateau(h)
+        watch = jax.jit(lambda state, value: plateau.update({}, state, value=value)[1])
+        for seed in range(3):
+            losses = sequences(seed, 120)[2]
+            state, theirs = plateau.init({"w": jnp.zeros(2)}), []
+            for loss in losses:
+                theirs.append(0.1 * float(state.scale))
+                state = watch(state, jnp.asarray(loss))
+            ours = scratch_schedules.OptaxPlateau(0.1, "step", 0.5, patience, threshold, cooldown, 0.0)
+            torch_like = scratch_schedules.TorchPlateau(0.1, "step", 0.5, patience, threshold, cooldown, 0.0)
+            assert theirs == [ours.lr] + [ours.step(loss) for loss in losses[:-1]]
+            assert theirs == [torch_like.lr] + [torch_like.step(loss) for loss in losses[:-1]]
+            assert min(theirs) < 0.1
+
+
 def one_step(spec, params, grads, steps=1):
     """The Optax chain's parameters after `steps` steps of the same gradients."""
     with jax.enable_x64(True):
