@@ -191,6 +191,12 @@ def test_schedules_in_optax_words():
     assert "cosine-after-t-max" not in rows(c)
 
 
+def test_amsgrad_s_corrected_maximum_is_named():
+    t = translate(TOY3.spec.replace(optimizer="adam", amsgrad=True), "torch", "jax")
+    assert rows(t)["amsgrad-corrected-max"].kind == "closest"
+    assert "optax.amsgrad(0.1, b1=0.9, b2=0.999, eps=1e-08)" in jax_lines(t)
+
+
 def test_nadam_and_dampening_are_closest_and_named():
     t = translate(TOY3.spec.replace(optimizer="nadam"), "torch", "jax")
     assert rows(t)["nadam-nesterov-adam"].kind == "closest"

@@ -65,6 +65,8 @@ def dropped(translation):
     if any(row.rule == "coupled-decay-is-l2" for row in translation.rows):
         why = "torch's weight decay acts in the optimizer, Keras's L2 in the loss: they differ by design"
         out.update({"loss": why, "dW": why, "db": why})
+    if any(row.rule == "amsgrad-corrected-max" for row in translation.rows):
+        out["v_max"] = "AMSGrad's maximum: of the raw v in torch and Keras, of the corrected v in optax"
     if any(row.rule == "sgd-dampening" for row in translation.rows):
         out["state"] = ("the learning rate and the momentum buffers: lr (1 - d) carries torch's dampening, "
                         "its buffer holds (1 - d) g where the other's holds g")
@@ -106,7 +108,8 @@ class Side:
             record = self.implementation.step(X, Y)
         grads = [np.asarray(v) for n, v in record.items() if n != "loss" and names.group(n) in ("dW", "db")]
         self.clip_acted += clip_acts(self.spec, grads)
-        return {n: v for n, v in record.items() if names.group(n) not in self.drop}
+        return {n: v for n, v in record.items()
+                if names.group(n) not in self.drop and n.partition(".")[2] not in self.drop}
 
     def predict(self, X):
         return self.implementation.predict(X)

@@ -330,6 +330,20 @@ def eps_placement(src, S, T):
                              "closest", why, {"eps": 0.0}, f"{word(S, o, 'eps')}=0", exact)
 
 
+def amsgrad_max(src, S, T):
+    """AMSGrad: torch and Keras keep the maximum of the raw v and correct it by the step's 1 - b2^t
+    (torch/optim/adam.py: max_exp_avg_sqs; keras/src/optimizers/adam.py: v_hat); optax.amsgrad keeps
+    the maximum of the corrected v / (1 - b2^t) (optax/_src/transform.py scale_by_amsgrad): the
+    steps part once v falls, and v_max means another thing (not compared)."""
+    if src.optimizer not in ("adam", "adamw") or not src.amsgrad or \
+            S.amsgrad_max_of_corrected == T.amsgrad_max_of_corrected:
+        return None
+    form = {c: ("optax.amsgrad: max of the corrected v" if c.amsgrad_max_of_corrected else
+                "amsgrad=True: max of the raw v") for c in (S, T)}
+    return {}, Row("amsgrad-corrected-max", form[S], form[T], "closest",
+                   "the maximum of the corrected v is not the corrected maximum once v falls")
+
+
 def nadam_schedule(src, S, T):
     """torch: mu_t = b1 (1 - 0.5 * 0.96^(t psi)) in the product and in the step
     (torch/optim/nadam.py _single_tensor_nadam); Keras: 0.96^t with 0.96 exact in the product
@@ -523,7 +537,7 @@ def schedule(src, S, T):
         return {}, Row("momentum-lr-schedule", words[S] + every, words[T], "closest",
                        f"{fw(outside)} scales the whole momentum buffer by the current lr, the other each "
                        "gradient by the lr of its step: they part as soon as lr changes")
-    float32_count = [c for c in (S, T) if getattr(c, "exponential_float32_count", c is JAX)]
+    float32_count = [c for c in (S, T) if c.exponential_float32_count]
     if name == "exponential" and src.schedule_every == "step" and len(float32_count) == 1:
         return {}, Row("exponential-float32-count", words[S] + every, words[T], "closest",
                        "optax.exponential_decay's exponent count / transition_steps is float32 even with "
@@ -713,5 +727,5 @@ def torch_momentum(src, convention):
 
 
 RULES = [hyperparameters, default_hyperparameters, keras_float32, sgd_momentum, rmsprop_momentum, sgd_dampening,
-         eps_placement, nadam_schedule, decoupled_decay, coupled_decay, regularizers, clipping, lion, schedule,
+         eps_placement, amsgrad_max, nadam_schedule, decoupled_decay, coupled_decay, regularizers, clipping, lion, schedule,
          network]

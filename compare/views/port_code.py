@@ -340,7 +340,7 @@ def short_name(spec, framework):
     """'AdamW(lr=0.1)' / 'AdamW(learning_rate=0.1)' / 'optax.adamw(0.1)': the class and its learning
     rate, for the proof line."""
     if framework == "jax":
-        return f"optax.{spec.optimizer}({spec.lr!r})"
+        return f"optax.{'amsgrad' if spec.optimizer == 'adam' and spec.amsgrad else spec.optimizer}({spec.lr!r})"
     if framework == "torch":
         return f"{TORCH_CLASSES[spec.optimizer]}(lr={spec.lr!r})"
     return f"{KERAS_CLASSES[spec.optimizer]}(learning_rate={spec.lr!r})"
