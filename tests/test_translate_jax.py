@@ -229,6 +229,8 @@ def test_round_trip_torch_jax_torch_gives_the_original_settings(changes):
     (["--from", "torch", "--to", "jax", "--schedule", "plateau"], "plateau"),
     (["--from", "torch", "--to", "jax", "--optimizer", "lion"],
      "torch has no Lion: translate it --from keras or jax"),
+    (["--from", "jax", "--to", "keras", "--optimizer", "lion"],
+     "JAX's Lion with weight_decay=0.001 (its default): Lion is mirrored without weight decay"),
     (["--from", "torch", "--to", "jax", "--weight-decay", "0.1", "--decay", "decoupled"],
      "torch's sgd has no decoupled weight decay"),
 ])

@@ -156,6 +156,10 @@ def translate(spec, source, target=None):
     check_source(spec, source, target)
     S, T = as_convention(source), as_convention(target)
     src = resolved(from_source_terms(spec, S), S)
+    if src.optimizer == "lion" and src.weight_decay:       # optax.lion's default 1e-3 included
+        raise InputError(f"{fw(S)}'s Lion with weight_decay={src.weight_decay!r}"
+                         f"{' (its default)' if spec.weight_decay is None else ''}: Lion is mirrored "
+                         "without weight decay; give --weight-decay 0")
     found = [result for result in (rule(src, S, T) for rule in RULES) if result]
     changes = {key: value for change, _ in found for key, value in change.items()}
     if T.nadam_momentum_decay is None:
