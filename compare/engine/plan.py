@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from itertools import combinations
 
 from . import registry
-from .conventions import differences, numeric_differences, settings_differences, unavailable
+from .conventions import differences, is_convention, numeric_differences, settings_differences, unavailable
 from .errors import InputError
 
 CROSS = "torch~keras"
@@ -74,10 +74,11 @@ def plan(spec, subjects, references, cross=True, subjects_are_references=False):
             convention = own if own in reference.conventions else reference.conventions[0]
             ours = add(subject, convention, run_spec, subject.name)
             theirs = add(reference, convention, run_spec, subject.name)
-            if own in ("torch", "keras") and convention not in subject.conventions:   # a user's torch model against Keras (or the
-                reasons = differences(run_spec)                    # reverse): judged as torch~keras is
+            if is_convention(own) and convention not in subject.conventions:   # a user's torch model against Keras (or
+                rules = (own, convention)                          # any two conventions): judged as their pair is
+                reasons = differences(run_spec, rules)
                 pairs.append(Pair(pair_key(subject.name, reference.name), ours, theirs,
-                                  not numeric_differences(run_spec), reasons))
+                                  not numeric_differences(run_spec, rules), reasons))
                 continue
             pairs.append(Pair(pair_key(subject.name, reference.name), ours, theirs))
     for a, b in combinations(subjects, 2):
@@ -90,7 +91,8 @@ def plan(spec, subjects, references, cross=True, subjects_are_references=False):
     if cross and not any(s.settings for s in subjects):
         for a, b in combinations(plain, 2):
             ours, theirs = add(a, a.conventions[0], spec, a.name), add(b, b.conventions[0], spec, b.name)
-            reasons, numeric = differences(spec), numeric_differences(spec)
+            rules = (a.conventions[0], b.conventions[0])              # torch~keras, jax~torch, ...
+            reasons, numeric = differences(spec, rules), numeric_differences(spec, rules)
             if spec.resync_each_step and subjects:
                 reasons["resync"] = numeric["resync"] = (
                     f"each step restarts {a.name} and {b.name} from their scratch twin's state, two runs that "
