@@ -213,7 +213,8 @@ DIFFERENCES = {
         "a schedule with hyperparameters handed to Keras as Python floats",
         "tf.convert_to_tensor makes a Python float a float32 tensor: ExponentialDecay's lr0 and "
         "decay_rate, PiecewiseConstantDecay's values and CosineDecay's lr0 are rounded through float32 "
-        "even in a float64 run (np.float64 values stay exact)",
+        "even in a float64 run (np.float64 values stay exact); torch and JAX (optax's schedules under "
+        "jax_enable_x64) keep them float64",
     ),
     "mse-sum-reduction": (
         "loss mse, mae, huber, smooth_l1, poisson, hinge, squared_hinge or binary_crossentropy with "
@@ -396,8 +397,10 @@ DIFFERENCES.update({
     ),
     "dropout-divides": (
         "a dropout layer",
-        "Flax's Dropout keeps x / (1 - p) (flax/nnx/nn/stochastic.py Dropout.__call__: inputs / "
-        "keep_prob); torch and Keras multiply by fl(1 / (1 - p)): the kept units differ in the last bit",
+        "a framework that keeps x / (1 - p) against torch's and Keras's x * fl(1 / (1 - p)): the kept "
+        "units differ in the last bit. Flax writes the division (flax/nnx/nn/stochastic.py "
+        "Dropout.__call__: inputs / keep_prob), but XLA on the CPU divides by that constant through "
+        "its reciprocal: JAX computes the product (measured), so no pair of torch, Keras, JAX has it",
     ),
     "norm-fast-variance": (
         "norm batch or layer",
@@ -405,6 +408,13 @@ DIFFERENCES.update({
         "normalization.py _compute_stats, use_fast_variance=True by default), torch and Keras as "
         "E[(x - mean)^2]: the last bits differ, and a unit whose mean is large against its spread "
         "loses digits (mean 1e4, spread 1: about 1e-9 relative in the variance)",
+    ),
+    "batchnorm-float32-running-stats": (
+        "norm batch",
+        "Flax's nnx.BatchNorm creates its running mean and var as float32 whatever param_dtype "
+        "(flax/nnx/nn/normalization.py BatchNorm.__init__: jnp.zeros(shape, jnp.float32)) and stores "
+        "each update back rounded: in a float64 run the running statistics, and every evaluation "
+        "output, are about 1e-8 relative from torch's and Keras's float64 ones",
     ),
     "leaky-relu-kink": (
         "a leaky_relu layer (an input exactly 0)",
@@ -505,7 +515,8 @@ class Convention:
     # --- JAX (issue 23): rules torch and Keras share and JAX does not; the defaults are theirs
     nadam_nesterov_adam: bool = False    # NAdam is Adam with Nesterov's look-ahead and no momentum schedule:
                                          # m_hat = b1 m / (1 - b1^(t+1)) + (1 - b1) g / (1 - b1^t) (optax.nadam)
-    dropout_divides: bool = False        # dropout keeps x / (1 - p) (flax's nnx.Dropout); False: x * fl(1 / (1 - p))
+    dropout_divides: bool = False        # dropout keeps x / (1 - p); False: x * fl(1 / (1 - p)) (all three: Flax
+                                         # writes the division, XLA's CPU computes the product)
     fast_variance: bool = False          # normalization's variance is E[x^2] - E[x]^2 (flax use_fast_variance=True);
                                          # False: E[(x - mean)^2]
     gelu_approximate_by_default: bool = False   # the framework's gelu() is the tanh form unless told otherwise
@@ -513,6 +524,8 @@ class Convention:
     x64_opt_in: bool = False             # float64 only after jax_enable_x64; without it float64 is silently float32
     leaky_relu_grad_one_at_zero: bool = False   # leaky_relu'(0) = 1 (jax.nn.leaky_relu: z >= 0 takes z);
                                                 # False: the slope (torch, Keras)
+    float32_running_stats: bool = False  # batch norm's running mean and var are float32 even in a float64 run
+                                         # (Flax's nnx.BatchNorm); False: the run's dtype
 
     def __str__(self):
         return self.name
@@ -656,16 +669,18 @@ JAX = Convention(
     elu_grad_from_output=False, celu_max_plus_min=False, hard_sigmoid_float32_slope=False,
     hard_silu_own_backward=False, hard_tanh_grad_closed=True, leaky_relu_grad_one_at_zero=True,
     # flax/nnx/nn/normalization.py BatchNorm: mean = momentum mean + (1 - momentum) batch (Keras's meaning),
-    # var the biased batch variance (_compute_stats)
-    norm_momentum_weights_new=False, running_var_unbiased=False,
+    # var the biased batch variance (_compute_stats); both created float32 in __init__ (float32_running_stats)
+    norm_momentum_weights_new=False, running_var_unbiased=False, float32_running_stats=True,
     # jax/_src/lax/convolution.py padtype_to_pads 'SAME' at any stride, the odd pad after; flax/linen/
     # pooling.py avg_pool(padding='VALID', count_include_pad=True), max_pool: no ceil_mode; max pooling's
     # gradient (lax.reduce_window max, select_and_scatter_add): the first maximum in scan order (measured)
     same_padding_strided=True, avgpool_counts_padding=True,
     pool_ceil_mode_available=False, maxpool_grad_to_first_max=True,
-    # nadam above; stochastic.py Dropout: inputs / keep_prob; normalization.py use_fast_variance=True;
-    # jax/_src/nn/functions.py gelu(approximate=True); jax/_src/config.py enable_x64 default False
-    nadam_nesterov_adam=True, dropout_divides=True, fast_variance=True, gelu_approximate_by_default=True,
+    # nadam above; stochastic.py Dropout writes inputs / keep_prob, but XLA on the CPU divides by the
+    # constant through its reciprocal: x * fl(1 / keep), torch's and Keras's numbers (measured, bit for bit);
+    # normalization.py use_fast_variance=True; jax/_src/nn/functions.py gelu(approximate=True);
+    # jax/_src/config.py enable_x64 default False
+    nadam_nesterov_adam=True, dropout_divides=False, fast_variance=True, gelu_approximate_by_default=True,
     x64_opt_in=True,
 )
 
@@ -736,6 +751,7 @@ RULE_ATTRIBUTES = {
     "dropout-divides": ("dropout_divides",),
     "norm-fast-variance": ("fast_variance",),
     "leaky-relu-kink": ("leaky_relu_grad_one_at_zero",),
+    "batchnorm-float32-running-stats": ("float32_running_stats",),
 }
 
 

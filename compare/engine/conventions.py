@@ -270,8 +270,9 @@ def loss_settings_differences(spec_a, convention_a, spec_b, convention_b):
 
 
 # --- dropout and normalization (issue 11) -------------------------------------------------------
-# The harness hands the same masks to everyone; torch and Keras scale the kept units by
-# fl(1 / (1 - p)) (scratch/layers.py), Flax divides by 1 - p (dropout-divides, JAX's pairs only).
+# The harness hands the same masks to everyone; torch, Keras and JAX scale the kept units by
+# fl(1 / (1 - p)) (scratch/layers.py; Flax writes x / (1 - p), XLA computes the product: dropout-divides
+# is in the table for a framework that divides, and no pair of the three differs by it).
 
 def image_differences(spec):
     """{key: applies} for the convolution and pooling rules (scratch/conventions.py; the sources in
@@ -324,5 +325,6 @@ def norm_differences(spec):
         "norm-default-eps": any(layer.eps is None for layer in norms),
         "batchnorm-running-variance": bool(batch),
         "norm-fast-variance": bool(norms),                  # Flax's variance, whatever the settings
+        "batchnorm-float32-running-stats": bool(batch),     # Flax's float32 running mean and var
         "dropout-divides": any(layer.rate > 0 for layer in dropouts),
     }
