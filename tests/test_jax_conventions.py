@@ -491,3 +491,17 @@ def test_a_pair_names_only_what_applies_and_names_may_stand_for_conventions():
     assert "momentum-lr-schedule" in differences(s, JAX_KERAS)
     texts = [DIFFERENCES[k][1] for k in JAX_TORCH.rules + JAX_KERAS.rules]
     assert all("JAX" in t or "jax" in t or "optax" in t or "Flax" in t for t in texts)   # each names JAX's side
+
+
+def test_a_batchnorm_written_in_flax_reads_as_keras_and_the_words_name_flax():
+    from compare.engine.diagnose import eps_words, momentum_words
+    from compare.engine.layers import BatchNorm
+    layer = BatchNorm(momentum=0.9, written_in="jax")                       # Flax's momentum 0.9
+    assert layer.settings("torch") == {"momentum": pytest.approx(0.1), "eps": 1e-5}
+    assert layer.settings("keras") == {"momentum": 0.9, "eps": 1e-3} and layer.settings("jax")["momentum"] == 0.9
+    words = momentum_words((0.9, "jax", 0.1), (0.9, "torch", 0.9))           # a port that kept the number
+    assert words == ("momentum 0.9 (jax) vs 0.9 (torch): torch momentum 0.9 weights the new batch; Flax "
+                     "momentum 0.9 weights the old one: Flax's 0.1 is torch's 0.9")
+    assert momentum_words((None, "jax", 0.01), (0.99, "keras", 0.01)).endswith("(both in jax's meaning)")
+    assert eps_words((None, "jax", 1e-6), (None, "torch", 1e-5), "layer").endswith(
+        "(torch's default is 1e-5, Flax's 1e-6)")
