@@ -11,6 +11,7 @@ import pytest
 from compare.engine.conventions import JAX_KERAS, JAX_TORCH, TORCH_KERAS, differences, numeric_differences, unavailable
 from compare.engine.spec import Spec
 from scratch import more_activations
+from scratch.activations import activation_table
 from scratch.conventions import DIFFERENCES, JAX, KERAS, RULE_ATTRIBUTES, TORCH, ConventionPair
 from scratch.losses import loss_divisor
 from scratch.optimizers import clip_gradients, make_optimizer
@@ -226,21 +227,18 @@ JAX_ACTIVATIONS = {"relu": "relu", "leaky_relu": "leaky_relu", "elu": "elu", "se
 def test_activations_and_their_kinks_are_jaxs():
     """scratch's table in the JAX convention against jax.nn and jax.grad, on ordinary inputs and on
     every kink (scratch/more_activations.py KINKS): leaky_relu'(0) is 1 in JAX, the slope elsewhere."""
-    table = more_activations.table(JAX)
+    table = activation_table(JAX)                                           # the slope bound: JAX's 0.01
     z = np.array([-3.0, -1.0, -0.3, 0.0, 0.7, 1.0, 3.0, 6.0, 25.0])
-    with x64():
-        for name, jname in JAX_ACTIVATIONS.items():
-            fn = getattr(jax.nn, jname)
-            if name in table:
-                g, dg = table[name]
-                extra = (JAX.leaky_relu_slope,) if name == "leaky_relu" else ()
-                Z = z.reshape(1, -1)
-                np.testing.assert_allclose(g(Z, *extra), np.asarray(fn(jnp.asarray(Z))), rtol=1e-13, atol=1e-15,
-                                           err_msg=name)
-                grads = np.asarray(jax.vmap(jax.grad(fn))(jnp.asarray(z)))
-                np.testing.assert_allclose(dg(Z, g(Z, *extra), *extra).ravel(), grads, rtol=1e-13, atol=1e-15,
-                                           err_msg=name)
+    fns = {name: getattr(jax.nn, jname) for name, jname in JAX_ACTIVATIONS.items() if name in table}
+    with x64():                                                             # one compile for all of them
+        measured = jax.jit(lambda v: {n: (f(v), jax.vmap(jax.grad(f))(v)) for n, f in fns.items()})(jnp.asarray(z))
         at_zero = float(jax.grad(jax.nn.leaky_relu)(0.0))
+    Z = z.reshape(1, -1)
+    for name, (values, grads) in measured.items():
+        g, dg = table[name]
+        np.testing.assert_allclose(g(Z).ravel(), np.asarray(values), rtol=1e-13, atol=1e-15, err_msg=name)
+        np.testing.assert_allclose(dg(Z, g(Z)).ravel(), np.asarray(grads), rtol=1e-13, atol=1e-15, err_msg=name)
+    assert len(measured) == len(JAX_ACTIVATIONS) and set(more_activations.KINKS) <= set(measured)
     assert at_zero == 1.0 and JAX.leaky_relu_grad_one_at_zero and not TORCH.leaky_relu_grad_one_at_zero
     assert inspect.signature(jax.nn.leaky_relu).parameters["negative_slope"].default == JAX.leaky_relu_slope
     s = spec(activations=["leaky_relu", "softmax"])
