@@ -110,6 +110,10 @@ class Layer:
         """Its Keras layer: a reference.keras_mlp.Part (see the module docstring)."""
         raise NotImplementedError(f"{self.describe()} has no Keras layer")
 
+    def jax(self, ctx):
+        """Its Flax module or JAX function: a reference.jax_mlp.Part (see the module docstring)."""
+        raise NotImplementedError(f"{self.describe()} has no JAX layer")
+
     def state(self, n):
         return {}
 
@@ -199,6 +203,10 @@ class Dense(Layer):
         from reference.keras_mlp import dense
         return dense(self, ctx)
 
+    def jax(self, ctx):
+        from reference.jax_mlp import dense
+        return dense(self, ctx)
+
     def describe(self):
         return f"Dense({self.units}{'' if self.bias else ', bias=False'})"
 
@@ -221,6 +229,10 @@ class Activation(Layer):
 
     def keras(self, ctx):
         from reference.keras_mlp import activation
+        return activation(self, ctx)
+
+    def jax(self, ctx):
+        from reference.jax_mlp import activation
         return activation(self, ctx)
 
     def describe(self):

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from itertools import combinations
 
 from . import registry
-from .conventions import differences, is_convention, numeric_differences, settings_differences, unavailable
+from .conventions import ConventionPair, differences, is_convention, numeric_differences, settings_differences, unavailable
 from .errors import InputError
 
 CROSS = "torch~keras"
@@ -74,11 +74,11 @@ def plan(spec, subjects, references, cross=True, subjects_are_references=False):
             convention = own if own in reference.conventions else reference.conventions[0]
             ours = add(subject, convention, run_spec, subject.name)
             theirs = add(reference, convention, run_spec, subject.name)
-            if is_convention(own) and convention not in subject.conventions:   # a user's torch model against Keras (or
-                rules = (own, convention)                          # any two conventions): judged as their pair is
-                reasons = differences(run_spec, rules)
+            if is_convention(own) and is_convention(convention) and convention not in subject.conventions:
+                conventions = ConventionPair(own, convention)      # a user's torch model against Keras (or
+                reasons = differences(run_spec, conventions)       # JAX, ...): judged as torch~keras is
                 pairs.append(Pair(pair_key(subject.name, reference.name), ours, theirs,
-                                  not numeric_differences(run_spec, rules), reasons))
+                                  not numeric_differences(run_spec, conventions), reasons))
                 continue
             pairs.append(Pair(pair_key(subject.name, reference.name), ours, theirs))
     for a, b in combinations(subjects, 2):
@@ -91,8 +91,10 @@ def plan(spec, subjects, references, cross=True, subjects_are_references=False):
     if cross and not any(s.settings for s in subjects):
         for a, b in combinations(plain, 2):
             ours, theirs = add(a, a.conventions[0], spec, a.name), add(b, b.conventions[0], spec, b.name)
-            rules = (a.conventions[0], b.conventions[0])              # torch~keras, jax~torch, ...
-            reasons, numeric = differences(spec, rules), numeric_differences(spec, rules)
+            conventions = ConventionPair(a.conventions[0], b.conventions[0]) \
+                if is_convention(a.conventions[0]) and is_convention(b.conventions[0]) else None
+            reasons = differences(spec, conventions) if conventions else differences(spec)
+            numeric = numeric_differences(spec, conventions) if conventions else numeric_differences(spec)
             if spec.resync_each_step and subjects:
                 reasons["resync"] = numeric["resync"] = (
                     f"each step restarts {a.name} and {b.name} from their scratch twin's state, two runs that "

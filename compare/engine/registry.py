@@ -58,12 +58,14 @@ class Entry:
 
 
 BUILTIN = [
-    Entry("scratch", ("torch", "keras"), module="compare.implementations.scratch",
-          description="the NumPy MLP of scratch/mlp.py, in torch's or Keras's conventions"),
+    Entry("scratch", ("torch", "keras", "jax"), module="compare.implementations.scratch",
+          description="the NumPy MLP of scratch/mlp.py, in torch's, Keras's or JAX's conventions"),
     Entry("torch", ("torch",), module="compare.implementations.torch", requires=("torch",), install="torch",
           description="reference/torch_mlp.py: nn.Linear, torch's losses, torch.optim, autograd"),
     Entry("keras", ("keras",), module="compare.implementations.keras", requires=("tensorflow", "keras"),
           install="keras", description="reference/keras_mlp.py: Dense, Keras's losses and optimizers, GradientTape"),
+    Entry("jax", ("jax",), module="compare.implementations.jax", requires=("jax", "flax", "optax"), install="jax",
+          description="reference/jax_mlp.py: Flax nnx layers, Optax's optimizers, jax.value_and_grad under jax.jit"),
 ]
 BUILTIN_NAMES = tuple(e.name for e in BUILTIN)
 # The characters runner and pair keys are made of (harness.plan: 'scratch@keras', 'torch/mine',
