@@ -323,8 +323,9 @@ DIFFERENCES.update({
 NORM_DEFAULTS = {
     "torch": {"batch": {"momentum": 0.1, "eps": 1e-5}, "layer": {"eps": 1e-5}},
     "keras": {"batch": {"momentum": 0.99, "eps": 1e-3}, "layer": {"eps": 1e-3}},
-    # flax/nnx/nn/normalization.py (Flax 0.12.8): BatchNorm momentum 0.99 in Keras's meaning, epsilon
-    # 1e-5; LayerNorm epsilon 1e-6
+    # flax/nnx/nn/normalization.py (Flax 0.12.8): BatchNorm.__init__(momentum=0.99, epsilon=1e-5), the
+    # momentum in Keras's meaning (__call__: mean = momentum mean + (1 - momentum) batch); LayerNorm.__init__
+    # (epsilon=1e-6); both use_fast_variance=True (_compute_stats). tests/test_jax_conventions.py
     "jax": {"batch": {"momentum": 0.99, "eps": 1e-5}, "layer": {"eps": 1e-6}},
 }
 

@@ -90,7 +90,8 @@ def test_optimizer_defaults_are_optaxs():
     assert optax.nadam.func is optax.adam and optax.nadam.keywords == {"nesterov": True} and JAX.nadam_nesterov_adam
     # no dampening anywhere in optax's SGD: refused with one line
     assert "dampening" not in inspect.signature(optax.sgd).parameters and not JAX.sgd_dampening
-    assert set(unavailable(spec(optimizer="sgd", momentum=0.9, dampening=0.5))) == {"keras", "jax"}
+    refused = unavailable(spec(optimizer="sgd", momentum=0.9, dampening=0.5))
+    assert set(refused) == {"keras", "jax"} and "optax.sgd has no dampening" in refused["jax"]
     assert "jax" not in unavailable(spec(optimizer="sgd", momentum=0.9))
 
 
@@ -109,6 +110,8 @@ def test_rmsprop_eps_inside_the_root_and_momentum_after_the_lr():
     s = (1 - rho) * g * g
     np.testing.assert_allclose(first, P0["W1"] - lr * g / np.sqrt(s + eps), rtol=1e-15)
     assert not np.allclose(first, P0["W1"] - lr * g / (np.sqrt(s) + eps), rtol=1e-6)
+    started = optax_run(optax.rmsprop(lr, decay=rho, eps=eps, initial_scale=2.0), grads=[g])[0]
+    np.testing.assert_allclose(started, P0["W1"] - lr * g / np.sqrt(rho * 2.0 + s + eps), rtol=1e-15)  # where s starts
     hyper = dict(lr=lr, rho=rho, eps=eps, momentum=mu, centered=False)
     ours = optax_run(optax.rmsprop(lr, decay=rho, eps=eps, momentum=mu))
     assert_runs_close(scratch_run("rmsprop", hyper, JAX), ours)
