@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 import numpy as np
 
 from scratch.activations import ACTIVATIONS
-from scratch.conventions import CONVENTIONS, as_convention
+from scratch.conventions import as_convention
 from scratch.initializers import BIAS_INITIALIZERS, INITIALIZERS, Init
 from scratch.losses import FUSED_ACTIVATION, LOSSES, NEEDS_ACTIVATION, SMOOTHABLE
 from scratch.schedules import EVERY, SCHEDULES
@@ -321,9 +321,8 @@ class Spec:
             if isinstance(layer, Dropout) and (not is_finite_number(layer.rate) or not 0 <= layer.rate < 1):
                 raise InputError(f"{where}: a dropout rate is in [0, 1), got {short(layer.rate)}")
             if isinstance(layer, Norm):
-                if layer.written_in is not None and layer.written_in not in CONVENTIONS:   # torch, keras, jax
-                    raise InputError(f"{where}: written_in is one of {', '.join(map(repr, CONVENTIONS))}, "
-                                     f"got {short(layer.written_in)}")
+                if layer.written_in not in (None, "torch", "keras", "jax"):
+                    raise InputError(f"{where}: written_in is 'torch', 'keras' or 'jax', got {short(layer.written_in)}")
                 if layer.eps is not None and (not is_finite_number(layer.eps) or layer.eps <= 0):
                     raise InputError(f"{where}: eps must be a finite number > 0, got {short(layer.eps)}")
             if isinstance(layer, BatchNorm):
