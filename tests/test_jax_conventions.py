@@ -516,3 +516,11 @@ def test_a_batchnorm_written_in_flax_reads_as_keras_and_the_words_name_flax():
     assert momentum_words((None, "jax", 0.01), (0.99, "keras", 0.01)).endswith("(both in jax's meaning)")
     assert eps_words((None, "jax", 1e-6), (None, "torch", 1e-5), "layer").endswith(
         "(torch's default is 1e-5, Flax's 1e-6)")
+
+
+def test_gelu_against_gelu_tanh_names_jaxs_default():
+    from compare.engine.diagnose import gelu_words
+    from compare.engine.layers import Activation
+    words = gelu_words(Activation("gelu"), Activation("gelu_tanh"), "torch", "jax")
+    assert "jax.nn.gelu(x) is approximate=True" in words and "approximate=False" in words
+    assert gelu_words(Activation("gelu"), Activation("gelu_tanh"), "torch", "keras") == ""   # Keras: exact by default

@@ -481,6 +481,18 @@ def short(value):
     return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
 
 
+def gelu_words(la, lb, ca, cb):
+    """The rule behind gelu vs gelu_tanh when one side's framework approximates by default (JAX:
+    Convention.gelu_approximate_by_default, jax.nn.gelu(approximate=True)), else ''."""
+    if {la.name, lb.name} != {"gelu", "gelu_tanh"}:
+        return ""
+    tanh_side = ca if la.name == "gelu_tanh" else cb
+    if not as_convention(tanh_side, default="torch").gelu_approximate_by_default:
+        return ""
+    return (f" ({tanh_side}'s gelu is the tanh approximation by default: jax.nn.gelu(x) is approximate=True; "
+            f"torch's nn.GELU() is exact: write jax.nn.gelu(x, approximate=False))")
+
+
 def layer_differences(network_a, convention_a, network_b, convention_b):
     """{'setting-block<l>-<kind>-<setting>': one line} for every layer setting two implementations'
     layer lists hold differently in meaning (their specs' networks, each run in its convention:
@@ -513,7 +525,7 @@ def layer_differences(network_a, convention_a, network_b, convention_b):
                                     f"{derived(1 / (1 - la.rate))} vs {derived(1 / (1 - lb.rate))})"
                                     if max(la.rate, lb.rate) < 1 else ""))
         if kind == "activation" and (la.name, la.slope) != (lb.name, lb.slope):
-            out[key + "name"] = f"{where}: {la.describe()} ({ca}) vs {lb.describe()} ({cb})"
+            out[key + "name"] = f"{where}: {la.describe()} ({ca}) vs {lb.describe()} ({cb})" + gelu_words(la, lb, ca, cb)
         if kind == "dense" and (la.units, la.bias, la.frozen) != (lb.units, lb.bias, lb.frozen):
             out[key + "frozen"] = (f"{where.replace('the Dense after Dense', 'Dense')}: {la.describe()} frozen "
                                    f"{sorted(la.frozen) or 'none'} ({ca}) vs {lb.describe()} frozen "
