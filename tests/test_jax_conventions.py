@@ -93,6 +93,10 @@ def test_optimizer_defaults_are_optaxs():
     refused = unavailable(spec(optimizer="sgd", momentum=0.9, dampening=0.5))
     assert set(refused) == {"keras", "jax"} and "optax.sgd has no dampening" in refused["jax"]
     assert "jax" not in unavailable(spec(optimizer="sgd", momentum=0.9))
+    with pytest.raises(ValueError, match="rtol or atol must be positive"):     # threshold 0: one line, not built
+        optax.contrib.reduce_on_plateau(rtol=0.0, atol=0.0)
+    assert "jax" in unavailable(spec(schedule="plateau", threshold=0.0, epochs=2))
+    assert "jax" not in unavailable(spec(schedule="plateau", epochs=2))
 
 
 def test_adadelta_without_a_learning_rate_climbs_the_gradient():

@@ -18,8 +18,8 @@ which shows only for output vectors shorter than 1e-7).
 """
 import numpy as np
 
-from scratch.conventions import (CONVENTIONS, DIFFERENCES, JAX, KERAS, TORCH, UNAVAILABLE, UNAVAILABLE_LOSSES,
-                                 Convention, ConventionPair, as_convention)
+from scratch.conventions import (CONVENTIONS, DIFFERENCES, JAX, KERAS, TORCH, UNAVAILABLE, UNAVAILABLE_JAX_PLATEAU,
+                                 UNAVAILABLE_LOSSES, Convention, ConventionPair, as_convention)
 
 TORCH_KERAS = ConventionPair(TORCH, KERAS)          # the default pair
 JAX_TORCH, JAX_KERAS = ConventionPair(JAX, TORCH), ConventionPair(JAX, KERAS)
@@ -216,6 +216,8 @@ def unavailable(spec):
     if spec.optimizer == "sgd" and spec.dampening > 0:
         out["keras"] = UNAVAILABLE["keras"][1]
         out["jax"] = UNAVAILABLE["jax"][1]
+    if spec.schedule == "plateau" and not spec.threshold:
+        out["jax"] = UNAVAILABLE_JAX_PLATEAU
     if spec.weight_decay and spec.optimizer in ("sgd", "rmsprop", "adam"):
         if spec.decay == "decoupled":
             out["torch"] = (f"decoupled weight decay is not available in torch's {spec.optimizer} "
