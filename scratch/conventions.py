@@ -64,12 +64,11 @@ DEFAULTS = {
 UNAVAILABLE = {
     "torch": ("optimizer lion", "torch ships no Lion optimizer (torch.optim has none)"),
     "keras": ("optimizer sgd with dampening > 0", "Keras's SGD has no dampening"),
-    "jax": ("optimizer sgd with dampening > 0",
-            "optax.sgd has no dampening (optax/_src/alias.py sgd: trace(decay=momentum, nesterov) only)"),
+    # optax/_src/alias.py sgd: chain(trace(decay=momentum, nesterov), scale_by_learning_rate); and the plateau
+    # schedule with threshold 0: optax/contrib/_reduce_on_plateau.py raises "At least one of rtol or atol must
+    # be positive" (compare/engine/conventions.py unavailable writes both lines, as reference/jax_optim.py does)
+    "jax": ("optimizer sgd with dampening > 0", "optax.sgd has no dampening (its trace is v = g + mu v)"),
 }
-# and the plateau schedule with threshold 0: optax/contrib/_reduce_on_plateau.py reduce_on_plateau raises
-# "At least one of rtol or atol must be positive" (the JAX reference maps threshold to atol, rtol 0)
-UNAVAILABLE_JAX_PLATEAU = "optax.contrib.reduce_on_plateau refuses threshold 0 (rtol = atol = 0)"
 
 # Rules that make torch and Keras (and JAX) compute different numbers from the same spec.
 # key -> (when it applies, what differs). A text that names torch and Keras says which side JAX is on

@@ -18,14 +18,13 @@ which shows only for output vectors shorter than 1e-7).
 """
 import numpy as np
 
-from scratch.conventions import (CONVENTIONS, DIFFERENCES, JAX, KERAS, TORCH, UNAVAILABLE, UNAVAILABLE_JAX_PLATEAU,
-                                 UNAVAILABLE_LOSSES, Convention, ConventionPair, as_convention)
+from scratch.conventions import (CONVENTIONS, DIFFERENCES, JAX, KERAS, TORCH, UNAVAILABLE, UNAVAILABLE_LOSSES,
+                                 Convention, ConventionPair, as_convention)
 
 TORCH_KERAS = ConventionPair(TORCH, KERAS)          # the default pair
 JAX_TORCH, JAX_KERAS = ConventionPair(JAX, TORCH), ConventionPair(JAX, KERAS)
 
-STATE_ONLY = {"sgd-momentum-form", "rmsprop-momentum-form",
-              "rmsprop-momentum-sign"}      # optax's RMSprop buffer holds -lr g / avg (the optimizer work's rule)
+STATE_ONLY = {"sgd-momentum-form", "rmsprop-momentum-form", "rmsprop-momentum-sign"}
 # rules the references are configured around (boundaries m - 1, patience + 1, ...): named in the
 # report, but the numbers agree, so the torch~keras pair is still judged
 CONFIGURED = {"schedule-step-boundary", "schedule-every-epoch", "schedule-recursive-form", "plateau-counts",
@@ -37,8 +36,7 @@ CONFIGURED = {"schedule-step-boundary", "schedule-every-epoch", "schedule-recurs
 # rules that move only the last bits of a float64 run (a third rounding of the same math, JAX's): named
 # in the report, and the pair is still judged at its tolerance, which would catch them if they grew
 ROUNDING = {"dropout-divides",           # x / (1 - p) against x * fl(1 / (1 - p)): one ulp
-            "norm-fast-variance",        # E[x^2] - E[x]^2: eps mean^2 / var relative in the variance
-            "decay-in-update"}           # p + -lr (d + wd p): but for RMSprop's momentum (numeric_differences)
+            "norm-fast-variance"}        # E[x^2] - E[x]^2: eps mean^2 / var relative in the variance
 MOMENTUM_FORMS = STATE_ONLY       # rules under which the momentum buffers mean different things
 
 
@@ -59,21 +57,14 @@ def differences(spec, pair=TORCH_KERAS):
             or not exact_in_float32(spec.weight_decay or 0.0)),
         "keras-float32-regularizer": not (exact_in_float32(spec.l1) and exact_in_float32(spec.l2)),
         "clip-norm-eps": spec.clip_norm is not None or spec.clip_norm_per_tensor is not None,
-        # JAX writes both forms (weight_decay_coupled None): only two one-form frameworks differ
-        "weight-decay-form": (bool(spec.weight_decay) and spec.optimizer != "adamw"
-                              and None not in (pair.a.weight_decay_coupled, pair.b.weight_decay_coupled)),
+        "weight-decay-form": bool(spec.weight_decay) and spec.optimizer != "adamw"
+                             and None not in (pair.a.weight_decay_coupled, pair.b.weight_decay_coupled),   # JAX: both
         "rmsprop-eps-placement": spec.optimizer == "rmsprop",
         "rmsprop-momentum-form": spec.optimizer == "rmsprop" and spec.momentum > 0,
         "adam-eps-placement": spec.optimizer in ("adam", "adamw"),
         "adamw-decay-form": spec.optimizer == "adamw",
         "nadam-momentum-schedule": spec.optimizer == "nadam",
         "nadam-nesterov-adam": spec.optimizer == "nadam",
-        # the optimizer work's optax rules (scratch/conventions.py, its block; ignored until they are there)
-        "decay-in-update": (spec.optimizer in ("adamw", "lion")
-                            or bool(spec.weight_decay) and spec.decay == "decoupled"),
-        "rmsprop-momentum-sign": spec.optimizer == "rmsprop" and momentum,
-        "amsgrad-corrected-max": spec.optimizer in ("adam", "adamw") and bool(spec.amsgrad),
-        "exponential-float32-count": spec.schedule == "exponential" and spec.schedule_every == "step",
         "adamax-eps-placement": spec.optimizer == "adamax",
         "adagrad-eps-placement": spec.optimizer == "adagrad",
         "adagrad-initial-accumulator": spec.optimizer == "adagrad",
@@ -94,12 +85,25 @@ def differences(spec, pair=TORCH_KERAS):
                               and spec.sizes[-1] > 1
                               and spec.loss not in ("sparse_categorical_crossentropy", "kld", "cosine_similarity")),
     }
+    applies.update(optax_differences(spec))
     applies.update(activation_differences(spec))
     applies.update(loss_differences(spec))
     applies.update(norm_differences(spec))
     applies.update(image_differences(spec))
     rules = set(pair.rules)
     return {key: DIFFERENCES[key][1] for key, yes in applies.items() if yes and key in rules}
+
+
+def optax_differences(spec):
+    """{key: applies} for optax's rules (scratch/conventions.py, the optax block): only where the
+    numbers differ (the decay inside the update changes the math only under RMSprop's trace)."""
+    return {
+        "decay-in-update": (bool(spec.weight_decay) and spec.decay == "decoupled" and spec.optimizer == "rmsprop"
+                            and spec.momentum > 0),
+        "rmsprop-momentum-sign": spec.optimizer == "rmsprop" and spec.momentum > 0,
+        "amsgrad-corrected-max": spec.optimizer in ("adam", "adamw") and bool(spec.amsgrad),
+        "exponential-float32-count": spec.schedule == "exponential" and spec.schedule_every == "step",
+    }
 
 
 def loss_differences(spec):
@@ -128,9 +132,8 @@ def numeric_differences(spec, pair=TORCH_KERAS):
     """The differences of `pair` that change numbers (not only the meaning of a state tensor, not a
     rule the references are configured around, not a last-bit rounding, nor only the derivative at
     an input exactly on a kink)."""
-    rounding = ROUNDING - ({"decay-in-update"} if spec.optimizer == "rmsprop" and spec.momentum > 0 else set())
     return {k: v for k, v in differences(spec, pair).items()
-            if k not in STATE_ONLY | CONFIGURED | rounding | KINK_ONLY}
+            if k not in STATE_ONLY | CONFIGURED | ROUNDING | KINK_ONLY}
 
 
 def beyond_t_max(spec):
@@ -205,7 +208,8 @@ def activation_differences(spec):
 
 def unavailable(spec):
     """{framework: why} for the frameworks that cannot express the spec's training rule at all
-    (Lion in torch, SGD dampening in Keras and JAX, the weight-decay form a framework does not ship):
+    (Lion in torch, SGD dampening in Keras and JAX, the plateau schedule with threshold 0 in JAX, the
+    weight-decay form a framework does not ship):
     the harness does not build them, and the report says why. JAX has no entry for either decay
     form (optax chains add_decayed_weights before or after the scaling: JAX.weight_decay_coupled is
     None), nor for a loss: optax's are per element, and the two it lacks are written in jnp by its
@@ -215,9 +219,9 @@ def unavailable(spec):
         out["torch"] = UNAVAILABLE["torch"][1]
     if spec.optimizer == "sgd" and spec.dampening > 0:
         out["keras"] = UNAVAILABLE["keras"][1]
-        out["jax"] = UNAVAILABLE["jax"][1]
+        out["jax"] = "optax.sgd has no dampening (its trace is v = g + mu v)"     # reference/jax_optim.py unavailable
     if spec.schedule == "plateau" and not spec.threshold:
-        out["jax"] = UNAVAILABLE_JAX_PLATEAU
+        out["jax"] = "optax.contrib.reduce_on_plateau refuses threshold 0 (rtol = atol = 0)"
     if spec.weight_decay and spec.optimizer in ("sgd", "rmsprop", "adam"):
         if spec.decay == "decoupled":
             out["torch"] = (f"decoupled weight decay is not available in torch's {spec.optimizer} "
