@@ -178,14 +178,14 @@ class Part:
     def values(self, which):
         """{role: numpy array} of the module's params ('params') or state ('state') now."""
         attrs = self.params if which == "params" else self.state
-        return {role: np.asarray(getattr(self.module, attr).value) for role, attr in attrs.items()}
+        return {role: np.asarray(getattr(self.module, attr).get_value()) for role, attr in attrs.items()}
 
     def load(self, initial):
         """Set the module's variables named by role in `initial` (numpy, JAX layout), re-split."""
         for role, attr in {**self.params, **self.state}.items():
             if role in initial:
                 variable = getattr(self.module, attr)
-                variable.value = jnp.asarray(initial[role], dtype=variable.value.dtype)
+                variable.set_value(jnp.asarray(initial[role], dtype=variable.get_value().dtype))
         if self.module is not None:
             self.graph, self.param_tree, self.rest = nnx.split(self.module, nnx.Param, ...)
 
@@ -193,13 +193,13 @@ class Part:
         if self.module is None:
             return self.fn(A), {}
         tree = jax.tree.map(lambda v: v, self.param_tree)               # a copy: the template stays as built
-        tree.replace_by_pure_dict({attr: params[role] for role, attr in self.params.items()})
+        nnx.replace_by_pure_dict(tree, {attr: params[role] for role, attr in self.params.items()})
         rest = jax.tree.map(lambda v: v, self.rest)
         if self.state:
-            rest.replace_by_pure_dict({attr: state[role] for role, attr in self.state.items()})
+            nnx.replace_by_pure_dict(rest, {attr: state[role] for role, attr in self.state.items()})
         module = nnx.merge(self.graph, tree, rest)
         out = self.apply(module, A, masks, training)
-        return out, {role: getattr(module, attr).value for role, attr in self.state.items()}
+        return out, {role: getattr(module, attr).get_value() for role, attr in self.state.items()}
 
     def apply(self, module, A, masks, training):
         return module(A)
