@@ -213,8 +213,9 @@ def dense(layer, ctx):
     """nnx.Linear without an activation (Z stays visible), use_bias as the layer says; its kernel
     (in, out) and bias from the harness's W and b (ctx.initial, JAX's layout)."""
     dtype = dtype_of(ctx)
+    given = {} if "W" not in ctx.initial else {"kernel_init": nnx.initializers.zeros_init()}   # overwritten
     linear = nnx.Linear(ctx.n_in, ctx.n_out, use_bias=layer.bias, dtype=dtype, param_dtype=dtype,
-                        rngs=nnx.Rngs(0))
+                        rngs=nnx.Rngs(0), **given)          # (Flax's lecun_normal draws cost a compile each)
     params = {"W": "kernel", "b": "bias"} if layer.bias else {"W": "kernel"}
     part = Part(linear, params, penalized=("W", "b") if ctx.spec.regularize_biases else ("W",))
     part.load(ctx.initial)

@@ -433,8 +433,9 @@ def norm_setting(layer, convention, name):
     value = getattr(layer, name)
     written_in = layer.written_in or convention
     effective = layer.settings(convention)[name]               # `convention`'s meaning, defaults resolved
-    if name == "momentum" and not as_convention(convention, default="torch").norm_momentum_weights_new:
-        effective = 1.0 - effective                            # Keras's and Flax's: the old average's weight
+    weights_new = as_convention(convention, default="torch").norm_momentum_weights_new
+    if name == "momentum" and not weights_new:       # Keras's and Flax's: the old average's weight
+        effective = 1.0 - effective
     return value, written_in, effective
 
 
@@ -446,11 +447,11 @@ def momentum_words(a, b):
     """Why two batch norm momenta differ in meaning: a, b = (written, written_in, torch meaning)."""
     (va, ca, ea), (vb, cb, eb) = a, b
     own = {c: as_convention(c, default="torch") for c in (ca, cb)}     # each in its own meaning
-    shown = [f"{written(v) if v is not None else derived(own[c].norm_momentum(e)) + ' (default)'} ({c})"
-             for v, c, e in (a, b)]
+    shown = [f"{written(v) if v is not None else derived(own[c].norm_momentum(e)) + ' (default)'}"
+             f" ({c})" for v, c, e in (a, b)]
     line = f"momentum {shown[0]} vs {shown[1]}"
     if own[ca].norm_momentum_weights_new != own[cb].norm_momentum_weights_new:
-        t, k = (a, b) if own[ca].norm_momentum_weights_new else (b, a)   # the new batch's weight; the old's
+        t, k = (a, b) if own[ca].norm_momentum_weights_new else (b, a)   # new weight first
         t_value = t[0] if t[0] is not None else t[2]
         k_value = k[0] if k[0] is not None else 1 - k[2]
         tw, kw = (LAYER_FRAMEWORK.get(own[c[1]].name, own[c[1]].framework) for c in (t, k))
@@ -466,10 +467,12 @@ def eps_words(a, b, norm="batch"):
     (va, ca, ea), (vb, cb, eb) = a, b
     defaults = ""
     if ca != cb:
-        first, second = sorted((ca, cb), key=lambda c: list(CONVENTIONS).index(c) if c in CONVENTIONS else 0)
-        words = [(LAYER_FRAMEWORK.get(c, c), as_convention(c, default="torch").norm_defaults[norm]["eps"])
-                 for c in (first, second)]
-        defaults = f" ({words[0][0]}'s default is {short(words[0][1])}, {words[1][0]}'s {short(words[1][1])})"
+        order = list(CONVENTIONS)
+        first, second = sorted((ca, cb), key=lambda c: order.index(c) if c in order else 0)
+        (wa, da), (wb, db) = [(LAYER_FRAMEWORK.get(c, c),
+                               as_convention(c, default="torch").norm_defaults[norm]["eps"])
+                              for c in (first, second)]
+        defaults = f" ({wa}'s default is {short(da)}, {wb}'s {short(db)})"
     return f"eps {derived(ea)} ({ca}) vs {derived(eb)} ({cb}){defaults}"
 
 
@@ -489,8 +492,9 @@ def gelu_words(la, lb, ca, cb):
     tanh_side = ca if la.name == "gelu_tanh" else cb
     if not as_convention(tanh_side, default="torch").gelu_approximate_by_default:
         return ""
-    return (f" ({tanh_side}'s gelu is the tanh approximation by default: jax.nn.gelu(x) is approximate=True; "
-            f"torch's nn.GELU() is exact: write jax.nn.gelu(x, approximate=False))")
+    return (f" ({tanh_side}'s gelu is the tanh approximation by default: jax.nn.gelu(x) is "
+            f"approximate=True; torch's nn.GELU() is exact: write jax.nn.gelu(x, "
+            f"approximate=False))")
 
 
 def layer_differences(network_a, convention_a, network_b, convention_b):
@@ -515,7 +519,8 @@ def layer_differences(network_a, convention_a, network_b, convention_b):
                 continue
             a, b = norm_setting(la, ca, name), norm_setting(lb, cb, name)
             if abs(a[2] - b[2]) > 1e-12 * max(abs(a[2]), abs(b[2]), 1e-300):
-                words = momentum_words(a, b) if name == "momentum" else eps_words(a, b, getattr(la, "norm", "batch"))
+                words = (momentum_words(a, b) if name == "momentum"
+                         else eps_words(a, b, getattr(la, "norm", "batch")))
                 out[key + name] = f"{where}: {words}"
         if kind == "dropout" and la.rate != lb.rate:
             out[key + "rate"] = (f"{where}: rate {written(la.rate)} ({ca}) vs {written(lb.rate)} ({cb}): torch's "
@@ -525,7 +530,8 @@ def layer_differences(network_a, convention_a, network_b, convention_b):
                                     f"{derived(1 / (1 - la.rate))} vs {derived(1 / (1 - lb.rate))})"
                                     if max(la.rate, lb.rate) < 1 else ""))
         if kind == "activation" and (la.name, la.slope) != (lb.name, lb.slope):
-            out[key + "name"] = f"{where}: {la.describe()} ({ca}) vs {lb.describe()} ({cb})" + gelu_words(la, lb, ca, cb)
+            out[key + "name"] = (f"{where}: {la.describe()} ({ca}) vs {lb.describe()} ({cb})"
+                                 + gelu_words(la, lb, ca, cb))
         if kind == "dense" and (la.units, la.bias, la.frozen) != (lb.units, lb.bias, lb.frozen):
             out[key + "frozen"] = (f"{where.replace('the Dense after Dense', 'Dense')}: {la.describe()} frozen "
                                    f"{sorted(la.frozen) or 'none'} ({ca}) vs {lb.describe()} frozen "
