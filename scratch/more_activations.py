@@ -286,7 +286,8 @@ def table(convention):
     float32 = c.float32_activation_constants                # TF's constants through float32
     elu_pair = (elu_keras, elu_keras_grad) if from_output else (elu, elu_grad)
     return {
-        "leaky_relu": (leaky_relu, leaky_relu_grad_jax if c.leaky_relu_grad_one_at_zero else leaky_relu_grad),
+        "leaky_relu": (leaky_relu,
+                       leaky_relu_grad_jax if c.leaky_relu_grad_one_at_zero else leaky_relu_grad),
         "elu": elu_pair,
         "selu": (selu_keras, selu_keras_grad) if from_output else (selu, selu_grad),
         "celu": (celu_keras, celu_keras_grad) if c.celu_max_plus_min else elu_pair,   # torch's CELU: ELU with

@@ -93,7 +93,8 @@ def test_optimizer_defaults_are_optaxs():
     refused = unavailable(spec(optimizer="sgd", momentum=0.9, dampening=0.5))
     assert set(refused) == {"keras", "jax"} and "optax.sgd has no dampening" in refused["jax"]
     assert "jax" not in unavailable(spec(optimizer="sgd", momentum=0.9))
-    with pytest.raises(ValueError, match="rtol or atol must be positive"):     # threshold 0: one line, not built
+    # threshold 0: one line, not built
+    with pytest.raises(ValueError, match="rtol or atol must be positive"):
         optax.contrib.reduce_on_plateau(rtol=0.0, atol=0.0)
     assert "jax" in unavailable(spec(schedule="plateau", threshold=0.0, epochs=2))
     assert "jax" not in unavailable(spec(schedule="plateau", epochs=2))
@@ -103,12 +104,15 @@ def test_adadelta_without_a_learning_rate_climbs_the_gradient():
     """optax.adadelta's learning_rate=None is scale_by_learning_rate(None) = identity: no sign flip."""
     up = optax_run(optax.adadelta(), grads=GRADS[:1])[0]
     down = optax_run(optax.adadelta(1.0), grads=GRADS[:1])[0]
-    assert np.all((up - P0["W1"]) * GRADS[0] > 0)                           # every weight moved WITH its gradient
-    np.testing.assert_allclose(up - P0["W1"], -(down - P0["W1"]), rtol=1e-12)   # (rounding of p - p0)
+    # every weight moved WITH its gradient
+    assert np.all((up - P0["W1"]) * GRADS[0] > 0)
+    # (rounding of p - p0)
+    np.testing.assert_allclose(up - P0["W1"], -(down - P0["W1"]), rtol=1e-12)
 
 
 def test_rmsprop_eps_inside_the_root_and_momentum_after_the_lr():
-    lr, rho, eps, mu = 0.05, 0.9, 0.25, 0.5                # a large eps: inside vs outside shows at once
+    # a large eps: inside vs outside shows at once
+    lr, rho, eps, mu = 0.05, 0.9, 0.25, 0.5
     g = GRADS[0]
     first = optax_run(optax.rmsprop(lr, decay=rho, eps=eps), grads=[g])[0]
     s = (1 - rho) * g * g
@@ -119,12 +123,14 @@ def test_rmsprop_eps_inside_the_root_and_momentum_after_the_lr():
     hyper = dict(lr=lr, rho=rho, eps=eps, momentum=mu, centered=False)
     ours = optax_run(optax.rmsprop(lr, decay=rho, eps=eps, momentum=mu))
     assert_runs_close(scratch_run("rmsprop", hyper, JAX), ours)
-    assert_runs_close(scratch_run("rmsprop", hyper, KERAS), ours)          # Keras's form, lr in the buffer
+    # Keras's form, lr in the buffer
+    assert_runs_close(scratch_run("rmsprop", hyper, KERAS), ours)
     assert runs_differ(scratch_run("rmsprop", hyper, TORCH), ours)
     found = differences(spec(optimizer="rmsprop", momentum=mu, rho=rho, eps=eps), JAX_TORCH)
     assert {"rmsprop-eps-placement", "rmsprop-momentum-form"} <= set(found)
     keras_like = spec(optimizer="rmsprop", momentum=mu, rho=rho, eps=eps)
-    assert set(differences(keras_like, JAX_KERAS)) <= {"rmsprop-momentum-sign"}   # the buffer's sign alone
+    # the buffer's sign alone
+    assert set(differences(keras_like, JAX_KERAS)) <= {"rmsprop-momentum-sign"}
     assert numeric_differences(keras_like, JAX_KERAS) == {}
 
 
@@ -137,14 +143,17 @@ def test_adam_eps_placement_is_torchs():
     assert runs_differ(scratch_run("adam", hyper, KERAS), ours)             # epsilon-hat
     s = spec(optimizer="adam", eps=eps)
     assert "adam-eps-placement" not in differences(s, JAX_TORCH) and "adam-eps-placement" in differences(s, JAX_KERAS)
-    assert numeric_differences(s, JAX_TORCH) == {}                          # judged: the same numbers
+    # judged: the same numbers
+    assert numeric_differences(s, JAX_TORCH) == {}
 
 
 def test_adamw_decay_multiplied_by_lr_default_1e_4_and_its_mask():
     lr, wd = 0.1, 0.5
-    zero = [np.zeros_like(P0["W1"])]                                        # no Adam step: the decay alone
+    # no Adam step: the decay alone
+    zero = [np.zeros_like(P0["W1"])]
     np.testing.assert_allclose(optax_run(optax.adamw(lr, weight_decay=wd), grads=zero)[0],
-                               P0["W1"] * (1 - lr * wd), rtol=1e-15)        # p (1 - lr wd), not p (1 - wd)
+                               # p (1 - lr wd), not p (1 - wd)
+                               P0["W1"] * (1 - lr * wd), rtol=1e-15)
     np.testing.assert_allclose(optax_run(optax.adamw(lr), grads=zero)[0], P0["W1"] * (1 - lr * 1e-4), rtol=1e-15)
     params = {"W1": P0["W1"], "b1": np.array([1.0, -2.0])}
     with x64():
@@ -152,7 +161,8 @@ def test_adamw_decay_multiplied_by_lr_default_1e_4_and_its_mask():
         p = {k: jnp.asarray(v) for k, v in params.items()}
         updates, _ = tx.update({k: jnp.zeros_like(v) for k, v in p.items()}, tx.init(p), p)
         new = optax.apply_updates(p, updates)
-        assert np.array_equal(np.asarray(new["b1"]), params["b1"])          # masked out: not decayed
+        # masked out: not decayed
+        assert np.array_equal(np.asarray(new["b1"]), params["b1"])
         np.testing.assert_allclose(np.asarray(new["W1"]), P0["W1"] * (1 - lr * wd), rtol=1e-15)
     hyper = dict(lr=0.01, beta1=0.9, beta2=0.999, eps=1e-8, amsgrad=False, weight_decay=wd)
     assert_runs_close(scratch_run("adamw", hyper, JAX), optax_run(optax.adamw(0.01, weight_decay=wd)))
@@ -187,7 +197,8 @@ def test_adamax_eps_inside_the_max_adagrad_inside_the_root_adadelta_torchs_order
 def test_nadam_is_adam_with_a_nesterov_look_ahead_named_for_both_pairs():
     lr, b1, b2, eps = 0.01, 0.9, 0.999, 1e-8
     m, v, p, out = 0.0, 0.0, P0["W1"], []
-    for t, g in enumerate(GRADS, start=1):                                  # optax/_src/transform.py scale_by_adam
+    # optax/_src/transform.py scale_by_adam
+    for t, g in enumerate(GRADS, start=1):
         m, v = (1 - b1) * g + b1 * m, (1 - b2) * g * g + b2 * v
         m_hat = b1 * m / (1 - b1 ** (t + 1)) + (1 - b1) * g / (1 - b1 ** t)
         p = p - lr * m_hat / (np.sqrt(v / (1 - b2 ** t)) + eps)
@@ -206,7 +217,8 @@ def test_clip_by_global_norm_has_no_eps():
         at_c, _ = tx.update({k: jnp.asarray(v) for k, v in grads.items()}, tx.init(grads))
         tx = optax.clip_by_global_norm(2.5)
         halved, _ = tx.update({k: jnp.asarray(v) for k, v in grads.items()}, tx.init(grads))
-    # at norm = c: (t / norm) c, an ulp at most from t (XLA divides by the scalar norm through its reciprocal:
+    # at norm = c: (t / norm) c, an ulp at most from t (XLA divides by the scalar norm through its
+    # reciprocal:
     # 3 * fl(1/5) * 5 = 3.0000000000000004); torch's 5 / (5 + 1e-6) would move it by 2e-7
     assert all(np.allclose(np.asarray(at_c[k]), grads[k], rtol=5e-16, atol=0) for k in grads)
     assert all(np.allclose(np.asarray(halved[k]), grads[k] / 2, rtol=5e-16, atol=0) for k in grads)
@@ -220,7 +232,8 @@ def test_clip_by_global_norm_has_no_eps():
 def test_piecewise_schedule_decays_at_its_milestone_and_cosine_stays():
     sched = optax.piecewise_constant_schedule(1.0, {3: 0.1})
     assert [float(sched(c)) for c in range(5)] == pytest.approx([1.0, 1.0, 1.0, 0.1, 0.1], rel=1e-7)
-    assert JAX.schedule_milestone_inclusive                                  # torch's: step m already decayed
+    # torch's: step m already decayed
+    assert JAX.schedule_milestone_inclusive
     cosine = optax.cosine_decay_schedule(1.0, decay_steps=4, alpha=0.25)
     assert float(cosine(4)) == float(cosine(9)) == pytest.approx(0.25) and not JAX.cosine_restarts
 
@@ -236,10 +249,12 @@ JAX_ACTIVATIONS = {"relu": "relu", "leaky_relu": "leaky_relu", "elu": "elu", "se
 def test_activations_and_their_kinks_are_jaxs():
     """scratch's table in the JAX convention against jax.nn and jax.grad, on ordinary inputs and on
     every kink (scratch/more_activations.py KINKS): leaky_relu'(0) is 1 in JAX, the slope elsewhere."""
-    table = activation_table(JAX)                                           # the slope bound: JAX's 0.01
+    # the slope bound: JAX's 0.01
+    table = activation_table(JAX)
     z = np.array([-3.0, -1.0, -0.3, 0.0, 0.7, 1.0, 3.0, 6.0, 25.0])
     fns = {name: getattr(jax.nn, jname) for name, jname in JAX_ACTIVATIONS.items() if name in table}
-    with x64():                                                             # one compile for all of them
+    # one compile for all of them
+    with x64():
         measured = jax.jit(lambda v: {n: (f(v), jax.vmap(jax.grad(f))(v)) for n, f in fns.items()})(jnp.asarray(z))
         at_zero = float(jax.grad(jax.nn.leaky_relu)(0.0))
     Z = z.reshape(1, -1)
@@ -268,7 +283,8 @@ def test_gelu_is_the_tanh_form_by_default():
         default, exact = np.asarray(jax.nn.gelu(jnp.asarray(Z))), np.asarray(jax.nn.gelu(jnp.asarray(Z), False))
     np.testing.assert_allclose(table["gelu_tanh"][0](Z), default, rtol=1e-13, atol=1e-16)
     np.testing.assert_allclose(table["gelu"][0](Z), exact, rtol=1e-13, atol=1e-16)
-    assert np.max(np.abs(default - exact)) > 1e-4                          # a port that says gelu gets the tanh form
+    # a port that says gelu gets the tanh form
+    assert np.max(np.abs(default - exact)) > 1e-4
     assert "gelu-float32-constant" not in JAX_TORCH.rules and "gelu-float32-constant" in JAX_KERAS.rules
 
 
@@ -289,14 +305,18 @@ def test_optax_losses_are_per_element_and_l2_loss_is_half():
     np.testing.assert_allclose(l2, 0.5 * (A - Y) ** 2, rtol=1e-15)          # half the squared error
     np.testing.assert_allclose(se, (A - Y) ** 2, rtol=1e-15)
     assert l2.shape == se.shape == huber.shape == bce.shape == (4, 3)       # one value per element
-    assert ce.shape == kl.shape == cos.shape == (4,)                        # one per example: the user reduces
+    # one per example: the user reduces
+    assert ce.shape == kl.shape == cos.shape == (4,)
     logp = A - np.log(np.exp(A).sum(axis=1, keepdims=True))
-    np.testing.assert_allclose(kl, -(T * logp).sum(axis=1), rtol=1e-14)    # 0 log 0 = 0, no clipping
-    np.testing.assert_allclose(ce, kl, rtol=1e-14)                         # one-hot: KL is the cross-entropy
+    # 0 log 0 = 0, no clipping
+    np.testing.assert_allclose(kl, -(T * logp).sum(axis=1), rtol=1e-14)
+    # one-hot: KL is the cross-entropy
+    np.testing.assert_allclose(ce, kl, rtol=1e-14)
     assert not JAX.kld_clips and not JAX.kld_mean_per_element and not JAX.sum_reduction_averages_units
     assert loss_divisor("mse", "sum", JAX, 3, 4) == 1 and loss_divisor("kld", "mean", JAX, 3, 4) == 4
     assert inspect.signature(optax.losses.cosine_similarity).parameters["epsilon"].default == JAX.cosine_eps == 0.0
-    assert not hasattr(optax.losses, "poisson") and not hasattr(optax.losses, "poisson_loss")   # user-written
+    # user-written
+    assert not hasattr(optax.losses, "poisson") and not hasattr(optax.losses, "poisson_loss")
     assert "kld-mean-reduction" in differences(spec(loss="kld"), JAX_TORCH)
     assert "kld-target-clip" in differences(spec(loss="kld"), JAX_KERAS)
 
@@ -311,7 +331,8 @@ def test_flax_linear_kernel_is_in_out_lecun_normal_bias_zeros():
         np.testing.assert_allclose(np.asarray(layer(jnp.asarray(x))), x @ kernel + bias, rtol=1e-13)
     assert kernel.shape == (300, 200) and JAX.dense_weight_in_out and JAX.dense_weight == "kernel"
     assert np.all(bias == 0)
-    sigma = 1 / np.sqrt(300)                                               # lecun: variance 1 / fan_in
+    # lecun: variance 1 / fan_in
+    sigma = 1 / np.sqrt(300)
     assert abs(kernel.std() / sigma - 1) < 0.02
     assert np.abs(kernel).max() <= 2 * sigma / 0.87962566103423978 + 1e-12  # truncated at 2 stddev
     from flax.nnx.nn import linear
@@ -332,14 +353,17 @@ def test_flax_batchnorm_momentum_is_keras_eps_1e_5_biased_and_fast_variance():
     assert (bn.momentum, bn.epsilon, bn.use_fast_variance) == (0.99, 1e-5, True)
     assert JAX.norm_defaults == {"batch": {"momentum": bn.momentum, "eps": bn.epsilon},
                                  "layer": {"eps": nnx.LayerNorm(1, rngs=nnx.Rngs(0)).epsilon}} and JAX.fast_variance
-    x = np.array([[1.0], [2.0], [4.0], [9.0]])                               # mean 4, biased var 9.5, unbiased 12.67
+    # mean 4, biased var 9.5, unbiased 12.67
+    x = np.array([[1.0], [2.0], [4.0], [9.0]])
     with x64():
         bn = nnx.BatchNorm(1, momentum=0.25, rngs=nnx.Rngs(0), param_dtype=jnp.float64)
         bn(jnp.asarray(x))
         mean, var = float(bn.mean[...][0]), float(bn.var[...][0])
-    new = 1 - 0.25                                                          # Keras's meaning: the old average's weight
+    # Keras's meaning: the old average's weight
+    new = 1 - 0.25
     assert not JAX.norm_momentum_weights_new and JAX.norm_momentum(new) == 0.25
-    assert mean == new * x.mean() and var == 0.25 * 1.0 + new * x.var()    # 3.0 and 7.375: exact in float32 too
+    # 3.0 and 7.375: exact in float32 too
+    assert mean == new * x.mean() and var == 0.25 * 1.0 + new * x.var()
     assert not JAX.running_var_unbiased and JAX.default_new_batch_weight == pytest.approx(0.01)
     s = spec(norm="batch", batch_size=4)
     assert set(differences(s, JAX_TORCH)) == {"batchnorm-default-momentum", "norm-default-eps",
@@ -359,8 +383,10 @@ def test_flax_batchnorm_running_statistics_are_float32_in_a_float64_run():
         assert bn.var[...].dtype == jnp.float32 and out.dtype == jnp.float64 and bn.scale[...].dtype == jnp.float64
         assert float(bn.var[...][0]) == float(np.float32(x.var())) != x.var()
     assert JAX.float32_running_stats and not TORCH.float32_running_stats and not KERAS.float32_running_stats
-    explicit = spec(norm="batch", norm_eps=1e-5, norm_momentum=0.1)         # named; the JAX reference keeps the
-    assert "batchnorm-float32-running-stats" in differences(explicit, JAX_KERAS)   # run's dtype: configured
+    # named; the JAX reference keeps the
+    explicit = spec(norm="batch", norm_eps=1e-5, norm_momentum=0.1)
+    # run's dtype: configured
+    assert "batchnorm-float32-running-stats" in differences(explicit, JAX_KERAS)
     assert "batchnorm-float32-running-stats" not in numeric_differences(explicit, JAX_KERAS)
 
 
@@ -377,8 +403,10 @@ def test_fast_variance_changes_the_last_bits_and_loses_digits_on_a_large_mean():
         return abs(float(var[0]) - two_pass) / two_pass
 
     assert error(0.0, False) < 1e-15 and error(0.0, True) < 1e-14
-    assert error(1e4, False) < 1e-11 < error(1e4, True) < 1e-7              # digits lost to the mean
-    assert error(1e8, True) == 1.0 and error(1e8, False) < 1e-6             # max(0, ...) = 0: all of them
+    # digits lost to the mean
+    assert error(1e4, False) < 1e-11 < error(1e4, True) < 1e-7
+    # max(0, ...) = 0: all of them
+    assert error(1e8, True) == 1.0 and error(1e8, False) < 1e-6
     outputs = {}
     with x64():
         for fast in (True, False):
@@ -388,10 +416,12 @@ def test_fast_variance_changes_the_last_bits_and_loses_digits_on_a_large_mean():
                         nnx.LayerNorm(6, use_fast_variance=fast, rngs=nnx.Rngs(0), param_dtype=jnp.float64))
                 x = 1e4 + (spread if kind == "batch" else spread.T)
                 outputs[fast, kind] = np.asarray(norm(jnp.asarray(x))).ravel()
-    for kind in ("batch", "layer"):                                          # the normalized outputs move too
+    # the normalized outputs move too
+    for kind in ("batch", "layer"):
         assert 1e-12 < np.max(np.abs(outputs[True, kind] - outputs[False, kind])) < 1e-6, kind
     assert "norm-fast-variance" in differences(spec(norm="layer"), JAX_TORCH)
-    assert "norm-fast-variance" not in numeric_differences(spec(norm="layer"), JAX_TORCH)   # judged at 1e-9
+    # judged at 1e-9
+    assert "norm-fast-variance" not in numeric_differences(spec(norm="layer"), JAX_TORCH)
 
 
 def test_flax_dropout_writes_a_division_xla_computes_torchs_product():
@@ -405,7 +435,8 @@ def test_flax_dropout_writes_a_division_xla_computes_torchs_product():
         true_division = np.asarray(jax.jit(lambda a, b: a / b)(jnp.asarray(x), jnp.full_like(x, 1 - rate)))
     kept = out != 0
     assert 0 < kept.sum() < x.size
-    assert np.array_equal(out[kept], x[kept] * (1 / (1 - rate)))            # torch's and Keras's product
+    # torch's and Keras's product
+    assert np.array_equal(out[kept], x[kept] * (1 / (1 - rate)))
     assert not np.array_equal(out[kept], x[kept] / (1 - rate))              # not NumPy's division
     assert np.array_equal(true_division, x / (1 - rate))
     assert not JAX.dropout_divides
@@ -423,12 +454,16 @@ def test_flax_pooling_counts_padding_no_ceil_mode_first_maximum_and_nhwc_flatten
         ties = jnp.asarray([[1.0, 3.0], [3.0, 3.0]]).reshape(1, 2, 2, 1)
         grad = np.asarray(jax.grad(lambda v: linen.max_pool(v, (2, 2), strides=(2, 2)).sum())(ties))[0, :, :, 0]
         flat = np.asarray(jnp.arange(12.0).reshape(1, 2, 3, 2).reshape(1, -1))
-    assert avg[0, 1] == pytest.approx((2 + 3 + 6 + 7 + 10 + 11) / 9) and JAX.avgpool_counts_padding  # pads counted
-    assert grad.tolist() == [[0.0, 1.0], [0.0, 0.0]] and JAX.maxpool_grad_to_first_max   # the first maximum
-    assert flat.ravel().tolist() == list(range(12))                         # H.W.C: a reshape of NHWC
+    # pads counted
+    assert avg[0, 1] == pytest.approx((2 + 3 + 6 + 7 + 10 + 11) / 9) and JAX.avgpool_counts_padding
+    # the first maximum
+    assert grad.tolist() == [[0.0, 1.0], [0.0, 0.0]] and JAX.maxpool_grad_to_first_max
+    # H.W.C: a reshape of NHWC
+    assert flat.ravel().tolist() == list(range(12))
 
 
-# --- float64 ---------------------------------------------------------------------------------------
+# --- float64
+# ---------------------------------------------------------------------------------------
 
 def test_float64_without_x64_is_silently_float32():
     with jax.enable_x64(False):
@@ -436,8 +471,10 @@ def test_float64_without_x64_is_silently_float32():
             warnings.simplefilter("always")
             x = jnp.asarray(np.array([0.1]), dtype=jnp.float64)
         assert x.dtype == jnp.float32 and float(x[0]) == float(np.float32(0.1)) != 0.1
-        assert jnp.asarray(np.array([0.1])).dtype == jnp.float32           # a float64 array, truncated, no warning
-        assert any("float64" in str(w.message) for w in caught)             # a warning, never an error
+        # a float64 array, truncated, no warning
+        assert jnp.asarray(np.array([0.1])).dtype == jnp.float32
+        # a warning, never an error
+        assert any("float64" in str(w.message) for w in caught)
     with x64():
         assert jnp.asarray(np.array([0.1])).dtype == jnp.float64 and float(jnp.asarray([0.1])[0]) == 0.1
     assert JAX.x64_opt_in and not TORCH.x64_opt_in
@@ -453,25 +490,34 @@ def test_default_matmul_precision_on_cpu_is_exact_in_float64():
         np.testing.assert_allclose(product, A @ B, rtol=1e-13, atol=1e-13)
 
 
-# --- pairs -----------------------------------------------------------------------------------------
+# --- pairs
+# -----------------------------------------------------------------------------------------
 
-# jax~torch: every rule where optax/Flax take Keras's side, the ones where JAX is a third form, and the
-# decay-form rule (JAX writes both, torch one: named only between two one-form frameworks, see below).
+# jax~torch: every rule where optax/Flax take Keras's side, the ones where JAX is a third form, and
+# the
+# decay-form rule (JAX writes both, torch one: named only between two one-form frameworks, see
+# below).
 JAX_TORCH_RULES = {
-    "rmsprop-eps-placement", "rmsprop-momentum-form",                      # optax.rmsprop: Keras's forms
-    "nadam-momentum-schedule", "nadam-nesterov-adam",                       # no mu_t schedule at all
+    # optax.rmsprop: Keras's forms
+    "rmsprop-eps-placement", "rmsprop-momentum-form",
+    # no mu_t schedule at all
+    "nadam-momentum-schedule", "nadam-nesterov-adam",
     "adagrad-eps-placement", "adagrad-initial-accumulator",                 # optax.adagrad: Keras's
     "default-hyperparameters", "clip-norm-eps", "weight-decay-form",
     "softplus-threshold", "hard-sigmoid-float32-slope", "hard-tanh-kink",   # jax.nn: Keras's
-    "schedule-every-epoch", "schedule-recursive-form", "plateau-counts",    # optax's schedules: closed forms
+    # optax's schedules: closed forms
+    "schedule-every-epoch", "schedule-recursive-form", "plateau-counts",
     "momentum-lr-schedule", "cosine-after-t-max", "kld-mean-reduction",
-    "batchnorm-default-momentum", "norm-default-eps", "batchnorm-running-variance",   # Flax BatchNorm: Keras's
-    "same-padding-strided", "flatten-order", "pool-ceil-mode",              # NHWC, lax 'SAME', no ceil_mode
+    # Flax BatchNorm: Keras's
+    "batchnorm-default-momentum", "norm-default-eps", "batchnorm-running-variance",
+    # NHWC, lax 'SAME', no ceil_mode
+    "same-padding-strided", "flatten-order", "pool-ceil-mode",
     "norm-fast-variance", "leaky-relu-kink", "batchnorm-float32-running-stats",   # JAX's own
 }
 # jax~keras: every rule where optax/jax.nn take torch's side, Keras's float32 casts, and JAX's own.
 JAX_KERAS_RULES = {
-    "sgd-momentum-form", "adam-eps-placement", "adamw-decay-form", "adamax-eps-placement",   # optax: torch's
+    # optax: torch's
+    "sgd-momentum-form", "adam-eps-placement", "adamw-decay-form", "adamax-eps-placement",
     "keras-float32-hyperparameters", "keras-float32-regularizer", "keras-float32-schedule",
     "keras-float32-leaky-slope", "gelu-float32-constant", "gelu-tanh-float32-constant",
     "default-hyperparameters", "weight-decay-form", "schedule-step-boundary", "plateau-float32-comparison",
@@ -481,7 +527,8 @@ JAX_KERAS_RULES = {
 }
 
 
-# optax's own forms, added by the optimizer work in their block (tests/test_jax_optim.py measures them):
+# optax's own forms, added by the optimizer work in their block (tests/test_jax_optim.py measures
+# them):
 # JAX-only, so in both pairs once they are in the table
 OPTAX_RULES = {"decay-in-update", "rmsprop-momentum-sign", "amsgrad-corrected-max", "exponential-float32-count"}
 
@@ -500,12 +547,15 @@ def test_jax_pairs_differ_by_the_rules_the_measurements_give():
 def test_a_pair_names_only_what_applies_and_names_may_stand_for_conventions():
     s = spec(optimizer="sgd", momentum=0.9, weight_decay=0.01, schedule="exponential")
     assert differences(s, ("jax", "torch")) == differences(s, JAX_TORCH)
-    assert "weight-decay-form" not in differences(s, JAX_TORCH)             # JAX writes the coupled form too
+    # JAX writes the coupled form too
+    assert "weight-decay-form" not in differences(s, JAX_TORCH)
     assert "weight-decay-form" in differences(s, TORCH_KERAS)
-    assert "momentum-lr-schedule" not in differences(s, JAX_TORCH)          # optax.sgd's trace: torch's form
+    # optax.sgd's trace: torch's form
+    assert "momentum-lr-schedule" not in differences(s, JAX_TORCH)
     assert "momentum-lr-schedule" in differences(s, JAX_KERAS)
     texts = [DIFFERENCES[k][1] for k in JAX_TORCH.rules + JAX_KERAS.rules]
-    assert all("JAX" in t or "jax" in t or "optax" in t or "Flax" in t for t in texts)   # each names JAX's side
+    # each names JAX's side
+    assert all("JAX" in t or "jax" in t or "optax" in t or "Flax" in t for t in texts)
 
 
 def test_a_batchnorm_written_in_flax_reads_as_keras_and_the_words_name_flax():
@@ -514,7 +564,8 @@ def test_a_batchnorm_written_in_flax_reads_as_keras_and_the_words_name_flax():
     layer = BatchNorm(momentum=0.9, written_in="jax")                       # Flax's momentum 0.9
     assert layer.settings("torch") == {"momentum": pytest.approx(0.1), "eps": 1e-5}
     assert layer.settings("keras") == {"momentum": 0.9, "eps": 1e-3} and layer.settings("jax")["momentum"] == 0.9
-    words = momentum_words((0.9, "jax", 0.1), (0.9, "torch", 0.9))           # a port that kept the number
+    # a port that kept the number
+    words = momentum_words((0.9, "jax", 0.1), (0.9, "torch", 0.9))
     assert words == ("momentum 0.9 (jax) vs 0.9 (torch): torch momentum 0.9 weights the new batch; Flax "
                      "momentum 0.9 weights the old one: Flax's 0.1 is torch's 0.9")
     assert momentum_words((None, "jax", 0.01), (0.99, "keras", 0.01)).endswith("(both in jax's meaning)")
@@ -527,4 +578,5 @@ def test_gelu_against_gelu_tanh_names_jaxs_default():
     from compare.engine.layers import Activation
     words = gelu_words(Activation("gelu"), Activation("gelu_tanh"), "torch", "jax")
     assert "jax.nn.gelu(x) is approximate=True" in words and "approximate=False" in words
-    assert gelu_words(Activation("gelu"), Activation("gelu_tanh"), "torch", "keras") == ""   # Keras: exact by default
+    # Keras: exact by default
+    assert gelu_words(Activation("gelu"), Activation("gelu_tanh"), "torch", "keras") == ""

@@ -1,12 +1,12 @@
 """Which of the convention differences (scratch/conventions.py: torch, Keras, JAX) apply to a spec.
 
-A pair of conventions (scratch/conventions.py ConventionPair: TORCH~KERAS unless another is given,
-e.g. `ConventionPair(JAX, TORCH)`) knows which rules it differs by; `differences(spec, pair)` keeps
-those of them the spec meets, so a pair that agrees on a rule never reports it (torch~torch: nothing;
-jax~torch with Adam: nothing, optax.adam places eps as torch does). `numeric_differences(spec, pair)`
-keeps the ones that change numbers; `unavailable(spec)` names each framework (torch, keras, jax) that
-cannot run the spec at all; `float32_roundings` is Keras's alone (the only convention that rounds
-Python floats through float32).
+A pair of conventions (scratch/conventions.py ConventionPair: TORCH~KERAS unless another is
+given, e.g. `ConventionPair(JAX, TORCH)`) knows which rules it differs by; `differences(spec,
+pair)` keeps those of them the spec meets, so a pair that agrees on a rule never reports it
+(torch~torch: nothing; jax~torch with Adam: nothing, optax.adam places eps as torch does).
+`numeric_differences(spec, pair)` keeps the ones that change numbers; `unavailable(spec)` names
+each framework (torch, keras, jax) that cannot run the spec at all; `float32_roundings` is
+Keras's alone (the only convention that rounds Python floats through float32).
 
 A difference either changes only what a state tensor means (SGD momentum: torch stores v,
 Keras stores -lr v), so the direct torch-vs-Keras check skips that state and still holds
@@ -31,12 +31,16 @@ CONFIGURED = {"schedule-step-boundary", "schedule-every-epoch", "schedule-recurs
               "plateau-float32-comparison",
               "same-padding-strided",    # torch's reference pads by hand with TensorFlow's rule (image_layers.sides)
               "flatten-order",           # the Dense after a Flatten gets its rows permuted (convert.py)
-              "avgpool-padding-count",   # each reference divides by the layer's count (image_layers.py)
-              "batchnorm-float32-running-stats"}   # the JAX reference keeps them in the run's dtype (jax_layers.py)
-# rules that move only the last bits of a float64 run (a third rounding of the same math, JAX's): named
+              # each reference divides by the layer's count (image_layers.py)
+              "avgpool-padding-count",
+              # the JAX reference keeps them in the run's dtype (jax_layers.py)
+              "batchnorm-float32-running-stats"}
+# rules that move only the last bits of a float64 run (a third rounding of the same math, JAX's):
+# named
 # in the report, and the pair is still judged at its tolerance, which would catch them if they grew
 ROUNDING = {"dropout-divides",           # x / (1 - p) against x * fl(1 / (1 - p)): one ulp
-            "norm-fast-variance"}        # E[x^2] - E[x]^2: eps mean^2 / var relative in the variance
+            # E[x^2] - E[x]^2: eps mean^2 / var relative in the variance
+            "norm-fast-variance"}
 MOMENTUM_FORMS = STATE_ONLY       # rules under which the momentum buffers mean different things
 
 
@@ -76,7 +80,8 @@ def differences(spec, pair=TORCH_KERAS):
         "plateau-counts": spec.schedule == "plateau",
         "plateau-float32-comparison": spec.schedule == "plateau",
         "cosine-after-t-max": spec.schedule == "cosine" and beyond_t_max(spec),
-        "momentum-lr-schedule": spec.schedule is not None and momentum and (     # the optimizer's own form
+        # the optimizer's own form
+        "momentum-lr-schedule": spec.schedule is not None and momentum and (
             spec.optimizer == "sgd" and pair.differ("sgd_lr_in_momentum")
             or spec.optimizer == "rmsprop" and pair.differ("rmsprop_lr_in_momentum")),
         "keras-float32-schedule": spec.keras_float32_casts and spec.schedule in ("exponential", "step", "cosine"),
@@ -145,7 +150,8 @@ def beyond_t_max(spec):
 
 def float32_roundings(spec):
     """The float32 audit, Keras's alone (torch keeps float64, and so does JAX under jax_enable_x64:
-    JAX.float32_hyperparameters is False): [{'setting', 'value', 'as_float32', 'rule'}] for every number Keras rounds
+    JAX.float32_hyperparameters is False): [{'setting', 'value', 'as_float32', 'rule'}] for every
+    number Keras rounds
     through float32 in this float64 run (values exact in float32 left out). With Python floats
     (keras_float32_casts): SGD's momentum, the betas of adam, adamw, nadam, adamax and lion, the
     optimizers' weight_decay, Adagrad's initial accumulator, a schedule's lr0, decay rate and
@@ -208,8 +214,8 @@ def activation_differences(spec):
 
 def unavailable(spec):
     """{framework: why} for the frameworks that cannot express the spec's training rule at all
-    (Lion in torch, SGD dampening in Keras and JAX, the plateau schedule with threshold 0 in JAX, the
-    weight-decay form a framework does not ship):
+    (Lion in torch, SGD dampening in Keras and JAX, the plateau schedule with threshold 0 in JAX,
+    the weight-decay form a framework does not ship):
     the harness does not build them, and the report says why. JAX has no entry for either decay
     form (optax chains add_decayed_weights before or after the scaling: JAX.weight_decay_coupled is
     None), nor for a loss: optax's are per element, and the two it lacks are written in jnp by its
@@ -219,7 +225,8 @@ def unavailable(spec):
         out["torch"] = UNAVAILABLE["torch"][1]
     if spec.optimizer == "sgd" and spec.dampening > 0:
         out["keras"] = UNAVAILABLE["keras"][1]
-        out["jax"] = "optax.sgd has no dampening (its trace is v = g + mu v)"     # reference/jax_optim.py unavailable
+        # reference/jax_optim.py unavailable
+        out["jax"] = "optax.sgd has no dampening (its trace is v = g + mu v)"
     if spec.schedule == "plateau" and not spec.threshold:
         out["jax"] = "optax.contrib.reduce_on_plateau refuses threshold 0 (rtol = atol = 0)"
     if spec.weight_decay and spec.optimizer in ("sgd", "rmsprop", "adam"):
@@ -287,7 +294,8 @@ def loss_settings_differences(spec_a, convention_a, spec_b, convention_b):
 
 # --- dropout and normalization (issue 11) -------------------------------------------------------
 # The harness hands the same masks to everyone; torch, Keras and JAX scale the kept units by
-# fl(1 / (1 - p)) (scratch/layers.py; Flax writes x / (1 - p), XLA computes the product: dropout-divides
+# fl(1 / (1 - p)) (scratch/layers.py; Flax writes x / (1 - p), XLA computes the product:
+# dropout-divides
 # is in the table for a framework that divides, and no pair of the three differs by it).
 
 def image_differences(spec):
