@@ -74,7 +74,8 @@ def defaults(fn, *names):
 
 def test_optimizer_defaults_are_optaxs():
     d = JAX.optimizer_defaults
-    assert defaults(optax.sgd, "momentum", "nesterov") == (None, d["sgd"]["nesterov"]) and d["sgd"]["momentum"] == 0.0
+    assert defaults(optax.sgd, "momentum", "nesterov") == (None, d["sgd"]["nesterov"])
+    assert d["sgd"]["momentum"] == 0.0
     assert defaults(optax.rmsprop, "decay", "eps", "initial_scale", "eps_in_sqrt") == (
         d["rmsprop"]["rho"], d["rmsprop"]["eps"], 0.0, JAX.rmsprop_eps_in_root)
     for name in ("adam", "adamw", "nadam", "adamax"):
@@ -87,7 +88,9 @@ def test_optimizer_defaults_are_optaxs():
     assert defaults(optax.adadelta, "learning_rate", "rho", "eps") == (None, d["adadelta"]["rho"], d["adadelta"]["eps"])
     assert defaults(optax.lion, "b1", "b2", "weight_decay") == (d["lion"]["beta1"], d["lion"]["beta2"],
                                                                 d["lion"]["weight_decay"])
-    assert optax.nadam.func is optax.adam and optax.nadam.keywords == {"nesterov": True} and JAX.nadam_nesterov_adam
+    assert optax.nadam.func is optax.adam
+    assert optax.nadam.keywords == {"nesterov": True}
+    assert JAX.nadam_nesterov_adam
     # no dampening anywhere in optax's SGD: refused with one line
     assert "dampening" not in inspect.signature(optax.sgd).parameters and not JAX.sgd_dampening
     refused = unavailable(spec(optimizer="sgd", momentum=0.9, dampening=0.5))
@@ -142,7 +145,8 @@ def test_adam_eps_placement_is_torchs():
     assert_runs_close(scratch_run("adam", hyper, TORCH), ours)
     assert runs_differ(scratch_run("adam", hyper, KERAS), ours)             # epsilon-hat
     s = spec(optimizer="adam", eps=eps)
-    assert "adam-eps-placement" not in differences(s, JAX_TORCH) and "adam-eps-placement" in differences(s, JAX_KERAS)
+    assert "adam-eps-placement" not in differences(s, JAX_TORCH)
+    assert "adam-eps-placement" in differences(s, JAX_KERAS)
     # judged: the same numbers
     assert numeric_differences(s, JAX_TORCH) == {}
 
@@ -167,7 +171,8 @@ def test_adamw_decay_multiplied_by_lr_default_1e_4_and_its_mask():
     hyper = dict(lr=0.01, beta1=0.9, beta2=0.999, eps=1e-8, amsgrad=False, weight_decay=wd)
     assert_runs_close(scratch_run("adamw", hyper, JAX), optax_run(optax.adamw(0.01, weight_decay=wd)))
     s = spec(optimizer="adamw", weight_decay=wd)
-    assert "adamw-decay-form" not in differences(s, JAX_TORCH) and "adamw-decay-form" in differences(s, JAX_KERAS)
+    assert "adamw-decay-form" not in differences(s, JAX_TORCH)
+    assert "adamw-decay-form" in differences(s, JAX_KERAS)
     assert spec(optimizer="adamw").hyper(JAX)["weight_decay"] == 1e-4
 
 
@@ -226,7 +231,8 @@ def test_clip_by_global_norm_has_no_eps():
     ours = clip_gradients({"dW1": grads["W1"], "db1": grads["b1"]}, {"clip_norm": 2.5}, JAX)
     assert all(np.allclose(ours["d" + k], grads[k] / 2, rtol=1e-15, atol=0) for k in grads)
     s = spec(optimizer="sgd", clip_norm=1.0)
-    assert "clip-norm-eps" in differences(s, JAX_TORCH) and "clip-norm-eps" not in differences(s, JAX_KERAS)
+    assert "clip-norm-eps" in differences(s, JAX_TORCH)
+    assert "clip-norm-eps" not in differences(s, JAX_KERAS)
 
 
 def test_piecewise_schedule_decays_at_its_milestone_and_cosine_stays():
@@ -263,20 +269,25 @@ def test_activations_and_their_kinks_are_jaxs():
         np.testing.assert_allclose(g(Z).ravel(), np.asarray(values), rtol=1e-13, atol=1e-15, err_msg=name)
         np.testing.assert_allclose(dg(Z, g(Z)).ravel(), np.asarray(grads), rtol=1e-13, atol=1e-15, err_msg=name)
     assert len(measured) == len(JAX_ACTIVATIONS) and set(more_activations.KINKS) <= set(measured)
-    assert at_zero == 1.0 and JAX.leaky_relu_grad_one_at_zero and not TORCH.leaky_relu_grad_one_at_zero
+    assert at_zero == 1.0
+    assert JAX.leaky_relu_grad_one_at_zero
+    assert not TORCH.leaky_relu_grad_one_at_zero
     assert inspect.signature(jax.nn.leaky_relu).parameters["negative_slope"].default == JAX.leaky_relu_slope
     s = spec(activations=["leaky_relu", "softmax"])
-    assert "leaky-relu-kink" in differences(s, JAX_TORCH) and "leaky-relu-kink" not in numeric_differences(s, JAX_TORCH)
+    assert "leaky-relu-kink" in differences(s, JAX_TORCH)
+    assert "leaky-relu-kink" not in numeric_differences(s, JAX_TORCH)
 
 
 def test_softplus_is_exact_beyond_20():
     with x64():
         z = jnp.asarray([21.0, 30.0])
-        assert np.all(np.asarray(jax.nn.softplus(z)) != np.asarray(z)) and JAX.softplus_threshold is None
+        assert np.all(np.asarray(jax.nn.softplus(z)) != np.asarray(z))
+        assert JAX.softplus_threshold is None
 
 
 def test_gelu_is_the_tanh_form_by_default():
-    assert inspect.signature(jax.nn.gelu).parameters["approximate"].default is True and JAX.gelu_approximate_by_default
+    assert inspect.signature(jax.nn.gelu).parameters["approximate"].default is True
+    assert JAX.gelu_approximate_by_default
     table = more_activations.table(JAX)
     Z = np.linspace(-4, 4, 17).reshape(1, -1)
     with x64():
@@ -285,7 +296,8 @@ def test_gelu_is_the_tanh_form_by_default():
     np.testing.assert_allclose(table["gelu"][0](Z), exact, rtol=1e-13, atol=1e-16)
     # a port that says gelu gets the tanh form
     assert np.max(np.abs(default - exact)) > 1e-4
-    assert "gelu-float32-constant" not in JAX_TORCH.rules and "gelu-float32-constant" in JAX_KERAS.rules
+    assert "gelu-float32-constant" not in JAX_TORCH.rules
+    assert "gelu-float32-constant" in JAX_KERAS.rules
 
 
 # --- losses --------------------------------------------------------------------------------------
@@ -312,8 +324,11 @@ def test_optax_losses_are_per_element_and_l2_loss_is_half():
     np.testing.assert_allclose(kl, -(T * logp).sum(axis=1), rtol=1e-14)
     # one-hot: KL is the cross-entropy
     np.testing.assert_allclose(ce, kl, rtol=1e-14)
-    assert not JAX.kld_clips and not JAX.kld_mean_per_element and not JAX.sum_reduction_averages_units
-    assert loss_divisor("mse", "sum", JAX, 3, 4) == 1 and loss_divisor("kld", "mean", JAX, 3, 4) == 4
+    assert not JAX.kld_clips
+    assert not JAX.kld_mean_per_element
+    assert not JAX.sum_reduction_averages_units
+    assert loss_divisor("mse", "sum", JAX, 3, 4) == 1
+    assert loss_divisor("kld", "mean", JAX, 3, 4) == 4
     assert inspect.signature(optax.losses.cosine_similarity).parameters["epsilon"].default == JAX.cosine_eps == 0.0
     # user-written
     assert not hasattr(optax.losses, "poisson") and not hasattr(optax.losses, "poisson_loss")
@@ -344,8 +359,12 @@ def test_flax_conv_kernel_nhwc_and_same_padding_by_default():
         conv = nnx.Conv(2, 4, kernel_size=(3, 3), rngs=nnx.Rngs(0), param_dtype=jnp.float64)
         out = conv(jnp.ones((1, 5, 5, 2)))
         pads = jax.lax.padtype_to_pads((4, 4), (3, 3), (2, 2), "SAME")
-    assert conv.kernel[...].shape == (3, 3, 2, 4) and out.shape == (1, 5, 5, 4) and conv.padding == "SAME"
-    assert [tuple(p) for p in pads] == [(0, 1), (0, 1)] and JAX.same_padding_strided and JAX.channels_last
+    assert conv.kernel[...].shape == (3, 3, 2, 4)
+    assert out.shape == (1, 5, 5, 4)
+    assert conv.padding == "SAME"
+    assert [tuple(p) for p in pads] == [(0, 1), (0, 1)]
+    assert JAX.same_padding_strided
+    assert JAX.channels_last
 
 
 def test_flax_batchnorm_momentum_is_keras_eps_1e_5_biased_and_fast_variance():
@@ -380,9 +399,13 @@ def test_flax_batchnorm_running_statistics_are_float32_in_a_float64_run():
     with x64():
         bn = nnx.BatchNorm(1, momentum=0.0, rngs=nnx.Rngs(0), param_dtype=jnp.float64, dtype=jnp.float64)
         out = bn(jnp.asarray(x))
-        assert bn.var[...].dtype == jnp.float32 and out.dtype == jnp.float64 and bn.scale[...].dtype == jnp.float64
+        assert bn.var[...].dtype == jnp.float32
+        assert out.dtype == jnp.float64
+        assert bn.scale[...].dtype == jnp.float64
         assert float(bn.var[...][0]) == float(np.float32(x.var())) != x.var()
-    assert JAX.float32_running_stats and not TORCH.float32_running_stats and not KERAS.float32_running_stats
+    assert JAX.float32_running_stats
+    assert not TORCH.float32_running_stats
+    assert not KERAS.float32_running_stats
     # named; the JAX reference keeps the
     explicit = spec(norm="batch", norm_eps=1e-5, norm_momentum=0.1)
     # run's dtype: configured
@@ -441,13 +464,15 @@ def test_flax_dropout_writes_a_division_xla_computes_torchs_product():
     assert np.array_equal(true_division, x / (1 - rate))
     assert not JAX.dropout_divides
     s = spec(sizes=[2, 4, 2], dropout=0.5)
-    assert "dropout-divides" not in differences(s, JAX_TORCH) and "dropout-divides" not in differences(s, JAX_KERAS)
+    assert "dropout-divides" not in differences(s, JAX_TORCH)
+    assert "dropout-divides" not in differences(s, JAX_KERAS)
 
 
 def test_flax_pooling_counts_padding_no_ceil_mode_first_maximum_and_nhwc_flatten():
     import flax.linen as linen
     assert inspect.signature(linen.avg_pool).parameters["count_include_pad"].default is True
-    assert "ceil_mode" not in inspect.signature(linen.max_pool).parameters and not JAX.pool_ceil_mode_available
+    assert "ceil_mode" not in inspect.signature(linen.max_pool).parameters
+    assert not JAX.pool_ceil_mode_available
     with x64():
         img = jnp.arange(16.0).reshape(1, 4, 4, 1)
         avg = np.asarray(linen.avg_pool(img, (3, 3), strides=(2, 2), padding="SAME"))[0, :, :, 0]
@@ -476,7 +501,8 @@ def test_float64_without_x64_is_silently_float32():
         # a warning, never an error
         assert any("float64" in str(w.message) for w in caught)
     with x64():
-        assert jnp.asarray(np.array([0.1])).dtype == jnp.float64 and float(jnp.asarray([0.1])[0]) == 0.1
+        assert jnp.asarray(np.array([0.1])).dtype == jnp.float64
+        assert float(jnp.asarray([0.1])[0]) == 0.1
     assert JAX.x64_opt_in and not TORCH.x64_opt_in
 
 
@@ -537,7 +563,8 @@ def test_jax_pairs_differ_by_the_rules_the_measurements_give():
     optax_rules = OPTAX_RULES & set(DIFFERENCES)
     assert set(JAX_TORCH.rules) == JAX_TORCH_RULES | optax_rules
     assert set(JAX_KERAS.rules) == JAX_KERAS_RULES | optax_rules
-    assert ConventionPair("torch", "jax").rules == JAX_TORCH.rules and set(RULE_ATTRIBUTES) == set(DIFFERENCES)
+    assert ConventionPair("torch", "jax").rules == JAX_TORCH.rules
+    assert set(RULE_ATTRIBUTES) == set(DIFFERENCES)
     assert str(JAX_TORCH) == "jax~torch" and JAX.differences(JAX).rules == ()
     # every rule torch and Keras share is one JAX differs from both on
     assert set(JAX_TORCH.rules) & set(JAX_KERAS.rules) - set(TORCH_KERAS.rules) == {
@@ -563,7 +590,8 @@ def test_a_batchnorm_written_in_flax_reads_as_keras_and_the_words_name_flax():
     from compare.engine.layers import BatchNorm
     layer = BatchNorm(momentum=0.9, written_in="jax")                       # Flax's momentum 0.9
     assert layer.settings("torch") == {"momentum": pytest.approx(0.1), "eps": 1e-5}
-    assert layer.settings("keras") == {"momentum": 0.9, "eps": 1e-3} and layer.settings("jax")["momentum"] == 0.9
+    assert layer.settings("keras") == {"momentum": 0.9, "eps": 1e-3}
+    assert layer.settings("jax")["momentum"] == 0.9
     # a port that kept the number
     words = momentum_words((0.9, "jax", 0.1), (0.9, "torch", 0.9))
     assert words == ("momentum 0.9 (jax) vs 0.9 (torch): torch momentum 0.9 weights the new batch; Flax "
