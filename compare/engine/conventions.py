@@ -18,8 +18,8 @@ which shows only for output vectors shorter than 1e-7).
 """
 import numpy as np
 
-from scratch.conventions import (CONVENTIONS, DIFFERENCES, JAX, KERAS, TORCH, UNAVAILABLE, UNAVAILABLE_LOSSES,
-                                 Convention, ConventionPair, as_convention)
+from scratch.conventions import (CONVENTIONS, DIFFERENCES, JAX, KERAS, TORCH, UNAVAILABLE, UNAVAILABLE_LOSSES, Convention,
+                                 ConventionPair, as_convention)
 
 TORCH_KERAS = ConventionPair(TORCH, KERAS)          # the default pair
 JAX_TORCH, JAX_KERAS = ConventionPair(JAX, TORCH), ConventionPair(JAX, KERAS)
