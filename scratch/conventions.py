@@ -39,33 +39,25 @@ DEFAULTS = {
         "adadelta": {"rho": 0.95, "eps": 1e-7},                     # lr default 0.001
         "lion": {"beta1": 0.9, "beta2": 0.99},                      # lr default 0.001; not in torch
     },
-    # optax 0.2.8 (optax/_src/alias.py, each function's signature; learning_rate has no default, and
-    # adadelta's None means no scaling at all, not even the sign flip: scale_by_learning_rate(None)
-    # is
-    # base.identity(), so optax.adadelta() without a rate climbs the gradient). Checked by
+    # optax 0.2.8 (optax/_src/alias.py, each function's signature; learning_rate has no default,
+    # and adadelta's None means no scaling at all, not even the sign flip:
+    # scale_by_learning_rate(None) is base.identity(), so optax.adadelta() without a rate climbs
+    # the gradient). Checked by
     # tests/test_jax_conventions.py::test_optimizer_defaults_are_optaxs (inspect.signature).
     "jax": {
-        # sgd(momentum=None, nesterov=False): no trace
-        "sgd": {"momentum": 0.0, "nesterov": False},
-        # rmsprop(decay=0.9, eps=1e-8, eps_in_sqrt=True,
+        "sgd": {"momentum": 0.0, "nesterov": False},    # sgd(momentum=None: no trace, nesterov)
+        # rmsprop(decay=0.9, eps=1e-8, eps_in_sqrt=True, initial_scale=0.0): optax's `decay` is rho
         "rmsprop": {"rho": 0.9, "eps": 1e-8},
-                                                           # initial_scale=0.0): optax's `decay` is
-                                                           # rho
-        # adam(b1, b2, eps, eps_root=0);
+        # adam(b1, b2, eps, eps_root=0); AMSGrad is its own optax.amsgrad
         "adam": {"beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "amsgrad": False},
-                                                           # AMSGrad is its own optax.amsgrad
+        # adamw(weight_decay=1e-4, mask=None: every leaf)
         "adamw": {"beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weight_decay": 1e-4, "amsgrad": False},
-                                                           # adamw(weight_decay=1e-4, mask=None:
-                                                           # every leaf)
-        # nadam = partial(adam, nesterov=True)
-        "nadam": {"beta1": 0.9, "beta2": 0.999, "eps": 1e-8},
+        "nadam": {"beta1": 0.9, "beta2": 0.999, "eps": 1e-8},   # partial(adam, nesterov=True)
         "adamax": {"beta1": 0.9, "beta2": 0.999, "eps": 1e-8},  # adamax(b1, b2, eps)
         # adagrad(initial_accumulator_value=0.1, eps=1e-7)
         "adagrad": {"eps": 1e-7, "initial_accumulator": 0.1},
-        # adadelta(learning_rate=None, rho=0.9, eps=1e-6)
-        "adadelta": {"rho": 0.9, "eps": 1e-6},
-        # lion(b1, b2, weight_decay=1e-3)
-        "lion": {"beta1": 0.9, "beta2": 0.99, "weight_decay": 1e-3},
+        "adadelta": {"rho": 0.9, "eps": 1e-6},       # adadelta(learning_rate=None, rho, eps)
+        "lion": {"beta1": 0.9, "beta2": 0.99, "weight_decay": 1e-3},   # lion(b1, b2, weight_decay)
     },
 }
 
@@ -75,19 +67,16 @@ UNAVAILABLE = {
     "torch": ("optimizer lion", "torch ships no Lion optimizer (torch.optim has none)"),
     "keras": ("optimizer sgd with dampening > 0", "Keras's SGD has no dampening"),
     # optax/_src/alias.py sgd: chain(trace(decay=momentum, nesterov), scale_by_learning_rate); and
-    # the plateau
-    # schedule with threshold 0: optax/contrib/_reduce_on_plateau.py raises "At least one of rtol or
-    # atol must
-    # be positive" (compare/engine/conventions.py unavailable writes both lines, as
-    # reference/jax_optim.py does)
+    # the plateau schedule with threshold 0: optax/contrib/_reduce_on_plateau.py raises "At least
+    # one of rtol or atol must be positive" (compare/engine/conventions.py unavailable writes both
+    # lines, as reference/jax_optim.py does)
     "jax": ("optimizer sgd with dampening > 0",
             "optax.sgd has no dampening (its trace is v = g + mu v)"),
 }
 
 # Rules that make torch and Keras (and JAX) compute different numbers from the same spec.
-# key -> (when it applies, what differs). A text that names torch and Keras says which side JAX is
-# on
-# ("JAX as torch"), since a jax~torch or jax~keras pair reports the same text.
+# key -> (when it applies, what differs). A text that names torch and Keras says which side JAX
+# is on ("JAX as torch"), since a jax~torch or jax~keras pair reports the same text.
 DIFFERENCES = {
     "sgd-momentum-form": (
         "optimizer sgd with momentum > 0",
@@ -372,10 +361,9 @@ NORM_DEFAULTS = {
     "torch": {"batch": {"momentum": 0.1, "eps": 1e-5}, "layer": {"eps": 1e-5}},
     "keras": {"batch": {"momentum": 0.99, "eps": 1e-3}, "layer": {"eps": 1e-3}},
     # flax/nnx/nn/normalization.py (Flax 0.12.8): BatchNorm.__init__(momentum=0.99, epsilon=1e-5),
-    # the
-    # momentum in Keras's meaning (__call__: mean = momentum mean + (1 - momentum) batch);
-    # LayerNorm.__init__
-    # (epsilon=1e-6); both use_fast_variance=True (_compute_stats). tests/test_jax_conventions.py
+    # the momentum in Keras's meaning (__call__: mean = momentum mean + (1 - momentum) batch);
+    # LayerNorm.__init__ (epsilon=1e-6); both use_fast_variance=True (_compute_stats). Measured by
+    # tests/test_jax_conventions.py
     "jax": {"batch": {"momentum": 0.99, "eps": 1e-5}, "layer": {"eps": 1e-6}},
 }
 
@@ -510,10 +498,10 @@ class Convention:
     float32_regularizers: bool           # L1/L2 factors pass through float32 in every run (Keras stores float(l))
     clip_norm_eps: float | None          # clipping by norm: g *= min(c / (norm + eps), 1) (torch's 1e-6); None:
                                          # Keras's forms without eps, c min(1/norm, 1/c) and c / max(norm, c)
-    # an optimizer's weight_decay adds wd p to g (torch); False: p -= lr wd p
-    weight_decay_coupled: bool | None
-                                         # (Keras); None: both forms are written (JAX: optax chains
-                                         # add_decayed_weights before or after the scaling)
+    weight_decay_coupled: bool | None    # an optimizer's weight_decay adds wd p to g (torch);
+                                         # False: p -= lr wd p (Keras); None: both forms (JAX:
+                                         # optax chains add_decayed_weights before or after the
+                                         # scaling)
     sgd_dampening: bool                  # SGD has dampening (torch)
     sgd_lr_in_momentum: bool             # v = mu v - lr g, p += v, v starts at 0 (Keras); False: v = mu v + g,
                                          # p -= lr v, v starts as g (torch)
@@ -576,20 +564,29 @@ class Convention:
     # --- JAX (issue 23): rules torch and Keras share and JAX does not; the defaults are theirs
     nadam_nesterov_adam: bool = False    # NAdam is Adam with Nesterov's look-ahead and no momentum schedule:
                                          # m_hat = b1 m / (1 - b1^(t+1)) + (1 - b1) g / (1 - b1^t) (optax.nadam)
-    # dropout keeps x / (1 - p); False: x * fl(1 / (1 - p)) (all three: Flax
-    dropout_divides: bool = False
-                                         # writes the division, XLA's CPU computes the product)
+    dropout_divides: bool = False        # dropout keeps x / (1 - p); False: x * fl(1 / (1 - p))
+                                         # (all three: Flax writes the division, XLA multiplies)
     fast_variance: bool = False          # normalization's variance is E[x^2] - E[x]^2 (flax use_fast_variance=True);
                                          # False: E[(x - mean)^2]
     gelu_approximate_by_default: bool = False   # the framework's gelu() is the tanh form unless told otherwise
                                                 # (jax.nn.gelu approximate=True): a port writes gelu_tanh
     x64_opt_in: bool = False             # float64 only after jax_enable_x64; without it float64 is silently float32
-    # leaky_relu'(0) = 1 (jax.nn.leaky_relu: z >= 0 takes z);
-    leaky_relu_grad_one_at_zero: bool = False
-                                                # False: the slope (torch, Keras)
-    # batch norm's running mean and var are float32 even in a float64 run
-    float32_running_stats: bool = False
-                                         # (Flax's nnx.BatchNorm); False: the run's dtype
+    leaky_relu_grad_one_at_zero: bool = False   # leaky_relu'(0) = 1 (jax.nn.leaky_relu: z >= 0
+                                                # takes z); False: the slope (torch, Keras)
+    float32_running_stats: bool = False  # batch norm's running mean and var are float32 even in a
+                                         # float64 run (Flax's nnx.BatchNorm); False: the run's
+    # --- optax's forms (issue 23: scratch/optimizers.py, scratch/schedules.py; reference/jax_optim.py)
+    chain_rounding: bool = False         # an optimizer is a chain of gradient transformations (optax): a direction d,
+                                         # u = -lr d, p = p + u, moments as (1 - b) g^k + b m; clipping by norm
+                                         # (g / norm) c; rates as lr0 times a factor: the last bits only, no rule
+    decay_in_update: bool = False        # decoupled decay (AdamW's, Lion's, add_decayed_weights after the scaling)
+                                         # joins the direction: p += -lr (d + wd p); False: p shrinks before the step
+    rmsprop_momentum_traces_update: bool = False   # RMSprop's buffer traces the update after the lr scaling:
+                                                   # buf = mu buf - lr g / avg, p += buf (optax.trace); False: +lr
+    amsgrad_max_of_corrected: bool = False   # AMSGrad keeps max(v_max, v / (1 - b2^t)) and divides by its root
+                                             # (optax.scale_by_amsgrad); False: max of the raw v, corrected at t
+    exponential_float32_count: bool = False  # the per-step exponential rate is float32 even in float64 runs
+                                             # (optax.exponential_decay: int32 count / transition_steps)
 
     def __str__(self):
         return self.name
@@ -673,109 +670,88 @@ KERAS = Convention(
 
 # JAX 0.10.2 with Flax 0.12.8 (nnx) and Optax 0.2.8: the values the `jax` reference follows
 # (reference/jax_mlp.py), each read in the installed source (site-packages/{jax,flax,optax}) and
-# measured
-# in float64 by tests/test_jax_conventions.py; docs/conventions.md has the table.
+# measured in float64 by tests/test_jax_conventions.py; docs/conventions.md has the table.
 JAX = Convention(
     name="jax", framework="JAX", optimizer_defaults=DEFAULTS["jax"], norm_defaults=NORM_DEFAULTS["jax"],
     # flax/nnx/nn/linear.py Linear.__init__: kernel (in_features, out_features), y = x @ kernel +
-    # bias,
-    # default_kernel_init = lecun_normal(), bias zeros_init(); Conv: kernel kernel_size + (in //
-    # groups, out),
-    # NHWC inputs; a Flatten is a reshape of NHWC (H.W.C)
+    # bias, default_kernel_init = lecun_normal(), bias zeros_init(); Conv: kernel kernel_size + (in
+    # // groups, out), NHWC inputs; a Flatten is a reshape of NHWC (H.W.C)
     examples_per_row=True, dense_weight="kernel", dense_weight_in_out=True, channels_last=True,
-    # optax under jax_enable_x64 keeps Python-float hyperparameters float64 (weak types); L1/L2 are
-    # the
-    # user's own terms in the loss
+    # optax under jax_enable_x64 keeps Python-float hyperparameters float64 (weak types); L1/L2
+    # are the user's own terms in the loss
     float32_hyperparameters=False, float32_regularizers=False,
     # optax/transforms/_clipping.py clip_by_global_norm: select(norm < c, t, t / norm * c), no eps
     clip_norm_eps=None,
     # optax/transforms/_adding.py add_decayed_weights, chained before the scaling (coupled, as
-    # optax.adadelta does) or after it, before the learning rate (decoupled, as optax.adamw and lion
-    # do)
+    # optax.adadelta does) or after it, before the learning rate (decoupled, as adamw and lion do)
     weight_decay_coupled=None,
     # optax/_src/alias.py sgd: chain(trace(decay=momentum, nesterov), scale_by_learning_rate);
-    # transforms/
-    # _accumulation.py trace: v = g + mu v from 0 (so the first v is g), Nesterov g + mu v; no
-    # dampening
+    # transforms/_accumulation.py trace: v = g + mu v from 0 (the first v is g), Nesterov g + mu v;
+    # no dampening
     sgd_dampening=False, sgd_lr_in_momentum=False,
     # alias.py rmsprop: chain(scale_by_rms(eps_in_sqrt=True), scale_by_learning_rate,
-    # trace(momentum));
-    # transform.py scale_by_rms: rsqrt(nu + eps), nu from initial_scale 0
+    # trace(momentum)); transform.py scale_by_rms: rsqrt(nu + eps), nu from initial_scale 0
     rmsprop_eps_in_root=True, rmsprop_lr_in_momentum=True,
     # transform.py scale_by_adam: m_hat / (sqrt(v_hat + eps_root) + eps), torch's placement
     adam_eps_hat=False,
     # alias.py adamw: chain(scale_by_adam, add_decayed_weights(weight_decay, mask),
-    # scale_by_learning_rate):
-    # p - lr (adam step + wd p), the decay multiplied by the learning rate (torch's math)
+    # scale_by_learning_rate): p - lr (adam step + wd p), the decay times the learning rate
     adamw_decay_multiplies=True,
     # alias.py nadam = partial(adam, nesterov=True): no mu_t schedule (nadam-nesterov-adam)
     nadam_momentum_decay=None,
-    # optax/tree_utils/_tree_math.py tree_update_infinity_moment: u = max(|g| + eps, b2 u), torch's
-    # form;
-    # transform.py scale_by_adamax: m_hat / u
+    # optax/tree_utils/_tree_math.py tree_update_infinity_moment: u = max(|g| + eps, b2 u),
+    # torch's form; transform.py scale_by_adamax: m_hat / u
     adamax_eps_in_max=True,
-    # transform.py scale_by_rss: s from initial_accumulator_value 0.1, g * where(s > 0, rsqrt(s +
-    # eps), 0)
+    # transform.py scale_by_rss: s from initial_accumulator_value 0.1, g * where(s > 0,
+    # rsqrt(s + eps), 0)
     adagrad_eps_in_root=True,
     # transform.py scale_by_adadelta: sqrt(e_x + eps) / sqrt(e_g + eps) * g, torch's order
     adadelta_ratio_first=True,
     # optax/schedules/_schedule.py: closed forms of the update count (exponential_decay: lr0
-    # rate^(count /
-    # steps)); piecewise_constant_schedule: max(0, sign(b - count)) keeps the rate while count < b,
-    # so step
-    # b (count 0 at the first step: transform.py scale_by_schedule) already has it, torch's
-    # milestone;
-    # cosine_decay_schedule: count = min(count, decay_steps), no restart
+    # rate^(count / steps)); piecewise_constant_schedule: max(0, sign(b - count)) keeps the rate
+    # while count < b, so step b (count 0 at the first step: transform.py scale_by_schedule)
+    # already has it, torch's milestone; cosine_decay_schedule: count = min(count, decay_steps)
     schedule_recursive=False, schedule_milestone_inclusive=True, schedule_read_every_step=True,
     # optax/contrib/_reduce_on_plateau.py _update_scale: reduce when the count == patience
-    # (Keras's),
-    # best_value kept in the params' dtype
+    # (Keras's), best_value kept in the params' dtype
     plateau_counts_exceed=False, plateau_float32_comparison=False, cosine_restarts=False,
     # optax/losses: per element (squared_error, huber_loss, hinge_loss,
-    # sigmoid_binary_cross_entropy) or per
-    # example (softmax_cross_entropy, kl_divergence: summed over the classes), reduced by the user:
-    # 'sum'
-    # sums everything (torch's), kl's mean divides by the batch (Keras's); _classification.py
-    # kl_divergence:
-    # y (where(y == 0, 0, log y) - log q), no clipping; the cross-entropies take logits
+    # sigmoid_binary_cross_entropy) or per example (softmax_cross_entropy, kl_divergence: summed
+    # over the classes), reduced by the user: 'sum' sums everything (torch's), kl's mean divides by
+    # the batch (Keras's); _classification.py kl_divergence: y (where(y == 0, 0, log y) - log q), no
+    # clipping; the cross-entropies take logits
     sum_reduction_averages_units=False, kld_mean_per_element=False, kld_clips=False, clips_probabilities=False,
     # optax ships no Poisson loss (the reference writes torch's log(a + 1e-8)); _regression.py
     # cosine_similarity(epsilon=0.0) clips the SQUARED norms at epsilon: no floor by default
     poisson_eps=1e-8, cosine_eps=0.0,
     # jax/_src/nn/functions.py: leaky_relu(negative_slope=1e-2) = where(x >= 0, x, slope x);
-    # softplus =
-    # logaddexp(x, 0), exact; elu = where(x > 0, x, alpha expm1(...)): ELU'(0) = 1, SELU'(0) = scale
-    # alpha;
-    # celu = max(x, 0) + alpha expm1(min(x, 0) / alpha), a tie split in halves by jax.grad: CELU'(0)
-    # = 1;
-    # hard_sigmoid = relu6(x + 3) / 6 (relu6's jvp: 0 < x < 6), exact 1/6; hard_silu = x
-    # hard_sigmoid(x),
-    # the product rule; hard_tanh = where(x > 1, 1, where(x < -1, -1, x)): 1 at -1 and 1
+    # softplus = logaddexp(x, 0), exact; elu = where(x > 0, x, alpha expm1(...)): ELU'(0) = 1,
+    # SELU'(0) = scale alpha; celu = max(x, 0) + alpha expm1(min(x, 0) / alpha), a tie split in
+    # halves by jax.grad: CELU'(0) = 1; hard_sigmoid = relu6(x + 3) / 6 (relu6's jvp: 0 < x < 6),
+    # exact 1/6; hard_silu = x hard_sigmoid(x), the product rule; hard_tanh = where(x > 1, 1,
+    # where(x < -1, -1, x)): 1 at -1 and 1
     leaky_relu_slope=0.01, float32_activation_constants=False, softplus_threshold=None,
     elu_grad_from_output=False, celu_max_plus_min=False, hard_sigmoid_float32_slope=False,
     hard_silu_own_backward=False, hard_tanh_grad_closed=True, leaky_relu_grad_one_at_zero=True,
     # flax/nnx/nn/normalization.py BatchNorm: mean = momentum mean + (1 - momentum) batch (Keras's
-    # meaning),
-    # var the biased batch variance (_compute_stats); both created float32 in __init__
+    # meaning), var the biased batch variance (_compute_stats); both created float32 in __init__
     # (float32_running_stats)
     norm_momentum_weights_new=False, running_var_unbiased=False, float32_running_stats=True,
     # jax/_src/lax/convolution.py padtype_to_pads 'SAME' at any stride, the odd pad after;
-    # flax/linen/
-    # pooling.py avg_pool(padding='VALID', count_include_pad=True), max_pool: no ceil_mode; max
-    # pooling's
-    # gradient (lax.reduce_window max, select_and_scatter_add): the first maximum in scan order
-    # (measured)
+    # flax/linen/pooling.py avg_pool(padding='VALID', count_include_pad=True), max_pool: no
+    # ceil_mode; max pooling's gradient (lax.reduce_window max, select_and_scatter_add): the first
+    # maximum in scan order (measured)
     same_padding_strided=True, avgpool_counts_padding=True,
     pool_ceil_mode_available=False, maxpool_grad_to_first_max=True,
     # nadam above; stochastic.py Dropout writes inputs / keep_prob, but XLA on the CPU divides by
-    # the
-    # constant through its reciprocal: x * fl(1 / keep), torch's and Keras's numbers (measured, bit
-    # for bit);
-    # normalization.py use_fast_variance=True; jax/_src/nn/functions.py gelu(approximate=True);
-    # jax/_src/config.py enable_x64 default False
+    # the constant through its reciprocal: x * fl(1 / keep), torch's and Keras's numbers (measured,
+    # bit for bit); normalization.py use_fast_variance=True; jax/_src/nn/functions.py
+    # gelu(approximate=True); jax/_src/config.py enable_x64 default False
     nadam_nesterov_adam=True, dropout_divides=False, fast_variance=True,
     gelu_approximate_by_default=True,
     x64_opt_in=True,
+    chain_rounding=True, decay_in_update=True, rmsprop_momentum_traces_update=True, amsgrad_max_of_corrected=True,
+    exponential_float32_count=True,
 )
 
 CONVENTIONS = {c.name: c for c in (TORCH, KERAS, JAX)}
@@ -847,6 +823,40 @@ RULE_ATTRIBUTES = {
     "leaky-relu-kink": ("leaky_relu_grad_one_at_zero",),
     "batchnorm-float32-running-stats": ("float32_running_stats",),
 }
+
+# --- optax's forms (issue 23; optax 0.2.8, each cited in scratch/optimizers.py and scratch/schedules.py;
+# tests/test_jax_optim.py measures each)
+DIFFERENCES.update({
+    "decay-in-update": (
+        "optimizer adamw or lion (decay > 0), or decoupled weight decay",
+        "optax adds wd p to the optimizer's direction before the learning-rate scaling (optax.adamw, optax.lion, "
+        "add_decayed_weights before scale_by_learning_rate): p += -lr (d + wd p); torch shrinks p *= 1 - lr wd, "
+        "Keras subtracts p wd lr, before the step: the same math, rounded differently, except where a momentum "
+        "trace follows the scaling (rmsprop with momentum: the decay enters the buffer)",
+    ),
+    "rmsprop-momentum-sign": (
+        "optimizer rmsprop with momentum > 0",
+        "optax.rmsprop traces the update after the learning-rate scaling (buf = mu buf - lr g / avg, p += buf); "
+        "Keras keeps buf = mu buf + lr g / avg and subtracts it: the momentum state differs by a factor -1",
+    ),
+    "amsgrad-corrected-max": (
+        "optimizer adam or adamw with amsgrad",
+        "optax.scale_by_amsgrad keeps the maximum of the bias-corrected v / (1 - b2^t) and divides by its root; "
+        "torch and Keras keep the maximum of the raw v and correct it by the current step's 1 - b2^t: the steps "
+        "differ once v falls, and v_max means something else",
+    ),
+    "exponential-float32-count": (
+        "the exponential schedule moved every step",
+        "optax.exponential_decay divides its int32 step count by transition_steps, which JAX makes float32 even "
+        "with jax_enable_x64: every per-step rate, the first included, is lr0 gamma^t in float32 (a relative ~3e-8)",
+    ),
+})
+RULE_ATTRIBUTES.update({
+    "decay-in-update": ("decay_in_update",),
+    "rmsprop-momentum-sign": ("rmsprop_momentum_traces_update",),
+    "amsgrad-corrected-max": ("amsgrad_max_of_corrected",),
+    "exponential-float32-count": ("exponential_float32_count",),
+})
 
 
 @dataclass(frozen=True)

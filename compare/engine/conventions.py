@@ -225,8 +225,7 @@ def unavailable(spec):
         out["torch"] = UNAVAILABLE["torch"][1]
     if spec.optimizer == "sgd" and spec.dampening > 0:
         out["keras"] = UNAVAILABLE["keras"][1]
-        # reference/jax_optim.py unavailable
-        out["jax"] = "optax.sgd has no dampening (its trace is v = g + mu v)"
+        out["jax"] = "optax.sgd has no dampening (its trace is v = g + mu v)"     # reference/jax_optim.py unavailable
     if spec.schedule == "plateau" and not spec.threshold:
         out["jax"] = "optax.contrib.reduce_on_plateau refuses threshold 0 (rtol = atol = 0)"
     if spec.weight_decay and spec.optimizer in ("sgd", "rmsprop", "adam"):
