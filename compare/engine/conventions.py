@@ -36,8 +36,8 @@ CONFIGURED = {"schedule-step-boundary", "schedule-every-epoch", "schedule-recurs
               # the JAX reference keeps them in the run's dtype (jax_layers.py)
               "batchnorm-float32-running-stats"}
 # rules that move only the last bits of a float64 run (a third rounding of the same math, JAX's):
-# named
-# in the report, and the pair is still judged at its tolerance, which would catch them if they grew
+# named in the report, and the pair is still judged at its tolerance, which would catch them if
+# they grew
 ROUNDING = {"dropout-divides",           # x / (1 - p) against x * fl(1 / (1 - p)): one ulp
             # E[x^2] - E[x]^2: eps mean^2 / var relative in the variance
             "norm-fast-variance"}
@@ -80,8 +80,7 @@ def differences(spec, pair=TORCH_KERAS):
         "plateau-counts": spec.schedule == "plateau",
         "plateau-float32-comparison": spec.schedule == "plateau",
         "cosine-after-t-max": spec.schedule == "cosine" and beyond_t_max(spec),
-        # the optimizer's own form
-        "momentum-lr-schedule": spec.schedule is not None and momentum and (
+        "momentum-lr-schedule": spec.schedule is not None and momentum and (   # each one's own form
             spec.optimizer == "sgd" and pair.differ("sgd_lr_in_momentum")
             or spec.optimizer == "rmsprop" and pair.differ("rmsprop_lr_in_momentum")),
         "keras-float32-schedule": spec.keras_float32_casts and spec.schedule in ("exponential", "step", "cosine"),
@@ -294,8 +293,8 @@ def loss_settings_differences(spec_a, convention_a, spec_b, convention_b):
 # --- dropout and normalization (issue 11) -------------------------------------------------------
 # The harness hands the same masks to everyone; torch, Keras and JAX scale the kept units by
 # fl(1 / (1 - p)) (scratch/layers.py; Flax writes x / (1 - p), XLA computes the product:
-# dropout-divides
-# is in the table for a framework that divides, and no pair of the three differs by it).
+# dropout-divides is in the table for a framework that divides, and no pair of the three differs
+# by it).
 
 def image_differences(spec):
     """{key: applies} for the convolution and pooling rules (scratch/conventions.py; the sources in
