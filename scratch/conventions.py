@@ -39,17 +39,25 @@ DEFAULTS = {
         "adadelta": {"rho": 0.95, "eps": 1e-7},                     # lr default 0.001
         "lion": {"beta1": 0.9, "beta2": 0.99},                      # lr default 0.001; not in torch
     },
-    # optax 0.2.8 (optax/_src/alias.py): every optimizer's own defaults; learning_rate has none
+    # optax 0.2.8 (optax/_src/alias.py, each function's signature; learning_rate has no default,
+    # and adadelta's None means no scaling at all, not even the sign flip:
+    # scale_by_learning_rate(None) is base.identity(), so optax.adadelta() without a rate climbs
+    # the gradient). Checked by
+    # tests/test_jax_conventions.py::test_optimizer_defaults_are_optaxs (inspect.signature).
     "jax": {
-        "sgd": {"momentum": 0.0, "nesterov": False},
-        "rmsprop": {"rho": 0.9, "eps": 1e-8},              # optax calls rho `decay`; eps inside the root
+        "sgd": {"momentum": 0.0, "nesterov": False},    # sgd(momentum=None: no trace, nesterov)
+        # rmsprop(decay=0.9, eps=1e-8, eps_in_sqrt=True, initial_scale=0.0): optax's `decay` is rho
+        "rmsprop": {"rho": 0.9, "eps": 1e-8},
+        # adam(b1, b2, eps, eps_root=0); AMSGrad is its own optax.amsgrad
         "adam": {"beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "amsgrad": False},
+        # adamw(weight_decay=1e-4, mask=None: every leaf)
         "adamw": {"beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weight_decay": 1e-4, "amsgrad": False},
-        "nadam": {"beta1": 0.9, "beta2": 0.999, "eps": 1e-8},
-        "adamax": {"beta1": 0.9, "beta2": 0.999, "eps": 1e-8},
+        "nadam": {"beta1": 0.9, "beta2": 0.999, "eps": 1e-8},   # partial(adam, nesterov=True)
+        "adamax": {"beta1": 0.9, "beta2": 0.999, "eps": 1e-8},  # adamax(b1, b2, eps)
+        # adagrad(initial_accumulator_value=0.1, eps=1e-7)
         "adagrad": {"eps": 1e-7, "initial_accumulator": 0.1},
-        "adadelta": {"rho": 0.9, "eps": 1e-6},
-        "lion": {"beta1": 0.9, "beta2": 0.99, "weight_decay": 1e-3},
+        "adadelta": {"rho": 0.9, "eps": 1e-6},       # adadelta(learning_rate=None, rho, eps)
+        "lion": {"beta1": 0.9, "beta2": 0.99, "weight_decay": 1e-3},   # lion(b1, b2, weight_decay)
     },
 }
 
@@ -58,105 +66,142 @@ DEFAULTS = {
 UNAVAILABLE = {
     "torch": ("optimizer lion", "torch ships no Lion optimizer (torch.optim has none)"),
     "keras": ("optimizer sgd with dampening > 0", "Keras's SGD has no dampening"),
+    # optax/_src/alias.py sgd: chain(trace(decay=momentum, nesterov), scale_by_learning_rate); and
+    # the plateau schedule with threshold 0: optax/contrib/_reduce_on_plateau.py raises "At least
+    # one of rtol or atol must be positive" (compare/engine/conventions.py unavailable writes both
+    # lines, as reference/jax_optim.py does)
+    "jax": ("optimizer sgd with dampening > 0",
+            "optax.sgd has no dampening (its trace is v = g + mu v)"),
 }
 
-# Rules that make torch and Keras compute different numbers from the same spec.
-# key -> (when it applies, what differs)
+# Rules that make torch and Keras (and JAX) compute different numbers from the same spec.
+# key -> (when it applies, what differs). A text that names torch and Keras says which side JAX
+# is on ("JAX as torch"), since a jax~torch or jax~keras pair reports the same text.
 DIFFERENCES = {
     "sgd-momentum-form": (
         "optimizer sgd with momentum > 0",
         "torch keeps v = mu v + g and steps p -= lr v; Keras keeps v = mu v - lr g and steps "
         "p += v: the same math for a constant lr, but the state differs by a factor -lr and "
-        "the rounding differs",
+        "the rounding differs; JAX as torch (optax.sgd: trace v = g + mu v, then -lr)",
     ),
     "keras-float32-hyperparameters": (
         "optimizer sgd with momentum > 0, adam, adamw, nadam, adamax, adagrad or lion, or weight decay, with hyperparameters "
         "handed to Keras as Python floats",
         "Keras's TF backend casts the momentum, the betas of Adam/AdamW/Adamax (in the bias correction), "
         "of NAdam and Lion (everywhere), the optimizers' weight_decay and Adagrad's initial accumulator "
-        "through float32, even in a float64 run: momentum 0.9 acts as 0.8999999761581421",
+        "through float32, even in a float64 run: momentum 0.9 acts as 0.8999999761581421; torch "
+        "and JAX (optax under "
+        "jax_enable_x64) keep them float64",
     ),
     "keras-float32-regularizer": (
         "l1 or l2 not exact in float32",
         "Keras's L1/L2 regularizers store float(l) whatever they are given, and the TF backend casts "
         "it through float32 even in a float64 run: l2 0.01 acts as 0.009999999776482582 (a relative "
-        "2.2e-8 in the penalty)",
+        "2.2e-8 in the penalty); torch and JAX users add the term to the loss as written",
     ),
     "rmsprop-eps-placement": (
         "optimizer rmsprop",
-        "torch divides by sqrt(s) + eps, Keras by sqrt(s + eps)",
+        "torch divides by sqrt(s) + eps, Keras by sqrt(s + eps); JAX as Keras (optax.rmsprop "
+        "eps_in_sqrt=True: rsqrt(s + eps))",
     ),
     "adam-eps-placement": (
         "optimizer adam",
         "torch adds eps to sqrt(v_hat), Keras adds it to sqrt(v): Keras's eps acts as "
-        "torch's eps * sqrt(1 - beta2^t)",
+        "torch's eps * sqrt(1 - beta2^t); JAX as torch (optax.scale_by_adam: m_hat / (sqrt(v_hat "
+        "+ eps_root) + eps))",
     ),
     "rmsprop-momentum-form": (
         "optimizer rmsprop with momentum > 0",
         "torch keeps lr outside the momentum buffer (buf = mu buf + g / avg; p -= lr buf), Keras "
-        "inside (buf = mu buf + lr g / avg; p -= buf): the state differs by a factor lr",
+        "inside (buf = mu buf + lr g / avg; p -= buf): the state differs by a factor lr; JAX as "
+        "Keras "
+        "(optax.rmsprop chains the momentum trace after scale_by_learning_rate)",
     ),
     "adamw-decay-form": (
         "optimizer adamw",
         "torch shrinks p *= 1 - lr wd, Keras subtracts p wd lr (before the Adam step in both): "
-        "the same math, rounded differently; the Adam step's eps placement differs as for adam",
+        "the same math, rounded differently; the Adam step's eps placement differs as for adam; "
+        "JAX as torch "
+        "(optax.adamw: p - lr (adam step + wd p), torch's math, its eps placement)",
     ),
     "nadam-momentum-schedule": (
         "optimizer nadam",
         "torch's mu_t = b1 (1 - 0.5 * 0.96^(0.004 t)) (momentum_decay), Keras's mu_t = b1 (1 - 0.5 * "
-        "0.96^t) with 0.96 rounded to float32 in the step; torch keeps the product of the mu_t in float32",
+        "0.96^t) with 0.96 rounded to float32 in the step; torch keeps the product of the mu_t in "
+        "float32; "
+        "JAX has no schedule at all (nadam-nesterov-adam)",
     ),
     "adamax-eps-placement": (
         "optimizer adamax",
-        "torch adds eps to |g| inside u = max(b2 u, |g| + eps), Keras adds it to u in the denominator",
+        "torch adds eps to |g| inside u = max(b2 u, |g| + eps), Keras adds it to u in the "
+        "denominator; JAX as "
+        "torch (optax tree_update_infinity_moment: max(|g| + eps, b2 u))",
     ),
     "adagrad-eps-placement": (
         "optimizer adagrad",
-        "torch divides by sqrt(s) + eps, Keras by sqrt(s + eps)",
+        "torch divides by sqrt(s) + eps, Keras by sqrt(s + eps); JAX as Keras (optax.scale_by_rss: "
+        "rsqrt(s + eps))",
     ),
     "adagrad-initial-accumulator": (
         "optimizer adagrad",
-        "torch's sum starts at 0 (initial_accumulator_value), Keras's accumulator at 0.1",
+        "torch's sum starts at 0 (initial_accumulator_value), Keras's accumulator at 0.1; JAX's "
+        "at 0.1 as Keras's",
     ),
     "default-hyperparameters": (
         "a hyperparameter left unset (None) whose defaults differ",
         "rmsprop rho 0.99 (torch) vs 0.9 (Keras), eps 1e-8 vs 1e-7; adam, adamw, nadam, adamax eps 1e-8 "
         "vs 1e-7; adamw weight_decay 0.01 vs 0.004; adagrad eps 1e-10 vs 1e-7; adadelta rho 0.9 vs 0.95, "
-        "eps 1e-6 vs 1e-7",
+        "eps 1e-6 vs 1e-7. JAX (optax): rmsprop rho 0.9 (Keras's), eps 1e-8 (torch's); adam, "
+        "adamw, nadam, "
+        "adamax eps 1e-8 (torch's); adamw weight_decay 1e-4 (neither's); adagrad eps 1e-7 "
+        "(Keras's); "
+        "adadelta rho 0.9, eps 1e-6 (torch's); lion weight_decay 1e-3 (Keras's 0)",
     ),
     "clip-norm-eps": (
         "gradient clipping by norm (clip_norm or clip_norm_per_tensor)",
         "torch's clip_grad_norm_ scales by min(c / (norm + 1e-6), 1); Keras's global_clipnorm by "
         "c min(1/norm, 1/c) and its clipnorm by c / max(norm, c), without the 1e-6: a clipped "
-        "step differs by about 1e-6 / norm",
+        "step differs by about 1e-6 / norm; JAX as Keras (optax.clip_by_global_norm: t / norm * "
+        "c, no eps)",
     ),
     "weight-decay-form": (
         "weight decay > 0",
         "torch's SGD/RMSprop/Adam weight_decay is coupled (g += wd p, inside the adaptive "
         "scaling); Keras's optimizers' weight_decay is decoupled (p -= lr wd p before the update): "
-        "each framework runs only the form it ships",
+        "each framework runs only the form it ships; JAX writes both (optax.add_decayed_weights "
+        "chained "
+        "before the scaling: coupled; after it, before the learning rate: decoupled) and follows "
+        "the spec",
     ),
     "softplus-threshold": (
         "a softplus layer",
         "torch's nn.Softplus returns z itself for z > 20; Keras computes log(1 + e^z) exactly "
-        "(a relative difference below 2e-9 in the output, and the derivative 1 vs sigmoid(z))",
+        "(a relative difference below 2e-9 in the output, and the derivative 1 vs sigmoid(z)); "
+        "JAX as "
+        "Keras (jax.nn.softplus: logaddexp(z, 0))",
     ),
     "schedule-step-boundary": (
         "the step schedule",
         "torch's MultiStepLR decays from milestone m on (the m-th step, counted from 0, uses lr gamma); "
         "Keras's PiecewiseConstantDecay switches after its boundary b (step > b): the references use "
-        "boundaries = [m - 1], the same schedule",
+        "boundaries = [m - 1], the same schedule; JAX as torch (optax.piecewise_constant_schedule "
+        "scales "
+        "from count >= b, count 0 at the first step)",
     ),
     "schedule-every-epoch": (
         "a schedule moved every epoch",
         "torch users call scheduler.step() at the end of an epoch; Keras reads a schedule at "
         "optimizer.iterations (every batch), so an epoch schedule is the LearningRateScheduler callback "
-        "evaluating it at the epoch index: the same rates",
+        "evaluating it at the epoch index: the same rates; JAX as Keras (an optax schedule is "
+        "read at the "
+        "update count)",
     ),
     "schedule-recursive-form": (
         "the exponential, step or cosine schedule",
         "torch's schedulers multiply the current lr (chainable form), Keras's schedules recompute it "
-        "from lr0 (closed form): the same rates, rounded differently (a few units in the last place)",
+        "from lr0 (closed form): the same rates, rounded differently (a few units in the last "
+        "place); JAX "
+        "as Keras (optax's schedules are closed forms of the count)",
     ),
     "plateau-counts": (
         "the plateau schedule",
@@ -165,57 +210,74 @@ DIFFERENCES = {
         "before: Keras's patience and cooldown are torch's + 1 (a cooldown of 0 stays 0). torch "
         "compares relatively by default (threshold_mode='rel') and skips reductions below eps 1e-8; "
         "Keras compares absolutely (min_delta), without a cutoff: the torch reference uses "
-        "threshold_mode='abs', eps=0",
+        "threshold_mode='abs', eps=0; JAX (optax.contrib.reduce_on_plateau) as Keras: reduces "
+        "when the "
+        "count reaches patience, cooldown looked at first, rtol 1e-4 relative by default",
     ),
     "plateau-float32-comparison": (
         "the plateau schedule",
         "Keras compares the loss with the best as float32 tensors (ops.less on Python floats), torch in "
         "float64: an improvement within float32 rounding of the threshold counts in torch only (not "
-        "seen in the runs here)",
+        "seen in the runs here); JAX as torch (optax's best value keeps the params' dtype)",
     ),
     "momentum-lr-schedule": (
         "a schedule with SGD or RMSprop momentum",
         "torch multiplies the whole momentum buffer by the current lr at each step (p -= lr v), Keras "
         "multiplies each gradient by the lr of its own step as it enters the buffer (v = mu v - lr g): "
-        "the same only while lr is constant",
+        "the same only while lr is constant; JAX's SGD as torch's (trace, then the schedule's "
+        "lr), its "
+        "RMSprop as Keras's (the lr before the trace)",
     ),
     "cosine-after-t-max": (
         "the cosine schedule with a run longer than t_max schedule steps",
         "torch's CosineAnnealingLR rises again after T_max (period 2 T_max); Keras's CosineDecay stays "
-        "at alpha lr0 = eta_min",
+        "at alpha lr0 = eta_min; JAX as Keras (optax.cosine_decay_schedule: count = min(count, "
+        "decay_steps))",
     ),
     "keras-float32-schedule": (
         "a schedule with hyperparameters handed to Keras as Python floats",
         "tf.convert_to_tensor makes a Python float a float32 tensor: ExponentialDecay's lr0 and "
         "decay_rate, PiecewiseConstantDecay's values and CosineDecay's lr0 are rounded through float32 "
-        "even in a float64 run (np.float64 values stay exact)",
+        "even in a float64 run (np.float64 values stay exact); torch and JAX (optax's schedules "
+        "under "
+        "jax_enable_x64) keep them float64",
     ),
     "mse-sum-reduction": (
         "loss mse, mae, huber, smooth_l1, poisson, hinge, squared_hinge or binary_crossentropy with "
         "reduction 'sum' and more than one output unit",
-        "torch sums every element; Keras averages over the units and sums over the batch",
+        "torch sums every element; Keras averages over the units and sums over the batch; JAX as "
+        "torch "
+        "(optax's losses come back per element: the user's .sum())",
     ),
     # --- losses (scratch/losses.py, scratch/pointwise_losses.py) ---
     "kld-mean-reduction": (
         "loss kld with reduction 'mean'",
         "torch's KLDivLoss 'mean' divides the sum by every element (n m), Keras's KLDivergence by the "
-        "batch (m): torch's loss and gradients are n times smaller; torch's 'batchmean' is Keras's mean",
+        "batch (m): torch's loss and gradients are n times smaller; torch's 'batchmean' is "
+        "Keras's mean; JAX "
+        "as Keras (optax.kl_divergence sums over the classes: one value per example, then .mean())",
     ),
     "kld-target-clip": (
         "loss kld",
         "Keras clips the target to [1e-7, 1] too, so a 0 in y adds 1e-7 log(1e-7 / p) to the loss and "
-        "-1e-7 / p to dA; torch's KLDivLoss counts 0 log 0 as 0 (one-hot targets: a relative ~1e-6)",
+        "-1e-7 / p to dA; torch's KLDivLoss counts 0 log 0 as 0 (one-hot targets: a relative "
+        "~1e-6); JAX "
+        "as torch (optax.kl_divergence: where(y == 0, 0, log y), no clipping)",
     ),
     "poisson-eps": (
         "loss poisson",
-        "torch's PoissonNLLLoss(log_input=False) takes log(a + 1e-8), Keras's Poisson log(a + 1e-7)",
+        "torch's PoissonNLLLoss(log_input=False) takes log(a + 1e-8), Keras's Poisson log(a + "
+        "1e-7); optax "
+        "ships no Poisson loss: JAX users write torch's log(a + 1e-8)",
     ),
     "probabilities-clipping": (
         "a cross-entropy on probabilities (probabilities=True)",
         "torch's BCELoss clamps each log at -100 (its gradient divides by max(a (1 - a), 1e-12)) and "
         "NLLLoss(log p) has no guard; Keras clips p to [1e-7, 1 - 1e-7] with gradient 0 outside and "
         "renormalises a categorical output first: equal while every p is inside the clip range, "
-        "loss 100 against 16.1 per saturated element once one is not",
+        "loss 100 against 16.1 per saturated element once one is not; optax's cross-entropies "
+        "take logits: "
+        "JAX users write -y log p unguarded (torch's numbers while log p > -100)",
     ),
 }
 
@@ -235,42 +297,55 @@ DIFFERENCES.update({
     "leaky-relu-default-slope": (
         "a leaky_relu layer without a slope",
         "torch's nn.LeakyReLU slope is 0.01; keras.activations.leaky_relu's (what Dense(activation="
-        "'leaky_relu') uses, and the reference) is 0.2 (the layer keras.layers.LeakyReLU: 0.3)",
+        "'leaky_relu') uses, and the reference) is 0.2 (the layer keras.layers.LeakyReLU: 0.3); "
+        "JAX's "
+        "jax.nn.leaky_relu 0.01 as torch's",
     ),
     "keras-float32-leaky-slope": (
         "a leaky_relu layer whose Keras slope is not exact in float32",
         "tf.nn.leaky_relu keeps its slope as a float32 attribute, even in a float64 run: 0.01 acts as "
-        "0.009999999776482582 (2.2e-8 relative in the negative branch)",
+        "0.009999999776482582 (2.2e-8 relative in the negative branch); torch and JAX keep it "
+        "float64",
     ),
     "gelu-float32-constant": (
         "a gelu layer",
         "Keras's tf.nn.gelu computes z/2 erfc(-z c) with c = 1/sqrt(2) cast through float32 "
-        "(0.7071067690849304), even in a float64 run; torch's nn.GELU uses the exact constant and 1 + erf",
+        "(0.7071067690849304), even in a float64 run; torch's nn.GELU uses the exact constant and "
+        "1 + erf; "
+        "JAX as torch (jax.nn.gelu(approximate=False): z/2 erfc(-z sqrt(1/2)) in the input's "
+        "dtype)",
     ),
     "gelu-tanh-float32-constant": (
         "a gelu_tanh layer",
         "Keras's tf.nn.gelu(approximate=True) casts 0.044715 through float32 (0.044714998453855515), "
-        "even in a float64 run; torch's nn.GELU('tanh') uses it exactly",
+        "even in a float64 run; torch's nn.GELU('tanh') and JAX's jax.nn.gelu (approximate=True, "
+        "its "
+        "default) use it exactly",
     ),
     "hard-sigmoid-float32-slope": (
         "a hard_sigmoid layer",
         "torch's Hardsigmoid backward multiplies by float32 1/6 (0.1666666716337204) even in float64; "
-        "Keras's derivative is relu6'(z + 3) / 6, exact (3e-8 relative in the gradient)",
+        "Keras's derivative is relu6'(z + 3) / 6, exact (3e-8 relative in the gradient); JAX as "
+        "Keras "
+        "(jax.nn.hard_sigmoid = relu6(z + 3) / 6 under jax.grad)",
     ),
     "selu-kink": (
         "a selu layer (an input exactly 0)",
         "SELU'(0): torch takes the left branch, scale*alpha = 1.7580993408473766; Keras's SeluGrad "
-        "the right, scale = 1.0507009873554805",
+        "the right, scale = 1.0507009873554805; JAX as torch (jax.nn.elu: where(z > 0, z, "
+        "expm1(z)) under jax.grad)",
     ),
     "celu-kink": (
         "a celu layer (an input exactly 0)",
         "CELU'(0): torch 1; Keras computes max(z, 0) + expm1(min(z, 0)) and both max and min pass "
-        "the gradient on a tie: 2",
+        "the gradient on a tie: 2; JAX as torch, 1 (jax.nn.celu is Keras's max + min, but "
+        "jax.grad splits a tie of max and min in halves: 1/2 + 1/2)",
     ),
     "hard-tanh-kink": (
         "a hard_tanh layer (an input exactly -1 or 1)",
         "hardtanh'(-1) and hardtanh'(1): torch 0 (open interval), Keras 1 (tf.clip_by_value's "
-        "gradient passes on [-1, 1] closed)",
+        "gradient passes on [-1, 1] closed); JAX as Keras (jax.nn.hard_tanh: where(z > 1, 1, "
+        "where(z < -1, -1, z)))",
     ),
 })
 
@@ -285,8 +360,10 @@ DIFFERENCES.update({
 NORM_DEFAULTS = {
     "torch": {"batch": {"momentum": 0.1, "eps": 1e-5}, "layer": {"eps": 1e-5}},
     "keras": {"batch": {"momentum": 0.99, "eps": 1e-3}, "layer": {"eps": 1e-3}},
-    # flax/nnx/nn/normalization.py (Flax 0.12.8): BatchNorm momentum 0.99 in Keras's meaning, epsilon
-    # 1e-5; LayerNorm epsilon 1e-6
+    # flax/nnx/nn/normalization.py (Flax 0.12.8): BatchNorm.__init__(momentum=0.99, epsilon=1e-5),
+    # the momentum in Keras's meaning (__call__: mean = momentum mean + (1 - momentum) batch);
+    # LayerNorm.__init__ (epsilon=1e-6); both use_fast_variance=True (_compute_stats). Measured by
+    # tests/test_jax_conventions.py
     "jax": {"batch": {"momentum": 0.99, "eps": 1e-5}, "layer": {"eps": 1e-6}},
 }
 
@@ -296,18 +373,23 @@ DIFFERENCES.update({
         "torch's BatchNorm1d momentum 0.1 weights the new batch (running = 0.9 running + 0.1 batch); "
         "Keras's BatchNormalization momentum 0.99 weights the old average (moving = 0.99 moving + 0.01 "
         "batch): the running statistics, and every evaluation output, differ (give --norm-momentum: "
-        "Keras then gets 1 - it)",
+        "Keras then gets 1 - it); JAX's nnx.BatchNorm as Keras's (momentum 0.99, the old "
+        "average's weight)",
     ),
     "norm-default-eps": (
         "norm batch or layer without --norm-eps",
         "torch's BatchNorm1d and LayerNorm add eps 1e-5 to the variance, Keras's BatchNormalization "
-        "and LayerNormalization 1e-3: every normalized value differs (most on low-variance units or rows)",
+        "and LayerNormalization 1e-3: every normalized value differs (most on low-variance units "
+        "or rows); "
+        "JAX's nnx.BatchNorm 1e-5 (torch's), nnx.LayerNorm 1e-6 (neither's)",
     ),
     "batchnorm-running-variance": (
         "norm batch",
         "torch stores the UNBIASED batch variance in running_var (times m / (m - 1)), Keras the biased "
         "one in moving_variance, whatever the settings: the running variance cannot be made equal, and "
-        "the evaluation outputs that read it differ with it; training-mode tensors agree",
+        "the evaluation outputs that read it differ with it; training-mode tensors agree; JAX as "
+        "Keras "
+        "(nnx.BatchNorm stores the biased one)",
     ),
 })
 
@@ -324,44 +406,68 @@ DIFFERENCES.update({
         "a convolution or pooling with padding 'same' and stride > 1",
         "Keras pads by TensorFlow's rule (total (ceil(n/s) - 1) s + (k - 1) d + 1 - n, the odd one at the "
         "bottom/right); torch's padding='same' refuses stride > 1, so a port pads by hand (often "
-        "symmetrically, shifting the output by one pixel)",
+        "symmetrically, shifting the output by one pixel); JAX as Keras (lax.padtype_to_pads "
+        "'SAME')",
     ),
     "flatten-order": (
         "a Flatten after a convolution or pooling, before a Dense",
         "torch flattens NCHW as C.H.W, Keras NHWC as H.W.C: the next Dense's input rows are permuted, "
-        "so weights copied between them must be permuted too",
+        "so weights copied between them must be permuted too; JAX as Keras (a reshape of NHWC)",
     ),
     "avgpool-padding-count": (
         "average pooling with padding",
         "torch's AvgPool2d divides by the whole window, its zero padding included (count_include_pad="
-        "True); Keras's 'same' average by the real elements only: the border averages differ",
+        "True); Keras's 'same' average by the real elements only: the border averages differ; JAX "
+        "as "
+        "torch (flax avg_pool count_include_pad=True)",
     ),
     "pool-ceil-mode": (
         "pooling with ceil_mode",
         "torch's ceil_mode adds a last, partial window (starting inside the input or the left padding); "
-        "Keras has no ceil_mode ('valid' or 'same' only)",
+        "Keras and JAX (flax's pools) have no ceil_mode ('valid' or 'same', or explicit pads)",
     ),
 })
 
 
-# --- JAX (issue 23): verified in jax 0.10.2, flax 0.12.8 and optax 0.2.8 (docs/conventions.md cites
-# the lines); tests/test_jax_conventions.py measures each.
+# --- JAX (issue 23): rules on which torch and Keras agree and JAX does not (a third form). Verified
+# in jax 0.10.2, flax 0.12.8 and optax 0.2.8 (docs/conventions.md cites the lines);
+# tests/test_jax_conventions.py measures each.
 DIFFERENCES.update({
     "nadam-nesterov-adam": (
         "optimizer nadam",
-        "optax.nadam is Adam with Nesterov's look-ahead, m_hat = b1 m / (1 - b1^(t+1)) + (1 - b1) g / "
+        "optax.nadam is Adam with Nesterov's look-ahead (optax/_src/alias.py nadam = partial(adam, "
+        "nesterov=True); transform.py scale_by_adam), m_hat = b1 m / (1 - b1^(t+1)) + (1 - b1) g / "
         "(1 - b1^t), without torch's or Keras's momentum schedule mu_t",
     ),
     "dropout-divides": (
         "a dropout layer",
-        "Flax's Dropout keeps x / (1 - p); torch and Keras multiply by fl(1 / (1 - p)): the kept units "
-        "differ in the last bit",
+        "a framework that keeps x / (1 - p) against torch's and Keras's x * fl(1 / (1 - p)): the "
+        "kept "
+        "units differ in the last bit. Flax writes the division (flax/nnx/nn/stochastic.py "
+        "Dropout.__call__: inputs / keep_prob), but XLA on the CPU divides by that constant "
+        "through "
+        "its reciprocal: JAX computes the product (measured), so no pair of torch, Keras, JAX "
+        "has it",
     ),
     "norm-fast-variance": (
         "norm batch or layer",
-        "Flax's BatchNorm and LayerNorm take the variance as E[x^2] - E[x]^2 (use_fast_variance=True), "
-        "torch and Keras as E[(x - mean)^2]: the last bits differ, and a unit whose mean is large "
-        "against its spread loses digits",
+        "Flax's BatchNorm and LayerNorm take the variance as max(0, E[x^2] - E[x]^2) (flax/nnx/nn/"
+        "normalization.py _compute_stats, use_fast_variance=True by default), torch and Keras as "
+        "E[(x - mean)^2]: the last bits differ, and a unit whose mean is large against its spread "
+        "loses digits (mean 1e4, spread 1: about 1e-9 relative in the variance)",
+    ),
+    "batchnorm-float32-running-stats": (
+        "norm batch",
+        "Flax's nnx.BatchNorm creates its running mean and var as float32 whatever param_dtype "
+        "(flax/nnx/nn/normalization.py BatchNorm.__init__: jnp.zeros(shape, jnp.float32)) and "
+        "stores "
+        "each update back rounded: in a float64 run the running statistics, and every evaluation "
+        "output, are about 1e-8 relative from torch's and Keras's float64 ones",
+    ),
+    "leaky-relu-kink": (
+        "a leaky_relu layer (an input exactly 0)",
+        "leaky_relu'(0): torch and Keras the slope (z > 0 picks 1); JAX 1 (jax.nn.leaky_relu is "
+        "where(z >= 0, z, slope z), so jax.grad takes the z branch at 0)",
     ),
 })
 
@@ -392,8 +498,10 @@ class Convention:
     float32_regularizers: bool           # L1/L2 factors pass through float32 in every run (Keras stores float(l))
     clip_norm_eps: float | None          # clipping by norm: g *= min(c / (norm + eps), 1) (torch's 1e-6); None:
                                          # Keras's forms without eps, c min(1/norm, 1/c) and c / max(norm, c)
-    weight_decay_coupled: bool | None    # an optimizer's weight_decay adds wd p to g (torch); False: p -= lr wd p;
-                                         # None: both forms (optax: add_decayed_weights before or after the scaling)
+    weight_decay_coupled: bool | None    # an optimizer's weight_decay adds wd p to g (torch);
+                                         # False: p -= lr wd p (Keras); None: both forms (JAX:
+                                         # optax chains add_decayed_weights before or after the
+                                         # scaling)
     sgd_dampening: bool                  # SGD has dampening (torch)
     sgd_lr_in_momentum: bool             # v = mu v - lr g, p += v, v starts at 0 (Keras); False: v = mu v + g,
                                          # p -= lr v, v starts as g (torch)
@@ -456,12 +564,17 @@ class Convention:
     # --- JAX (issue 23): rules torch and Keras share and JAX does not; the defaults are theirs
     nadam_nesterov_adam: bool = False    # NAdam is Adam with Nesterov's look-ahead and no momentum schedule:
                                          # m_hat = b1 m / (1 - b1^(t+1)) + (1 - b1) g / (1 - b1^t) (optax.nadam)
-    dropout_divides: bool = False        # dropout keeps x / (1 - p) (flax's nnx.Dropout); False: x * fl(1 / (1 - p))
+    dropout_divides: bool = False        # dropout keeps x / (1 - p); False: x * fl(1 / (1 - p))
+                                         # (all three: Flax writes the division, XLA multiplies)
     fast_variance: bool = False          # normalization's variance is E[x^2] - E[x]^2 (flax use_fast_variance=True);
                                          # False: E[(x - mean)^2]
     gelu_approximate_by_default: bool = False   # the framework's gelu() is the tanh form unless told otherwise
                                                 # (jax.nn.gelu approximate=True): a port writes gelu_tanh
     x64_opt_in: bool = False             # float64 only after jax_enable_x64; without it float64 is silently float32
+    leaky_relu_grad_one_at_zero: bool = False   # leaky_relu'(0) = 1 (jax.nn.leaky_relu: z >= 0
+                                                # takes z); False: the slope (torch, Keras)
+    float32_running_stats: bool = False  # batch norm's running mean and var are float32 even in a
+                                         # float64 run (Flax's nnx.BatchNorm); False: the run's
     # --- optax's forms (issue 23: scratch/optimizers.py, scratch/schedules.py; reference/jax_optim.py)
     chain_rounding: bool = False         # an optimizer is a chain of gradient transformations (optax): a direction d,
                                          # u = -lr d, p = p + u, moments as (1 - b) g^k + b m; clipping by norm
@@ -556,25 +669,86 @@ KERAS = Convention(
 )
 
 # JAX 0.10.2 with Flax 0.12.8 (nnx) and Optax 0.2.8: the values the `jax` reference follows
-# (reference/jax_mlp.py); each one's source line is cited in docs/conventions.md.
+# (reference/jax_mlp.py), each read in the installed source (site-packages/{jax,flax,optax}) and
+# measured in float64 by tests/test_jax_conventions.py; docs/conventions.md has the table.
 JAX = Convention(
     name="jax", framework="JAX", optimizer_defaults=DEFAULTS["jax"], norm_defaults=NORM_DEFAULTS["jax"],
+    # flax/nnx/nn/linear.py Linear.__init__: kernel (in_features, out_features), y = x @ kernel +
+    # bias, default_kernel_init = lecun_normal(), bias zeros_init(); Conv: kernel kernel_size + (in
+    # // groups, out), NHWC inputs; a Flatten is a reshape of NHWC (H.W.C)
     examples_per_row=True, dense_weight="kernel", dense_weight_in_out=True, channels_last=True,
-    float32_hyperparameters=False, float32_regularizers=False, clip_norm_eps=None, weight_decay_coupled=None,
-    sgd_dampening=False, sgd_lr_in_momentum=False, rmsprop_eps_in_root=True, rmsprop_lr_in_momentum=True,
-    adam_eps_hat=False, adamw_decay_multiplies=True, nadam_momentum_decay=None, adamax_eps_in_max=True,
-    adagrad_eps_in_root=True, adadelta_ratio_first=True,
+    # optax under jax_enable_x64 keeps Python-float hyperparameters float64 (weak types); L1/L2
+    # are the user's own terms in the loss
+    float32_hyperparameters=False, float32_regularizers=False,
+    # optax/transforms/_clipping.py clip_by_global_norm: select(norm < c, t, t / norm * c), no eps
+    clip_norm_eps=None,
+    # optax/transforms/_adding.py add_decayed_weights, chained before the scaling (coupled, as
+    # optax.adadelta does) or after it, before the learning rate (decoupled, as adamw and lion do)
+    weight_decay_coupled=None,
+    # optax/_src/alias.py sgd: chain(trace(decay=momentum, nesterov), scale_by_learning_rate);
+    # transforms/_accumulation.py trace: v = g + mu v from 0 (the first v is g), Nesterov g + mu v;
+    # no dampening
+    sgd_dampening=False, sgd_lr_in_momentum=False,
+    # alias.py rmsprop: chain(scale_by_rms(eps_in_sqrt=True), scale_by_learning_rate,
+    # trace(momentum)); transform.py scale_by_rms: rsqrt(nu + eps), nu from initial_scale 0
+    rmsprop_eps_in_root=True, rmsprop_lr_in_momentum=True,
+    # transform.py scale_by_adam: m_hat / (sqrt(v_hat + eps_root) + eps), torch's placement
+    adam_eps_hat=False,
+    # alias.py adamw: chain(scale_by_adam, add_decayed_weights(weight_decay, mask),
+    # scale_by_learning_rate): p - lr (adam step + wd p), the decay times the learning rate
+    adamw_decay_multiplies=True,
+    # alias.py nadam = partial(adam, nesterov=True): no mu_t schedule (nadam-nesterov-adam)
+    nadam_momentum_decay=None,
+    # optax/tree_utils/_tree_math.py tree_update_infinity_moment: u = max(|g| + eps, b2 u),
+    # torch's form; transform.py scale_by_adamax: m_hat / u
+    adamax_eps_in_max=True,
+    # transform.py scale_by_rss: s from initial_accumulator_value 0.1, g * where(s > 0,
+    # rsqrt(s + eps), 0)
+    adagrad_eps_in_root=True,
+    # transform.py scale_by_adadelta: sqrt(e_x + eps) / sqrt(e_g + eps) * g, torch's order
+    adadelta_ratio_first=True,
+    # optax/schedules/_schedule.py: closed forms of the update count (exponential_decay: lr0
+    # rate^(count / steps)); piecewise_constant_schedule: max(0, sign(b - count)) keeps the rate
+    # while count < b, so step b (count 0 at the first step: transform.py scale_by_schedule)
+    # already has it, torch's milestone; cosine_decay_schedule: count = min(count, decay_steps)
     schedule_recursive=False, schedule_milestone_inclusive=True, schedule_read_every_step=True,
+    # optax/contrib/_reduce_on_plateau.py _update_scale: reduce when the count == patience
+    # (Keras's), best_value kept in the params' dtype
     plateau_counts_exceed=False, plateau_float32_comparison=False, cosine_restarts=False,
+    # optax/losses: per element (squared_error, huber_loss, hinge_loss,
+    # sigmoid_binary_cross_entropy) or per example (softmax_cross_entropy, kl_divergence: summed
+    # over the classes), reduced by the user: 'sum' sums everything (torch's), kl's mean divides by
+    # the batch (Keras's); _classification.py kl_divergence: y (where(y == 0, 0, log y) - log q), no
+    # clipping; the cross-entropies take logits
     sum_reduction_averages_units=False, kld_mean_per_element=False, kld_clips=False, clips_probabilities=False,
-    poisson_eps=1e-8, cosine_eps=1e-8,
+    # optax ships no Poisson loss (the reference writes torch's log(a + 1e-8)); _regression.py
+    # cosine_similarity(epsilon=0.0) clips the SQUARED norms at epsilon: no floor by default
+    poisson_eps=1e-8, cosine_eps=0.0,
+    # jax/_src/nn/functions.py: leaky_relu(negative_slope=1e-2) = where(x >= 0, x, slope x);
+    # softplus = logaddexp(x, 0), exact; elu = where(x > 0, x, alpha expm1(...)): ELU'(0) = 1,
+    # SELU'(0) = scale alpha; celu = max(x, 0) + alpha expm1(min(x, 0) / alpha), a tie split in
+    # halves by jax.grad: CELU'(0) = 1; hard_sigmoid = relu6(x + 3) / 6 (relu6's jvp: 0 < x < 6),
+    # exact 1/6; hard_silu = x hard_sigmoid(x), the product rule; hard_tanh = where(x > 1, 1,
+    # where(x < -1, -1, x)): 1 at -1 and 1
     leaky_relu_slope=0.01, float32_activation_constants=False, softplus_threshold=None,
     elu_grad_from_output=False, celu_max_plus_min=False, hard_sigmoid_float32_slope=False,
-    hard_silu_own_backward=False, hard_tanh_grad_closed=True,
-    norm_momentum_weights_new=False, running_var_unbiased=False,
+    hard_silu_own_backward=False, hard_tanh_grad_closed=True, leaky_relu_grad_one_at_zero=True,
+    # flax/nnx/nn/normalization.py BatchNorm: mean = momentum mean + (1 - momentum) batch (Keras's
+    # meaning), var the biased batch variance (_compute_stats); both created float32 in __init__
+    # (float32_running_stats)
+    norm_momentum_weights_new=False, running_var_unbiased=False, float32_running_stats=True,
+    # jax/_src/lax/convolution.py padtype_to_pads 'SAME' at any stride, the odd pad after;
+    # flax/linen/pooling.py avg_pool(padding='VALID', count_include_pad=True), max_pool: no
+    # ceil_mode; max pooling's gradient (lax.reduce_window max, select_and_scatter_add): the first
+    # maximum in scan order (measured)
     same_padding_strided=True, avgpool_counts_padding=True,
     pool_ceil_mode_available=False, maxpool_grad_to_first_max=True,
-    nadam_nesterov_adam=True, dropout_divides=True, fast_variance=True, gelu_approximate_by_default=True,
+    # nadam above; stochastic.py Dropout writes inputs / keep_prob, but XLA on the CPU divides by
+    # the constant through its reciprocal: x * fl(1 / keep), torch's and Keras's numbers (measured,
+    # bit for bit); normalization.py use_fast_variance=True; jax/_src/nn/functions.py
+    # gelu(approximate=True); jax/_src/config.py enable_x64 default False
+    nadam_nesterov_adam=True, dropout_divides=False, fast_variance=True,
+    gelu_approximate_by_default=True,
     x64_opt_in=True,
     chain_rounding=True, decay_in_update=True, rmsprop_momentum_traces_update=True, amsgrad_max_of_corrected=True,
     exponential_float32_count=True,
@@ -646,6 +820,8 @@ RULE_ATTRIBUTES = {
     "nadam-nesterov-adam": ("nadam_nesterov_adam",),
     "dropout-divides": ("dropout_divides",),
     "norm-fast-variance": ("fast_variance",),
+    "leaky-relu-kink": ("leaky_relu_grad_one_at_zero",),
+    "batchnorm-float32-running-stats": ("float32_running_stats",),
 }
 
 # --- optax's forms (issue 23; optax 0.2.8, each cited in scratch/optimizers.py and scratch/schedules.py;

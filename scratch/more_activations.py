@@ -22,7 +22,8 @@ Hardsigmoid backward multiplies by float32 1/6 even in float64 (measured: 0.1666
 
 Which form a convention takes is its rule (scratch/conventions.py): `elu_grad_from_output`,
 `celu_max_plus_min`, `float32_activation_constants`, `hard_sigmoid_float32_slope`,
-`hard_silu_own_backward`, `hard_tanh_grad_closed`, `leaky_relu_slope`; `table(convention)` reads them.
+`hard_silu_own_backward`, `hard_tanh_grad_closed`, `leaky_relu_slope`, `leaky_relu_grad_one_at_zero`
+(JAX's leaky_relu'(0) = 1); `table(convention)` reads them.
 
 Left out: parameters beyond the defaults (ELU/CELU alpha is 1, GELU has no other mode),
 PReLU and other activations with trainable weights.
@@ -60,8 +61,13 @@ def leaky_relu(Z, slope):
 
 
 def leaky_relu_grad(Z, A, slope):
-    """1 if z > 0 else slope; at z = 0 both frameworks give the slope."""
+    """1 if z > 0 else slope; at z = 0 torch and Keras give the slope."""
     return np.where(Z > 0, 1.0, slope).astype(Z.dtype)
+
+
+def leaky_relu_grad_jax(Z, A, slope):
+    """1 if z >= 0 else slope: jax.nn.leaky_relu is where(z >= 0, z, slope z), so 1 at z = 0."""
+    return np.where(Z >= 0, 1.0, slope).astype(Z.dtype)
 
 
 # --- ELU (alpha = 1): g(z) = z if z > 0 else e^z - 1 ------------------------------------------
@@ -280,7 +286,8 @@ def table(convention):
     float32 = c.float32_activation_constants                # TF's constants through float32
     elu_pair = (elu_keras, elu_keras_grad) if from_output else (elu, elu_grad)
     return {
-        "leaky_relu": (leaky_relu, leaky_relu_grad),
+        "leaky_relu": (leaky_relu,
+                       leaky_relu_grad_jax if c.leaky_relu_grad_one_at_zero else leaky_relu_grad),
         "elu": elu_pair,
         "selu": (selu_keras, selu_keras_grad) if from_output else (selu, selu_grad),
         "celu": (celu_keras, celu_keras_grad) if c.celu_max_plus_min else elu_pair,   # torch's CELU: ELU with

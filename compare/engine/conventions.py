@@ -1,8 +1,12 @@
-"""Which of the torch-vs-Keras convention differences (scratch/conventions.py) apply to a spec.
+"""Which of the convention differences (scratch/conventions.py: torch, Keras, JAX) apply to a spec.
 
-A pair of conventions (scratch/conventions.py ConventionPair: TORCH~KERAS unless another is given)
-knows which rules it differs by; `differences(spec, pair)` keeps those of them the spec meets, so
-a pair that agrees on a rule never reports it (torch~torch: nothing).
+A pair of conventions (scratch/conventions.py ConventionPair: TORCH~KERAS unless another is
+given, e.g. `ConventionPair(JAX, TORCH)`) knows which rules it differs by; `differences(spec,
+pair)` keeps those of them the spec meets, so a pair that agrees on a rule never reports it
+(torch~torch: nothing; jax~torch with Adam: nothing, optax.adam places eps as torch does).
+`numeric_differences(spec, pair)` keeps the ones that change numbers; `unavailable(spec)` names
+each framework (torch, keras, jax) that cannot run the spec at all; `float32_roundings` is
+Keras's alone (the only convention that rounds Python floats through float32).
 
 A difference either changes only what a state tensor means (SGD momentum: torch stores v,
 Keras stores -lr v), so the direct torch-vs-Keras check skips that state and still holds
@@ -17,7 +21,8 @@ import numpy as np
 from scratch.conventions import (CONVENTIONS, DIFFERENCES, JAX, KERAS, TORCH, UNAVAILABLE, UNAVAILABLE_LOSSES, Convention,
                                  ConventionPair, as_convention)
 
-TORCH_KERAS = ConventionPair(TORCH, KERAS)
+TORCH_KERAS = ConventionPair(TORCH, KERAS)          # the default pair
+JAX_TORCH, JAX_KERAS = ConventionPair(JAX, TORCH), ConventionPair(JAX, KERAS)
 
 STATE_ONLY = {"sgd-momentum-form", "rmsprop-momentum-form", "rmsprop-momentum-sign"}
 # rules the references are configured around (boundaries m - 1, patience + 1, ...): named in the
@@ -26,7 +31,16 @@ CONFIGURED = {"schedule-step-boundary", "schedule-every-epoch", "schedule-recurs
               "plateau-float32-comparison",
               "same-padding-strided",    # torch's reference pads by hand with TensorFlow's rule (image_layers.sides)
               "flatten-order",           # the Dense after a Flatten gets its rows permuted (convert.py)
-              "avgpool-padding-count"}   # each reference divides by the layer's count (image_layers.py)
+              # each reference divides by the layer's count (image_layers.py)
+              "avgpool-padding-count",
+              # the JAX reference keeps them in the run's dtype (jax_layers.py)
+              "batchnorm-float32-running-stats"}
+# rules that move only the last bits of a float64 run (a third rounding of the same math, JAX's):
+# named in the report, and the pair is still judged at its tolerance, which would catch them if
+# they grew
+ROUNDING = {"dropout-divides",           # x / (1 - p) against x * fl(1 / (1 - p)): one ulp
+            # E[x^2] - E[x]^2: eps mean^2 / var relative in the variance
+            "norm-fast-variance"}
 MOMENTUM_FORMS = STATE_ONLY       # rules under which the momentum buffers mean different things
 
 
@@ -36,6 +50,9 @@ def exact_in_float32(x):
 
 def differences(spec, pair=TORCH_KERAS):
     """{key: reason} for every convention difference of `pair` (its `rules`) that applies to `spec`."""
+    if not isinstance(pair, ConventionPair):           # two names or values; "own" reads as torch
+        pair = ConventionPair(*(as_convention(c, default=TORCH) for c in pair))
+    momentum = spec.momentum > 0
     applies = {
         "sgd-momentum-form": spec.optimizer == "sgd" and spec.momentum > 0,
         "keras-float32-hyperparameters": spec.keras_float32_casts and (
@@ -51,6 +68,7 @@ def differences(spec, pair=TORCH_KERAS):
         "adam-eps-placement": spec.optimizer in ("adam", "adamw"),
         "adamw-decay-form": spec.optimizer == "adamw",
         "nadam-momentum-schedule": spec.optimizer == "nadam",
+        "nadam-nesterov-adam": spec.optimizer == "nadam",
         "adamax-eps-placement": spec.optimizer == "adamax",
         "adagrad-eps-placement": spec.optimizer == "adagrad",
         "adagrad-initial-accumulator": spec.optimizer == "adagrad",
@@ -62,7 +80,9 @@ def differences(spec, pair=TORCH_KERAS):
         "plateau-counts": spec.schedule == "plateau",
         "plateau-float32-comparison": spec.schedule == "plateau",
         "cosine-after-t-max": spec.schedule == "cosine" and beyond_t_max(spec),
-        "momentum-lr-schedule": spec.schedule is not None and spec.optimizer in ("sgd", "rmsprop") and spec.momentum > 0,
+        "momentum-lr-schedule": spec.schedule is not None and momentum and (   # each one's own form
+            spec.optimizer == "sgd" and pair.differ("sgd_lr_in_momentum")
+            or spec.optimizer == "rmsprop" and pair.differ("rmsprop_lr_in_momentum")),
         "keras-float32-schedule": spec.keras_float32_casts and spec.schedule in ("exponential", "step", "cosine"),
         "softplus-threshold": "softplus" in spec.activations,
         "mse-sum-reduction": (spec.reduction == "sum" and spec.loss != "categorical_crossentropy"
@@ -114,8 +134,10 @@ def loss_unavailable(spec):
 
 def numeric_differences(spec, pair=TORCH_KERAS):
     """The differences of `pair` that change numbers (not only the meaning of a state tensor, not a
-    rule the references are configured around, nor only the derivative at an input exactly on a kink)."""
-    return {k: v for k, v in differences(spec, pair).items() if k not in STATE_ONLY | CONFIGURED | KINK_ONLY}
+    rule the references are configured around, not a last-bit rounding, nor only the derivative at
+    an input exactly on a kink)."""
+    return {k: v for k, v in differences(spec, pair).items()
+            if k not in STATE_ONLY | CONFIGURED | ROUNDING | KINK_ONLY}
 
 
 def beyond_t_max(spec):
@@ -126,7 +148,9 @@ def beyond_t_max(spec):
 
 
 def float32_roundings(spec):
-    """The float32 audit: [{'setting', 'value', 'as_float32', 'rule'}] for every number Keras rounds
+    """The float32 audit, Keras's alone (torch keeps float64, and so does JAX under jax_enable_x64:
+    JAX.float32_hyperparameters is False): [{'setting', 'value', 'as_float32', 'rule'}] for every
+    number Keras rounds
     through float32 in this float64 run (values exact in float32 left out). With Python floats
     (keras_float32_casts): SGD's momentum, the betas of adam, adamw, nadam, adamax and lion, the
     optimizers' weight_decay, Adagrad's initial accumulator, a schedule's lr0, decay rate and
@@ -166,7 +190,7 @@ def float32_roundings(spec):
 # --- activations (issue 11) -------------------------------------------------------------------
 # Rules that change the derivative only at an input exactly on a kink (z = 0 for SELU): a float64
 # run never lands there by chance, so torch~keras is still judged; the reasons name them.
-KINK_ONLY = {"selu-kink", "celu-kink", "hard-tanh-kink"}
+KINK_ONLY = {"selu-kink", "celu-kink", "hard-tanh-kink", "leaky-relu-kink"}
 
 
 def activation_differences(spec):
@@ -183,13 +207,18 @@ def activation_differences(spec):
         "selu-kink": "selu" in used,
         "celu-kink": "celu" in used,
         "hard-tanh-kink": "hard_tanh" in used,
+        "leaky-relu-kink": "leaky_relu" in used,
     }
 
 
 def unavailable(spec):
     """{framework: why} for the frameworks that cannot express the spec's training rule at all
-    (Lion in torch, SGD dampening in Keras, the weight-decay form a framework does not ship):
-    the harness does not build them, and the report says why."""
+    (Lion in torch, SGD dampening in Keras and JAX, the plateau schedule with threshold 0 in JAX,
+    the weight-decay form a framework does not ship):
+    the harness does not build them, and the report says why. JAX has no entry for either decay
+    form (optax chains add_decayed_weights before or after the scaling: JAX.weight_decay_coupled is
+    None), nor for a loss: optax's are per element, and the two it lacks are written in jnp by its
+    users (Poisson; a cross-entropy on probabilities, optax's take logits)."""
     out = {}
     if spec.optimizer == "lion":
         out["torch"] = UNAVAILABLE["torch"][1]
@@ -262,8 +291,10 @@ def loss_settings_differences(spec_a, convention_a, spec_b, convention_b):
 
 
 # --- dropout and normalization (issue 11) -------------------------------------------------------
-# Dropout brings no rule: the harness hands the same masks to everyone, and both frameworks scale
-# the kept units by fl(1 / (1 - p)) (scratch/layers.py).
+# The harness hands the same masks to everyone; torch, Keras and JAX scale the kept units by
+# fl(1 / (1 - p)) (scratch/layers.py; Flax writes x / (1 - p), XLA computes the product:
+# dropout-divides is in the table for a framework that divides, and no pair of the three differs
+# by it).
 
 def image_differences(spec):
     """{key: applies} for the convolution and pooling rules (scratch/conventions.py; the sources in
@@ -310,8 +341,12 @@ def norm_differences(spec):
     the network's layer list: any normalization layer leaving a setting to each framework's default."""
     norms = [p.layer for p in spec.network.placed if getattr(p.layer, "norm", None)]
     batch = [layer for layer in norms if layer.norm == "batch"]
+    dropouts = [p.layer for p in spec.network.placed if p.layer.kind == "dropout"]
     return {
         "batchnorm-default-momentum": any(layer.momentum is None for layer in batch),
         "norm-default-eps": any(layer.eps is None for layer in norms),
         "batchnorm-running-variance": bool(batch),
+        "norm-fast-variance": bool(norms),                  # Flax's variance, whatever the settings
+        "batchnorm-float32-running-stats": bool(batch),     # Flax's float32 running mean and var
+        "dropout-divides": any(layer.rate > 0 for layer in dropouts),
     }

@@ -31,7 +31,7 @@ Left out: patterns that need more than two steps of history.
 """
 import numpy as np
 
-from scratch.conventions import as_convention
+from scratch.conventions import CONVENTIONS, as_convention
 
 from . import names, port_words
 
@@ -344,7 +344,7 @@ def compared(name, records, ours, theirs):
 def missing_from(name, records, ours, theirs):
     """Whose code does not return `name`: 'your code' for a user's, else the runner's."""
     who = ours if name not in records[ours] else theirs
-    return "your code" if who.split("@")[0].split("/")[0] not in ("scratch", "torch", "keras") else who
+    return "your code" if who.split("@")[0].split("/")[0] not in ("scratch", *CONVENTIONS) else who
 
 
 def not_compared_words(needed, records, ours, theirs):
@@ -428,36 +428,60 @@ def derived(value):
 
 
 def norm_setting(layer, convention, name):
-    """(the value as written or None, the convention it is written in, its value in torch's meaning)."""
+    """(the value as written or None, the convention it is written in, its value in torch's meaning:
+    the new batch's weight, whichever meaning `convention` gives momentum)."""
     value = getattr(layer, name)
     written_in = layer.written_in or convention
     effective = layer.settings(convention)[name]               # `convention`'s meaning, defaults resolved
-    if name == "momentum" and convention != "torch":
+    weights_new = as_convention(convention, default="torch").norm_momentum_weights_new
+    if name == "momentum" and not weights_new:       # Keras's and Flax's: the old average's weight
         effective = 1.0 - effective
     return value, written_in, effective
+
+
+# how the layer messages name each convention's framework (Flax holds JAX's layers)
+LAYER_FRAMEWORK = {"torch": "torch", "keras": "Keras", "jax": "Flax"}
 
 
 def momentum_words(a, b):
     """Why two batch norm momenta differ in meaning: a, b = (written, written_in, torch meaning)."""
     (va, ca, ea), (vb, cb, eb) = a, b
-    shown = [f"{written(v) if v is not None else derived(e if c == 'torch' else 1 - e) + ' (default)'} ({c})"
-             for v, c, e in (a, b)]
+    own = {c: as_convention(c, default="torch") for c in (ca, cb)}     # each in its own meaning
+    shown = [f"{written(v) if v is not None else derived(own[c].norm_momentum(e)) + ' (default)'}"
+             f" ({c})" for v, c, e in (a, b)]
     line = f"momentum {shown[0]} vs {shown[1]}"
-    if "torch" in (ca, cb) and {ca, cb} & {"keras", "jax"}:     # Keras's and Flax's: the old average's
-        t, k = (a, b) if ca == "torch" else (b, a)
+    if own[ca].norm_momentum_weights_new != own[cb].norm_momentum_weights_new:
+        t, k = (a, b) if own[ca].norm_momentum_weights_new else (b, a)   # new weight first
         t_value = t[0] if t[0] is not None else t[2]
         k_value = k[0] if k[0] is not None else 1 - k[2]
-        other = {"keras": "Keras", "jax": "Flax"}[k[1]]
-        return (f"{line}: torch momentum {derived(t_value)} weights the new batch; {other} "
-                f"momentum {derived(k_value)} weights the old one: {other}'s "
-                f"{derived(1 - t_value)} is torch's {derived(t_value)}")
+        tw, kw = (LAYER_FRAMEWORK.get(own[c[1]].name, own[c[1]].framework) for c in (t, k))
+        return (f"{line}: {tw} momentum {derived(t_value)} weights the new batch; {kw} momentum "
+                f"{derived(k_value)} weights the old one: {kw}'s {derived(1 - t_value)} is {tw}'s "
+                f"{derived(t_value)}")
     return f"{line} (both in {ca}'s meaning)"
 
 
-def eps_words(a, b):
+def eps_words(a, b, norm="batch"):
+    """Two norm layers' eps (a, b as for momentum_words) and, across conventions, each one's default
+    for that norm ('batch' | 'layer'), named in the conventions' order (torch, Keras, Flax)."""
     (va, ca, ea), (vb, cb, eb) = a, b
-    defaults = " (torch's default is 1e-5, Keras's 1e-3)" if ca != cb else ""
+    defaults = ""
+    if ca != cb:
+        order = list(CONVENTIONS)
+        first, second = sorted((ca, cb), key=lambda c: order.index(c) if c in order else 0)
+        (wa, da), (wb, db) = [(LAYER_FRAMEWORK.get(c, c),
+                               as_convention(c, default="torch").norm_defaults[norm]["eps"])
+                              for c in (first, second)]
+        defaults = f" ({wa}'s default is {short(da)}, {wb}'s {short(db)})"
     return f"eps {derived(ea)} ({ca}) vs {derived(eb)} ({cb}){defaults}"
+
+
+def short(value):
+    """1e-05 -> '1e-5', 0.001 -> '1e-3': a default as the tables write it."""
+    if not 0 < abs(value) < 0.01:
+        return f"{float(value):g}"
+    mantissa, exponent = f"{float(value):.6e}".split("e")
+    return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
 
 
 def gelu_words(la, lb, ca, cb):
@@ -495,7 +519,8 @@ def layer_differences(network_a, convention_a, network_b, convention_b):
                 continue
             a, b = norm_setting(la, ca, name), norm_setting(lb, cb, name)
             if abs(a[2] - b[2]) > 1e-12 * max(abs(a[2]), abs(b[2]), 1e-300):
-                words = momentum_words(a, b) if name == "momentum" else eps_words(a, b)
+                words = (momentum_words(a, b) if name == "momentum"
+                         else eps_words(a, b, getattr(la, "norm", "batch")))
                 out[key + name] = f"{where}: {words}"
         if kind == "dropout" and la.rate != lb.rate:
             out[key + "rate"] = (f"{where}: rate {written(la.rate)} ({ca}) vs {written(lb.rate)} ({cb}): torch's "
