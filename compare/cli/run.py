@@ -78,7 +78,7 @@ def main(argv):
     from ..engine import frameworks, worker
 
     threads = args.threads if args.threads else frameworks.default_threads(spec)
-    remote = ("keras",) if worker.wanted(args.frameworks, threads, args.inject_bug) else ()
+    remote = worker.remote_frameworks(args.frameworks) if worker.wanted(args.frameworks, threads, args.inject_bug) else ()
     if remote:                                      # Keras imports (and later steps) in a process of its own
         prepare(worker.start(remote), spec, args.frameworks)
     try:
@@ -97,7 +97,7 @@ def prepare(remote, spec, names):
 
     subjects = [registry.get(n) for n in names if n == "scratch"]
     runners, _ = plan(spec, subjects, [registry.get(n) for n in names if n != "scratch"])
-    remote.prepare({k: r for k, r in runners.items() if r.convention == "keras"}, spec)
+    remote.prepare({k: r for k, r in runners.items() if r.convention in remote.frameworks}, spec)
 
 
 def run_recipe(recipe, spec, args, threads, remote):

@@ -125,6 +125,21 @@ def warm_up(frameworks):
             import torch._dynamo  # noqa: F401
 
 
+def jax_environment():
+    """JAX's versions, where it computes, and the flags the reference runs with: float64 by
+    jax.enable_x64 inside each call (x64_inside_calls), the caller's jax_enable_x64 otherwise."""
+    import flax
+    import jax
+    import jaxlib
+    import optax
+
+    return {"version": jax.__version__, "jaxlib": jaxlib.__version__, "flax": flax.__version__,
+            "optax": optax.__version__, "backend": jax.default_backend(),
+            "devices": [str(d) for d in jax.devices()], "x64": "inside each call of a float64 run",
+            "jax_enable_x64": bool(jax.config.jax_enable_x64),
+            "XLA_FLAGS": os.environ.get("XLA_FLAGS", "unset")}
+
+
 @contextlib.contextmanager
 def matplotlib_hidden():
     """While a framework imports: `import matplotlib` fails unless matplotlib is imported already.
@@ -168,6 +183,8 @@ def environment(frameworks):
                         "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
                         "TF_ENABLE_ONEDNN_OPTS": tensorflow_import_environment()["TF_ENABLE_ONEDNN_OPTS"],
                         "TF_DETERMINISTIC_OPS": os.environ.get("TF_DETERMINISTIC_OPS", "unset")}
+    if "jax" in sys.modules and "flax" in sys.modules and "optax" in sys.modules:
+        env["jax"] = jax_environment()
     for name, value in REMOTE.items():               # Keras in the worker process: its versions and threads
         if name in frameworks:
             env[name] = dict(value, process="worker")

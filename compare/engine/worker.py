@@ -25,8 +25,8 @@ The worker ignores the terminal's Ctrl-C (it runs in a session of its own): this
 signal into an 'interrupted' report and stops the worker; if this process dies, the worker reads
 the end of the socket and exits.
 
-When: `python -m compare` starts one (`start`) for a run of the built-in implementations with torch
-and Keras both named, one thread per library, two or more cores, no injected bug, and not
+When: `python -m compare` starts one (`start`) for a run of the built-in implementations with Keras
+and torch or JAX named, one thread per library, two or more cores, no injected bug, and not
 FRAMEWORK_MIRROR_SEQUENTIAL=1 or FRAMEWORK_MIRROR_WORKER=0; the run's lanes take it
 (lanes.Lanes.for_run, `take`) and fall back to a thread (importing Keras in this process) where
 they cannot use it. Only lanes.py talks to the worker: the harness's loop sees `Lanes` alone. The Python
@@ -181,12 +181,26 @@ class Inbox:
 
 # ---------------------------------------------------------------- this process's side
 
+# The frameworks whose lane runs in the worker (their runners and scratch in their conventions);
+# the others run in this process. JAX's lane runs here, beside torch's, unless
+# FRAMEWORK_MIRROR_JAX_LANE=worker puts it beside Keras's (docs/performance.md measures both).
+WORKER_FRAMEWORKS = ("keras", "jax") if os.environ.get("FRAMEWORK_MIRROR_JAX_LANE") == "worker" else ("keras",)
+BUILTINS = {"scratch", "torch", "keras", "jax"}
+
+
+def remote_frameworks(frameworks):
+    """The frameworks of a run that the worker would run: WORKER_FRAMEWORKS named in `frameworks`."""
+    return tuple(f for f in WORKER_FRAMEWORKS if f in frameworks)
+
+
 def wanted(frameworks, threads, inject_bug):
-    """Whether a CLI run should start a worker (see the module docstring)."""
+    """Whether a CLI run should start a worker (see the module docstring): built-ins only, Keras
+    and at least one framework that stays in this process named."""
     from . import frameworks as fw
 
     names = set(frameworks)
-    if not ENABLED or not {"torch", "keras"} <= names or not names <= {"scratch", "torch", "keras"} or inject_bug:
+    remote = set(remote_frameworks(names))
+    if not ENABLED or not remote or not names - remote - {"scratch"} or not names <= BUILTINS or inject_bug:
         return False
     if os.environ.get("FRAMEWORK_MIRROR_SEQUENTIAL", "") not in ("", "0") or os.environ.get("FRAMEWORK_MIRROR_WORKER") == "0":
         return False
@@ -459,7 +473,8 @@ def serve(fd, config):
         fw.configure_threads(fw.MINI_BATCH_THREADS, [n for n in config["frameworks"] if n not in unavailable])
         check.load_kernel_in_background()          # the first steps' pairs are compared by the harness meanwhile
         env = fw.environment(config["frameworks"])
-        conn.send(("ready", {"unavailable": unavailable, "environment": {k: v for k, v in env.items() if k == "keras"}}))
+        conn.send(("ready", {"unavailable": unavailable,
+                             "environment": {k: v for k, v in env.items() if k in config["frameworks"]}}))
     except BaseException:                           # noqa: BLE001 - the harness reports it as an internal error
         send_quietly(conn, ("internal", traceback.format_exc(limit=-3)))
         return
