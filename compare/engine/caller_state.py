@@ -354,7 +354,7 @@ class Snapshot:
     def restore_modules(self):
         """The module compare registered for a user's file (compare/adapters/check.py, load_file) is
         forgotten: a second file of the same name then loads afresh, and nothing of it is left behind."""
-        for name in list(sys.modules):
+        for name in sys.modules.copy():              # a copy in one C call (threads import meanwhile)
             if name.startswith("user_") and "." not in name and name not in self.modules:
                 del sys.modules[name]
 
