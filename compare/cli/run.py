@@ -78,6 +78,8 @@ def main(argv):
     from ..engine import frameworks, worker
 
     threads = args.threads if args.threads else frameworks.default_threads(spec)
+    if threads == 1 and "jax" in args.frameworks:   # before JAX starts, here and in the worker (frameworks.py)
+        frameworks.single_threaded_xla()
     remote = worker.remote_frameworks(args.frameworks) if worker.wanted(args.frameworks, threads, args.inject_bug) else ()
     if remote:                                      # Keras imports (and later steps) in a process of its own
         prepare(worker.start(remote), spec, args.frameworks)

@@ -77,7 +77,7 @@ MISSING = object()                # a setting absent when read
 
 @functools.lru_cache(maxsize=None)
 def _tool_environment():
-    return frameworks.TF_ENVIRONMENT
+    return {**frameworks.TF_ENVIRONMENT, **frameworks.XLA_ENVIRONMENT}
 
 
 def kept(function):
