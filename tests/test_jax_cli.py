@@ -39,9 +39,9 @@ def subprocess_env():
     return dict(os.environ, PYTHONPATH=str(REPO), COLUMNS="100")
 
 
-@pytest.mark.parametrize("argv", [["toy3", "--frameworks", "scratch,jax", "--quiet"],
-                                  ["check", "examples/torch_sequential.py", "--against", "jax"]], ids=" ".join)
-def test_a_run_that_needs_jax_without_it_is_one_line_naming_the_extra(argv):
+def test_a_check_against_jax_without_it_is_one_line_naming_the_extra():
+    """(A recipe run: tests/test_install.py.) check of a torch model --against jax."""
+    argv = ["check", "examples/torch_sequential.py", "--against", "jax"]
     result = subprocess.run([sys.executable, "-c", BROKEN_JAX, *argv], capture_output=True, text=True,
                             env=subprocess_env(), cwd=REPO, timeout=300)
     assert result.returncode == 2, result.stderr
