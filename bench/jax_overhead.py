@@ -3,11 +3,11 @@ scratch,torch,keras,jax, back to back (each in a fresh process, as a user runs i
 prints each run's wall time and the run's own time (the report's timing.seconds: the lockstep
 loop and the final evaluation, not imports or loading the data), and the ratio of the medians.
 
-    python bench/jax_overhead.py [--recipe mnist] [--repeats 1] [--lane main|worker|both]
+    python bench/jax_overhead.py [--recipe mnist] [--repeats 1] [--lane worker|main|both]
 
---lane worker runs JAX's lane in the worker process beside Keras's (FRAMEWORK_MIRROR_JAX_LANE=worker);
-main (the default) runs it in this process beside torch's; both measures the 4-framework run
-each way. Real MNIST is read as the CLI reads it ($FRAMEWORK_MIRROR_MNIST or the shipped copy).
+--lane worker (the default, as the CLI runs it) runs JAX's lane in the worker process beside
+Keras's; main runs it in the main process beside torch's (FRAMEWORK_MIRROR_JAX_LANE=main); both
+measures the 4-framework run each way. Real MNIST is read as the CLI reads it ($FRAMEWORK_MIRROR_MNIST or the shipped copy).
 Left out: timing assertions (none anywhere in the tests); a quiet machine (say how loaded it was).
 """
 import argparse
@@ -27,9 +27,7 @@ FOUR = "scratch,torch,keras,jax"
 def timed_run(recipe, frameworks, lane):
     """One `python -m compare RECIPE --frameworks F --quiet --json`. -> (wall s, run s, verdict)"""
     env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    env.pop("FRAMEWORK_MIRROR_JAX_LANE", None)
-    if lane == "worker":
-        env["FRAMEWORK_MIRROR_JAX_LANE"] = "worker"
+    env["FRAMEWORK_MIRROR_JAX_LANE"] = lane
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "report.json")
         start = time.perf_counter()
@@ -47,9 +45,9 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--recipe", default="mnist")
     p.add_argument("--repeats", type=int, default=1)
-    p.add_argument("--lane", choices=("main", "worker", "both"), default="main")
+    p.add_argument("--lane", choices=("main", "worker", "both"), default="worker")
     args = p.parse_args(argv)
-    lanes = ("main", "worker") if args.lane == "both" else (args.lane,)
+    lanes = ("worker", "main") if args.lane == "both" else (args.lane,)
     runs = {(THREE, "main"): []} | {(FOUR, lane): [] for lane in lanes}
     print(f"{args.recipe}, {os.cpu_count()} cores, load average before: {os.getloadavg()[0]:.1f}")
     for repeat in range(args.repeats):

@@ -36,7 +36,10 @@ BROKEN_JAX = ("import sys, importlib.abc\n"
 
 
 def subprocess_env():
-    return dict(os.environ, PYTHONPATH=str(REPO), COLUMNS="100")
+    env = dict(os.environ, PYTHONPATH=str(REPO), COLUMNS="100")
+    for key in ("XLA_FLAGS", "FRAMEWORK_MIRROR_JAX_LANE", "FRAMEWORK_MIRROR_WORKER", "FRAMEWORK_MIRROR_SEQUENTIAL"):
+        env.pop(key, None)
+    return env
 
 
 def test_a_check_against_jax_without_it_is_one_line_naming_the_extra():
@@ -49,6 +52,20 @@ def test_a_check_against_jax_without_it_is_one_line_naming_the_extra():
         "error: framework 'jax' is not available here (ImportError: No module named 'jax' (simulated)); "
         "install it with pip install -c constraints.txt '.[jax]'"]
     assert result.stdout == "" and "Traceback" not in result.stderr
+
+
+def test_python_m_compare_without_jax_is_one_line_whichever_process_runs_its_lane(tmp_path):
+    """A `jax` that raises ImportError in this process and in the worker (first on the path of both):
+    four frameworks through `python -m compare` end with exit 2 and the one line."""
+    (tmp_path / "jax").mkdir()
+    (tmp_path / "jax" / "__init__.py").write_text("raise ImportError('No module named jax (simulated)')\n")
+    env = dict(subprocess_env(), PYTHONPATH=f"{tmp_path}{os.pathsep}{REPO}")
+    result = subprocess.run([sys.executable, "-m", "compare", "toy3", "--frameworks", "scratch,torch,keras,jax",
+                             "--quiet"], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    assert result.returncode == 2, result.stderr
+    assert logical_lines(result.stderr) == [
+        "error: framework 'jax' is not available here (ImportError: No module named jax (simulated)); "
+        "install it with pip install -c constraints.txt '.[jax]'"]
 
 
 def jax_settings():
@@ -113,8 +130,8 @@ def test_a_users_code_that_changes_jax_flags_and_raises_leaves_them_as_they_were
 
 
 def test_a_recipe_with_four_frameworks_through_the_command_line(tmp_path):
-    """python -m compare (its worker process runs Keras's lane): exit 0, the jax pairs judged and in
-    the JSON, JAX's versions and devices in the environment."""
+    """python -m compare (its worker process runs Keras's and JAX's lanes): exit 0, the jax pairs
+    judged and in the JSON, JAX's versions, devices and XLA flags in the environment."""
     import flax
     import jaxlib
     import optax
@@ -133,8 +150,9 @@ def test_a_recipe_with_four_frameworks_through_the_command_line(tmp_path):
     env = report["environment"]
     assert (env["jax"]["version"], env["jax"]["jaxlib"], env["jax"]["flax"], env["jax"]["optax"]) == \
         (jax.__version__, jaxlib.__version__, flax.__version__, optax.__version__)
-    assert env["jax"]["backend"] == "cpu" and env["jax"]["devices"] and "process" not in env["jax"]
-    assert env["keras"]["process"] == "worker"             # the worker ran Keras's lane beside JAX's here
+    assert env["jax"]["backend"] == "cpu" and env["jax"]["devices"]
+    assert env["jax"]["process"] == env["keras"]["process"] == "worker"      # JAX's lane beside Keras's
+    assert env["jax"]["XLA_FLAGS"] == "--xla_cpu_multi_thread_eigen=false"  # XLA on the calling thread
 
 
 def test_mnist_with_four_frameworks_predicts_the_same(mnist_dir, tmp_path, capsys):

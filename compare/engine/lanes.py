@@ -65,7 +65,8 @@ class Lanes:
     def __init__(self, runners, sequential=None, remote=None):
         self.runners = runners
         builtin = all(any(r.entry is e for e in registry.BUILTIN) for r in runners.values())
-        second = [k for k, r in runners.items() if r.convention in worker.WORKER_FRAMEWORKS]
+        remote_names = worker.remote_frameworks({r.entry.name for r in runners.values()})
+        second = [k for k, r in runners.items() if r.convention in remote_names]
         first = [k for k in runners if k not in second]
         self.lanes = [first, second] if concurrent_wanted(sequential) and builtin and first and second else [list(runners)]
         frameworks.REMOTE.clear()

@@ -1,5 +1,5 @@
-"""The second lane in a process of its own: Keras and scratch in Keras's conventions step in a
-worker process while torch and scratch step in this one.
+"""The second lane in a process of its own: Keras and JAX, and scratch in their conventions, step
+in a worker process while torch and scratch step in this one.
 
 Why a process: the two lanes of compare/engine/lanes.py share one interpreter lock. Each step of
 the mnist network spends a few milliseconds of Python (torch's autograd glue, Keras's function
@@ -182,15 +182,21 @@ class Inbox:
 # ---------------------------------------------------------------- this process's side
 
 # The frameworks whose lane runs in the worker (their runners and scratch in their conventions);
-# the others run in this process. JAX's lane runs here, beside torch's, unless
-# FRAMEWORK_MIRROR_JAX_LANE=worker puts it beside Keras's (docs/performance.md measures both).
-WORKER_FRAMEWORKS = ("keras", "jax") if os.environ.get("FRAMEWORK_MIRROR_JAX_LANE") == "worker" else ("keras",)
+# the others run in this process. JAX's lane runs there, beside Keras's: this process keeps torch's
+# lane and the judging, the worker compares the pairs within its lane (keras, jax, keras~jax).
+# FRAMEWORK_MIRROR_JAX_LANE=main keeps it here, beside torch's (docs/performance.md measures both).
+WORKER_FRAMEWORKS = ("keras",) if os.environ.get("FRAMEWORK_MIRROR_JAX_LANE") == "main" else ("keras", "jax")
 BUILTINS = {"scratch", "torch", "keras", "jax"}
 
 
 def remote_frameworks(frameworks):
-    """The frameworks of a run that the worker would run: WORKER_FRAMEWORKS named in `frameworks`."""
-    return tuple(f for f in WORKER_FRAMEWORKS if f in frameworks)
+    """The frameworks of a run whose lane is the second one (the worker's, or a thread's):
+    WORKER_FRAMEWORKS named in `frameworks`, Keras's alone where the rest would leave this
+    process nothing but scratch (scratch,keras,jax: JAX stays here)."""
+    remote = tuple(f for f in WORKER_FRAMEWORKS if f in frameworks)
+    if not set(frameworks) - set(remote) - {"scratch"} and "keras" in remote:
+        remote = ("keras",)
+    return remote
 
 
 def wanted(frameworks, threads, inject_bug):
