@@ -178,14 +178,14 @@ class Part:
     def values(self, which):
         """{role: numpy array} of the module's params ('params') or state ('state') now."""
         attrs = self.params if which == "params" else self.state
-        return {role: np.asarray(getattr(self.module, attr).value) for role, attr in attrs.items()}
+        return {role: np.asarray(getattr(self.module, attr).get_value()) for role, attr in attrs.items()}
 
     def load(self, initial):
         """Set the module's variables named by role in `initial` (numpy, JAX layout), re-split."""
         for role, attr in {**self.params, **self.state}.items():
             if role in initial:
                 variable = getattr(self.module, attr)
-                variable.value = jnp.asarray(initial[role], dtype=variable.value.dtype)
+                variable.set_value(jnp.asarray(initial[role], dtype=variable.get_value().dtype))
         if self.module is not None:
             self.graph, self.param_tree, self.rest = nnx.split(self.module, nnx.Param, ...)
 
@@ -193,13 +193,13 @@ class Part:
         if self.module is None:
             return self.fn(A), {}
         tree = jax.tree.map(lambda v: v, self.param_tree)               # a copy: the template stays as built
-        tree.replace_by_pure_dict({attr: params[role] for role, attr in self.params.items()})
+        nnx.replace_by_pure_dict(tree, {attr: params[role] for role, attr in self.params.items()})
         rest = jax.tree.map(lambda v: v, self.rest)
         if self.state:
-            rest.replace_by_pure_dict({attr: state[role] for role, attr in self.state.items()})
+            nnx.replace_by_pure_dict(rest, {attr: state[role] for role, attr in self.state.items()})
         module = nnx.merge(self.graph, tree, rest)
         out = self.apply(module, A, masks, training)
-        return out, {role: getattr(module, attr).value for role, attr in self.state.items()}
+        return out, {role: getattr(module, attr).get_value() for role, attr in self.state.items()}
 
     def apply(self, module, A, masks, training):
         return module(A)
@@ -213,8 +213,9 @@ def dense(layer, ctx):
     """nnx.Linear without an activation (Z stays visible), use_bias as the layer says; its kernel
     (in, out) and bias from the harness's W and b (ctx.initial, JAX's layout)."""
     dtype = dtype_of(ctx)
+    given = {} if "W" not in ctx.initial else {"kernel_init": nnx.initializers.zeros_init()}   # overwritten
     linear = nnx.Linear(ctx.n_in, ctx.n_out, use_bias=layer.bias, dtype=dtype, param_dtype=dtype,
-                        rngs=nnx.Rngs(0))
+                        rngs=nnx.Rngs(0), **given)          # (Flax's lecun_normal draws cost a compile each)
     params = {"W": "kernel", "b": "bias"} if layer.bias else {"W": "kernel"}
     part = Part(linear, params, penalized=("W", "b") if ctx.spec.regularize_biases else ("W",))
     part.load(ctx.initial)

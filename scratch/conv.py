@@ -51,7 +51,7 @@ import math
 
 import numpy as np
 
-from .conventions import as_convention
+from .conventions import TORCH, as_convention
 from .layers import (BATCH, dropout_backward, dropout_forward, norm_backward, norm_forward, norm_inference,
                      running_update)
 
@@ -259,12 +259,12 @@ def from_channel_columns(Z, shape):
     return Z.reshape(C, N, H, W).transpose(1, 0, 2, 3)
 
 
-def batchnorm2d_forward(x, gamma, beta, eps):
+def batchnorm2d_forward(x, gamma, beta, eps, convention=TORCH):
     """y = gamma (x - mu_c) / sqrt(var_c + eps) + beta, statistics per channel over N, H, W
     (scratch/layers.py norm_forward on the (C, N H W) columns); gamma, beta (C,).
     -> (y, cache); cache[1] is layers' cache, for layers.running_update (count m = N H W)."""
     Z = to_channel_columns(x)
-    Y, norm_cache = norm_forward(Z, gamma[:, None], beta[:, None], eps, BATCH)
+    Y, norm_cache = norm_forward(Z, gamma[:, None], beta[:, None], eps, BATCH, convention)
     return from_channel_columns(Y, x.shape), (x.shape, norm_cache)
 
 
@@ -288,10 +288,11 @@ def batchnorm2d_inference(x, gamma, beta, eps, mean, var):
     return from_channel_columns(Z, x.shape)
 
 
-def spatial_dropout_forward(x, mask, rate):
-    """x * mask / (1 - rate) with mask (N, C) of 1.0 / 0.0: a whole channel kept or dropped."""
-    return dropout_forward(x, mask[:, :, None, None], rate)
+def spatial_dropout_forward(x, mask, rate, convention=TORCH):
+    """x * mask / (1 - rate) with mask (N, C) of 1.0 / 0.0: a whole channel kept or dropped
+    (Flax: x / (1 - rate) where kept, layers.dropout_forward)."""
+    return dropout_forward(x, mask[:, :, None, None], rate, convention)
 
 
-def spatial_dropout_backward(dy, mask, rate):
-    return dropout_backward(dy, mask[:, :, None, None], rate)
+def spatial_dropout_backward(dy, mask, rate, convention=TORCH):
+    return dropout_backward(dy, mask[:, :, None, None], rate, convention)

@@ -25,6 +25,7 @@ Flatten orders are a layout, converted in compare/engine/convert.py.
 import numpy as np
 
 from . import conv, pool
+from .conventions import TORCH
 
 
 def images(X, shape):
@@ -123,7 +124,7 @@ class BatchNorm2D:
         if not run.training:
             mean, var = (r[:, 0] for r in self.running)
             return columns(conv.batchnorm2d_inference(x, gamma, beta, self.eps, mean, var)), None
-        N, cache = conv.batchnorm2d_forward(x, gamma, beta, self.eps)
+        N, cache = conv.batchnorm2d_forward(x, gamma, beta, self.eps, self.convention)
         mean, var = conv.batchnorm2d_running_update(self.running[0][:, 0], self.running[1][:, 0],
                                                     cache, self.momentum, self.convention)
         self.running = (mean[:, None], var[:, None])
@@ -145,18 +146,19 @@ class SpatialDropout2D:
     """Training: whole channels dropped, X * mask / (1 - rate) with the harness's mask (C, m) for
     this block, one value per channel and example; evaluation: X."""
 
-    def __init__(self, shape, rate, block):
-        self.shape, self.rate, self.block = shape, rate, block
+    def __init__(self, shape, rate, block, convention=TORCH):
+        self.shape, self.rate, self.block, self.convention = shape, rate, block, convention
 
     def forward(self, P, X, run):
         if not run.training:
             return X, None
         mask = run.masks[self.block].T                                        # (m, C)
-        return columns(conv.spatial_dropout_forward(images(X, self.shape), mask, self.rate)), mask
+        return columns(conv.spatial_dropout_forward(images(X, self.shape), mask, self.rate,
+                                                        self.convention)), mask
 
     def backward(self, P, mask, dY, need_dX):
         dY = dY.T.reshape(-1, *self.shape)
-        return columns(conv.spatial_dropout_backward(dY, mask, self.rate)), {}
+        return columns(conv.spatial_dropout_backward(dY, mask, self.rate, self.convention)), {}
 
 
 class Flatten:

@@ -14,9 +14,17 @@ torch computes mask / (1 - p) first and multiplies the input by it (torch.nn.fun
 input by the Python float 1 / (1 - rate) and zeroes the dropped ones (keras/src/backend/tensorflow/
 random.py: dropout -> tensorflow/python/ops/nn_ops.py: _dropout, scale = 1 / keep_prob;
 where(keep_mask, x * scale, 0)). In float64 both give x * fl(1 / (1 - p)) on every kept unit.
+Flax divides instead (Convention.dropout_divides, the rule dropout-divides): flax/nnx/nn/
+stochastic.py Dropout.__call__, keep_prob = 1.0 - rate; lax.select(mask, inputs / keep_prob, 0):
+    A = fl(a / (1 - p)) where kept        dA_in = fl(dA / (1 - p)) where kept (div's derivative)
+which differs from a * fl(1 / (1 - p)) in the last bit on some units.
 
 Batch norm (over the m examples, per unit), training mode:
     mu = mean(Z, examples)   var = mean((Z - mu)^2, examples)     (biased, in both frameworks)
+    Flax (Convention.fast_variance, the rule norm-fast-variance; flax/nnx/nn/normalization.py
+    _compute_stats with use_fast_variance=True, BatchNorm's and LayerNorm's default):
+                             var = max(0, mean(Z^2) - mu^2)    (one pass; loses digits when the
+                             mean is large against the spread)
     Zhat = (Z - mu) / sqrt(var + eps)        N = gamma Zhat + beta
   backward (the classic one: three paths from Z to the loss, through Zhat, mu and var):
     dbeta = sum(dN)   dgamma = sum(dN Zhat)   dZhat = dN gamma
@@ -32,18 +40,23 @@ Left out: dropout masks (the harness draws them), batch renormalization, group n
 import numpy as np
 
 from .activations import softmax_backward
-from .conventions import as_convention
+from .conventions import TORCH, as_convention
 
 # --- dropout -----------------------------------------------------------------------------------
 
 
-def dropout_forward(A, mask, rate):
-    """A * mask / (1 - rate): the mask (n, m) is 1.0 or 0.0, drawn by the harness."""
+def dropout_forward(A, mask, rate, convention=TORCH):
+    """A * mask / (1 - rate): the mask (n, m) is 1.0 or 0.0, drawn by the harness. torch and Keras
+    multiply by the factor mask / (1 - rate); Flax divides the kept ones by 1 - rate."""
+    if as_convention(convention).dropout_divides:
+        return np.where(mask > 0, A / (1 - rate), 0.0)
     return A * (mask / (1 - rate))
 
 
-def dropout_backward(dA, mask, rate):
-    """d/dA of A * mask / (1 - rate): the same factor."""
+def dropout_backward(dA, mask, rate, convention=TORCH):
+    """d/dA of A * mask / (1 - rate): the same factor (Flax: dA / (1 - rate) where kept)."""
+    if as_convention(convention).dropout_divides:
+        return np.where(mask > 0, dA / (1 - rate), 0.0)
     return dA * (mask / (1 - rate))
 
 
@@ -51,11 +64,15 @@ def dropout_backward(dA, mask, rate):
 BATCH, LAYER = 1, 0        # normalize over the examples (axis 1) or over the units (axis 0)
 
 
-def norm_forward(Z, gamma, beta, eps, axis):
+def norm_forward(Z, gamma, beta, eps, axis, convention=TORCH):
     """Z (n, m) -> (N, cache). axis BATCH: batch norm's statistics per unit; LAYER: layer norm's
-    per example. cache = (Zhat, inv, mu, var, gamma)."""
+    per example; the variance two-pass, or one-pass where the convention takes it so (Flax).
+    cache = (Zhat, inv, mu, var, gamma)."""
     mu = Z.mean(axis=axis, keepdims=True)                               # (n, 1) or (1, m)
-    var = np.square(Z - mu).mean(axis=axis, keepdims=True)              # biased
+    if as_convention(convention).fast_variance:                         # E[Z^2] - E[Z]^2, >= 0
+        var = np.maximum(0.0, np.square(Z).mean(axis=axis, keepdims=True) - np.square(mu))
+    else:
+        var = np.square(Z - mu).mean(axis=axis, keepdims=True)          # biased
     inv = 1 / np.sqrt(var + eps)
     Zhat = (Z - mu) * inv                                               # (n, m)
     return gamma * Zhat + beta, (Zhat, inv, mu, var, gamma)
@@ -138,17 +155,17 @@ class Activation:
 class Dropout:
     """Training: A * mask / (1 - rate) with the harness's mask for this block; evaluation: A."""
 
-    def __init__(self, rate, block):
-        self.rate, self.block = rate, block
+    def __init__(self, rate, block, convention=TORCH):
+        self.rate, self.block, self.convention = rate, block, convention
 
     def forward(self, P, A, run):
         if not run.training:
             return A, None
         mask = run.masks[self.block]
-        return dropout_forward(A, mask, self.rate), mask
+        return dropout_forward(A, mask, self.rate, self.convention), mask
 
     def backward(self, P, mask, dA, need_dX):
-        return dropout_backward(dA, mask, self.rate), {}
+        return dropout_backward(dA, mask, self.rate, self.convention), {}
 
 
 class BatchNorm:
@@ -162,7 +179,7 @@ class BatchNorm:
     def forward(self, P, Z, run):
         if not run.training:
             return norm_inference(Z, P["gamma"], P["beta"], self.eps, *self.running), None
-        N, cache = norm_forward(Z, P["gamma"], P["beta"], self.eps, BATCH)
+        N, cache = norm_forward(Z, P["gamma"], P["beta"], self.eps, BATCH, self.convention)
         self.running = running_update(*self.running, cache, self.momentum, self.convention)
         return N, cache
 
@@ -180,11 +197,11 @@ class BatchNorm:
 class LayerNorm:
     """N = gamma (Z - mu) / sqrt(var + eps) + beta with each example's statistics over its units."""
 
-    def __init__(self, eps):
-        self.eps = eps
+    def __init__(self, eps, convention=TORCH):
+        self.eps, self.convention = eps, convention
 
     def forward(self, P, Z, run):
-        return norm_forward(Z, P["gamma"], P["beta"], self.eps, LAYER)
+        return norm_forward(Z, P["gamma"], P["beta"], self.eps, LAYER, self.convention)
 
     def backward(self, P, cache, dN, need_dZ):
         dZ, dgamma, dbeta = norm_backward(dN, cache, LAYER)

@@ -13,7 +13,10 @@ stride (sh, sw), padding (top, bottom, left, right) per side, as in scratch/conv
   ceil-mode overhang beyond the padding still not counted, as in aten's avg_pool2d).
   backward:
     max: dx gets dout[n, c, i, j] at ONE position per window, the convention's maximum
-         (maxpool_grad_to_first_max: the first in scan order u, v = 0, 1, ..., in both frameworks);
+         (maxpool_grad_to_first_max: the first in scan order u, v = 0, 1, ..., in torch, Keras and
+         JAX: reduce_window max's JVP, jax/_src/lax/windowed_reductions.py
+         _reduce_window_chooser_jvp_rule, selects with ge_p, the first maximum kept; measured in
+         tests/test_jax_layers.py);
          overlapping windows (stride < kernel) add up where they chose the same element.
     avg: every cell of window (i, j) gets dout[n, c, i, j] / count[i, j] (padding's share dropped).
 Global average: out (N, C, 1, 1) = mean over H, W (torch's AdaptiveAvgPool2d(1); Keras's

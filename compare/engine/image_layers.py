@@ -25,11 +25,12 @@ right; torch's reference pads by hand for stride > 1, which torch's padding='sam
 int p on every side, (ph, pw), or (top, bottom, left, right).
 Pooling padding: 'valid', 'same' (TensorFlow's), or torch's int or (ph, pw), at most half the
 window (torch/_meta_registrations.py pooling_output_shape). ceil_mode is torch's (a last, partial
-window: scratch/pool.py pool_output_size); Keras has none, so where it adds a window Keras is not
-built (`unavailable`: the rule pool-ceil-mode, said in the report) and where it adds none Keras
-runs the floor's windows. count_include_pad (average): None follows the padding's framework,
-False for 'same' (tf.nn.avg_pool 'SAME' divides by the real cells: keras/src/backend/tensorflow/
-nn.py average_pool), True otherwise (torch/nn/modules/pooling.py AvgPool2d's default).
+window: scratch/pool.py pool_output_size); Keras and Flax have none (Convention.
+pool_ceil_mode_available), so where it adds a window they are not built (`unavailable`: the rule
+pool-ceil-mode, said in the report) and where it adds none they run the floor's windows.
+count_include_pad (average): None follows the padding's framework, False for 'same'
+(tf.nn.avg_pool 'SAME' divides by the real cells: keras/src/backend/tensorflow/nn.py
+average_pool), True otherwise (torch/nn/modules/pooling.py AvgPool2d's default).
 Scratch computes them in scratch/conv.py and scratch/pool.py (scratch/image_layers.py runs them
 between the columns scratch keeps); the layouts (NCHW, NHWC, kernels, the Dense after a Flatten,
 the dropout masks) are compare/engine/convert.py's.
@@ -44,7 +45,7 @@ from typing import ClassVar
 from scratch import conv as scratch_conv
 from scratch import image_layers as scratch_images
 from scratch import pool as scratch_pool
-from scratch.conventions import KERAS, as_convention
+from scratch.conventions import CONVENTIONS, KERAS, as_convention
 
 from .errors import InputError
 from .layers import Dropout, Layer, layer_kind
@@ -132,6 +133,10 @@ class Conv2D(Layer):
         from reference.keras_mlp import conv2d
         return conv2d(self, ctx)
 
+    def jax(self, ctx):
+        from reference.jax_layers import conv2d
+        return conv2d(self, ctx)
+
 
 def pool_sides(padding, shape, kernel, strides):
     """A pooling's padding -> (top, bottom, left, right): 'valid', 'same' (TensorFlow's rule, the
@@ -187,13 +192,15 @@ class Pool2D(Layer):
         return self.ceil_mode and self.output_hw(shape, True) != self.output_hw(shape, False)
 
     def unavailable(self, shape):
-        """{framework: why} for a framework that cannot express it: Keras has no ceil_mode (the rule
-        pool-ceil-mode, scratch/conventions.py), where ceil_mode adds a window."""
+        """{framework: why} for each framework that cannot express it: one without ceil_mode (Keras,
+        JAX: Convention.pool_ceil_mode_available False, the rule pool-ceil-mode), where ceil_mode
+        adds a window."""
         if not self.adds_windows(shape):
             return {}
         images = "x".join(map(str, shape))
-        return {"keras": f"{self.describe()} on {images} images adds a last, partial window "
-                         f"(ceil_mode): Keras pools 'valid' or 'same' only (pool-ceil-mode)"}
+        return {c.name: f"{self.describe()} on {images} images adds a last, partial window "
+                        f"(ceil_mode): {c.framework}'s pooling has no ceil_mode (pool-ceil-mode)"
+                for c in CONVENTIONS.values() if not c.pool_ceil_mode_available}
 
     def scratch_args(self, ctx):
         """(kernel, strides, padding, ceil_mode) for scratch; ceil_mode only where it adds a window
@@ -201,7 +208,7 @@ class Pool2D(Layer):
         kernel, strides, padding = self.geometry(ctx.n_in)
         ceil_mode = self.adds_windows(ctx.n_in)
         if ceil_mode and not as_convention(ctx.convention).pool_ceil_mode_available:
-            raise InputError(self.unavailable(ctx.n_in)["keras"])
+            raise InputError(self.unavailable(ctx.n_in)[as_convention(ctx.convention).name])
         return kernel, strides, padding, ceil_mode
 
     def torch(self, ctx):
@@ -212,6 +219,12 @@ class Pool2D(Layer):
         if self.adds_windows(ctx.n_in):
             raise InputError(self.unavailable(ctx.n_in)["keras"])
         from reference.keras_mlp import pool2d
+        return pool2d(self, ctx)
+
+    def jax(self, ctx):
+        if self.adds_windows(ctx.n_in):
+            raise InputError(self.unavailable(ctx.n_in)["jax"])
+        from reference.jax_layers import pool2d
         return pool2d(self, ctx)
 
 
@@ -295,6 +308,10 @@ class GlobalAvgPool2D(Layer):
         from reference.keras_mlp import global_avg_pool2d
         return global_avg_pool2d(self, ctx)
 
+    def jax(self, ctx):
+        from reference.jax_layers import global_avg_pool2d
+        return global_avg_pool2d(self, ctx)
+
 
 @layer_kind
 @dataclass(frozen=True)
@@ -318,6 +335,10 @@ class Flatten(Layer):
         from reference.keras_mlp import flatten
         return flatten(self, ctx)
 
+    def jax(self, ctx):
+        from reference.jax_layers import flatten
+        return flatten(self, ctx)
+
 
 @layer_kind
 @dataclass(frozen=True)
@@ -333,4 +354,4 @@ class SpatialDropout2D(Dropout):
         return n[0]
 
     def scratch(self, ctx):
-        return scratch_images.SpatialDropout2D(ctx.n_in, self.rate, ctx.block)
+        return scratch_images.SpatialDropout2D(ctx.n_in, self.rate, ctx.block, ctx.convention)

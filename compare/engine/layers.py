@@ -46,7 +46,9 @@ with `@layer_kind`, and declare
     width(n)       its output width for an input of n units (n unless it changes it)
     scratch(ctx)   the scratch object that computes it (forward/backward written out: scratch/layers.py)
     torch(ctx)     its torch module as a reference/torch_mlp.py `Part` (the module, its parameters and
-                   state by role); keras(ctx) likewise its Keras layer (reference/keras_mlp.py `Part`).
+                   state by role); keras(ctx) likewise its Keras layer (reference/keras_mlp.py `Part`),
+                   jax(ctx) its Flax module or JAX function (reference/jax_mlp.py `Part`; the kinds
+                   other than Dense and Activation build theirs in reference/jax_layers.py).
                    ctx: n_in, n_out, block, dtype (device), the spec, `initial` {role: array in that
                    framework's layout}. TorchMLP/KerasMLP build `spec.network.placed` through these
                    alone, so a kind defined in a test file runs there without editing reference/.
@@ -247,7 +249,7 @@ class Dropout(Layer):
     role: ClassVar[str] = "A"
 
     def scratch(self, ctx):
-        return scratch_layers.Dropout(self.rate, ctx.block)   # on images: a mask value per number
+        return scratch_layers.Dropout(self.rate, ctx.block, ctx.convention)   # images: per number
 
     def mask_rows(self, n):
         """The rows of its mask (rows, m) for an input n: one per unit, or per image number."""
@@ -259,6 +261,10 @@ class Dropout(Layer):
 
     def keras(self, ctx):
         from reference.keras_mlp import dropout
+        return dropout(self, ctx)
+
+    def jax(self, ctx):
+        from reference.jax_layers import dropout
         return dropout(self, ctx)
 
 
@@ -322,6 +328,10 @@ class BatchNorm(Norm):
         from reference.keras_mlp import batch_norm
         return batch_norm(self, ctx)
 
+    def jax(self, ctx):
+        from reference.jax_layers import batch_norm
+        return batch_norm(self, ctx)
+
 
 @layer_kind
 @dataclass(frozen=True)
@@ -333,7 +343,7 @@ class LayerNorm(Norm):
     norm: ClassVar[str] = "layer"
 
     def scratch(self, ctx):
-        return scratch_layers.LayerNorm(self.settings(ctx.convention)["eps"])
+        return scratch_layers.LayerNorm(self.settings(ctx.convention)["eps"], ctx.convention)
 
     def torch(self, ctx):
         from reference.torch_mlp import layer_norm
@@ -341,6 +351,10 @@ class LayerNorm(Norm):
 
     def keras(self, ctx):
         from reference.keras_mlp import layer_norm
+        return layer_norm(self, ctx)
+
+    def jax(self, ctx):
+        from reference.jax_layers import layer_norm
         return layer_norm(self, ctx)
 
 
