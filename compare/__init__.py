@@ -47,6 +47,8 @@ _LAZY = {
     "network_class": ("compare.adapters.classes", "network_class"),
     "torch_module": ("compare.adapters.torch_module", "torch_module"),
     "keras_model": ("compare.adapters.keras_model", "keras_model"),
+    "flax_module": ("compare.adapters.flax_module", "flax_module"),
+    "jax_model": ("compare.adapters.jax_functions", "jax_model"),
     "layer_functions": ("compare.adapters.layer_functions", "layer_functions"),
     "Dense": ("compare.engine.layers", "Dense"),
     "Activation": ("compare.engine.layers", "Activation"),

@@ -336,6 +336,7 @@ class JaxMLP:
             self.trainable, state, self.opt_state, cache, loss, grads = self.jitted_step(
                 self.trainable, self.frozen, self.state, self.opt_state, X, Y, self.masks)
             self.state = {**self.state, **state}
+            self.opt_state = self.optimizer.end_step(self.opt_state, loss)     # a per-step plateau watches it
             return cache, loss, grads
 
     def set_masks(self, masks):

@@ -392,7 +392,8 @@ class Convention:
     float32_regularizers: bool           # L1/L2 factors pass through float32 in every run (Keras stores float(l))
     clip_norm_eps: float | None          # clipping by norm: g *= min(c / (norm + eps), 1) (torch's 1e-6); None:
                                          # Keras's forms without eps, c min(1/norm, 1/c) and c / max(norm, c)
-    weight_decay_coupled: bool           # an optimizer's weight_decay adds wd p to g (torch); False: p -= lr wd p
+    weight_decay_coupled: bool | None    # an optimizer's weight_decay adds wd p to g (torch); False: p -= lr wd p;
+                                         # None: both forms (optax: add_decayed_weights before or after the scaling)
     sgd_dampening: bool                  # SGD has dampening (torch)
     sgd_lr_in_momentum: bool             # v = mu v - lr g, p += v, v starts at 0 (Keras); False: v = mu v + g,
                                          # p -= lr v, v starts as g (torch)
@@ -461,6 +462,18 @@ class Convention:
     gelu_approximate_by_default: bool = False   # the framework's gelu() is the tanh form unless told otherwise
                                                 # (jax.nn.gelu approximate=True): a port writes gelu_tanh
     x64_opt_in: bool = False             # float64 only after jax_enable_x64; without it float64 is silently float32
+    # --- optax's forms (issue 23: scratch/optimizers.py, scratch/schedules.py; reference/jax_optim.py)
+    chain_rounding: bool = False         # an optimizer is a chain of gradient transformations (optax): a direction d,
+                                         # u = -lr d, p = p + u, moments as (1 - b) g^k + b m; clipping by norm
+                                         # (g / norm) c; rates as lr0 times a factor: the last bits only, no rule
+    decay_in_update: bool = False        # decoupled decay (AdamW's, Lion's, add_decayed_weights after the scaling)
+                                         # joins the direction: p += -lr (d + wd p); False: p shrinks before the step
+    rmsprop_momentum_traces_update: bool = False   # RMSprop's buffer traces the update after the lr scaling:
+                                                   # buf = mu buf - lr g / avg, p += buf (optax.trace); False: +lr
+    amsgrad_max_of_corrected: bool = False   # AMSGrad keeps max(v_max, v / (1 - b2^t)) and divides by its root
+                                             # (optax.scale_by_amsgrad); False: max of the raw v, corrected at t
+    exponential_float32_count: bool = False  # the per-step exponential rate is float32 even in float64 runs
+                                             # (optax.exponential_decay: int32 count / transition_steps)
 
     def __str__(self):
         return self.name
@@ -547,11 +560,11 @@ KERAS = Convention(
 JAX = Convention(
     name="jax", framework="JAX", optimizer_defaults=DEFAULTS["jax"], norm_defaults=NORM_DEFAULTS["jax"],
     examples_per_row=True, dense_weight="kernel", dense_weight_in_out=True, channels_last=True,
-    float32_hyperparameters=False, float32_regularizers=False, clip_norm_eps=None, weight_decay_coupled=True,
+    float32_hyperparameters=False, float32_regularizers=False, clip_norm_eps=None, weight_decay_coupled=None,
     sgd_dampening=False, sgd_lr_in_momentum=False, rmsprop_eps_in_root=True, rmsprop_lr_in_momentum=True,
-    adam_eps_hat=False, adamw_decay_multiplies=True, nadam_momentum_decay=None, adamax_eps_in_max=False,
+    adam_eps_hat=False, adamw_decay_multiplies=True, nadam_momentum_decay=None, adamax_eps_in_max=True,
     adagrad_eps_in_root=True, adadelta_ratio_first=True,
-    schedule_recursive=False, schedule_milestone_inclusive=False, schedule_read_every_step=True,
+    schedule_recursive=False, schedule_milestone_inclusive=True, schedule_read_every_step=True,
     plateau_counts_exceed=False, plateau_float32_comparison=False, cosine_restarts=False,
     sum_reduction_averages_units=False, kld_mean_per_element=False, kld_clips=False, clips_probabilities=False,
     poisson_eps=1e-8, cosine_eps=1e-8,
@@ -563,6 +576,8 @@ JAX = Convention(
     pool_ceil_mode_available=False, maxpool_grad_to_first_max=True,
     nadam_nesterov_adam=True, dropout_divides=True, fast_variance=True, gelu_approximate_by_default=True,
     x64_opt_in=True,
+    chain_rounding=True, decay_in_update=True, rmsprop_momentum_traces_update=True, amsgrad_max_of_corrected=True,
+    exponential_float32_count=True,
 )
 
 CONVENTIONS = {c.name: c for c in (TORCH, KERAS, JAX)}
@@ -632,6 +647,40 @@ RULE_ATTRIBUTES = {
     "dropout-divides": ("dropout_divides",),
     "norm-fast-variance": ("fast_variance",),
 }
+
+# --- optax's forms (issue 23; optax 0.2.8, each cited in scratch/optimizers.py and scratch/schedules.py;
+# tests/test_jax_optim.py measures each)
+DIFFERENCES.update({
+    "decay-in-update": (
+        "optimizer adamw or lion (decay > 0), or decoupled weight decay",
+        "optax adds wd p to the optimizer's direction before the learning-rate scaling (optax.adamw, optax.lion, "
+        "add_decayed_weights before scale_by_learning_rate): p += -lr (d + wd p); torch shrinks p *= 1 - lr wd, "
+        "Keras subtracts p wd lr, before the step: the same math, rounded differently, except where a momentum "
+        "trace follows the scaling (rmsprop with momentum: the decay enters the buffer)",
+    ),
+    "rmsprop-momentum-sign": (
+        "optimizer rmsprop with momentum > 0",
+        "optax.rmsprop traces the update after the learning-rate scaling (buf = mu buf - lr g / avg, p += buf); "
+        "Keras keeps buf = mu buf + lr g / avg and subtracts it: the momentum state differs by a factor -1",
+    ),
+    "amsgrad-corrected-max": (
+        "optimizer adam or adamw with amsgrad",
+        "optax.scale_by_amsgrad keeps the maximum of the bias-corrected v / (1 - b2^t) and divides by its root; "
+        "torch and Keras keep the maximum of the raw v and correct it by the current step's 1 - b2^t: the steps "
+        "differ once v falls, and v_max means something else",
+    ),
+    "exponential-float32-count": (
+        "the exponential schedule moved every step",
+        "optax.exponential_decay divides its int32 step count by transition_steps, which JAX makes float32 even "
+        "with jax_enable_x64: every per-step rate, the first included, is lr0 gamma^t in float32 (a relative ~3e-8)",
+    ),
+})
+RULE_ATTRIBUTES.update({
+    "decay-in-update": ("decay_in_update",),
+    "rmsprop-momentum-sign": ("rmsprop_momentum_traces_update",),
+    "amsgrad-corrected-max": ("amsgrad_max_of_corrected",),
+    "exponential-float32-count": ("exponential_float32_count",),
+})
 
 
 @dataclass(frozen=True)

@@ -48,8 +48,29 @@ betas (in the moment updates too), Adamax's beta1 (bias correction), Adagrad's i
 accumulator 0.1; NAdam's 0.96 in the step is float32 in every Keras run (a literal), exact in the
 product. torch's NAdam keeps mu_product in a float32 tensor (torch's default dtype).
 
+JAX (optax 0.2.8, optax/_src/alias.py and transform.py) writes every optimizer as a chain of
+gradient transformations (Convention.chain_rounding): clip, (coupled decay g + wd p,) the
+optimizer's direction d (its scale_by_* transform), (decoupled decay d + wd p,) u = -lr d
+(scale_by_learning_rate), (RMSprop's momentum trace,) p = p + u (apply_updates). Each class's
+`direction` is optax's transform, term for term; the moments are (1 - b) g^k + b m
+(optax/tree_utils/_tree_math.py tree_update_moment), the bias corrections m / (1 - b^t):
+    SGD        trace: v = g + mu v;  d = v  (Nesterov: g + mu v)   (torch's form, v starts at 0)
+    RMSprop    scale_by_rms: s = (1 - r) g^2 + r s;  d = g / sqrt(s + eps)   (eps inside the root)
+               centered (scale_by_stddev): / sqrt(s - a^2 + eps), a = (1 - r) g + r a
+               momentum: trace AFTER the lr: buf = u + mu buf, p = p + buf
+    Adam       d = m_hat / (sqrt(v_hat) + eps)                   (torch's eps placement)
+       AMSGrad v_max = max(v_max, v_hat) of the CORRECTED v; d = m_hat / (sqrt(v_max) + eps)
+    NAdam      Adam with m_hat = b1 m / (1 - b1^(t+1)) + (1 - b1) g / (1 - b1^t)
+    Adamax     u = max(|g| + eps, b2 u);  d = (m / (1 - b1^t)) / u   (torch's eps placement)
+    Adagrad    s = g^2 + s (from 0.1);  d = where(s > 0, 1 / sqrt(s + eps), 0) g   (rsqrt: equal)
+    Adadelta   d = sqrt(x + eps) / sqrt(s + eps) g;  x = (1 - r) d^2 + r x
+    Lion       d = sign((1 - b1) g + b1 m);  m = (1 - b2) g + b2 m
+    AdamW, Lion (and decoupled decay anywhere): d = d + wd p before the lr (decay_in_update)
+    clipping   global: g if ||g||_all < c else (g / ||g||_all) c  (clip_by_global_norm, no eps);
+               per tensor: the same rule on each tensor alone; by value: clip(g, -c, c)
+
 Left out: weight decay for the optimizers other than SGD, RMSprop, Adam and AdamW (refused by
-the spec), learning-rate schedules, Adagrad's lr_decay.
+the spec; AdamW's and Lion's own decay aside), learning-rate schedules, Adagrad's lr_decay.
 """
 import numpy as np
 
@@ -63,7 +84,10 @@ def as_keras_casts(x):
 
 def clip_gradients(grads, rules, convention):
     """{name: g} -> the clipped copies, as `convention` clips (see the module docstring)."""
-    eps = as_convention(convention).clip_norm_eps          # torch's 1e-6; None: Keras's forms, no eps
+    convention = as_convention(convention)
+    eps = convention.clip_norm_eps          # torch's 1e-6; None: Keras's or optax's forms, no eps
+    if convention.chain_rounding and (rules.get("clip_norm") or rules.get("clip_norm_per_tensor")):
+        return clip_by_norm_chain(grads, rules)
     if rules.get("clip_norm"):
         c = rules["clip_norm"]
         if eps is not None:
@@ -84,6 +108,20 @@ def clip_gradients(grads, rules, convention):
     return grads
 
 
+def clip_by_norm_chain(grads, rules):
+    """optax.clip_by_global_norm (optax/transforms/_clipping.py): norm = sqrt(sum over the tensors,
+    in the pytree's sorted-key order, of sum(g^2)) (optax.tree.norm); g stays if norm < c, else
+    becomes (g / norm) c. Per tensor: the same rule on each tensor alone (optax has no per-tensor
+    norm clip; reference/jax_optim.py applies clip_by_global_norm to each leaf)."""
+    def clip(tensors, c):
+        norm = np.sqrt(sum(np.sum(np.square(tensors[n])) for n in sorted(tensors)))
+        return dict(tensors) if norm < c else {n: (g / norm) * c for n, g in tensors.items()}
+    if rules.get("clip_norm"):
+        return clip(grads, rules["clip_norm"])
+    c = rules["clip_norm_per_tensor"]
+    return {n: clip({n: g}, c)[n] for n, g in grads.items()}
+
+
 class Rules:
     """Gradient clipping and weight decay around an optimizer's `update` (see the module docstring)."""
 
@@ -99,6 +137,8 @@ class Rules:
         grads = {"d" + n: g for n, g in
                  clip_gradients({n: grads["d" + n] for n in params}, getattr(self, "rules", {}), self.convention).items()}
         self.begin_step()
+        if self.convention.chain_rounding:
+            return self.chain_step(params, grads)
         new = {}
         for name, p in params.items():
             g = grads["d" + name]
@@ -112,6 +152,30 @@ class Rules:
 
     def begin_step(self):
         pass
+
+    def chain_step(self, params, grads):
+        """optax's chain (the module docstring): for each parameter p (any shape), its gradient g,
+            g = g + wd p                  coupled decay: add_decayed_weights before the optimizer
+            d = direction(g)              the optimizer's scale_by_* (AdamW's, Lion's decay in it)
+            d = d + wd p                  decoupled decay: add_decayed_weights before the scaling
+            u = (-lr) d                   scale_by_learning_rate: scale(-lr)
+            u = after_lr(u)               RMSprop's momentum trace (optax.trace after the scaling)
+            p = p + u                     optax.apply_updates"""
+        new = {}
+        for name, p in params.items():
+            g = grads["d" + name]
+            decay = getattr(self, "rule_decay", 0.0)
+            if decay and self.rule_decay_form == "coupled":
+                g = g + decay * p                                   # add_decayed_weights: g + wd p
+            d = self.direction(name, p, g)
+            if decay and self.rule_decay_form != "coupled":
+                d = d + decay * p
+            u = self.after_lr(name, (-self.lr) * d)
+            new[name] = p + u
+        return new
+
+    def after_lr(self, name, u):
+        return u
 
 
 class SGD(Rules):
@@ -142,6 +206,17 @@ class SGD(Rules):
         step = g + mu * v if self.nesterov else v
         return p + (-lr) * step
 
+    def direction(self, name, p, g):
+        """optax.sgd: optax.trace(decay=mu, nesterov) (optax/transforms/_accumulation.py):
+        v = g + mu v (from 0); d = v, or g + mu v with Nesterov. Without momentum (optax's
+        momentum=None) d = g."""
+        mu = self.momentum
+        if mu == 0:
+            return g
+        v = g + mu * self.state.get(name, {}).get("momentum", np.zeros_like(p))
+        self.state[name] = {"momentum": v}
+        return g + mu * v if self.nesterov else v
+
 
 class RMSprop(Rules):
     """Divide by a running root mean square of the gradient; state 'square_avg' per parameter, and
@@ -153,7 +228,8 @@ class RMSprop(Rules):
         self.momentum, self.centered = momentum, centered
         self.state = {}
         c = self.convention
-        if momentum > 0 and c.rmsprop_lr_in_momentum != c.rmsprop_eps_in_root:    # one framework's code each
+        one_framework = c.rmsprop_lr_in_momentum == c.rmsprop_eps_in_root or c.chain_rounding
+        if momentum > 0 and not one_framework:
             raise ValueError(f"no RMSprop here has eps {'inside' if c.rmsprop_eps_in_root else 'outside'} the "
                              f"root and lr {'inside' if c.rmsprop_lr_in_momentum else 'outside'} the momentum buffer")
 
@@ -195,6 +271,38 @@ class RMSprop(Rules):
             return p - buf
         self.state[name] = state
         return p - increment
+
+    def direction(self, name, p, g):
+        """optax.rmsprop: scale_by_rms (centered: scale_by_stddev), optax/_src/transform.py, decay r
+            s = (1 - r) g^2 + r s            (from initial_scale 0)
+            a = (1 - r) g + r a              (centered only)
+            d = g / sqrt(s - a^2 + eps)    (rsqrt(s + eps) g; eps_in_sqrt=False: / (sqrt(s) + eps))
+        """
+        old, r, eps = self.state.get(name, {}), self.rho, self.eps
+        s = (1 - r) * (g * g) + r * old.get("square_avg", np.zeros_like(p))
+        state = {"square_avg": s}
+        if self.centered:
+            a = (1 - r) * g + r * old.get("grad_avg", np.zeros_like(p))
+            state["grad_avg"] = a
+            s = s - a * a
+        if self.convention.rmsprop_eps_in_root:
+            scaling = 1 / np.sqrt(s + eps)
+        else:
+            scaling = 1 / (np.sqrt(s) + eps)
+        if "momentum" in old:
+            state["momentum"] = old["momentum"]
+        self.state[name] = state
+        return scaling * g
+
+    def after_lr(self, name, u):
+        """optax.rmsprop's momentum: optax.trace(decay=mu) AFTER scale_by_learning_rate:
+        buf = u + mu buf (from 0), the update is buf: it holds -lr g / avg
+        (rmsprop_momentum_traces_update)."""
+        if not self.momentum > 0:
+            return u
+        buf = u + self.momentum * self.state[name].get("momentum", np.zeros_like(u))
+        self.state[name]["momentum"] = buf
+        return buf
 
 
 class Adam(Rules):
@@ -243,6 +351,26 @@ class Adam(Rules):
         alpha = self.lr * np.sqrt(1 - b2_power) / (1 - b1_power)
         return p - (m * alpha) / (np.sqrt(v) + self.eps)
 
+    def direction(self, name, p, g):
+        """optax.adam: scale_by_adam (optax/_src/transform.py), t the step count (int32):
+            m = (1 - b1) g + b1 m;  v = (1 - b2) g^2 + b2 v
+            d = (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t) + eps_root) + eps)        (eps_root 0)
+        AMSGrad (scale_by_amsgrad, bias_correction_nu=True): v_max = max(v_max, v / (1 - b2^t)), the
+        CORRECTED v, and d = (m / (1 - b1^t)) / (sqrt(v_max) + eps) (amsgrad_max_of_corrected).
+        AdamW (optax.adamw: add_decayed_weights(wd) after scale_by_adam): d = d + wd p."""
+        b1, b2, t, old = self.beta1, self.beta2, self.t, self.state.get(name, {})
+        m = (1 - b1) * g + b1 * old.get("m", np.zeros_like(p))
+        v = (1 - b2) * (g * g) + b2 * old.get("v", np.zeros_like(p))
+        self.state[name] = {"m": m, "v": v}
+        m_hat, v_hat = m / (1 - b1**t), v / (1 - b2**t)
+        if self.amsgrad:
+            v_hat = np.maximum(old.get("v_max", np.zeros_like(p)), v_hat)
+            self.state[name]["v_max"] = v_hat
+        d = m_hat / (np.sqrt(v_hat + 0.0) + self.eps)
+        if self.weight_decay:
+            d = d + self.weight_decay * p           # adamw: add_decayed_weights(wd, mask=None)
+        return d
+
 
 class NAdam(Rules):
     """Adam with Nesterov momentum and a momentum schedule mu_t; state 'm', 'v' per parameter.
@@ -261,6 +389,8 @@ class NAdam(Rules):
     def begin_step(self):
         self.t += 1
         t, b1 = float(self.t), self.beta1
+        if self.convention.nadam_nesterov_adam:
+            return                                                                  # optax: no mu_t
         if self.convention.nadam_momentum_decay is not None:                        # torch's code
             self.mu = b1 * (1.0 - 0.5 * (0.96 ** (t * self.momentum_decay)))
             self.mu_next = b1 * (1.0 - 0.5 * (0.96 ** ((t + 1) * self.momentum_decay)))
@@ -292,6 +422,18 @@ class NAdam(Rules):
         v_hat = v / (1 - b2**t)
         return p - (m_hat * self.lr) / (np.sqrt(v_hat) + self.eps)
 
+    def direction(self, name, p, g):
+        """optax.nadam = optax.adam(nesterov=True) (nadam_nesterov_adam; no momentum schedule mu_t):
+            m = (1 - b1) g + b1 m;  v = (1 - b2) g^2 + b2 v
+            m_hat = b1 (m / (1 - b1^(t+1))) + (1 - b1) (g / (1 - b1^t))
+            d = m_hat / (sqrt(v / (1 - b2^t)) + eps)"""
+        b1, b2, t, old = self.beta1, self.beta2, self.t, self.state.get(name, {})
+        m = (1 - b1) * g + b1 * old.get("m", np.zeros_like(p))
+        v = (1 - b2) * (g * g) + b2 * old.get("v", np.zeros_like(p))
+        self.state[name] = {"m": m, "v": v}
+        m_hat = b1 * (m / (1 - b1 ** (t + 1))) + (1 - b1) * (g / (1 - b1**t))
+        return m_hat / (np.sqrt(v / (1 - b2**t) + 0.0) + self.eps)
+
 
 class Adamax(Rules):
     """Adam with an infinity norm; state 'm', 'u' per parameter. torch adds eps to |g| inside the
@@ -322,6 +464,15 @@ class Adamax(Rules):
         self.state[name] = {"m": m, "u": u}
         return p - (self.lr * m) / ((1 - b1_power) * (u + self.eps))
 
+    def direction(self, name, p, g):
+        """optax.adamax: scale_by_adamax: m = (1 - b1) g + b1 m;  u = max(|g| + eps, b2 u)
+        (tree_update_infinity_moment: eps inside the max, as torch);  d = (m / (1 - b1^t)) / u."""
+        b1, b2, t, old = self.beta1, self.beta2, self.t, self.state.get(name, {})
+        m = (1 - b1) * g + b1 * old.get("m", np.zeros_like(p))
+        u = np.maximum(np.abs(g) + self.eps, b2 * old.get("u", np.zeros_like(p)))
+        self.state[name] = {"m": m, "u": u}
+        return (m / (1 - b1**t)) / u
+
 
 class Adagrad(Rules):
     """Divide by the root of the summed squared gradients; state 'accumulator' per parameter.
@@ -341,6 +492,13 @@ class Adagrad(Rules):
         s = s + g * g
         self.state[name] = {"accumulator": s}
         return p + (-self.lr) * (g / (np.sqrt(s) + self.eps))
+
+    def direction(self, name, p, g):
+        """optax.adagrad: scale_by_rss: s = g^2 + s (from initial_accumulator_value 0.1);
+        d = where(s > 0, rsqrt(s + eps), 0) g  (jax.lax.rsqrt: 1 / sqrt, measured bit-equal)."""
+        s = g * g + self.state.get(name, {}).get("accumulator", np.full_like(p, self.initial))
+        self.state[name] = {"accumulator": s}
+        return np.where(s > 0, 1 / np.sqrt(s + self.eps), 0.0) * g
 
 
 class Adadelta(Rules):
@@ -367,14 +525,25 @@ class Adadelta(Rules):
         self.state[name] = {"square_avg": s, "acc_delta": d}
         return p + self.lr * delta
 
+    def direction(self, name, p, g):
+        """optax.adadelta: scale_by_adadelta: s = (1 - r) g^2 + r s;
+        d = (sqrt(x + eps) / sqrt(s + eps)) g;  x = (1 - r) d^2 + r x (before the lr, as torch)."""
+        r, eps, old = self.rho, self.eps, self.state.get(name, {})
+        s = (1 - r) * (g * g) + r * old.get("square_avg", np.zeros_like(p))
+        x = old.get("acc_delta", np.zeros_like(p))
+        d = (np.sqrt(x + eps) / np.sqrt(s + eps)) * g
+        self.state[name] = {"square_avg": s, "acc_delta": (1 - r) * (d * d) + r * x}
+        return d
+
 
 class Lion(Rules):
     """Sign of an interpolated momentum (Keras only: torch ships no Lion); state 'm' per parameter.
     p -= lr sign(b1 m + (1 - b1) g); m = b2 m + (1 - b2) g."""
 
-    def __init__(self, lr, beta1, beta2, convention=KERAS, float32_casts=False):
+    def __init__(self, lr, beta1, beta2, convention=KERAS, float32_casts=False, weight_decay=0.0):
         cast = as_keras_casts if float32_casts else float
         self.lr, self.beta1, self.beta2, self.convention = lr, cast(beta1), cast(beta2), as_convention(convention)
+        self.weight_decay = weight_decay      # optax.lion's own (default 1e-3); Keras's: none
         self.state = {}
 
     def update(self, name, p, g):
@@ -382,6 +551,14 @@ class Lion(Rules):
         p = p - self.lr * np.sign(m * self.beta1 + g * (1.0 - self.beta1))
         self.state[name] = {"m": m * self.beta2 + g * (1.0 - self.beta2)}
         return p
+
+    def direction(self, name, p, g):
+        """optax.lion: scale_by_lion: d = sign((1 - b1) g + b1 m);  m = (1 - b2) g + b2 m; then its
+        add_decayed_weights(wd=1e-3 by default) before the scaling: d = d + wd p."""
+        m = self.state.get(name, {}).get("m", np.zeros_like(p))
+        d = np.sign((1.0 - self.beta1) * g + self.beta1 * m)
+        self.state[name] = {"m": (1.0 - self.beta2) * g + self.beta2 * m}
+        return d + self.weight_decay * p if self.weight_decay else d
 
 
 def make_optimizer(name, hyper, convention):
@@ -391,8 +568,8 @@ def make_optimizer(name, hyper, convention):
     convention = as_convention(convention)
     optimizer = build_optimizer(name, hyper, convention)
     rules = {k: hyper.get(k) for k in RULES + ("float32_casts",)}
-    if name == "adamw":
-        rules["weight_decay"] = 0.0
+    if name in ("adamw", "lion"):
+        rules["weight_decay"] = 0.0                 # their own decay, inside the update
     optimizer.set_rules(rules, convention)
     return optimizer
 
@@ -419,5 +596,6 @@ def build_optimizer(name, hyper, convention):
     if name == "adadelta":
         return Adadelta(h["lr"], h["rho"], h["eps"], convention)
     if name == "lion":
-        return Lion(h["lr"], h["beta1"], h["beta2"], convention, casts)
+        wd = h.get("weight_decay") or 0.0
+        return Lion(h["lr"], h["beta1"], h["beta2"], convention, casts, wd)
     raise ValueError(f"unknown optimizer {name!r}")

@@ -28,6 +28,22 @@ makes the ExponentialDecay and CosineDecay computation float32 throughout
 (tf.convert_to_tensor of a Python float is float32); the plateau callback compares losses as
 float32 tensors (ops.less on Python floats) in every run.
 
+JAX (optax 0.2.8, optax/schedules/_schedule.py, optax/contrib/_reduce_on_plateau.py) reads a
+schedule at its int32 step count inside optax.inject_hyperparams (every step), or a JAX user's
+loop sets the injected rate from schedule(epoch) (every epoch); the rates, term for term:
+    exponential  exponential_decay(lr0, 1, gamma): lr0 * gamma ** (t / 1); per step t is int32 and
+                 JAX makes t / 1 float32 even with x64, so the whole rate is float32
+                 (Convention.exponential_float32_count); per epoch (a Python int) float64
+    step         piecewise_constant_schedule(lr0, {m: gamma}): decayed from count m on (count >= m,
+                 torch's milestone rule), the value a running product v = gamma v
+    cosine       cosine_decay_schedule(lr0, T, alpha): lr0 ((1 - a) c + a),
+                 c = 0.5 (1 + cos(pi min(t, T) / T)), pi t first; it stays at alpha lr0 after T
+    plateau      contrib.reduce_on_plateau(factor, patience + 1, rtol=0, atol=threshold, cooldown,
+                 min_scale=min_lr / lr0)'s rule, fed the loss after the step: improved when
+                 loss < (1 - 0) best - threshold; reduce when the plateau count reaches
+                 patience + 1;
+                 cooldown counted down before looking, torch's number; lr = lr0 * scale
+
 Left out: warmup, cyclic and one-cycle schedules, per-group learning rates.
 """
 import math
@@ -205,6 +221,86 @@ class KerasPlateau(Schedule):
         return self.lr
 
 
+class OptaxExponential(Schedule):
+    """optax.exponential_decay(lr0, transition_steps=1, decay_rate=gamma)(count)
+    = lr0 * gamma ** (count / 1): per step the int32 count / 1 is float32 (JAX's promotion,
+    measured), so lr0, gamma and the power are float32 (NumPy's float32 pow: measured equal to
+    XLA's); per epoch float64."""
+
+    def __init__(self, lr, every, gamma, float32):
+        self.real = np.float32 if float32 else np.float64
+        super().__init__(float(self.real(lr)), every)   # where(count <= 0, lr0, ...): float32 too
+        self.lr0, self.gamma = self.real(lr), self.real(gamma)
+
+    def next_lr(self, metric):
+        real = self.real
+        return float(self.lr0 * np.power(self.gamma, real(self.t) / real(1)))
+
+
+class OptaxPiecewise(Schedule):
+    """optax.piecewise_constant_schedule(lr0, {m: gamma ...})(count): for each boundary in order,
+    indicator = max(0, sign(m - count)); v = v indicator + (1 - indicator) gamma v: v = gamma v
+    from count m on (count >= m)."""
+
+    def __init__(self, lr, every, gamma, milestones):
+        super().__init__(lr, every)
+        self.lr0, self.gamma, self.boundaries = lr, gamma, sorted(milestones)
+
+    def next_lr(self, metric):
+        v = self.lr0
+        for m in self.boundaries:
+            if self.t >= m:
+                v = self.gamma * v
+        return v
+
+
+class OptaxCosine(Schedule):
+    """optax.cosine_decay_schedule(lr0, decay_steps=T, alpha=eta_min / lr0)(count):
+    lr0 ((1 - alpha) c + alpha), c = 0.5 (1 + cos(pi min(count, T) / T)) with (pi count) / T
+    (exponent 1.0)."""
+
+    def __init__(self, lr, every, t_max, eta_min):
+        super().__init__(lr, every)
+        self.lr0, self.t_max, self.alpha = lr, float(t_max), (eta_min / lr if eta_min else 0.0)
+
+    def next_lr(self, metric):
+        count = min(float(self.t), self.t_max)
+        cosine_decay = 0.5 * (1 + np.cos(np.pi * count / self.t_max))
+        return float(self.lr0 * ((1 - self.alpha) * cosine_decay + self.alpha))
+
+
+class OptaxPlateau(Schedule):
+    """optax.contrib.reduce_on_plateau's _update_scale, fed one loss per schedule step
+    (accumulation_size 1):
+        improved = loss < (1 - rtol) best - atol            (rtol 0, atol the threshold)
+        count = 0 if improved else count + 1;  best = loss if improved
+        in cooldown: count = 0, cooldown -= 1
+        else, when count == patience + 1: scale = max(scale factor, min_scale), count = 0,
+                                          cooldown = C
+    lr = lr0 * scale. patience + 1 and torch's cooldown give torch's ReduceLROnPlateau's rates."""
+
+    def __init__(self, lr, every, factor, patience, threshold, cooldown, min_lr):
+        super().__init__(lr, every)
+        self.lr0, self.factor, self.patience = lr, factor, patience + 1
+        self.atol, self.cooldown = threshold, cooldown
+        self.min_scale = min_lr / lr
+        self.scale, self.best, self.count, self.cooldown_count = 1.0, math.inf, 0, 0
+
+    def next_lr(self, metric):
+        value = float(metric)
+        improved = value < (1 - 0.0) * self.best - self.atol
+        self.best = value if improved else self.best
+        count = 0 if improved else self.count + 1
+        if self.cooldown_count > 0:
+            self.count, self.cooldown_count = 0, self.cooldown_count - 1
+        else:
+            reduce = count == self.patience
+            self.count = 0 if reduce else count
+            self.scale = max(self.scale * self.factor if reduce else self.scale, self.min_scale)
+            self.cooldown_count = self.cooldown if reduce else 0
+        return self.lr0 * self.scale
+
+
 def keras_plateau_counts(patience, cooldown):
     """torch's patience and cooldown (the spec's) -> Keras's: Keras reduces when the wait reaches
     its patience (torch: when the bad count exceeds it), and counts its cooldown down before
@@ -221,7 +317,18 @@ def make_schedule(hyper, convention):
     if name is None:
         return None
     lr, every, casts = h["lr"], h["schedule_every"], h.get("float32_casts", False)
-    if as_convention(convention).schedule_recursive:
+    convention = as_convention(convention)
+    if convention.chain_rounding:                     # optax's schedules (JAX)
+        if name == "exponential":
+            float32 = convention.exponential_float32_count and every == "step"
+            return OptaxExponential(lr, every, h["gamma"], float32)
+        if name == "step":
+            return OptaxPiecewise(lr, every, h["gamma"], h["milestones"])
+        if name == "cosine":
+            return OptaxCosine(lr, every, h["t_max"], h["eta_min"])
+        return OptaxPlateau(lr, every, h["gamma"], h["patience"], h["threshold"], h["cooldown"],
+                            h["min_lr"])
+    if convention.schedule_recursive:
         if name == "exponential":
             return TorchExponential(lr, every, h["gamma"])
         if name == "step":

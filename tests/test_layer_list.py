@@ -113,7 +113,7 @@ def test_the_shorthand_is_the_list_it_stands_for():
     ([Dense(3), Activation("relu"), Dense(2), Dropout(0.1)], "after the last Dense layer"),
     ([Dense(3), Dropout(1.0), Dense(2)], "a dropout rate is in [0, 1), got 1.0"),
     ([Dense(3), BatchNorm(eps=0.0), Dense(2)], "eps must be a finite number > 0"),
-    ([Dense(3), BatchNorm(written_in="jax"), Dense(2)], "written_in is 'torch' or 'keras'"),
+    ([Dense(3), BatchNorm(written_in="mxnet"), Dense(2)], "written_in is 'torch', 'keras' or 'jax'"),
     ([Dense(0), Dense(2)], "must be a positive integer, got 0"),
     ([Dense(3), "relu", Dense(2)], "layer 2 (str 'relu') is not a layer kind"),
     ([Dense(3), object(), Dense(2)], "layer 2 (object) is not a layer kind"),

@@ -74,7 +74,8 @@ def built_from_file(name, recipe=None):
 
 @pytest.mark.parametrize("example, recipe, module", [
     ("xor_dict.py", "xor", None), ("mnist_two_layer.py", "mnist-small", None), ("nielsen_network.py", None, None),
-    ("torch_sequential.py", None, "torch"), ("keras_sequential.py", None, "keras")])
+    ("torch_sequential.py", None, "torch"), ("keras_sequential.py", None, "keras"),
+    ("jax_flax_mlp.py", None, "flax"), ("jax_functions_mlp.py", None, "flax")])
 def test_the_adapters_runs_follow_the_protocol(example, recipe, module):
     """compare.functions (with and without a predict), compare.network_class (Nielsen),
     compare.torch_module and compare.keras_model: each built run, as the harness gets it."""

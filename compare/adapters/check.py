@@ -47,7 +47,8 @@ def as_list(implementation):
     for item in items:
         if not isinstance(item, UserImplementation):
             raise InputError(f"check needs an implementation made by compare.functions, compare.network_class, "
-                             f"compare.torch_module or compare.keras_model, got {type(item).__name__}")
+                             f"compare.torch_module, compare.keras_model, compare.flax_module or "
+                             f"compare.jax_model, got {type(item).__name__}")
     names = [item.name for item in items]
     for name in names:                              # runner keys never collide (registry.RESERVED)
         if name is not None and registry.name_problem(name):
@@ -447,6 +448,10 @@ def adapted(model):
     if keras is not None and isinstance(model, keras.Model):
         from .keras_model import keras_model
         return keras_model(model)
+    nnx = sys.modules.get("flax.nnx")
+    if nnx is not None and isinstance(model, nnx.Module):          # a Flax model: compare.flax_module
+        from .flax_module import flax_module
+        return flax_module(model)
     if isinstance(model, types.ModuleType) and callable(getattr(model, "forward_prop", None)):
         from .functions import functions
         return functions(model.forward_prop, model.backward_prop,
@@ -524,11 +529,11 @@ def as_implementation(model):
         return model
     made = adapted(model)
     if made is not None:
-        kinds = {"TorchModule": "torchnet", "KerasModel": "kerasnet"}
+        kinds = {"TorchModule": "torchnet", "KerasModel": "kerasnet", "FlaxModule": "flaxnet"}
         made.kind_name = kinds.get(type(made).__name__, "mine")
         return made
     raise InputError(f"cannot check a {type(model).__name__}: give a torch nn.Module, a Keras "
-                     f"model, a network class (Nielsen's backprop/update_mini_batch or cs231n's "
+                     f"model, a Flax nnx.Module, a network class (Nielsen's backprop/update_mini_batch or cs231n's "
                      f"params/loss), a module with forward_prop and backward_prop, or what "
                      f"compare.functions, compare.network_class, compare.torch_module or "
                      f"compare.keras_model made")

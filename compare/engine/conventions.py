@@ -19,7 +19,7 @@ from scratch.conventions import (CONVENTIONS, DIFFERENCES, JAX, KERAS, TORCH, UN
 
 TORCH_KERAS = ConventionPair(TORCH, KERAS)
 
-STATE_ONLY = {"sgd-momentum-form", "rmsprop-momentum-form"}
+STATE_ONLY = {"sgd-momentum-form", "rmsprop-momentum-form", "rmsprop-momentum-sign"}
 # rules the references are configured around (boundaries m - 1, patience + 1, ...): named in the
 # report, but the numbers agree, so the torch~keras pair is still judged
 CONFIGURED = {"schedule-step-boundary", "schedule-every-epoch", "schedule-recursive-form", "plateau-counts",
@@ -44,7 +44,8 @@ def differences(spec, pair=TORCH_KERAS):
             or not exact_in_float32(spec.weight_decay or 0.0)),
         "keras-float32-regularizer": not (exact_in_float32(spec.l1) and exact_in_float32(spec.l2)),
         "clip-norm-eps": spec.clip_norm is not None or spec.clip_norm_per_tensor is not None,
-        "weight-decay-form": bool(spec.weight_decay) and spec.optimizer != "adamw",
+        "weight-decay-form": bool(spec.weight_decay) and spec.optimizer != "adamw"
+                             and None not in (pair.a.weight_decay_coupled, pair.b.weight_decay_coupled),   # JAX: both
         "rmsprop-eps-placement": spec.optimizer == "rmsprop",
         "rmsprop-momentum-form": spec.optimizer == "rmsprop" and spec.momentum > 0,
         "adam-eps-placement": spec.optimizer in ("adam", "adamw"),
@@ -68,12 +69,25 @@ def differences(spec, pair=TORCH_KERAS):
                               and spec.sizes[-1] > 1
                               and spec.loss not in ("sparse_categorical_crossentropy", "kld", "cosine_similarity")),
     }
+    applies.update(optax_differences(spec))
     applies.update(activation_differences(spec))
     applies.update(loss_differences(spec))
     applies.update(norm_differences(spec))
     applies.update(image_differences(spec))
     rules = set(pair.rules)
     return {key: DIFFERENCES[key][1] for key, yes in applies.items() if yes and key in rules}
+
+
+def optax_differences(spec):
+    """{key: applies} for optax's rules (scratch/conventions.py, the optax block): only where the
+    numbers differ (the decay inside the update changes the math only under RMSprop's trace)."""
+    return {
+        "decay-in-update": (bool(spec.weight_decay) and spec.decay == "decoupled" and spec.optimizer == "rmsprop"
+                            and spec.momentum > 0),
+        "rmsprop-momentum-sign": spec.optimizer == "rmsprop" and spec.momentum > 0,
+        "amsgrad-corrected-max": spec.optimizer in ("adam", "adamw") and bool(spec.amsgrad),
+        "exponential-float32-count": spec.schedule == "exponential" and spec.schedule_every == "step",
+    }
 
 
 def loss_differences(spec):
@@ -181,6 +195,9 @@ def unavailable(spec):
         out["torch"] = UNAVAILABLE["torch"][1]
     if spec.optimizer == "sgd" and spec.dampening > 0:
         out["keras"] = UNAVAILABLE["keras"][1]
+        out["jax"] = "optax.sgd has no dampening (its trace is v = g + mu v)"     # reference/jax_optim.py unavailable
+    if spec.schedule == "plateau" and not spec.threshold:
+        out["jax"] = "optax.contrib.reduce_on_plateau refuses threshold 0 (rtol = atol = 0)"
     if spec.weight_decay and spec.optimizer in ("sgd", "rmsprop", "adam"):
         if spec.decay == "decoupled":
             out["torch"] = (f"decoupled weight decay is not available in torch's {spec.optimizer} "

@@ -443,13 +443,14 @@ def momentum_words(a, b):
     shown = [f"{written(v) if v is not None else derived(e if c == 'torch' else 1 - e) + ' (default)'} ({c})"
              for v, c, e in (a, b)]
     line = f"momentum {shown[0]} vs {shown[1]}"
-    if {ca, cb} == {"torch", "keras"}:
+    if "torch" in (ca, cb) and {ca, cb} & {"keras", "jax"}:     # Keras's and Flax's: the old average's
         t, k = (a, b) if ca == "torch" else (b, a)
         t_value = t[0] if t[0] is not None else t[2]
         k_value = k[0] if k[0] is not None else 1 - k[2]
-        return (f"{line}: torch momentum {derived(t_value)} weights the new batch; Keras momentum "
-                f"{derived(k_value)} weights the old one: Keras's {derived(1 - t_value)} is torch's "
-                f"{derived(t_value)}")
+        other = {"keras": "Keras", "jax": "Flax"}[k[1]]
+        return (f"{line}: torch momentum {derived(t_value)} weights the new batch; {other} "
+                f"momentum {derived(k_value)} weights the old one: {other}'s "
+                f"{derived(1 - t_value)} is torch's {derived(t_value)}")
     return f"{line} (both in {ca}'s meaning)"
 
 
@@ -457,6 +458,19 @@ def eps_words(a, b):
     (va, ca, ea), (vb, cb, eb) = a, b
     defaults = " (torch's default is 1e-5, Keras's 1e-3)" if ca != cb else ""
     return f"eps {derived(ea)} ({ca}) vs {derived(eb)} ({cb}){defaults}"
+
+
+def gelu_words(la, lb, ca, cb):
+    """The rule behind gelu vs gelu_tanh when one side's framework approximates by default (JAX:
+    Convention.gelu_approximate_by_default, jax.nn.gelu(approximate=True)), else ''."""
+    if {la.name, lb.name} != {"gelu", "gelu_tanh"}:
+        return ""
+    tanh_side = ca if la.name == "gelu_tanh" else cb
+    if not as_convention(tanh_side, default="torch").gelu_approximate_by_default:
+        return ""
+    return (f" ({tanh_side}'s gelu is the tanh approximation by default: jax.nn.gelu(x) is "
+            f"approximate=True; torch's nn.GELU() is exact: write jax.nn.gelu(x, "
+            f"approximate=False))")
 
 
 def layer_differences(network_a, convention_a, network_b, convention_b):
@@ -491,7 +505,8 @@ def layer_differences(network_a, convention_a, network_b, convention_b):
                                     f"{derived(1 / (1 - la.rate))} vs {derived(1 / (1 - lb.rate))})"
                                     if max(la.rate, lb.rate) < 1 else ""))
         if kind == "activation" and (la.name, la.slope) != (lb.name, lb.slope):
-            out[key + "name"] = f"{where}: {la.describe()} ({ca}) vs {lb.describe()} ({cb})"
+            out[key + "name"] = (f"{where}: {la.describe()} ({ca}) vs {lb.describe()} ({cb})"
+                                 + gelu_words(la, lb, ca, cb))
         if kind == "dense" and (la.units, la.bias, la.frozen) != (lb.units, lb.bias, lb.frozen):
             out[key + "frozen"] = (f"{where.replace('the Dense after Dense', 'Dense')}: {la.describe()} frozen "
                                    f"{sorted(la.frozen) or 'none'} ({ca}) vs {lb.describe()} frozen "

@@ -31,7 +31,7 @@ from . import convert, names
 from .image_layers import Conv2D
 
 
-FRAMEWORK_WORDS = {"torch": "torch", "keras": "Keras"}
+FRAMEWORK_WORDS = {"torch": "torch", "keras": "Keras", "jax": "Flax"}
 
 
 def sides_words(layer, sides, strides):
@@ -107,7 +107,8 @@ def copy_words(first, port, params, own, network):
 
 
 LAYOUT_WORDS = {("torch", True): "(out, in, kh, kw)", ("keras", True): "(kh, kw, in, out)",
-                ("torch", False): "(out, in)", ("keras", False): "(in, out)"}
+                ("torch", False): "(out, in)", ("keras", False): "(in, out)",
+                ("jax", False): "(in, out)"}
 AXES = {("torch", "keras"): "2, 3, 1, 0", ("keras", "torch"): "3, 2, 0, 1"}
 
 
@@ -134,6 +135,11 @@ def which_mistake(theirs, mine, name, network, a, b):
     if flattened and (a, b) == ("keras", "torch") and np.array_equal(theirs.T, mine):
         return ("the Linear after Flatten: its columns are in Keras's H,W,C order, torch flattens "
                 "C,H,W: permute them")
+    if not conv and theirs.shape == mine.shape and np.array_equal(theirs, mine) and \
+            LAYOUT_WORDS.get((a, False)) != LAYOUT_WORDS.get((b, False)):   # square: shapes fit
+        return (f"the Dense kernel was copied without transposing it: "
+                f"{LAYOUT_WORDS.get((a, False))} -> {LAYOUT_WORDS.get((b, False))} needs weight.T "
+                f"(a square layer hides it: the shapes fit)")
     if conv and np.array_equal(theirs.T, mine):
         return (f"the conv kernel was transposed with .T (every axis reversed): use "
                 f"weight.transpose({AXES.get((a, b))})")

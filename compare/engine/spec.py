@@ -321,8 +321,8 @@ class Spec:
             if isinstance(layer, Dropout) and (not is_finite_number(layer.rate) or not 0 <= layer.rate < 1):
                 raise InputError(f"{where}: a dropout rate is in [0, 1), got {short(layer.rate)}")
             if isinstance(layer, Norm):
-                if layer.written_in not in (None, "torch", "keras"):
-                    raise InputError(f"{where}: written_in is 'torch' or 'keras', got {short(layer.written_in)}")
+                if layer.written_in not in (None, "torch", "keras", "jax"):
+                    raise InputError(f"{where}: written_in is 'torch', 'keras' or 'jax', got {short(layer.written_in)}")
                 if layer.eps is not None and (not is_finite_number(layer.eps) or layer.eps <= 0):
                     raise InputError(f"{where}: eps must be a finite number > 0, got {short(layer.eps)}")
             if isinstance(layer, BatchNorm):
