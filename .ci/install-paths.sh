@@ -7,6 +7,9 @@
 #     --plot and --html exit 2 with one line naming the pip extra.
 #   torch only (`pip install -e '.[torch]'`): parity with scratch,torch passes; scratch,keras
 #     exits 2 naming Keras as unavailable.
+#   jax only (`pip install -e '.[jax]'`): no CUDA package installed; neither torch nor TensorFlow
+#     importable; parity with scratch,jax passes; scratch,torch,jax exits 2 naming torch's extra.
+#   core: a run asking for jax exits 2 with one line naming `.[jax]`.
 # Usage: .ci/install-paths.sh [WORKDIR]   (default: a new temporary folder, removed afterwards)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -69,6 +72,7 @@ expect 2 "pip install -c constraints.txt '.[torch]'" "$CORE" parity
 expect 2 "framework 'torch' is not available" "$CORE" mnist
 expect 2 "pip install -c constraints.txt '.[plot]'" "$CORE" parity --frameworks scratch,torch --plot p.png
 expect 2 "pip install -c constraints.txt '.[html]'" "$CORE" parity --frameworks scratch,torch --html p.html
+expect 2 "pip install -c constraints.txt '.[jax]'" "$CORE" parity --frameworks scratch,jax
 [ ! -e "$WORK/out/p.png" ] || fail "--plot without matplotlib wrote a file"
 
 echo "== torch only (editable): $WORK/torch"
@@ -77,4 +81,17 @@ python3 -m venv "$WORK/torch"
 TORCH="$WORK/torch/bin/python"
 expect 0 "" "$TORCH" parity --frameworks scratch,torch --quiet
 expect 2 "framework 'keras' is not available" "$TORCH" parity --frameworks scratch,keras
+echo "== jax only (editable): $WORK/jax"
+python3 -m venv "$WORK/jax"
+"$WORK/jax/bin/pip" install -q -c constraints.txt -e "$REPO[jax]"
+JAX="$WORK/jax/bin/python"
+if "$WORK/jax/bin/pip" freeze | grep -i -E '^(nvidia|jax-cuda|jax_cuda)'; then
+  fail "the jax extra installed CUDA packages"
+fi
+"$JAX" -c "
+import importlib.util, sys
+present = [m for m in ('torch', 'tensorflow', 'keras') if importlib.util.find_spec(m)]
+sys.exit(f'importable in the jax-only install: {present}' if present else 0)" || fail "jax only: torch or TensorFlow installed"
+expect 0 "" "$JAX" parity --frameworks scratch,jax --quiet
+expect 2 "pip install -c constraints.txt '.[torch]'" "$JAX" parity --frameworks scratch,torch,jax
 echo "install-paths: all passed"

@@ -64,6 +64,15 @@ def test_broken_torch_is_one_line_for_runs_that_use_it(error):
     one_line(result)
 
 
+@pytest.mark.parametrize("error", ["OSError", "ImportError"])
+def test_broken_jax_is_one_line_for_runs_that_use_it(error):
+    result = run(broken("jax", error) + MAIN + "sys.exit(rc)\n", "toy3", "--frameworks", "scratch,jax", "--quiet")
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith(f"error: framework 'jax' is not available here ({error}: cannot load jax")
+    assert logical_lines(result.stderr)[0].endswith("install it with pip install -c constraints.txt '.[jax]'")
+    one_line(result)
+
+
 def test_broken_torch_does_not_break_a_keras_run():
     """scratch,keras with a torch that raises OSError on import: runs and passes, torch never tried."""
     pytest.importorskip("tensorflow")
@@ -107,6 +116,8 @@ def test_core_and_extras_and_every_requirement_pinned():
     assert {requirement_name(r) for r in extras["plot"]} == {"matplotlib"}
     assert {requirement_name(r) for r in extras["html"]} == {"pygments", "matplotlib"}
     assert {requirement_name(r) for r in extras["torch"]} == {"torch"}
+    assert {requirement_name(r) for r in extras["jax"]} == {"jax", "jaxlib", "flax", "optax"}
+    assert "framework-mirror[torch,keras,jax,plot,html,fast]" in extras["all"]      # and so dev
     pins = {requirement_name(line): line for line in (REPO / "constraints.txt").read_text().splitlines()
             if line.strip() and not line.startswith("#")}
     everything = core | {requirement_name(r) for rs in extras.values() for r in rs} - {"framework-mirror"}

@@ -72,6 +72,16 @@ def test_a_recipe_run_fits(argv, capsys):
     assert logical_lines(out)[-1].startswith("PASS: ")
 
 
+def test_four_frameworks_fit(capsys):
+    """scratch, torch, Keras and JAX: six loss columns and two pair tables, each within 100 columns."""
+    pytest.importorskip("jax")
+    out, _ = assert_fits(["toy3", "--steps", "2", "--frameworks", "scratch,torch,keras,jax"], capsys, 0)
+    lines = out.splitlines()
+    assert any(line.split() == ["scratch", "torch", "scratch@keras", "keras", "scratch@jax", "jax"] for line in lines)
+    assert any(line.split()[-2:] == ["torch~jax", "keras~jax"] for line in lines)    # the second pair table
+    assert logical_lines(out)[-1].startswith("PASS: ")
+
+
 def test_the_mnist_family_fits(mnist_dir, capsys):
     argv = ["mnist-batchnorm", "--steps", "2", "--data-dir", str(mnist_dir)]
     out, _ = assert_fits(argv, capsys, 0)

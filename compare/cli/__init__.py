@@ -20,8 +20,8 @@ from ..views.text import hang
 
 # name -> (module in compare/cli, one-line description); a recipe name runs compare/cli/run.py
 COMMANDS = {
-    "list": ("listing", "list the recipes"),
-    "check": ("check", "check your own network (a Python file) against scratch, torch and Keras"),
+    "list": ("listing", "list the recipes and the frameworks"),
+    "check": ("check", "check your own network (a Python file) against scratch, torch, Keras and JAX"),
     "bugs": ("bugs", "list the classic mistakes --inject-bug can put in the scratch code"),
     "trace": ("trace", "print one training step as a worked example, all frameworks side by side"),
     "code": ("code", "show the scratch, torch and Keras source of one part side by side"),

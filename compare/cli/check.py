@@ -1,4 +1,4 @@
-"""`python -m compare check FILE.py`: check your own network against scratch, torch and Keras.
+"""`python -m compare check FILE.py`: check your own network against scratch, torch, Keras and JAX.
 
 The file declares one or more implementations at its top level (compare.functions,
 compare.network_class, compare.torch_module, compare.keras_model; README, "Check your own
@@ -33,7 +33,7 @@ def parser():
     p.add_argument("file", help="a Python file declaring your implementation(s)")
     p.add_argument("--entry", help="which of the file's implementations (variable or name; comma-separated)")
     p.add_argument("--against", type=frameworks_list, default=("torch", "keras"),
-                   help="what to check it against: some of scratch,torch,keras (default torch,keras)")
+                   help="what to check it against: some of scratch,torch,keras,jax (default torch,keras)")
     p.add_argument("--data", metavar="RECIPE", help="train on a recipe's data alone (mnist, parity, xor, toy3, ...: "
                    "python -m compare list); the network and the settings stay the file's (default: random data, "
                    "enough for the batch size and the steps)")

@@ -10,7 +10,7 @@ from .common import add_output_options, add_rule_options, load_data, Parser, fin
 
 
 def recipe_parser():
-    p = Parser(prog="python -m compare RECIPE", description="Train a recipe in NumPy, PyTorch and Keras in lockstep.")
+    p = Parser(prog="python -m compare RECIPE", description="Train a recipe in NumPy, PyTorch, Keras and JAX in lockstep.")
     p.add_argument("recipe", help="a recipe name (python -m compare list)")
     p.add_argument("--steps", type=positive_int, help="stop after N steps")
     p.add_argument("--epochs", type=positive_int, help="train for N epochs (overrides the recipe's steps)")
@@ -24,7 +24,7 @@ def recipe_parser():
     add_rule_options(p)
     add_network_options(p)
     p.add_argument("--frameworks", type=frameworks_list, default=("scratch", "torch", "keras"),
-                   help="comma-separated subset of scratch,torch,keras")
+                   help="comma-separated subset of scratch,torch,keras,jax (default scratch,torch,keras; jax needs '.[jax]')")
     p.add_argument("--inject-bug", metavar="NAME", help="run with a classic mistake in the scratch code (python -m compare bugs)")
     return add_output_options(p)
 
@@ -78,7 +78,9 @@ def main(argv):
     from ..engine import frameworks, worker
 
     threads = args.threads if args.threads else frameworks.default_threads(spec)
-    remote = ("keras",) if worker.wanted(args.frameworks, threads, args.inject_bug) else ()
+    if threads == 1 and "jax" in args.frameworks:   # before JAX starts, here and in the worker (frameworks.py)
+        frameworks.single_threaded_xla()
+    remote = worker.remote_frameworks(args.frameworks) if worker.wanted(args.frameworks, threads, args.inject_bug) else ()
     if remote:                                      # Keras imports (and later steps) in a process of its own
         prepare(worker.start(remote), spec, args.frameworks)
     try:
@@ -97,7 +99,7 @@ def prepare(remote, spec, names):
 
     subjects = [registry.get(n) for n in names if n == "scratch"]
     runners, _ = plan(spec, subjects, [registry.get(n) for n in names if n != "scratch"])
-    remote.prepare({k: r for k, r in runners.items() if r.convention == "keras"}, spec)
+    remote.prepare({k: r for k, r in runners.items() if r.convention in remote.frameworks}, spec)
 
 
 def run_recipe(recipe, spec, args, threads, remote):

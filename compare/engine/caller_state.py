@@ -12,7 +12,8 @@ each setting whose value changed (`settings` below):
 - random generators: Python's `random`, NumPy's global generator (np.random.seed, rand),
   torch's default generator, TensorFlow's global seed and Keras's (keras.utils.set_random_seed);
 - number types: Keras's floatx, epsilon, image_data_format and dtype policy; torch's default
-  dtype, default device, float32 matmul precision; NumPy's error handling (np.seterr);
+  dtype, default device, float32 matmul precision; JAX's jax_enable_x64, default matmul
+  precision, dtype and rank promotion and PRNG implementation; NumPy's error handling (np.seterr);
 - threads: the BLAS and OpenMP pools (threadpoolctl), torch's intra-op threads, TensorFlow's
   op parallelism while it can still be set, and the thread count compare itself runs with;
 - determinism flags: torch.use_deterministic_algorithms, TensorFlow's op determinism, torch's
@@ -76,7 +77,7 @@ MISSING = object()                # a setting absent when read
 
 @functools.lru_cache(maxsize=None)
 def _tool_environment():
-    return frameworks.TF_ENVIRONMENT
+    return {**frameworks.TF_ENVIRONMENT, **frameworks.XLA_ENVIRONMENT}
 
 
 def kept(function):
@@ -156,6 +157,9 @@ def settings():
     keras = sys.modules.get("keras")
     if keras is not None and hasattr(keras, "config") and "keras.src.backend.common.global_state" in sys.modules:
         out.update(keras_settings(keras))
+    jax = sys.modules.get("jax")
+    if jax is not None and hasattr(jax, "config") and hasattr(jax.config, "update"):   # imported, not half-way
+        out.update(jax_settings(jax))
     return out
 
 
@@ -235,6 +239,19 @@ def keras_settings(keras):
         out[f"keras.{name}"] = (functools.partial(global_state.get_global_attribute, name, None),
                                 functools.partial(global_state.set_global_attribute, name))
     return out
+
+
+def jax_settings(jax):
+    """JAX's process-wide flags that change what a run computes. reference/jax_mlp.py changes none
+    of them: it enters jax.enable_x64 and jax.default_matmul_precision as context managers (thread-
+    local overrides, jax/_src/config.py State.__call__), so these are written back only if
+    something else in the call (a user's model) set them with jax.config.update."""
+    def flag(name):
+        return (lambda: getattr(jax.config, name), lambda value: jax.config.update(name, value))
+
+    return {f"jax.{name}": flag(name) for name in
+            ("jax_enable_x64", "jax_default_matmul_precision", "jax_numpy_dtype_promotion",
+             "jax_numpy_rank_promotion", "jax_default_prng_impl")}
 
 
 def same(a, b):
@@ -337,7 +354,7 @@ class Snapshot:
     def restore_modules(self):
         """The module compare registered for a user's file (compare/adapters/check.py, load_file) is
         forgotten: a second file of the same name then loads afresh, and nothing of it is left behind."""
-        for name in list(sys.modules):
+        for name in sys.modules.copy():              # a copy in one C call (threads import meanwhile)
             if name.startswith("user_") and "." not in name and name not in self.modules:
                 del sys.modules[name]
 

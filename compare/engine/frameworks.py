@@ -28,6 +28,13 @@ from .errors import InputError
 TF_ENVIRONMENT = {"TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0"}
 
 
+# Set (unless XLA_FLAGS is already set) before JAX starts its CPU backend in a CLI run with one
+# thread per library, and taken away after the call like TF_ENVIRONMENT: XLA's matmuls then run on
+# the calling thread instead of an Eigen pool of every core that spins against torch's and Keras's
+# lane (docs/performance.md, "JAX's threads"). XLA reads XLA_FLAGS once, when its backend starts.
+XLA_ENVIRONMENT = {"XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false"}
+JAX_STARTED_WITH = {}             # XLA_FLAGS as JAX's backend read it (see jax_environment)
+
 TF_IMPORTED_WITH = {}             # TF_ENABLE_ONEDNN_OPTS as TensorFlow read it at its import (see tensorflow_import_environment)
 
 
@@ -50,6 +57,17 @@ def quiet_tensorflow():
     if "tensorflow" not in sys.modules:
         for key, value in TF_ENVIRONMENT.items():
             os.environ.setdefault(key, value)
+
+def single_threaded_xla():
+    """XLA_ENVIRONMENT, unless XLA_FLAGS is set, before JAX's backend starts (a JAX imported but
+    not yet run still reads it)."""
+    jax = sys.modules.get("jax")
+    started = jax is not None and "jax._src.xla_bridge" in sys.modules and \
+        bool(getattr(sys.modules["jax._src.xla_bridge"], "_backends", None))
+    if not started:
+        for key, value in XLA_ENVIRONMENT.items():
+            os.environ.setdefault(key, value)
+
 
 # Threads per library for CLI runs: one each. Mini-batch steps are small: interleaving NumPy's
 # OpenBLAS, torch's OpenMP pool and TensorFlow's Eigen pool, each with 2 threads on 2 cores, made
@@ -125,6 +143,21 @@ def warm_up(frameworks):
             import torch._dynamo  # noqa: F401
 
 
+def jax_environment():
+    """JAX's versions, where it computes, and the flags the reference runs with: float64 by
+    jax.enable_x64 inside each call (x64_inside_calls), the caller's jax_enable_x64 otherwise."""
+    import flax
+    import jax
+    import jaxlib
+    import optax
+
+    return {"version": jax.__version__, "jaxlib": jaxlib.__version__, "flax": flax.__version__,
+            "optax": optax.__version__, "backend": jax.default_backend(),
+            "devices": [str(d) for d in jax.devices()], "x64": "inside each call of a float64 run",
+            "jax_enable_x64": bool(jax.config.jax_enable_x64),
+            "XLA_FLAGS": JAX_STARTED_WITH.setdefault("XLA_FLAGS", os.environ.get("XLA_FLAGS", "unset"))}
+
+
 @contextlib.contextmanager
 def matplotlib_hidden():
     """While a framework imports: `import matplotlib` fails unless matplotlib is imported already.
@@ -168,6 +201,8 @@ def environment(frameworks):
                         "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
                         "TF_ENABLE_ONEDNN_OPTS": tensorflow_import_environment()["TF_ENABLE_ONEDNN_OPTS"],
                         "TF_DETERMINISTIC_OPS": os.environ.get("TF_DETERMINISTIC_OPS", "unset")}
+    if "jax" in sys.modules and "flax" in sys.modules and "optax" in sys.modules:
+        env["jax"] = jax_environment()
     for name, value in REMOTE.items():               # Keras in the worker process: its versions and threads
         if name in frameworks:
             env[name] = dict(value, process="worker")

@@ -110,7 +110,7 @@ def kept(value):
 def remember():
     """Remember the attributes of every watched module loaded now that is not remembered yet."""
     SEEN[0] = len(sys.modules)
-    for name, module in list(sys.modules.items()):
+    for name, module in sys.modules.copy().items():     # one C call: another thread may import meanwhile
         if module is None or name in MEMORY or not watched(name):
             continue
         try:

@@ -65,7 +65,8 @@ class Lanes:
     def __init__(self, runners, sequential=None, remote=None):
         self.runners = runners
         builtin = all(any(r.entry is e for e in registry.BUILTIN) for r in runners.values())
-        second = [k for k, r in runners.items() if r.convention == "keras"]
+        remote_names = worker.remote_frameworks({r.entry.name for r in runners.values()})
+        second = [k for k, r in runners.items() if r.convention in remote_names]
         first = [k for k in runners if k not in second]
         self.lanes = [first, second] if concurrent_wanted(sequential) and builtin and first and second else [list(runners)]
         frameworks.REMOTE.clear()
@@ -73,8 +74,9 @@ class Lanes:
                                                                  and runners[k].entry.name != "scratch"
                                                                  for k in self.lanes[1])):
             remote.close(wait=0)                       # it cannot run this lane: Keras in this process after all
-            if any(r.entry.name == "keras" for r in runners.values()):
-                frameworks.configure_threads(frameworks.CONFIGURED["threads"], ("keras",))
+            local = [n for n in remote.frameworks if any(r.entry.name == n for r in runners.values())]
+            if local:
+                frameworks.configure_threads(frameworks.CONFIGURED["threads"], local)
             remote = None
         self.remote = remote
         self.pool = ThreadPoolExecutor(1, thread_name_prefix="lockstep-lane") if len(self.lanes) > 1 and not remote else None

@@ -1,5 +1,5 @@
-"""The second lane in a process of its own: Keras and scratch in Keras's conventions step in a
-worker process while torch and scratch step in this one.
+"""The second lane in a process of its own: Keras and JAX, and scratch in their conventions, step
+in a worker process while torch and scratch step in this one.
 
 Why a process: the two lanes of compare/engine/lanes.py share one interpreter lock. Each step of
 the mnist network spends a few milliseconds of Python (torch's autograd glue, Keras's function
@@ -25,8 +25,8 @@ The worker ignores the terminal's Ctrl-C (it runs in a session of its own): this
 signal into an 'interrupted' report and stops the worker; if this process dies, the worker reads
 the end of the socket and exits.
 
-When: `python -m compare` starts one (`start`) for a run of the built-in implementations with torch
-and Keras both named, one thread per library, two or more cores, no injected bug, and not
+When: `python -m compare` starts one (`start`) for a run of the built-in implementations with Keras
+and torch or JAX named, one thread per library, two or more cores, no injected bug, and not
 FRAMEWORK_MIRROR_SEQUENTIAL=1 or FRAMEWORK_MIRROR_WORKER=0; the run's lanes take it
 (lanes.Lanes.for_run, `take`) and fall back to a thread (importing Keras in this process) where
 they cannot use it. Only lanes.py talks to the worker: the harness's loop sees `Lanes` alone. The Python
@@ -181,12 +181,32 @@ class Inbox:
 
 # ---------------------------------------------------------------- this process's side
 
+# The frameworks whose lane runs in the worker (their runners and scratch in their conventions);
+# the others run in this process. JAX's lane runs there, beside Keras's: this process keeps torch's
+# lane and the judging, the worker compares the pairs within its lane (keras, jax, keras~jax).
+# FRAMEWORK_MIRROR_JAX_LANE=main keeps it here, beside torch's (docs/performance.md measures both).
+WORKER_FRAMEWORKS = ("keras",) if os.environ.get("FRAMEWORK_MIRROR_JAX_LANE") == "main" else ("keras", "jax")
+BUILTINS = {"scratch", "torch", "keras", "jax"}
+
+
+def remote_frameworks(frameworks):
+    """The frameworks of a run whose lane is the second one (the worker's, or a thread's):
+    WORKER_FRAMEWORKS named in `frameworks`, Keras's alone where the rest would leave this
+    process nothing but scratch (scratch,keras,jax: JAX stays here)."""
+    remote = tuple(f for f in WORKER_FRAMEWORKS if f in frameworks)
+    if not set(frameworks) - set(remote) - {"scratch"} and "keras" in remote:
+        remote = ("keras",)
+    return remote
+
+
 def wanted(frameworks, threads, inject_bug):
-    """Whether a CLI run should start a worker (see the module docstring)."""
+    """Whether a CLI run should start a worker (see the module docstring): built-ins only, Keras
+    and at least one framework that stays in this process named."""
     from . import frameworks as fw
 
     names = set(frameworks)
-    if not ENABLED or not {"torch", "keras"} <= names or not names <= {"scratch", "torch", "keras"} or inject_bug:
+    remote = set(remote_frameworks(names))
+    if not ENABLED or not remote or not names - remote - {"scratch"} or not names <= BUILTINS or inject_bug:
         return False
     if os.environ.get("FRAMEWORK_MIRROR_SEQUENTIAL", "") not in ("", "0") or os.environ.get("FRAMEWORK_MIRROR_WORKER") == "0":
         return False
@@ -459,7 +479,8 @@ def serve(fd, config):
         fw.configure_threads(fw.MINI_BATCH_THREADS, [n for n in config["frameworks"] if n not in unavailable])
         check.load_kernel_in_background()          # the first steps' pairs are compared by the harness meanwhile
         env = fw.environment(config["frameworks"])
-        conn.send(("ready", {"unavailable": unavailable, "environment": {k: v for k, v in env.items() if k == "keras"}}))
+        conn.send(("ready", {"unavailable": unavailable,
+                             "environment": {k: v for k, v in env.items() if k in config["frameworks"]}}))
     except BaseException:                           # noqa: BLE001 - the harness reports it as an internal error
         send_quietly(conn, ("internal", traceback.format_exc(limit=-3)))
         return
