@@ -221,7 +221,8 @@ def test_port_fields_agree_scratch_torch_keras(changes):
 
 @pytest.mark.parametrize("argv, words", [
     ([], "--from"),
-    (["--from", "jax"], "invalid choice"),
+    (["--from", "jax"], "--to torch or --to keras"),
+    (["--from", "mxnet"], "invalid choice"),
     (["--from", "torch", "--optimizer", "lion"], "no Lion"),
     (["--from", "keras", "--momentum", "0.9", "--dampening", "0.5"], "no dampening"),
     (["--from", "keras", "--optimizer", "nadam", "--momentum-decay", "1"], "momentum_decay"),

@@ -1,5 +1,7 @@
-"""`python -m compare translate --from torch|keras [RECIPE] [training options]`: the other framework's
-settings that compute the same thing, printed as code, then proven by training both in lockstep.
+"""`python -m compare translate --from torch|keras|jax [--to torch|keras|jax] [RECIPE] [training options]`:
+the target framework's settings that compute the same thing, printed as code, then proven by training
+both in lockstep. torch and Keras translate into each other unless --to says otherwise; JAX (Optax and
+Flax) is always named: `--from torch --to jax`, `--from jax --to keras`.
 
 Exit 0 when the two agree at the spec's tolerance (float64: 1e-9) at every step; 1 when they do
 not (the rules that are not exact named, the measured distance, and the source-side change that
@@ -11,8 +13,9 @@ One conv network layer instead (issue 20), when a layer option is given: `--padd
 2 --from keras`, `--pool max|avg [--ceil-mode] [--count-include-pad false]`, `--flatten`,
 `--batchnorm2d [--norm-momentum M --norm-eps E]`, with `--kernel`, `--input-shape C,H,W`: the other
 framework's layers printed as code and proven by running both on one random float64 input
-(compare/engine/translate_layers.py). Exit 0 when the translation is exact and proven; 1 when it
-is the closest form (its distance measured, the exact form proven beside it); 2 for a mistake.
+(compare/engine/translate_layers.py): torch and Keras only. Exit 0 when the translation is exact and
+proven; 1 when it is the closest form (its distance measured, the exact form proven beside it); 2 for
+a mistake.
 
 Left out: the rules themselves (compare/engine/translate.py), the proof (compare/engine/proof.py),
 the code printed (compare/views/port_code.py).
@@ -23,7 +26,7 @@ import sys
 
 from ..data import recipes
 from ..engine.errors import EXIT_MISMATCH, EXIT_OK, InputError
-from ..engine.translate import complement
+from ..engine.translate import FRAMEWORKS, complement
 from .common import load_data, resolve_spec
 from .run import recipe_parser
 
@@ -36,7 +39,7 @@ def parser():
     """The recipe command's parser, with RECIPE optional and --from added."""
     p = recipe_parser()
     p.prog = "python -m compare translate"
-    p.description = "Translate training settings between torch and Keras, and prove the translation."
+    p.description = "Translate training settings between torch, Keras and JAX, and prove the translation."
     p.epilog = ("One conv network layer instead: --padding, --stride, --kernel, --input-shape, "
                 "--pool, --ceil-mode, --count-include-pad, --flatten, --batchnorm2d (e.g. --from "
                 "keras --padding same --stride 2).")
@@ -45,22 +48,29 @@ def parser():
             action.nargs, action.default = "?", DEFAULT_RECIPE
         if action.dest == "norm_momentum":          # read in the --from framework's words (read_spec)
             action.help = ("batch norm momentum in the --from framework's words: torch's the new batch's weight "
-                           "(default 0.1), Keras's the old average's (default 0.99)")
-    p.add_argument("--from", dest="source", required=True, choices=("torch", "keras"),
+                           "(default 0.1), Keras's and Flax's the old average's (default 0.99)")
+    p.add_argument("--from", dest="source", required=True, choices=FRAMEWORKS,
                    help="the framework whose terms the settings are in")
+    p.add_argument("--to", dest="target", choices=FRAMEWORKS,
+                   help="the framework to translate into (default: keras from torch, torch from keras)")
     return p
 
 
 def read_spec(args, recipe):
     """The recipe's spec with the options applied, as the --from framework means them: with
-    --from keras, --weight-decay is Keras's (decoupled) and --norm-momentum is BatchNormalization's
-    (the old average's weight: torch's is 1 - it, taken in decimals, so 0.1 is torch's 0.9 and is
-    printed back as 0.1). Schedules: compare/engine/translate.py from_keras_terms."""
-    if args.source == "keras" and args.decay is None and args.weight_decay:
+    --from keras, --weight-decay is Keras's (decoupled); with --from keras or jax --norm-momentum is
+    BatchNormalization's or nnx.BatchNorm's (the old average's weight: torch's is 1 - it, taken in
+    decimals, so 0.1 is torch's 0.9 and is printed back as 0.1). Schedules: compare/engine/translate.py
+    from_source_terms."""
+    from scratch.conventions import as_convention
+
+    S = as_convention(args.source)
+    if not S.weight_decay_coupled and args.decay is None and args.weight_decay:
         args.decay = "decoupled"                     # Keras's weight_decay is decoupled
-    if args.source == "keras" and args.norm_momentum is not None:
+    if not S.norm_momentum_weights_new and args.norm_momentum is not None:
         if not 0 <= args.norm_momentum <= 1:
-            raise InputError(f"--norm-momentum {args.norm_momentum:g}: BatchNormalization's momentum is in [0, 1]")
+            raise InputError(f"--norm-momentum {args.norm_momentum:g}: {S.framework}'s batch norm momentum is in "
+                             "[0, 1]")
         args.norm_momentum = complement(args.norm_momentum)      # the spec's meaning is torch's
     steps = None if (args.steps is not None or args.epochs is not None) else DEFAULT_STEPS
     return resolve_spec(recipe, args, steps=steps)
@@ -72,7 +82,7 @@ def main(argv):
         return layer_main(argv)
     for option in NOT_HERE:
         if option in given:
-            raise InputError(f"translate does not take {option}: it runs torch and Keras only, and prints its proof")
+            raise InputError(f"translate does not take {option}: it runs the two frameworks only, and prints its proof")
     args = parser().parse_args(argv)
     recipe = recipes.get(args.recipe)
     spec = read_spec(args, recipe)
@@ -81,15 +91,15 @@ def main(argv):
         check_targets({"json": args.json})
     from ..engine.translate import translate
 
-    translation = translate(spec, args.source)
+    translation = translate(spec, args.source, args.target)
     from ..engine import frameworks, registry
 
-    for framework in ("torch", "keras"):                # missing: one line, exit 2, before anything is printed
+    for framework in translation.frameworks:        # missing: one line, exit 2, before anything is printed
         registry.require(framework)
     data = load_data(recipe, args)
     from ..engine.proof import prove
 
-    frameworks.configure_threads(args.threads or 1, ("torch", "keras"))
+    frameworks.configure_threads(args.threads or 1, translation.frameworks)
     from ..views.text import hang
 
     def say(text, indent=""):               # 100 columns, continuations indented; --wide: as is
@@ -112,7 +122,7 @@ def main(argv):
     say(verdict_line(translation, proof, recipe.name))
     if proof.passed or not translation.fix:
         return finish(result, args, EXIT_OK if proof.passed else EXIT_MISMATCH)
-    fixed = translate(dataclasses.replace(spec, **translation.fix).validate(), args.source)
+    fixed = translate(dataclasses.replace(spec, **translation.fix).validate(), args.source, translation.target)
     fixed_proof = prove(fixed, data)
     words = "; ".join(row.fix_words for row in translation.rows if row.fix)
     result["fix"] = {"changes": translation.fix, "words": words, "translation": as_json(fixed),
@@ -123,7 +133,9 @@ def main(argv):
 
 def print_translation(translation, recipe, spec, say=lambda text, indent="": print(indent + text)):
     """The code of both sides, the rules table and the notes; `say` prints a message (wrapped)."""
-    from ..views.port_code import code_lines, keras_code, rules_table, torch_code, wrap
+    from scratch.conventions import as_convention
+
+    from ..views.port_code import code, code_lines, rules_table, wrap
 
     source, target = translation.source, translation.target
     say(f"translate {recipe} from {source} to {target} ({spec.dtype}, "
@@ -131,12 +143,14 @@ def print_translation(translation, recipe, spec, say=lambda text, indent="": pri
     for framework in (source, target):
         side = translation.specs[framework]
         print(f"\n{framework}{' (the translation)' if framework == target else ''}:")
-        if framework == "torch" and side.optimizer == "lion":
+        if side.optimizer not in as_convention(framework).optimizer_defaults:
             print("    # nothing: torch.optim has no Lion")
             continue
-        code = torch_code(side) if framework == "torch" else keras_code(side)
-        for line in code_lines(code, framework):
+        for line in code_lines(code(side, framework), framework):
             print("\n".join("    " + part for part in wrap(line)))
+        for row in translation.rows if framework == target else ():
+            if row.exact_code:                  # the exact form the reference does not run
+                print("\n".join("    " + part for part in wrap(f"# exact ({row.rule}): {row.exact_code}")))
     print()
     print(rules_table(translation.rows, source, target))
     for row in translation.rows:                  # what an exact rule still leaves out of the comparison
@@ -150,11 +164,12 @@ def print_translation(translation, recipe, spec, say=lambda text, indent="": pri
 def verdict_line(translation, proof, recipe):
     from ..views.port_code import short_name
 
-    torch, keras = (short_name(translation.specs[f], f) for f in ("torch", "keras"))
+    a, b = translation.frameworks
+    one, two = (f"{f} {short_name(translation.specs[f], f)}" for f in (a, b))
     clip = f"; the clipping acted in {proof.clip_acted} of {proof.steps} steps" if proof.clip_acted is not None else ""
     measured = f"worst relative error {proof.worst_rel:.2g}"
     if proof.passed:
-        return (f"PROVEN: torch {torch} == keras {keras} over {proof.steps} steps of {recipe}, "
+        return (f"PROVEN: {one} == {two} over {proof.steps} steps of {recipe}, "
                 f"{measured} <= {proof.rtol:g}{clip}")
     inexact = [f"{row.rule} ({row.why})" for row in translation.rows if row.kind != "exact"]
     first = proof.first
@@ -162,7 +177,7 @@ def verdict_line(translation, proof, recipe):
              f"{first['step']} ({first['tensor']}, {first['max_rel_err']:.2g})") if first else measured
     why = f"not exact: {'; '.join(inexact)}" if inexact else "every rule exact, yet they differ"
     problem = f"{proof.problem}; " if proof.problem else ""
-    return f"NOT PROVEN: torch {torch} vs keras {keras} over {proof.steps} steps of {recipe}: {problem}{where}; {why}{clip}"
+    return f"NOT PROVEN: {one} vs {two} over {proof.steps} steps of {recipe}: {problem}{where}; {why}{clip}"
 
 
 def fix_line(translation, fixed, proof, words):
@@ -177,12 +192,17 @@ def fix_line(translation, fixed, proof, words):
 
 
 def as_json(translation):
-    from ..views.port_code import keras_code, torch_code
+    from scratch.conventions import as_convention
+
+    from ..views.port_code import code
+
+    def written(framework):
+        spec = translation.specs[framework]
+        return code(spec, framework) if spec.optimizer in as_convention(framework).optimizer_defaults else None
 
     return {"specs": {f: spec.to_dict() for f, spec in translation.specs.items()},
             "rules": [dataclasses.asdict(row) for row in translation.rows],
-            "code": {"torch": torch_code(translation.specs["torch"]) if translation.provable else None,
-                     "keras": keras_code(translation.specs["keras"])}}
+            "code": {f: written(f) for f in translation.frameworks}}
 
 
 def finish(result, args, code):

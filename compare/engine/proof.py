@@ -30,7 +30,13 @@ from . import names, registry
 from .check import TOLERANCES
 from .harness import lockstep
 
-PAIR = "torch~keras"
+PAIR = "torch~keras"        # the pair torch <-> keras; any other: pair_key(translation)
+
+
+def pair_key(translation):
+    """The harness's key of the two subjects' pair, in FRAMEWORKS' order: 'torch~jax', 'keras~jax'."""
+    a, b = translation.frameworks
+    return f"{a}~{b}"
 
 
 @dataclass
@@ -59,8 +65,17 @@ def dropped(translation):
     if any(row.rule == "coupled-decay-is-l2" for row in translation.rows):
         why = "torch's weight decay acts in the optimizer, Keras's L2 in the loss: they differ by design"
         out.update({"loss": why, "dW": why, "db": why})
-    if translation.specs[translation.source].norm == "batch":
-        out["var"] = "the running variance: torch stores the unbiased batch variance, Keras the biased"
+    if any(row.rule == "amsgrad-corrected-max" for row in translation.rows):
+        out["v_max"] = "AMSGrad's maximum: of the raw v in torch and Keras, of the corrected v in optax"
+    if any(row.rule == "sgd-dampening" for row in translation.rows):
+        out["state"] = ("the learning rate and the momentum buffers: lr (1 - d) carries torch's dampening, "
+                        "its buffer holds (1 - d) g where the other's holds g")
+    from scratch.conventions import as_convention
+
+    a, b = (as_convention(f) for f in translation.frameworks)
+    if translation.specs[translation.source].norm == "batch" and a.running_var_unbiased != b.running_var_unbiased:
+        other = b if a.running_var_unbiased else a
+        out["var"] = f"the running variance: torch stores the unbiased batch variance, {other.framework} the biased"
     return out
 
 
@@ -93,7 +108,8 @@ class Side:
             record = self.implementation.step(X, Y)
         grads = [np.asarray(v) for n, v in record.items() if n != "loss" and names.group(n) in ("dW", "db")]
         self.clip_acted += clip_acts(self.spec, grads)
-        return {n: v for n, v in record.items() if names.group(n) not in self.drop}
+        return {n: v for n, v in record.items()
+                if names.group(n) not in self.drop and n.partition(".")[2] not in self.drop}
 
     def predict(self, X):
         return self.implementation.predict(X)
@@ -129,17 +145,18 @@ def entry(framework, translation, sides):
 
 def prove(translation, data, on_step=None):
     """Run both sides in lockstep for the spec's steps. -> Proof"""
-    sides = {}
-    torch_spec = translation.specs["torch"]
-    subjects = [entry("torch", translation, sides), entry("keras", translation, sides)]
+    sides, key = {}, pair_key(translation)
+    first, second = translation.frameworks
+    torch_spec = translation.specs[first]            # the first side's spec sets the run (steps, dtype)
+    subjects = [entry(first, translation, sides), entry(second, translation, sides)]
     raw = lockstep(torch_spec, data, subjects, [], on_step=on_step, cross=False, subjects_are_references=True)
     rtol = TOLERANCES[torch_spec.dtype]
     proof = Proof(False, len(raw["steps"]), rtol, raw=raw)
-    proof.not_compared = {**dropped(translation), **raw["not_compared"].get(PAIR, {})}
+    proof.not_compared = {**dropped(translation), **raw["not_compared"].get(key, {})}
     for result in raw["steps"]:
-        rel = result.max_rel.get(PAIR, 0.0)
+        rel = result.max_rel.get(key, 0.0)
         if rel > proof.worst_rel or proof.worst_step == 0:
-            proof.worst_rel, proof.worst_step, proof.worst_tensor = rel, result.step, result.worst_tensor.get(PAIR, "")
+            proof.worst_rel, proof.worst_step, proof.worst_tensor = rel, result.step, result.worst_tensor.get(key, "")
     d = raw["first_divergence"]
     if d:
         proof.first = {"step": d["step"], "tensor": d["tensor"], "max_rel_err": d["max_rel_err"]}
@@ -154,6 +171,6 @@ def prove(translation, data, on_step=None):
     elif not raw["judged_checked"]:
         proof.problem = "nothing was compared"
     if any(getattr(torch_spec, n) is not None for n in ("clip_norm", "clip_norm_per_tensor", "clip_value")):
-        proof.clip_acted = sides["torch"].clip_acted if "torch" in sides else None
+        proof.clip_acted = sides[first].clip_acted if first in sides else None
     proof.passed = not proof.problem and d is None and proof.steps == torch_spec.steps
     return proof

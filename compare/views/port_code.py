@@ -3,6 +3,12 @@
     torch_code(spec) -> {"setup": [...], "optimizer": "torch.optim.NAdam(model.parameters(), ...)",
                          "loss": [...], "loop": [...]}
     keras_code(spec) -> {"setup": [...], "optimizer": "keras.optimizers.Nadam(...)", "layers": [...]}
+    jax_code(spec)   -> {"setup": [...], "optimizer": "optax.chain(optax.clip(0.5), optax.adam(...))",
+                         "loss": [...], "loop": [...]}
+    code(spec, framework): the one of the three
+
+The JAX side is written as reference/jax_optim.py builds its chain (clipping, coupled decay, the
+optax optimizer; decoupled decay as optax.adamw's own placement), each call one of optax 0.2.8's.
 
 Each is written from the spec exactly as reference/torch_mlp.py and reference/keras_mlp.py build
 their objects (the objects translate's proof ran): every hyperparameter explicit, and in Keras each
@@ -13,7 +19,7 @@ on CPU tensors is the single-tensor code the proof ran (optimizer.py _default_to
 
 Left out: the model definition (Linear/Dense layers as the user has them), data loading.
 """
-from scratch.conventions import KERAS, TORCH
+from scratch.conventions import JAX, KERAS, TORCH
 
 TORCH_CLASSES = {"sgd": "SGD", "rmsprop": "RMSprop", "adam": "Adam", "adamw": "AdamW", "nadam": "NAdam",
                  "adamax": "Adamax", "adagrad": "Adagrad", "adadelta": "Adadelta"}
@@ -183,10 +189,122 @@ def keras_code(spec):
     return {"setup": setup, "optimizer": optimizer, "layers": layers, "callbacks": keras_callbacks(spec)}
 
 
+def jax_optimizer(spec, learning_rate):
+    """The optax optimizer reference/jax_optim.py builds (its `build`), as code."""
+    h, o = spec.hyper(JAX), spec.optimizer
+    lr, wd = learning_rate, h.get("weight_decay") or 0.0
+    decoupled = o == "adamw" or (h["decay"] == "decoupled" and wd and o in ("sgd", "rmsprop", "adam"))
+    clip = jax_clip(h)
+    head = [clip] if clip else []
+    betas = f"b1={h.get('beta1')!r}, b2={h.get('beta2')!r}"
+    if decoupled and o == "adamw" and not h.get("amsgrad"):
+        return chain(head + [f"optax.adamw({lr}, {betas}, eps={h['eps']!r}, weight_decay={wd!r}, mask=None)"])
+    if decoupled:                                # adamw's placement: the decay between scaling and lr
+        scale, after = [], []
+        if o == "sgd" and h["momentum"]:
+            scale = [f"optax.trace(decay={h['momentum']!r}, nesterov={h['nesterov']!r})"]
+        elif o == "rmsprop":
+            by = "scale_by_stddev" if h.get("centered") else "scale_by_rms"
+            scale = [f"optax.{by}(decay={h['rho']!r}, eps={h['eps']!r}, initial_scale=0.0, eps_in_sqrt=True)"]
+            after = [f"optax.trace(decay={h['momentum']!r})"] if h.get("momentum") else []
+        elif o in ("adam", "adamw"):
+            by = "scale_by_amsgrad" if h.get("amsgrad") else "scale_by_adam"
+            scale = [f"optax.{by}({betas}, eps={h['eps']!r})"]
+        return chain(head + scale + [f"optax.add_decayed_weights({wd!r})",
+                                     f"optax.scale_by_learning_rate({lr})"] + after)
+    if wd and o != "lion":
+        head.append(f"optax.add_decayed_weights({wd!r})")          # coupled: g + wd p first
+    if o == "sgd":
+        alias = f"optax.sgd({lr}, momentum={h['momentum'] or None!r}, nesterov={h['nesterov']!r})"
+    elif o == "rmsprop":
+        alias = (f"optax.rmsprop({lr}, decay={h['rho']!r}, eps={h['eps']!r}, initial_scale=0.0, eps_in_sqrt=True, "
+                 f"centered={h.get('centered', False)!r}, momentum={h.get('momentum') or None!r})")
+    elif o == "adam":
+        alias = f"optax.{'amsgrad' if h.get('amsgrad') else 'adam'}({lr}, {betas}, eps={h['eps']!r})"
+    elif o in ("nadam", "adamax"):
+        alias = f"optax.{o}({lr}, {betas}, eps={h['eps']!r})"
+    elif o == "adagrad":
+        alias = f"optax.adagrad({lr}, initial_accumulator_value={h['initial_accumulator']!r}, eps={h['eps']!r})"
+    elif o == "adadelta":
+        alias = f"optax.adadelta({lr}, rho={h['rho']!r}, eps={h['eps']!r})"
+    else:
+        alias = f"optax.lion({lr}, {betas}, weight_decay={wd!r})"
+    return chain(head + [alias])
+
+
+def chain(parts):
+    return parts[0] if len(parts) == 1 else f"optax.chain({', '.join(parts)})"
+
+
+def jax_clip(h):
+    """optax.clip_by_global_norm, optax.clip, or clip_by_global_norm on each leaf alone (optax has no
+    per-tensor norm clip: reference/jax_optim.py per_tensor_clip)."""
+    if h.get("clip_norm") is not None:
+        return f"optax.clip_by_global_norm({h['clip_norm']!r})"
+    if h.get("clip_norm_per_tensor") is not None:
+        return ("optax.stateless_with_tree_map(lambda g, _: optax.clip_by_global_norm("
+                f"{h['clip_norm_per_tensor']!r}).update(g, optax.EmptyState())[0])")
+    if h.get("clip_value") is not None:
+        return f"optax.clip({h['clip_value']!r})"
+    return None
+
+
+def jax_schedule(spec):
+    """The optax schedule reference/jax_optim.py make_schedule builds, or None (optax/schedules/
+    _schedule.py): piecewise_constant_schedule scales from count = boundary on (torch's milestone:
+    compare/engine/translate.py milestone_in)."""
+    h = spec.schedule_hyper()
+    name, lr = h["schedule"], float(spec.lr)
+    if name == "exponential":
+        return f"optax.exponential_decay({lr!r}, transition_steps=1, decay_rate={h['gamma']!r})"
+    if name == "step":
+        from compare.engine.translate import milestone_in
+
+        scales = {milestone_in(JAX, m): h["gamma"] for m in h["milestones"]}
+        return f"optax.piecewise_constant_schedule({lr!r}, boundaries_and_scales={scales})"
+    if name == "cosine":
+        alpha = h["eta_min"] / lr if h["eta_min"] else 0.0
+        return f"optax.cosine_decay_schedule({lr!r}, decay_steps={h['t_max']}, alpha={alpha!r})"
+    return None
+
+
+def jax_code(spec):
+    """The JAX side: setup (x64), the optax optimizer, the loss terms, the loop's lines."""
+    setup = ['jax.config.update("jax_enable_x64", True)'] if spec.dtype == "float64" else []
+    schedule = jax_schedule(spec)
+    per_step = schedule and spec.schedule_every == "step"
+    setup += [f"schedule = {schedule}"] if schedule else []
+    optimizer = jax_optimizer(spec, "schedule" if per_step else repr(float(spec.lr)))
+    epoch = []
+    if schedule and not per_step:                       # the rate set from schedule(epoch) each epoch
+        optimizer = (f"optax.inject_hyperparams(lambda learning_rate: "
+                     f"{jax_optimizer(spec, 'learning_rate')})(learning_rate={float(spec.lr)!r})")
+        epoch = ["opt_state.hyperparams['learning_rate'] = schedule(epoch + 1)"]
+    which = "params.values()" if spec.regularize_biases else "(w for name, w in params.items() if name[0] == 'W')"
+    loss = []
+    if spec.l2:
+        loss.append(f"loss = loss + {spec.l2!r} * sum(jnp.sum(w ** 2) for w in {which})")
+    if spec.l1:
+        loss.append(f"loss = loss + {spec.l1!r} * sum(jnp.sum(jnp.abs(w)) for w in {which})")
+    loop = ["loss, grads = jax.value_and_grad(loss_fn)(params)",
+            "updates, opt_state = optimizer.update(grads, opt_state, params)",
+            "params = optax.apply_updates(params, updates)"]
+    return {"setup": setup, "optimizer": optimizer, "loss": loss, "loop": loop, "epoch": epoch}
+
+
+def code(spec, framework):
+    """The code of one framework's side: torch_code, keras_code or jax_code."""
+    return {"torch": torch_code, "keras": keras_code, "jax": jax_code}[framework](spec)
+
+
 def code_lines(code, framework):
     """The code of one side as the lines printed, the optimizer assigned."""
     lines = list(code["setup"]) + [f"optimizer = {code['optimizer']}"]
-    if framework == "torch":
+    if framework == "jax":
+        lines += [f"# in the loss: {line}" for line in code["loss"]]
+        lines += ["# each step: " + "; ".join(code["loop"][1:])]
+        lines += ["# each epoch's end: " + "; ".join(code["epoch"])] if code.get("epoch") else []
+    elif framework == "torch":
         lines += [f"scheduler = {code['scheduler']}"] if code.get("scheduler") else []
         lines += [f"# in the loss: {line}" for line in code["loss"]]
         lines += ["# each step: " + "; ".join(code["loop"])] if len(code["loop"]) > 2 else []
@@ -219,7 +337,10 @@ def rules_table(rows, source, target):
 
 
 def short_name(spec, framework):
-    """'AdamW(lr=0.1)' / 'AdamW(learning_rate=0.1)': the class and its learning rate, for the proof line."""
+    """'AdamW(lr=0.1)' / 'AdamW(learning_rate=0.1)' / 'optax.adamw(0.1)': the class and its learning
+    rate, for the proof line."""
+    if framework == "jax":
+        return f"optax.{'amsgrad' if spec.optimizer == 'adam' and spec.amsgrad else spec.optimizer}({spec.lr!r})"
     if framework == "torch":
         return f"{TORCH_CLASSES[spec.optimizer]}(lr={spec.lr!r})"
     return f"{KERAS_CLASSES[spec.optimizer]}(learning_rate={spec.lr!r})"
