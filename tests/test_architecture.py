@@ -99,10 +99,13 @@ def test_a_fourth_implementation_is_one_build_function_and_one_registration():
                             optimizer="adam", lr=0.01, batch_size=4, steps=5, epochs=None)
         report = compare.run(spec, frameworks=("scratch", "numpy2", "torch"))
         assert report.verdict == "pass"
-        assert set(report.summary["judged_pairs"]) == {"numpy2", "torch"}
+        # numpy2~torch: two references in one convention (torch's), so no rule differs: judged too
+        assert set(report.summary["judged_pairs"]) == {"numpy2", "torch", "numpy2~torch"}
+        assert report.summary["pairs"]["numpy2~torch"]["reasons"] == {}
         assert report.summary["max_rel_err"]["numpy2"] == 0.0           # the same code, bit for bit
         assert report.summary["max_rel_err"]["torch"] < 1e-12
-        assert report.summary["tensors_judged"] == 2 * 5 * (2 * 2 + 1 + 3 * 2 + 2 * 2 + 2 * 2 * 2 + 1)
+        assert report.summary["max_rel_err"]["numpy2~torch"] < 1e-12
+        assert report.summary["tensors_judged"] == 3 * 5 * (2 * 2 + 1 + 3 * 2 + 2 * 2 + 2 * 2 * 2 + 1)
         assert "numpy2" in registry.names() and entry.name == "numpy2"
     finally:
         registry.REGISTRY.pop("numpy2")

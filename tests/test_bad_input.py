@@ -49,7 +49,7 @@ def assert_input_error(argv, capsys, *words):
     (["toy3", "--lr", "-0.1"], ["learning rate", "-0.1"]),
     (["toy3", "--lr", "nan"], ["--lr", "finite"]),
     (["toy3", "--lr", "fast"], ["--lr", "'fast'"]),
-    (["toy3", "--frameworks", "scratch,jax"], ["unknown framework 'jax'"]),
+    (["toy3", "--frameworks", "scratch,mxnet"], ["unknown framework 'mxnet'"]),
     (["toy3", "--frameworks", "torch,torch"], ["twice"]),
     (["toy3", "--no-such-option"], ["unrecognized arguments", "--no-such-option"]),
     (["toy3", "--inject-bug", "typo"], ["unknown bug 'typo'"]),

@@ -417,7 +417,7 @@ SPEC = compare.Spec(sizes=[2, 4, 1], activations=["tanh", "sigmoid"], loss="bina
     (lambda f: compare.check(functions(f), steps="3", against="scratch"),
      "steps must be a whole number of steps, got str '3'"),
     (lambda f: compare.check(functions(f), against=5),
-     "against must be framework names ('torch,keras' or a list of them: scratch, torch, keras), got int 5"),
+     "against must be framework names ('torch,keras' or a list of them: scratch, torch, keras, jax), got int 5"),
     (lambda f: compare.check(functions(f, name=5), against="scratch"), "name must be a string, got int 5"),
     (lambda f: compare.check(functions(f), recipe=5, against="scratch"), "recipe must be a recipe name, e.g. 'toy3', got int 5"),
     (lambda f: compare.check(functions(f, init_params=None), weights="mine", against="scratch"),
