@@ -302,3 +302,36 @@ def test_the_child_does_not_outlive_the_supervisor(tmp_path):
     while survivors(path) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not survivors(path)
+
+
+def test_a_signal_inside_a_gc_callback_is_sent_again_not_lost():
+    """JAX registers a garbage collection callback (jax/_src/lib/__init__.py _xla_gc_callback);
+    Python prints an exception raised inside one and drops it, so the handler must see where it
+    landed: inside a callback (any frame up the stack) it re-sends, elsewhere it raises."""
+    import gc
+
+    from compare.engine import interrupts
+
+    seen = []
+
+    def callback(phase, info):
+        seen.append(interrupts.in_gc_callback(sys._getframe()))
+
+    gc.callbacks.append(callback)
+    try:
+        gc.collect()
+    finally:
+        gc.callbacks.remove(callback)
+    assert seen and all(seen)
+    assert not interrupts.in_gc_callback(sys._getframe())
+
+
+def test_tensorflow_imported_by_a_run_does_not_import_jax():
+    """TensorFlow imports jax whenever it can (tensorflow/lite/python/util.py); a Keras run hides it
+    (frameworks.jax_hidden_from), and a run with jax still imports it."""
+    code = ("import sys; from compare.engine import registry; registry.require('keras'); "
+            "print('jax' in sys.modules); registry.require('jax'); print(sys.modules['jax'] is not None)")
+    pytest.importorskip("jax")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                         env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    assert out.stdout.split() == ["False", "True"], out.stdout + out.stderr

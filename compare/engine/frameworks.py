@@ -118,7 +118,7 @@ def configure_threads(threads, frameworks=()):
             import torch
     if "tensorflow" in sys.modules or "keras" in frameworks:
         quiet_tensorflow()
-        with interrupts.held(), matplotlib_hidden():
+        with interrupts.held(), matplotlib_hidden(), jax_hidden_from("tensorflow"):
             import tensorflow as tf
     for hook in AFTER_IMPORTS:                      # caller_state.note: the counts of libraries this call
         hook()                                      # imported, given back after it
@@ -156,6 +156,27 @@ def jax_environment():
             "devices": [str(d) for d in jax.devices()], "x64": "inside each call of a float64 run",
             "jax_enable_x64": bool(jax.config.jax_enable_x64),
             "XLA_FLAGS": JAX_STARTED_WITH.setdefault("XLA_FLAGS", os.environ.get("XLA_FLAGS", "unset"))}
+
+
+@contextlib.contextmanager
+def jax_hidden_from(module):
+    """While TensorFlow (or Keras, which imports it) is imported: `import jax` fails unless jax is
+    imported already. TensorFlow imports jax whenever it is installed (tensorflow/lite/python/
+    util.py, module level: `try: from jax import jit as _jit / except ImportError: _jit = None`,
+    for TFLite's converter of JAX functions): 1-2 s more on every Keras run, and JAX's garbage
+    collection callback (jax/_src/lib/__init__.py _xla_gc_callback) then runs in every collection,
+    where a Ctrl-C that lands is printed as 'Exception ignored' and lost (compare/engine/
+    interrupts.py re-sends it). Hidden, TFLite keeps _jit = None, which only that converter reads;
+    a run with jax imports it afterwards as usual."""
+    if module not in ("tensorflow", "keras") or "jax" in sys.modules:
+        yield
+        return
+    sys.modules["jax"] = None                       # import jax -> ImportError
+    try:
+        yield
+    finally:
+        if "jax" in sys.modules and sys.modules["jax"] is None:
+            del sys.modules["jax"]
 
 
 @contextlib.contextmanager

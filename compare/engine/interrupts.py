@@ -8,8 +8,11 @@ raised once __main__ has installed the handlers (`install`, `raise_held`).
 
 Left out: Windows' console events (SIGTERM and SIGHUP do not exist there; Ctrl-C works).
 """
+import gc
+import os
 import signal
 import sys
+import threading
 
 SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 _held = []
@@ -36,7 +39,24 @@ def hold():
 
 
 def raise_interrupt(signum, frame):
+    """The handler: a KeyboardInterrupt where the main thread is, unless that is inside a garbage
+    collection callback (JAX registers one: jax/_src/lib/__init__.py _xla_gc_callback), where
+    Python prints an exception as 'Exception ignored in: ...' with its traceback and drops it: the
+    signal is then sent again a moment later, from a timer thread, to land outside it."""
+    if in_gc_callback(frame):
+        threading.Timer(0.05, os.kill, (os.getpid(), signum)).start()
+        return
     raise KeyboardInterrupt
+
+
+def in_gc_callback(frame):
+    """Whether `frame` runs inside one of gc.callbacks (a callback's code on the stack)."""
+    codes = {getattr(callback, "__code__", None) for callback in gc.callbacks} - {None}
+    while codes and frame is not None:
+        if frame.f_code in codes:
+            return True
+        frame = frame.f_back
+    return False
 
 
 def install():

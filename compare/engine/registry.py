@@ -29,7 +29,7 @@ from typing import Callable
 
 from .errors import FrameworkUnavailable, InputError
 from . import interrupts
-from .frameworks import matplotlib_hidden
+from .frameworks import jax_hidden_from, matplotlib_hidden
 
 
 @dataclass
@@ -151,7 +151,7 @@ def require(name):
         raise FrameworkUnavailable(_UNAVAILABLE[name])
     for module in entry.requires:
         try:
-            with matplotlib_hidden(), interrupts.held():   # Keras would import matplotlib (frameworks.py)
+            with matplotlib_hidden(), jax_hidden_from(module), interrupts.held():   # (frameworks.py)
                 importlib.import_module(module)
         except (ImportError, OSError) as error:
             _UNAVAILABLE[name] = unavailable_text(entry, error)
