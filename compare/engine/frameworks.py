@@ -198,14 +198,22 @@ def matplotlib_hidden():
             del sys.modules["matplotlib"]
 
 
+def numpy_blas(libraries):
+    """The BLAS NumPy (and so scratch) calls, from threadpoolctl's list of loaded libraries. Others
+    are left out: SciPy's OpenBLAS (loaded once TensorFlow or JAX imports SciPy) appears in an order
+    that follows which thread loaded it first, and with the threads it had when it was loaded."""
+    blas = [info for info in libraries if info.get("user_api") == "blas"]
+    mine = [info for info in blas if "numpy" in str(info.get("filepath", ""))] or blas
+    return [{k: info.get(k) for k in ("internal_api", "version", "num_threads")} for info in mine]
+
+
 def environment(frameworks):
     """Versions, BLAS, thread counts and determinism flags, for the report."""
     from threadpoolctl import threadpool_info
 
     env = {"python": platform.python_version(), "platform": platform.platform(),
            "machine": platform.machine(), "cpus": os.cpu_count(), "numpy": np.__version__,
-           "blas": [{k: info.get(k) for k in ("internal_api", "version", "num_threads")}
-                    for info in threadpool_info() if info.get("user_api") == "blas"]}
+           "blas": numpy_blas(threadpool_info())}
     if "torch" in sys.modules:
         import torch
 
