@@ -10,6 +10,7 @@ import pytest
 
 import compare
 from compare.data import recipes
+from compare.engine.run import describe_divergence
 from scratch.more_activations import TORCH
 
 pytest.importorskip("jax")
@@ -31,7 +32,8 @@ def assert_jax_agrees(report):
     """scratch@jax vs jax judged and within 1e-9; every cross pair with jax either judged within
     1e-9 or reported with the rules that differ, which then show in the numbers."""
     s = report.summary
-    assert s["verdict"] == "pass", s["verdict_reason"]
+    assert s["verdict"] == "pass", (s["verdict_reason"], describe_divergence(s["first_divergence"])
+                                    if s["first_divergence"] else None)
     assert "jax" in s["judged_pairs"] and s["max_rel_err"]["jax"] <= 1e-9, s["max_rel_err"]
     assert s["tensors_judged"] > 0
     for key, pair in s["pairs"].items():
